@@ -1,0 +1,3 @@
+"""Shipyard: a release engineering control plane."""
+
+__version__ = "0.1.0"

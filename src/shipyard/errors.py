@@ -1,0 +1,157 @@
+"""One exception tree. Every error has a stable kebab-case code, a message and a hint.
+
+The same code appears in CLI output (``error[code]: message``), in the process exit status
+(by family, see ``EXIT_CODES``) and in API responses (``{"code", "message", "hint"}``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Exit statuses by family; documented in docs/errors.md.
+EXIT_CODES = {
+    "ok": 0,
+    "error": 1,  # anything not below
+    "input": 2,  # bad command-line input or bad shipyard.yaml
+    "store": 3,  # state store unreachable or migration failed
+    "integrity": 4,  # audit log or artifact verification failed
+    "refused": 5,  # a policy refused the action (gate, freeze, lock, permission)
+    "not-found": 6,
+    "conflict": 7,
+}
+
+
+class ShipyardError(Exception):
+    """Base of every error Shipyard raises on purpose."""
+
+    code = "shipyard-error"
+    family = "error"
+    http_status = 500
+    default_hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+        if code is not None:
+            self.code = code
+        self.details = details or {}
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.family]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(ShipyardError):
+    code = "invalid-input"
+    family = "input"
+    http_status = 422
+
+
+class SpecError(InputError):
+    """A problem in shipyard.yaml; ``location`` is ``file:line:column`` when known."""
+
+    code = "spec-invalid"
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.file, self.line, self.column = file, line, column
+        details = dict(details or {})
+        if file is not None:
+            details.update(file=file, line=line, column=column)
+        super().__init__(message, hint, code=code, details=details)
+
+    @property
+    def location(self) -> str:
+        if self.file is None:
+            return ""
+        if self.line is None:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column or 1}"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}" if self.location else self.message
+
+
+class SpecNotFound(InputError):
+    code = "spec-not-found"
+    default_hint = "run `shipyard init` to create shipyard.yaml, or pass --file"
+
+
+class StoreError(ShipyardError):
+    code = "store-error"
+    family = "store"
+    http_status = 503
+
+
+class DatabaseUnreachable(StoreError):
+    code = "database-unreachable"
+    default_hint = "check SHIPYARD_DATABASE_URL and that the database server is running"
+
+
+class IntegrityFailure(ShipyardError):
+    code = "integrity-failure"
+    family = "integrity"
+    http_status = 409
+
+
+class AuditTampered(IntegrityFailure):
+    code = "audit-tampered"
+    default_hint = (
+        "the event log no longer matches its hashes; restore the database from a backup "
+        "and compare with `shipyard audit log`"
+    )
+
+
+class Refused(ShipyardError):
+    code = "refused"
+    family = "refused"
+    http_status = 409
+
+
+class Unauthenticated(Refused):
+    code = "unauthenticated"
+    http_status = 401
+    default_hint = "send `Authorization: Bearer <token>`; create one with `shipyard token create`"
+
+
+class Forbidden(Refused):
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(ShipyardError):
+    code = "not-found"
+    family = "not-found"
+    http_status = 404
+
+
+class Conflict(ShipyardError):
+    code = "conflict"
+    family = "conflict"
+    http_status = 409
