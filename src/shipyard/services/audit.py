@@ -1,0 +1,140 @@
+"""Use cases over the event log: record, verify, prove, checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from shipyard.adapters import signing
+from shipyard.domain import audit, merkle
+from shipyard.errors import AuditTampered, InputError
+from shipyard.store.events import utcnow
+from shipyard.store.schema import projects, signing_keys
+from shipyard.store.uow import Store, UnitOfWork
+
+ORIGIN = "shipyard"
+
+
+def ensure_project(uow: UnitOfWork, name: str) -> None:
+    exists = uow.conn.execute(select(projects.c.name).where(projects.c.name == name)).first()
+    if exists is None:
+        uow.conn.execute(projects.insert(), {"name": name, "created_at": utcnow()})
+
+
+def register_key(store: Store, uow: UnitOfWork) -> None:
+    signer = store.signer
+    row = uow.conn.execute(
+        select(signing_keys.c.key_id).where(signing_keys.c.key_id == signer.key_id)
+    ).first()
+    if row is None:
+        uow.conn.execute(
+            signing_keys.insert(),
+            {"key_id": signer.key_id, "public_key": signer.public_key, "created_at": utcnow()},
+        )
+
+
+def checkpoint(store: Store) -> dict[str, Any]:
+    """Sign the current tree head and keep it; later verification holds the log to it."""
+    signer = store.signer
+    with store.begin() as uow:
+        register_key(store, uow)
+        size, root = uow.events.head()
+        sig = signer.sign(audit.checkpoint_body(ORIGIN, size, root))
+        uow.events.add_checkpoint(size, root, signer.key_id, sig)
+    return {
+        "origin": ORIGIN,
+        "tree_size": size,
+        "root_hash": root.hex(),
+        "key_id": signer.key_id,
+        "signature": sig.hex(),
+        "note": audit.checkpoint_body(ORIGIN, size, root).decode(),
+    }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    report: audit.Report
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.report
+        return {
+            "ok": r.ok,
+            "tree_size": r.size,
+            "root_hash": r.root_hash.hex(),
+            "first_bad_seq": r.first_bad_seq,
+            "problem": r.problem,
+            "checkpoints_checked": r.checkpoints_checked,
+        }
+
+
+def verify(store: Store) -> VerifyResult:
+    with store.read() as uow:
+        keys = {
+            k: bytes(pk)
+            for k, pk in uow.conn.execute(select(signing_keys.c.key_id, signing_keys.c.public_key))
+        }
+        cps = [
+            audit.Checkpoint(
+                size,
+                root,
+                key in keys and signing.verify(keys[key], audit.checkpoint_body(ORIGIN, size, root), sig),
+            )
+            for size, root, _ts, key, sig in uow.events.checkpoints()
+        ]
+        head_size, head_root = uow.events.head()
+        report = audit.verify(uow.events.rows(), cps, head_size, head_root)
+    return VerifyResult(report)
+
+
+def verify_or_raise(store: Store) -> VerifyResult:
+    result = verify(store)
+    if not result.report.ok:
+        raise AuditTampered(
+            f"audit log verification failed at event {result.report.first_bad_seq}: "
+            f"{result.report.problem}",
+            details=result.to_dict(),
+        )
+    return result
+
+
+def prove_inclusion(store: Store, seq: int, tree_size: int | None = None) -> dict[str, Any]:
+    with store.read() as uow:
+        size, _root = uow.events.head()
+        n = size if tree_size is None else tree_size
+        if not 0 <= seq < n or n > size:
+            raise InputError(
+                f"event {seq} is not in a tree of size {n} (the log holds {size} events)",
+                f"choose a sequence number from 0 to {size - 1}" if size else "the log is empty",
+                code="audit-seq-out-of-range",
+            )
+        leaves = uow.events.leaves(n)
+    proof = merkle.inclusion_proof(leaves, seq, n)
+    return {
+        "leaf_index": seq,
+        "tree_size": n,
+        "leaf_hash": leaves[seq].hex(),
+        "root_hash": merkle.root(leaves).hex(),
+        "audit_path": [p.hex() for p in proof],
+    }
+
+
+def prove_consistency(store: Store, first: int, second: int | None = None) -> dict[str, Any]:
+    with store.read() as uow:
+        size, _root = uow.events.head()
+        n = size if second is None else second
+        if not 0 <= first <= n <= size:
+            raise InputError(
+                f"cannot prove size {first} consistent with size {n} (the log holds {size})",
+                "give OLD <= NEW <= the current tree size",
+                code="audit-size-out-of-range",
+            )
+        leaves = uow.events.leaves(n)
+    return {
+        "first": first,
+        "second": n,
+        "first_root": merkle.root(leaves[:first]).hex(),
+        "second_root": merkle.root(leaves).hex(),
+        "proof": [p.hex() for p in merkle.consistency_proof(leaves, first, n)],
+    }

@@ -1,0 +1,51 @@
+"""Where state lives. Read from the environment once, passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SPEC_NAME = "shipyard.yaml"
+STATE_DIR = ".shipyard"
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """Walk up from ``start`` to the first folder holding shipyard.yaml, as git does for .git."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / SPEC_NAME).is_file():
+            return folder
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path  # the .shipyard folder: database, CAS, keys, logs
+    database_url: str
+    server_url: str | None = None
+    token: str | None = None
+
+    @property
+    def key_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def cas_dir(self) -> Path:
+        return self.home / "cas"
+
+    @classmethod
+    def load(cls, project_root: Path | None = None) -> Settings:
+        env = os.environ
+        if env.get("SHIPYARD_HOME"):
+            home = Path(env["SHIPYARD_HOME"]).expanduser().resolve()
+        else:
+            root = project_root or find_project_root() or Path.cwd()
+            home = root / STATE_DIR
+        url = env.get("SHIPYARD_DATABASE_URL") or f"sqlite:///{home / 'state.db'}"
+        return cls(
+            home=home,
+            database_url=url,
+            server_url=env.get("SHIPYARD_SERVER") or None,
+            token=env.get("SHIPYARD_TOKEN") or None,
+        )

@@ -1,0 +1,305 @@
+"""The schema of shipyard.yaml: one model per section, unknown keys refused everywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def _duration_seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 10m, 1h30m or 3d")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        from shipyard.domain.calendar import parse_duration
+
+        return parse_duration(value).total_seconds()
+    raise ValueError("expected a duration like 90s, 10m, 1h30m or 3d")
+
+
+Duration = Annotated[float, BeforeValidator(_duration_seconds)]
+Name = Annotated[str, Field(pattern=NAME_RE)]
+Scalar = str | int | float | bool
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+StrList = Annotated[list[str], BeforeValidator(_as_list)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+# -- pipeline ---------------------------------------------------------------------------------
+
+
+class Retries(Model):
+    max: int = Field(0, ge=0, le=20)
+    backoff: Duration = 1.0
+    max_backoff: Duration = 60.0
+
+
+def _retries(value: Any) -> Any:
+    return {"max": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class SecretRef(Model):
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("a secret names exactly one source: env or file")
+        return self
+
+
+def _secrets(value: Any) -> Any:
+    if isinstance(value, list):  # [TOKEN] is shorthand for {TOKEN: {env: TOKEN}}
+        return {str(v): {"env": str(v)} for v in value}
+    return value
+
+
+class Job(Model):
+    run: str = Field(min_length=1)
+    needs: StrList = []
+    matrix: dict[str, Any] | None = None
+    if_: str | None = Field(None, alias="if")
+    env: dict[str, Scalar] = {}
+    working_directory: str | None = Field(None, alias="working-directory")
+    timeout: Duration | None = None
+    retries: Annotated[Retries, BeforeValidator(_retries)] = Retries()
+    continue_on_error: bool = Field(False, alias="continue-on-error")
+    inputs: StrList = []
+    outputs: StrList = []
+    tools: StrList = []
+    secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
+    cache: bool = True
+    sandbox: bool = False
+    artifact: Name | None = None
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        for axis, values in value.items():
+            if axis in ("include", "exclude"):
+                if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+                    raise ValueError(f"matrix.{axis} must be a list of mappings")
+            elif not isinstance(values, list) or not values:
+                raise ValueError(f"matrix axis '{axis}' must be a non-empty list of values")
+        return value
+
+
+class Pipeline(Model):
+    jobs: dict[Name, Job] = {}
+
+
+# -- environments and deployments ---------------------------------------------------------------
+
+
+class Readiness(Model):
+    path: str = "/healthz"
+    timeout: Duration = 30.0
+
+
+class ProcessTarget(Model):
+    type: Literal["process"]
+    command: str
+    instances: int = Field(1, ge=1, le=64)
+    readiness: Readiness = Readiness()
+    grace: Duration = 10.0
+
+
+class CommandTarget(Model):
+    type: Literal["command"]
+    deploy: str
+    set_weight: str | None = None
+    health: str | None = None
+    promote: str | None = None
+    rollback: str | None = None
+
+
+Target = Annotated[ProcessTarget | CommandTarget, Field(discriminator="type")]
+
+
+class CanaryStep(Model):
+    weight: int | None = Field(None, ge=0, le=100)
+    pause: Duration | Literal["until-promoted"] | None = None
+    analysis: str | None = None
+    duration: Duration | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CanaryStep:
+        kinds = [k for k in ("weight", "pause", "analysis") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a canary step is exactly one of weight, pause or analysis")
+        if self.duration is not None and self.analysis is None:
+            raise ValueError("duration belongs to an analysis step")
+        return self
+
+
+class Canary(Model):
+    steps: list[CanaryStep] = Field(min_length=1)
+    progress_deadline: Duration = 600.0
+
+
+class Rolling(Model):
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = 0
+
+
+class BlueGreen(Model):
+    auto_promote: bool = True
+    promotion_delay: Duration = 0.0
+    pre_promotion_analysis: str | None = None
+    post_promotion_analysis: str | None = None
+    scale_down_delay: Duration = 30.0
+
+
+class Ring(Model):
+    name: Name
+    header: str | None = None  # e.g. "x-ring: internal"
+    weight: int | None = Field(None, ge=0, le=100)
+    analysis: str | None = None
+    duration: Duration | None = None
+
+
+class Rings(Model):
+    waves: list[Ring] = Field(min_length=1)
+
+
+class Strategy(Model):
+    recreate: dict[str, Any] | None = None
+    rolling: Rolling | None = None
+    blue_green: BlueGreen | None = Field(None, alias="blue-green")
+    canary: Canary | None = None
+    rings: Rings | None = None
+
+    @property
+    def kind(self) -> str:
+        for name in ("recreate", "rolling", "blue_green", "canary", "rings"):
+            if getattr(self, name) is not None:
+                return name.replace("_", "-")
+        return "recreate"
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Strategy:
+        chosen = [n for n in type(self).model_fields if getattr(self, n) is not None]
+        if len(chosen) > 1:
+            raise ValueError("choose one strategy")
+        return self
+
+
+def _strategy(value: Any) -> Any:
+    if isinstance(value, str):  # "canary" alone is not enough: it needs steps
+        if value in ("recreate", "rolling", "blue-green"):
+            return {value: {}}
+        if value in ("canary", "rings"):
+            raise ValueError(f"strategy '{value}' needs its settings, e.g. {value}: {{...}}")
+        raise ValueError(
+            f"unknown strategy '{value}'; one of recreate, rolling, blue-green, canary, rings"
+        )
+    return value
+
+
+Gate = str | dict[str, Any]
+
+
+class Environment(Model):
+    target: Target | None = None
+    strategy: Annotated[Strategy, BeforeValidator(_strategy)] = Strategy(recreate={})
+    promote_from: Name | None = None
+    gates: list[Gate] = []
+    config: dict[str, Scalar] = {}
+    secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
+    router: Literal["builtin", "nginx"] = "builtin"
+
+
+# -- analysis, flags, release ------------------------------------------------------------------
+
+
+class AnalysisTemplate(Model):
+    provider: Literal["builtin", "prometheus"] = "builtin"
+    metric: Literal["error_rate", "latency_p95", "latency_p99", "query"] = "error_rate"
+    query: str | None = None
+    address: str | None = None
+    max: float | None = None
+    max_increase: float | None = None
+    min_samples: int = Field(50, ge=1)
+    interval: Duration = 10.0
+    failure_limit: int = Field(0, ge=0)
+
+
+class FlagEnvironment(Model):
+    enabled: bool = False
+    rollout: int | None = Field(None, ge=0, le=100)
+    strategies: list[dict[str, Any]] = []
+    variants: list[dict[str, Any]] = []
+
+
+class Flag(Model):
+    type: Literal["release", "experiment", "operational", "kill-switch", "permission"] = "release"
+    description: str = ""
+    owner: str | None = None
+    environments: dict[Name, FlagEnvironment] = {}
+
+
+class Train(Model):
+    cut: str
+    every_weeks: int = Field(1, ge=1, le=52)
+    stabilize: Duration = 0.0
+    timezone: str = "UTC"
+
+
+class Freeze(Model):
+    name: Name
+    start: dt.date | dt.datetime | None = None
+    end: dt.date | dt.datetime | None = None
+    start_cron: str | None = None
+    end_cron: str | None = None
+    timezone: str = "UTC"
+    environments: list[Name] = []
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Freeze:
+        dates = self.start is not None or self.end is not None
+        crons = self.start_cron is not None or self.end_cron is not None
+        if dates == crons:
+            raise ValueError("a freeze has either start and end, or start_cron and end_cron")
+        if dates and (self.start is None or self.end is None):
+            raise ValueError("a dated freeze needs both start and end")
+        if crons and (self.start_cron is None or self.end_cron is None):
+            raise ValueError("a recurring freeze needs both start_cron and end_cron")
+        if dates and str(self.start) > str(self.end):
+            raise ValueError("a freeze cannot end before it starts")
+        return self
+
+
+class Release(Model):
+    versioning: Literal["conventional-commits", "calver"] = "conventional-commits"
+    major_on_zero: bool = True
+    prerelease_branches: dict[str, str] = {}
+    train: Train | None = None
+    freezes: list[Freeze] = []
+
+
+class Spec(Model):
+    project: Annotated[str, Field(pattern=NAME_RE)]
+    pipeline: Pipeline = Pipeline()
+    environments: dict[Name, Environment] = {}
+    analysis: dict[Name, AnalysisTemplate] = {}
+    flags: dict[Name, Flag] = {}
+    release: Release = Release()
+

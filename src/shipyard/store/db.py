@@ -1,0 +1,132 @@
+"""Opening the store: SQLite (WAL, durable commits) or PostgreSQL, migrated on first use."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
+
+from shipyard.errors import DatabaseUnreachable, StoreError
+from shipyard.store.schema import SCHEMA_REVISION
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def create(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseUnreachable(
+            f"'{redact(url)}' is not a database URL",
+            "use sqlite:///path/state.db or postgresql+psycopg://user@host/db",
+        ) from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # a committed event survives power loss
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # pysqlite's own transaction handling defers the write lock, which lets two
+            # writers both read the log head; BEGIN IMMEDIATE takes it up front.
+            conn.exec_driver_sql(conn.info.pop("sqlite_begin", "BEGIN IMMEDIATE"))
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    raise DatabaseUnreachable(
+        f"unsupported database '{parsed.get_backend_name()}'", "use SQLite or PostgreSQL"
+    )
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.info["sqlite_begin"] = "BEGIN"
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
+        raise DatabaseUnreachable(
+            f"cannot connect to {redact(str(engine.url))}: {reason}"
+        ) from exc
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            conn.info["sqlite_begin"] = "BEGIN"
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError):
+        return None
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine, lock_dir: Path | None) -> Iterator[None]:
+    """Two processes opening a fresh store at once must not both create the tables."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(727274)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(727274)"))
+                conn.commit()
+        return
+    lock_dir = lock_dir or Path(".")
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / "migrate.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine, lock_dir: Path | None = None, revision: str = "head") -> str:
+    """Apply Alembic migrations up to ``revision``; returns the revision now in force."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with _migration_lock(engine, lock_dir):
+        try:
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"migrating the database failed: {str(getattr(exc, 'orig', exc))[:200]}",
+                "the database is unchanged; check its permissions and run `shipyard db upgrade`",
+                code="migration-failed",
+            ) from exc
+    return current_revision(engine) or "none"
+
+
+def ensure_schema(engine: Engine, lock_dir: Path | None = None) -> None:
+    check_connection(engine)
+    if current_revision(engine) != SCHEMA_REVISION:
+        upgrade(engine, lock_dir)

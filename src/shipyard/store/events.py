@@ -1,0 +1,186 @@
+"""The event log repository: append inside the caller's transaction, never update or delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from shipyard.domain import merkle
+from shipyard.domain.audit import canonical_json, event_bytes
+from shipyard.errors import InputError
+from shipyard.store.schema import checkpoints, events, log_head
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    ts: str
+    project: str
+    kind: str
+    subject: str
+    actor: str
+    payload: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "project": self.project,
+            "kind": self.kind,
+            "subject": self.subject,
+            "actor": self.actor,
+            "payload": self.payload,
+        }
+
+
+class EventLog:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._frontier: merkle.Frontier | None = None
+
+    def _head(self) -> merkle.Frontier:
+        if self._frontier is None:
+            q = select(log_head.c.size, log_head.c.frontier).where(log_head.c.id == 1)
+            if self.conn.dialect.name == "postgresql":
+                q = q.with_for_update()  # SQLite serialises writers with BEGIN IMMEDIATE
+            size, blob = self.conn.execute(q).one()
+            nodes = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+            self._frontier = merkle.Frontier(size, nodes)
+        return self._frontier
+
+    def append(
+        self,
+        kind: str,
+        subject: str,
+        actor: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        project: str,
+        ts: str | None = None,
+    ) -> Event:
+        try:
+            body = canonical_json(payload or {})
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"event payload for '{kind}' is not JSON: {exc}",
+                "payloads hold strings, numbers, booleans, lists and mappings",
+                code="event-payload-invalid",
+            ) from exc
+        frontier = self._head()
+        seq = frontier.size
+        ts = ts or utcnow()
+        leaf = merkle.leaf_hash(event_bytes(seq, ts, project, kind, subject, actor, body))
+        frontier.append(leaf)
+        root = frontier.root()
+        self.conn.execute(
+            events.insert(),
+            {
+                "seq": seq,
+                "project": project,
+                "ts": ts,
+                "kind": kind,
+                "subject": subject,
+                "actor": actor,
+                "payload": body,
+                "leaf_hash": leaf,
+                "root_hash": root,
+            },
+        )
+        self.conn.execute(
+            update(log_head)
+            .where(log_head.c.id == 1)
+            .values(size=frontier.size, root_hash=root, frontier=b"".join(frontier.nodes))
+        )
+        return Event(seq, ts, project, kind, subject, actor, payload or {})
+
+    def head(self) -> tuple[int, bytes]:
+        size, root = self.conn.execute(
+            select(log_head.c.size, log_head.c.root_hash).where(log_head.c.id == 1)
+        ).one()
+        return int(size), bytes(root)
+
+    def query(
+        self,
+        *,
+        project: str | None = None,
+        kind: str | None = None,
+        subject: str | None = None,
+        since: str | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+        descending: bool = False,
+    ) -> list[Event]:
+        c = events.c
+        q = select(c.seq, c.ts, c.project, c.kind, c.subject, c.actor, c.payload)
+        if project is not None:
+            q = q.where(c.project == project)
+        if kind is not None:
+            q = q.where(c.kind.like(kind.replace("*", "%")) if "*" in kind else c.kind == kind)
+        if subject is not None:
+            q = q.where(c.subject == subject)
+        if since is not None:
+            q = q.where(c.ts >= since)
+        if after_seq is not None:
+            q = q.where(c.seq > after_seq)
+        q = q.order_by(c.seq.desc() if descending else c.seq)
+        if limit is not None:
+            q = q.limit(limit)
+        import json
+
+        return [
+            Event(int(r.seq), r.ts, r.project, r.kind, r.subject, r.actor, json.loads(r.payload))
+            for r in self.conn.execute(q)
+        ]
+
+    def rows(self, batch: int = 50_000) -> Iterator[tuple[Any, ...]]:
+        """Every row in seq order, in batches so a large log never sits in memory twice."""
+        c = events.c
+        cols = (c.seq, c.ts, c.project, c.kind, c.subject, c.actor, c.payload, c.leaf_hash,
+                c.root_hash)
+        last = -1
+        while True:
+            chunk = self.conn.execute(
+                select(*cols).where(c.seq > last).order_by(c.seq).limit(batch)
+            ).all()
+            if not chunk:
+                return
+            for r in chunk:
+                yield (r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]), bytes(r[8]))
+            last = chunk[-1][0]
+            if len(chunk) < batch:
+                return
+
+    def leaves(self, size: int) -> list[bytes]:
+        rows = self.conn.execute(
+            select(events.c.leaf_hash).where(events.c.seq < size).order_by(events.c.seq)
+        ).scalars()
+        return [bytes(x) for x in rows]
+
+    def add_checkpoint(self, size: int, root: bytes, key_id: str, signature: bytes) -> None:
+        exists = self.conn.execute(
+            select(checkpoints.c.tree_size).where(checkpoints.c.tree_size == size)
+        ).first()
+        if exists is None:
+            self.conn.execute(
+                checkpoints.insert(),
+                {"tree_size": size, "root_hash": root, "ts": utcnow(), "key_id": key_id,
+                 "signature": signature},
+            )
+
+    def checkpoints(self) -> list[tuple[int, bytes, str, str, bytes]]:
+        c = checkpoints.c
+        return [
+            (int(r[0]), bytes(r[1]), r[2], r[3], bytes(r[4]))
+            for r in self.conn.execute(
+                select(c.tree_size, c.root_hash, c.ts, c.key_id, c.signature).order_by(c.tree_size)
+            )
+        ]

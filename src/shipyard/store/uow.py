@@ -1,0 +1,87 @@
+"""The store and its unit of work: writes that belong together commit together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+
+from shipyard.errors import DatabaseUnreachable, StoreError
+from shipyard.settings import Settings
+from shipyard.store import db
+from shipyard.store.events import EventLog
+
+
+@dataclass
+class UnitOfWork:
+    conn: Connection
+    events: EventLog
+
+
+@dataclass
+class Store:
+    url: str
+    home: Path
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
+        store = cls(settings.database_url, settings.home)
+        if migrate:
+            db.ensure_schema(store.engine, settings.home)
+        return store
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = db.create(self.url)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @cached_property
+    def signer(self):  # type: ignore[no-untyped-def]
+        from shipyard.adapters.signing import Signer
+
+        return Signer.load_or_create(self.home / "keys")
+
+    @contextmanager
+    def begin(self) -> Iterator[UnitOfWork]:
+        """A write transaction: everything inside commits with its events, or nothing does."""
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                yield UnitOfWork(conn, EventLog(conn))
+        except OperationalError as exc:
+            raise _translate(exc, self.url) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[UnitOfWork]:
+        try:
+            with self.engine.connect() as conn:
+                conn.info["sqlite_begin"] = "BEGIN"
+                with conn.begin():
+                    yield UnitOfWork(conn, EventLog(conn))
+        except OperationalError as exc:
+            raise _translate(exc, self.url) from exc
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def _translate(exc: OperationalError, url: str) -> StoreError:
+    reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else str(exc)[:200]
+    if "locked" in reason or "could not serialize" in reason:
+        return StoreError(
+            f"the database is busy: {reason}", "retry; another process held it too long",
+            code="database-busy",
+        )
+    return DatabaseUnreachable(f"database error on {db.redact(url)}: {reason}")
