@@ -138,3 +138,40 @@ def prove_consistency(store: Store, first: int, second: int | None = None) -> di
         "second_root": merkle.root(leaves).hex(),
         "proof": [p.hex() for p in merkle.consistency_proof(leaves, first, n)],
     }
+
+
+def log(
+    store: Store,
+    *,
+    kind: str | None = None,
+    subject: str | None = None,
+    since: str | None = None,
+    limit: int = 100,
+    project: str | None = None,
+) -> dict[str, Any]:
+    cutoff = parse_since(since) if since else None
+    with store.read() as uow:
+        rows = uow.events.query(project=project, kind=kind, subject=subject, since=cutoff,
+                                limit=limit, descending=True)
+    return {"events": [e.to_dict() for e in reversed(rows)]}
+
+
+def parse_since(value: str) -> str:
+    """An ISO date/time, or a duration back from now ('7d'), as the log's timestamp format."""
+    from datetime import UTC, datetime
+
+    from shipyard.domain.calendar import parse_duration
+
+    try:
+        if value[:1].isdigit() and not value[-1].isdigit() and "-" not in value:
+            return (datetime.now(UTC) - parse_duration(value)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, InputError) as exc:
+        raise InputError(
+            f"--since '{value}' is neither a date nor a duration",
+            "use 2026-11-01, 2026-11-01T12:00:00Z or a duration such as 7d or 12h",
+            code="since-invalid",
+        ) from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,0 +1,73 @@
+"""The HTTP API: an app factory over one Store; every route but /healthz needs a token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shipyard import __version__
+from shipyard.domain.access import Permission
+from shipyard.errors import ShipyardError
+from shipyard.services.tokens import Principal, authenticate
+from shipyard.store.uow import Store
+
+
+def require(permission: Permission) -> Callable[..., Principal]:
+    def dependency(request: Request) -> Principal:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        principal = authenticate(request.app.state.store,
+                                 token.strip() if scheme.lower() == "bearer" else None)
+        principal.require(permission)
+        return principal
+
+    return dependency
+
+
+def create_app(store: Store) -> FastAPI:
+    app = FastAPI(title="Shipyard", version=__version__)
+    app.state.store = store
+
+    @app.exception_handler(ShipyardError)
+    async def _shipyard_error(_request: Request, exc: ShipyardError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return JSONResponse(
+            {"code": "invalid-request", "message": f"{where}: {first.get('msg', 'invalid')}",
+             "hint": "see /openapi.json for this route's parameters"},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not-found" if exc.status_code == 404 else f"http-{exc.status_code}"
+        return JSONResponse({"code": code, "message": str(exc.detail), "hint": ""},
+                            status_code=exc.status_code)
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    from shipyard.api.routes import audit, tokens
+
+    app.include_router(audit.router, prefix="/api/v1/audit", tags=["audit"])
+    app.include_router(tokens.router, prefix="/api/v1/tokens", tags=["tokens"])
+    return app
+
+
+def store_of(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Depends(store_of)

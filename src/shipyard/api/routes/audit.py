@@ -1,0 +1,59 @@
+"""Audit log routes: the same answers as `shipyard audit ...`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from shipyard.api.app import StoreDep, require
+from shipyard.domain.access import Permission
+from shipyard.services import audit
+from shipyard.services.tokens import Principal
+from shipyard.store.uow import Store
+
+router = APIRouter()
+Reader = Depends(require(Permission.READ))
+Admin = Depends(require(Permission.ADMIN))
+
+
+@router.get("/events")
+def events(
+    kind: str | None = None,
+    subject: str | None = None,
+    since: str | None = None,
+    limit: int = Query(100, ge=1, le=10_000),
+    _: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    return audit.log(store, kind=kind, subject=subject, since=since, limit=limit)
+
+
+@router.get("/verify")
+def verify(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+    return audit.verify(store).to_dict()
+
+
+@router.get("/proof/inclusion/{seq}")
+def inclusion(
+    seq: int, tree_size: int | None = None, _: Principal = Reader, store: Store = StoreDep
+) -> dict[str, Any]:
+    return audit.prove_inclusion(store, seq, tree_size)
+
+
+@router.get("/proof/consistency/{first}")
+@router.get("/proof/consistency/{first}/{second}")
+def consistency(
+    first: int, second: int | None = None, _: Principal = Reader, store: Store = StoreDep
+) -> dict[str, Any]:
+    return audit.prove_consistency(store, first, second)
+
+
+@router.post("/checkpoints")
+def checkpoint(_: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+    return audit.checkpoint(store)
+
+
+@router.get("/public-key")
+def public_key(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+    return {"key_id": store.signer.key_id, "pem": store.signer.public_pem()}

@@ -1,0 +1,42 @@
+"""Token routes: admins create, list and revoke tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from shipyard.api.app import StoreDep, require
+from shipyard.domain.access import Permission
+from shipyard.services import tokens
+from shipyard.services.tokens import Principal
+from shipyard.store.uow import Store
+
+router = APIRouter()
+Admin = Depends(require(Permission.ADMIN))
+
+
+class NewToken(BaseModel):
+    role: str
+    name: str = Field("api", max_length=200)
+    project: str | None = None
+    expires_in_seconds: int | None = Field(None, gt=0)
+
+
+@router.post("", status_code=201)
+def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+    life = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
+    return tokens.create(store, body.role, body.name, project=body.project, expires_in=life,
+                         actor=f"token:{who.token_id}")
+
+
+@router.get("")
+def list_(_: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+    return {"tokens": tokens.list_tokens(store)}
+
+
+@router.delete("/{token_id}")
+def revoke(token_id: str, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+    return tokens.revoke(store, token_id, actor=f"token:{who.token_id}")

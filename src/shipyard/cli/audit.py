@@ -1,0 +1,142 @@
+"""`shipyard audit`: the tamper-evident event log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from shipyard.cli.common import JSON, console, emit, open_store, settings
+
+app = typer.Typer(help="Read, verify and prove the event log.", add_completion=False,
+                  no_args_is_help=True)
+
+
+def _remote(method: str, path: str, **kw: Any) -> Any | None:
+    s = settings()
+    if not s.server_url:
+        return None
+    from shipyard.cli.client import call
+
+    return call(s.server_url, s.token, method, path, **kw)
+
+
+@app.command("log")
+def log(
+    kind: str | None = typer.Option(None, help="Only this kind (a trailing * matches a prefix)."),
+    subject: str | None = typer.Option(None, help="Only events about this subject."),
+    since: str | None = typer.Option(None, help="An ISO date/time, or a duration ago: 7d, 12h."),
+    limit: int = typer.Option(100, min=1, help="At most this many, newest last."),
+    json_: bool = JSON,
+) -> None:
+    """List events."""
+    from shipyard.services import audit
+
+    params = {"kind": kind, "subject": subject, "since": since, "limit": limit}
+    data = _remote("GET", "/api/v1/audit/events",
+                   params={k: v for k, v in params.items() if v is not None})
+    if data is None:
+        data = audit.log(open_store(), kind=kind, subject=subject, since=since, limit=limit)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table("seq", "time", "kind", "subject", "actor", box=None)
+        for e in data["events"]:
+            table.add_row(str(e["seq"]), e["ts"][:19].replace("T", " "), e["kind"], e["subject"],
+                          e["actor"])
+        console().print(table)
+
+    emit(data, json_, human)
+
+
+@app.command()
+def verify(json_: bool = JSON) -> None:
+    """Recompute every hash; name the first bad event on tampering, deletion or reordering."""
+    from shipyard.errors import AuditTampered
+    from shipyard.services import audit
+
+    data = _remote("GET", "/api/v1/audit/verify")
+    if data is None:
+        data = audit.verify(open_store()).to_dict()
+    if not data["ok"]:
+        raise AuditTampered(
+            f"audit log verification failed at event {data['first_bad_seq']}: {data['problem']}",
+            details=data,
+        )
+    emit(data, json_, lambda: console().print(
+        f"[green]verified[/] {data['tree_size']} events, root {data['root_hash']}, "
+        f"{data['checkpoints_checked']} signed checkpoint(s)"))
+
+
+@app.command()
+def prove(
+    seq: int = typer.Argument(..., help="Sequence number of the event."),
+    tree_size: int | None = typer.Option(None, help="Prove against this tree size (default: now)."),
+    json_: bool = JSON,
+) -> None:
+    """An RFC 9162 inclusion proof for one event."""
+    from shipyard.services import audit
+
+    params = {"tree_size": tree_size} if tree_size is not None else {}
+    data = _remote("GET", f"/api/v1/audit/proof/inclusion/{seq}", params=params)
+    if data is None:
+        data = audit.prove_inclusion(open_store(), seq, tree_size)
+
+    def human() -> None:
+        c = console()
+        c.print(f"event {seq} in tree of size {data['tree_size']}")
+        c.print(f"leaf_hash {data['leaf_hash']}\nroot_hash {data['root_hash']}")
+        for i, h in enumerate(data["audit_path"]):
+            c.print(f"  path[{i}] {h}")
+
+    emit(data, json_, human)
+
+
+@app.command()
+def consistency(
+    old: int = typer.Argument(..., help="The earlier tree size."),
+    new: int | None = typer.Argument(None, help="The later tree size (default: now)."),
+    json_: bool = JSON,
+) -> None:
+    """An RFC 9162 consistency proof between two tree sizes."""
+    from shipyard.services import audit
+
+    path = f"/api/v1/audit/proof/consistency/{old}" + (f"/{new}" if new is not None else "")
+    data = _remote("GET", path)
+    if data is None:
+        data = audit.prove_consistency(open_store(), old, new)
+
+    def human() -> None:
+        c = console()
+        c.print(f"{data['first']} -> {data['second']}")
+        c.print(f"first_root  {data['first_root']}\nsecond_root {data['second_root']}")
+        for i, h in enumerate(data["proof"]):
+            c.print(f"  proof[{i}] {h}")
+
+    emit(data, json_, human)
+
+
+@app.command()
+def checkpoint(json_: bool = JSON) -> None:
+    """Sign the current tree head (Ed25519) and keep it."""
+    from shipyard.services import audit
+
+    data = _remote("POST", "/api/v1/audit/checkpoints")
+    if data is None:
+        data = audit.checkpoint(open_store())
+    emit(data, json_, lambda: console().print(
+        f"signed tree head: size {data['tree_size']}, root {data['root_hash']}, "
+        f"key {data['key_id']}"))
+
+
+@app.command("public-key")
+def public_key(json_: bool = JSON) -> None:
+    """Print the public key that signs checkpoints (PEM)."""
+    s = settings()
+    if s.server_url:
+        data = _remote("GET", "/api/v1/audit/public-key")
+    else:
+        signer = open_store().signer
+        data = {"key_id": signer.key_id, "pem": signer.public_pem()}
+    emit(data, json_, lambda: print(data["pem"], end=""))

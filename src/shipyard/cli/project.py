@@ -1,0 +1,55 @@
+"""`shipyard init` and `shipyard validate`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shipyard.cli.common import FILE, JSON, console, emit
+
+
+def init(
+    directory: Path = typer.Option(Path("."), "--dir", help="Repository to initialise."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing shipyard.yaml."),
+    json_: bool = JSON,
+) -> None:
+    """Write a commented shipyard.yaml for the repository in DIR."""
+    from shipyard.errors import Conflict
+    from shipyard.settings import SPEC_NAME
+    from shipyard.spec.load import parse_spec
+    from shipyard.spec.starter import starter
+
+    target = directory / SPEC_NAME
+    if target.exists() and not force:
+        raise Conflict(f"{target} already exists", "pass --force to overwrite it",
+                       code="spec-exists")
+    text = starter(directory)
+    parse_spec(text, str(target))  # the starter must always validate
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    emit({"written": str(target)}, json_, lambda: console().print(f"wrote {target}"))
+
+
+def validate(file: Path | None = FILE, json_: bool = JSON) -> None:
+    """Check shipyard.yaml; errors name file:line:column and suggest a fix."""
+    from shipyard.spec.load import find_spec, load_spec
+
+    path = find_spec(file=file)
+    spec = load_spec(path)
+    summary = {
+        "file": str(path),
+        "valid": True,
+        "project": spec.project,
+        "jobs": len(spec.pipeline.jobs),
+        "environments": list(spec.environments),
+        "flags": len(spec.flags),
+    }
+
+    def human() -> None:
+        console().print(
+            f"[green]ok[/] {path}: project {spec.project}, {summary['jobs']} job(s), "
+            f"environments {', '.join(spec.environments) or 'none'}"
+        )
+
+    emit(summary, json_, human)

@@ -1,0 +1,49 @@
+"""Roles and what each may do. Approving is not deploying: separation of duties starts here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    DEVELOPER = "developer"
+    DEPLOYER = "deployer"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    READ = "read"
+    RUN = "run"  # pipelines, artifacts
+    FLAGS = "flags"  # change feature flags
+    DEPLOY = "deploy"  # deploy, promote, roll back, lock
+    APPROVE = "approve"  # approvals and gate overrides
+    ADMIN = "admin"  # tokens, checkpoints, freezes, settings
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.DEVELOPER: frozenset({Permission.READ, Permission.RUN, Permission.FLAGS}),
+    Role.DEPLOYER: frozenset(
+        {Permission.READ, Permission.RUN, Permission.FLAGS, Permission.DEPLOY}
+    ),
+    Role.APPROVER: frozenset({Permission.READ, Permission.APPROVE}),
+    Role.ADMIN: frozenset(Permission),
+}
+
+
+def allowed(role: Role, permission: Permission) -> bool:
+    return permission in GRANTS[role]
+
+
+def token_usable(
+    expires_at: datetime | None, revoked_at: datetime | None, now: datetime
+) -> str | None:
+    """Why a token cannot be used now, or None when it can."""
+    if revoked_at is not None and revoked_at <= now:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return None

@@ -1,0 +1,137 @@
+"""API tokens: random, shown once, stored only as a SHA-256 digest."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from shipyard.domain.access import Permission, Role, allowed, token_usable
+from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
+from shipyard.store.events import utcnow
+from shipyard.store.schema import api_tokens
+from shipyard.store.uow import Store
+
+PREFIX = "shp_"
+SYSTEM_PROJECT = "*"
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _parse_ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError as exc:
+        raise InputError(
+            f"unknown role '{value}'",
+            "one of " + ", ".join(r.value for r in Role),
+            code="role-unknown",
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    name: str
+    role: Role
+    project: str | None
+
+    def require(self, permission: Permission, project: str | None = None) -> None:
+        if not allowed(self.role, permission):
+            raise Forbidden(
+                f"role '{self.role}' may not {permission.value}",
+                f"use a token whose role grants '{permission.value}'",
+            )
+        if project is not None and self.project not in (None, project):
+            raise Forbidden(f"this token is limited to project '{self.project}'",
+                            "use a token for this project")
+
+
+def create(
+    store: Store,
+    role: str,
+    name: str,
+    *,
+    project: str | None = None,
+    expires_in: timedelta | None = None,
+    actor: str = "cli",
+) -> dict[str, Any]:
+    r = parse_role(role)
+    token = PREFIX + secrets.token_urlsafe(32)
+    token_id = secrets.token_hex(8)
+    expires = (
+        (datetime.now(UTC) + expires_in).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if expires_in else None
+    )
+    with store.begin() as uow:
+        uow.conn.execute(
+            api_tokens.insert(),
+            {
+                "id": token_id,
+                "name": name,
+                "role": r.value,
+                "project": project,
+                "token_hash": _digest(token),
+                "created_at": utcnow(),
+                "expires_at": expires,
+            },
+        )
+        # The event names the token, never its secret.
+        uow.events.append(
+            "token.created",
+            f"token:{token_id}",
+            actor,
+            {"name": name, "role": r.value, "project": project, "expires_at": expires},
+            project=project or SYSTEM_PROJECT,
+        )
+    return {"id": token_id, "name": name, "role": r.value, "project": project,
+            "expires_at": expires, "token": token}
+
+
+def authenticate(store: Store, token: str | None) -> Principal:
+    if not token:
+        raise Unauthenticated("this request needs an API token")
+    with store.read() as uow:
+        row = uow.conn.execute(
+            select(api_tokens).where(api_tokens.c.token_hash == _digest(token))
+        ).first()
+    if row is None:
+        raise Unauthenticated("the API token is not valid")
+    why = token_usable(_parse_ts(row.expires_at), _parse_ts(row.revoked_at), datetime.now(UTC))
+    if why is not None:
+        raise Unauthenticated(f"the API token was {why}", "create a new one with `shipyard token create`")
+    return Principal(row.id, row.name, Role(row.role), row.project)
+
+
+def list_tokens(store: Store) -> list[dict[str, Any]]:
+    c = api_tokens.c
+    with store.read() as uow:
+        rows = uow.conn.execute(
+            select(c.id, c.name, c.role, c.project, c.created_at, c.expires_at, c.revoked_at)
+            .order_by(c.created_at)
+        ).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def revoke(store: Store, token_id: str, actor: str = "cli") -> dict[str, Any]:
+    with store.begin() as uow:
+        row = uow.conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
+        if row is None:
+            raise NotFound(f"no token with id '{token_id}'", "list them with `shipyard token list`",
+                           code="token-not-found")
+        if row.revoked_at is None:
+            uow.conn.execute(
+                update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=utcnow())
+            )
+            uow.events.append("token.revoked", f"token:{token_id}", actor, {"name": row.name},
+                              project=row.project or SYSTEM_PROJECT)
+    return {"id": token_id, "revoked": True}
