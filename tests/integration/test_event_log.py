@@ -31,7 +31,7 @@ def test_append_then_verify(store: Store) -> None:
 
 
 def test_events_roll_back_with_their_transaction(store: Store) -> None:
-    """An event appended in a transaction that fails is not in the log, and the log still verifies."""
+    """An event appended in a failed transaction is not in the log, which still verifies."""
     _fill(store, 3)
     with pytest.raises(RuntimeError), store.begin() as uow:
         uow.events.append("test.event", "x", "alice", {}, project="p")
@@ -86,13 +86,21 @@ def test_proofs_verify_with_the_rfc_verifier(store: Store) -> None:
     _fill(store, 13)
     for seq in (0, 6, 12):
         p = audit.prove_inclusion(store, seq)
-        assert merkle.verify_inclusion(bytes.fromhex(p["leaf_hash"]), p["leaf_index"],
-                                       p["tree_size"], [bytes.fromhex(h) for h in p["audit_path"]],
-                                       bytes.fromhex(p["root_hash"]))
+        assert merkle.verify_inclusion(
+            bytes.fromhex(p["leaf_hash"]),
+            p["leaf_index"],
+            p["tree_size"],
+            [bytes.fromhex(h) for h in p["audit_path"]],
+            bytes.fromhex(p["root_hash"]),
+        )
     c = audit.prove_consistency(store, 5, 13)
-    assert merkle.verify_consistency(5, 13, bytes.fromhex(c["first_root"]),
-                                     bytes.fromhex(c["second_root"]),
-                                     [bytes.fromhex(h) for h in c["proof"]])
+    assert merkle.verify_consistency(
+        5,
+        13,
+        bytes.fromhex(c["first_root"]),
+        bytes.fromhex(c["second_root"]),
+        [bytes.fromhex(h) for h in c["proof"]],
+    )
     with pytest.raises(InputError) as err:
         audit.prove_inclusion(store, 13)
     assert err.value.code == "audit-seq-out-of-range"
@@ -105,10 +113,13 @@ def test_checkpoints_are_signed_and_hold_the_log_to_them(store: Store) -> None:
     assert cp["tree_size"] == 4 and len(bytes.fromhex(cp["signature"])) == 64
     assert audit.verify(store).report.checkpoints_checked == 1
     with store.engine.begin() as conn:
-        conn.execute(text("UPDATE checkpoints SET root_hash = leaf_hash FROM events "
-                          "WHERE events.seq = 0") if store.dialect == "postgresql" else
-                     text("UPDATE checkpoints SET root_hash = (SELECT leaf_hash FROM events "
-                          "WHERE seq = 0)"))
+        conn.execute(
+            text("UPDATE checkpoints SET root_hash = leaf_hash FROM events WHERE events.seq = 0")
+            if store.dialect == "postgresql"
+            else text(
+                "UPDATE checkpoints SET root_hash = (SELECT leaf_hash FROM events WHERE seq = 0)"
+            )
+        )
     report = audit.verify(store).report
     assert not report.ok and "signature" in report.problem
 

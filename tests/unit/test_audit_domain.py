@@ -10,12 +10,26 @@ from shipyard.domain import audit, merkle
 def _rows(n: int) -> list[tuple]:
     rows, f = [], merkle.Frontier()
     for seq in range(n):
-        payload = audit.canonical_json({"n": seq, "name": "é\"x"})
-        leaf = merkle.leaf_hash(audit.event_bytes(seq, f"2026-01-01T00:00:{seq:02d}.000000Z", "p",
-                                                  "k", f"s{seq}", "alice", payload))
+        payload = audit.canonical_json({"n": seq, "name": 'é"x'})
+        leaf = merkle.leaf_hash(
+            audit.event_bytes(
+                seq, f"2026-01-01T00:00:{seq:02d}.000000Z", "p", "k", f"s{seq}", "alice", payload
+            )
+        )
         f.append(leaf)
-        rows.append((seq, f"2026-01-01T00:00:{seq:02d}.000000Z", "p", "k", f"s{seq}", "alice",
-                     payload, leaf, f.root()))
+        rows.append(
+            (
+                seq,
+                f"2026-01-01T00:00:{seq:02d}.000000Z",
+                "p",
+                "k",
+                f"s{seq}",
+                "alice",
+                payload,
+                leaf,
+                f.root(),
+            )
+        )
     return rows
 
 
@@ -29,11 +43,26 @@ def _rows(n: int) -> list[tuple]:
 def test_event_bytes_equal_canonical_json_of_the_whole_event(fields: tuple) -> None:
     """The hand-built leaf bytes are exactly the canonical JSON of the event as a mapping."""
     kind, subject, actor, payload = fields
-    got = audit.event_bytes(7, "2026-01-01T00:00:00.000000Z", "proj", kind, subject, actor,
-                            audit.canonical_json(payload))
-    want = audit.canonical_json({"seq": 7, "ts": "2026-01-01T00:00:00.000000Z", "project": "proj",
-                                 "kind": kind, "subject": subject, "actor": actor,
-                                 "payload": payload}).encode()
+    got = audit.event_bytes(
+        7,
+        "2026-01-01T00:00:00.000000Z",
+        "proj",
+        kind,
+        subject,
+        actor,
+        audit.canonical_json(payload),
+    )
+    want = audit.canonical_json(
+        {
+            "seq": 7,
+            "ts": "2026-01-01T00:00:00.000000Z",
+            "project": "proj",
+            "kind": kind,
+            "subject": subject,
+            "actor": actor,
+            "payload": payload,
+        }
+    ).encode()
     assert got == want
 
 

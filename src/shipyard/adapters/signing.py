@@ -40,7 +40,9 @@ class Signer:
     def public_pem(self) -> str:
         return (
             self.private_key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             .decode()
         )
 
@@ -53,7 +55,7 @@ class Signer:
                 if not isinstance(key, Ed25519PrivateKey):
                     raise ShipyardError(
                         f"{path} is not an Ed25519 private key",
-                        "remove it to have a new key made, or point SHIPYARD_SIGNING_KEY_FILE at one",
+                        "remove it to have a new one made, or set SHIPYARD_SIGNING_KEY_FILE",
                         code="signing-key-invalid",
                     )
                 return cls(key)

@@ -21,8 +21,9 @@ def require(permission: Permission) -> Callable[..., Principal]:
     def dependency(request: Request) -> Principal:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        principal = authenticate(request.app.state.store,
-                                 token.strip() if scheme.lower() == "bearer" else None)
+        principal = authenticate(
+            request.app.state.store, token.strip() if scheme.lower() == "bearer" else None
+        )
         principal.require(permission)
         return principal
 
@@ -43,16 +44,20 @@ def create_app(store: Store) -> FastAPI:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return JSONResponse(
-            {"code": "invalid-request", "message": f"{where}: {first.get('msg', 'invalid')}",
-             "hint": "see /openapi.json for this route's parameters"},
+            {
+                "code": "invalid-request",
+                "message": f"{where}: {first.get('msg', 'invalid')}",
+                "hint": "see /openapi.json for this route's parameters",
+            },
             status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "not-found" if exc.status_code == 404 else f"http-{exc.status_code}"
-        return JSONResponse({"code": code, "message": str(exc.detail), "hint": ""},
-                            status_code=exc.status_code)
+        return JSONResponse(
+            {"code": code, "message": str(exc.detail), "hint": ""}, status_code=exc.status_code
+        )
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, Any]:

@@ -8,8 +8,9 @@ import typer
 
 from shipyard.cli.common import JSON, console, emit, open_store, settings
 
-app = typer.Typer(help="Read, verify and prove the event log.", add_completion=False,
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Read, verify and prove the event log.", add_completion=False, no_args_is_help=True
+)
 
 
 def _remote(method: str, path: str, **kw: Any) -> Any | None:
@@ -33,8 +34,9 @@ def log(
     from shipyard.services import audit
 
     params = {"kind": kind, "subject": subject, "since": since, "limit": limit}
-    data = _remote("GET", "/api/v1/audit/events",
-                   params={k: v for k, v in params.items() if v is not None})
+    data = _remote(
+        "GET", "/api/v1/audit/events", params={k: v for k, v in params.items() if v is not None}
+    )
     if data is None:
         data = audit.log(open_store(), kind=kind, subject=subject, since=since, limit=limit)
 
@@ -43,8 +45,9 @@ def log(
 
         table = Table("seq", "time", "kind", "subject", "actor", box=None)
         for e in data["events"]:
-            table.add_row(str(e["seq"]), e["ts"][:19].replace("T", " "), e["kind"], e["subject"],
-                          e["actor"])
+            table.add_row(
+                str(e["seq"]), e["ts"][:19].replace("T", " "), e["kind"], e["subject"], e["actor"]
+            )
         console().print(table)
 
     emit(data, json_, human)
@@ -64,9 +67,14 @@ def verify(json_: bool = JSON) -> None:
             f"audit log verification failed at event {data['first_bad_seq']}: {data['problem']}",
             details=data,
         )
-    emit(data, json_, lambda: console().print(
-        f"[green]verified[/] {data['tree_size']} events, root {data['root_hash']}, "
-        f"{data['checkpoints_checked']} signed checkpoint(s)"))
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"[green]verified[/] {data['tree_size']} events, root {data['root_hash']}, "
+            f"{data['checkpoints_checked']} signed checkpoint(s)"
+        ),
+    )
 
 
 @app.command()
@@ -125,9 +133,14 @@ def checkpoint(json_: bool = JSON) -> None:
     data = _remote("POST", "/api/v1/audit/checkpoints")
     if data is None:
         data = audit.checkpoint(open_store())
-    emit(data, json_, lambda: console().print(
-        f"signed tree head: size {data['tree_size']}, root {data['root_hash']}, "
-        f"key {data['key_id']}"))
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"signed tree head: size {data['tree_size']}, root {data['root_hash']}, "
+            f"key {data['key_id']}"
+        ),
+    )
 
 
 @app.command("public-key")

@@ -27,8 +27,9 @@ def call(server: str, token: str | None, method: str, path: str, **kwargs: Any) 
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        resp = httpx.request(method, server.rstrip("/") + path, headers=headers, timeout=30,
-                             **kwargs)
+        resp = httpx.request(
+            method, server.rstrip("/") + path, headers=headers, timeout=30, **kwargs
+        )
     except httpx.HTTPError as exc:
         raise ShipyardError(
             f"cannot reach the Shipyard server at {server}: {exc.__class__.__name__}",

@@ -34,5 +34,8 @@ def status(json_: bool = JSON) -> None:
     db.check_connection(engine)
     current = db.current_revision(engine)
     data = {"database": db.redact(s.database_url), "revision": current, "head": SCHEMA_REVISION}
-    emit(data, json_, lambda: console().print(
-        f"{data['database']}: revision {current} (head {SCHEMA_REVISION})"))
+    emit(
+        data,
+        json_,
+        lambda: console().print(f"{data['database']}: revision {current} (head {SCHEMA_REVISION})"),
+    )

@@ -15,8 +15,16 @@ from shipyard import __version__
 # name -> (module, attribute, one-line help). The help is here so listing commands imports
 # nothing else.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": ("shipyard.cli.project", "init", "Write a commented shipyard.yaml for this repository."),
-    "validate": ("shipyard.cli.project", "validate", "Check shipyard.yaml and report every problem's position."),
+    "init": (
+        "shipyard.cli.project",
+        "init",
+        "Write a commented shipyard.yaml for this repository.",
+    ),
+    "validate": (
+        "shipyard.cli.project",
+        "validate",
+        "Check shipyard.yaml and report every problem's position.",
+    ),
     "demo": ("shipyard.cli.demo", "demo", "Walk a sample service through Shipyard end to end."),
     "audit": ("shipyard.cli.audit", "app", "Read, verify and prove the tamper-evident event log."),
     "db": ("shipyard.cli.db", "app", "Database migrations."),

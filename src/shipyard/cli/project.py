@@ -22,8 +22,9 @@ def init(
 
     target = directory / SPEC_NAME
     if target.exists() and not force:
-        raise Conflict(f"{target} already exists", "pass --force to overwrite it",
-                       code="spec-exists")
+        raise Conflict(
+            f"{target} already exists", "pass --force to overwrite it", code="spec-exists"
+        )
     text = starter(directory)
     parse_spec(text, str(target))  # the starter must always validate
     directory.mkdir(parents=True, exist_ok=True)

@@ -13,5 +13,11 @@ def server(
     """Serve the REST API, the Unleash-compatible client API and the remote cache."""
     import uvicorn
 
-    uvicorn.run("shipyard.api.serve:app", host=host, port=port, workers=workers,
-                factory=True, log_level="info")
+    uvicorn.run(
+        "shipyard.api.serve:app",
+        host=host,
+        port=port,
+        workers=workers,
+        factory=True,
+        log_level="info",
+    )

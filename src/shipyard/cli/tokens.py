@@ -44,8 +44,14 @@ def list_(json_: bool = JSON) -> None:
 
         t = Table("id", "name", "role", "project", "expires", "revoked", box=None)
         for r in rows:
-            t.add_row(r["id"], r["name"], r["role"], r["project"] or "*", r["expires_at"] or "-",
-                      r["revoked_at"] or "-")
+            t.add_row(
+                r["id"],
+                r["name"],
+                r["role"],
+                r["project"] or "*",
+                r["expires_at"] or "-",
+                r["revoked_at"] or "-",
+            )
         console().print(t)
 
     emit({"tokens": rows}, json_, human)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from typing import Any
 
 from shipyard.domain import merkle
@@ -105,8 +105,13 @@ def verify(
     by_size: Mapping[int, Checkpoint] = {c.tree_size: c for c in checkpoints}
     for c in checkpoints:
         if not c.signature_ok:
-            return Report(False, 0, merkle.EMPTY_ROOT, None,
-                          f"checkpoint at tree size {c.tree_size} has a bad signature")
+            return Report(
+                False,
+                0,
+                merkle.EMPTY_ROOT,
+                None,
+                f"checkpoint at tree size {c.tree_size} has a bad signature",
+            )
     frontier = merkle.Frontier()
     leaves: list[bytes] = []
     stored_roots: list[bytes] = []
@@ -119,8 +124,11 @@ def verify(
             return _fail(frontier, seq, f"event {seq} appears out of order")
         computed = merkle.leaf_hash(event_bytes(seq, ts, project, kind, subject, actor, payload))
         if computed != leaf:
-            return _fail(frontier, seq, f"event {seq} was altered: its content no longer hashes "
-                         "to its recorded leaf hash")
+            return _fail(
+                frontier,
+                seq,
+                f"event {seq} was altered: its content no longer hashes to its recorded leaf hash",
+            )
         frontier.append(computed)
         leaves.append(computed)
         stored_roots.append(root)
@@ -129,8 +137,12 @@ def verify(
         if cp is not None:
             if frontier.root() != cp.root_hash:
                 bad = _locate(leaves, stored_roots, good_checkpoint)
-                return _fail(frontier, bad, f"the log before tree size {expected} was rewritten: "
-                             f"event {bad} does not match the signed checkpoint")
+                return _fail(
+                    frontier,
+                    bad,
+                    f"the log before tree size {expected} was rewritten: "
+                    f"event {bad} does not match the signed checkpoint",
+                )
             good_checkpoint = expected
     if expected < head_size:
         return _fail(frontier, expected, f"events {expected}..{head_size - 1} are missing")

@@ -79,7 +79,8 @@ def verify(store: Store) -> VerifyResult:
             audit.Checkpoint(
                 size,
                 root,
-                key in keys and signing.verify(keys[key], audit.checkpoint_body(ORIGIN, size, root), sig),
+                key in keys
+                and signing.verify(keys[key], audit.checkpoint_body(ORIGIN, size, root), sig),
             )
             for size, root, _ts, key, sig in uow.events.checkpoints()
         ]
@@ -151,8 +152,9 @@ def log(
 ) -> dict[str, Any]:
     cutoff = parse_since(since) if since else None
     with store.read() as uow:
-        rows = uow.events.query(project=project, kind=kind, subject=subject, since=cutoff,
-                                limit=limit, descending=True)
+        rows = uow.events.query(
+            project=project, kind=kind, subject=subject, since=cutoff, limit=limit, descending=True
+        )
     return {"events": [e.to_dict() for e in reversed(rows)]}
 
 

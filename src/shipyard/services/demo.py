@@ -31,7 +31,9 @@ def prepare(root: Path) -> DemoContext:
     for item in SAMPLE.iterdir():
         if item.is_file():
             shutil.copy2(item, root / item.name)
-    settings = Settings(home=root / STATE_DIR, database_url=f"sqlite:///{root / STATE_DIR / 'state.db'}")
+    settings = Settings(
+        home=root / STATE_DIR, database_url=f"sqlite:///{root / STATE_DIR / 'state.db'}"
+    )
     return DemoContext(root=root, store=Store.open(settings))
 
 
@@ -65,8 +67,11 @@ def step_audit(ctx: DemoContext) -> list[str]:
     from shipyard.domain import merkle
 
     ok = merkle.verify_inclusion(
-        bytes.fromhex(proof["leaf_hash"]), last, proof["tree_size"],
-        [bytes.fromhex(h) for h in proof["audit_path"]], bytes.fromhex(proof["root_hash"]),
+        bytes.fromhex(proof["leaf_hash"]),
+        last,
+        proof["tree_size"],
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+        bytes.fromhex(proof["root_hash"]),
     )
     ctx.facts["audit"] = result
     return [

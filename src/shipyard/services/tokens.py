@@ -53,8 +53,9 @@ class Principal:
                 f"use a token whose role grants '{permission.value}'",
             )
         if project is not None and self.project not in (None, project):
-            raise Forbidden(f"this token is limited to project '{self.project}'",
-                            "use a token for this project")
+            raise Forbidden(
+                f"this token is limited to project '{self.project}'", "use a token for this project"
+            )
 
 
 def create(
@@ -93,8 +94,14 @@ def create(
             {"name": name, "role": r.value, "project": project, "expires_at": expires},
             project=project or SYSTEM_PROJECT,
         )
-    return {"id": token_id, "name": name, "role": r.value, "project": project,
-            "expires_at": expires, "token": token}
+    return {
+        "id": token_id,
+        "name": name,
+        "role": r.value,
+        "project": project,
+        "expires_at": expires,
+        "token": token,
+    }
 
 
 def authenticate(store: Store, token: str | None) -> Principal:
@@ -108,7 +115,9 @@ def authenticate(store: Store, token: str | None) -> Principal:
         raise Unauthenticated("the API token is not valid")
     why = token_usable(_parse_ts(row.expires_at), _parse_ts(row.revoked_at), datetime.now(UTC))
     if why is not None:
-        raise Unauthenticated(f"the API token was {why}", "create a new one with `shipyard token create`")
+        raise Unauthenticated(
+            f"the API token was {why}", "create a new one with `shipyard token create`"
+        )
     return Principal(row.id, row.name, Role(row.role), row.project)
 
 
@@ -116,8 +125,9 @@ def list_tokens(store: Store) -> list[dict[str, Any]]:
     c = api_tokens.c
     with store.read() as uow:
         rows = uow.conn.execute(
-            select(c.id, c.name, c.role, c.project, c.created_at, c.expires_at, c.revoked_at)
-            .order_by(c.created_at)
+            select(
+                c.id, c.name, c.role, c.project, c.created_at, c.expires_at, c.revoked_at
+            ).order_by(c.created_at)
         ).all()
     return [dict(r._mapping) for r in rows]
 
@@ -126,12 +136,20 @@ def revoke(store: Store, token_id: str, actor: str = "cli") -> dict[str, Any]:
     with store.begin() as uow:
         row = uow.conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
         if row is None:
-            raise NotFound(f"no token with id '{token_id}'", "list them with `shipyard token list`",
-                           code="token-not-found")
+            raise NotFound(
+                f"no token with id '{token_id}'",
+                "list them with `shipyard token list`",
+                code="token-not-found",
+            )
         if row.revoked_at is None:
             uow.conn.execute(
                 update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=utcnow())
             )
-            uow.events.append("token.revoked", f"token:{token_id}", actor, {"name": row.name},
-                              project=row.project or SYSTEM_PROJECT)
+            uow.events.append(
+                "token.revoked",
+                f"token:{token_id}",
+                actor,
+                {"name": row.name},
+                project=row.project or SYSTEM_PROJECT,
+            )
     return {"id": token_id, "revoked": True}

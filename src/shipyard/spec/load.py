@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
@@ -34,14 +35,18 @@ def load_spec(path: Path) -> Spec:
     except FileNotFoundError as exc:
         raise SpecNotFound(f"{path} does not exist") from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read {path}: {exc}", "", code="spec-unreadable", file=str(path)) from exc
+        raise SpecError(
+            f"cannot read {path}: {exc}", "", code="spec-unreadable", file=str(path)
+        ) from exc
     return parse_spec(text, str(path))
 
 
 def parse_spec(text: str, file: str = SPEC_NAME) -> Spec:
     located = parse(text, file)
     if not isinstance(located.data, dict):
-        raise located.error((), "shipyard.yaml must be a mapping at the top level", code="spec-type")
+        raise located.error(
+            (), "shipyard.yaml must be a mapping at the top level", code="spec-type"
+        )
     try:
         spec = Spec.model_validate(located.data)
     except ValidationError as exc:
@@ -55,10 +60,9 @@ def _normalise(loc: tuple[Any, ...], data: Any) -> Path_:
     out: list[str | int] = []
     last = len(loc) - 1
     for i, part in enumerate(loc):
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-            out.append(part)
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        in_dict = isinstance(data, dict) and part in data
+        in_list = isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+        if in_dict or in_list:
             data = data[part]
             out.append(part)
         elif part == "__root__":
@@ -70,6 +74,7 @@ def _normalise(loc: tuple[Any, ...], data: Any) -> Path_:
 
 def _translate(exc: ValidationError, located: Located) -> SpecError:
     errors = exc.errors()
+
     # An unknown key usually explains the rest (a misspelt required key), so it goes first;
     # otherwise file order, which is where a reader looks first.
     def position(err: Any) -> tuple[bool, tuple[int, int]]:
@@ -86,8 +91,14 @@ def _translate(exc: ValidationError, located: Located) -> SpecError:
         key = str(path[-1])
         allowed = _allowed_keys(Spec, path[:-1], located.data)
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else f"valid keys here: {', '.join(sorted(allowed))}"
-        return located.error(path, f"unknown key '{key}'{more}", hint, code="spec-unknown-key", key=True)
+        hint = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else f"valid keys here: {', '.join(sorted(allowed))}"
+        )
+        return located.error(
+            path, f"unknown key '{key}'{more}", hint, code="spec-unknown-key", key=True
+        )
     if err["type"] == "missing":
         parent = ".".join(str(p) for p in path[:-1])
         return located.error(
@@ -96,7 +107,7 @@ def _translate(exc: ValidationError, located: Located) -> SpecError:
             f"add '{path[-1]}:' here",
             code="spec-missing-key",
         )
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = re.sub(r" or instance of \w+", "", err["msg"].removeprefix("Value error, "))
     given = err.get("input")
     shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
     return located.error(path, f"{dotted}: {msg}{shown}{more}", _type_hint(err), code="spec-type")
@@ -186,21 +197,26 @@ def _check_references(spec: Spec, located: Located) -> None:
         if env.promote_from is not None and env.promote_from not in envs:
             raise located.error(
                 ("environments", name, "promote_from"),
-                f"environment '{name}' promotes from '{env.promote_from}', which is not an environment",
+                f"environment '{name}' promotes from '{env.promote_from}', which is not defined",
                 _suggest(env.promote_from, envs),
                 code="spec-unknown-reference",
             )
         used = []
         s = env.strategy
         if s.canary:
-            used += [(("canary", "steps", i, "analysis"), st.analysis) for i, st in enumerate(s.canary.steps)]
+            used += [
+                (("canary", "steps", i, "analysis"), st.analysis)
+                for i, st in enumerate(s.canary.steps)
+            ]
         if s.blue_green:
             used += [
                 (("blue-green", "pre_promotion_analysis"), s.blue_green.pre_promotion_analysis),
                 (("blue-green", "post_promotion_analysis"), s.blue_green.post_promotion_analysis),
             ]
         if s.rings:
-            used += [(("rings", "waves", i, "analysis"), w.analysis) for i, w in enumerate(s.rings.waves)]
+            used += [
+                (("rings", "waves", i, "analysis"), w.analysis) for i, w in enumerate(s.rings.waves)
+            ]
         for sub, ref in used:
             if ref is not None and ref not in spec.analysis:
                 raise located.error(

@@ -302,4 +302,3 @@ class Spec(Model):
     analysis: dict[Name, AnalysisTemplate] = {}
     flags: dict[Name, Flag] = {}
     release: Release = Release()
-

@@ -36,7 +36,9 @@ class Located:
             p = p[:-1]
         return self.positions.get((), (1, 1))
 
-    def error(self, path: Path_, message: str, hint: str = "", *, code: str, key: bool = False) -> SpecError:
+    def error(
+        self, path: Path_, message: str, hint: str = "", *, code: str, key: bool = False
+    ) -> SpecError:
         line, col = self.where(path, key=key) or (None, None)
         return SpecError(message, hint, code=code, file=self.file, line=line, column=col)
 
@@ -80,7 +82,9 @@ def _build(node: yaml.Node, path: Path_, located: Located) -> Any:
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise located.error(path, "YAML merge keys (<<) are not supported", code="yaml-syntax")
+                raise located.error(
+                    path, "YAML merge keys (<<) are not supported", code="yaml-syntax"
+                )
             key = _build(key_node, path + ("<key>",), located)
             if not isinstance(key, str | int | bool | float) or key is None:
                 raise SpecError(

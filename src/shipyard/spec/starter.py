@@ -56,7 +56,7 @@ pipeline:
 
 environments:
   dev:
-    target: {{type: process, command: "python -m {name.replace('-', '_')} --port {{port}}", instances: 1}}
+    target: {{type: process, command: "python -m {name.replace("-", "_")} --port {{port}}", instances: 1}}
     strategy: recreate
   staging:
     promote_from: dev            # deploys the version live in dev; never rebuilds

@@ -69,9 +69,7 @@ def check_connection(engine: Engine) -> None:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0][:200]
-        raise DatabaseUnreachable(
-            f"cannot connect to {redact(str(engine.url))}: {reason}"
-        ) from exc
+        raise DatabaseUnreachable(f"cannot connect to {redact(str(engine.url))}: {reason}") from exc
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -144,8 +144,17 @@ class EventLog:
     def rows(self, batch: int = 50_000) -> Iterator[tuple[Any, ...]]:
         """Every row in seq order, in batches so a large log never sits in memory twice."""
         c = events.c
-        cols = (c.seq, c.ts, c.project, c.kind, c.subject, c.actor, c.payload, c.leaf_hash,
-                c.root_hash)
+        cols = (
+            c.seq,
+            c.ts,
+            c.project,
+            c.kind,
+            c.subject,
+            c.actor,
+            c.payload,
+            c.leaf_hash,
+            c.root_hash,
+        )
         last = -1
         while True:
             chunk = self.conn.execute(
@@ -172,8 +181,13 @@ class EventLog:
         if exists is None:
             self.conn.execute(
                 checkpoints.insert(),
-                {"tree_size": size, "root_hash": root, "ts": utcnow(), "key_id": key_id,
-                 "signature": signature},
+                {
+                    "tree_size": size,
+                    "root_hash": root,
+                    "ts": utcnow(),
+                    "key_id": key_id,
+                    "signature": signature,
+                },
             )
 
     def checkpoints(self) -> list[tuple[int, bytes, str, str, bytes]]:

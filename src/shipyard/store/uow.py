@@ -81,7 +81,8 @@ def _translate(exc: OperationalError, url: str) -> StoreError:
     reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else str(exc)[:200]
     if "locked" in reason or "could not serialize" in reason:
         return StoreError(
-            f"the database is busy: {reason}", "retry; another process held it too long",
+            f"the database is busy: {reason}",
+            "retry; another process held it too long",
             code="database-busy",
         )
     return DatabaseUnreachable(f"database error on {db.redact(url)}: {reason}")

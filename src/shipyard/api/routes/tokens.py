@@ -28,8 +28,14 @@ class NewToken(BaseModel):
 @router.post("", status_code=201)
 def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
     life = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
-    return tokens.create(store, body.role, body.name, project=body.project, expires_in=life,
-                         actor=f"token:{who.token_id}")
+    return tokens.create(
+        store,
+        body.role,
+        body.name,
+        project=body.project,
+        expires_in=life,
+        actor=f"token:{who.token_id}",
+    )
 
 
 @router.get("")
