@@ -52,7 +52,8 @@ def create(url: str) -> Engine:
         def _begin(conn: Connection) -> None:
             # pysqlite's own transaction handling defers the write lock, which lets two
             # writers both read the log head; BEGIN IMMEDIATE takes it up front.
-            conn.exec_driver_sql(conn.info.pop("sqlite_begin", "BEGIN IMMEDIATE"))
+            statement = conn.info.pop("sqlite_begin", "BEGIN IMMEDIATE")
+            conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
 
         return engine
     if parsed.get_backend_name() == "postgresql":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from shipyard.domain import merkle
@@ -42,17 +44,45 @@ class Event:
         }
 
 
+def _statements(postgres: bool) -> dict[str, str]:
+    sql = {
+        "head": "SELECT size, frontier FROM log_head WHERE id = 1"
+        + (" FOR UPDATE" if postgres else ""),  # SQLite serialises writers with BEGIN IMMEDIATE
+        "insert": "INSERT INTO events (seq, project, ts, kind, subject, actor, payload, leaf_hash,"
+        " root_hash) VALUES (:seq, :project, :ts, :kind, :subject, :actor, :payload, :leaf_hash,"
+        " :root_hash)",
+        "advance": "UPDATE log_head SET size = :size, root_hash = :root_hash,"
+        " frontier = :frontier WHERE id = 1",
+    }
+    if postgres:
+        sql = {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
+    return sql
+
+
+_SQL = {False: _statements(False), True: _statements(True)}
+
+
 class EventLog:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._frontier: merkle.Frontier | None = None
+        self._cur: Any = None
+
+    def _sql(self, name: str) -> str:
+        return _SQL[self.conn.dialect.name == "postgresql"][name]
+
+    def _cursor(self) -> Any:
+        if self._cur is None:
+            # The driver's own cursor, inside the same transaction: appending is the hottest
+            # write path, and SQLAlchemy's per-statement machinery cost more than the insert.
+            self._cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return self._cur
 
     def _head(self) -> merkle.Frontier:
         if self._frontier is None:
-            q = select(log_head.c.size, log_head.c.frontier).where(log_head.c.id == 1)
-            if self.conn.dialect.name == "postgresql":
-                q = q.with_for_update()  # SQLite serialises writers with BEGIN IMMEDIATE
-            size, blob = self.conn.execute(q).one()
+            cur = self._cursor()
+            cur.execute(self._sql("head"))
+            size, blob = cur.fetchone()
             nodes = [blob[i : i + 32] for i in range(0, len(blob), 32)]
             self._frontier = merkle.Frontier(size, nodes)
         return self._frontier
@@ -81,8 +111,9 @@ class EventLog:
         leaf = merkle.leaf_hash(event_bytes(seq, ts, project, kind, subject, actor, body))
         frontier.append(leaf)
         root = frontier.root()
-        self.conn.execute(
-            events.insert(),
+        cur = self._cursor()
+        cur.execute(
+            self._sql("insert"),
             {
                 "seq": seq,
                 "project": project,
@@ -95,10 +126,9 @@ class EventLog:
                 "root_hash": root,
             },
         )
-        self.conn.execute(
-            update(log_head)
-            .where(log_head.c.id == 1)
-            .values(size=frontier.size, root_hash=root, frontier=b"".join(frontier.nodes))
+        cur.execute(
+            self._sql("advance"),
+            {"size": frontier.size, "root_hash": root, "frontier": b"".join(frontier.nodes)},
         )
         return Event(seq, ts, project, kind, subject, actor, payload or {})
 
@@ -134,8 +164,6 @@ class EventLog:
         q = q.order_by(c.seq.desc() if descending else c.seq)
         if limit is not None:
             q = q.limit(limit)
-        import json
-
         return [
             Event(int(r.seq), r.ts, r.project, r.kind, r.subject, r.actor, json.loads(r.payload))
             for r in self.conn.execute(q)

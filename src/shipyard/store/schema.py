@@ -41,7 +41,6 @@ events = Table(
     Column("root_hash", LargeBinary(32), nullable=False),  # tree head after this event
     Index("ix_events_kind", "project", "kind", "seq"),
     Index("ix_events_subject", "project", "subject", "seq"),
-    Index("ix_events_ts", "ts"),
 )
 
 # One row: the tree's right edge, so an append never rereads old leaves.

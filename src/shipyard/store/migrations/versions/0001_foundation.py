@@ -35,7 +35,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_events_kind", "events", ["project", "kind", "seq"])
     op.create_index("ix_events_subject", "events", ["project", "subject", "seq"])
-    op.create_index("ix_events_ts", "events", ["ts"])
     op.create_table(
         "log_head",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
