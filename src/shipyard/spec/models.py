@@ -19,8 +19,12 @@ def _duration_seconds(value: Any) -> float:
         return float(value)
     if isinstance(value, str):
         from shipyard.domain.calendar import parse_duration
+        from shipyard.errors import InputError
 
-        return parse_duration(value).total_seconds()
+        try:
+            return parse_duration(value).total_seconds()
+        except InputError as exc:  # re-raised as ValueError so the error keeps its position
+            raise ValueError(f"{exc.message}; expected a duration like 90s, 10m or 1h30m") from exc
     raise ValueError("expected a duration like 90s, 10m, 1h30m or 3d")
 
 
