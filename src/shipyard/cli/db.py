@@ -17,25 +17,38 @@ def upgrade(json_: bool = JSON) -> None:
     s = settings()
     engine = db.create(s.database_url)
     db.check_connection(engine)
-    before = db.current_revision(engine)
+    before = sorted(db.current_heads(engine))
     after = db.upgrade(engine, s.home)
     data = {"database": db.redact(s.database_url), "from": before, "to": after}
-    emit(data, json_, lambda: console().print(f"database at revision {after} (was {before})"))
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"database at revision {', '.join(after)} (was {', '.join(before) or 'empty'})"
+        ),
+    )
 
 
 @app.command()
 def status(json_: bool = JSON) -> None:
-    """Show the database and its schema revision."""
+    """Show the database and its schema revisions."""
     from shipyard.store import db
-    from shipyard.store.schema import SCHEMA_REVISION
+    from shipyard.store.schema import SCHEMA_HEADS
 
     s = settings()
     engine = db.create(s.database_url)
     db.check_connection(engine)
-    current = db.current_revision(engine)
-    data = {"database": db.redact(s.database_url), "revision": current, "head": SCHEMA_REVISION}
-    emit(
-        data,
-        json_,
-        lambda: console().print(f"{data['database']}: revision {current} (head {SCHEMA_REVISION})"),
-    )
+    current = sorted(db.current_heads(engine))
+    heads = sorted(SCHEMA_HEADS)
+    data = {
+        "database": db.redact(s.database_url),
+        "revisions": current,
+        "heads": heads,
+        "current": current == heads,
+    }
+
+    def human() -> None:
+        at = ", ".join(current) or "nothing"
+        console().print(f"{data['database']}: at {at} (heads {', '.join(heads)})")
+
+    emit(data, json_, human)

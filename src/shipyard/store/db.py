@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from shipyard.errors import DatabaseUnreachable, StoreError
-from shipyard.store.schema import SCHEMA_REVISION
+from shipyard.store.schema import SCHEMA_HEADS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -73,13 +73,14 @@ def check_connection(engine: Engine) -> None:
         raise DatabaseUnreachable(f"cannot connect to {redact(str(engine.url))}: {reason}") from exc
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_heads(engine: Engine) -> frozenset[str]:
     try:
         with engine.connect() as conn:
             conn.info["sqlite_begin"] = "BEGIN"
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            return frozenset(rows)
     except (OperationalError, ProgrammingError):
-        return None
+        return frozenset()
 
 
 @contextlib.contextmanager
@@ -104,8 +105,8 @@ def _migration_lock(engine: Engine, lock_dir: Path | None) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def upgrade(engine: Engine, lock_dir: Path | None = None, revision: str = "head") -> str:
-    """Apply Alembic migrations up to ``revision``; returns the revision now in force."""
+def upgrade(engine: Engine, lock_dir: Path | None = None, revision: str = "heads") -> list[str]:
+    """Apply Alembic migrations up to ``revision``; returns the revisions now in force."""
     from alembic import command
     from alembic.config import Config
 
@@ -122,10 +123,10 @@ def upgrade(engine: Engine, lock_dir: Path | None = None, revision: str = "head"
                 "the database is unchanged; check its permissions and run `shipyard db upgrade`",
                 code="migration-failed",
             ) from exc
-    return current_revision(engine) or "none"
+    return sorted(current_heads(engine))
 
 
 def ensure_schema(engine: Engine, lock_dir: Path | None = None) -> None:
     check_connection(engine)
-    if current_revision(engine) != SCHEMA_REVISION:
+    if current_heads(engine) != SCHEMA_HEADS:
         upgrade(engine, lock_dir)

@@ -1,0 +1,589 @@
+"""The DORA four keys over plain records.
+
+Definitions (each figure carries its numerator, its denominator and the ids behind it, so a
+number can be defended and drilled into):
+
+- **Deployment frequency**: successful production deployments (flag flips included, they are
+  changes too) per day or per week of the window.
+- **Lead time for changes**: for every commit a successful production deployment brought,
+  deployment finish time minus commit time; median and p90. The mean is numerator /
+  denominator (seconds summed / commits).
+- **Change failure rate**: production deployments that failed, or that a rollback, a hotfix or
+  an incident links to by deployment id, over all production deployments in the window.
+  Links are explicit ids, never a guess from timestamps (apache/devlake#6606).
+- **Time to restore**: from a failure (a failed production deployment, an incident opened) to
+  the next healthy production state (a rollback or restore record, the next successful
+  deployment of the service, the incident's resolution); median and p90.
+
+Performance levels use the software delivery performance clusters of the *Accelerate State of
+DevOps Report 2023* (DORA, Google Cloud), which published:
+
+============  =================  ==================  =====  ======================
+level         deploy frequency   lead time           CFR    failed deploy recovery
+============  =================  ==================  =====  ======================
+elite         on demand          < 1 day             5%     < 1 hour
+high          daily to weekly    1 day to 1 week     10%    < 1 day
+medium        weekly to monthly  1 week to 1 month   15%    1 day to 1 week
+low           weekly to monthly  1 week to 1 month   64%    1 month to 6 months
+============  =================  ==================  =====  ======================
+
+The report gives medium and low the same throughput bands and one typical change failure rate
+per cluster, so each key is classified on its own with the cluster values as upper bounds
+(``THRESHOLDS_2023``): throughput slower than monthly is low, a change failure rate above 15% is
+low, recovery of a week or more is low. The overall level is the lowest of the four, because
+the report's point is that speed and stability go together.
+
+An empty history gives figures whose ``value`` is None ("no data"), never a misleading 0.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Literal
+
+from shipyard.errors import InputError
+
+__all__ = [
+    "THRESHOLDS_2023",
+    "Classification",
+    "Deployment",
+    "DoraReport",
+    "Figure",
+    "History",
+    "Hotfix",
+    "Incident",
+    "Level",
+    "Restore",
+    "Rollback",
+    "TimeRangeInvalid",
+    "Window",
+    "change_failure_rate",
+    "classify",
+    "deployment_frequency",
+    "four_keys",
+    "lead_time",
+    "percentile",
+    "time_to_restore",
+    "weekly",
+]
+
+
+class TimeRangeInvalid(InputError):
+    code = "time-range-invalid"
+    default_hint = "pass --since before --until"
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A rollout to an environment (``kind="flag"`` for a flag flip, which is a change too)."""
+
+    id: str
+    service: str
+    env: str
+    finished_at: datetime
+    success: bool
+    commit_times: tuple[datetime, ...] = ()
+    kind: str = "deploy"
+
+
+@dataclass(frozen=True)
+class Rollback:
+    id: str
+    deployment_id: str  # the deployment rolled back
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Hotfix:
+    id: str
+    deployment_id: str  # the deployment the hotfix repairs
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    service: str
+    opened_at: datetime
+    deployment_id: str | None = None  # None: not caused by a known deployment
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Restore:
+    """Production became healthy again; ``failure_id`` names the failure when known."""
+
+    id: str
+    service: str
+    at: datetime
+    failure_id: str | None = None
+
+
+@dataclass(frozen=True)
+class History:
+    deployments: tuple[Deployment, ...] = ()
+    rollbacks: tuple[Rollback, ...] = ()
+    hotfixes: tuple[Hotfix, ...] = ()
+    incidents: tuple[Incident, ...] = ()
+    restores: tuple[Restore, ...] = ()
+
+
+@dataclass(frozen=True)
+class Window:
+    """The half-open interval ``[start, end)``."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise TimeRangeInvalid(
+                f"the time range ends ({self.end.isoformat()}) before it starts "
+                f"({self.start.isoformat()})"
+            )
+
+    def __contains__(self, t: object) -> bool:
+        return isinstance(t, datetime) and self.start <= t < self.end
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start).total_seconds() / 86400
+
+
+# -- figures ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One key: its value (None: no data), how it was computed and from which records."""
+
+    key: str
+    unit: str
+    value: float | None
+    numerator: float
+    denominator: float
+    ids: tuple[str, ...] = ()  # the records the figure is computed over
+    numerator_ids: tuple[str, ...] = ()  # where the numerator counts records: which
+    p90: float | None = None
+    # (numerator record, record that proves it): ("d-7", "rollback rb-2"), ("d-8", "failed")
+    evidence: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def no_data(self) -> bool:
+        return self.value is None
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return f"{self.key}: no data"
+        return f"{self.key}: {self.value:.4g} {self.unit} ({self.numerator:g}/{self.denominator:g})"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default, Excel's PERCENTILE.INC)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} is outside 0..100")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _production(
+    history: History, env: str, service: str | None, include_flags: bool
+) -> list[Deployment]:
+    return [
+        d
+        for d in history.deployments
+        if d.env == env
+        and (service is None or d.service == service)
+        and (include_flags or d.kind != "flag")
+    ]
+
+
+def deployment_frequency(
+    history: History,
+    window: Window,
+    *,
+    per: Literal["day", "week"] = "day",
+    env: str = "production",
+    service: str | None = None,
+    include_flags: bool = True,
+) -> Figure:
+    """Successful production deployments per day (or week) of the window."""
+    all_prod = _production(history, env, service, include_flags)
+    hits = sorted(
+        (d for d in all_prod if d.success and d.finished_at in window), key=lambda d: d.finished_at
+    )
+    span = window.days if per == "day" else window.days / 7
+    # With no production deployment recorded at all there is nothing to measure; a window
+    # without deployments in a history that has some is a real 0.
+    value = len(hits) / span if all_prod else None
+    return Figure(
+        "deployment_frequency",
+        f"deployments/{per}",
+        value,
+        len(hits),
+        span,
+        tuple(d.id for d in hits),
+    )
+
+
+def lead_time(
+    history: History,
+    window: Window,
+    *,
+    env: str = "production",
+    service: str | None = None,
+    include_flags: bool = True,
+) -> Figure:
+    """Commit to production, per commit, in seconds: median (value) and p90."""
+    samples: list[float] = []
+    ids: list[str] = []
+    notes: list[str] = []
+    for d in _production(history, env, service, include_flags):
+        if not d.success or d.finished_at not in window:
+            continue
+        used = False
+        for t in d.commit_times:
+            seconds = (d.finished_at - t).total_seconds()
+            if seconds < 0:
+                notes.append(f"deployment {d.id} has a commit dated after it finished; skipped")
+                continue
+            samples.append(seconds)
+            used = True
+        if used:
+            ids.append(d.id)
+    if not samples:
+        return Figure("lead_time", "seconds", None, 0, 0, (), notes=tuple(notes))
+    return Figure(
+        "lead_time",
+        "seconds",
+        statistics.median(samples),
+        sum(samples),
+        len(samples),
+        tuple(ids),
+        p90=percentile(samples, 90),
+        notes=tuple(notes),
+    )
+
+
+def change_failure_rate(
+    history: History,
+    window: Window,
+    *,
+    env: str = "production",
+    service: str | None = None,
+    include_flags: bool = True,
+    count_failed_rollouts: bool = True,
+) -> Figure:
+    """Production deployments that led to a failure, over all production deployments.
+
+    A rollout that failed in production (a canary that was rolled back) is a failed change
+    too; ``count_failed_rollouts=False`` counts only successful rollouts, in both numerator
+    and denominator.
+    """
+    deployments = [
+        d
+        for d in _production(history, env, service, include_flags)
+        if d.finished_at in window and (d.success or count_failed_rollouts)
+    ]
+    by_id = {d.id: d for d in deployments}
+    failed: dict[str, list[str]] = {d.id: ["failed rollout"] for d in deployments if not d.success}
+    notes: list[str] = []
+    links: list[tuple[str, str, str | None]] = [
+        *(("rollback", r.id, r.deployment_id) for r in history.rollbacks),
+        *(("hotfix", h.id, h.deployment_id) for h in history.hotfixes),
+        *(
+            ("incident", i.id, i.deployment_id)
+            for i in history.incidents
+            if service is None or i.service == service
+        ),
+    ]
+    known = {d.id: d for d in history.deployments}
+    for kind, rid, deployment_id in links:
+        if deployment_id is None:
+            notes.append(f"{kind} {rid} links no deployment; not a change failure")
+        elif deployment_id in by_id:
+            failed.setdefault(deployment_id, []).append(f"{kind} {rid}")
+        elif deployment_id not in known:
+            notes.append(f"{kind} {rid} links unknown deployment {deployment_id}; not counted")
+        elif service is None or known[deployment_id].service == service:
+            notes.append(
+                f"{kind} {rid} links deployment {deployment_id}, not counted here "
+                "(another window or environment, or a failed rollout left out)"
+            )
+    numerator_ids = tuple(d.id for d in deployments if d.id in failed)
+    value = len(numerator_ids) / len(deployments) if deployments else None
+    return Figure(
+        "change_failure_rate",
+        "ratio",
+        value,
+        len(numerator_ids),
+        len(deployments),
+        tuple(d.id for d in deployments),
+        numerator_ids,
+        evidence=tuple((d, why) for d in numerator_ids for why in failed[d]),
+        notes=tuple(notes),
+    )
+
+
+def time_to_restore(
+    history: History,
+    window: Window,
+    *,
+    env: str = "production",
+    service: str | None = None,
+    include_flags: bool = True,
+) -> Figure:
+    """Failure to next healthy production state, in seconds: median (value) and p90.
+
+    Failures are failed production deployments and incidents that started in the window.
+    Failures not yet restored are listed in ``notes`` and left out of the figure.
+    """
+    prod = sorted(_production(history, env, service, include_flags), key=lambda d: d.finished_at)
+    durations: list[float] = []
+    ids: list[str] = []
+    evidence: list[tuple[str, str]] = []
+    notes: list[str] = []
+
+    def restored(fid: str, start: datetime, candidates: Iterable[tuple[datetime, str]]) -> None:
+        after = sorted((c for c in candidates if c[0] >= start), key=lambda c: c[0])
+        if after:
+            at, what = after[0]
+            durations.append((at - start).total_seconds())
+            ids.append(fid)
+            evidence.append((fid, what))
+        else:
+            notes.append(f"{fid} (since {start.isoformat()}) is not restored yet")
+
+    for d in prod:
+        if d.success or d.finished_at not in window:
+            continue
+        restored(
+            d.id,
+            d.finished_at,
+            [
+                *((r.at, f"rollback {r.id}") for r in history.rollbacks if r.deployment_id == d.id),
+                *(
+                    (r.at, f"restore {r.id}")
+                    for r in history.restores
+                    if r.failure_id == d.id or (r.failure_id is None and r.service == d.service)
+                ),
+                # A later successful rollout of the service is a healthy state again.
+                *(
+                    (n.finished_at, f"deployment {n.id}")
+                    for n in prod
+                    if n.success and n.service == d.service and n.finished_at > d.finished_at
+                ),
+            ],
+        )
+    for inc in history.incidents:
+        if (service is not None and inc.service != service) or inc.opened_at not in window:
+            continue
+        candidates = [(r.at, f"restore {r.id}") for r in history.restores if r.failure_id == inc.id]
+        if inc.resolved_at is not None:
+            candidates.append((inc.resolved_at, f"incident {inc.id} resolved"))
+        restored(inc.id, inc.opened_at, candidates)
+    if not durations:
+        return Figure("time_to_restore", "seconds", None, 0, 0, (), notes=tuple(notes))
+    return Figure(
+        "time_to_restore",
+        "seconds",
+        statistics.median(durations),
+        sum(durations),
+        len(durations),
+        tuple(ids),
+        p90=percentile(durations, 90),
+        evidence=tuple(evidence),
+        notes=tuple(notes),
+    )
+
+
+# -- classification -----------------------------------------------------------------------
+
+
+class Level(IntEnum):
+    LOW = 0
+    MEDIUM = 1
+    HIGH = 2
+    ELITE = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+DAY = 86400.0
+WEEK = 7 * DAY
+MONTH = 30 * DAY
+
+# Upper bounds per level from the 2023 clusters (see the module docstring). Deployment
+# frequency is a lower bound in deployments per day.
+THRESHOLDS_2023 = {
+    "deployment_frequency": ((Level.ELITE, 1.0), (Level.HIGH, 1 / 7), (Level.MEDIUM, 1 / 30)),
+    "lead_time": ((Level.ELITE, DAY), (Level.HIGH, WEEK), (Level.MEDIUM, MONTH)),
+    "change_failure_rate": ((Level.ELITE, 0.05), (Level.HIGH, 0.10), (Level.MEDIUM, 0.15)),
+    "time_to_restore": ((Level.ELITE, 3600.0), (Level.HIGH, DAY), (Level.MEDIUM, WEEK)),
+}
+
+
+def _level(key: str, value: float | None) -> Level | None:
+    if value is None:
+        return None
+    for level, bound in THRESHOLDS_2023[key]:
+        if key == "deployment_frequency":
+            if value >= bound:
+                return level
+        elif key == "change_failure_rate":
+            if value <= bound:
+                return level
+        elif value < bound:
+            return level
+    return Level.LOW
+
+
+@dataclass(frozen=True)
+class Classification:
+    deployment_frequency: Level | None
+    lead_time: Level | None
+    change_failure_rate: Level | None
+    time_to_restore: Level | None
+
+    @property
+    def overall(self) -> Level | None:
+        """The lowest level among the keys that have data; None if none has."""
+        levels = [
+            lv
+            for lv in (
+                self.deployment_frequency,
+                self.lead_time,
+                self.change_failure_rate,
+                self.time_to_restore,
+            )
+            if lv is not None
+        ]
+        return min(levels) if levels else None
+
+
+def classify(
+    deployment_frequency: Figure,
+    lead_time: Figure,
+    change_failure_rate: Figure,
+    time_to_restore: Figure,
+) -> Classification:
+    """Level per key by the 2023 clusters; lead time and restore time use the median."""
+    df = deployment_frequency.value
+    if df is not None and deployment_frequency.unit.endswith("/week"):
+        df /= 7
+    return Classification(
+        _level("deployment_frequency", df),
+        _level("lead_time", lead_time.value),
+        _level("change_failure_rate", change_failure_rate.value),
+        _level("time_to_restore", time_to_restore.value),
+    )
+
+
+# -- reports ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoraReport:
+    window: Window
+    env: str
+    service: str | None
+    deployment_frequency: Figure
+    lead_time: Figure
+    change_failure_rate: Figure
+    time_to_restore: Figure
+    levels: Classification = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "levels",
+            classify(
+                self.deployment_frequency,
+                self.lead_time,
+                self.change_failure_rate,
+                self.time_to_restore,
+            ),
+        )
+
+    @property
+    def figures(self) -> tuple[Figure, Figure, Figure, Figure]:
+        return (
+            self.deployment_frequency,
+            self.lead_time,
+            self.change_failure_rate,
+            self.time_to_restore,
+        )
+
+
+def four_keys(
+    history: History,
+    window: Window,
+    *,
+    env: str = "production",
+    service: str | None = None,
+    per: Literal["day", "week"] = "day",
+    include_flags: bool = True,
+) -> DoraReport:
+    """All four keys over one window, with their levels."""
+    return DoraReport(
+        window,
+        env,
+        service,
+        deployment_frequency(
+            history, window, per=per, env=env, service=service, include_flags=include_flags
+        ),
+        lead_time(history, window, env=env, service=service, include_flags=include_flags),
+        change_failure_rate(history, window, env=env, service=service, include_flags=include_flags),
+        time_to_restore(history, window, env=env, service=service, include_flags=include_flags),
+    )
+
+
+def weekly(
+    history: History,
+    window: Window,
+    *,
+    env: str = "production",
+    service: str | None = None,
+    per: Literal["day", "week"] = "week",
+    include_flags: bool = True,
+) -> list[DoraReport]:
+    """One report per ISO week (Monday 00:00 in the window's time zone), clipped to the window.
+
+    The first and last buckets may be partial weeks; their frequency is still per day or
+    week of the time they cover, so a partial week is not understated.
+    """
+    start = window.start
+    monday = (start - timedelta(days=start.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    reports: list[DoraReport] = []
+    while monday < window.end:
+        bucket = Window(max(monday, window.start), min(monday + timedelta(days=7), window.end))
+        reports.append(
+            four_keys(
+                history,
+                bucket,
+                env=env,
+                service=service,
+                per=per,
+                include_flags=include_flags,
+            )
+        )
+        monday += timedelta(days=7)
+    return reports

@@ -1,0 +1,433 @@
+"""OSV matching: the schema's range evaluation, version ordering, names, CVSS severity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shipyard.domain.vulnerabilities import (
+    Component,
+    CvssInvalid,
+    OsvAffected,
+    OsvIndex,
+    OsvRecordInvalid,
+    SemVer,
+    Severity,
+    VersionUnorderable,
+    cvss3_base_score,
+    fixed_version,
+    is_affected,
+    normalize_name,
+    parse_record,
+    parse_severity,
+    scan,
+    severity_from_score,
+)
+
+
+def affected(
+    ecosystem: str, ranges: list[dict[str, Any]], versions: list[str] | None = None
+) -> OsvAffected:
+    """One ``affected`` entry of an OSV record, parsed."""
+    raw = {
+        "id": "TEST-0000",
+        "affected": [
+            {
+                "package": {"ecosystem": ecosystem, "name": "pkg"},
+                "ranges": ranges,
+                "versions": versions or [],
+            }
+        ],
+    }
+    return parse_record(raw).affected[0]
+
+
+# The OSV schema's own examples (https://ossf.github.io/osv-schema/#examples) and edge cases
+# of its IsVulnerable algorithm, as literal JSON.
+FIXED_102 = [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.0.2"}]}]
+TWO_INTERVALS = [
+    {
+        "type": "SEMVER",
+        "events": [
+            {"introduced": "1.0.0"},
+            {"fixed": "1.0.2"},
+            {"introduced": "3.0.0"},
+            {"fixed": "3.2.5"},
+        ],
+    }
+]
+LAST_AFFECTED = [
+    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": "2.1.214"}]}
+]
+UNFIXED = [{"type": "SEMVER", "events": [{"introduced": "0"}]}]
+LIMITED = [{"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"limit": "2.0"}]}]
+LIMIT_STAR = [{"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"limit": "*"}]}]
+UNSORTED = [{"type": "ECOSYSTEM", "events": [{"fixed": "1.5"}, {"introduced": "1.0"}]}]
+PEP440 = [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0.0"}]}]
+TEN = [{"type": "ECOSYSTEM", "events": [{"introduced": "1.2"}, {"fixed": "1.10.0"}]}]
+INTRODUCED_LATE = [
+    {"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"last_affected": "1.4"}]}
+]
+TWO_RANGES = [
+    {"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"fixed": "1.1"}]},
+    {"type": "ECOSYSTEM", "events": [{"introduced": "2.0"}, {"fixed": "2.3"}]},
+]
+GIT_ONLY = [
+    {
+        "type": "GIT",
+        "repo": "https://github.com/owner/repo",
+        "events": [{"introduced": "a" * 40}, {"fixed": "b" * 40}],
+    }
+]
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "ranges", "versions", "version", "expected"),
+    [
+        ("npm", FIXED_102, None, "1.0.1", True),
+        ("npm", FIXED_102, None, "1.0.2", False),
+        ("npm", FIXED_102, None, "0.0.1", True),
+        ("npm", FIXED_102, None, "1.0.2-rc.1", True),
+        ("npm", TWO_INTERVALS, None, "0.9.0", False),
+        ("npm", TWO_INTERVALS, None, "1.0.0", True),
+        ("npm", TWO_INTERVALS, None, "1.0.1", True),
+        ("npm", TWO_INTERVALS, None, "2.0.0", False),
+        ("npm", TWO_INTERVALS, None, "3.2.4", True),
+        ("npm", TWO_INTERVALS, None, "3.2.5", False),
+        ("PyPI", LAST_AFFECTED, None, "2.1.214", True),
+        ("PyPI", LAST_AFFECTED, None, "2.1.215", False),
+        ("PyPI", LAST_AFFECTED, None, "0.1", True),
+        ("npm", UNFIXED, None, "99.0.0", True),
+        ("PyPI", LIMITED, None, "1.5", True),
+        ("PyPI", LIMITED, None, "2.0", False),
+        ("PyPI", LIMITED, None, "2.5", False),
+        ("PyPI", LIMIT_STAR, None, "5.0", True),
+        ("PyPI", UNSORTED, None, "1.2", True),
+        ("PyPI", UNSORTED, None, "1.5", False),
+        ("PyPI", PEP440, None, "2.0.0rc1", True),
+        ("PyPI", PEP440, None, "2.0", False),
+        ("PyPI", PEP440, None, "2.0.0.post1", False),
+        ("PyPI", PEP440, None, "1!0.1", False),
+        ("PyPI", TEN, None, "1.9.0", True),
+        ("PyPI", TEN, None, "1.10.0", False),
+        ("npm", TEN, None, "1.9.0", True),
+        ("PyPI", INTRODUCED_LATE, None, "0.9", False),
+        ("PyPI", INTRODUCED_LATE, None, "1.4", True),
+        ("PyPI", INTRODUCED_LATE, None, "1.4.1", False),
+        ("PyPI", TWO_RANGES, None, "1.0.5", True),
+        ("PyPI", TWO_RANGES, None, "1.5", False),
+        ("PyPI", TWO_RANGES, None, "2.2", True),
+        ("Go", GIT_ONLY, ["1.2.3"], "1.2.3", True),
+        ("Go", GIT_ONLY, ["1.2.3"], "1.2.4", False),
+        ("PyPI", [], ["2.0", "2.1"], "2.0.0", True),
+        ("PyPI", [], ["2.0", "2.1"], "2.2", False),
+        ("Go", FIXED_102, None, "v1.0.1", True),
+    ],
+)
+def test_range_evaluation(
+    ecosystem: str,
+    ranges: list[dict[str, Any]],
+    versions: list[str] | None,
+    version: str,
+    expected: bool,
+) -> None:
+    """A version is affected exactly when the OSV IsVulnerable algorithm says so."""
+    assert is_affected(ecosystem, version, affected(ecosystem, ranges, versions)) is expected
+
+
+@pytest.mark.parametrize(
+    ("ranges", "version", "expected"),
+    [
+        (FIXED_102, "1.0.1", "1.0.2"),
+        (TWO_INTERVALS, "1.0.1", "1.0.2"),
+        (TWO_INTERVALS, "3.0.0", "3.2.5"),
+        (TWO_INTERVALS, "4.0.0", None),
+        (LAST_AFFECTED, "1.0.0", None),
+        (TWO_RANGES, "2.1.0", "2.3"),
+    ],
+)
+def test_fixed_version(ranges: list[dict[str, Any]], version: str, expected: str | None) -> None:
+    """The fix offered is the lowest fixed event above the installed version."""
+    assert fixed_version("npm", version, affected("npm", ranges).ranges) == expected
+
+
+@pytest.mark.parametrize(
+    ("lower", "higher"),
+    [
+        ("1.0.0-alpha", "1.0.0-alpha.1"),
+        ("1.0.0-alpha.1", "1.0.0-alpha.beta"),
+        ("1.0.0-alpha.beta", "1.0.0-beta"),
+        ("1.0.0-beta.2", "1.0.0-beta.11"),
+        ("1.0.0-rc.1", "1.0.0"),
+        ("1.9.0", "1.10.0"),
+        ("1.2", "1.2.1"),
+    ],
+)
+def test_semver_precedence(lower: str, higher: str) -> None:
+    """SemVer 2.0 section 11 precedence orders pre-releases and numeric parts correctly."""
+    assert SemVer.parse(lower) < SemVer.parse(higher)
+
+
+def test_semver_ignores_build_metadata() -> None:
+    """Build metadata does not take part in precedence."""
+    assert SemVer.parse("1.0.0+20130313144700") == SemVer.parse("1.0.0")
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "name", "expected"),
+    [
+        ("PyPI", "Python_Dateutil", "python-dateutil"),
+        ("pypi", "zope.interface", "zope-interface"),
+        ("PyPI", "Foo__-.Bar", "foo-bar"),
+        ("npm", "Left_Pad", "Left_Pad"),
+    ],
+)
+def test_normalize_name(ecosystem: str, name: str, expected: str) -> None:
+    """PyPI names are PEP 503 normalised; other ecosystems keep names as written."""
+    assert normalize_name(ecosystem, name) == expected
+
+
+# A CVSS v3 vector and its published base score (NVD and the CVSS v3.1 examples).
+@pytest.mark.parametrize(
+    ("vector", "score", "level"),
+    [
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", 9.8, Severity.CRITICAL),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H", 10.0, Severity.CRITICAL),
+        ("CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:H/I:H/A:H", 9.9, Severity.CRITICAL),
+        ("CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", 8.8, Severity.HIGH),
+        ("CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", 7.8, Severity.HIGH),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H", 7.5, Severity.HIGH),
+        ("CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", 7.2, Severity.HIGH),
+        ("CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:C/C:H/I:N/A:N", 6.8, Severity.MODERATE),
+        ("CVSS:3.0/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N", 6.1, Severity.MODERATE),
+        ("CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:N/A:N", 5.9, Severity.MODERATE),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N", 5.3, Severity.MODERATE),
+        ("CVSS:3.1/AV:P/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N", 1.6, Severity.LOW),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", 0.0, Severity.NONE),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:P/RL:O", 9.8, Severity.CRITICAL),
+    ],
+)
+def test_cvss3_base_score(vector: str, score: float, level: Severity) -> None:
+    """The CVSS v3.1 base formula reproduces published scores and their rating."""
+    assert cvss3_base_score(vector) == score
+    assert severity_from_score(score) is level
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        "AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "CVSS:2.0/AV:N/AC:L/Au:N/C:P/I:P/A:P",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H",
+        "CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "CVSS:3.1/AV:N/AC/PR:N/UI:N/S:U/C:H/I:H/A:H",
+    ],
+)
+def test_cvss3_rejects_malformed_vectors(vector: str) -> None:
+    """A vector without every base metric exactly once, or not v3, is refused with a code."""
+    with pytest.raises(CvssInvalid) as info:
+        cvss3_base_score(vector)
+    assert info.value.code == "cvss-invalid"
+
+
+@pytest.mark.parametrize(
+    ("score", "level"),
+    [(0.1, Severity.LOW), (3.9, Severity.LOW), (4.0, Severity.MODERATE), (6.9, Severity.MODERATE),
+     (7.0, Severity.HIGH), (8.9, Severity.HIGH), (9.0, Severity.CRITICAL)],
+)  # fmt: skip
+def test_severity_rating_boundaries(score: float, level: Severity) -> None:
+    """Scores map to the CVSS v3.1 qualitative rating bands at their exact boundaries."""
+    assert severity_from_score(score) is level
+
+
+@pytest.mark.parametrize(
+    ("label", "level"),
+    [("MODERATE", Severity.MODERATE), ("medium", Severity.MODERATE), ("High", Severity.HIGH)],
+)
+def test_parse_severity(label: str, level: Severity) -> None:
+    """Severity labels are case-insensitive and medium means moderate."""
+    assert parse_severity(label) is level
+
+
+# The GitHub advisory the OSV schema document quotes as its npm example.
+ELLIPTIC = {
+    "schema_version": "1.2.0",
+    "id": "GHSA-r9p9-mrjm-926w",
+    "modified": "2021-03-08T16:02:43Z",
+    "published": "2021-03-08T16:06:50Z",
+    "aliases": ["CVE-2020-28498"],
+    "summary": "Use of a Broken or Risky Cryptographic Algorithm",
+    "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:C/C:H/I:N/A:N"}],
+    "affected": [
+        {
+            "package": {"ecosystem": "npm", "name": "elliptic"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "6.5.4"}]}],
+        }
+    ],
+}
+PYPI_LABEL_AFFECTED = {
+    "package": {"ecosystem": "PyPI", "name": "python-dateutil"},
+    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.0"}, {"fixed": "2.8.1"}]}],
+}
+PYPI_LABEL_ONLY = {
+    "id": "TEST-PYPI-1",
+    "aliases": ["CVE-0000-0001"],
+    "database_specific": {"severity": "HIGH"},
+    "affected": [PYPI_LABEL_AFFECTED],
+}
+NO_SEVERITY = {
+    "id": "TEST-PYPI-2",
+    "affected": [
+        {
+            "package": {"ecosystem": "PyPI", "name": "python-dateutil"},
+            "versions": ["2.8.0"],
+        }
+    ],
+}
+
+
+def test_scan_reports_finding_with_severity_and_fix() -> None:
+    """A component inside a range yields a finding with id, aliases, severity and fix."""
+    result = scan([Component("npm", "elliptic", "6.5.3")], [ELLIPTIC])
+    (finding,) = result.findings
+    assert finding.id == "GHSA-r9p9-mrjm-926w"
+    assert finding.aliases == ("CVE-2020-28498",)
+    assert finding.score == 6.8
+    assert finding.severity is Severity.MODERATE
+    assert finding.fixed == "6.5.4"
+    assert result.skipped == ()
+
+
+def test_scan_skips_fixed_versions() -> None:
+    """A component at the fixed version yields nothing."""
+    assert scan([Component("npm", "elliptic", "6.5.4")], [ELLIPTIC]).findings == ()
+
+
+def test_scan_matches_pypi_names_after_normalisation() -> None:
+    """An SBOM spelling of a PyPI name matches the record's normalised name."""
+    result = scan([Component("pypi", "Python_Dateutil", "2.8.0")], [PYPI_LABEL_ONLY, NO_SEVERITY])
+    assert [(f.id, f.severity) for f in result.findings] == [
+        ("TEST-PYPI-1", Severity.HIGH),
+        ("TEST-PYPI-2", None),
+    ]
+    assert result.at_or_above(Severity.HIGH)[0].id == "TEST-PYPI-1"
+
+
+def test_affected_level_severity_wins() -> None:
+    """A package-level severity vector is used in preference to the record's label."""
+    package_severity = [
+        {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N"}
+    ]
+    record = {
+        **PYPI_LABEL_ONLY,
+        "affected": [{**PYPI_LABEL_AFFECTED, "severity": package_severity}],
+    }
+    (finding,) = scan([Component("PyPI", "python-dateutil", "2.7")], [record]).findings
+    assert finding.severity is Severity.MODERATE
+    assert finding.score == 5.3
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ({"affected": []}, "id"),
+        ({"id": "BAD-1", "affected": {"package": {}}}, "list"),
+        (
+            {
+                "id": "BAD-2",
+                "affected": [
+                    {
+                        "package": {"ecosystem": "PyPI", "name": "x"},
+                        "ranges": [
+                            {"type": "ECOSYSTEM", "events": [{"introduced": "0", "fixed": "1"}]}
+                        ],
+                    }
+                ],
+            },
+            "exactly one",
+        ),
+        (
+            {
+                "id": "BAD-3",
+                "affected": [
+                    {
+                        "package": {"ecosystem": "PyPI", "name": "x"},
+                        "ranges": [{"type": "ECOSYSTEM", "events": [{"fixed": "1"}]}],
+                    }
+                ],
+            },
+            "introduced",
+        ),
+        ({"id": "BAD-4", "affected": [{"package": {"name": "x"}}]}, "ecosystem"),
+    ],
+)
+def test_malformed_record_is_rejected(raw: dict[str, Any], reason: str) -> None:
+    """A record that breaks the OSV schema raises osv-record-invalid saying what is wrong."""
+    with pytest.raises(OsvRecordInvalid) as info:
+        parse_record(raw)
+    assert info.value.code == "osv-record-invalid"
+    assert reason in info.value.message
+
+
+def test_malformed_and_withdrawn_records_are_skipped_and_reported() -> None:
+    """A bad or withdrawn record in an export is skipped, listed, and the rest still match."""
+    bad = {
+        "id": "BAD-9",
+        "affected": [
+            {
+                "package": {"ecosystem": "npm", "name": "elliptic"},
+                "ranges": [{"type": "SEMVER", "events": []}],
+            }
+        ],
+    }
+    withdrawn = {**ELLIPTIC, "id": "GHSA-old", "withdrawn": "2022-01-01T00:00:00Z"}
+    index = OsvIndex.build([bad, withdrawn, ELLIPTIC])
+    result = scan([Component("npm", "elliptic", "6.0.0")], index)
+    assert [f.id for f in result.findings] == ["GHSA-r9p9-mrjm-926w"]
+    assert [s.id for s in result.skipped] == ["BAD-9", "GHSA-old"]
+    assert len(index) == 1
+
+
+def test_unorderable_version_is_reported_not_ignored() -> None:
+    """A component version that cannot be ordered is reported as skipped, not as safe."""
+    result = scan([Component("PyPI", "python-dateutil", "not a version")], [PYPI_LABEL_ONLY])
+    assert result.findings == ()
+    assert result.skipped[0].id == "TEST-PYPI-1"
+    assert "PEP 440" in result.skipped[0].reason
+
+
+def test_bad_cvss_vector_keeps_the_finding() -> None:
+    """A finding whose vector does not parse is still reported, with unknown severity."""
+    record = {**ELLIPTIC, "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N"}]}
+    result = scan([Component("npm", "elliptic", "6.5.3")], [record])
+    assert result.findings[0].severity is None
+    assert "severity not computed" in result.skipped[0].reason
+
+
+def test_version_unorderable_is_an_input_error() -> None:
+    """An unorderable SemVer string raises version-unorderable."""
+    with pytest.raises(VersionUnorderable):
+        SemVer.parse("banana")
+
+
+@pytest.mark.parametrize(
+    ("purl", "ecosystem", "name", "version"),
+    [
+        ("pkg:pypi/requests@2.19.0", "PyPI", "requests", "2.19.0"),
+        ("pkg:npm/%40babel/core@7.0.0", "npm", "@babel/core", "7.0.0"),
+        (
+            "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1?type=jar",
+            "Maven",
+            "org.apache.logging.log4j:log4j-core",
+            "2.14.1",
+        ),
+        ("pkg:golang/github.com/gin-gonic/gin@v1.6.0", "Go", "github.com/gin-gonic/gin", "v1.6.0"),
+        ("pkg:cargo/smallvec@1.6.0", "crates.io", "smallvec", "1.6.0"),
+    ],
+)
+def test_component_from_purl(purl: str, ecosystem: str, name: str, version: str) -> None:
+    """Package URLs from an SBOM become components in OSV's ecosystem and name spelling."""
+    c = Component.from_purl(purl)
+    assert (c.ecosystem, c.name, c.version) == (ecosystem, name, version)
