@@ -1,0 +1,145 @@
+"""A content-addressed store on the local disk: blobs named by their SHA-256.
+
+Writes go to a temporary file in the same folder and are renamed into place, so a reader never
+sees half a blob and two writers of the same content cannot corrupt each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from shipyard.errors import IntegrityFailure, NotFound
+
+CHUNK = 1 << 20
+
+
+def digest_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def digest_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _hex(digest: str) -> str:
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
+        raise NotFound(
+            f"'{digest}' is not a sha256 digest",
+            "digests look like sha256:<64 hex>",
+            code="digest-invalid",
+        )
+    return hexpart
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    digest: str
+    size: int
+    atime: float
+
+
+class DiskCAS:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, digest: str) -> Path:
+        h = _hex(digest)
+        return self.root / "blobs" / h[:2] / h
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = digest_bytes(data)
+        if not self.has(digest):
+            self._write(digest, lambda fh: fh.write(data))
+        return digest
+
+    def put_file(self, src: Path) -> str:
+        digest = digest_file(src)
+        if not self.has(digest):
+
+            def copy(fh: BinaryIO) -> None:
+                with open(src, "rb") as inp:
+                    shutil.copyfileobj(inp, fh, CHUNK)
+
+            self._write(digest, copy)
+        return digest
+
+    def _write(self, digest: str, fill: object) -> None:
+        target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fill(fh)  # type: ignore[operator]
+            os.chmod(tmp, 0o444)  # blobs are immutable
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get_bytes(self, digest: str, *, verify: bool = True) -> bytes:
+        path = self.path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(
+                f"blob {digest} is not in the store",
+                "it may have been evicted by `shipyard cache gc`; run the step again",
+                code="blob-missing",
+            ) from exc
+        if verify and digest_bytes(data) != digest:
+            raise IntegrityFailure(
+                f"blob {digest} is corrupted on disk",
+                f"delete {path} and run the step again",
+                code="blob-corrupt",
+            )
+        os.utime(path)  # last use, for LRU eviction
+        return data
+
+    def restore(self, digest: str, dest: Path, *, verify: bool = True) -> None:
+        """Copy a blob to ``dest``, checking its digest on the way."""
+        src = self.path(digest)
+        if not src.is_file():
+            raise NotFound(
+                f"blob {digest} is not in the store", "run the step again", code="blob-missing"
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.shipyard-tmp")
+        shutil.copyfile(src, tmp)
+        if verify and digest_file(tmp) != digest:
+            tmp.unlink(missing_ok=True)
+            raise IntegrityFailure(
+                f"blob {digest} is corrupted on disk",
+                f"delete {src} and run the step again",
+                code="blob-corrupt",
+            )
+        os.replace(tmp, dest)
+        os.utime(src)
+
+    def blobs(self) -> Iterator[BlobInfo]:
+        base = self.root / "blobs"
+        if not base.is_dir():
+            return
+        for sub in base.iterdir():
+            for f in sub.iterdir():
+                if f.name.startswith(".tmp-"):
+                    continue
+                st = f.stat()
+                yield BlobInfo("sha256:" + f.name, st.st_size, st.st_mtime)
+
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
