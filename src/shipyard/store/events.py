@@ -51,6 +51,8 @@ def _statements(postgres: bool) -> dict[str, str]:
         "insert": "INSERT INTO events (seq, project, ts, kind, subject, actor, payload, leaf_hash,"
         " root_hash) VALUES (:seq, :project, :ts, :kind, :subject, :actor, :payload, :leaf_hash,"
         " :root_hash)",
+        "rows": "SELECT seq, ts, project, kind, subject, actor, payload, leaf_hash, root_hash"
+        " FROM events WHERE seq > :after ORDER BY seq LIMIT :limit",
         "advance": "UPDATE log_head SET size = :size, root_hash = :root_hash,"
         " frontier = :frontier WHERE id = 1",
     }
@@ -170,28 +172,20 @@ class EventLog:
         ]
 
     def rows(self, batch: int = 50_000) -> Iterator[tuple[Any, ...]]:
-        """Every row in seq order, in batches so a large log never sits in memory twice."""
-        c = events.c
-        cols = (
-            c.seq,
-            c.ts,
-            c.project,
-            c.kind,
-            c.subject,
-            c.actor,
-            c.payload,
-            c.leaf_hash,
-            c.root_hash,
-        )
+        """Every row in seq order, in batches so a large log never sits in memory at once.
+
+        Read through the driver's cursor: verification is bound by row fetching, and both
+        drivers already return the hash columns as bytes.
+        """
+        cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        sql = self._sql("rows")
         last = -1
         while True:
-            chunk = self.conn.execute(
-                select(*cols).where(c.seq > last).order_by(c.seq).limit(batch)
-            ).all()
+            cur.execute(sql, {"after": last, "limit": batch})
+            chunk = cur.fetchall()
             if not chunk:
                 return
-            for r in chunk:
-                yield (r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]), bytes(r[8]))
+            yield from chunk
             last = chunk[-1][0]
             if len(chunk) < batch:
                 return
