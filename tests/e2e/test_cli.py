@@ -163,3 +163,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     lines = [line for step in report["steps"].values() for line in step]
     assert any(line.startswith("audit log verified") for line in lines)
     assert any("verifies" in line for line in lines)
+
+
+def test_unknown_option_is_a_usage_error(repo: Path) -> None:
+    """An unknown option exits 2 with a usage message, and as JSON with --json, no traceback."""
+    proc = shipyard("audit", "log", "--bogus", cwd=repo)
+    assert proc.returncode == 2 and "No such option" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    err = as_json(shipyard("audit", "log", "--bogus", "--json", cwd=repo))["error"]
+    assert err["code"] == "usage"

@@ -67,6 +67,25 @@ def create_app(store: Store) -> FastAPI:
 
     app.include_router(audit.router, prefix="/api/v1/audit", tags=["audit"])
     app.include_router(tokens.router, prefix="/api/v1/tokens", tags=["tokens"])
+    from shipyard.api.routes import artifacts
+
+    app.include_router(artifacts.router, prefix="/api/v1/artifacts", tags=["artifacts"])
+    from shipyard.api.routes import pipelines
+
+    app.include_router(pipelines.router, prefix="/api/v1/runs", tags=["pipelines"])
+    from shipyard.api.routes import release
+
+    app.include_router(release.router, prefix="/api/v1/release", tags=["release"])
+    app.include_router(release.status_router)
+    from shipyard.api.routes import metrics
+
+    app.include_router(metrics.router, prefix="/api/v1/metrics", tags=["metrics"])
+    app.include_router(metrics.incidents_router, prefix="/api/v1/incidents", tags=["incidents"])
+    app.include_router(metrics.prometheus_router, tags=["metrics"])
+    from shipyard.api.routes import flags, unleash
+
+    app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])
+    app.include_router(unleash.router, prefix="/api/client", tags=["unleash"])
     return app
 
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import click
+import typer
 import typer.main
 
 from shipyard import __version__
@@ -30,6 +31,31 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("shipyard.cli.db", "app", "Database migrations."),
     "token": ("shipyard.cli.tokens", "app", "API tokens with roles."),
     "server": ("shipyard.cli.server", "server", "Serve the HTTP API."),
+    "metrics": ("shipyard.cli.metrics", "app", "DORA four keys, build figures, slow-build cost."),
+    "incident": ("shipyard.cli.incident", "app", "Open and resolve incidents against deployments."),
+    "version": ("shipyard.cli.release", "version", "Print the next version and why; no changes."),
+    "release": ("shipyard.cli.release", "release", "Changelog, tag and artifacts of a release."),
+    "artifacts": ("shipyard.cli.artifacts", "app", "Publish, list, download and verify artifacts."),
+    "run": ("shipyard.cli.pipeline", "run", "Run the pipeline; unchanged steps come from cache."),
+    "runs": ("shipyard.cli.pipeline", "runs", "List pipeline runs, or `runs show RUN`."),
+    "logs": ("shipyard.cli.pipeline", "logs", "Print a job's step logs from a run."),
+    "why": ("shipyard.cli.pipeline", "why", "Say why a job's step missed the cache."),
+    "cache": ("shipyard.cli.pipeline", "cache", "Step cache statistics and eviction."),
+    "freeze": ("shipyard.cli.freeze", "app", "Deploy freeze windows: list, add, remove, status."),
+    "calendar": ("shipyard.cli.freeze", "calendar", "Trains and freezes as an iCalendar file."),
+    "train": ("shipyard.cli.train", "app", "Release trains: status and cut."),
+    "gates": ("shipyard.cli.gates", "gates", "Each gate's verdict for a deploy, and why."),
+    "approve": ("shipyard.cli.gates", "approve", "Approve a version for an environment."),
+    "lock": ("shipyard.cli.gates", "lock", "Hold an environment's deploy lock."),
+    "unlock": ("shipyard.cli.gates", "unlock", "Release an environment's deploy lock."),
+    "break-glass": ("shipyard.cli.breakglass", "app", "Emergency gate overrides, second-approved."),
+    "vulns": ("shipyard.cli.vulns", "app", "Import OSV advisories for the vulnerabilities gate."),
+    "notify": ("shipyard.cli.notify", "app", "Deliver events to webhooks and Slack."),
+    "status-page": ("shipyard.cli.notify", "status", "Live versions, freezes, locks, the train."),
+    "deploy": ("shipyard.cli.deploy", "deploy", "Roll a version out to an environment."),
+    "env": ("shipyard.cli.deploy", "env_app", "What runs where: versions, phases, weights."),
+    "rollout": ("shipyard.cli.deploy", "rollout", "Rollout status, promote, pause, resume, abort."),
+    "flags": ("shipyard.cli.flags", "app", "Feature flags per environment, Unleash-compatible."),
 }
 
 
@@ -87,18 +113,34 @@ def report_error(exc: Any, as_json: bool) -> int:
     return exc.exit_code
 
 
+def _click_classes() -> tuple[tuple[type[Exception], ...], tuple[type[BaseException], ...]]:
+    """Usage-error and abort classes: click's, and those of the copy of click newer Typer
+    releases carry inside them (commands built by Typer raise those)."""
+    usage: list[type[Exception]] = [click.ClickException]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+    except ImportError:
+        pass
+    else:
+        usage.append(VendoredClickException)
+    return tuple(usage), (click.exceptions.Abort, typer.Abort)
+
+
 def run(argv: list[str] | None = None) -> None:
     from shipyard.errors import ShipyardError
 
     args = sys.argv[1:] if argv is None else argv
+    usage_errors, aborts = _click_classes()
     try:
         cli.main(args=args, prog_name="shipyard", standalone_mode=False)
     except ShipyardError as exc:
         sys.exit(report_error(exc, wants_json(args)))
-    except click.exceptions.Abort:
+    except (click.exceptions.Exit, typer.Exit) as exc:
+        sys.exit(exc.exit_code)
+    except aborts:
         sys.stderr.write("aborted\n")
         sys.exit(130)
-    except click.ClickException as exc:
+    except usage_errors as exc:
         if wants_json(args):
             err = {"code": "usage", "message": exc.format_message(), "hint": "see --help"}
             sys.stdout.write(json.dumps({"error": err}) + "\n")

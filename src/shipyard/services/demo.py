@@ -82,7 +82,37 @@ def step_audit(ctx: DemoContext) -> list[str]:
     ]
 
 
+def step_pipeline(ctx: DemoContext) -> list[str]:
+    from shipyard.services.pipeline_demo import step
+
+    return step(ctx)
+
+
+def step_release(ctx: DemoContext) -> list[str]:
+    from shipyard.services.release_demo import step
+
+    return step(ctx)
+
+
+def step_coordination(ctx: DemoContext) -> list[str]:
+    from shipyard.services.coordination_demo import step
+
+    return step(ctx)
+
+
 STEPS: list[tuple[str, Callable[[DemoContext], list[str]]]] = [
     ("validate shipyard.yaml", step_validate),
+    ("run the pipeline, then again from cache", step_pipeline),
+    ("release the sample service: version, changelog, tag, artifact", step_release),
+    ("freezes, trains and the production gates", step_coordination),
     ("verify the audit log", step_audit),
 ]
+
+
+def step_metrics(ctx: DemoContext) -> list[str]:
+    from shipyard.services.demo_metrics import step_metrics as report
+
+    return report(ctx)
+
+
+STEPS.append(("DORA figures and build time of this demo", step_metrics))  # runs last

@@ -229,6 +229,7 @@ class Environment(Model):
     config: dict[str, Scalar] = {}
     secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
     router: Literal["builtin", "nginx"] = "builtin"
+    migrate: str | None = None  # run before traffic moves; a non-zero exit stops the deploy
 
 
 # -- analysis, flags, release ------------------------------------------------------------------
@@ -304,5 +305,7 @@ class Spec(Model):
     pipeline: Pipeline = Pipeline()
     environments: dict[Name, Environment] = {}
     analysis: dict[Name, AnalysisTemplate] = {}
+    config: dict[str, Scalar] = {}  # base configuration every environment layers over
+    secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
     flags: dict[Name, Flag] = {}
     release: Release = Release()

@@ -1,0 +1,1 @@
+"""Executors run pipeline steps: ``local`` as subprocesses on this machine."""

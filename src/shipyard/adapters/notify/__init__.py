@@ -1,0 +1,1 @@
+"""Notification sinks: each posts one event somewhere people will see it."""

@@ -1,0 +1,1 @@
+"""Software bills of materials: one module per format."""

@@ -1,0 +1,1 @@
+"""Version control adapters: one module per backend."""

@@ -1,0 +1,132 @@
+"""Artifact routes, as `shipyard artifacts ...`: viewers read, developers publish."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from shipyard.api.app import StoreDep, require
+from shipyard.domain.access import Permission
+from shipyard.domain.provenance import BuildInfo
+from shipyard.errors import InputError
+from shipyard.services import artifacts as svc
+from shipyard.services.tokens import Principal
+from shipyard.store.uow import Store
+
+router = APIRouter()
+Reader = Depends(require(Permission.READ))
+Publisher = Depends(require(Permission.RUN))
+
+
+def _project(principal: Principal, project: str | None) -> str:
+    """The project asked for, or the token's own; a project-bound token sees only its own."""
+    chosen = project or principal.project
+    if chosen is None:
+        raise InputError(
+            "which project? this token is not limited to one",
+            "pass ?project=NAME",
+            code="project-required",
+        )
+    principal.require(Permission.READ, chosen)
+    return chosen
+
+
+@router.get("")
+def list_artifacts(
+    project: str | None = None,
+    name: str | None = None,
+    principal: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    return svc.list_artifacts(store, _project(principal, project), name)
+
+
+@router.get("/{name}/{version}")
+def show(
+    name: str,
+    version: str,
+    project: str | None = None,
+    principal: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    return svc.show(store, _project(principal, project), f"{name}@{version}")
+
+
+@router.get("/{name}/{version}/verify")
+def verify(
+    name: str,
+    version: str,
+    project: str | None = None,
+    principal: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    return svc.verify(store, _project(principal, project), f"{name}@{version}")
+
+
+@router.get("/{name}/{version}/{part}")
+def content(
+    name: str,
+    version: str,
+    part: str,
+    project: str | None = None,
+    principal: Principal = Reader,
+    store: Store = StoreDep,
+) -> Response:
+    """The bytes (``content``), the DSSE envelope (``provenance``) or the SBOM (``sbom``)."""
+    if part not in ("content", "provenance", "sbom"):
+        raise InputError(
+            f"unknown part '{part}'", "one of content, provenance, sbom", code="artifact-part"
+        )
+    data, row = svc.blob(store, _project(principal, project), f"{name}@{version}", part)
+    media = {"provenance": "application/json", "sbom": "application/vnd.cyclonedx+json"}
+    key = {"content": "digest", "provenance": "provenance_digest", "sbom": "sbom_digest"}[part]
+    return Response(
+        data,
+        media_type=media.get(part, row["media_type"]),
+        headers={"X-Shipyard-Digest": row[key]},
+    )
+
+
+@router.put("/{name}/{version}")
+async def publish(
+    name: str,
+    version: str,
+    request: Request,
+    response: Response,
+    project: str | None = None,
+    filename: str | None = None,
+    media_type: str | None = None,
+    commit: str | None = None,
+    run_id: str | None = None,
+    job: str = "manual",
+    principal: Principal = Publisher,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    """Publish the request body as name@version; 201 when new, 200 when the same bytes."""
+    chosen = _project(principal, project)
+    principal.require(Permission.RUN, chosen)
+    svc.check_name_version(name, version)
+    body = await request.body()
+    safe = Path(filename or f"{name}-{version}").name or name
+    with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
+        path = Path(tmp) / safe
+        path.write_bytes(body)
+        build = BuildInfo(pipeline=chosen, job=job, commit=commit, run_id=run_id)
+        # The service blocks (hashing, signing, the database): keep it off the event loop.
+        result = await run_in_threadpool(
+            svc.publish,
+            store,
+            chosen,
+            name,
+            path,
+            version,
+            build,
+            media_type=media_type,
+            actor=principal.name,
+        )
+    response.status_code = 201 if result["published"] else 200
+    return result

@@ -1,0 +1,253 @@
+"""Release coordination routes: freezes, trains, gates, approvals, locks, break-glass, and the
+public status page. The acting identity is the token's name."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import BaseModel
+
+from shipyard.api.app import StoreDep, require
+from shipyard.domain.access import Permission
+from shipyard.services.tokens import Principal
+from shipyard.store.uow import Store
+
+router = APIRouter()
+status_router = APIRouter()
+Reader = Depends(require(Permission.READ))
+Admin = Depends(require(Permission.ADMIN))
+Deployer = Depends(require(Permission.DEPLOY))
+Approver = Depends(require(Permission.APPROVE))
+
+
+def _spec(principal: Principal | None = None, permission: Permission = Permission.READ) -> Any:
+    """The spec of the project the server runs in; the token must cover that project."""
+    from shipyard.spec.load import find_spec, load_spec
+
+    spec = load_spec(find_spec())
+    if principal is not None:
+        principal.require(permission, spec.project)
+    return spec
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FreezeIn(BaseModel):
+    name: str
+    start: str | None = None
+    end: str | None = None
+    start_cron: str | None = None
+    end_cron: str | None = None
+    timezone: str = "UTC"
+    environments: list[str] = []
+    reason: str = ""
+
+
+class ApprovalIn(BaseModel):
+    environment: str
+    version: str
+    comment: str = ""
+
+
+class LockIn(BaseModel):
+    reason: str
+    ttl: str | None = None
+
+
+class BreakGlassIn(BaseModel):
+    environment: str
+    reason: str
+    gates: list[str]
+    ttl: str = "1h"
+    incident: str | None = None
+
+
+class ReviewIn(BaseModel):
+    notes: str
+
+
+class CutIn(BaseModel):
+    ref: str = "HEAD"
+
+
+def _ttl(value: str | None) -> Any:
+    from shipyard.domain.calendar import parse_duration
+
+    return parse_duration(value) if value else None
+
+
+@router.get("/freezes")
+def list_freezes(p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+    from shipyard.services import freezes
+
+    return freezes.list_freezes(store, _spec(p), _now())
+
+
+@router.post("/freezes")
+def add_freeze(body: FreezeIn, p: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+    from shipyard.services import freezes
+
+    return freezes.add(store, _spec(p, Permission.ADMIN), body.model_dump(), p.name)
+
+
+@router.delete("/freezes/{name}")
+def remove_freeze(name: str, p: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+    from shipyard.services import freezes
+
+    return freezes.remove(store, _spec(p, Permission.ADMIN), name, p.name)
+
+
+@router.get("/freezes/status")
+def freeze_status(
+    env: str | None = None, at: str | None = None, p: Principal = Reader, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import freezes
+    from shipyard.services.coordination import parse_at
+
+    return freezes.status(store, _spec(p), parse_at(at), env)
+
+
+@router.get("/calendar.ics", response_class=PlainTextResponse)
+def calendar_ics(
+    weeks: int = Query(26, ge=1, le=260), p: Principal = Reader, store: Store = StoreDep
+) -> PlainTextResponse:
+    from shipyard.services import freezes
+
+    text = freezes.ical(store, _spec(p), _now(), weeks)
+    return PlainTextResponse(text, media_type="text/calendar")
+
+
+@router.get("/train")
+def train_status(
+    at: str | None = None, p: Principal = Reader, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import trains
+    from shipyard.services.coordination import parse_at
+
+    return trains.status(store, _spec(p), parse_at(at))
+
+
+@router.post("/train/cut")
+def train_cut(body: CutIn, p: Principal = Deployer, store: Store = StoreDep) -> dict[str, Any]:
+    from shipyard.services import trains
+    from shipyard.spec.load import find_spec
+
+    spec = _spec(p, Permission.DEPLOY)
+    return trains.cut(store, spec, find_spec().resolve().parent, p.name, _now(), body.ref)
+
+
+@router.get("/gates/{env}")
+def gates(
+    env: str,
+    version: str | None = None,
+    at: str | None = None,
+    p: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    from shipyard.errors import InputError
+    from shipyard.services import gates as svc
+    from shipyard.services.coordination import parse_at
+
+    spec = _spec(p)
+    version = version or svc.default_version(store, spec, env)
+    if version is None:
+        raise InputError(f"nothing to judge for {env}", "pass ?version=", code="version-missing")
+    verdict = svc.check(store, spec, env, version, p.name, parse_at(at))
+    return svc.verdict_dict(verdict, env, version)
+
+
+@router.post("/approvals")
+def approve(body: ApprovalIn, p: Principal = Approver, store: Store = StoreDep) -> dict[str, Any]:
+    from shipyard.services import approvals
+
+    spec = _spec(p, Permission.APPROVE)
+    return approvals.approve(
+        store, spec, body.environment, body.version, p.name, _now(), body.comment
+    )
+
+
+@router.get("/locks")
+def list_locks(p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+    from shipyard.services import locks
+
+    return {"locks": locks.list_locks(store, _spec(p).project, _now())}
+
+
+@router.post("/locks/{env}")
+def lock(
+    env: str, body: LockIn, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import locks
+
+    spec = _spec(p, Permission.DEPLOY)
+    return locks.lock(store, spec, env, p.name, body.reason, _now(), _ttl(body.ttl))
+
+
+@router.delete("/locks/{env}")
+def unlock(
+    env: str, force: bool = False, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import locks
+
+    return locks.unlock(store, _spec(p, Permission.DEPLOY), env, p.name, _now(), force=force)
+
+
+@router.get("/break-glass")
+def list_break_glass(p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+    from shipyard.services import breakglass
+
+    return {"overrides": breakglass.list_overrides(store, _spec(p).project)}
+
+
+@router.post("/break-glass")
+def request_break_glass(
+    body: BreakGlassIn, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import breakglass
+
+    spec = _spec(p, Permission.DEPLOY)
+    return breakglass.request(
+        store,
+        spec,
+        body.environment,
+        body.reason,
+        body.gates,
+        _ttl(body.ttl),
+        p.name,
+        _now(),
+        body.incident,
+    )
+
+
+@router.post("/break-glass/{override_id}/approve")
+def approve_break_glass(
+    override_id: str, p: Principal = Approver, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import breakglass
+
+    return breakglass.approve(store, _spec(p, Permission.APPROVE), override_id, p.name, _now())
+
+
+@router.post("/break-glass/{override_id}/review")
+def review_break_glass(
+    override_id: str, body: ReviewIn, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import breakglass
+
+    spec = _spec(p, Permission.DEPLOY)
+    return breakglass.review(store, spec, override_id, p.name, body.notes)
+
+
+# Public and read-only: stakeholders without a token read it, like any status page. It shows
+# only what is already announced to them (versions, freezes, locks, the train), and no route
+# here changes anything.
+@status_router.get("/status", response_class=HTMLResponse, tags=["release"])
+def status_page(store: Store = StoreDep) -> HTMLResponse:
+    from shipyard.services import status_page as page
+
+    return HTMLResponse(page.render(store, _spec(), _now()))

@@ -1,0 +1,201 @@
+"""`shipyard artifacts`: publish, list, show, download and verify immutable artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from shipyard.cli.common import JSON, console, emit, open_store, settings
+
+app = typer.Typer(
+    help="Immutable, versioned artifacts with signed provenance and SBOM.",
+    add_completion=False,
+    no_args_is_help=True,
+)
+REF = typer.Argument(..., help="NAME@VERSION, e.g. checkout@1.4.0.")
+
+
+def _project() -> str:
+    from shipyard.cli.release import project_context
+
+    return project_context()[0]
+
+
+def _server() -> Any:
+    s = settings()
+    return s if s.server_url else None
+
+
+def _remote(method: str, path: str, **kw: Any) -> Any:
+    from shipyard.cli.client import call
+
+    s = settings()
+    params = {"project": _project(), **kw.pop("params", {})}
+    return call(s.server_url, s.token, method, "/api/v1/artifacts" + path, params=params, **kw)
+
+
+def _path(ref: str) -> str:
+    from shipyard.services.artifacts import parse_ref
+
+    name, version = parse_ref(ref)
+    return f"/{name}/{version}"
+
+
+@app.command()
+def publish(
+    name: str = typer.Argument(..., help="The artifact's name."),
+    file: Path = typer.Argument(..., help="The file to publish."),
+    version: str = typer.Option(..., "--version", help="The version it is published as."),
+    commit: str | None = typer.Option(None, help="The commit it was built from."),
+    run_id: str | None = typer.Option(None, "--run-id", help="The pipeline run that built it."),
+    job: str = typer.Option("manual", help="The pipeline job that built it."),
+    media_type: str | None = typer.Option(None, "--media-type", help="Default: from the name."),
+    json_: bool = JSON,
+) -> None:
+    """Store a file as NAME@VERSION with provenance and SBOM; the same bytes again is a no-op."""
+    from shipyard.domain.provenance import BuildInfo
+    from shipyard.services import artifacts as svc
+
+    if _server():
+        svc.check_name_version(name, version)
+        if not file.is_file():
+            raise svc.ArtifactFileMissing(f"{file} is not a file")
+        params = {"commit": commit, "run_id": run_id, "job": job, "filename": file.name}
+        if media_type:
+            params["media_type"] = media_type
+        data = _remote(
+            "PUT",
+            f"/{name}/{version}",
+            params={k: v for k, v in params.items() if v is not None},
+            content=file.read_bytes(),
+        )
+    else:
+        project = _project()
+        build = BuildInfo(pipeline=project, job=job, commit=commit, run_id=run_id)
+        data = svc.publish(open_store(), project, name, file, version, build, media_type=media_type)
+    a = data["artifact"]
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"{'published' if data['published'] else 'already published'} "
+            f"{a['name']}@{a['version']} {a['digest']} ({a['size']} bytes)"
+        ),
+    )
+
+
+@app.command("list")
+def list_(
+    name: str | None = typer.Option(None, help="Only versions of this artifact."),
+    json_: bool = JSON,
+) -> None:
+    """Published artifacts, oldest first."""
+    from shipyard.services import artifacts as svc
+
+    if _server():
+        data = _remote("GET", "", params={"name": name} if name else {})
+    else:
+        data = svc.list_artifacts(open_store(), _project(), name)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table("artifact", "digest", "size", "media type", "commit", "published", box=None)
+        for a in data["artifacts"]:
+            table.add_row(
+                f"{a['name']}@{a['version']}",
+                a["digest"][:19] + "…",
+                str(a["size"]),
+                a["media_type"],
+                (a["commit"] or "")[:7],
+                a["created_at"][:19].replace("T", " "),
+            )
+        console().print(table)
+
+    emit(data, json_, human)
+
+
+@app.command()
+def show(ref: str = REF, json_: bool = JSON) -> None:
+    """One artifact: digest, size, commit, provenance and SBOM summary."""
+    from shipyard.services import artifacts as svc
+
+    data = _remote("GET", _path(ref)) if _server() else svc.show(open_store(), _project(), ref)
+
+    def human() -> None:
+        c = console()
+        c.print(f"[bold]{data['name']}@{data['version']}[/] {data['filename']}")
+        for key in ("digest", "size", "media_type", "commit", "run_id", "created_at"):
+            c.print(f"  {key:<18} {data[key]}")
+        c.print(f"  {'provenance':<18} {data['provenance_digest']}")
+        c.print(f"  {'sbom':<18} {data['sbom_digest']}")
+        if data.get("sbom"):
+            c.print(f"  {'sbom components':<18} {data['sbom']['components']}")
+
+    emit(data, json_, human)
+
+
+@app.command()
+def download(
+    ref: str = REF,
+    output: Path = typer.Option(..., "--output", "-o", help="A file, or a folder to put it in."),
+    json_: bool = JSON,
+) -> None:
+    """Write the artifact's bytes, checked against its digest."""
+    from shipyard.services import artifacts as svc
+
+    if _server():
+        data = _download_remote(ref, output)
+    else:
+        data = svc.download(open_store(), _project(), ref, output)
+    emit(data, json_, lambda: console().print(f"wrote {data['path']} ({data['digest']})"))
+
+
+def _download_remote(ref: str, output: Path) -> dict[str, Any]:
+    import httpx
+
+    from shipyard.adapters.cas.disk import digest_bytes
+    from shipyard.errors import IntegrityFailure
+
+    meta = _remote("GET", _path(ref))
+    s = settings()
+    headers = {"Authorization": f"Bearer {s.token}"} if s.token else {}
+    resp = httpx.get(
+        s.server_url.rstrip("/") + "/api/v1/artifacts" + _path(ref) + "/content",
+        params={"project": _project()},
+        headers=headers,
+        timeout=120,
+    )
+    resp.raise_for_status()
+    if digest_bytes(resp.content) != meta["digest"]:
+        raise IntegrityFailure(
+            f"downloaded bytes of {ref} do not match {meta['digest']}",
+            "download again; if it persists run `shipyard artifacts verify` on the server",
+            code="artifact-tampered",
+        )
+    target = output / meta["filename"] if output.is_dir() else output
+    target.write_bytes(resp.content)
+    return {"path": str(target), "digest": meta["digest"], "size": meta["size"]}
+
+
+@app.command()
+def verify(ref: str = REF, json_: bool = JSON) -> None:
+    """Check digest, provenance signature and subject, and SBOM; exit 4 on any change."""
+    from shipyard.services import artifacts as svc
+
+    if _server():
+        data = _remote("GET", _path(ref) + "/verify")
+    else:
+        data = svc.verify(open_store(), _project(), ref)
+    if not data["ok"]:
+        raise svc.tampered(data)
+
+    def human() -> None:
+        c = console()
+        c.print(f"[green]verified[/] {data['artifact']} {data['digest']}")
+        for check in data["checks"]:
+            c.print(f"  ok {check['name']}: {check['detail']}")
+
+    emit(data, json_, human)

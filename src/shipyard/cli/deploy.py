@@ -1,0 +1,251 @@
+"""`shipyard deploy`, `shipyard env` and `shipyard rollout`: deployments and their control."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from shipyard.cli.common import FILE, JSON, console, emit, json_mode, open_store
+
+rollout = typer.Typer(
+    help="Watch and steer the running rollout.", add_completion=False, no_args_is_help=True
+)
+env_app = typer.Typer(help="What runs where.", add_completion=False, invoke_without_command=True)
+
+
+def _spec(file: Path | None) -> tuple[Any, Path]:
+    from shipyard.spec.load import find_spec, load_spec
+
+    path = find_spec(file=file)
+    return load_spec(path), path.parent
+
+
+def _actor() -> str:
+    import getpass
+    import os
+
+    return os.environ.get("SHIPYARD_ACTOR") or getpass.getuser()
+
+
+def _printer(as_json: bool) -> Any:
+    """Decision lines as they happen: plain lines, or above a live status on a terminal."""
+    if as_json:
+        return None, None
+    con = console()
+    if not con.is_terminal:
+
+        def plain(text: str, data: dict[str, Any]) -> None:
+            weights = data.get("weights")
+            w = f" [stable {weights['stable']}% canary {weights['canary']}%]" if weights else ""
+            sys.stdout.write(f"{data.get('phase', '-')}{w}: {text}\n")
+            sys.stdout.flush()
+
+        return plain, None
+    status = con.status("starting the rollout")
+
+    def live(text: str, data: dict[str, Any]) -> None:
+        weights = data.get("weights")
+        w = f" [stable {weights['stable']}% canary {weights['canary']}%]" if weights else ""
+        con.print(f"[bold]{data.get('phase', '-')}[/]{w}: {text}")
+        if data.get("step"):
+            status.update(f"{data['phase']}: {data['step']}")
+
+    return live, status
+
+
+def deploy(
+    environment: str = typer.Argument(..., help="The environment to deploy to."),
+    version: str | None = typer.Option(
+        None, "--version", help="Default: the version live in the environment it promotes from."
+    ),
+    artifact: str | None = typer.Option(None, "--artifact", help="The artifact name."),
+    detach: bool = typer.Option(False, "--detach", help="Start the rollout and return."),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Roll a version out to an environment the way shipyard.yaml says."""
+    from shipyard.errors import ShipyardError
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    store = open_store(root)
+    as_json = json_mode(json_)
+    if detach:
+        created = svc.create(
+            store, spec, root, environment, version=version, artifact=artifact, actor=_actor()
+        )
+        _spawn_controller(created["id"], root)
+        emit(created, json_, lambda: console().print(f"started deployment {created['id']}"))
+        return
+    line, status = _printer(as_json)
+    try:
+        if status is not None:
+            status.start()
+        out = svc.deploy(
+            store,
+            spec,
+            root,
+            environment,
+            version=version,
+            artifact=artifact,
+            actor=_actor(),
+            on_line=line,
+        )
+    finally:
+        if status is not None:
+            status.stop()
+    emit(out, json_, lambda: None)
+    if out["status"] != "succeeded":
+        raise ShipyardError(
+            f"deployment {out['id']} of {out['version']} to {environment} {out['status']}: "
+            f"{out['reason']}",
+            f"see `shipyard rollout status {environment}` and `shipyard audit log`",
+            code=f"deployment-{out['status']}",
+        )
+
+
+def _spawn_controller(deployment_id: str, root: Path) -> None:
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, "-m", "shipyard.cli.main", "rollout", "drive", deployment_id],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+@env_app.callback()
+def env(
+    ctx: typer.Context,
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Show each environment's live version, phase, traffic weights and instances."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    data = svc.environments(open_store(root), spec)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table(
+            "environment", "version", "config", "phase", "weights", "instances", "url", box=None
+        )
+        for e in data["environments"]:
+            weights = " ".join(f"{k}={v}%" for k, v in sorted(e["weights"].items()))
+            pools: dict[str, int] = {}
+            for i in e["instances"]:
+                pools[f"{i['pool']}:{i['version']}"] = (
+                    pools.get(f"{i['pool']}:{i['version']}", 0) + 1
+                )
+            table.add_row(
+                e["environment"],
+                e["version"] or "-",
+                e["config_revision"] or "-",
+                e["phase"] or "-",
+                weights or "-",
+                " ".join(f"{k}x{n}" for k, n in pools.items()) or "-",
+                e["url"] or "-",
+            )
+        console().print(table)
+
+    emit(data, json_, human)
+
+
+@env_app.command("stop")
+def env_stop(
+    environment: str = typer.Argument(..., help="The environment to stop."),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Stop an environment's instances and router."""
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    out = svc.stop_environment(open_store(root), spec, environment, _actor())
+    emit(
+        out,
+        json_,
+        lambda: console().print(f"stopped {out['stopped']} instance(s) of {environment}"),
+    )
+
+
+@rollout.command("status")
+def status(
+    environment: str = typer.Argument(...), file: Path | None = FILE, json_: bool = JSON
+) -> None:
+    """Where the rollout is, and the numbers behind its last analysis."""
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    data = svc.rollout_status(open_store(root), spec, environment)
+
+    def human() -> None:
+        c = console()
+        w = data["weights"] or {}
+        c.print(
+            f"{data['id']} {data['version']} ({data['strategy']}): {data['status']}, "
+            f"{data['phase']}, {data['step']}; stable {w.get('stable', '-')}% "
+            f"canary {w.get('canary', '-')}%"
+        )
+        c.print(f"  {data['reason']}")
+        a = data["analysis"]
+        if a:
+            c.print(f"  analysis {a['name']}: {a['phase']} {a['message']}")
+
+    emit(data, json_, human)
+
+
+def _action(name: str) -> Any:
+    def command(
+        environment: str = typer.Argument(...), file: Path | None = FILE, json_: bool = JSON
+    ) -> None:
+        from shipyard.services import deploy as svc
+
+        spec, root = _spec(file)
+        out = svc.act(open_store(root), spec, environment, name, _actor())
+        emit(out, json_, lambda: console().print(f"{name} queued for {out['id']}"))
+
+    command.__doc__ = {
+        "promote": "Skip the current pause, analysis or promotion gate.",
+        "promote-full": "Skip every remaining step and analysis.",
+        "pause": "Hold the rollout where it is.",
+        "resume": "Continue a paused rollout.",
+        "abort": "Roll back to the stable version now.",
+    }[name]
+    return command
+
+
+for _name in ("promote", "promote-full", "pause", "resume", "abort"):
+    rollout.command(_name)(_action(_name))
+
+
+@rollout.command("continue")
+def continue_(
+    environment: str = typer.Argument(...), file: Path | None = FILE, json_: bool = JSON
+) -> None:
+    """Resume an interrupted rollout from its recorded step, in the foreground."""
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    line, _status = _printer(json_mode(json_))
+    out = svc.resume(open_store(root), spec, environment, line)
+    emit(out, json_, lambda: None)
+
+
+@rollout.command("drive", hidden=True)
+def drive(deployment_id: str = typer.Argument(...), file: Path | None = FILE) -> None:
+    """Run a recorded deployment's controller (used by --detach and the API)."""
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    svc.run(open_store(root), spec, deployment_id)

@@ -1,0 +1,372 @@
+"""`shipyard flags`: feature flags per environment, Unleash import/export, client tokens, stale.
+
+Embedded, commands run the services against the local store for the project of shipyard.yaml;
+with SHIPYARD_SERVER set they call the same routes on the server.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from shipyard.cli.common import JSON, console, emit, open_store, settings
+
+app = typer.Typer(
+    help="Feature flags per environment, Unleash-compatible.",
+    add_completion=False,
+    no_args_is_help=True,
+)
+token_app = typer.Typer(help="Client tokens for SDKs, one environment each.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+ENV = typer.Option(..., "--env", "-e", help="The environment.")
+ACTOR = "cli"
+
+
+def _project() -> tuple[str, list[str], Path]:
+    """The project's name, declared environments and root, from shipyard.yaml."""
+    from shipyard.spec.load import find_spec, load_spec
+
+    path = find_spec()
+    spec = load_spec(path)
+    return spec.project, list(spec.environments), path.parent
+
+
+def _remote(method: str, path: str, **kw: Any) -> Any | None:
+    s = settings()
+    if not s.server_url:
+        return None
+    from shipyard.cli.client import call
+
+    return call(s.server_url, s.token, method, "/api/v1/flags" + path, **kw)
+
+
+def _env(env: str) -> tuple[str, str]:
+    from shipyard.services.flags import check_environment
+
+    project, envs, _ = _project()
+    return project, check_environment(env, envs)
+
+
+def _print_flags(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    t = Table("environment", "name", "type", "on", "rollout", "strategies", box=None)
+    for r in rows:
+        pct = "-" if r["rollout"] is None else f"{r['rollout']}%"
+        t.add_row(
+            r["environment"],
+            r["name"],
+            r["type"],
+            "yes" if r["enabled"] else "no",
+            pct,
+            ", ".join(r["strategies"]) or "(everyone)",
+        )
+    console().print(t)
+
+
+def _changed(data: dict[str, Any], verb: str) -> None:
+    pct = "" if data.get("rollout") is None else f", rollout {data['rollout']}%"
+    state = "on" if data["enabled"] else "off"
+    note = "" if data.get("changed", True) else " (no change)"
+    console().print(f"flag {data['name']} {verb} in {data['environment']}: {state}{pct}{note}")
+
+
+@app.command("list")
+def list_(
+    env: str | None = typer.Option(None, "--env", "-e", help="Only this environment."),
+    json_: bool = JSON,
+) -> None:
+    """List flags with their state per environment."""
+    from shipyard.services import flags
+
+    data = _remote("GET", "", params={"env": env} if env else {})
+    if data is None:
+        project, _ = _env(env) if env else (_project()[0], None)
+        data = {"flags": flags.list_flags(open_store(), project, env)}
+    emit(data, json_, lambda: _print_flags(data["flags"]))
+
+
+@app.command()
+def show(
+    name: str = typer.Argument(..., help="The flag."),
+    env: str | None = typer.Option(None, "--env", "-e", help="Only this environment."),
+    json_: bool = JSON,
+) -> None:
+    """Show a flag's full definition in each environment."""
+    from shipyard.services import flags
+
+    data = _remote("GET", f"/{name}", params={"env": env} if env else {})
+    if data is None:
+        data = flags.show(open_store(), _project()[0], name, env)
+
+    def human() -> None:
+        c = console()
+        c.print(f"[bold]{data['name']}[/] ({data['type']})")
+        for e, item in data["environments"].items():
+            c.print(f"  {e}: {'on' if item['enabled'] else 'off'}")
+            print(json.dumps(item["definition"], indent=2))
+
+    emit(data, json_, human)
+
+
+@app.command()
+def create(
+    name: str = typer.Argument(..., help="The flag's name."),
+    env: str = ENV,
+    kind: str = typer.Option(
+        "release", "--type", help="release, experiment, operational, kill-switch or permission."
+    ),
+    description: str | None = typer.Option(None, help="What the flag is for."),
+    rollout: int = typer.Option(100, help="Percentage of users once enabled."),
+    enabled: bool = typer.Option(False, "--enabled", help="Turn it on at once."),
+    json_: bool = JSON,
+) -> None:
+    """Create a flag in an environment, off unless --enabled, with a sticky gradual rollout."""
+    from shipyard.services import flags
+
+    body = {
+        "name": name,
+        "type": kind,
+        "description": description,
+        "rollout": rollout,
+        "enabled": enabled,
+    }
+    data = _remote("POST", "", params={"env": env}, json=body)
+    if data is None:
+        project, env = _env(env)
+        data = flags.create(
+            open_store(),
+            project,
+            env,
+            name,
+            ACTOR,
+            kind=kind,
+            description=description,
+            enabled=enabled,
+            rollout=rollout,
+        )
+    emit(data, json_, lambda: _changed(data, "created"))
+
+
+def _toggle(name: str, env: str, on: bool, json_: bool) -> None:
+    from shipyard.services import flags
+
+    data = _remote("POST", f"/{name}/{'enable' if on else 'disable'}", params={"env": env})
+    if data is None:
+        project, env = _env(env)
+        data = flags.set_enabled(open_store(), project, env, name, on, ACTOR)
+    emit(data, json_, lambda: _changed(data, "enabled" if on else "disabled"))
+
+
+@app.command()
+def enable(
+    name: str = typer.Argument(..., help="The flag."), env: str = ENV, json_: bool = JSON
+) -> None:
+    """Turn a flag on in an environment (for the share its rollout allows)."""
+    _toggle(name, env, True, json_)
+
+
+@app.command()
+def disable(
+    name: str = typer.Argument(..., help="The flag."), env: str = ENV, json_: bool = JSON
+) -> None:
+    """Turn a flag off in an environment."""
+    _toggle(name, env, False, json_)
+
+
+@app.command()
+def rollout(
+    name: str = typer.Argument(..., help="The flag."),
+    percentage: int = typer.Argument(..., help="0 to 100."),
+    env: str = ENV,
+    json_: bool = JSON,
+) -> None:
+    """Set the share of users (sticky by user id) who get the flag."""
+    from shipyard.services import flags
+
+    flags.check_percentage(percentage)
+    data = _remote("POST", f"/{name}/rollout", params={"env": env}, json={"percentage": percentage})
+    if data is None:
+        project, env = _env(env)
+        data = flags.set_rollout(open_store(), project, env, name, percentage, ACTOR)
+    emit(data, json_, lambda: _changed(data, "rolled out"))
+
+
+@app.command()
+def delete(
+    name: str = typer.Argument(..., help="The flag."), env: str = ENV, json_: bool = JSON
+) -> None:
+    """Delete a flag from an environment."""
+    from shipyard.services import flags
+
+    data = _remote("DELETE", f"/{name}", params={"env": env})
+    if data is None:
+        project, env = _env(env)
+        data = flags.delete(open_store(), project, env, name, ACTOR)
+    emit(data, json_, lambda: console().print(f"flag {name} deleted from {env}"))
+
+
+def _read_payload(file: Path) -> dict[str, Any]:
+    from shipyard.errors import InputError
+
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(
+            f"{file}: no such file", "give the path of a JSON file", code="flag-file-not-found"
+        ) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"{file}: not a JSON file: {exc}",
+            "export it from Unleash's /api/client/features",
+            code="flag-file-invalid",
+        ) from exc
+    # A client-specification test file holds the payload under "state".
+    if isinstance(data, dict) and "features" not in data and isinstance(data.get("state"), dict):
+        data = data["state"]
+    if not isinstance(data, dict):
+        raise InputError(
+            f"{file}: expected a JSON object",
+            code="flag-file-invalid",
+            hint='the shape is {"version": 2, "features": [...]}',
+        )
+    return data
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., help="An Unleash /api/client/features JSON file."),
+    env: str = ENV,
+    json_: bool = JSON,
+) -> None:
+    """Import flags and segments from Unleash's client features format, all or nothing."""
+    from shipyard.services import flags
+
+    payload = _read_payload(file)
+    data = _remote("POST", "/import", params={"env": env}, json=payload)
+    if data is None:
+        project, env = _env(env)
+        data = flags.import_payload(open_store(), project, env, payload, ACTOR)
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"imported into {env}: {len(data['created'])} created, {len(data['updated'])} updated, "
+            f"{data['unchanged']} unchanged, {data['segments']} segment(s)"
+        ),
+    )
+
+
+@app.command()
+def export(
+    env: str = ENV,
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
+) -> None:
+    """Print an environment's flags in Unleash's /api/client/features format."""
+    from shipyard.services import flags
+
+    data = _remote("GET", "/export", params={"env": env})
+    if data is None:
+        project, env = _env(env)
+        data = flags.export(open_store(), project, env)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        print(text, end="")
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command("eval")
+def eval_(
+    name: str = typer.Argument(..., help="The flag."),
+    env: str = ENV,
+    context: list[str] = typer.Option([], "--context", "-c", help="k=v, e.g. userId=42."),
+    json_: bool = JSON,
+) -> None:
+    """Evaluate a flag for a context exactly as SDKs do."""
+    from shipyard.services import flags
+
+    ctx = flags.parse_context(context)
+    data = _remote("POST", f"/{name}/eval", params={"env": env}, json={"context": ctx})
+    if data is None:
+        project, env = _env(env)
+        data = flags.evaluate(open_store(), project, env, name, ctx)
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"{name} in {env}: {'enabled' if data['enabled'] else 'disabled'}, "
+            f"variant {data['variant']['name']}"
+        ),
+    )
+
+
+@app.command()
+def sync(json_: bool = JSON) -> None:
+    """Write the flags declared in shipyard.yaml `flags:` to the store."""
+    from shipyard.services import flags
+    from shipyard.spec.load import find_spec, load_spec
+
+    spec = load_spec(find_spec())
+    data = flags.sync_spec(open_store(), spec, ACTOR, list(spec.environments))
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"synced: {len(data['changed'])} changed, {data['unchanged']} unchanged"
+        ),
+    )
+
+
+@app.command()
+def stale(
+    days: int = typer.Option(7, min=1, help="How long settled or unevaluated counts as stale."),
+    json_: bool = JSON,
+) -> None:
+    """Flags due for removal: past their type's lifetime, settled everywhere, unused, or
+    unreferenced; with where code names them."""
+    from shipyard.services import flags_lifecycle
+
+    project, _, root = _project()
+    data = flags_lifecycle.stale(open_store(), project, root, days)
+
+    def human() -> None:
+        c = console()
+        if not data["stale"]:
+            c.print(f"no stale flags among {data['checked']}")
+        for s in data["stale"]:
+            c.print(f"[bold]{s['name']}[/] ({s['type']}): remove it")
+            for r in s["reasons"]:
+                c.print(f"  - {r}")
+            for ref in s["references"]:
+                c.print(f"    {ref}")
+
+    emit(data, json_, human)
+
+
+@token_app.command("create")
+def token_create(
+    env: str = ENV,
+    name: str = typer.Option("sdk", help="What the token is for."),
+    json_: bool = JSON,
+) -> None:
+    """A client token for SDKs, reading one environment; shown once, stored hashed."""
+    from shipyard.services import flags_client
+
+    data = _remote("POST", "/tokens", json={"environment": env, "name": name})
+    if data is None:
+        project, env = _env(env)
+        data = flags_client.create_token(open_store(), project, env, name)
+
+    def human() -> None:
+        console().print(
+            f"client token {data['id']} for {data['project']}/{data['environment']}"
+            "; copy it now, it is not shown again:"
+        )
+        print(data["token"])
+
+    emit(data, json_, human)

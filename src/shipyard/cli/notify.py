@@ -1,0 +1,73 @@
+"""`shipyard notify` and `shipyard status`: telling people, and the status page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shipyard.cli.common import FILE, JSON, console, emit, open_store
+from shipyard.cli.release_common import spec
+
+app = typer.Typer(
+    help="Notifications to webhooks and Slack.", add_completion=False, no_args_is_help=True
+)
+
+
+@app.callback()
+def _group() -> None:
+    """Notifications to webhooks and Slack."""
+    # A callback keeps this a group, so the one subcommand is still named on the command line.
+
+
+@app.command()
+def deliver(json_: bool = JSON) -> None:
+    """Send events not yet delivered to the sinks in SHIPYARD_NOTIFY_* variables."""
+    from shipyard.errors import InputError
+    from shipyard.services import notify
+
+    sinks = notify.sinks_from_env()
+    if not sinks:
+        raise InputError(
+            "no notification sink is configured",
+            "set SHIPYARD_NOTIFY_WEBHOOK_URL or SHIPYARD_NOTIFY_SLACK_URL",
+            code="notify-not-configured",
+        )
+    log = notify.deliver(open_store(), sinks, notify.kinds_from_env())
+
+    def human() -> None:
+        c = console()
+        for line in log:
+            c.print(f"{line['sink']} event {line['seq']} {line['kind']}: {line['status']}")
+        c.print(f"{len(log)} deliver(ies)")
+
+    emit({"deliveries": log}, json_, human)
+
+
+def status(
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the HTML page here."),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """What is live where, freezes, locks and the train; -o writes the HTML status page."""
+    from datetime import UTC, datetime
+
+    from shipyard.services import status_page
+
+    s, store, now = spec(file), open_store(), datetime.now(UTC)
+    if output is not None:
+        output.write_text(status_page.render(store, s, now), encoding="utf-8")
+        console().print(f"wrote {output}")
+        return
+    data = status_page.data(store, s, now)
+
+    def human() -> None:
+        c = console()
+        for e in data["environments"]:
+            c.print(f"{e['environment']}: {e['version'] or '-'}")
+        for f in data["freezes"]:
+            c.print(f"[yellow]{f['environment']}[/]: {f['message']}")
+        for lk in data["locks"]:
+            c.print(f"[yellow]{lk['environment']}[/] locked by {lk['held_by']}: {lk['reason']}")
+
+    emit(data, json_, human)

@@ -1,0 +1,237 @@
+"""`shipyard run`, `runs`, `logs`, `why` and `cache`: pipelines on this machine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from shipyard.cli.common import FILE, JSON, console, emit, json_mode, open_store, settings
+
+
+def _remote(method: str, path: str, **kw: Any) -> Any | None:
+    s = settings()
+    if not s.server_url:
+        return None
+    from shipyard.cli.client import call
+
+    return call(s.server_url, s.token, method, path, **kw)
+
+
+def _spec(file: Path | None) -> tuple[Any, Path]:
+    from shipyard.spec.load import find_spec, load_spec
+
+    path = find_spec(file=file)
+    return load_spec(path), path.parent.resolve()
+
+
+def run(
+    jobs: list[str] = typer.Argument(None, help="Jobs to run, with what they need (default: all)."),
+    workers: int | None = typer.Option(
+        None, "-j", "--jobs", min=1, help="Steps at once (default: CPU count)."
+    ),
+    plain: bool = typer.Option(False, "--plain", help="Plain lines instead of the live view."),
+    rerun_failed: int | None = typer.Option(
+        None, "--rerun-failed", metavar="RUN", help="Keep RUN's successes; run the rest again."
+    ),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Run the pipeline: steps in parallel, each served from the cache when its inputs match."""
+    from shipyard.services import pipeline
+
+    spec, root = _spec(file)
+    store = open_store(root)
+    if json_mode(json_):
+        reporter: Any = pipeline.NullReporter()
+    elif plain or not sys.stdout.isatty():
+        from shipyard.cli.pipeline_view import PlainReporter
+
+        reporter = PlainReporter()
+    else:
+        from shipyard.cli.pipeline_view import LiveReporter
+
+        reporter = LiveReporter()
+    summary = pipeline.run(
+        store, spec, root, jobs or None, workers, reporter, rerun_failed=rerun_failed
+    )
+    if json_mode(json_):
+        emit(summary, True)
+    if summary["status"] == "cancelled":
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130)
+    if summary["status"] != "success":
+        if not json_mode(json_):
+            failed = [s["node"] for s in summary["steps"] if s["status"] == "failure"]
+            sys.stderr.write(
+                f"error[run-failed]: run {summary['run_id']} failed: {', '.join(failed)}\n"
+                f"  hint: read a step's log with `shipyard logs {summary['run_id']} JOB`\n"
+            )
+        raise SystemExit(1)
+
+
+runs = typer.Typer(
+    help="Pipeline runs: list them, or `runs show RUN`.",
+    add_completion=False,
+    invoke_without_command=True,
+)
+
+
+@runs.callback()
+def runs_list(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, min=1, help="At most this many, newest first."),
+    json_: bool = JSON,
+) -> None:
+    """List the newest runs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from shipyard.services import pipeline_history as h
+
+    data = _remote("GET", "/api/v1/runs", params={"limit": limit})
+    if data is None:
+        data = h.list_runs(open_store(), None, limit)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table("run", "project", "status", "started", "duration", "steps", box=None)
+        for r in data["runs"]:
+            counts = ", ".join(f"{v} {k}" for k, v in sorted(r.get("counts", {}).items()))
+            duration = f"{r['duration_s']:.2f}s" if r["duration_s"] is not None else "-"
+            table.add_row(
+                str(r["id"]),
+                r["project"],
+                r["status"],
+                r["started_at"][:19].replace("T", " "),
+                duration,
+                counts,
+            )
+        console().print(table)
+
+    emit(data, json_, human)
+
+
+@runs.command("show")
+def runs_show(run_id: int = typer.Argument(..., metavar="RUN"), json_: bool = JSON) -> None:
+    """One run and its steps."""
+    from shipyard.services import pipeline_history as h
+
+    data = _remote("GET", f"/api/v1/runs/{run_id}")
+    if data is None:
+        data = h.show_run(open_store(), run_id)
+
+    def human() -> None:
+        from rich.markup import escape
+        from rich.table import Table
+
+        c = console()
+        c.print(
+            f"run {data['id']} [bold]{data['status']}[/] project {data['project']} "
+            f"commit {data['commit'][:12] or '-'} trigger {data['trigger']}"
+        )
+        table = Table("step", "status", "cached", "duration", "attempt", "key", "reason", box=None)
+        for s in data["steps"]:
+            table.add_row(
+                escape(s["node"]),
+                s["status"],
+                "yes" if s["cached"] else "",
+                f"{s['duration_s']:.2f}s",
+                str(s["attempt"]),
+                (s["key"] or "")[:12],
+                escape(s["reason"]),
+            )
+        c.print(table)
+
+    emit(data, json_, human)
+
+
+def logs(
+    run_id: int = typer.Argument(..., metavar="RUN"),
+    job: str = typer.Argument(..., help="A job (every matrix combination) or one step id."),
+    json_: bool = JSON,
+) -> None:
+    """Print the logs of a job's steps in a run (secrets already masked)."""
+    from shipyard.services import pipeline_history as h
+
+    data = _remote("GET", f"/api/v1/runs/{run_id}/logs/{job}")
+    if data is None:
+        data = h.step_logs(open_store(), run_id, job)
+
+    def human() -> None:
+        many = len(data["logs"]) > 1
+        for entry in data["logs"]:
+            if many:
+                sys.stdout.write(f"==> {entry['node']} ({entry['status']}) <==\n")
+            sys.stdout.write(entry["log"])
+
+    emit(data, json_, human)
+
+
+def why(
+    job: str = typer.Argument(..., help="The job to explain."),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Say what changed in a job's cache key between its two newest runs."""
+    from shipyard.domain.pipeline import build_graph
+    from shipyard.services import pipeline
+    from shipyard.services import pipeline_history as h
+
+    spec, root = _spec(file)
+    graph = build_graph(pipeline.select_jobs(spec, [job]))  # job-unknown when there is none
+    nodes = list(graph.job_nodes[job])
+    data = h.why(open_store(root), spec.project, job, nodes)
+
+    def human() -> None:
+        from rich.markup import escape
+
+        c = console()
+        for step in data["steps"]:
+            c.print(f"[bold]{escape(step['node'])}[/] ({step['state']})")
+            for reason in step["reasons"]:
+                c.print(f"  {escape(reason)}")
+
+    emit(data, json_, human)
+
+
+cache = typer.Typer(help="The step cache.", add_completion=False, no_args_is_help=True)
+
+
+@cache.command("stats")
+def cache_stats(json_: bool = JSON) -> None:
+    """Entries, stored bytes and the hit rate over recent runs."""
+    from shipyard.services import pipeline_history as h
+
+    data = h.cache_stats(open_store())
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"{data['entries']} entries, {data['blobs']} blobs, {data['bytes']:,} bytes; "
+            f"hit rate {data['hit_rate']:.0%} over {data['recent_steps']} steps of the last "
+            f"{data['recent_runs']} runs"
+        ),
+    )
+
+
+@cache.command("gc")
+def cache_gc(
+    max_size: str = typer.Option(..., "--max-size", help="Keep at most this much: 500MB, 2GiB."),
+    json_: bool = JSON,
+) -> None:
+    """Evict least recently used entries until the cache fits in --max-size."""
+    from shipyard.services import pipeline_history as h
+
+    limit = h.parse_size(max_size)
+    data = h.cache_gc(open_store(), limit)
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"evicted {data['entries_evicted']} entries and {data['blobs_deleted']} blobs: "
+            f"{data['bytes_before']:,} -> {data['bytes_after']:,} bytes"
+        ),
+    )

@@ -1,0 +1,110 @@
+"""`shipyard version` and `shipyard release`: versions from conventional commits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from shipyard.cli.common import JSON, console, emit, json_mode, open_store
+
+SERVICE = typer.Option(None, "--service", help="A monorepo service: tags S@X.Y.Z, its paths.")
+PATHS = typer.Option(
+    [], "--path", help="Paths that belong to the service (default: the folder named like it)."
+)
+BRANCH = typer.Option(None, "--branch", help="The branch HEAD is on (default: checked out).")
+
+
+def project_context() -> tuple[str, Any, Path]:
+    """The project name, its spec (or None without shipyard.yaml) and its root folder."""
+    from shipyard.settings import SPEC_NAME, find_project_root
+
+    root = find_project_root()
+    if root is None:
+        return Path.cwd().name, None, Path.cwd()
+    from shipyard.spec.load import load_spec
+
+    spec = load_spec(root / SPEC_NAME)
+    return spec.project, spec, root
+
+
+def version(
+    service: str | None = SERVICE,
+    path: list[str] = PATHS,
+    branch: str | None = BRANCH,
+    json_: bool = JSON,
+) -> None:
+    """Print the next version and the commits that decide it; changes nothing."""
+    from shipyard.services import release as svc
+
+    project, spec, _root = project_context()
+    plan = svc.plan(
+        Path.cwd(), project=project, spec=spec, service=service, paths=tuple(path), branch=branch
+    )
+    data = plan.to_dict()
+
+    def human() -> None:
+        c = console()
+        for i, line in enumerate(data["explain"]):
+            c.print(line if i else f"[bold]{line}[/]", markup=i == 0)
+
+    emit(data, json_, human)
+
+
+def release(
+    service: str | None = SERVICE,
+    path: list[str] = PATHS,
+    branch: str | None = BRANCH,
+    artifact: list[str] = typer.Option(
+        [], "--artifact", help="NAME=FILE to publish with the release (repeatable)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would happen; change nothing."),
+    json_: bool = JSON,
+) -> None:
+    """Version, changelog, annotated tag and artifacts of the next release."""
+    from shipyard.services import release as svc
+
+    project, spec, root = project_context()
+    extra = [_artifact_arg(a) for a in artifact]
+    data = svc.release(
+        open_store(),
+        Path.cwd(),
+        project=project,
+        spec=spec,
+        service=service,
+        paths=tuple(path),
+        branch=branch,
+        artifacts=extra,
+        dry_run=dry_run,
+        project_root=root,
+    )
+
+    def human() -> None:
+        c = console()
+        c.print(f"[bold]{data['message']}[/]")
+        for line in data["explain"][1:]:
+            c.print(line, markup=False)
+        for a in data.get("published", []):
+            state = "published" if a["new"] else "already published"
+            c.print(f"  {a['name']}@{a['version']} {a['digest']} ({state})")
+        if data["dry_run"] and data.get("changelog"):
+            c.print(data["changelog"], markup=False)
+
+    if not data["releasable"] and not json_mode(json_):
+        console().print(data["message"])
+        return
+    emit(data, json_, human)
+
+
+def _artifact_arg(value: str) -> tuple[str, Path]:
+    from shipyard.errors import InputError
+
+    name, sep, file = value.partition("=")
+    if not sep or not name or not file:
+        raise InputError(
+            f"--artifact '{value}' is not NAME=FILE",
+            "e.g. --artifact checkout=dist/checkout.zip",
+            code="artifact-arg-invalid",
+        )
+    return name, Path(file).resolve()

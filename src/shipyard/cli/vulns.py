@@ -1,0 +1,39 @@
+"""`shipyard vulns`: the offline OSV advisory snapshot the vulnerabilities gate scans against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shipyard.cli.common import JSON, console, emit, open_store
+from shipyard.cli.release_common import actor
+
+app = typer.Typer(
+    help="Offline vulnerability data (OSV).", add_completion=False, no_args_is_help=True
+)
+
+
+@app.callback()
+def _group() -> None:
+    """Offline vulnerability data (OSV)."""
+    # A callback keeps this a group, so the one subcommand is still named on the command line.
+
+
+@app.command("import")
+def import_(
+    source: Path = typer.Argument(..., help="An OSV JSON file, a folder of them, or all.zip."),
+    json_: bool = JSON,
+) -> None:
+    """Import OSV records; malformed ones are skipped and listed."""
+    from shipyard.services import vulns
+
+    data = vulns.import_records(open_store(), source, actor())
+
+    def human() -> None:
+        c = console()
+        c.print(f"imported {data['imported']} record(s); snapshot {data['snapshot_id']}")
+        for s in data["skipped"]:
+            c.print(f"[yellow]skipped[/] {s['id']}: {s['reason']}")
+
+    emit(data, json_, human)

@@ -1,0 +1,368 @@
+"""Artifact registry use cases: publish (immutable), list, show, download, verify.
+
+Bytes, provenance envelopes and SBOMs go into the content-addressed store; the registry row
+and its `artifact.published` event commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard import __version__
+from shipyard.adapters.cas.disk import DiskCAS, digest_file
+from shipyard.domain import provenance
+from shipyard.errors import Conflict, InputError, IntegrityFailure, NotFound
+from shipyard.store import artifacts as repo
+from shipyard.store.events import utcnow
+from shipyard.store.uow import Store, UnitOfWork
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,99}$")
+MEDIA_TYPES = {
+    ".whl": "application/x-wheel+zip",
+    ".zip": "application/zip",
+    ".tgz": "application/gzip",
+    ".gz": "application/gzip",
+    ".jar": "application/java-archive",
+}
+
+
+class ArtifactImmutable(Conflict):
+    code = "artifact-immutable"
+    default_hint = "versions never change; release a new version with these bytes instead"
+
+
+class ArtifactNotFound(NotFound):
+    code = "artifact-not-found"
+    default_hint = "list what is published with `shipyard artifacts list`"
+
+
+class ArtifactRefInvalid(InputError):
+    code = "artifact-ref-invalid"
+    default_hint = "name an artifact as NAME@VERSION, e.g. checkout@1.4.0"
+
+
+class ArtifactTampered(IntegrityFailure):
+    code = "artifact-tampered"
+    default_hint = (
+        "do not deploy these bytes; compare with `shipyard audit log --kind artifact.published` "
+        "and publish again from a clean build"
+    )
+
+
+class ArtifactFileMissing(InputError):
+    code = "artifact-file-missing"
+    default_hint = "build it first, or check the path"
+
+
+def cas_of(store: Store) -> DiskCAS:
+    return DiskCAS(store.home / "cas")
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    name, sep, version = ref.rpartition("@")
+    if not sep or not NAME_RE.match(name) or not VERSION_RE.match(version):
+        raise ArtifactRefInvalid(f"'{ref}' is not NAME@VERSION")
+    return name, version
+
+
+def check_name_version(name: str, version: str) -> None:
+    if not NAME_RE.match(name):
+        raise InputError(
+            f"artifact name '{name}' is not valid",
+            "use letters, digits, '.', '_' and '-', starting with a letter or digit",
+            code="artifact-name-invalid",
+        )
+    if not VERSION_RE.match(version):
+        raise InputError(
+            f"version '{version}' is not valid",
+            "use a semantic version such as 1.4.0 or 1.4.0-rc.1",
+            code="artifact-version-invalid",
+        )
+
+
+def media_type_of(path: Path) -> str:
+    return (
+        MEDIA_TYPES.get(path.suffix)
+        or mimetypes.guess_type(path.name)[0]
+        or ("application/octet-stream")
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An artifact whose blobs are in the store, ready to be recorded."""
+
+    name: str
+    version: str
+    digest: str
+    size: int
+    media_type: str
+    filename: str
+    commit: str | None
+    run_id: str | None
+    provenance_digest: str
+    sbom_digest: str
+
+
+def prepare(
+    store: Store,
+    path: Path,
+    name: str,
+    version: str,
+    build: provenance.BuildInfo,
+    media_type: str | None = None,
+) -> Prepared:
+    """Store the bytes, a signed provenance envelope and an SBOM; nothing is recorded yet."""
+    from shipyard.adapters.sbom import cyclonedx
+
+    check_name_version(name, version)
+    if not path.is_file():
+        raise ArtifactFileMissing(f"{path} is not a file")
+    cas = cas_of(store)
+    media_type = media_type or media_type_of(path)
+    digest = cas.put_file(path)
+    size = path.stat().st_size
+    signer = store.signer
+    if not build.builder_version:
+        build = provenance.BuildInfo(**{**build.__dict__, "builder_version": __version__})
+    stmt = provenance.statement(path.name, digest, build)
+    env = provenance.envelope(stmt, signer.key_id, signer.sign)
+    prov = cas.put_bytes(json.dumps(env, indent=2).encode())
+    sbom = cas.put_bytes(cyclonedx.build(path, name, version, digest, media_type))
+    return Prepared(
+        name, version, digest, size, media_type, path.name, build.commit, build.run_id, prov, sbom
+    )
+
+
+def record(
+    store: Store, uow: UnitOfWork, project: str, p: Prepared, actor: str
+) -> tuple[dict[str, Any], bool]:
+    """Register inside the caller's transaction; (row, True) if new, (row, False) if the same
+    bytes were already there. Other bytes under the same name@version are refused."""
+    from shipyard.services.audit import ensure_project, register_key
+
+    existing = repo.get(uow.conn, project, p.name, p.version)
+    if existing is not None:
+        _same_or_refuse(existing, p.digest)
+        return existing, False
+    ensure_project(uow, project)
+    register_key(store, uow)  # so verification later finds the key that signed
+    row = {
+        "project": project,
+        "name": p.name,
+        "version": p.version,
+        "digest": p.digest,
+        "size": p.size,
+        "media_type": p.media_type,
+        "filename": p.filename,
+        "commit": p.commit,
+        "run_id": p.run_id,
+        "provenance_digest": p.provenance_digest,
+        "sbom_digest": p.sbom_digest,
+        "created_at": utcnow(),
+        "created_by": actor,
+    }
+    repo.insert(uow.conn, row)
+    uow.events.append(
+        "artifact.published",
+        f"artifact:{p.name}@{p.version}",
+        actor,
+        {
+            "digest": p.digest,
+            "size": p.size,
+            "media_type": p.media_type,
+            "commit": p.commit,
+            "run_id": p.run_id,
+            "provenance": p.provenance_digest,
+            "sbom": p.sbom_digest,
+        },
+        project=project,
+    )
+    return row, True
+
+
+def _same_or_refuse(existing: dict[str, Any], digest: str) -> None:
+    if existing["digest"] != digest:
+        ref = f"{existing['name']}@{existing['version']}"
+        raise ArtifactImmutable(
+            f"{ref} is already published with other bytes ({existing['digest']}, not {digest})",
+            details={"artifact": ref, "published": existing["digest"], "offered": digest},
+        )
+
+
+def already_published(store: Store, project: str, name: str, version: str, path: Path) -> bool:
+    """True if name@version holds exactly these bytes; refuses other bytes; False if new."""
+    with store.read() as uow:
+        existing = repo.get(uow.conn, project, name, version)
+    if existing is None:
+        return False
+    _same_or_refuse(existing, digest_file(path))
+    return True
+
+
+def publish(
+    store: Store,
+    project: str,
+    name: str,
+    path: Path,
+    version: str,
+    build: provenance.BuildInfo,
+    *,
+    media_type: str | None = None,
+    actor: str = "cli",
+) -> dict[str, Any]:
+    from sqlalchemy.exc import IntegrityError
+
+    check_name_version(name, version)
+    if not path.is_file():
+        raise ArtifactFileMissing(f"{path} is not a file")
+    if already_published(store, project, name, version, path):
+        return {"published": False, "artifact": show(store, project, f"{name}@{version}")}
+    prepared = prepare(store, path, name, version, build, media_type)
+    try:
+        with store.begin() as uow:
+            _row, new = record(store, uow, project, prepared, actor)
+    except IntegrityError:
+        # Another publisher won the race: same bytes is fine, other bytes are refused.
+        already_published(store, project, name, version, path)
+        new = False
+    return {"published": new, "artifact": show(store, project, f"{name}@{version}")}
+
+
+def _get(uow: UnitOfWork, project: str, ref: str) -> dict[str, Any]:
+    name, version = parse_ref(ref)
+    row = repo.get(uow.conn, project, name, version)
+    if row is None:
+        raise ArtifactNotFound(f"artifact {name}@{version} is not published in {project}")
+    return row
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return dict(row)
+
+
+def list_artifacts(store: Store, project: str, name: str | None = None) -> dict[str, Any]:
+    with store.read() as uow:
+        rows = repo.list_(uow.conn, project, name)
+    return {"artifacts": [_public(r) for r in rows]}
+
+
+def show(store: Store, project: str, ref: str) -> dict[str, Any]:
+    with store.read() as uow:
+        row = _get(uow, project, ref)
+    out = _public(row)
+    try:
+        stmt = provenance.read_statement(cas_of(store).get_bytes(row["provenance_digest"]))
+        out["provenance"] = {
+            "predicateType": stmt["predicateType"],
+            "buildDefinition": stmt["predicate"]["buildDefinition"],
+            "runDetails": stmt["predicate"]["runDetails"],
+        }
+        sbom = json.loads(cas_of(store).get_bytes(row["sbom_digest"]))
+        out["sbom"] = {
+            "specVersion": sbom["specVersion"],
+            "components": len(sbom.get("components", [])),
+        }
+    except (ValueError, KeyError, NotFound, IntegrityFailure):
+        out["provenance"] = out["sbom"] = None  # `verify` says what is wrong
+    return out
+
+
+def blob(store: Store, project: str, ref: str, part: str) -> tuple[bytes, dict[str, Any]]:
+    """The artifact's bytes, provenance envelope or SBOM, checked against its digest."""
+    with store.read() as uow:
+        row = _get(uow, project, ref)
+    key = {"content": "digest", "provenance": "provenance_digest", "sbom": "sbom_digest"}[part]
+    return cas_of(store).get_bytes(row[key]), row
+
+
+def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]:
+    with store.read() as uow:
+        row = _get(uow, project, ref)
+    target = dest / row["filename"] if dest.is_dir() else dest
+    cas_of(store).restore(row["digest"], target, verify=True)
+    return {"path": str(target), "digest": row["digest"], "size": row["size"]}
+
+
+def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
+    """Digest of the bytes, signature of the envelope, subject = the bytes, SBOM digest."""
+    from sqlalchemy import select
+
+    from shipyard.adapters import signing
+    from shipyard.store.schema import signing_keys
+
+    cas = cas_of(store)
+    with store.read() as uow:
+        row = _get(uow, project, ref)
+        keys = {
+            k: bytes(pk)
+            for k, pk in uow.conn.execute(select(signing_keys.c.key_id, signing_keys.c.public_key))
+        }
+    checks: list[provenance.Check] = []
+    actual = _file_digest(cas.path(row["digest"]))
+    if actual is None:
+        checks.append(provenance.Check("digest", False, f"blob {row['digest']} is missing"))
+    else:
+        checks.append(
+            provenance.Check(
+                "digest",
+                actual == row["digest"],
+                f"bytes hash to {actual}"
+                + ("" if actual == row["digest"] else f", registered {row['digest']}"),
+            )
+        )
+    env_path = cas.path(row["provenance_digest"])
+    env_digest = _file_digest(env_path)
+    checks.append(
+        provenance.Check(
+            "provenance-digest",
+            env_digest == row["provenance_digest"],
+            "envelope unchanged" if env_digest == row["provenance_digest"] else "envelope changed",
+        )
+    )
+    if env_digest is not None:
+
+        def verify_sig(keyid: str, message: bytes, sig: bytes) -> bool:
+            return keyid in keys and signing.verify(keys[keyid], message, sig)
+
+        checks += provenance.check_envelope(
+            env_path.read_bytes(), verify_sig, actual or row["digest"]
+        )
+    sbom_digest = _file_digest(cas.path(row["sbom_digest"]))
+    checks.append(
+        provenance.Check(
+            "sbom-digest",
+            sbom_digest == row["sbom_digest"],
+            "SBOM unchanged" if sbom_digest == row["sbom_digest"] else "SBOM missing or changed",
+        )
+    )
+    ok = all(c.ok for c in checks)
+    return {
+        "ok": ok,
+        "artifact": f"{row['name']}@{row['version']}",
+        "digest": row["digest"],
+        "checks": [c.to_dict() for c in checks],
+    }
+
+
+def verify_or_raise(store: Store, project: str, ref: str) -> dict[str, Any]:
+    result = verify(store, project, ref)
+    if not result["ok"]:
+        raise tampered(result)
+    return result
+
+
+def tampered(result: dict[str, Any]) -> ArtifactTampered:
+    failed = [c for c in result["checks"] if not c["ok"]]
+    what = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
+    return ArtifactTampered(f"{result['artifact']} failed verification: {what}", details=result)
+
+
+def _file_digest(path: Path) -> str | None:
+    return digest_file(path) if path.is_file() else None

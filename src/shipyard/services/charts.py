@@ -1,0 +1,167 @@
+"""Charts of the DORA trend: one panel per key, week by week, with the 2023 level bands.
+
+matplotlib is an optional extra (``pip install 'shipyard[charts]'``) and imported only here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from shipyard.domain.dora import THRESHOLDS_2023
+from shipyard.errors import InputError
+
+FORMATS = (".png", ".svg")
+HOUR = 3600.0
+
+
+def check_target(path: Path) -> None:
+    """Refuse an unknown extension or an unwritable folder before any work is done."""
+    if path.suffix.lower() not in FORMATS:
+        raise InputError(
+            f"cannot draw '{path.name}': unknown chart format '{path.suffix or '(none)'}'",
+            "end the --plot file name with .png or .svg",
+            code="plot-format-unknown",
+        )
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InputError(
+            f"cannot write '{path}': folder '{folder}' is missing or not writable",
+            "choose a --plot path in a folder you can write to",
+            code="plot-unwritable",
+        )
+
+
+def _series(trend: list[dict[str, Any]], key: str, field: str, scale: float) -> list[float]:
+    nan = float("nan")
+    return [t[key][field] / scale if t[key][field] is not None else nan for t in trend]
+
+
+def plot_dora(report: dict[str, Any], path: Path) -> Path:
+    """Draw the weekly trend of each key into ``path`` (.png or .svg)."""
+    check_target(path)
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise InputError(
+            "drawing charts needs matplotlib",
+            "pip install 'shipyard[charts]'",
+            code="charts-unavailable",
+        ) from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trend = report["trend"]
+    weeks = [t["week"][5:] for t in trend]  # MM-DD: the year is in the title
+    x = list(range(len(trend)))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharex=True)
+    panels = [
+        (
+            "deployment_frequency",
+            "value",
+            1.0,
+            "Deployments per week",
+            "bar",
+            [(lv, 7 * b) for lv, b in THRESHOLDS_2023["deployment_frequency"]],
+        ),
+        (
+            "lead_time",
+            "value",
+            HOUR,
+            "Lead time for changes (hours, median and p90)",
+            "line",
+            [(lv, b / HOUR) for lv, b in THRESHOLDS_2023["lead_time"]],
+        ),
+        (
+            "change_failure_rate",
+            "value",
+            0.01,
+            "Change failure rate (%)",
+            "bar",
+            [(lv, 100 * b) for lv, b in THRESHOLDS_2023["change_failure_rate"]],
+        ),
+        (
+            "time_to_restore",
+            "value",
+            HOUR,
+            "Time to restore (hours, median and p90)",
+            "line",
+            [(lv, b / HOUR) for lv, b in THRESHOLDS_2023["time_to_restore"]],
+        ),
+    ]
+    for ax, (key, field, scale, title, kind, bands) in zip(axes.flat, panels, strict=True):
+        ys = _series(trend, key, field, scale)
+        if kind == "bar":
+            ax.bar(x, ys, color="#3b7dd8", width=0.7)
+            if key == "change_failure_rate":
+                for i, t in enumerate(trend):
+                    f = t[key]
+                    if f["denominator"]:
+                        ax.annotate(
+                            f"{f['numerator']:g}/{f['denominator']:g}",
+                            (i, ys[i]),
+                            ha="center",
+                            va="bottom",
+                            fontsize=8,
+                        )
+        else:
+            ax.plot(x, ys, marker="o", color="#3b7dd8", label="median")
+            ax.plot(
+                x,
+                _series(trend, key, "p90", scale),
+                marker=".",
+                linestyle=":",
+                color="#888888",
+                label="p90",
+            )
+            ax.legend(loc="upper left", fontsize=8, frameon=False)
+        finite = [y for y in ys if y == y]
+        top = max(finite) if finite else 1.0
+        for level, bound in bands:
+            if bound <= top * 1.5:
+                ax.axhline(bound, color="#c0392b", linewidth=0.8, linestyle="--", alpha=0.6)
+                ax.text(
+                    len(x) - 0.5,
+                    bound,
+                    f" {level.label}",
+                    va="bottom",
+                    ha="right",
+                    fontsize=7,
+                    color="#c0392b",
+                )
+        if not finite:
+            ax.text(
+                0.5,
+                0.5,
+                "no data",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                fontsize=14,
+                color="#888888",
+            )
+        ax.set_title(title, fontsize=10)
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xticks(x, weeks, rotation=60, fontsize=7)
+        ax.set_xlabel("week starting (UTC)", fontsize=8)
+    who = report["service"] or "all services"
+    fig.suptitle(
+        f"DORA four keys, {who} in {report['env']}, {report['window']['since'][:10]} to "
+        f"{report['window']['until'][:10]} (levels: State of DevOps 2023)",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write '{path}': {exc.strerror}",
+            "choose a --plot path you can write to",
+            code="plot-unwritable",
+        ) from exc
+    finally:
+        plt.close(fig)
+    return path

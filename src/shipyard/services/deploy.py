@@ -1,0 +1,572 @@
+"""Deploying: pick the version (promoted from the previous environment by default), check the
+lock, gates and running rollouts, record the deployment, run the migration, then let the
+rollout controller take it from there. Also what runs where, and the user's rollout actions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets as _secrets
+import shlex
+import subprocess
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shipyard.domain import rollout as r
+from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
+from shipyard.services import deploy_plan as dp
+from shipyard.services import deploy_runtime as rt
+from shipyard.services.coordination import environment
+from shipyard.store import deployments as repo
+from shipyard.store.events import utcnow
+from shipyard.store.uow import Store
+
+ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
+
+
+class GatesFailed(Refused):
+    code = "gates-failed"
+    default_hint = "see `shipyard gates ENV --version V`; approvals or a break-glass may help"
+
+
+class MigrationFailed(ShipyardError):
+    code = "migration-failed"
+    default_hint = "fix the migration and deploy again; traffic did not move"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- choosing what to deploy --------------------------------------------------------------------
+
+
+def _artifact(store: Store, project: str, name: str | None, version: str) -> dict[str, Any] | None:
+    """The registry row for ``version`` (of ``name`` if given); None when the registry holds
+    nothing for this project at all, so a bare version string is deployed from the tree."""
+    from shipyard.services import artifacts
+
+    if name is not None:
+        return artifacts.show(store, project, f"{name}@{version}")
+    rows = artifacts.list_artifacts(store, project)["artifacts"]
+    if not rows:
+        return None
+    found = [a for a in rows if a["version"] == version]
+    if not found:
+        known = ", ".join(sorted({a["version"] for a in rows})[-5:])
+        raise NotFound(
+            f"no artifact of version {version} in the registry",
+            f"publish it first (`shipyard artifacts publish`); recent versions: {known}",
+            code="version-unknown",
+        )
+    names = sorted({a["name"] for a in found})
+    if len(names) > 1:
+        raise InputError(
+            f"version {version} is published as {', '.join(names)}",
+            "name the one to deploy with --artifact",
+            code="artifact-ambiguous",
+        )
+    return found[0]
+
+
+def _default_version(store: Store, spec: Any, env: str) -> str:
+    from shipyard.services.gates import default_version
+
+    version = default_version(store, spec, env)
+    if version is None:
+        source = spec.environments[env].promote_from
+        raise InputError(
+            f"no version to deploy to {env}: "
+            + (f"nothing is live in {source}" if source else "no artifact is published"),
+            "pass --version V" + (f", or deploy to {source} first" if source else ""),
+            code="version-required",
+        )
+    return version
+
+
+def _check_promotion(store: Store, spec: Any, env: str, version: str) -> None:
+    """A version reaches an environment only after succeeding in the one it promotes from."""
+    from shipyard.services.coordination import latest_deployment
+
+    source = spec.environments[env].promote_from
+    if source is None:
+        return
+    with store.read() as uow:
+        ok = latest_deployment(uow, spec.project, source, version) is not None
+    if not ok:
+        raise Refused(
+            f"{version} was never deployed successfully to {source}, which {env} promotes from",
+            f"deploy it to {source} first: shipyard deploy {source} --version {version}",
+            code="promotion-skips-environment",
+        )
+
+
+def _check_lock(store: Store, spec: Any, env: str, actor: str, now: datetime) -> None:
+    from shipyard.services import locks
+
+    held = locks.current(store, spec.project, env, now)
+    if held is not None and held["held_by"] != actor:
+        raise Refused(
+            f"{env} is locked by {held['held_by']}: {held['reason']}",
+            f"wait for `shipyard unlock {env}`",
+            code="environment-locked",
+        )
+
+
+def _check_gates(store: Store, spec: Any, env: str, version: str, actor: str, now: datetime) -> Any:
+    if not spec.environments[env].gates:
+        return None
+    from shipyard.services import gates
+
+    verdict = gates.check(store, spec, env, version, actor, now)
+    if not verdict.passed:
+        failing = [f"{g.name}: {g.reason}" for g in verdict.failures]
+        raise GatesFailed(
+            f"gates refused {version} for {env}: " + "; ".join(failing),
+            details=gates.verdict_dict(verdict, env, version),
+        )
+    gates.record_use(store, spec, env, version, actor, verdict)
+    return verdict
+
+
+# -- materialising the version ------------------------------------------------------------------
+
+
+def _workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
+    """Where instances run: the artifact unpacked once per digest, else the project folder."""
+    if artifact is None:
+        return root
+    from shipyard.services.artifacts import cas_of
+
+    dest = store.home / "deploy" / "releases" / artifact["digest"].replace(":", "-")
+    if dest.is_dir():
+        return dest
+    tmp = dest.with_name(dest.name + f".{_secrets.token_hex(4)}")
+    tmp.mkdir(parents=True)
+    path = tmp / artifact["filename"]
+    cas_of(store).restore(artifact["digest"], path, verify=True)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            z.extractall(tmp)
+    with contextlib.suppress(OSError):  # another deploy may have unpacked the same bytes
+        tmp.rename(dest)
+    return dest
+
+
+def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
+    """How to start one side of a deployment; secrets are read again, never stored."""
+    if not side:
+        return None
+    values = dp.resolve_secrets(side["secret_refs"], Path(side["root"]))
+    return rt.Launch(
+        command=side["command"],
+        version=side["version"],
+        workdir=side["workdir"],
+        env={**side["config"], **values},
+        readiness_path=side["readiness_path"],
+        grace=side["grace"],
+    )
+
+
+def _migrate(spec: Any, env: str, side: dict[str, Any], timeout: float = 600.0) -> str:
+    command = spec.environments[env].migrate
+    if not command:
+        return ""
+    import os
+
+    launch = launch_for(None, side)  # type: ignore[arg-type]
+    assert launch is not None
+    secret_values = list(dp.resolve_secrets(side["secret_refs"], Path(side["root"])).values())
+    try:
+        proc = subprocess.run(
+            shlex.split(command),
+            cwd=side["workdir"],
+            env={**os.environ, **launch.env, "APP_VERSION": side["version"]},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MigrationFailed(f"migration `{command}` could not run: {exc}") from exc
+    from shipyard.adapters.targets.command import mask
+
+    tail = mask((proc.stdout + proc.stderr).strip()[-500:], secret_values)
+    if proc.returncode != 0:
+        raise MigrationFailed(
+            f"migration `{command}` exited with status {proc.returncode}: {tail or '(no output)'}",
+            details={"status": proc.returncode},
+        )
+    return f"migration `{command}` succeeded" + (f": {tail.splitlines()[-1]}" if tail else "")
+
+
+# -- the use case -------------------------------------------------------------------------------
+
+
+def create(
+    store: Store,
+    spec: Any,
+    root: Path,
+    env: str,
+    *,
+    version: str | None = None,
+    artifact: str | None = None,
+    actor: str = "cli",
+) -> dict[str, Any]:
+    """Check and record a deployment of ``env``; the controller (``run``) rolls it out."""
+    from shipyard.services.audit import ensure_project
+
+    environment(spec, env)
+    now = _now()
+    target = dp.target_of(spec, env)
+    if target.type != "process":
+        raise InputError(
+            "only process targets are rolled out by `shipyard deploy` so far",
+            "use type: process, or drive the command target's hooks from a pipeline job",
+            code="target-unsupported",
+        )
+    strategy = dp.strategy_of(spec, env)
+    version = version or _default_version(store, spec, env)
+    row = _artifact(store, spec.project, artifact, version)
+    _check_promotion(store, spec, env, version)
+    _check_lock(store, spec, env, actor, now)
+    _check_gates(store, spec, env, version, actor, now)
+    config, refs = dp.config_of(spec, env)
+    revision = dp.config_revision(config, dp.resolve_secrets(refs, root))
+    side = {
+        "version": version,
+        "config_revision": revision,
+        "config": config,
+        "secret_refs": refs,
+        "root": str(root),
+        "workdir": str(_workdir(store, root, row)),
+        "command": target.command,
+        "readiness_path": target.readiness.path,
+        "grace": min(target.grace, 10.0),
+    }
+    deployment_id = "d" + _secrets.token_hex(6)
+    service = row["name"] if row else spec.project
+    with store.begin() as uow:
+        ensure_project(uow, spec.project)
+        live = repo.get_environment(uow.conn, spec.project, env, for_update=True)
+        if live and live.get("active_deployment"):
+            active = repo.get_deployment(uow.conn, live["active_deployment"])
+            if active is not None and active["status"] == "running":
+                if not _controller_alive(active):
+                    raise Conflict(
+                        f"deployment {active['id']} of {active['version']} in {env} was "
+                        "interrupted (its controller stopped)",
+                        f"`shipyard rollout continue {env}` resumes it from its recorded step; "
+                        f"queue `shipyard rollout abort {env}` first to roll it back",
+                        code="rollout-interrupted",
+                    )
+                raise Conflict(
+                    f"deployment {active['id']} of {active['version']} is rolling out in {env}",
+                    f"wait for it, or `shipyard rollout abort {env}`",
+                    code="rollout-in-progress",
+                )
+        if live and live.get("version") == version and live.get("config_revision") == revision:
+            raise Conflict(
+                f"{version} with config revision {revision} is already live in {env}",
+                "deploy another version, or change the environment's config for a new revision",
+                code="already-live",
+            )
+        previous = (
+            repo.get_deployment(uow.conn, live["deployment_id"])
+            if live and live.get("deployment_id")
+            else None
+        )
+        stable_pool = (live or {}).get("live_pool") or rt.PHYSICAL[0]
+        plan = {
+            "pools": {"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
+            "strategy": strategy.to_dict(),
+            "analysis": dp.analysis_templates(spec),
+            "readiness_path": target.readiness.path,
+            "stable": previous["plan"]["canary"] if previous else None,
+            "canary": side,
+        }
+        repo.insert_deployment(
+            uow.conn,
+            {
+                "id": deployment_id,
+                "project": spec.project,
+                "environment": env,
+                "service": service,
+                "version": version,
+                "artifact": f"{row['name']}@{version}" if row else None,
+                "digest": row["digest"] if row else None,
+                "config_revision": revision,
+                "strategy": strategy.type,
+                "status": "running",
+                "phase": r.Phase.PROGRESSING.value,
+                "state": None,
+                "plan": plan,
+                "reason": "",
+                "actor": actor,
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            },
+        )
+        repo.save_environment(
+            uow.conn, spec.project, env, active_deployment=deployment_id, updated_at=utcnow()
+        )
+        uow.events.append(
+            "deployment.started",
+            f"deployment:{deployment_id}",
+            actor,
+            {
+                "service": service,
+                "environment": env,
+                "version": version,
+                "strategy": strategy.type,
+                "commits": _commits(uow, spec.project, row),
+                "artifact": f"{row['name']}@{version}" if row else None,
+                "digest": row["digest"] if row else None,
+                "config_revision": revision,
+                "previous": previous["version"] if previous else None,
+            },
+            project=spec.project,
+        )
+    notes = [] if row else [f"no artifact in the registry: deploying {version} from {root}"]
+    return {"id": deployment_id, "environment": env, "version": version, "notes": notes}
+
+
+def _controller_alive(dep: dict[str, Any]) -> bool:
+    pid = dep.get("controller_pid")
+    if not pid:
+        return True  # recorded but not started yet
+    import os
+
+    try:
+        os.kill(int(pid), 0)
+    except OSError:
+        return False
+    return True
+
+
+def resume(
+    store: Store,
+    spec: Any,
+    env: str,
+    on_line: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Carry on an interrupted rollout from its recorded state (after a crash or kill -9)."""
+    environment(spec, env)
+    dep = _active(store, spec.project, env)
+    if dep["status"] != "running":
+        raise Conflict(
+            f"no rollout of {env} is waiting to continue (the last one {dep['status']})",
+            code="no-rollout",
+        )
+    if _controller_alive(dep) and dep.get("controller_pid"):
+        raise Conflict(
+            f"deployment {dep['id']} still has a controller (pid {dep['controller_pid']})",
+            "use `shipyard rollout status` to follow it",
+            code="rollout-in-progress",
+        )
+    return run(store, spec, dep["id"], on_line)
+
+
+def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if row is None:
+        return []
+    name, version = row["name"], row["version"]
+    found = uow.events.query(
+        project=project, kind="release.created", subject=f"release:{name}@{version}"
+    )
+    return list(found[-1].payload.get("commits", [])) if found else []
+
+
+def run(
+    store: Store,
+    spec: Any,
+    deployment_id: str,
+    on_line: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the migration, then the rollout to its end; returns how it finished."""
+    from shipyard.services.rollout_runner import Runner
+
+    runner = Runner(store, deployment_id, on_line)
+    if runner.state is None:
+        try:
+            said = _migrate(spec, runner.dep["environment"], runner.plan["canary"])
+        except ShipyardError as exc:
+            runner._finish("failed", f"{exc.code}: {exc.message}")
+            raise
+        if said and on_line:
+            on_line(said, {})
+    return runner.run()
+
+
+def deploy(
+    store: Store,
+    spec: Any,
+    root: Path,
+    env: str,
+    *,
+    version: str | None = None,
+    artifact: str | None = None,
+    actor: str = "cli",
+    on_line: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """``shipyard deploy`` in the foreground: create, then run to the end."""
+    created = create(store, spec, root, env, version=version, artifact=artifact, actor=actor)
+    for note in created["notes"]:
+        if on_line:
+            on_line(note, {})
+    out = run(store, spec, created["id"], on_line)
+    return {**out, "notes": created["notes"]}
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def _active(store: Store, project: str, env: str) -> dict[str, Any]:
+    with store.read() as uow:
+        live = repo.get_environment(uow.conn, project, env)
+        dep = None
+        if live and live.get("active_deployment"):
+            dep = repo.get_deployment(uow.conn, live["active_deployment"])
+        if dep is None:
+            recent = repo.list_deployments(uow.conn, project, env, limit=1)
+            dep = recent[0] if recent else None
+    if dep is None:
+        raise NotFound(
+            f"nothing was ever deployed to {env}",
+            f"shipyard deploy {env}",
+            code="deployment-not-found",
+        )
+    return dep
+
+
+def rollout_status(store: Store, spec: Any, env: str) -> dict[str, Any]:
+    environment(spec, env)
+    dep = _active(store, spec.project, env)
+    state = r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
+    analysis = state.analysis.to_dict() if state and state.analysis else None
+    return {
+        "id": dep["id"],
+        "environment": env,
+        "version": dep["version"],
+        "strategy": dep["strategy"],
+        "status": dep["status"],
+        "phase": dep["phase"],
+        "step": r.describe_step(state) if state else "not started",
+        "weights": {"stable": 100 - state.canary_weight, "canary": state.canary_weight}
+        if state
+        else None,
+        "reason": dep["reason"],
+        "analysis": analysis,
+        "plan": list(r.describe_plan(state.strategy, direct=state.direct)) if state else [],
+    }
+
+
+def environments(store: Store, spec: Any) -> dict[str, Any]:
+    """What runs where: version, config revision, phase, weights and instances."""
+    with store.read() as uow:
+        rows = {e["environment"]: e for e in repo.list_environments(uow.conn, spec.project)}
+        out = []
+        for name, e in spec.environments.items():
+            row = rows.get(name) or {}
+            active = None
+            if row.get("active_deployment"):
+                active = repo.get_deployment(uow.conn, row["active_deployment"])
+            routes: dict[str, Any] = {}
+            router = row.get("router")
+            if router:
+                client = rt.RouterClient(router["port"], router["admin_port"], router.get("pid"))
+                if client.healthy():
+                    routes = client.routes()
+            instances = row.get("instances", [])
+            out.append(
+                {
+                    "environment": name,
+                    "promote_from": e.promote_from,
+                    "strategy": e.strategy.kind,
+                    "version": row.get("version"),
+                    "config_revision": row.get("config_revision"),
+                    "phase": active["phase"]
+                    if active
+                    else ("Healthy" if row.get("version") else None),
+                    "rolling_out": active["version"] if active else None,
+                    "url": f"http://127.0.0.1:{router['port']}" if router else None,
+                    "weights": routes.get("weights", {}),
+                    "instances": [
+                        {k: i[k] for k in ("pool", "version", "port", "pid")} for i in instances
+                    ],
+                }
+            )
+    return {"environments": out}
+
+
+def history(store: Store, spec: Any, env: str | None = None, limit: int = 20) -> dict[str, Any]:
+    keys = ("id", "environment", "version", "strategy", "status", "phase", "reason", "created_at")
+    with store.read() as uow:
+        rows = repo.list_deployments(uow.conn, spec.project, env, limit)
+    return {"deployments": [{k: d[k] for k in keys} for d in rows]}
+
+
+# -- acting -------------------------------------------------------------------------------------
+
+
+def act(store: Store, spec: Any, env: str, action: str, actor: str) -> dict[str, Any]:
+    """Queue ``action`` for the environment's running rollout; its controller takes it next."""
+    environment(spec, env)
+    if action not in ACTIONS:
+        raise InputError(
+            f"unknown rollout action '{action}'",
+            f"one of {', '.join(ACTIONS)}",
+            code="rollout-action-unknown",
+        )
+    dep = _active(store, spec.project, env)
+    if dep["status"] != "running" or not dep["state"]:
+        raise Conflict(
+            f"no rollout is running in {env} (the last one {dep['status']})",
+            f"start one with `shipyard deploy {env}`",
+            code="no-rollout",
+        )
+    state = r.RolloutState.from_dict(dep["state"])
+    r.step(state, r.UserAction(r.Action(action), actor), _now())  # refuse now, not later
+    with store.begin() as uow:
+        repo.add_action(
+            uow.conn,
+            {
+                "id": "a" + _secrets.token_hex(6),
+                "deployment_id": dep["id"],
+                "action": action,
+                "actor": actor,
+                "created_at": utcnow(),
+            },
+        )
+    return {"id": dep["id"], "environment": env, "action": action, "queued": True}
+
+
+def stop_environment(store: Store, spec: Any, env: str, actor: str = "cli") -> dict[str, Any]:
+    """Stop every instance and the router of ``env`` (what runs is forgotten, history is not)."""
+    environment(spec, env)
+    with store.read() as uow:
+        row = repo.get_environment(uow.conn, spec.project, env)
+    if row is None:
+        return {"environment": env, "stopped": 0}
+    instances = rt.Instances(store.home / "deploy" / env / "logs", row["instances"])
+    count = len(instances.members)
+    instances.stop_all(grace=5.0)
+    router = row.get("router")
+    if router and router.get("pid"):
+        rt.kill_group(int(router["pid"]), 2.0)
+    with store.begin() as uow:
+        repo.save_environment(
+            uow.conn,
+            spec.project,
+            env,
+            version=None,
+            config_revision=None,
+            live_pool=None,
+            router=None,
+            instances=[],
+            active_deployment=None,
+            updated_at=utcnow(),
+        )
+    return {"environment": env, "stopped": count}

@@ -1,0 +1,281 @@
+"""The running world of one environment: its router process and its instances per pool.
+
+Instances outlive the ``shipyard deploy`` that started them, and the next deploy has to stop
+them, so every instance is recorded (pool, version, port, pid) and a later controller adopts
+what is recorded. The process target spawns them; this module only adds the adoption the
+target does not offer (stopping and probing an instance by its recorded pid and port).
+
+The router runs as a process of its own (``python -m shipyard.adapters.routers.builtin``) so it
+keeps serving the last weights while no controller runs; ``RouterClient`` drives its admin API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import ShipyardError
+
+PHYSICAL = ("blue", "green")  # the stable and canary pools alternate between these
+
+
+class RuntimeFailed(ShipyardError):
+    code = "deploy-runtime-failed"
+    default_hint = "see the instance and router logs under .shipyard/deploy/<environment>/"
+
+
+def other_pool(pool: str) -> str:
+    return PHYSICAL[1] if pool == PHYSICAL[0] else PHYSICAL[0]
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and has exited
+    from shipyard.adapters.targets.process import group_members
+
+    return bool(group_members(pid)) if os.path.isdir("/proc") else _signal_ok(pid)
+
+
+def _signal_ok(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def kill_group(pid: int, grace: float) -> None:
+    """SIGTERM the process group led by ``pid``, SIGKILL it after ``grace`` seconds."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    end = time.monotonic() + 5.0
+    while _alive(pid) and time.monotonic() < end:
+        time.sleep(0.01)
+
+
+# -- router -------------------------------------------------------------------------------------
+
+
+class RouterClient:
+    """The built-in router's admin API, from another process."""
+
+    def __init__(self, port: int, admin_port: int, pid: int | None = None) -> None:
+        self.port, self.admin_port, self.pid = port, admin_port, pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "port": self.port, "admin_port": self.admin_port}
+
+    def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        import httpx
+
+        try:
+            resp = httpx.request(method, self.admin_url + path, json=body, timeout=5.0)
+        except httpx.HTTPError as exc:
+            raise RuntimeFailed(f"the router at {self.admin_url} is unreachable: {exc}") from exc
+        try:
+            data: dict[str, Any] = resp.json() if resp.content else {}
+        except ValueError:  # /healthz answers plain text
+            data = {}
+        if resp.status_code >= 400:
+            raise ShipyardError(
+                data.get("message", f"router answered {resp.status_code}"),
+                data.get("hint"),
+                code=data.get("code", "router-failed"),
+            )
+        return data
+
+    def healthy(self) -> bool:
+        try:
+            self._call("GET", "/healthz")
+        except ShipyardError:
+            return False
+        return True
+
+    def routes(self) -> dict[str, Any]:
+        return self._call("GET", "/routes")
+
+    def set_pool(self, pool: str, backends: Sequence[str]) -> None:
+        self._call("PUT", f"/pools/{pool}", {"backends": list(backends)})
+
+    def set_weights(self, weights: Mapping[str, int]) -> None:
+        self._call("PUT", "/weights", dict(weights))
+
+    def set_header_route(self, header: str, value: str, pool: str) -> None:
+        self._call("PUT", "/header-route", {"header": header, "value": value, "pool": pool})
+
+    def clear_header_route(self) -> None:
+        self._call("DELETE", "/header-route")
+
+
+def start_router(log: Path, port: int = 0, admin_port: int = 0) -> RouterClient:
+    """Start the built-in router as a process that outlives this one."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shipyard.adapters.routers.builtin",
+                "--port",
+                str(port),
+                "--admin-port",
+                str(admin_port),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            start_new_session=True,
+        )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    proc.stdout.close()
+    try:
+        info = json.loads(line)
+    except ValueError as exc:
+        kill_group(proc.pid, 1.0)
+        raise RuntimeFailed(f"the router did not start: see {log}") from exc
+    _port = int(info["url"].rsplit(":", 1)[1])
+    _admin = int(info["admin_url"].rsplit(":", 1)[1])
+    client = RouterClient(_port, _admin, proc.pid)
+    for pool in PHYSICAL:
+        client.set_pool(pool, [])
+    return client
+
+
+def ensure_router(recorded: Mapping[str, Any] | None, log: Path) -> RouterClient:
+    """The environment's router: the recorded one if it still answers, else a new one."""
+    if recorded:
+        client = RouterClient(int(recorded["port"]), int(recorded["admin_port"]), recorded["pid"])
+        if client.healthy():
+            return client
+        with contextlib.suppress(RuntimeFailed):  # its port may be taken now; any will do
+            return start_router(log, client.port)
+    return start_router(log)
+
+
+# -- instances ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One recorded instance."""
+
+    pool: str
+    index: int
+    version: str
+    port: int
+    pid: int
+    log: str
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How to start instances of one version: the target settings and the rendered env."""
+
+    command: str
+    version: str
+    workdir: str
+    env: Mapping[str, str]
+    readiness_path: str = "/healthz"
+    grace: float = 5.0
+
+
+class Instances:
+    """Every instance of an environment, by physical pool; spawning goes to the process target."""
+
+    def __init__(self, log_dir: Path, members: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.log_dir = log_dir
+        self.members = [Member(**m) for m in members if _alive(int(m["pid"]))]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [asdict(m) for m in self.members]
+
+    def of(self, pool: str) -> list[Member]:
+        return [m for m in self.members if m.pool == pool]
+
+    def scale(self, pool: str, n: int, launch: Launch | None) -> None:
+        """Run ``n`` instances in ``pool`` (the newest go first when shrinking)."""
+        current = self.of(pool)
+        if len(current) > n:
+            self.stop(current[n:], launch.grace if launch else 5.0)
+        elif len(current) < n:
+            if launch is None:
+                raise RuntimeFailed(f"no version to start in the {pool} pool")
+            self._spawn(pool, n - len(current), launch)
+
+    def stop(self, doomed: Sequence[Member], grace: float) -> None:
+        for m in doomed:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(m.pid, signal.SIGTERM)
+        for m in doomed:
+            kill_group(m.pid, grace)
+        gone = {m.pid for m in doomed}
+        self.members = [m for m in self.members if m.pid not in gone]
+
+    def stop_all(self, grace: float = 5.0) -> None:
+        self.stop(list(self.members), grace)
+
+    def _spawn(self, pool: str, count: int, launch: Launch) -> None:
+        from shipyard.adapters.targets.process import ProcessTarget
+
+        first = max((m.index for m in self.members if m.pool == pool), default=-1) + 1
+        # A target per batch: instances are tracked here by pid, so it keeps no state.
+        target = ProcessTarget(
+            launch.command,
+            self.log_dir / f"{pool}-{first}",
+            readiness_path=launch.readiness_path,
+            grace=launch.grace,
+            cwd=Path(launch.workdir),
+        )
+        for i, inst in enumerate(target.deploy(pool, launch.version, count, dict(launch.env))):
+            assert inst.port is not None and inst.pid is not None
+            self.members.append(
+                Member(pool, first + i, launch.version, inst.port, inst.pid, inst.log or "")
+            )
+
+    def ready(self, pool: str, path: str = "/healthz") -> list[Member]:
+        """The instances of ``pool`` that are alive and answer 200 on ``path``."""
+        import httpx
+
+        out = []
+        with httpx.Client(timeout=1.0) as client:
+            for m in self.of(pool):
+                if not _alive(m.pid):
+                    continue
+                try:
+                    if client.get(f"http://{m.address}{path}").status_code == 200:
+                        out.append(m)
+                except httpx.HTTPError:
+                    pass
+        return out

@@ -1,0 +1,471 @@
+"""Feature flags: create, change, import and export flags per project and environment.
+
+Every change validates the whole environment as it would be after the change (the domain's
+``validate_state``), so a refused change stores nothing, and appends ``flag.changed`` with the
+feature before and after in the same transaction as the rows it changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from shipyard.domain.flag_lifecycle import FLAG_TYPES, rollout_level
+from shipyard.domain.flags import FeatureState, UnleashContext, validate_state
+from shipyard.errors import InputError, NotFound
+from shipyard.spec.models import NAME_RE
+from shipyard.store import flags as repo
+from shipyard.store.events import utcnow
+from shipyard.store.uow import Store, UnitOfWork
+
+_FLAG_NAME = re.compile(r"^[^\s/\\\"]{1,200}$")
+_ENV_NAME = re.compile(NAME_RE)
+# Payloads served by /api/client/features, by (database, project, environment, revision): a
+# revision never changes meaning, so an entry is never stale, only superseded.
+_PAYLOADS: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
+
+
+class FlagNotFound(NotFound):
+    code = "flag-not-found"
+    default_hint = "list flags with `shipyard flags list --env ENV`"
+
+
+def check_name(name: str) -> str:
+    if not _FLAG_NAME.match(name or ""):
+        raise InputError(
+            f"'{name}' is not a flag name",
+            "use 1 to 200 characters without spaces, slashes, backslashes or quotes",
+            code="flag-name-invalid",
+        )
+    return name
+
+
+def check_environment(env: str, known: Collection[str] | None = None) -> str:
+    """``env`` if it is a valid name and, when the project declares environments, one of them."""
+    if not _ENV_NAME.match(env or ""):
+        raise InputError(
+            f"'{env}' is not an environment name",
+            "use letters, digits, '.', '_' and '-', starting with a letter or digit",
+            code="flag-environment-invalid",
+        )
+    if known and env not in known:
+        raise InputError(
+            f"environment '{env}' is not declared in shipyard.yaml",
+            "one of " + ", ".join(sorted(known)),
+            code="flag-environment-unknown",
+        )
+    return env
+
+
+def check_type(kind: str) -> str:
+    if kind not in FLAG_TYPES:
+        raise InputError(
+            f"unknown flag type '{kind}'",
+            "one of " + ", ".join(FLAG_TYPES),
+            code="flag-type-unknown",
+        )
+    return kind
+
+
+def check_percentage(value: int) -> int:
+    if not 0 <= value <= 100:
+        raise InputError(
+            f"rollout percentage {value} is outside 0..100",
+            "give a whole number from 0 to 100",
+            code="flag-percentage-invalid",
+        )
+    return value
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def _state(uow: UnitOfWork, project: str, env: str) -> FeatureState:
+    return FeatureState.from_payload(
+        {
+            "version": 2,
+            "features": [r["definition"] for r in repo.rows(uow.conn, project, env)],
+            "segments": repo.segments(uow.conn, project, env),
+        }
+    )
+
+
+def state(store: Store, project: str, env: str) -> FeatureState:
+    """The flags of one environment, ready for evaluation."""
+    with store.read() as uow:
+        return _state(uow, project, env)
+
+
+def client_payload(store: Store, project: str, env: str) -> tuple[int, dict[str, Any]]:
+    """The ``/api/client/features`` payload of an environment and the revision it is at."""
+    key = (store.url, project, env)
+    with store.read() as uow:
+        rev = repo.revision(uow.conn, project, env)
+        cached = _PAYLOADS.get(key)
+        if cached is not None and cached[0] == rev:
+            return cached
+        payload = {
+            "version": 2,
+            "features": [r["definition"] for r in repo.rows(uow.conn, project, env)],
+            "segments": repo.segments(uow.conn, project, env),
+            "meta": {"revisionId": rev, "etag": etag(project, env, rev)},
+        }
+    _PAYLOADS[key] = (rev, payload)
+    return rev, payload
+
+
+def revision(store: Store, project: str, env: str) -> int:
+    with store.read() as uow:
+        return repo.revision(uow.conn, project, env)
+
+
+def etag(project: str, env: str, rev: int) -> str:
+    return f'"{project}:{env}:{rev}"'
+
+
+def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    feature = row["definition"]
+    return {
+        "name": row["name"],
+        "environment": row["environment"],
+        "type": row["type"],
+        "enabled": bool(feature.get("enabled")),
+        "rollout": _rollout_percent(feature),
+        "level": rollout_level(feature),
+        "strategies": [s.get("name") for s in feature.get("strategies", [])],
+        "description": feature.get("description"),
+        "updated_at": row["updated_at"],
+    }
+
+
+def _rollout_percent(feature: Mapping[str, Any]) -> int | None:
+    for strategy in feature.get("strategies", []):
+        if strategy.get("name") == "flexibleRollout":
+            try:
+                return int(str(strategy.get("parameters", {}).get("rollout", "100")))
+            except ValueError:
+                return None
+    return None
+
+
+def list_flags(store: Store, project: str, env: str | None = None) -> list[dict[str, Any]]:
+    with store.read() as uow:
+        return [_summary(r) for r in repo.rows(uow.conn, project, env)]
+
+
+def show(store: Store, project: str, name: str, env: str | None = None) -> dict[str, Any]:
+    with store.read() as uow:
+        rows = repo.rows(uow.conn, project, env, name)
+    if not rows:
+        where = f" in environment '{env}'" if env else ""
+        raise FlagNotFound(f"no flag '{name}'{where} in project '{project}'")
+    return {
+        "name": name,
+        "type": rows[0]["type"],
+        "environments": {
+            r["environment"]: {**_summary(r), "definition": r["definition"]} for r in rows
+        },
+    }
+
+
+# -- changing ----------------------------------------------------------------------------------
+
+
+def _normalised(feature: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The feature as the domain writes it, so equal definitions compare equal."""
+    parsed = FeatureState.from_payload({"features": [dict(feature)]})
+    return parsed.features[name].to_dict()
+
+
+def _save(
+    uow: UnitOfWork,
+    project: str,
+    env: str,
+    feature: dict[str, Any],
+    actor: str,
+    *,
+    current: FeatureState,
+    now: str,
+) -> tuple[FeatureState, bool]:
+    """Write one feature and its event; returns the new state and whether anything changed."""
+    name = check_name(str(feature.get("name", "")))
+    # The definition keeps what it was given (an import round-trips); the column holds the
+    # type the lifecycle reads, release when none is named.
+    kind = check_type(str(feature.get("type") or "release"))
+    after = _normalised(feature, name)
+    before_feature = current.features.get(name)
+    before = before_feature.to_dict() if before_feature is not None else None
+    if before == after:
+        return current, False
+    parsed = FeatureState.from_payload({"features": [after]}).features[name]
+    new_state = current.with_feature(parsed)
+    repo.put(
+        uow.conn,
+        {
+            "project": project,
+            "environment": env,
+            "name": name,
+            "type": kind,
+            "definition": after,
+            "created_at": now,
+            "updated_at": now,
+        },
+        exists=before is not None,
+    )
+    uow.events.append(
+        "flag.changed",
+        f"flag:{name}",
+        actor,
+        {"environment": env, "before": before, "after": after},
+        project=project,
+    )
+    return new_state, True
+
+
+def save(
+    store: Store,
+    project: str,
+    env: str,
+    feature: Mapping[str, Any],
+    actor: str,
+    *,
+    create: bool | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Create or replace one feature (the Unleash feature object) in ``env``.
+
+    ``create=True`` refuses a name that exists, ``create=False`` one that does not.
+    """
+    name = check_name(str(feature.get("name", "")))
+    stamp = _stamp(now)
+    with store.begin() as uow:
+        current = _state(uow, project, env)
+        if create is True and name in current:
+            raise InputError(
+                f"flag '{name}' already exists in '{env}'",
+                "change it with enable, disable or rollout, or delete it first",
+                code="flag-exists",
+            )
+        if create is False and name not in current:
+            raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
+        new_state, changed = _save(
+            uow, project, env, dict(feature), actor, current=current, now=stamp
+        )
+        if changed:
+            validate_state(new_state)  # raising rolls back the row and its event
+            repo.bump(uow.conn, project, env)
+        row = repo.rows(uow.conn, project, env, name)[0]
+    return {**_summary(row), "changed": changed, "definition": row["definition"]}
+
+
+def _stamp(now: datetime | None) -> str:
+    if now is None:
+        return utcnow()
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def create(
+    store: Store,
+    project: str,
+    env: str,
+    name: str,
+    actor: str,
+    *,
+    kind: str = "release",
+    description: str | None = None,
+    enabled: bool = False,
+    rollout: int = 100,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A new flag, off, with one gradual rollout (``rollout`` percent, sticky on the user)."""
+    check_name(name)
+    check_type(kind)
+    check_percentage(rollout)
+    feature = {
+        "name": name,
+        "type": kind,
+        "description": description,
+        "enabled": enabled,
+        "strategies": [_flexible(name, rollout)],
+        "variants": [],
+    }
+    return save(store, project, env, feature, actor, create=True, now=now)
+
+
+def _flexible(name: str, pct: int) -> dict[str, Any]:
+    return {
+        "name": "flexibleRollout",
+        "parameters": {"rollout": str(pct), "stickiness": "default", "groupId": name},
+        "constraints": [],
+    }
+
+
+def _current(store: Store, project: str, env: str, name: str) -> dict[str, Any]:
+    with store.read() as uow:
+        rows = repo.rows(uow.conn, project, env, name)
+    if not rows:
+        raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
+    return dict(rows[0]["definition"])
+
+
+def set_enabled(
+    store: Store, project: str, env: str, name: str, enabled: bool, actor: str
+) -> dict[str, Any]:
+    feature = _current(store, project, env, name)
+    feature["enabled"] = enabled
+    return save(store, project, env, feature, actor, create=False)
+
+
+def set_rollout(
+    store: Store, project: str, env: str, name: str, pct: int, actor: str
+) -> dict[str, Any]:
+    """Set the first gradual rollout to ``pct`` percent (adding one if there is none)."""
+    check_percentage(pct)
+    feature = _current(store, project, env, name)
+    strategies = [dict(s) for s in feature.get("strategies", [])]
+    for strategy in strategies:
+        if strategy.get("name") == "flexibleRollout":
+            strategy["parameters"] = {**strategy.get("parameters", {}), "rollout": str(pct)}
+            break
+    else:
+        strategies = [_flexible(name, pct)]
+    feature["strategies"] = strategies
+    return save(store, project, env, feature, actor, create=False)
+
+
+def delete(store: Store, project: str, env: str, name: str, actor: str) -> dict[str, Any]:
+    with store.begin() as uow:
+        current = _state(uow, project, env)
+        if name not in current:
+            raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
+        after = current.without_feature(name)
+        validate_state(after)  # refuses to orphan a flag that depends on this one
+        repo.delete(uow.conn, project, env, name)
+        repo.bump(uow.conn, project, env)
+        uow.events.append(
+            "flag.changed",
+            f"flag:{name}",
+            actor,
+            {"environment": env, "before": current.features[name].to_dict(), "after": None},
+            project=project,
+        )
+    return {"name": name, "environment": env, "deleted": True}
+
+
+def import_payload(
+    store: Store, project: str, env: str, payload: Mapping[str, Any], actor: str
+) -> dict[str, Any]:
+    """Load an Unleash ``/api/client/features`` payload into ``env``, all or nothing.
+
+    Features and segments in the payload are created or replaced; others are left alone.
+    """
+    incoming = FeatureState.from_payload(payload)
+    stamp = utcnow()
+    created: list[str] = []
+    updated: list[str] = []
+    with store.begin() as uow:
+        current = _state(uow, project, env)
+        for segment in incoming.segments.values():
+            body = segment.to_dict()
+            old = current.segments.get(segment.id)
+            if old is None or old.to_dict() != body:
+                repo.put_segment(uow.conn, project, env, body, stamp)
+                current = current.with_segment(segment)
+                uow.events.append(
+                    "flag.segment-changed",
+                    f"segment:{segment.id}",
+                    actor,
+                    {
+                        "environment": env,
+                        "before": old.to_dict() if old is not None else None,
+                        "after": body,
+                    },
+                    project=project,
+                )
+        for feature in incoming.features.values():
+            existed = feature.name in current
+            current, changed = _save(
+                uow, project, env, feature.to_dict(), actor, current=current, now=stamp
+            )
+            if changed:
+                (updated if existed else created).append(feature.name)
+        validate_state(current)
+        if created or updated:
+            repo.bump(uow.conn, project, env)
+    unchanged = len(incoming) - len(created) - len(updated)
+    return {
+        "environment": env,
+        "created": created,
+        "updated": updated,
+        "unchanged": unchanged,
+        "segments": len(incoming.segments),
+    }
+
+
+def export(store: Store, project: str, env: str) -> dict[str, Any]:
+    return state(store, project, env).to_payload()
+
+
+def evaluate(
+    store: Store, project: str, env: str, name: str, context: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Whether ``name`` is on for ``context`` in ``env``, and which variant, as SDKs decide."""
+    current = state(store, project, env)
+    if name not in current:
+        raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
+    ctx = UnleashContext.from_dict({"environment": env, **context})
+    now = datetime.now(UTC)
+    return {
+        "name": name,
+        "environment": env,
+        "context": ctx.to_dict(),
+        "enabled": current.is_enabled(name, ctx, now=now),
+        "variant": current.get_variant(name, ctx, now=now).to_dict(),
+    }
+
+
+def parse_context(pairs: list[str]) -> dict[str, Any]:
+    """``k=v`` pairs as an Unleash context; names other than the standard fields are
+    properties."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(
+                f"'{pair}' is not key=value",
+                "pass --context userId=42 --context plan=pro",
+                code="flag-context-invalid",
+            )
+        out[key] = value
+    return out
+
+
+def sync_spec(
+    store: Store, spec: Any, actor: str, environments: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Bring the flags declared in shipyard.yaml ``flags:`` into the store.
+
+    A declared flag is written to each environment it names; what is unchanged makes no event.
+    """
+    changed: list[str] = []
+    unchanged = 0
+    for name, flag in spec.flags.items():
+        for env, declared in flag.environments.items():
+            check_environment(env, environments)
+            feature = {
+                "name": name,
+                "type": flag.type,
+                "description": flag.description or None,
+                "enabled": declared.enabled,
+                "strategies": declared.strategies
+                or [_flexible(name, 100 if declared.rollout is None else declared.rollout)],
+                "variants": declared.variants,
+            }
+            result = save(store, spec.project, env, feature, actor)
+            if result["changed"]:
+                changed.append(f"{env}/{name}")
+            else:
+                unchanged += 1
+    return {"changed": changed, "unchanged": unchanged}

@@ -1,0 +1,121 @@
+"""Deliver selected event kinds to the configured sinks, after the fact, from the event log.
+
+A cursor per sink (the delivery log) means each event goes out once, a failing endpoint is
+retried on the next dispatch, and nothing that records state waits on or fails for a sink.
+Configuration comes from the environment until shipyard.yaml has a ``notifications`` section:
+``SHIPYARD_NOTIFY_WEBHOOK_URL``, ``SHIPYARD_NOTIFY_WEBHOOK_SECRET``, ``SHIPYARD_NOTIFY_SLACK_URL``
+and ``SHIPYARD_NOTIFY_KINDS`` (comma-separated; a trailing ``*`` matches a prefix).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+
+from shipyard.store.events import utcnow
+from shipyard.store.release import notify_deliveries
+from shipyard.store.uow import Store
+
+DEFAULT_KINDS = ("deployment.finished", "freeze.added", "break-glass.*")
+# A delivery run stops after this many events per sink so one dispatch stays short.
+BATCH = 200
+
+
+class Sink(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def send(self, event: dict[str, Any]) -> int: ...
+
+
+def sinks_from_env(env: Mapping[str, str] | None = None) -> list[Sink]:
+    from shipyard.adapters.notify.slack import SlackSink
+    from shipyard.adapters.notify.webhook import WebhookSink
+
+    env = os.environ if env is None else env
+    out: list[Sink] = []
+    if env.get("SHIPYARD_NOTIFY_WEBHOOK_URL"):
+        out.append(
+            WebhookSink(
+                env["SHIPYARD_NOTIFY_WEBHOOK_URL"], env.get("SHIPYARD_NOTIFY_WEBHOOK_SECRET")
+            )
+        )
+    if env.get("SHIPYARD_NOTIFY_SLACK_URL"):
+        out.append(SlackSink(env["SHIPYARD_NOTIFY_SLACK_URL"]))
+    return out
+
+
+def kinds_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    env = os.environ if env is None else env
+    raw = env.get("SHIPYARD_NOTIFY_KINDS", "")
+    return tuple(k.strip() for k in raw.split(",") if k.strip()) or DEFAULT_KINDS
+
+
+def wanted(kind: str, kinds: Sequence[str]) -> bool:
+    return any(kind.startswith(k[:-1]) if k.endswith("*") else kind == k for k in kinds)
+
+
+def deliver(
+    store: Store, sinks: Sequence[Sink], kinds: Sequence[str] = DEFAULT_KINDS
+) -> list[dict[str, Any]]:
+    """Send every wanted event after each sink's cursor; returns the delivery log lines."""
+    from shipyard.adapters.notify.webhook import NotifyFailed
+
+    log: list[dict[str, Any]] = []
+    for sink in sinks:
+        with store.read() as uow:
+            last = uow.conn.execute(
+                select(func.max(notify_deliveries.c.seq)).where(
+                    notify_deliveries.c.sink == sink.name
+                )
+            ).scalar()
+            # A failed delivery keeps the cursor before it, so it is tried again next time.
+            failed = uow.conn.execute(
+                select(func.min(notify_deliveries.c.seq)).where(
+                    notify_deliveries.c.sink == sink.name, notify_deliveries.c.status == "failed"
+                )
+            ).scalar()
+            after = (failed - 1) if failed is not None else (last if last is not None else -1)
+            events = [
+                e
+                for e in uow.events.query(after_seq=after, limit=BATCH * 10)
+                if wanted(e.kind, kinds)
+            ][:BATCH]
+        for e in events:
+            try:
+                attempts, status, detail = sink.send(e.to_dict()), "delivered", ""
+            except NotifyFailed as exc:
+                attempts, status, detail = exc.details.get("attempts", 0), "failed", exc.message
+            line = {
+                "sink": sink.name,
+                "seq": e.seq,
+                "kind": e.kind,
+                "status": status,
+                "attempts": attempts,
+                "detail": detail,
+            }
+            with store.begin() as uow:
+                uow.conn.execute(
+                    notify_deliveries.delete().where(
+                        notify_deliveries.c.sink == sink.name, notify_deliveries.c.seq == e.seq
+                    )
+                )
+                uow.conn.execute(notify_deliveries.insert(), {**line, "at": utcnow()})
+            log.append(line)
+            if status == "failed":
+                break  # keep order: later events wait for this one
+    return log
+
+
+def dispatch(store: Store) -> list[dict[str, Any]]:
+    """Best effort after a state change: never raises, so a sink cannot block a release."""
+    sinks = sinks_from_env()
+    if not sinks:
+        return []
+    try:
+        return deliver(store, sinks, kinds_from_env())
+    except Exception:
+        return []

@@ -1,0 +1,776 @@
+"""`shipyard run`: build the graph, key each step by content, serve hits, run misses, record.
+
+The loop runs in one thread: it asks the pure ``Scheduler`` what may start, computes each
+step's action key when its needs have finished (their outputs are part of the key), restores a
+cache hit or hands a miss to the executor, and records finished steps with their events. Rows
+and events are written in batches, each batch in one transaction, so a fully cached run of
+thousands of steps does not pay one durable commit per step.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from shipyard.adapters.cas.disk import DiskCAS
+from shipyard.adapters.executors.local import LocalExecutor, Result, Task, check_secret
+from shipyard.adapters.files import StatCache, Workspace, copy_inputs, tool_version
+from shipyard.domain import cachekey
+from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
+from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
+from shipyard.spec.models import Job, Spec
+from shipyard.store import pipelines as repo
+from shipyard.store.events import utcnow
+from shipyard.store.uow import Store
+
+PLATFORM = f"{platform.system().lower()}-{platform.machine().lower()}"
+FLUSH_EVERY_S = 0.25
+_MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
+
+
+def cas_of(store: Store) -> DiskCAS:
+    """The pipeline cache's own CAS root, so `cache gc` never touches other blobs."""
+    return DiskCAS(store.home / "cas" / "pipeline")
+
+
+# --- spec -> domain --------------------------------------------------------------------------
+
+
+def _env_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def job_def(name: str, job: Job) -> JobDef:
+    """A spec job as the scheduler's ``JobDef``; durations are already seconds."""
+    matrix = dict(job.matrix or {})
+    include = tuple(matrix.pop("include", None) or ())
+    exclude = tuple(matrix.pop("exclude", None) or ())
+    return JobDef(
+        name=name,
+        run=job.run,
+        needs=tuple(dict.fromkeys(job.needs)),
+        matrix={k: tuple(v) for k, v in matrix.items()} or None,
+        include=include,
+        exclude=exclude,
+        if_=job.if_,
+        env={k: _env_text(v) for k, v in job.env.items()},
+        timeout_s=job.timeout,
+        retries=job.retries.max,
+        continue_on_error=job.continue_on_error,
+        inputs=tuple(job.inputs),
+        outputs=tuple(job.outputs),
+        tools=tuple(job.tools),
+        secrets=tuple(job.secrets),
+        cache=job.cache,
+        sandbox=job.sandbox,
+        artifact=job.artifact,
+        working_directory=job.working_directory,
+    )
+
+
+def select_jobs(spec: Spec, wanted: list[str] | None) -> list[JobDef]:
+    """The jobs asked for and every job they need, in file order; all jobs when none asked."""
+    jobs = spec.pipeline.jobs
+    if not jobs:
+        raise InputError(
+            "shipyard.yaml has no pipeline jobs",
+            "add jobs under pipeline.jobs; see docs/pipelines.md",
+            code="pipeline-empty",
+        )
+    if wanted:
+        import difflib
+
+        for name in wanted:
+            if name not in jobs:
+                close = difflib.get_close_matches(name, list(jobs), n=1)
+                raise InputError(
+                    f"there is no job {name!r}",
+                    f"did you mean {close[0]!r}?" if close else f"jobs: {', '.join(jobs)}",
+                    code="job-unknown",
+                )
+        keep: set[str] = set()
+        stack = list(wanted)
+        while stack:
+            name = stack.pop()
+            if name not in keep and name in jobs:
+                keep.add(name)
+                stack.extend(jobs[name].needs)
+        names = [n for n in jobs if n in keep]
+    else:
+        names = list(jobs)
+    return [job_def(n, jobs[n]) for n in names]
+
+
+def read_secrets(spec: Spec, defs: list[JobDef], root: Path) -> dict[str, dict[str, str]]:
+    """Each job's secret values, from the environment or a file; checked before anything runs."""
+    values: dict[str, dict[str, str]] = {}
+    for d in defs:
+        for name, ref in spec.pipeline.jobs[d.name].secrets.items():
+            if ref.env is not None:
+                value = os.environ.get(ref.env)
+                if value is None:
+                    raise InputError(
+                        f"job {d.name!r}: secret {name} reads ${ref.env}, which is not set",
+                        f"export {ref.env}=... before `shipyard run`",
+                        code="secret-missing",
+                    )
+            else:
+                path = root / str(ref.file)
+                try:
+                    value = path.read_text().rstrip("\n")
+                except OSError as exc:
+                    raise InputError(
+                        f"job {d.name!r}: secret {name} reads {path}: {exc.strerror}",
+                        "check the file named by the secret's `file`",
+                        code="secret-missing",
+                    ) from exc
+            check_secret(name, value)
+            values.setdefault(d.name, {})[name] = value
+    return values
+
+
+def git_commit(root: Path) -> str:
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+# --- reporting -------------------------------------------------------------------------------
+
+
+@dataclass
+class StepRecord:
+    node: str
+    job: str
+    matrix: Mapping[str, Any]
+    status: str
+    cached: bool = False
+    key: str | None = None
+    manifest: dict[str, Any] | None = None
+    duration: float = 0.0
+    queued: float = 0.0
+    attempt: int = 0
+    log_digest: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    saved: float = 0.0
+
+    @property
+    def executed(self) -> bool:
+        return self.attempt > 0 and not self.cached
+
+
+class Reporter(Protocol):
+    def started(self, run_id: int, total: int) -> None: ...
+    def step_started(self, node: str) -> None: ...
+    def step_finished(self, record: StepRecord) -> None: ...
+    def tick(self) -> None: ...
+    def finished(self, summary: dict[str, Any]) -> None: ...
+
+
+class NullReporter:
+    def started(self, run_id: int, total: int) -> None:
+        pass
+
+    def step_started(self, node: str) -> None:
+        pass
+
+    def step_finished(self, record: StepRecord) -> None:
+        pass
+
+    def tick(self) -> None:
+        pass
+
+    def finished(self, summary: dict[str, Any]) -> None:
+        pass
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    """A step handed to the executor, and what recording it will need."""
+
+    node: str
+    key: str
+    manifest: dict[str, Any]
+    queued: float
+    sandbox: Path | None
+    note: str = ""
+
+
+class _Run:
+    def __init__(
+        self,
+        store: Store,
+        spec: Spec,
+        root: Path,
+        graph: Graph,
+        secrets: dict[str, dict[str, str]],
+        executor: LocalExecutor,
+        reporter: Reporter,
+        actor: str,
+    ) -> None:
+        self.store, self.spec, self.root, self.graph = store, spec, root, graph
+        self.project = spec.project
+        self.secrets = secrets
+        self.executor = executor
+        self.reporter = reporter
+        self.actor = actor
+        self.cas = cas_of(store)
+        self.stat = StatCache(store.home / "stat-cache.json")
+        self.ws = Workspace(root)
+        self.records: dict[str, StepRecord] = {}
+        self.pending_rows: list[StepRecord] = []
+        self.cache_puts: list[dict[str, Any]] = []
+        self.cache_drops: list[str] = []
+        self.cache_hits: list[str] = []
+        self.finished_at: dict[str, float] = {}
+        self.run_id = 0
+        self.t0 = time.monotonic()
+        self.last_flush = self.t0
+        self.cache: dict[str, dict[str, Any]] = {}
+
+    # -- recording ------------------------------------------------------------------------
+
+    def subject(self) -> str:
+        return f"run:{self.run_id}"
+
+    def record(self, rec: StepRecord) -> None:
+        self.records[rec.node] = rec
+        self.pending_rows.append(rec)
+        self.finished_at[rec.node] = time.monotonic()
+        self.reporter.step_finished(rec)
+
+    def flush(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_flush < FLUSH_EVERY_S:
+            return
+        self.last_flush = now
+        if not (self.pending_rows or self.cache_puts or self.cache_drops or self.cache_hits):
+            return
+        ts = utcnow()
+        with self.store.begin() as uow:
+            repo.cache_delete(uow.conn, self.cache_drops)
+            for entry in self.cache_puts:
+                repo.cache_put(uow.conn, entry, self.project, ts)
+            repo.cache_touch(uow.conn, self.cache_hits, ts)
+            rows = []
+            for rec in self.pending_rows:
+                rows.append(
+                    {
+                        "run_id": self.run_id,
+                        "node": rec.node,
+                        "job": rec.job,
+                        "matrix": dict(rec.matrix),
+                        "status": rec.status,
+                        "cached": rec.cached,
+                        "key": rec.key,
+                        "manifest": rec.manifest,
+                        "duration": rec.duration,
+                        "queued": rec.queued,
+                        "attempt": rec.attempt,
+                        "log_digest": rec.log_digest,
+                        "outputs": rec.outputs,
+                        "reason": rec.reason,
+                        "finished_at": ts,
+                    }
+                )
+                payload: dict[str, Any] = {
+                    "node": rec.node,
+                    "job": rec.job,
+                    "matrix": dict(rec.matrix),
+                    "status": rec.status,
+                    "cached": rec.cached,
+                    "duration_s": round(rec.duration, 6),
+                    "queued_s": round(rec.queued, 6),
+                    "attempt": rec.attempt,
+                    "key": rec.key,
+                }
+                if rec.cached:
+                    payload["saved_s"] = round(rec.saved, 6)
+                uow.events.append(
+                    "step.finished", self.subject(), self.actor, payload, project=self.project
+                )
+            repo.add_steps(uow.conn, rows)
+        self.pending_rows, self.cache_puts, self.cache_drops, self.cache_hits = [], [], [], []
+
+    # -- one node -------------------------------------------------------------------------
+
+    def _base(self, nid: str, status: str, **kw: Any) -> StepRecord:
+        node = self.graph.nodes[nid]
+        return StepRecord(nid, node.name, dict(node.matrix), status, **kw)
+
+    def _failed_early(self, nid: str, exc: ShipyardError, queued: float) -> StepRecord:
+        text = f"shipyard: error[{exc.code}]: {exc.message}\n"
+        if exc.hint:
+            text += f"  hint: {exc.hint}\n"
+        return self._base(
+            nid,
+            "failure",
+            queued=queued,
+            log_digest=self.cas.put_bytes(text.encode()),
+            reason=f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
+        )
+
+    def key_for(
+        self, nid: str, outputs: Mapping[str, Mapping[str, str]]
+    ) -> tuple[str, dict[str, Any], list[str]]:
+        node = self.graph.nodes[nid]
+        job = node.job
+        files = self.ws.expand(job.inputs, "input", nid)
+        digests = {p: self.stat.digest(self.root / p) for p in files}
+        tools = {t: tool_version(t, self.stat) for t in job.tools}
+        manifest = cachekey.manifest(
+            cachekey.KeyInputs(
+                command=command_of(job.run, node.matrix),
+                env=job.env,
+                inputs=digests,
+                tools=tools,
+                needs={n: dict(outputs.get(n, {})) for n in node.needs},
+                matrix=node.matrix,
+                platform=PLATFORM,
+                working_directory=job.working_directory or ".",
+                secrets=dict.fromkeys(job.secrets),
+            )
+        )
+        return cachekey.key_of(manifest), manifest, files
+
+    def restore(self, entry: dict[str, Any]) -> None:
+        """Put a hit's output files in place, each checked against its digest."""
+        for rel, digest in entry["files"].items():
+            target = self.root / rel
+            if target.is_file() and self.stat.digest(target) == digest:
+                continue
+            self.cas.restore(digest, target)
+            self.ws.changed()
+
+    def start(
+        self, nid: str, outputs: Mapping[str, Mapping[str, str]], queued: float
+    ) -> StepRecord | tuple[Task, _Pending]:
+        """A record when the node is settled now (hit or early failure), else work to run."""
+        node = self.graph.nodes[nid]
+        job = node.job
+        try:
+            key, manifest, files = self.key_for(nid, outputs)
+        except InputError as exc:
+            return self._failed_early(nid, exc, queued)
+        note = ""
+        entry = self.cache.get(key) if job.cache else None
+        if entry is not None:
+            try:
+                self.restore(entry)
+            except (IntegrityFailure, NotFound) as exc:
+                if exc.code == "blob-corrupt":
+                    bad = exc.message.split()[1]
+                    self.cas.delete(bad)
+                self.cache.pop(key, None)
+                self.cache_drops.append(key)
+                note = f"cache entry unusable ({exc.message}); ran the step again"
+            else:
+                self.cache_hits.append(key)
+                return self._base(
+                    nid,
+                    "success",
+                    cached=True,
+                    key=key,
+                    manifest=manifest,
+                    queued=queued,
+                    log_digest=entry["log_digest"],
+                    outputs=dict(entry["outputs"]),
+                    saved=float(entry["duration"]),
+                )
+        sandbox = None
+        cwd = self.root
+        if job.sandbox:
+            sandbox = Path(tempfile.mkdtemp(prefix="shipyard-sandbox-"))
+            copy_inputs(self.root, files, sandbox)
+            cwd = sandbox
+        cwd = cwd / (job.working_directory or ".")
+        if not cwd.is_dir():
+            if sandbox is not None:
+                shutil.rmtree(sandbox, ignore_errors=True)
+            return self._failed_early(
+                nid,
+                InputError(
+                    f"working-directory {job.working_directory!r} does not exist",
+                    "create the folder, or fix `working-directory`"
+                    + (" (in a sandbox, declare an input inside it)" if sandbox else ""),
+                    code="working-directory-missing",
+                ),
+                queued,
+            )
+        values = self.secrets.get(node.name, {})
+        spec_job = self.spec.pipeline.jobs[node.name]
+        env = {
+            **os.environ,
+            **job.env,
+            **values,
+            "SHIPYARD": "1",
+            "SHIPYARD_RUN_ID": str(self.run_id),
+            "SHIPYARD_NODE": nid,
+        }
+        self.reporter.step_started(nid)
+        pending = _Pending(nid, key, manifest, queued, sandbox, note)
+        task = Task(
+            node=nid,
+            command=command_of(job.run, node.matrix),
+            cwd=cwd,
+            env=env,
+            timeout_s=job.timeout_s,
+            retries=job.retries,
+            backoff_s=spec_job.retries.backoff,
+            max_backoff_s=spec_job.retries.max_backoff,
+            secrets=tuple(values.values()),
+        )
+        return task, pending
+
+    def settle(self, pending: _Pending, result: Result) -> StepRecord:
+        """Record an executed step; cache it only if it succeeded and made its outputs."""
+        node = self.graph.nodes[pending.node]
+        job = node.job
+        status, reason = result.status, result.reason
+        log = result.log
+        files: dict[str, str] = {}
+        try:
+            if status == "success" and job.outputs:
+                source = Workspace(pending.sandbox) if pending.sandbox else self.ws
+                source.changed()
+                try:
+                    produced = source.expand(job.outputs, "output", pending.node)
+                except InputError as exc:
+                    status, reason = "failure", f"declared output not produced: {exc.message}"
+                    log += f"shipyard: {reason}\n".encode()
+                    produced = []
+                for rel in produced:
+                    files[rel] = self.cas.put_file(source.root / rel)
+                    if pending.sandbox is not None:
+                        self.cas.restore(files[rel], self.root / rel)
+        finally:
+            if pending.sandbox is not None:
+                shutil.rmtree(pending.sandbox, ignore_errors=True)
+        self.ws.changed()
+        if pending.note:
+            reason = f"{pending.note}; {reason}" if reason else pending.note
+        log_digest = self.cas.put_bytes(log)
+        rec = self._base(
+            pending.node,
+            status,
+            key=pending.key,
+            manifest=pending.manifest,
+            duration=result.duration_s,
+            queued=pending.queued,
+            attempt=result.attempt,
+            log_digest=log_digest,
+            outputs=result.outputs,
+            reason=reason,
+        )
+        if status == "success" and job.cache:
+            size = len(log) + sum(self.cas.path(d).stat().st_size for d in files.values())
+            entry = {
+                "key": pending.key,
+                "node": pending.node,
+                "files": files,
+                "outputs": result.outputs,
+                "log_digest": log_digest,
+                "duration": result.duration_s,
+                "size": size,
+            }
+            self.cache[pending.key] = entry
+            self.cache_puts.append(entry)
+        return rec
+
+
+def command_of(run: str, matrix: Mapping[str, Any]) -> str:
+    """``${{ matrix.KEY }}`` in a command, replaced by the combination's value."""
+
+    def value(m: re.Match[str]) -> str:
+        v = matrix.get(m.group(1))
+        if v is None:
+            return m.group(0)
+        return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+    return _MATRIX_REF.sub(value, run) if "${{" in run else run
+
+
+_STATE = {
+    "success": NodeState.SUCCESS,
+    "failure": NodeState.FAILURE,
+    "cancelled": NodeState.CANCELLED,
+    "skipped": NodeState.SKIPPED,
+}
+
+
+def run(
+    store: Store,
+    spec: Spec,
+    root: Path,
+    jobs: list[str] | None = None,
+    jobs_n: int | None = None,
+    reporter: Reporter | None = None,
+    *,
+    rerun_failed: int | None = None,
+    trigger: str = "cli",
+    actor: str = "local",
+) -> dict[str, Any]:
+    """Run the pipeline (or ``jobs`` and what they need); returns the run's summary."""
+    from shipyard.services.audit import ensure_project
+
+    reporter = reporter or NullReporter()
+    defs = select_jobs(spec, jobs)
+    graph = build_graph(defs)
+    secrets = read_secrets(spec, defs, root)
+    carried_states: dict[str, NodeState] = {}
+    carried_outputs: dict[str, dict[str, str]] = {}
+    carried: list[dict[str, Any]] = []
+    with store.read() as uow:
+        if rerun_failed is not None:
+            old = repo.get_run(uow.conn, rerun_failed)
+            if old is None or old["project"] != spec.project:
+                raise NotFound(
+                    f"run {rerun_failed} does not exist in project {spec.project}",
+                    "list runs with `shipyard runs`",
+                    code="run-not-found",
+                )
+            for step in repo.run_steps(uow.conn, rerun_failed):
+                if step["status"] == "success" and step["node"] in graph.nodes:
+                    carried.append(step)
+            # A node carried over needs all of its needs carried over too.
+            ok = {s["node"] for s in carried}
+            ok = {n for n in ok if graph.ancestors([n]) <= ok}
+            carried = [s for s in carried if s["node"] in ok]
+            carried_states = {s["node"]: NodeState.SUCCESS for s in carried}
+            carried_outputs = {s["node"]: s["outputs"] for s in carried}
+            trigger = f"rerun-failed:{rerun_failed}"
+        durations = repo.last_durations(uow.conn, spec.project)
+        cache = {e["key"]: e for e in _all_cache(uow.conn)}
+    executor = LocalExecutor(jobs_n)
+    state = _Run(store, spec, root, graph, secrets, executor, reporter, actor)
+    state.cache = cache
+    commit = git_commit(root)
+    with store.begin() as uow:
+        ensure_project(uow, spec.project)
+        state.run_id = repo.create_run(
+            uow.conn,
+            project=spec.project,
+            commit=commit,
+            trigger=trigger,
+            jobs=list(jobs or []),
+            now=utcnow(),
+        )
+        uow.events.append(
+            "run.started",
+            state.subject(),
+            actor,
+            {"commit": commit, "jobs": list(jobs or []), "trigger": trigger},
+            project=spec.project,
+        )
+    reporter.started(state.run_id, len(graph.nodes))
+    for step in carried:
+        state.record(
+            state._base(
+                step["node"],
+                "success",
+                cached=True,
+                key=step["key"],
+                manifest=step["manifest"],
+                log_digest=step["log_digest"],
+                outputs=step["outputs"],
+                reason=f"carried over from run {rerun_failed}",
+                saved=float(step["duration_s"]),
+            )
+        )
+    sched = Scheduler(
+        graph,
+        env=dict(os.environ),
+        durations=durations,
+        states=carried_states,
+        outputs=carried_outputs,
+    )
+    interrupted = _loop(state, sched, executor, graph)
+    return _finish(state, sched, graph, interrupted)
+
+
+def _all_cache(conn: Any) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    t = repo.action_cache
+    import json
+
+    return [
+        {
+            "key": r.key,
+            "files": json.loads(r.files),
+            "outputs": json.loads(r.outputs),
+            "log_digest": r.log_digest,
+            "duration": r.duration,
+        }
+        for r in conn.execute(select(t.c.key, t.c.files, t.c.outputs, t.c.log_digest, t.c.duration))
+    ]
+
+
+def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) -> bool:
+    """Drive the scheduler to the end; True when the run was interrupted.
+
+    SIGINT and SIGTERM only set a flag that the loop reads between decisions, so an interrupt
+    never lands between the scheduler handing out a node and the node being recorded.
+    """
+    running: dict[Future[Result], _Pending] = {}
+    stop = threading.Event()
+    interrupted = False
+    restore = _trap_signals(stop)
+    try:
+        while not sched.done:
+            if stop.is_set() and not interrupted:
+                interrupted = True
+                state.reporter.tick()
+                executor.cancel()
+                sched.cancel()
+            progressed = _step(state, sched, executor, graph, running, interrupted)
+            if running and not progressed:
+                done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    pending = running.pop(future)
+                    rec = state.settle(pending, future.result())
+                    state.record(rec)
+                    sched.finish(rec.node, _STATE[rec.status], rec.outputs)
+            elif not running and not progressed and not sched.done:
+                raise RuntimeError("the scheduler stalled")  # a bug, never bad input
+            state.reporter.tick()
+            state.flush()
+        _step(state, sched, executor, graph, running, interrupted)  # skips decided last
+    finally:
+        if running:  # an unexpected error: stop the steps rather than orphan them
+            executor.cancel()
+        executor.shutdown()
+        state.stat.save()
+        restore()
+    return interrupted
+
+
+def _trap_signals(stop: threading.Event) -> Any:
+    """Route SIGINT/SIGTERM to ``stop`` while the run lasts; returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+
+    def undo() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return undo
+
+
+def _step(
+    state: _Run,
+    sched: Scheduler,
+    executor: LocalExecutor,
+    graph: Graph,
+    running: dict[Future[Result], _Pending],
+    interrupted: bool,
+) -> bool:
+    """Start what may start and record skips; True if anything changed."""
+    decision = sched.poll(executor.workers - len(running))
+    for skip in decision.skip:
+        state.record(state._base(skip.node, str(skip.state), reason=skip.reason))
+    now = time.monotonic()
+    for nid in decision.start:
+        needs = graph.nodes[nid].needs
+        ready = max((state.finished_at.get(n, state.t0) for n in needs), default=state.t0)
+        queued = max(0.0, now - ready)
+        if interrupted:
+            rec = state._base(nid, "cancelled", queued=queued, reason="run cancelled")
+            state.record(rec)
+            sched.finish(nid, NodeState.CANCELLED)
+            continue
+        out = state.start(nid, sched.outputs, queued)
+        if isinstance(out, StepRecord):
+            state.record(out)
+            sched.finish(nid, _STATE[out.status], out.outputs)
+        else:
+            task, pending = out
+            running[executor.submit(task)] = pending
+    return bool(decision.start or decision.skip)
+
+
+def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> dict[str, Any]:
+    duration = time.monotonic() - state.t0
+    records = [state.records[n] for n in graph.order if n in state.records]
+    failed = [r for r in records if r.status == "failure"]
+    blocking = [r for r in failed if not graph.nodes[r.node].job.continue_on_error]
+    status = "cancelled" if interrupted else ("failure" if blocking else "success")
+    executed = [r for r in records if r.executed]
+    cached = [r for r in records if r.cached]
+    path, path_s = critical_path(graph, {r.node: r.duration for r in records})
+    summary = {
+        "run_id": state.run_id,
+        "project": state.project,
+        "status": status,
+        "duration_s": round(duration, 3),
+        "counts": {
+            "total": len(graph.nodes),
+            "executed": len(executed),
+            "cached": len(cached),
+            "skipped": sum(r.status == "skipped" for r in records),
+            "failed": len(failed),
+            "cancelled": sum(r.status == "cancelled" for r in records),
+        },
+        "cache_hit_rate": round(len(cached) / (len(cached) + len(executed)), 4)
+        if cached or executed
+        else 0.0,
+        "saved_s": round(sum(r.saved for r in cached), 3),
+        "critical_path": list(path),
+        "critical_path_s": round(path_s, 3),
+        "steps": [
+            {
+                "node": r.node,
+                "job": r.job,
+                "status": r.status,
+                "cached": r.cached,
+                "key": r.key,
+                "duration_s": round(r.duration, 3),
+                "attempt": r.attempt,
+                "reason": r.reason,
+            }
+            for r in records
+        ],
+    }
+    state.flush(force=True)
+    with state.store.begin() as uow:
+        repo.finish_run(uow.conn, state.run_id, status=status, now=utcnow(), duration=duration)
+        uow.events.append(
+            "run.finished",
+            state.subject(),
+            state.actor,
+            {
+                "status": status,
+                "duration_s": round(duration, 6),
+                "steps": len(records),
+                "cached": len(cached),
+                "critical_path_s": round(path_s, 6),
+            },
+            project=state.project,
+        )
+    state.reporter.finished(summary)
+    return summary

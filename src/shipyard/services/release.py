@@ -1,0 +1,283 @@
+"""`shipyard version` and `shipyard release`: the next version from git history, then the
+changelog, an annotated tag, and the artifacts of that version with their release event.
+
+Git work happens first and is undone (the tag deleted) if recording in the store fails, so a
+tag never names a version the registry does not know.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from shipyard.adapters.vcs.git import GitCommit, GitRepo, TagExists
+from shipyard.domain import provenance
+from shipyard.domain import versioning as v
+from shipyard.errors import InputError
+from shipyard.store.uow import Store
+
+CHANGELOG = "CHANGELOG.md"
+RELEASE_PREFIX = "chore(release):"
+
+
+@dataclass
+class Plan:
+    project: str
+    service: str
+    tag_service: str | None  # None: plain vX.Y.Z tags
+    branch: str
+    head: str
+    decision: v.VersionDecision
+    commits: list[GitCommit]
+    tag: str | None
+    changelog: v.Changelog | None
+    changelog_path: Path
+    artifacts: list[tuple[str, Path]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.decision
+        return {
+            "service": self.service,
+            "branch": self.branch,
+            "kind": d.kind,
+            "head": self.head,
+            "previous": d.previous,
+            "version": d.version,
+            "bump": d.bump.label,
+            "tag": self.tag,
+            "releasable": d.releasable,
+            "deciding": [
+                {"sha": c.sha, "header": c.header, "reason": "breaking" if c.breaking else c.type}
+                for c in d.deciding
+            ],
+            "ignored": [
+                {"sha": c.sha, "subject": (c.message.strip().splitlines() or [""])[0]}
+                for c in d.ignored
+            ],
+            "commits": len(self.commits),
+            "explain": d.explain(),
+            "changelog_sections": len(self.changelog.sections) if self.changelog else 0,
+            "artifacts": [{"name": n, "file": str(p)} for n, p in self.artifacts],
+        }
+
+
+def config_of(spec: Any) -> v.VersioningConfig:
+    if spec is None:
+        return v.DEFAULT_CONFIG
+    rel = spec.release
+    return v.VersioningConfig(
+        major_on_zero=rel.major_on_zero,
+        prerelease_branches=dict(rel.prerelease_branches),
+        scheme="calver" if rel.versioning == "calver" else "semver",
+    )
+
+
+def plan(
+    root: Path,
+    *,
+    project: str,
+    spec: Any = None,
+    service: str | None = None,
+    paths: tuple[str, ...] = (),
+    branch: str | None = None,
+    today: date | None = None,
+) -> Plan:
+    """Everything a release would do, decided from the repository without changing it."""
+    repo = GitRepo.open(root)
+    head = repo.head()
+    branch = branch or repo.branch()
+    config = config_of(spec)
+    policy = v.branch_policy(branch, config)
+    if service is not None and not paths:
+        paths = (service,)  # a monorepo service lives in a folder of its name by default
+    all_tags = [(t, v.version_from_tag(t.name, service)) for t in repo.tags()]
+    mine = [(t, ver) for t, ver in all_tags if ver is not None]
+    reachable = {t.name for t in repo.tags(merged_into=head)}
+    candidates = [
+        (ver, t)
+        for t, ver in mine
+        if t.name in reachable and (policy.kind == "prerelease" or not ver.is_prerelease)
+    ]
+    last = max(candidates, key=lambda c: c[0].precedence_key(), default=None)
+    history = repo.commits(since=last[1].commit if last else None, paths=paths)
+    history = [c for c in history if not c.message.startswith(RELEASE_PREFIX)]
+    decision = v.next_version(
+        last[0] if last else None,
+        [v.Commit(c.sha, c.message, c.files) for c in history],
+        branch=branch,
+        config=config,
+        released=[ver for _t, ver in mine],
+        today=today or date.today(),
+        service=service,
+    )
+    tag = v.tag_name(decision.version, service) if decision.version else None
+    changelog = (
+        v.build_changelog(
+            decision.version, decision.commits, on=today or date.today(), previous=decision.previous
+        )
+        if decision.version
+        else None
+    )
+    folder = repo.root / paths[0] if service and paths and (repo.root / paths[0]).is_dir() else None
+    return Plan(
+        project=project,
+        service=service or project,
+        tag_service=service,
+        branch=branch,
+        head=head,
+        decision=decision,
+        commits=history,
+        tag=tag,
+        changelog=changelog,
+        changelog_path=(folder or repo.root) / CHANGELOG,
+    )
+
+
+def update_changelog(existing: str, section: str, version: str) -> str:
+    """Put this version's section first under the title, replacing an older copy of it."""
+    title = "# Changelog"
+    body = existing[len(title) :].lstrip("\n") if existing.startswith(title) else existing
+    # Drop a section already written for this version (a release retried after a failure).
+    own = re.compile(rf"^## {re.escape(version)}(?: .*)?\n(?:(?!## ).*\n?)*", re.M)
+    body = own.sub("", body).lstrip("\n")
+    return title + "\n\n" + section.rstrip("\n") + "\n" + ("\n" + body if body.strip() else "")
+
+
+def find_artifacts(root: Path, spec: Any, extra: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """Each `artifact:` job's single output file in the work tree, plus NAME=FILE given."""
+    found = list(extra)
+    named = {n for n, _ in extra}
+    jobs = spec.pipeline.jobs.items() if spec is not None else []
+    for job_name, job in jobs:
+        if not job.artifact or job.artifact in named or not job.outputs:
+            continue
+        files = sorted({p for pattern in job.outputs for p in root.glob(pattern) if p.is_file()})
+        if len(files) > 1:
+            raise InputError(
+                f"job {job_name} produced {len(files)} files for artifact {job.artifact}: "
+                + ", ".join(str(f.relative_to(root)) for f in files),
+                f"narrow the job's outputs, or pass --artifact {job.artifact}=FILE",
+                code="artifact-ambiguous",
+            )
+        if files:
+            found.append((job.artifact, files[0]))
+    return found
+
+
+def release(
+    store: Store,
+    root: Path,
+    *,
+    project: str,
+    spec: Any = None,
+    service: str | None = None,
+    paths: tuple[str, ...] = (),
+    branch: str | None = None,
+    artifacts: list[tuple[str, Path]] | None = None,
+    dry_run: bool = False,
+    actor: str = "cli",
+    today: date | None = None,
+    project_root: Path | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    from shipyard.services import artifacts as reg
+
+    repo = GitRepo.open(root)
+    dirty = repo.dirty_files()
+    if not dry_run:
+        repo.require_clean()
+    p = plan(
+        root, project=project, spec=spec, service=service, paths=paths, branch=branch, today=today
+    )
+    out = p.to_dict() | {"released": False, "dry_run": dry_run, "dirty": dirty}
+    if not p.decision.releasable:
+        out["message"] = p.decision.explain()[0]
+        return out
+    assert p.tag is not None and p.decision.version is not None and p.changelog is not None
+    version = p.decision.version
+    if repo.tag_exists(p.tag):
+        raise TagExists(f"tag {p.tag} already exists", details={"tag": p.tag})
+    p.artifacts = find_artifacts(project_root or repo.root, spec, artifacts or [])
+    out["artifacts"] = [{"name": n, "file": str(f)} for n, f in p.artifacts]
+    for name, path in p.artifacts:  # refuse before anything changes
+        reg.check_name_version(name, version)
+        if not path.is_file():
+            raise reg.ArtifactFileMissing(f"{path} is not a file")
+        reg.already_published(store, project, name, version, path)
+    section = v.render_markdown(p.changelog)
+    out["changelog"] = section
+    if dry_run:
+        out["message"] = f"would release {p.tag} ({p.decision.bump.label})"
+        return out
+
+    from shipyard.services.audit import ensure_project, register_key
+
+    build = provenance.BuildInfo(
+        pipeline=project, job="release", commit=p.head, repository=str(repo.root), run_id=run_id
+    )
+    prepared = [reg.prepare(store, path, name, version, build) for name, path in p.artifacts]
+    existing = p.changelog_path.read_text() if p.changelog_path.is_file() else ""
+    p.changelog_path.write_text(update_changelog(existing, section, version))
+    rel_path = str(p.changelog_path.relative_to(repo.root))
+    commit = repo.commit_paths([rel_path], f"{RELEASE_PREFIX} {p.tag}")
+    repo.create_tag(p.tag, commit, f"Release {p.tag}\n\n{section}")
+    try:
+        with store.begin() as uow:
+            ensure_project(uow, project)
+            register_key(store, uow)
+            published = [reg.record(store, uow, project, pr, actor)[1] for pr in prepared]
+            _record_release(uow, p, commit, actor)
+    except BaseException:
+        repo.delete_tag(p.tag)  # the changelog commit stays; a retry rewrites its section
+        raise
+    out.update(
+        released=True,
+        commit=commit,
+        published=[
+            {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
+            for pr, new in zip(prepared, published, strict=True)
+        ],
+        message=f"released {p.tag}",
+    )
+    return out
+
+
+def _record_release(uow: Any, p: Plan, commit: str, actor: str) -> None:
+    from shipyard.store import artifacts as repo_tables
+    from shipyard.store.events import utcnow
+
+    d = p.decision
+    assert d.version is not None
+    repo_tables.add_release(
+        uow.conn,
+        {
+            "project": p.project,
+            "service": p.service,
+            "version": d.version,
+            "previous": d.previous,
+            "bump": d.bump.label,
+            "tag": p.tag,
+            "commit": commit,
+            "created_at": utcnow(),
+            "created_by": actor,
+        },
+    )
+    uow.events.append(
+        "release.created",
+        f"release:{p.service}@{d.version}",
+        actor,
+        {
+            "version": d.version,
+            "previous": d.previous,
+            "bump": d.bump.label,
+            "commits": [{"sha": c.sha, "time": c.committed_at} for c in p.commits],
+            "tag": p.tag,
+            "commit": commit,
+            "branch": p.branch,
+            "artifacts": [n for n, _ in p.artifacts],
+        },
+        project=p.project,
+    )

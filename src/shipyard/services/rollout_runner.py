@@ -1,0 +1,290 @@
+"""The rollout controller: drives ``domain.rollout`` with what it observes on real processes.
+
+Each loop it takes the user's actions, the running analysis' verdict and the pools' readiness,
+asks the state machine what to do, records the decision (state and ``rollout.stepped`` event in
+one transaction), then executes the commands on the instances and the router. Commands name
+targets, not deltas, so a controller that restarts re-applies them with ``reconcile``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from shipyard.domain import rollout as r
+from shipyard.errors import ShipyardError
+from shipyard.services import deploy_runtime as rt
+from shipyard.store import deployments as repo
+from shipyard.store.events import utcnow
+from shipyard.store.uow import Store
+
+POLL = 0.2  # seconds between observations
+STATUS = {r.Phase.HEALTHY: "succeeded", r.Phase.ABORTED: "rolled-back"}
+
+
+def deploy_dir(store: Store, env: str) -> Path:
+    return store.home / "deploy" / env
+
+
+class Runner:
+    """Drives one deployment to its end; ``on_line`` hears every decision in words."""
+
+    def __init__(
+        self,
+        store: Store,
+        deployment_id: str,
+        on_line: Callable[[str, dict[str, Any]], None] | None = None,
+        poll: float = POLL,
+    ) -> None:
+        self.store = store
+        self.on_line = on_line or (lambda _text, _data: None)
+        self.poll = poll
+        with store.read() as uow:
+            dep = repo.get_deployment(uow.conn, deployment_id)
+            assert dep is not None
+            env = repo.get_environment(uow.conn, dep["project"], dep["environment"])
+        self.dep = dep
+        self.plan = dep["plan"]
+        self.env_row = env or {}
+        self.pools = {
+            r.Pool.STABLE: self.plan["pools"]["stable"],
+            r.Pool.CANARY: self.plan["pools"]["canary"],
+        }
+        base = deploy_dir(store, dep["environment"])
+        self.instances = rt.Instances(base / "logs", self.env_row.get("instances", []))
+        self.router: rt.RouterClient | None = None
+        self.router_log = base / "router.log"
+        self.state: r.RolloutState | None = (
+            r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
+        )
+        self.analysis: Any = None
+        self.promoted = False
+        self.backends: dict[str, list[str]] = {}
+        self.weights: dict[str, int] = {}
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        self.router = rt.ensure_router(self.env_row.get("router"), self.router_log)
+        self.weights = dict(self.router.routes().get("weights", {}))
+        try:
+            if self.state is None:
+                strategy = r.strategy_from_dict(self.plan["strategy"])
+                stable = len(self.instances.ready(self.pools[r.Pool.STABLE], self._path()))
+                self._apply(r.start(strategy, now, stable_instances=stable), first=True)
+            else:  # a controller that died: re-assert what the state says, then carry on
+                self._apply(r.reconcile(self.state, now))
+            while self.state is not None and self._running():
+                time.sleep(self.poll)
+                self._observe()
+        except ShipyardError as exc:
+            self._finish("failed", f"{exc.code}: {exc.message}")
+            raise
+        assert self.state is not None
+        status = STATUS.get(self.state.phase, "failed")
+        reason = self.state.failure or self.state.reason
+        return self._finish(status, reason)
+
+    def _running(self) -> bool:
+        assert self.state is not None
+        return not self.state.finished and self.state.phase is not r.Phase.DEGRADED
+
+    def _path(self) -> str:
+        return str(self.plan.get("readiness_path", "/healthz"))
+
+    def _observe(self) -> None:
+        assert self.state is not None
+        with self.store.begin() as uow:
+            actions = repo.take_actions(uow.conn, self.dep["id"], utcnow())
+        for act in actions:
+            try:
+                obs = r.UserAction(r.Action(act["action"]), act["actor"])
+                self._apply(r.step(self.state, obs, datetime.now(UTC)))
+            except r.RolloutActionRefused as exc:
+                self.on_line(f"{act['action']} by {act['actor']} refused: {exc.message}", {})
+        if self.analysis is not None and self._running():
+            result = self.analysis.poll(time.monotonic())
+            if result is not None:
+                self.analysis = None
+                self._apply(r.step(self.state, result, datetime.now(UTC)))
+        if not self._running():
+            return
+        ready = {p: self.instances.ready(self.pools[p], self._path()) for p in r.Pool}
+        self._sync_router(ready)
+        obs = r.Readiness(len(ready[r.Pool.STABLE]), len(ready[r.Pool.CANARY]))
+        self._apply(r.step(self.state, obs, datetime.now(UTC)))
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def _apply(self, decision: r.Decision, first: bool = False) -> None:
+        before = self.state
+        self.state = decision.state
+        moved = first or before is None or decision.state.decisions != before.decisions
+        if moved or decision.commands:
+            self._record(decision, moved)
+        for command in decision.commands:
+            self._execute(command)
+        if decision.commands:
+            with self.store.begin() as uow:
+                repo.save_environment(
+                    uow.conn,
+                    self.dep["project"],
+                    self.dep["environment"],
+                    instances=self.instances.to_list(),
+                    updated_at=utcnow(),
+                )
+
+    def _weights(self, s: r.RolloutState) -> dict[str, int]:
+        return {
+            self.pools[r.Pool.STABLE]: 100 - s.canary_weight,
+            self.pools[r.Pool.CANARY]: s.canary_weight,
+        }
+
+    def _record(self, decision: r.Decision, moved: bool) -> None:
+        s = decision.state
+        payload = {
+            "phase": s.phase.value,
+            "step": r.describe_step(s),
+            "weights": {"stable": 100 - s.canary_weight, "canary": s.canary_weight},
+            "reason": s.reason,
+            "measurements": self._measurements(s),
+            "commands": [c.to_dict() for c in decision.commands],
+        }
+        with self.store.begin() as uow:
+            repo.update_deployment(
+                uow.conn,
+                self.dep["id"],
+                state=s.to_dict(),
+                phase=s.phase.value,
+                reason=s.reason,
+                updated_at=utcnow(),
+                controller_pid=os.getpid(),
+            )
+            if moved:
+                uow.events.append(
+                    "rollout.stepped",
+                    f"deployment:{self.dep['id']}",
+                    self.dep["actor"],
+                    payload,
+                    project=self.dep["project"],
+                )
+        if moved:
+            self.on_line(s.reason, payload)
+
+    def _measurements(self, s: r.RolloutState) -> dict[str, Any]:
+        a = s.analysis
+        if a is None:
+            return {}
+        out: dict[str, Any] = {"analysis": a.name, "phase": a.phase.value}
+        details = dict(a.details) if a.details else (self.analysis.last if self.analysis else {})
+        for key in ("canary", "baseline", "numbers", "measurements"):
+            if key in details:
+                out[key] = details[key]
+        return out
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def _launch(self, pool: r.Pool) -> rt.Launch | None:
+        from shipyard.services.deploy import launch_for
+
+        return launch_for(self.store, self.plan.get(pool.value))
+
+    def _execute(self, c: r.Command) -> None:
+        assert self.router is not None
+        if isinstance(c, r.ScaleUp | r.ScaleDown):
+            phys = self.pools[c.pool]
+            keep = self.instances.of(phys)[: c.instances]
+            if len(keep) < len(self.instances.of(phys)):  # drain before stopping
+                self._set_pool(phys, [m.address for m in keep if m in keep])
+            self.instances.scale(phys, c.instances, self._launch(c.pool))
+        elif isinstance(c, r.SetWeights):
+            ready = {p: self.instances.ready(self.pools[p], self._path()) for p in r.Pool}
+            self._sync_router(ready)
+            self.weights = {
+                self.pools[r.Pool.STABLE]: c.stable,
+                self.pools[r.Pool.CANARY]: c.canary,
+            }
+            self.router.set_weights(self.weights)
+        elif isinstance(c, r.SetHeaderRoute):
+            self.router.set_header_route(c.header, c.value, self.pools[c.pool])
+        elif isinstance(c, r.ClearHeaderRoute):
+            self.router.clear_header_route()
+        elif isinstance(c, r.StartAnalysis):
+            from shipyard.services.rollout_analysis import AnalysisRun, source_for
+
+            template = self.plan["analysis"][c.name]
+            self.analysis = AnalysisRun(
+                c.name,
+                template,
+                c.duration,
+                source_for(template, self.router.admin_url),
+                self.pools[r.Pool.CANARY],
+                self.pools[r.Pool.STABLE],
+                time.monotonic(),
+            )
+        elif isinstance(c, r.StopAnalysis):
+            self.analysis = None
+        elif isinstance(c, r.Promote):
+            self.promoted = True
+
+    def _set_pool(self, pool: str, backends: list[str]) -> None:
+        assert self.router is not None
+        if self.backends.get(pool) == backends:
+            return
+        if not backends and self.weights.get(pool, 0) > 0:
+            return  # a pool with traffic keeps its last backends (recreate's downtime)
+        self.router.set_pool(pool, backends)
+        self.backends[pool] = backends
+
+    def _sync_router(self, ready: dict[r.Pool, list[rt.Member]]) -> None:
+        for pool, members in ready.items():
+            self._set_pool(self.pools[pool], [m.address for m in members])
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def _finish(self, status: str, reason: str) -> dict[str, Any]:
+        d = self.dep
+        live_pool = self.pools[r.Pool.CANARY] if self.promoted else self.pools[r.Pool.STABLE]
+        succeeded = status == "succeeded"
+        side = self.plan["canary"] if succeeded else (self.plan.get("stable") or {})
+        payload = {
+            "service": d["service"],
+            "environment": d["environment"],
+            "version": d["version"],
+            "status": status,
+            "reason": reason,
+            "config_revision": d["config_revision"],
+            "measurements": self._measurements(self.state) if self.state else {},
+        }
+        now = utcnow()
+        with self.store.begin() as uow:
+            repo.update_deployment(
+                uow.conn, d["id"], status=status, reason=reason, finished_at=now, updated_at=now
+            )
+            repo.save_environment(
+                uow.conn,
+                d["project"],
+                d["environment"],
+                version=side.get("version"),
+                config_revision=side.get("config_revision"),
+                deployment_id=d["id"] if succeeded else self.env_row.get("deployment_id"),
+                active_deployment=None,
+                live_pool=live_pool,
+                router=self.router.to_dict() if self.router else self.env_row.get("router"),
+                instances=self.instances.to_list(),
+                updated_at=now,
+            )
+            uow.events.append(
+                "deployment.finished",
+                f"deployment:{d['id']}",
+                d["actor"],
+                payload,
+                project=d["project"],
+            )
+        self.on_line(f"deployment {status}: {reason}", payload)
+        return {"id": d["id"], **payload}

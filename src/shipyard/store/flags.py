@@ -1,0 +1,246 @@
+"""Feature flag tables: each flag's Unleash definition per project and environment.
+
+A row holds the feature exactly as the Unleash client API describes it (JSON), so the client
+API serves rows without translation. History (who changed what) lives in the event log.
+``flag_revisions`` is bumped in the same transaction as any change to an environment's flags:
+it is the ETag of ``/api/client/features`` and what the streaming route watches.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text, select
+from sqlalchemy.engine import Connection
+
+from shipyard.store.schema import metadata
+
+flags = Table(
+    "flags",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("environment", String(100), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("type", String(20), nullable=False),
+    Column("definition", Text, nullable=False),  # the Unleash feature object, JSON
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+flag_segments = Table(
+    "flag_segments",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("environment", String(100), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("definition", Text, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+flag_revisions = Table(
+    "flag_revisions",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("environment", String(100), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)
+
+flag_client_tokens = Table(
+    "flag_client_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("project", String(100), nullable=False),
+    Column("environment", String(100), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32), nullable=True),
+)
+
+# Evaluation counts reported by SDKs, one row per flag, application and hour bucket.
+flag_metrics = Table(
+    "flag_metrics",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("environment", String(100), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("app_name", String(200), primary_key=True),
+    Column("hour", String(13), primary_key=True),  # 2026-01-31T09
+    Column("yes", BigInteger, nullable=False),
+    Column("no", BigInteger, nullable=False),
+    Index("ix_flag_metrics_name", "project", "name", "hour"),
+)
+
+flag_clients = Table(
+    "flag_clients",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("environment", String(100), primary_key=True),
+    Column("app_name", String(200), primary_key=True),
+    Column("instance_id", String(200), primary_key=True),
+    Column("sdk_version", String(100), nullable=True),
+    Column("strategies", Text, nullable=False),
+    Column("started", String(40), nullable=True),
+    Column("last_seen", String(32), nullable=False),
+)
+
+
+def revision(conn: Connection, project: str, environment: str) -> int:
+    c = flag_revisions.c
+    value = conn.execute(
+        select(c.revision).where(c.project == project, c.environment == environment)
+    ).scalar()
+    return int(value or 0)
+
+
+def bump(conn: Connection, project: str, environment: str) -> int:
+    c = flag_revisions.c
+    current = conn.execute(
+        select(c.revision).where(c.project == project, c.environment == environment)
+    ).scalar()
+    if current is None:
+        conn.execute(
+            flag_revisions.insert(), {"project": project, "environment": environment, "revision": 1}
+        )
+        return 1
+    conn.execute(
+        flag_revisions.update()
+        .where(c.project == project, c.environment == environment)
+        .values(revision=c.revision + 1)
+    )
+    return int(current) + 1
+
+
+def rows(
+    conn: Connection, project: str, environment: str | None = None, name: str | None = None
+) -> list[dict[str, Any]]:
+    c = flags.c
+    q = select(flags).where(c.project == project)
+    if environment is not None:
+        q = q.where(c.environment == environment)
+    if name is not None:
+        q = q.where(c.name == name)
+    out = []
+    for r in conn.execute(q.order_by(c.environment, c.name)).mappings():
+        row = dict(r)
+        row["definition"] = json.loads(row["definition"])
+        out.append(row)
+    return out
+
+
+def put(conn: Connection, row: dict[str, Any], *, exists: bool) -> None:
+    values = {**row, "definition": json.dumps(row["definition"], sort_keys=True)}
+    if exists:
+        c = flags.c
+        conn.execute(
+            flags.update()
+            .where(
+                c.project == row["project"],
+                c.environment == row["environment"],
+                c.name == row["name"],
+            )
+            .values({k: v for k, v in values.items() if k != "created_at"})
+        )
+    else:
+        conn.execute(flags.insert(), values)
+
+
+def delete(conn: Connection, project: str, environment: str, name: str) -> None:
+    c = flags.c
+    conn.execute(
+        flags.delete().where(c.project == project, c.environment == environment, c.name == name)
+    )
+
+
+def segments(conn: Connection, project: str, environment: str) -> list[dict[str, Any]]:
+    c = flag_segments.c
+    q = (
+        select(c.definition)
+        .where(c.project == project, c.environment == environment)
+        .order_by(c.id)
+    )
+    return [json.loads(d) for d in conn.execute(q).scalars()]
+
+
+def put_segment(
+    conn: Connection, project: str, environment: str, segment: dict[str, Any], now: str
+) -> None:
+    c = flag_segments.c
+    where = (c.project == project, c.environment == environment, c.id == segment["id"])
+    body = json.dumps(segment, sort_keys=True)
+    if conn.execute(select(c.id).where(*where)).first() is None:
+        conn.execute(
+            flag_segments.insert(),
+            {
+                "project": project,
+                "environment": environment,
+                "id": segment["id"],
+                "definition": body,
+                "updated_at": now,
+            },
+        )
+    else:
+        conn.execute(flag_segments.update().where(*where).values(definition=body, updated_at=now))
+
+
+def add_metrics(
+    conn: Connection,
+    project: str,
+    environment: str,
+    app_name: str,
+    hour: str,
+    counts: dict[str, tuple[int, int]],
+) -> None:
+    c = flag_metrics.c
+    for name, (yes, no) in counts.items():
+        where = (
+            c.project == project,
+            c.environment == environment,
+            c.name == name,
+            c.app_name == app_name,
+            c.hour == hour,
+        )
+        if conn.execute(select(c.yes).where(*where)).first() is None:
+            conn.execute(
+                flag_metrics.insert(),
+                {
+                    "project": project,
+                    "environment": environment,
+                    "name": name,
+                    "app_name": app_name,
+                    "hour": hour,
+                    "yes": yes,
+                    "no": no,
+                },
+            )
+        else:
+            conn.execute(flag_metrics.update().where(*where).values(yes=c.yes + yes, no=c.no + no))
+
+
+def metrics(conn: Connection, project: str, name: str | None = None) -> list[dict[str, Any]]:
+    c = flag_metrics.c
+    q = select(flag_metrics).where(c.project == project)
+    if name is not None:
+        q = q.where(c.name == name)
+    return [dict(r) for r in conn.execute(q.order_by(c.name, c.hour)).mappings()]
+
+
+def register_client(conn: Connection, row: dict[str, Any]) -> None:
+    c = flag_clients.c
+    where = (
+        c.project == row["project"],
+        c.environment == row["environment"],
+        c.app_name == row["app_name"],
+        c.instance_id == row["instance_id"],
+    )
+    if conn.execute(select(c.app_name).where(*where)).first() is None:
+        conn.execute(flag_clients.insert(), row)
+    else:
+        conn.execute(flag_clients.update().where(*where).values(row))
+
+
+def clients(conn: Connection, project: str) -> list[dict[str, Any]]:
+    c = flag_clients.c
+    q = select(flag_clients).where(c.project == project).order_by(c.app_name, c.instance_id)
+    return [dict(r) for r in conn.execute(q).mappings()]

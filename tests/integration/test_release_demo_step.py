@@ -1,0 +1,27 @@
+"""The demo's release-coordination step on the bundled sample project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shipyard.services import coordination_demo, demo
+
+
+def test_demo_step_shows_freezes_trains_and_a_gate_verdict(tmp_path: Path) -> None:
+    """Inside and outside the year-end freeze, the trains, and break-glass passing the freeze."""
+    ctx = demo.prepare(tmp_path / "d")
+    demo.step_validate(ctx)
+    with ctx.store.begin() as uow:
+        uow.events.append(
+            "artifact.published",
+            "artifact:checkout@0.1.0",
+            "demo",
+            {"digest": "sha256:" + "c" * 64, "commit": "abc", "run_id": None},
+            project="checkout",
+        )
+    lines = coordination_demo.step(ctx)
+    assert "frozen by year-end" in lines[0] and lines[1].endswith("not frozen")
+    assert any(line.startswith("train-2026-12-07: cut") for line in lines)
+    assert any("freeze: FAIL" in line for line in lines)
+    assert "freeze overridden" in lines[-1]
+    ctx.store.dispose()

@@ -1,0 +1,194 @@
+"""The pipeline shell's small parts: masking, outputs, the stat cache, globs, sizes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from shipyard.adapters.executors.local import (
+    OutputsError,
+    check_secret,
+    mask,
+    parse_outputs,
+)
+from shipyard.adapters.files import StatCache, Workspace, glob_regex
+from shipyard.errors import InputError
+from shipyard.services.pipeline import command_of, job_def
+from shipyard.services.pipeline_history import parse_size
+from shipyard.spec.load import parse_spec
+
+OLD_NS = 1_600_000_000 * 10**9  # 2020: long before any cache entry is written
+
+
+def test_mask_replaces_every_occurrence() -> None:
+    """A secret is replaced wherever it appears in the log."""
+    assert mask(b"token=hunter22 again hunter22", ["hunter22"]) == b"token=*** again ***"
+
+
+def test_mask_multiline_secret_whole_and_by_line() -> None:
+    """A multi-line secret is masked whole, and each of its lines when printed alone."""
+    key = "-----BEGIN KEY-----\nabcdefgh\n-----END KEY-----"
+    log = f"full:\n{key}\nline only: abcdefgh\n".encode()
+    out = mask(log, [key])
+    assert b"abcdefgh" not in out and b"BEGIN KEY" not in out
+    assert out.startswith(b"full:\n***\n")
+
+
+def test_mask_prefers_the_longest_secret() -> None:
+    """When one secret contains another, the longer is masked first and nothing leaks."""
+    assert mask(b"abcd-efgh", ["abcd", "abcd-efgh"]) == b"***"
+
+
+def test_short_secret_is_refused_with_a_hint() -> None:
+    """A secret under 4 characters is refused rather than masking every matching word."""
+    with pytest.raises(InputError) as err:
+        check_secret("PIN", "123")
+    assert err.value.code == "secret-too-short" and err.value.hint
+    check_secret("OK", "1234")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a=1\nb=two words\n", {"a": "1", "b": "two words"}),
+        ("x=a=b\n\n", {"x": "a=b"}),
+        ("notes<<EOF\nline 1\nline 2\nEOF\nk=v\n", {"notes": "line 1\nline 2", "k": "v"}),
+        ("a=1\na=2\n", {"a": "2"}),
+        ("", {}),
+    ],
+)
+def test_parse_outputs(text: str, expected: dict[str, str]) -> None:
+    """$SHIPYARD_OUTPUT holds key=value lines and key<<DELIMITER blocks."""
+    assert parse_outputs(text) == expected
+
+
+@pytest.mark.parametrize("text", ["just words\n", "=value\n", "k<<EOF\nno end\n", "a b=1\n"])
+def test_parse_outputs_rejects_bad_lines(text: str) -> None:
+    """A line that is not key=value, or a block with no closing line, is an error."""
+    with pytest.raises(OutputsError):
+        parse_outputs(text)
+
+
+def _old_file(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    os.utime(path, ns=(OLD_NS, OLD_NS))
+
+
+def test_stat_cache_does_not_reread_an_unchanged_file(tmp_path: Path) -> None:
+    """With size, mtime and inode unchanged, the remembered digest is used without reading."""
+    f = tmp_path / "a.txt"
+    _old_file(f, b"one")
+    cache = StatCache(tmp_path / "stat.json")
+    first = cache.digest(f)
+    # Same size and mtime, other bytes: only a re-read could notice.
+    f.write_bytes(b"two")
+    os.utime(f, ns=(OLD_NS, OLD_NS))
+    assert cache.digest(f) == first
+
+
+def test_stat_cache_rereads_when_mtime_changes(tmp_path: Path) -> None:
+    """A new mtime makes the cache read the file again, so a changed file gets a new digest."""
+    f = tmp_path / "a.txt"
+    _old_file(f, b"one")
+    cache = StatCache(tmp_path / "stat.json")
+    first = cache.digest(f)
+    f.write_bytes(b"two")
+    os.utime(f, ns=(OLD_NS + 10**9, OLD_NS + 10**9))
+    assert cache.digest(f) != first
+
+
+def test_stat_cache_survives_a_save_and_load(tmp_path: Path) -> None:
+    """Entries are written to disk and read back by the next run."""
+    f = tmp_path / "a.txt"
+    _old_file(f, b"one")
+    cache = StatCache(tmp_path / "stat.json")
+    digest = cache.digest(f)
+    cache.save()
+    assert StatCache(tmp_path / "stat.json").entries[str(f)][3] == digest
+
+
+def test_stat_cache_does_not_remember_a_file_written_just_now(tmp_path: Path) -> None:
+    """A file modified within the last second is hashed but not remembered (racy stat)."""
+    f = tmp_path / "fresh.txt"
+    f.write_bytes(b"new")
+    cache = StatCache(tmp_path / "stat.json")
+    cache.digest(f)
+    assert str(f) not in cache.entries
+
+
+def test_damaged_stat_cache_starts_empty(tmp_path: Path) -> None:
+    """A stat cache file that is not JSON is ignored, not an error."""
+    (tmp_path / "stat.json").write_text("{not json")
+    assert StatCache(tmp_path / "stat.json").entries == {}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("*.py", "app.py", True),
+        ("*.py", "src/app.py", False),
+        ("src/**/*.py", "src/app.py", True),
+        ("src/**/*.py", "src/a/b/app.py", True),
+        ("src/**", "src/a/b.txt", True),
+        ("src/**", "srcx/b.txt", False),
+        ("dist/*.whl", "dist/x-1.0.whl", True),
+        ("file?.txt", "file1.txt", True),
+        ("file[!1].txt", "file1.txt", False),
+        ("a+b.txt", "a+b.txt", True),
+    ],
+)
+def test_glob_regex(pattern: str, path: str, matches: bool) -> None:
+    """`**` spans folders, `*` and `?` stay within one, special characters are literal."""
+    assert bool(glob_regex(pattern).match(path)) is matches
+
+
+def test_workspace_expand_names_the_pattern_that_matches_nothing(tmp_path: Path) -> None:
+    """An input pattern that matches no file is an error naming the pattern."""
+    (tmp_path / "a.py").write_text("")
+    ws = Workspace(tmp_path)
+    assert ws.expand(["*.py"], "input", "lint") == ["a.py"]
+    with pytest.raises(InputError) as err:
+        ws.expand(["*.py", "docs/*.md"], "input", "lint")
+    assert err.value.code == "glob-matches-nothing" and "docs/*.md" in err.value.message
+
+
+def test_workspace_skips_the_state_folder(tmp_path: Path) -> None:
+    """Files under .shipyard and .git never count as inputs."""
+    (tmp_path / ".shipyard").mkdir()
+    (tmp_path / ".shipyard" / "x.py").write_text("")
+    (tmp_path / "y.py").write_text("")
+    assert Workspace(tmp_path).match("**/*.py") == ["y.py"]
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1000", 1000), ("10k", 10_000), ("500MB", 500_000_000), ("2GiB", 2 * 1024**3)],
+)
+def test_parse_size(text: str, size: int) -> None:
+    """Sizes take decimal and binary units."""
+    assert parse_size(text) == size
+
+
+def test_parse_size_rejects_nonsense() -> None:
+    """A size that is not a number and unit is an input error with a hint."""
+    with pytest.raises(InputError) as err:
+        parse_size("lots")
+    assert err.value.code == "size-invalid" and err.value.hint
+
+
+def test_command_of_fills_matrix_values() -> None:
+    """`${{ matrix.KEY }}` in a command becomes the combination's value."""
+    assert command_of("py${{ matrix.v }} ${{matrix.x}}", {"v": "3.11"}) == "py3.11 ${{matrix.x}}"
+
+
+def test_job_def_from_spec() -> None:
+    """A spec job becomes a JobDef with its matrix split and durations in seconds."""
+    spec = parse_spec(
+        "project: p\npipeline:\n  jobs:\n    t:\n      run: x\n      timeout: 2m\n"
+        "      retries: 2\n      matrix: {py: ['3.11'], exclude: [{py: '3.12'}]}\n"
+    )
+    d = job_def("t", spec.pipeline.jobs["t"])
+    assert d.timeout_s == 120 and d.retries == 2
+    assert d.matrix == {"py": ("3.11",)} and d.exclude == ({"py": "3.12"},)
