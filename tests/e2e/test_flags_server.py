@@ -414,3 +414,19 @@ def test_openfeature_provider_answers_through_the_openfeature_api(server: Server
         assert missing.value is True and missing.error_code == ErrorCode.FLAG_NOT_FOUND
     finally:
         api.shutdown()
+
+
+def test_cli_commands_run_against_the_server(server: Server, tmp_path: Path) -> None:
+    """With SHIPYARD_SERVER set, `flags create/rollout/list` go through the REST API and a
+    viewer token is refused."""
+    env = {"SHIPYARD_SERVER": server["url"], "SHIPYARD_TOKEN": server["tokens"]["developer"]}
+    made = shipyard("flags", "create", "remote", "--env", "dev", "--json", cwd=tmp_path, env=env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    shipyard("flags", "rollout", "remote", "15", "--env", "dev", cwd=tmp_path, env=env)
+    listed = as_json(shipyard("flags", "list", "--env", "dev", "--json", cwd=tmp_path, env=env))
+    assert {f["name"]: f["rollout"] for f in listed["flags"]}["remote"] == 15
+    viewer = {**env, "SHIPYARD_TOKEN": server["tokens"]["viewer"]}
+    refused = shipyard(
+        "flags", "enable", "remote", "--env", "dev", "--json", cwd=tmp_path, env=viewer
+    )
+    assert refused.returncode == 5 and as_json(refused)["error"]["code"] == "forbidden"

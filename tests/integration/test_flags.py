@@ -292,5 +292,5 @@ def test_stale_names_old_settled_unused_flags_with_their_references(
     assert any("100% in every environment" in r for r in banner["reasons"])
     assert any("no evaluations" in r for r in banner["reasons"])
     # A kill switch is meant to stay: only the missing code reference and usage count.
-    assert all("days a" not in r and "100%" not in r for r in by_name["kill"]["reasons"])
+    assert all("lifetime" not in r and "100%" not in r for r in by_name["kill"]["reasons"])
     assert flags_lifecycle.stale(store, P, root, days=7)["stale"] == []

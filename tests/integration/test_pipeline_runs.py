@@ -291,3 +291,29 @@ def test_dependants_of_the_last_failure_are_recorded_as_skipped(store: Store, wo
     with store.read() as uow:
         kinds = [e.payload["node"] for e in uow.events.query(kind="step.finished")]
     assert kinds == ["a", "b"]
+
+
+def test_continue_on_error_does_not_fail_the_run(store: Store, work: Path) -> None:
+    """A failure under continue-on-error is recorded but the run and its dependants go on."""
+    text = (
+        "project: p\npipeline:\n  jobs:\n"
+        "    a: {run: 'exit 1', continue-on-error: true}\n    b: {needs: [a], run: 'true'}\n"
+    )
+    summary = _go(store, work, _project(work, text, {}))
+    steps = _by_node(summary)
+    assert summary["status"] == "success"
+    assert steps["a"]["status"] == "failure" and steps["b"]["status"] == "success"
+
+
+def test_working_directory(store: Store, work: Path) -> None:
+    """A step runs in its working-directory; one that does not exist fails with a hint."""
+    text = (
+        "project: p\npipeline:\n  jobs:\n"
+        "    a: {run: 'pwd > here.txt', working-directory: sub}\n"
+        "    b: {run: 'true', working-directory: missing}\n"
+    )
+    spec = _project(work, text, {"sub/keep": ""})
+    steps = _by_node(_go(store, work, spec))
+    assert steps["a"]["status"] == "success"
+    assert (work / "sub" / "here.txt").read_text().strip() == str(work / "sub")
+    assert steps["b"]["status"] == "failure" and "does not exist" in steps["b"]["reason"]

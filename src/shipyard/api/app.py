@@ -82,6 +82,9 @@ def create_app(store: Store) -> FastAPI:
     app.include_router(metrics.router, prefix="/api/v1/metrics", tags=["metrics"])
     app.include_router(metrics.incidents_router, prefix="/api/v1/incidents", tags=["incidents"])
     app.include_router(metrics.prometheus_router, tags=["metrics"])
+    from shipyard.api.routes import deployments
+
+    app.include_router(deployments.router, prefix="/api/v1", tags=["deployments"])
     from shipyard.api.routes import flags, unleash
 
     app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])

@@ -265,8 +265,9 @@ def import_(
 def export(
     env: str = ENV,
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
+    json_: bool = JSON,
 ) -> None:
-    """Print an environment's flags in Unleash's /api/client/features format."""
+    """Print an environment's flags in Unleash's /api/client/features format (JSON always)."""
     from shipyard.services import flags
 
     data = _remote("GET", "/export", params={"env": env})
@@ -327,8 +328,7 @@ def stale(
     days: int = typer.Option(7, min=1, help="How long settled or unevaluated counts as stale."),
     json_: bool = JSON,
 ) -> None:
-    """Flags due for removal: past their type's lifetime, settled everywhere, unused, or
-    unreferenced; with where code names them."""
+    """Flags due for removal, why, and the file:line of code that names them."""
     from shipyard.services import flags_lifecycle
 
     project, _, root = _project()

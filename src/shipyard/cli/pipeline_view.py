@@ -125,6 +125,6 @@ class LiveReporter:
         self.live.stop()
         colour = "green" if summary["status"] == "success" else "red"
         lines = summary_lines(summary)
-        self.console.print(f"[{colour}]{lines[0]}[/]")
+        self.console.print(f"[{colour}]{escape(lines[0])}[/]")
         for line in lines[1:]:
-            self.console.print(line)
+            self.console.print(escape(line))

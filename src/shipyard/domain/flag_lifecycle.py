@@ -105,7 +105,7 @@ def stale_reasons(facts: FlagFacts, now: datetime, days: int) -> list[str]:
     permanent = facts.type in LIFETIME_DAYS and lifetime is None
     age = now - facts.created_at
     if lifetime is not None and age > timedelta(days=lifetime):
-        reasons.append(f"older than the {lifetime} days a {facts.type} flag is expected to live")
+        reasons.append(f"older than its expected lifetime ({lifetime} days for {facts.type} flags)")
     window = timedelta(days=days)
     levels = {rollout_level(f) for f, _ in facts.environments.values()}
     settled_for = min((now - changed for _, changed in facts.environments.values()), default=None)

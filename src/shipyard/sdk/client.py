@@ -33,6 +33,7 @@ from shipyard.domain.flags import (
     UnleashContext,
     Variant,
     hydrate_delta,
+    is_enabled,
     load_state,
 )
 from shipyard.errors import InputError
@@ -60,16 +61,28 @@ def read_bootstrap(path: str | Path) -> FeatureState:
     return load_state(data)
 
 
+def _uses_time(state: FeatureState) -> bool:
+    """Whether any constraint reads the time, so evaluation needs ``now``."""
+    constraints = [c for s in state.segments.values() for c in s.constraints]
+    for feature in state.features.values():
+        for strategy in feature.strategies:
+            constraints.extend(strategy.constraints)
+    return any(
+        c.operator.startswith("DATE_") or c.context_name == "currentTime" for c in constraints
+    )
+
+
 class _Evaluator:
     """Local evaluation over the current snapshot, counting what it answers."""
 
     def __init__(self, env: str, app_name: str, state: FeatureState | None) -> None:
         self.env = env
         self.app_name = app_name
-        self._state = state if state is not None else FeatureState()
         self._ready = threading.Event()
-        if state is not None:
-            self._ready.set()
+        self._local = threading.local()
+        self._set_state(state if state is not None else FeatureState())
+        if state is None:
+            self._ready.clear()
         self._new_counts()
 
     def _new_counts(self) -> None:
@@ -82,6 +95,9 @@ class _Evaluator:
         return self._state
 
     def _set_state(self, state: FeatureState) -> None:
+        # Reading the clock costs as much as a rollout; only snapshots with date
+        # constraints pay for it.
+        self._timed = _uses_time(state)
         self._state = state
         self._ready.set()
 
@@ -90,30 +106,36 @@ class _Evaluator:
             return UnleashContext(environment=self.env, app_name=self.app_name)
         if isinstance(context, UnleashContext):
             return context
-        # The common case (a user id, a session) skips the general reader: same result, faster.
+        # The common case (a user id, a session) skips the general reader: same result.
+        # One context per thread is refilled rather than built: evaluation neither keeps nor
+        # changes it, and building one costs more than the evaluation.
         if type(context) is dict and context.keys() <= _FAST_KEYS:
-            user, session, address = (
-                context.get("userId"),
-                context.get("sessionId"),
-                context.get("remoteAddress"),
-            )
-            if all(v is None or type(v) is str for v in (user, session, address)):
-                return UnleashContext(
-                    user_id=user,
-                    session_id=session,
-                    remote_address=address,
-                    environment=self.env,
-                    app_name=self.app_name,
-                    properties={},
-                )
+            user = context.get("userId")
+            session = context.get("sessionId")
+            address = context.get("remoteAddress")
+            if (
+                (user is None or type(user) is str)
+                and (session is None or type(session) is str)
+                and (address is None or type(address) is str)
+            ):
+                try:
+                    ctx: UnleashContext = self._local.ctx
+                except AttributeError:
+                    ctx = self._local.ctx = UnleashContext(
+                        environment=self.env, app_name=self.app_name, properties={}
+                    )
+                ctx.user_id = user
+                ctx.session_id = session
+                ctx.remote_address = address
+                return ctx
         return UnleashContext.from_dict(
             {"environment": self.env, "appName": self.app_name, **context}
         )
 
     def is_enabled(self, name: str, context: ContextLike = None) -> bool:
         """Whether ``name`` is on for ``context`` (a dict as Unleash SDKs take, or a context)."""
-        state = self._state
-        result = state.is_enabled(name, self._context(context), now=datetime.now(UTC))
+        now = datetime.now(UTC) if self._timed else None
+        result = is_enabled(self._state, name, self._context(context), now=now)
         # Counting without a lock can lose a count under heavy contention; counts are a
         # usage signal, and a lock here would cost more than evaluating.
         count = self._counts.get(name)
@@ -123,7 +145,8 @@ class _Evaluator:
         return result
 
     def get_variant(self, name: str, context: ContextLike = None) -> Variant:
-        variant = self._state.get_variant(name, self._context(context), now=datetime.now(UTC))
+        now = datetime.now(UTC) if self._timed else None
+        variant = self._state.get_variant(name, self._context(context), now=now)
         count = self._counts.get(name)
         if count is None:
             count = self._counts[name] = [0, 0]
@@ -151,7 +174,8 @@ class _Evaluator:
 
 def _sse(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
     """(event, data) pairs from server-sent event lines."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:
@@ -282,7 +306,11 @@ class FlagsClient(_Evaluator):
         self._stop.set()
         response = self._response
         if response is not None:
-            # Ends the stream read in the updater thread; a broken stream may fail to close.
+            # Closing the response does not wake a thread blocked reading it; shutting the
+            # socket down does. A broken stream may fail either way.
+            with contextlib.suppress(Exception):
+                stream = response.extensions["network_stream"]
+                stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
                 response.close()
         for thread in self._threads:

@@ -112,7 +112,7 @@ class ShipyardProvider(AbstractProvider):
     ) -> FlagResolutionDetails[float]:
         return self._payload(flag_key, default_value, evaluation_context, ("number",), float)
 
-    def resolve_object_details(  # type: ignore[override]
+    def resolve_object_details(
         self,
         flag_key: str,
         default_value: Mapping[str, Any] | Sequence[Any],

@@ -94,8 +94,20 @@ def step_release(ctx: DemoContext) -> list[str]:
     return step(ctx)
 
 
+def step_deploy(ctx: DemoContext) -> list[str]:
+    from shipyard.services.deploy_demo import step
+
+    return step(ctx)
+
+
 def step_coordination(ctx: DemoContext) -> list[str]:
     from shipyard.services.coordination_demo import step
+
+    return step(ctx)
+
+
+def step_flags(ctx: DemoContext) -> list[str]:
+    from shipyard.services.flags_demo import step
 
     return step(ctx)
 
@@ -105,6 +117,8 @@ STEPS: list[tuple[str, Callable[[DemoContext], list[str]]]] = [
     ("run the pipeline, then again from cache", step_pipeline),
     ("release the sample service: version, changelog, tag, artifact", step_release),
     ("freezes, trains and the production gates", step_coordination),
+    ("deploy, then catch a bad canary and roll it back", step_deploy),
+    ("a feature flag rolled out to the sample's users, then flipped off", step_flags),
     ("verify the audit log", step_audit),
 ]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from shipyard.domain.flag_lifecycle import FLAG_TYPES, rollout_level
 from shipyard.domain.flags import FeatureState, UnleashContext, validate_state
-from shipyard.errors import InputError, NotFound
+from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.spec.models import NAME_RE
 from shipyard.store import flags as repo
 from shipyard.store.events import utcnow
@@ -100,18 +100,25 @@ def state(store: Store, project: str, env: str) -> FeatureState:
 
 def client_payload(store: Store, project: str, env: str) -> tuple[int, dict[str, Any]]:
     """The ``/api/client/features`` payload of an environment and the revision it is at."""
-    key = (store.url, project, env)
     with store.read() as uow:
-        rev = repo.revision(uow.conn, project, env)
-        cached = _PAYLOADS.get(key)
-        if cached is not None and cached[0] == rev:
-            return cached
-        payload = {
-            "version": 2,
-            "features": [r["definition"] for r in repo.rows(uow.conn, project, env)],
-            "segments": repo.segments(uow.conn, project, env),
-            "meta": {"revisionId": rev, "etag": etag(project, env, rev)},
-        }
+        return client_payload_in(uow, store.url, project, env)
+
+
+def client_payload_in(
+    uow: UnitOfWork, url: str, project: str, env: str
+) -> tuple[int, dict[str, Any]]:
+    """``client_payload`` inside the caller's transaction; an unchanged revision reads one row."""
+    key = (url, project, env)
+    rev = repo.revision(uow.conn, project, env)
+    cached = _PAYLOADS.get(key)
+    if cached is not None and cached[0] == rev:
+        return cached
+    payload = {
+        "version": 2,
+        "features": [r["definition"] for r in repo.rows(uow.conn, project, env)],
+        "segments": repo.segments(uow.conn, project, env),
+        "meta": {"revisionId": rev, "etag": etag(project, env, rev)},
+    }
     _PAYLOADS[key] = (rev, payload)
     return rev, payload
 
@@ -243,7 +250,7 @@ def save(
     with store.begin() as uow:
         current = _state(uow, project, env)
         if create is True and name in current:
-            raise InputError(
+            raise Conflict(
                 f"flag '{name}' already exists in '{env}'",
                 "change it with enable, disable or rollout, or delete it first",
                 code="flag-exists",

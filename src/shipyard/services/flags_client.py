@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import select
 
 from shipyard.errors import Forbidden, InputError, Unauthenticated
-from shipyard.services.flags import check_environment
+from shipyard.services.flags import check_environment, client_payload_in
 from shipyard.store import flags as repo
 from shipyard.store.events import utcnow
 from shipyard.store.flags import flag_client_tokens
-from shipyard.store.uow import Store
+from shipyard.store.uow import Store, UnitOfWork
 
 SECRET_PREFIX = "shpc_"
 ROLE = "flags-client"
@@ -84,6 +84,11 @@ def create_token(
 
 def authenticate(store: Store, header: str | None) -> ClientPrincipal:
     """The token as Unleash SDKs send it: the bare ``Authorization`` value (``Bearer`` too)."""
+    with store.read() as uow:
+        return _authenticate(uow, header)
+
+
+def _authenticate(uow: UnitOfWork, header: str | None) -> ClientPrincipal:
     token = (header or "").strip()
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
@@ -94,12 +99,9 @@ def authenticate(store: Store, header: str | None) -> ClientPrincipal:
             code="flag-token-missing",
         )
     c = flag_client_tokens.c
-    with store.read() as uow:
-        row = uow.conn.execute(
-            select(c.id, c.project, c.environment, c.revoked_at).where(
-                c.token_hash == _digest(token)
-            )
-        ).first()
+    row = uow.conn.execute(
+        select(c.id, c.project, c.environment, c.revoked_at).where(c.token_hash == _digest(token))
+    ).first()
     if row is None or row.revoked_at is not None:
         raise Unauthenticated(
             "the client token is not valid",
@@ -107,6 +109,18 @@ def authenticate(store: Store, header: str | None) -> ClientPrincipal:
             code="flag-token-invalid",
         )
     return ClientPrincipal(row.id, row.project, row.environment)
+
+
+def features(
+    store: Store, header: str | None, env: str | None
+) -> tuple[ClientPrincipal, int, dict[str, Any]]:
+    """Who is asking and their environment's payload and revision, in one read: the path
+    every polling SDK takes, most often to hear that nothing changed."""
+    with store.read() as uow:
+        who = _authenticate(uow, header)
+        who.require_environment(env)
+        rev, payload = client_payload_in(uow, store.url, who.project, who.environment)
+    return who, rev, payload
 
 
 def register(store: Store, who: ClientPrincipal, body: Mapping[str, Any]) -> None:

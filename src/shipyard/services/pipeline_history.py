@@ -86,7 +86,7 @@ def step_logs(store: Store, run_id: int, job: str) -> dict[str, Any]:
 
 def why(store: Store, project: str, job: str, nodes: list[str]) -> dict[str, Any]:
     """For each node of the job, what changed in its key since the run before its newest one."""
-    answers = []
+    answers: list[dict[str, Any]] = []
     with store.read() as uow:
         for node in nodes:
             history = repo.node_history(uow.conn, [node], 2)

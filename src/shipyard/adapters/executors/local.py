@@ -171,7 +171,7 @@ class LocalExecutor:
         started = time.monotonic()
         log = bytearray()
         attempts = task.retries + 1
-        outcome = ("failure", None, "not started")
+        outcome: tuple[str, int | None, str] = ("failure", None, "not started")
         outputs: dict[str, str] = {}
         attempt = 0
         for attempt in range(1, attempts + 1):

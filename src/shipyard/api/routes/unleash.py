@@ -29,6 +29,9 @@ from shipyard.store.uow import Store
 router = APIRouter()
 POLL_S = 0.2  # how often a stream checks for a change: well inside the one-second promise
 PING_S = 15.0  # a comment line now and then keeps proxies from closing an idle stream
+# A stream ends after this long and the client reconnects: a replica being stopped or drained
+# is never held open by its streams for longer.
+MAX_STREAM_S = 300.0
 
 
 def client(request: Request, environment: str | None = None) -> ClientPrincipal:
@@ -48,8 +51,12 @@ def _matches(header: str | None, tag: str) -> bool:
 
 
 @router.get("/features")
-def features(request: Request, who: ClientPrincipal = Client, store: Store = StoreDep) -> Response:
-    rev, payload = flags.client_payload(store, who.project, who.environment)
+def features(request: Request, environment: str | None = None, store: Store = StoreDep) -> Response:
+    who, rev, payload = flags_client.features(
+        store,
+        request.headers.get("authorization"),
+        environment or request.headers.get("unleash-environment"),
+    )
     tag = flags.etag(who.project, who.environment, rev)
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
     if _matches(request.headers.get("if-none-match"), tag):
@@ -123,8 +130,8 @@ def event_stream(request: Request, store: Store, project: str, env: str) -> Stre
             "segments": payload["segments"],
         }
         yield _sse("unleash-connected", {"events": [hydration]}, rev)
-        quiet_since = time.monotonic()
-        while not await request.is_disconnected():
+        opened = quiet_since = time.monotonic()
+        while time.monotonic() - opened < MAX_STREAM_S and not await request.is_disconnected():
             await asyncio.sleep(POLL_S)
             current = await asyncio.to_thread(flags.revision, store, project, env)
             if current != rev:

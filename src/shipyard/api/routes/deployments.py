@@ -1,0 +1,83 @@
+"""Deployment routes: the same answers as `shipyard env`, `deploy` and `rollout ...`.
+
+A deploy started here runs its controller as a process of its own, as `deploy --detach` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from shipyard.api.app import StoreDep, require
+from shipyard.domain.access import Permission
+from shipyard.services import deploy as svc
+from shipyard.services.tokens import Principal
+from shipyard.store.uow import Store
+
+router = APIRouter()
+Reader = Depends(require(Permission.READ))
+Deployer = Depends(require(Permission.DEPLOY))
+
+
+def _spec(principal: Principal, permission: Permission) -> tuple[Any, Path]:
+    from shipyard.spec.load import find_spec, load_spec
+
+    path = find_spec()
+    spec = load_spec(path)
+    principal.require(permission, spec.project)
+    return spec, path.resolve().parent
+
+
+class DeployBody(BaseModel):
+    environment: str
+    version: str | None = None
+    artifact: str | None = None
+
+
+@router.get("/environments")
+def environments(p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+    spec, _ = _spec(p, Permission.READ)
+    return svc.environments(store, spec)
+
+
+@router.get("/deployments")
+def history(
+    environment: str | None = None, p: Principal = Reader, store: Store = StoreDep
+) -> dict[str, Any]:
+    spec, _ = _spec(p, Permission.READ)
+    return svc.history(store, spec, environment)
+
+
+@router.post("/deployments")
+def deploy(body: DeployBody, p: Principal = Deployer, store: Store = StoreDep) -> dict[str, Any]:
+    from shipyard.cli.deploy import _spawn_controller
+
+    spec, root = _spec(p, Permission.DEPLOY)
+    created = svc.create(
+        store,
+        spec,
+        root,
+        body.environment,
+        version=body.version,
+        artifact=body.artifact,
+        actor=p.name,
+    )
+    _spawn_controller(created["id"], root)
+    return created
+
+
+@router.get("/rollouts/{environment}")
+def status(environment: str, p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+    spec, _ = _spec(p, Permission.READ)
+    return svc.rollout_status(store, spec, environment)
+
+
+@router.post("/rollouts/{environment}/{action}")
+def act(
+    environment: str, action: str, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
+    spec, _ = _spec(p, Permission.DEPLOY)
+    return svc.act(store, spec, environment, action, p.name)
