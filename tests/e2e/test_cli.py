@@ -163,6 +163,19 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     lines = [line for step in report["steps"].values() for line in step]
     assert any(line.startswith("audit log verified") for line in lines)
     assert any("verifies" in line for line in lines)
+    assert any("rolled-back" in line and "canary error rate" in line for line in lines)
+    assert any(line.startswith("live now:") and "production 0.1.0" in line for line in lines)
+
+
+def test_demo_release_carries_the_pipeline_provenance(tmp_path: Path) -> None:
+    """The demo's released artifact names the pipeline job, run and input digests that built it."""
+    root = tmp_path / "demo"
+    assert shipyard("demo", "--dir", str(root), cwd=tmp_path, timeout=600).returncode == 0
+    shown = as_json(shipyard("artifacts", "show", "checkout@0.1.0", "--json", cwd=root))
+    definition = shown["provenance"]["buildDefinition"]
+    assert definition["externalParameters"]["job"] == "build"
+    assert any(d.get("name") == "app.py" for d in definition["resolvedDependencies"])
+    assert shown["provenance"]["runDetails"]["metadata"]["invocationId"] == str(shown["run_id"])
 
 
 def test_unknown_option_is_a_usage_error(repo: Path) -> None:

@@ -52,7 +52,7 @@ def test_version_explains_and_changes_nothing(repo: Path) -> None:
 
 def test_release_tags_writes_changelog_and_publishes(repo: Path, tmp_path: Path) -> None:
     """`release` writes CHANGELOG.md, tags it, publishes dist/shop.zip, which then lists,
-    verifies and downloads; a second release has nothing to do and exits 0."""
+    verifies and downloads; a second release has nothing to do: exit 5, or 0 with --allow-empty."""
     gitrepo.commit(repo, "fix: a bug")
     _dist(repo)
     proc = shipyard("release", "--json", cwd=repo)
@@ -71,7 +71,10 @@ def test_release_tags_writes_changelog_and_publishes(repo: Path, tmp_path: Path)
     assert shipyard("artifacts", "download", "shop@0.1.0", "-o", str(out), cwd=repo).returncode == 0
     assert out.read_text() == "built bytes"
     again = shipyard("release", cwd=repo)
-    assert again.returncode == 0 and "nothing to release since 0.1.0" in again.stdout
+    assert again.returncode == 5 and "error[nothing-to-release]" in again.stderr
+    assert "nothing to release since 0.1.0" in again.stderr
+    allowed = shipyard("release", "--allow-empty", cwd=repo)
+    assert allowed.returncode == 0 and "nothing to release since 0.1.0" in allowed.stdout
     events = as_json(shipyard("audit", "log", "--kind", "release.created", "--json", cwd=repo))
     assert events["events"][0]["payload"]["commits"][0]["time"].endswith("Z")
 

@@ -211,3 +211,16 @@ def test_cache_commands(tmp_path: Path) -> None:
     assert as_json(shipyard("cache", "stats", "--json", cwd=repo))["entries"] == 0
     listed = as_json(shipyard("runs", "--json", cwd=repo))["runs"]
     assert json.dumps(listed) and listed[0]["status"] == "success"
+
+
+def test_max_combinations_admits_a_larger_matrix(tmp_path: Path) -> None:
+    """`max-combinations` raises the 256 limit, so a 324-combination matrix runs every one."""
+    jobs = (
+        "    m:\n      run: 'true'\n      max-combinations: 400\n"
+        "      matrix: {a: [1,2,3,4,5,6,7,8,9], b: [1,2,3,4,5,6,7,8,9], c: [1,2,3,4]}\n"
+    )
+    repo = _repo(tmp_path, jobs)
+    proc = shipyard("run", "--json", "-j", "2", cwd=repo, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = as_json(proc)
+    assert summary["counts"]["executed"] == 324

@@ -122,3 +122,14 @@ def test_bad_input_names_code_position_and_hint(
     if line is not None:
         assert (e.line, e.column) == (line, column), str(e)
     assert words in f"{e} {e.hint}"
+
+
+def test_the_reference_page_examples_validate() -> None:
+    """Every section shown in docs/shipyard-yaml.md, put together, is a valid shipyard.yaml."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "shipyard-yaml.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    spec = parse_spec(blocks[0] + "".join(blocks[1:]), "docs/shipyard-yaml.md")
+    assert spec.environments["production"].strategy.kind == "canary"
+    assert spec.pipeline.jobs["test"].max_combinations == 400

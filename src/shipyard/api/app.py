@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -30,8 +32,22 @@ def require(permission: Permission) -> Callable[..., Principal]:
     return dependency
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Apply scheduled flag changes while the server runs (see docs/flags.md)."""
+    from shipyard.services.flag_schedules import run_forever
+
+    task = asyncio.create_task(run_forever(app.state.store))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app(store: Store) -> FastAPI:
-    app = FastAPI(title="Shipyard", version=__version__)
+    app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan)
     app.state.store = store
 
     @app.exception_handler(ShipyardError)

@@ -348,6 +348,113 @@ def stale(
     emit(data, json_, human)
 
 
+def _print_schedules(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    t = Table("id", "environment", "flag", "change", "at (UTC)", "status", "by", box=None)
+    for r in rows:
+        change = f"rollout {r['percentage']}%" if r["action"] == "rollout" else r["action"]
+        t.add_row(
+            str(r["id"]), r["environment"], r["flag"], change, r["at"], r["status"], r["created_by"]
+        )
+    console().print(t)
+
+
+@app.command("schedule")
+def schedule_(
+    name: str = typer.Argument(..., help="The flag."),
+    env: str = ENV,
+    on: bool = typer.Option(False, "--enable", help="Turn the flag on at --at."),
+    off: bool = typer.Option(False, "--disable", help="Turn the flag off at --at."),
+    pct: int | None = typer.Option(None, "--rollout", help="Set the rollout to PCT at --at."),
+    at: str | None = typer.Option(None, "--at", help="+2h, 10:30 (UTC) or 2026-12-01T09:00Z."),
+    steps: str | None = typer.Option(None, "--steps", help="Stepped rollout: 10@+1h,50@+2h."),
+    json_: bool = JSON,
+) -> None:
+    """Schedule a flag change: on, off or a rollout percentage at a time, or rollout steps."""
+    from datetime import UTC, datetime
+
+    from shipyard.domain import flag_schedules as rules
+    from shipyard.errors import InputError
+    from shipyard.services import flag_schedules
+
+    chosen = [
+        a for a, given in (("enable", on), ("disable", off), ("rollout", pct is not None)) if given
+    ]
+    now = datetime.now(UTC)
+    if steps is not None:
+        if chosen or at is not None:
+            raise InputError(
+                "--steps goes alone",
+                "drop --enable, --disable, --rollout and --at",
+                code="schedule-options-invalid",
+            )
+        plan = rules.parse_steps(steps, now)
+        project, env = _env(env)
+        rows = flag_schedules.schedule_steps(open_store(), project, env, name, plan, actor=ACTOR)
+    else:
+        if len(chosen) != 1 or at is None:
+            raise InputError(
+                "give one of --enable, --disable, --rollout PCT, and --at WHEN",
+                "or --steps 10@+1h,50@+2h,100@+4h",
+                code="schedule-options-invalid",
+            )
+        when = rules.parse_when(at, now)
+        project, env = _env(env)
+        rows = [
+            flag_schedules.schedule(
+                open_store(), project, env, name, chosen[0], when, pct, actor=ACTOR
+            )
+        ]
+    data = {"schedules": rows}
+    emit(data, json_, lambda: _print_schedules(rows))
+
+
+@app.command("schedules")
+def schedules(
+    env: str | None = typer.Option(None, "--env", "-e", help="Only this environment."),
+    pending: bool = typer.Option(False, "--pending", help="Only those not yet applied."),
+    json_: bool = JSON,
+) -> None:
+    """List scheduled flag changes and whether each is pending, applied, cancelled or failed."""
+    from shipyard.services import flag_schedules
+
+    project, _ = _env(env) if env else (_project()[0], None)
+    rows = flag_schedules.list_schedules(open_store(), project, env, pending=pending)
+    emit({"schedules": rows}, json_, lambda: _print_schedules(rows))
+
+
+@app.command("schedule-cancel")
+def schedule_cancel(
+    schedule_id: int = typer.Argument(..., help="The schedule's id (see `flags schedules`)."),
+    json_: bool = JSON,
+) -> None:
+    """Cancel a pending scheduled change."""
+    from shipyard.services import flag_schedules
+
+    data = flag_schedules.cancel(open_store(), _project()[0], schedule_id, actor=ACTOR)
+    emit(data, json_, lambda: console().print(f"schedule {schedule_id} cancelled"))
+
+
+@app.command("apply-schedules")
+def apply_schedules(json_: bool = JSON) -> None:
+    """Apply every scheduled change that is due (run it from cron or CI)."""
+    from datetime import UTC, datetime
+
+    from shipyard.services import flag_schedules
+
+    rows = flag_schedules.apply_due(open_store(), datetime.now(UTC), project=_project()[0])
+    emit(
+        {"applied": rows},
+        json_,
+        lambda: (
+            console().print(f"applied {len(rows)} scheduled change(s)")
+            if not rows
+            else _print_schedules(rows)
+        ),
+    )
+
+
 @token_app.command("create")
 def token_create(
     env: str = ENV,

@@ -104,7 +104,7 @@ def report_error(exc: Any, as_json: bool) -> int:
 
     assert isinstance(exc, ShipyardError)
     if as_json:
-        sys.stdout.write(json.dumps({"error": exc.to_dict()}) + "\n")
+        sys.stdout.write(json.dumps({"error": exc.to_dict()}, default=str) + "\n")
     else:
         msg = f"error[{exc.code}]: {exc}"
         if exc.hint:

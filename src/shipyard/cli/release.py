@@ -60,6 +60,9 @@ def release(
         [], "--artifact", help="NAME=FILE to publish with the release (repeatable)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would happen; change nothing."),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Exit 0 when nothing is releasable (for scheduled jobs)."
+    ),
     json_: bool = JSON,
 ) -> None:
     """Version, changelog, annotated tag and artifacts of the next release."""
@@ -91,9 +94,19 @@ def release(
         if data["dry_run"] and data.get("changelog"):
             c.print(data["changelog"], markup=False)
 
-    if not data["releasable"] and not json_mode(json_):
-        console().print(data["message"])
-        return
+    if not data["releasable"]:
+        if not allow_empty:
+            from shipyard.errors import Refused
+
+            raise Refused(
+                data["message"],
+                "land a feat:, fix: or breaking commit first, or pass --allow-empty to exit 0",
+                code="nothing-to-release",
+                details={k: data[k] for k in ("previous", "explain") if k in data},
+            )
+        if not json_mode(json_):
+            console().print(data["message"])
+            return
     emit(data, json_, human)
 
 

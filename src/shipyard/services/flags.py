@@ -245,25 +245,37 @@ def save(
 
     ``create=True`` refuses a name that exists, ``create=False`` one that does not.
     """
-    name = check_name(str(feature.get("name", "")))
     stamp = _stamp(now)
     with store.begin() as uow:
-        current = _state(uow, project, env)
-        if create is True and name in current:
-            raise Conflict(
-                f"flag '{name}' already exists in '{env}'",
-                "change it with enable, disable or rollout, or delete it first",
-                code="flag-exists",
-            )
-        if create is False and name not in current:
-            raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
-        new_state, changed = _save(
-            uow, project, env, dict(feature), actor, current=current, now=stamp
+        return save_in(uow, project, env, feature, actor, create=create, stamp=stamp)
+
+
+def save_in(
+    uow: UnitOfWork,
+    project: str,
+    env: str,
+    feature: Mapping[str, Any],
+    actor: str,
+    *,
+    create: bool | None = None,
+    stamp: str,
+) -> dict[str, Any]:
+    """``save`` inside the caller's transaction, so other rows and events commit with it."""
+    name = check_name(str(feature.get("name", "")))
+    current = _state(uow, project, env)
+    if create is True and name in current:
+        raise Conflict(
+            f"flag '{name}' already exists in '{env}'",
+            "change it with enable, disable or rollout, or delete it first",
+            code="flag-exists",
         )
-        if changed:
-            validate_state(new_state)  # raising rolls back the row and its event
-            repo.bump(uow.conn, project, env)
-        row = repo.rows(uow.conn, project, env, name)[0]
+    if create is False and name not in current:
+        raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
+    new_state, changed = _save(uow, project, env, dict(feature), actor, current=current, now=stamp)
+    if changed:
+        validate_state(new_state)  # raising rolls back the row and its event
+        repo.bump(uow.conn, project, env)
+    row = repo.rows(uow.conn, project, env, name)[0]
     return {**_summary(row), "changed": changed, "definition": row["definition"]}
 
 
@@ -309,9 +321,8 @@ def _flexible(name: str, pct: int) -> dict[str, Any]:
     }
 
 
-def _current(store: Store, project: str, env: str, name: str) -> dict[str, Any]:
-    with store.read() as uow:
-        rows = repo.rows(uow.conn, project, env, name)
+def _current(uow: UnitOfWork, project: str, env: str, name: str) -> dict[str, Any]:
+    rows = repo.rows(uow.conn, project, env, name)
     if not rows:
         raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
     return dict(rows[0]["definition"])
@@ -320,9 +331,17 @@ def _current(store: Store, project: str, env: str, name: str) -> dict[str, Any]:
 def set_enabled(
     store: Store, project: str, env: str, name: str, enabled: bool, actor: str
 ) -> dict[str, Any]:
-    feature = _current(store, project, env, name)
+    with store.begin() as uow:
+        return set_enabled_in(uow, project, env, name, enabled, actor, stamp=utcnow())
+
+
+def set_enabled_in(
+    uow: UnitOfWork, project: str, env: str, name: str, enabled: bool, actor: str, *, stamp: str
+) -> dict[str, Any]:
+    """``set_enabled`` inside the caller's transaction."""
+    feature = _current(uow, project, env, name)
     feature["enabled"] = enabled
-    return save(store, project, env, feature, actor, create=False)
+    return save_in(uow, project, env, feature, actor, create=False, stamp=stamp)
 
 
 def set_rollout(
@@ -330,7 +349,16 @@ def set_rollout(
 ) -> dict[str, Any]:
     """Set the first gradual rollout to ``pct`` percent (adding one if there is none)."""
     check_percentage(pct)
-    feature = _current(store, project, env, name)
+    with store.begin() as uow:
+        return set_rollout_in(uow, project, env, name, pct, actor, stamp=utcnow())
+
+
+def set_rollout_in(
+    uow: UnitOfWork, project: str, env: str, name: str, pct: int, actor: str, *, stamp: str
+) -> dict[str, Any]:
+    """``set_rollout`` inside the caller's transaction."""
+    check_percentage(pct)
+    feature = _current(uow, project, env, name)
     strategies = [dict(s) for s in feature.get("strategies", [])]
     for strategy in strategies:
         if strategy.get("name") == "flexibleRollout":
@@ -339,7 +367,7 @@ def set_rollout(
     else:
         strategies = [_flexible(name, pct)]
     feature["strategies"] = strategies
-    return save(store, project, env, feature, actor, create=False)
+    return save_in(uow, project, env, feature, actor, create=False, stamp=stamp)
 
 
 def delete(store: Store, project: str, env: str, name: str, actor: str) -> dict[str, Any]:

@@ -79,6 +79,7 @@ def job_def(name: str, job: Job) -> JobDef:
         sandbox=job.sandbox,
         artifact=job.artifact,
         working_directory=job.working_directory,
+        max_combinations=job.max_combinations,
     )
 
 

@@ -215,10 +215,13 @@ def release(
 
     from shipyard.services.audit import ensure_project, register_key
 
-    build = provenance.BuildInfo(
+    base = provenance.BuildInfo(
         pipeline=project, job="release", commit=p.head, repository=str(repo.root), run_id=run_id
     )
-    prepared = [reg.prepare(store, path, name, version, build) for name, path in p.artifacts]
+    prepared = [
+        reg.prepare(store, path, name, version, _built_by(store, spec, run_id, name, base))
+        for name, path in p.artifacts
+    ]
     existing = p.changelog_path.read_text() if p.changelog_path.is_file() else ""
     p.changelog_path.write_text(update_changelog(existing, section, version))
     rel_path = str(p.changelog_path.relative_to(repo.root))
@@ -280,4 +283,42 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str) -> None:
             "artifacts": [n for n, _ in p.artifacts],
         },
         project=p.project,
+    )
+
+
+def _built_by(
+    store: Store, spec: Any, run_id: str | None, artifact: str, base: provenance.BuildInfo
+) -> provenance.BuildInfo:
+    """The provenance of an artifact the pipeline built: the job that declared it, its matrix,
+    its input digests and when it ran, read from that run's recorded step."""
+    import json
+    from dataclasses import replace
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from shipyard.store.pipelines import pipeline_steps
+
+    jobs = [n for n, j in (spec.pipeline.jobs.items() if spec else ()) if j.artifact == artifact]
+    if not run_id or not run_id.isdigit() or not jobs:
+        return base
+    c = pipeline_steps.c
+    with store.read() as uow:
+        row = uow.conn.execute(
+            select(c.job, c.matrix, c.manifest, c.finished_at, c.duration)
+            .where(c.run_id == int(run_id), c.job == jobs[0], c.status == "success")
+            .order_by(c.node)
+        ).first()
+    if row is None:
+        return base
+    manifest = json.loads(row.manifest) if row.manifest else {}
+    finished = datetime.fromisoformat(row.finished_at.replace("Z", "+00:00"))
+    started = finished - timedelta(seconds=float(row.duration))
+    return replace(
+        base,
+        job=row.job,
+        matrix=json.loads(row.matrix),
+        inputs=dict(manifest.get("inputs", {})),
+        started_on=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        finished_on=finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
     )

@@ -78,6 +78,7 @@ class Job(Model):
     run: str = Field(min_length=1)
     needs: StrList = []
     matrix: dict[str, Any] | None = None
+    max_combinations: int | None = Field(None, alias="max-combinations", ge=1, le=10_000)
     if_: str | None = Field(None, alias="if")
     env: dict[str, Scalar] = {}
     working_directory: str | None = Field(None, alias="working-directory")
