@@ -185,3 +185,20 @@ def test_unknown_option_is_a_usage_error(repo: Path) -> None:
     assert "Traceback" not in proc.stderr
     err = as_json(shipyard("audit", "log", "--bogus", "--json", cwd=repo))["error"]
     assert err["code"] == "usage"
+
+
+def test_a_named_signing_key_that_is_missing_is_an_error(repo: Path) -> None:
+    """A SHIPYARD_SIGNING_KEY_FILE that does not exist is refused, never replaced by a new key."""
+    missing = repo / "no-such-key.pem"
+    env = {"SHIPYARD_SIGNING_KEY_FILE": str(missing)}
+    proc = shipyard("audit", "checkpoint", cwd=repo, env=env)
+    assert proc.returncode == 1 and "error[signing-key-missing]" in proc.stderr
+    assert not missing.exists()
+
+
+def test_a_corrupt_signing_key_is_an_error(repo: Path) -> None:
+    """A signing key file that is not an Ed25519 PEM key gives signing-key-invalid."""
+    bad = repo / "bad.pem"
+    bad.write_text("not a key")
+    proc = shipyard("audit", "checkpoint", cwd=repo, env={"SHIPYARD_SIGNING_KEY_FILE": str(bad)})
+    assert proc.returncode == 1 and "error[signing-key-invalid]" in proc.stderr

@@ -48,7 +48,17 @@ class Signer:
 
     @classmethod
     def load_or_create(cls, folder: Path) -> Signer:
-        path = Path(os.environ.get("SHIPYARD_SIGNING_KEY_FILE") or folder / KEY_FILE)
+        named = os.environ.get("SHIPYARD_SIGNING_KEY_FILE")
+        path = Path(named or folder / KEY_FILE)
+        if named and not path.exists():
+            # A key the user named is never replaced by a new one: signatures made with it
+            # would silently stop verifying.
+            raise ShipyardError(
+                f"the signing key {path} (SHIPYARD_SIGNING_KEY_FILE) does not exist",
+                "point SHIPYARD_SIGNING_KEY_FILE at the project's Ed25519 PEM key, or unset it "
+                "to use .shipyard/keys/ed25519.pem",
+                code="signing-key-missing",
+            )
         try:
             if path.exists():
                 key = serialization.load_pem_private_key(path.read_bytes(), password=None)
