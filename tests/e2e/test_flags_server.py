@@ -430,3 +430,127 @@ def test_cli_commands_run_against_the_server(server: Server, tmp_path: Path) -> 
         "flags", "enable", "remote", "--env", "dev", "--json", cwd=tmp_path, env=viewer
     )
     assert refused.returncode == 5 and as_json(refused)["error"]["code"] == "forbidden"
+
+
+def test_segment_routes(server: Server) -> None:
+    """Create, show, update and delete a segment; a viewer reads but cannot write; a bad
+    operator is 422 and a segment in use is 409."""
+    body = {
+        "name": "staff",
+        "constraints": [{"contextName": "userId", "operator": "IN", "values": ["1"]}],
+    }
+    made = _api(server, "POST", "/segments", params={"env": "production"}, json=body)
+    assert made.status_code == 200, made.text
+    sid = made.json()["id"]
+    viewer = _api(server, "GET", f"/segments/{sid}", role="viewer", params={"env": "production"})
+    assert viewer.status_code == 200 and viewer.json()["name"] == "staff"
+    denied = _api(server, "DELETE", f"/segments/{sid}", role="viewer", params={"env": "production"})
+    assert denied.status_code == 403
+    bad = {"constraints": [{"contextName": "v", "operator": "SEMVER_GT", "value": "x"}]}
+    refused = _api(server, "PUT", f"/segments/{sid}", params={"env": "production"}, json=bad)
+    assert refused.status_code == 422 and refused.json()["code"] == "flag-semver-invalid"
+    _put(
+        server,
+        "seg-user",
+        {
+            "name": "seg-user",
+            "enabled": True,
+            "strategies": [{"name": "default", "segments": [sid]}],
+        },
+        env="production",
+    )
+    busy = _api(server, "DELETE", f"/segments/{sid}", params={"env": "production"})
+    assert busy.status_code == 409 and busy.json()["code"] == "flag-segment-in-use"
+    _api(server, "DELETE", "/seg-user", params={"env": "production"})
+    renamed = _api(
+        server, "PUT", f"/segments/{sid}", params={"env": "production"}, json={"name": "crew"}
+    )
+    assert renamed.json()["name"] == "crew"
+    assert (
+        _api(server, "DELETE", f"/segments/{sid}", params={"env": "production"}).status_code == 200
+    )
+    listed = _api(server, "GET", "/segments", role="viewer", params={"env": "production"})
+    assert sid not in [s["id"] for s in listed.json()["segments"]]
+
+
+def test_strategy_routes(server: Server) -> None:
+    """Add, list and remove strategies over REST; a bad strategy is 422."""
+    _put(server, "strat", _gradual("strat", 0))
+    added = _api(
+        server,
+        "POST",
+        "/strat/strategies",
+        params={"env": "dev"},
+        json={"name": "userWithId", "parameters": {"userIds": "9"}},
+    )
+    assert added.status_code == 200, added.text
+    assert _state(server).is_enabled("strat", UnleashContext(user_id="9")) is True
+    listed = _api(server, "GET", "/strat/strategies", role="viewer", params={"env": "dev"})
+    assert [s["name"] for s in listed.json()["strategies"]] == ["flexibleRollout", "userWithId"]
+    bad = _api(server, "POST", "/strat/strategies", params={"env": "dev"}, json={"name": "nope"})
+    assert bad.status_code == 422 and bad.json()["code"] == "flag-strategy-unknown"
+    removed = _api(server, "DELETE", "/strat/strategies/1", params={"env": "dev"})
+    assert removed.status_code == 200
+    assert _state(server).is_enabled("strat", UnleashContext(user_id="9")) is False
+
+
+def test_schedule_routes_and_the_cli_through_them(server: Server, tmp_path: Path) -> None:
+    """`flags schedule`, `schedules` and `schedule-cancel` go through the REST routes with
+    SHIPYARD_SERVER set; a viewer lists but cannot schedule."""
+    _put(server, "sched", _gradual("sched", 10, enabled=False))
+    env = {"SHIPYARD_SERVER": server["url"], "SHIPYARD_TOKEN": server["tokens"]["developer"]}
+    made = shipyard(
+        "flags",
+        "schedule",
+        "sched",
+        "--env",
+        "dev",
+        "--enable",
+        "--at",
+        "+2h",
+        "--json",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    sid = as_json(made)["schedules"][0]["id"]
+    steps = _api(
+        server,
+        "POST",
+        "/schedules",
+        params={"env": "dev"},
+        json={
+            "flag": "sched",
+            "steps": [{"percentage": 50, "at": "+1h"}, {"percentage": 100, "at": "+3h"}],
+        },
+    )
+    assert steps.status_code == 200 and len(steps.json()["schedules"]) == 2
+    listed = _api(
+        server, "GET", "/schedules", role="viewer", params={"env": "dev", "pending": True}
+    )
+    assert {s["id"] for s in listed.json()["schedules"] if s["flag"] == "sched"} >= {sid}
+    denied = _api(
+        server,
+        "POST",
+        "/schedules",
+        role="viewer",
+        params={"env": "dev"},
+        json={"flag": "sched", "action": "enable", "at": "+1h"},
+    )
+    assert denied.status_code == 403
+    past = _api(
+        server,
+        "POST",
+        "/schedules",
+        params={"env": "dev"},
+        json={"flag": "sched", "action": "enable", "at": "2020-01-01T00:00Z"},
+    )
+    assert past.status_code == 422 and past.json()["code"] == "schedule-in-past"
+    cancelled = shipyard("flags", "schedule-cancel", str(sid), "--json", cwd=tmp_path, env=env)
+    assert cancelled.returncode == 0 and as_json(cancelled)["status"] == "cancelled"
+    listed_cli = as_json(
+        shipyard("flags", "schedules", "--env", "dev", "--pending", "--json", cwd=tmp_path, env=env)
+    )
+    assert sid not in [s["id"] for s in listed_cli["schedules"]]
+    applied = shipyard("flags", "apply-schedules", "--json", cwd=tmp_path, env=env)
+    assert applied.returncode == 0 and as_json(applied)["applied"] == []

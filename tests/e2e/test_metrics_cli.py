@@ -117,3 +117,18 @@ def test_cost_from_measured_builds_with_none_measured(repo: Path) -> None:
         cwd=repo,
     )
     assert proc.returncode == 0 and "no data" in proc.stdout
+
+
+def test_rebuild_projects_the_log_again_with_the_same_figures(repo: Path) -> None:
+    """`shipyard metrics rebuild` drops the DORA projection and rebuilds it from the log."""
+    now = datetime.now(UTC)
+    window = ["--since", (now - timedelta(days=200)).date().isoformat()]
+    window += ["--until", (now + timedelta(days=2)).date().isoformat(), "--by", "week"]
+    before = as_json(shipyard("metrics", "dora", *window, "--json", cwd=repo))
+    rebuilt = as_json(shipyard("metrics", "rebuild", "--json", cwd=repo))
+    assert rebuilt["deployments"] == 120 and rebuilt["commits"] > 120
+    assert rebuilt["events"] >= 240 and rebuilt["cursor"] >= 239
+    after = as_json(shipyard("metrics", "dora", *window, "--json", cwd=repo))
+    assert after["figures"] == before["figures"] and after["trend"] == before["trend"]
+    human = shipyard("metrics", "rebuild", cwd=repo)
+    assert human.returncode == 0 and "120 deployments" in human.stdout

@@ -65,3 +65,13 @@ def test_deployer_errors_carry_codes(client: tuple[TestClient, dict]) -> None:
     assert resp.status_code == 404 and resp.json()["code"] == "deployment-not-found"
     assert c.post("/api/v1/rollouts/dev/abort", headers=h["deployer"]).status_code == 404
     assert c.get("/api/v1/deployments", headers=h["viewer"]).json() == {"deployments": []}
+
+
+def test_rollback_route_needs_deploy_and_something_live(client: tuple[TestClient, dict]) -> None:
+    """A viewer may not roll back; with nothing live the deployer gets nothing-to-roll-back."""
+    c, h = client
+    resp = c.post("/api/v1/rollbacks/dev", headers=h["viewer"])
+    assert resp.status_code == 403 and resp.json()["code"] == "forbidden"
+    resp = c.post("/api/v1/rollbacks/dev", json={"to": "1.0.0"}, headers=h["deployer"])
+    assert resp.status_code == 404 and resp.json()["code"] == "nothing-to-roll-back"
+    assert resp.json()["hint"]

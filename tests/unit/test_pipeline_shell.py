@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from shipyard.adapters.executors.local import (
+    LocalExecutor,
     OutputsError,
+    Task,
     check_secret,
     mask,
     parse_outputs,
+    shell_for,
 )
 from shipyard.adapters.files import StatCache, Workspace, glob_regex
 from shipyard.errors import InputError
@@ -192,3 +195,68 @@ def test_job_def_from_spec() -> None:
     d = job_def("t", spec.pipeline.jobs["t"])
     assert d.timeout_s == 120 and d.retries == 2
     assert d.matrix == {"py": ("3.11",)} and d.exclude == ({"py": "3.12"},)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "mkdir -p out && tr a-z A-Z < in.txt > out/x.txt",
+        "cat in.txt | tr a b >> log.txt; ls",
+        "./tool.sh --flag=1",
+    ],
+)
+def test_plain_command_lists_run_under_sh(tmp_path: Path, command: str) -> None:
+    """Programs joined by list operators and simple redirects need no bash."""
+    (tmp_path / "tool.sh").write_text("#!/bin/sh\necho hi\n")
+    (tmp_path / "tool.sh").chmod(0o755)
+    assert shell_for(command, tmp_path, os.environ["PATH"])[:2] == ["/bin/sh", "-c"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "echo -e 'a\\tb'",  # a builtin that differs between shells
+        "true",
+        "ls $HOME",
+        "ls {a,b}",
+        "ls *.txt",
+        "X=1 ls",
+        "ls > ",
+        "ls && && ls",
+        "[[ -f x ]]",
+        "no-such-program-xyz arg",
+        "./script",  # no #!: each shell would run it as its own script
+        "ls\ncd /",
+    ],
+)
+def test_anything_else_runs_under_bash(tmp_path: Path, command: str) -> None:
+    (tmp_path / "script").write_text("echo hi\n")
+    (tmp_path / "script").chmod(0o755)
+    assert shell_for(command, tmp_path, os.environ["PATH"]) == ["bash", "-c", command]
+
+
+def _log(tmp_path: Path, command: str, env: dict[str, str]) -> bytes:
+    executor = LocalExecutor(1)
+    try:
+        result = executor.submit(Task("n", command, tmp_path, env)).result()
+    finally:
+        executor.shutdown()
+    assert result.status == "success", result.log
+    return result.log
+
+
+def test_a_plain_list_gives_the_same_output_under_sh(tmp_path: Path) -> None:
+    """Redirects, pipes and exit statuses of a plain list behave as they do under bash."""
+    (tmp_path / "in.txt").write_text("hello\n")
+    command = "mkdir -p out && tr a-z A-Z < in.txt > out/x.txt && cat out/x.txt | wc -l"
+    assert shell_for(command, tmp_path, os.environ["PATH"])[0] == "/bin/sh"
+    env = {"PATH": os.environ["PATH"]}
+    assert _log(tmp_path, command, env).strip() == b"1"
+    assert (tmp_path / "out/x.txt").read_text() == "HELLO\n"
+
+
+def test_bash_settings_in_the_environment_keep_a_step_on_bash(tmp_path: Path) -> None:
+    """BASH_ENV is read by bash alone, so a step with it set is never moved to sh."""
+    (tmp_path / "rc").write_text("export FROM_BASH_ENV=yes\n")
+    env = {"PATH": os.environ["PATH"], "BASH_ENV": str(tmp_path / "rc")}
+    assert b"FROM_BASH_ENV=yes" in _log(tmp_path, "env", env)

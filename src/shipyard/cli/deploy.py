@@ -107,6 +107,39 @@ def deploy(
         )
 
 
+def rollback(
+    environment: str = typer.Argument(..., help="The environment to roll back."),
+    to: str | None = typer.Option(
+        None, "--to", help="A version live there before. Default: the one before the current."
+    ),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Go straight back to an earlier version, skipping every step and analysis."""
+    from shipyard.errors import ShipyardError
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    store = open_store(root)
+    as_json = json_mode(json_)
+    line, status = _printer(as_json)
+    try:
+        if status is not None:
+            status.start()
+        out = svc.rollback(store, spec, environment, to=to, actor=_actor(), on_line=line)
+    finally:
+        if status is not None:
+            status.stop()
+    emit(out, json_, lambda: None)
+    if out["status"] != "succeeded":
+        raise ShipyardError(
+            f"rollback {out['id']} of {environment} to {out['version']} {out['status']}: "
+            f"{out['reason']}",
+            f"see `shipyard rollout status {environment}` and the instance logs",
+            code=f"rollback-{out['status']}",
+        )
+
+
 def _spawn_controller(deployment_id: str, root: Path) -> None:
     import subprocess
 

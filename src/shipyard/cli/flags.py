@@ -21,6 +21,12 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Client tokens for SDKs, one environment each.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+segment_app = typer.Typer(
+    help="Segments: shared sets of constraints per environment.", no_args_is_help=True
+)
+app.add_typer(segment_app, name="segment")
+strategy_app = typer.Typer(help="A flag's strategies in one environment.", no_args_is_help=True)
+app.add_typer(strategy_app, name="strategy")
 
 ENV = typer.Option(..., "--env", "-e", help="The environment.")
 ACTOR = "cli"
@@ -390,8 +396,18 @@ def schedule_(
                 code="schedule-options-invalid",
             )
         plan = rules.parse_steps(steps, now)
-        project, env = _env(env)
-        rows = flag_schedules.schedule_steps(open_store(), project, env, name, plan, actor=ACTOR)
+        body: dict[str, Any] = {
+            "flag": name,
+            "steps": [{"percentage": p, "at": rules.fmt(t)} for p, t in plan],
+        }
+        remote = _remote("POST", "/schedules", params={"env": env}, json=body)
+        if remote is not None:
+            rows = remote["schedules"]
+        else:
+            project, env = _env(env)
+            rows = flag_schedules.schedule_steps(
+                open_store(), project, env, name, plan, actor=ACTOR
+            )
     else:
         if len(chosen) != 1 or at is None:
             raise InputError(
@@ -400,12 +416,22 @@ def schedule_(
                 code="schedule-options-invalid",
             )
         when = rules.parse_when(at, now)
-        project, env = _env(env)
-        rows = [
-            flag_schedules.schedule(
-                open_store(), project, env, name, chosen[0], when, pct, actor=ACTOR
-            )
-        ]
+        body = {
+            "flag": name,
+            "action": chosen[0],
+            "percentage": pct,
+            "at": rules.fmt(when),
+        }
+        remote = _remote("POST", "/schedules", params={"env": env}, json=body)
+        if remote is not None:
+            rows = remote["schedules"]
+        else:
+            project, env = _env(env)
+            rows = [
+                flag_schedules.schedule(
+                    open_store(), project, env, name, chosen[0], when, pct, actor=ACTOR
+                )
+            ]
     data = {"schedules": rows}
     emit(data, json_, lambda: _print_schedules(rows))
 
@@ -419,8 +445,15 @@ def schedules(
     """List scheduled flag changes and whether each is pending, applied, cancelled or failed."""
     from shipyard.services import flag_schedules
 
-    project, _ = _env(env) if env else (_project()[0], None)
-    rows = flag_schedules.list_schedules(open_store(), project, env, pending=pending)
+    params: dict[str, Any] = {"pending": pending}
+    if env:
+        params["env"] = env
+    remote = _remote("GET", "/schedules", params=params)
+    if remote is not None:
+        rows = remote["schedules"]
+    else:
+        project, _ = _env(env) if env else (_project()[0], None)
+        rows = flag_schedules.list_schedules(open_store(), project, env, pending=pending)
     emit({"schedules": rows}, json_, lambda: _print_schedules(rows))
 
 
@@ -432,7 +465,9 @@ def schedule_cancel(
     """Cancel a pending scheduled change."""
     from shipyard.services import flag_schedules
 
-    data = flag_schedules.cancel(open_store(), _project()[0], schedule_id, actor=ACTOR)
+    data = _remote("POST", f"/schedules/{schedule_id}/cancel")
+    if data is None:
+        data = flag_schedules.cancel(open_store(), _project()[0], schedule_id, actor=ACTOR)
     emit(data, json_, lambda: console().print(f"schedule {schedule_id} cancelled"))
 
 
@@ -443,7 +478,11 @@ def apply_schedules(json_: bool = JSON) -> None:
 
     from shipyard.services import flag_schedules
 
-    rows = flag_schedules.apply_due(open_store(), datetime.now(UTC), project=_project()[0])
+    remote = _remote("POST", "/schedules/apply")
+    if remote is not None:
+        rows = remote["applied"]
+    else:
+        rows = flag_schedules.apply_due(open_store(), datetime.now(UTC), project=_project()[0])
     emit(
         {"applied": rows},
         json_,
@@ -477,3 +516,236 @@ def token_create(
         print(data["token"])
 
     emit(data, json_, human)
+
+
+CONSTRAINTS = typer.Option(
+    None, "--constraints", help='Unleash constraint JSON: [{"contextName": ..., "operator": ...}].'
+)
+CONSTRAINTS_FILE = typer.Option(
+    None, "--constraints-file", help="A file holding the constraint JSON."
+)
+
+
+def _constraints(text: str | None, file: Path | None) -> Any:
+    """The constraint JSON given inline or in a file, parsed; ``None`` if neither is given."""
+    from shipyard.domain.flags import FlagPayloadInvalid
+    from shipyard.errors import InputError
+
+    if text is not None and file is not None:
+        raise InputError(
+            "give --constraints or --constraints-file, not both",
+            code="flag-constraints-options-invalid",
+        )
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise InputError(
+                f"{file}: no such file", "give the path of a JSON file", code="flag-file-not-found"
+            ) from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{file}: {exc}", code="flag-file-invalid") from exc
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FlagPayloadInvalid(
+            f"constraints: not JSON: {exc}",
+            hint='e.g. [{"contextName": "userId", "operator": "IN", "values": ["42"]}]',
+        ) from exc
+
+
+def _print_segments(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    t = Table("id", "name", "constraints", "used by", box=None)
+    for r in rows:
+        t.add_row(
+            str(r["id"]),
+            r.get("name") or "",
+            json.dumps(r["constraints"]),
+            ", ".join(r["used_by"]) or "-",
+        )
+    console().print(t)
+
+
+def _segment_changed(data: dict[str, Any], verb: str) -> None:
+    note = "" if data.get("changed", True) else " (no change)"
+    console().print(
+        f"segment {data['id']} {verb} in {data['environment']}: "
+        f"{len(data['constraints'])} constraint(s){note}"
+    )
+
+
+@segment_app.command("create")
+def segment_create(
+    env: str = ENV,
+    constraints: str | None = CONSTRAINTS,
+    constraints_file: Path | None = CONSTRAINTS_FILE,
+    name: str | None = typer.Option(None, "--name", help="What the segment is."),
+    segment_id: int | None = typer.Option(None, "--id", help="The id (default: the next free)."),
+    json_: bool = JSON,
+) -> None:
+    """Create a segment in an environment from Unleash constraint JSON."""
+    from shipyard.services import flag_segments
+
+    raw = _constraints(constraints, constraints_file)
+    body = {"constraints": raw, "name": name, "id": segment_id}
+    data = _remote("POST", "/segments", params={"env": env}, json=body)
+    if data is None:
+        project, env = _env(env)
+        data = flag_segments.create_segment(
+            open_store(), project, env, raw, ACTOR, name=name, segment_id=segment_id
+        )
+    emit(data, json_, lambda: _segment_changed(data, "created"))
+
+
+@segment_app.command("update")
+def segment_update(
+    segment_id: int = typer.Argument(..., help="The segment's id."),
+    env: str = ENV,
+    constraints: str | None = CONSTRAINTS,
+    constraints_file: Path | None = CONSTRAINTS_FILE,
+    name: str | None = typer.Option(None, "--name", help="A new name."),
+    json_: bool = JSON,
+) -> None:
+    """Replace a segment's constraints and/or name; flags using it follow at once."""
+    from shipyard.services import flag_segments
+
+    raw = _constraints(constraints, constraints_file)
+    body = {"constraints": raw, "name": name}
+    data = _remote("PUT", f"/segments/{segment_id}", params={"env": env}, json=body)
+    if data is None:
+        project, env = _env(env)
+        data = flag_segments.update_segment(
+            open_store(), project, env, segment_id, ACTOR, constraints=raw, name=name
+        )
+    emit(data, json_, lambda: _segment_changed(data, "updated"))
+
+
+@segment_app.command("list")
+def segment_list(env: str = ENV, json_: bool = JSON) -> None:
+    """List an environment's segments and the flags that use each."""
+    from shipyard.services import flag_segments
+
+    data = _remote("GET", "/segments", params={"env": env})
+    if data is None:
+        project, env = _env(env)
+        data = {"segments": flag_segments.list_segments(open_store(), project, env)}
+    emit(data, json_, lambda: _print_segments(data["segments"]))
+
+
+@segment_app.command("show")
+def segment_show(
+    segment_id: int = typer.Argument(..., help="The segment's id."),
+    env: str = ENV,
+    json_: bool = JSON,
+) -> None:
+    """Show a segment's constraints and the flags that use it."""
+    from shipyard.services import flag_segments
+
+    data = _remote("GET", f"/segments/{segment_id}", params={"env": env})
+    if data is None:
+        project, env = _env(env)
+        data = flag_segments.show_segment(open_store(), project, env, segment_id)
+    emit(data, json_, lambda: _print_segments([data]))
+
+
+@segment_app.command("delete")
+def segment_delete(
+    segment_id: int = typer.Argument(..., help="The segment's id."),
+    env: str = ENV,
+    json_: bool = JSON,
+) -> None:
+    """Delete a segment no flag uses."""
+    from shipyard.services import flag_segments
+
+    data = _remote("DELETE", f"/segments/{segment_id}", params={"env": env})
+    if data is None:
+        project, env = _env(env)
+        data = flag_segments.delete_segment(open_store(), project, env, segment_id, ACTOR)
+    emit(data, json_, lambda: console().print(f"segment {segment_id} deleted from {env}"))
+
+
+def _print_strategies(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = Table("index", "strategy", "parameters", "constraints", "segments", box=None)
+    for s in data["strategies"]:
+        t.add_row(
+            str(s["index"]),
+            s["name"],
+            ", ".join(f"{k}={v}" for k, v in s.get("parameters", {}).items()) or "-",
+            str(len(s.get("constraints", []))),
+            ", ".join(map(str, s.get("segments", []))) or "-",
+        )
+    console().print(f"[bold]{data['name']}[/] in {data['environment']}")
+    console().print(t)
+
+
+@strategy_app.command("add")
+def strategy_add(
+    name: str = typer.Argument(..., help="The flag."),
+    env: str = ENV,
+    kind: str = typer.Option(
+        ..., "--type", help="flexibleRollout, userWithId, remoteAddress, default, ..."
+    ),
+    param: list[str] = typer.Option([], "--param", "-p", help="k=v, e.g. rollout=25."),
+    constraints: str | None = CONSTRAINTS,
+    constraints_file: Path | None = CONSTRAINTS_FILE,
+    segment: list[int] = typer.Option([], "--segment", help="A segment id; repeatable."),
+    json_: bool = JSON,
+) -> None:
+    """Add a strategy to a flag in an environment (the flag is on for whoever any matches)."""
+    from shipyard.services import flag_strategies
+
+    params = flag_strategies.parse_params(param)
+    raw = _constraints(constraints, constraints_file)
+    body = {"name": kind, "parameters": params, "constraints": raw, "segments": segment}
+    data = _remote("POST", f"/{name}/strategies", params={"env": env}, json=body)
+    if data is None:
+        project, env = _env(env)
+        data = flag_strategies.add_strategy(
+            open_store(),
+            project,
+            env,
+            name,
+            ACTOR,
+            kind=kind,
+            parameters=params,
+            constraints=raw,
+            segments=segment,
+        )
+    emit(data, json_, lambda: _print_strategies(data))
+
+
+@strategy_app.command("list")
+def strategy_list(
+    name: str = typer.Argument(..., help="The flag."), env: str = ENV, json_: bool = JSON
+) -> None:
+    """List a flag's strategies in an environment, numbered for `strategy remove`."""
+    from shipyard.services import flag_strategies
+
+    data = _remote("GET", f"/{name}/strategies", params={"env": env})
+    if data is None:
+        project, env = _env(env)
+        data = flag_strategies.list_strategies(open_store(), project, env, name)
+    emit(data, json_, lambda: _print_strategies(data))
+
+
+@strategy_app.command("remove")
+def strategy_remove(
+    name: str = typer.Argument(..., help="The flag."),
+    env: str = ENV,
+    index: int = typer.Option(..., "--index", help="The strategy's index in `strategy list`."),
+    json_: bool = JSON,
+) -> None:
+    """Remove one strategy from a flag in an environment."""
+    from shipyard.services import flag_strategies
+
+    data = _remote("DELETE", f"/{name}/strategies/{index}", params={"env": env})
+    if data is None:
+        project, env = _env(env)
+        data = flag_strategies.remove_strategy(open_store(), project, env, name, index, ACTOR)
+    emit(data, json_, lambda: _print_strategies(data))

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from shipyard.cli.common import FILE, JSON, console, emit, json_mode, open_store
-from shipyard.cli.release_common import actor, remote, spec, ttl
+from shipyard.cli.release_common import actor, remote, root, spec, ttl
 
 
 def gates(
@@ -34,7 +34,7 @@ def gates(
                 "pass --version",
                 code="version-missing",
             )
-        verdict = svc.check(store, s, env, version, actor(), parse_at(at))
+        verdict = svc.check(store, s, env, version, actor(), parse_at(at), root(file))
         data = svc.verdict_dict(verdict, env, version)
     failed = [g["name"] for g in data["gates"] if not g["passed"]]
     if not (failed and json_mode(json_)):

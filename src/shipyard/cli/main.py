@@ -43,7 +43,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cache": ("shipyard.cli.pipeline", "cache", "Step cache statistics and eviction."),
     "freeze": ("shipyard.cli.freeze", "app", "Deploy freeze windows: list, add, remove, status."),
     "calendar": ("shipyard.cli.freeze", "calendar", "Trains and freezes as an iCalendar file."),
-    "train": ("shipyard.cli.train", "app", "Release trains: status and cut."),
+    "train": ("shipyard.cli.train", "app", "Release trains: status, cut, ship and pick."),
+    "hotfix": ("shipyard.cli.hotfix", "app", "Hotfixes: branch from a release tag, patch it."),
     "gates": ("shipyard.cli.gates", "gates", "Each gate's verdict for a deploy, and why."),
     "approve": ("shipyard.cli.gates", "approve", "Approve a version for an environment."),
     "lock": ("shipyard.cli.gates", "lock", "Hold an environment's deploy lock."),
@@ -55,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "deploy": ("shipyard.cli.deploy", "deploy", "Roll a version out to an environment."),
     "env": ("shipyard.cli.deploy", "env_app", "What runs where: versions, phases, weights."),
     "rollout": ("shipyard.cli.deploy", "rollout", "Rollout status, promote, pause, resume, abort."),
+    "rollback": ("shipyard.cli.deploy", "rollback", "Go straight back to an earlier version."),
     "flags": ("shipyard.cli.flags", "app", "Feature flags per environment, Unleash-compatible."),
 }
 

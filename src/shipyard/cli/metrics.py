@@ -221,3 +221,19 @@ def cost(
         c.print(f"the cache saved {data['cache_saved_hours']:,.1f} h of build time in the window")
 
     emit(data, json_, human)
+
+
+@app.command()
+def rebuild(json_: bool = JSON) -> None:
+    """Drop the DORA projection and project the event log again (the log is the truth)."""
+    from shipyard.services import metrics
+
+    data = metrics.rebuild_projection(open_store())
+
+    def human() -> None:
+        console().print(
+            f"projected {data['events']:,} events: {data['deployments']:,} deployments,"
+            f" {data['commits']:,} commits (up to event {data['cursor']})"
+        )
+
+    emit(data, json_, human)

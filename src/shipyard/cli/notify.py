@@ -30,7 +30,8 @@ def deliver(json_: bool = JSON) -> None:
     if not sinks:
         raise InputError(
             "no notification sink is configured",
-            "set SHIPYARD_NOTIFY_WEBHOOK_URL or SHIPYARD_NOTIFY_SLACK_URL",
+            "set SHIPYARD_NOTIFY_WEBHOOK_URL, SHIPYARD_NOTIFY_SLACK_URL or "
+            "SHIPYARD_NOTIFY_EMAIL_HOST",
             code="notify-not-configured",
         )
     log = notify.deliver(open_store(), sinks, notify.kinds_from_env())

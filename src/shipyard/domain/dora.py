@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -203,13 +204,94 @@ def percentile(values: Sequence[float], q: float) -> float:
 def _production(
     history: History, env: str, service: str | None, include_flags: bool
 ) -> list[Deployment]:
-    return [
-        d
-        for d in history.deployments
-        if d.env == env
-        and (service is None or d.service == service)
-        and (include_flags or d.kind != "flag")
-    ]
+    return _index(history, env, service, include_flags).prod
+
+
+class _Index:
+    """One history's production deployments, sorted and keyed once, so a figure over a window
+    (and a weekly trend of many windows) costs the window's records, not the history's."""
+
+    def __init__(self, history: History, prod: list[Deployment]) -> None:
+        self.prod = prod  # in history order
+        # positions in finish-time order; sorted() is stable, so ties keep history order
+        self.order = sorted(range(len(prod)), key=lambda i: prod[i].finished_at)
+        self.times = [prod[i].finished_at for i in self.order]
+        self.successes: dict[str, tuple[list[datetime], list[Deployment]]] = {}
+        for i in self.order:
+            d = prod[i]
+            if d.success:
+                times, ds = self.successes.setdefault(d.service, ([], []))
+                times.append(d.finished_at)
+                ds.append(d)
+
+    def by_time(self, window: Window) -> list[Deployment]:
+        """Deployments finished in the window, in finish-time order (ties in history order)."""
+        lo = bisect_left(self.times, window.start)
+        hi = bisect_left(self.times, window.end)
+        return [self.prod[i] for i in self.order[lo:hi]]
+
+    def in_window(self, window: Window) -> list[Deployment]:
+        """Deployments finished in the window, in history order."""
+        lo = bisect_left(self.times, window.start)
+        hi = bisect_left(self.times, window.end)
+        return [self.prod[i] for i in sorted(self.order[lo:hi])]
+
+    def next_success(self, service: str, after: datetime) -> Deployment | None:
+        """The first successful deployment of the service finished strictly after ``after``."""
+        times, ds = self.successes.get(service, ([], []))
+        i = bisect_right(times, after)
+        return ds[i] if i < len(ds) else None
+
+
+class _Links:
+    """Rollbacks, restores and deployments of one history keyed by what they point at."""
+
+    def __init__(self, history: History) -> None:
+        self.known = {d.id: d for d in history.deployments}
+        self.rollbacks: dict[str, list[Rollback]] = {}
+        for r in history.rollbacks:
+            self.rollbacks.setdefault(r.deployment_id, []).append(r)
+        # (position in history.restores, restore), so ties resolve as a scan in order would
+        self.restores_of: dict[str, list[tuple[int, Restore]]] = {}
+        self.restores_unnamed: dict[str, list[tuple[int, Restore]]] = {}
+        for i, restore in enumerate(history.restores):
+            if restore.failure_id is None:
+                self.restores_unnamed.setdefault(restore.service, []).append((i, restore))
+            else:
+                self.restores_of.setdefault(restore.failure_id, []).append((i, restore))
+
+
+def _cache(history: History) -> dict[object, object]:
+    # A private cache on the (frozen, immutable) history: built on first use, never stale.
+    cache = history.__dict__.get("_dora_cache")
+    if cache is None:
+        cache = {}
+        object.__setattr__(history, "_dora_cache", cache)
+    return cache
+
+
+def _index(history: History, env: str, service: str | None, include_flags: bool) -> _Index:
+    cache = _cache(history)
+    key = ("index", env, service, include_flags)
+    hit = cache.get(key)
+    if hit is None:
+        prod = [
+            d
+            for d in history.deployments
+            if d.env == env
+            and (service is None or d.service == service)
+            and (include_flags or d.kind != "flag")
+        ]
+        hit = cache[key] = _Index(history, prod)
+    return hit  # type: ignore[return-value]
+
+
+def _links(history: History) -> _Links:
+    cache = _cache(history)
+    hit = cache.get("links")
+    if hit is None:
+        hit = cache["links"] = _Links(history)
+    return hit  # type: ignore[return-value]
 
 
 def deployment_frequency(
@@ -223,9 +305,8 @@ def deployment_frequency(
 ) -> Figure:
     """Successful production deployments per day (or week) of the window."""
     all_prod = _production(history, env, service, include_flags)
-    hits = sorted(
-        (d for d in all_prod if d.success and d.finished_at in window), key=lambda d: d.finished_at
-    )
+    index = _index(history, env, service, include_flags)
+    hits = [d for d in index.by_time(window) if d.success]
     span = window.days if per == "day" else window.days / 7
     # With no production deployment recorded at all there is nothing to measure; a window
     # without deployments in a history that has some is a real 0.
@@ -252,8 +333,8 @@ def lead_time(
     samples: list[float] = []
     ids: list[str] = []
     notes: list[str] = []
-    for d in _production(history, env, service, include_flags):
-        if not d.success or d.finished_at not in window:
+    for d in _index(history, env, service, include_flags).in_window(window):
+        if not d.success:
             continue
         used = False
         for t in d.commit_times:
@@ -296,8 +377,8 @@ def change_failure_rate(
     """
     deployments = [
         d
-        for d in _production(history, env, service, include_flags)
-        if d.finished_at in window and (d.success or count_failed_rollouts)
+        for d in _index(history, env, service, include_flags).in_window(window)
+        if d.success or count_failed_rollouts
     ]
     by_id = {d.id: d for d in deployments}
     failed: dict[str, list[str]] = {d.id: ["failed rollout"] for d in deployments if not d.success}
@@ -311,7 +392,7 @@ def change_failure_rate(
             if service is None or i.service == service
         ),
     ]
-    known = {d.id: d for d in history.deployments}
+    known = _links(history).known
     for kind, rid, deployment_id in links:
         if deployment_id is None:
             notes.append(f"{kind} {rid} links no deployment; not a change failure")
@@ -352,50 +433,62 @@ def time_to_restore(
     Failures are failed production deployments and incidents that started in the window.
     Failures not yet restored are listed in ``notes`` and left out of the figure.
     """
-    prod = sorted(_production(history, env, service, include_flags), key=lambda d: d.finished_at)
+    index = _index(history, env, service, include_flags)
+    links = _links(history)
     durations: list[float] = []
     ids: list[str] = []
     evidence: list[tuple[str, str]] = []
     notes: list[str] = []
 
-    def restored(fid: str, start: datetime, candidates: Iterable[tuple[datetime, str]]) -> None:
-        after = sorted((c for c in candidates if c[0] >= start), key=lambda c: c[0])
-        if after:
-            at, what = after[0]
+    def restored(fid: str, start: datetime, firsts: list[tuple[datetime, int, int, str]]) -> None:
+        # The earliest candidate at or after the start; among equal times the one listed
+        # first (rollbacks, then restores, then deployments, each in record order).
+        if firsts:
+            at, _, _, what = min(firsts)
             durations.append((at - start).total_seconds())
             ids.append(fid)
             evidence.append((fid, what))
         else:
             notes.append(f"{fid} (since {start.isoformat()}) is not restored yet")
 
-    for d in prod:
-        if d.success or d.finished_at not in window:
+    def earliest(
+        category: int, items: list[tuple[int, datetime, str]], start: datetime
+    ) -> list[tuple[datetime, int, int, str]]:
+        after = [(at, category, i, what) for i, at, what in items if at >= start]
+        return [min(after)] if after else []
+
+    for d in index.by_time(window):
+        if d.success:
             continue
-        restored(
-            d.id,
-            d.finished_at,
-            [
-                *((r.at, f"rollback {r.id}") for r in history.rollbacks if r.deployment_id == d.id),
-                *(
-                    (r.at, f"restore {r.id}")
-                    for r in history.restores
-                    if r.failure_id == d.id or (r.failure_id is None and r.service == d.service)
-                ),
-                # A later successful rollout of the service is a healthy state again.
-                *(
-                    (n.finished_at, f"deployment {n.id}")
-                    for n in prod
-                    if n.success and n.service == d.service and n.finished_at > d.finished_at
-                ),
-            ],
+        restores = sorted(
+            [*links.restores_of.get(d.id, ()), *links.restores_unnamed.get(d.service, ())],
+            key=lambda ir: ir[0],
         )
+        firsts = [
+            *earliest(
+                0,
+                [
+                    (i, r.at, f"rollback {r.id}")
+                    for i, r in enumerate(links.rollbacks.get(d.id, ()))
+                ],
+                d.finished_at,
+            ),
+            *earliest(1, [(i, r.at, f"restore {r.id}") for i, r in restores], d.finished_at),
+        ]
+        # A later successful rollout of the service is a healthy state again.
+        n = index.next_success(d.service, d.finished_at)
+        if n is not None:
+            firsts.append((n.finished_at, 2, 0, f"deployment {n.id}"))
+        restored(d.id, d.finished_at, firsts)
     for inc in history.incidents:
         if (service is not None and inc.service != service) or inc.opened_at not in window:
             continue
-        candidates = [(r.at, f"restore {r.id}") for r in history.restores if r.failure_id == inc.id]
+        candidates = [(i, r.at, f"restore {r.id}") for i, r in links.restores_of.get(inc.id, ())]
         if inc.resolved_at is not None:
-            candidates.append((inc.resolved_at, f"incident {inc.id} resolved"))
-        restored(inc.id, inc.opened_at, candidates)
+            candidates.append(
+                (len(history.restores), inc.resolved_at, f"incident {inc.id} resolved")
+            )
+        restored(inc.id, inc.opened_at, earliest(0, candidates, inc.opened_at))
     if not durations:
         return Figure("time_to_restore", "seconds", None, 0, 0, (), notes=tuple(notes))
     return Figure(

@@ -143,7 +143,8 @@ class SoakStatus:
 class CommandResult:
     name: str  # the custom gate's name
     exit_code: int
-    output: str = ""
+    output: str = ""  # the caller masks secrets in it
+    timed_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -474,11 +475,12 @@ class SoakGate(Gate):
 
 @dataclass(frozen=True)
 class CustomGate(Gate):
-    """A command the caller runs; exit status 0 passes."""
+    """A command the caller runs (and stops after ``timeout``); exit status 0 passes."""
 
     kind = "custom"
     gate_name: str = ""
     run: str = ""
+    timeout: timedelta = timedelta(minutes=5)
 
     @property
     def name(self) -> str:
@@ -490,6 +492,13 @@ class CustomGate(Gate):
             return self._result(False, f"command {self.run!r} was not run")
         # The tail is where commands usually say why they failed.
         tail = result.output[-2000:]
+        if result.timed_out:
+            return self._result(
+                False,
+                f"{self.run!r} did not finish within {int(self.timeout.total_seconds())}s",
+                exit_code=result.exit_code,
+                output=tail,
+            )
         if result.exit_code == 0:
             return self._result(True, f"{self.run!r} exited 0", exit_code=0, output=tail)
         return self._result(
@@ -569,7 +578,7 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "lock": (),
     "signature": ("signers",),
     "soak": ("duration",),
-    "custom": ("name", "run"),
+    "custom": ("name", "run", "timeout"),
 }
 
 
@@ -623,7 +632,10 @@ def _build(kind: str, options: Mapping[str, Any]) -> Gate:
             raise GateInvalid(
                 f"custom gate name {name!r} is the name of a built-in gate", "pick another name"
             )
-        return CustomGate(gate_name=name, run=run)
+        timeout = parse_duration(options.get("timeout", "5m"))
+        if timeout <= timedelta(0):
+            raise GateInvalid(f"custom gate {name!r}: timeout must be longer than 0")
+        return CustomGate(gate_name=name, run=run, timeout=timeout)
     return GATE_KINDS[kind]()
 
 

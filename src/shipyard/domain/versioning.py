@@ -477,6 +477,8 @@ class VersioningConfig:
     release_branches: tuple[str, ...] = ("main", "master", "trunk")
     prerelease_branches: Mapping[str, str] = field(default_factory=dict)
     maintenance_branches: tuple[str, ...] = ("*.x",)
+    # ``hotfix/1.4.2`` maintains the 1.4 line from the 1.4.2 tag: patch versions only.
+    hotfix_branches: tuple[str, ...] = ("hotfix/*",)
     initial_version: str = "0.1.0"
     scheme: Literal["semver", "calver"] = "semver"
     calver_format: str = "YYYY.MM.MICRO"
@@ -512,6 +514,7 @@ class BranchPolicy:
 
 
 _LINE_RE = re.compile(r"(?:^|[/_-])v?(?P<major>\d+)\.(?:(?P<minor>\d+)\.)?x$")
+_HOTFIX_RE = re.compile(r"(?:^|/)v?(\d+)\.(\d+)\.(\d+)$")
 _TOKEN_RE = re.compile(r"^[0-9A-Za-z-]+$")
 
 
@@ -525,6 +528,14 @@ def branch_policy(branch: str, config: VersioningConfig = DEFAULT_CONFIG) -> Bra
                     "use letters, digits and hyphens, e.g. rc or beta",
                 )
             return BranchPolicy(branch, "prerelease", token=token)
+    if any(fnmatch.fnmatchcase(branch, p) for p in config.hotfix_branches):
+        h = _HOTFIX_RE.search(branch)
+        if h is None:
+            raise BranchInvalid(
+                f"hotfix branch {branch!r} does not name the version it fixes",
+                "name it after the release it fixes, e.g. hotfix/1.4.2",
+            )
+        return BranchPolicy(branch, "maintenance", line=(int(h.group(1)), int(h.group(2))))
     if any(fnmatch.fnmatchcase(branch, p) for p in config.maintenance_branches):
         m = _LINE_RE.search(branch)
         if m is None:
@@ -535,7 +546,12 @@ def branch_policy(branch: str, config: VersioningConfig = DEFAULT_CONFIG) -> Bra
         )
     if any(fnmatch.fnmatchcase(branch, p) for p in config.release_branches):
         return BranchPolicy(branch, "release")
-    patterns = [*config.release_branches, *config.prerelease_branches, *config.maintenance_branches]
+    patterns = [
+        *config.release_branches,
+        *config.prerelease_branches,
+        *config.maintenance_branches,
+        *config.hotfix_branches,
+    ]
     raise BranchNotReleasable(
         f"branch {branch!r} is not a release branch (releases come from {', '.join(patterns)})"
     )

@@ -116,12 +116,14 @@ def _check_lock(store: Store, spec: Any, env: str, actor: str, now: datetime) ->
         )
 
 
-def _check_gates(store: Store, spec: Any, env: str, version: str, actor: str, now: datetime) -> Any:
+def _check_gates(
+    store: Store, spec: Any, env: str, version: str, actor: str, now: datetime, root: Path
+) -> Any:
     if not spec.environments[env].gates:
         return None
     from shipyard.services import gates
 
-    verdict = gates.check(store, spec, env, version, actor, now)
+    verdict = gates.check(store, spec, env, version, actor, now, root)
     if not verdict.passed:
         failing = [f"{g.name}: {g.reason}" for g in verdict.failures]
         raise GatesFailed(
@@ -221,18 +223,21 @@ def create(
     environment(spec, env)
     now = _now()
     target = dp.target_of(spec, env)
-    if target.type != "process":
-        raise InputError(
-            "only process targets are rolled out by `shipyard deploy` so far",
-            "use type: process, or drive the command target's hooks from a pipeline job",
-            code="target-unsupported",
-        )
     strategy = dp.strategy_of(spec, env)
+    if target.type == "command":
+        _check_command_target(spec, env, target, strategy)
+    elif spec.environments[env].router == "nginx" and _builtin_analyses(spec, strategy):
+        raise InputError(
+            f"environments.{env}: analysis {', '.join(_builtin_analyses(spec, strategy))} "
+            "reads the built-in router's metrics, and this environment uses nginx",
+            "use provider: prometheus, or router: builtin",
+            code="analysis-unsupported",
+        )
     version = version or _default_version(store, spec, env)
     row = _artifact(store, spec.project, artifact, version)
     _check_promotion(store, spec, env, version)
     _check_lock(store, spec, env, actor, now)
-    _check_gates(store, spec, env, version, actor, now)
+    _check_gates(store, spec, env, version, actor, now, root)
     config, refs = dp.config_of(spec, env)
     revision = dp.config_revision(config, dp.resolve_secrets(refs, root))
     side = {
@@ -242,31 +247,14 @@ def create(
         "secret_refs": refs,
         "root": str(root),
         "workdir": str(_workdir(store, root, row)),
-        "command": target.command,
-        "readiness_path": target.readiness.path,
-        "grace": min(target.grace, 10.0),
+        **_target_side(target),
     }
     deployment_id = "d" + _secrets.token_hex(6)
     service = row["name"] if row else spec.project
     with store.begin() as uow:
         ensure_project(uow, spec.project)
         live = repo.get_environment(uow.conn, spec.project, env, for_update=True)
-        if live and live.get("active_deployment"):
-            active = repo.get_deployment(uow.conn, live["active_deployment"])
-            if active is not None and active["status"] == "running":
-                if not _controller_alive(active):
-                    raise Conflict(
-                        f"deployment {active['id']} of {active['version']} in {env} was "
-                        "interrupted (its controller stopped)",
-                        f"`shipyard rollout continue {env}` resumes it from its recorded step; "
-                        f"queue `shipyard rollout abort {env}` first to roll it back",
-                        code="rollout-interrupted",
-                    )
-                raise Conflict(
-                    f"deployment {active['id']} of {active['version']} is rolling out in {env}",
-                    f"wait for it, or `shipyard rollout abort {env}`",
-                    code="rollout-in-progress",
-                )
+        _check_no_rollout(uow, live, env)
         if live and live.get("version") == version and live.get("config_revision") == revision:
             raise Conflict(
                 f"{version} with config revision {revision} is already live in {env}",
@@ -283,7 +271,8 @@ def create(
             "pools": {"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
             "strategy": strategy.to_dict(),
             "analysis": dp.analysis_templates(spec),
-            "readiness_path": target.readiness.path,
+            "readiness_path": side["readiness_path"],
+            "router": spec.environments[env].router,
             "stable": previous["plan"]["canary"] if previous else None,
             "canary": side,
         }
@@ -331,6 +320,93 @@ def create(
         )
     notes = [] if row else [f"no artifact in the registry: deploying {version} from {root}"]
     return {"id": deployment_id, "environment": env, "version": version, "notes": notes}
+
+
+def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
+    """One rollout per environment at a time."""
+    if not live or not live.get("active_deployment"):
+        return
+    active = repo.get_deployment(uow.conn, live["active_deployment"])
+    if active is None or active["status"] != "running":
+        return
+    if not _controller_alive(active):
+        raise Conflict(
+            f"deployment {active['id']} of {active['version']} in {env} was "
+            "interrupted (its controller stopped)",
+            f"`shipyard rollout continue {env}` resumes it from its recorded step; "
+            f"queue `shipyard rollout abort {env}` first to roll it back",
+            code="rollout-interrupted",
+        )
+    raise Conflict(
+        f"deployment {active['id']} of {active['version']} is rolling out in {env}",
+        f"wait for it, or `shipyard rollout abort {env}`",
+        code="rollout-in-progress",
+    )
+
+
+HOOK_FIELDS = ("deploy", "set_weight", "health", "promote", "rollback", "stop")
+
+
+def _target_side(target: Any) -> dict[str, Any]:
+    """What the controller needs of the target, stored with each side of a deployment."""
+    if target.type == "command":
+        hooks = {h: getattr(target, h) for h in HOOK_FIELDS if getattr(target, h)}
+        return {
+            "target": "command",
+            "hooks": hooks,
+            "timeout": target.timeout,
+            "command": None,
+            "readiness_path": None,
+            "grace": 0.0,
+        }
+    return {
+        "target": "process",
+        "command": target.command,
+        "readiness_path": target.readiness.path,
+        "grace": min(target.grace, 10.0),
+    }
+
+
+def _check_command_target(spec: Any, env: str, target: Any, strategy: r.Strategy) -> None:
+    """Refuse what hooks cannot do: header routes, router metrics, weights without set_weight."""
+    from shipyard.adapters.targets.command import CommandTarget
+
+    hooks = {h: getattr(target, h) for h in HOOK_FIELDS if getattr(target, h)}
+    CommandTarget(hooks, environment=env)  # unknown {variables} and bad templates fail here
+    where = f"environments.{env}.strategy"
+    if isinstance(strategy, r.Rings) and any(w.header for w in strategy.waves):
+        raise InputError(
+            f"{where}: a command target cannot route by header (rings wave with a header)",
+            "give each wave a weight, or use a process target behind Shipyard's router",
+            code="target-unsupported",
+        )
+    if isinstance(strategy, r.Canary | r.Rings) and not target.set_weight:
+        raise InputError(
+            f"{where}: a {strategy.type} rollout on a command target needs a set_weight hook",
+            "add set_weight to the target, e.g. set_weight: ./route.sh {weight}",
+            code="hook-missing",
+        )
+    used = _builtin_analyses(spec, strategy)
+    if used:
+        raise InputError(
+            f"{where}: analysis {', '.join(used)} reads Shipyard's router, which a command "
+            "target does not use",
+            "use provider: prometheus with a query over the platform's metrics",
+            code="analysis-unsupported",
+        )
+
+
+def _builtin_analyses(spec: Any, strategy: r.Strategy) -> list[str]:
+    """The analyses of ``strategy`` that read the built-in router's own metrics."""
+    steps: list[Any] = []
+    if isinstance(strategy, r.Canary):
+        steps = list(strategy.steps)
+    elif isinstance(strategy, r.Rings):
+        steps = [s for w in strategy.waves for s in w.steps]
+    elif isinstance(strategy, r.BlueGreen):
+        steps = [strategy.pre_promotion_analysis, strategy.post_promotion_analysis]
+    names = {s.template for s in steps if isinstance(s, r.AnalysisStep)}
+    return sorted(n for n in names if spec.analysis[n].provider == "builtin")
 
 
 def _controller_alive(dep: dict[str, Any]) -> bool:
@@ -389,7 +465,7 @@ def run(
     from shipyard.services.rollout_runner import Runner
 
     runner = Runner(store, deployment_id, on_line)
-    if runner.state is None:
+    if runner.state is None and not runner.plan.get("direct"):  # a rollback migrates nothing
         try:
             said = _migrate(spec, runner.dep["environment"], runner.plan["canary"])
         except ShipyardError as exc:
@@ -418,6 +494,171 @@ def deploy(
             on_line(note, {})
     out = run(store, spec, created["id"], on_line)
     return {**out, "notes": created["notes"]}
+
+
+# -- rolling back -------------------------------------------------------------------------------
+
+
+def _rollback_source(
+    conn: Any, project: str, env: str, live_version: str, to: str | None
+) -> dict[str, Any]:
+    """The succeeded deployment to go back to: the newest of ``to``, else of another version."""
+    done = [
+        d
+        for d in repo.list_deployments(conn, project, env, limit=500)
+        if d["status"] == "succeeded"
+    ]
+    if to is None:
+        found = next((d for d in done if d["version"] != live_version), None)
+        if found is None:
+            raise NotFound(
+                f"no version other than {live_version} ever succeeded in {env}",
+                "there is nothing earlier to go back to; deploy a fix instead",
+                code="rollback-target-unknown",
+            )
+        return found
+    if to == live_version:
+        raise Conflict(
+            f"{to} is already live in {env}",
+            "name another version with --to, or leave out --to for the previous one",
+            code="already-live",
+        )
+    found = next((d for d in done if d["version"] == to), None)
+    if found is None:
+        known = ", ".join(dict.fromkeys(d["version"] for d in done)) or "none"
+        raise NotFound(
+            f"{to} was never deployed successfully to {env}",
+            f"versions that were live in {env}: {known}",
+            code="rollback-target-unknown",
+        )
+    return found
+
+
+def create_rollback(
+    store: Store, spec: Any, env: str, *, to: str | None = None, actor: str = "cli"
+) -> dict[str, Any]:
+    """Record a direct rollout of ``env`` back to an earlier live version (the one before the
+    current, or ``to``): its recorded build and configuration, every step and analysis skipped.
+    Gates and promotion are not checked again (the version passed them once); a lock is."""
+    environment(spec, env)
+    now = _now()
+    _check_lock(store, spec, env, actor, now)
+    strategy = dp.strategy_of(spec, env)
+    deployment_id = "d" + _secrets.token_hex(6)
+    with store.begin() as uow:
+        live = repo.get_environment(uow.conn, spec.project, env, for_update=True)
+        _check_no_rollout(uow, live, env)
+        if not live or not live.get("version"):
+            raise NotFound(
+                f"nothing is live in {env}, so there is nothing to roll back",
+                f"shipyard deploy {env}",
+                code="nothing-to-roll-back",
+            )
+        source = _rollback_source(uow.conn, spec.project, env, live["version"], to)
+        current = (
+            repo.get_deployment(uow.conn, live["deployment_id"])
+            if live.get("deployment_id")
+            else None
+        )
+        side = source["plan"]["canary"]
+        stable_pool = live.get("live_pool") or rt.PHYSICAL[0]
+        plan = {
+            "pools": {"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
+            "strategy": strategy.to_dict(),
+            "analysis": {},
+            "readiness_path": side.get("readiness_path"),
+            "router": spec.environments[env].router,
+            "direct": True,
+            "rollback_of": current["id"] if current else None,
+            "stable": current["plan"]["canary"] if current else None,
+            "canary": side,
+        }
+        reason = f"rollback of {env} from {live['version']} to {source['version']}"
+        repo.insert_deployment(
+            uow.conn,
+            {
+                "id": deployment_id,
+                "project": spec.project,
+                "environment": env,
+                "service": source["service"],
+                "version": source["version"],
+                "artifact": source["artifact"],
+                "digest": source["digest"],
+                "config_revision": source["config_revision"],
+                "strategy": strategy.type,
+                "status": "running",
+                "phase": r.Phase.PROGRESSING.value,
+                "state": None,
+                "plan": plan,
+                "reason": reason,
+                "actor": actor,
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            },
+        )
+        repo.save_environment(
+            uow.conn, spec.project, env, active_deployment=deployment_id, updated_at=utcnow()
+        )
+        rollback = {
+            "environment": env,
+            "from": live["version"],
+            "to": source["version"],
+            "from_deployment": current["id"] if current else None,
+            "to_deployment": source["id"],
+            "config_revision": source["config_revision"],
+        }
+        uow.events.append(
+            "deployment.rollback",
+            f"deployment:{deployment_id}",
+            actor,
+            rollback,
+            project=spec.project,
+        )
+        uow.events.append(
+            "deployment.started",
+            f"deployment:{deployment_id}",
+            actor,
+            {
+                "service": source["service"],
+                "environment": env,
+                "version": source["version"],
+                "strategy": strategy.type,
+                "commits": [],
+                "artifact": source["artifact"],
+                "digest": source["digest"],
+                "config_revision": source["config_revision"],
+                "previous": live["version"],
+                "rollback": True,
+            },
+            project=spec.project,
+        )
+    return {
+        "id": deployment_id,
+        "environment": env,
+        "version": source["version"],
+        "from": live["version"],
+        "notes": [reason],
+    }
+
+
+def rollback(
+    store: Store,
+    spec: Any,
+    env: str,
+    *,
+    to: str | None = None,
+    actor: str = "cli",
+    on_line: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """``shipyard rollback ENV [--to V]`` in the foreground: straight back, no steps, no analysis
+    (argo-rollouts#2168). The migration is not run again."""
+    created = create_rollback(store, spec, env, to=to, actor=actor)
+    if on_line:
+        on_line(created["notes"][0], {})
+    from shipyard.services.rollout_runner import Runner
+
+    out = Runner(store, created["id"], on_line).run()
+    return {**out, "from": created["from"], "notes": created["notes"]}
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -476,7 +717,7 @@ def environments(store: Store, spec: Any) -> dict[str, Any]:
             routes: dict[str, Any] = {}
             router = row.get("router")
             if router:
-                client = rt.RouterClient(router["port"], router["admin_port"], router.get("pid"))
+                client = rt.router_client(router)
                 if client.healthy():
                     routes = client.routes()
             instances = row.get("instances", [])
@@ -554,7 +795,9 @@ def stop_environment(store: Store, spec: Any, env: str, actor: str = "cli") -> d
     count = len(instances.members)
     instances.stop_all(grace=5.0)
     router = row.get("router")
-    if router and router.get("pid"):
+    if router and router.get("kind") == "nginx":
+        rt.router_client(router).stop()
+    elif router and router.get("pid"):
         rt.kill_group(int(router["pid"]), 2.0)
     with store.begin() as uow:
         repo.save_environment(

@@ -62,7 +62,7 @@ def strategy_of(spec: Any, env: str) -> r.Strategy:
     """The environment's strategy as ``domain.rollout`` takes it."""
     e = spec.environments[env]
     target = target_of(spec, env)
-    n = target.instances if target.type == "process" else 1
+    n = target.instances
     s = e.strategy
     kind = s.kind
     # Canary states its own deadline; elsewhere a pool gets as long as readiness allows.
@@ -102,11 +102,13 @@ def strategy_of(spec: Any, env: str) -> r.Strategy:
     if kind == "rings":
         waves = []
         for w in s.rings.waves:
-            extra = (
+            extra: tuple[r.CanaryStep, ...] = (
                 (_analysis(spec, w.analysis, w.duration, f"environments.{env}.rings"),)
                 if w.analysis
                 else ()
             )
+            if w.pause is not None:
+                extra += (r.PauseStep(None if w.pause == "until-promoted" else w.pause),)
             header = r.HeaderMatch.parse(w.header) if w.header else None
             waves.append(r.Wave(w.name, header, w.weight, extra))
         return r.Rings(**common, waves=tuple(waves))

@@ -180,6 +180,99 @@ def ensure_router(recorded: Mapping[str, Any] | None, log: Path) -> RouterClient
     return start_router(log)
 
 
+class NginxClient:
+    """An environment's nginx router, driven like ``RouterClient``. Its port and route table
+    are kept in ``router.json`` under its prefix, so any later controller adopts the running
+    nginx and changes it by reload. It has no metrics of its own (``admin_url`` is empty)."""
+
+    kind = "nginx"
+
+    def __init__(self, prefix: Path, port: int = 0) -> None:
+        from shipyard.adapters.routers.base import HeaderRoute, RouteTable
+        from shipyard.adapters.routers.nginx import NginxRouter
+
+        self.prefix = prefix
+        saved: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            saved = json.loads((prefix / "router.json").read_text())
+        t = saved.get("table") or {"pools": {p: [] for p in PHYSICAL}, "weights": {}}
+        route = t.get("header_route")
+        table = RouteTable(
+            {k: tuple(v) for k, v in t["pools"].items()},
+            dict(t.get("weights", {})),
+            HeaderRoute(**route) if route else None,
+        )
+        self.router = NginxRouter(prefix, table, port=int(saved.get("port") or port))
+        self.port = self.router.port
+        self.admin_url = ""
+
+    @property
+    def url(self) -> str:
+        return self.router.url
+
+    @property
+    def pid(self) -> int | None:
+        return self.router.master_pid()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "pid": self.pid,
+            "port": self.port,
+            "admin_port": None,
+            "prefix": str(self.prefix),
+        }
+
+    def ensure(self) -> NginxClient:
+        """Adopt the running nginx, or start it with the saved table."""
+        if not self.router.adopt():
+            self.router.start()
+            self._save()
+        return self
+
+    def healthy(self) -> bool:
+        pid = self.pid
+        return pid is not None and _alive(pid)
+
+    def routes(self) -> dict[str, Any]:
+        return self.router.table().to_dict()
+
+    def _save(self) -> None:
+        body = json.dumps({"port": self.port, "table": self.routes()})
+        tmp = self.prefix / "router.json.tmp"
+        tmp.write_text(body)
+        os.replace(tmp, self.prefix / "router.json")
+
+    def set_pool(self, pool: str, backends: Sequence[str]) -> None:
+        self.router.set_pool(pool, backends)
+        self._save()
+
+    def set_weights(self, weights: Mapping[str, int]) -> None:
+        self.router.set_weights(weights)
+        self._save()
+
+    def set_header_route(self, header: str, value: str, pool: str) -> None:
+        self.router.set_header_route(header, value, pool)
+        self._save()
+
+    def clear_header_route(self) -> None:
+        self.router.clear_header_route()
+        self._save()
+
+    def stop(self) -> None:
+        if self.router.adopt():
+            self.router.stop()
+
+
+def router_client(recorded: Mapping[str, Any] | None) -> Any:
+    """The client of a recorded router (built-in or nginx), without starting anything."""
+    if not recorded:
+        return None
+    if recorded.get("kind") == "nginx":
+        return NginxClient(Path(recorded["prefix"]), int(recorded["port"]))
+    return RouterClient(int(recorded["port"]), int(recorded["admin_port"]), recorded.get("pid"))
+
+
 # -- instances ----------------------------------------------------------------------------------
 
 

@@ -4,11 +4,17 @@ policy decide. A fact that cannot be found is left out, so its gate fails closed
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from shipyard.domain import gates as g
+from shipyard.errors import ShipyardError
 from shipyard.services import approvals, breakglass, freezes, locks, vulns
 from shipyard.services.coordination import (
     ReleaseFacts,
@@ -120,9 +126,86 @@ def _soak(uow: UnitOfWork, spec: Any, env: str, version: str) -> g.SoakStatus | 
     return g.SoakStatus(source, parse_ts(e.ts) if e is not None else None)
 
 
+def _secret_env(spec: Any, env: str, root: Path) -> tuple[dict[str, str], list[str]]:
+    """The environment's config and secrets as variables for a gate command, and the secret
+    values to mask; a secret that cannot be read is left out (the command says if it needs it)."""
+    from shipyard.services import deploy_plan as dp
+
+    config, refs = dp.config_of(spec, env)
+    values: dict[str, str] = {}
+    for name, ref in refs.items():
+        with contextlib.suppress(ShipyardError):
+            values.update(dp.resolve_secrets({name: ref}, root))
+    return {**config, **values}, list(values.values())
+
+
+def run_command(
+    gate: g.CustomGate, spec: Any, env: str, version: str, root: Path
+) -> g.CommandResult:
+    """Run a custom gate's command in the project folder with a timeout; the output comes back
+    with every secret value masked. The whole process group stops at the timeout."""
+    from shipyard.adapters.targets.base import mask
+
+    variables, secret_values = _secret_env(spec, env, root)
+    environ = {
+        **os.environ,
+        **variables,
+        "SHIPYARD_ENVIRONMENT": env,
+        "SHIPYARD_VERSION": version,
+        "SHIPYARD_GATE": gate.gate_name,
+    }
+    limit = gate.timeout.total_seconds()
+    try:
+        proc = subprocess.Popen(
+            ["sh", "-c", gate.run],
+            cwd=root,
+            env=environ,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return g.CommandResult(gate.gate_name, 127, mask(f"could not start: {exc}", secret_values))
+    try:
+        out, _ = proc.communicate(timeout=limit)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        timed_out = True
+    text = out.decode("utf-8", "replace")
+    return g.CommandResult(
+        gate.gate_name,
+        proc.returncode if not timed_out else 124,
+        mask(text, secret_values),
+        timed_out=timed_out,
+    )
+
+
+def _commands(
+    policy: g.GatePolicy, spec: Any, env: str, version: str, root: Path | None
+) -> tuple[g.CommandResult, ...]:
+    where = root or Path.cwd()
+    return tuple(
+        run_command(gate, spec, env, version, where)
+        for gate in policy.gates
+        if isinstance(gate, g.CustomGate)
+    )
+
+
 def facts(
-    store: Store, spec: Any, env: str, version: str, actor: str, now: datetime
+    store: Store,
+    spec: Any,
+    env: str,
+    version: str,
+    actor: str,
+    now: datetime,
+    root: Path | None = None,
 ) -> g.GateFacts:
+    """What the gates look at; custom gate commands run in ``root`` (the project folder)."""
+    commands = _commands(policy_for(spec, env), spec, env, version, root)
     with store.read() as uow:
         release = find_release(uow, spec.project, version)
         lock_row = locks._row(uow, spec.project, env, now)
@@ -141,13 +224,22 @@ def facts(
             else None,
             signature=_signature(store, spec.project, release),
             soak=_soak(uow, spec, env, version),
+            commands=commands,
             overrides=breakglass.for_environment(uow, spec.project, env),
         )
 
 
-def check(store: Store, spec: Any, env: str, version: str, actor: str, now: datetime) -> g.Verdict:
+def check(
+    store: Store,
+    spec: Any,
+    env: str,
+    version: str,
+    actor: str,
+    now: datetime,
+    root: Path | None = None,
+) -> g.Verdict:
     """The verdict of ``env``'s gates for deploying ``version`` as ``actor`` at ``now``."""
-    return g.evaluate(policy_for(spec, env), facts(store, spec, env, version, actor, now))
+    return g.evaluate(policy_for(spec, env), facts(store, spec, env, version, actor, now, root))
 
 
 def verdict_dict(verdict: g.Verdict, env: str, version: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""DORA four keys from the event log: aggregated in SQL (``engine="sql"``, the default) or
-computed by ``domain/dora.py`` over records read from the log (``engine="python"``).
+"""DORA four keys from the event log: aggregated in SQL over the log's DORA projection
+(``engine="sql"``, the default; the projection catches up with the log first) or computed by
+``domain/dora.py`` over records read from the log (``engine="python"``).
 
 Both engines give the same figures (a test on SQLite and PostgreSQL holds them to it); SQL is
 what scales, the Python path is the reference and lists every id behind a figure.
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard.domain import dora
 from shipyard.errors import InputError
-from shipyard.store import dora_sql
+from shipyard.store import dora_projection, dora_sql
 from shipyard.store import metrics as repo
 from shipyard.store.metrics import COUNTED_STATUSES, FLAG_SERVICE, Dist
 from shipyard.store.uow import Store
@@ -81,16 +82,21 @@ def load_history(conn: Connection, project: str | None = None) -> dora.History:
     rows = conn.execute(
         text(
             "SELECT seq, ts, kind, subject, payload FROM events WHERE kind IN"
-            f" ('deployment.started', 'deployment.finished', 'flag.changed'){where} ORDER BY seq"
+            f" ('deployment.started', 'deployment.finished', 'flag.changed', 'hotfix.started')"
+            f"{where} ORDER BY seq"
         ),
         {"project": project},
     ).all()
     commits: dict[str, tuple[datetime, ...]] = {}
     deployments: list[dora.Deployment] = []
     rollbacks: list[dora.Rollback] = []
+    hotfixes: list[dora.Hotfix] = []
     for seq, ts, kind, subject, body in rows:
         p = json.loads(body)
-        if kind == "deployment.started":
+        if kind == "hotfix.started":
+            if p.get("deployment_id"):  # a hotfix of nothing live links no deployment
+                hotfixes.append(dora.Hotfix(subject, p["deployment_id"], _t(ts)))
+        elif kind == "deployment.started":
             commits[subject] = tuple(_t(c["time"]) for c in p.get("commits") or ())
         elif kind == "deployment.finished":
             if p.get("status") not in COUNTED_STATUSES:
@@ -131,7 +137,7 @@ def load_history(conn: Connection, project: str | None = None) -> dora.History:
         )
         for i in repo.list_incidents(conn, project)
     )
-    return dora.History(tuple(deployments), tuple(rollbacks), (), incidents)
+    return dora.History(tuple(deployments), tuple(rollbacks), tuple(hotfixes), incidents)
 
 
 # -- the SQL path ----------------------------------------------------------------------------
@@ -265,6 +271,8 @@ def dora_report(
     scope = dora_sql.Scope(env_name, w.start.strftime(TS), w.end.strftime(TS), project, service)
     buckets = weeks(w) if by == "week" else []
     notes: list[str] = []
+    if engine == "sql":
+        dora_projection.catch_up(store)  # the projection reads what the log holds now
     with store.read() as uow:
         conn = uow.conn
         if engine == "python":
@@ -291,11 +299,15 @@ def dora_report(
             deployed = list(summary.deployment_frequency.ids)
             per_service = _per_service_python(history, w, env_name, service)
         else:
-            c = dora_sql.counts(conn, scope)
+            tally = dora_sql.tally(conn, scope)
+            if buckets:  # one pass over the failures ranks them in the window and weekly
+                ttr, wt = dora_sql.restore_times_weekly(conn, scope)
+            else:
+                ttr, wt = dora_sql.restore_times(conn, scope).get(""), {}
             summary = _sql_report(
-                c.get(""),
+                tally.total,
                 dora_sql.lead_times(conn, scope).get(""),
-                dora_sql.restore_times(conn, scope).get(""),
+                ttr,
                 w,
                 "day",
                 any_prod,
@@ -304,9 +316,8 @@ def dora_report(
             )
             trend = []
             if buckets:
-                wc = dora_sql.counts(conn, scope, "week")
+                wc = tally.weeks
                 wl = dora_sql.lead_times(conn, scope, "week")
-                wt = dora_sql.restore_times(conn, scope, "week")
                 trend = [
                     (
                         key,
@@ -327,7 +338,7 @@ def dora_report(
             deployed = dora_sql.deployment_ids(conn, scope, ids_limit)
             per_service = {
                 s: {"deployments": v.deployments, "succeeded": v.succeeded, "failures": v.failed}
-                for s, v in sorted(dora_sql.counts(conn, scope, "service").items())
+                for s, v in sorted(tally.services.items(), key=lambda kv: kv[0] or "")
             }
     if not any_prod:
         notes.insert(0, f"no production deployments to '{env_name}' recorded: no data")
@@ -356,6 +367,13 @@ def dora_report(
         ],
         "notes": notes,
     }
+
+
+def rebuild_projection(store: Store) -> dict[str, int]:
+    """Empty the DORA projection and project the whole event log again."""
+    with store.begin() as uow:
+        read = dora_projection.rebuild(uow.conn)
+        return {"events": read, **dora_projection.counts(uow.conn)}
 
 
 def _per_service_python(

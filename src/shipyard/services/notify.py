@@ -3,8 +3,9 @@
 A cursor per sink (the delivery log) means each event goes out once, a failing endpoint is
 retried on the next dispatch, and nothing that records state waits on or fails for a sink.
 Configuration comes from the environment until shipyard.yaml has a ``notifications`` section:
-``SHIPYARD_NOTIFY_WEBHOOK_URL``, ``SHIPYARD_NOTIFY_WEBHOOK_SECRET``, ``SHIPYARD_NOTIFY_SLACK_URL``
-and ``SHIPYARD_NOTIFY_KINDS`` (comma-separated; a trailing ``*`` matches a prefix).
+``SHIPYARD_NOTIFY_WEBHOOK_URL``, ``SHIPYARD_NOTIFY_WEBHOOK_SECRET``, ``SHIPYARD_NOTIFY_SLACK_URL``,
+``SHIPYARD_NOTIFY_EMAIL_*`` (``HOST``, ``PORT``, ``FROM``, ``TO``, ``USER``, ``PASSWORD``,
+``STARTTLS``) and ``SHIPYARD_NOTIFY_KINDS`` (comma-separated; a trailing ``*`` matches a prefix).
 """
 
 from __future__ import annotations
@@ -45,7 +46,35 @@ def sinks_from_env(env: Mapping[str, str] | None = None) -> list[Sink]:
         )
     if env.get("SHIPYARD_NOTIFY_SLACK_URL"):
         out.append(SlackSink(env["SHIPYARD_NOTIFY_SLACK_URL"]))
+    if env.get("SHIPYARD_NOTIFY_EMAIL_HOST"):
+        out.append(_email_sink(env))
     return out
+
+
+def _email_sink(env: Mapping[str, str]) -> Sink:
+    from shipyard.adapters.notify.email import EmailSink
+    from shipyard.errors import InputError
+
+    recipients = tuple(a.strip() for a in env.get("SHIPYARD_NOTIFY_EMAIL_TO", "").split(",") if a)
+    sender = env.get("SHIPYARD_NOTIFY_EMAIL_FROM", "")
+    port = env.get("SHIPYARD_NOTIFY_EMAIL_PORT", "25")
+    if not recipients or not sender or not port.isdigit():
+        raise InputError(
+            "email notifications need SHIPYARD_NOTIFY_EMAIL_FROM, SHIPYARD_NOTIFY_EMAIL_TO "
+            "(comma-separated) and a numeric SHIPYARD_NOTIFY_EMAIL_PORT",
+            "e.g. SHIPYARD_NOTIFY_EMAIL_FROM=shipyard@example.com "
+            "SHIPYARD_NOTIFY_EMAIL_TO=releases@example.com",
+            code="notify-email-invalid",
+        )
+    return EmailSink(
+        host=env["SHIPYARD_NOTIFY_EMAIL_HOST"],
+        port=int(port),
+        sender=sender,
+        recipients=recipients,
+        username=env.get("SHIPYARD_NOTIFY_EMAIL_USER") or None,
+        password=env.get("SHIPYARD_NOTIFY_EMAIL_PASSWORD") or None,
+        starttls=env.get("SHIPYARD_NOTIFY_EMAIL_STARTTLS", "").lower() in ("1", "true", "yes"),
+    )
 
 
 def kinds_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -112,10 +141,10 @@ def deliver(
 
 def dispatch(store: Store) -> list[dict[str, Any]]:
     """Best effort after a state change: never raises, so a sink cannot block a release."""
-    sinks = sinks_from_env()
-    if not sinks:
-        return []
     try:
+        sinks = sinks_from_env()
+        if not sinks:
+            return []
         return deliver(store, sinks, kinds_from_env())
     except Exception:
         return []

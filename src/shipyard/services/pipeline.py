@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -219,6 +220,17 @@ class _Pending:
     note: str = ""
 
 
+@dataclass
+class _Captured:
+    """An executed step after its outputs and log went into the CAS."""
+
+    status: str
+    reason: str
+    files: dict[str, str]
+    log_digest: str
+    size: int
+
+
 class _Run:
     def __init__(
         self,
@@ -250,6 +262,7 @@ class _Run:
         self.t0 = time.monotonic()
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
+        self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
 
     # -- recording ------------------------------------------------------------------------
 
@@ -423,7 +436,7 @@ class _Run:
         values = self.secrets.get(node.name, {})
         spec_job = self.spec.pipeline.jobs[node.name]
         env = {
-            **os.environ,
+            **self.base_env,
             **job.env,
             **values,
             "SHIPYARD": "1",
@@ -445,17 +458,20 @@ class _Run:
         )
         return task, pending
 
-    def settle(self, pending: _Pending, result: Result) -> StepRecord:
-        """Record an executed step; cache it only if it succeeded and made its outputs."""
-        node = self.graph.nodes[pending.node]
-        job = node.job
+    def capture(self, pending: _Pending, result: Result) -> _Captured:
+        """Store an executed step's outputs and log; runs on the step's worker thread.
+
+        Only files and the CAS are touched here (no run state), so writing blobs, slow on most
+        disks, does not hold up the loop that starts the next steps.
+        """
+        job = self.graph.nodes[pending.node].job
         status, reason = result.status, result.reason
         log = result.log
         files: dict[str, str] = {}
         try:
             if status == "success" and job.outputs:
-                source = Workspace(pending.sandbox) if pending.sandbox else self.ws
-                source.changed()
+                # A fresh listing: the step has just written files.
+                source = Workspace(pending.sandbox or self.root)
                 try:
                     produced = source.expand(job.outputs, "output", pending.node)
                 except InputError as exc:
@@ -469,32 +485,39 @@ class _Run:
         finally:
             if pending.sandbox is not None:
                 shutil.rmtree(pending.sandbox, ignore_errors=True)
-        self.ws.changed()
         if pending.note:
             reason = f"{pending.note}; {reason}" if reason else pending.note
         log_digest = self.cas.put_bytes(log)
+        size = 0
+        if status == "success" and job.cache:
+            size = len(log) + sum(self.cas.path(d).stat().st_size for d in files.values())
+        return _Captured(status, reason, files, log_digest, size)
+
+    def settle(self, pending: _Pending, result: Result, captured: _Captured) -> StepRecord:
+        """Record an executed step; cache it only if it succeeded and made its outputs."""
+        job = self.graph.nodes[pending.node].job
+        self.ws.changed()
         rec = self._base(
             pending.node,
-            status,
+            captured.status,
             key=pending.key,
             manifest=pending.manifest,
             duration=result.duration_s,
             queued=pending.queued,
             attempt=result.attempt,
-            log_digest=log_digest,
+            log_digest=captured.log_digest,
             outputs=result.outputs,
-            reason=reason,
+            reason=captured.reason,
         )
-        if status == "success" and job.cache:
-            size = len(log) + sum(self.cas.path(d).stat().st_size for d in files.values())
+        if captured.status == "success" and job.cache:
             entry = {
                 "key": pending.key,
                 "node": pending.node,
-                "files": files,
+                "files": captured.files,
                 "outputs": result.outputs,
-                "log_digest": log_digest,
+                "log_digest": captured.log_digest,
                 "duration": result.duration_s,
-                "size": size,
+                "size": captured.size,
             }
             self.cache[pending.key] = entry
             self.cache_puts.append(entry)
@@ -635,7 +658,7 @@ def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) 
     SIGINT and SIGTERM only set a flag that the loop reads between decisions, so an interrupt
     never lands between the scheduler handing out a node and the node being recorded.
     """
-    running: dict[Future[Result], _Pending] = {}
+    running: dict[Future[tuple[Result, _Captured]], _Pending] = {}
     stop = threading.Event()
     interrupted = False
     restore = _trap_signals(stop)
@@ -651,7 +674,7 @@ def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) 
                 done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
                     pending = running.pop(future)
-                    rec = state.settle(pending, future.result())
+                    rec = state.settle(pending, *future.result())
                     state.record(rec)
                     sched.finish(rec.node, _STATE[rec.status], rec.outputs)
             elif not running and not progressed and not sched.done:
@@ -688,7 +711,7 @@ def _step(
     sched: Scheduler,
     executor: LocalExecutor,
     graph: Graph,
-    running: dict[Future[Result], _Pending],
+    running: dict[Future[tuple[Result, _Captured]], _Pending],
     interrupted: bool,
 ) -> bool:
     """Start what may start and record skips; True if anything changed."""
@@ -711,7 +734,7 @@ def _step(
             sched.finish(nid, _STATE[out.status], out.outputs)
         else:
             task, pending = out
-            running[executor.submit(task)] = pending
+            running[executor.submit(task, partial(state.capture, pending))] = pending
     return bool(decision.start or decision.skip)
 
 

@@ -56,7 +56,7 @@ class Runner:
         }
         base = deploy_dir(store, dep["environment"])
         self.instances = rt.Instances(base / "logs", self.env_row.get("instances", []))
-        self.router: rt.RouterClient | None = None
+        self.router: Any = None  # rt.RouterClient, or rt.NginxClient for `router: nginx`
         self.router_log = base / "router.log"
         self.state: r.RolloutState | None = (
             r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
@@ -65,18 +65,42 @@ class Runner:
         self.promoted = False
         self.backends: dict[str, list[str]] = {}
         self.weights: dict[str, int] = {}
+        self.hooks: Any = None  # a command target's HookDriver; None for the process target
+        self.hook_failure = ""
+        self.forced_status = ""
+        if self.plan["canary"].get("target") == "command":
+            from shipyard.services.deploy_hooks import HookDriver
+
+            live = self.env_row.get("version") is not None
+            self.hooks = HookDriver(
+                self.plan,
+                dep["environment"],
+                r.strategy_from_dict(self.plan["strategy"]).instances if live else 0,
+            )
+            self.pools = {r.Pool.STABLE: r.Pool.STABLE.value, r.Pool.CANARY: r.Pool.CANARY.value}
 
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
         now = datetime.now(UTC)
-        self.router = rt.ensure_router(self.env_row.get("router"), self.router_log)
-        self.weights = dict(self.router.routes().get("weights", {}))
+        if self.hooks is None and self.plan.get("router") == "nginx":
+            base = deploy_dir(self.store, self.dep["environment"])
+            self.router = rt.NginxClient(base / "nginx").ensure()
+            self.weights = dict(self.router.routes().get("weights", {}))
+        elif self.hooks is None:
+            self.router = rt.ensure_router(self.env_row.get("router"), self.router_log)
+            self.weights = dict(self.router.routes().get("weights", {}))
         try:
             if self.state is None:
                 strategy = r.strategy_from_dict(self.plan["strategy"])
-                stable = len(self.instances.ready(self.pools[r.Pool.STABLE], self._path()))
-                self._apply(r.start(strategy, now, stable_instances=stable), first=True)
+                stable = (
+                    self.hooks.counts[r.Pool.STABLE]
+                    if self.hooks is not None
+                    else len(self.instances.ready(self.pools[r.Pool.STABLE], self._path()))
+                )
+                direct = bool(self.plan.get("direct"))
+                decision = r.start(strategy, now, stable_instances=stable, direct=direct)
+                self._apply(decision, first=True)
             else:  # a controller that died: re-assert what the state says, then carry on
                 self._apply(r.reconcile(self.state, now))
             while self.state is not None and self._running():
@@ -86,8 +110,10 @@ class Runner:
             self._finish("failed", f"{exc.code}: {exc.message}")
             raise
         assert self.state is not None
-        status = STATUS.get(self.state.phase, "failed")
+        status = self.forced_status or STATUS.get(self.state.phase, "failed")
         reason = self.state.failure or self.state.reason
+        if self.hook_failure:
+            reason = f"{self.hook_failure}; rolled back" if status == "rolled-back" else reason
         return self._finish(status, reason)
 
     def _running(self) -> bool:
@@ -114,6 +140,11 @@ class Runner:
                 self._apply(r.step(self.state, result, datetime.now(UTC)))
         if not self._running():
             return
+        if self.hooks is not None:
+            counts = {p: self.hooks.ready(p) for p in r.Pool}
+            seen = r.Readiness(counts[r.Pool.STABLE], counts[r.Pool.CANARY])
+            self._apply(r.step(self.state, seen, datetime.now(UTC)))
+            return
         ready = {p: self.instances.ready(self.pools[p], self._path()) for p in r.Pool}
         self._sync_router(ready)
         obs = r.Readiness(len(ready[r.Pool.STABLE]), len(ready[r.Pool.CANARY]))
@@ -128,7 +159,16 @@ class Runner:
         if moved or decision.commands:
             self._record(decision, moved)
         for command in decision.commands:
-            self._execute(command)
+            if self.hooks is None:
+                self._execute(command)
+                continue
+            from shipyard.adapters.targets.base import TargetError
+
+            try:
+                self._execute(command)
+            except TargetError as exc:
+                self._hook_failed(exc)
+                return
         if decision.commands:
             with self.store.begin() as uow:
                 repo.save_environment(
@@ -194,7 +234,33 @@ class Runner:
 
         return launch_for(self.store, self.plan.get(pool.value))
 
+    def _hook_failed(self, exc: ShipyardError) -> None:
+        """A hook failed: roll back through the state machine, or by hand once it finished.
+        A hook failing while rolling back leaves the deployment failed."""
+        assert self.state is not None and self.hooks is not None
+        if self.hook_failure or self.state.rolling_back:
+            raise exc
+        self.hook_failure = f"{exc.code}: {exc.message}"
+        self.on_line(f"{exc.message}; rolling back", {})
+        if not self.state.finished:
+            abort = r.UserAction(r.Action.ABORT, "shipyard after a failing hook")
+            self._apply(r.step(self.state, abort, datetime.now(UTC)))
+            return
+        self.hooks.restore()  # the promote hook failed after the last step
+        self.promoted = False
+        self.forced_status = "rolled-back"
+
     def _execute(self, c: r.Command) -> None:
+        if self.hooks is not None:
+            if isinstance(c, r.StartAnalysis):
+                self._start_analysis(c, "")
+            elif isinstance(c, r.StopAnalysis):
+                self.analysis = None
+            else:
+                self.hooks.execute(c)
+                if isinstance(c, r.Promote):
+                    self.promoted = True
+            return
         assert self.router is not None
         if isinstance(c, r.ScaleUp | r.ScaleDown):
             phys = self.pools[c.pool]
@@ -215,22 +281,25 @@ class Runner:
         elif isinstance(c, r.ClearHeaderRoute):
             self.router.clear_header_route()
         elif isinstance(c, r.StartAnalysis):
-            from shipyard.services.rollout_analysis import AnalysisRun, source_for
-
-            template = self.plan["analysis"][c.name]
-            self.analysis = AnalysisRun(
-                c.name,
-                template,
-                c.duration,
-                source_for(template, self.router.admin_url),
-                self.pools[r.Pool.CANARY],
-                self.pools[r.Pool.STABLE],
-                time.monotonic(),
-            )
+            self._start_analysis(c, self.router.admin_url)
         elif isinstance(c, r.StopAnalysis):
             self.analysis = None
         elif isinstance(c, r.Promote):
             self.promoted = True
+
+    def _start_analysis(self, c: r.StartAnalysis, router_admin_url: str) -> None:
+        from shipyard.services.rollout_analysis import AnalysisRun, source_for
+
+        template = self.plan["analysis"][c.name]
+        self.analysis = AnalysisRun(
+            c.name,
+            template,
+            c.duration,
+            source_for(template, router_admin_url),
+            self.pools[r.Pool.CANARY],
+            self.pools[r.Pool.STABLE],
+            time.monotonic(),
+        )
 
     def _set_pool(self, pool: str, backends: list[str]) -> None:
         assert self.router is not None
@@ -250,6 +319,8 @@ class Runner:
     def _finish(self, status: str, reason: str) -> dict[str, Any]:
         d = self.dep
         live_pool = self.pools[r.Pool.CANARY] if self.promoted else self.pools[r.Pool.STABLE]
+        if self.hooks is not None:
+            live_pool = None  # the platform behind the hooks names its own pools
         succeeded = status == "succeeded"
         side = self.plan["canary"] if succeeded else (self.plan.get("stable") or {})
         payload = {

@@ -134,6 +134,9 @@ class CommandTarget(Model):
     health: str | None = None
     promote: str | None = None
     rollback: str | None = None
+    stop: str | None = None
+    instances: int = Field(1, ge=1, le=1000)
+    timeout: Duration = 300.0  # per hook run
 
 
 Target = Annotated[ProcessTarget | CommandTarget, Field(discriminator="type")]
@@ -179,6 +182,7 @@ class Ring(Model):
     weight: int | None = Field(None, ge=0, le=100)
     analysis: str | None = None
     duration: Duration | None = None
+    pause: Duration | Literal["until-promoted"] | None = None  # after the wave's analysis
 
 
 class Rings(Model):

@@ -72,12 +72,16 @@ def parse(text: str, file: str) -> Located:
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def _scalar(node: yaml.ScalarNode) -> Any:
     return _CONSTRUCTOR.construct_object(node, deep=True)
 
 
 def _build(node: yaml.Node, path: Path_, located: Located) -> Any:
-    located.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    mark = node.start_mark
+    located.positions[path] = (mark.line + 1, mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -85,7 +89,10 @@ def _build(node: yaml.Node, path: Path_, located: Located) -> Any:
                 raise located.error(
                     path, "YAML merge keys (<<) are not supported", code="yaml-syntax"
                 )
-            key = _build(key_node, path + ("<key>",), located)
+            if key_node.tag == _STR and isinstance(key_node, yaml.ScalarNode):
+                key = key_node.value
+            else:
+                key = _build(key_node, path + ("<key>",), located)
             if not isinstance(key, str | int | bool | float) or key is None:
                 raise SpecError(
                     "mapping keys must be plain strings",
@@ -114,4 +121,6 @@ def _build(node: yaml.Node, path: Path_, located: Located) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), located) for i, item in enumerate(node.value)]
+    if node.tag == _STR:  # most scalars: what the constructor returns, without its overhead
+        return node.value
     return _scalar(node)  # type: ignore[arg-type]

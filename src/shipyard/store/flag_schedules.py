@@ -35,8 +35,9 @@ _PENDING = (flag_schedules.c.applied_at.is_(None), flag_schedules.c.cancelled_at
 
 
 def insert(conn: Connection, row: dict[str, Any]) -> int:
-    result = conn.execute(flag_schedules.insert(), row)
-    return int(result.inserted_primary_key[0])
+    key = conn.execute(flag_schedules.insert(), row).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def get(conn: Connection, schedule_id: int) -> dict[str, Any] | None:

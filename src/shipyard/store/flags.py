@@ -244,3 +244,12 @@ def clients(conn: Connection, project: str) -> list[dict[str, Any]]:
     c = flag_clients.c
     q = select(flag_clients).where(c.project == project).order_by(c.app_name, c.instance_id)
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def delete_segment(conn: Connection, project: str, environment: str, segment_id: int) -> None:
+    c = flag_segments.c
+    conn.execute(
+        flag_segments.delete().where(
+            c.project == project, c.environment == environment, c.id == segment_id
+        )
+    )

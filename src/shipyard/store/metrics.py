@@ -112,6 +112,18 @@ class Dialect:
             return f"to_char(date_trunc('week', ({expr})::timestamp), 'YYYY-MM-DD')"
         return f"date({expr}, '-6 days', 'weekday 1')"
 
+    def week_of(self, expr: str) -> str:
+        """The day number (days since 1970-01-01) of the Monday of an ISO 8601 UTC time."""
+        if self.postgres:
+            return f"(date_trunc('week', ({expr})::timestamp)::date - date '1970-01-01')"
+        return f"CAST(julianday(date({expr}, '-6 days', 'weekday 1')) - 2440587.5 AS INTEGER)"
+
+    def bucket(self, expr: str, width: float) -> str:
+        """``floor(expr / width)`` of a non-negative number, as an integer."""
+        if self.postgres:
+            return f"CAST(floor(({expr}) / {width!r}) AS BIGINT)"
+        return f"CAST(({expr}) / {width!r} AS INTEGER)"
+
     def commits(self, col: str) -> str:
         """A FROM item yielding one row per commit of a payload, commit time as ``t``."""
         if self.postgres:

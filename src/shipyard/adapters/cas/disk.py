@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from typing import BinaryIO
 from shipyard.errors import IntegrityFailure, NotFound
 
 CHUNK = 1 << 20
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def digest_file(path: Path) -> str:
@@ -34,7 +36,7 @@ def digest_bytes(data: bytes) -> str:
 
 def _hex(digest: str) -> str:
     algo, _, hexpart = digest.partition(":")
-    if algo != "sha256" or len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
+    if algo != "sha256" or not _SHA256_HEX.fullmatch(hexpart):
         raise NotFound(
             f"'{digest}' is not a sha256 digest",
             "digests look like sha256:<64 hex>",
@@ -68,6 +70,10 @@ class DiskCAS:
         return digest
 
     def put_file(self, src: Path) -> str:
+        with open(src, "rb") as fh:  # a small file is read once for its digest and its copy
+            data = fh.read(CHUNK)
+            if len(data) < CHUNK:
+                return self.put_bytes(data)
         digest = digest_file(src)
         if not self.has(digest):
 
@@ -80,8 +86,11 @@ class DiskCAS:
 
     def _write(self, digest: str, fill: object) -> None:
         target = self.path(digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:  # the folder usually exists; creating it first costs a failing mkdir per blob
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fill(fh)  # type: ignore[operator]

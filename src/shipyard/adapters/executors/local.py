@@ -1,10 +1,11 @@
 """Run steps as local subprocesses, each in its own process group, and leave nothing behind.
 
-A step is ``bash -c RUN`` started with ``start_new_session`` so that it and everything it
-starts share one process group that Shipyard can kill as a whole: on timeout, on Ctrl-C, and
-after the step's shell exits (a background ``sleep &`` must not outlive its step). The shell is
-waited for with ``waitid(WNOWAIT)`` so it stays a zombie while the group is killed: its pid,
-which is the group id, cannot be reused by an unrelated process in between.
+A step is ``bash -c RUN`` (``/bin/sh -c`` where that cannot differ, see ``shell_for``) started
+with ``start_new_session`` so that it and everything it starts share one process group that
+Shipyard can kill as a whole: on timeout, on Ctrl-C, and after the step's shell exits (a
+background ``sleep &`` must not outlive its step). The shell is waited for with
+``waitid(WNOWAIT)`` so it stays a zombie while the group is killed: its pid, which is the group
+id, cannot be reused by an unrelated process in between.
 """
 
 from __future__ import annotations
@@ -12,18 +13,23 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar, overload
 
 from shipyard.domain.pipeline import retry_delay
 from shipyard.errors import InputError
+
+T = TypeVar("T")
 
 MIN_SECRET_LENGTH = 4
 MASK = b"***"
@@ -121,6 +127,72 @@ def _name(name: str, line: int) -> str:
     return name
 
 
+# A command list of plain words, `&&`, `||`, `;`, `|`, newlines and `<`, `>`, `>>` runs the same
+# under any POSIX shell when every command in it is a program rather than a builtin; dash
+# starts in about a third of bash's time, which is most of a small step's cost.
+_TOKEN = re.compile(r"[A-Za-z0-9_./,:=+@%-]+|&&|\|\||>>|[;|\n<>]|[ \t]+")
+_SEPARATORS = frozenset({"&&", "||", ";", "|", "\n"})
+_REDIRECTS = frozenset({"<", ">", ">>"})
+# bash's builtins and keywords (`compgen -b -k`) spelt with the characters above, and dash's.
+_BUILTIN_WORDS = (
+    "alias bg bind break builtin caller case cd chdir command compgen complete compopt continue "
+    "coproc declare dirs disown do done echo elif else enable esac eval exec exit export false "
+    "fc fg fi for function getopts hash help history if in jobs kill let local logout mapfile "
+    "popd printf pushd pwd read readarray readonly return select set shift shopt source "
+    "suspend test then time times trap true type typeset ulimit umask unalias unset until wait "
+    "while"
+)
+_BUILTINS = frozenset(_BUILTIN_WORDS.split())
+_SH = "/bin/sh"
+
+
+def shell_for(command: str, cwd: Path, path: str | None) -> list[str]:
+    """``bash -c`` as documented, or ``/bin/sh -c`` where the two cannot differ (see above)."""
+    tokens = [t for t in _TOKEN.findall(command) if not t.isspace() or t == "\n"]
+    if "".join(tokens) != "".join(command.replace(" ", "").replace("\t", "")) or not tokens:
+        return ["bash", "-c", command]
+    first = True
+    previous = ""
+    for token in tokens:
+        if token in _SEPARATORS:
+            if first or previous in _REDIRECTS:
+                return ["bash", "-c", command]  # empty command or a redirect without a target
+            first = True
+        elif token in _REDIRECTS:
+            if previous in _REDIRECTS:
+                return ["bash", "-c", command]
+        elif previous not in _REDIRECTS and first:
+            first = False
+            if "=" in token or token in _BUILTINS or not _runnable(token, cwd, path):
+                return ["bash", "-c", command]
+        previous = token
+    if previous in _REDIRECTS or previous in {"&&", "||", "|"}:
+        return ["bash", "-c", command]
+    return [_SH, "-c", command]
+
+
+def _runnable(word: str, cwd: Path, path: str | None) -> bool:
+    """A binary or a ``#!`` script either shell would find and exec the same way.
+
+    Anything else keeps bash: its own "not found" message, and a script without ``#!``, which
+    each shell would run as a script of its own.
+    """
+    if "/" in word:
+        found: str | None = str(cwd / word)
+    elif path is None or not all(os.path.isabs(d) for d in path.split(os.pathsep)):
+        return False  # the shells' default PATH, or folders relative to the step's own cwd
+    else:
+        found = shutil.which(word, path=path)
+    if found is None or not os.access(found, os.X_OK):
+        return False
+    try:
+        with open(found, "rb") as fh:
+            head = fh.read(4)
+    except OSError:  # a folder, or unreadable
+        return False
+    return head == b"\x7fELF" or head[:2] == b"#!"
+
+
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -138,8 +210,21 @@ class LocalExecutor:
         self._cancelled = threading.Event()
         self._tmp = Path(tempfile.mkdtemp(prefix="shipyard-steps-"))
 
-    def submit(self, task: Task) -> Future[Result]:
-        return self._pool.submit(self._run, task)
+    @overload
+    def submit(self, task: Task) -> Future[Result]: ...
+
+    @overload
+    def submit(self, task: Task, then: Callable[[Result], T]) -> Future[tuple[Result, T]]: ...
+
+    def submit(self, task: Task, then: Callable[[Result], Any] | None = None) -> Future[Any]:
+        """Run ``task``; ``then(result)``, if given, runs on the same worker thread after it."""
+        if then is None:
+            return self._pool.submit(self._run, task)
+        return self._pool.submit(self._run_then, task, then)
+
+    def _run_then(self, task: Task, then: Callable[[Result], Any]) -> tuple[Result, Any]:
+        result = self._run(task)
+        return result, then(result)
 
     def cancel(self) -> None:
         """SIGTERM every running step's group, SIGKILL what is left after the grace period."""
@@ -221,11 +306,15 @@ class LocalExecutor:
     def _attempt(self, task: Task, out_file: Path, log: bytearray) -> tuple[str, int | None, str]:
         """One try: (status, exit code, reason); the step's output is appended to ``log``."""
         env = {**task.env, "SHIPYARD_OUTPUT": str(out_file)}
+        if any(k.startswith("BASH") or k == "SHELLOPTS" for k in env):
+            argv = ["bash", "-c", task.command]  # settings only bash reads
+        else:
+            argv = shell_for(task.command, task.cwd, env.get("PATH"))
         log_file = self._tmp / f"{threading.get_ident()}.log"
         with open(log_file, "wb") as fh:
             try:
                 proc = subprocess.Popen(
-                    ["bash", "-c", task.command],
+                    argv,
                     cwd=task.cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,

@@ -277,6 +277,18 @@ class NginxRouter:
     def master_pid(self) -> int | None:
         return self._pid()
 
+    def adopt(self) -> bool:
+        """Take over the nginx another process started under this prefix and port, so its next
+        change is a reload; False when none runs there."""
+        pid = self._pid()
+        if pid is None or not _alive(pid):
+            return False
+        self._running = True
+        self._inodes = _listen_inodes(self.port)
+        served = self._generation_served()
+        self._generation = int(served) if served.isdigit() else 0
+        return True
+
     def __enter__(self) -> NginxRouter:
         self.start()
         return self

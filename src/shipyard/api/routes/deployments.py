@@ -69,6 +69,27 @@ def deploy(body: DeployBody, p: Principal = Deployer, store: Store = StoreDep) -
     return created
 
 
+class RollbackBody(BaseModel):
+    to: str | None = None
+
+
+@router.post("/rollbacks/{environment}")
+def rollback(
+    environment: str,
+    body: RollbackBody | None = None,
+    p: Principal = Deployer,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    """`shipyard rollback ENV [--to V]`; its controller runs as a process of its own."""
+    from shipyard.cli.deploy import _spawn_controller
+
+    spec, root = _spec(p, Permission.DEPLOY)
+    to = body.to if body else None
+    created = svc.create_rollback(store, spec, environment, to=to, actor=p.name)
+    _spawn_controller(created["id"], root)
+    return created
+
+
 @router.get("/rollouts/{environment}")
 def status(environment: str, p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
     spec, _ = _spec(p, Permission.READ)

@@ -13,7 +13,14 @@ from pydantic import BaseModel, Field
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.errors import InputError
-from shipyard.services import flags, flags_client, flags_lifecycle
+from shipyard.services import (
+    flag_schedules,
+    flag_segments,
+    flag_strategies,
+    flags,
+    flags_client,
+    flags_lifecycle,
+)
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 
@@ -76,6 +83,44 @@ class EvalIn(BaseModel):
 class TokenIn(BaseModel):
     environment: str
     name: str = "sdk"
+
+
+class SegmentIn(BaseModel):
+    """``constraints`` is Unleash constraint JSON; ``id`` is the next free one if left out."""
+
+    constraints: Any = None
+    name: str | None = None
+    id: int | None = None
+
+
+class SegmentChangeIn(BaseModel):
+    constraints: Any = None
+    name: str | None = None
+
+
+class StrategyIn(BaseModel):
+    """An Unleash strategy: ``name`` (flexibleRollout, userWithId ...), parameters as text."""
+
+    name: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    constraints: Any = None
+    segments: list[Any] = Field(default_factory=list)
+
+
+class StepIn(BaseModel):
+    percentage: int
+    at: str
+
+
+class ScheduleIn(BaseModel):
+    """One change (``action`` enable, disable or rollout with ``percentage``, at ``at``) or
+    ``steps``; ``at`` is +2h, 10:30 (UTC) or an ISO time with a zone."""
+
+    flag: str
+    action: str | None = None
+    percentage: int | None = None
+    at: str | None = None
+    steps: list[StepIn] | None = None
 
 
 @router.get("")
@@ -165,6 +210,145 @@ def stream(
     return event_stream(request, store, chosen, _need(env))
 
 
+@router.get("/segments")
+def list_segments(
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    return {"segments": flag_segments.list_segments(store, chosen, _need(env))}
+
+
+@router.post("/segments")
+def create_segment(
+    body: SegmentIn,
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Writer,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    return flag_segments.create_segment(
+        store, chosen, _need(env), body.constraints, who.name, name=body.name, segment_id=body.id
+    )
+
+
+@router.get("/segments/{segment_id}")
+def show_segment(
+    segment_id: int,
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    return flag_segments.show_segment(store, chosen, _need(env), segment_id)
+
+
+@router.put("/segments/{segment_id}")
+def update_segment(
+    segment_id: int,
+    body: SegmentChangeIn,
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Writer,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    return flag_segments.update_segment(
+        store,
+        chosen,
+        _need(env),
+        segment_id,
+        who.name,
+        constraints=body.constraints,
+        name=body.name,
+    )
+
+
+@router.delete("/segments/{segment_id}")
+def delete_segment(
+    segment_id: int,
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Writer,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    return flag_segments.delete_segment(store, chosen, _need(env), segment_id, who.name)
+
+
+@router.get("/schedules")
+def list_schedules(
+    env: str | None = None,
+    pending: bool = False,
+    project: str | None = None,
+    who: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, env, Permission.READ)
+    return {"schedules": flag_schedules.list_schedules(store, chosen, env, pending=pending)}
+
+
+@router.post("/schedules")
+def create_schedule(
+    body: ScheduleIn,
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Writer,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    """One scheduled change, or a stepped rollout stored all or none."""
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    if body.steps is not None:
+        if body.action is not None or body.at is not None or body.percentage is not None:
+            raise InputError(
+                "steps go alone",
+                "send either steps or action and at",
+                code="schedule-options-invalid",
+            )
+        rows = flag_schedules.schedule_steps(
+            store,
+            chosen,
+            _need(env),
+            body.flag,
+            [(s.percentage, s.at) for s in body.steps],
+            actor=who.name,
+        )
+        return {"schedules": rows}
+    if body.action is None or body.at is None:
+        raise InputError(
+            "give action (enable, disable, rollout) and at",
+            'or steps: [{"percentage": 10, "at": "+1h"}, ...]',
+            code="schedule-options-invalid",
+        )
+    row = flag_schedules.schedule(
+        store, chosen, _need(env), body.flag, body.action, body.at, body.percentage, actor=who.name
+    )
+    return {"schedules": [row]}
+
+
+@router.post("/schedules/apply")
+def apply_schedules(
+    project: str | None = None, who: Principal = Writer, store: Store = StoreDep
+) -> dict[str, Any]:
+    """Apply what is due now in the project (the server also does so every 30 seconds)."""
+    from datetime import UTC, datetime
+
+    chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    return {"applied": flag_schedules.apply_due(store, datetime.now(UTC), project=chosen)}
+
+
+@router.post("/schedules/{schedule_id}/cancel")
+def cancel_schedule(
+    schedule_id: int, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
+) -> dict[str, Any]:
+    chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    return flag_schedules.cancel(store, chosen, schedule_id, actor=who.name)
+
+
 @router.get("/{name}")
 def show(
     name: str,
@@ -251,3 +435,51 @@ def evaluate(
 ) -> dict[str, Any]:
     chosen, env = _scope(who, project, _need(env), Permission.READ)
     return flags.evaluate(store, chosen, _need(env), name, body.context)
+
+
+@router.get("/{name}/strategies")
+def list_strategies(
+    name: str,
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    return flag_strategies.list_strategies(store, chosen, _need(env), name)
+
+
+@router.post("/{name}/strategies")
+def add_strategy(
+    name: str,
+    body: StrategyIn,
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Writer,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    return flag_strategies.add_strategy(
+        store,
+        chosen,
+        _need(env),
+        name,
+        who.name,
+        kind=body.name,
+        parameters=body.parameters,
+        constraints=body.constraints,
+        segments=body.segments,
+    )
+
+
+@router.delete("/{name}/strategies/{index}")
+def remove_strategy(
+    name: str,
+    index: int,
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Writer,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    return flag_strategies.remove_strategy(store, chosen, _need(env), name, index, who.name)

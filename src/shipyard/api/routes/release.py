@@ -157,7 +157,10 @@ def gates(
     version = version or svc.default_version(store, spec, env)
     if version is None:
         raise InputError(f"nothing to judge for {env}", "pass ?version=", code="version-missing")
-    verdict = svc.check(store, spec, env, version, p.name, parse_at(at))
+    from shipyard.spec.load import find_spec
+
+    project_root = find_spec().resolve().parent
+    verdict = svc.check(store, spec, env, version, p.name, parse_at(at), project_root)
     return svc.verdict_dict(verdict, env, version)
 
 
