@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from shipyard.errors import ShipyardError
 from shipyard.services import deploy as svc
+from shipyard.services.deploy_demo import Traffic as Load  # steady cookie-less visitors
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 
@@ -64,32 +63,6 @@ def cleanup(store: Store) -> Iterator[list[Any]]:
     for spec in specs:
         for env in spec.environments:
             svc.stop_environment(store, spec, env)
-
-
-class Load:
-    """A steady client without cookies (each request is a new visitor), counting statuses."""
-
-    def __init__(self, url: str) -> None:
-        self.url, self.counts, self.stop = url, Counter[Any](), threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not self.stop.is_set():
-                client.cookies.clear()
-                try:
-                    self.counts[client.get(self.url + "/").status_code] += 1
-                except httpx.HTTPError as exc:
-                    self.counts[type(exc).__name__] += 1
-                self.stop.wait(0.005)
-
-    def __enter__(self) -> Load:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 def url_of(store: Store, spec: Any, env: str) -> str:
