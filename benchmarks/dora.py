@@ -13,7 +13,7 @@ does not finish in reasonable time at 1,000,000 deployments, so it is compared o
 smaller database of PYTHON_N deployments (default 50,000), where both engines are timed and
 must give the same figures. The last line is the ratio python / sql at that size.
 
-    python benchmarks/dora_scale.py [N] [--db sqlite|postgres|both] [--python-n N | --skip-python]
+    python benchmarks/dora.py [N] [--db sqlite|postgres|both] [--python-n N | --skip-python]
         (default N = 1000000; PostgreSQL from SHIPYARD_TEST_DATABASE_URL or
          postgresql+psycopg://postgres@127.0.0.1:5432/test)
 """
