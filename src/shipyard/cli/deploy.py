@@ -63,6 +63,12 @@ def deploy(
     ),
     artifact: str | None = typer.Option(None, "--artifact", help="The artifact name."),
     detach: bool = typer.Option(False, "--detach", help="Start the rollout and return."),
+    allow_destructive: str | None = typer.Option(
+        None,
+        "--allow-destructive",
+        metavar="REASON",
+        help="Run a migration with destructive statements; the reason is recorded.",
+    ),
     file: Path | None = FILE,
     json_: bool = JSON,
 ) -> None:
@@ -75,7 +81,14 @@ def deploy(
     as_json = json_mode(json_)
     if detach:
         created = svc.create(
-            store, spec, root, environment, version=version, artifact=artifact, actor=_actor()
+            store,
+            spec,
+            root,
+            environment,
+            version=version,
+            artifact=artifact,
+            actor=_actor(),
+            allow_destructive=allow_destructive,
         )
         _spawn_controller(created["id"], root)
         emit(created, json_, lambda: console().print(f"started deployment {created['id']}"))
@@ -93,6 +106,7 @@ def deploy(
             artifact=artifact,
             actor=_actor(),
             on_line=line,
+            allow_destructive=allow_destructive,
         )
     finally:
         if status is not None:

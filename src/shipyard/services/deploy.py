@@ -216,8 +216,10 @@ def create(
     version: str | None = None,
     artifact: str | None = None,
     actor: str = "cli",
+    allow_destructive: str | None = None,
 ) -> dict[str, Any]:
-    """Check and record a deployment of ``env``; the controller (``run``) rolls it out."""
+    """Check and record a deployment of ``env``; the controller (``run``) rolls it out.
+    ``allow_destructive`` is the reason to run a migration the lint flags as destructive."""
     from shipyard.services.audit import ensure_project
 
     environment(spec, env)
@@ -249,6 +251,9 @@ def create(
         "workdir": str(_workdir(store, root, row)),
         **_target_side(target),
     }
+    migration_files, destructive = _lint_migrations(
+        store, spec, env, version, Path(side["workdir"]), allow_destructive
+    )
     deployment_id = "d" + _secrets.token_hex(6)
     service = row["name"] if row else spec.project
     with store.begin() as uow:
@@ -275,6 +280,7 @@ def create(
             "router": spec.environments[env].router,
             "stable": previous["plan"]["canary"] if previous else None,
             "canary": side,
+            "migration_files": migration_files,
         }
         repo.insert_deployment(
             uow.conn,
@@ -318,8 +324,33 @@ def create(
             },
             project=spec.project,
         )
+        if destructive:
+            uow.events.append(
+                "migration.destructive-allowed",
+                f"deployment:{deployment_id}",
+                actor,
+                destructive,
+                project=spec.project,
+            )
     notes = [] if row else [f"no artifact in the registry: deploying {version} from {root}"]
     return {"id": deployment_id, "environment": env, "version": version, "notes": notes}
+
+
+def _lint_migrations(
+    store: Store, spec: Any, env: str, version: str, workdir: Path, reason: str | None
+) -> tuple[dict[str, str], dict[str, Any] | None]:
+    """Lint the migration files changed since the live deployment (``deploy_migrations``)."""
+    from shipyard.services import deploy_migrations
+
+    with store.read() as uow:
+        live = repo.get_environment(uow.conn, spec.project, env)
+        prev = (
+            repo.get_deployment(uow.conn, live["deployment_id"])
+            if live and live.get("deployment_id")
+            else None
+        )
+    seen = dict((prev or {}).get("plan", {}).get("migration_files") or {})
+    return deploy_migrations.check(store, spec, env, version, workdir, seen, reason)
 
 
 def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
@@ -486,9 +517,19 @@ def deploy(
     artifact: str | None = None,
     actor: str = "cli",
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
+    allow_destructive: str | None = None,
 ) -> dict[str, Any]:
     """``shipyard deploy`` in the foreground: create, then run to the end."""
-    created = create(store, spec, root, env, version=version, artifact=artifact, actor=actor)
+    created = create(
+        store,
+        spec,
+        root,
+        env,
+        version=version,
+        artifact=artifact,
+        actor=actor,
+        allow_destructive=allow_destructive,
+    )
     for note in created["notes"]:
         if on_line:
             on_line(note, {})

@@ -235,6 +235,8 @@ class Environment(Model):
     secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
     router: Literal["builtin", "nginx"] = "builtin"
     migrate: str | None = None  # run before traffic moves; a non-zero exit stops the deploy
+    migrate_files: str | None = None  # glob of the .sql files `migrate` applies; linted first
+    expand_contract: bool = False  # destructive migrations are allowed (two-phase changes)
 
 
 # -- analysis, flags, release ------------------------------------------------------------------

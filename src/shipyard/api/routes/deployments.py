@@ -35,6 +35,7 @@ class DeployBody(BaseModel):
     environment: str
     version: str | None = None
     artifact: str | None = None
+    allow_destructive: str | None = None  # the reason to run a destructive migration
 
 
 @router.get("/environments")
@@ -64,6 +65,7 @@ def deploy(body: DeployBody, p: Principal = Deployer, store: Store = StoreDep) -
         version=body.version,
         artifact=body.artifact,
         actor=p.name,
+        allow_destructive=body.allow_destructive,
     )
     _spawn_controller(created["id"], root)
     return created
