@@ -58,6 +58,24 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def delivery_chart(store: Store, spec: Any, now: datetime) -> str:
+    """The DORA trend of the last twelve weeks as inline SVG, or a line saying why not."""
+    import tempfile
+    from pathlib import Path
+
+    from shipyard.errors import InputError
+    from shipyard.services import metrics
+    from shipyard.services.charts import plot_dora
+
+    report = metrics.dora_report(store, project=spec.project, since="84d", by="week", now=now)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            svg = plot_dora(report, Path(tmp) / "dora.svg").read_text(encoding="utf-8")
+        except InputError as exc:  # matplotlib is an optional extra
+            return f"<p>{escape(exc.message)} ({escape(exc.hint)})</p>"
+    return svg[svg.index("<svg") :]  # inline: drop the XML prolog and doctype
+
+
 def render(store: Store, spec: Any, now: datetime) -> str:
     d = data(store, spec, now)
     t = d["train"]
@@ -101,5 +119,7 @@ def render(store: Store, spec: Any, now: datetime) -> str:
             ["time", "environment", "version", "status"],
             [[r["ts"], r["environment"], r["version"], r["status"]] for r in d["recent"]],
         )
+        + "<h2>Delivery (DORA, production, last 12 weeks)</h2>"
+        + delivery_chart(store, spec, now)
         + "</body></html>"
     )
