@@ -107,7 +107,7 @@ def _count(tool: str, proc: subprocess.CompletedProcess[str]) -> int:
 
 def command(tool: str) -> list[str]:
     return {
-        "shipyard": [sys.executable, "-m", "shipyard.cli.main", "run", "-j", "2", "--json"],
+        "shipyard": [sys.executable, "-m", "shipyard", "run", "-j", "2", "--json"],
         "ninja": ["ninja", "-j", "2"],
         "make": ["make", "-j", "2", "--no-print-directory"],
         "doit": [sys.executable, "-m", "doit", "-n", "2", "-P", "thread"],
@@ -118,6 +118,8 @@ def run(tool: str, root: Path) -> tuple[float, int]:
     env = {**os.environ, "SHIPYARD_HOME": str(root / ".shipyard")}
     env.pop("SHIPYARD_DATABASE_URL", None)
     env.pop("SHIPYARD_SERVER", None)
+    # The Python tools (shipyard, doit) run as installed: with bytecode caching, Python's default.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     proc = subprocess.run(command(tool), cwd=root, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0

@@ -16,7 +16,7 @@ def shipyard(
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     full_env.pop("SHIPYARD_SERVER", None) if env is None or "SHIPYARD_SERVER" not in env else None
     return subprocess.run(
-        [sys.executable, "-m", "shipyard.cli.main", *args],
+        [sys.executable, "-m", "shipyard", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

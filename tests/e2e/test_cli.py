@@ -165,6 +165,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert any("verifies" in line for line in lines)
     assert any("rolled-back" in line and "canary error rate" in line for line in lines)
     assert any(line.startswith("live now:") and "production 0.1.0" in line for line in lines)
+    hotfix = next(v for k, v in report["steps"].items() if "hotfix" in k)
+    assert hotfix[0].startswith(("train cut: train-", "train status lists earlier"))
+    assert any(line.startswith("train cut: train-") for line in hotfix)
+    assert any("refused (gates-failed)" in line and "freeze:" in line for line in hotfix)
+    assert any("cannot approve it: self-approval" in line for line in hotfix)
+    assert any(line == "production: 0.1.2 succeeded through the freeze" for line in hotfix)
 
 
 def test_demo_release_carries_the_pipeline_provenance(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from shipyard.store import db
-from shipyard.store.schema import SCHEMA_HEADS
+from shipyard.store.heads import SCHEMA_HEADS
 from tests.e2e.helpers import as_json, shipyard
 
 

@@ -23,5 +23,5 @@ def test_demo_step_shows_freezes_trains_and_a_gate_verdict(tmp_path: Path) -> No
     assert "frozen by year-end" in lines[0] and lines[1].endswith("not frozen")
     assert any(line.startswith("train-2026-12-07: cut") for line in lines)
     assert any("freeze: FAIL" in line for line in lines)
-    assert "freeze overridden" in lines[-1]
+    assert "freeze overridden" in lines[-2] and "closes it" in lines[-1]
     ctx.store.dispose()

@@ -740,9 +740,27 @@ HOLD_CASES = [
     pytest.param(
         HELD,
         (70, act(Action.ABORT)),
-        rolled_back("aborted", SetWeights(100, 0), ScaleDown(C, 0)),
+        rolled_back(
+            "aborted while held: step analysis 'errors' failed: error rate 9% > max 1%",
+            SetWeights(100, 0),
+            ScaleDown(C, 0),
+        ),
         Phase.ABORTED,
         id="abort-rolls-back",
+    ),
+    pytest.param(
+        HELD,
+        (70, act(Action.PROMOTE)),
+        (ScaleUp(C, 2),),
+        Phase.PROGRESSING,
+        id="promote-accepts",
+    ),
+    pytest.param(
+        (*HELD, (70, act(Action.PROMOTE))),
+        (75, R(2, 2)),
+        (SetWeights(0, 100), *HEALTHY_END),
+        Phase.HEALTHY,
+        id="promote-goes-to-full",
     ),
     pytest.param(
         HELD,
@@ -770,6 +788,25 @@ def test_hold_transitions(
 ) -> None:
     """With on_failure: hold a failure leaves traffic as it is and waits for a person."""
     check(HOLD, history, then, commands, phase)
+
+
+def test_held_rollout_keeps_the_failure_and_its_numbers() -> None:
+    """A held rollout says why it stopped, keeps the analysis numbers and its traffic split."""
+    held = replay(HOLD, HELD).state
+    assert held.held and held.canary_weight == 50
+    assert held.failure == "step analysis 'errors' failed: error rate 9% > max 1%"
+    assert held.analysis is not None and held.analysis.details == {"error_rate": 0.09}
+    assert step(held, R(2, 1), at(80)).commands == ()
+    resumed = step(held, act(Action.RESUME), at(90)).state
+    assert not resumed.held and resumed.failure == ""
+
+
+def test_stuck_rollback_is_not_held() -> None:
+    """A rollback that cannot restore the stable pool is Degraded but not a hold to accept."""
+    stuck = replay(RECREATE, (*STOPPED, (66, TICK), (127, TICK)), stable=2).state
+    assert stuck.phase is Phase.DEGRADED and not stuck.held
+    with pytest.raises(RolloutActionRefused):
+        step(stuck, act(Action.PROMOTE), at(130))
 
 
 # -- rings ------------------------------------------------------------------------------------
@@ -852,7 +889,8 @@ REFUSED = [
     pytest.param(ROLLING, ((7, act(Action.ABORT)),), Action.ABORT, id="abort-rolling-back"),
     pytest.param(ROLLING, ((7, act(Action.ABORT)),), Action.PROMOTE_FULL, id="full-rolling-back"),
     pytest.param(BG, DELAYING, Action.PROMOTE_FULL, id="promote-full-in-tail"),
-    pytest.param(HOLD, HELD, Action.PROMOTE, id="promote-degraded"),
+    pytest.param(HOLD, HELD, Action.PAUSE, id="pause-held"),
+    pytest.param(HOLD, (*HELD, (70, act(Action.ABORT))), Action.PROMOTE, id="promote-aborted"),
 ]
 
 

@@ -102,6 +102,8 @@ BAD = [
      "spec-unknown-reference", 4, 44, "analysis 'err'"),
     ("project: x\nenvironments:\n  p: {strategy: yolo}\n", "spec-type", 3, 17, "unknown strategy"),
     ("project: x\nenvironments:\n  p: {target: {type: vm}}\n", "spec-type", 3, 15, "process"),
+    ("project: x\nenvironments:\n  p:\n    on_failure: bogus\n", "spec-type", 4, 17,
+     "'rollback' or 'hold'"),
     ("project: x\nrelease:\n  freezes: [{name: f, start: 2026-12-20}]\n", "spec-type", 3, 13,
      "both start and end"),
     ("project: 'bad name!'\n", "spec-type", 1, 10, "names use letters"),
@@ -122,6 +124,22 @@ def test_bad_input_names_code_position_and_hint(
     if line is not None:
         assert (e.line, e.column) == (line, column), str(e)
     assert words in f"{e} {e.hint}"
+
+
+def test_on_failure_hold_reaches_the_rollout_strategy() -> None:
+    """`on_failure: hold` is carried into the strategy the rollout runs; rollback is the default."""
+    from shipyard.domain.rollout import OnFailure
+    from shipyard.services.deploy_plan import strategy_of
+
+    text = (
+        "project: x\nenvironments:\n"
+        "  a: {target: {type: process, command: 'app {port}'}, on_failure: hold}\n"
+        "  b: {promote_from: a, strategy: blue-green}\n"
+    )
+    spec = parse_spec(text)
+    assert strategy_of(spec, "a").on_failure is OnFailure.HOLD
+    assert strategy_of(spec, "b").on_failure is OnFailure.ROLLBACK
+    assert strategy_of(spec, "a").to_dict()["on_failure"] == "hold"
 
 
 def test_the_reference_page_examples_validate() -> None:

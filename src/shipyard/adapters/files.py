@@ -11,6 +11,7 @@ the same timestamp tick would leave its stat unchanged (git's "racy clean" probl
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -34,6 +35,10 @@ class StatCache:
         self.path = path
         self.entries: dict[str, list[Any]] = {}
         self.dirty = False
+        # What this run saw of each path (size, mtime_ns, inode, digest), for the up-to-date
+        # stamp; a path seen twice with different stats makes the run ``unstable``.
+        self.seen: dict[str, list[Any]] = {}
+        self.unstable = False
         try:
             self.entries = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -47,10 +52,16 @@ class StatCache:
         st = os.stat(path)
         entry = self.entries.get(key)
         if entry is not None and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]:
-            return str(entry[3])
-        digest = digest_file(path)
-        self._remember(key, st, digest)
+            digest = str(entry[3])
+        else:
+            digest = digest_file(path)
+            self._remember(key, st, digest)
+        self._saw(key, st, digest)
         return digest
+
+    def observe(self, path: Path, digest: str) -> None:
+        """Note a file this run wrote or restored, whose digest is already known."""
+        self._saw(str(path), os.stat(path), digest)
 
     def tool(self, path: str, probe: Any) -> str:
         """A tool's version by the stat of its executable; ``probe()`` asks it when unknown."""
@@ -58,10 +69,17 @@ class StatCache:
         st = os.stat(path)
         entry = self.entries.get(key)
         if entry is not None and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]:
-            return str(entry[3])
-        version = str(probe())
-        self._remember(key, st, version)
+            version = str(entry[3])
+        else:
+            version = str(probe())
+            self._remember(key, st, version)
+        self._saw(key, st, version)
         return version
+
+    def _saw(self, key: str, st: os.stat_result, value: str) -> None:
+        seen = [st.st_size, st.st_mtime_ns, st.st_ino, value]
+        if self.seen.setdefault(key, seen) != seen:
+            self.unstable = True
 
     def _remember(self, key: str, st: os.stat_result, value: str) -> None:
         if time.time_ns() - st.st_mtime_ns < RACY_NS:
@@ -78,6 +96,10 @@ class StatCache:
         tmp.write_text(json.dumps(self.entries, separators=(",", ":")))
         os.replace(tmp, self.path)
         self.dirty = False
+
+
+def listing_digest(files: list[str]) -> str:
+    return hashlib.sha256("\n".join(files).encode()).hexdigest()
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -127,6 +149,10 @@ class Workspace:
 
     root: Path
     _listings: dict[str, list[str]] = field(default_factory=dict)
+    # The first listing of each walked folder, as a digest, for the up-to-date stamp; a folder
+    # listed again with other files makes the run ``unstable``.
+    listed: dict[str, str] = field(default_factory=dict)
+    unstable: bool = False
 
     def changed(self) -> None:
         self._listings.clear()
@@ -141,7 +167,14 @@ class Workspace:
                 dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
                 found.extend(prefix + f for f in sorted(files))
             self._listings[base] = found
+            digest = listing_digest(found)
+            if self.listed.setdefault(base, digest) != digest:
+                self.unstable = True
         return self._listings[base]
+
+    def listing(self, base: str) -> str:
+        """The digest of the files under ``base``, as the up-to-date stamp records it."""
+        return listing_digest(self._files_under(base))
 
     def match(self, pattern: str) -> list[str]:
         """Relative paths of the files a pattern names; a folder names every file below it."""

@@ -1,6 +1,8 @@
-"""`shipyard break-glass`: a recorded, second-person-approved, time-boxed gate override.
+"""`shipyard breakglass`: a recorded, second-person-approved, time-boxed gate override.
 
-``shipyard break-glass ENV --reason ...`` is short for ``shipyard break-glass request ENV ...``.
+``shipyard breakglass request --reason ... --incident ...`` asks for one (for the end of the
+promotion chain unless an environment is named); ``break-glass`` is the same group, and
+``break-glass ENV --reason ...`` is short for ``break-glass request ENV ...``.
 """
 
 from __future__ import annotations
@@ -50,11 +52,15 @@ def _show(data: dict[str, Any]) -> None:
 
 @app.command()
 def request(
-    env: str = typer.Argument(..., help="The environment."),
+    env: str | None = typer.Argument(
+        None, help="The environment (default: the end of the promotion chain, e.g. production)."
+    ),
     reason: str = typer.Option(..., help="Why the emergency path is needed."),
-    gates: str = typer.Option(..., help="Gates to override, comma-separated: freeze,approval."),
+    incident: str | None = typer.Option(None, help="The incident this fixes, e.g. INC-42."),
+    gates: str = typer.Option(
+        "freeze", help="Gates to override, comma-separated: freeze,approval."
+    ),
     ttl_: str = typer.Option("1h", "--ttl", help="How long the grant lasts once approved."),
-    incident: str | None = typer.Option(None, help="The incident this fixes."),
     file: Path | None = FILE,
     json_: bool = JSON,
 ) -> None:

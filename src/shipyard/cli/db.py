@@ -33,7 +33,7 @@ def upgrade(json_: bool = JSON) -> None:
 def status(json_: bool = JSON) -> None:
     """Show the database and its schema revisions."""
     from shipyard.store import db
-    from shipyard.store.schema import SCHEMA_HEADS
+    from shipyard.store.heads import SCHEMA_HEADS
 
     s = settings()
     engine = db.create(s.database_url)

@@ -239,17 +239,48 @@ def status(
     def human() -> None:
         c = console()
         w = data["weights"] or {}
+        said = "held" if data["held"] else data["status"]
         c.print(
-            f"{data['id']} {data['version']} ({data['strategy']}): {data['status']}, "
+            f"{data['id']} {data['version']} ({data['strategy']}): {said}, "
             f"{data['phase']}, {data['step']}; stable {w.get('stable', '-')}% "
-            f"canary {w.get('canary', '-')}%"
+            f"canary {w.get('canary', '-')}%",
+            markup=False,
         )
-        c.print(f"  {data['reason']}")
+        if data["held"]:
+            c.print(f"  held after: {data['failure']}", markup=False)
+            c.print(
+                f"  next: `shipyard rollout abort {environment}` rolls back, `shipyard rollout "
+                f"promote {environment}` accepts {data['version']}, `shipyard rollout resume "
+                f"{environment}` tries the step again",
+                markup=False,
+            )
+        c.print(f"  {data['reason']}", markup=False)
         a = data["analysis"]
         if a:
-            c.print(f"  analysis {a['name']}: {a['phase']} {a['message']}")
+            c.print(f"  analysis {a['name']}: {a['phase']} {a['message']}", markup=False)
+            for line in _measured(a.get("details") or {}):
+                c.print(f"    {line}", markup=False)
 
     emit(data, json_, human)
+
+
+def _measured(details: dict[str, Any]) -> list[str]:
+    """The numbers behind an analysis verdict: each pool's window and each check."""
+    lines = []
+    for pool in ("canary", "baseline"):
+        n = details.get(pool)
+        if n:
+            rate = n.get("error_rate")
+            p95 = n.get("p95_ms")
+            lines.append(
+                f"{pool}: {n.get('requests', 0)} requests, {n.get('errors', 0)} errors"
+                + (f", error rate {rate:.2%}" if rate is not None else "")
+                + (f", p95 {p95:.1f}ms" if p95 is not None else "")
+            )
+    for check in (details.get("verdict") or {}).get("checks", []):
+        value, limit = check.get("value"), check.get("threshold")
+        lines.append(f"{check['name']}: {check['phase']} (value {value}, threshold {limit})")
+    return lines
 
 
 def _action(name: str) -> Any:
@@ -263,10 +294,10 @@ def _action(name: str) -> Any:
         emit(out, json_, lambda: console().print(f"{name} queued for {out['id']}"))
 
     command.__doc__ = {
-        "promote": "Skip the current pause, analysis or promotion gate.",
+        "promote": "Skip the current pause, analysis or promotion gate; accept a held version.",
         "promote-full": "Skip every remaining step and analysis.",
         "pause": "Hold the rollout where it is.",
-        "resume": "Continue a paused rollout.",
+        "resume": "Continue a paused rollout, or retry a held one's step.",
         "abort": "Roll back to the stable version now.",
     }[name]
     return command

@@ -20,21 +20,34 @@ def _group() -> None:
     # A callback keeps this a group, so the one subcommand is still named on the command line.
 
 
+def _declared(file: Path | None) -> tuple[object | None, Path | None]:
+    """shipyard.yaml and its folder when there is one: delivery from env vars needs neither."""
+    from shipyard.errors import SpecNotFound
+    from shipyard.spec.load import find_spec, load_spec
+
+    try:
+        path = find_spec(file=file)
+    except SpecNotFound:
+        return None, None
+    return load_spec(path), path.resolve().parent
+
+
 @app.command()
-def deliver(json_: bool = JSON) -> None:
-    """Send events not yet delivered to the sinks in SHIPYARD_NOTIFY_* variables."""
+def deliver(file: Path | None = FILE, json_: bool = JSON) -> None:
+    """Send events not yet delivered to shipyard.yaml's `notifications:` and SHIPYARD_NOTIFY_*."""
     from shipyard.errors import InputError
     from shipyard.services import notify
 
-    sinks = notify.sinks_from_env()
-    if not sinks:
+    spec, root = _declared(file)
+    subs = notify.subscriptions(spec, root)
+    if not subs:
         raise InputError(
             "no notification sink is configured",
-            "set SHIPYARD_NOTIFY_WEBHOOK_URL, SHIPYARD_NOTIFY_SLACK_URL or "
-            "SHIPYARD_NOTIFY_EMAIL_HOST",
+            "add a `notifications:` section to shipyard.yaml, or set "
+            "SHIPYARD_NOTIFY_WEBHOOK_URL, SHIPYARD_NOTIFY_SLACK_URL or SHIPYARD_NOTIFY_EMAIL_HOST",
             code="notify-not-configured",
         )
-    log = notify.deliver(open_store(), sinks, notify.kinds_from_env())
+    log = notify.deliver_all(open_store(), subs)
 
     def human() -> None:
         c = console()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,12 @@ def run(
 ) -> None:
     """Run the pipeline: steps in parallel, each served from the cache when its inputs match."""
     from shipyard.services import pipeline
+    from shipyard.services.uptodate import spec_digest
+    from shipyard.spec.load import find_spec, load_spec
 
-    spec, root = _spec(file)
+    path = find_spec(file=file).resolve()
+    digest = spec_digest(path)  # before loading: an edit meanwhile fails the next check
+    spec, root = load_spec(path), path.parent
     store = open_store(root)
     if json_mode(json_):
         reporter: Any = pipeline.NullReporter()
@@ -55,10 +60,18 @@ def run(
 
         reporter = LiveReporter()
     summary = pipeline.run(
-        store, spec, root, jobs or None, workers, reporter, rerun_failed=rerun_failed
+        store,
+        spec,
+        root,
+        jobs or None,
+        workers,
+        reporter,
+        rerun_failed=rerun_failed,
+        stamp_spec=(path, digest),
     )
     if json_mode(json_):
-        emit(summary, True)
+        # One line: a summary of thousands of steps, and the up-to-date check prints the same.
+        sys.stdout.write(json.dumps(summary, default=str) + "\n")
     if summary["status"] == "cancelled":
         sys.stderr.write("interrupted\n")
         raise SystemExit(130)

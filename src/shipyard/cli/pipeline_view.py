@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from shipyard.cli.run_summary import summary_lines
 from shipyard.services.pipeline import StepRecord
 
 _MARK = {"success": "ok", "failure": "FAILED", "skipped": "skipped", "cancelled": "cancelled"}
@@ -25,19 +26,6 @@ def _describe(rec: StepRecord) -> str:
         if rec.executed:
             what += f" after {rec.duration:.2f}s"
     return f"{rec.node}: {what}" + (f" — {rec.reason}" if rec.reason else "")
-
-
-def summary_lines(summary: dict[str, Any]) -> list[str]:
-    c = summary["counts"]
-    lines = [
-        f"run {summary['run_id']} {summary['status']} in {summary['duration_s']:.2f}s: "
-        f"{c['executed']} executed, {c['cached']} cached, {c['skipped']} skipped, "
-        f"{c['failed']} failed" + (f", {c['cancelled']} cancelled" if c["cancelled"] else ""),
-        f"cache hit rate {summary['cache_hit_rate']:.0%}, saved {summary['saved_s']:.2f}s; "
-        f"critical path {summary['critical_path_s']:.2f}s: "
-        + " -> ".join(summary["critical_path"]),
-    ]
-    return lines
 
 
 class PlainReporter:

@@ -1,4 +1,7 @@
-"""`shipyard vulns`: the offline OSV advisory snapshot the vulnerabilities gate scans against."""
+"""`shipyard vuln`: the offline OSV advisory snapshot the vulnerabilities gate scans against.
+
+``vuln update --from FILE`` is the primary form; ``vulns import FILE`` is kept for scripts.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +20,10 @@ app = typer.Typer(
 @app.callback()
 def _group() -> None:
     """Offline vulnerability data (OSV)."""
-    # A callback keeps this a group, so the one subcommand is still named on the command line.
+    # A callback keeps this a group, so the subcommand is always named on the command line.
 
 
-@app.command("import")
-def import_(
-    source: Path = typer.Argument(..., help="An OSV JSON file, a folder of them, or all.zip."),
-    json_: bool = JSON,
-) -> None:
-    """Import OSV records; malformed ones are skipped and listed."""
+def _import(source: Path, json_: bool) -> None:
     from shipyard.services import vulns
 
     data = vulns.import_records(open_store(), source, actor())
@@ -37,3 +35,23 @@ def import_(
             c.print(f"[yellow]skipped[/] {s['id']}: {s['reason']}")
 
     emit(data, json_, human)
+
+
+@app.command()
+def update(
+    source: Path = typer.Option(
+        ..., "--from", help="An OSV JSON file, a folder of them, or all.zip."
+    ),
+    json_: bool = JSON,
+) -> None:
+    """Add or update OSV records by id; malformed ones are skipped and listed."""
+    _import(source, json_)
+
+
+@app.command("import", hidden=True)
+def import_(
+    source: Path = typer.Argument(..., help="An OSV JSON file, a folder of them, or all.zip."),
+    json_: bool = JSON,
+) -> None:
+    """Same as `update --from SOURCE`."""
+    _import(source, json_)

@@ -16,7 +16,9 @@ same tail for every strategy (canary at full size, all traffic, old pool gone), 
 where ``promote-full`` jumps. A failure (failed analysis, progress deadline) or an abort
 switches to the rollback plan: restore the stable pool, send it all traffic, drop the canary.
 With ``on_failure: hold`` a failure stops the rollout as it is instead (``Degraded``), for when
-a migration already ran that the old version cannot read.
+a migration already ran that the old version cannot read (flagger#1186): traffic stays where
+it was until a person resumes (the step again), promotes (the new version, straight to full)
+or aborts (the rollback plan).
 
 Phases follow Argo Rollouts: Progressing, Paused, Healthy, Degraded, plus RollingBack while the
 rollback plan runs and Aborted once it is done. Every decision records a human reason.
@@ -122,7 +124,7 @@ class OnFailure(StrEnum):
 
 
 class Action(StrEnum):
-    PROMOTE = "promote"  # skip the current pause, analysis or promotion gate
+    PROMOTE = "promote"  # skip the current pause, analysis or promotion gate; accept a hold
     PROMOTE_FULL = "promote-full"  # skip every remaining step and analysis
     PAUSE = "pause"
     RESUME = "resume"  # undo a pause, or retry the current step of a Degraded rollout
@@ -983,6 +985,11 @@ class RolloutState:
     def finished(self) -> bool:
         return self.phase in (Phase.HEALTHY, Phase.ABORTED)
 
+    @property
+    def held(self) -> bool:
+        """Stopped by a failure under ``on_failure: hold``, waiting for a person to decide."""
+        return self.phase is Phase.DEGRADED and not self.rolling_back
+
 
 def _iso(t: datetime | None) -> str | None:
     return None if t is None else t.isoformat()
@@ -1688,7 +1695,15 @@ class _Run:
                 self._refresh_deadline()
                 self.note(f"resumed{who}")
             elif s.phase is Phase.DEGRADED:
-                self.set(phase=Phase.PROGRESSING, wait=None, deadline_at=None, user_paused=False)
+                # A held rollout that gets through again owes nothing to the old failure.
+                failure = s.failure if s.rolling_back else ""
+                self.set(
+                    phase=Phase.PROGRESSING,
+                    wait=None,
+                    deadline_at=None,
+                    user_paused=False,
+                    failure=failure,
+                )
                 self.note(f"resumed{who}: trying the current step again")
             else:
                 raise self._refuse(
@@ -1696,6 +1711,8 @@ class _Run:
                     "it is neither paused by hand nor held",
                     "use promote to skip a pause step or the promotion gate",
                 )
+        elif action is Action.PROMOTE and s.held:
+            self._accept(who)
         elif action is Action.PROMOTE:
             w = s.wait
             if not moving or w is None or w.kind not in _SKIPPABLE:
@@ -1725,7 +1742,8 @@ class _Run:
         elif action is Action.ABORT:
             if s.finished or (s.rolling_back and s.phase is not Phase.DEGRADED):
                 raise self._refuse(action, "it is already finished or rolling back")
-            self._rollback(f"aborted{who}")
+            held = f" while held: {s.failure}" if s.held and s.failure else ""
+            self._rollback(f"aborted{who}{held}")
         else:
             if s.phase not in (Phase.ABORTED, Phase.DEGRADED):
                 raise self._refuse(
@@ -1743,6 +1761,23 @@ class _Run:
                 failure="",
             )
             self.note(f"retried{who}: starting again from the first step")
+
+    def _accept(self, who: str) -> None:
+        """Promote a held rollout: a person accepts the new version as it is, so it goes
+        straight to full (the old version may not read what the migration wrote)."""
+        failure = self.s.failure
+        self.set(
+            phase=Phase.PROGRESSING,
+            wait=None,
+            deadline_at=None,
+            user_paused=False,
+            failure="",
+            step=self.plan.tail,
+        )
+        self.note(
+            f"promoted{who} while held ({failure}): accepting the new version, "
+            "skipping the remaining steps and analyses"
+        )
 
     def _refresh_deadline(self) -> None:
         s = self.s

@@ -38,7 +38,7 @@ def _as_dict(r: Any) -> dict[str, Any]:
 def request(
     store: Store,
     spec: Any,
-    env: str,
+    env: str | None,
     reason: str,
     gates: list[str],
     ttl: timedelta,
@@ -46,6 +46,10 @@ def request(
     now: datetime,
     incident: str | None = None,
 ) -> dict[str, Any]:
+    if env is None:  # an emergency is almost always about what users run: the end of the chain
+        from shipyard.services.hotfix import production
+
+        env = production(spec)
     environment(spec, env)
     if not reason.strip():
         raise InputError("break-glass needs a reason", "pass --reason", code="reason-missing")
@@ -93,7 +97,7 @@ def request(
             project=spec.project,
         )
         row = _get(uow, spec.project, override_id)
-    _notify(store)
+    _notify(store, spec)
     return _as_dict(row)
 
 
@@ -106,7 +110,7 @@ def _get(uow: UnitOfWork, project: str, override_id: str) -> Any:
     if row is None:
         raise NotFound(
             f"no break-glass request '{override_id}'",
-            "list them with `shipyard break-glass list`",
+            "list them with `shipyard breakglass list`",
             code="break-glass-not-found",
         )
     return row
@@ -150,12 +154,12 @@ def approve(
             project=spec.project,
         )
         row = _get(uow, spec.project, override_id)
-    _notify(store)
+    _notify(store, spec)
     return _as_dict(row)
 
 
 def review(store: Store, spec: Any, override_id: str, actor: str, notes: str) -> dict[str, Any]:
-    """Close the follow-up review every approved break-glass opens."""
+    """Close the follow-up review every approved break-glass opens; the grant ends with it."""
     if not notes.strip():
         raise InputError("a review needs notes", "pass --notes", code="notes-missing")
     with store.begin() as uow:
@@ -165,6 +169,12 @@ def review(store: Store, spec: Any, override_id: str, actor: str, notes: str) ->
                 f"{override_id} was never approved, so there is nothing to review",
                 "",
                 code="break-glass-not-approved",
+            )
+        if row.reviewed_at is not None:
+            raise Conflict(
+                f"{override_id} was already reviewed at {row.reviewed_at}",
+                "the review is closed; add to the incident's postmortem instead",
+                code="break-glass-reviewed",
             )
         from shipyard.store.events import utcnow
 
@@ -194,11 +204,25 @@ def list_overrides(store: Store, project: str) -> list[dict[str, Any]]:
     return [_as_dict(r) for r in rows]
 
 
+def reviews_due(store: Store, project: str) -> list[dict[str, Any]]:
+    """Approved grants whose follow-up review is still open: each one was an emergency path
+    through the gates, so someone has to look back at it."""
+    return [
+        {k: o[k] for k in ("id", "environment", "incident", "requested_by", "approved_by")}
+        | {"approved_at": o["approved_at"], "reason": o["reason"]}
+        for o in list_overrides(store, project)
+        if o["approved_by"] and not o["reviewed_at"]
+    ]
+
+
 def for_environment(uow: UnitOfWork, project: str, env: str) -> tuple[Override, ...]:
-    """Every grant for ``env``; the gate decision judges approval and expiry itself."""
+    """Every open grant for ``env``; the gate decision judges approval and expiry itself.
+    A reviewed grant is closed: the emergency is over, so it overrides nothing any more."""
     rows = uow.conn.execute(
         select(release_overrides).where(
-            release_overrides.c.project == project, release_overrides.c.environment == env
+            release_overrides.c.project == project,
+            release_overrides.c.environment == env,
+            release_overrides.c.reviewed_at.is_(None),
         )
     ).all()
     out = []
@@ -219,7 +243,7 @@ def for_environment(uow: UnitOfWork, project: str, env: str) -> tuple[Override, 
     return tuple(out)
 
 
-def _notify(store: Store) -> None:
+def _notify(store: Store, spec: Any) -> None:
     from shipyard.services import notify
 
-    notify.dispatch(store)
+    notify.dispatch(store, spec)

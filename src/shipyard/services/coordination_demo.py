@@ -60,6 +60,138 @@ def step(ctx: Any) -> list[str]:
             f"break-glass {bg['id']} requested by {ONCALL}, approved by {APPROVER}: freeze "
             + ("overridden" if freeze.overridden else "still blocks")
         )
+        # Its dates are in the future of most runs: close it so it overrides nothing later.
+        breakglass.review(store, spec, bg["id"], APPROVER, "demo: example only")
+        lines.append(f"  {APPROVER} closes it with the follow-up review")
     except ShipyardError as exc:
         lines.append(f"gate verdict unavailable: {exc.code}: {exc.message}")
+    return lines
+
+
+# -- a train cut, then a hotfix through a freeze by break-glass, all for real -------------------
+
+DEPLOYER = "demo"  # the author of every change in the demo, as in the deploy step
+FREEZE = "incident-freeze"
+
+
+def _sh(ctx: Any, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=ctx.root, check=True, capture_output=True)
+
+
+def _hotfix(ctx: Any, base: str, now: datetime) -> str:
+    """hotfix/<base> at the release tag, one fix committed, released as the next patch."""
+    from pathlib import Path
+
+    from shipyard.services import hotfix, pipeline
+
+    hotfix.start(ctx.store, ctx.spec, ctx.root, base, DEPLOYER, now)
+    try:
+        (Path(ctx.root) / "HOTFIX").write_text("payments time out after 2 s, not 30 s\n")
+        _sh(ctx, "add", "HOTFIX")
+        _sh(ctx, "commit", "-q", "-m", "fix: time payment lookups out after 2 s")
+        # The pipeline builds and tests the hotfix branch (mostly from cache): the staging and
+        # production gates want that run.
+        run = pipeline.run(ctx.store, ctx.spec, ctx.root, trigger="demo", actor=DEPLOYER)
+        name = next(j.artifact for j in ctx.spec.pipeline.jobs.values() if j.artifact)
+        built = sorted((Path(ctx.root) / "dist").glob("*.zip"))[0]
+        done = hotfix.finish(
+            ctx.store,
+            ctx.spec,
+            ctx.root,
+            DEPLOYER,
+            now,
+            artifacts=[(name, built)],
+            run_id=str(run["run_id"]),
+        )
+    finally:
+        _sh(ctx, "checkout", "-q", "main")  # leave the sample on its main line
+    return str(done["released"])
+
+
+def _blocked(ctx: Any, env: str, version: str) -> str:
+    """Try the deploy; the freeze refuses it before anything starts."""
+    from shipyard.services import deploy
+
+    try:
+        deploy.create(ctx.store, ctx.spec, ctx.root, env, version=version, actor=DEPLOYER)
+    except ShipyardError as exc:
+        return f"{env}: deploy of {version} refused ({exc.code}): {exc.message}"
+    return f"{env}: deploy of {version} was NOT refused"
+
+
+def _break_glass(ctx: Any, now: datetime) -> list[str]:
+    from shipyard.services import breakglass
+
+    store, spec = ctx.store, ctx.spec
+    bg = breakglass.request(
+        store, spec, None, "payments time out", ["freeze"], timedelta(minutes=30), DEPLOYER, now,
+        incident="INC-42",
+    )  # fmt: skip
+    lines = [f"{DEPLOYER} requests break-glass {bg['id']} for the freeze (INC-42)"]
+    try:
+        breakglass.approve(store, spec, bg["id"], DEPLOYER, now)
+    except ShipyardError as exc:
+        lines.append(f"  {DEPLOYER} cannot approve it: {exc.code}")
+    breakglass.approve(store, spec, bg["id"], APPROVER, now)
+    lines.append(f"  {APPROVER} approves it: for 30 minutes the freeze gate passes")
+    return lines
+
+
+def _close_reviews(ctx: Any, now: datetime, which: str) -> list[str]:
+    """`train status` lists each approved break-glass until its review closes it."""
+    from shipyard.services import breakglass, trains
+
+    due = trains.status(ctx.store, ctx.spec, now)["reviews_due"]
+    if not due:
+        return []
+    for r in due:
+        breakglass.review(ctx.store, ctx.spec, r["id"], APPROVER, "demo: postmortem scheduled")
+    ids = ", ".join(r["id"] for r in due)
+    return [f"train status lists {which} break-glass review(s) due: {ids}; {APPROVER} closes them"]
+
+
+def hotfix_step(ctx: Any) -> list[str]:
+    from shipyard.services import approvals, deploy, freezes, trains
+
+    store, spec, now = ctx.store, ctx.spec, datetime.now(UTC)
+    live = (ctx.facts.get("deploy") or {}).get("good") or (ctx.facts.get("release") or {}).get(
+        "version"
+    )
+    if live is None:
+        return ["no released version, so no train or hotfix to show"]
+    lines = _close_reviews(ctx, now, "earlier")  # earlier grants (weekend deploys) end here
+    cut = trains.cut(store, spec, ctx.root, DEPLOYER, now)
+    lines.append(f"train cut: {cut['train']} on {cut['branch']} at {cut['commit'][:7]}")
+    freezes.add(
+        store,
+        spec,
+        {
+            "name": FREEZE,
+            "start": (now - timedelta(minutes=1)).isoformat(),
+            "end": (now + timedelta(hours=2)).isoformat(),
+            "environments": ["production"],
+            "reason": "INC-42: payments time out",
+        },
+        DEPLOYER,
+    )
+    lines.append(f"freeze '{FREEZE}' on production for 2 hours (INC-42)")
+    try:
+        version = _hotfix(ctx, live, now)
+        lines.append(f"hotfix/{live} from tag v{live}, one fix commit, released as {version}")
+        for env in ("dev", "staging"):
+            out = deploy.deploy(store, spec, ctx.root, env, version=version, actor=DEPLOYER)
+            lines.append(f"{env}: {version} {out['status']}")
+        approvals.approve(store, spec, "production", version, APPROVER, now, "hotfix reviewed")
+        lines.append(f"{APPROVER} approves {version} for production")
+        lines.append(_blocked(ctx, "production", version))
+        lines += _break_glass(ctx, now)
+        out = deploy.deploy(store, spec, ctx.root, "production", version=version, actor=DEPLOYER)
+        lines.append(f"production: {version} {out['status']} through the freeze")
+        lines += _close_reviews(ctx, now, "the hotfix's")
+    finally:
+        freezes.remove(store, spec, FREEZE, DEPLOYER)
+        for env in ("dev", "staging", "production"):
+            deploy.stop_environment(store, spec, env)
     return lines

@@ -106,6 +106,12 @@ def step_coordination(ctx: DemoContext) -> list[str]:
     return step(ctx)
 
 
+def step_hotfix(ctx: DemoContext) -> list[str]:
+    from shipyard.services.coordination_demo import hotfix_step
+
+    return hotfix_step(ctx)
+
+
 def step_flags(ctx: DemoContext) -> list[str]:
     from shipyard.services.flags_demo import step
 
@@ -118,6 +124,10 @@ STEPS: list[tuple[str, Callable[[DemoContext], list[str]]]] = [
     ("release the sample service: version, changelog, tag, artifact", step_release),
     ("freezes, trains and the production gates", step_coordination),
     ("deploy, then catch a bad canary and roll it back", step_deploy),
+    (
+        "cut a train; a freeze stops a hotfix until a second person approves break-glass",
+        step_hotfix,
+    ),
     ("a feature flag rolled out to the sample's users, then flipped off", step_flags),
     ("verify the audit log", step_audit),
 ]

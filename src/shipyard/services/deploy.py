@@ -11,6 +11,7 @@ import shlex
 import subprocess
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -360,6 +361,11 @@ def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
     active = repo.get_deployment(uow.conn, live["active_deployment"])
     if active is None or active["status"] != "running":
         return
+    from shipyard.services import deploy_hold
+
+    held = deploy_hold.held_state(active)
+    if held is not None:
+        raise deploy_hold.refused(active, held, env, alive=_controller_alive(active))
     if not _controller_alive(active):
         raise Conflict(
             f"deployment {active['id']} of {active['version']} in {env} was "
@@ -584,7 +590,8 @@ def create_rollback(
     environment(spec, env)
     now = _now()
     _check_lock(store, spec, env, actor, now)
-    strategy = dp.strategy_of(spec, env)
+    # Failing back to the version live now is always safe: it ran after any migration.
+    strategy = replace(dp.strategy_of(spec, env), on_failure=r.OnFailure.ROLLBACK)
     deployment_id = "d" + _secrets.token_hex(6)
     with store.begin() as uow:
         live = repo.get_environment(uow.conn, spec.project, env, for_update=True)
@@ -692,7 +699,14 @@ def rollback(
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """``shipyard rollback ENV [--to V]`` in the foreground: straight back, no steps, no analysis
-    (argo-rollouts#2168). The migration is not run again."""
+    (argo-rollouts#2168). The migration is not run again. A held rollout is aborted instead."""
+    from shipyard.services import deploy_hold
+
+    queued = deploy_hold.abort_for_rollback(store, spec, env, to=to, actor=actor)
+    if queued is not None:
+        if on_line:
+            on_line(queued["notes"][0], {})
+        return deploy_hold.follow(store, spec, queued, on_line)
     created = create_rollback(store, spec, env, to=to, actor=actor)
     if on_line:
         on_line(created["notes"][0], {})
@@ -735,6 +749,8 @@ def rollout_status(store: Store, spec: Any, env: str) -> dict[str, Any]:
         "strategy": dep["strategy"],
         "status": dep["status"],
         "phase": dep["phase"],
+        "held": dep["status"] == "running" and state is not None and state.held,
+        "failure": state.failure if state else "",
         "step": r.describe_step(state) if state else "not started",
         "weights": {"stable": 100 - state.canary_weight, "canary": state.canary_weight}
         if state

@@ -67,7 +67,11 @@ def strategy_of(spec: Any, env: str) -> r.Strategy:
     kind = s.kind
     # Canary states its own deadline; elsewhere a pool gets as long as readiness allows.
     readiness = target.readiness.timeout if target.type == "process" else 600.0
-    common: dict[str, Any] = {"instances": n, "progress_deadline": max(readiness, 1.0)}
+    common: dict[str, Any] = {
+        "instances": n,
+        "progress_deadline": max(readiness, 1.0),
+        "on_failure": r.OnFailure(e.on_failure),
+    }
     if kind == "rolling":
         return r.Rolling(
             **common, max_surge=s.rolling.max_surge, max_unavailable=s.rolling.max_unavailable

@@ -117,7 +117,7 @@ def add(store: Store, spec: Any, definition: dict[str, Any], actor: str) -> dict
             },
             project=spec.project,
         )
-    _notify(store)
+    _notify(store, spec)
     return {"name": name, "describe": window.describe(), "source": "runtime"}
 
 
@@ -141,7 +141,7 @@ def remove(store: Store, spec: Any, name: str, actor: str) -> dict[str, Any]:
                 code="freeze-not-found",
             )
         uow.events.append("freeze.removed", f"freeze:{name}", actor, {}, project=spec.project)
-    _notify(store)
+    _notify(store, spec)
     return {"name": name, "removed": True}
 
 
@@ -206,7 +206,7 @@ def train_schedule(spec: Any) -> calendar.TrainSchedule:
     )
 
 
-def _notify(store: Store) -> None:
+def _notify(store: Store, spec: Any) -> None:
     from shipyard.services import notify
 
-    notify.dispatch(store)
+    notify.dispatch(store, spec)

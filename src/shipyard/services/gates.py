@@ -52,7 +52,10 @@ def _tests(uow: UnitOfWork, project: str, release: ReleaseFacts) -> g.TestRun | 
     if not finished:
         return None
     status = str(finished[-1].payload.get("status", ""))
-    steps = uow.events.query(project=project, kind="step.finished", subject=subject)
+    # A run answered by the up-to-date check has no step events: its steps are an earlier run's.
+    same_as = finished[-1].payload.get("same_as")
+    steps_of = f"run:{same_as}" if same_as is not None else subject
+    steps = uow.events.query(project=project, kind="step.finished", subject=steps_of)
     failed = sum(1 for s in steps if s.payload.get("status") == "failure")
     started = uow.events.query(project=project, kind="run.started", subject=subject)
     # An empty commit (a run over an uncommitted tree) pins nothing, so it is not compared.

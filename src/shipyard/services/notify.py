@@ -2,20 +2,23 @@
 
 A cursor per sink (the delivery log) means each event goes out once, a failing endpoint is
 retried on the next dispatch, and nothing that records state waits on or fails for a sink.
-Configuration comes from the environment until shipyard.yaml has a ``notifications`` section:
-``SHIPYARD_NOTIFY_WEBHOOK_URL``, ``SHIPYARD_NOTIFY_WEBHOOK_SECRET``, ``SHIPYARD_NOTIFY_SLACK_URL``,
-``SHIPYARD_NOTIFY_EMAIL_*`` (``HOST``, ``PORT``, ``FROM``, ``TO``, ``USER``, ``PASSWORD``,
-``STARTTLS``) and ``SHIPYARD_NOTIFY_KINDS`` (comma-separated; a trailing ``*`` matches a prefix).
+Subscriptions come from shipyard.yaml's ``notifications:`` section (each with its own kinds,
+secrets by reference) and from the environment: ``SHIPYARD_NOTIFY_WEBHOOK_URL``,
+``SHIPYARD_NOTIFY_WEBHOOK_SECRET``, ``SHIPYARD_NOTIFY_SLACK_URL``, ``SHIPYARD_NOTIFY_EMAIL_*``
+(``HOST``, ``PORT``, ``FROM``, ``TO``, ``USER``, ``PASSWORD``, ``STARTTLS``) and
+``SHIPYARD_NOTIFY_KINDS`` (comma-separated; a trailing ``*`` matches a prefix).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
 
+from shipyard.settings import find_project_root
 from shipyard.store.events import utcnow
 from shipyard.store.release import notify_deliveries
 from shipyard.store.uow import Store
@@ -75,6 +78,59 @@ def _email_sink(env: Mapping[str, str]) -> Sink:
         password=env.get("SHIPYARD_NOTIFY_EMAIL_PASSWORD") or None,
         starttls=env.get("SHIPYARD_NOTIFY_EMAIL_STARTTLS", "").lower() in ("1", "true", "yes"),
     )
+
+
+def _secret(ref: Any, what: str, root: Path) -> str:
+    """A secret's value from its variable or file; errors name the source, never the value."""
+    from shipyard.services.deploy_plan import resolve_secrets
+
+    return resolve_secrets({what: ref.model_dump(exclude_none=True)}, root)[what]
+
+
+def _sink_from_spec(sub: Any, i: int, root: Path) -> Sink:
+    from shipyard.adapters.notify.email import EmailSink
+    from shipyard.adapters.notify.slack import SlackSink
+    from shipyard.adapters.notify.webhook import Poster, WebhookSink
+
+    where = f"notifications[{i}]"
+    if sub.webhook is not None:
+        w = sub.webhook
+        url = _secret(w.url, f"{where}.webhook.url", root)
+        secret = _secret(w.secret, f"{where}.webhook.secret", root) if w.secret else None
+        return WebhookSink(url, secret, Poster(url, timeout=w.timeout, attempts=w.attempts))
+    if sub.slack is not None:
+        return SlackSink(_secret(sub.slack.url, f"{where}.slack.url", root))
+    e = sub.email
+    password = _secret(e.password, f"{where}.email.password", root) if e.password else None
+    return EmailSink(
+        host=e.host,
+        port=e.port,
+        sender=e.from_,
+        recipients=tuple(e.to),
+        username=e.username,
+        password=password,
+        starttls=e.starttls,
+    )
+
+
+def subscriptions(
+    spec: Any | None, root: Path | None = None, env: Mapping[str, str] | None = None
+) -> list[tuple[Sink, tuple[str, ...]]]:
+    """Every (sink, kinds): shipyard.yaml's ``notifications:`` first, then the environment's."""
+    out: list[tuple[Sink, tuple[str, ...]]] = []
+    declared = getattr(spec, "notifications", None) or []
+    for i, sub in enumerate(declared):
+        # File references are relative to the project root, like every path in shipyard.yaml.
+        base = root or find_project_root() or Path.cwd()
+        out.append((_sink_from_spec(sub, i, base), tuple(sub.kinds)))
+    env_kinds = kinds_from_env(env)
+    out += [(sink, env_kinds) for sink in sinks_from_env(env)]
+    return out
+
+
+def deliver_all(store: Store, subs: Sequence[tuple[Sink, Sequence[str]]]) -> list[dict[str, Any]]:
+    """Each subscription's wanted events after its own cursor."""
+    return [line for sink, kinds in subs for line in deliver(store, [sink], kinds)]
 
 
 def kinds_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -139,12 +195,14 @@ def deliver(
     return log
 
 
-def dispatch(store: Store) -> list[dict[str, Any]]:
+def dispatch(
+    store: Store, spec: Any | None = None, root: Path | None = None
+) -> list[dict[str, Any]]:
     """Best effort after a state change: never raises, so a sink cannot block a release."""
     try:
-        sinks = sinks_from_env()
-        if not sinks:
+        subs = subscriptions(spec, root)
+        if not subs:
             return []
-        return deliver(store, sinks, kinds_from_env())
+        return deliver_all(store, subs)
     except Exception:
         return []

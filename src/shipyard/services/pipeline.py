@@ -10,11 +10,9 @@ thousands of steps does not pay one durable commit per step.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -28,15 +26,17 @@ from typing import Any, Protocol
 from shipyard.adapters.cas.disk import DiskCAS
 from shipyard.adapters.executors.local import LocalExecutor, Result, Task, check_secret
 from shipyard.adapters.files import StatCache, Workspace, copy_inputs, tool_version
+from shipyard.adapters.vcs.git import head_commit
 from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
+from shipyard.services import uptodate
 from shipyard.spec.models import Job, Spec
 from shipyard.store import pipelines as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store
 
-PLATFORM = f"{platform.system().lower()}-{platform.machine().lower()}"
+PLATFORM = uptodate.platform_name()
 FLUSH_EVERY_S = 0.25
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
@@ -143,16 +143,6 @@ def read_secrets(spec: Spec, defs: list[JobDef], root: Path) -> dict[str, dict[s
             check_secret(name, value)
             values.setdefault(d.name, {})[name] = value
     return values
-
-
-def git_commit(root: Path) -> str:
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
 # --- reporting -------------------------------------------------------------------------------
@@ -263,6 +253,7 @@ class _Run:
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
+        self.stamp: tuple[tuple[Path, str] | None, list[str]] | None = None
 
     # -- recording ------------------------------------------------------------------------
 
@@ -376,6 +367,7 @@ class _Run:
             if target.is_file() and self.stat.digest(target) == digest:
                 continue
             self.cas.restore(digest, target)
+            self.stat.observe(target, digest)
             self.ws.changed()
 
     def start(
@@ -497,6 +489,8 @@ class _Run:
         """Record an executed step; cache it only if it succeeded and made its outputs."""
         job = self.graph.nodes[pending.node].job
         self.ws.changed()
+        for rel, digest in captured.files.items():
+            self.stat.observe(self.root / rel, digest)
         rec = self._base(
             pending.node,
             captured.status,
@@ -555,8 +549,13 @@ def run(
     rerun_failed: int | None = None,
     trigger: str = "cli",
     actor: str = "local",
+    stamp_spec: tuple[Path, str] | None = None,
 ) -> dict[str, Any]:
-    """Run the pipeline (or ``jobs`` and what they need); returns the run's summary."""
+    """Run the pipeline (or ``jobs`` and what they need); returns the run's summary.
+
+    ``stamp_spec`` (shipyard.yaml's path and the digest of what was loaded) lets a good run
+    leave the stamp the up-to-date check reads; without it the run leaves none.
+    """
     from shipyard.services.audit import ensure_project
 
     reporter = reporter or NullReporter()
@@ -590,7 +589,10 @@ def run(
     executor = LocalExecutor(jobs_n)
     state = _Run(store, spec, root, graph, secrets, executor, reporter, actor)
     state.cache = cache
-    commit = git_commit(root)
+    if rerun_failed is None and store.url.startswith("sqlite:"):
+        state.stamp = (stamp_spec, list(jobs or []))
+    uptodate.forget(store.home)
+    commit = head_commit(root)
     with store.begin() as uow:
         ensure_project(uow, spec.project)
         state.run_id = repo.create_run(
@@ -796,5 +798,32 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
             },
             project=state.project,
         )
+    _stamp(state, graph, summary)
     state.reporter.finished(summary)
     return summary
+
+
+def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
+    """Leave the up-to-date stamp when this run is one the next can be answered from."""
+    if state.stamp is None or state.stamp[0] is None or summary["status"] != "success":
+        return
+    records = state.records.values()
+    if any(r.status not in ("success", "skipped") for r in records):
+        return  # a failure under continue-on-error runs again next time
+    jobs = [n.job for n in graph.nodes.values()]
+    if any(not j.cache or j.secrets for j in jobs) or state.stat.unstable or state.ws.unstable:
+        return
+    uptodate.write(
+        state.store.home,
+        root=state.root,
+        spec=state.stamp[0],
+        project=state.project,
+        jobs=state.stamp[1],
+        run_id=state.run_id,
+        conditions=[j.if_ for j in jobs if j.if_],
+        tools=[t for j in jobs for t in j.tools],
+        seen=state.stat.seen,
+        listings=state.ws.listed,
+        summary=summary,
+        saved_s=sum(r.saved if r.cached else r.duration for r in records),
+    )

@@ -117,8 +117,12 @@ class Runner:
         return self._finish(status, reason)
 
     def _running(self) -> bool:
+        """Until the rollout ends. A held rollout waits for a person, as a pause until
+        promoted does, so the controller keeps polling for their action; a stuck rollback
+        has nothing left to wait for."""
         assert self.state is not None
-        return not self.state.finished and self.state.phase is not r.Phase.DEGRADED
+        s = self.state
+        return not s.finished and (s.phase is not r.Phase.DEGRADED or s.held)
 
     def _path(self) -> str:
         return str(self.plan.get("readiness_path", "/healthz"))
@@ -156,8 +160,9 @@ class Runner:
         before = self.state
         self.state = decision.state
         moved = first or before is None or decision.state.decisions != before.decisions
+        held = decision.state.held and not (before is not None and before.held)
         if moved or decision.commands:
-            self._record(decision, moved)
+            self._record(decision, moved, held)
         for command in decision.commands:
             if self.hooks is None:
                 self._execute(command)
@@ -185,7 +190,7 @@ class Runner:
             self.pools[r.Pool.CANARY]: s.canary_weight,
         }
 
-    def _record(self, decision: r.Decision, moved: bool) -> None:
+    def _record(self, decision: r.Decision, moved: bool, held: bool = False) -> None:
         s = decision.state
         payload = {
             "phase": s.phase.value,
@@ -213,8 +218,33 @@ class Runner:
                     payload,
                     project=self.dep["project"],
                 )
+            if held:
+                uow.events.append(
+                    "rollout.held",
+                    f"deployment:{self.dep['id']}",
+                    self.dep["actor"],
+                    self._held_payload(s, payload),
+                    project=self.dep["project"],
+                )
         if moved:
             self.on_line(s.reason, payload)
+        if held:
+            env = self.dep["environment"]
+            self.on_line(
+                f"held: `shipyard rollout abort {env}` rolls back, `shipyard rollout promote "
+                f"{env}` accepts {self.dep['version']}, `shipyard rollout resume {env}` retries",
+                payload,
+            )
+
+    def _held_payload(self, s: r.RolloutState, stepped: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "environment": self.dep["environment"],
+            "version": self.dep["version"],
+            "reason": s.failure,
+            "step": stepped["step"],
+            "weights": stepped["weights"],
+            "measurements": stepped["measurements"],
+        }
 
     def _measurements(self, s: r.RolloutState) -> dict[str, Any]:
         a = s.analysis

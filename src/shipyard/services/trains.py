@@ -73,16 +73,17 @@ def status(store: Store, spec: Any, now: datetime) -> dict[str, Any]:
             blocks.append(f"{last_env}: {st['message']}")
     for lk in locks.list_locks(store, spec.project, now):
         blocks.append(f"{lk['environment']} is locked by {lk['held_by']}: {lk['reason']}")
-    for bg in breakglass.list_overrides(store, spec.project):
-        if bg["approved_by"] and not bg["reviewed_at"]:
-            blocks.append(
-                f"break-glass {bg['id']} needs its follow-up review: "
-                f"`shipyard break-glass review {bg['id']} --notes ...`"
-            )
+    reviews = breakglass.reviews_due(store, spec.project)
+    for bg in reviews:
+        blocks.append(
+            f"break-glass {bg['id']} ({bg['environment']}, approved by {bg['approved_by']}) "
+            f"needs its follow-up review: `shipyard breakglass review {bg['id']} --notes ...`"
+        )
     return {
         "current": current,
         "upcoming": [_train_dict(t, now) for t in plan.upcoming],
         "blocked_by": blocks,
+        "reviews_due": reviews,
     }
 
 

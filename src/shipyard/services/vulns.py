@@ -23,7 +23,7 @@ def _documents(path: Path) -> Iterator[tuple[str, bytes]]:
     if path.is_dir():
         for f in sorted(path.rglob("*.json")):
             yield str(f.relative_to(path)), f.read_bytes()
-    elif path.suffix == ".zip":
+    elif path.suffix == ".zip" and path.is_file():  # a missing zip is reported below
         try:
             with zipfile.ZipFile(path) as zf:
                 for name in sorted(zf.namelist()):

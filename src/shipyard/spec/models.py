@@ -237,6 +237,9 @@ class Environment(Model):
     migrate: str | None = None  # run before traffic moves; a non-zero exit stops the deploy
     migrate_files: str | None = None  # glob of the .sql files `migrate` applies; linted first
     expand_contract: bool = False  # destructive migrations are allowed (two-phase changes)
+    # hold: a failed rollout stops where it is instead of rolling back, for when a migration
+    # already ran that the old version cannot read; a person resumes, promotes or aborts it.
+    on_failure: Literal["rollback", "hold"] = "rollback"
 
 
 # -- analysis, flags, release ------------------------------------------------------------------
@@ -316,3 +319,8 @@ class Spec(Model):
     secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
     flags: dict[Name, Flag] = {}
     release: Release = Release()
+    notifications: list[_notifications.Subscription] = []  # resolved on first use, see below
+
+
+# Last: that module builds on Model and SecretRef, so it can only load once they exist.
+from shipyard.spec import notifications as _notifications  # noqa: E402

@@ -1,7 +1,7 @@
-"""A proposed ``notifications:`` section for shipyard.yaml (not wired into ``Spec`` yet).
+"""The ``notifications:`` section of shipyard.yaml: who hears about which events.
 
 Secrets are never written in the file: each sink names the environment variable or file that
-holds its URL or signing key.
+holds its URL, signing key or SMTP password.
 
 ```yaml
 notifications:
@@ -9,6 +9,14 @@ notifications:
     kinds: [deployment.finished, "break-glass.*"]
   - slack: {url: {env: SLACK_RELEASES_URL}}
     kinds: [freeze.added, deployment.finished]
+  - email:
+      host: smtp.example.com
+      port: 587
+      from: shipyard@example.com
+      to: [releases@example.com]
+      username: shipyard
+      password: {env: SMTP_PASSWORD}
+      starttls: true
 ```
 """
 
@@ -17,6 +25,8 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from shipyard.spec.models import Model, SecretRef
+
+DEFAULT_KINDS = ["deployment.finished", "freeze.added", "break-glass.*"]
 
 
 class WebhookConfig(Model):
@@ -30,15 +40,27 @@ class SlackConfig(Model):
     url: SecretRef
 
 
+class EmailConfig(Model):
+    host: str = Field(min_length=1)
+    port: int = Field(25, ge=1, le=65535)
+    from_: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[str] = Field(min_length=1)
+    username: str | None = None
+    password: SecretRef | None = None
+    starttls: bool = False
+
+
 class Subscription(Model):
     webhook: WebhookConfig | None = None
     slack: SlackConfig | None = None
-    kinds: list[str] = ["deployment.finished", "freeze.added", "break-glass.*"]
+    email: EmailConfig | None = None
+    kinds: list[str] = Field(default_factory=lambda: list(DEFAULT_KINDS), min_length=1)
 
     @model_validator(mode="after")
     def _one_sink(self) -> Subscription:
-        if (self.webhook is None) == (self.slack is None):
-            raise ValueError("a subscription has exactly one sink: webhook or slack")
+        sinks = [s for s in (self.webhook, self.slack, self.email) if s is not None]
+        if len(sinks) != 1:
+            raise ValueError("a subscription has exactly one sink: webhook, slack or email")
         return self
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError, SQLAlchemyError
 
 from shipyard.errors import DatabaseUnreachable, StoreError
-from shipyard.store.schema import SCHEMA_HEADS
+from shipyard.store.heads import SCHEMA_HEADS
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from shipyard.domain import merkle
-from shipyard.domain.audit import canonical_json, event_bytes
-from shipyard.errors import InputError
+from shipyard.store.append import SQL, append_event, read_frontier, utcnow
 from shipyard.store.schema import checkpoints, events, log_head
-
-
-def utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -44,26 +37,6 @@ class Event:
         }
 
 
-def _statements(postgres: bool) -> dict[str, str]:
-    sql = {
-        "head": "SELECT size, frontier FROM log_head WHERE id = 1"
-        + (" FOR UPDATE" if postgres else ""),  # SQLite serialises writers with BEGIN IMMEDIATE
-        "insert": "INSERT INTO events (seq, project, ts, kind, subject, actor, payload, leaf_hash,"
-        " root_hash) VALUES (:seq, :project, :ts, :kind, :subject, :actor, :payload, :leaf_hash,"
-        " :root_hash)",
-        "rows": "SELECT seq, ts, project, kind, subject, actor, payload, leaf_hash, root_hash"
-        " FROM events WHERE seq > :after ORDER BY seq LIMIT :limit",
-        "advance": "UPDATE log_head SET size = :size, root_hash = :root_hash,"
-        " frontier = :frontier WHERE id = 1",
-    }
-    if postgres:
-        sql = {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
-    return sql
-
-
-_SQL = {False: _statements(False), True: _statements(True)}
-
-
 class EventLog:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -71,7 +44,11 @@ class EventLog:
         self._cur: Any = None
 
     def _sql(self, name: str) -> str:
-        return _SQL[self.conn.dialect.name == "postgresql"][name]
+        return SQL[self._postgres][name]
+
+    @property
+    def _postgres(self) -> bool:
+        return self.conn.dialect.name == "postgresql"
 
     def _cursor(self) -> Any:
         if self._cur is None:
@@ -79,15 +56,6 @@ class EventLog:
             # write path, and SQLAlchemy's per-statement machinery cost more than the insert.
             self._cur = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         return self._cur
-
-    def _head(self) -> merkle.Frontier:
-        if self._frontier is None:
-            cur = self._cursor()
-            cur.execute(self._sql("head"))
-            size, blob = cur.fetchone()
-            nodes = [blob[i : i + 32] for i in range(0, len(blob), 32)]
-            self._frontier = merkle.Frontier(size, nodes)
-        return self._frontier
 
     def append(
         self,
@@ -99,38 +67,18 @@ class EventLog:
         project: str,
         ts: str | None = None,
     ) -> Event:
-        try:
-            body = canonical_json(payload or {})
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"event payload for '{kind}' is not JSON: {exc}",
-                "payloads hold strings, numbers, booleans, lists and mappings",
-                code="event-payload-invalid",
-            ) from exc
-        frontier = self._head()
-        seq = frontier.size
-        ts = ts or utcnow()
-        leaf = merkle.leaf_hash(event_bytes(seq, ts, project, kind, subject, actor, body))
-        frontier.append(leaf)
-        root = frontier.root()
-        cur = self._cursor()
-        cur.execute(
-            self._sql("insert"),
-            {
-                "seq": seq,
-                "project": project,
-                "ts": ts,
-                "kind": kind,
-                "subject": subject,
-                "actor": actor,
-                "payload": body,
-                "leaf_hash": leaf,
-                "root_hash": root,
-            },
-        )
-        cur.execute(
-            self._sql("advance"),
-            {"size": frontier.size, "root_hash": root, "frontier": b"".join(frontier.nodes)},
+        if self._frontier is None:
+            self._frontier = read_frontier(self._cursor(), self._postgres)
+        seq, ts = append_event(
+            self._cursor(),
+            self._postgres,
+            self._frontier,
+            kind,
+            subject,
+            actor,
+            payload,
+            project=project,
+            ts=ts,
         )
         return Event(seq, ts, project, kind, subject, actor, payload or {})
 

@@ -82,11 +82,18 @@ def rollback(
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    """`shipyard rollback ENV [--to V]`; its controller runs as a process of its own."""
+    """`shipyard rollback ENV [--to V]`; its controller runs as a process of its own.
+    A held rollout is aborted instead (its running controller takes the abort)."""
     from shipyard.cli.deploy import _spawn_controller
+    from shipyard.services import deploy_hold
 
     spec, root = _spec(p, Permission.DEPLOY)
     to = body.to if body else None
+    queued = deploy_hold.abort_for_rollback(store, spec, environment, to=to, actor=p.name)
+    if queued is not None:
+        if not queued["controller_alive"]:
+            _spawn_controller(queued["id"], root)
+        return queued
     created = svc.create_rollback(store, spec, environment, to=to, actor=p.name)
     _spawn_controller(created["id"], root)
     return created

@@ -60,9 +60,9 @@ class LockIn(BaseModel):
 
 
 class BreakGlassIn(BaseModel):
-    environment: str
+    environment: str | None = None  # the end of the promotion chain
     reason: str
-    gates: list[str]
+    gates: list[str] = ["freeze"]
     ttl: str = "1h"
     incident: str | None = None
 
@@ -73,6 +73,26 @@ class ReviewIn(BaseModel):
 
 class CutIn(BaseModel):
     ref: str = "HEAD"
+
+
+class ShipIn(BaseModel):
+    version: str | None = None
+    train: str | None = None
+
+
+class PickIn(BaseModel):
+    train: str | None = None
+    comment: str = ""
+
+
+class HotfixIn(BaseModel):
+    version: str
+
+
+def _root() -> Any:
+    from shipyard.spec.load import find_spec
+
+    return find_spec().resolve().parent
 
 
 def _ttl(value: str | None) -> Any:
@@ -139,6 +159,55 @@ def train_cut(body: CutIn, p: Principal = Deployer, store: Store = StoreDep) -> 
 
     spec = _spec(p, Permission.DEPLOY)
     return trains.cut(store, spec, find_spec().resolve().parent, p.name, _now(), body.ref)
+
+
+@router.post("/train/ship")
+def train_ship(body: ShipIn, p: Principal = Deployer, store: Store = StoreDep) -> dict[str, Any]:
+    """Answers once the candidate is live everywhere (200) or has stopped (409, with where and
+    why in ``details``); rollouts run inside the request, so give it a long timeout."""
+    from shipyard.errors import Refused
+    from shipyard.services import trains
+
+    spec = _spec(p, Permission.DEPLOY)
+    out = trains.ship(
+        store, spec, _root(), p.name, _now(), train_name=body.train, version=body.version
+    )
+    if not out["shipped"]:
+        raise Refused(out["message"], out.get("hint"), code=out["code"], details=out)
+    return out
+
+
+@router.post("/train/picks/{sha}/approve")
+def train_approve_pick(
+    sha: str, body: PickIn, p: Principal = Approver, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import trains
+
+    spec = _spec(p, Permission.APPROVE)
+    return trains.approve_pick(
+        store, spec, _root(), sha, p.name, _now(), train_name=body.train, comment=body.comment
+    )
+
+
+@router.post("/train/picks/{sha}")
+def train_pick(
+    sha: str, body: PickIn, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
+    from shipyard.services import trains
+
+    spec = _spec(p, Permission.DEPLOY)
+    return trains.pick(store, spec, _root(), sha, p.name, _now(), train_name=body.train)
+
+
+@router.post("/hotfixes")
+def hotfix_start(
+    body: HotfixIn, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
+    """Creates ``hotfix/VERSION`` without checking it out: the server's checkout stays put."""
+    from shipyard.services import hotfix
+
+    spec = _spec(p, Permission.DEPLOY)
+    return hotfix.start(store, spec, _root(), body.version, p.name, _now(), checkout=False)
 
 
 @router.get("/gates/{env}")

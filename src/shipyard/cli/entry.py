@@ -1,0 +1,34 @@
+"""The `shipyard` executable: an up-to-date `shipyard run` is answered before the CLI loads.
+
+Loading the command framework, the spec models and SQLAlchemy costs more than everything a run
+with nothing to do needs, so that case is checked first (services/uptodate.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "run" in args[:2]:
+        from shipyard.services.uptodate import answer
+
+        done = answer(args)
+        if done is not None:
+            summary, as_json = done
+            if as_json:
+                sys.stdout.write(json.dumps(summary, default=str) + "\n")
+            else:
+                from shipyard.cli.run_summary import summary_lines
+
+                sys.stdout.write("\n".join(summary_lines(summary)) + "\n")
+            return
+    from shipyard.cli.main import run
+
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

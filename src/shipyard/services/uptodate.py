@@ -1,0 +1,284 @@
+"""The up-to-date check: `shipyard run` with nothing changed answers before the spec loads.
+
+A successful run that used the cache for all it could leaves a stamp in the state folder: the
+digest of shipyard.yaml, the stat of every file its steps read or wrote as the run saw it, a
+digest of every folder listing a glob used, the tools' paths, and (hashed) the environment
+variables `if` conditions read. When all of that still holds, every step would get the key it got
+last time and find its outputs in place, so the next `shipyard run` records a run whose steps are
+the stamped run's, all cached, and stops: ninja's no-op, with content digests still behind
+every key. Anything the check cannot vouch for (job selection, flags, secrets, `cache: false`, a
+server database) takes the full path, which is always right.
+
+This module is imported before the CLI framework, SQLAlchemy or the spec models, so its imports
+are the standard library's and a few small modules of ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from shipyard import __version__
+
+STAMP = "uptodate.json"
+FORMAT = 1
+RACY_NS = 1_000_000_000  # as the stat cache: a file this fresh is checked by content
+_ENV_REF = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def forget(home: Path) -> None:
+    """Drop the stamp: called as a run starts, so only a finished good run leaves one."""
+    (home / STAMP).unlink(missing_ok=True)
+
+
+def spec_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def platform_name() -> str:
+    u = os.uname()
+    return f"{u.sysname.lower()}-{u.machine.lower()}"
+
+
+def _secret_hash(value: str | None) -> str | None:
+    # Values of environment variables may be secrets: only their digests are written down.
+    return None if value is None else hashlib.sha256(value.encode()).hexdigest()
+
+
+def write(
+    home: Path,
+    *,
+    root: Path,
+    spec: tuple[Path, str],
+    project: str,
+    jobs: list[str],
+    run_id: int,
+    conditions: Iterable[str],
+    tools: Iterable[str],
+    seen: Mapping[str, list[Any]],
+    listings: Mapping[str, str],
+    summary: dict[str, Any],
+    saved_s: float,
+) -> None:
+    """Write the stamp of run ``run_id``; the caller decided the run is one to stamp."""
+    now = time.time_ns()
+    files: dict[str, list[Any]] = {}
+    for key, (size, mtime, ino, value) in seen.items():
+        fresh = now - mtime < RACY_NS
+        if fresh and key.startswith("tool:"):
+            return  # a tool replaced this very second: let the next run ask it again
+        files[key] = [size, mtime, ino, value] if fresh else [size, mtime, ino]
+    names = sorted({n for text in conditions for n in _ENV_REF.findall(text)})
+    stamp = {
+        "format": FORMAT,
+        "version": __version__,
+        "root": str(root),
+        "spec": [str(spec[0]), spec[1]],
+        "project": project,
+        "jobs": jobs,
+        "run_id": run_id,
+        "platform": platform_name(),
+        "env": {n: _secret_hash(os.environ.get(n)) for n in names},
+        "tools": {t: shutil.which(t) for t in sorted(set(tools))},
+        "files": files,
+        "listings": dict(listings),
+        "summary": _noop_summary(summary, saved_s),
+    }
+    tmp = home / (STAMP + ".tmp")
+    tmp.write_text(json.dumps(stamp, separators=(",", ":")))
+    os.replace(tmp, home / STAMP)
+
+
+def _noop_summary(summary: dict[str, Any], saved_s: float) -> dict[str, Any]:
+    """What a run with nothing to do reports: every step that succeeded, now from the cache."""
+    steps = [
+        {**s, "cached": True, "duration_s": 0.0, "attempt": 0, "reason": "up to date"}
+        if s["status"] == "success"
+        else s
+        for s in summary["steps"]
+    ]
+    cached = sum(s["status"] == "success" for s in steps)
+    return {
+        **summary,
+        "counts": {**summary["counts"], "executed": 0, "cached": cached},
+        "cache_hit_rate": 1.0 if cached else 0.0,
+        "saved_s": round(saved_s, 3),
+        "critical_path": [],
+        "critical_path_s": 0.0,
+        "steps": steps,
+    }
+
+
+# --- the check ---------------------------------------------------------------------------------
+
+
+def options(argv: list[str]) -> tuple[bool, list[str]] | None:
+    """(json, jobs) for a `run` the check may answer; None for anything else."""
+    as_json, jobs, rest = False, [], list(argv)
+    if rest[:1] == ["--json"]:
+        as_json, rest = True, rest[1:]
+    if rest[:1] != ["run"]:
+        return None
+    args = iter(rest[1:])
+    for arg in args:
+        if arg in ("--json", "--plain"):
+            as_json = as_json or arg == "--json"
+        elif arg in ("-j", "--jobs"):
+            if not next(args, "").isdigit():
+                return None
+        elif re.fullmatch(r"(-j|--jobs=)[1-9][0-9]*", arg) is None and arg.startswith("-"):
+            return None
+        elif not arg.startswith("-"):
+            jobs.append(arg)
+    return as_json, jobs
+
+
+def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
+    """True when every fact the stamp recorded is still true of the workspace."""
+    spec_path, digest = stamp["spec"]
+    if (
+        stamp.get("format") != FORMAT
+        or stamp["version"] != __version__
+        or stamp["root"] != str(root)
+        or stamp["jobs"] != jobs
+        or stamp["platform"] != platform_name()
+        or spec_path != str(root / "shipyard.yaml")
+        or spec_digest(Path(spec_path)) != digest
+    ):
+        return False
+    if any(_secret_hash(os.environ.get(n)) != h for n, h in stamp["env"].items()):
+        return False
+    if any(shutil.which(t) != path for t, path in stamp["tools"].items()):
+        return False
+    for key, want in stamp["files"].items():
+        try:
+            st = os.stat(key.removeprefix("tool:"))
+        except OSError:
+            return False
+        if [st.st_size, st.st_mtime_ns, st.st_ino] != want[:3]:
+            return False
+        if len(want) > 3:
+            from shipyard.adapters.cas.disk import digest_file
+
+            if digest_file(Path(key)) != want[3]:
+                return False
+    if stamp["listings"]:
+        from shipyard.adapters.files import Workspace
+
+        ws = Workspace(root)
+        if any(ws.listing(base) != d for base, d in stamp["listings"].items()):
+            return False
+    return True
+
+
+def answer(argv: list[str]) -> tuple[dict[str, Any], bool] | None:
+    """Record an up-to-date `shipyard run`: (its summary, whether JSON was asked for).
+
+    None means the check could not vouch for the workspace and the run must go the full way.
+    """
+    from shipyard.settings import Settings, find_project_root
+
+    opts = options(argv)
+    root = find_project_root() if opts is not None else None
+    if opts is None or root is None:
+        return None
+    settings = Settings.load(root)
+    if settings.server_url or not settings.database_url.startswith("sqlite:///"):
+        return None  # the server store records runs its own way
+    try:
+        stamp = json.loads((settings.home / STAMP).read_bytes())
+        if not holds(stamp, root, opts[1]):
+            return None
+        summary = record(settings.database_url.removeprefix("sqlite:///"), stamp, root)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no stamp, a damaged one, or a busy database: the full path decides
+    return summary, opts[0]
+
+
+def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
+    """One run, its steps copied from the stamped run as cache hits, and its two events."""
+    import sqlite3
+
+    from shipyard.adapters.vcs.git import head_commit
+    from shipyard.store.append import append_event, read_frontier, utcnow
+    from shipyard.store.heads import SCHEMA_HEADS
+
+    t0 = time.monotonic()
+    commit = head_commit(root)
+    summary, jobs = stamp["summary"], stamp["jobs"]
+    project, previous = stamp["project"], stamp["run_id"]
+    conn = sqlite3.connect(database, timeout=30, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        cur = conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            heads = {r[0] for r in cur.execute("SELECT version_num FROM alembic_version")}
+            if heads != SCHEMA_HEADS:
+                raise ValueError("the database needs migrating")
+            started = utcnow()
+            cur.execute(
+                'INSERT INTO pipeline_runs (project, "commit", trigger, status, jobs, started_at)'
+                " VALUES (?, ?, 'cli', 'running', ?, ?)",
+                (project, commit, json.dumps(jobs), started),
+            )
+            run_id = int(cur.lastrowid or 0)
+            cur.execute(
+                "INSERT INTO pipeline_steps (run_id, node, job, matrix, status, cached, key,"
+                " manifest, duration, queued, attempt, log_digest, outputs, reason, finished_at)"
+                " SELECT ?, node, job, matrix, status, status = 'success', key, manifest, 0.0,"
+                " 0.0, CASE WHEN status = 'success' THEN 0 ELSE attempt END, log_digest,"
+                " outputs, CASE WHEN status = 'success' THEN 'up to date' ELSE reason END, ?"
+                " FROM pipeline_steps WHERE run_id = ?",
+                (run_id, started, previous),
+            )
+            if cur.rowcount != len(summary["steps"]):
+                raise ValueError(f"run {previous} is not in the database as stamped")
+            frontier = read_frontier(cur, False)
+            subject = f"run:{run_id}"
+            started_payload = {"commit": commit, "jobs": jobs, "trigger": "cli"}
+            append_event(
+                cur,
+                False,
+                frontier,
+                "run.started",
+                subject,
+                "local",
+                started_payload,
+                project=project,
+                ts=started,
+            )
+            duration = time.monotonic() - t0
+            finished = {
+                "status": "success",
+                "duration_s": round(duration, 6),
+                "steps": len(summary["steps"]),
+                "cached": summary["counts"]["cached"],
+                "critical_path_s": 0.0,
+                "same_as": previous,  # the run whose steps this one's are
+            }
+            append_event(
+                cur, False, frontier, "run.finished", subject, "local", finished, project=project
+            )
+            cur.execute(
+                "UPDATE pipeline_runs SET status = 'success', finished_at = ?, duration = ?"
+                " WHERE id = ?",
+                (utcnow(), duration, run_id),
+            )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        raise OSError(str(exc)) from exc
+    finally:
+        conn.close()
+    return {**summary, "run_id": run_id, "duration_s": round(time.monotonic() - t0, 3)}

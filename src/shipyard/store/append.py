@@ -1,0 +1,94 @@
+"""Appending to the event log through a DB-API cursor.
+
+The one write path for events: the unit of work uses it inside its transaction, and the
+up-to-date check (`shipyard run` with nothing to do) uses it before SQLAlchemy is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from shipyard.domain import merkle
+from shipyard.domain.audit import canonical_json, event_bytes
+from shipyard.errors import InputError
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _statements(postgres: bool) -> dict[str, str]:
+    sql = {
+        "head": "SELECT size, frontier FROM log_head WHERE id = 1"
+        + (" FOR UPDATE" if postgres else ""),  # SQLite serialises writers with BEGIN IMMEDIATE
+        "insert": "INSERT INTO events (seq, project, ts, kind, subject, actor, payload, leaf_hash,"
+        " root_hash) VALUES (:seq, :project, :ts, :kind, :subject, :actor, :payload, :leaf_hash,"
+        " :root_hash)",
+        "rows": "SELECT seq, ts, project, kind, subject, actor, payload, leaf_hash, root_hash"
+        " FROM events WHERE seq > :after ORDER BY seq LIMIT :limit",
+        "advance": "UPDATE log_head SET size = :size, root_hash = :root_hash,"
+        " frontier = :frontier WHERE id = 1",
+    }
+    if postgres:
+        sql = {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
+    return sql
+
+
+SQL = {False: _statements(False), True: _statements(True)}
+
+
+def read_frontier(cur: Any, postgres: bool) -> merkle.Frontier:
+    """The log's frontier, read (and on PostgreSQL locked) inside the caller's transaction."""
+    cur.execute(SQL[postgres]["head"])
+    size, blob = cur.fetchone()
+    return merkle.Frontier(size, [blob[i : i + 32] for i in range(0, len(blob), 32)])
+
+
+def append_event(
+    cur: Any,
+    postgres: bool,
+    frontier: merkle.Frontier,
+    kind: str,
+    subject: str,
+    actor: str,
+    payload: dict[str, Any] | None,
+    *,
+    project: str,
+    ts: str | None = None,
+) -> tuple[int, str]:
+    """Insert one event and advance the head; returns its sequence number and timestamp."""
+    try:
+        body = canonical_json(payload or {})
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"event payload for '{kind}' is not JSON: {exc}",
+            "payloads hold strings, numbers, booleans, lists and mappings",
+            code="event-payload-invalid",
+        ) from exc
+    seq = frontier.size
+    ts = ts or utcnow()
+    leaf = merkle.leaf_hash(event_bytes(seq, ts, project, kind, subject, actor, body))
+    frontier.append(leaf)
+    root = frontier.root()
+    sql = SQL[postgres]
+    cur.execute(
+        sql["insert"],
+        {
+            "seq": seq,
+            "project": project,
+            "ts": ts,
+            "kind": kind,
+            "subject": subject,
+            "actor": actor,
+            "payload": body,
+            "leaf_hash": leaf,
+            "root_hash": root,
+        },
+    )
+    cur.execute(
+        sql["advance"],
+        {"size": frontier.size, "root_hash": root, "frontier": b"".join(frontier.nodes)},
+    )
+    return seq, ts

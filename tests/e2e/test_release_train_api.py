@@ -1,0 +1,192 @@
+"""Train ship, cherry-picks and hotfix start over real HTTP against a `shipyard server` running
+in a real git repository with real process targets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shipyard.services import deploy as svc
+from shipyard.settings import Settings
+from shipyard.spec.load import load_spec
+from shipyard.store.uow import Store
+from tests import gitrepo
+from tests.e2e.helpers import as_json, shipyard
+from tests.integration.release_helpers import publish
+
+APP = Path(__file__).resolve().parents[2] / "src" / "shipyard" / "demo" / "sample" / "app.py"
+
+# A long stabilisation keeps the current train's ship date weeks away whatever day the test
+# runs, so the cherry-pick rule is always "stabilising: one approval".
+SPEC = """\
+project: shop
+config: {FAIL_RATE: 0, GREETING: hello}
+environments:
+  dev:
+    target:
+      type: process
+      command: "python app.py --port {port}"
+      instances: 1
+      readiness: {timeout: 5s}
+      grace: 1s
+    strategy: recreate
+  production:
+    promote_from: dev
+    strategy: recreate
+    gates: [{approval: {min: 1, not_author: true}}]
+release:
+  train: {cut: "0 9 * * MON", every_weeks: 1, stabilize: 60d, timezone: UTC}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _store(repo: Path) -> Store:
+    return Store.open(Settings(repo / ".shipyard", f"sqlite:///{repo / '.shipyard/state.db'}"))
+
+
+def _token(repo: Path, role: str) -> str:
+    out = shipyard(
+        "token", "create", "--role", role, "--name", f"{role}@example.com", "--json", cwd=repo
+    )
+    return str(as_json(out)["token"])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    repo = gitrepo.init(tmp_path_factory.mktemp("train-api") / "repo")
+    shutil.copy(APP, repo / "app.py")
+    (repo / "shipyard.yaml").write_text(SPEC)
+    (repo / ".gitignore").write_text(".shipyard/\n")
+    gitrepo.git(repo, "add", "app.py", "shipyard.yaml", ".gitignore")
+    gitrepo.git(repo, "commit", "-q", "-m", "feat: the sample app")
+    released = shipyard("release", "--json", cwd=repo, env={"SHIPYARD_ACTOR": "alice@ex.com"})
+    assert released.returncode == 0, released.stderr
+    store = _store(repo)
+    publish(store, "0.1.0", author="alice@ex.com")  # what the pipeline's build step records
+    store.dispose()
+    tokens = {r: _token(repo, r) for r in ("viewer", "approver", "deployer")}
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipyard.cli.main", "server", "--port", str(port)],
+        cwd=repo,
+        env={k: v for k, v in os.environ.items() if k != "SHIPYARD_SERVER"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise RuntimeError("server did not start")
+    yield {"url": url + "/api/v1/release", "tokens": tokens, "repo": repo}
+    proc.terminate()
+    proc.wait(10)
+    store = _store(repo)
+    spec = load_spec(repo / "shipyard.yaml")
+    for env in spec.environments:
+        svc.stop_environment(store, spec, env)
+    store.dispose()
+
+
+def _h(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _error(resp: httpx.Response, status: int, code: str) -> None:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["code"] == code and body["message"] and "hint" in body
+
+
+def test_train_routes_in_order(server: dict[str, Any]) -> None:
+    """Ship before a cut is train-not-cut; after the cut it stops at production's approval gate
+    (409 with the reason), and ships once someone else approves; wrong tokens get 401/403."""
+    api, t = server["url"], server["tokens"]
+    ship = api + "/train/ship"
+    assert httpx.post(ship, json={}).status_code == 401
+    assert httpx.post(ship, json={}, headers=_h(t["approver"])).status_code == 403
+    _error(httpx.post(ship, json={}, headers=_h(t["deployer"])), 404, "train-not-cut")
+    _error(httpx.post(ship, json={"version": 3}, headers=_h(t["deployer"])), 422, "invalid-request")
+    cut = httpx.post(api + "/train/cut", json={}, headers=_h(t["deployer"]))
+    assert cut.status_code == 200, cut.text
+
+    stopped = httpx.post(ship, json={}, headers=_h(t["deployer"]), timeout=120)
+    _error(stopped, 409, "gates-failed")
+    details = stopped.json()["details"]
+    assert details["stopped_at"] == "production" and details["version"] == "0.1.0"
+    assert [s["status"] for s in details["environments"]] == ["succeeded", "refused"]
+
+    approval = {"environment": "production", "version": "0.1.0"}
+    assert httpx.post(api + "/approvals", json=approval, headers=_h(t["approver"])).is_success
+    done = httpx.post(ship, json={}, headers=_h(t["deployer"]), timeout=120)
+    assert done.status_code == 200, done.text
+    assert done.json()["shipped"] is True
+    assert [s["status"] for s in done.json()["environments"]] == ["already-live", "succeeded"]
+
+
+def test_cherry_pick_routes(server: dict[str, Any]) -> None:
+    """A fix is approved by someone other than its author (approver role), then picked onto the
+    train branch by a deployer; unknown commits and wrong roles are refused."""
+    api, t, repo = server["url"], server["tokens"], server["repo"]
+    if not httpx.get(api + "/train", headers=_h(t["viewer"])).json()["current"]["cut_done"]:
+        assert httpx.post(api + "/train/cut", json={}, headers=_h(t["deployer"])).is_success
+    fix = gitrepo.commit(repo, "fix: empty carts crash", {"fix.txt": "fixed\n"})
+    approve, pick = api + f"/train/picks/{fix}/approve", api + f"/train/picks/{fix}"
+    assert httpx.post(approve, json={}).status_code == 401
+    assert httpx.post(approve, json={}, headers=_h(t["deployer"])).status_code == 403
+    assert httpx.post(pick, json={}, headers=_h(t["viewer"])).status_code == 403
+    _error(httpx.post(pick, json={}, headers=_h(t["deployer"])), 409, "pick-approval-required")
+    ok = httpx.post(approve, json={"comment": "tiny"}, headers=_h(t["approver"]))
+    assert ok.status_code == 200 and ok.json()["approved_by"] == ["approver@example.com"]
+    picked = httpx.post(pick, json={}, headers=_h(t["deployer"]))
+    assert picked.status_code == 200, picked.text
+    branch = picked.json()["branch"]
+    log = gitrepo.git(repo, "log", "--format=%s", branch).splitlines()
+    assert log[0] == "fix: empty carts crash"
+    unknown = httpx.post(api + "/train/picks/0badc0de/approve", json={}, headers=_h(t["approver"]))
+    _error(unknown, 404, "git-ref-unknown")
+
+
+def test_hotfix_start_route(server: dict[str, Any]) -> None:
+    """A deployer starts hotfix/0.1.0 at the release tag without moving the server's checkout;
+    an unreleased version is release-tag-not-found, and a viewer is refused."""
+    api, t, repo = server["url"], server["tokens"], server["repo"]
+    route = api + "/hotfixes"
+    assert httpx.post(route, json={"version": "0.1.0"}).status_code == 401
+    assert httpx.post(route, json={"version": "0.1.0"}, headers=_h(t["viewer"])).status_code == 403
+    _error(
+        httpx.post(route, json={"version": "9.9.9"}, headers=_h(t["deployer"])),
+        404,
+        "release-tag-not-found",
+    )
+    _error(httpx.post(route, json={}, headers=_h(t["deployer"])), 422, "invalid-request")
+    before = gitrepo.git(repo, "rev-parse", "--abbrev-ref", "HEAD")
+    started = httpx.post(route, json={"version": "0.1.0"}, headers=_h(t["deployer"]))
+    assert started.status_code == 200, started.text
+    assert started.json()["branch"] == "hotfix/0.1.0"
+    assert gitrepo.git(repo, "rev-parse", "hotfix/0.1.0") == gitrepo.git(
+        repo, "rev-parse", "v0.1.0^{commit}"
+    )
+    assert gitrepo.git(repo, "rev-parse", "--abbrev-ref", "HEAD") == before
+    again = httpx.post(route, json={"version": "0.1.0"}, headers=_h(t["deployer"]))
+    _error(again, 409, "hotfix-exists")
