@@ -72,12 +72,12 @@ def write(root: Path, g: dict[str, tuple[str, list[str]]]) -> None:
         )
         needs = sorted({_job(i) for i in ins if i.startswith("out/")})
         yaml.append(f"    {_job(target)}:")
-        yaml.append(f"      run: mkdir -p out && {cmd}")
+        yaml.append(f"      run: {cmd}")  # shipyard, like ninja, makes output folders itself
         if needs:
             yaml.append(f"      needs: [{', '.join(needs)}]")
         yaml.append(f"      inputs: [{', '.join(ins)}]")
         yaml.append(f"      outputs: [{target}]")
-    (root / "build.ninja").write_text("\n".join(ninja))  # ninja makes output folders itself
+    (root / "build.ninja").write_text("\n".join(ninja))
     (root / "Makefile").write_text("\n".join(make))
     (root / "dodo.py").write_text("\n".join(dodo) + "\n")
     (root / "shipyard.yaml").write_text("\n".join(yaml) + "\n")

@@ -224,3 +224,16 @@ def test_max_combinations_admits_a_larger_matrix(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     summary = as_json(proc)
     assert summary["counts"]["executed"] == 324
+
+
+def test_output_folders_exist_before_the_step_runs(tmp_path: Path) -> None:
+    """A step may write its declared outputs straight into folders that do not exist yet."""
+    repo = _repo(
+        tmp_path,
+        "    a: {run: 'echo hi > build/deep/a.txt', outputs: [build/deep/a.txt]}\n"
+        "    b: {run: 'echo x > gen/one.o', outputs: ['gen/*.o']}\n",
+    )
+    proc = shipyard("run", "--json", cwd=repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (repo / "build/deep/a.txt").read_text() == "hi\n"
+    assert (repo / "gen/one.o").read_text() == "x\n"

@@ -11,6 +11,7 @@ the same timestamp tick would leave its stat unchanged (git's "racy clean" probl
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -202,6 +203,16 @@ class Workspace:
                 )
             files.update(matched)
         return sorted(files)
+
+
+def output_folders(base: Path, patterns: tuple[str, ...], made: set[Path]) -> None:
+    """Create the folders declared outputs go in, as Bazel and ninja do, so a step need not."""
+    for pattern in patterns:
+        folder = base / _base(pattern.strip().removeprefix("./"))
+        if folder not in made:
+            with contextlib.suppress(OSError):  # a file in the way: the step reports it
+                folder.mkdir(parents=True, exist_ok=True)
+            made.add(folder)
 
 
 def tool_version(name: str, cache: StatCache) -> str:

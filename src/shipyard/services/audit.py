@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shipyard.adapters import signing
 from shipyard.domain import audit, merkle
 from shipyard.errors import AuditTampered, InputError
 from shipyard.store.events import utcnow
@@ -70,6 +69,8 @@ class VerifyResult:
 
 
 def verify(store: Store) -> VerifyResult:
+    from shipyard.adapters import signing  # cryptography: only verification needs it
+
     with store.read() as uow:
         keys = {
             k: bytes(pk)

@@ -25,7 +25,13 @@ from typing import Any, Protocol
 
 from shipyard.adapters.cas.disk import DiskCAS
 from shipyard.adapters.executors.local import LocalExecutor, Result, Task, check_secret
-from shipyard.adapters.files import StatCache, Workspace, copy_inputs, tool_version
+from shipyard.adapters.files import (
+    StatCache,
+    Workspace,
+    copy_inputs,
+    output_folders,
+    tool_version,
+)
 from shipyard.adapters.vcs.git import head_commit
 from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
@@ -253,6 +259,7 @@ class _Run:
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
+        self.made: set[Path] = set()  # output folders already created in this run
         self.stamp: tuple[tuple[Path, str] | None, list[str]] | None = None
 
     # -- recording ------------------------------------------------------------------------
@@ -276,8 +283,7 @@ class _Run:
         ts = utcnow()
         with self.store.begin() as uow:
             repo.cache_delete(uow.conn, self.cache_drops)
-            for entry in self.cache_puts:
-                repo.cache_put(uow.conn, entry, self.project, ts)
+            repo.cache_put(uow.conn, self.cache_puts, self.project, ts)
             repo.cache_touch(uow.conn, self.cache_hits, ts)
             rows = []
             for rec in self.pending_rows:
@@ -411,6 +417,7 @@ class _Run:
             sandbox = Path(tempfile.mkdtemp(prefix="shipyard-sandbox-"))
             copy_inputs(self.root, files, sandbox)
             cwd = sandbox
+        output_folders(cwd, job.outputs, self.made if sandbox is None else set())
         cwd = cwd / (job.working_directory or ".")
         if not cwd.is_dir():
             if sandbox is not None:

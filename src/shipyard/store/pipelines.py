@@ -241,22 +241,28 @@ def cache_get(conn: Connection, keys: Iterable[str]) -> dict[str, dict[str, Any]
     return found
 
 
-def cache_put(conn: Connection, entry: dict[str, Any], project: str, now: str) -> None:
-    conn.execute(action_cache.delete().where(action_cache.c.key == entry["key"]))
+def cache_put(conn: Connection, entries: list[dict[str, Any]], project: str, now: str) -> None:
+    """Store entries, replacing any under the same key; one statement each for the batch."""
+    if not entries:
+        return
+    cache_delete(conn, [e["key"] for e in entries])
     conn.execute(
         action_cache.insert(),
-        {
-            "key": entry["key"],
-            "project": project,
-            "node": entry["node"],
-            "files": json.dumps(entry["files"], sort_keys=True),
-            "outputs": json.dumps(entry["outputs"], sort_keys=True),
-            "log_digest": entry["log_digest"],
-            "duration": entry["duration"],
-            "size": entry["size"],
-            "created_at": now,
-            "last_used": now,
-        },
+        [
+            {
+                "key": e["key"],
+                "project": project,
+                "node": e["node"],
+                "files": json.dumps(e["files"], sort_keys=True),
+                "outputs": json.dumps(e["outputs"], sort_keys=True),
+                "log_digest": e["log_digest"],
+                "duration": e["duration"],
+                "size": e["size"],
+                "created_at": now,
+                "last_used": now,
+            }
+            for e in {e["key"]: e for e in entries}.values()  # the last write of a key wins
+        ],
     )
 
 
