@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 SPEC_NAME = "shipyard.yaml"
 STATE_DIR = ".shipyard"
@@ -19,8 +19,7 @@ def find_project_root(start: Path | None = None) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):  # not a dataclass: `shipyard run`'s up-to-date check reads it
     home: Path  # the .shipyard folder: database, CAS, keys, logs
     database_url: str
     server_url: str | None = None

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.domain import audit, merkle
+from shipyard.domain import audit, canonical, merkle
 
 
 def _rows(n: int) -> list[tuple]:
     rows, f = [], merkle.Frontier()
     for seq in range(n):
-        payload = audit.canonical_json({"n": seq, "name": 'é"x'})
+        payload = canonical.canonical_json({"n": seq, "name": 'é"x'})
         leaf = merkle.leaf_hash(
-            audit.event_bytes(
+            canonical.event_bytes(
                 seq, f"2026-01-01T00:00:{seq:02d}.000000Z", "p", "k", f"s{seq}", "alice", payload
             )
         )
@@ -43,16 +43,16 @@ def _rows(n: int) -> list[tuple]:
 def test_event_bytes_equal_canonical_json_of_the_whole_event(fields: tuple) -> None:
     """The hand-built leaf bytes are exactly the canonical JSON of the event as a mapping."""
     kind, subject, actor, payload = fields
-    got = audit.event_bytes(
+    got = canonical.event_bytes(
         7,
         "2026-01-01T00:00:00.000000Z",
         "proj",
         kind,
         subject,
         actor,
-        audit.canonical_json(payload),
+        canonical.canonical_json(payload),
     )
-    want = audit.canonical_json(
+    want = canonical.canonical_json(
         {
             "seq": 7,
             "ts": "2026-01-01T00:00:00.000000Z",
@@ -105,7 +105,7 @@ def test_rewritten_leaf_hashes_are_caught_by_the_tree_head() -> None:
     rows = _rows(20)
     r = list(rows[9])
     r[5] = "mallory"
-    r[7] = merkle.leaf_hash(audit.event_bytes(*r[:7]))
+    r[7] = merkle.leaf_hash(canonical.event_bytes(*r[:7]))
     forged = rows[:9] + [tuple(r)] + rows[10:]
     report = audit.verify(forged, [], 20, rows[-1][8])
     assert not report.ok and report.first_bad_seq == 9
@@ -119,7 +119,7 @@ def test_a_rewritten_history_fails_the_signed_checkpoint() -> None:
     forged = [tuple(list(x[:5]) + ["mallory"] + list(x[6:])) for x in forged]
     rebuilt, f = [], merkle.Frontier()
     for x in forged:
-        leaf = merkle.leaf_hash(audit.event_bytes(*x[:7]))
+        leaf = merkle.leaf_hash(canonical.event_bytes(*x[:7]))
         f.append(leaf)
         rebuilt.append((*x[:7], leaf, f.root()))
     report = audit.verify(rebuilt, [cp], 10, f.root())

@@ -6,20 +6,19 @@ with nothing to do needs, so that case is checked first (services/uptodate.py).
 
 from __future__ import annotations
 
-import json
 import sys
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if "run" in args[:2]:
-        from shipyard.services.uptodate import answer
+        from shipyard.services.uptodate import answer, summary_json
 
         done = answer(args)
         if done is not None:
-            summary, as_json = done
+            summary, steps_json, as_json = done
             if as_json:
-                sys.stdout.write(json.dumps(summary, default=str) + "\n")
+                sys.stdout.write(summary_json(summary, steps_json) + "\n")
             else:
                 from shipyard.cli.run_summary import summary_lines
 

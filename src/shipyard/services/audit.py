@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shipyard.domain import audit, merkle
+from shipyard.domain import audit, canonical, merkle
 from shipyard.errors import AuditTampered, InputError
 from shipyard.store.events import utcnow
 from shipyard.store.schema import projects, signing_keys
@@ -40,7 +40,7 @@ def checkpoint(store: Store) -> dict[str, Any]:
     with store.begin() as uow:
         register_key(store, uow)
         size, root = uow.events.head()
-        sig = signer.sign(audit.checkpoint_body(ORIGIN, size, root))
+        sig = signer.sign(canonical.checkpoint_body(ORIGIN, size, root))
         uow.events.add_checkpoint(size, root, signer.key_id, sig)
     return {
         "origin": ORIGIN,
@@ -48,7 +48,7 @@ def checkpoint(store: Store) -> dict[str, Any]:
         "root_hash": root.hex(),
         "key_id": signer.key_id,
         "signature": sig.hex(),
-        "note": audit.checkpoint_body(ORIGIN, size, root).decode(),
+        "note": canonical.checkpoint_body(ORIGIN, size, root).decode(),
     }
 
 
@@ -81,7 +81,7 @@ def verify(store: Store) -> VerifyResult:
                 size,
                 root,
                 key in keys
-                and signing.verify(keys[key], audit.checkpoint_body(ORIGIN, size, root), sig),
+                and signing.verify(keys[key], canonical.checkpoint_body(ORIGIN, size, root), sig),
             )
             for size, root, _ts, key, sig in uow.events.checkpoints()
         ]

@@ -32,7 +32,7 @@ from shipyard.adapters.files import (
     output_folders,
     tool_version,
 )
-from shipyard.adapters.vcs.git import head_commit
+from shipyard.adapters.vcs.head import head_commit
 from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError

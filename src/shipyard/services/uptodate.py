@@ -28,7 +28,7 @@ from typing import Any
 from shipyard import __version__
 
 STAMP = "uptodate.json"
-FORMAT = 1
+FORMAT = 2
 RACY_NS = 1_000_000_000  # as the stat cache: a file this fresh is checked by content
 _ENV_REF = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -69,13 +69,16 @@ def write(
 ) -> None:
     """Write the stamp of run ``run_id``; the caller decided the run is one to stamp."""
     now = time.time_ns()
-    files: dict[str, list[Any]] = {}
+    prefix = str(root) + os.sep
+    files: list[list[Any]] = []  # [path, size, mtime_ns, inode] (+ digest when fresh)
     for key, (size, mtime, ino, value) in seen.items():
         fresh = now - mtime < RACY_NS
         if fresh and key.startswith("tool:"):
             return  # a tool replaced this very second: let the next run ask it again
-        files[key] = [size, mtime, ino, value] if fresh else [size, mtime, ino]
+        path = key.removeprefix(prefix)  # relative to the root, read through its fd
+        files.append([path, size, mtime, ino, value] if fresh else [path, size, mtime, ino])
     names = sorted({n for text in conditions for n in _ENV_REF.findall(text)})
+    head, steps = _noop_summary(summary, saved_s)
     stamp = {
         "format": FORMAT,
         "version": __version__,
@@ -89,15 +92,20 @@ def write(
         "tools": {t: shutil.which(t) for t in sorted(set(tools))},
         "files": files,
         "listings": dict(listings),
-        "summary": _noop_summary(summary, saved_s),
+        "summary": head,
+        # Rendered once here: parsing and re-rendering thousands of steps would be most of the
+        # check's time, and they are the same every time.
+        "steps_json": json.dumps(steps, default=str),
     }
     tmp = home / (STAMP + ".tmp")
     tmp.write_text(json.dumps(stamp, separators=(",", ":")))
     os.replace(tmp, home / STAMP)
 
 
-def _noop_summary(summary: dict[str, Any], saved_s: float) -> dict[str, Any]:
-    """What a run with nothing to do reports: every step that succeeded, now from the cache."""
+def _noop_summary(
+    summary: dict[str, Any], saved_s: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What a run with nothing to do reports, and its steps: all that succeeded, now cached."""
     steps = [
         {**s, "cached": True, "duration_s": 0.0, "attempt": 0, "reason": "up to date"}
         if s["status"] == "success"
@@ -105,15 +113,20 @@ def _noop_summary(summary: dict[str, Any], saved_s: float) -> dict[str, Any]:
         for s in summary["steps"]
     ]
     cached = sum(s["status"] == "success" for s in steps)
-    return {
-        **summary,
-        "counts": {**summary["counts"], "executed": 0, "cached": cached},
-        "cache_hit_rate": 1.0 if cached else 0.0,
-        "saved_s": round(saved_s, 3),
-        "critical_path": [],
-        "critical_path_s": 0.0,
-        "steps": steps,
-    }
+    head = {k: v for k, v in summary.items() if k != "steps"}
+    head.update(
+        counts={**summary["counts"], "executed": 0, "cached": cached},
+        cache_hit_rate=1.0 if cached else 0.0,
+        saved_s=round(saved_s, 3),
+        critical_path=[],
+        critical_path_s=0.0,
+    )
+    return head, steps
+
+
+def summary_json(head: dict[str, Any], steps_json: str) -> str:
+    """The run's summary as `shipyard run --json` prints it, with the stamped steps spliced in."""
+    return json.dumps(head, default=str)[:-1] + ', "steps": ' + steps_json + "}"
 
 
 # --- the check ---------------------------------------------------------------------------------
@@ -157,18 +170,22 @@ def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
         return False
     if any(shutil.which(t) != path for t, path in stamp["tools"].items()):
         return False
-    for key, want in stamp["files"].items():
-        try:
-            st = os.stat(key.removeprefix("tool:"))
-        except OSError:
-            return False
-        if [st.st_size, st.st_mtime_ns, st.st_ino] != want[:3]:
-            return False
-        if len(want) > 3:
-            from shipyard.adapters.cas.disk import digest_file
-
-            if digest_file(Path(key)) != want[3]:
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        for path, *want in stamp["files"]:
+            try:
+                st = os.stat(path.removeprefix("tool:"), dir_fd=fd)
+            except OSError:
                 return False
+            if [st.st_size, st.st_mtime_ns, st.st_ino] != want[:3]:
+                return False
+            if len(want) > 3:
+                from shipyard.adapters.cas.disk import digest_file
+
+                if digest_file(root / path) != want[3]:
+                    return False
+    finally:
+        os.close(fd)
     if stamp["listings"]:
         from shipyard.adapters.files import Workspace
 
@@ -178,8 +195,9 @@ def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
     return True
 
 
-def answer(argv: list[str]) -> tuple[dict[str, Any], bool] | None:
-    """Record an up-to-date `shipyard run`: (its summary, whether JSON was asked for).
+def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
+    """Record an up-to-date `shipyard run`: its summary without the steps, the steps as JSON,
+    and whether JSON output was asked for.
 
     None means the check could not vouch for the workspace and the run must go the full way.
     """
@@ -199,14 +217,14 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], bool] | None:
         summary = record(settings.database_url.removeprefix("sqlite:///"), stamp, root)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no stamp, a damaged one, or a busy database: the full path decides
-    return summary, opts[0]
+    return summary, stamp["steps_json"], opts[0]
 
 
 def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
     """One run, its steps copied from the stamped run as cache hits, and its two events."""
     import sqlite3
 
-    from shipyard.adapters.vcs.git import head_commit
+    from shipyard.adapters.vcs.head import head_commit
     from shipyard.store.append import append_event, read_frontier, utcnow
     from shipyard.store.heads import SCHEMA_HEADS
 
@@ -216,8 +234,8 @@ def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
     project, previous = stamp["project"], stamp["run_id"]
     conn = sqlite3.connect(database, timeout=30, isolation_level=None)
     try:
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=FULL")  # foreign keys stay unchecked: the run row is
+        # inserted just before its steps, in the same transaction
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -240,7 +258,7 @@ def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
                 " FROM pipeline_steps WHERE run_id = ?",
                 (run_id, started, previous),
             )
-            if cur.rowcount != len(summary["steps"]):
+            if cur.rowcount != summary["counts"]["total"]:
                 raise ValueError(f"run {previous} is not in the database as stamped")
             frontier = read_frontier(cur, False)
             subject = f"run:{run_id}"
@@ -260,7 +278,7 @@ def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
             finished = {
                 "status": "success",
                 "duration_s": round(duration, 6),
-                "steps": len(summary["steps"]),
+                "steps": summary["counts"]["total"],
                 "cached": summary["counts"]["cached"],
                 "critical_path_s": 0.0,
                 "same_as": previous,  # the run whose steps this one's are

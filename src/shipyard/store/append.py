@@ -7,16 +7,19 @@ up-to-date check (`shipyard run` with nothing to do) uses it before SQLAlchemy i
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from shipyard.domain import merkle
-from shipyard.domain.audit import canonical_json, event_bytes
+from shipyard.domain.canonical import canonical_json, event_bytes
 from shipyard.errors import InputError
 
 
 def utcnow() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Now in UTC to the microsecond, as every stored timestamp is written."""
+    ns = time.time_ns()
+    second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
+    return f"{second}.{ns // 1000 % 1_000_000:06d}Z"
 
 
 def _statements(postgres: bool) -> dict[str, str]:

@@ -200,17 +200,6 @@ class GitRepo:
         return self.head()
 
 
-def head_commit(root: Path) -> str:
-    """The commit checked out at ``root``; "" outside a repository or without git."""
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return proc.stdout.strip() if proc.returncode == 0 else ""
-
-
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     # A fixed locale so messages can be matched; no prompts, no pager, no system hooks on tags.
     env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"}
