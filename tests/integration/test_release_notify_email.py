@@ -106,7 +106,20 @@ def test_a_wrong_password_or_a_dead_server_fails_without_leaking(
         dead = s.getsockname()[1]
     [down] = notify.deliver(store, [sink(smtp, port=dead, timeout=1.0)], ["freeze.added"])
     assert (down["status"], down["attempts"]) == ("failed", 3)  # connection errors are retried
-    assert down["sink"] == f"email:127.0.0.1:{dead}"
+    assert down["sink"] == f"email:127.0.0.1:{dead}:releases@example.com,oncall@example.com"
+
+
+def test_two_email_subscriptions_keep_their_own_cursors(smtp: SMTPServer, store: Store) -> None:
+    """Two lists on one SMTP server: delivering to one does not advance the other."""
+    with store.begin() as uow:
+        uow.events.append("freeze.added", "env:production", "alice", {"n": 1}, project="p")
+    first = sink(smtp, recipients=("releases@example.com",))
+    second = sink(smtp, recipients=("oncall@example.com",))
+    assert [d["status"] for d in notify.deliver(store, [first], ["freeze.added"])] == ["delivered"]
+    assert [d["status"] for d in notify.deliver(store, [second], ["freeze.added"])] == [
+        "delivered"
+    ]
+    assert notify.deliver(store, [first, second], ["freeze.added"]) == []
 
 
 def test_email_sink_from_environment_variables(smtp: SMTPServer) -> None:

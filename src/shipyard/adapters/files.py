@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.adapters.cas.disk import digest_file
+from shipyard.adapters.cas.digest import digest_file
 from shipyard.errors import InputError
 
 RACY_NS = 1_000_000_000

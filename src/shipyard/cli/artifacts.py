@@ -156,7 +156,7 @@ def download(
 def _download_remote(ref: str, output: Path) -> dict[str, Any]:
     import httpx
 
-    from shipyard.adapters.cas.disk import digest_bytes
+    from shipyard.adapters.cas.digest import digest_bytes
     from shipyard.errors import IntegrityFailure
 
     meta = _remote("GET", _path(ref))

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from shipyard import __version__
-from shipyard.adapters.cas.disk import DiskCAS, digest_file
+from shipyard.adapters.cas.digest import digest_file
+from shipyard.adapters.cas.disk import DiskCAS
 from shipyard.domain import provenance
 from shipyard.errors import Conflict, InputError, IntegrityFailure, NotFound
 from shipyard.store import artifacts as repo

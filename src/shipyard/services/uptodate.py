@@ -180,7 +180,7 @@ def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
             if [st.st_size, st.st_mtime_ns, st.st_ino] != want[:3]:
                 return False
             if len(want) > 3:
-                from shipyard.adapters.cas.disk import digest_file
+                from shipyard.adapters.cas.digest import digest_file
 
                 if digest_file(root / path) != want[3]:
                     return False

@@ -6,7 +6,6 @@ sees half a blob and two writers of the same content cannot corrupt each other.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -16,22 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from shipyard.adapters.cas.digest import digest_bytes, digest_file
 from shipyard.errors import IntegrityFailure, NotFound
 
 CHUNK = 1 << 20
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-def digest_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
-def digest_bytes(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _hex(digest: str) -> str:

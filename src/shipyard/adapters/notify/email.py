@@ -82,7 +82,8 @@ class EmailSink:
 
     @property
     def name(self) -> str:
-        return f"email:{self.host}:{self.port}"
+        # Recipients are part of it: each subscription keeps its own delivery cursor.
+        return f"email:{self.host}:{self.port}:{','.join(self.recipients)}"
 
     def _send_once(self, msg: EmailMessage) -> None:
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
