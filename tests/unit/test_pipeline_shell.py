@@ -260,3 +260,33 @@ def test_bash_settings_in_the_environment_keep_a_step_on_bash(tmp_path: Path) ->
     (tmp_path / "rc").write_text("export FROM_BASH_ENV=yes\n")
     env = {"PATH": os.environ["PATH"], "BASH_ENV": str(tmp_path / "rc")}
     assert b"FROM_BASH_ENV=yes" in _log(tmp_path, "env", env)
+
+
+def test_stat_cache_uses_what_this_run_wrote(tmp_path: Path) -> None:
+    """A fresh file the run stored (and so hashed) is not read again for a later step's key,
+    though it is too fresh to be remembered across runs."""
+    f = tmp_path / "out.txt"
+    f.write_bytes(b"made")
+    cache = StatCache(tmp_path / "stat.json")
+    cache.observe(f, "sha256:" + "0" * 64)  # the digest the CAS computed when it stored it
+    assert cache.digest(f) == "sha256:" + "0" * 64
+    assert str(f) not in cache.entries
+    f.write_bytes(b"changed!")  # another size: the run's own record no longer applies
+    assert cache.digest(f) != "sha256:" + "0" * 64
+    assert cache.unstable  # seen twice with different stats: no up-to-date stamp
+
+
+def test_shell_for_remembers_programs_found_on_path(tmp_path: Path) -> None:
+    """Each program is searched for on PATH once per executor, not once per step."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "mytool"
+    tool.write_text("#!/bin/sh\necho hi\n")
+    tool.chmod(0o755)
+    found: set[tuple[str, str]] = set()
+    path = str(bin_dir)
+    assert shell_for("mytool a", tmp_path, path, found)[0] == "/bin/sh"
+    assert found == {("mytool", path)}
+    tool.unlink()
+    assert shell_for("mytool a", tmp_path, path, found)[0] == "/bin/sh"  # not searched again
+    assert shell_for("mytool a", tmp_path, path)[0] == "bash"  # without the memory: searched

@@ -51,9 +51,15 @@ class StatCache:
         """The content digest of ``path``, read only when its stat changed."""
         key = str(path)
         st = os.stat(path)
+        stat = [st.st_size, st.st_mtime_ns, st.st_ino]
         entry = self.entries.get(key)
-        if entry is not None and entry[:3] == [st.st_size, st.st_mtime_ns, st.st_ino]:
+        seen = self.seen.get(key)
+        if entry is not None and entry[:3] == stat:
             digest = str(entry[3])
+        elif seen is not None and seen[:3] == stat:
+            # Written by a step of this run and hashed when it was stored: the same stat within
+            # the run is the same file, though too fresh to trust across runs.
+            digest = str(seen[3])
         else:
             digest = digest_file(path)
             self._remember(key, st, digest)

@@ -6,11 +6,11 @@ sees half a blob and two writers of the same content cannot corrupt each other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -43,18 +43,24 @@ class BlobInfo:
 class DiskCAS:
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._blobs = str(root / "blobs")
 
     def path(self, digest: str) -> Path:
+        return Path(self._where(digest))
+
+    def _where(self, digest: str) -> str:
+        # Strings, not Paths, on the write path: a run stores a blob or two per step.
         h = _hex(digest)
-        return self.root / "blobs" / h[:2] / h
+        return f"{self._blobs}/{h[:2]}/{h}"
 
     def has(self, digest: str) -> bool:
-        return self.path(digest).is_file()
+        return os.path.isfile(self._where(digest))
 
     def put_bytes(self, data: bytes) -> str:
         digest = digest_bytes(data)
-        if not self.has(digest):
-            self._write(digest, lambda fh: fh.write(data))
+        where = self._where(digest)
+        if not os.path.isfile(where):
+            self._write(where, lambda fh: fh.write(data))
         return digest
 
     def put_file(self, src: Path) -> str:
@@ -63,29 +69,33 @@ class DiskCAS:
             if len(data) < CHUNK:
                 return self.put_bytes(data)
         digest = digest_file(src)
-        if not self.has(digest):
+        where = self._where(digest)
+        if not os.path.isfile(where):
 
             def copy(fh: BinaryIO) -> None:
                 with open(src, "rb") as inp:
                     shutil.copyfileobj(inp, fh, CHUNK)
 
-            self._write(digest, copy)
+            self._write(where, copy)
         return digest
 
-    def _write(self, digest: str, fill: object) -> None:
-        target = self.path(digest)
+    def _write(self, where: str, fill: Callable[[BinaryIO], object]) -> None:
+        folder = os.path.dirname(where)
+        tmp = f"{folder}/.tmp-{os.urandom(8).hex()}"
+        # Created read-only (blobs are immutable); the descriptor is writable all the same.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:  # the folder usually exists; creating it first costs a failing mkdir per blob
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            fd = os.open(tmp, flags, 0o444)
         except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(tmp, flags, 0o444)
         try:
             with os.fdopen(fd, "wb") as fh:
-                fill(fh)  # type: ignore[operator]
-            os.chmod(tmp, 0o444)  # blobs are immutable
-            os.replace(tmp, target)
+                fill(fh)
+            os.replace(tmp, where)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
 
     def get_bytes(self, digest: str, *, verify: bool = True) -> bytes:

@@ -146,7 +146,9 @@ _BUILTINS = frozenset(_BUILTIN_WORDS.split())
 _SH = "/bin/sh"
 
 
-def shell_for(command: str, cwd: Path, path: str | None) -> list[str]:
+def shell_for(
+    command: str, cwd: Path, path: str | None, found: set[tuple[str, str]] | None = None
+) -> list[str]:
     """``bash -c`` as documented, or ``/bin/sh -c`` where the two cannot differ (see above)."""
     tokens = [t for t in _TOKEN.findall(command) if not t.isspace() or t == "\n"]
     if "".join(tokens) != "".join(command.replace(" ", "").replace("\t", "")) or not tokens:
@@ -163,7 +165,7 @@ def shell_for(command: str, cwd: Path, path: str | None) -> list[str]:
                 return ["bash", "-c", command]
         elif previous not in _REDIRECTS and first:
             first = False
-            if "=" in token or token in _BUILTINS or not _runnable(token, cwd, path):
+            if "=" in token or token in _BUILTINS or not _runnable(token, cwd, path, found):
                 return ["bash", "-c", command]
         previous = token
     if previous in _REDIRECTS or previous in {"&&", "||", "|"}:
@@ -171,7 +173,9 @@ def shell_for(command: str, cwd: Path, path: str | None) -> list[str]:
     return [_SH, "-c", command]
 
 
-def _runnable(word: str, cwd: Path, path: str | None) -> bool:
+def _runnable(
+    word: str, cwd: Path, path: str | None, found_before: set[tuple[str, str]] | None
+) -> bool:
     """A binary or a ``#!`` script either shell would find and exec the same way.
 
     Anything else keeps bash: its own "not found" message, and a script without ``#!``, which
@@ -181,6 +185,8 @@ def _runnable(word: str, cwd: Path, path: str | None) -> bool:
         found: str | None = str(cwd / word)
     elif path is None or not all(os.path.isabs(d) for d in path.split(os.pathsep)):
         return False  # the shells' default PATH, or folders relative to the step's own cwd
+    elif found_before is not None and (word, path) in found_before:
+        return True  # a program on PATH, seen by an earlier step: its search is not repeated
     else:
         found = shutil.which(word, path=path)
     if found is None or not os.access(found, os.X_OK):
@@ -190,7 +196,10 @@ def _runnable(word: str, cwd: Path, path: str | None) -> bool:
             head = fh.read(4)
     except OSError:  # a folder, or unreadable
         return False
-    return head == b"\x7fELF" or head[:2] == b"#!"
+    runnable = head == b"\x7fELF" or head[:2] == b"#!"
+    if runnable and found_before is not None and "/" not in word and path is not None:
+        found_before.add((word, path))
+    return runnable
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:
@@ -209,6 +218,7 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._tmp = Path(tempfile.mkdtemp(prefix="shipyard-steps-"))
+        self._found: set[tuple[str, str]] = set()  # programs on PATH that steps ran
 
     @overload
     def submit(self, task: Task) -> Future[Result]: ...
@@ -309,7 +319,7 @@ class LocalExecutor:
         if any(k.startswith("BASH") or k == "SHELLOPTS" for k in env):
             argv = ["bash", "-c", task.command]  # settings only bash reads
         else:
-            argv = shell_for(task.command, task.cwd, env.get("PATH"))
+            argv = shell_for(task.command, task.cwd, env.get("PATH"), self._found)
         log_file = self._tmp / f"{threading.get_ident()}.log"
         with open(log_file, "wb") as fh:
             try:
