@@ -3,6 +3,7 @@ any change the full path would notice sends the run the full way."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -89,12 +90,15 @@ def test_changed_content_runs_the_step(tmp_path: Path) -> None:
     assert (repo / "out/pack.txt").read_text().startswith("BETA")
 
 
-def test_touched_file_goes_the_full_way_and_runs_nothing(tmp_path: Path) -> None:
+def test_touched_file_is_checked_by_content_and_answered(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     _settle(repo)
-    _age(repo / "src/a.txt", -2)  # newer mtime, same content
+    _age(repo / "src/a.txt", -2)  # a newer mtime, the same bytes
     out = _run(repo)
-    assert not _answered(out) and out["counts"]["executed"] == 0
+    assert _answered(out) and out["counts"]["executed"] == 0
+    stamp = json.loads((repo / ".shipyard/uptodate.json").read_text())
+    [entry] = [e for e in stamp["files"] if e[0] == "src/a.txt"]
+    assert entry[2] == (repo / "src/a.txt").stat().st_mtime_ns  # refreshed: not hashed again
 
 
 def test_racy_file_is_checked_by_content(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ are the standard library's and a few small modules of ours.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from typing import Any
 from shipyard import __version__
 
 STAMP = "uptodate.json"
-FORMAT = 2
+FORMAT = 3
 RACY_NS = 1_000_000_000  # as the stat cache: a file this fresh is checked by content
 _ENV_REF = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -70,13 +71,13 @@ def write(
     """Write the stamp of run ``run_id``; the caller decided the run is one to stamp."""
     now = time.time_ns()
     prefix = str(root) + os.sep
-    files: list[list[Any]] = []  # [path, size, mtime_ns, inode] (+ digest when fresh)
+    files: list[list[Any]] = []  # [path, size, mtime_ns, inode, digest, fresh]
     for key, (size, mtime, ino, value) in seen.items():
         fresh = now - mtime < RACY_NS
         if fresh and key.startswith("tool:"):
             return  # a tool replaced this very second: let the next run ask it again
         path = key.removeprefix(prefix)  # relative to the root, read through its fd
-        files.append([path, size, mtime, ino, value] if fresh else [path, size, mtime, ino])
+        files.append([path, size, mtime, ino, value, fresh])
     names = sorted({n for text in conditions for n in _ENV_REF.findall(text)})
     head, steps = _noop_summary(summary, saved_s)
     stamp = {
@@ -97,6 +98,10 @@ def write(
         # check's time, and they are the same every time.
         "steps_json": json.dumps(steps, default=str),
     }
+    _save(home, stamp)
+
+
+def _save(home: Path, stamp: dict[str, Any]) -> None:
     tmp = home / (STAMP + ".tmp")
     tmp.write_text(json.dumps(stamp, separators=(",", ":")))
     os.replace(tmp, home / STAMP)
@@ -154,7 +159,12 @@ def options(argv: list[str]) -> tuple[bool, list[str]] | None:
 
 
 def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
-    """True when every fact the stamp recorded is still true of the workspace."""
+    """True when every fact the stamp recorded is still true of the workspace.
+
+    A file is checked by its stat, and by its content when the stat changed or was too fresh to
+    trust: a file touched, or copied back, with the same bytes still holds. Such entries are
+    brought up to date in place and ``stamp["refreshed"]`` is set, so the stamp is saved again.
+    """
     spec_path, digest = stamp["spec"]
     if (
         stamp.get("format") != FORMAT
@@ -170,20 +180,22 @@ def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
         return False
     if any(shutil.which(t) != path for t, path in stamp["tools"].items()):
         return False
+    now = time.time_ns()
     fd = os.open(root, os.O_RDONLY)
     try:
-        for path, *want in stamp["files"]:
+        for entry in stamp["files"]:
+            path, size, mtime, ino, value, fresh = entry
             try:
                 st = os.stat(path.removeprefix("tool:"), dir_fd=fd)
             except OSError:
                 return False
-            if [st.st_size, st.st_mtime_ns, st.st_ino] != want[:3]:
-                return False
-            if len(want) > 3:
-                from shipyard.adapters.cas.digest import digest_file
-
-                if digest_file(root / path) != want[3]:
-                    return False
+            stat = [st.st_size, st.st_mtime_ns, st.st_ino]
+            if stat == [size, mtime, ino] and not fresh:
+                continue
+            if path.startswith("tool:") or _content(root / path) != value:
+                return False  # a tool's version is only known by asking it: the full path does
+            entry[1:] = [*stat, value, now - st.st_mtime_ns < RACY_NS]
+            stamp["refreshed"] = True
     finally:
         os.close(fd)
     if stamp["listings"]:
@@ -193,6 +205,15 @@ def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
         if any(ws.listing(base) != d for base, d in stamp["listings"].items()):
             return False
     return True
+
+
+def _content(path: Path) -> str:
+    from shipyard.adapters.cas.digest import digest_file
+
+    try:
+        return digest_file(path)
+    except OSError:
+        return ""
 
 
 def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
@@ -217,6 +238,9 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
         summary = record(settings.database_url.removeprefix("sqlite:///"), stamp, root)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no stamp, a damaged one, or a busy database: the full path decides
+    if stamp.pop("refreshed", False):
+        with contextlib.suppress(OSError):  # recorded already; the next check hashes again
+            _save(settings.home, stamp)
     return summary, stamp["steps_json"], opts[0]
 
 
