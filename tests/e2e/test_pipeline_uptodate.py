@@ -75,6 +75,11 @@ def test_nothing_changed_is_answered_and_recorded(tmp_path: Path) -> None:
         "pack": ("success", True),
         "late": ("skipped", False),
     }
+    runs = as_json(shipyard("runs", "--json", cwd=repo))["runs"]
+    assert runs[0]["trigger"] == f"up-to-date:{first['run_id']}"
+    assert runs[0]["counts"] == {"cached": 2, "skipped": 1}
+    logs = shipyard("logs", str(second["run_id"]), "gen", cwd=repo)
+    assert logs.returncode == 0, logs.stderr
     verify = shipyard("audit", "verify", cwd=repo)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     third = _run(repo)

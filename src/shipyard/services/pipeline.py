@@ -827,6 +827,7 @@ def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
         project=state.project,
         jobs=state.stamp[1],
         run_id=state.run_id,
+        trigger=repo.UP_TO_DATE + str(state.run_id),
         conditions=[j.if_ for j in jobs if j.if_],
         tools=[t for j in jobs for t in j.tools],
         seen=state.stat.seen,

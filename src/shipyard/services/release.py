@@ -297,16 +297,21 @@ def _built_by(
 
     from sqlalchemy import select
 
-    from shipyard.store.pipelines import pipeline_steps
+    from shipyard.store.pipelines import get_run, pipeline_steps, steps_source
 
     jobs = [n for n, j in (spec.pipeline.jobs.items() if spec else ()) if j.artifact == artifact]
     if not run_id or not run_id.isdigit() or not jobs:
         return base
     c = pipeline_steps.c
     with store.read() as uow:
+        run = get_run(uow.conn, int(run_id))
         row = uow.conn.execute(
             select(c.job, c.matrix, c.manifest, c.finished_at, c.duration)
-            .where(c.run_id == int(run_id), c.job == jobs[0], c.status == "success")
+            .where(
+                c.run_id == (steps_source(run) if run else int(run_id)),
+                c.job == jobs[0],
+                c.status == "success",
+            )
             .order_by(c.node)
         ).first()
     if row is None:

@@ -29,7 +29,7 @@ from typing import Any
 from shipyard import __version__
 
 STAMP = "uptodate.json"
-FORMAT = 3
+FORMAT = 4
 RACY_NS = 1_000_000_000  # as the stat cache: a file this fresh is checked by content
 _ENV_REF = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -61,6 +61,7 @@ def write(
     project: str,
     jobs: list[str],
     run_id: int,
+    trigger: str,
     conditions: Iterable[str],
     tools: Iterable[str],
     seen: Mapping[str, list[Any]],
@@ -88,6 +89,7 @@ def write(
         "project": project,
         "jobs": jobs,
         "run_id": run_id,
+        "trigger": trigger,  # what a run answered from this stamp records as its trigger
         "platform": platform_name(),
         "env": {n: _secret_hash(os.environ.get(n)) for n in names},
         "tools": {t: shutil.which(t) for t in sorted(set(tools))},
@@ -245,7 +247,7 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
 
 
 def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
-    """One run, its steps copied from the stamped run as cache hits, and its two events."""
+    """One run whose trigger names the stamped run (whose steps it repeats), and its events."""
     import sqlite3
 
     from shipyard.adapters.vcs.head import head_commit
@@ -254,12 +256,11 @@ def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
 
     t0 = time.monotonic()
     commit = head_commit(root)
-    summary, jobs = stamp["summary"], stamp["jobs"]
+    summary, jobs, trigger = stamp["summary"], stamp["jobs"], stamp["trigger"]
     project, previous = stamp["project"], stamp["run_id"]
     conn = sqlite3.connect(database, timeout=30, isolation_level=None)
     try:
-        conn.execute("PRAGMA synchronous=FULL")  # foreign keys stay unchecked: the run row is
-        # inserted just before its steps, in the same transaction
+        conn.execute("PRAGMA synchronous=FULL")
         cur = conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
@@ -267,26 +268,20 @@ def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
             if heads != SCHEMA_HEADS:
                 raise ValueError("the database needs migrating")
             started = utcnow()
+            found = cur.execute(
+                "SELECT status FROM pipeline_runs WHERE id = ? AND project = ?", (previous, project)
+            ).fetchone()
+            if found is None or found[0] != "success":
+                raise ValueError(f"run {previous} is not in the database as stamped")
             cur.execute(
                 'INSERT INTO pipeline_runs (project, "commit", trigger, status, jobs, started_at)'
-                " VALUES (?, ?, 'cli', 'running', ?, ?)",
-                (project, commit, json.dumps(jobs), started),
+                " VALUES (?, ?, ?, 'running', ?, ?)",
+                (project, commit, trigger, json.dumps(jobs), started),
             )
             run_id = int(cur.lastrowid or 0)
-            cur.execute(
-                "INSERT INTO pipeline_steps (run_id, node, job, matrix, status, cached, key,"
-                " manifest, duration, queued, attempt, log_digest, outputs, reason, finished_at)"
-                " SELECT ?, node, job, matrix, status, status = 'success', key, manifest, 0.0,"
-                " 0.0, CASE WHEN status = 'success' THEN 0 ELSE attempt END, log_digest,"
-                " outputs, CASE WHEN status = 'success' THEN 'up to date' ELSE reason END, ?"
-                " FROM pipeline_steps WHERE run_id = ?",
-                (run_id, started, previous),
-            )
-            if cur.rowcount != summary["counts"]["total"]:
-                raise ValueError(f"run {previous} is not in the database as stamped")
             frontier = read_frontier(cur, False)
             subject = f"run:{run_id}"
-            started_payload = {"commit": commit, "jobs": jobs, "trigger": "cli"}
+            started_payload = {"commit": commit, "jobs": jobs, "trigger": trigger}
             append_event(
                 cur,
                 False,

@@ -154,6 +154,17 @@ def _step_dict(r: Any) -> dict[str, Any]:
     }
 
 
+# A run the up-to-date check answered has no step rows of its own: its trigger names the run
+# whose steps it repeated, all from the cache, so thousands of identical rows are not copied.
+UP_TO_DATE = "up-to-date:"
+
+
+def steps_source(run: dict[str, Any]) -> int:
+    """The run whose step rows are ``run``'s steps."""
+    trigger = str(run["trigger"])
+    return int(trigger.removeprefix(UP_TO_DATE)) if trigger.startswith(UP_TO_DATE) else run["id"]
+
+
 def list_runs(conn: Connection, project: str | None, limit: int) -> list[dict[str, Any]]:
     q = select(pipeline_runs).order_by(pipeline_runs.c.id.desc()).limit(limit)
     if project is not None:
@@ -163,7 +174,7 @@ def list_runs(conn: Connection, project: str | None, limit: int) -> list[dict[st
         s = pipeline_steps.c
         counts = conn.execute(
             select(s.run_id, s.status, s.cached, func.count())
-            .where(s.run_id.in_([r["id"] for r in runs]))
+            .where(s.run_id.in_({steps_source(r) for r in runs}))
             .group_by(s.run_id, s.status, s.cached)
         )
         tally: dict[int, dict[str, int]] = {}
@@ -171,7 +182,12 @@ def list_runs(conn: Connection, project: str | None, limit: int) -> list[dict[st
             name = "cached" if cached and status == "success" else status
             tally.setdefault(run_id, {})[name] = tally.get(run_id, {}).get(name, 0) + int(n)
         for r in runs:
-            r["counts"] = tally.get(r["id"], {})
+            own = tally.get(steps_source(r), {})
+            if steps_source(r) != r["id"]:  # repeated: what succeeded came from the cache
+                own = {"cached": own.get("success", 0) + own.get("cached", 0)} | {
+                    k: v for k, v in own.items() if k not in ("success", "cached")
+                }
+            r["counts"] = own
     return runs
 
 
@@ -181,12 +197,21 @@ def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
 
 
 def run_steps(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    run = get_run(conn, run_id)
+    source = run_id if run is None else steps_source(run)
     rows = conn.execute(
         select(pipeline_steps)
-        .where(pipeline_steps.c.run_id == run_id)
+        .where(pipeline_steps.c.run_id == source)
         .order_by(pipeline_steps.c.finished_at, pipeline_steps.c.node)
     )
-    return [_step_dict(r) for r in rows]
+    steps = [_step_dict(r) for r in rows]
+    if source != run_id:
+        for step in steps:
+            step["run_id"] = run_id
+            if step["status"] == "success":
+                step.update(cached=True, duration_s=0.0, queued_s=0.0, attempt=0)
+                step["reason"] = f"up to date: nothing changed since run {source}"
+    return steps
 
 
 def node_history(conn: Connection, nodes: Iterable[str], limit: int) -> list[dict[str, Any]]:
