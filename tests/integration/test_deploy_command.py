@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ environments:
     strategy: {strategy}
 """
 
+HOLD = "    on_failure: hold\n"
 CANARY = "{canary: {steps: [{weight: 25}, {weight: 50}], progress_deadline: 2s}}"
 
 
@@ -119,6 +122,32 @@ def test_failing_hook_rolls_the_rollout_back(
     assert "weight canary 0" in made and "stop canary 1.1.0 0" in made
     assert live_version(store, spec) == "1.0.0"
     assert finished(store)[-1]["status"] == "rolled-back"
+
+
+def test_failing_hook_under_hold_waits_for_a_person(store: Store, root: Path) -> None:
+    """Under on_failure: hold a failing hook stops the rollout as it is; abort then rolls back."""
+    spec = parse_spec(SPEC.format(strategy=CANARY).replace("    strategy:", HOLD + "    strategy:"))
+    svc.deploy(store, spec, root, "production", version="1.0.0")
+    calls(root)
+    (root / "fail").write_text("weight canary 50\n")
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(
+        target=lambda: outcome.update(svc.deploy(store, spec, root, "production", version="1.1.0"))
+    )
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not (status := svc.rollout_status(store, spec, "production"))["held"]:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    assert "hook 'set_weight'" in status["failure"] and status["weights"]["canary"] == 50
+    made = calls(root)
+    assert "rollback stable 1.0.0" not in made and "stop canary 1.1.0 0" not in made
+    svc.act(store, spec, "production", "abort", "oncall")
+    worker.join(30)
+    assert not worker.is_alive()
+    assert outcome["status"] == "rolled-back" and "while held" in outcome["reason"]
+    assert calls(root)[-1] == "rollback stable 1.0.0"
+    assert live_version(store, spec) == "1.0.0"
 
 
 def test_health_hook_that_never_passes_is_rolled_back_at_the_deadline(

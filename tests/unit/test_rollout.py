@@ -42,6 +42,7 @@ from shipyard.domain.rollout import (
     StartAnalysis,
     StopAnalysis,
     Strategy,
+    TargetFailed,
     Tick,
     UserAction,
     Wave,
@@ -777,6 +778,37 @@ HOLD_CASES = [
         id="retry-from-first-step",
     ),
 ]
+
+
+HOOK = TargetFailed("hook-failed: hook 'set_weight' exited with status 3")
+TARGET_FAILED_CASES = [
+    pytest.param(HOLD, ((5, R(2, 1)),), 10, (StopAnalysis("errors"),), Phase.DEGRADED, id="holds"),
+    pytest.param(
+        Canary(instances=2, steps=HOLD.steps, progress_deadline=60),
+        ((5, R(2, 1)),),
+        10,
+        (
+            StopAnalysis("errors"),
+            *rolled_back(HOOK.reason, SetWeights(100, 0), ScaleDown(C, 0)),
+        ),
+        Phase.ABORTED,
+        id="rolls-back",
+    ),
+    pytest.param(HOLD, HELD, 70, (), Phase.DEGRADED, id="already-held-ignores-it"),
+]
+
+
+@pytest.mark.parametrize(("strategy", "history", "t", "commands", "phase"), TARGET_FAILED_CASES)
+def test_a_failing_target_is_a_failure_like_analysis(
+    strategy: Strategy,
+    history: History,
+    t: float,
+    commands: tuple[Command, ...],
+    phase: Phase,
+) -> None:
+    """A hook that fails mid-rollout rolls back, or holds under on_failure: hold."""
+    check(strategy, history, (t, HOOK), commands, phase)
+    assert observation_from_dict(HOOK.to_dict()) == HOOK
 
 
 @pytest.mark.parametrize(("history", "then", "commands", "phase"), HOLD_CASES)

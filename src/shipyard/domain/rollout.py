@@ -775,6 +775,18 @@ class UserAction:
 
 
 @dataclass(frozen=True)
+class TargetFailed:
+    """The target could not do what was asked (a command hook exited non-zero): handled as a
+    failed analysis is, by rolling back or, under ``on_failure: hold``, by holding."""
+
+    reason: str
+    kind: ClassVar[str] = "target-failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Tick:
     """Nothing but time passed."""
 
@@ -784,7 +796,7 @@ class Tick:
         return {"kind": self.kind}
 
 
-Observation: TypeAlias = Readiness | AnalysisResult | UserAction | Tick
+Observation: TypeAlias = Readiness | AnalysisResult | UserAction | TargetFailed | Tick
 
 
 def observation_from_dict(data: Mapping[str, Any]) -> Observation:
@@ -801,6 +813,8 @@ def observation_from_dict(data: Mapping[str, Any]) -> Observation:
         )
     if kind == UserAction.kind:
         return UserAction(Action(data["action"]), str(data.get("by", "")))
+    if kind == TargetFailed.kind:
+        return TargetFailed(str(data["reason"]))
     if kind == Tick.kind:
         return Tick()
     raise _invalid(f"unknown rollout observation {kind!r}")
@@ -1287,6 +1301,8 @@ def step(state: RolloutState, observation: Observation, now: datetime) -> Decisi
         run.analysis_result(observation)
     elif isinstance(observation, UserAction):
         run.act(observation.action, observation.by)
+    elif isinstance(observation, TargetFailed) and not state.finished and not state.held:
+        run.fail(observation.reason)
     run.settle()
     return run.decision()
 
@@ -1386,7 +1402,7 @@ class _Run:
             self._drive()
             if not self._deadline_passed():
                 break
-            self._fail(self._deadline_reason())
+            self.fail(self._deadline_reason())
         self.set(phase=self._phase())
 
     def _drive(self) -> None:
@@ -1615,7 +1631,7 @@ class _Run:
             self.emit(StopAnalysis(a.name))
             self.set(analysis=replace(a, finished_at=self.now, message="stopped"))
 
-    def _fail(self, reason: str) -> None:
+    def fail(self, reason: str) -> None:
         self._stop_analysis()
         if self.s.rolling_back:
             self.note(f"{reason}; the rollback is stuck")
@@ -1676,7 +1692,7 @@ class _Run:
             )
         else:
             verdict = "failed" if result.phase is AnalysisPhase.FAILED else "errored"
-            self._fail(f"{label}{a.when} analysis '{a.name}' {verdict}{said}")
+            self.fail(f"{label}{a.when} analysis '{a.name}' {verdict}{said}")
 
     def act(self, action: Action, by: str) -> None:
         s = self.s

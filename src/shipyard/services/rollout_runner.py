@@ -265,17 +265,22 @@ class Runner:
         return launch_for(self.store, self.plan.get(pool.value))
 
     def _hook_failed(self, exc: ShipyardError) -> None:
-        """A hook failed: roll back through the state machine, or by hand once it finished.
-        A hook failing while rolling back leaves the deployment failed."""
+        """A hook failed: the state machine rolls back (or holds, under ``on_failure: hold``);
+        once it finished, the rollback is done by hand. A hook failing while rolling back
+        leaves the deployment failed."""
         assert self.state is not None and self.hooks is not None
         if self.hook_failure or self.state.rolling_back:
             raise exc
-        self.hook_failure = f"{exc.code}: {exc.message}"
-        self.on_line(f"{exc.message}; rolling back", {})
+        reason = f"{exc.code}: {exc.message}"
         if not self.state.finished:
-            abort = r.UserAction(r.Action.ABORT, "shipyard after a failing hook")
-            self._apply(r.step(self.state, abort, datetime.now(UTC)))
+            self._apply(r.step(self.state, r.TargetFailed(reason), datetime.now(UTC)))
+            if self.state.held:
+                return  # recorded and announced as held; a person decides what happens next
+            self.hook_failure = reason
+            self.on_line(f"{exc.message}; rolling back", {})
             return
+        self.hook_failure = reason
+        self.on_line(f"{exc.message}; rolling back", {})
         self.hooks.restore()  # the promote hook failed after the last step
         self.promoted = False
         self.forced_status = "rolled-back"
