@@ -145,3 +145,78 @@ def test_no_migrate_files_means_no_lint(store: Store, root: Path, stopped: None)
     (root / "migrations" / "002_drop.sql").write_text("DROP TABLE orders;")
     out = svc.deploy(store, parse_spec(text), root, "dev", version="1.0.0")
     assert out["status"] == "succeeded" and allowed(store) == []
+
+
+ALEMBIC_INI = "[alembic]\nscript_location = migrations\nsqlalchemy.url = sqlite:///app.db\n"
+ALEMBIC_ENV = """\
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+section = config.get_section(config.config_ini_section)
+engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+"""
+REVISION = """\
+import sqlalchemy as sa
+from alembic import op
+
+revision = {rev!r}
+down_revision = {down!r}
+
+
+def upgrade():
+    {upgrade}
+
+
+def downgrade():
+    pass
+"""
+
+
+def columns(root: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(root / "app.db") as conn:
+        return [r[1] for r in conn.execute("PRAGMA table_info(orders)")]
+
+
+def test_alembic_revision_that_drops_a_column_is_refused_before_alembic_runs(
+    store: Store, root: Path, stopped: None
+) -> None:
+    """A real `alembic upgrade head` as the migrate step: the new revision's upgrade() is read,
+    its drop_column refuses the deploy, and the database keeps the column until it is allowed."""
+    versions = root / "migrations" / "versions"
+    versions.mkdir()
+    (root / "alembic.ini").write_text(ALEMBIC_INI)
+    (root / "migrations" / "env.py").write_text(ALEMBIC_ENV)
+    (versions / "0001_orders.py").write_text(
+        REVISION.format(
+            rev="0001",
+            down=None,
+            upgrade='op.create_table("orders", sa.Column("id", sa.Integer, primary_key=True), '
+            'sa.Column("note", sa.Text, nullable=True))',
+        )
+    )
+    text = SPEC.replace("python migrate.py", "python -m alembic upgrade head").replace(
+        '"migrations/*.sql"', '"migrations/versions/*.py"'
+    )
+    spec = parse_spec(text.format(expand_contract="false"))
+    assert svc.deploy(store, spec, root, "dev", version="1.0.0")["status"] == "succeeded"
+    assert columns(root) == ["id", "note"]
+    (versions / "0002_drop_note.py").write_text(
+        REVISION.format(rev="0002", down="0001", upgrade='op.drop_column("orders", "note")')
+    )
+    with pytest.raises(ShipyardError) as err:
+        svc.deploy(store, spec, root, "dev", version="1.1.0")
+    assert err.value.code == "migration-destructive"
+    assert (
+        'migrations/versions/0002_drop_note.py:9: drop-column: op.drop_column("orders", "note")'
+        in err.value.message
+    )
+    assert columns(root) == ["id", "note"]  # alembic did not run
+    out = svc.deploy(store, spec, root, "dev", version="1.1.0", allow_destructive="note unused")
+    assert out["status"] == "succeeded" and columns(root) == ["id"]

@@ -70,3 +70,58 @@ def test_findings_name_source_line_and_why() -> None:
     assert found == (ml.Finding(ml.DROP_TABLE, "DROP TABLE old_orders", "migrations/002.sql", 2),)
     assert found[0].to_dict()["why"] == "drops a table the running version may still read"
     assert ml.summary(found) == "migrations/002.sql:2: drop-table: DROP TABLE old_orders"
+
+
+def _revision(upgrade: str, downgrade: str = "pass") -> str:
+    return (
+        "import sqlalchemy as sa\nfrom alembic import op\n\n\n"
+        f"def upgrade():\n    {upgrade}\n\n\ndef downgrade():\n    {downgrade}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("upgrade", "kinds"),
+    [
+        ('op.drop_table("orders")', [ml.DROP_TABLE]),
+        ('op.drop_column("orders", "note")', [ml.DROP_COLUMN]),
+        ('op.rename_table("orders", "purchases")', [ml.RENAME_TABLE]),
+        ('op.alter_column("orders", "note", new_column_name="memo")', [ml.RENAME_COLUMN]),
+        ('op.alter_column("orders", "note", nullable=False)', [ml.SET_NOT_NULL]),
+        ('op.alter_column("orders", "note", nullable=True)', []),
+        (
+            'op.add_column("orders", sa.Column("n", sa.Integer(), nullable=False))',
+            [ml.ADD_NOT_NULL],
+        ),
+        (
+            'op.add_column("orders", sa.Column("n", sa.Integer(), nullable=False, '
+            'server_default="0"))',
+            [],
+        ),
+        ('op.add_column("orders", sa.Column("n", sa.Integer()))', []),
+        ('op.create_table("t", sa.Column("id", sa.Integer(), nullable=False))', []),
+        ('op.execute("ALTER TABLE orders DROP COLUMN note")', [ml.DROP_COLUMN]),
+        ('op.execute("UPDATE orders SET note = 1")', []),
+        (
+            'with op.batch_alter_table("orders") as batch:\n        batch.drop_column("note")',
+            [ml.DROP_COLUMN],
+        ),
+    ],
+)
+def test_alembic_upgrade_kinds(upgrade: str, kinds: list[str]) -> None:
+    assert [f.kind for f in ml.lint_alembic(_revision(upgrade), "v2.py")] == kinds
+
+
+def test_alembic_downgrade_may_drop_and_findings_name_the_call() -> None:
+    text = _revision('op.add_column("t", sa.Column("n", sa.Text()))', 'op.drop_column("t", "n")')
+    assert ml.lint_alembic(text) == ()
+    [f] = ml.lint_file("versions/0002_x.py", _revision('op.drop_column(\n        "t", "n")'))
+    assert (f.source, f.line, f.statement) == ("versions/0002_x.py", 6, 'op.drop_column( "t", "n")')
+
+
+def test_alembic_file_that_does_not_parse_is_flagged() -> None:
+    [f] = ml.lint_file("bad.py", "def upgrade(:\n")
+    assert f.kind == ml.UNREADABLE and f.line == 1 and "not valid Python" in f.why
+
+
+def test_lint_file_reads_sql_by_default() -> None:
+    assert [f.kind for f in ml.lint_file("v2.sql", "DROP TABLE t;")] == [ml.DROP_TABLE]

@@ -1,14 +1,17 @@
-"""Destructive schema changes in SQL migrations, found before the migration runs.
+"""Destructive schema changes in SQL and Alembic migrations, found before the migration runs.
 
 A rollout runs the old and the new version side by side, so a migration must keep the schema
 usable by both (expand/contract): dropping or renaming a table or a column breaks the version
 still serving, and a new NOT NULL without a default breaks its inserts. ``lint`` reads SQL text
-(statements split on ``;`` outside quotes and comments) and names each such statement.
-Pure: no I/O, no database; the SQL is matched, not parsed, so it errs on the side of flagging.
+(statements split on ``;`` outside quotes and comments) and names each such statement;
+``lint_alembic`` reads the ``upgrade()`` of an Alembic revision (``op.drop_column`` and the
+like, SQL given to ``op.execute``). Pure: no I/O, no database; SQL is matched, not parsed, so
+it errs on the side of flagging.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
@@ -18,6 +21,7 @@ RENAME_TABLE = "rename-table"
 RENAME_COLUMN = "rename-column"
 SET_NOT_NULL = "set-not-null"
 ADD_NOT_NULL = "add-not-null-column"
+UNREADABLE = "unreadable"
 
 _WHY = {
     DROP_TABLE: "drops a table the running version may still read",
@@ -26,6 +30,7 @@ _WHY = {
     RENAME_COLUMN: "renames a column the running version reads by its old name",
     SET_NOT_NULL: "makes a column NOT NULL that the running version may leave empty",
     ADD_NOT_NULL: "adds a NOT NULL column without a DEFAULT, so the running version's inserts fail",
+    UNREADABLE: "is not valid Python, so what it changes could not be checked",
 }
 
 
@@ -176,6 +181,69 @@ def lint(sql: str, source: str = "") -> tuple[Finding, ...]:
     return tuple(
         Finding(kind, text, source, line) for line, text in statements(sql) for kind in _kinds(text)
     )
+
+
+def lint_file(name: str, text: str) -> tuple[Finding, ...]:
+    """An Alembic revision (``.py``) or SQL, by the file's name."""
+    return lint_alembic(text, name) if name.endswith(".py") else lint(text, name)
+
+
+# Alembic operations (on ``op`` or a ``batch_alter_table`` batch) and what each can break.
+_OPS = {"drop_table": DROP_TABLE, "drop_column": DROP_COLUMN, "rename_table": RENAME_TABLE}
+
+
+def lint_alembic(text: str, source: str = "") -> tuple[Finding, ...]:
+    """Every destructive operation in the ``upgrade()`` of an Alembic revision's source."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as exc:
+        return (Finding(UNREADABLE, f"SyntaxError: {exc.msg}", source, exc.lineno or 1),)
+    found: list[Finding] = []
+    for fn in tree.body:
+        if not (isinstance(fn, ast.FunctionDef) and fn.name == "upgrade"):
+            continue  # downgrade() may drop what upgrade() added
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                statement = " ".join((ast.get_source_segment(text, node) or "").split())
+                for kind in _alembic_kinds(node):
+                    found.append(Finding(kind, statement, source, node.lineno))
+                if node.func.attr == "execute" and node.args:
+                    sql = node.args[0]
+                    if isinstance(sql, ast.Constant) and isinstance(sql.value, str):
+                        for f in lint(sql.value, source):
+                            found.append(Finding(f.kind, f.statement, source, node.lineno))
+    return tuple(found)
+
+
+def _alembic_kinds(call: ast.Call) -> list[str]:
+    assert isinstance(call.func, ast.Attribute)
+    name = call.func.attr
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    if name in _OPS:
+        return [_OPS[name]]
+    if name == "alter_column":
+        kinds = [RENAME_COLUMN] if "new_column_name" in keywords else []
+        if _is_false(keywords.get("nullable")):
+            kinds.append(SET_NOT_NULL)
+        return kinds
+    if name == "add_column":
+        columns = [a for a in call.args if isinstance(a, ast.Call) and _called(a) == "Column"]
+        return [ADD_NOT_NULL for c in columns if _not_null_without_default(c)]
+    return []
+
+
+def _called(call: ast.Call) -> str:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+
+
+def _is_false(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is False
+
+
+def _not_null_without_default(column: ast.Call) -> bool:
+    keywords = {k.arg: k.value for k in column.keywords if k.arg}
+    return _is_false(keywords.get("nullable")) and "server_default" not in keywords
 
 
 def summary(findings: tuple[Finding, ...] | list[Finding]) -> str:

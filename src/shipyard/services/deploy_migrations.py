@@ -71,7 +71,7 @@ def check(
     for name, digest in files.items():
         if previous.get(name) != digest:
             text = (workdir / name).read_text(encoding="utf-8", errors="replace")
-            findings.extend(ml.lint(text, source=name))
+            findings.extend(ml.lint_file(name, text))
     if not findings:
         return files, None
     listed = [f.to_dict() for f in findings]
