@@ -16,8 +16,7 @@ import pytest
 
 from shipyard.domain.flags import FeatureState, UnleashContext
 from shipyard.sdk.client import FlagsClient
-from tests.e2e.helpers import as_json, shipyard
-from tests.e2e.test_server import _free_port
+from tests.e2e.helpers import as_json, free_port, running_server, shipyard
 
 Server = dict[str, Any]
 USERS = [f"user-{i}" for i in range(2000)]
@@ -35,8 +34,6 @@ def _until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    import subprocess
-    import sys
 
     repo = tmp_path_factory.mktemp("flags")
     (repo / "shipyard.yaml").write_text(
@@ -52,27 +49,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "dev": token("flags", "token", "create", "--env", "dev"),
         "production": token("flags", "token", "create", "--env", "production"),
     }
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli.main", "server", "--port", str(port)],
-        cwd=repo,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    if not _until(lambda: _healthy(url), 30):
-        proc.kill()
-        raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "no server")
-    yield {"url": url, "repo": repo, "tokens": tokens}
-    proc.terminate()
-    proc.wait(10)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url + "/healthz").status_code == 200
-    except httpx.HTTPError:
-        return False
+    with running_server(repo) as url:
+        yield {"url": url, "repo": repo, "tokens": tokens}
 
 
 def _api(s: Server, method: str, path: str, role: str = "developer", **kw: Any) -> httpx.Response:
@@ -321,7 +299,7 @@ def test_shipyard_sdk_starts_from_a_bootstrap_file_without_a_server(
     offline = FlagsClient(None, None, "dev", bootstrap=out)
     assert offline.is_enabled("boot", {"userId": "1"})
     down = FlagsClient(
-        f"http://127.0.0.1:{_free_port()}",
+        f"http://127.0.0.1:{free_port()}",
         "t",
         "dev",
         bootstrap=out,

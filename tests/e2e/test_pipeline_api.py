@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.helpers import as_json, shipyard
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.helpers import as_json, running_server, shipyard
 
 
 def test_runs_routes(tmp_path: Path) -> None:
@@ -30,23 +19,7 @@ def test_runs_routes(tmp_path: Path) -> None:
     other = as_json(
         shipyard("token", "create", "--role", "viewer", "--project", "else", "--json", cwd=tmp_path)
     )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli.main", "server", "--port", str(port)],
-        cwd=tmp_path,
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with running_server(tmp_path) as url:
         auth = {"Authorization": f"Bearer {token['token']}"}
         runs = httpx.get(url + "/api/v1/runs", headers=auth).json()["runs"]
         assert runs[0]["id"] == 1 and runs[0]["status"] == "success"
@@ -60,6 +33,3 @@ def test_runs_routes(tmp_path: Path) -> None:
         elsewhere = {"Authorization": f"Bearer {other['token']}"}
         assert httpx.get(url + "/api/v1/runs/1", headers=elsewhere).status_code == 403
         assert httpx.get(url + "/api/v1/runs", headers=elsewhere).json()["runs"] == []
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +10,7 @@ import pytest
 
 from shipyard.settings import Settings
 from shipyard.store.uow import Store
-from tests.e2e.helpers import as_json, shipyard
+from tests.e2e.helpers import as_json, running_server, shipyard
 from tests.integration.release_helpers import SPEC, publish
 
 ALICE = {"SHIPYARD_ACTOR": "alice@example.com"}
@@ -119,12 +114,6 @@ def test_cli_approvals_locks_break_glass_and_freezes(tmp_path: Path) -> None:
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
     repo = _repo(tmp_path_factory.mktemp("srv"))
@@ -143,27 +132,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         )["token"]
         for role in ("viewer", "approver", "deployer", "admin")
     }
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli.main", "server", "--port", str(port)],
-        cwd=repo,
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("server did not start")
-    yield url, tokens
-    proc.terminate()
-    proc.wait(10)
+    with running_server(repo) as url:
+        yield url, tokens
 
 
 def _h(token: str) -> dict[str, str]:

@@ -3,12 +3,7 @@ in a real git repository with real process targets."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +16,7 @@ from shipyard.settings import Settings
 from shipyard.spec.load import load_spec
 from shipyard.store.uow import Store
 from tests import gitrepo
-from tests.e2e.helpers import as_json, shipyard
+from tests.e2e.helpers import as_json, running_server, shipyard
 from tests.integration.release_helpers import publish
 
 APP = Path(__file__).resolve().parents[2] / "src" / "shipyard" / "demo" / "sample" / "app.py"
@@ -49,12 +44,6 @@ release:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _store(repo: Path) -> Store:
     return Store.open(Settings(repo / ".shipyard", f"sqlite:///{repo / '.shipyard/state.db'}"))
 
@@ -80,27 +69,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     publish(store, "0.1.0", author="alice@ex.com")  # what the pipeline's build step records
     store.dispose()
     tokens = {r: _token(repo, r) for r in ("viewer", "approver", "deployer")}
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli.main", "server", "--port", str(port)],
-        cwd=repo,
-        env={k: v for k, v in os.environ.items() if k != "SHIPYARD_SERVER"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("server did not start")
-    yield {"url": url + "/api/v1/release", "tokens": tokens, "repo": repo}
-    proc.terminate()
-    proc.wait(10)
+    with running_server(repo) as url:
+        yield {"url": url + "/api/v1/release", "tokens": tokens, "repo": repo}
     store = _store(repo)
     spec = load_spec(repo / "shipyard.yaml")
     for env in spec.environments:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.helpers import as_json, shipyard
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.helpers import as_json, running_server, shipyard
 
 
 @pytest.fixture(scope="module")
@@ -36,29 +26,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     revoked = as_json(shipyard("token", "create", "--role", "admin", "--json", cwd=repo))
     shipyard("token", "revoke", revoked["id"], cwd=repo)
     tokens["expired"], tokens["revoked"] = expired, revoked["token"]
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli.main", "server", "--port", str(port)],
-        cwd=repo,
-        env={**os.environ},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
-    time.sleep(1)  # let the 1s token expire
-    yield url, repo, tokens
-    proc.terminate()
-    proc.wait(10)
+    with running_server(repo) as url:
+        time.sleep(1)  # let the 1s token expire
+        yield url, repo, tokens
 
 
 def _h(token: str) -> dict[str, str]:
