@@ -110,7 +110,12 @@ def test_racy_file_is_checked_by_content(tmp_path: Path) -> None:
     """A file written the second before the stamp keeps its digest there: an edit that keeps
     its size, inode and mtime is still seen."""
     repo = _repo(tmp_path)
-    _run(repo)  # out/pack.txt is written moments before the stamp: its entry carries the digest
+    spec = repo / "shipyard.yaml"
+    # A step whose output is stamped a minute ahead: too fresh to trust by stat, deterministically.
+    spec.write_text(
+        SPEC.replace("> out/pack.txt", "> out/pack.txt && touch -d '1 minute' out/pack.txt")
+    )
+    _run(repo)
     assert _answered(_run(repo))
     path = repo / "out/pack.txt"
     st = path.stat()

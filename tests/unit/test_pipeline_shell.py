@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from shipyard.adapters.executors.local import (
     shell_for,
 )
 from shipyard.adapters.files import StatCache, Workspace, glob_regex
+from shipyard.adapters.racy import racy
 from shipyard.errors import InputError
 from shipyard.services.pipeline import command_of, job_def
 from shipyard.services.pipeline_history import parse_size
@@ -116,6 +118,8 @@ def test_stat_cache_does_not_remember_a_file_written_just_now(tmp_path: Path) ->
     """A file modified within the last second is hashed but not remembered (racy stat)."""
     f = tmp_path / "fresh.txt"
     f.write_bytes(b"new")
+    soon = time.time_ns() + 10**9  # a clock tick away at most, however slow this machine is
+    os.utime(f, ns=(soon, soon))
     cache = StatCache(tmp_path / "stat.json")
     cache.digest(f)
     assert str(f) not in cache.entries
@@ -290,3 +294,18 @@ def test_shell_for_remembers_programs_found_on_path(tmp_path: Path) -> None:
     tool.unlink()
     assert shell_for("mytool a", tmp_path, path, found)[0] == "/bin/sh"  # not searched again
     assert shell_for("mytool a", tmp_path, path)[0] == "bash"  # without the memory: searched
+
+
+@pytest.mark.parametrize(
+    ("mtime_ns", "seen_ns", "expected"),
+    [
+        (1_700_000_000_123_456_789, 1_700_000_000_123_456_789, True),  # looked at as written
+        (1_700_000_000_123_456_789, 1_700_000_000_140_000_000, True),  # 17 ms later
+        (1_700_000_000_123_456_789, 1_700_000_000_150_000_000, False),  # 27 ms later
+        (1_700_000_001_000_000_000, 1_700_000_000_900_000_000, True),  # mtime in the future
+        (1_700_000_000_000_000_000, 1_700_000_001_500_000_000, True),  # whole seconds: 2 s
+        (1_700_000_000_000_000_000, 1_700_000_002_500_000_000, False),
+    ],
+)
+def test_racy(mtime_ns: int, seen_ns: int, expected: bool) -> None:
+    assert racy(mtime_ns, seen_ns) is expected

@@ -5,8 +5,8 @@ under SHIPYARD_HOME, so a run where nothing changed stats files instead of readi
 a file, not a table: stat data only means something on this machine's file system (it must not
 be shared through a server's PostgreSQL), it is read once per run and written once, and loading
 a few thousand entries from JSON costs about a millisecond where a query per file would not.
-A file modified within ``RACY_NS`` of being hashed is not remembered, since a second write in
-the same timestamp tick would leave its stat unchanged (git's "racy clean" problem).
+A file modified just before it was hashed is not remembered, since a second write in the same
+timestamp tick would leave its stat unchanged (``racy``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.adapters.cas.digest import digest_file
+from shipyard.adapters.racy import racy
 from shipyard.errors import InputError
 
-RACY_NS = 1_000_000_000
 IGNORED_DIRS = frozenset({".shipyard", ".git"})
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -89,7 +89,7 @@ class StatCache:
             self.unstable = True
 
     def _remember(self, key: str, st: os.stat_result, value: str) -> None:
-        if time.time_ns() - st.st_mtime_ns < RACY_NS:
+        if racy(st.st_mtime_ns, time.time_ns()):
             self.entries.pop(key, None)
             return
         self.entries[key] = [st.st_size, st.st_mtime_ns, st.st_ino, value]

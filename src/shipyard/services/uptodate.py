@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from shipyard import __version__
+from shipyard.adapters.racy import racy
 
 STAMP = "uptodate.json"
 FORMAT = 4
-RACY_NS = 1_000_000_000  # as the stat cache: a file this fresh is checked by content
 _ENV_REF = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -74,7 +74,7 @@ def write(
     prefix = str(root) + os.sep
     files: list[list[Any]] = []  # [path, size, mtime_ns, inode, digest, fresh]
     for key, (size, mtime, ino, value) in seen.items():
-        fresh = now - mtime < RACY_NS
+        fresh = racy(mtime, now)  # fresh now: the next check reads it rather than trust its stat
         if fresh and key.startswith("tool:"):
             return  # a tool replaced this very second: let the next run ask it again
         path = key.removeprefix(prefix)  # relative to the root, read through its fd
@@ -182,7 +182,6 @@ def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
         return False
     if any(shutil.which(t) != path for t, path in stamp["tools"].items()):
         return False
-    now = time.time_ns()
     fd = os.open(root, os.O_RDONLY)
     try:
         for entry in stamp["files"]:
@@ -196,7 +195,7 @@ def holds(stamp: dict[str, Any], root: Path, jobs: list[str]) -> bool:
                 continue
             if path.startswith("tool:") or _content(root / path) != value:
                 return False  # a tool's version is only known by asking it: the full path does
-            entry[1:] = [*stat, value, now - st.st_mtime_ns < RACY_NS]
+            entry[1:] = [*stat, value, racy(st.st_mtime_ns, time.time_ns())]
             stamp["refreshed"] = True
     finally:
         os.close(fd)
