@@ -161,6 +161,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = as_json(proc)
     lines = [line for step in report["steps"].values() for line in step]
+    assert any("answered by the up-to-date check" in line for line in lines)
     assert any(line.startswith("audit log verified") for line in lines)
     assert any("verifies" in line for line in lines)
     assert any("rolled-back" in line and "canary error rate" in line for line in lines)
