@@ -21,6 +21,7 @@ from shipyard.services.uptodate import options
         (["run", "-j", "x"], None),
         (["run", "-j"], None),
         (["run", "-j0"], None),
+        (["run", "-j", "0"], None),
         (["run", "--rerun-failed", "3"], None),
         (["run", "-f", "other.yaml"], None),
         (["run", "--help"], None),

@@ -6,8 +6,8 @@ digest of every folder listing a glob used, the tools' paths, and (hashed) the e
 variables `if` conditions read. When all of that still holds, every step would get the key it got
 last time and find its outputs in place, so the next `shipyard run` records a run whose steps are
 the stamped run's, all cached, and stops: ninja's no-op, with content digests still behind
-every key. Anything the check cannot vouch for (job selection, flags, secrets, `cache: false`, a
-server database) takes the full path, which is always right.
+every key. Anything the check cannot vouch for (other jobs named, options it does not know,
+secrets, `cache: false`, a server database) takes the full path, which is always right.
 
 This module is imported before the CLI framework, SQLAlchemy or the spec models, so its imports
 are the standard library's and a few small modules of ours.
@@ -151,7 +151,7 @@ def options(argv: list[str]) -> tuple[bool, list[str]] | None:
         if arg in ("--json", "--plain"):
             as_json = as_json or arg == "--json"
         elif arg in ("-j", "--jobs"):
-            if not next(args, "").isdigit():
+            if re.fullmatch(r"[1-9][0-9]*", next(args, "")) is None:
                 return None
         elif re.fullmatch(r"(-j|--jobs=)[1-9][0-9]*", arg) is None and arg.startswith("-"):
             return None
