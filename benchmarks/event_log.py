@@ -47,8 +47,15 @@ def main(n: int) -> None:
         base.execute("BEGIN IMMEDIATE")
         base.execute(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (i, "bench", "2026-11-28T00:00:00.000000Z", "step.finished", f"run:{i // 10}", "ci",
-             json.dumps(p)),
+            (
+                i,
+                "bench",
+                "2026-11-28T00:00:00.000000Z",
+                "step.finished",
+                f"run:{i // 10}",
+                "ci",
+                json.dumps(p),
+            ),
         )
         base.execute("COMMIT")
     t_plain = time.perf_counter() - t0

@@ -116,9 +116,7 @@ def test_two_email_subscriptions_keep_their_own_cursors(smtp: SMTPServer, store:
     first = sink(smtp, recipients=("releases@example.com",))
     second = sink(smtp, recipients=("oncall@example.com",))
     assert [d["status"] for d in notify.deliver(store, [first], ["freeze.added"])] == ["delivered"]
-    assert [d["status"] for d in notify.deliver(store, [second], ["freeze.added"])] == [
-        "delivered"
-    ]
+    assert [d["status"] for d in notify.deliver(store, [second], ["freeze.added"])] == ["delivered"]
     assert notify.deliver(store, [first, second], ["freeze.added"]) == []
 
 
