@@ -185,3 +185,13 @@ def test_options_it_cannot_vouch_for_go_the_full_way(tmp_path: Path) -> None:
     plain = shipyard("run", "--plain", cwd=repo)
     assert plain.returncode == 0 and "3 step(s)" not in plain.stdout  # answered: no live lines
     assert "0 executed, 2 cached" in plain.stdout
+
+
+def test_a_lost_database_goes_the_full_way(tmp_path: Path) -> None:
+    """A stamp whose database is gone answers nothing: the full path builds a new store."""
+    repo = _repo(tmp_path)
+    _settle(repo)
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (repo / ".shipyard" / name).unlink(missing_ok=True)
+    out = _run(repo)
+    assert not _answered(out) and out["run_id"] == 1 and out["counts"]["executed"] == 2

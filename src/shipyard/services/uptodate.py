@@ -230,13 +230,14 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
     if opts is None or root is None:
         return None
     settings = Settings.load(root)
-    if settings.server_url or not settings.database_url.startswith("sqlite:///"):
-        return None  # the server store records runs its own way
+    database = settings.database_url.removeprefix("sqlite:///")
+    if settings.server_url or database == settings.database_url or not os.path.isfile(database):
+        return None  # the server store records runs its own way; a missing one needs creating
     try:
         stamp = json.loads((settings.home / STAMP).read_bytes())
         if not holds(stamp, root, opts[1]):
             return None
-        summary = record(settings.database_url.removeprefix("sqlite:///"), stamp, root)
+        summary = record(database, stamp, root)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no stamp, a damaged one, or a busy database: the full path decides
     if stamp.pop("refreshed", False):
