@@ -260,7 +260,8 @@ class _Run:
         self.cache: dict[str, dict[str, Any]] = {}
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
         self.made: set[Path] = set()  # output folders already created in this run
-        self.stamp: tuple[tuple[Path, str] | None, list[str]] | None = None
+        self.stamp_spec: tuple[Path, str] | None = None  # set when this run may leave a stamp
+        self.asked: list[str] = []  # the jobs named on the command line
 
     # -- recording ------------------------------------------------------------------------
 
@@ -597,7 +598,7 @@ def run(
     state = _Run(store, spec, root, graph, secrets, executor, reporter, actor)
     state.cache = cache
     if rerun_failed is None and store.url.startswith("sqlite:"):
-        state.stamp = (stamp_spec, list(jobs or []))
+        state.stamp_spec, state.asked = stamp_spec, list(jobs or [])
     uptodate.forget(store.home)
     commit = head_commit(root)
     with store.begin() as uow:
@@ -812,7 +813,7 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
 
 def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
     """Leave the up-to-date stamp when this run is one the next can be answered from."""
-    if state.stamp is None or state.stamp[0] is None or summary["status"] != "success":
+    if state.stamp_spec is None or summary["status"] != "success":
         return
     records = state.records.values()
     if any(r.status not in ("success", "skipped") for r in records):
@@ -823,9 +824,9 @@ def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
     uptodate.write(
         state.store.home,
         root=state.root,
-        spec=state.stamp[0],
+        spec=state.stamp_spec,
         project=state.project,
-        jobs=state.stamp[1],
+        jobs=state.asked,
         run_id=state.run_id,
         trigger=repo.UP_TO_DATE + str(state.run_id),
         conditions=[j.if_ for j in jobs if j.if_],
