@@ -195,3 +195,28 @@ def test_a_lost_database_goes_the_full_way(tmp_path: Path) -> None:
         (repo / ".shipyard" / name).unlink(missing_ok=True)
     out = _run(repo)
     assert not _answered(out) and out["run_id"] == 1 and out["counts"]["executed"] == 2
+
+
+def test_another_tool_on_path_goes_the_full_way(tmp_path: Path) -> None:
+    """A job's `tools` are found on PATH again: another program by that name is another key."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "shipyard.yaml").write_text(
+        "project: p\npipeline:\n  jobs:\n"
+        "    v: {run: 'mytool > v.txt', tools: [mytool], outputs: [v.txt]}\n"
+    )
+    bins = []
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        folder.mkdir()
+        tool = folder / "mytool"
+        tool.write_text(f"#!/bin/sh\necho mytool {name}\n")
+        tool.chmod(0o755)
+        _age(tool)
+        bins.append(str(folder))
+    first = {"PATH": f"{bins[0]}:{os.environ['PATH']}"}
+    assert _run(repo, **first)["counts"]["executed"] == 1
+    assert _answered(_run(repo, **first))
+    second = _run(repo, PATH=f"{bins[1]}:{os.environ['PATH']}")
+    assert not _answered(second) and second["counts"]["executed"] == 1
+    assert (repo / "v.txt").read_text() == "mytool two\n"
