@@ -30,7 +30,7 @@ pipeline:
 
 
 def _repo(root: Path) -> Path:
-    (root / "src").mkdir()
+    (root / "src").mkdir(parents=True)
     (root / "src/a.txt").write_text("alpha\n")
     (root / "shipyard.yaml").write_text(SPEC)
     return root
@@ -61,28 +61,30 @@ def _settle(repo: Path) -> dict[str, Any]:
     return _run(repo)
 
 
-def test_nothing_changed_is_answered_and_recorded(tmp_path: Path) -> None:
-    repo = _repo(tmp_path)
-    first = _run(repo)
+def test_nothing_changed_is_answered_and_recorded(tmp_path: Path, database_url: str) -> None:
+    """On SQLite and on a PostgreSQL store alike."""
+    repo = _repo(tmp_path / "repo")
+    db = {"SHIPYARD_DATABASE_URL": database_url}
+    first = _run(repo, **db)
     assert first["counts"]["executed"] == 2 and not _answered(first)
-    second = _run(repo)
+    second = _run(repo, **db)
     assert _answered(second)
     assert second["counts"] == {**first["counts"], "executed": 0, "cached": 2}
     assert second["run_id"] == first["run_id"] + 1
-    shown = as_json(shipyard("runs", "show", str(second["run_id"]), "--json", cwd=repo))
+    shown = as_json(shipyard("runs", "show", str(second["run_id"]), "--json", cwd=repo, env=db))
     assert {s["node"]: (s["status"], s["cached"]) for s in shown["steps"]} == {
         "gen": ("success", True),
         "pack": ("success", True),
         "late": ("skipped", False),
     }
-    runs = as_json(shipyard("runs", "--json", cwd=repo))["runs"]
+    runs = as_json(shipyard("runs", "--json", cwd=repo, env=db))["runs"]
     assert runs[0]["trigger"] == f"up-to-date:{first['run_id']}"
     assert runs[0]["counts"] == {"cached": 2, "skipped": 1}
-    logs = shipyard("logs", str(second["run_id"]), "gen", cwd=repo)
+    logs = shipyard("logs", str(second["run_id"]), "gen", cwd=repo, env=db)
     assert logs.returncode == 0, logs.stderr
-    verify = shipyard("audit", "verify", cwd=repo)
+    verify = shipyard("audit", "verify", cwd=repo, env=db)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    third = _run(repo)
+    third = _run(repo, **db)
     assert _answered(third) and third["run_id"] == second["run_id"] + 1
 
 

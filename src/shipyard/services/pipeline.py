@@ -598,7 +598,7 @@ def run(
     executor = LocalExecutor(jobs_n)
     state = _Run(store, spec, root, graph, secrets, executor, reporter, actor)
     state.cache = cache
-    if rerun_failed is None and store.url.startswith("sqlite:"):
+    if rerun_failed is None and store.url.startswith(("sqlite:", "postgresql")):
         state.stamp_spec, state.asked = stamp_spec, list(jobs or [])
     uptodate.forget(store.home)
     commit = head_commit(root)

@@ -7,7 +7,8 @@ variables `if` conditions read. When all of that still holds, every step would g
 last time and find its outputs in place, so the next `shipyard run` records a run whose steps are
 the stamped run's, all cached, and stops: ninja's no-op, with content digests still behind
 every key. Anything the check cannot vouch for (other jobs named, options it does not know,
-secrets, `cache: false`, a server database) takes the full path, which is always right.
+secrets, `cache: false`, a client of a Shipyard server) takes the full path, which is always
+right. It records the run in the store's own database, SQLite or PostgreSQL.
 
 This module is imported before the CLI framework, SQLAlchemy or the spec models, so its imports
 are the standard library's and a few small modules of ours.
@@ -230,14 +231,16 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
     if opts is None or root is None:
         return None
     settings = Settings.load(root)
-    database = settings.database_url.removeprefix("sqlite:///")
-    if settings.server_url or database == settings.database_url or not os.path.isfile(database):
-        return None  # the server store records runs its own way; a missing one needs creating
+    url = settings.database_url
+    if settings.server_url or not url.startswith(("sqlite:///", "postgresql")):
+        return None  # through a server, runs are recorded by the server
+    if url.startswith("sqlite:///") and not os.path.isfile(url.removeprefix("sqlite:///")):
+        return None  # a database that is not there yet needs creating: the full path does it
     try:
         stamp = json.loads((settings.home / STAMP).read_bytes())
         if not holds(stamp, root, opts[1]):
             return None
-        summary = record(database, stamp, root)
+        summary = record(url, stamp, root)
     except (OSError, ValueError, KeyError, TypeError):
         return None  # no stamp, a damaged one, or a busy database: the full path decides
     if stamp.pop("refreshed", False):
@@ -246,10 +249,34 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
     return summary, stamp["steps_json"], opts[0]
 
 
-def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
-    """One run whose trigger names the stamped run (whose steps it repeats), and its events."""
+def _connect(url: str) -> tuple[Any, bool, tuple[type[Exception], ...]]:
+    """A DB-API connection in a transaction of its own, whether it is PostgreSQL, and the
+    driver's error class: the database the store uses, reached without SQLAlchemy. Failing to
+    connect is an ``OSError``, so the run goes the full way and reports it properly."""
+    if url.startswith("postgresql"):
+        try:
+            import psycopg
+        except ImportError as exc:  # the store cannot work either: let it say so
+            raise OSError(str(exc)) from exc
+
+        conninfo = "postgresql:" + url.split(":", 1)[1]  # drop SQLAlchemy's "+psycopg"
+        try:
+            return psycopg.connect(conninfo, connect_timeout=5), True, (psycopg.Error,)
+        except psycopg.Error as exc:
+            raise OSError(str(exc)) from exc
     import sqlite3
 
+    try:
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30, isolation_level=None)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("BEGIN IMMEDIATE")  # writers take the log head in turn, as the store's do
+    except sqlite3.Error as exc:
+        raise OSError(str(exc)) from exc
+    return conn, False, (sqlite3.Error,)
+
+
+def record(url: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
+    """One run whose trigger names the stamped run (whose steps it repeats), and its events."""
     from shipyard.adapters.vcs.head import head_commit
     from shipyard.store.append import append_event, read_frontier, utcnow
     from shipyard.store.heads import SCHEMA_HEADS
@@ -258,38 +285,39 @@ def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
     commit = head_commit(root)
     summary, jobs, trigger = stamp["summary"], stamp["jobs"], stamp["trigger"]
     project, previous = stamp["project"], stamp["run_id"]
-    conn = sqlite3.connect(database, timeout=30, isolation_level=None)
+    conn, postgres, errors = _connect(url)
+    mark = "%s" if postgres else "?"
     try:
-        conn.execute("PRAGMA synchronous=FULL")
         cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            heads = {r[0] for r in cur.execute("SELECT version_num FROM alembic_version")}
-            if heads != SCHEMA_HEADS:
+            cur.execute("SELECT version_num FROM alembic_version")
+            if {r[0] for r in cur.fetchall()} != SCHEMA_HEADS:
                 raise ValueError("the database needs migrating")
             started = utcnow()
-            found = cur.execute(
-                "SELECT status FROM pipeline_runs WHERE id = ? AND project = ?", (previous, project)
-            ).fetchone()
+            cur.execute(
+                f"SELECT status FROM pipeline_runs WHERE id = {mark} AND project = {mark}",
+                (previous, project),
+            )
+            found = cur.fetchone()
             if found is None or found[0] != "success":
                 raise ValueError(f"run {previous} is not in the database as stamped")
             cur.execute(
                 'INSERT INTO pipeline_runs (project, "commit", trigger, status, jobs, started_at)'
-                " VALUES (?, ?, ?, 'running', ?, ?)",
+                f" VALUES ({mark}, {mark}, {mark}, 'running', {mark}, {mark}) RETURNING id",
                 (project, commit, trigger, json.dumps(jobs), started),
             )
-            run_id = int(cur.lastrowid or 0)
-            frontier = read_frontier(cur, False)
+            run_id = int(cur.fetchone()[0])
+            frontier = read_frontier(cur, postgres)
             subject = f"run:{run_id}"
-            started_payload = {"commit": commit, "jobs": jobs, "trigger": trigger}
+            begun = {"commit": commit, "jobs": jobs, "trigger": trigger}
             append_event(
                 cur,
-                False,
+                postgres,
                 frontier,
                 "run.started",
                 subject,
                 "local",
-                started_payload,
+                begun,
                 project=project,
                 ts=started,
             )
@@ -303,18 +331,25 @@ def record(database: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
                 "same_as": previous,  # the run whose steps this one's are
             }
             append_event(
-                cur, False, frontier, "run.finished", subject, "local", finished, project=project
+                cur,
+                postgres,
+                frontier,
+                "run.finished",
+                subject,
+                "local",
+                finished,
+                project=project,
             )
             cur.execute(
-                "UPDATE pipeline_runs SET status = 'success', finished_at = ?, duration = ?"
-                " WHERE id = ?",
+                f"UPDATE pipeline_runs SET status = 'success', finished_at = {mark},"
+                f" duration = {mark} WHERE id = {mark}",
                 (utcnow(), duration, run_id),
             )
-            cur.execute("COMMIT")
+            conn.commit()
         except BaseException:
-            cur.execute("ROLLBACK")
+            conn.rollback()
             raise
-    except sqlite3.Error as exc:
+    except errors as exc:
         raise OSError(str(exc)) from exc
     finally:
         conn.close()
