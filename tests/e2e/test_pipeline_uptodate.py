@@ -222,3 +222,16 @@ def test_another_tool_on_path_goes_the_full_way(tmp_path: Path) -> None:
     second = _run(repo, PATH=f"{bins[1]}:{os.environ['PATH']}")
     assert not _answered(second) and second["counts"]["executed"] == 1
     assert (repo / "v.txt").read_text() == "mytool two\n"
+
+
+def test_a_damaged_stamp_goes_the_full_way_and_is_replaced(tmp_path: Path) -> None:
+    """A stamp that is not JSON, or not this format, is ignored: the run goes the full way and
+    leaves a good one."""
+    repo = _repo(tmp_path)
+    _settle(repo)
+    stamp = repo / ".shipyard/uptodate.json"
+    for damage in ("{not json", '{"format": 0}'):
+        stamp.write_text(damage)
+        out = _run(repo)
+        assert not _answered(out) and out["counts"]["executed"] == 0
+        assert json.loads(stamp.read_text())["format"] != 0
