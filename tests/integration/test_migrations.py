@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from shipyard.store import db
+from shipyard.store import db, fresh
 from shipyard.store.heads import SCHEMA_HEADS
 from tests.e2e.helpers import as_json, shipyard
 
@@ -29,3 +29,30 @@ def test_first_use_migrates_and_upgrade_is_idempotent(database_url: str, tmp_pat
     assert again["from"] == again["to"] == sorted(SCHEMA_HEADS)
     status = as_json(shipyard("db", "status", "--json", cwd=tmp_path, env=env))
     assert status["current"] is True
+
+
+def test_fresh_sqlite_script_is_what_the_migrations_make() -> None:
+    """The script a new SQLite store is made from equals a dump of a migrated database; when
+    this fails after adding a migration, rewrite it with `python -m shipyard.store.fresh`."""
+    assert fresh.SQL.read_text() == fresh.dump()
+
+
+def test_a_new_sqlite_store_is_made_from_the_script_and_migrates_on(tmp_path: Path) -> None:
+    """An empty SQLite file gets the script (heads current, seeded rows there); a database with
+    tables of its own is left to Alembic rather than overwritten."""
+    engine = db.create(f"sqlite:///{tmp_path}/new.db")
+    db.ensure_schema(engine, tmp_path)
+    assert db.current_heads(engine) == SCHEMA_HEADS
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT seq FROM dora_cursor").scalar() == -1
+    assert fresh.create(engine) is False  # not empty: nothing is run again
+    engine.dispose()
+    other = db.create(f"sqlite:///{tmp_path}/other.db")
+    with other.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE keep (x INTEGER)")
+        conn.exec_driver_sql("INSERT INTO keep VALUES (7)")
+    db.ensure_schema(other, tmp_path)
+    assert db.current_heads(other) == SCHEMA_HEADS
+    with other.connect() as conn:
+        assert conn.exec_driver_sql("SELECT x FROM keep").scalar() == 7
+    other.dispose()

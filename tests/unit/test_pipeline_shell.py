@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
+from shipyard.adapters.executors.commands import Launch, launch_for
 from shipyard.adapters.executors.local import (
     LocalExecutor,
     OutputsError,
+    Result,
     Task,
     check_secret,
     mask,
     parse_outputs,
-    shell_for,
 )
 from shipyard.adapters.files import StatCache, Workspace, glob_regex
 from shipyard.adapters.racy import racy
@@ -201,19 +203,22 @@ def test_job_def_from_spec() -> None:
     assert d.matrix == {"py": ("3.11",)} and d.exclude == ({"py": "3.12"},)
 
 
+def shell_for(command: str, cwd: Path, path: str | None = os.environ["PATH"]) -> list[str]:
+    return launch_for(command, cwd, path).argv
+
+
 @pytest.mark.parametrize(
     "command",
     [
         "mkdir -p out && tr a-z A-Z < in.txt > out/x.txt",
         "cat in.txt | tr a b >> log.txt; ls",
-        "./tool.sh --flag=1",
+        "ls 2>err.txt",  # a file descriptor number: the shell's to handle
+        "ls > a.txt > b.txt",  # two redirects of one stream
     ],
 )
 def test_plain_command_lists_run_under_sh(tmp_path: Path, command: str) -> None:
     """Programs joined by list operators and simple redirects need no bash."""
-    (tmp_path / "tool.sh").write_text("#!/bin/sh\necho hi\n")
-    (tmp_path / "tool.sh").chmod(0o755)
-    assert shell_for(command, tmp_path, os.environ["PATH"])[:2] == ["/bin/sh", "-c"]
+    assert shell_for(command, tmp_path) == ["/bin/sh", "-c", command]
 
 
 @pytest.mark.parametrize(
@@ -236,15 +241,57 @@ def test_plain_command_lists_run_under_sh(tmp_path: Path, command: str) -> None:
 def test_anything_else_runs_under_bash(tmp_path: Path, command: str) -> None:
     (tmp_path / "script").write_text("echo hi\n")
     (tmp_path / "script").chmod(0o755)
-    assert shell_for(command, tmp_path, os.environ["PATH"]) == ["bash", "-c", command]
+    assert shell_for(command, tmp_path) == ["bash", "-c", command]
+
+
+TR = shutil.which("tr")
+READ, WRITE = os.O_RDONLY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "redirects"),
+    [
+        ("tr a-z A-Z", ["tr", "a-z", "A-Z"], ()),
+        ("tr a-z A-Z\n", ["tr", "a-z", "A-Z"], ()),  # the newline a YAML block leaves
+        (
+            "tr a-z A-Z < in.txt > out/x.txt",
+            ["tr", "a-z", "A-Z"],
+            ((0, "in.txt", READ), (1, "out/x.txt", WRITE)),
+        ),
+        ("tr a b>>log.txt", ["tr", "a", "b"], ((1, "log.txt", APPEND),)),
+        ("< in.txt tr x=1 y", ["tr", "x=1", "y"], ((0, "in.txt", READ),)),
+    ],
+)
+def test_one_program_starts_without_a_shell(
+    tmp_path: Path, command: str, argv: list[str], redirects: tuple[tuple[int, str, int], ...]
+) -> None:
+    """A single program with at most one redirect per stream is started directly."""
+    assert launch_for(command, tmp_path, os.environ["PATH"]) == Launch(argv, TR, redirects)
+
+
+def test_a_script_with_a_shebang_starts_without_a_shell(tmp_path: Path) -> None:
+    (tmp_path / "tool.sh").write_text("#!/bin/sh\necho hi\n")
+    (tmp_path / "tool.sh").chmod(0o755)
+    launch = launch_for("./tool.sh --flag=1", tmp_path, os.environ["PATH"])
+    assert launch == Launch(["./tool.sh", "--flag=1"], str(tmp_path / "tool.sh"))
+
+
+def _result(tmp_path: Path, command: str, env: dict[str, str]) -> Result:
+    executor = LocalExecutor(1)
+    try:
+        executor.start(Task("n", command, tmp_path, env))
+        results: list[Result] = []
+        while not results:
+            results = executor.wait(1.0)
+        (result,) = results
+    finally:
+        executor.shutdown()
+    return result
 
 
 def _log(tmp_path: Path, command: str, env: dict[str, str]) -> bytes:
-    executor = LocalExecutor(1)
-    try:
-        result = executor.submit(Task("n", command, tmp_path, env)).result()
-    finally:
-        executor.shutdown()
+    result = _result(tmp_path, command, env)
     assert result.status == "success", result.log
     return result.log
 
@@ -253,10 +300,35 @@ def test_a_plain_list_gives_the_same_output_under_sh(tmp_path: Path) -> None:
     """Redirects, pipes and exit statuses of a plain list behave as they do under bash."""
     (tmp_path / "in.txt").write_text("hello\n")
     command = "mkdir -p out && tr a-z A-Z < in.txt > out/x.txt && cat out/x.txt | wc -l"
-    assert shell_for(command, tmp_path, os.environ["PATH"])[0] == "/bin/sh"
+    assert shell_for(command, tmp_path)[0] == "/bin/sh"
     env = {"PATH": os.environ["PATH"]}
     assert _log(tmp_path, command, env).strip() == b"1"
     assert (tmp_path / "out/x.txt").read_text() == "HELLO\n"
+
+
+def test_a_program_started_directly_reads_writes_and_appends_as_under_a_shell(
+    tmp_path: Path,
+) -> None:
+    """`<`, `>` and `>>` are opened for the program; its stderr and PWD are as a shell's."""
+    (tmp_path / "in.txt").write_text("hello\n")
+    env = {"PATH": os.environ["PATH"]}
+    _log(tmp_path, "tr a-z A-Z < in.txt > out.txt", env)
+    _log(tmp_path, "tr a-z A-Z < in.txt >> out.txt", env)
+    assert (tmp_path / "out.txt").read_text() == "HELLO\nHELLO\n"
+    assert _log(tmp_path, "env", env).count(f"PWD={tmp_path}\n".encode()) == 1
+    failed = _result(tmp_path, "ls no-such-file-xyz", env)
+    assert failed.status == "failure" and b"no-such-file-xyz" in failed.log
+
+
+def test_a_redirect_that_cannot_be_opened_is_reported_by_the_shell(tmp_path: Path) -> None:
+    """When a redirect of a program started directly fails, the shell runs the command and
+    says why in its own words, as it would have without the shortcut."""
+    (tmp_path / "in.txt").write_text("hello\n")
+    result = _result(
+        tmp_path, "tr a-z A-Z < in.txt > no-such-dir/x.txt", {"PATH": os.environ["PATH"]}
+    )
+    assert result.status == "failure" and result.exit_code == 2
+    assert b"no-such-dir/x.txt" in result.log and b"nonexistent" in result.log
 
 
 def test_bash_settings_in_the_environment_keep_a_step_on_bash(tmp_path: Path) -> None:
@@ -280,19 +352,19 @@ def test_stat_cache_uses_what_this_run_wrote(tmp_path: Path) -> None:
     assert cache.unstable  # seen twice with different stats: no up-to-date stamp
 
 
-def test_shell_for_remembers_programs_found_on_path(tmp_path: Path) -> None:
+def test_programs_found_on_path_are_remembered(tmp_path: Path) -> None:
     """Each program is searched for on PATH once per executor, not once per step."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     tool = bin_dir / "mytool"
     tool.write_text("#!/bin/sh\necho hi\n")
     tool.chmod(0o755)
-    found: set[tuple[str, str]] = set()
+    found: dict[tuple[str, str], str] = {}
     path = str(bin_dir)
-    assert shell_for("mytool a", tmp_path, path, found)[0] == "/bin/sh"
-    assert found == {("mytool", path)}
+    assert launch_for("mytool a", tmp_path, path, found).executable == str(tool)
+    assert found == {("mytool", path): str(tool)}
     tool.unlink()
-    assert shell_for("mytool a", tmp_path, path, found)[0] == "/bin/sh"  # not searched again
+    assert launch_for("mytool a", tmp_path, path, found).executable == str(tool)  # not searched
     assert shell_for("mytool a", tmp_path, path)[0] == "bash"  # without the memory: searched
 
 

@@ -18,9 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -460,11 +458,7 @@ class _Run:
         return task, pending
 
     def capture(self, pending: _Pending, result: Result) -> _Captured:
-        """Store an executed step's outputs and log; runs on the step's worker thread.
-
-        Only files and the CAS are touched here (no run state), so writing blobs, slow on most
-        disks, does not hold up the loop that starts the next steps.
-        """
+        """Store an executed step's outputs and log in the CAS."""
         job = self.graph.nodes[pending.node].job
         status, reason = result.status, result.reason
         log = result.log
@@ -675,7 +669,7 @@ def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) 
     SIGINT and SIGTERM only set a flag that the loop reads between decisions, so an interrupt
     never lands between the scheduler handing out a node and the node being recorded.
     """
-    running: dict[Future[tuple[Result, _Captured]], _Pending] = {}
+    running: dict[str, _Pending] = {}
     stop = threading.Event()
     interrupted = False
     restore = _trap_signals(stop)
@@ -688,10 +682,9 @@ def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) 
                 sched.cancel()
             progressed = _step(state, sched, executor, graph, running, interrupted)
             if running and not progressed:
-                done, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    pending = running.pop(future)
-                    rec = state.settle(pending, *future.result())
+                for result in executor.wait(0.2):
+                    pending = running.pop(result.node)
+                    rec = state.settle(pending, result, state.capture(pending, result))
                     state.record(rec)
                     sched.finish(rec.node, _STATE[rec.status], rec.outputs)
             elif not running and not progressed and not sched.done:
@@ -700,9 +693,7 @@ def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) 
             state.flush()
         _step(state, sched, executor, graph, running, interrupted)  # skips decided last
     finally:
-        if running:  # an unexpected error: stop the steps rather than orphan them
-            executor.cancel()
-        executor.shutdown()
+        executor.shutdown()  # after an unexpected error, stops the steps rather than orphan them
         state.stat.save()
         restore()
     return interrupted
@@ -728,7 +719,7 @@ def _step(
     sched: Scheduler,
     executor: LocalExecutor,
     graph: Graph,
-    running: dict[Future[tuple[Result, _Captured]], _Pending],
+    running: dict[str, _Pending],
     interrupted: bool,
 ) -> bool:
     """Start what may start and record skips; True if anything changed."""
@@ -751,7 +742,8 @@ def _step(
             sched.finish(nid, _STATE[out.status], out.outputs)
         else:
             task, pending = out
-            running[executor.submit(task, partial(state.capture, pending))] = pending
+            executor.start(task)
+            running[nid] = pending
     return bool(decision.start or decision.skip)
 
 

@@ -128,5 +128,12 @@ def upgrade(engine: Engine, lock_dir: Path | None = None, revision: str = "heads
 
 def ensure_schema(engine: Engine, lock_dir: Path | None = None) -> None:
     check_connection(engine)
-    if current_heads(engine) != SCHEMA_HEADS:
-        upgrade(engine, lock_dir)
+    if current_heads(engine) == SCHEMA_HEADS:
+        return
+    if engine.dialect.name == "sqlite":
+        from shipyard.store import fresh
+
+        with _migration_lock(engine, lock_dir):
+            if fresh.create(engine):
+                return
+    upgrade(engine, lock_dir)

@@ -1,9 +1,9 @@
 """Run steps as local subprocesses, each in its own process group, and leave nothing behind.
 
-A step is ``bash -c RUN`` (``/bin/sh -c`` where that cannot differ, see ``shell_for``) started
-with ``start_new_session`` so that it and everything it starts share one process group that
-Shipyard can kill as a whole: on timeout, on Ctrl-C, and after the step's shell exits (a
-background ``sleep &`` must not outlive its step). The shell is waited for with
+A step is ``bash -c RUN`` (``/bin/sh -c``, or the program alone, where that cannot differ: see
+``commands``) started with ``start_new_session`` so that it and everything it starts share one
+process group that Shipyard can kill as a whole: on timeout, on Ctrl-C, and after the step's
+shell exits (a background ``sleep &`` must not outlive its step). The shell is waited for with
 ``waitid(WNOWAIT)`` so it stays a zombie while the group is killed: its pid, which is the group
 id, cannot be reused by an unrelated process in between.
 """
@@ -13,23 +13,19 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
-import shutil
+import select
 import signal
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import IO
 
+from shipyard.adapters.executors.commands import Found, Launch, launch_for, shell
 from shipyard.domain.pipeline import retry_delay
 from shipyard.errors import InputError
-
-T = TypeVar("T")
 
 MIN_SECRET_LENGTH = 4
 MASK = b"***"
@@ -127,251 +123,265 @@ def _name(name: str, line: int) -> str:
     return name
 
 
-# A command list of plain words, `&&`, `||`, `;`, `|`, newlines and `<`, `>`, `>>` runs the same
-# under any POSIX shell when every command in it is a program rather than a builtin; dash
-# starts in about a third of bash's time, which is most of a small step's cost.
-_TOKEN = re.compile(r"[A-Za-z0-9_./,:=+@%-]+|&&|\|\||>>|[;|\n<>]|[ \t]+")
-_SEPARATORS = frozenset({"&&", "||", ";", "|", "\n"})
-_REDIRECTS = frozenset({"<", ">", ">>"})
-# bash's builtins and keywords (`compgen -b -k`) spelt with the characters above, and dash's.
-_BUILTIN_WORDS = (
-    "alias bg bind break builtin caller case cd chdir command compgen complete compopt continue "
-    "coproc declare dirs disown do done echo elif else enable esac eval exec exit export false "
-    "fc fg fi for function getopts hash help history if in jobs kill let local logout mapfile "
-    "popd printf pushd pwd read readarray readonly return select set shift shopt source "
-    "suspend test then time times trap true type typeset ulimit umask unalias unset until wait "
-    "while"
-)
-_BUILTINS = frozenset(_BUILTIN_WORDS.split())
-_SH = "/bin/sh"
-
-
-def shell_for(
-    command: str, cwd: Path, path: str | None, found: set[tuple[str, str]] | None = None
-) -> list[str]:
-    """``bash -c`` as documented, or ``/bin/sh -c`` where the two cannot differ (see above)."""
-    tokens = [t for t in _TOKEN.findall(command) if not t.isspace() or t == "\n"]
-    if "".join(tokens) != "".join(command.replace(" ", "").replace("\t", "")) or not tokens:
-        return ["bash", "-c", command]
-    first = True
-    previous = ""
-    for token in tokens:
-        if token in _SEPARATORS:
-            if first or previous in _REDIRECTS:
-                return ["bash", "-c", command]  # empty command or a redirect without a target
-            first = True
-        elif token in _REDIRECTS:
-            if previous in _REDIRECTS:
-                return ["bash", "-c", command]
-        elif previous not in _REDIRECTS and first:
-            first = False
-            if "=" in token or token in _BUILTINS or not _runnable(token, cwd, path, found):
-                return ["bash", "-c", command]
-        previous = token
-    if previous in _REDIRECTS or previous in {"&&", "||", "|"}:
-        return ["bash", "-c", command]
-    return [_SH, "-c", command]
-
-
-def _runnable(
-    word: str, cwd: Path, path: str | None, found_before: set[tuple[str, str]] | None
-) -> bool:
-    """A binary or a ``#!`` script either shell would find and exec the same way.
-
-    Anything else keeps bash: its own "not found" message, and a script without ``#!``, which
-    each shell would run as a script of its own.
-    """
-    if "/" in word:
-        found: str | None = str(cwd / word)
-    elif path is None or not all(os.path.isabs(d) for d in path.split(os.pathsep)):
-        return False  # the shells' default PATH, or folders relative to the step's own cwd
-    elif found_before is not None and (word, path) in found_before:
-        return True  # a program on PATH, seen by an earlier step: its search is not repeated
-    else:
-        found = shutil.which(word, path=path)
-    if found is None or not os.access(found, os.X_OK):
-        return False
-    try:
-        with open(found, "rb") as fh:
-            head = fh.read(4)
-    except OSError:  # a folder, or unreadable
-        return False
-    runnable = head == b"\x7fELF" or head[:2] == b"#!"
-    if runnable and found_before is not None and "/" not in word and path is not None:
-        found_before.add((word, path))
-    return runnable
-
-
 def _killpg(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
 
+@dataclass
+class _Live:
+    """A started step, from its first attempt to its result."""
+
+    task: Task
+    slot: int  # which of the executor's log files it writes
+    started: float
+    attempt: int = 0
+    log: bytearray = field(default_factory=bytearray)
+    proc: subprocess.Popen[bytes] | None = None
+    pidfd: int | None = None
+    deadline: float | None = None  # this attempt's timeout
+    kill_at: float | None = None  # SIGKILL once SIGTERM's grace is over
+    retry_at: float | None = None  # the next attempt, after its backoff
+    timed_out: bool = False
+
+
 class LocalExecutor:
-    """Runs up to ``workers`` steps at once; ``cancel()`` stops them all."""
+    """Runs up to ``workers`` steps at once: ``start`` a task, ``wait`` for results.
+
+    Everything happens on the caller's thread: each step's shell is watched through a pidfd
+    (a short poll where there is none), so no thread waits per step and none contends for the
+    interpreter with the loop that starts the next one. ``cancel()`` stops every step.
+    """
 
     def __init__(self, workers: int | None = None, *, grace_s: float = DEFAULT_GRACE_S) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.grace_s = grace_s
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="step")
-        self._live: dict[int, subprocess.Popen[bytes]] = {}
-        self._lock = threading.Lock()
-        self._cancelled = threading.Event()
+        self._live: dict[str, _Live] = {}
+        self._by_fd: dict[int, _Live] = {}
+        self._poll = select.poll()
+        self._slots = list(range(self.workers, 0, -1))  # free log files, by number
+        self._made = self.workers
+        self._done: list[Result] = []
+        self._cancelled = False
         self._tmp = Path(tempfile.mkdtemp(prefix="shipyard-steps-"))
-        self._found: set[tuple[str, str]] = set()  # programs on PATH that steps ran
+        self._found: Found = {}  # programs on PATH that steps ran
 
-    @overload
-    def submit(self, task: Task) -> Future[Result]: ...
+    @property
+    def busy(self) -> int:
+        """Steps started and not yet returned by ``wait``."""
+        return len(self._live) + len(self._done)
 
-    @overload
-    def submit(self, task: Task, then: Callable[[Result], T]) -> Future[tuple[Result, T]]: ...
+    def start(self, task: Task) -> None:
+        if not self._slots:
+            self._made += 1
+            self._slots.append(self._made)
+        slot = self._slots.pop()
+        live = _Live(task, slot, time.monotonic())
+        self._live[task.node] = live
+        self._attempt(live)
 
-    def submit(self, task: Task, then: Callable[[Result], Any] | None = None) -> Future[Any]:
-        """Run ``task``; ``then(result)``, if given, runs on the same worker thread after it."""
-        if then is None:
-            return self._pool.submit(self._run, task)
-        return self._pool.submit(self._run_then, task, then)
-
-    def _run_then(self, task: Task, then: Callable[[Result], Any]) -> tuple[Result, Any]:
-        result = self._run(task)
-        return result, then(result)
+    def wait(self, timeout: float) -> list[Result]:
+        """The steps that finished; waits up to ``timeout`` seconds for the first of them."""
+        end = time.monotonic() + timeout
+        while not self._done:
+            now = time.monotonic()
+            self._timers(now)
+            if self._done or now >= end:
+                break
+            wake = [end]
+            for live in self._live.values():
+                wake += [t for t in (live.deadline, live.kill_at, live.retry_at) if t is not None]
+            for live in self._exited(min(wake) - now):
+                self._reap(live)
+        done, self._done = self._done, []
+        return done
 
     def cancel(self) -> None:
-        """SIGTERM every running step's group, SIGKILL what is left after the grace period."""
-        self._cancelled.set()
-        with self._lock:
-            groups = list(self._live)
-        for pgid in groups:
-            _killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + self.grace_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not self._live:
-                    break
-            time.sleep(0.02)
-        with self._lock:
-            groups = list(self._live)
-        for pgid in groups:
-            _killpg(pgid, signal.SIGKILL)
+        """SIGTERM every running step's group; ``wait`` sends SIGKILL after the grace period."""
+        self._cancelled = True
+        now = time.monotonic()
+        for live in list(self._live.values()):
+            if live.proc is None:  # between attempts
+                self._end(live, ("cancelled", None, "run cancelled"))
+            elif live.kill_at is None:
+                _killpg(live.proc.pid, signal.SIGTERM)
+                live.kill_at = now + self.grace_s
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Stop what still runs (as ``cancel``), then remove the executor's files."""
+        if self._live:
+            self.cancel()
+            while self._live:
+                self.wait(0.1)
+        self._done = []
         for f in self._tmp.iterdir():
             f.unlink(missing_ok=True)
         self._tmp.rmdir()
 
     # --- one step ----------------------------------------------------------------------------
 
-    def _run(self, task: Task) -> Result:
-        started = time.monotonic()
-        log = bytearray()
-        attempts = task.retries + 1
-        outcome: tuple[str, int | None, str] = ("failure", None, "not started")
+    def _attempt(self, live: _Live) -> None:
+        """Start the step's next attempt."""
+        task = live.task
+        live.attempt += 1
+        live.retry_at = live.deadline = live.kill_at = None
+        live.timed_out = False
+        if self._cancelled:
+            self._end(live, ("cancelled", None, "run cancelled"))
+            return
+        env = {**task.env, "SHIPYARD_OUTPUT": str(self._out_file(live)), "PWD": str(task.cwd)}
+        if any(k.startswith("BASH") or k == "SHELLOPTS" for k in env):
+            launch = Launch(["bash", "-c", task.command])  # settings only bash reads
+        else:
+            launch = launch_for(task.command, task.cwd, env.get("PATH"), self._found)
+        # One log file per slot, emptied for each attempt: creating a file costs far more
+        # than truncating one, most of all on ext4 soon after many files were deleted.
+        with open(self._log_file(live), "wb") as fh:
+            try:
+                live.proc = self._start(launch, task, env, fh)
+            except OSError as exc:
+                self._settle(live, ("failure", None, f"cannot start the step: {exc}"))
+                return
+        if task.timeout_s is not None:
+            live.deadline = time.monotonic() + task.timeout_s
+        try:
+            live.pidfd = os.pidfd_open(live.proc.pid)
+        except (AttributeError, OSError):  # not Linux, or an old kernel: polled instead
+            live.pidfd = None
+        else:
+            self._by_fd[live.pidfd] = live
+            self._poll.register(live.pidfd, select.POLLIN)
+
+    def _start(
+        self, launch: Launch, task: Task, env: dict[str, str], log: IO[bytes]
+    ) -> subprocess.Popen[bytes]:
+        """Start ``launch``; a program that cannot be started directly goes to the shell,
+        which then opens its redirects and reports any failure in its own words."""
+        streams: dict[int, int] = {}
+        try:
+            for fd, target, flags in launch.redirects:
+                streams[fd] = os.open(task.cwd / target, flags | os.O_CLOEXEC, 0o666)
+            return subprocess.Popen(
+                launch.argv,
+                executable=launch.executable,
+                cwd=task.cwd,
+                env=env,
+                stdin=streams.get(0, subprocess.DEVNULL),
+                stdout=streams.get(1, log),
+                stderr=log,
+                start_new_session=True,
+            )
+        except OSError:
+            if not launch.direct:
+                raise
+            return self._start(shell(task.command), task, env, log)
+        finally:
+            for stream in streams.values():
+                os.close(stream)
+
+    def _exited(self, wait_s: float) -> list[_Live]:
+        """Steps whose shell has exited (not yet reaped), waiting up to ``wait_s`` for one."""
+        polled = [live for live in self._live.values() if live.proc and live.pidfd is None]
+        if polled:
+            wait_s = min(wait_s, 0.002)
+        ready = [self._by_fd[fd] for fd, _ in self._poll.poll(max(0.0, wait_s) * 1000)]
+        for live in polled:
+            assert live.proc is not None
+            if os.waitid(os.P_PID, live.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT):
+                ready.append(live)
+        return ready
+
+    def _reap(self, live: _Live) -> None:
+        proc = live.proc
+        assert proc is not None
+        # The shell is a zombie until reaped, so its pid, which is the group id, stays ours
+        # while the rest of the group (a background `sleep &`) is killed.
+        _killpg(proc.pid, signal.SIGKILL)
+        code = proc.wait()
+        if live.pidfd is not None:
+            self._poll.unregister(live.pidfd)
+            del self._by_fd[live.pidfd]
+            os.close(live.pidfd)
+        live.proc = live.pidfd = None
+        live.log += self._log_file(live).read_bytes()
+        if live.timed_out:
+            reason = f"timed out after {live.task.timeout_s:g}s; its process group was killed"
+            live.log += f"shipyard: {reason}\n".encode()
+            self._settle(live, ("failure", code, reason))
+        elif self._cancelled:
+            self._settle(live, ("cancelled", code, "run cancelled"))
+        elif code != 0:
+            what = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            self._settle(live, ("failure", code, what))
+        else:
+            self._settle(live, ("success", 0, ""))
+
+    def _settle(self, live: _Live, outcome: tuple[str, int | None, str]) -> None:
+        """An attempt is over: the step's result, or its next attempt after a backoff."""
+        out_file = self._out_file(live)
+        try:  # the step creates the file when it writes an output
+            out_text = out_file.read_text(errors="replace")
+            out_file.unlink()
+        except FileNotFoundError:
+            out_text = ""
         outputs: dict[str, str] = {}
-        attempt = 0
-        for attempt in range(1, attempts + 1):
-            if attempt > 1:
-                delay = retry_delay(
-                    attempt - 1,
-                    base=task.backoff_s,
-                    cap=task.max_backoff_s,
-                    jitter=random.random(),
-                )
-                note = f"--- retry {attempt - 1} of {task.retries} after {delay:.1f}s ---\n"
-                log += note.encode()
-                if self._cancelled.wait(delay):
-                    outcome = ("cancelled", None, "run cancelled")
-                    break
-            if self._cancelled.is_set():
-                outcome = ("cancelled", None, "run cancelled")
-                break
-            out_file = self._tmp / f"{threading.get_ident()}-{attempt}.out"
-            outcome = self._attempt(task, out_file, log)
-            try:  # the step creates the file when it writes an output
-                out_text = out_file.read_text(errors="replace")
-                out_file.unlink()
-            except FileNotFoundError:
-                out_text = ""
-            if outcome[0] == "success":
-                try:
-                    outputs = parse_outputs(out_text)
-                except OutputsError as exc:
-                    outcome = ("failure", outcome[1], str(exc))
-                    log += f"shipyard: {exc}\n".encode()
-                    break
-            if outcome[0] != "failure":
-                break
+        if outcome[0] == "success":
+            try:
+                outputs = parse_outputs(out_text)
+            except OutputsError as exc:
+                live.log += f"shipyard: {exc}\n".encode()
+                self._end(live, ("failure", outcome[1], str(exc)))
+                return
+        if outcome[0] == "failure" and live.attempt <= live.task.retries:
+            task = live.task
+            delay = retry_delay(
+                live.attempt, base=task.backoff_s, cap=task.max_backoff_s, jitter=random.random()
+            )
+            note = f"--- retry {live.attempt} of {task.retries} after {delay:.1f}s ---\n"
+            live.log += note.encode()
+            live.retry_at = time.monotonic() + delay
+            return
+        self._end(live, outcome, outputs)
+
+    def _end(
+        self,
+        live: _Live,
+        outcome: tuple[str, int | None, str],
+        outputs: dict[str, str] | None = None,
+    ) -> None:
         status, code, reason = outcome
-        return Result(
-            node=task.node,
-            status=status,
-            exit_code=code,
-            attempt=attempt,
-            duration_s=time.monotonic() - started,
-            log=mask(bytes(log), task.secrets),
-            outputs=outputs if status == "success" else {},
-            reason=reason,
+        del self._live[live.task.node]
+        self._slots.append(live.slot)
+        self._done.append(
+            Result(
+                node=live.task.node,
+                status=status,
+                exit_code=code,
+                attempt=live.attempt,
+                duration_s=time.monotonic() - live.started,
+                log=mask(bytes(live.log), live.task.secrets),
+                outputs=outputs or {},
+                reason=reason,
+            )
         )
 
-    def _attempt(self, task: Task, out_file: Path, log: bytearray) -> tuple[str, int | None, str]:
-        """One try: (status, exit code, reason); the step's output is appended to ``log``."""
-        env = {**task.env, "SHIPYARD_OUTPUT": str(out_file)}
-        if any(k.startswith("BASH") or k == "SHELLOPTS" for k in env):
-            argv = ["bash", "-c", task.command]  # settings only bash reads
-        else:
-            argv = shell_for(task.command, task.cwd, env.get("PATH"), self._found)
-        log_file = self._tmp / f"{threading.get_ident()}.log"
-        with open(log_file, "wb") as fh:
-            try:
-                proc = subprocess.Popen(
-                    argv,
-                    cwd=task.cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                return ("failure", None, f"cannot start the step: {exc}")
-        timed_out = threading.Event()
-        with self._lock:
-            self._live[proc.pid] = proc
-        timer = None
-        if task.timeout_s is not None:
-            timer = threading.Timer(task.timeout_s, self._time_out, (proc.pid, timed_out))
-            timer.daemon = True
-            timer.start()
-        try:
-            # Wait without reaping: the zombie keeps the group id ours while we kill the rest.
-            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-            _killpg(proc.pid, signal.SIGKILL)
-            code = proc.wait()
-        finally:
-            if timer is not None:
-                timer.cancel()
-            with self._lock:
-                self._live.pop(proc.pid, None)
-        log += log_file.read_bytes()
-        log_file.unlink(missing_ok=True)
-        if timed_out.is_set():
-            reason = f"timed out after {task.timeout_s:g}s; its process group was killed"
-            log += f"shipyard: {reason}\n".encode()
-            return ("failure", code, reason)
-        if self._cancelled.is_set():
-            return ("cancelled", code, "run cancelled")
-        if code != 0:
-            what = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            return ("failure", code, what)
-        return ("success", 0, "")
+    def _timers(self, now: float) -> None:
+        """Start retries that are due; stop steps past their timeout or their grace."""
+        for live in list(self._live.values()):
+            if live.retry_at is not None and now >= live.retry_at:
+                self._attempt(live)
+            elif live.proc is None:
+                continue
+            elif live.kill_at is not None and now >= live.kill_at:
+                _killpg(live.proc.pid, signal.SIGKILL)
+                live.kill_at = None
+            elif live.deadline is not None and now >= live.deadline and not live.timed_out:
+                live.timed_out = True
+                _killpg(live.proc.pid, signal.SIGTERM)
+                live.kill_at = now + self.grace_s
 
-    def _time_out(self, pgid: int, flag: threading.Event) -> None:
-        flag.set()
-        _killpg(pgid, signal.SIGTERM)
-        deadline = time.monotonic() + self.grace_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                if pgid not in self._live:
-                    return
-            time.sleep(0.05)
-        _killpg(pgid, signal.SIGKILL)
+    def _log_file(self, live: _Live) -> Path:
+        return self._tmp / f"{live.slot}.log"
+
+    def _out_file(self, live: _Live) -> Path:
+        return self._tmp / f"{live.slot}.out"
