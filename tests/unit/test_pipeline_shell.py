@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -277,6 +278,14 @@ def test_a_script_with_a_shebang_starts_without_a_shell(tmp_path: Path) -> None:
     assert launch == Launch(["./tool.sh", "--flag=1"], str(tmp_path / "tool.sh"))
 
 
+@pytest.fixture(params=["spawned", "popen"])
+def started(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Steps in this process's own folder are spawned with posix_spawn, others with Popen."""
+    if request.param == "spawned":
+        monkeypatch.chdir(tmp_path)
+    return str(request.param)
+
+
 def _result(tmp_path: Path, command: str, env: dict[str, str]) -> Result:
     executor = LocalExecutor(1)
     try:
@@ -296,7 +305,7 @@ def _log(tmp_path: Path, command: str, env: dict[str, str]) -> bytes:
     return result.log
 
 
-def test_a_plain_list_gives_the_same_output_under_sh(tmp_path: Path) -> None:
+def test_a_plain_list_gives_the_same_output_under_sh(tmp_path: Path, started: str) -> None:
     """Redirects, pipes and exit statuses of a plain list behave as they do under bash."""
     (tmp_path / "in.txt").write_text("hello\n")
     command = "mkdir -p out && tr a-z A-Z < in.txt > out/x.txt && cat out/x.txt | wc -l"
@@ -307,7 +316,7 @@ def test_a_plain_list_gives_the_same_output_under_sh(tmp_path: Path) -> None:
 
 
 def test_a_program_started_directly_reads_writes_and_appends_as_under_a_shell(
-    tmp_path: Path,
+    tmp_path: Path, started: str
 ) -> None:
     """`<`, `>` and `>>` are opened for the program; its stderr and PWD are as a shell's."""
     (tmp_path / "in.txt").write_text("hello\n")
@@ -320,7 +329,9 @@ def test_a_program_started_directly_reads_writes_and_appends_as_under_a_shell(
     assert failed.status == "failure" and b"no-such-file-xyz" in failed.log
 
 
-def test_a_redirect_that_cannot_be_opened_is_reported_by_the_shell(tmp_path: Path) -> None:
+def test_a_redirect_that_cannot_be_opened_is_reported_by_the_shell(
+    tmp_path: Path, started: str
+) -> None:
     """When a redirect of a program started directly fails, the shell runs the command and
     says why in its own words, as it would have without the shortcut."""
     (tmp_path / "in.txt").write_text("hello\n")
@@ -331,7 +342,7 @@ def test_a_redirect_that_cannot_be_opened_is_reported_by_the_shell(tmp_path: Pat
     assert b"no-such-dir/x.txt" in result.log and b"nonexistent" in result.log
 
 
-def test_bash_settings_in_the_environment_keep_a_step_on_bash(tmp_path: Path) -> None:
+def test_bash_settings_in_the_environment_keep_a_step_on_bash(tmp_path: Path, started: str) -> None:
     """BASH_ENV is read by bash alone, so a step with it set is never moved to sh."""
     (tmp_path / "rc").write_text("export FROM_BASH_ENV=yes\n")
     env = {"PATH": os.environ["PATH"], "BASH_ENV": str(tmp_path / "rc")}
@@ -381,3 +392,16 @@ def test_programs_found_on_path_are_remembered(tmp_path: Path) -> None:
 )
 def test_racy(mtime_ns: int, seen_ns: int, expected: bool) -> None:
     assert racy(mtime_ns, seen_ns) is expected
+
+
+def test_a_step_leads_its_own_group_with_default_signals(tmp_path: Path, started: str) -> None:
+    """However it is started, a step leads a new session and process group (so it can be
+    killed as a whole) and does not inherit Python's ignored SIGPIPE."""
+    env = {"PATH": os.environ["PATH"]}
+    stat = _log(tmp_path, "cat /proc/self/stat", env).decode()
+    pid, rest = stat.split(" (", 1)
+    fields = rest.rsplit(") ", 1)[1].split()
+    assert fields[2] == fields[3] == pid  # process group and session
+    status = _log(tmp_path, "grep SigIgn /proc/self/status", env).decode()
+    ignored = int(status.split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
