@@ -245,6 +245,7 @@ class _Run:
         self.reporter = reporter
         self.actor = actor
         self.cas = cas_of(store)
+        self.empty_log = self.cas.put_bytes(b"")  # most steps print nothing: stored once
         self.stat = StatCache(store.home / "stat-cache.json")
         self.ws = Workspace(root)
         self.records: dict[str, StepRecord] = {}
@@ -463,6 +464,7 @@ class _Run:
         status, reason = result.status, result.reason
         log = result.log
         files: dict[str, str] = {}
+        size = len(log)
         try:
             if status == "success" and job.outputs:
                 # A fresh listing: the step has just written files.
@@ -474,7 +476,8 @@ class _Run:
                     log += f"shipyard: {reason}\n".encode()
                     produced = []
                 for rel in produced:
-                    files[rel] = self.cas.put_file(source.root / rel)
+                    files[rel], n = self.cas.put_file_sized(f"{source.root}/{rel}")
+                    size += n
                     if pending.sandbox is not None:
                         self.cas.restore(files[rel], self.root / rel)
         finally:
@@ -482,10 +485,9 @@ class _Run:
                 shutil.rmtree(pending.sandbox, ignore_errors=True)
         if pending.note:
             reason = f"{pending.note}; {reason}" if reason else pending.note
-        log_digest = self.cas.put_bytes(log)
-        size = 0
-        if status == "success" and job.cache:
-            size = len(log) + sum(self.cas.path(d).stat().st_size for d in files.values())
+        log_digest = self.cas.put_bytes(log) if log else self.empty_log
+        if status != "success" or not job.cache:
+            size = 0
         return _Captured(status, reason, files, log_digest, size)
 
     def settle(self, pending: _Pending, result: Result, captured: _Captured) -> StepRecord:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from shipyard.adapters.cas.digest import digest_bytes, digest_file
+from shipyard.adapters.cas.digest import CHUNK, digest_bytes, digest_file
 from shipyard.errors import IntegrityFailure, NotFound
 
-CHUNK = 1 << 20
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -64,10 +63,15 @@ class DiskCAS:
         return digest
 
     def put_file(self, src: Path) -> str:
-        with open(src, "rb") as fh:  # a small file is read once for its digest and its copy
-            data = fh.read(CHUNK)
-            if len(data) < CHUNK:
-                return self.put_bytes(data)
+        return self.put_file_sized(src)[0]
+
+    def put_file_sized(self, src: Path | str) -> tuple[str, int]:
+        """Store a file; its digest and size."""
+        with open(src, "rb", buffering=0) as fh:  # a small file is read once for both
+            size = os.fstat(fh.fileno()).st_size
+            if size < CHUNK:
+                data = fh.readall()
+                return self.put_bytes(data), len(data)
         digest = digest_file(src)
         where = self._where(digest)
         if not os.path.isfile(where):
@@ -77,7 +81,7 @@ class DiskCAS:
                     shutil.copyfileobj(inp, fh, CHUNK)
 
             self._write(where, copy)
-        return digest
+        return digest, os.stat(where).st_size
 
     def _write(self, where: str, fill: Callable[[BinaryIO], object]) -> None:
         folder = os.path.dirname(where)
@@ -150,3 +154,4 @@ class DiskCAS:
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
+
