@@ -8,6 +8,7 @@ import pytest
 
 from shipyard.errors import SpecError
 from shipyard.spec.load import parse_spec
+from shipyard.spec.source import parse
 from shipyard.spec.starter import starter
 
 DESIGN_EXAMPLE = """\
@@ -201,3 +202,23 @@ def test_the_reference_page_examples_validate() -> None:
     spec = parse_spec(blocks[0] + "".join(blocks[1:]), "docs/shipyard-yaml.md")
     assert spec.environments["production"].strategy.kind == "canary"
     assert spec.pipeline.jobs["test"].max_combinations == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "expected"),
+    [
+        (("pipeline", "jobs", "build", "run"), False, (5, 12)),
+        (("pipeline", "jobs", "build", "run"), True, (5, 7)),
+        (("pipeline", "jobs", "build", "needs", 1), False, (6, 18)),
+        (("pipeline", "jobs", "build", "missing"), False, (5, 7)),  # nearest parent: the job
+        (("pipeline", "jobs", "build", "needs", 9), True, (6, 7)),  # past the end: the list's key
+        ((), False, (1, 1)),
+    ],
+)
+def test_positions_are_found_by_walking_the_yaml(
+    path: tuple[str | int, ...], key: bool, expected: tuple[int, int]
+) -> None:
+    """A value's or key's line and column, or its nearest parent's, read from the node tree."""
+    text = "project: p\npipeline:\n  jobs:\n    build:\n      run: make\n      needs: [a, b]\n"
+    located = parse(text, "shipyard.yaml")
+    assert located.where(path, key=key) == expected

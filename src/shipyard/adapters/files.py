@@ -47,7 +47,7 @@ class StatCache:
         if not isinstance(self.entries, dict):
             self.entries = {}
 
-    def digest(self, path: Path) -> str:
+    def digest(self, path: Path | str) -> str:
         """The content digest of ``path``, read only when its stat changed."""
         key = str(path)
         st = os.stat(path)
@@ -66,7 +66,7 @@ class StatCache:
         self._saw(key, st, digest)
         return digest
 
-    def observe(self, path: Path, digest: str) -> None:
+    def observe(self, path: Path | str, digest: str) -> None:
         """Note a file this run wrote or restored, whose digest is already known."""
         self._saw(str(path), os.stat(path), digest)
 
@@ -187,10 +187,10 @@ class Workspace:
         """Relative paths of the files a pattern names; a folder names every file below it."""
         clean = pattern.strip().removeprefix("./")
         if not _GLOB_CHARS.search(clean):
-            target = self.root / clean
-            if target.is_file():
+            target = f"{self.root}/{clean}"
+            if os.path.isfile(target):
                 return [clean]
-            if target.is_dir():
+            if os.path.isdir(target):
                 return self.match(clean.rstrip("/") + "/**")
             return []
         regex = glob_regex(clean)

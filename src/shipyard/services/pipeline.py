@@ -38,7 +38,7 @@ from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardErro
 from shipyard.services import uptodate
 from shipyard.spec.models import Job, Spec
 from shipyard.store import pipelines as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 PLATFORM = uptodate.platform_name()
@@ -260,6 +260,7 @@ class _Run:
         self.cache: dict[str, dict[str, Any]] = {}
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
         self.made: set[Path] = set()  # output folders already created in this run
+        self.folders: set[Path] = set()  # step folders known to exist
         self.stamp_spec: tuple[Path, str] | None = None  # set when this run may leave a stamp
         self.asked: list[str] = []  # the jobs named on the command line
 
@@ -350,7 +351,7 @@ class _Run:
         node = self.graph.nodes[nid]
         job = node.job
         files = self.ws.expand(job.inputs, "input", nid)
-        digests = {p: self.stat.digest(self.root / p) for p in files}
+        digests = {p: self.stat.digest(f"{self.root}/{p}") for p in files}
         tools = {t: tool_version(t, self.stat) for t in job.tools}
         manifest = cachekey.manifest(
             cachekey.KeyInputs(
@@ -420,7 +421,7 @@ class _Run:
             cwd = sandbox
         output_folders(cwd, job.outputs, self.made if sandbox is None else set())
         cwd = cwd / (job.working_directory or ".")
-        if not cwd.is_dir():
+        if cwd not in self.folders and not cwd.is_dir():
             if sandbox is not None:
                 shutil.rmtree(sandbox, ignore_errors=True)
             return self._failed_early(
@@ -433,6 +434,8 @@ class _Run:
                 ),
                 queued,
             )
+        if sandbox is None:
+            self.folders.add(cwd)
         values = self.secrets.get(node.name, {})
         spec_job = self.spec.pipeline.jobs[node.name]
         env = {
@@ -495,7 +498,7 @@ class _Run:
         job = self.graph.nodes[pending.node].job
         self.ws.changed()
         for rel, digest in captured.files.items():
-            self.stat.observe(self.root / rel, digest)
+            self.stat.observe(f"{self.root}/{rel}", digest)
         rec = self._base(
             pending.node,
             captured.status,
