@@ -211,13 +211,13 @@ class Workspace:
         return sorted(files)
 
 
-def output_folders(base: Path, patterns: tuple[str, ...], made: set[Path]) -> None:
+def output_folders(base: Path, patterns: tuple[str, ...], made: set[str]) -> None:
     """Create the folders declared outputs go in, as Bazel and ninja do, so a step need not."""
     for pattern in patterns:
-        folder = base / _base(pattern.strip().removeprefix("./"))
+        folder = f"{base}/{_base(pattern.strip().removeprefix('./'))}"
         if folder not in made:
             with contextlib.suppress(OSError):  # a file in the way: the step reports it
-                folder.mkdir(parents=True, exist_ok=True)
+                os.makedirs(folder, exist_ok=True)
             made.add(folder)
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "content_digest",
     "explain_miss",
     "key_of",
+    "keyed",
     "manifest",
     "secret_digest",
 ]
@@ -137,7 +138,13 @@ def manifest(inputs: KeyInputs) -> dict[str, Any]:
 
 def key_of(manifest: Mapping[str, Any]) -> str:
     """The action key of a manifest: SHA-256 hex of its canonical encoding."""
-    return hashlib.sha256(canonical_json(manifest)).hexdigest()
+    return keyed(manifest)[0]
+
+
+def keyed(manifest: Mapping[str, Any]) -> tuple[str, str]:
+    """The action key and the canonical text it hashes, which is how a manifest is stored."""
+    encoded = canonical_json(manifest)
+    return hashlib.sha256(encoded).hexdigest(), encoded.decode()
 
 
 def action_key(inputs: KeyInputs) -> str:

@@ -10,6 +10,7 @@ thousands of steps does not pay one durable commit per step.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
 import shutil
@@ -161,7 +162,7 @@ class StepRecord:
     status: str
     cached: bool = False
     key: str | None = None
-    manifest: dict[str, Any] | None = None
+    manifest: str | None = None  # canonical JSON, as the key was computed over it
     duration: float = 0.0
     queued: float = 0.0
     attempt: int = 0
@@ -209,7 +210,7 @@ class _Pending:
 
     node: str
     key: str
-    manifest: dict[str, Any]
+    manifest: str
     queued: float
     sandbox: Path | None
     note: str = ""
@@ -259,7 +260,7 @@ class _Run:
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
-        self.made: set[Path] = set()  # output folders already created in this run
+        self.made: set[str] = set()  # output folders already created in this run
         self.folders: set[Path] = set()  # step folders known to exist
         self.stamp_spec: tuple[Path, str] | None = None  # set when this run may leave a stamp
         self.asked: list[str] = []  # the jobs named on the command line
@@ -322,7 +323,12 @@ class _Run:
                 if rec.cached:
                     payload["saved_s"] = round(rec.saved, 6)
                 uow.events.append(
-                    "step.finished", self.subject(), self.actor, payload, project=self.project
+                    "step.finished",
+                    self.subject(),
+                    self.actor,
+                    payload,
+                    project=self.project,
+                    ts=ts,
                 )
             repo.add_steps(uow.conn, rows)
         self.pending_rows, self.cache_puts, self.cache_drops, self.cache_hits = [], [], [], []
@@ -347,7 +353,7 @@ class _Run:
 
     def key_for(
         self, nid: str, outputs: Mapping[str, Mapping[str, str]]
-    ) -> tuple[str, dict[str, Any], list[str]]:
+    ) -> tuple[str, str, list[str]]:
         node = self.graph.nodes[nid]
         job = node.job
         files = self.ws.expand(job.inputs, "input", nid)
@@ -366,7 +372,7 @@ class _Run:
                 secrets=dict.fromkeys(job.secrets),
             )
         )
-        return cachekey.key_of(manifest), manifest, files
+        return (*cachekey.keyed(manifest), files)
 
     def restore(self, entry: dict[str, Any]) -> None:
         """Put a hit's output files in place, each checked against its digest."""
@@ -626,7 +632,7 @@ def run(
                 "success",
                 cached=True,
                 key=step["key"],
-                manifest=step["manifest"],
+                manifest=json.dumps(step["manifest"]) if step["manifest"] else None,
                 log_digest=step["log_digest"],
                 outputs=step["outputs"],
                 reason=f"carried over from run {rerun_failed}",

@@ -105,6 +105,10 @@ def finish_run(conn: Connection, run_id: int, *, status: str, now: str, duration
     )
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if value else "{}"
+
+
 def add_steps(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert step rows in one statement: a cached run records thousands at once."""
     if not rows:
@@ -113,9 +117,9 @@ def add_steps(conn: Connection, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         values = dict(row)
         for name in ("matrix", "outputs"):
-            values[name] = json.dumps(values[name], sort_keys=True)
-        if values.get("manifest") is not None:
-            values["manifest"] = json.dumps(values["manifest"], sort_keys=True)
+            values[name] = _json(values[name])
+        if isinstance(values.get("manifest"), dict):
+            values["manifest"] = _json(values["manifest"])
         batch.append(values)
     conn.execute(pipeline_steps.insert(), batch)
 
@@ -278,8 +282,8 @@ def cache_put(conn: Connection, entries: list[dict[str, Any]], project: str, now
                 "key": e["key"],
                 "project": project,
                 "node": e["node"],
-                "files": json.dumps(e["files"], sort_keys=True),
-                "outputs": json.dumps(e["outputs"], sort_keys=True),
+                "files": _json(e["files"]),
+                "outputs": _json(e["outputs"]),
                 "log_digest": e["log_digest"],
                 "duration": e["duration"],
                 "size": e["size"],

@@ -154,4 +154,3 @@ class DiskCAS:
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
-

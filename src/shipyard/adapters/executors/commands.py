@@ -117,10 +117,10 @@ def _runnable(word: str, cwd: Path, path: str | None, found: Found | None) -> st
     """
     if "/" in word:
         where: str | None = str(cwd / word)
+    elif path is not None and found is not None and (word, path) in found:
+        return found[(word, path)]  # seen by an earlier step: the search is not repeated
     elif path is None or not all(os.path.isabs(d) for d in path.split(os.pathsep)):
         return None  # the shells' default PATH, or folders relative to the step's own cwd
-    elif found is not None and (word, path) in found:
-        return found[(word, path)]  # seen by an earlier step: the search is not repeated
     else:
         where = shutil.which(word, path=path)
     if where is None or not os.access(where, os.X_OK):

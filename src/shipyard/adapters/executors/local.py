@@ -246,7 +246,8 @@ class LocalExecutor:
             return
         cwd = str(task.cwd)
         env = {**task.env, "SHIPYARD_OUTPUT": self._out_file(live), "PWD": cwd}
-        if any(k.startswith("BASH") or k == "SHELLOPTS" for k in env):
+        names = "\n" + "\n".join(env) + "\n"  # searched at C speed: steps have many variables
+        if "\nBASH" in names or "\nSHELLOPTS\n" in names:
             launch = Launch(["bash", "-c", task.command])  # settings only bash reads
         else:
             launch = launch_for(task.command, task.cwd, env.get("PATH"), self._found)
