@@ -405,3 +405,25 @@ def test_a_step_leads_its_own_group_with_default_signals(tmp_path: Path, started
     status = _log(tmp_path, "grep SigIgn /proc/self/status", env).decode()
     ignored = int(status.split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1))
+
+
+def test_without_pidfds_steps_are_polled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where pidfds are missing (not Linux, an old kernel) an exit is found by polling, and a
+    timeout still stops the step."""
+    monkeypatch.delattr(os, "pidfd_open")
+    env = {"PATH": os.environ["PATH"]}
+    assert _log(tmp_path, "cat /proc/self/stat", env)
+    executor = LocalExecutor(2, grace_s=0.2)
+    try:
+        executor.start(Task("slow", "sleep 30", tmp_path, env, timeout_s=0.2))
+        executor.start(Task("quick", "true", tmp_path, env))
+        results: list[Result] = []
+        for _ in range(20):
+            results += executor.wait(0.5)
+            if len(results) == 2:
+                break
+    finally:
+        executor.shutdown()
+    by_node = {r.node: r for r in results}
+    assert by_node["quick"].status == "success"
+    assert by_node["slow"].status == "failure" and "timed out" in by_node["slow"].reason
