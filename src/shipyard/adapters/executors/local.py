@@ -3,9 +3,9 @@
 A step is ``bash -c RUN`` (``/bin/sh -c``, or the program alone, where that cannot differ: see
 ``commands``) started with ``start_new_session`` so that it and everything it starts share one
 process group that Shipyard can kill as a whole: on timeout, on Ctrl-C, and after the step's
-shell exits (a background ``sleep &`` must not outlive its step). The shell is waited for with
-``waitid(WNOWAIT)`` so it stays a zombie while the group is killed: its pid, which is the group
-id, cannot be reused by an unrelated process in between.
+shell exits (a background ``sleep &`` must not outlive its step). The shell's exit is seen
+through a pidfd (or ``waitid(WNOWAIT)``) without reaping it, so it stays a zombie while the group
+is killed: its pid, which is the group id, cannot be reused by an unrelated process in between.
 """
 
 from __future__ import annotations
@@ -177,11 +177,6 @@ class LocalExecutor:
         self._found: Found = {}  # programs on PATH that steps ran
         self._same: dict[str, bool] = {}  # step folders: this process's own or not
         self._logs: dict[int, int] = {}  # slot -> its log file
-
-    @property
-    def busy(self) -> int:
-        """Steps started and not yet returned by ``wait``."""
-        return len(self._live) + len(self._done)
 
     def start(self, task: Task) -> None:
         if not self._slots:
