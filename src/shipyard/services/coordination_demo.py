@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shipyard.errors import ShipyardError
+from shipyard.services.demo import build, git
 
 INSIDE = datetime(2026, 12, 24, 12, 0, tzinfo=UTC)  # Christmas Eve: year-end freeze
 OUTSIDE = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday in November
@@ -74,28 +75,20 @@ DEPLOYER = "demo"  # the author of every change in the demo, as in the deploy st
 FREEZE = "incident-freeze"
 
 
-def _sh(ctx: Any, *args: str) -> None:
-    import subprocess
-
-    subprocess.run(["git", *args], cwd=ctx.root, check=True, capture_output=True)
-
-
 def _hotfix(ctx: Any, base: str, now: datetime) -> str:
     """hotfix/<base> at the release tag, one fix committed, released as the next patch."""
     from pathlib import Path
 
-    from shipyard.services import hotfix, pipeline
+    from shipyard.services import hotfix
 
     hotfix.start(ctx.store, ctx.spec, ctx.root, base, DEPLOYER, now)
     try:
         (Path(ctx.root) / "HOTFIX").write_text("payments time out after 2 s, not 30 s\n")
-        _sh(ctx, "add", "HOTFIX")
-        _sh(ctx, "commit", "-q", "-m", "fix: time payment lookups out after 2 s")
+        git(ctx, "add", "HOTFIX")
+        git(ctx, "commit", "-q", "-m", "fix: time payment lookups out after 2 s")
         # The pipeline builds and tests the hotfix branch (mostly from cache): the staging and
         # production gates want that run.
-        run = pipeline.run(ctx.store, ctx.spec, ctx.root, trigger="demo", actor=DEPLOYER)
-        name = next(j.artifact for j in ctx.spec.pipeline.jobs.values() if j.artifact)
-        built = sorted((Path(ctx.root) / "dist").glob("*.zip"))[0]
+        run, name, built = build(ctx, DEPLOYER)
         done = hotfix.finish(
             ctx.store,
             ctx.spec,
@@ -106,7 +99,7 @@ def _hotfix(ctx: Any, base: str, now: datetime) -> str:
             run_id=str(run["run_id"]),
         )
     finally:
-        _sh(ctx, "checkout", "-q", "main")  # leave the sample on its main line
+        git(ctx, "checkout", "-q", "main")  # leave the sample on its main line
     return str(done["released"])
 
 

@@ -37,6 +37,21 @@ def prepare(root: Path) -> DemoContext:
     return DemoContext(root=root, store=Store.open(settings))
 
 
+def git(ctx: DemoContext, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=ctx.root, check=True, capture_output=True)
+
+
+def build(ctx: DemoContext, actor: str) -> tuple[dict[str, Any], str, Path]:
+    """Run the sample's pipeline; the run's summary, and its artifact's name and file."""
+    from shipyard.services import pipeline
+
+    run = pipeline.run(ctx.store, ctx.spec, ctx.root, trigger="demo", actor=actor)
+    name = next(j.artifact for j in ctx.spec.pipeline.jobs.values() if j.artifact)
+    return run, name, sorted((ctx.root / "dist").glob("*.zip"))[0]
+
+
 def step_validate(ctx: DemoContext) -> list[str]:
     from shipyard.services.audit import ensure_project
     from shipyard.spec.load import load_spec

@@ -4,7 +4,6 @@ and rolls it back by itself. Every process it starts is stopped before it return
 
 from __future__ import annotations
 
-import subprocess
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from shipyard.services.demo import build, git
 
 ACTOR = "demo"  # the deployer, who is also the author of every change in the demo
 APPROVER = "release-manager@demo"
@@ -97,15 +98,13 @@ def _url(ctx: Any, env: str) -> str:
 
 def _ship_a_bug(ctx: Any) -> str:
     """Commit a change that makes 40% of requests fail, build it, release it."""
-    from shipyard.services import pipeline, release
+    from shipyard.services import release
 
     app = Path(ctx.root) / "app.py"
     app.write_text(app.read_text().replace('get("FAIL_RATE", "0")', 'get("FAIL_RATE", "0.4")'))
-    for args in (["add", "app.py"], ["commit", "-q", "-m", "fix: retry slow payment lookups"]):
-        subprocess.run(["git", *args], cwd=ctx.root, check=True, capture_output=True)
-    run = pipeline.run(ctx.store, ctx.spec, ctx.root, trigger="demo", actor=ACTOR)
-    name = next(j.artifact for j in ctx.spec.pipeline.jobs.values() if j.artifact)
-    zip_path = sorted((Path(ctx.root) / "dist").glob("*.zip"))[0]
+    git(ctx, "add", "app.py")
+    git(ctx, "commit", "-q", "-m", "fix: retry slow payment lookups")
+    run, name, zip_path = build(ctx, ACTOR)
     out = release.release(
         ctx.store,
         ctx.root,
