@@ -288,14 +288,15 @@ class _Run:
             repo.cache_delete(uow.conn, self.cache_drops)
             repo.cache_put(uow.conn, self.cache_puts, self.project, ts)
             repo.cache_touch(uow.conn, self.cache_hits, ts)
-            rows = []
+            rows, new = [], []
+            subject = self.subject()
             for rec in self.pending_rows:
                 rows.append(
                     {
                         "run_id": self.run_id,
                         "node": rec.node,
                         "job": rec.job,
-                        "matrix": dict(rec.matrix),
+                        "matrix": rec.matrix,
                         "status": rec.status,
                         "cached": rec.cached,
                         "key": rec.key,
@@ -322,14 +323,8 @@ class _Run:
                 }
                 if rec.cached:
                     payload["saved_s"] = round(rec.saved, 6)
-                uow.events.append(
-                    "step.finished",
-                    self.subject(),
-                    self.actor,
-                    payload,
-                    project=self.project,
-                    ts=ts,
-                )
+                new.append(("step.finished", subject, self.actor, payload, self.project, ts))
+            uow.events.append_many(new)
             repo.add_steps(uow.conn, rows)
         self.pending_rows, self.cache_puts, self.cache_drops, self.cache_hits = [], [], [], []
 

@@ -62,36 +62,49 @@ def append_event(
     ts: str | None = None,
 ) -> tuple[int, str]:
     """Insert one event and advance the head; returns its sequence number and timestamp."""
-    try:
-        body = canonical_json(payload or {})
-    except (TypeError, ValueError) as exc:
-        raise InputError(
-            f"event payload for '{kind}' is not JSON: {exc}",
-            "payloads hold strings, numbers, booleans, lists and mappings",
-            code="event-payload-invalid",
-        ) from exc
-    seq = frontier.size
-    ts = ts or utcnow()
-    leaf = merkle.leaf_hash(event_bytes(seq, ts, project, kind, subject, actor, body))
-    frontier.append(leaf)
-    root = frontier.root()
+    return append_events(cur, postgres, frontier, [(kind, subject, actor, payload, project, ts)])[0]
+
+
+# kind, subject, actor, payload, project, ts (None: now)
+NewEvent = tuple[str, str, str, "dict[str, Any] | None", str, "str | None"]
+
+
+def append_events(
+    cur: Any, postgres: bool, frontier: merkle.Frontier, new: list[NewEvent]
+) -> list[tuple[int, str]]:
+    """Insert events in order with one statement and advance the head once; each one's
+    sequence number and timestamp. A run records thousands of steps this way."""
+    rows = []
+    for kind, subject, actor, payload, project, ts in new:
+        try:
+            body = canonical_json(payload or {})
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"event payload for '{kind}' is not JSON: {exc}",
+                "payloads hold strings, numbers, booleans, lists and mappings",
+                code="event-payload-invalid",
+            ) from exc
+        seq = frontier.size
+        ts = ts or utcnow()
+        leaf = merkle.leaf_hash(event_bytes(seq, ts, project, kind, subject, actor, body))
+        frontier.append(leaf)
+        rows.append(
+            {
+                "seq": seq,
+                "project": project,
+                "ts": ts,
+                "kind": kind,
+                "subject": subject,
+                "actor": actor,
+                "payload": body,
+                "leaf_hash": leaf,
+                "root_hash": frontier.root(),
+            }
+        )
+    if not rows:
+        return []
     sql = SQL[postgres]
-    cur.execute(
-        sql["insert"],
-        {
-            "seq": seq,
-            "project": project,
-            "ts": ts,
-            "kind": kind,
-            "subject": subject,
-            "actor": actor,
-            "payload": body,
-            "leaf_hash": leaf,
-            "root_hash": root,
-        },
-    )
-    cur.execute(
-        sql["advance"],
-        {"size": frontier.size, "root_hash": root, "frontier": b"".join(frontier.nodes)},
-    )
-    return seq, ts
+    cur.executemany(sql["insert"], rows)
+    head = {"size": frontier.size, "root_hash": rows[-1]["root_hash"]}
+    cur.execute(sql["advance"], {**head, "frontier": b"".join(frontier.nodes)})
+    return [(r["seq"], r["ts"]) for r in rows]

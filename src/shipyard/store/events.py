@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from shipyard.domain import merkle
-from shipyard.store.append import SQL, append_event, read_frontier, utcnow
+from shipyard.store.append import SQL, NewEvent, append_events, read_frontier, utcnow
 from shipyard.store.schema import checkpoints, events, log_head
 
 
@@ -67,20 +67,14 @@ class EventLog:
         project: str,
         ts: str | None = None,
     ) -> Event:
+        seq, ts = self.append_many([(kind, subject, actor, payload, project, ts)])[0]
+        return Event(seq, ts, project, kind, subject, actor, payload or {})
+
+    def append_many(self, new: list[NewEvent]) -> list[tuple[int, str]]:
+        """Append events in order in one statement; each one's sequence number and timestamp."""
         if self._frontier is None:
             self._frontier = read_frontier(self._cursor(), self._postgres)
-        seq, ts = append_event(
-            self._cursor(),
-            self._postgres,
-            self._frontier,
-            kind,
-            subject,
-            actor,
-            payload,
-            project=project,
-            ts=ts,
-        )
-        return Event(seq, ts, project, kind, subject, actor, payload or {})
+        return append_events(self._cursor(), self._postgres, self._frontier, new)
 
     def head(self) -> tuple[int, bytes]:
         size, root = self.conn.execute(

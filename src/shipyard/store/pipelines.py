@@ -109,19 +109,46 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if value else "{}"
 
 
+def _cursor(conn: Connection) -> tuple[Any, str]:
+    """The driver's cursor in ``conn``'s transaction, and its placeholder: a run writes
+    thousands of rows, and SQLAlchemy's per-row work cost more than the inserts."""
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    return cur, "%s" if conn.dialect.name == "postgresql" else "?"
+
+
+_STEP_COLUMNS = [
+    "run_id",
+    "node",
+    "job",
+    "matrix",
+    "status",
+    "cached",
+    "key",
+    "manifest",
+    "duration",
+    "queued",
+    "attempt",
+    "log_digest",
+    "outputs",
+    "reason",
+    "finished_at",
+]
+
+
 def add_steps(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert step rows in one statement: a cached run records thousands at once."""
     if not rows:
         return
+    cur, mark = _cursor(conn)
+    names = ", ".join(f'"{c}"' for c in _STEP_COLUMNS)
+    sql = f"INSERT INTO pipeline_steps ({names}) VALUES ({', '.join([mark] * len(_STEP_COLUMNS))})"
     batch = []
     for row in rows:
-        values = dict(row)
-        for name in ("matrix", "outputs"):
-            values[name] = _json(values[name])
+        values = dict(row, matrix=_json(row["matrix"]), outputs=_json(row["outputs"]))
         if isinstance(values.get("manifest"), dict):
             values["manifest"] = _json(values["manifest"])
-        batch.append(values)
-    conn.execute(pipeline_steps.insert(), batch)
+        batch.append(tuple(values[c] for c in _STEP_COLUMNS))
+    cur.executemany(sql, batch)
 
 
 def _run_dict(r: Any) -> dict[str, Any]:
@@ -271,33 +298,41 @@ def cache_get(conn: Connection, keys: Iterable[str]) -> dict[str, dict[str, Any]
 
 
 def cache_put(conn: Connection, entries: list[dict[str, Any]], project: str, now: str) -> None:
-    """Store entries, replacing any under the same key; one statement each for the batch."""
+    """Store entries, replacing any under the same key (the last write of a key wins)."""
     if not entries:
         return
-    cache_delete(conn, [e["key"] for e in entries])
-    conn.execute(
-        action_cache.insert(),
+    cur, m = _cursor(conn)
+    cur.executemany(
+        "INSERT INTO action_cache (key, project, node, files, outputs, log_digest, duration,"
+        f" size, created_at, last_used) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})"
+        " ON CONFLICT (key) DO UPDATE SET project = excluded.project, node = excluded.node,"
+        " files = excluded.files, outputs = excluded.outputs, log_digest = excluded.log_digest,"
+        " duration = excluded.duration, size = excluded.size, created_at = excluded.created_at,"
+        " last_used = excluded.last_used",
         [
-            {
-                "key": e["key"],
-                "project": project,
-                "node": e["node"],
-                "files": _json(e["files"]),
-                "outputs": _json(e["outputs"]),
-                "log_digest": e["log_digest"],
-                "duration": e["duration"],
-                "size": e["size"],
-                "created_at": now,
-                "last_used": now,
-            }
-            for e in {e["key"]: e for e in entries}.values()  # the last write of a key wins
+            (
+                e["key"],
+                project,
+                e["node"],
+                _json(e["files"]),
+                _json(e["outputs"]),
+                e["log_digest"],
+                e["duration"],
+                e["size"],
+                now,
+                now,
+            )
+            for e in entries
         ],
     )
 
 
 def cache_touch(conn: Connection, keys: list[str], now: str) -> None:
     if keys:
-        conn.execute(update(action_cache).where(action_cache.c.key.in_(keys)).values(last_used=now))
+        cur, m = _cursor(conn)
+        cur.executemany(
+            f"UPDATE action_cache SET last_used = {m} WHERE key = {m}", [(now, k) for k in keys]
+        )
 
 
 def cache_delete(conn: Connection, keys: list[str]) -> None:
