@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -278,10 +280,10 @@ def test_a_script_with_a_shebang_starts_without_a_shell(tmp_path: Path) -> None:
     assert launch == Launch(["./tool.sh", "--flag=1"], str(tmp_path / "tool.sh"))
 
 
-@pytest.fixture(params=["spawned", "popen"])
+@pytest.fixture(params=["here", "elsewhere"])
 def started(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Steps in this process's own folder are spawned with posix_spawn, others with Popen."""
-    if request.param == "spawned":
+    """Steps in this process's own folder, and in another, which the spawner changes to."""
+    if request.param == "here":
         monkeypatch.chdir(tmp_path)
     return str(request.param)
 
@@ -407,23 +409,65 @@ def test_a_step_leads_its_own_group_with_default_signals(tmp_path: Path, started
     assert not ignored & (1 << (signal.SIGPIPE - 1))
 
 
-def test_without_pidfds_steps_are_polled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where pidfds are missing (not Linux, an old kernel) an exit is found by polling, and a
-    timeout still stops the step."""
-    monkeypatch.delattr(os, "pidfd_open")
+def _results(executor: LocalExecutor, n: int) -> dict[str, Result]:
+    results: list[Result] = []
+    for _ in range(40):
+        results += executor.wait(0.5)
+        if len(results) == n:
+            break
+    return {r.node: r for r in results}
+
+
+def test_steps_beyond_the_workers_wait_for_a_free_slot(tmp_path: Path) -> None:
+    """The executor takes twice its workers at once; those beyond wait in the spawner and
+    start as others end, never two at a time with one worker, and a timeout still stops one."""
     env = {"PATH": os.environ["PATH"]}
-    assert _log(tmp_path, "cat /proc/self/stat", env)
-    executor = LocalExecutor(2, grace_s=0.2)
+    executor = LocalExecutor(1, grace_s=0.2)
+    assert executor.capacity == 2
     try:
         executor.start(Task("slow", "sleep 30", tmp_path, env, timeout_s=0.2))
-        executor.start(Task("quick", "true", tmp_path, env))
-        results: list[Result] = []
-        for _ in range(20):
-            results += executor.wait(0.5)
-            if len(results) == 2:
-                break
+        for i in range(3):  # mkdir fails if another step holds the folder
+            executor.start(Task(f"s{i}", "mkdir held && sleep 0.05 && rmdir held", tmp_path, env))
+        by_node = _results(executor, 4)
     finally:
         executor.shutdown()
-    by_node = {r.node: r for r in results}
-    assert by_node["quick"].status == "success"
     assert by_node["slow"].status == "failure" and "timed out" in by_node["slow"].reason
+    assert [by_node[f"s{i}"].status for i in range(3)] == ["success"] * 3, by_node
+
+
+def test_a_run_killed_outright_leaves_no_step_behind(tmp_path: Path) -> None:
+    """SIGKILL gives the run no chance to clean up: the spawner sees its requests end and kills
+    every step's process group, background processes included."""
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from shipyard.adapters.executors.local import LocalExecutor, Task\n"
+        "e = LocalExecutor(1)\n"
+        "env = {'PATH': '/usr/bin:/bin'}\n"
+        "e.start(Task('bg', 'sleep 300 & echo $! > pid; wait', Path(sys.argv[1]), env))\n"
+        "time.sleep(300)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "pid").is_file() or not (tmp_path / "pid").read_text().strip():
+            assert time.monotonic() < deadline, "the step never started"
+            time.sleep(0.02)
+        sleeper = int((tmp_path / "pid").read_text())
+        assert _alive(sleeper)
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.monotonic() + 10
+    while _alive(sleeper):
+        assert time.monotonic() < deadline, "the step's background process outlived the run"
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for a parent that does not reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

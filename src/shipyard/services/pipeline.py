@@ -729,7 +729,7 @@ def _step(
     interrupted: bool,
 ) -> bool:
     """Start what may start and record skips; True if anything changed."""
-    decision = sched.poll(executor.workers - len(running))
+    decision = sched.poll(executor.capacity - len(running))
     for skip in decision.skip:
         state.record(state._base(skip.node, str(skip.state), reason=skip.reason))
     now = time.monotonic()
