@@ -156,9 +156,13 @@ def test_corrupted_blob_is_detected_and_the_step_runs_again(store: Store, work: 
     _go(store, work, spec)
     with store.read() as uow:
         entry = next(e for e in repo.cache_entries(uow.conn) if "out/b.txt" in e["files"])
-    blob = pipeline.cas_of(store).path(entry["files"]["out/b.txt"])
+    found = pipeline.cas_of(store).locate(entry["files"]["out/b.txt"])
+    assert found is not None
+    blob, offset, size = found
     blob.chmod(0o644)
-    blob.write_text("garbage\n")
+    with open(blob, "r+b") as fh:  # the same size, other bytes
+        fh.seek(offset)
+        fh.write(b"Z" * size)
     (work / "out" / "b.txt").unlink()
     again = _by_node(_go(store, work, spec))
     assert again["use"]["cached"] is False and "corrupted" in again["use"]["reason"]

@@ -47,9 +47,13 @@ FLUSH_EVERY_S = 0.25
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
+# Outputs and logs smaller than this go to packs rather than a file each (see DiskCAS).
+PACK_BELOW = 64 * 1024
+
+
 def cas_of(store: Store) -> DiskCAS:
     """The pipeline cache's own CAS root, so `cache gc` never touches other blobs."""
-    return DiskCAS(store.home / "cas" / "pipeline")
+    return DiskCAS(store.home / "cas" / "pipeline", pack_below=PACK_BELOW)
 
 
 # --- spec -> domain --------------------------------------------------------------------------
@@ -700,6 +704,7 @@ def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) 
         _step(state, sched, executor, graph, running, interrupted)  # skips decided last
     finally:
         executor.shutdown()  # after an unexpected error, stops the steps rather than orphan them
+        state.cas.close()
         state.stat.save()
         restore()
     return interrupted

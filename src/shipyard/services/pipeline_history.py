@@ -165,6 +165,7 @@ def cache_gc(store: Store, max_size: int) -> dict[str, Any]:
             repo.cache_delete(uow.conn, evicted)
     for d in doomed:
         cas.delete(d)
+    cas.compact()  # packed blobs take their space with them only when their pack is rewritten
     return {
         "max_bytes": max_size,
         "bytes_before": before,

@@ -318,12 +318,15 @@ class LocalExecutor:
         self, live: _Live, outcome: tuple[str, int | None, str], ended: float | None = None
     ) -> None:
         """An attempt is over: the step's result, or its next attempt after a backoff."""
+        out_text = ""
         try:  # the step creates the file when it writes an output
-            with open(live.out_file, errors="replace") as fh:
+            fd = os.open(live.out_file, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            pass
+        else:
+            with open(fd, errors="replace") as fh:
                 out_text = fh.read()
             os.unlink(live.out_file)
-        except FileNotFoundError:
-            out_text = ""
         outputs: dict[str, str] = {}
         if outcome[0] == "success":
             try:

@@ -47,7 +47,7 @@ _RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD)  # what a program gets
 def frames(fd: int) -> Iterator[list[Any] | None]:
     """The complete frames that each read of ``fd`` brings; None at its end."""
     buf = bytearray()
-    while chunk := os.read(fd, 1 << 20):
+    while chunk := os.read(fd, 1 << 16):  # a larger buffer is an mmap and munmap per read
         buf += chunk
         items, at = [], 0
         while len(buf) - at >= 4:
