@@ -6,12 +6,17 @@ with nothing to do needs, so that case is checked first (services/uptodate.py).
 
 from __future__ import annotations
 
+import gc
 import sys
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if "run" in args[:2]:
+        # Start-up (imports, the spec, the graph) makes objects that live as long as the run;
+        # the collector would walk them again and again, a quarter of a large run's start-up.
+        # The run turns it back on when its loop starts (services/pipeline.py).
+        gc.disable()
         from shipyard.services.uptodate import answer, summary_json
 
         done = answer(args)

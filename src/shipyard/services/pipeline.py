@@ -648,6 +648,7 @@ def run(
     # The spec, the graph and the loaded modules live through the run: the collector need not
     # walk them again every few thousand allocations (about a tenth of a large cold run).
     gc.freeze()
+    gc.enable()  # `shipyard run` starts with it off (cli/entry.py)
     try:
         interrupted = _loop(state, sched, executor, graph)
     finally:

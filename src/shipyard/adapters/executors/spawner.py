@@ -28,7 +28,6 @@ group id, cannot be reused meanwhile. A background ``sleep &`` never outlives it
 
 from __future__ import annotations
 
-import contextlib
 import marshal
 import os
 import select
@@ -76,8 +75,10 @@ def read_log(fd: int) -> bytes:
 
 
 def killpg(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    try:  # noqa: SIM105 - contextlib would add a fifth to this process's start-up
         os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class Spawner:
