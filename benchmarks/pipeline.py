@@ -120,6 +120,9 @@ def run(tool: str, root: Path) -> tuple[float, int]:
     env.pop("SHIPYARD_SERVER", None)
     # The Python tools (shipyard, doit) run as installed: with bytecode caching, Python's default.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    # Write back what the scenario (or the tool before) left dirty, so that no tool pays for
+    # another's writes, as hyperfine's `--prepare sync` does.
+    os.sync()
     t0 = time.perf_counter()
     proc = subprocess.run(command(tool), cwd=root, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0

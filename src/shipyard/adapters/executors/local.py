@@ -126,6 +126,43 @@ def _name(name: str, line: int) -> str:
     return name
 
 
+class _Spawner:
+    """One spawner process and the pipes to it; it runs one step at a time."""
+
+    def __init__(self, folder: Path, grace_s: float) -> None:
+        folder.mkdir()
+        to_spawner, self.send = os.pipe()
+        self.recv, from_spawner = os.pipe()
+        argv = [sys.executable, "-I", "-S", spawner.__file__, "1", str(grace_s), str(folder)]
+        # Its own process group: Ctrl-C reaches this process, which decides what stops.
+        self.pid = os.posix_spawn(
+            sys.executable,
+            argv,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, to_spawner, 0),
+                (os.POSIX_SPAWN_DUP2, from_spawner, 1),
+            ],
+            setpgroup=0,
+        )
+        os.close(to_spawner)
+        os.close(from_spawner)
+        self.reports = spawner.frames(self.recv)
+        self.held = 0  # attempts handed to it and not yet reported
+
+    def tell(self, item: tuple[object, ...]) -> None:
+        data = marshal.dumps(item)
+        os.write(self.send, len(data).to_bytes(4, "little") + data)
+
+    def close(self) -> None:
+        """Its requests end, which stops it (and whatever still ran)."""
+        if self.send >= 0:
+            os.close(self.send)
+            self.send = -1
+            os.waitpid(self.pid, 0)
+            os.close(self.recv)
+
+
 @dataclass
 class _Live:
     """A started step, from its first attempt to its result."""
@@ -135,16 +172,17 @@ class _Live:
     started: float | None = None  # when its first attempt started
     attempt: int = 0
     log: bytearray = field(default_factory=bytearray)
-    request: int | None = None  # the attempt the spawner holds, if any
+    request: int | None = None  # the attempt a spawner holds, if any
+    spawner: _Spawner | None = None  # the spawner that holds it
     retry_at: float | None = None  # the next attempt, after its backoff
 
 
 class LocalExecutor:
     """Runs up to ``workers`` steps at once: ``start`` a task, ``wait`` for results.
 
-    Up to ``capacity`` tasks may be started at once: those beyond ``workers`` wait in the
-    spawner and begin the moment a step ends, without a round trip through this process.
-    ``cancel()`` stops every step; ``shutdown()`` stops the spawner.
+    Each worker is a spawner process. Up to ``capacity`` tasks may be started at once: each
+    spawner holds one more than it runs, and starts it the moment its step ends, without a
+    round trip through this process. ``cancel()`` stops every step; ``shutdown()`` the spawners.
     """
 
     def __init__(self, workers: int | None = None, *, grace_s: float = DEFAULT_GRACE_S) -> None:
@@ -157,30 +195,10 @@ class LocalExecutor:
         self._cancelled = False
         self._tmp = Path(tempfile.mkdtemp(prefix="shipyard-steps-"))
         self._found: Found = {}  # programs on PATH that steps ran
-        to_spawner, self._send = os.pipe()
-        self._recv, from_spawner = os.pipe()
-        # Its own process group: Ctrl-C reaches this process, which decides what stops.
-        self._pid = os.posix_spawn(
-            sys.executable,
-            [
-                sys.executable,
-                "-I",
-                "-S",
-                spawner.__file__,
-                str(self.workers),
-                str(grace_s),
-                str(self._tmp),
-            ],
-            os.environ,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, to_spawner, 0),
-                (os.POSIX_SPAWN_DUP2, from_spawner, 1),
-            ],
-            setpgroup=0,
-        )
-        os.close(to_spawner)
-        os.close(from_spawner)
-        self._reports = spawner.frames(self._recv)
+        # One per worker: a spawner waits while a new program is exec'd, and a step of another
+        # worker that ends meanwhile starts its successor without waiting behind it.
+        self._spawners = [_Spawner(self._tmp / f"w{i}", grace_s) for i in range(self.workers)]
+        self._by_fd = {s.recv: s for s in self._spawners}
 
     def start(self, task: Task) -> None:
         self._next += 1
@@ -196,46 +214,40 @@ class LocalExecutor:
             for live in list(self._live.values()):
                 if live.retry_at is not None and now >= live.retry_at:
                     self._attempt(live)
-            if self._done or now >= end:
+            if self._done or now >= end or not self._by_fd:
                 break
             wake = min([end] + [v.retry_at for v in self._live.values() if v.retry_at is not None])
-            if select.select([self._recv], [], [], max(0.0, wake - now))[0]:
-                reports = next(self._reports)
+            for fd in select.select(list(self._by_fd), [], [], max(0.0, wake - now))[0]:
+                reports = next(self._by_fd[fd].reports)
                 if reports is None:
-                    self._lost()
-                    break
+                    self._lost(self._by_fd.pop(fd))
+                    continue
                 for report in reports:
                     self._ended(*report[1:])
         done, self._done = self._done, []
         return done
 
     def cancel(self) -> None:
-        """SIGTERM every running step's group; the spawner sends SIGKILL after the grace."""
+        """SIGTERM every running step's group; the spawners send SIGKILL after the grace."""
         self._cancelled = True
         for live in list(self._live.values()):
             if live.request is None:  # between attempts
                 self._end(live, ("cancelled", None, "run cancelled"))
-        self._tell(("cancel",))
+        for s in self._by_fd.values():
+            s.tell(("cancel",))
 
     def shutdown(self) -> None:
-        """Stop what still runs (as ``cancel``), then the spawner, and remove the files."""
+        """Stop what still runs (as ``cancel``), then the spawners, and remove the files."""
         if self._live:
             self.cancel()
-            while self._live:
+            while self._live and self._by_fd:
                 self.wait(0.1)
         self._done = []
-        if self._send >= 0:
-            os.close(self._send)  # the spawner's signal to stop
-            self._send = -1
-            os.waitpid(self._pid, 0)
-            os.close(self._recv)
+        for s in self._spawners:
+            s.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     # --- one step ----------------------------------------------------------------------------
-
-    def _tell(self, item: tuple[object, ...]) -> None:
-        data = marshal.dumps(item)
-        os.write(self._send, len(data).to_bytes(4, "little") + data)
 
     def _attempt(self, live: _Live) -> None:
         """Hand the step's next attempt to the spawner."""
@@ -265,7 +277,12 @@ class LocalExecutor:
         self._next += 1
         live.request = self._next
         self._requests[self._next] = live
-        self._tell(
+        live.spawner = min(self._by_fd.values(), key=lambda s: s.held, default=None)
+        if live.spawner is None:
+            self._lost(None)
+            return
+        live.spawner.held += 1
+        live.spawner.tell(
             ("run", self._next, program, launch.argv, env, cwd, redirects, task.timeout_s, fallback)
         )
 
@@ -286,6 +303,8 @@ class LocalExecutor:
         """The spawner's report that an attempt is over."""
         live = self._requests.pop(request)
         live.request = None
+        if live.spawner is not None:
+            live.spawner.held -= 1
         if live.started is None:
             live.started = started
         live.log += log
@@ -308,11 +327,14 @@ class LocalExecutor:
         else:
             self._settle(live, ("success", 0, ""), started + duration)
 
-    def _lost(self) -> None:
-        """The spawner is gone (it was killed): what it held cannot be finished."""
-        for live in list(self._requests.values()):
-            self._end(live, ("failure", None, "the step spawner exited; the step was stopped"))
-        self._requests = {}
+    def _lost(self, gone: _Spawner | None) -> None:
+        """A spawner is gone (it was killed): what it held cannot be finished."""
+        for request, live in list(self._requests.items()):
+            if live.spawner is gone:
+                del self._requests[request]
+                live.request = None
+                live.log += b"shipyard: the step's spawner exited; the step was stopped\n"
+                self._end(live, ("failure", None, "the step's spawner exited"))
 
     def _settle(
         self, live: _Live, outcome: tuple[str, int | None, str], ended: float | None = None
