@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic.config import Config
@@ -45,7 +46,8 @@ def test_a_new_sqlite_store_is_made_from_the_script_and_migrates_on(tmp_path: Pa
     assert db.current_heads(engine) == SCHEMA_HEADS
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT seq FROM dora_cursor").scalar() == -1
-    assert fresh.create(engine) is False  # not empty: nothing is run again
+    with sqlite3.connect(tmp_path / "new.db") as raw:
+        assert fresh.create(raw) is False  # not empty: nothing is run again
     engine.dispose()
     other = db.create(f"sqlite:///{tmp_path}/other.db")
     with other.begin() as conn:

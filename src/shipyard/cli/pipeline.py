@@ -52,8 +52,10 @@ def run(
 
     path = find_spec(file=file).resolve()
     digest = spec_digest(path)  # before loading: an edit meanwhile fails the next check
+    from shipyard.store.uow import Store
+
     spec, root = load_spec(path), path.parent
-    store = open_store(root)
+    store = Store.open_for_runs(settings(root))
     if json_mode(json_):
         reporter: Any = pipeline.NullReporter()
     elif plain or not sys.stdout.isatty():

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shipyard.adapters.cas.disk import DiskCAS
 from shipyard.adapters.executors.local import LocalExecutor, Result, Task, check_secret
@@ -38,9 +38,11 @@ from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
 from shipyard.services import uptodate
 from shipyard.spec.models import Job, Spec
-from shipyard.store import pipelines as repo
 from shipyard.store.append import utcnow
-from shipyard.store.uow import Store
+from shipyard.store.runlog import UP_TO_DATE, RunLog
+
+if TYPE_CHECKING:
+    from shipyard.store.uow import Store
 
 PLATFORM = uptodate.platform_name()
 FLUSH_EVERY_S = 0.25
@@ -242,8 +244,10 @@ class _Run:
         executor: LocalExecutor,
         reporter: Reporter,
         actor: str,
+        log: RunLog,
     ) -> None:
         self.store, self.spec, self.root, self.graph = store, spec, root, graph
+        self.log = log
         self.project = spec.project
         self.secrets = secrets
         self.executor = executor
@@ -288,10 +292,10 @@ class _Run:
         if not (self.pending_rows or self.cache_puts or self.cache_drops or self.cache_hits):
             return
         ts = utcnow()
-        with self.store.begin() as uow:
-            repo.cache_delete(uow.conn, self.cache_drops)
-            repo.cache_put(uow.conn, self.cache_puts, self.project, ts)
-            repo.cache_touch(uow.conn, self.cache_hits, ts)
+        with self.log.begin() as tx:
+            tx.cache_delete(self.cache_drops)
+            tx.cache_put(self.cache_puts, self.project, ts)
+            tx.cache_touch(self.cache_hits, ts)
             rows, new = [], []
             subject = self.subject()
             for rec in self.pending_rows:
@@ -328,8 +332,8 @@ class _Run:
                 if rec.cached:
                     payload["saved_s"] = round(rec.saved, 6)
                 new.append(("step.finished", subject, self.actor, payload, self.project, ts))
-            uow.events.append_many(new)
-            repo.add_steps(uow.conn, rows)
+            tx.events(new)
+            tx.add_steps(rows)
         self.pending_rows, self.cache_puts, self.cache_drops, self.cache_hits = [], [], [], []
 
     # -- one node -------------------------------------------------------------------------
@@ -569,109 +573,93 @@ def run(
     ``stamp_spec`` (shipyard.yaml's path and the digest of what was loaded) lets a good run
     leave the stamp the up-to-date check reads; without it the run leaves none.
     """
-    from shipyard.services.audit import ensure_project
-
     reporter = reporter or NullReporter()
     defs = select_jobs(spec, jobs)
     graph = build_graph(defs)
     secrets = read_secrets(spec, defs, root)
-    carried_states: dict[str, NodeState] = {}
-    carried_outputs: dict[str, dict[str, str]] = {}
     carried: list[dict[str, Any]] = []
-    with store.read() as uow:
-        if rerun_failed is not None:
-            old = repo.get_run(uow.conn, rerun_failed)
-            if old is None or old["project"] != spec.project:
-                raise NotFound(
-                    f"run {rerun_failed} does not exist in project {spec.project}",
-                    "list runs with `shipyard runs`",
-                    code="run-not-found",
-                )
-            for step in repo.run_steps(uow.conn, rerun_failed):
-                if step["status"] == "success" and step["node"] in graph.nodes:
-                    carried.append(step)
-            # A node carried over needs all of its needs carried over too.
-            ok = {s["node"] for s in carried}
-            ok = {n for n in ok if graph.ancestors([n]) <= ok}
-            carried = [s for s in carried if s["node"] in ok]
-            carried_states = {s["node"]: NodeState.SUCCESS for s in carried}
-            carried_outputs = {s["node"]: s["outputs"] for s in carried}
-            trigger = f"rerun-failed:{rerun_failed}"
-        durations = repo.last_durations(uow.conn, spec.project)
-        cache = {e["key"]: e for e in _all_cache(uow.conn)}
-    executor = LocalExecutor(jobs_n)
-    state = _Run(store, spec, root, graph, secrets, executor, reporter, actor)
-    state.cache = cache
-    if rerun_failed is None and store.url.startswith(("sqlite:", "postgresql")):
-        state.stamp_spec, state.asked = stamp_spec, list(jobs or [])
-    uptodate.forget(store.home)
-    commit = head_commit(root)
-    with store.begin() as uow:
-        ensure_project(uow, spec.project)
-        state.run_id = repo.create_run(
-            uow.conn,
-            project=spec.project,
-            commit=commit,
-            trigger=trigger,
-            jobs=list(jobs or []),
-            now=utcnow(),
-        )
-        uow.events.append(
-            "run.started",
-            state.subject(),
-            actor,
-            {"commit": commit, "jobs": list(jobs or []), "trigger": trigger},
-            project=spec.project,
-        )
-    reporter.started(state.run_id, len(graph.nodes))
-    for step in carried:
-        state.record(
-            state._base(
-                step["node"],
-                "success",
-                cached=True,
-                key=step["key"],
-                manifest=json.dumps(step["manifest"]) if step["manifest"] else None,
-                log_digest=step["log_digest"],
-                outputs=step["outputs"],
-                reason=f"carried over from run {rerun_failed}",
-                saved=float(step["duration_s"]),
-            )
-        )
-    sched = Scheduler(
-        graph,
-        env=dict(os.environ),
-        durations=durations,
-        states=carried_states,
-        outputs=carried_outputs,
-    )
-    # The spec, the graph and the loaded modules live through the run: the collector need not
-    # walk them again every few thousand allocations (about a tenth of a large cold run).
-    gc.freeze()
-    gc.enable()  # `shipyard run` starts with it off (cli/entry.py)
+    if rerun_failed is not None:
+        carried = _carried(store, spec.project, graph, rerun_failed)
+        trigger = f"rerun-failed:{rerun_failed}"
+    log = RunLog(store.url)
     try:
-        interrupted = _loop(state, sched, executor, graph)
+        with log.read() as tx:
+            durations = tx.durations(spec.project)
+            cache = tx.cache()
+        executor = LocalExecutor(jobs_n)
+        state = _Run(store, spec, root, graph, secrets, executor, reporter, actor, log)
+        state.cache = cache
+        if rerun_failed is None and store.url.startswith(("sqlite:", "postgresql")):
+            state.stamp_spec, state.asked = stamp_spec, list(jobs or [])
+        uptodate.forget(store.home)
+        commit = head_commit(root)
+        with log.begin() as tx:
+            tx.ensure_project(spec.project)
+            state.run_id = tx.create_run(
+                project=spec.project,
+                commit=commit,
+                trigger=trigger,
+                jobs=list(jobs or []),
+                now=utcnow(),
+            )
+            begun = {"commit": commit, "jobs": list(jobs or []), "trigger": trigger}
+            tx.events([("run.started", state.subject(), actor, begun, spec.project, None)])
+        reporter.started(state.run_id, len(graph.nodes))
+        for step in carried:
+            state.record(
+                state._base(
+                    step["node"],
+                    "success",
+                    cached=True,
+                    key=step["key"],
+                    manifest=json.dumps(step["manifest"]) if step["manifest"] else None,
+                    log_digest=step["log_digest"],
+                    outputs=step["outputs"],
+                    reason=f"carried over from run {rerun_failed}",
+                    saved=float(step["duration_s"]),
+                )
+            )
+        sched = Scheduler(
+            graph,
+            env=dict(os.environ),
+            durations=durations,
+            states={s["node"]: NodeState.SUCCESS for s in carried},
+            outputs={s["node"]: s["outputs"] for s in carried},
+        )
+        # The spec, the graph and the loaded modules live through the run: the collector need
+        # not walk them again every few thousand allocations (about a tenth of a large run).
+        gc.freeze()
+        gc.enable()  # `shipyard run` starts with it off (cli/entry.py)
+        try:
+            interrupted = _loop(state, sched, executor, graph)
+        finally:
+            gc.unfreeze()
+        return _finish(state, sched, graph, interrupted)
     finally:
-        gc.unfreeze()
-    return _finish(state, sched, graph, interrupted)
+        log.close()
 
 
-def _all_cache(conn: Any) -> list[dict[str, Any]]:
-    from sqlalchemy import select
+def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> list[dict[str, Any]]:
+    """The successful steps of run ``rerun_failed`` that a rerun keeps, with all they need."""
+    from shipyard.store import pipelines as repo
 
-    t = repo.action_cache
-    import json
-
-    return [
-        {
-            "key": r.key,
-            "files": json.loads(r.files),
-            "outputs": json.loads(r.outputs),
-            "log_digest": r.log_digest,
-            "duration": r.duration,
-        }
-        for r in conn.execute(select(t.c.key, t.c.files, t.c.outputs, t.c.log_digest, t.c.duration))
-    ]
+    with store.read() as uow:
+        old = repo.get_run(uow.conn, rerun_failed)
+        if old is None or old["project"] != project:
+            raise NotFound(
+                f"run {rerun_failed} does not exist in project {project}",
+                "list runs with `shipyard runs`",
+                code="run-not-found",
+            )
+        carried = [
+            step
+            for step in repo.run_steps(uow.conn, rerun_failed)
+            if step["status"] == "success" and step["node"] in graph.nodes
+        ]
+    # A node carried over needs all of its needs carried over too.
+    ok = {s["node"] for s in carried}
+    ok = {n for n in ok if graph.ancestors([n]) <= ok}
+    return [s for s in carried if s["node"] in ok]
 
 
 def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) -> bool:
@@ -802,21 +790,16 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
         ],
     }
     state.flush(force=True)
-    with state.store.begin() as uow:
-        repo.finish_run(uow.conn, state.run_id, status=status, now=utcnow(), duration=duration)
-        uow.events.append(
-            "run.finished",
-            state.subject(),
-            state.actor,
-            {
-                "status": status,
-                "duration_s": round(duration, 6),
-                "steps": len(records),
-                "cached": len(cached),
-                "critical_path_s": round(path_s, 6),
-            },
-            project=state.project,
-        )
+    finished = {
+        "status": status,
+        "duration_s": round(duration, 6),
+        "steps": len(records),
+        "cached": len(cached),
+        "critical_path_s": round(path_s, 6),
+    }
+    with state.log.begin() as tx:
+        tx.finish_run(state.run_id, status=status, now=utcnow(), duration=duration)
+        tx.events([("run.finished", state.subject(), state.actor, finished, state.project, None)])
     _stamp(state, graph, summary)
     state.reporter.finished(summary)
     return summary
@@ -839,7 +822,7 @@ def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
         project=state.project,
         jobs=state.asked,
         run_id=state.run_id,
-        trigger=repo.UP_TO_DATE + str(state.run_id),
+        trigger=UP_TO_DATE + str(state.run_id),
         conditions=[j.if_ for j in jobs if j.if_],
         tools=[t for j in jobs for t in j.tools],
         seen=state.stat.seen,

@@ -29,6 +29,8 @@ from typing import Any
 
 from shipyard import __version__
 from shipyard.adapters.racy import racy
+from shipyard.errors import StoreError
+from shipyard.store.heads import SCHEMA_HEADS
 
 STAMP = "uptodate.json"
 FORMAT = 4
@@ -241,7 +243,7 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
         if not holds(stamp, root, opts[1]):
             return None
         summary = record(url, stamp, root)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, StoreError):
         return None  # no stamp, a damaged one, or a busy database: the full path decides
     if stamp.pop("refreshed", False):
         with contextlib.suppress(OSError):  # recorded already; the next check hashes again
@@ -249,79 +251,30 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
     return summary, stamp["steps_json"], opts[0]
 
 
-def _connect(url: str) -> tuple[Any, bool, tuple[type[Exception], ...]]:
-    """A DB-API connection in a transaction of its own, whether it is PostgreSQL, and the
-    driver's error class: the database the store uses, reached without SQLAlchemy. Failing to
-    connect is an ``OSError``, so the run goes the full way and reports it properly."""
-    if url.startswith("postgresql"):
-        try:
-            import psycopg
-        except ImportError as exc:  # the store cannot work either: let it say so
-            raise OSError(str(exc)) from exc
-
-        conninfo = "postgresql:" + url.split(":", 1)[1]  # drop SQLAlchemy's "+psycopg"
-        try:
-            return psycopg.connect(conninfo, connect_timeout=5), True, (psycopg.Error,)
-        except psycopg.Error as exc:
-            raise OSError(str(exc)) from exc
-    import sqlite3
-
-    try:
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"), timeout=30, isolation_level=None)
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("BEGIN IMMEDIATE")  # writers take the log head in turn, as the store's do
-    except sqlite3.Error as exc:
-        raise OSError(str(exc)) from exc
-    return conn, False, (sqlite3.Error,)
-
-
 def record(url: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
     """One run whose trigger names the stamped run (whose steps it repeats), and its events."""
     from shipyard.adapters.vcs.head import head_commit
-    from shipyard.store.append import append_event, read_frontier, utcnow
-    from shipyard.store.heads import SCHEMA_HEADS
+    from shipyard.store.append import utcnow
+    from shipyard.store.runlog import RunLog
 
     t0 = time.monotonic()
     commit = head_commit(root)
     summary, jobs, trigger = stamp["summary"], stamp["jobs"], stamp["trigger"]
     project, previous = stamp["project"], stamp["run_id"]
-    conn, postgres, errors = _connect(url)
-    mark = "%s" if postgres else "?"
+    log = RunLog(url)
     try:
-        cur = conn.cursor()
-        try:
-            cur.execute("SELECT version_num FROM alembic_version")
-            if {r[0] for r in cur.fetchall()} != SCHEMA_HEADS:
+        with log.begin() as tx:
+            if tx.heads() != SCHEMA_HEADS:
                 raise ValueError("the database needs migrating")
-            started = utcnow()
-            cur.execute(
-                f"SELECT status FROM pipeline_runs WHERE id = {mark} AND project = {mark}",
-                (previous, project),
-            )
-            found = cur.fetchone()
-            if found is None or found[0] != "success":
+            if tx.run_status(previous, project) != "success":
                 raise ValueError(f"run {previous} is not in the database as stamped")
-            cur.execute(
-                'INSERT INTO pipeline_runs (project, "commit", trigger, status, jobs, started_at)'
-                f" VALUES ({mark}, {mark}, {mark}, 'running', {mark}, {mark}) RETURNING id",
-                (project, commit, trigger, json.dumps(jobs), started),
+            started = utcnow()
+            run_id = tx.create_run(
+                project=project, commit=commit, trigger=trigger, jobs=jobs, now=started
             )
-            run_id = int(cur.fetchone()[0])
-            frontier = read_frontier(cur, postgres)
             subject = f"run:{run_id}"
-            begun = {"commit": commit, "jobs": jobs, "trigger": trigger}
-            append_event(
-                cur,
-                postgres,
-                frontier,
-                "run.started",
-                subject,
-                "local",
-                begun,
-                project=project,
-                ts=started,
-            )
             duration = time.monotonic() - t0
+            begun = {"commit": commit, "jobs": jobs, "trigger": trigger}
             finished = {
                 "status": "success",
                 "duration_s": round(duration, 6),
@@ -330,27 +283,13 @@ def record(url: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
                 "critical_path_s": 0.0,
                 "same_as": previous,  # the run whose steps this one's are
             }
-            append_event(
-                cur,
-                postgres,
-                frontier,
-                "run.finished",
-                subject,
-                "local",
-                finished,
-                project=project,
+            tx.events(
+                [
+                    ("run.started", subject, "local", begun, project, started),
+                    ("run.finished", subject, "local", finished, project, None),
+                ]
             )
-            cur.execute(
-                f"UPDATE pipeline_runs SET status = 'success', finished_at = {mark},"
-                f" duration = {mark} WHERE id = {mark}",
-                (utcnow(), duration, run_id),
-            )
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-    except errors as exc:
-        raise OSError(str(exc)) from exc
+            tx.finish_run(run_id, status="success", now=utcnow(), duration=duration)
     finally:
-        conn.close()
+        log.close()
     return {**summary, "run_id": run_id, "duration_s": round(time.monotonic() - t0, 3)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,14 +94,10 @@ def _migration_lock(engine: Engine, lock_dir: Path | None) -> Iterator[None]:
                 conn.execute(text("SELECT pg_advisory_unlock(727274)"))
                 conn.commit()
         return
-    lock_dir = lock_dir or Path(".")
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / "migrate.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    from shipyard.store import fresh
+
+    with fresh.lock(lock_dir or Path(".")):
+        yield
 
 
 def upgrade(engine: Engine, lock_dir: Path | None = None, revision: str = "heads") -> list[str]:
@@ -134,6 +129,10 @@ def ensure_schema(engine: Engine, lock_dir: Path | None = None) -> None:
         from shipyard.store import fresh
 
         with _migration_lock(engine, lock_dir):
-            if fresh.create(engine):
-                return
+            raw = engine.raw_connection()
+            try:
+                if fresh.create(raw.driver_connection):  # type: ignore[arg-type]
+                    return
+            finally:
+                raw.close()
     upgrade(engine, lock_dir)

@@ -10,29 +10,37 @@ file equal to what the migrations make; after adding one, rewrite it with
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import sqlite3
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-
-from sqlalchemy import Engine
 
 SQL = Path(__file__).with_name("fresh.sqlite.sql")
 
 
-def create(engine: Engine) -> bool:
+@contextlib.contextmanager
+def lock(home: Path) -> Iterator[None]:
+    """Two processes opening a fresh SQLite store at once must not both create the tables."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "migrate.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def create(conn: sqlite3.Connection) -> bool:
     """Fill an empty SQLite database from the script; False, touching nothing, if not empty.
 
-    The caller holds the migration lock.
+    The caller holds the lock.
     """
-    raw = engine.raw_connection()
-    try:
-        driver = raw.driver_connection
-        assert driver is not None
-        if driver.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            return False
-        driver.executescript(SQL.read_text())  # its own BEGIN ... COMMIT: all or nothing
-        return True
-    finally:
-        raw.close()
+    if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+        return False
+    conn.executescript(SQL.read_text())  # its own BEGIN ... COMMIT: all or nothing
+    return True
 
 
 def dump() -> str:

@@ -18,10 +18,10 @@ from sqlalchemy import (
     Text,
     func,
     select,
-    update,
 )
 from sqlalchemy.engine import Connection
 
+from shipyard.store.runlog import UP_TO_DATE
 from shipyard.store.schema import metadata
 
 pipeline_runs = Table(
@@ -81,76 +81,6 @@ def _loads(text: str | None, default: Any) -> Any:
     return default if text is None else json.loads(text)
 
 
-def create_run(
-    conn: Connection, *, project: str, commit: str, trigger: str, jobs: list[str], now: str
-) -> int:
-    result = conn.execute(
-        pipeline_runs.insert().values(
-            project=project,
-            commit=commit,
-            trigger=trigger,
-            status="running",
-            jobs=json.dumps(jobs),
-            started_at=now,
-        )
-    )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-
-def finish_run(conn: Connection, run_id: int, *, status: str, now: str, duration: float) -> None:
-    conn.execute(
-        update(pipeline_runs)
-        .where(pipeline_runs.c.id == run_id)
-        .values(status=status, finished_at=now, duration=duration)
-    )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True) if value else "{}"
-
-
-def _cursor(conn: Connection) -> tuple[Any, str]:
-    """The driver's cursor in ``conn``'s transaction, and its placeholder: a run writes
-    thousands of rows, and SQLAlchemy's per-row work cost more than the inserts."""
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    return cur, "%s" if conn.dialect.name == "postgresql" else "?"
-
-
-_STEP_COLUMNS = [
-    "run_id",
-    "node",
-    "job",
-    "matrix",
-    "status",
-    "cached",
-    "key",
-    "manifest",
-    "duration",
-    "queued",
-    "attempt",
-    "log_digest",
-    "outputs",
-    "reason",
-    "finished_at",
-]
-
-
-def add_steps(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert step rows in one statement: a cached run records thousands at once."""
-    if not rows:
-        return
-    cur, mark = _cursor(conn)
-    names = ", ".join(f'"{c}"' for c in _STEP_COLUMNS)
-    sql = f"INSERT INTO pipeline_steps ({names}) VALUES ({', '.join([mark] * len(_STEP_COLUMNS))})"
-    batch = []
-    for row in rows:
-        values = dict(row, matrix=_json(row["matrix"]), outputs=_json(row["outputs"]))
-        if isinstance(values.get("manifest"), dict):
-            values["manifest"] = _json(values["manifest"])
-        batch.append(tuple(values[c] for c in _STEP_COLUMNS))
-    cur.executemany(sql, batch)
-
-
 def _run_dict(r: Any) -> dict[str, Any]:
     return {
         "id": r.id,
@@ -183,11 +113,6 @@ def _step_dict(r: Any) -> dict[str, Any]:
         "reason": r.reason,
         "finished_at": r.finished_at,
     }
-
-
-# A run the up-to-date check answered has no step rows of its own: its trigger names the run
-# whose steps it repeated, all from the cache, so thousands of identical rows are not copied.
-UP_TO_DATE = "up-to-date:"
 
 
 def steps_source(run: dict[str, Any]) -> int:
@@ -257,24 +182,6 @@ def node_history(conn: Connection, nodes: Iterable[str], limit: int) -> list[dic
     return [_step_dict(r) for r in rows]
 
 
-def last_durations(conn: Connection, project: str) -> dict[str, float]:
-    """Each node's duration in its newest executed step, for critical-path-first ordering."""
-    s, r = pipeline_steps.c, pipeline_runs.c
-    newest = (
-        select(s.node, func.max(s.run_id).label("run_id"))
-        .join(pipeline_runs, r.id == s.run_id)
-        .where(r.project == project, s.cached.is_(False), s.status == "success")
-        .group_by(s.node)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(s.node, s.duration).join(
-            newest, (newest.c.node == s.node) & (newest.c.run_id == s.run_id)
-        )
-    )
-    return {node: float(duration) for node, duration in rows}
-
-
 # --- action cache ----------------------------------------------------------------------------
 
 
@@ -297,47 +204,11 @@ def cache_get(conn: Connection, keys: Iterable[str]) -> dict[str, dict[str, Any]
     return found
 
 
-def cache_put(conn: Connection, entries: list[dict[str, Any]], project: str, now: str) -> None:
-    """Store entries, replacing any under the same key (the last write of a key wins)."""
-    if not entries:
-        return
-    cur, m = _cursor(conn)
-    cur.executemany(
-        "INSERT INTO action_cache (key, project, node, files, outputs, log_digest, duration,"
-        f" size, created_at, last_used) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m}, {m})"
-        " ON CONFLICT (key) DO UPDATE SET project = excluded.project, node = excluded.node,"
-        " files = excluded.files, outputs = excluded.outputs, log_digest = excluded.log_digest,"
-        " duration = excluded.duration, size = excluded.size, created_at = excluded.created_at,"
-        " last_used = excluded.last_used",
-        [
-            (
-                e["key"],
-                project,
-                e["node"],
-                _json(e["files"]),
-                _json(e["outputs"]),
-                e["log_digest"],
-                e["duration"],
-                e["size"],
-                now,
-                now,
-            )
-            for e in entries
-        ],
-    )
-
-
-def cache_touch(conn: Connection, keys: list[str], now: str) -> None:
-    if keys:
-        cur, m = _cursor(conn)
-        cur.executemany(
-            f"UPDATE action_cache SET last_used = {m} WHERE key = {m}", [(now, k) for k in keys]
-        )
-
-
 def cache_delete(conn: Connection, keys: list[str]) -> None:
-    for i in range(0, len(keys), 500):
-        conn.execute(action_cache.delete().where(action_cache.c.key.in_(keys[i : i + 500])))
+    from shipyard.store.runlog import Tx
+
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    Tx(cur, conn.dialect.name == "postgresql").cache_delete(keys)
 
 
 def cache_entries(conn: Connection) -> list[dict[str, Any]]:

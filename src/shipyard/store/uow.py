@@ -7,15 +7,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-
-from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from typing import TYPE_CHECKING
 
 from shipyard.errors import DatabaseUnreachable, StoreError
 from shipyard.settings import Settings
-from shipyard.store import db
-from shipyard.store.events import EventLog
+
+if TYPE_CHECKING:  # SQLAlchemy loads with the first transaction: `shipyard run` records without it
+    from sqlalchemy import Engine
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.exc import OperationalError
+
+    from shipyard.store.events import EventLog
 
 
 @dataclass
@@ -32,13 +34,33 @@ class Store:
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
+        from shipyard.store import db
+
         store = cls(settings.database_url, settings.home)
         if migrate:
             db.ensure_schema(store.engine, settings.home)
         return store
 
+    @classmethod
+    def open_for_runs(cls, settings: Settings) -> Store:
+        """A store whose schema is current, checked through the driver (store/runlog.py), so
+        that recording a run never loads SQLAlchemy; one that needs migrating is opened as
+        ``open`` does, which migrates it."""
+        from shipyard.store.runlog import RunLog
+
+        if not settings.database_url.startswith(("sqlite:///", "postgresql")):
+            return cls.open(settings)  # which says what is wrong with the URL
+        log = RunLog(settings.database_url)
+        try:
+            current = log.current(settings.home)
+        finally:
+            log.close()
+        return cls(settings.database_url, settings.home) if current else cls.open(settings)
+
     @property
     def engine(self) -> Engine:
+        from shipyard.store import db
+
         if self._engine is None:
             self._engine = db.create(self.url)
         return self._engine
@@ -56,6 +78,10 @@ class Store:
     @contextmanager
     def begin(self) -> Iterator[UnitOfWork]:
         """A write transaction: everything inside commits with its events, or nothing does."""
+        from sqlalchemy.exc import OperationalError
+
+        from shipyard.store.events import EventLog
+
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield UnitOfWork(conn, EventLog(conn))
@@ -64,6 +90,10 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[UnitOfWork]:
+        from sqlalchemy.exc import OperationalError
+
+        from shipyard.store.events import EventLog
+
         try:
             with self.engine.connect() as conn:
                 conn.info["sqlite_begin"] = "BEGIN"
@@ -85,4 +115,6 @@ def _translate(exc: OperationalError, url: str) -> StoreError:
             "retry; another process held it too long",
             code="database-busy",
         )
+    from shipyard.store import db
+
     return DatabaseUnreachable(f"database error on {db.redact(url)}: {reason}")

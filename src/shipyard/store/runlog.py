@@ -1,0 +1,285 @@
+"""Pipeline runs recorded through the database driver itself, without SQLAlchemy.
+
+`shipyard run` reads the action cache, then writes a run, thousands of step rows and cache
+entries, and an event for each step; importing SQLAlchemy alone took a fifth of a large run's
+start-up. This module does that work with the DB-API of the store's database (sqlite3 or
+psycopg), in transactions with their events as the rest of the store does, and so does the
+up-to-date check. Everything else reads these tables through SQLAlchemy (store/pipelines.py).
+A database that needs migrating is left to ``Store.open``, which runs Alembic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import DatabaseUnreachable, StoreError
+from shipyard.store.append import NewEvent, append_events, read_frontier, utcnow
+from shipyard.store.heads import SCHEMA_HEADS
+
+# A run the up-to-date check answered has no step rows of its own: its trigger names the run
+# whose steps it repeated, all from the cache, so thousands of identical rows are not copied.
+UP_TO_DATE = "up-to-date:"
+
+STEP_COLUMNS = (
+    "run_id",
+    "node",
+    "job",
+    "matrix",
+    "status",
+    "cached",
+    "key",
+    "manifest",
+    "duration",
+    "queued",
+    "attempt",
+    "log_digest",
+    "outputs",
+    "reason",
+    "finished_at",
+)
+_CACHE_COLUMNS = (
+    "key",
+    "project",
+    "node",
+    "files",
+    "outputs",
+    "log_digest",
+    "duration",
+    "size",
+    "created_at",
+    "last_used",
+)
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"(//[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True) if value else "{}"
+
+
+class RunLog:
+    """A connection to the store's database for recording runs; ``close()`` when done."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.postgres = url.startswith("postgresql")
+        if self.postgres:
+            try:
+                import psycopg
+            except ImportError as exc:
+                raise DatabaseUnreachable(
+                    "PostgreSQL stores need the psycopg driver",
+                    "pip install 'shipyard[postgres]'",
+                ) from exc
+
+            self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+            conninfo = "postgresql:" + url.split(":", 1)[1]  # without SQLAlchemy's "+psycopg"
+            try:
+                self.conn: Any = psycopg.connect(conninfo, connect_timeout=5)
+            except psycopg.Error as exc:
+                raise self._error(exc) from exc
+            return
+        if not url.startswith("sqlite:///"):
+            raise DatabaseUnreachable(f"'{redact(url)}' is not a database URL this can record to")
+        import sqlite3
+
+        self.errors = (sqlite3.Error,)
+        path = Path(url.removeprefix("sqlite:///"))
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+                self.conn.execute(f"PRAGMA {pragma}")  # as the store's engine sets them
+        except (OSError, sqlite3.Error) as exc:
+            raise self._error(exc) from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def current(self, home: Path) -> bool:
+        """Whether the schema is at the heads. An empty SQLite database is made current from
+        the fresh script first; anything else out of date needs the store's migrations."""
+        with self.read() as tx:
+            heads = tx.heads()
+        if heads == SCHEMA_HEADS:
+            return True
+        if self.postgres or heads:
+            return False
+        from shipyard.store import fresh
+
+        with fresh.lock(home):
+            return fresh.create(self.conn)
+
+    @contextlib.contextmanager
+    def begin(self, statement: str = "BEGIN IMMEDIATE") -> Iterator[Tx]:
+        """A transaction: everything inside commits together, events included, or nothing does.
+        On SQLite it takes the write lock up front, as the store's writers do."""
+        try:
+            if not self.postgres:
+                self.conn.execute(statement)
+            try:
+                yield Tx(self.conn.cursor(), self.postgres)
+            except BaseException:
+                self.conn.rollback()
+                raise
+            self.conn.commit()
+        except self.errors as exc:
+            raise self._error(exc) from exc
+
+    def read(self) -> contextlib.AbstractContextManager[Tx]:
+        return self.begin("BEGIN")
+
+    def _error(self, exc: Exception) -> StoreError:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        if "locked" in reason or "could not serialize" in reason:
+            return StoreError(
+                f"the database is busy: {reason}",
+                "retry; another process held it too long",
+                code="database-busy",
+            )
+        return DatabaseUnreachable(f"database error on {redact(self.url)}: {reason}")
+
+
+class Tx:
+    """The statements of a run's transaction, on the driver's cursor."""
+
+    def __init__(self, cur: Any, postgres: bool) -> None:
+        self.cur = cur
+        self.postgres = postgres
+        self.m = "%s" if postgres else "?"
+        self._frontier: Any = None
+
+    def heads(self) -> set[str]:
+        try:
+            self.cur.execute("SELECT version_num FROM alembic_version")
+        except Exception:  # no such table: a database not created yet
+            if self.postgres:
+                self.cur.connection.rollback()
+            return set()
+        return {r[0] for r in self.cur.fetchall()}
+
+    def durations(self, project: str) -> dict[str, float]:
+        """Each node's duration in its newest executed step, for critical-path-first order."""
+        m = self.m
+        self.cur.execute(
+            "SELECT s.node, s.duration FROM pipeline_steps s JOIN (SELECT s2.node, max(s2.run_id)"
+            " AS run_id FROM pipeline_steps s2 JOIN pipeline_runs r ON r.id = s2.run_id"
+            f" WHERE r.project = {m} AND s2.cached = {m} AND s2.status = 'success'"
+            " GROUP BY s2.node) newest ON newest.node = s.node AND newest.run_id = s.run_id",
+            (project, False),
+        )
+        return {node: float(duration) for node, duration in self.cur.fetchall()}
+
+    def cache(self) -> dict[str, dict[str, Any]]:
+        """Every action-cache entry by key."""
+        self.cur.execute("SELECT key, files, outputs, log_digest, duration FROM action_cache")
+        return {
+            key: {
+                "key": key,
+                "files": json.loads(files),
+                "outputs": json.loads(outputs),
+                "log_digest": log_digest,
+                "duration": duration,
+            }
+            for key, files, outputs, log_digest, duration in self.cur.fetchall()
+        }
+
+    def run_status(self, run_id: int, project: str) -> str | None:
+        m = self.m
+        self.cur.execute(
+            f"SELECT status FROM pipeline_runs WHERE id = {m} AND project = {m}", (run_id, project)
+        )
+        row = self.cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def ensure_project(self, name: str) -> None:
+        m = self.m
+        self.cur.execute(f"SELECT 1 FROM projects WHERE name = {m}", (name,))
+        if self.cur.fetchone() is None:
+            self.cur.execute(
+                f"INSERT INTO projects (name, created_at) VALUES ({m}, {m})", (name, utcnow())
+            )
+
+    def create_run(
+        self, *, project: str, commit: str, trigger: str, jobs: list[str], now: str
+    ) -> int:
+        m = self.m
+        self.cur.execute(
+            'INSERT INTO pipeline_runs (project, "commit", trigger, status, jobs, started_at)'
+            f" VALUES ({m}, {m}, {m}, 'running', {m}, {m}) RETURNING id",
+            (project, commit, trigger, json.dumps(jobs), now),
+        )
+        return int(self.cur.fetchone()[0])
+
+    def finish_run(self, run_id: int, *, status: str, now: str, duration: float) -> None:
+        m = self.m
+        self.cur.execute(
+            f"UPDATE pipeline_runs SET status = {m}, finished_at = {m}, duration = {m}"
+            f" WHERE id = {m}",
+            (status, now, duration, run_id),
+        )
+
+    def events(self, new: list[NewEvent]) -> list[tuple[int, str]]:
+        """Append events in order; each one's sequence number and timestamp."""
+        if self._frontier is None:
+            self._frontier = read_frontier(self.cur, self.postgres)
+        return append_events(self.cur, self.postgres, self._frontier, new)
+
+    def add_steps(self, rows: list[dict[str, Any]]) -> None:
+        """Insert step rows in one statement: a run records thousands at once."""
+        if not rows:
+            return
+        names = ", ".join(f'"{c}"' for c in STEP_COLUMNS)
+        marks = ", ".join([self.m] * len(STEP_COLUMNS))
+        batch = []
+        for row in rows:
+            values = dict(row, matrix=_json(row["matrix"]), outputs=_json(row["outputs"]))
+            batch.append(tuple(values[c] for c in STEP_COLUMNS))
+        self.cur.executemany(f"INSERT INTO pipeline_steps ({names}) VALUES ({marks})", batch)
+
+    def cache_put(self, entries: list[dict[str, Any]], project: str, now: str) -> None:
+        """Store entries, replacing any under the same key (the last write of a key wins)."""
+        if not entries:
+            return
+        names = ", ".join(_CACHE_COLUMNS)
+        marks = ", ".join([self.m] * len(_CACHE_COLUMNS))
+        update = ", ".join(f"{c} = excluded.{c}" for c in _CACHE_COLUMNS[1:])
+        self.cur.executemany(
+            f"INSERT INTO action_cache ({names}) VALUES ({marks})"
+            f" ON CONFLICT (key) DO UPDATE SET {update}",
+            [
+                (
+                    e["key"],
+                    project,
+                    e["node"],
+                    _json(e["files"]),
+                    _json(e["outputs"]),
+                    e["log_digest"],
+                    e["duration"],
+                    e["size"],
+                    now,
+                    now,
+                )
+                for e in entries
+            ],
+        )
+
+    def cache_touch(self, keys: list[str], now: str) -> None:
+        if keys:
+            m = self.m
+            self.cur.executemany(
+                f"UPDATE action_cache SET last_used = {m} WHERE key = {m}", [(now, k) for k in keys]
+            )
+
+    def cache_delete(self, keys: list[str]) -> None:
+        if keys:
+            sql = f"DELETE FROM action_cache WHERE key = {self.m}"
+            self.cur.executemany(sql, [(k,) for k in keys])
