@@ -139,13 +139,18 @@ class RunLog:
 
     def _error(self, exc: Exception) -> StoreError:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        if "locked" in reason or "could not serialize" in reason:
-            return StoreError(
-                f"the database is busy: {reason}",
-                "retry; another process held it too long",
-                code="database-busy",
-            )
-        return DatabaseUnreachable(f"database error on {redact(self.url)}: {reason}")
+        return database_error(reason, redact(self.url))
+
+
+def database_error(reason: str, where: str) -> StoreError:
+    """A driver's error as the store reports it: the database is busy, or unreachable."""
+    if "locked" in reason or "could not serialize" in reason:
+        return StoreError(
+            f"the database is busy: {reason}",
+            "retry; another process held it too long",
+            code="database-busy",
+        )
+    return DatabaseUnreachable(f"database error on {where}: {reason}")
 
 
 class Tx:

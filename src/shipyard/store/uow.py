@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipyard.errors import DatabaseUnreachable, StoreError
+from shipyard.errors import StoreError
 from shipyard.settings import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first transaction: `shipyard run` records without it
@@ -108,13 +108,8 @@ class Store:
 
 
 def _translate(exc: OperationalError, url: str) -> StoreError:
-    reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else str(exc)[:200]
-    if "locked" in reason or "could not serialize" in reason:
-        return StoreError(
-            f"the database is busy: {reason}",
-            "retry; another process held it too long",
-            code="database-busy",
-        )
     from shipyard.store import db
+    from shipyard.store.runlog import database_error
 
-    return DatabaseUnreachable(f"database error on {db.redact(url)}: {reason}")
+    reason = str(exc.orig).strip().splitlines()[0][:200] if exc.orig else str(exc)[:200]
+    return database_error(reason, db.redact(url))

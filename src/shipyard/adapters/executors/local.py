@@ -1,14 +1,14 @@
 """Run steps as local subprocesses, each in its own process group, and leave nothing behind.
 
 A step is ``bash -c RUN`` (``/bin/sh -c``, or the program alone, where that cannot differ: see
-``commands``). The processes themselves are started and watched by the spawner (``spawner.py``),
-a small process of its own, so that the wait for each new program to be exec'd never holds up
+``commands``). The processes themselves are started and watched by spawners (``spawner.py``),
+a small process per worker, so that the wait for each new program to be exec'd never holds up
 this one. Here is the rest: which command line a step gets, its retries with backoff, its
 ``$SHIPYARD_OUTPUT`` values, and the masking of secrets in its log.
 
-Each step leads its own process group, which the spawner kills as a whole on timeout, on
+Each step leads its own process group, which its spawner kills as a whole on timeout, on
 cancel, after the step's shell exits (a background ``sleep &`` must not outlive its step), and
-when this process ends or dies: its requests pipe closes and it stops everything.
+when this process ends or dies: the spawner's requests pipe closes and it stops everything.
 """
 
 from __future__ import annotations
