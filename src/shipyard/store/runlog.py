@@ -126,7 +126,7 @@ class RunLog:
             if not self.postgres:
                 self.conn.execute(statement)
             try:
-                yield Tx(self.conn.cursor(), self.postgres)
+                yield Tx(self.conn.cursor(), self.postgres, self.errors)
             except BaseException:
                 self.conn.rollback()
                 raise
@@ -156,16 +156,17 @@ def database_error(reason: str, where: str) -> StoreError:
 class Tx:
     """The statements of a run's transaction, on the driver's cursor."""
 
-    def __init__(self, cur: Any, postgres: bool) -> None:
+    def __init__(self, cur: Any, postgres: bool, errors: tuple[type[Exception], ...] = ()) -> None:
         self.cur = cur
         self.postgres = postgres
+        self.errors = errors  # the driver's, for a statement that may fail harmlessly
         self.m = "%s" if postgres else "?"
         self._frontier: Any = None
 
     def heads(self) -> set[str]:
         try:
             self.cur.execute("SELECT version_num FROM alembic_version")
-        except Exception:  # no such table: a database not created yet
+        except self.errors:  # no such table: a database not created yet
             if self.postgres:
                 self.cur.connection.rollback()
             return set()
