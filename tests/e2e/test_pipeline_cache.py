@@ -83,3 +83,18 @@ def test_a_hand_edited_output_is_put_back_before_its_dependants_are_keyed(tmp_pa
     assert _executed(summary) == []
     assert (repo / "out/a.txt").read_text() == "HELLO\n"
     assert (repo / "out/b.txt").read_text().strip() == "6"
+
+
+def test_turning_the_sandbox_on_reruns_with_the_needed_outputs_copied_in(tmp_path: Path) -> None:
+    """`sandbox: true` changes the key, and the sandbox holds the needed step's output files."""
+    spec = GEN_USE.replace(
+        "wc -c < out/a.txt > out/b.txt\n      outputs: [out/b.txt]",
+        "wc -c < out/a.txt > out/b.txt && ls > out/ls.txt\n      outputs: [out/b.txt, out/ls.txt]",
+    )
+    repo = _repo(tmp_path / "r", spec)
+    _run(repo)
+    assert "shipyard.yaml" in (repo / "out/ls.txt").read_text()
+    (repo / "shipyard.yaml").write_text(spec.replace("    use:\n", "    use:\n      sandbox: true\n"))
+    assert _executed(_run(repo)) == ["use"]
+    assert (repo / "out/ls.txt").read_text() == "out\n"  # only what it may read
+    assert (repo / "out/b.txt").read_text().strip() == "6"
