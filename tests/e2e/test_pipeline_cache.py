@@ -94,7 +94,8 @@ def test_turning_the_sandbox_on_reruns_with_the_needed_outputs_copied_in(tmp_pat
     repo = _repo(tmp_path / "r", spec)
     _run(repo)
     assert "shipyard.yaml" in (repo / "out/ls.txt").read_text()
-    (repo / "shipyard.yaml").write_text(spec.replace("    use:\n", "    use:\n      sandbox: true\n"))
+    sandboxed = spec.replace("    use:\n", "    use:\n      sandbox: true\n")
+    (repo / "shipyard.yaml").write_text(sandboxed)
     assert _executed(_run(repo)) == ["use"]
     assert (repo / "out/ls.txt").read_text() == "out\n"  # only what it may read
     assert (repo / "out/b.txt").read_text().strip() == "6"

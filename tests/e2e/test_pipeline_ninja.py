@@ -36,7 +36,8 @@ def _graph() -> dict[str, tuple[str, list[str]]]:
     for k in range(2):
         reads = libs[k::2]
         name = f"out/agg{k}.txt"
-        g[name] = (f"cat {' '.join(reads)} | wc -c > {name} && cat {' '.join(reads)} >> {name}", reads)
+        both = " ".join(reads)
+        g[name] = (f"cat {both} | wc -c > {name} && cat {both} >> {name}", reads)
         aggs.append(name)
     g["out/final.txt"] = (f"cat {' '.join(aggs)} > out/final.txt", aggs)
     return g
@@ -147,4 +148,3 @@ def test_every_output_matches_ninja_after_each_kind_of_change(tmp_path: Path) ->
         assert ran_ours == (ran_ninja if expected is None else expected), name
         assert ran_ours <= ran_ninja, name
     assert _outputs(ours)["final.txt"].count(b"ABD") == 1  # the changes reached the end
-
