@@ -157,6 +157,7 @@ def _download_remote(ref: str, output: Path) -> dict[str, Any]:
     import httpx
 
     from shipyard.adapters.cas.digest import digest_bytes
+    from shipyard.domain.filenames import safe_basename
     from shipyard.errors import IntegrityFailure
 
     meta = _remote("GET", _path(ref))
@@ -175,7 +176,9 @@ def _download_remote(ref: str, output: Path) -> dict[str, Any]:
             "download again; if it persists run `shipyard artifacts verify` on the server",
             code="artifact-tampered",
         )
-    target = output / meta["filename"] if output.is_dir() else output
+    # The server names the file; only its base name is kept, inside the folder asked for.
+    name = safe_basename(meta.get("filename"), _path(ref).strip("/").replace("/", "-"))
+    target = output / name if output.is_dir() else output
     target.write_bytes(resp.content)
     return {"path": str(target), "digest": meta["digest"], "size": meta["size"]}
 

@@ -10,7 +10,16 @@ from typing import Any
 
 import typer
 
-from shipyard.cli.common import FILE, JSON, console, emit, json_mode, open_store, settings
+from shipyard.cli.common import (
+    FILE,
+    JSON,
+    console,
+    emit,
+    interactive,
+    json_mode,
+    open_store,
+    settings,
+)
 
 
 def _remote(method: str, path: str, **kw: Any) -> Any | None:
@@ -58,7 +67,7 @@ def run(
     store = Store.open_for_runs(settings(root))
     if json_mode(json_):
         reporter: Any = pipeline.NullReporter()
-    elif plain or not sys.stdout.isatty():
+    elif plain or not interactive():
         from shipyard.cli.pipeline_view import PlainReporter
 
         reporter = PlainReporter()

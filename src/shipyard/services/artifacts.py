@@ -323,7 +323,10 @@ def blob(store: Store, project: str, ref: str, part: str) -> tuple[bytes, dict[s
 def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]:
     with store.read() as uow:
         row = _get(uow, project, ref)
-    target = dest / row["filename"] if dest.is_dir() else dest
+    from shipyard.domain.filenames import safe_basename
+
+    name = safe_basename(row["filename"], f"{row['name']}-{row['version']}")
+    target = dest / name if dest.is_dir() else dest
     cas_of(store).restore(row["digest"], target, verify=True)
     return {"path": str(target), "digest": row["digest"], "size": row["size"]}
 

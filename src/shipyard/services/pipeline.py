@@ -176,6 +176,7 @@ class StepRecord:
     outputs: dict[str, str] = field(default_factory=dict)
     reason: str = ""
     saved: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)  # output files produced: path -> digest
 
     @property
     def executed(self) -> bool:
@@ -267,6 +268,7 @@ class _Run:
         self.t0 = time.monotonic()
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, str]] = {}  # each succeeded node's output files
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
         self.made: set[str] = set()  # output folders already created in this run
         self.folders: set[Path] = set()  # step folders known to exist
@@ -280,6 +282,8 @@ class _Run:
 
     def record(self, rec: StepRecord) -> None:
         self.records[rec.node] = rec
+        if rec.status == "success":
+            self.files[rec.node] = rec.files
         self.pending_rows.append(rec)
         self.finished_at[rec.node] = time.monotonic()
         self.reporter.step_finished(rec)
@@ -354,6 +358,19 @@ class _Run:
             reason=f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
         )
 
+    def needed_files(self, nid: str) -> dict[str, str]:
+        """The output files a needed step hands on, by digest: those it produced (or a hit
+        restored); for one that did not succeed (continue-on-error, `if: always()`), what its
+        declared outputs match on disk now, since that is what the dependant will read."""
+        files = self.files.get(nid)
+        if files is not None:
+            return files
+        found: dict[str, str] = {}
+        for pattern in self.graph.nodes[nid].job.outputs:
+            for rel in self.ws.match(pattern):
+                found[rel] = self.stat.digest(f"{self.root}/{rel}")
+        return found
+
     def key_for(
         self, nid: str, outputs: Mapping[str, Mapping[str, str]]
     ) -> tuple[str, str, list[str]]:
@@ -369,10 +386,12 @@ class _Run:
                 inputs=digests,
                 tools=tools,
                 needs={n: dict(outputs.get(n, {})) for n in node.needs},
+                needed_files={n: self.needed_files(n) for n in node.needs},
                 matrix=node.matrix,
                 platform=PLATFORM,
                 working_directory=job.working_directory or ".",
                 secrets=dict.fromkeys(job.secrets),
+                sandbox=job.sandbox,
             )
         )
         return (*cachekey.keyed(manifest), files)
@@ -421,12 +440,15 @@ class _Run:
                     log_digest=entry["log_digest"],
                     outputs=dict(entry["outputs"]),
                     saved=float(entry["duration"]),
+                    files=entry["files"],
                 )
         sandbox = None
         cwd = self.root
         if job.sandbox:
             sandbox = Path(tempfile.mkdtemp(prefix="shipyard-sandbox-"))
-            copy_inputs(self.root, files, sandbox)
+            # What the step may read: its inputs and the files its needed steps handed on.
+            handed = [rel for n in node.needs for rel in self.needed_files(n)]
+            copy_inputs(self.root, sorted({*files, *handed}), sandbox)
             cwd = sandbox
         output_folders(cwd, job.outputs, self.made if sandbox is None else set())
         cwd = cwd / (job.working_directory or ".")
@@ -519,6 +541,7 @@ class _Run:
             log_digest=captured.log_digest,
             outputs=result.outputs,
             reason=captured.reason,
+            files=captured.files,
         )
         if captured.status == "success" and job.cache:
             entry = {
@@ -617,6 +640,8 @@ def run(
                     outputs=step["outputs"],
                     reason=f"carried over from run {rerun_failed}",
                     saved=float(step["duration_s"]),
+                    # What its dependants will read: its declared outputs as they are now.
+                    files=state.needed_files(step["node"]),
                 )
             )
         sched = Scheduler(

@@ -16,6 +16,7 @@ from typing import Any
 from shipyard.adapters.vcs.git import GitCommit, GitRepo, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
+from shipyard.errors import Refused
 from shipyard.store.uow import Store
 
 CHANGELOG = "CHANGELOG.md"
@@ -35,6 +36,17 @@ class Plan:
     changelog: v.Changelog | None
     changelog_path: Path
     artifacts: list[tuple[str, Path]] = field(default_factory=list)
+    # Version tags that the configured release.tag_format does not read, by their format.
+    other_formats: dict[str, list[str]] = field(default_factory=dict)
+    tag_format: str = v.DEFAULT_TAG_FORMAT
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            f"tags such as {tags[0]} follow {other!r}, not release.tag_format "
+            f"{self.tag_format!r}, so they are not read"
+            for other, tags in self.other_formats.items()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         d = self.decision
@@ -57,10 +69,33 @@ class Plan:
                 for c in d.ignored
             ],
             "commits": len(self.commits),
-            "explain": d.explain(),
+            "explain": d.explain() + self.warnings,
+            "warnings": self.warnings,
             "changelog_sections": len(self.changelog.sections) if self.changelog else 0,
             "artifacts": [{"name": n, "file": str(p)} for n, p in self.artifacts],
         }
+
+
+class TagFormatMismatch(Refused):
+    code = "tag-format-mismatch"
+
+    def __init__(self, p: Plan) -> None:
+        other, tags = next(iter(p.other_formats.items()))
+        example = v.tag_name(v.SemVer.parse("1.0.0"), p.tag_service, p.tag_format)
+        super().__init__(
+            f"no tag follows release.tag_format {p.tag_format!r} (e.g. {example}), but "
+            f"{len(tags)} tag(s) follow {other!r}, newest {tags[0]}; releasing now would "
+            f"start over at {p.decision.version}",
+            f"set `release: {{tag_format: {other!r}}}` in shipyard.yaml to continue from "
+            f"{tags[0]}, or tag that release in the new format first "
+            f"(`git tag {_renamed(tags[0], other, p)} {tags[0]}`)",
+            details={"tag_format": p.tag_format, "found": p.other_formats},
+        )
+
+
+def _renamed(tag: str, other: str, p: Plan) -> str:
+    found = v.version_from_tag(tag, None, other)
+    return v.tag_name(found, p.tag_service, p.tag_format) if found else tag
 
 
 def config_of(spec: Any) -> v.VersioningConfig:
@@ -71,6 +106,8 @@ def config_of(spec: Any) -> v.VersioningConfig:
         major_on_zero=rel.major_on_zero,
         prerelease_branches=dict(rel.prerelease_branches),
         scheme="calver" if rel.versioning == "calver" else "semver",
+        tag_format=rel.tag_format,
+        squash_types=v.KNOWN_TYPES if rel.squash_bullets else (),
     )
 
 
@@ -92,7 +129,9 @@ def plan(
     policy = v.branch_policy(branch, config)
     if service is not None and not paths:
         paths = (service,)  # a monorepo service lives in a folder of its name by default
-    all_tags = [(t, v.version_from_tag(t.name, service)) for t in repo.tags()]
+    fmt = config.tag_format
+    tags = repo.tags()
+    all_tags = [(t, v.version_from_tag(t.name, service, fmt)) for t in tags]
     mine = [(t, ver) for t, ver in all_tags if ver is not None]
     reachable = {t.name for t in repo.tags(merged_into=head)}
     candidates = [
@@ -101,6 +140,11 @@ def plan(
         if t.name in reachable and (policy.kind == "prerelease" or not ver.is_prerelease)
     ]
     last = max(candidates, key=lambda c: c[0].precedence_key(), default=None)
+    pending = max(
+        (ver for t, ver in mine if t.name in reachable and ver.is_prerelease),
+        key=lambda ver: ver.precedence_key(),
+        default=None,
+    )
     history = repo.commits(since=last[1].commit if last else None, paths=paths)
     history = [c for c in history if not c.message.startswith(RELEASE_PREFIX)]
     decision = v.next_version(
@@ -111,8 +155,9 @@ def plan(
         released=[ver for _t, ver in mine],
         today=today or date.today(),
         service=service,
+        pending=pending,
     )
-    tag = v.tag_name(decision.version, service) if decision.version else None
+    tag = v.tag_name(decision.version, service, fmt) if decision.version else None
     changelog = (
         v.build_changelog(
             decision.version, decision.commits, on=today or date.today(), previous=decision.previous
@@ -132,6 +177,8 @@ def plan(
         tag=tag,
         changelog=changelog,
         changelog_path=(folder or repo.root) / CHANGELOG,
+        other_formats={} if mine else v.other_tag_formats((t.name for t in tags), fmt, service),
+        tag_format=fmt,
     )
 
 
@@ -183,6 +230,8 @@ def release(
         out["message"] = p.decision.explain()[0]
         return out
     assert p.tag is not None and p.decision.version is not None and p.changelog is not None
+    if p.other_formats:
+        raise TagFormatMismatch(p)
     version = p.decision.version
     if repo.tag_exists(p.tag):
         raise TagExists(f"tag {p.tag} already exists", details={"tag": p.tag})
@@ -242,7 +291,7 @@ def release(
     prepared = []
     if chosen:
         assert built is not None
-        prepared = _prepare_built(store, spec, repo.root, built, chosen, version, project)
+        prepared = _prepare_built(store, repo, built, chosen, version, project)
     existing = p.changelog_path.read_text() if p.changelog_path.is_file() else ""
     p.changelog_path.write_text(update_changelog(existing, section, version))
     rel_path = str(p.changelog_path.relative_to(repo.root))
@@ -271,8 +320,7 @@ def release(
 
 def _prepare_built(
     store: Store,
-    spec: Any,
-    git_root: Path,
+    repo: GitRepo,
     built: Any,
     chosen: list[tuple[str, Any]],
     version: str,
@@ -294,7 +342,7 @@ def _prepare_built(
                 pipeline=project,
                 job=b.job,
                 commit=built.commit,
-                repository=str(git_root),
+                repository=repo.remote_url() or str(repo.root),
                 run_id=str(built.run_id),
             )
             prepared.append(
