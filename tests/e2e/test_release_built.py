@@ -134,3 +134,15 @@ def test_publish_with_a_run_id_checks_the_bytes(repo: tuple[Path, dict[str, str]
     (root / "dist" / "shop.zip").write_text("other\n")
     bad = shipyard(*args, "--version", "1.0.1", cwd=root, env=env)
     assert bad.returncode == 5 and as_json(bad)["error"]["code"] == "artifact-not-built"
+
+
+def test_a_file_without_any_pipeline_is_refused(tmp_path: Path) -> None:
+    """With no pipeline job declared, `release --artifact` exits 5 with artifact-not-built and a
+    hint to declare the job, and tags nothing."""
+    root = gitrepo.init(tmp_path / "bare")
+    files = {"shipyard.yaml": "project: bare\n", "bare.zip": "bytes", ".gitignore": ".shipyard/\n"}
+    gitrepo.commit(root, "feat: bare", files)
+    out = shipyard("release", "--artifact", "bare=bare.zip", "--json", cwd=root)
+    assert out.returncode == 5 and as_json(out)["error"]["code"] == "artifact-not-built"
+    assert "declare the job" in as_json(out)["error"]["hint"]
+    assert gitrepo.git(root, "tag", "--list") == ""

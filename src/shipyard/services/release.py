@@ -239,10 +239,12 @@ def release(
     built: rb.BuildRun | None = None
     chosen: list[tuple[str, rb.Built]] = []
     if extra or rb.artifact_jobs(spec):
-        if spec is None:
+        if spec is None or not spec.pipeline.jobs:
             raise rb.ArtifactNotBuilt(
-                "there is no shipyard.yaml, so no pipeline run can have built these files",
-                "declare the job that builds them (with `artifact:`) and release again",
+                "no pipeline job is declared, so no run can have built "
+                + ", ".join(str(f) for _n, f in extra),
+                "declare the job that builds it in shipyard.yaml (with `artifact:`), then "
+                "`shipyard run` and release",
             )
         folder = project_root or repo.root
         if dry_run:
