@@ -7,11 +7,14 @@ from datetime import date
 import pytest
 
 from shipyard.domain.versioning import (
+    KNOWN_TYPES,
     BranchInvalid,
     BranchNotReleasable,
     Bump,
+    BumpInvalid,
     CalverFormatInvalid,
     Commit,
+    CommitTypeInvalid,
     ConventionalCommit,
     MaintenanceBumpRefused,
     SemVer,
@@ -23,6 +26,7 @@ from shipyard.domain.versioning import (
     branch_policy,
     build_changelog,
     check_tag_format,
+    commit_types,
     compare,
     decide_bump,
     next_calver,
@@ -35,6 +39,7 @@ from shipyard.domain.versioning import (
     render_markdown,
     tag_name,
     touches,
+    type_names,
     version_from_tag,
 )
 from shipyard.errors import InputError, Refused
@@ -944,3 +949,81 @@ def test_only_prereleases_finish_the_newest(
     starting below it at 0.1.0."""
     d = next_version(None, commits(*messages), pending=pending, released=[pending or "9.9.9"])
     assert (d.version, d.previous) == (expected, previous)
+
+
+# --- configurable commit types and the --bump override --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message", "expected"),
+    [
+        ({}, "feat: a", Bump.MINOR),
+        ({}, "docs: a", Bump.NONE),
+        ({"deps": "patch"}, "deps: bump x", Bump.PATCH),
+        ({"perf": "none"}, "perf: faster", Bump.NONE),
+        ({"feat": "major"}, "feat: a", Bump.MAJOR),
+        ({"docs(api)": "patch"}, "docs(api): endpoints", Bump.PATCH),
+        ({"docs(api)": "patch"}, "docs(ui): screenshots", Bump.NONE),
+        ({"docs(api)": "patch"}, "docs: readme", Bump.NONE),
+        ({"fix(deps*)": "none"}, "fix(deps-dev): pytest", Bump.NONE),
+        ({"fix(deps*)": "none"}, "fix(core): crash", Bump.PATCH),
+        ({"chore(release)": "minor", "chore": "patch"}, "chore(release): x", Bump.MINOR),
+        ({"docs": "none"}, "docs!: removed the guide", Bump.MAJOR),
+        ({"Deps": "patch"}, "deps: bump x", Bump.PATCH),
+    ],
+)
+def test_commit_types_table(overrides: dict[str, str], message: str, expected: Bump) -> None:
+    """Configured types and type(scope-glob) rules set the bump; breaking is always major."""
+    config = VersioningConfig(commit_types=commit_types(overrides))
+    parsed = parse_commits(commits(message)).commits
+    assert decide_bump(parsed, config)[0] is expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"feat": "huge"}, BumpInvalid),
+        ({"feat fix": "patch"}, CommitTypeInvalid),
+        ({"docs()": "patch"}, CommitTypeInvalid),
+        ({"BREAKING-CHANGE": "major"}, CommitTypeInvalid),
+    ],
+)
+def test_commit_types_invalid(overrides: dict[str, str], error: type[Exception]) -> None:
+    """Unknown bump names and malformed type keys are refused with their own codes."""
+    with pytest.raises(error):
+        commit_types(overrides)
+
+
+def test_custom_types_split_squash_bodies() -> None:
+    """A configured type is a squash sub-commit too, when passed as a squash type."""
+    table = commit_types({"deps": "patch"})
+    types = (*KNOWN_TYPES, *type_names(table))
+    config = VersioningConfig(commit_types=table, squash_types=types)
+    d = next_version("1.0.0", commits("chore: weekly (#3)\n\n* deps: bump x"), config=config)
+    assert d.version == "1.0.1"
+
+
+@pytest.mark.parametrize(
+    ("last", "messages", "override", "expected", "computed"),
+    [
+        ("1.4.2", ["fix: a"], Bump.MAJOR, "2.0.0", Bump.PATCH),
+        ("1.4.2", ["feat!: a"], Bump.MINOR, "1.5.0", Bump.MAJOR),
+        ("1.4.2", ["docs: a"], Bump.PATCH, "1.4.3", Bump.NONE),
+        ("0.4.2", ["fix: a"], Bump.MAJOR, "1.0.0", Bump.PATCH),
+        ("1.4.2", ["fix: a"], None, "1.4.3", None),
+    ],
+)
+def test_bump_override(
+    last: str, messages: list[str], override: Bump | None, expected: str, computed: Bump | None
+) -> None:
+    """--bump sets the level whatever the commits ask for, and keeps what they asked for."""
+    d = next_version(last, commits(*messages), override=override)
+    assert (d.version, d.computed) == (expected, computed)
+    if override is not None:
+        assert "set by --bump" in d.explain()[0]
+
+
+def test_bump_override_respects_maintenance_lines() -> None:
+    """A maintenance branch refuses a --bump beyond its line, naming --bump as the cause."""
+    with pytest.raises(MaintenanceBumpRefused, match="--bump asks for a minor"):
+        next_version("1.4.2", commits("fix: a"), branch="release/1.4.x", override=Bump.MINOR)

@@ -609,6 +609,56 @@ def parse_commits(
 # Deciding the next version
 
 
+DEFAULT_COMMIT_TYPES: Mapping[str, Bump] = {
+    "feat": Bump.MINOR,
+    "fix": Bump.PATCH,
+    "perf": Bump.PATCH,
+}
+_TYPE_KEY_RE = re.compile(r"^(?P<type>[A-Za-z][A-Za-z0-9_-]*)(?:\((?P<scope>[^()\s]+)\))?$")
+BUMP_NAMES = ("major", "minor", "patch", "none")
+
+
+class CommitTypeInvalid(InputError):
+    code = "commit-type-invalid"
+    default_hint = "name a type or type(scope), e.g. deps: patch or docs(api): patch"
+
+
+class BumpInvalid(InputError):
+    code = "bump-invalid"
+    default_hint = "use major, minor, patch or none"
+
+
+def parse_bump(name: str) -> Bump:
+    """``major``/``minor``/``patch``/``none`` -> the bump; anything else is ``bump-invalid``."""
+    if name.lower() not in BUMP_NAMES:
+        raise BumpInvalid(f"{name!r} is not a bump")
+    return Bump[name.upper()]
+
+
+def commit_types(overrides: Mapping[str, str | Bump]) -> dict[str, Bump]:
+    """The defaults (feat minor; fix and perf patch) with ``overrides`` laid over them.
+
+    Modelled on semantic-release's ``releaseRules``: a key is a type (``deps: patch``) or a
+    type with a scope glob (``docs(api*): patch``), ``none`` takes a default away. A scoped key
+    wins over its type's key for the commits it matches; a breaking change is always major
+    (minor on 0.x without ``major_on_zero``), as in semantic-release's default rules.
+    """
+    table = dict(DEFAULT_COMMIT_TYPES)
+    for key, bump in overrides.items():
+        if _TYPE_KEY_RE.match(key) is None or key.startswith(("BREAKING",)):
+            raise CommitTypeInvalid(f"{key!r} is not a commit type")
+        table[key.lower() if "(" not in key else key] = (
+            bump if isinstance(bump, Bump) else parse_bump(bump)
+        )
+    return table
+
+
+def type_names(table: Mapping[str, Bump]) -> tuple[str, ...]:
+    """The commit types a table names (for squash splitting and changelog sections)."""
+    found = (m.group("type").lower() for k in table if (m := _TYPE_KEY_RE.match(k)) is not None)
+    return tuple(dict.fromkeys(found))
+
+
 @dataclass(frozen=True, slots=True)
 class VersioningConfig:
     """How commits and branches map to versions; the ``release.versioning`` part of the spec.
@@ -620,8 +670,8 @@ class VersioningConfig:
     """
 
     major_on_zero: bool = True
-    minor_types: tuple[str, ...] = ("feat",)
-    patch_types: tuple[str, ...] = ("fix", "perf")
+    # Which bump each type (or ``type(scope-glob)``) asks for; see ``commit_types``.
+    commit_types: Mapping[str, Bump] = field(default_factory=lambda: dict(DEFAULT_COMMIT_TYPES))
     release_branches: tuple[str, ...] = ("main", "master", "trunk")
     prerelease_branches: Mapping[str, str] = field(default_factory=dict)
     maintenance_branches: tuple[str, ...] = ("*.x",)
@@ -712,11 +762,23 @@ def commit_bump(
     """The bump one commit asks for; ``zero`` is true while the major version is 0."""
     if commit.breaking:
         return Bump.MINOR if zero and not config.major_on_zero else Bump.MAJOR
-    if commit.type in config.minor_types:
-        return Bump.MINOR
-    if commit.type in config.patch_types:
-        return Bump.PATCH
-    return Bump.NONE
+    return type_bump(commit.type, commit.scope, config.commit_types)
+
+
+def type_bump(type_: str, scope: str | None, table: Mapping[str, Bump]) -> Bump:
+    """The bump a non-breaking commit of this type and scope asks for under ``table``."""
+    if scope is not None:
+        scoped = [
+            bump
+            for key, bump in table.items()
+            if (m := _TYPE_KEY_RE.match(key)) is not None
+            and m.group("scope") is not None
+            and m.group("type").lower() == type_
+            and fnmatch.fnmatchcase(scope, m.group("scope"))
+        ]
+        if scoped:
+            return max(scoped)
+    return table.get(type_, Bump.NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -735,6 +797,7 @@ class VersionDecision:
     service: str | None = None
     scheme: Literal["semver", "calver"] = "semver"
     reverted: tuple[ConventionalCommit, ...] = ()
+    computed: Bump | None = None  # set when ``bump`` was overridden: what the commits asked for
 
     @property
     def releasable(self) -> bool:
@@ -747,6 +810,8 @@ class VersionDecision:
             lines = [f"{who}nothing to release since {self.previous or 'the start'}"]
         else:
             what = f"{self.bump.label} bump" if self.scheme == "semver" else "calendar release"
+            if self.computed is not None:
+                what += f" set by --bump; the commits ask for {self.computed.label}"
             lines = [
                 f"{who}{self.previous or '(none)'} -> {self.version} "
                 f"({what} on {self.kind} branch {self.branch})"
@@ -786,6 +851,7 @@ def next_version(
     today: date | None = None,
     service: str | None = None,
     pending: SemVer | str | None = None,
+    override: Bump | None = None,
 ) -> VersionDecision:
     """Decide the next version from the last one and the commits since it.
 
@@ -800,18 +866,23 @@ def next_version(
     there too, but only because its first release is always 1.0.0 (``FIRST_RELEASE`` in
     ``get-next-version.js``; ``get-last-release.js`` skips pre-releases on release branches):
     a ``0.3.0-beta.2`` here finishes as 0.3.0.
+
+    ``override`` sets the bump whatever the commits ask for (``release --bump``, like
+    python-semantic-release's ``--major``/``--minor``/``--patch`` and commitizen's
+    ``--increment``); the decision keeps what they asked for in ``computed``.
     """
     parsed = parse_commits(commits, squash_types=config.squash_types)
     policy = branch_policy(branch, config)
     if config.scheme == "calver":
-        return _next_calver(last, parsed, policy, config, today, service)
+        return _next_calver(last, parsed, policy, config, today, service, override)
 
     prev = _as_semver(last) if last is not None else None
     if prev is None and pending is not None and policy.kind == "release":
         prev = _as_semver(pending)
     taken = [_as_semver(v) for v in released]
     zero = prev is None or prev.major == 0
-    bump, deciding = decide_bump(parsed.commits, config, zero=zero)
+    computed, deciding = decide_bump(parsed.commits, config, zero=zero)
+    bump = computed if override is None else override
 
     def decision(version: SemVer | None) -> VersionDecision:
         return VersionDecision(
@@ -826,12 +897,14 @@ def next_version(
             channel=policy.token,
             service=service,
             reverted=parsed.reverted,
+            computed=computed if override is not None else None,
         )
 
     if bump is Bump.NONE:
         return decision(None)
     if policy.kind == "maintenance":
-        return decision(_next_maintenance(prev, bump, deciding, policy, taken))
+        asking = deciding if override is None else ()
+        return decision(_next_maintenance(prev, bump, asking, policy, taken))
 
     initial = SemVer.parse(config.initial_version).finalized()
     target = initial if prev is None else prev.bump(bump)
@@ -876,7 +949,7 @@ def _next_maintenance(
 
     if bump > policy.max_bump:
         allowed = "patch" if policy.max_bump is Bump.PATCH else "minor and patch"
-        listed = ", ".join(f"{c.short_sha} {c.header!r}" for c in deciding)
+        listed = ", ".join(f"{c.short_sha} {c.header!r}" for c in deciding) or "--bump"
         raise MaintenanceBumpRefused(
             f"maintenance branch {policy.branch} takes only {allowed} changes to "
             f"{policy.line_label}, but {listed} asks for a {bump.label} release",
@@ -1156,6 +1229,7 @@ def _next_calver(
     config: VersioningConfig,
     today: date | None,
     service: str | None,
+    override: Bump | None = None,
 ) -> VersionDecision:
     if today is None:
         raise InputError(
@@ -1163,7 +1237,8 @@ def _next_calver(
             "pass today's date from the caller",
             code="calver-date-missing",
         )
-    bump, deciding = decide_bump(parsed.commits, config, zero=False)
+    computed, deciding = decide_bump(parsed.commits, config, zero=False)
+    bump = computed if override is None else override
     previous = str(last) if last is not None else None
     version = next_calver(previous, today, config.calver_format) if bump is not Bump.NONE else None
     return VersionDecision(
@@ -1179,6 +1254,7 @@ def _next_calver(
         service=service,
         scheme="calver",
         reverted=parsed.reverted,
+        computed=computed if override is not None else None,
     )
 
 

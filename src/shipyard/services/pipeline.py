@@ -32,6 +32,7 @@ from shipyard.adapters.files import (
     output_folders,
     tool_version,
 )
+from shipyard.adapters.runlock import RunLock
 from shipyard.adapters.vcs.head import head_commit
 from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
@@ -604,7 +605,13 @@ def run(
     if rerun_failed is not None:
         carried = _carried(store, spec.project, graph, rerun_failed)
         trigger = f"rerun-failed:{rerun_failed}"
-    log = RunLog(store.url)
+    lock = RunLock(store.home)
+    lock.acquire()  # one run at a time in a workspace; waits, saying for whom
+    try:
+        log = RunLog(store.url)
+    except BaseException:
+        lock.release()
+        raise
     try:
         with log.read() as tx:
             durations = tx.durations(spec.project)
@@ -617,6 +624,8 @@ def run(
         uptodate.forget(store.home)
         commit = head_commit(root)
         with log.begin() as tx:
+            if lock.previous is not None:  # its process is gone: we hold the lock
+                tx.abandon(lock.previous, actor)
             tx.ensure_project(spec.project)
             state.run_id = tx.create_run(
                 project=spec.project,
@@ -627,6 +636,7 @@ def run(
             )
             begun = {"commit": commit, "jobs": list(jobs or []), "trigger": trigger}
             tx.events([("run.started", state.subject(), actor, begun, spec.project, None)])
+        lock.holding(state.run_id)
         reporter.started(state.run_id, len(graph.nodes))
         for step in carried:
             state.record(
@@ -662,6 +672,7 @@ def run(
         return _finish(state, sched, graph, interrupted)
     finally:
         log.close()
+        lock.release()
 
 
 def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 from shipyard.adapters.vcs.git import GitCommit, GitRepo, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
-from shipyard.errors import Refused
+from shipyard.errors import InputError, Refused
 from shipyard.store.uow import Store
 
 CHANGELOG = "CHANGELOG.md"
@@ -39,6 +39,15 @@ class Plan:
     # Version tags that the configured release.tag_format does not read, by their format.
     other_formats: dict[str, list[str]] = field(default_factory=dict)
     tag_format: str = v.DEFAULT_TAG_FORMAT
+    reason: str | None = None  # why --bump overrode the commits
+
+    @property
+    def override(self) -> dict[str, Any] | None:
+        """What --bump replaced, and why; None when the commits decided."""
+        d = self.decision
+        if d.computed is None:
+            return None
+        return {"bump": d.bump.label, "computed": d.computed.label, "reason": self.reason}
 
     @property
     def warnings(self) -> list[str]:
@@ -58,6 +67,7 @@ class Plan:
             "previous": d.previous,
             "version": d.version,
             "bump": d.bump.label,
+            "override": self.override,
             "tag": self.tag,
             "releasable": d.releasable,
             "deciding": [
@@ -102,12 +112,16 @@ def config_of(spec: Any) -> v.VersioningConfig:
     if spec is None:
         return v.DEFAULT_CONFIG
     rel = spec.release
+    table = v.commit_types(rel.commit_types)
     return v.VersioningConfig(
         major_on_zero=rel.major_on_zero,
         prerelease_branches=dict(rel.prerelease_branches),
         scheme="calver" if rel.versioning == "calver" else "semver",
         tag_format=rel.tag_format,
-        squash_types=v.KNOWN_TYPES if rel.squash_bullets else (),
+        commit_types=table,
+        squash_types=tuple(dict.fromkeys(v.KNOWN_TYPES + v.type_names(table)))
+        if rel.squash_bullets
+        else (),
     )
 
 
@@ -120,8 +134,10 @@ def plan(
     paths: tuple[str, ...] = (),
     branch: str | None = None,
     today: date | None = None,
+    bump: str | None = None,
 ) -> Plan:
-    """Everything a release would do, decided from the repository without changing it."""
+    """Everything a release would do, decided from the repository without changing it;
+    ``bump`` (major, minor or patch) overrides what the commits ask for."""
     repo = GitRepo.open(root)
     head = repo.head()
     branch = branch or repo.branch()
@@ -156,6 +172,7 @@ def plan(
         today=today or date.today(),
         service=service,
         pending=pending,
+        override=v.parse_bump(bump) if bump else None,
     )
     tag = v.tag_name(decision.version, service, fmt) if decision.version else None
     changelog = (
@@ -208,6 +225,8 @@ def release(
     project_root: Path | None = None,
     build: bool = True,
     reporter: Any = None,
+    bump: str | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """Tag, changelog and the artifacts of the next version, built by a recorded run.
 
@@ -218,13 +237,27 @@ def release(
     from shipyard.services import artifacts as reg
     from shipyard.services import release_build as rb
 
+    if bump and not (reason or "").strip():
+        raise InputError(
+            f"--bump {bump} overrides the commits, so it needs a reason",
+            'pass --reason "why", e.g. --reason "the API change in #42 was not marked"',
+            code="reason-missing",
+        )
     repo = GitRepo.open(root)
     dirty = repo.dirty_files()
     if not dry_run:
         repo.require_clean()
     p = plan(
-        root, project=project, spec=spec, service=service, paths=paths, branch=branch, today=today
+        root,
+        project=project,
+        spec=spec,
+        service=service,
+        paths=paths,
+        branch=branch,
+        today=today,
+        bump=bump,
     )
+    p.reason = reason.strip() if bump and reason else None
     out = p.to_dict() | {"released": False, "dry_run": dry_run, "dirty": dirty, "run_id": None}
     if not p.decision.releasable:
         out["message"] = p.decision.explain()[0]
@@ -283,7 +316,7 @@ def release(
             if built is not None
             else ("after running the pipeline" if chosen or rb.artifact_jobs(spec) else "")
         )
-        out["message"] = f"would release {p.tag} ({p.decision.bump.label})" + (
+        out["message"] = f"would release {p.tag} ({_why(p)})" + (
             f" {how}" if how else ""
         )
         return out
@@ -315,7 +348,7 @@ def release(
             {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
             for pr, new in zip(prepared, published, strict=True)
         ],
-        message=f"released {p.tag}",
+        message=f"released {p.tag} ({_why(p)})",
     )
     return out
 
@@ -353,6 +386,13 @@ def _prepare_built(
     return prepared
 
 
+def _why(p: Plan) -> str:
+    d = p.decision
+    if d.computed is None:
+        return d.bump.label
+    return f"{d.bump.label}, set by --bump; the commits ask for {d.computed.label}"
+
+
 def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | None) -> None:
     from shipyard.store import artifacts as repo_tables
     from shipyard.store.events import utcnow
@@ -381,6 +421,7 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | No
             "version": d.version,
             "previous": d.previous,
             "bump": d.bump.label,
+            **({"override": p.override} if p.override else {}),
             "commits": [{"sha": c.sha, "time": c.committed_at} for c in p.commits],
             "tag": p.tag,
             "commit": commit,
