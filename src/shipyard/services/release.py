@@ -316,9 +316,7 @@ def release(
             if built is not None
             else ("after running the pipeline" if chosen or rb.artifact_jobs(spec) else "")
         )
-        out["message"] = f"would release {p.tag} ({_why(p)})" + (
-            f" {how}" if how else ""
-        )
+        out["message"] = f"would release {p.tag} ({_why(p)})" + (f" {how}" if how else "")
         return out
 
     from shipyard.services.audit import ensure_project, register_key
