@@ -63,6 +63,15 @@ def release(
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Exit 0 when nothing is releasable (for scheduled jobs)."
     ),
+    bump: str | None = typer.Option(
+        None,
+        "--bump",
+        help="major, minor or patch, whatever the commits ask for (needs --reason).",
+        metavar="LEVEL",
+    ),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why --bump overrides the commits; recorded in the release event."
+    ),
     json_: bool = JSON,
 ) -> None:
     """Version, changelog, annotated tag and artifacts of the next release."""
@@ -81,6 +90,8 @@ def release(
         artifacts=extra,
         dry_run=dry_run,
         project_root=root,
+        bump=_bump_arg(bump),
+        reason=reason,
     )
 
     def human() -> None:
@@ -108,6 +119,18 @@ def release(
             console().print(data["message"])
             return
     emit(data, json_, human)
+
+
+def _bump_arg(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value.lower() not in ("major", "minor", "patch"):
+        from shipyard.errors import InputError
+
+        raise InputError(
+            f"--bump {value} is not a level", "use major, minor or patch", code="bump-invalid"
+        )
+    return value.lower()
 
 
 def _artifact_arg(value: str) -> tuple[str, Path]:

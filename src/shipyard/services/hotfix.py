@@ -57,11 +57,13 @@ def start(
         )
     version = str(base)
     repo = GitRepo.open(root)
-    tag = v.tag_name(version)
+    from shipyard.services.release import config_of
+
+    tag = v.tag_name(version, None, config_of(spec).tag_format)
     if not repo.tag_exists(tag):
         raise NotFound(
             f"no release tag {tag} in {repo.root}",
-            "`git fetch --tags`, or name a released version (`git tag -l 'v*'`)",
+            "`git fetch --tags`, or name a released version (`git tag -l`)",
             code="release-tag-not-found",
         )
     commit = repo.resolve(tag)

@@ -32,6 +32,7 @@ from shipyard.adapters.files import (
     output_folders,
     tool_version,
 )
+from shipyard.adapters.runlock import RunLock
 from shipyard.adapters.vcs.head import head_commit
 from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
@@ -176,6 +177,7 @@ class StepRecord:
     outputs: dict[str, str] = field(default_factory=dict)
     reason: str = ""
     saved: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)  # output files produced: path -> digest
 
     @property
     def executed(self) -> bool:
@@ -267,6 +269,7 @@ class _Run:
         self.t0 = time.monotonic()
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, str]] = {}  # each succeeded node's output files
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
         self.made: set[str] = set()  # output folders already created in this run
         self.folders: set[Path] = set()  # step folders known to exist
@@ -280,6 +283,8 @@ class _Run:
 
     def record(self, rec: StepRecord) -> None:
         self.records[rec.node] = rec
+        if rec.status == "success":
+            self.files[rec.node] = rec.files
         self.pending_rows.append(rec)
         self.finished_at[rec.node] = time.monotonic()
         self.reporter.step_finished(rec)
@@ -354,6 +359,19 @@ class _Run:
             reason=f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
         )
 
+    def needed_files(self, nid: str) -> dict[str, str]:
+        """The output files a needed step hands on, by digest: those it produced (or a hit
+        restored); for one that did not succeed (continue-on-error, `if: always()`), what its
+        declared outputs match on disk now, since that is what the dependant will read."""
+        files = self.files.get(nid)
+        if files is not None:
+            return files
+        found: dict[str, str] = {}
+        for pattern in self.graph.nodes[nid].job.outputs:
+            for rel in self.ws.match(pattern):
+                found[rel] = self.stat.digest(f"{self.root}/{rel}")
+        return found
+
     def key_for(
         self, nid: str, outputs: Mapping[str, Mapping[str, str]]
     ) -> tuple[str, str, list[str]]:
@@ -369,10 +387,12 @@ class _Run:
                 inputs=digests,
                 tools=tools,
                 needs={n: dict(outputs.get(n, {})) for n in node.needs},
+                needed_files={n: self.needed_files(n) for n in node.needs},
                 matrix=node.matrix,
                 platform=PLATFORM,
                 working_directory=job.working_directory or ".",
                 secrets=dict.fromkeys(job.secrets),
+                sandbox=job.sandbox,
             )
         )
         return (*cachekey.keyed(manifest), files)
@@ -421,12 +441,15 @@ class _Run:
                     log_digest=entry["log_digest"],
                     outputs=dict(entry["outputs"]),
                     saved=float(entry["duration"]),
+                    files=entry["files"],
                 )
         sandbox = None
         cwd = self.root
         if job.sandbox:
             sandbox = Path(tempfile.mkdtemp(prefix="shipyard-sandbox-"))
-            copy_inputs(self.root, files, sandbox)
+            # What the step may read: its inputs and the files its needed steps handed on.
+            handed = [rel for n in node.needs for rel in self.needed_files(n)]
+            copy_inputs(self.root, sorted({*files, *handed}), sandbox)
             cwd = sandbox
         output_folders(cwd, job.outputs, self.made if sandbox is None else set())
         cwd = cwd / (job.working_directory or ".")
@@ -519,6 +542,7 @@ class _Run:
             log_digest=captured.log_digest,
             outputs=result.outputs,
             reason=captured.reason,
+            files=captured.files,
         )
         if captured.status == "success" and job.cache:
             entry = {
@@ -581,7 +605,13 @@ def run(
     if rerun_failed is not None:
         carried = _carried(store, spec.project, graph, rerun_failed)
         trigger = f"rerun-failed:{rerun_failed}"
-    log = RunLog(store.url)
+    lock = RunLock(store.home)
+    lock.acquire()  # one run at a time in a workspace; waits, saying for whom
+    try:
+        log = RunLog(store.url)
+    except BaseException:
+        lock.release()
+        raise
     try:
         with log.read() as tx:
             durations = tx.durations(spec.project)
@@ -594,6 +624,8 @@ def run(
         uptodate.forget(store.home)
         commit = head_commit(root)
         with log.begin() as tx:
+            if lock.previous is not None:  # its process is gone: we hold the lock
+                tx.abandon(lock.previous, actor)
             tx.ensure_project(spec.project)
             state.run_id = tx.create_run(
                 project=spec.project,
@@ -604,6 +636,7 @@ def run(
             )
             begun = {"commit": commit, "jobs": list(jobs or []), "trigger": trigger}
             tx.events([("run.started", state.subject(), actor, begun, spec.project, None)])
+        lock.holding(state.run_id)
         reporter.started(state.run_id, len(graph.nodes))
         for step in carried:
             state.record(
@@ -617,6 +650,8 @@ def run(
                     outputs=step["outputs"],
                     reason=f"carried over from run {rerun_failed}",
                     saved=float(step["duration_s"]),
+                    # What its dependants will read: its declared outputs as they are now.
+                    files=state.needed_files(step["node"]),
                 )
             )
         sched = Scheduler(
@@ -637,6 +672,7 @@ def run(
         return _finish(state, sched, graph, interrupted)
     finally:
         log.close()
+        lock.release()
 
 
 def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> list[dict[str, Any]]:

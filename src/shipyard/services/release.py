@@ -16,7 +16,7 @@ from typing import Any
 from shipyard.adapters.vcs.git import GitCommit, GitRepo, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
-from shipyard.errors import InputError
+from shipyard.errors import InputError, Refused
 from shipyard.store.uow import Store
 
 CHANGELOG = "CHANGELOG.md"
@@ -36,6 +36,26 @@ class Plan:
     changelog: v.Changelog | None
     changelog_path: Path
     artifacts: list[tuple[str, Path]] = field(default_factory=list)
+    # Version tags that the configured release.tag_format does not read, by their format.
+    other_formats: dict[str, list[str]] = field(default_factory=dict)
+    tag_format: str = v.DEFAULT_TAG_FORMAT
+    reason: str | None = None  # why --bump overrode the commits
+
+    @property
+    def override(self) -> dict[str, Any] | None:
+        """What --bump replaced, and why; None when the commits decided."""
+        d = self.decision
+        if d.computed is None:
+            return None
+        return {"bump": d.bump.label, "computed": d.computed.label, "reason": self.reason}
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            f"tags such as {tags[0]} follow {other!r}, not release.tag_format "
+            f"{self.tag_format!r}, so they are not read"
+            for other, tags in self.other_formats.items()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         d = self.decision
@@ -47,6 +67,7 @@ class Plan:
             "previous": d.previous,
             "version": d.version,
             "bump": d.bump.label,
+            "override": self.override,
             "tag": self.tag,
             "releasable": d.releasable,
             "deciding": [
@@ -58,20 +79,49 @@ class Plan:
                 for c in d.ignored
             ],
             "commits": len(self.commits),
-            "explain": d.explain(),
+            "explain": d.explain() + self.warnings,
+            "warnings": self.warnings,
             "changelog_sections": len(self.changelog.sections) if self.changelog else 0,
             "artifacts": [{"name": n, "file": str(p)} for n, p in self.artifacts],
         }
+
+
+class TagFormatMismatch(Refused):
+    code = "tag-format-mismatch"
+
+    def __init__(self, p: Plan) -> None:
+        other, tags = next(iter(p.other_formats.items()))
+        example = v.tag_name(v.SemVer.parse("1.0.0"), p.tag_service, p.tag_format)
+        super().__init__(
+            f"no tag follows release.tag_format {p.tag_format!r} (e.g. {example}), but "
+            f"{len(tags)} tag(s) follow {other!r}, newest {tags[0]}; releasing now would "
+            f"start over at {p.decision.version}",
+            f"set `release: {{tag_format: {other!r}}}` in shipyard.yaml to continue from "
+            f"{tags[0]}, or tag that release in the new format first "
+            f"(`git tag {_renamed(tags[0], other, p)} {tags[0]}`)",
+            details={"tag_format": p.tag_format, "found": p.other_formats},
+        )
+
+
+def _renamed(tag: str, other: str, p: Plan) -> str:
+    found = v.version_from_tag(tag, None, other)
+    return v.tag_name(found, p.tag_service, p.tag_format) if found else tag
 
 
 def config_of(spec: Any) -> v.VersioningConfig:
     if spec is None:
         return v.DEFAULT_CONFIG
     rel = spec.release
+    table = v.commit_types(rel.commit_types)
     return v.VersioningConfig(
         major_on_zero=rel.major_on_zero,
         prerelease_branches=dict(rel.prerelease_branches),
         scheme="calver" if rel.versioning == "calver" else "semver",
+        tag_format=rel.tag_format,
+        commit_types=table,
+        squash_types=tuple(dict.fromkeys(v.KNOWN_TYPES + v.type_names(table)))
+        if rel.squash_bullets
+        else (),
     )
 
 
@@ -84,8 +134,10 @@ def plan(
     paths: tuple[str, ...] = (),
     branch: str | None = None,
     today: date | None = None,
+    bump: str | None = None,
 ) -> Plan:
-    """Everything a release would do, decided from the repository without changing it."""
+    """Everything a release would do, decided from the repository without changing it;
+    ``bump`` (major, minor or patch) overrides what the commits ask for."""
     repo = GitRepo.open(root)
     head = repo.head()
     branch = branch or repo.branch()
@@ -93,7 +145,9 @@ def plan(
     policy = v.branch_policy(branch, config)
     if service is not None and not paths:
         paths = (service,)  # a monorepo service lives in a folder of its name by default
-    all_tags = [(t, v.version_from_tag(t.name, service)) for t in repo.tags()]
+    fmt = config.tag_format
+    tags = repo.tags()
+    all_tags = [(t, v.version_from_tag(t.name, service, fmt)) for t in tags]
     mine = [(t, ver) for t, ver in all_tags if ver is not None]
     reachable = {t.name for t in repo.tags(merged_into=head)}
     candidates = [
@@ -102,6 +156,11 @@ def plan(
         if t.name in reachable and (policy.kind == "prerelease" or not ver.is_prerelease)
     ]
     last = max(candidates, key=lambda c: c[0].precedence_key(), default=None)
+    pending = max(
+        (ver for t, ver in mine if t.name in reachable and ver.is_prerelease),
+        key=lambda ver: ver.precedence_key(),
+        default=None,
+    )
     history = repo.commits(since=last[1].commit if last else None, paths=paths)
     history = [c for c in history if not c.message.startswith(RELEASE_PREFIX)]
     decision = v.next_version(
@@ -112,8 +171,10 @@ def plan(
         released=[ver for _t, ver in mine],
         today=today or date.today(),
         service=service,
+        pending=pending,
+        override=v.parse_bump(bump) if bump else None,
     )
-    tag = v.tag_name(decision.version, service) if decision.version else None
+    tag = v.tag_name(decision.version, service, fmt) if decision.version else None
     changelog = (
         v.build_changelog(
             decision.version, decision.commits, on=today or date.today(), previous=decision.previous
@@ -133,6 +194,8 @@ def plan(
         tag=tag,
         changelog=changelog,
         changelog_path=(folder or repo.root) / CHANGELOG,
+        other_formats={} if mine else v.other_tag_formats((t.name for t in tags), fmt, service),
+        tag_format=fmt,
     )
 
 
@@ -182,21 +245,39 @@ def release(
     today: date | None = None,
     project_root: Path | None = None,
     run_id: str | None = None,
+    bump: str | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     from shipyard.services import artifacts as reg
 
+    if bump and not (reason or "").strip():
+        raise InputError(
+            f"--bump {bump} overrides the commits, so it needs a reason",
+            'pass --reason "why", e.g. --reason "the API change in #42 was not marked"',
+            code="reason-missing",
+        )
     repo = GitRepo.open(root)
     dirty = repo.dirty_files()
     if not dry_run:
         repo.require_clean()
     p = plan(
-        root, project=project, spec=spec, service=service, paths=paths, branch=branch, today=today
+        root,
+        project=project,
+        spec=spec,
+        service=service,
+        paths=paths,
+        branch=branch,
+        today=today,
+        bump=bump,
     )
+    p.reason = reason.strip() if bump and reason else None
     out = p.to_dict() | {"released": False, "dry_run": dry_run, "dirty": dirty}
     if not p.decision.releasable:
         out["message"] = p.decision.explain()[0]
         return out
     assert p.tag is not None and p.decision.version is not None and p.changelog is not None
+    if p.other_formats:
+        raise TagFormatMismatch(p)
     version = p.decision.version
     if repo.tag_exists(p.tag):
         raise TagExists(f"tag {p.tag} already exists", details={"tag": p.tag})
@@ -210,13 +291,17 @@ def release(
     section = v.render_markdown(p.changelog)
     out["changelog"] = section
     if dry_run:
-        out["message"] = f"would release {p.tag} ({p.decision.bump.label})"
+        out["message"] = f"would release {p.tag} ({_why(p)})"
         return out
 
     from shipyard.services.audit import ensure_project, register_key
 
     base = provenance.BuildInfo(
-        pipeline=project, job="release", commit=p.head, repository=str(repo.root), run_id=run_id
+        pipeline=project,
+        job="release",
+        commit=p.head,
+        repository=repo.remote_url() or str(repo.root),
+        run_id=run_id,
     )
     prepared = [
         reg.prepare(store, path, name, version, _built_by(store, spec, run_id, name, base))
@@ -243,9 +328,16 @@ def release(
             {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
             for pr, new in zip(prepared, published, strict=True)
         ],
-        message=f"released {p.tag}",
+        message=f"released {p.tag} ({_why(p)})",
     )
     return out
+
+
+def _why(p: Plan) -> str:
+    d = p.decision
+    if d.computed is None:
+        return d.bump.label
+    return f"{d.bump.label}, set by --bump; the commits ask for {d.computed.label}"
 
 
 def _record_release(uow: Any, p: Plan, commit: str, actor: str) -> None:
@@ -276,6 +368,7 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str) -> None:
             "version": d.version,
             "previous": d.previous,
             "bump": d.bump.label,
+            **({"override": p.override} if p.override else {}),
             "commits": [{"sha": c.sha, "time": c.committed_at} for c in p.commits],
             "tag": p.tag,
             "commit": commit,

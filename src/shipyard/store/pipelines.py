@@ -31,7 +31,8 @@ pipeline_runs = Table(
     Column("project", String(100), nullable=False),
     Column("commit", String(64), nullable=False),
     Column("trigger", String(100), nullable=False),
-    Column("status", String(20), nullable=False),  # running, success, failure, cancelled
+    Column("status", String(20), nullable=False),  # running, success, failure, cancelled,
+    # abandoned (its process died before it finished)
     Column("jobs", Text, nullable=False),  # JSON list of the jobs asked for ([] = all)
     Column("started_at", String(32), nullable=False),
     Column("finished_at", String(32), nullable=True),

@@ -126,6 +126,26 @@ class GitRepo:
             raise RefUnknown(f"'{ref}' names no commit in {self.root}")
         return proc.stdout.strip()
 
+    def remote(self) -> str | None:
+        """The remote the checked-out branch tracks, else ``origin`` if there is one."""
+        proc = _run(["symbolic-ref", "--short", "-q", "HEAD"], self.root)
+        branch = proc.stdout.strip() if proc.returncode == 0 else ""
+        if branch:
+            tracked = _run(["config", "--get", f"branch.{branch}.remote"], self.root)
+            name = tracked.stdout.strip()
+            if tracked.returncode == 0 and name and name != ".":
+                return name
+        names = self.git("remote").split()
+        return "origin" if "origin" in names else None
+
+    def remote_url(self, name: str | None = None) -> str | None:
+        """The URL ``git fetch`` uses for the remote (``insteadOf`` applied), None without one."""
+        name = name or self.remote()
+        if name is None:
+            return None
+        proc = _run(["remote", "get-url", name], self.root)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
     def dirty_files(self) -> list[str]:
         """Tracked files changed but not committed; untracked files do not count."""
         out = self.git("status", "--porcelain", "--untracked-files=no", "-z")
