@@ -70,7 +70,11 @@ def running_server(
             yield url
         finally:
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # a server stuck in a request never leaks past its test
+                proc.wait(10)
 
 
 def _healthy(url: str) -> bool:

@@ -121,7 +121,9 @@ def runs_list(
 
     data = _remote("GET", "/api/v1/runs", params={"limit": limit})
     if data is None:
-        data = h.list_runs(open_store(), None, limit)
+        store = open_store()
+        h.reap(store)  # a run whose process died is shown as abandoned, not running
+        data = h.list_runs(store, None, limit)
 
     def human() -> None:
         from rich.table import Table
@@ -150,7 +152,9 @@ def runs_show(run_id: int = typer.Argument(..., metavar="RUN"), json_: bool = JS
 
     data = _remote("GET", f"/api/v1/runs/{run_id}")
     if data is None:
-        data = h.show_run(open_store(), run_id)
+        store = open_store()
+        h.reap(store)
+        data = h.show_run(store, run_id)
 
     def human() -> None:
         from rich.markup import escape
