@@ -5,7 +5,8 @@ shipyard.yaml): N leaf files of 4 KiB, one `tr` per leaf, a fan-in of 32 leaves 
 library, 8 aggregators over the libraries, one final target. Each tool runs with -j2 through
 five scenarios: cold, no-op, touch a leaf without changing it, change one leaf's content, change
 one leaf's command line (in a way that does not change its output). It checks how many actions
-each tool ran where the expected number is clear, prints wall times, and ends with the ratios.
+each tool ran where the expected number is clear and that Shipyard's output files are ninja's
+bytes after every scenario, prints wall times, and ends with the ratios.
 
     python benchmarks/pipeline.py [--leaves 2000] [--seed 7] [--dir D]
 
@@ -70,12 +71,16 @@ def write(root: Path, g: dict[str, tuple[str, list[str]]]) -> None:
             f"    yield {{'name': {target!r}, 'actions': ['mkdir -p out && ' + {cmd!r}], "
             f"'file_dep': {ins!r}, 'targets': [{target!r}]}}"
         )
+        # What a step reads of another step's outputs enters its key through `needs`, not
+        # `inputs`: only the source files are inputs.
         needs = sorted({_job(i) for i in ins if i.startswith("out/")})
+        sources = [i for i in ins if not i.startswith("out/")]
         yaml.append(f"    {_job(target)}:")
         yaml.append(f"      run: {cmd}")  # shipyard, like ninja, makes output folders itself
         if needs:
             yaml.append(f"      needs: [{', '.join(needs)}]")
-        yaml.append(f"      inputs: [{', '.join(ins)}]")
+        if sources:
+            yaml.append(f"      inputs: [{', '.join(sources)}]")
         yaml.append(f"      outputs: [{target}]")
     (root / "build.ninja").write_text("\n".join(ninja))
     (root / "Makefile").write_text("\n".join(make))
@@ -103,6 +108,17 @@ def _count(tool: str, proc: subprocess.CompletedProcess[str]) -> int:
         return sum(1 for line in out.splitlines() if line.startswith("mkdir -p out"))
     # doit prints ".  build:TARGET" for each task it runs, "-- " for one up to date
     return sum(1 for line in out.splitlines() if line.startswith(".  build:"))
+
+
+def _differs(ours: Path, theirs: Path) -> str | None:
+    """The first output file whose bytes differ between two trees, if any."""
+    names = sorted(p.name for p in (theirs / "out").iterdir())
+    if names != sorted(p.name for p in (ours / "out").iterdir()):
+        return "list of output files"
+    for name in names:
+        if (ours / "out" / name).read_bytes() != (theirs / "out" / name).read_bytes():
+            return f"out/{name}"
+    return None
 
 
 def command(tool: str) -> list[str]:
@@ -190,6 +206,9 @@ def main() -> None:
             times[tool][name], counts[tool][name] = wall, count
         row = "  ".join(f"{t} {times[t][name]:7.3f}s ({counts[t][name]} actions)" for t in TOOLS)
         print(f"{name:8s} {row}", flush=True)
+        wrong = _differs(roots["shipyard"], roots["ninja"])
+        if wrong:
+            raise SystemExit(f"after '{name}' shipyard's {wrong} differs from ninja's")
         if counts["shipyard"][name] != expected[name]:
             raise SystemExit(
                 f"shipyard ran {counts['shipyard'][name]} actions in '{name}', "

@@ -41,9 +41,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(cwd: Path, timeout: float = 30) -> Iterator[str]:
-    """`shipyard server` on a free port in ``cwd``; yields its URL once /healthz answers."""
-    env = {k: v for k, v in os.environ.items() if k != "SHIPYARD_SERVER"}
+def running_server(
+    cwd: Path, timeout: float = 30, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`shipyard server` on a free port in ``cwd`` (with ``env`` added to the environment);
+    yields its URL once /healthz answers."""
+    env = {**{k: v for k, v in os.environ.items() if k != "SHIPYARD_SERVER"}, **(env or {})}
     port = free_port()
     # A file, not a pipe: a chatty server must never block on a pipe nobody reads.
     with tempfile.TemporaryFile() as log:
@@ -67,7 +70,11 @@ def running_server(cwd: Path, timeout: float = 30) -> Iterator[str]:
             yield url
         finally:
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # a server stuck in a request never leaks past its test
+                proc.wait(10)
 
 
 def _healthy(url: str) -> bool:

@@ -188,7 +188,7 @@ def test_demo_release_carries_the_pipeline_provenance(tmp_path: Path) -> None:
 def test_unknown_option_is_a_usage_error(repo: Path) -> None:
     """An unknown option exits 2 with a usage message, and as JSON with --json, no traceback."""
     proc = shipyard("audit", "log", "--bogus", cwd=repo)
-    assert proc.returncode == 2 and "No such option" in proc.stderr
+    assert proc.returncode == 2 and "error[usage]: no such option" in proc.stderr
     assert "Traceback" not in proc.stderr
     err = as_json(shipyard("audit", "log", "--bogus", "--json", cwd=repo))["error"]
     assert err["code"] == "usage"

@@ -37,10 +37,12 @@ BASE = KeyInputs(
 BASE_TEXT = (
     '{"command":"pytest -q","env":{"A":"1","B":"2"},"inputs":{"src/a.py":"sha256:'
     'cc42155088fca5730758db72b2a5bca33112a941dfaa2d43098ec422ce4ea213"},"matrix":'
-    '{"python":"3.11"},"needs":{"lint":{"ok":"true"}},"platform":"linux-x86_64",'
-    '"secrets":{},"tools":{"python":"3.11.7"},"version":1,"working_directory":"."}'
+    '{"python":"3.11"},"needed_files":{},"needs":{"lint":{"ok":"true"}},'
+    '"platform":"linux-x86_64","sandbox":false,"secrets":{},"tools":{"python":"3.11.7"},'
+    '"version":2,"working_directory":"."}'
 )
-BASE_KEY = "c12b1496c6b2b9ea36c87b3105f83bfd29692448b93e9b4e79edd7e488da34c2"
+BASE_KEY = "7fff697e62ec6152f9a0bee256dca6b5e9930984c6aaecc473b9a066cde21d75"
+DIGEST_B = content_digest(b"PRINT(1)\n")
 
 
 def changed(**fields: Any) -> KeyInputs:
@@ -51,7 +53,7 @@ def test_key_pins_the_canonical_encoding() -> None:
     """The key is SHA-256 over compact, key-sorted UTF-8 JSON of the manifest."""
     assert canonical_json(manifest(BASE)).decode() == BASE_TEXT
     assert action_key(BASE) == BASE_KEY
-    assert CACHE_FORMAT_VERSION == 1
+    assert CACHE_FORMAT_VERSION == 2
 
 
 def test_content_digest_is_sha256_of_the_bytes() -> None:
@@ -89,6 +91,9 @@ def test_manifest_round_trips_through_json() -> None:
         changed(tools={"python": "3.11.7", "node": "20"}),
         changed(needs={"lint": {"ok": "false"}}),
         changed(needs={"lint": {"ok": "true"}, "gen": {}}),
+        changed(needed_files={"lint": {"out/a.txt": DIGEST_A}}),
+        changed(needed_files={"lint": {}}),
+        changed(sandbox=True),
         changed(matrix={"python": "3.12"}),
         changed(matrix={"python": 3.11}),
         changed(platform="darwin-arm64"),
@@ -98,8 +103,8 @@ def test_manifest_round_trips_through_json() -> None:
     ],
 )
 def test_every_component_changes_the_key(other: KeyInputs) -> None:
-    """Command, env, input contents, tools, upstream outputs, matrix, platform, working
-    directory and secrets each change the key."""
+    """Command, env, input contents, tools, upstream outputs and output files, sandbox,
+    matrix, platform, working directory and secrets each change the key."""
     assert action_key(other) != BASE_KEY
 
 
@@ -115,6 +120,7 @@ def test_the_key_does_not_depend_on_anything_else() -> None:
         ("inputs", {"a.py": None}),
         ("tools", {"python": 3.11}),
         ("needs", {"lint": {"ok": True}}),
+        ("needed_files", {"lint": {"out/a.txt": None}}),
     ],
 )
 def test_text_fields_refuse_other_types(field: str, bad: dict[str, Any]) -> None:
@@ -194,6 +200,9 @@ def test_secrets_never_appear_in_the_manifest() -> None:
         (changed(needs={"lint": {"ok": "true"}, "gen[x=1]": {}}), ["new needed job gen[x=1]"]),
         (changed(needs={}), ["needed job lint removed"]),
         (changed(needs={"lint": {"ok": "x" * 41}}), ["needed job lint output ok changed"]),
+        (changed(needed_files={"gen": {"out/a.txt": DIGEST_A}}),
+         ["new needed job gen output file out/a.txt"]),
+        (changed(sandbox=True), ["sandbox turned on"]),
         (changed(matrix={"python": "3.12"}), ["matrix python changed: 3.11 -> 3.12"]),
         (changed(matrix={"python": "3.11", "os": "linux"}), ["new matrix os linux"]),
         (changed(platform="darwin-arm64"), ["platform changed: linux-x86_64 -> darwin-arm64"]),
@@ -235,7 +244,7 @@ def test_explain_miss_reads_other_format_versions() -> None:
     old = {"version": 0, "command": "pytest -q", "inputs": {"src/a.py": DIGEST_A}, "flavour": "x"}
     new = manifest(BASE)
     assert explain_miss(old, new) == [
-        "cache format changed: 0 -> 1",
+        "cache format changed: 0 -> 2",
         "platform changed: none -> linux-x86_64",
         "working directory changed: none -> .",
         "new tool python 3.11.7",
@@ -245,3 +254,12 @@ def test_explain_miss_reads_other_format_versions() -> None:
         "new matrix python 3.11",
         "flavour changed",
     ]
+
+
+def test_explain_miss_names_the_needed_output_file_that_changed() -> None:
+    """A needed step's output file whose bytes changed is named, without its digest."""
+    old = manifest(changed(needed_files={"gen": {"out/a.txt": DIGEST_A, "out/b.txt": DIGEST_A}}))
+    new = manifest(changed(needed_files={"gen": {"out/a.txt": DIGEST_B, "out/b.txt": DIGEST_A}}))
+    assert explain_miss(old, new) == ["needed job gen output file out/a.txt changed"]
+    turned_off = manifest(changed(sandbox=False))
+    assert explain_miss(manifest(changed(sandbox=True)), turned_off) == ["sandbox turned off"]

@@ -845,7 +845,7 @@ PROBLEMS = [
     (strategy("remoteAddress", IPs="10.0.0.1, nope"), "flag-address-invalid"),
     (strategy("flexibleRollout", rollout="5", groupId='a"b'), "flag-definition-broken"),
     (condition("REGEX", value="(?=a)"), "flag-regex-invalid"),
-    (condition("REGEX", value="^(a+)+$"), "flag-regex-slow"),
+    (condition("REGEX", value="\\bword\\b{end}"), "flag-regex-invalid"),
     (condition("SEMVER_GT", value="v1.2.3"), "flag-semver-invalid"),
     (condition("NUM_LT", value="ten"), "flag-number-invalid"),
     (condition("DATE_AFTER", value="tomorrow"), "flag-date-invalid"),

@@ -58,7 +58,7 @@ def test_statement_has_the_slsa_v1_shape() -> None:
         "matrix": {"python": "3.12"},
     }
     assert bd["resolvedDependencies"][0] == {
-        "uri": "git+/src/checkout",
+        "uri": "git+file:///src/checkout",
         "digest": {"gitCommit": BUILD.commit},
     }
     assert bd["resolvedDependencies"][1] == {"name": "app.py", "digest": {"sha256": "01" * 32}}
@@ -69,6 +69,39 @@ def test_statement_has_the_slsa_v1_shape() -> None:
         "startedOn": "2026-11-01T10:00:00Z",
         "finishedOn": "2026-11-01T10:01:00Z",
     }
+
+
+@pytest.mark.parametrize(
+    ("location", "uri"),
+    [
+        ("/src/checkout", "git+file:///src/checkout"),
+        ("/srv/my repo/ü", "git+file:///srv/my%20repo/%C3%BC"),
+        ("https://github.com/acme/checkout.git", "git+https://github.com/acme/checkout.git"),
+        (
+            "https://x-access-token:ghp_s3cr3t@github.com/acme/c.git",
+            "git+https://github.com/acme/c.git",
+        ),
+        ("git+https://bot:tok@git.example.com/c", "git+https://git.example.com/c"),
+        ("git@github.com:acme/checkout.git", "git+ssh://git@github.com/acme/checkout.git"),
+        (
+            "ssh://git@git.example.com:2222/acme/c.git",
+            "git+ssh://git@git.example.com:2222/acme/c.git",
+        ),
+        ("file:///srv/git/c.git", "git+file:///srv/git/c.git"),
+    ],
+)
+def test_source_uri_is_a_uri_without_secrets(location: str, uri: str) -> None:
+    """The source dependency's uri is an absolute git+ URI, with no credentials in it."""
+    assert p.source_uri(location) == uri
+    deps = p.statement("x", DIGEST, p.BuildInfo("c", "b", commit="ab" * 20, repository=location))
+    assert deps["predicate"]["buildDefinition"]["resolvedDependencies"][0]["uri"] == uri
+
+
+def test_source_without_a_repository_has_no_made_up_uri() -> None:
+    """A commit published without a repository is named, not given a uri that is not one."""
+    s = p.statement("x", DIGEST, p.BuildInfo("c", "b", commit="ab" * 20))
+    dep = s["predicate"]["buildDefinition"]["resolvedDependencies"][0]
+    assert dep == {"name": "source", "digest": {"gitCommit": "ab" * 20}}
 
 
 def _key() -> tuple[Ed25519PrivateKey, str, p.Verifier]:

@@ -7,31 +7,39 @@ from datetime import date
 import pytest
 
 from shipyard.domain.versioning import (
+    KNOWN_TYPES,
     BranchInvalid,
     BranchNotReleasable,
     Bump,
+    BumpInvalid,
     CalverFormatInvalid,
     Commit,
+    CommitTypeInvalid,
     ConventionalCommit,
     MaintenanceBumpRefused,
     SemVer,
+    TagFormatInvalid,
     VersionExists,
     VersioningConfig,
     VersionInvalid,
     VersionOutOfRange,
     branch_policy,
     build_changelog,
+    check_tag_format,
+    commit_types,
     compare,
     decide_bump,
     next_calver,
     next_version,
     next_versions,
+    other_tag_formats,
     parse_commit,
     parse_commits,
     parse_message,
     render_markdown,
     tag_name,
     touches,
+    type_names,
     version_from_tag,
 )
 from shipyard.errors import InputError, Refused
@@ -203,7 +211,6 @@ def test_parse_header(
         "fixed the thing",
         "feat add retries",
         "feat:no space",
-        'Revert "feat: add retries"',
         "",
     ],
 )
@@ -713,3 +720,310 @@ def test_changelog_lists_a_squashed_change_once() -> None:
     parts = parse_commit(Commit("9" * 40, GITHUB_SQUASH))
     log = build_changelog("1.0.0", [*parts, *parts])
     assert sum(len(s.entries) for s in log.sections) == 3
+
+
+# --- regressions found on real histories (issue 20) -----------------------------------------
+
+
+def test_git_revert_message_reads_as_a_revert() -> None:
+    """git's `Revert "feat: x"` is a revert commit of `feat: x`, carrying the reverted sha."""
+    c = parse_message('Revert "feat: add retries"\n\nThis reverts commit ' + "ab12" * 10 + ".")
+    assert c is not None and (c.type, c.subject, c.breaking) == (
+        "revert",
+        "feat: add retries",
+        False,
+    )
+    assert (c.reverts, c.reverts_sha) == ("feat: add retries", "ab12" * 10)
+
+
+# The PR title repeats a sub-commit that alone carries the BREAKING CHANGE footer.
+SQUASH_TITLE_REPEATED_BREAKING = """\
+feat(api): new auth (#42)
+
+* feat(api): new auth
+
+  BREAKING CHANGE: tokens issued by v1 are refused
+
+* fix(api): typo in the error message
+"""
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (SQUASH_TITLE_REPEATED_BREAKING, "2.0.0"),
+        ("feat(api): new auth (#42)\n\n* feat(api)!: new auth\n\n* docs: readme", "2.0.0"),
+        ("feat(api): new auth (#42)\n\n* feat(api): new auth\n\n* docs: readme", "1.5.0"),
+        ("fix: crash (#7)\n\n* fix: crash\n\n  BREAKING-CHANGE: exits 3 now", "2.0.0"),
+    ],
+)
+def test_squash_title_repeat_keeps_the_breaking_change(message: str, expected: str) -> None:
+    """A sub-commit that repeats the PR title is listed once, but its breaking change counts."""
+    d = next_version("1.4.0", [Commit("a" * 40, message)])
+    assert d.version == expected
+    titles = [c for c in d.commits if c.subject.startswith(("new auth", "crash"))]
+    assert len(titles) == 1
+
+
+def test_squash_title_repeat_carries_the_note_into_the_changelog() -> None:
+    """The merged title is listed under breaking changes with the sub-commit's note."""
+    parts = parse_commit(Commit("a" * 40, SQUASH_TITLE_REPEATED_BREAKING))
+    assert [(p.header, p.breaking) for p in parts] == [
+        ("feat(api): new auth (#42)", True),
+        ("fix(api): typo in the error message", False),
+    ]
+    log = build_changelog("2.0.0", parts)
+    assert log.sections[0].entries[0].note == "tokens issued by v1 are refused"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        # An example indented as a Markdown code block is not a squashed commit.
+        (
+            "docs: explain the bump rules\n\nFor example:\n\n    chore(deps)!: drop node 14\n\n"
+            "makes a major release.",
+            None,
+        ),
+        ("fix: parser\n\nA header such as\n\n\tfeat!: x\n\nis an example.", "1.0.1"),
+        ("fix: parser\n\n```\nfeat!: drop the old flag\n```\n", "1.0.1"),
+        ("fix: parser\n\n~~~text\n* feat!: quoted\n~~~\n", "1.0.1"),
+        # A breaking note quoted as an example does not break anything either.
+        ("fix: docs of footers\n\nWrite it as:\n\n    BREAKING CHANGE: what broke", "1.0.1"),
+        ("fix: docs\n\n```\nBREAKING CHANGE: what broke\n```", "1.0.1"),
+        # Bullets and git's own squash format still split.
+        ("chore: merge (#3)\n\n* feat!: drop v1", "2.0.0"),
+        ("chore: merge (#3)\n\n  - feat: nested bullet", "1.1.0"),
+        (GIT_SQUASH, "2.0.0"),
+    ],
+)
+def test_indented_examples_are_not_commits(message: str, expected: str | None) -> None:
+    """Headers and breaking notes in code blocks stay in the body; real squash lists split."""
+    assert next_version("1.0.0", [Commit("b" * 40, message)]).version == expected
+
+
+REVERTED_IN_SQUASH = """\
+feat: new api (#7)
+
+* feat!: drop the v1 endpoints
+
+* Revert "feat!: drop the v1 endpoints"
+
+  This reverts commit 0a1b2c3d4e5f60718293a4b5c6d7e8f901234567.
+
+* fix: typo
+"""
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        ([REVERTED_IN_SQUASH], "1.1.0"),
+        (["feat: new api (#7)\n\n* feat!: drop v1\n\n* revert: feat!: drop v1"], "1.1.0"),
+        (['chore: sync (#8)\n\n* feat!: drop v1\n\n* Revert "feat!: drop v1"'], None),
+        # Across commits of the range, by header or by the sha git writes.
+        (["feat!: drop v1", 'Revert "feat!: drop v1"'], None),
+        (["feat!: drop v1", "fix: a", 'Revert "feat!: drop v1" (#9)'], "1.0.1"),
+        (["feat: x", 'Revert "feat: x"', 'Revert "Revert "feat: x""'], "1.1.0"),
+        # A revert of something released before stays, and only the reverted change goes.
+        (['Revert "feat!: shipped in 1.0.0"', "fix: a"], "1.0.1"),
+        (["feat!: a", "feat!: b", 'Revert "feat!: b"'], "2.0.0"),
+    ],
+)
+def test_reverted_changes_do_not_count(messages: list[str], expected: str | None) -> None:
+    """A change reverted in the same range, in the same squash or later, counts for nothing,
+    as semantic-release's commit-analyzer filters reverted commits."""
+    assert next_version("1.0.0", commits(*messages)).version == expected
+
+
+def test_revert_found_by_sha_drops_every_change_of_that_commit() -> None:
+    """`This reverts commit <sha>` reverts all the changes of a squash commit, and is explained."""
+    squash = Commit("c" * 40, "feat: a (#1)\n\n* feat!: b\n\n* fix: c")
+    revert = Commit("d" * 40, 'Revert "feat: a (#1)"\n\nThis reverts commit ' + "c" * 40 + ".")
+    d = next_version("1.0.0", [squash, revert])
+    assert d.version is None and {c.subject for c in d.reverted} == {"a (#1)", "b", "c"}
+    assert any("reverted" in line and "feat!: b" in line for line in d.explain())
+
+
+def test_squash_bullets_can_be_left_uncounted() -> None:
+    """With squash splitting off (release.squash_bullets: false) only the title counts."""
+    message = "chore: dependencies (#12)\n\n* feat!: drop node 14\n\n* fix: x"
+    off = VersioningConfig(squash_types=())
+    assert next_version("1.0.0", [Commit("e" * 40, message)], config=off).version is None
+    assert next_version("1.0.0", [Commit("e" * 40, message)]).version == "2.0.0"
+
+
+def test_a_change_squashed_again_is_listed_once() -> None:
+    """A sub-commit that repeats a change already in the range (a stacked pull request
+    squashed twice) appears once in the decision and the changelog."""
+    history = [
+        Commit("1" * 40, "fix(cart): handle an empty cart (#4)"),
+        Commit(
+            "2" * 40, "feat: checkout v2 (#5)\n\n* fix(cart): handle an empty cart\n\n* feat: v2"
+        ),
+    ]
+    d = next_version("1.0.0", history)
+    log = build_changelog(d.version or "", d.commits)
+    subjects = [e.subject for s in log.sections for e in s.entries]
+    assert sorted(subjects) == ["checkout v2 (#5)", "handle an empty cart (#4)", "v2"]
+
+
+@pytest.mark.parametrize(
+    ("version", "service", "fmt", "tag"),
+    [
+        ("1.4.0", None, "v{version}", "v1.4.0"),
+        ("1.4.0", None, "{version}", "1.4.0"),
+        ("1.4.0-rc.1", None, "release-{version}", "release-1.4.0-rc.1"),
+        ("1.4.0", "api", "v{version}", "api@1.4.0"),
+        ("1.4.0", "api", "{service}-v{version}", "api-v1.4.0"),
+        ("2.0.0", None, "checkout/v{version}", "checkout/v2.0.0"),
+    ],
+)
+def test_tag_format_round_trip(version: str, service: str | None, fmt: str, tag: str) -> None:
+    """A tag format writes the tag and reads back the same version."""
+    assert tag_name(version, service, fmt) == tag
+    assert str(version_from_tag(tag, service, fmt)) == version
+
+
+@pytest.mark.parametrize(
+    ("tag", "fmt"),
+    [
+        ("1.2.3", "v{version}"),  # read before but never written: now neither
+        ("v1.2.3", "{version}"),
+        ("release-2.3.0", "v{version}"),
+        ("v2.3.0", "release-{version}"),
+        ("release-v2.3.0", "release-{version}"),
+        ("api-v1.0.0", "{service}-v{version}"),
+    ],
+)
+def test_tags_of_another_format_are_not_read(tag: str, fmt: str) -> None:
+    """Only tags in the configured format name versions, so reading matches writing."""
+    service = "web" if "{service}" in fmt else None
+    assert version_from_tag(tag, service, fmt) is None
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    ["v", "{version}-{version}", "v {version}", "{name}-{version}", "-{version}", "v{version}."],
+)
+def test_tag_format_invalid(fmt: str) -> None:
+    """A format without {version} once, or that git could not use as a tag, is refused."""
+    with pytest.raises(TagFormatInvalid):
+        check_tag_format(fmt)
+
+
+@pytest.mark.parametrize(
+    ("tags", "fmt", "expected"),
+    [
+        (
+            ["release-2.2.0", "release-2.3.0", "notes", "web@1.0.0"],
+            "v{version}",
+            {"release-{version}": ["release-2.3.0", "release-2.2.0"]},
+        ),
+        (["1.2.3", "v1.0.0"], "v{version}", {"{version}": ["1.2.3"]}),
+        (["v1.2.3"], "{version}", {"v{version}": ["v1.2.3"]}),
+        (["v1.2.3", "v1.2.4"], "v{version}", {}),
+    ],
+)
+def test_other_tag_formats_are_named(
+    tags: list[str], fmt: str, expected: dict[str, list[str]]
+) -> None:
+    """Version tags the format does not read are grouped by the format they follow."""
+    assert other_tag_formats(tags, fmt) == expected
+
+
+@pytest.mark.parametrize(
+    ("pending", "messages", "expected", "previous"),
+    [
+        ("1.0.0-rc.1", ["feat: a"], "1.0.0", "1.0.0-rc.1"),
+        ("1.0.0-rc.3", ["fix: a"], "1.0.0", "1.0.0-rc.3"),
+        ("0.3.0-beta.2", ["feat: a"], "0.3.0", "0.3.0-beta.2"),
+        ("2.0.0-rc.1", ["feat!: a"], "2.0.0", "2.0.0-rc.1"),
+        (None, ["feat: a"], "0.1.0", None),
+    ],
+)
+def test_only_prereleases_finish_the_newest(
+    pending: str | None, messages: list[str], expected: str, previous: str | None
+) -> None:
+    """On main with only pre-releases so far, the release finishes the newest one instead of
+    starting below it at 0.1.0."""
+    d = next_version(None, commits(*messages), pending=pending, released=[pending or "9.9.9"])
+    assert (d.version, d.previous) == (expected, previous)
+
+
+# --- configurable commit types and the --bump override --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message", "expected"),
+    [
+        ({}, "feat: a", Bump.MINOR),
+        ({}, "docs: a", Bump.NONE),
+        ({"deps": "patch"}, "deps: bump x", Bump.PATCH),
+        ({"perf": "none"}, "perf: faster", Bump.NONE),
+        ({"feat": "major"}, "feat: a", Bump.MAJOR),
+        ({"docs(api)": "patch"}, "docs(api): endpoints", Bump.PATCH),
+        ({"docs(api)": "patch"}, "docs(ui): screenshots", Bump.NONE),
+        ({"docs(api)": "patch"}, "docs: readme", Bump.NONE),
+        ({"fix(deps*)": "none"}, "fix(deps-dev): pytest", Bump.NONE),
+        ({"fix(deps*)": "none"}, "fix(core): crash", Bump.PATCH),
+        ({"chore(release)": "minor", "chore": "patch"}, "chore(release): x", Bump.MINOR),
+        ({"docs": "none"}, "docs!: removed the guide", Bump.MAJOR),
+        ({"Deps": "patch"}, "deps: bump x", Bump.PATCH),
+    ],
+)
+def test_commit_types_table(overrides: dict[str, str], message: str, expected: Bump) -> None:
+    """Configured types and type(scope-glob) rules set the bump; breaking is always major."""
+    config = VersioningConfig(commit_types=commit_types(overrides))
+    parsed = parse_commits(commits(message)).commits
+    assert decide_bump(parsed, config)[0] is expected
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"feat": "huge"}, BumpInvalid),
+        ({"feat fix": "patch"}, CommitTypeInvalid),
+        ({"docs()": "patch"}, CommitTypeInvalid),
+        ({"BREAKING-CHANGE": "major"}, CommitTypeInvalid),
+    ],
+)
+def test_commit_types_invalid(overrides: dict[str, str], error: type[Exception]) -> None:
+    """Unknown bump names and malformed type keys are refused with their own codes."""
+    with pytest.raises(error):
+        commit_types(overrides)
+
+
+def test_custom_types_split_squash_bodies() -> None:
+    """A configured type is a squash sub-commit too, when passed as a squash type."""
+    table = commit_types({"deps": "patch"})
+    types = (*KNOWN_TYPES, *type_names(table))
+    config = VersioningConfig(commit_types=table, squash_types=types)
+    d = next_version("1.0.0", commits("chore: weekly (#3)\n\n* deps: bump x"), config=config)
+    assert d.version == "1.0.1"
+
+
+@pytest.mark.parametrize(
+    ("last", "messages", "override", "expected", "computed"),
+    [
+        ("1.4.2", ["fix: a"], Bump.MAJOR, "2.0.0", Bump.PATCH),
+        ("1.4.2", ["feat!: a"], Bump.MINOR, "1.5.0", Bump.MAJOR),
+        ("1.4.2", ["docs: a"], Bump.PATCH, "1.4.3", Bump.NONE),
+        ("0.4.2", ["fix: a"], Bump.MAJOR, "1.0.0", Bump.PATCH),
+        ("1.4.2", ["fix: a"], None, "1.4.3", None),
+    ],
+)
+def test_bump_override(
+    last: str, messages: list[str], override: Bump | None, expected: str, computed: Bump | None
+) -> None:
+    """--bump sets the level whatever the commits ask for, and keeps what they asked for."""
+    d = next_version(last, commits(*messages), override=override)
+    assert (d.version, d.computed) == (expected, computed)
+    if override is not None:
+        assert "set by --bump" in d.explain()[0]
+
+
+def test_bump_override_respects_maintenance_lines() -> None:
+    """A maintenance branch refuses a --bump beyond its line, naming --bump as the cause."""
+    with pytest.raises(MaintenanceBumpRefused, match="--bump asks for a minor"):
+        next_version("1.4.2", commits("fix: a"), branch="release/1.4.x", override=Bump.MINOR)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
 import typer
 
-from shipyard.cli.common import JSON, console, emit
+from shipyard.cli.common import JSON, console, emit, interactive
 
 
 def demo(
@@ -20,7 +19,7 @@ def demo(
 
     root = directory or Path(tempfile.mkdtemp(prefix="shipyard-demo-"))
     c = console()
-    live = sys.stdout.isatty() and not json_
+    live = interactive() and not json_
     if not json_:
         c.print(f"[bold]Shipyard demo[/] in {root}")
     ctx = d.prepare(root)

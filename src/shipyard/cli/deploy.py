@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from shipyard.cli.common import FILE, JSON, console, emit, json_mode, open_store
+from shipyard.cli.common import FILE, JSON, console, emit, interactive, json_mode, open_store
 
 rollout = typer.Typer(
     help="Watch and steer the running rollout.", add_completion=False, no_args_is_help=True
@@ -34,8 +34,7 @@ def _printer(as_json: bool) -> Any:
     """Decision lines as they happen: plain lines, or above a live status on a terminal."""
     if as_json:
         return None, None
-    con = console()
-    if not con.is_terminal:
+    if not interactive():
 
         def plain(text: str, data: dict[str, Any]) -> None:
             weights = data.get("weights")
@@ -44,6 +43,7 @@ def _printer(as_json: bool) -> Any:
             sys.stdout.flush()
 
         return plain, None
+    con = console()
     status = con.status("starting the rollout")
 
     def live(text: str, data: dict[str, Any]) -> None:
@@ -113,10 +113,13 @@ def deploy(
             status.stop()
     emit(out, json_, lambda: None)
     if out["status"] != "succeeded":
+        see = f"see `shipyard rollout status {environment}` and `shipyard audit log`"
+        if out["status"] == "rolled-back":
+            see = f"{environment} is back to what it ran before; {see}"
         raise ShipyardError(
             f"deployment {out['id']} of {out['version']} to {environment} {out['status']}: "
             f"{out['reason']}",
-            f"see `shipyard rollout status {environment}` and `shipyard audit log`",
+            see,
             code=f"deployment-{out['status']}",
         )
 

@@ -1,15 +1,13 @@
-"""The `shipyard` command. Command groups are imported only when used, so --help stays fast."""
+"""The `shipyard` command. Command groups are imported only when used, so --help stays fast:
+listing commands imports click and nothing else (not Typer, not a command module)."""
 
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from typing import Any
 
 import click
-import typer
-import typer.main
 
 from shipyard import __version__
 
@@ -50,9 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lock": ("shipyard.cli.gates", "lock", "Hold an environment's deploy lock."),
     "unlock": ("shipyard.cli.gates", "unlock", "Release an environment's deploy lock."),
     "breakglass": ("shipyard.cli.breakglass", "app", "Emergency gate overrides, second-approved."),
-    "break-glass": ("shipyard.cli.breakglass", "app", "Same as `breakglass`."),
     "vuln": ("shipyard.cli.vulns", "app", "OSV advisories for the vulnerabilities gate."),
-    "vulns": ("shipyard.cli.vulns", "app", "Same as `vuln`."),
     "notify": ("shipyard.cli.notify", "app", "Deliver events to webhooks and Slack."),
     "status-page": ("shipyard.cli.notify", "status", "Live versions, freezes, locks, the train."),
     "deploy": ("shipyard.cli.deploy", "deploy", "Roll a version out to an environment."),
@@ -63,16 +59,59 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Other spellings that work but are not listed: alias -> command.
+ALIASES: dict[str, str] = {"break-glass": "breakglass", "vulns": "vuln"}
+
+# The sections of `shipyard --help`, in order. A command in none is listed under "Other".
+SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Getting started", ("init", "validate", "demo")),
+    ("Pipelines", ("run", "runs", "logs", "why", "cache")),
+    ("Releases", ("version", "release", "artifacts", "hotfix")),
+    ("Deployments", ("deploy", "env", "rollout", "rollback")),
+    ("Flags", ("flags",)),
+    (
+        "Coordination",
+        (
+            "train",
+            "freeze",
+            "calendar",
+            "gates",
+            "approve",
+            "lock",
+            "unlock",
+            "breakglass",
+            "vuln",
+            "notify",
+            "status-page",
+        ),
+    ),
+    ("Audit and metrics", ("audit", "metrics", "incident")),
+    ("Server", ("server", "token", "db")),
+)
+
+
+def sections() -> list[tuple[str, list[str]]]:
+    """Each help section with its commands; commands in no section come last, under Other."""
+    placed = {name for _title, names in SECTIONS for name in names}
+    out = [(title, [n for n in names if n in COMMANDS]) for title, names in SECTIONS]
+    other = sorted(n for n in COMMANDS if n not in placed)
+    return [(t, names) for t, names in out if names] + ([("Other", other)] if other else [])
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return [name for _title, names in sections() for name in names]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = COMMANDS.get(cmd_name)
+        entry = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
         if entry is None:
             return None
+        import typer
+        import typer.main
+
         module, attr, _help = entry
         obj = getattr(importlib.import_module(module), attr)
+        command: Any  # click's Command, or that of the copy of click Typer carries
         if isinstance(obj, typer.Typer):
             command = typer.main.get_command(obj)
         elif isinstance(obj, click.Command):
@@ -82,20 +121,25 @@ class LazyGroup(click.Group):
             app.command(name=cmd_name)(obj)
             command = typer.main.get_command(app)
         command.name = cmd_name
-        return command
+        return command  # type: ignore[no-any-return]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+        width = max(map(len, COMMANDS))  # one column for every section
+        for title, names in sections():
+            with formatter.section(title):
+                formatter.write_dl([(name.ljust(width), COMMANDS[name][2]) for name in names])
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="`shipyard COMMAND --help` shows a command's options.",
+)
 @click.version_option(__version__, prog_name="shipyard")
 @click.option("--json", "json_", is_flag=True, help="Machine-readable output, errors included.")
 @click.pass_context
 def cli(ctx: click.Context, json_: bool) -> None:
-    """Shipyard: pipelines, releases, deployments, flags and audit in one control plane."""
+    """Pipelines, releases, deployments, flags and audit in one control plane."""
     ctx.ensure_object(dict)["json"] = json_
 
 
@@ -104,10 +148,13 @@ def wants_json(argv: list[str]) -> bool:
 
 
 def report_error(exc: Any, as_json: bool) -> int:
+    """Print ``exc`` (a ShipyardError) the one way every error is printed; its exit status."""
     from shipyard.errors import ShipyardError
 
     assert isinstance(exc, ShipyardError)
     if as_json:
+        import json
+
         sys.stdout.write(json.dumps({"error": exc.to_dict()}, default=str) + "\n")
     else:
         problems = getattr(exc, "problems", None) or [exc]  # a file's problems, all at once
@@ -121,43 +168,28 @@ def report_error(exc: Any, as_json: bool) -> int:
     return exc.exit_code
 
 
-def _click_classes() -> tuple[tuple[type[Exception], ...], tuple[type[BaseException], ...]]:
-    """Usage-error and abort classes: click's, and those of the copy of click newer Typer
-    releases carry inside them (commands built by Typer raise those)."""
-    usage: list[type[Exception]] = [click.ClickException]
-    try:
-        from typer._click.exceptions import ClickException as VendoredClickException
-    except ImportError:
-        pass
-    else:
-        usage.append(VendoredClickException)
-    return tuple(usage), (click.exceptions.Abort, typer.Abort)
-
-
 def run(argv: list[str] | None = None) -> None:
     from shipyard.errors import ShipyardError
 
     args = sys.argv[1:] if argv is None else argv
-    usage_errors, aborts = _click_classes()
     try:
         cli.main(args=args, prog_name="shipyard", standalone_mode=False)
     except ShipyardError as exc:
         sys.exit(report_error(exc, wants_json(args)))
-    except (click.exceptions.Exit, typer.Exit) as exc:
-        sys.exit(exc.exit_code)
-    except aborts:
-        sys.stderr.write("aborted\n")
-        sys.exit(130)
-    except usage_errors as exc:
-        if wants_json(args):
-            err = {"code": "usage", "message": exc.format_message(), "hint": "see --help"}
-            sys.stdout.write(json.dumps({"error": err}) + "\n")
-        else:
-            exc.show()
-        sys.exit(2)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except Exception as exc:
+        from shipyard.cli import usage
+
+        translated = usage.translate(exc, COMMANDS, ALIASES)
+        if translated is None:
+            raise
+        if isinstance(translated, int):
+            sys.exit(translated)
+        if usage.shows_help(exc) and not wants_json(args):
+            exc.show()  # type: ignore[attr-defined]
+        sys.exit(report_error(translated, wants_json(args)))
     sys.exit(0)
 
 

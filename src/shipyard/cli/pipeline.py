@@ -10,7 +10,16 @@ from typing import Any
 
 import typer
 
-from shipyard.cli.common import FILE, JSON, console, emit, json_mode, open_store, settings
+from shipyard.cli.common import (
+    FILE,
+    JSON,
+    console,
+    emit,
+    interactive,
+    json_mode,
+    open_store,
+    settings,
+)
 
 
 def _remote(method: str, path: str, **kw: Any) -> Any | None:
@@ -58,7 +67,7 @@ def run(
     store = Store.open_for_runs(settings(root))
     if json_mode(json_):
         reporter: Any = pipeline.NullReporter()
-    elif plain or not sys.stdout.isatty():
+    elif plain or not interactive():
         from shipyard.cli.pipeline_view import PlainReporter
 
         reporter = PlainReporter()
@@ -112,7 +121,9 @@ def runs_list(
 
     data = _remote("GET", "/api/v1/runs", params={"limit": limit})
     if data is None:
-        data = h.list_runs(open_store(), None, limit)
+        store = open_store()
+        h.reap(store)  # a run whose process died is shown as abandoned, not running
+        data = h.list_runs(store, None, limit)
 
     def human() -> None:
         from rich.table import Table
@@ -141,7 +152,9 @@ def runs_show(run_id: int = typer.Argument(..., metavar="RUN"), json_: bool = JS
 
     data = _remote("GET", f"/api/v1/runs/{run_id}")
     if data is None:
-        data = h.show_run(open_store(), run_id)
+        store = open_store()
+        h.reap(store)
+        data = h.show_run(store, run_id)
 
     def human() -> None:
         from rich.markup import escape

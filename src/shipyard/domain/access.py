@@ -38,6 +38,25 @@ def allowed(role: Role, permission: Permission) -> bool:
     return permission in GRANTS[role]
 
 
+def covers(scope: str | None, project: str | None) -> bool:
+    """Whether a token scoped to ``scope`` (None: every project) reaches ``project``; a global
+    resource (``project`` None) is reached only by a global token."""
+    return scope is None or scope == project
+
+
+def grant_refusal(
+    own_role: Role, own_project: str | None, role: Role, project: str | None
+) -> str | None:
+    """Why a token may not mint a token of ``role`` for ``project``, or None when it may: a new
+    token is at or below its maker, in role (a subset of its grants) and in scope."""
+    if not GRANTS[role] <= GRANTS[own_role]:
+        return f"role '{own_role}' may not create a token with role '{role}'"
+    if not covers(own_project, project):
+        where = f"project '{project}'" if project is not None else "every project"
+        return f"a token limited to project '{own_project}' may not create a token for {where}"
+    return None
+
+
 def token_usable(
     expires_at: datetime | None, revoked_at: datetime | None, now: datetime
 ) -> str | None:

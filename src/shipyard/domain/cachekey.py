@@ -2,14 +2,20 @@
 
 A step's *manifest* is plain JSON-ready data listing everything that can change its result:
 
-    {"version": 1, "command": ..., "working_directory": ..., "platform": ...,
-     "env": {NAME: value}, "inputs": {path: digest}, "tools": {tool: version},
-     "needs": {node id: {output: value}}, "matrix": {key: value}, "secrets": {NAME: ...}}
+    {"version": 2, "command": ..., "working_directory": ..., "platform": ...,
+     "sandbox": bool, "env": {NAME: value}, "inputs": {path: digest},
+     "tools": {tool: version}, "needs": {node id: {output: value}},
+     "needed_files": {node id: {path: digest}}, "matrix": {key: value},
+     "secrets": {NAME: ...}}
 
 The *action key* is the SHA-256 (hex) of the manifest's canonical encoding: JSON with keys
 sorted, no insignificant whitespace, UTF-8, no NaN. Input files enter by content digest, never
-by mtime, so touching a file changes nothing; the outputs of needed jobs enter by value, so a
-step whose inputs did not change is not re-run just because an upstream step ran again.
+by mtime, so touching a file changes nothing. A needed step enters by what it hands on: its
+``$SHIPYARD_OUTPUT`` values and the content digest of each output file it declared and
+produced (``needed_files``). A step that reads what the step it needs wrote is re-run when
+those bytes change, and is not re-run when the upstream step ran again but wrote the same
+bytes (early cutoff). Only direct needs enter: a step reading the files of a job further up
+names that job in ``needs`` too, or the files in ``inputs`` (a sandbox holds only those).
 Storing the manifest next to the key lets ``explain_miss`` say what differs from the last run.
 
 Secrets never enter the manifest in clear. By default only a secret's *name* enters (value
@@ -45,8 +51,10 @@ __all__ = [
     "secret_digest",
 ]
 
-# Bump when the manifest's shape or meaning changes, so old entries stop matching.
-CACHE_FORMAT_VERSION: Final = 1
+# Bump when the manifest's shape or meaning changes, so old entries stop matching. 2: the
+# output files of needed steps and the sandbox entered the key (entries made without them
+# could be stale).
+CACHE_FORMAT_VERSION: Final = 2
 
 _SECRET_DIGEST = re.compile(r"hmac-sha256:[0-9a-f]{64}")
 # Output values longer than this are reported as changed without quoting them.
@@ -58,8 +66,10 @@ class KeyInputs:
     """Everything a step's result depends on, as the shell measured it.
 
     ``inputs`` maps relative POSIX paths to content digests (see ``content_digest``);
-    ``needs`` maps each needed node id to the outputs it produced; ``secrets`` maps each
-    declared secret name to ``None`` or to ``secret_digest(value, salt)``.
+    ``needs`` maps each needed node id to the ``$SHIPYARD_OUTPUT`` values it produced, and
+    ``needed_files`` to the digests of the output files it produced, by relative path;
+    ``secrets`` maps each declared secret name to ``None`` or to
+    ``secret_digest(value, salt)``; ``sandbox`` says whether the step runs in a sandbox.
     """
 
     command: str
@@ -67,10 +77,12 @@ class KeyInputs:
     inputs: Mapping[str, str] = field(default_factory=dict)
     tools: Mapping[str, str] = field(default_factory=dict)
     needs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    needed_files: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     matrix: Mapping[str, Any] = field(default_factory=dict)
     platform: str = ""
     working_directory: str = "."
     secrets: Mapping[str, str | None] = field(default_factory=dict)
+    sandbox: bool = False
 
 
 def content_digest(data: bytes) -> str:
@@ -124,12 +136,17 @@ def manifest(inputs: KeyInputs) -> dict[str, Any]:
         "command": inputs.command,
         "working_directory": inputs.working_directory,
         "platform": inputs.platform,
+        "sandbox": inputs.sandbox,
         "env": _strings("env", inputs.env),
         "inputs": _strings("inputs", inputs.inputs),
         "tools": _strings("tools", inputs.tools),
         "needs": {
             node: _strings(f"outputs of {node}", outputs)
             for node, outputs in sorted(inputs.needs.items())
+        },
+        "needed_files": {
+            node: _strings(f"output files of {node}", files)
+            for node, files in sorted(inputs.needed_files.items())
         },
         "matrix": {str(k): _plain(v) for k, v in sorted(inputs.matrix.items())},
         "secrets": dict(sorted(inputs.secrets.items())),
@@ -200,10 +217,12 @@ _KNOWN: Final = (
     "command",
     "working_directory",
     "platform",
+    "sandbox",
     "env",
     "inputs",
     "tools",
     "needs",
+    "needed_files",
     "matrix",
     "secrets",
 )
@@ -227,6 +246,8 @@ def explain_miss(
         reasons.append(f"platform changed{_arrow(old.get('platform'), new.get('platform'))}")
     if old.get("command") != new.get("command"):
         reasons.append("command changed")
+    if bool(old.get("sandbox")) != bool(new.get("sandbox")):
+        reasons.append("sandbox turned " + ("on" if new.get("sandbox") else "off"))
     if old.get("working_directory") != new.get("working_directory"):
         arrow = _arrow(old.get("working_directory"), new.get("working_directory"))
         reasons.append(f"working directory changed{arrow}")
@@ -255,6 +276,14 @@ def explain_miss(
                 f"needed job {node} output",
                 show=True,
             )
+    old_files, new_files = _mapping(old, "needed_files"), _mapping(new, "needed_files")
+    for node in sorted(set(old_files) | set(new_files)):
+        before, after = old_files.get(node), new_files.get(node)
+        reasons += _diff(
+            before if isinstance(before, Mapping) else {},
+            after if isinstance(after, Mapping) else {},
+            f"needed job {node} output file",
+        )
     reasons += _diff(_mapping(old, "matrix"), _mapping(new, "matrix"), "matrix", show=True)
     for name in sorted((set(old) | set(new)) - set(_KNOWN)):
         if old.get(name) != new.get(name):

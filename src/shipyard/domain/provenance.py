@@ -9,9 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -49,8 +52,10 @@ def statement(subject_name: str, digest: str, build: BuildInfo) -> dict[str, Any
     """The in-toto Statement whose subject is the artifact's bytes (``sha256:<hex>``)."""
     deps: list[dict[str, Any]] = []
     if build.commit:
-        uri = f"git+{build.repository}" if build.repository else "git"
-        deps.append({"uri": uri, "digest": {"gitCommit": build.commit}})
+        source: dict[str, Any] = (
+            {"uri": source_uri(build.repository)} if build.repository else {"name": "source"}
+        )
+        deps.append(source | {"digest": {"gitCommit": build.commit}})
     for path, d in sorted(build.inputs.items()):
         deps.append({"name": path, "digest": _digest_map(d)})
     metadata: dict[str, Any] = {}
@@ -82,6 +87,35 @@ def statement(subject_name: str, digest: str, build: BuildInfo) -> dict[str, Any
             "runDetails": run_details,
         },
     }
+
+
+_SCP_LIKE_RE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:]{2,}):(?P<path>[^/].*|/.*)$")
+
+
+def source_uri(location: str) -> str:
+    """A repository's location as the ``git+`` URI SLSA's resource descriptors use (SPDX's
+    download location syntax, e.g. ``git+https://github.com/org/repo.git``).
+
+    An absolute path becomes ``git+file:///abs/path``; git's ``user@host:path`` becomes
+    ``git+ssh://user@host/path``; credentials in an http(s) URL are dropped, because
+    provenance is published and a token must never be.
+    """
+    location = location.removeprefix("git+")
+    if "://" in location:
+        parts = urlsplit(location)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # IPv6
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        if parts.username and parts.scheme not in ("http", "https"):
+            netloc = f"{parts.username}@{netloc}"  # ssh://git@host: a user name, not a secret
+        return "git+" + urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    scp = _SCP_LIKE_RE.match(location)
+    if scp is not None and not location.startswith(("/", ".")):
+        user = f"{scp.group('user')}@" if scp.group("user") else ""
+        path = scp.group("path").lstrip("/")
+        return f"git+ssh://{user}{scp.group('host')}/{path}"
+    return "git+" + PurePosixPath("/" + location.lstrip("/")).as_uri()
 
 
 def _digest_map(digest: str) -> dict[str, str]:

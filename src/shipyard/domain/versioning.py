@@ -15,8 +15,8 @@ import enum
 import fnmatch
 import re
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Literal
 
@@ -257,6 +257,9 @@ class ConventionalCommit:
     breaking: bool = False
     breaking_note: str | None = None
     files: tuple[str, ...] = ()
+    squashed: bool = False  # a sub-commit listed in a squash merge's body
+    reverts: str | None = None  # for a revert: the header of the change it reverts
+    reverts_sha: str | None = None  # and the commit, from "This reverts commit <sha>."
 
     @property
     def short_sha(self) -> str:
@@ -300,27 +303,43 @@ _SQUASH_NOISE_RE = re.compile(
     r"^\s*(?:commit [0-9a-f]{7,64}|(?:Author|AuthorDate|Commit|CommitDate|Date|Merge):\s.*"
     r"|Squashed commit of the following:)\s*$"
 )
-_BULLET_RE = re.compile(r"^\s*(?:[*+-]\s+)?")
+_GIT_COMMIT_RE = re.compile(r"^commit [0-9a-f]{7,64}\s*$")
+_GIT_META_RE = re.compile(r"^(?:Author|AuthorDate|Commit|CommitDate|Date|Merge):\s")
+# A squash body lists its commits at the left margin, bare or as bullets; a line indented by
+# four columns is a Markdown code block and a fenced block is an example, never a commit.
+_BULLET_RE = re.compile(r"^ {0,3}(?:[*+-][ \t]+)?")
+_FENCE_RE = re.compile(r"^ {0,3}(?:```|~~~)")
 _PR_SUFFIX_RE = re.compile(r"\s*\((?:#|!)\d+\)$")
+# git's own revert message; GitHub keeps it as the title of a revert pull request.
+_REVERT_RE = re.compile(r'^Revert "(?P<header>.+)"$')
+_REVERTS_SHA_RE = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,64})")
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedCommits:
-    """What ``parse_commits`` understood, and the commits it could not read (for warnings)."""
+    """What ``parse_commits`` understood, the commits it could not read (for warnings), and
+    the changes dropped because a later commit of the same range reverted them."""
 
     commits: tuple[ConventionalCommit, ...]
     ignored: tuple[Commit, ...]
+    reverted: tuple[ConventionalCommit, ...] = ()
 
 
 def parse_message(
     message: str, sha: str = "", files: Sequence[str] = ()
 ) -> ConventionalCommit | None:
-    """One message (header, body, footers) -> a conventional commit, or None if it is not one."""
+    """One message (header, body, footers) -> a conventional commit, or None if it is not one.
+
+    git's ``Revert "feat: x"`` reads as a ``revert`` commit of ``feat: x``, as
+    conventional-commits-parser's default ``revertPattern`` reads it.
+    """
     lines = message.strip("\n").splitlines()
     if not lines:
         return None
-    m = _HEADER_RE.match(lines[0].strip())
-    if m is None or m.group("type") == "BREAKING-CHANGE":
+    first = lines[0].strip()
+    m = _HEADER_RE.match(first)
+    rev = _REVERT_RE.match(_PR_SUFFIX_RE.sub("", first)) if m is None else None
+    if (m is None and rev is None) or (m is not None and m.group("type") == "BREAKING-CHANGE"):
         return None
     rest = lines[1:]
     while rest and not rest[0].strip():
@@ -334,18 +353,27 @@ def parse_message(
     if note is None:
         # A breaking note in the body, e.g. followed by more prose, still breaks the API.
         note = _breaking_in_body(body_lines)
-    breaking = m.group("bang") is not None or note is not None
-    scope = m.group("scope")
+    body = "\n".join(body_lines).strip()
+    if m is not None:
+        kind, scope, subject = m.group("type").lower(), m.group("scope"), m.group("subject")
+        breaking = m.group("bang") is not None or note is not None
+    else:
+        assert rev is not None
+        kind, scope, subject = "revert", None, rev.group("header")
+        breaking = note is not None
+    reverted_sha = _REVERTS_SHA_RE.search("\n".join(rest)) if kind == "revert" else None
     return ConventionalCommit(
         sha=sha,
-        type=m.group("type").lower(),
+        type=kind,
         scope=(scope.strip() or None) if scope is not None else None,
-        subject=m.group("subject"),
-        body="\n".join(body_lines).strip(),
+        subject=subject,
+        body=body,
         footers=footers,
         breaking=breaking,
         breaking_note=note or None,
         files=tuple(files),
+        reverts=subject if kind == "revert" else None,
+        reverts_sha=reverted_sha.group("sha") if reverted_sha else None,
     )
 
 
@@ -376,9 +404,28 @@ def _parse_footers(lines: Sequence[str]) -> tuple[Footer, ...]:
     return tuple(Footer(token, "\n".join(v).strip()) for token, v in footers)
 
 
+def _indent(line: str) -> int:
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip())
+
+
+def _prose(lines: Sequence[str]) -> list[bool]:
+    """For each line, whether it is prose: not in a fenced block, not indented as code."""
+    out: list[bool] = []
+    fenced = False
+    for line in lines:
+        if _FENCE_RE.match(line):
+            fenced = not fenced
+            out.append(False)
+        else:
+            out.append(not fenced and _indent(line) < 4)
+    return out
+
+
 def _breaking_in_body(lines: Sequence[str]) -> str | None:
-    for i, line in enumerate(lines):
-        m = _BREAKING_LINE_RE.match(line.strip())
+    # An example quoted in a code block ("    BREAKING CHANGE: ...") breaks nothing.
+    for i, (line, prose) in enumerate(zip(lines, _prose(lines), strict=True)):
+        m = _BREAKING_LINE_RE.match(line.strip()) if prose else None
         if m is not None:
             paragraph = [m.group("value")]
             for more in lines[i + 1 :]:
@@ -389,10 +436,35 @@ def _breaking_in_body(lines: Sequence[str]) -> str | None:
     return None
 
 
-def _is_squash_header(line: str, types: Iterable[str]) -> bool:
-    stripped = _BULLET_RE.sub("", line, count=1)
-    m = _HEADER_RE.match(stripped.strip())
-    return m is not None and m.group("type").lower() in types
+def _is_change_header(text: str, types: Container[str]) -> bool:
+    m = _HEADER_RE.match(text.strip())
+    if m is not None:
+        return m.group("type").lower() in types
+    return "revert" in types and _REVERT_RE.match(_PR_SUFFIX_RE.sub("", text.strip())) is not None
+
+
+def _squash_starts(lines: Sequence[str], types: Container[str]) -> list[int]:
+    """The lines of a message body that start a squashed commit.
+
+    In git's ``Squashed commit of the following:`` format each message follows its
+    ``commit``/``Author``/``Date`` lines, indented by four spaces, as semantic-release's
+    squash-merge parser reads it; elsewhere a commit header stands at the left margin, bare or
+    as a ``*``/``-`` bullet (GitHub, Bitbucket). Unlike python-semantic-release, which also
+    splits at indented lines, a header quoted as an example in a code block is left in the body.
+    """
+    starts: list[int] = []
+    in_git_header = False
+    for i, (line, prose) in enumerate(zip(lines, _prose(lines), strict=True)):
+        if _GIT_COMMIT_RE.match(line):
+            in_git_header = True
+        elif in_git_header:
+            if line.strip() and not _GIT_META_RE.match(line):
+                in_git_header = False
+                if _is_change_header(line, types):
+                    starts.append(i)
+        elif prose and _is_change_header(_BULLET_RE.sub("", line, count=1), types):
+            starts.append(i)
+    return starts
 
 
 def parse_commit(
@@ -402,63 +474,189 @@ def parse_commit(
 
     Handles GitHub/Bitbucket squash bodies (``* feat: ...`` bullets) and git's own
     ``Squashed commit of the following:`` format. A sub-commit that repeats the merge title
-    (same type, scope and subject, PR number aside) is dropped so the changelog lists it once.
-    Pass ``squash_types=()`` to read every message as a single commit.
+    (same type, scope and subject, PR number aside) is listed once, as the title, which takes
+    on the sub-commit's breaking change if only the sub-commit declares one. A sub-commit
+    reverted by a later one of the same squash is dropped with its revert. Pass
+    ``squash_types=()`` to read every message as a single commit.
     """
+    return _parse_commit(commit, squash_types)[0]
+
+
+def _parse_commit(
+    commit: Commit, squash_types: Sequence[str]
+) -> tuple[list[ConventionalCommit], list[ConventionalCommit]]:
+    """The changes of one commit, and those of its squash body that it reverted itself."""
     lines = commit.message.strip("\n").splitlines()
     if not lines:
-        return []
+        return [], []
     types = {t.lower() for t in squash_types}
     rest = lines[1:]
-    starts = [i for i, line in enumerate(rest) if types and _is_squash_header(line, types)]
+    starts = _squash_starts(rest, types) if types else []
     if not starts:
         one = parse_message(commit.message, commit.sha, commit.files)
-        return [one] if one is not None else []
+        return ([one] if one is not None else []), []
 
     def clean(block: Sequence[str]) -> list[str]:
         return [line for line in block if not _SQUASH_NOISE_RE.match(line)]
 
-    out: list[ConventionalCommit] = []
     head = parse_message("\n".join([lines[0], *clean(rest[: starts[0]])]), commit.sha, commit.files)
-    if head is not None:
-        out.append(head)
+    parts: list[ConventionalCommit] = []
     for n, i in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else len(rest)
         header = _BULLET_RE.sub("", rest[i], count=1).strip()
         body = textwrap.dedent("\n".join(clean(rest[i + 1 : end])))
         part = parse_message(header + "\n\n" + body, commit.sha, commit.files)
-        if part is None:
-            continue
-        if head is not None and _same_change(head, part):
+        if part is not None:
+            parts.append(replace(part, squashed=True))
+    parts, reverted = _cancel_reverts(parts)
+    out: list[ConventionalCommit] = []
+    for part in parts:
+        if head is not None and _change_key(part)[:3] == _change_key(head)[:3]:
+            if part.breaking and not head.breaking:
+                head = replace(
+                    head,
+                    breaking=True,
+                    breaking_note=part.breaking_note,
+                    footers=(*head.footers, *part.footers),
+                )
             continue
         out.append(part)
+    return ([head, *out] if head is not None else out), reverted
+
+
+def _normal_subject(subject: str) -> str:
+    return " ".join(_PR_SUFFIX_RE.sub("", subject).split()).casefold()
+
+
+def _change_key(c: ConventionalCommit) -> tuple[str, str | None, str, bool]:
+    """What makes two commits the same change: type, scope, subject (PR number, spacing and
+    case aside) and whether it breaks."""
+    return (c.type, c.scope, _normal_subject(c.subject), c.breaking)
+
+
+def _cancel_reverts(
+    commits: Sequence[ConventionalCommit],
+) -> tuple[list[ConventionalCommit], list[ConventionalCommit]]:
+    """Drop each revert together with the change it reverts when both are in ``commits``
+    (oldest first): the kept ones, and the dropped changes, oldest first.
+
+    As semantic-release's commit-analyzer does with conventional-commits-filter's
+    ``filterRevertedCommitsSync``. The reverted commit is found by the sha in "This reverts
+    commit <sha>." (every change of a squash commit, when that sha names one), else by its
+    header, the latest such change before the revert. A revert of something outside the range
+    stays, as a ``revert`` commit.
+    """
+    kept: list[ConventionalCommit | None] = list(commits)
+    dropped: list[ConventionalCommit] = []
+    # Newest first, so a revert of a revert cancels that revert and the change stays.
+    for i in range(len(commits) - 1, -1, -1):
+        c = commits[i]
+        if c.type != "revert" or kept[i] is None:
+            continue
+        earlier = [(j, o) for j in range(i) if (o := kept[j]) is not None]
+        hits = [j for j, o in earlier if c.reverts_sha and o.sha.startswith(c.reverts_sha)]
+        if not hits and c.reverts:
+            target = parse_message(c.reverts)
+            if target is not None:
+                key = _change_key(target)[:3]
+                hits = [j for j, o in earlier if _change_key(o)[:3] == key][-1:]
+        if hits:
+            for j in hits:
+                o = kept[j]
+                if o is not None and o.type != "revert":
+                    dropped.append(o)
+                kept[j] = None
+            kept[i] = None
+    order = {id(c): n for n, c in enumerate(commits)}
+    return [c for c in kept if c is not None], sorted(dropped, key=lambda c: order[id(c)])
+
+
+def _drop_repeated(commits: Sequence[ConventionalCommit]) -> list[ConventionalCommit]:
+    """Squashed sub-commits that repeat a change already in the range, e.g. the commits of a
+    stacked pull request squashed again into the next one, count and are listed once."""
+    whole = {_change_key(c) for c in commits if not c.squashed}
+    seen: set[tuple[str, str | None, str, bool]] = set()
+    out: list[ConventionalCommit] = []
+    for c in commits:
+        key = _change_key(c)
+        if c.squashed and (key in whole or key in seen):
+            continue
+        seen.add(key)
+        out.append(c)
     return out
-
-
-def _same_change(a: ConventionalCommit, b: ConventionalCommit) -> bool:
-    return (a.type, a.scope, _PR_SUFFIX_RE.sub("", a.subject)) == (
-        b.type,
-        b.scope,
-        _PR_SUFFIX_RE.sub("", b.subject),
-    )
 
 
 def parse_commits(
     commits: Iterable[Commit], *, squash_types: Sequence[str] = KNOWN_TYPES
 ) -> ParsedCommits:
+    """Parse a range of commits, oldest first; reverted changes leave it with their reverts."""
     parsed: list[ConventionalCommit] = []
     ignored: list[Commit] = []
+    reverted: list[ConventionalCommit] = []
     for commit in commits:
-        parts = parse_commit(commit, squash_types=squash_types)
+        parts, undone = _parse_commit(commit, squash_types)
+        reverted.extend(undone)
         if parts:
             parsed.extend(parts)
-        else:
+        elif not undone:
             ignored.append(commit)
-    return ParsedCommits(tuple(parsed), tuple(ignored))
+    kept, later = _cancel_reverts(parsed)
+    reverted.extend(later)
+    return ParsedCommits(tuple(_drop_repeated(kept)), tuple(ignored), tuple(reverted))
 
 
 # --------------------------------------------------------------------------------------------
 # Deciding the next version
+
+
+DEFAULT_COMMIT_TYPES: Mapping[str, Bump] = {
+    "feat": Bump.MINOR,
+    "fix": Bump.PATCH,
+    "perf": Bump.PATCH,
+}
+_TYPE_KEY_RE = re.compile(r"^(?P<type>[A-Za-z][A-Za-z0-9_-]*)(?:\((?P<scope>[^()\s]+)\))?$")
+BUMP_NAMES = ("major", "minor", "patch", "none")
+
+
+class CommitTypeInvalid(InputError):
+    code = "commit-type-invalid"
+    default_hint = "name a type or type(scope), e.g. deps: patch or docs(api): patch"
+
+
+class BumpInvalid(InputError):
+    code = "bump-invalid"
+    default_hint = "use major, minor, patch or none"
+
+
+def parse_bump(name: str) -> Bump:
+    """``major``/``minor``/``patch``/``none`` -> the bump; anything else is ``bump-invalid``."""
+    if name.lower() not in BUMP_NAMES:
+        raise BumpInvalid(f"{name!r} is not a bump")
+    return Bump[name.upper()]
+
+
+def commit_types(overrides: Mapping[str, str | Bump]) -> dict[str, Bump]:
+    """The defaults (feat minor; fix and perf patch) with ``overrides`` laid over them.
+
+    Modelled on semantic-release's ``releaseRules``: a key is a type (``deps: patch``) or a
+    type with a scope glob (``docs(api*): patch``), ``none`` takes a default away. A scoped key
+    wins over its type's key for the commits it matches; a breaking change is always major
+    (minor on 0.x without ``major_on_zero``), as in semantic-release's default rules.
+    """
+    table = dict(DEFAULT_COMMIT_TYPES)
+    for key, bump in overrides.items():
+        if _TYPE_KEY_RE.match(key) is None or key.startswith(("BREAKING",)):
+            raise CommitTypeInvalid(f"{key!r} is not a commit type")
+        table[key.lower() if "(" not in key else key] = (
+            bump if isinstance(bump, Bump) else parse_bump(bump)
+        )
+    return table
+
+
+def type_names(table: Mapping[str, Bump]) -> tuple[str, ...]:
+    """The commit types a table names (for squash splitting and changelog sections)."""
+    found = (m.group("type").lower() for k in table if (m := _TYPE_KEY_RE.match(k)) is not None)
+    return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,14 +670,15 @@ class VersioningConfig:
     """
 
     major_on_zero: bool = True
-    minor_types: tuple[str, ...] = ("feat",)
-    patch_types: tuple[str, ...] = ("fix", "perf")
+    # Which bump each type (or ``type(scope-glob)``) asks for; see ``commit_types``.
+    commit_types: Mapping[str, Bump] = field(default_factory=lambda: dict(DEFAULT_COMMIT_TYPES))
     release_branches: tuple[str, ...] = ("main", "master", "trunk")
     prerelease_branches: Mapping[str, str] = field(default_factory=dict)
     maintenance_branches: tuple[str, ...] = ("*.x",)
     # ``hotfix/1.4.2`` maintains the 1.4 line from the 1.4.2 tag: patch versions only.
     hotfix_branches: tuple[str, ...] = ("hotfix/*",)
     initial_version: str = "0.1.0"
+    tag_format: str = "v{version}"
     scheme: Literal["semver", "calver"] = "semver"
     calver_format: str = "YYYY.MM.MICRO"
     squash_types: tuple[str, ...] = KNOWN_TYPES
@@ -563,11 +762,23 @@ def commit_bump(
     """The bump one commit asks for; ``zero`` is true while the major version is 0."""
     if commit.breaking:
         return Bump.MINOR if zero and not config.major_on_zero else Bump.MAJOR
-    if commit.type in config.minor_types:
-        return Bump.MINOR
-    if commit.type in config.patch_types:
-        return Bump.PATCH
-    return Bump.NONE
+    return type_bump(commit.type, commit.scope, config.commit_types)
+
+
+def type_bump(type_: str, scope: str | None, table: Mapping[str, Bump]) -> Bump:
+    """The bump a non-breaking commit of this type and scope asks for under ``table``."""
+    if scope is not None:
+        scoped = [
+            bump
+            for key, bump in table.items()
+            if (m := _TYPE_KEY_RE.match(key)) is not None
+            and m.group("scope") is not None
+            and m.group("type").lower() == type_
+            and fnmatch.fnmatchcase(scope, m.group("scope"))
+        ]
+        if scoped:
+            return max(scoped)
+    return table.get(type_, Bump.NONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -585,6 +796,8 @@ class VersionDecision:
     channel: str | None = None
     service: str | None = None
     scheme: Literal["semver", "calver"] = "semver"
+    reverted: tuple[ConventionalCommit, ...] = ()
+    computed: Bump | None = None  # set when ``bump`` was overridden: what the commits asked for
 
     @property
     def releasable(self) -> bool:
@@ -597,6 +810,8 @@ class VersionDecision:
             lines = [f"{who}nothing to release since {self.previous or 'the start'}"]
         else:
             what = f"{self.bump.label} bump" if self.scheme == "semver" else "calendar release"
+            if self.computed is not None:
+                what += f" set by --bump; the commits ask for {self.computed.label}"
             lines = [
                 f"{who}{self.previous or '(none)'} -> {self.version} "
                 f"({what} on {self.kind} branch {self.branch})"
@@ -604,6 +819,8 @@ class VersionDecision:
         for c in self.deciding:
             why = "breaking change" if c.breaking else c.type
             lines.append(f"  {c.short_sha} {c.header}  [{why}]")
+        for c in self.reverted:
+            lines.append(f"  {c.short_sha} {c.header}  [reverted in the same range, not counted]")
         for raw in self.ignored:
             first = raw.message.strip().splitlines()[0] if raw.message.strip() else ""
             lines.append(f"  {raw.sha[:7]} ignored, not a conventional commit: {first}")
@@ -633,6 +850,8 @@ def next_version(
     released: Iterable[SemVer | str] = (),
     today: date | None = None,
     service: str | None = None,
+    pending: SemVer | str | None = None,
+    override: Bump | None = None,
 ) -> VersionDecision:
     """Decide the next version from the last one and the commits since it.
 
@@ -640,16 +859,30 @@ def next_version(
     ``released`` lists every version already tagged on any branch: it numbers pre-releases
     (``rc.1``, ``rc.2``) and keeps a maintenance branch clear of versions taken elsewhere.
     ``today`` is required for calendar versioning.
+
+    ``pending`` is the newest pre-release reachable from a release branch. While nothing has
+    been released yet, the release finishes it the way npm's ``semver.inc`` does: after
+    ``1.0.0-rc.1`` comes 1.0.0, not the initial 0.1.0 below it. semantic-release reaches 1.0.0
+    there too, but only because its first release is always 1.0.0 (``FIRST_RELEASE`` in
+    ``get-next-version.js``; ``get-last-release.js`` skips pre-releases on release branches):
+    a ``0.3.0-beta.2`` here finishes as 0.3.0.
+
+    ``override`` sets the bump whatever the commits ask for (``release --bump``, like
+    python-semantic-release's ``--major``/``--minor``/``--patch`` and commitizen's
+    ``--increment``); the decision keeps what they asked for in ``computed``.
     """
     parsed = parse_commits(commits, squash_types=config.squash_types)
     policy = branch_policy(branch, config)
     if config.scheme == "calver":
-        return _next_calver(last, parsed, policy, config, today, service)
+        return _next_calver(last, parsed, policy, config, today, service, override)
 
     prev = _as_semver(last) if last is not None else None
+    if prev is None and pending is not None and policy.kind == "release":
+        prev = _as_semver(pending)
     taken = [_as_semver(v) for v in released]
     zero = prev is None or prev.major == 0
-    bump, deciding = decide_bump(parsed.commits, config, zero=zero)
+    computed, deciding = decide_bump(parsed.commits, config, zero=zero)
+    bump = computed if override is None else override
 
     def decision(version: SemVer | None) -> VersionDecision:
         return VersionDecision(
@@ -663,12 +896,15 @@ def next_version(
             ignored=parsed.ignored,
             channel=policy.token,
             service=service,
+            reverted=parsed.reverted,
+            computed=computed if override is not None else None,
         )
 
     if bump is Bump.NONE:
         return decision(None)
     if policy.kind == "maintenance":
-        return decision(_next_maintenance(prev, bump, deciding, policy, taken))
+        asking = deciding if override is None else ()
+        return decision(_next_maintenance(prev, bump, asking, policy, taken))
 
     initial = SemVer.parse(config.initial_version).finalized()
     target = initial if prev is None else prev.bump(bump)
@@ -713,7 +949,7 @@ def _next_maintenance(
 
     if bump > policy.max_bump:
         allowed = "patch" if policy.max_bump is Bump.PATCH else "minor and patch"
-        listed = ", ".join(f"{c.short_sha} {c.header!r}" for c in deciding)
+        listed = ", ".join(f"{c.short_sha} {c.header!r}" for c in deciding) or "--bump"
         raise MaintenanceBumpRefused(
             f"maintenance branch {policy.branch} takes only {allowed} changes to "
             f"{policy.line_label}, but {listed} asks for a {bump.label} release",
@@ -814,24 +1050,112 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
 # Tags
 
 
-def tag_name(version: str | SemVer, service: str | None = None, prefix: str = "v") -> str:
-    """``v1.4.0``, or ``api@1.4.0`` for a monorepo service."""
-    return f"{service}@{version}" if service else f"{prefix}{version}"
+DEFAULT_TAG_FORMAT = "v{version}"
+SERVICE_TAG_FORMAT = "{service}@{version}"
+# What git refuses in a ref name (git-check-ref-format), plus the braces of unknown fields.
+_REF_FORBIDDEN_RE = re.compile(r"[\x00-\x20\x7f~^:?*\[\\{}]|\.\.|@\{|//|\.lock(?:/|$)|^[-/.]|[/.]$")
 
 
-def version_from_tag(tag: str, service: str | None = None, prefix: str = "v") -> SemVer | None:
-    """The version a tag names for this service (None if the tag is someone else's)."""
-    if service is not None:
-        head, sep, rest = tag.rpartition("@")
-        if not sep or head != service:
-            return None
-        tag = rest
-    elif "@" in tag:
+class TagFormatInvalid(InputError):
+    code = "tag-format-invalid"
+    default_hint = (
+        "write the tag around {version} once, e.g. v{version}, release-{version} or "
+        "{service}-v{version} for monorepo services"
+    )
+
+
+def check_tag_format(fmt: str) -> str:
+    """``fmt`` if it makes valid git tag names holding ``{version}`` once, else an error.
+
+    The placeholders are ``{version}`` and, for monorepo services, ``{service}``; they play
+    the part of semantic-release's ``tagFormat: v${version}`` and commitizen's
+    ``tag_format: v$version``.
+    """
+    if fmt.count("{version}") != 1:
+        raise TagFormatInvalid(f"tag format {fmt!r} must contain {{version}} exactly once")
+    if fmt.count("{service}") > 1:
+        raise TagFormatInvalid(f"tag format {fmt!r} contains {{service}} more than once")
+    sample = fmt.replace("{version}", "1.0.0").replace("{service}", "api")
+    if _REF_FORBIDDEN_RE.search(sample):
+        raise TagFormatInvalid(f"tag format {fmt!r} does not make a valid git tag name")
+    return fmt
+
+
+def _format_for(fmt: str, service: str | None) -> str:
+    if service is None:
+        if "{service}" in fmt:
+            raise TagFormatInvalid(
+                f"tag format {fmt!r} names a service, but no service is being released",
+                "pass --service, or drop {service} from release.tag_format",
+            )
+        return fmt
+    return fmt if "{service}" in fmt else SERVICE_TAG_FORMAT
+
+
+def tag_name(
+    version: str | SemVer, service: str | None = None, fmt: str = DEFAULT_TAG_FORMAT
+) -> str:
+    """``v1.4.0`` (or the configured format), ``api@1.4.0`` for a monorepo service unless the
+    format places ``{service}`` itself."""
+    return (
+        _format_for(fmt, service)
+        .replace("{service}", service or "")
+        .replace("{version}", str(version))
+    )
+
+
+def version_from_tag(
+    tag: str, service: str | None = None, fmt: str = DEFAULT_TAG_FORMAT
+) -> SemVer | None:
+    """The version a tag names in this format for this service, None for any other tag.
+
+    Only the configured format is read: with ``v{version}`` a bare ``1.2.3`` tag is someone
+    else's, and with ``{version}`` so is ``v1.2.3``, so what is read is what would be written.
+    """
+    pattern = re.escape(_format_for(fmt, service)).replace(r"\{version\}", "(?P<v>.+)")
+    pattern = pattern.replace(r"\{service\}", re.escape(service or ""))
+    m = re.fullmatch(pattern, tag)
+    if m is None or m.group("v").startswith("v"):
         return None
     try:
-        return SemVer.parse(tag.removeprefix(prefix) if prefix else tag)
+        return SemVer.parse(m.group("v"))
     except VersionInvalid:
         return None
+
+
+_ANY_VERSION_RE = re.compile(
+    r"v?(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?"
+)
+
+
+def other_tag_formats(
+    tags: Iterable[str], fmt: str = DEFAULT_TAG_FORMAT, service: str | None = None
+) -> dict[str, list[str]]:
+    """Formats of the version tags that ``fmt`` does not read, with their tags, newest first.
+
+    ``release-2.3.0`` gives ``release-{version}``; a leading ``v`` belongs to the format. Tags
+    of monorepo services (``web@1.0.0``) and tags without a version are left out.
+    """
+    found: dict[str, list[tuple[SemVer, str]]] = {}
+    for tag in tags:
+        if "@" in tag or version_from_tag(tag, service, fmt) is not None:
+            continue
+        matches = list(_ANY_VERSION_RE.finditer(tag))
+        if len(matches) != 1:
+            continue
+        m = matches[0]
+        text = m.group(0)
+        prefix_v = text.startswith("v")
+        try:
+            ver = SemVer.parse(text)
+        except VersionInvalid:
+            continue
+        other = tag[: m.start()] + ("v" if prefix_v else "") + "{version}" + tag[m.end() :]
+        found.setdefault(other, []).append((ver, tag))
+    return {
+        other: [t for _v, t in sorted(pairs, key=lambda p: p[0].precedence_key(), reverse=True)]
+        for other, pairs in sorted(found.items(), key=lambda kv: -len(kv[1]))
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -905,6 +1229,7 @@ def _next_calver(
     config: VersioningConfig,
     today: date | None,
     service: str | None,
+    override: Bump | None = None,
 ) -> VersionDecision:
     if today is None:
         raise InputError(
@@ -912,7 +1237,8 @@ def _next_calver(
             "pass today's date from the caller",
             code="calver-date-missing",
         )
-    bump, deciding = decide_bump(parsed.commits, config, zero=False)
+    computed, deciding = decide_bump(parsed.commits, config, zero=False)
+    bump = computed if override is None else override
     previous = str(last) if last is not None else None
     version = next_calver(previous, today, config.calver_format) if bump is not Bump.NONE else None
     return VersionDecision(
@@ -927,6 +1253,8 @@ def _next_calver(
         channel=policy.token,
         service=service,
         scheme="calver",
+        reverted=parsed.reverted,
+        computed=computed if override is not None else None,
     )
 
 

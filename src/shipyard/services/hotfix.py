@@ -57,11 +57,13 @@ def start(
         )
     version = str(base)
     repo = GitRepo.open(root)
-    tag = v.tag_name(version)
+    from shipyard.services.release import config_of
+
+    tag = v.tag_name(version, None, config_of(spec).tag_format)
     if not repo.tag_exists(tag):
         raise NotFound(
             f"no release tag {tag} in {repo.root}",
-            "`git fetch --tags`, or name a released version (`git tag -l 'v*'`)",
+            "`git fetch --tags`, or name a released version (`git tag -l`)",
             code="release-tag-not-found",
         )
     commit = repo.resolve(tag)
@@ -113,7 +115,6 @@ def finish(
     *,
     version: str | None = None,
     artifacts: list[tuple[str, Path]] | None = None,
-    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Release the next patch version from the hotfix branch (the current one, or that of
     ``version``), with its changelog, tag and artifacts, and record ``hotfix.finished``."""
@@ -165,7 +166,7 @@ def finish(
         artifacts=artifacts,
         actor=actor,
         today=now.date(),
-        run_id=run_id,  # the pipeline run that built them, for the tests gate
+        project_root=root,
     )
     if not out["released"]:
         raise InputError(

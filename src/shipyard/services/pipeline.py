@@ -32,6 +32,7 @@ from shipyard.adapters.files import (
     output_folders,
     tool_version,
 )
+from shipyard.adapters.runlock import RunLock
 from shipyard.adapters.vcs.head import head_commit
 from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
@@ -176,6 +177,7 @@ class StepRecord:
     outputs: dict[str, str] = field(default_factory=dict)
     reason: str = ""
     saved: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)  # output files produced: path -> digest
 
     @property
     def executed(self) -> bool:
@@ -267,6 +269,8 @@ class _Run:
         self.t0 = time.monotonic()
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, dict[str, str]] = {}  # each succeeded node's output files
+        self.claimed: dict[str, str] = {}  # output file -> the first step that produced it
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
         self.made: set[str] = set()  # output folders already created in this run
         self.folders: set[Path] = set()  # step folders known to exist
@@ -280,6 +284,10 @@ class _Run:
 
     def record(self, rec: StepRecord) -> None:
         self.records[rec.node] = rec
+        if rec.status == "success":
+            self.files[rec.node] = rec.files
+            for rel in rec.files:
+                self.claimed.setdefault(rel, rec.node)
         self.pending_rows.append(rec)
         self.finished_at[rec.node] = time.monotonic()
         self.reporter.step_finished(rec)
@@ -354,6 +362,19 @@ class _Run:
             reason=f"{exc.message} ({exc.hint})" if exc.hint else exc.message,
         )
 
+    def needed_files(self, nid: str) -> dict[str, str]:
+        """The output files a needed step hands on, by digest: those it produced (or a hit
+        restored); for one that did not succeed (continue-on-error, `if: always()`), what its
+        declared outputs match on disk now, since that is what the dependant will read."""
+        files = self.files.get(nid)
+        if files is not None:
+            return files
+        found: dict[str, str] = {}
+        for pattern in self.graph.nodes[nid].job.outputs:
+            for rel in self.ws.match(pattern):
+                found[rel] = self.stat.digest(f"{self.root}/{rel}")
+        return found
+
     def key_for(
         self, nid: str, outputs: Mapping[str, Mapping[str, str]]
     ) -> tuple[str, str, list[str]]:
@@ -369,10 +390,12 @@ class _Run:
                 inputs=digests,
                 tools=tools,
                 needs={n: dict(outputs.get(n, {})) for n in node.needs},
+                needed_files={n: self.needed_files(n) for n in node.needs},
                 matrix=node.matrix,
                 platform=PLATFORM,
                 working_directory=job.working_directory or ".",
                 secrets=dict.fromkeys(job.secrets),
+                sandbox=job.sandbox,
             )
         )
         return (*cachekey.keyed(manifest), files)
@@ -421,12 +444,15 @@ class _Run:
                     log_digest=entry["log_digest"],
                     outputs=dict(entry["outputs"]),
                     saved=float(entry["duration"]),
+                    files=entry["files"],
                 )
         sandbox = None
         cwd = self.root
         if job.sandbox:
             sandbox = Path(tempfile.mkdtemp(prefix="shipyard-sandbox-"))
-            copy_inputs(self.root, files, sandbox)
+            # What the step may read: its inputs and the files its needed steps handed on.
+            handed = [rel for n in node.needs for rel in self.needed_files(n)]
+            copy_inputs(self.root, sorted({*files, *handed}), sandbox)
             cwd = sandbox
         output_folders(cwd, job.outputs, self.made if sandbox is None else set())
         cwd = cwd / (job.working_directory or ".")
@@ -487,6 +513,11 @@ class _Run:
                     status, reason = "failure", f"declared output not produced: {exc.message}"
                     log += f"shipyard: {reason}\n".encode()
                     produced = []
+                clash = self.clash(pending.node, produced)
+                if clash:
+                    status, reason = "failure", clash
+                    log += f"shipyard: error[output-conflict]: {clash}\n".encode()
+                    produced = []
                 for rel in produced:
                     files[rel], n = self.cas.put_file_sized(f"{source.root}/{rel}")
                     size += n
@@ -501,6 +532,35 @@ class _Run:
         if status != "success" or not job.cache:
             size = 0
         return _Captured(status, reason, files, log_digest, size)
+
+    def clash(self, nid: str, produced: list[str]) -> str:
+        """Why the step cannot claim these files as its outputs, or "".
+
+        A file another step of this run produced is that step's, unless that step is one this
+        one needs (a glob may match what an upstream step wrote: it was written before this
+        step started). Two steps of which neither needs the other may run at once, so either
+        could have written such a file, or be writing it still: neither keeps it in the cache.
+        """
+        upstream: frozenset[str] | None = None
+        for rel in produced:
+            owner = self.claimed.get(rel)
+            if owner is None or owner == nid:
+                continue
+            if upstream is None:
+                upstream = self.graph.ancestors([nid])
+            if owner in upstream:
+                continue
+            other = self.records.get(owner)
+            if other is not None and other.key is not None:
+                self.cache.pop(other.key, None)
+                self.cache_puts = [e for e in self.cache_puts if e["key"] != other.key]
+                self.cache_drops.append(other.key)
+            return (
+                f"{rel} is also an output of {owner}, and neither step needs the other, so "
+                "which one wrote it cannot be told (make one need the other, or narrow their "
+                "`outputs` so that no file matches both)"
+            )
+        return ""
 
     def settle(self, pending: _Pending, result: Result, captured: _Captured) -> StepRecord:
         """Record an executed step; cache it only if it succeeded and made its outputs."""
@@ -519,6 +579,7 @@ class _Run:
             log_digest=captured.log_digest,
             outputs=result.outputs,
             reason=captured.reason,
+            files=captured.files,
         )
         if captured.status == "success" and job.cache:
             entry = {
@@ -581,7 +642,13 @@ def run(
     if rerun_failed is not None:
         carried = _carried(store, spec.project, graph, rerun_failed)
         trigger = f"rerun-failed:{rerun_failed}"
-    log = RunLog(store.url)
+    lock = RunLock(store.home)
+    lock.acquire()  # one run at a time in a workspace; waits, saying for whom
+    try:
+        log = RunLog(store.url)
+    except BaseException:
+        lock.release()
+        raise
     try:
         with log.read() as tx:
             durations = tx.durations(spec.project)
@@ -594,6 +661,8 @@ def run(
         uptodate.forget(store.home)
         commit = head_commit(root)
         with log.begin() as tx:
+            if lock.previous is not None:  # its process is gone: we hold the lock
+                tx.abandon(lock.previous, actor)
             tx.ensure_project(spec.project)
             state.run_id = tx.create_run(
                 project=spec.project,
@@ -604,6 +673,7 @@ def run(
             )
             begun = {"commit": commit, "jobs": list(jobs or []), "trigger": trigger}
             tx.events([("run.started", state.subject(), actor, begun, spec.project, None)])
+        lock.holding(state.run_id)
         reporter.started(state.run_id, len(graph.nodes))
         for step in carried:
             state.record(
@@ -617,6 +687,8 @@ def run(
                     outputs=step["outputs"],
                     reason=f"carried over from run {rerun_failed}",
                     saved=float(step["duration_s"]),
+                    # What its dependants will read: its declared outputs as they are now.
+                    files=state.needed_files(step["node"]),
                 )
             )
         sched = Scheduler(
@@ -637,6 +709,7 @@ def run(
         return _finish(state, sched, graph, interrupted)
     finally:
         log.close()
+        lock.release()
 
 
 def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import cachekey
 from shipyard.errors import InputError, NotFound
@@ -11,6 +11,9 @@ from shipyard.services.pipeline import cas_of
 from shipyard.store import pipelines as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.adapters.runlock import RunLock
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?", re.IGNORECASE)
 
@@ -28,6 +31,31 @@ def parse_size(text: str) -> int:
     base = 1024 if "i" in unit else 1000
     power = "kmgt".index(unit[0]) + 1 if unit and unit[0] in "kmgt" else 0
     return int(float(m.group(1)) * base**power)
+
+
+def reap(store: Store) -> bool:
+    """Mark the run the workspace's lock last named ``abandoned`` if it is still ``running``
+    and no process holds the lock (it died before finishing the run); True if it did."""
+    from shipyard.adapters.runlock import RunLock
+
+    lock = RunLock(store.home)
+    if not store.home.is_dir() or not lock.acquire(wait=False, claim=False):
+        return False
+    try:
+        return _abandon_previous(store, lock)
+    finally:
+        lock.release()
+
+
+def _abandon_previous(store: Store, lock: RunLock) -> bool:
+    """With the lock held: the run its last holder recorded, if still running, is abandoned."""
+    from shipyard.store.runlog import Tx
+
+    if lock.previous is None:
+        return False
+    with store.begin() as uow:
+        cur = uow.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return Tx(cur, uow.conn.dialect.name == "postgresql").abandon(lock.previous, "local")
 
 
 def list_runs(store: Store, project: str | None = None, limit: int = 20) -> dict[str, Any]:
@@ -139,6 +167,14 @@ def cache_gc(store: Store, max_size: int) -> dict[str, Any]:
     (logs of failed steps) go first. The entries are deleted in one transaction before their
     blobs, so a crash in between leaves only unreferenced blobs, never an entry without them.
     """
+    from shipyard.adapters.runlock import RunLock
+
+    with RunLock(store.home) as lock:  # never while a run writes entries and packs
+        _abandon_previous(store, lock)
+        return _cache_gc(store, max_size)
+
+
+def _cache_gc(store: Store, max_size: int) -> dict[str, Any]:
     cas = cas_of(store)
     sizes = {b.digest: b.size for b in cas.blobs()}
     before = sum(sizes.values())

@@ -13,10 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from shipyard.adapters.vcs.git import GitCommit, GitRepo, TagExists
+from shipyard.adapters.vcs.git import GitCommit, GitRepo, RemoteMissing, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
-from shipyard.errors import InputError
+from shipyard.errors import InputError, Refused
 from shipyard.store.uow import Store
 
 CHANGELOG = "CHANGELOG.md"
@@ -36,6 +36,26 @@ class Plan:
     changelog: v.Changelog | None
     changelog_path: Path
     artifacts: list[tuple[str, Path]] = field(default_factory=list)
+    # Version tags that the configured release.tag_format does not read, by their format.
+    other_formats: dict[str, list[str]] = field(default_factory=dict)
+    tag_format: str = v.DEFAULT_TAG_FORMAT
+    reason: str | None = None  # why --bump overrode the commits
+
+    @property
+    def override(self) -> dict[str, Any] | None:
+        """What --bump replaced, and why; None when the commits decided."""
+        d = self.decision
+        if d.computed is None:
+            return None
+        return {"bump": d.bump.label, "computed": d.computed.label, "reason": self.reason}
+
+    @property
+    def warnings(self) -> list[str]:
+        return [
+            f"tags such as {tags[0]} follow {other!r}, not release.tag_format "
+            f"{self.tag_format!r}, so they are not read"
+            for other, tags in self.other_formats.items()
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         d = self.decision
@@ -47,6 +67,7 @@ class Plan:
             "previous": d.previous,
             "version": d.version,
             "bump": d.bump.label,
+            "override": self.override,
             "tag": self.tag,
             "releasable": d.releasable,
             "deciding": [
@@ -58,20 +79,49 @@ class Plan:
                 for c in d.ignored
             ],
             "commits": len(self.commits),
-            "explain": d.explain(),
+            "explain": d.explain() + self.warnings,
+            "warnings": self.warnings,
             "changelog_sections": len(self.changelog.sections) if self.changelog else 0,
             "artifacts": [{"name": n, "file": str(p)} for n, p in self.artifacts],
         }
+
+
+class TagFormatMismatch(Refused):
+    code = "tag-format-mismatch"
+
+    def __init__(self, p: Plan) -> None:
+        other, tags = next(iter(p.other_formats.items()))
+        example = v.tag_name(v.SemVer.parse("1.0.0"), p.tag_service, p.tag_format)
+        super().__init__(
+            f"no tag follows release.tag_format {p.tag_format!r} (e.g. {example}), but "
+            f"{len(tags)} tag(s) follow {other!r}, newest {tags[0]}; releasing now would "
+            f"start over at {p.decision.version}",
+            f"set `release: {{tag_format: {other!r}}}` in shipyard.yaml to continue from "
+            f"{tags[0]}, or tag that release in the new format first "
+            f"(`git tag {_renamed(tags[0], other, p)} {tags[0]}`)",
+            details={"tag_format": p.tag_format, "found": p.other_formats},
+        )
+
+
+def _renamed(tag: str, other: str, p: Plan) -> str:
+    found = v.version_from_tag(tag, None, other)
+    return v.tag_name(found, p.tag_service, p.tag_format) if found else tag
 
 
 def config_of(spec: Any) -> v.VersioningConfig:
     if spec is None:
         return v.DEFAULT_CONFIG
     rel = spec.release
+    table = v.commit_types(rel.commit_types)
     return v.VersioningConfig(
         major_on_zero=rel.major_on_zero,
         prerelease_branches=dict(rel.prerelease_branches),
         scheme="calver" if rel.versioning == "calver" else "semver",
+        tag_format=rel.tag_format,
+        commit_types=table,
+        squash_types=tuple(dict.fromkeys(v.KNOWN_TYPES + v.type_names(table)))
+        if rel.squash_bullets
+        else (),
     )
 
 
@@ -84,8 +134,10 @@ def plan(
     paths: tuple[str, ...] = (),
     branch: str | None = None,
     today: date | None = None,
+    bump: str | None = None,
 ) -> Plan:
-    """Everything a release would do, decided from the repository without changing it."""
+    """Everything a release would do, decided from the repository without changing it;
+    ``bump`` (major, minor or patch) overrides what the commits ask for."""
     repo = GitRepo.open(root)
     head = repo.head()
     branch = branch or repo.branch()
@@ -93,7 +145,9 @@ def plan(
     policy = v.branch_policy(branch, config)
     if service is not None and not paths:
         paths = (service,)  # a monorepo service lives in a folder of its name by default
-    all_tags = [(t, v.version_from_tag(t.name, service)) for t in repo.tags()]
+    fmt = config.tag_format
+    tags = repo.tags()
+    all_tags = [(t, v.version_from_tag(t.name, service, fmt)) for t in tags]
     mine = [(t, ver) for t, ver in all_tags if ver is not None]
     reachable = {t.name for t in repo.tags(merged_into=head)}
     candidates = [
@@ -102,6 +156,11 @@ def plan(
         if t.name in reachable and (policy.kind == "prerelease" or not ver.is_prerelease)
     ]
     last = max(candidates, key=lambda c: c[0].precedence_key(), default=None)
+    pending = max(
+        (ver for t, ver in mine if t.name in reachable and ver.is_prerelease),
+        key=lambda ver: ver.precedence_key(),
+        default=None,
+    )
     history = repo.commits(since=last[1].commit if last else None, paths=paths)
     history = [c for c in history if not c.message.startswith(RELEASE_PREFIX)]
     decision = v.next_version(
@@ -112,8 +171,10 @@ def plan(
         released=[ver for _t, ver in mine],
         today=today or date.today(),
         service=service,
+        pending=pending,
+        override=v.parse_bump(bump) if bump else None,
     )
-    tag = v.tag_name(decision.version, service) if decision.version else None
+    tag = v.tag_name(decision.version, service, fmt) if decision.version else None
     changelog = (
         v.build_changelog(
             decision.version, decision.commits, on=today or date.today(), previous=decision.previous
@@ -133,6 +194,8 @@ def plan(
         tag=tag,
         changelog=changelog,
         changelog_path=(folder or repo.root) / CHANGELOG,
+        other_formats={} if mine else v.other_tag_formats((t.name for t in tags), fmt, service),
+        tag_format=fmt,
     )
 
 
@@ -146,109 +209,225 @@ def update_changelog(existing: str, section: str, version: str) -> str:
     return title + "\n\n" + section.rstrip("\n") + "\n" + ("\n" + body if body.strip() else "")
 
 
-def find_artifacts(root: Path, spec: Any, extra: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
-    """Each `artifact:` job's single output file in the work tree, plus NAME=FILE given."""
-    found = list(extra)
-    named = {n for n, _ in extra}
-    jobs = spec.pipeline.jobs.items() if spec is not None else []
-    for job_name, job in jobs:
-        if not job.artifact or job.artifact in named or not job.outputs:
-            continue
-        files = sorted({p for pattern in job.outputs for p in root.glob(pattern) if p.is_file()})
-        if len(files) > 1:
-            raise InputError(
-                f"job {job_name} produced {len(files)} files for artifact {job.artifact}: "
-                + ", ".join(str(f.relative_to(root)) for f in files),
-                f"narrow the job's outputs, or pass --artifact {job.artifact}=FILE",
-                code="artifact-ambiguous",
-            )
-        if files:
-            found.append((job.artifact, files[0]))
-    return found
-
-
 def release(
     store: Store,
     root: Path,
     *,
     project: str,
+    actor: str,
     spec: Any = None,
     service: str | None = None,
     paths: tuple[str, ...] = (),
     branch: str | None = None,
     artifacts: list[tuple[str, Path]] | None = None,
     dry_run: bool = False,
-    actor: str = "cli",
     today: date | None = None,
     project_root: Path | None = None,
-    run_id: str | None = None,
+    build: bool = True,
+    reporter: Any = None,
+    bump: str | None = None,
+    reason: str | None = None,
+    push: bool = False,
+    remote: str | None = None,
 ) -> dict[str, Any]:
-    from shipyard.services import artifacts as reg
+    """Tag, changelog and the artifacts of the next version, built by a recorded run.
 
+    The artifacts are the bytes the successful run of HEAD's tree produced (see
+    ``release_build``); without such a run the pipeline runs first, or, with ``build=False``,
+    the release is refused. ``artifacts`` (NAME=FILE) must be files that run produced.
+
+    With ``push``, the release commit and tag go to ``remote`` (default: the one the branch
+    tracks, else origin) in one atomic push, before anything is recorded, and a refused push
+    leaves the repository as it was.
+    """
+    from shipyard.services import artifacts as reg
+    from shipyard.services import release_build as rb
+    from shipyard.services import release_files
+
+    if bump and not (reason or "").strip():
+        raise InputError(
+            f"--bump {bump} overrides the commits, so it needs a reason",
+            'pass --reason "why", e.g. --reason "the API change in #42 was not marked"',
+            code="reason-missing",
+        )
     repo = GitRepo.open(root)
     dirty = repo.dirty_files()
     if not dry_run:
         repo.require_clean()
     p = plan(
-        root, project=project, spec=spec, service=service, paths=paths, branch=branch, today=today
+        root,
+        project=project,
+        spec=spec,
+        service=service,
+        paths=paths,
+        branch=branch,
+        today=today,
+        bump=bump,
     )
-    out = p.to_dict() | {"released": False, "dry_run": dry_run, "dirty": dirty}
+    p.reason = reason.strip() if bump and reason else None
+    out = p.to_dict() | {"released": False, "dry_run": dry_run, "dirty": dirty, "run_id": None}
     if not p.decision.releasable:
         out["message"] = p.decision.explain()[0]
         return out
     assert p.tag is not None and p.decision.version is not None and p.changelog is not None
+    if p.other_formats:
+        raise TagFormatMismatch(p)
     version = p.decision.version
     if repo.tag_exists(p.tag):
         raise TagExists(f"tag {p.tag} already exists", details={"tag": p.tag})
-    p.artifacts = find_artifacts(project_root or repo.root, spec, artifacts or [])
-    out["artifacts"] = [{"name": n, "file": str(f)} for n, f in p.artifacts]
-    for name, path in p.artifacts:  # refuse before anything changes
+    extra = artifacts or []
+    built: rb.BuildRun | None = None
+    chosen: list[tuple[str, rb.Built]] = []
+    if extra or rb.artifact_jobs(spec):
+        if spec is None or not spec.pipeline.jobs:
+            raise rb.ArtifactNotBuilt(
+                "no pipeline job is declared, so no run can have built "
+                + ", ".join(str(f) for _n, f in extra),
+                "declare the job that builds it in shipyard.yaml (with `artifact:`), then "
+                "`shipyard run` and release",
+            )
+        folder = project_root or repo.root
+        if dry_run:
+            built = rb.run_of_tree(store, spec.project, spec, folder, repo.root, p.head)
+            if built is None and not build:
+                rb.find_or_build(
+                    store, spec, folder, repo.root, p.head, allow_build=False, actor=actor
+                )
+        else:
+            built = rb.find_or_build(
+                store,
+                spec,
+                folder,
+                repo.root,
+                p.head,
+                allow_build=build,
+                actor=actor,
+                reporter=reporter,
+            )
+        if built is not None:
+            chosen = rb.choose(built, spec, extra)
+            out["run_id"] = built.run_id
+            out["built"] = {"run_id": built.run_id, "commit": built.commit, "ran": built.ran}
+    p.artifacts = [(n, (project_root or repo.root) / b.path) for n, b in chosen]
+    out["artifacts"] = [
+        {"name": n, "file": b.path, "digest": b.digest, "job": b.job} for n, b in chosen
+    ]
+    for name, b in chosen:  # refuse before anything changes
         reg.check_name_version(name, version)
-        if not path.is_file():
-            raise reg.ArtifactFileMissing(f"{path} is not a file")
-        reg.already_published(store, project, name, version, path)
+        reg.published_with(store, project, name, version, b.digest)
+    files = release_files.version_file_changes(
+        repo.root,
+        project_root or repo.root,
+        spec,
+        version,
+        (paths or (service,)) if service else (),
+    )
+    out["version_files"] = [c.relative for c in files]
+    if push:
+        remote = remote or repo.remote()
+        if remote is None or repo.remote_url(remote) is None:
+            raise RemoteMissing(f"no remote {remote or 'to push to'} in {repo.root}")
+        out["remote"] = remote
     section = v.render_markdown(p.changelog)
     out["changelog"] = section
     if dry_run:
-        out["message"] = f"would release {p.tag} ({p.decision.bump.label})"
+        how = (
+            f"from run {built.run_id}"
+            if built is not None
+            else ("after running the pipeline" if chosen or rb.artifact_jobs(spec) else "")
+        )
+        out["message"] = f"would release {p.tag} ({_why(p)})" + (f" {how}" if how else "")
         return out
 
     from shipyard.services.audit import ensure_project, register_key
 
-    base = provenance.BuildInfo(
-        pipeline=project, job="release", commit=p.head, repository=str(repo.root), run_id=run_id
-    )
-    prepared = [
-        reg.prepare(store, path, name, version, _built_by(store, spec, run_id, name, base))
-        for name, path in p.artifacts
-    ]
+    prepared = []
+    if chosen:
+        assert built is not None
+        prepared = _prepare_built(store, repo, built, chosen, version, project)
     existing = p.changelog_path.read_text() if p.changelog_path.is_file() else ""
     p.changelog_path.write_text(update_changelog(existing, section, version))
+    release_files.write(files)
     rel_path = str(p.changelog_path.relative_to(repo.root))
-    commit = repo.commit_paths([rel_path], f"{RELEASE_PREFIX} {p.tag}")
+    # [skip ci]: the pushed release commit must not start the pipeline that released it.
+    message = f"{RELEASE_PREFIX} {p.tag} [skip ci]"
+    commit = repo.commit_paths([rel_path, *(c.relative for c in files)], message)
     repo.create_tag(p.tag, commit, f"Release {p.tag}\n\n{section}")
+    if push:
+        assert remote is not None
+        try:
+            repo.push(remote, [f"{commit}:refs/heads/{p.branch}", f"refs/tags/{p.tag}"])
+        except BaseException:
+            # Nothing left behind: no tag, the branch and its files back where they were.
+            repo.delete_tag(p.tag)
+            repo.git("reset", "-q", "--keep", p.head)
+            raise
     try:
         with store.begin() as uow:
             ensure_project(uow, project)
             register_key(store, uow)
             published = [reg.record(store, uow, project, pr, actor)[1] for pr in prepared]
-            _record_release(uow, p, commit, actor)
+            _record_release(uow, p, commit, actor, built.run_id if built else None)
     except BaseException:
         repo.delete_tag(p.tag)  # the changelog commit stays; a retry rewrites its section
+        if push:
+            assert remote is not None
+            repo.push(remote, [f":refs/tags/{p.tag}"])
         raise
     out.update(
         released=True,
+        pushed=remote if push else None,
         commit=commit,
         published=[
             {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
             for pr, new in zip(prepared, published, strict=True)
         ],
-        message=f"released {p.tag}",
+        message=f"released {p.tag} ({_why(p)})",
     )
     return out
 
 
-def _record_release(uow: Any, p: Plan, commit: str, actor: str) -> None:
+def _prepare_built(
+    store: Store,
+    repo: GitRepo,
+    built: Any,
+    chosen: list[tuple[str, Any]],
+    version: str,
+    project: str,
+) -> list[Any]:
+    """Each chosen file's bytes, as the run stored them, into the registry with provenance."""
+    import tempfile
+
+    from shipyard.services import artifacts as reg
+    from shipyard.services.pipeline import cas_of
+
+    cas = cas_of(store)
+    prepared = []
+    with tempfile.TemporaryDirectory(prefix="shipyard-release-") as tmp:
+        for i, (name, b) in enumerate(chosen):
+            path = Path(tmp) / str(i) / Path(b.path).name
+            cas.restore(b.digest, path)
+            base = provenance.BuildInfo(
+                pipeline=project,
+                job=b.job,
+                commit=built.commit,
+                repository=repo.remote_url() or str(repo.root),
+                run_id=str(built.run_id),
+            )
+            prepared.append(
+                reg.prepare(store, path, name, version, _built_by(store, built, b.node, base))
+            )
+    return prepared
+
+
+def _why(p: Plan) -> str:
+    d = p.decision
+    if d.computed is None:
+        return d.bump.label
+    return f"{d.bump.label}, set by --bump; the commits ask for {d.computed.label}"
+
+
+def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | None) -> None:
     from shipyard.store import artifacts as repo_tables
     from shipyard.store.events import utcnow
 
@@ -276,43 +455,37 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str) -> None:
             "version": d.version,
             "previous": d.previous,
             "bump": d.bump.label,
+            **({"override": p.override} if p.override else {}),
             "commits": [{"sha": c.sha, "time": c.committed_at} for c in p.commits],
             "tag": p.tag,
             "commit": commit,
             "branch": p.branch,
             "artifacts": [n for n, _ in p.artifacts],
+            "run_id": str(run_id) if run_id is not None else None,
         },
         project=p.project,
     )
 
 
 def _built_by(
-    store: Store, spec: Any, run_id: str | None, artifact: str, base: provenance.BuildInfo
+    store: Store, built: Any, node: str, base: provenance.BuildInfo
 ) -> provenance.BuildInfo:
-    """The provenance of an artifact the pipeline built: the job that declared it, its matrix,
-    its input digests and when it ran, read from that run's recorded step."""
+    """The provenance of a file the pipeline built: the step that wrote it, its matrix, its
+    input digests and when it ran, read from that run's recorded step."""
     import json
     from dataclasses import replace
     from datetime import datetime, timedelta
 
     from sqlalchemy import select
 
-    from shipyard.store.pipelines import get_run, pipeline_steps, steps_source
+    from shipyard.store.pipelines import pipeline_steps
 
-    jobs = [n for n, j in (spec.pipeline.jobs.items() if spec else ()) if j.artifact == artifact]
-    if not run_id or not run_id.isdigit() or not jobs:
-        return base
     c = pipeline_steps.c
     with store.read() as uow:
-        run = get_run(uow.conn, int(run_id))
         row = uow.conn.execute(
-            select(c.job, c.matrix, c.manifest, c.finished_at, c.duration)
-            .where(
-                c.run_id == (steps_source(run) if run else int(run_id)),
-                c.job == jobs[0],
-                c.status == "success",
+            select(c.job, c.matrix, c.manifest, c.finished_at, c.duration).where(
+                c.run_id == built.steps_of, c.node == node
             )
-            .order_by(c.node)
         ).first()
     if row is None:
         return base

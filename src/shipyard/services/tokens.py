@@ -10,7 +10,14 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from shipyard.domain.access import Permission, Role, allowed, token_usable
+from shipyard.domain.access import (
+    Permission,
+    Role,
+    allowed,
+    covers,
+    grant_refusal,
+    token_usable,
+)
 from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
 from shipyard.store.events import utcnow
 from shipyard.store.schema import api_tokens
@@ -57,6 +64,16 @@ class Principal:
                 f"this token is limited to project '{self.project}'", "use a token for this project"
             )
 
+    def require_global(self, permission: Permission) -> None:
+        """For actions over every project (checkpoints, keys): a token tied to no project."""
+        self.require(permission)
+        if self.project is not None:
+            raise Forbidden(
+                f"this token is limited to project '{self.project}'; "
+                f"this action concerns every project",
+                "use a token created without --project",
+            )
+
 
 def create(
     store: Store,
@@ -66,8 +83,18 @@ def create(
     project: str | None = None,
     expires_in: timedelta | None = None,
     actor: str = "cli",
+    maker: Principal | None = None,
 ) -> dict[str, Any]:
+    """A new token; ``maker`` (None on the server's own machine) bounds its role and project,
+    and a project-bound maker's token is for the maker's project unless another is named."""
     r = parse_role(role)
+    if maker is not None:
+        project = project if project is not None else maker.project
+        why = grant_refusal(maker.role, maker.project, r, project)
+        if why is not None:
+            raise Forbidden(
+                why, "a token can only create tokens at or below its own role and scope"
+            )
     token = PREFIX + secrets.token_urlsafe(32)
     token_id = secrets.token_hex(8)
     expires = (
@@ -121,21 +148,24 @@ def authenticate(store: Store, token: str | None) -> Principal:
     return Principal(row.id, row.name, Role(row.role), row.project)
 
 
-def list_tokens(store: Store) -> list[dict[str, Any]]:
+def list_tokens(store: Store, scope: str | None = None) -> list[dict[str, Any]]:
+    """Every token, or only those of project ``scope`` for a caller limited to it."""
     c = api_tokens.c
+    query = select(c.id, c.name, c.role, c.project, c.created_at, c.expires_at, c.revoked_at)
+    if scope is not None:
+        query = query.where(c.project == scope)
     with store.read() as uow:
-        rows = uow.conn.execute(
-            select(
-                c.id, c.name, c.role, c.project, c.created_at, c.expires_at, c.revoked_at
-            ).order_by(c.created_at)
-        ).all()
+        rows = uow.conn.execute(query.order_by(c.created_at)).all()
     return [dict(r._mapping) for r in rows]
 
 
-def revoke(store: Store, token_id: str, actor: str = "cli") -> dict[str, Any]:
+def revoke(
+    store: Store, token_id: str, actor: str = "cli", scope: str | None = None
+) -> dict[str, Any]:
+    """Revoke a token; a caller limited to project ``scope`` sees no token of another."""
     with store.begin() as uow:
         row = uow.conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
-        if row is None:
+        if row is None or not covers(scope, row.project):
             raise NotFound(
                 f"no token with id '{token_id}'",
                 "list them with `shipyard token list`",

@@ -238,21 +238,34 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
         return None  # through a server, runs are recorded by the server
     if url.startswith("sqlite:///") and not os.path.isfile(url.removeprefix("sqlite:///")):
         return None  # a database that is not there yet needs creating: the full path does it
+    from shipyard.adapters.runlock import RunLock
+
+    lock = RunLock(settings.home)
     try:
         stamp = json.loads((settings.home / STAMP).read_bytes())
+        if not lock.acquire(wait=False, claim=False):
+            return None  # a run is writing the workspace: the full path waits for it
         if not holds(stamp, root, opts[1]):
             return None
-        summary = record(url, stamp, root)
+        summary = record(url, stamp, root, lock.previous)
     except (OSError, ValueError, KeyError, TypeError, StoreError):
         return None  # no stamp, a damaged one, or a busy database: the full path decides
+    finally:
+        lock.release()
     if stamp.pop("refreshed", False):
         with contextlib.suppress(OSError):  # recorded already; the next check hashes again
             _save(settings.home, stamp)
     return summary, stamp["steps_json"], opts[0]
 
 
-def record(url: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
-    """One run whose trigger names the stamped run (whose steps it repeats), and its events."""
+def record(
+    url: str, stamp: dict[str, Any], root: Path, previous_holder: int | None = None
+) -> dict[str, Any]:
+    """One run whose trigger names the stamped run (whose steps it repeats), and its events.
+
+    ``previous_holder`` is the run the workspace's lock last named: if it is still `running`,
+    its process died, and it is marked abandoned in the same transaction.
+    """
     from shipyard.adapters.vcs.head import head_commit
     from shipyard.store.append import utcnow
     from shipyard.store.runlog import RunLog
@@ -268,6 +281,8 @@ def record(url: str, stamp: dict[str, Any], root: Path) -> dict[str, Any]:
                 raise ValueError("the database needs migrating")
             if tx.run_status(previous, project) != "success":
                 raise ValueError(f"run {previous} is not in the database as stamped")
+            if previous_holder is not None:
+                tx.abandon(previous_holder, "local")
             started = utcnow()
             run_id = tx.create_run(
                 project=project, commit=commit, trigger=trigger, jobs=jobs, now=started

@@ -322,10 +322,42 @@ class Freeze(Model):
         return self
 
 
+def _tag_format(value: Any) -> Any:
+    if isinstance(value, str):
+        from shipyard.domain.versioning import check_tag_format
+        from shipyard.errors import InputError
+
+        try:
+            check_tag_format(value)
+        except InputError as exc:  # re-raised as ValueError so the error keeps its position
+            raise ValueError(f"{exc.message}; {exc.hint}") from exc
+    return value
+
+
+def _commit_types(value: Any) -> Any:
+    if isinstance(value, dict):
+        from shipyard.domain.versioning import commit_types
+        from shipyard.errors import InputError
+
+        try:
+            commit_types({str(k): str(b) for k, b in value.items()})
+        except InputError as exc:  # re-raised as ValueError so the error keeps its position
+            raise ValueError(f"{exc.message}; {exc.hint}") from exc
+    return value
+
+
+Bump = Literal["major", "minor", "patch", "none"]
+
+
 class Release(Model):
     versioning: Literal["conventional-commits", "calver"] = "conventional-commits"
     major_on_zero: bool = True
     prerelease_branches: dict[str, str] = {}
+    tag_format: Annotated[str, BeforeValidator(_tag_format)] = "v{version}"
+    squash_bullets: bool = True  # count each `* feat: ...` line of a squash merge's body
+    # type or type(scope-glob) -> the bump it makes, over feat: minor, fix/perf: patch
+    commit_types: Annotated[dict[str, Bump], BeforeValidator(_commit_types)] = {}
+    version_files: StrList = []  # pyproject.toml, package.json, Cargo.toml, VERSION
     train: Train | None = None
     freezes: list[Freeze] = []
 

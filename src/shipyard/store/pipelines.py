@@ -31,11 +31,15 @@ pipeline_runs = Table(
     Column("project", String(100), nullable=False),
     Column("commit", String(64), nullable=False),
     Column("trigger", String(100), nullable=False),
-    Column("status", String(20), nullable=False),  # running, success, failure, cancelled
+    Column("status", String(20), nullable=False),  # running, success, failure, cancelled,
+    # abandoned (its process died before it finished)
     Column("jobs", Text, nullable=False),  # JSON list of the jobs asked for ([] = all)
     Column("started_at", String(32), nullable=False),
     Column("finished_at", String(32), nullable=True),
     Column("duration", Float, nullable=True),
+    # The steps this run has no row of are base_run's successful ones, served from the cache.
+    Column("base_run", Integer, nullable=True),
+    Column("pruned_at", String(32), nullable=True),  # when its step rows were deleted
     Index("ix_pipeline_runs_project", "project", "id"),
 )
 

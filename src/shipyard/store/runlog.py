@@ -233,6 +233,38 @@ class Tx:
             (status, now, duration, run_id),
         )
 
+    def abandon(self, run_id: int, actor: str) -> bool:
+        """Mark a run still ``running`` as ``abandoned``, with its event; False if it is not.
+
+        The caller knows its process is gone (it holds the workspace's run lock). It ends at
+        the last moment it was seen alive: its start or its newest recorded step.
+        """
+        m = self.m
+        self.cur.execute(
+            f"SELECT project, started_at FROM pipeline_runs WHERE id = {m} AND status = 'running'",
+            (run_id,),
+        )
+        row = self.cur.fetchone()
+        if row is None:
+            return False
+        project, started = row
+        self.cur.execute(
+            f"SELECT count(*), max(finished_at) FROM pipeline_steps WHERE run_id = {m}", (run_id,)
+        )
+        steps, last = self.cur.fetchone()
+        self.cur.execute(
+            f"UPDATE pipeline_runs SET status = 'abandoned', finished_at = {m}"
+            f" WHERE id = {m} AND status = 'running'",
+            (max(started, last or started), run_id),
+        )
+        payload = {
+            "status": "abandoned",
+            "steps": int(steps),
+            "reason": "the process recording it ended before the run finished",
+        }
+        self.events([("run.finished", f"run:{run_id}", actor, payload, project, None)])
+        return True
+
     def events(self, new: list[NewEvent]) -> list[tuple[int, str]]:
         """Append events in order; each one's sequence number and timestamp."""
         if self._frontier is None:

@@ -6,6 +6,7 @@ Every failure of `git` is translated into a ``shipyard.errors`` error with a cod
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +63,31 @@ class IdentityMissing(InputError):
         "set who you are: `git config user.name 'Your Name'` and "
         "`git config user.email you@example.com`"
     )
+
+
+class RemoteMissing(InputError):
+    code = "remote-missing"
+    default_hint = "add one (`git remote add origin URL`), or pass --remote NAME"
+
+
+class PushRejected(Conflict):
+    code = "push-rejected"
+    default_hint = (
+        "the remote moved on: `git pull --rebase` (and `git fetch --tags`), then release again"
+    )
+
+
+class PushFailed(ShipyardError):
+    code = "push-failed"
+    default_hint = "check the remote's URL and your access to it (`git push --dry-run`)"
+
+
+# user:password@ (or a token) in a URL git echoes back; never shown.
+_CREDENTIALS_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact(text: str) -> str:
+    return _CREDENTIALS_RE.sub(r"\1", text)
 
 
 @dataclass(frozen=True)
@@ -125,6 +151,42 @@ class GitRepo:
         if proc.returncode != 0:
             raise RefUnknown(f"'{ref}' names no commit in {self.root}")
         return proc.stdout.strip()
+
+    def remote(self) -> str | None:
+        """The remote the checked-out branch tracks, else ``origin`` if there is one."""
+        proc = _run(["symbolic-ref", "--short", "-q", "HEAD"], self.root)
+        branch = proc.stdout.strip() if proc.returncode == 0 else ""
+        if branch:
+            tracked = _run(["config", "--get", f"branch.{branch}.remote"], self.root)
+            name = tracked.stdout.strip()
+            if tracked.returncode == 0 and name and name != ".":
+                return name
+        names = self.git("remote").split()
+        return "origin" if "origin" in names else None
+
+    def remote_url(self, name: str | None = None) -> str | None:
+        """The URL ``git fetch`` uses for the remote (``insteadOf`` applied), None without one."""
+        name = name or self.remote()
+        if name is None:
+            return None
+        proc = _run(["remote", "get-url", name], self.root)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def push(self, remote: str, refspecs: list[str]) -> None:
+        """Push all of ``refspecs`` or none (``--atomic``), never forcing."""
+        proc = _run(["push", "--atomic", "--porcelain", remote, *refspecs], self.root)
+        if proc.returncode == 0:
+            return
+        said = redact((proc.stderr + "\n" + proc.stdout).strip())
+        lines = [line.strip() for line in said.splitlines() if line.strip()]
+        rejected = [line for line in lines if line.startswith("!") or "[rejected]" in line]
+        if rejected:
+            raise PushRejected(
+                f"{remote} refused the push: {'; '.join(rejected)}",
+                details={"remote": remote, "refs": refspecs},
+            )
+        reason = lines[-1] if lines else "no message"
+        raise PushFailed(f"pushing to {remote} failed: {reason}", details={"remote": remote})
 
     def dirty_files(self) -> list[str]:
         """Tracked files changed but not committed; untracked files do not count."""

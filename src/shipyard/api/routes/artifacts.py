@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
+from shipyard.domain.filenames import safe_basename
 from shipyard.domain.provenance import BuildInfo
 from shipyard.errors import InputError
 from shipyard.services import artifacts as svc
@@ -111,7 +112,7 @@ async def publish(
     principal.require(Permission.RUN, chosen)
     svc.check_name_version(name, version)
     body = await request.body()
-    safe = Path(filename or f"{name}-{version}").name or name
+    safe = safe_basename(filename, f"{name}-{version}")
     with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
         path = Path(tmp) / safe
         path.write_bytes(body)

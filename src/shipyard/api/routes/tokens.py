@@ -1,4 +1,4 @@
-"""Token routes: admins create, list and revoke tokens."""
+"""Token routes: admins create, list and revoke tokens at or below their own scope."""
 
 from __future__ import annotations
 
@@ -35,14 +35,15 @@ def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> d
         project=body.project,
         expires_in=life,
         actor=f"token:{who.token_id}",
+        maker=who,
     )
 
 
 @router.get("")
-def list_(_: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
-    return {"tokens": tokens.list_tokens(store)}
+def list_(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+    return {"tokens": tokens.list_tokens(store, who.project)}
 
 
 @router.delete("/{token_id}")
 def revoke(token_id: str, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
-    return tokens.revoke(store, token_id, actor=f"token:{who.token_id}")
+    return tokens.revoke(store, token_id, actor=f"token:{who.token_id}", scope=who.project)
