@@ -12,7 +12,9 @@ from tests.e2e.helpers import as_json, shipyard
 
 SPEC = (
     "project: shop\n"
-    "pipeline:\n  jobs:\n    build:\n      run: make\n      outputs: ['dist/*.zip']\n"
+    "pipeline:\n  jobs:\n    build:\n"
+    "      run: mkdir -p dist && printf 'built bytes' > dist/shop.zip\n"
+    "      outputs: ['dist/*.zip']\n"
     "      artifact: shop\n"
     "release:\n  prerelease_branches: {next: rc}\n"
 )
@@ -51,10 +53,10 @@ def test_version_explains_and_changes_nothing(repo: Path) -> None:
 
 
 def test_release_tags_writes_changelog_and_publishes(repo: Path, tmp_path: Path) -> None:
-    """`release` writes CHANGELOG.md, tags it, publishes dist/shop.zip, which then lists,
+    """`release` writes CHANGELOG.md, tags it, publishes the dist/shop.zip the pipeline run it
+    started built, which then lists,
     verifies and downloads; a second release has nothing to do: exit 5, or 0 with --allow-empty."""
     gitrepo.commit(repo, "fix: a bug")
-    _dist(repo)
     proc = shipyard("release", "--json", cwd=repo)
     data = as_json(proc)
     assert proc.returncode == 0, proc.stderr
@@ -88,7 +90,6 @@ def test_dry_run_changes_nothing(repo: Path) -> None:
 
 def test_tampered_artifact_exits_4(repo: Path) -> None:
     """A flipped byte in a published artifact makes `artifacts verify` exit 4."""
-    _dist(repo)
     assert shipyard("release", cwd=repo).returncode == 0
     show = as_json(shipyard("artifacts", "show", "shop@0.1.0", "--json", cwd=repo))
     blob = repo / ".shipyard" / "cas" / "blobs" / show["digest"][7:9] / show["digest"][7:]
@@ -187,7 +188,6 @@ def test_breaking_footer_is_a_major_release(repo: Path) -> None:
     """A BREAKING CHANGE footer bumps the major version and leads the changelog."""
     gitrepo.tag(repo, "v1.2.0")
     gitrepo.commit(repo, "refactor: config\n\nBREAKING CHANGE: settings moved to shop.toml")
-    _dist(repo)
     data = as_json(shipyard("release", "--json", cwd=repo))
     assert data["version"] == "2.0.0"
     text = (repo / "CHANGELOG.md").read_text()

@@ -204,3 +204,37 @@ def test_a_killed_run_is_marked_abandoned(tmp_path: Path) -> None:
     # Run 3 holds the lock's record now, so only run 3 itself can have marked run 2.
     assert _status(repo, 2) == "abandoned"
     assert _status(repo, 3) == "success"
+
+
+def test_a_file_two_independent_steps_produce_is_cached_for_neither(tmp_path: Path) -> None:
+    """Two steps that do not need each other and both claim a file fail with output-conflict
+    and leave it out of the cache, since either could have written it."""
+    spec = """project: p
+pipeline:
+  jobs:
+    one:
+      run: echo one > out/one.txt
+      outputs: ["out/*.txt"]
+    two:
+      run: echo two > out/two.txt
+      outputs: [out/two.txt]
+    after:
+      needs: [two]
+      run: cat out/two.txt > out/after.txt
+      outputs: ["out/*.txt"]
+"""
+    repo = _repo(tmp_path / "r", spec)
+    (repo / "out").mkdir()
+    (repo / "out/two.txt").write_text("left by an earlier build\n")
+    proc = shipyard("run", "--json", "-j", "1", cwd=repo)
+    assert proc.returncode == 1
+    steps = {s["node"]: s for s in as_json(proc)["steps"]}
+    failed = [n for n, s in steps.items() if s["status"] == "failure"]
+    assert len(failed) == 1 and failed[0] in ("one", "two")
+    assert "out/two.txt is also an output of" in steps[failed[0]]["reason"]
+    assert steps["after"]["status"] in ("success", "skipped")  # its glob meets two's output
+    log = shipyard("logs", str(as_json(proc)["run_id"]), failed[0], cwd=repo)
+    assert "error[output-conflict]" in log.stdout
+    again = as_json(shipyard("run", "--json", "-j", "1", cwd=repo))
+    executed = {s["node"] for s in again["steps"] if s["status"] != "skipped" and not s["cached"]}
+    assert {"one", "two"} <= executed  # neither was served from the cache

@@ -152,9 +152,12 @@ def test_provenance_source_is_a_uri(tmp_path: Path, remote: str | None, uri: str
     root = _repo(tmp_path)
     if remote:
         gitrepo.git(root, "remote", "add", "origin", remote)
-    (root / "shop.zip").write_text("bytes")
-    gitrepo.commit(root, "fix: a")
-    proc = shipyard("release", "--artifact", "shop=shop.zip", "--json", cwd=root)
+    build = (
+        "project: shop\npipeline:\n  jobs:\n    build:\n      run: printf bytes > shop.zip\n"
+        "      outputs: [shop.zip]\n      artifact: shop\n"
+    )
+    gitrepo.commit(root, "fix: a", {"shipyard.yaml": build, ".gitignore": ".shipyard/\nshop.zip\n"})
+    proc = shipyard("release", "--json", cwd=root)
     assert proc.returncode == 0, proc.stderr
     shown = shipyard("artifacts", "show", "shop@0.1.0", "--json", cwd=root)
     source = as_json(shown)["provenance"]["buildDefinition"]["resolvedDependencies"][0]

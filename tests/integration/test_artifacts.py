@@ -17,7 +17,7 @@ from shipyard.services import release
 from shipyard.store.uow import Store
 from tests import gitrepo
 
-BUILD = BuildInfo(pipeline="shop", job="build", commit="a" * 40, run_id="7")
+BUILD = BuildInfo(pipeline="shop", job="build", commit="a" * 40)
 
 
 def _file(tmp_path: Path, text: str = "hello", name: str = "shop.zip") -> Path:
@@ -42,7 +42,7 @@ def test_publish_records_the_artifact_and_its_event(store: Store, tmp_path: Path
     """Publishing stores the bytes and records name@version with an artifact.published event."""
     out = svc.publish(store, "shop", "shop", _file(tmp_path), "1.0.0", BUILD)
     a = out["artifact"]
-    assert out["published"] is True and a["size"] == 5 and a["run_id"] == "7"
+    assert out["published"] is True and a["size"] == 5 and a["commit"] == "a" * 40
     assert a["media_type"] == "application/zip" and a["provenance"]["runDetails"]
     events = _events(store, "artifact.published")
     assert len(events) == 1 and events[0]["subject"] == "artifact:shop@1.0.0"
@@ -183,33 +183,50 @@ def test_non_python_sbom_names_the_file(store: Store, tmp_path: Path) -> None:
     assert comp["hashes"][0]["content"] == a["digest"].removeprefix("sha256:")
 
 
+SPEC = """\
+project: shop
+pipeline:
+  jobs:
+    build:
+      run: mkdir -p dist && cp a.py dist/shop.zip
+      inputs: [a.py]
+      outputs: [dist/shop.zip]
+      artifact: shop
+"""
+
+
 def test_release_records_release_and_artifacts_together(store: Store, tmp_path: Path) -> None:
     """A release tags, writes the changelog and records release.created with {sha, time}
-    commits and the artifact in the store."""
+    commits, the run that built it, and the artifact in the store."""
+    from shipyard.spec.load import parse_spec
+
+    spec = parse_spec(SPEC)
     repo = gitrepo.init(tmp_path / "repo")
-    (repo / ".gitignore").write_text("dist/\n")
     first = gitrepo.commit(repo, "feat: first", {"a.py": "1", ".gitignore": "dist/\n"})
     second = gitrepo.commit(repo, "fix: second", {"a.py": "2"})
-    dist = _file(repo, "bytes", "shop.zip")
-    out = release.release(store, repo, project="shop", artifacts=[("shop", dist)])
+    out = release.release(store, repo, project="shop", spec=spec, actor="alice@example.com")
     assert out["released"] is True and out["version"] == "0.1.0" and out["tag"] == "v0.1.0"
     assert gitrepo.git(repo, "rev-parse", "v0.1.0^{commit}") == out["commit"]
     assert "## 0.1.0" in (repo / "CHANGELOG.md").read_text()
     (event,) = _events(store, "release.created")
-    assert event["subject"] == "release:shop@0.1.0"
+    assert event["subject"] == "release:shop@0.1.0" and event["actor"] == "alice@example.com"
     assert [c["sha"] for c in event["payload"]["commits"]] == [first, second]
     assert all(c["time"].endswith("Z") for c in event["payload"]["commits"])
-    assert svc.show(store, "shop", "shop@0.1.0")["commit"] == second
-    again = release.release(store, repo, project="shop", artifacts=[("shop", dist)])
+    assert event["payload"]["run_id"] == str(out["run_id"])
+    shown = svc.show(store, "shop", "shop@0.1.0")
+    assert shown["commit"] == second and shown["run_id"] == str(out["run_id"])
+    again = release.release(store, repo, project="shop", spec=spec, actor="alice@example.com")
     assert again["released"] is False and "nothing to release" in again["message"]
 
 
 def test_failed_recording_removes_the_tag(store: Store, tmp_path: Path) -> None:
     """If the store refuses the release (other bytes under the version), no tag is left."""
+    from shipyard.spec.load import parse_spec
+
     repo = gitrepo.init(tmp_path / "repo")
-    gitrepo.commit(repo, "feat: first", {"a.py": "1"})
+    gitrepo.commit(repo, "feat: first", {"a.py": "1", ".gitignore": "dist/\n"})
     svc.publish(store, "shop", "shop", _file(tmp_path, "older"), "0.1.0", BUILD)
     with pytest.raises(svc.ArtifactImmutable):
-        release.release(store, repo, project="shop", artifacts=[("shop", _file(tmp_path, "new"))])
+        release.release(store, repo, project="shop", spec=parse_spec(SPEC), actor="a@example.com")
     assert gitrepo.git(repo, "tag", "--list") == ""
     assert _events(store, "release.created") == []

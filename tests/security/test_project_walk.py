@@ -315,8 +315,8 @@ WRITES = [
 def test_a_global_token_cannot_invent_projects(
     world: World, method: str, path: str, body: Any
 ) -> None:
-    """A global developer (deployer for incidents) writing to a project the server does not hold gets 404
-    project-not-found and no project appears; a global admin adds one explicitly."""
+    """A global developer (deployer for incidents) writing to a project the server does not
+    hold gets 404 project-not-found, and no project appears."""
     kw: dict[str, Any] = {"json": body} if body is not None else {"content": b"x"}
     who = "deployer" if "incidents" in path else "developer"
     answer = world.call(method, path, who, **kw)

@@ -60,6 +60,9 @@ def release(
         [], "--artifact", help="NAME=FILE to publish with the release (repeatable)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would happen; change nothing."),
+    no_build: bool = typer.Option(
+        False, "--no-build", help="Refuse unless a run of this commit already built it."
+    ),
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Exit 0 when nothing is releasable (for scheduled jobs)."
     ),
@@ -72,17 +75,32 @@ def release(
     reason: str | None = typer.Option(
         None, "--reason", help="Why --bump overrides the commits; recorded in the release event."
     ),
+    push: bool = typer.Option(
+        False, "--push", help="Push the release commit and tag (atomically) to the remote."
+    ),
+    remote: str | None = typer.Option(
+        None, "--remote", help="The remote for --push (default: the branch's, else origin)."
+    ),
     json_: bool = JSON,
 ) -> None:
     """Version, changelog, annotated tag and artifacts of the next release."""
+    import sys
+
+    from shipyard.cli.release_common import actor
     from shipyard.services import release as svc
 
     project, spec, root = project_context()
     extra = [_artifact_arg(a) for a in artifact]
+    reporter = None
+    if not json_mode(json_):
+        from shipyard.cli.pipeline_view import PlainReporter
+
+        reporter = PlainReporter(sys.stderr)  # a build the release starts shows its steps
     data = svc.release(
         open_store(),
         Path.cwd(),
         project=project,
+        actor=actor(),
         spec=spec,
         service=service,
         paths=tuple(path),
@@ -90,8 +108,12 @@ def release(
         artifacts=extra,
         dry_run=dry_run,
         project_root=root,
+        build=not no_build,
+        reporter=reporter,
         bump=_bump_arg(bump),
         reason=reason,
+        push=push,
+        remote=remote,
     )
 
     def human() -> None:
@@ -99,9 +121,19 @@ def release(
         c.print(f"[bold]{data['message']}[/]")
         for line in data["explain"][1:]:
             c.print(line, markup=False)
+        built = data.get("built")
+        if built:
+            how = "ran the pipeline for this release" if built["ran"] else "found"
+            c.print(f"  built by run {built['run_id']} ({how}, commit {built['commit'][:12]})")
         for a in data.get("published", []):
             state = "published" if a["new"] else "already published"
             c.print(f"  {a['name']}@{a['version']} {a['digest']} ({state})")
+        verb = "would write the version to" if data["dry_run"] else "version written to"
+        for file in data.get("version_files", []):
+            c.print(f"  {verb} {file}", markup=False)
+        if data.get("remote"):
+            done = "pushed" if data.get("pushed") else "would push"
+            c.print(f"  {done} the release commit and {data['tag']} to {data['remote']}")
         if data["dry_run"] and data.get("changelog"):
             c.print(data["changelog"], markup=False)
 

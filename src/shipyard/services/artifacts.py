@@ -199,11 +199,16 @@ def _same_or_refuse(existing: dict[str, Any], digest: str) -> None:
 
 def already_published(store: Store, project: str, name: str, version: str, path: Path) -> bool:
     """True if name@version holds exactly these bytes; refuses other bytes; False if new."""
+    return published_with(store, project, name, version, digest_file(path))
+
+
+def published_with(store: Store, project: str, name: str, version: str, digest: str) -> bool:
+    """True if name@version holds the bytes of ``digest``; refuses other bytes; False if new."""
     with store.read() as uow:
         existing = repo.get(uow.conn, project, name, version)
     if existing is None:
         return False
-    _same_or_refuse(existing, digest_file(path))
+    _same_or_refuse(existing, digest)
     return True
 
 
@@ -225,6 +230,8 @@ def publish(
         raise ArtifactFileMissing(f"{path} is not a file")
     if already_published(store, project, name, version, path):
         return {"published": False, "artifact": show(store, project, f"{name}@{version}")}
+    if build.run_id is not None:
+        build = _from_run(store, project, path, build)
     prepared = prepare(store, path, name, version, build, media_type)
     try:
         with store.begin() as uow:
@@ -234,6 +241,36 @@ def publish(
         already_published(store, project, name, version, path)
         new = False
     return {"published": new, "artifact": show(store, project, f"{name}@{version}")}
+
+
+def _from_run(
+    store: Store, project: str, path: Path, build: provenance.BuildInfo
+) -> provenance.BuildInfo:
+    """A build that names a run must be one of its files: the run's commit and step fill in."""
+    from dataclasses import replace
+
+    from shipyard.services import release_build as rb
+
+    run = rb.load_run(store, int(build.run_id), project) if str(build.run_id).isdigit() else None
+    if run is None:
+        raise rb.ArtifactNotBuilt(
+            f"run {build.run_id} is not a successful run of project {project}",
+            "name a run listed by `shipyard runs`, or publish without --run-id",
+            details={"run_id": build.run_id},
+        )
+    digest = digest_file(path)
+    made = run.by_digest(digest)
+    if made is None:
+        raise rb.ArtifactNotBuilt(
+            f"{path.name} ({digest}) is not a file run {build.run_id} produced",
+            "publish the file the run wrote (`shipyard runs show RUN`), or run `shipyard run`",
+            details={"run_id": build.run_id, "digest": digest},
+        )
+    return replace(
+        build,
+        commit=build.commit or run.commit or None,
+        job=made.job if build.job == "manual" else build.job,
+    )
 
 
 def _get(uow: UnitOfWork, project: str, ref: str) -> dict[str, Any]:

@@ -115,7 +115,6 @@ def finish(
     *,
     version: str | None = None,
     artifacts: list[tuple[str, Path]] | None = None,
-    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Release the next patch version from the hotfix branch (the current one, or that of
     ``version``), with its changelog, tag and artifacts, and record ``hotfix.finished``."""
@@ -167,7 +166,7 @@ def finish(
         artifacts=artifacts,
         actor=actor,
         today=now.date(),
-        run_id=run_id,  # the pipeline run that built them, for the tests gate
+        project_root=root,
     )
     if not out["released"]:
         raise InputError(

@@ -270,6 +270,7 @@ class _Run:
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
         self.files: dict[str, dict[str, str]] = {}  # each succeeded node's output files
+        self.claimed: dict[str, str] = {}  # output file -> the first step that produced it
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
         self.made: set[str] = set()  # output folders already created in this run
         self.folders: set[Path] = set()  # step folders known to exist
@@ -285,6 +286,8 @@ class _Run:
         self.records[rec.node] = rec
         if rec.status == "success":
             self.files[rec.node] = rec.files
+            for rel in rec.files:
+                self.claimed.setdefault(rel, rec.node)
         self.pending_rows.append(rec)
         self.finished_at[rec.node] = time.monotonic()
         self.reporter.step_finished(rec)
@@ -510,6 +513,11 @@ class _Run:
                     status, reason = "failure", f"declared output not produced: {exc.message}"
                     log += f"shipyard: {reason}\n".encode()
                     produced = []
+                clash = self.clash(pending.node, produced)
+                if clash:
+                    status, reason = "failure", clash
+                    log += f"shipyard: error[output-conflict]: {clash}\n".encode()
+                    produced = []
                 for rel in produced:
                     files[rel], n = self.cas.put_file_sized(f"{source.root}/{rel}")
                     size += n
@@ -524,6 +532,35 @@ class _Run:
         if status != "success" or not job.cache:
             size = 0
         return _Captured(status, reason, files, log_digest, size)
+
+    def clash(self, nid: str, produced: list[str]) -> str:
+        """Why the step cannot claim these files as its outputs, or "".
+
+        A file another step of this run produced is that step's, unless that step is one this
+        one needs (a glob may match what an upstream step wrote: it was written before this
+        step started). Two steps of which neither needs the other may run at once, so either
+        could have written such a file, or be writing it still: neither keeps it in the cache.
+        """
+        upstream: frozenset[str] | None = None
+        for rel in produced:
+            owner = self.claimed.get(rel)
+            if owner is None or owner == nid:
+                continue
+            if upstream is None:
+                upstream = self.graph.ancestors([nid])
+            if owner in upstream:
+                continue
+            other = self.records.get(owner)
+            if other is not None and other.key is not None:
+                self.cache.pop(other.key, None)
+                self.cache_puts = [e for e in self.cache_puts if e["key"] != other.key]
+                self.cache_drops.append(other.key)
+            return (
+                f"{rel} is also an output of {owner}, and neither step needs the other, so "
+                "which one wrote it cannot be told (make one need the other, or narrow their "
+                "`outputs` so that no file matches both)"
+            )
+        return ""
 
     def settle(self, pending: _Pending, result: Result, captured: _Captured) -> StepRecord:
         """Record an executed step; cache it only if it succeeded and made its outputs."""

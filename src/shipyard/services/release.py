@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from shipyard.adapters.vcs.git import GitCommit, GitRepo, TagExists
+from shipyard.adapters.vcs.git import GitCommit, GitRepo, RemoteMissing, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
 from shipyard.errors import InputError, Refused
@@ -209,46 +209,40 @@ def update_changelog(existing: str, section: str, version: str) -> str:
     return title + "\n\n" + section.rstrip("\n") + "\n" + ("\n" + body if body.strip() else "")
 
 
-def find_artifacts(root: Path, spec: Any, extra: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
-    """Each `artifact:` job's single output file in the work tree, plus NAME=FILE given."""
-    found = list(extra)
-    named = {n for n, _ in extra}
-    jobs = spec.pipeline.jobs.items() if spec is not None else []
-    for job_name, job in jobs:
-        if not job.artifact or job.artifact in named or not job.outputs:
-            continue
-        files = sorted({p for pattern in job.outputs for p in root.glob(pattern) if p.is_file()})
-        if len(files) > 1:
-            raise InputError(
-                f"job {job_name} produced {len(files)} files for artifact {job.artifact}: "
-                + ", ".join(str(f.relative_to(root)) for f in files),
-                f"narrow the job's outputs, or pass --artifact {job.artifact}=FILE",
-                code="artifact-ambiguous",
-            )
-        if files:
-            found.append((job.artifact, files[0]))
-    return found
-
-
 def release(
     store: Store,
     root: Path,
     *,
     project: str,
+    actor: str,
     spec: Any = None,
     service: str | None = None,
     paths: tuple[str, ...] = (),
     branch: str | None = None,
     artifacts: list[tuple[str, Path]] | None = None,
     dry_run: bool = False,
-    actor: str = "cli",
     today: date | None = None,
     project_root: Path | None = None,
-    run_id: str | None = None,
+    build: bool = True,
+    reporter: Any = None,
     bump: str | None = None,
     reason: str | None = None,
+    push: bool = False,
+    remote: str | None = None,
 ) -> dict[str, Any]:
+    """Tag, changelog and the artifacts of the next version, built by a recorded run.
+
+    The artifacts are the bytes the successful run of HEAD's tree produced (see
+    ``release_build``); without such a run the pipeline runs first, or, with ``build=False``,
+    the release is refused. ``artifacts`` (NAME=FILE) must be files that run produced.
+
+    With ``push``, the release commit and tag go to ``remote`` (default: the one the branch
+    tracks, else origin) in one atomic push, before anything is recorded, and a refused push
+    leaves the repository as it was.
+    """
     from shipyard.services import artifacts as reg
+    from shipyard.services import release_build as rb
+    from shipyard.services import release_files
 
     if bump and not (reason or "").strip():
         raise InputError(
@@ -271,7 +265,7 @@ def release(
         bump=bump,
     )
     p.reason = reason.strip() if bump and reason else None
-    out = p.to_dict() | {"released": False, "dry_run": dry_run, "dirty": dirty}
+    out = p.to_dict() | {"released": False, "dry_run": dry_run, "dirty": dirty, "run_id": None}
     if not p.decision.releasable:
         out["message"] = p.decision.explain()[0]
         return out
@@ -281,48 +275,108 @@ def release(
     version = p.decision.version
     if repo.tag_exists(p.tag):
         raise TagExists(f"tag {p.tag} already exists", details={"tag": p.tag})
-    p.artifacts = find_artifacts(project_root or repo.root, spec, artifacts or [])
-    out["artifacts"] = [{"name": n, "file": str(f)} for n, f in p.artifacts]
-    for name, path in p.artifacts:  # refuse before anything changes
+    extra = artifacts or []
+    built: rb.BuildRun | None = None
+    chosen: list[tuple[str, rb.Built]] = []
+    if extra or rb.artifact_jobs(spec):
+        if spec is None or not spec.pipeline.jobs:
+            raise rb.ArtifactNotBuilt(
+                "no pipeline job is declared, so no run can have built "
+                + ", ".join(str(f) for _n, f in extra),
+                "declare the job that builds it in shipyard.yaml (with `artifact:`), then "
+                "`shipyard run` and release",
+            )
+        folder = project_root or repo.root
+        if dry_run:
+            built = rb.run_of_tree(store, spec.project, spec, folder, repo.root, p.head)
+            if built is None and not build:
+                rb.find_or_build(
+                    store, spec, folder, repo.root, p.head, allow_build=False, actor=actor
+                )
+        else:
+            built = rb.find_or_build(
+                store,
+                spec,
+                folder,
+                repo.root,
+                p.head,
+                allow_build=build,
+                actor=actor,
+                reporter=reporter,
+            )
+        if built is not None:
+            chosen = rb.choose(built, spec, extra)
+            out["run_id"] = built.run_id
+            out["built"] = {"run_id": built.run_id, "commit": built.commit, "ran": built.ran}
+    p.artifacts = [(n, (project_root or repo.root) / b.path) for n, b in chosen]
+    out["artifacts"] = [
+        {"name": n, "file": b.path, "digest": b.digest, "job": b.job} for n, b in chosen
+    ]
+    for name, b in chosen:  # refuse before anything changes
         reg.check_name_version(name, version)
-        if not path.is_file():
-            raise reg.ArtifactFileMissing(f"{path} is not a file")
-        reg.already_published(store, project, name, version, path)
+        reg.published_with(store, project, name, version, b.digest)
+    files = release_files.version_file_changes(
+        repo.root,
+        project_root or repo.root,
+        spec,
+        version,
+        (paths or (service,)) if service else (),
+    )
+    out["version_files"] = [c.relative for c in files]
+    if push:
+        remote = remote or repo.remote()
+        if remote is None or repo.remote_url(remote) is None:
+            raise RemoteMissing(f"no remote {remote or 'to push to'} in {repo.root}")
+        out["remote"] = remote
     section = v.render_markdown(p.changelog)
     out["changelog"] = section
     if dry_run:
-        out["message"] = f"would release {p.tag} ({_why(p)})"
+        how = (
+            f"from run {built.run_id}"
+            if built is not None
+            else ("after running the pipeline" if chosen or rb.artifact_jobs(spec) else "")
+        )
+        out["message"] = f"would release {p.tag} ({_why(p)})" + (f" {how}" if how else "")
         return out
 
     from shipyard.services.audit import ensure_project, register_key
 
-    base = provenance.BuildInfo(
-        pipeline=project,
-        job="release",
-        commit=p.head,
-        repository=repo.remote_url() or str(repo.root),
-        run_id=run_id,
-    )
-    prepared = [
-        reg.prepare(store, path, name, version, _built_by(store, spec, run_id, name, base))
-        for name, path in p.artifacts
-    ]
+    prepared = []
+    if chosen:
+        assert built is not None
+        prepared = _prepare_built(store, repo, built, chosen, version, project)
     existing = p.changelog_path.read_text() if p.changelog_path.is_file() else ""
     p.changelog_path.write_text(update_changelog(existing, section, version))
+    release_files.write(files)
     rel_path = str(p.changelog_path.relative_to(repo.root))
-    commit = repo.commit_paths([rel_path], f"{RELEASE_PREFIX} {p.tag}")
+    # [skip ci]: the pushed release commit must not start the pipeline that released it.
+    message = f"{RELEASE_PREFIX} {p.tag} [skip ci]"
+    commit = repo.commit_paths([rel_path, *(c.relative for c in files)], message)
     repo.create_tag(p.tag, commit, f"Release {p.tag}\n\n{section}")
+    if push:
+        assert remote is not None
+        try:
+            repo.push(remote, [f"{commit}:refs/heads/{p.branch}", f"refs/tags/{p.tag}"])
+        except BaseException:
+            # Nothing left behind: no tag, the branch and its files back where they were.
+            repo.delete_tag(p.tag)
+            repo.git("reset", "-q", "--keep", p.head)
+            raise
     try:
         with store.begin() as uow:
             ensure_project(uow, project)
             register_key(store, uow)
             published = [reg.record(store, uow, project, pr, actor)[1] for pr in prepared]
-            _record_release(uow, p, commit, actor)
+            _record_release(uow, p, commit, actor, built.run_id if built else None)
     except BaseException:
         repo.delete_tag(p.tag)  # the changelog commit stays; a retry rewrites its section
+        if push:
+            assert remote is not None
+            repo.push(remote, [f":refs/tags/{p.tag}"])
         raise
     out.update(
         released=True,
+        pushed=remote if push else None,
         commit=commit,
         published=[
             {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
@@ -333,6 +387,39 @@ def release(
     return out
 
 
+def _prepare_built(
+    store: Store,
+    repo: GitRepo,
+    built: Any,
+    chosen: list[tuple[str, Any]],
+    version: str,
+    project: str,
+) -> list[Any]:
+    """Each chosen file's bytes, as the run stored them, into the registry with provenance."""
+    import tempfile
+
+    from shipyard.services import artifacts as reg
+    from shipyard.services.pipeline import cas_of
+
+    cas = cas_of(store)
+    prepared = []
+    with tempfile.TemporaryDirectory(prefix="shipyard-release-") as tmp:
+        for i, (name, b) in enumerate(chosen):
+            path = Path(tmp) / str(i) / Path(b.path).name
+            cas.restore(b.digest, path)
+            base = provenance.BuildInfo(
+                pipeline=project,
+                job=b.job,
+                commit=built.commit,
+                repository=repo.remote_url() or str(repo.root),
+                run_id=str(built.run_id),
+            )
+            prepared.append(
+                reg.prepare(store, path, name, version, _built_by(store, built, b.node, base))
+            )
+    return prepared
+
+
 def _why(p: Plan) -> str:
     d = p.decision
     if d.computed is None:
@@ -340,7 +427,7 @@ def _why(p: Plan) -> str:
     return f"{d.bump.label}, set by --bump; the commits ask for {d.computed.label}"
 
 
-def _record_release(uow: Any, p: Plan, commit: str, actor: str) -> None:
+def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | None) -> None:
     from shipyard.store import artifacts as repo_tables
     from shipyard.store.events import utcnow
 
@@ -374,38 +461,31 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str) -> None:
             "commit": commit,
             "branch": p.branch,
             "artifacts": [n for n, _ in p.artifacts],
+            "run_id": str(run_id) if run_id is not None else None,
         },
         project=p.project,
     )
 
 
 def _built_by(
-    store: Store, spec: Any, run_id: str | None, artifact: str, base: provenance.BuildInfo
+    store: Store, built: Any, node: str, base: provenance.BuildInfo
 ) -> provenance.BuildInfo:
-    """The provenance of an artifact the pipeline built: the job that declared it, its matrix,
-    its input digests and when it ran, read from that run's recorded step."""
+    """The provenance of a file the pipeline built: the step that wrote it, its matrix, its
+    input digests and when it ran, read from that run's recorded step."""
     import json
     from dataclasses import replace
     from datetime import datetime, timedelta
 
     from sqlalchemy import select
 
-    from shipyard.store.pipelines import get_run, pipeline_steps, steps_source
+    from shipyard.store.pipelines import pipeline_steps
 
-    jobs = [n for n, j in (spec.pipeline.jobs.items() if spec else ()) if j.artifact == artifact]
-    if not run_id or not run_id.isdigit() or not jobs:
-        return base
     c = pipeline_steps.c
     with store.read() as uow:
-        run = get_run(uow.conn, int(run_id))
         row = uow.conn.execute(
-            select(c.job, c.matrix, c.manifest, c.finished_at, c.duration)
-            .where(
-                c.run_id == (steps_source(run) if run else int(run_id)),
-                c.job == jobs[0],
-                c.status == "success",
+            select(c.job, c.matrix, c.manifest, c.finished_at, c.duration).where(
+                c.run_id == built.steps_of, c.node == node
             )
-            .order_by(c.node)
         ).first()
     if row is None:
         return base

@@ -3,7 +3,6 @@ commits, then is versioned, tagged, given a changelog, and its artifact publishe
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +42,6 @@ def _init_repo(root: Path) -> GitRepo:
     return GitRepo.open(root)
 
 
-def _sample_artifact(root: Path) -> Path:
-    """The pipeline's build output, or the same zip made here if the pipeline made none."""
-    built = sorted((root / "dist").glob("*.zip"))
-    if built:
-        return built[0]
-    (root / "dist").mkdir(exist_ok=True)
-    return Path(shutil.make_archive(str(root / "dist" / "checkout"), "zip", root, "app.py"))
-
-
 def step(ctx: Any) -> list[str]:
     from shipyard.services import artifacts, release
 
@@ -62,16 +52,7 @@ def step(ctx: Any) -> list[str]:
     plan = release.plan(ctx.root, project=project, spec=ctx.spec)
     lines = [f"shipyard version: {plan.decision.explain()[0]}"]
     lines += [f"  {line.strip()}" for line in plan.decision.explain()[1:]]
-    zip_path = _sample_artifact(ctx.root)
-    out = release.release(
-        ctx.store,
-        ctx.root,
-        project=project,
-        spec=ctx.spec,
-        artifacts=[(name, zip_path)],
-        actor="demo",
-        run_id=_run_id(ctx),
-    )
+    out = release.release(ctx.store, ctx.root, project=project, spec=ctx.spec, actor="demo")
     if out["released"]:
         sections = out["changelog_sections"]
         lines.append(
@@ -92,10 +73,3 @@ def step(ctx: Any) -> list[str]:
     lines.append("verified: " + ", ".join(c["name"] for c in result["checks"] if c["ok"]))
     ctx.facts["release"] = {"version": version, "artifact": ref, "verified": result["ok"]}
     return lines
-
-
-def _run_id(ctx: Any) -> str | None:
-    """The pipeline run that built the artifact, when the pipeline step ran."""
-    first = ctx.facts.get("pipeline", {}).get("first") or {}
-    run_id = first.get("run_id")
-    return str(run_id) if run_id is not None else None
