@@ -421,6 +421,7 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | No
             "bump": d.bump.label,
             **({"override": p.override} if p.override else {}),
             "commits": [{"sha": c.sha, "time": c.committed_at} for c in p.commits],
+            "authors": sorted({c.author_email for c in p.commits if c.author_email}),
             "tag": p.tag,
             "commit": commit,
             "branch": p.branch,
