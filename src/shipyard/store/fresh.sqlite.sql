@@ -16,12 +16,12 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
+INSERT INTO "alembic_version" VALUES('0010_cache');
 INSERT INTO "alembic_version" VALUES('0009');
 INSERT INTO "alembic_version" VALUES('0008');
 INSERT INTO "alembic_version" VALUES('0006');
 INSERT INTO "alembic_version" VALUES('0005');
 INSERT INTO "alembic_version" VALUES('0003');
-INSERT INTO "alembic_version" VALUES('0002');
 CREATE TABLE api_tokens (
 	id VARCHAR(32) NOT NULL, 
 	name VARCHAR(200) NOT NULL, 
@@ -279,7 +279,7 @@ CREATE TABLE pipeline_runs (
 	jobs TEXT NOT NULL, 
 	started_at VARCHAR(32) NOT NULL, 
 	finished_at VARCHAR(32), 
-	duration FLOAT, 
+	duration FLOAT, base_run INTEGER, pruned_at VARCHAR(32), 
 	PRIMARY KEY (id)
 );
 CREATE TABLE pipeline_steps (
@@ -389,6 +389,9 @@ CREATE TABLE signing_keys (
 );
 CREATE INDEX ix_events_kind ON events (project, kind, seq);
 CREATE INDEX ix_events_subject ON events (project, subject, seq);
+CREATE INDEX ix_pipeline_runs_project ON pipeline_runs (project, id);
+CREATE INDEX ix_pipeline_steps_node ON pipeline_steps (node, run_id);
+CREATE INDEX ix_action_cache_last_used ON action_cache (last_used);
 CREATE INDEX ix_incidents_service ON incidents (project, service, opened_at);
 CREATE INDEX ix_incidents_deployment ON incidents (project, deployment_id);
 CREATE INDEX ix_dora_deployments_window ON dora_deployments (env, finished_at, project, service, ok, week);
@@ -404,7 +407,4 @@ CREATE INDEX ix_release_overrides_env ON release_overrides (project, environment
 CREATE INDEX ix_deployments_env ON deployments (project, environment, created_at);
 CREATE INDEX ix_rollout_actions_dep ON rollout_actions (deployment_id, taken_at);
 CREATE INDEX ix_artifacts_digest ON artifacts (project, digest);
-CREATE INDEX ix_pipeline_runs_project ON pipeline_runs (project, id);
-CREATE INDEX ix_pipeline_steps_node ON pipeline_steps (node, run_id);
-CREATE INDEX ix_action_cache_last_used ON action_cache (last_used);
 COMMIT;

@@ -37,6 +37,9 @@ pipeline_runs = Table(
     Column("started_at", String(32), nullable=False),
     Column("finished_at", String(32), nullable=True),
     Column("duration", Float, nullable=True),
+    # The steps this run has no row of are base_run's successful ones, served from the cache.
+    Column("base_run", Integer, nullable=True),
+    Column("pruned_at", String(32), nullable=True),  # when its step rows were deleted
     Index("ix_pipeline_runs_project", "project", "id"),
 )
 
