@@ -112,10 +112,13 @@ def deploy(
             status.stop()
     emit(out, json_, lambda: None)
     if out["status"] != "succeeded":
+        see = f"see `shipyard rollout status {environment}` and `shipyard audit log`"
+        if out["status"] == "rolled-back":
+            see = f"{environment} is back to what it ran before; {see}"
         raise ShipyardError(
             f"deployment {out['id']} of {out['version']} to {environment} {out['status']}: "
             f"{out['reason']}",
-            f"see `shipyard rollout status {environment}` and `shipyard audit log`",
+            see,
             code=f"deployment-{out['status']}",
         )
 
