@@ -83,6 +83,9 @@ def create_app(store: Store) -> FastAPI:
 
     app.include_router(audit.router, prefix="/api/v1/audit", tags=["audit"])
     app.include_router(tokens.router, prefix="/api/v1/tokens", tags=["tokens"])
+    from shipyard.api.routes import projects
+
+    app.include_router(projects.router, prefix="/api/v1/projects", tags=["projects"])
     from shipyard.api.routes import artifacts
 
     app.include_router(artifacts.router, prefix="/api/v1/artifacts", tags=["artifacts"])

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.identity import of_principal
-from shipyard.services import builds, incidents, metrics, promexport
+from shipyard.services import builds, incidents, metrics, projects, promexport
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 
@@ -88,8 +88,9 @@ def list_incidents(who: Principal = Reader, store: Store = StoreDep) -> dict[str
 def open_incident(
     body: IncidentIn, who: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    project = who.project or body.project
-    who.require(Permission.DEPLOY, project)
+    project = body.project or who.project
+    if project is not None:
+        projects.admit(store, who, project)
     return incidents.open_incident(
         store,
         body.service,
