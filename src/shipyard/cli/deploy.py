@@ -24,10 +24,9 @@ def _spec(file: Path | None) -> tuple[Any, Path]:
 
 
 def _actor() -> str:
-    import getpass
-    import os
+    from shipyard.identity import actor
 
-    return os.environ.get("SHIPYARD_ACTOR") or getpass.getuser()
+    return actor()
 
 
 def _printer(as_json: bool) -> Any:

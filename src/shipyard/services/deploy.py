@@ -493,11 +493,10 @@ def resume(
 def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
     if row is None:
         return []
-    name, version = row["name"], row["version"]
-    found = uow.events.query(
-        project=project, kind="release.created", subject=f"release:{name}@{version}"
-    )
-    return list(found[-1].payload.get("commits", [])) if found else []
+    from shipyard.services.coordination import release_event
+
+    found = release_event(uow, project, row["name"], row["version"])
+    return list(found.payload.get("commits", [])) if found is not None else []
 
 
 def run(
