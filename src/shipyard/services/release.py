@@ -436,30 +436,23 @@ def _built_by(
 ) -> provenance.BuildInfo:
     """The provenance of a file the pipeline built: the step that wrote it, its matrix, its
     input digests and when it ran, read from that run's recorded step."""
-    import json
     from dataclasses import replace
     from datetime import datetime, timedelta
 
-    from sqlalchemy import select
+    from shipyard.store.pipelines import run_steps
 
-    from shipyard.store.pipelines import pipeline_steps
-
-    c = pipeline_steps.c
     with store.read() as uow:
-        row = uow.conn.execute(
-            select(c.job, c.matrix, c.manifest, c.finished_at, c.duration).where(
-                c.run_id == built.steps_of, c.node == node
-            )
-        ).first()
-    if row is None:
+        steps = [s for s in run_steps(uow.conn, built.steps_of) if s["node"] == node]
+    if not steps:
         return base
-    manifest = json.loads(row.manifest) if row.manifest else {}
-    finished = datetime.fromisoformat(row.finished_at.replace("Z", "+00:00"))
-    started = finished - timedelta(seconds=float(row.duration))
+    row = steps[0]
+    manifest = row["manifest"] or {}
+    finished = datetime.fromisoformat(row["finished_at"].replace("Z", "+00:00"))
+    started = finished - timedelta(seconds=float(row["duration_s"]))
     return replace(
         base,
-        job=row.job,
-        matrix=json.loads(row.matrix),
+        job=row["job"],
+        matrix=row["matrix"],
         inputs=dict(manifest.get("inputs", {})),
         started_on=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         finished_on=finished.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -95,14 +95,12 @@ def _load(conn: Any, run: dict[str, Any]) -> tuple[BuildRun, list[dict[str, Any]
     """The run's produced files and its steps' key manifests."""
     from sqlalchemy import select
 
-    from shipyard.store.pipelines import action_cache, pipeline_steps, steps_source
+    from shipyard.store.pipelines import action_cache, run_steps, steps_source
 
-    s, c = pipeline_steps.c, action_cache.c
+    c = action_cache.c
     source = steps_source(run)
-    rows = conn.execute(
-        select(s.job, s.node, s.status, s.key, s.manifest).where(s.run_id == source)
-    ).all()
-    keys = [r.key for r in rows if r.key and r.status == "success"]
+    rows = run_steps(conn, int(run["id"]))
+    keys = [r["key"] for r in rows if r["key"] and r["status"] == "success"]
     entries = {
         k: json.loads(files)
         for k, files in conn.execute(select(c.key, c.files).where(c.key.in_(keys)))
@@ -110,15 +108,15 @@ def _load(conn: Any, run: dict[str, Any]) -> tuple[BuildRun, list[dict[str, Any]
     built = BuildRun(run_id=int(run["id"]), commit=str(run["commit"]), steps_of=source)
     manifests = []
     for r in rows:
-        if r.manifest:
-            manifests.append(json.loads(r.manifest))
-        if r.status != "success":
+        if r["manifest"]:
+            manifests.append(r["manifest"])
+        if r["status"] != "success":
             continue
-        files = entries.get(r.key) if r.key else None
+        files = entries.get(r["key"]) if r["key"] else None
         if files is None:
-            built.unrecorded.add(r.job)
+            built.unrecorded.add(r["job"])
             continue
-        built.files += [Built(r.job, r.node, p, d) for p, d in sorted(files.items())]
+        built.files += [Built(r["job"], r["node"], p, d) for p, d in sorted(files.items())]
     return built, manifests
 
 
