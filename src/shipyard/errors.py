@@ -145,6 +145,14 @@ class Forbidden(Refused):
     http_status = 403
 
 
+class RateLimited(Refused):
+    """Too many requests from one client; ``details["retry_after_s"]`` says when to retry."""
+
+    code = "rate-limited"
+    http_status = 429
+    default_hint = "wait a few seconds before asking again"
+
+
 class NotFound(ShipyardError):
     code = "not-found"
     family = "not-found"

@@ -42,7 +42,7 @@ def _project(root: Path, spec: str, files: dict[str, str]) -> Any:
 
 
 def _go(store: Store, root: Path, spec: Any, **kw: Any) -> dict[str, Any]:
-    return pipeline.run(store, spec, root, jobs_n=2, **kw)
+    return pipeline.run(store, spec, root, jobs_n=2, **({"actor": "dev@example.com"} | kw))
 
 
 def _by_node(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""`shipyard artifacts`: publish, list, show, download and verify immutable artifacts."""
+"""`shipyard artifacts`: publish, list, show, download and verify immutable artifacts, and
+print their attestation and SBOM."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def publish(
 ) -> None:
     """Store a file as NAME@VERSION with provenance and SBOM; the same bytes again is a no-op."""
     from shipyard.domain.provenance import BuildInfo
+    from shipyard.identity import actor
     from shipyard.services import artifacts as svc
 
     if _server():
@@ -74,7 +76,9 @@ def publish(
     else:
         project = _project()
         build = BuildInfo(pipeline=project, job=job, commit=commit, run_id=run_id)
-        data = svc.publish(open_store(), project, name, file, version, build, media_type=media_type)
+        data = svc.publish(
+            open_store(), project, name, file, version, build, media_type=media_type, actor=actor()
+        )
     a = data["artifact"]
     emit(
         data,
@@ -202,3 +206,64 @@ def verify(ref: str = REF, json_: bool = JSON) -> None:
             c.print(f"  ok {check['name']}: {check['detail']}")
 
     emit(data, json_, human)
+
+
+OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of printing.")
+
+
+@app.command()
+def attestation(ref: str = REF, output: Path | None = OUTPUT, json_: bool = JSON) -> None:
+    """Print the signed provenance: the DSSE envelope exactly as stored and signed, for
+    verifiers of in-toto attestations."""
+    _print_part(ref, "provenance", output)
+
+
+@app.command()
+def sbom(ref: str = REF, output: Path | None = OUTPUT, json_: bool = JSON) -> None:
+    """Print the CycloneDX SBOM exactly as stored, for scanners and other tools."""
+    _print_part(ref, "sbom", output)
+
+
+def _print_part(ref: str, part: str, output: Path | None) -> None:
+    """The stored bytes, checked against the registry's digest, unchanged: a reformatted
+    envelope would no longer match its signature."""
+    import sys
+
+    if _server():
+        data = _part_remote(ref, part)
+    else:
+        from shipyard.services import artifacts as svc
+
+        data, _row = svc.blob(open_store(), _project(), ref, part)
+    if output is not None:
+        output.write_bytes(data)
+        return
+    sys.stdout.buffer.write(data if data.endswith(b"\n") else data + b"\n")
+    sys.stdout.flush()
+
+
+def _part_remote(ref: str, part: str) -> bytes:
+    import httpx
+
+    from shipyard.adapters.cas.digest import digest_bytes
+    from shipyard.cli.client import call
+    from shipyard.errors import IntegrityFailure
+
+    s = settings()
+    meta = _remote("GET", _path(ref))  # errors (not found, forbidden) as every command has them
+    expected = meta["provenance_digest" if part == "provenance" else "sbom_digest"]
+    headers = {"Authorization": f"Bearer {s.token}"} if s.token else {}
+    url = s.server_url.rstrip("/") + "/api/v1/artifacts" + _path(ref) + "/" + part
+    try:
+        resp = httpx.get(url, params={"project": _project()}, headers=headers, timeout=60)
+    except httpx.HTTPError:
+        call(s.server_url, s.token, "GET", "/healthz")  # says server-unreachable, with a hint
+        raise
+    resp.raise_for_status()
+    if digest_bytes(resp.content) != expected:
+        raise IntegrityFailure(
+            f"the {part} of {ref} the server sent does not match {expected}",
+            "run `shipyard artifacts verify` against the server",
+            code="artifact-tampered",
+        )
+    return resp.content

@@ -55,6 +55,7 @@ def run(
     # pass every 700 allocations) would run thousands of times in a large run.
     gc.set_threshold(20_000)
 
+    from shipyard.identity import actor
     from shipyard.services import pipeline
     from shipyard.services.uptodate import spec_digest
     from shipyard.spec.load import find_spec, load_spec
@@ -83,6 +84,7 @@ def run(
         workers,
         reporter,
         rerun_failed=rerun_failed,
+        actor=actor(root),
         stamp_spec=(path, digest),
     )
     if json_mode(json_):

@@ -75,6 +75,12 @@ def release(
     reason: str | None = typer.Option(
         None, "--reason", help="Why --bump overrides the commits; recorded in the release event."
     ),
+    push: bool = typer.Option(
+        False, "--push", help="Push the release commit and tag (atomically) to the remote."
+    ),
+    remote: str | None = typer.Option(
+        None, "--remote", help="The remote for --push (default: the branch's, else origin)."
+    ),
     json_: bool = JSON,
 ) -> None:
     """Version, changelog, annotated tag and artifacts of the next release."""
@@ -106,6 +112,8 @@ def release(
         reporter=reporter,
         bump=_bump_arg(bump),
         reason=reason,
+        push=push,
+        remote=remote,
     )
 
     def human() -> None:
@@ -120,6 +128,12 @@ def release(
         for a in data.get("published", []):
             state = "published" if a["new"] else "already published"
             c.print(f"  {a['name']}@{a['version']} {a['digest']} ({state})")
+        verb = "would write the version to" if data["dry_run"] else "version written to"
+        for file in data.get("version_files", []):
+            c.print(f"  {verb} {file}", markup=False)
+        if data.get("remote"):
+            done = "pushed" if data.get("pushed") else "would push"
+            c.print(f"  {done} the release commit and {data['tag']} to {data['remote']}")
         if data["dry_run"] and data.get("changelog"):
             c.print(data["changelog"], markup=False)
 

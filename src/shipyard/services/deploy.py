@@ -9,7 +9,6 @@ import contextlib
 import secrets as _secrets
 import shlex
 import subprocess
-import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -139,21 +138,29 @@ def _check_gates(
 
 
 def _workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
-    """Where instances run: the artifact unpacked once per digest, else the project folder."""
+    """Where instances run: the artifact unpacked once per digest (a zip file or a tar
+    archive; any other file as it is), else the project folder."""
     if artifact is None:
         return root
+    import shutil
+
+    from shipyard.adapters.archives import unpack
+    from shipyard.domain.filenames import safe_basename
     from shipyard.services.artifacts import cas_of
 
-    dest = store.home / "deploy" / "releases" / artifact["digest"].replace(":", "-")
+    digest = artifact["digest"].replace(":", "-")
+    dest = store.home / "deploy" / "releases" / digest
     if dest.is_dir():
         return dest
     tmp = dest.with_name(dest.name + f".{_secrets.token_hex(4)}")
     tmp.mkdir(parents=True)
-    path = tmp / artifact["filename"]
-    cas_of(store).restore(artifact["digest"], path, verify=True)
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            z.extractall(tmp)
+    try:
+        path = tmp / safe_basename(artifact["filename"], digest)
+        cas_of(store).restore(artifact["digest"], path, verify=True)
+        unpack(path, tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a refused or broken archive leaves nothing
+        raise
     with contextlib.suppress(OSError):  # another deploy may have unpacked the same bytes
         tmp.rename(dest)
     return dest
@@ -171,6 +178,7 @@ def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
         env={**side["config"], **values},
         readiness_path=side["readiness_path"],
         grace=side["grace"],
+        secrets=tuple(v for v in values.values() if v),
     )
 
 
@@ -485,11 +493,10 @@ def resume(
 def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
     if row is None:
         return []
-    name, version = row["name"], row["version"]
-    found = uow.events.query(
-        project=project, kind="release.created", subject=f"release:{name}@{version}"
-    )
-    return list(found[-1].payload.get("commits", [])) if found else []
+    from shipyard.services.coordination import release_event
+
+    found = release_event(uow, project, row["name"], row["version"])
+    return list(found.payload.get("commits", [])) if found is not None else []
 
 
 def run(

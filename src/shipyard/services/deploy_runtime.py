@@ -302,6 +302,15 @@ class Launch:
     env: Mapping[str, str]
     readiness_path: str = "/healthz"
     grace: float = 5.0
+    secrets: tuple[str, ...] = ()  # values in ``env`` masked out of quoted log lines
+
+
+@dataclass(frozen=True)
+class Exited:
+    """An instance whose processes are all gone, and why, in words (secrets masked)."""
+
+    member: Member
+    reason: str
 
 
 class Instances:
@@ -310,6 +319,43 @@ class Instances:
     def __init__(self, log_dir: Path, members: Sequence[Mapping[str, Any]] = ()) -> None:
         self.log_dir = log_dir
         self.members = [Member(**m) for m in members if _alive(int(m["pid"]))]
+        # The instances this process started: their exit status is ours to read, once, so
+        # nothing else may reap them (``_alive`` would, and the status would be lost).
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._secrets: dict[int, tuple[str, ...]] = {}
+        self._seen_ready: set[int] = set()
+
+    def _alive(self, m: Member) -> bool:
+        proc = self._procs.get(m.pid)
+        if proc is None:
+            return _alive(m.pid)
+        proc.poll()  # reaps the leader and keeps its status
+        from shipyard.adapters.targets.process import group_members
+
+        return proc.returncode is None or bool(group_members(m.pid))
+
+    def exited(self, pool: str) -> list[Exited]:
+        """The instances of ``pool`` whose processes are all gone, with their exit status
+        (when this process started them) and the end of their log."""
+        from shipyard.adapters.targets.base import mask
+        from shipyard.adapters.targets.process import exit_text, log_tail
+
+        out = []
+        for m in self.of(pool):
+            if self._alive(m):
+                continue
+            proc = self._procs.get(m.pid)
+            how = exit_text(proc.returncode) if proc and proc.returncode is not None else "exited"
+            when = "" if m.pid in self._seen_ready else " before it was ready"
+            tail = mask(log_tail(m.log), self._secrets.get(m.pid, ()))
+            out.append(
+                Exited(m, f"{m.pool}-{m.index} ({m.version}) {how}{when}: {tail} (log: {m.log})")
+            )
+        return out
+
+    def forget(self, doomed: Sequence[Member]) -> None:
+        """Drop instances known to be gone, stopping whatever their process group left."""
+        self.stop(doomed, 0.5)
 
     def to_list(self) -> list[dict[str, Any]]:
         return [asdict(m) for m in self.members]
@@ -335,6 +381,10 @@ class Instances:
             kill_group(m.pid, grace)
         gone = {m.pid for m in doomed}
         self.members = [m for m in self.members if m.pid not in gone]
+        for pid in gone:
+            proc = self._procs.pop(pid, None)
+            if proc is not None:
+                proc.poll()  # settles its status, so nothing waits for this pid again
 
     def stop_all(self, grace: float = 5.0) -> None:
         self.stop(list(self.members), grace)
@@ -356,6 +406,8 @@ class Instances:
             self.members.append(
                 Member(pool, first + i, launch.version, inst.port, inst.pid, inst.log or "")
             )
+            self._secrets[inst.pid] = launch.secrets
+        self._procs.update(target.processes(pool))
 
     def ready(self, pool: str, path: str = "/healthz") -> list[Member]:
         """The instances of ``pool`` that are alive and answer 200 on ``path``."""
@@ -364,11 +416,12 @@ class Instances:
         out = []
         with httpx.Client(timeout=1.0) as client:
             for m in self.of(pool):
-                if not _alive(m.pid):
+                if not self._alive(m):
                     continue
                 try:
                     if client.get(f"http://{m.address}{path}").status_code == 200:
                         out.append(m)
+                        self._seen_ready.add(m.pid)
                 except httpx.HTTPError:
                     pass
         return out

@@ -653,7 +653,7 @@ def run(
     *,
     rerun_failed: int | None = None,
     trigger: str = "cli",
-    actor: str = "local",
+    actor: str,
     stamp_spec: tuple[Path, str] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline (or ``jobs`` and what they need); returns the run's summary.

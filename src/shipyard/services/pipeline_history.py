@@ -49,13 +49,15 @@ def reap(store: Store) -> bool:
 
 def _abandon_previous(store: Store, lock: RunLock) -> bool:
     """With the lock held: the run its last holder recorded, if still running, is abandoned."""
+    from shipyard.identity import actor
     from shipyard.store.runlog import Tx
 
     if lock.previous is None:
         return False
     with store.begin() as uow:
         cur = uow.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        return Tx(cur, uow.conn.dialect.name == "postgresql").abandon(lock.previous, "local")
+        who = actor()
+        return Tx(cur, uow.conn.dialect.name == "postgresql").abandon(lock.previous, who)
 
 
 def list_runs(store: Store, project: str | None = None, limit: int = 20) -> dict[str, Any]:

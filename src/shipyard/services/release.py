@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from shipyard.adapters.vcs.git import GitCommit, GitRepo, TagExists
+from shipyard.adapters.vcs.git import GitCommit, GitRepo, RemoteMissing, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
 from shipyard.errors import InputError, Refused
@@ -227,15 +227,22 @@ def release(
     reporter: Any = None,
     bump: str | None = None,
     reason: str | None = None,
+    push: bool = False,
+    remote: str | None = None,
 ) -> dict[str, Any]:
     """Tag, changelog and the artifacts of the next version, built by a recorded run.
 
     The artifacts are the bytes the successful run of HEAD's tree produced (see
     ``release_build``); without such a run the pipeline runs first, or, with ``build=False``,
     the release is refused. ``artifacts`` (NAME=FILE) must be files that run produced.
+
+    With ``push``, the release commit and tag go to ``remote`` (default: the one the branch
+    tracks, else origin) in one atomic push, before anything is recorded, and a refused push
+    leaves the repository as it was.
     """
     from shipyard.services import artifacts as reg
     from shipyard.services import release_build as rb
+    from shipyard.services import release_files
 
     if bump and not (reason or "").strip():
         raise InputError(
@@ -308,6 +315,19 @@ def release(
     for name, b in chosen:  # refuse before anything changes
         reg.check_name_version(name, version)
         reg.published_with(store, project, name, version, b.digest)
+    files = release_files.version_file_changes(
+        repo.root,
+        project_root or repo.root,
+        spec,
+        version,
+        (paths or (service,)) if service else (),
+    )
+    out["version_files"] = [c.relative for c in files]
+    if push:
+        remote = remote or repo.remote()
+        if remote is None or repo.remote_url(remote) is None:
+            raise RemoteMissing(f"no remote {remote or 'to push to'} in {repo.root}")
+        out["remote"] = remote
     section = v.render_markdown(p.changelog)
     out["changelog"] = section
     if dry_run:
@@ -327,9 +347,21 @@ def release(
         prepared = _prepare_built(store, repo, built, chosen, version, project)
     existing = p.changelog_path.read_text() if p.changelog_path.is_file() else ""
     p.changelog_path.write_text(update_changelog(existing, section, version))
+    release_files.write(files)
     rel_path = str(p.changelog_path.relative_to(repo.root))
-    commit = repo.commit_paths([rel_path], f"{RELEASE_PREFIX} {p.tag}")
+    # [skip ci]: the pushed release commit must not start the pipeline that released it.
+    message = f"{RELEASE_PREFIX} {p.tag} [skip ci]"
+    commit = repo.commit_paths([rel_path, *(c.relative for c in files)], message)
     repo.create_tag(p.tag, commit, f"Release {p.tag}\n\n{section}")
+    if push:
+        assert remote is not None
+        try:
+            repo.push(remote, [f"{commit}:refs/heads/{p.branch}", f"refs/tags/{p.tag}"])
+        except BaseException:
+            # Nothing left behind: no tag, the branch and its files back where they were.
+            repo.delete_tag(p.tag)
+            repo.git("reset", "-q", "--keep", p.head)
+            raise
     try:
         with store.begin() as uow:
             ensure_project(uow, project)
@@ -338,9 +370,13 @@ def release(
             _record_release(uow, p, commit, actor, built.run_id if built else None)
     except BaseException:
         repo.delete_tag(p.tag)  # the changelog commit stays; a retry rewrites its section
+        if push:
+            assert remote is not None
+            repo.push(remote, [f":refs/tags/{p.tag}"])
         raise
     out.update(
         released=True,
+        pushed=remote if push else None,
         commit=commit,
         published=[
             {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
@@ -378,9 +414,7 @@ def _prepare_built(
                 repository=repo.remote_url() or str(repo.root),
                 run_id=str(built.run_id),
             )
-            prepared.append(
-                reg.prepare(store, path, name, version, _built_by(store, built, b.node, base))
-            )
+            prepared.append(reg.prepare(store, path, name, version, _built_by(built, b.node, base)))
     return prepared
 
 
@@ -421,6 +455,7 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | No
             "bump": d.bump.label,
             **({"override": p.override} if p.override else {}),
             "commits": [{"sha": c.sha, "time": c.committed_at} for c in p.commits],
+            "authors": sorted({c.author_email for c in p.commits if c.author_email}),
             "tag": p.tag,
             "commit": commit,
             "branch": p.branch,
@@ -431,28 +466,22 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | No
     )
 
 
-def _built_by(
-    store: Store, built: Any, node: str, base: provenance.BuildInfo
-) -> provenance.BuildInfo:
+def _built_by(built: Any, node: str, base: provenance.BuildInfo) -> provenance.BuildInfo:
     """The provenance of a file the pipeline built: the step that wrote it, its matrix, its
-    input digests and when it ran, read from that run's recorded step."""
+    input digests and when it ran, from that run's recorded step."""
     from dataclasses import replace
     from datetime import datetime, timedelta
 
-    from shipyard.store.pipelines import run_steps
-
-    with store.read() as uow:
-        steps = [s for s in run_steps(uow.conn, built.steps_of) if s["node"] == node]
-    if not steps:
+    step = built.steps.get(node)
+    if step is None:
         return base
-    row = steps[0]
-    manifest = row["manifest"] or {}
-    finished = datetime.fromisoformat(row["finished_at"].replace("Z", "+00:00"))
-    started = finished - timedelta(seconds=float(row["duration_s"]))
+    manifest = step["manifest"] or {}
+    finished = datetime.fromisoformat(step["finished_at"].replace("Z", "+00:00"))
+    started = finished - timedelta(seconds=float(step["duration_s"]))
     return replace(
         base,
-        job=row["job"],
-        matrix=row["matrix"],
+        job=step["job"],
+        matrix=dict(step["matrix"]),
         inputs=dict(manifest.get("inputs", {})),
         started_on=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         finished_on=finished.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -149,10 +149,28 @@ class Runner:
             seen = r.Readiness(counts[r.Pool.STABLE], counts[r.Pool.CANARY])
             self._apply(r.step(self.state, seen, datetime.now(UTC)))
             return
+        if self._target_exited():
+            return
         ready = {p: self.instances.ready(self.pools[p], self._path()) for p in r.Pool}
         self._sync_router(ready)
         obs = r.Readiness(len(ready[r.Pool.STABLE]), len(ready[r.Pool.CANARY]))
         self._apply(r.step(self.state, obs, datetime.now(UTC)))
+
+    def _target_exited(self) -> bool:
+        """An instance of the version going out whose processes are all gone fails the
+        rollout at once (rolled back, or held under ``on_failure: hold``), as a failing hook
+        does, instead of waiting out the progress deadline; True when one did."""
+        s = self.state
+        assert s is not None
+        if s.rolling_back or s.finished or s.held or s.targets.canary == 0:
+            return False
+        gone = self.instances.exited(self.pools[r.Pool.CANARY])
+        if not gone:
+            return False
+        self.instances.forget([g.member for g in gone])
+        reason = "target-exited: " + "; ".join(g.reason for g in gone)
+        self._apply(r.step(s, r.TargetFailed(reason), datetime.now(UTC)))
+        return True
 
     # -- decisions ----------------------------------------------------------------------------
 

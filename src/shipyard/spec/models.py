@@ -337,6 +337,7 @@ class Release(Model):
     squash_bullets: bool = True  # count each `* feat: ...` line of a squash merge's body
     # type or type(scope-glob) -> the bump it makes, over feat: minor, fix/perf: patch
     commit_types: Annotated[dict[str, Bump], BeforeValidator(_commit_types)] = {}
+    version_files: StrList = []  # pyproject.toml, package.json, Cargo.toml, VERSION
     train: Train | None = None
     freezes: list[Freeze] = []
 

@@ -160,6 +160,12 @@ class ProcessTarget:
             pools = [pool] if pool is not None else list(self._pools)
             return [r.instance for p in pools for r in self._pools.get(p, ())]
 
+    def processes(self, pool: str) -> dict[int, subprocess.Popen[bytes]]:
+        """The process of each instance of ``pool`` by pid, for a caller that tracks instances
+        itself and must read their exit status (only the parent can, and only once)."""
+        with self._lock:
+            return {r.proc.pid: r.proc for r in self._pools.get(pool, ())}
+
     def close(self) -> None:
         """Stop every instance of every pool."""
         for pool in list(self._pools):
@@ -200,8 +206,8 @@ class ProcessTarget:
             if not raise_exited:
                 return False
             raise TargetExited(
-                f"{r.instance.pool}-{r.instance.index} exited with status {code} before it "
-                f"was ready: {mask(_tail(r.instance.log), self.secrets)}",
+                f"{r.instance.pool}-{r.instance.index} {exit_text(code)} before it "
+                f"was ready: {mask(log_tail(r.instance.log), self.secrets)}",
                 details={"log": r.instance.log, "status": code},
             )
         url = f"http://127.0.0.1:{r.instance.port}{self.readiness_path}"
@@ -272,11 +278,25 @@ def _wait_group(proc: subprocess.Popen[bytes], deadline: float) -> None:
         time.sleep(0.01)
 
 
-def _tail(log: str | None, lines: int = 5) -> str:
+def exit_text(returncode: int) -> str:
+    """How a process ended, from its return code (negative: the signal that killed it)."""
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = f"signal {-returncode}"
+    return f"was killed by {name}"
+
+
+def log_tail(log: str | None, lines: int = 5, limit: int = 800) -> str:
+    """The last ``lines`` lines of an instance's log on one line, at most ``limit`` characters
+    (the end kept: the reason a process stopped is written last)."""
     if log is None:
         return ""
     try:
         text = Path(log).read_text(errors="replace").strip().splitlines()
     except OSError:
         return ""
-    return " | ".join(text[-lines:]) or "(no output)"
+    tail = " | ".join(line.strip() for line in text[-lines:])
+    return ("…" + tail[-limit:] if len(tail) > limit else tail) or "(no output)"

@@ -6,6 +6,7 @@ Every failure of `git` is translated into a ``shipyard.errors`` error with a cod
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,6 +63,31 @@ class IdentityMissing(InputError):
         "set who you are: `git config user.name 'Your Name'` and "
         "`git config user.email you@example.com`"
     )
+
+
+class RemoteMissing(InputError):
+    code = "remote-missing"
+    default_hint = "add one (`git remote add origin URL`), or pass --remote NAME"
+
+
+class PushRejected(Conflict):
+    code = "push-rejected"
+    default_hint = (
+        "the remote moved on: `git pull --rebase` (and `git fetch --tags`), then release again"
+    )
+
+
+class PushFailed(ShipyardError):
+    code = "push-failed"
+    default_hint = "check the remote's URL and your access to it (`git push --dry-run`)"
+
+
+# user:password@ (or a token) in a URL git echoes back; never shown.
+_CREDENTIALS_RE = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact(text: str) -> str:
+    return _CREDENTIALS_RE.sub(r"\1", text)
 
 
 @dataclass(frozen=True)
@@ -145,6 +171,22 @@ class GitRepo:
             return None
         proc = _run(["remote", "get-url", name], self.root)
         return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def push(self, remote: str, refspecs: list[str]) -> None:
+        """Push all of ``refspecs`` or none (``--atomic``), never forcing."""
+        proc = _run(["push", "--atomic", "--porcelain", remote, *refspecs], self.root)
+        if proc.returncode == 0:
+            return
+        said = redact((proc.stderr + "\n" + proc.stdout).strip())
+        lines = [line.strip() for line in said.splitlines() if line.strip()]
+        rejected = [line for line in lines if line.startswith("!") or "[rejected]" in line]
+        if rejected:
+            raise PushRejected(
+                f"{remote} refused the push: {'; '.join(rejected)}",
+                details={"remote": remote, "refs": refspecs},
+            )
+        reason = lines[-1] if lines else "no message"
+        raise PushFailed(f"pushing to {remote} failed: {reason}", details={"remote": remote})
 
     def dirty_files(self) -> list[str]:
         """Tracked files changed but not committed; untracked files do not count."""
