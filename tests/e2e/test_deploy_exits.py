@@ -96,6 +96,7 @@ def test_an_instance_that_exits_fails_the_deploy_at_once_and_the_old_version_ser
         assert "target-exited: " in message and "(2.0.0) exited with status 3" in message
         assert "starting checkout | cannot reach the database with password ***" in message
         assert PASSWORD not in bad.stdout + bad.stderr
+        assert "hint: dev is back to what it ran before" in bad.stderr
 
         status = as_json(shipyard("--json", "rollout", "status", "dev", cwd=repo))
         assert status["status"] == "rolled-back" and status["version"] == "2.0.0"

@@ -116,6 +116,21 @@ def test_instance_that_exits_reports_status_and_log(tmp_path: Path) -> None:
     target.close()
 
 
+def test_instance_killed_by_a_signal_is_reported_by_the_signal_name(tmp_path: Path) -> None:
+    """An instance killed by a signal before it is ready is reported by the signal's name,
+    with a long log cut to its end."""
+    body = "import os, signal\nprint('x' * 5000, flush=True)\nprint('the end', flush=True)\n"
+    cmd = script(tmp_path, "killed.py", body + "os.kill(os.getpid(), signal.SIGKILL)\n")
+    target = ProcessTarget(cmd, tmp_path)
+    target.deploy("stable", "v1", 1)
+    with pytest.raises(TargetExited) as info:
+        target.wait_ready("stable")
+    message = info.value.message
+    assert "was killed by SIGKILL" in message and message.endswith("the end")
+    assert len(message) < 1000
+    target.close()
+
+
 def test_sigterm_ignored_gets_sigkill_and_children_die_too(tmp_path: Path) -> None:
     """A process ignoring SIGTERM is killed after the grace period, with the child it spawned."""
     body = (

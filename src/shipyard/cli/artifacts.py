@@ -57,6 +57,7 @@ def publish(
 ) -> None:
     """Store a file as NAME@VERSION with provenance and SBOM; the same bytes again is a no-op."""
     from shipyard.domain.provenance import BuildInfo
+    from shipyard.identity import actor
     from shipyard.services import artifacts as svc
 
     if _server():
@@ -75,7 +76,9 @@ def publish(
     else:
         project = _project()
         build = BuildInfo(pipeline=project, job=job, commit=commit, run_id=run_id)
-        data = svc.publish(open_store(), project, name, file, version, build, media_type=media_type)
+        data = svc.publish(
+            open_store(), project, name, file, version, build, media_type=media_type, actor=actor()
+        )
     a = data["artifact"]
     emit(
         data,

@@ -24,10 +24,9 @@ def _spec(file: Path | None) -> tuple[Any, Path]:
 
 
 def _actor() -> str:
-    import getpass
-    import os
+    from shipyard.identity import actor
 
-    return os.environ.get("SHIPYARD_ACTOR") or getpass.getuser()
+    return actor()
 
 
 def _printer(as_json: bool) -> Any:
@@ -113,10 +112,13 @@ def deploy(
             status.stop()
     emit(out, json_, lambda: None)
     if out["status"] != "succeeded":
+        see = f"see `shipyard rollout status {environment}` and `shipyard audit log`"
+        if out["status"] == "rolled-back":
+            see = f"{environment} is back to what it ran before; {see}"
         raise ShipyardError(
             f"deployment {out['id']} of {out['version']} to {environment} {out['status']}: "
             f"{out['reason']}",
-            f"see `shipyard rollout status {environment}` and `shipyard audit log`",
+            see,
             code=f"deployment-{out['status']}",
         )
 

@@ -188,6 +188,13 @@ def log(
     return {"events": [e.to_dict() for e in reversed(rows)]}
 
 
+def in_project(store: Store, seq: int, project: str) -> bool:
+    """Whether event ``seq`` belongs to ``project``."""
+    with store.read() as uow:
+        found = uow.events.query(project=project, after_seq=seq - 1, limit=1)
+    return bool(found) and found[0].seq == seq
+
+
 def parse_since(value: str) -> str:
     """An ISO date/time, or a duration back from now ('7d'), as the log's timestamp format."""
     from datetime import UTC, datetime
