@@ -33,11 +33,11 @@ def init(
 
 
 def validate(file: Path | None = FILE, json_: bool = JSON) -> None:
-    """Check shipyard.yaml; errors name file:line:column and suggest a fix."""
-    from shipyard.spec.load import find_spec, load_spec
+    """Check shipyard.yaml for everything later commands would refuse; report every problem."""
+    from shipyard.spec.load import check_file, find_spec
 
     path = find_spec(file=file)
-    spec = load_spec(path)
+    spec = check_file(path)
     summary = {
         "file": str(path),
         "valid": True,

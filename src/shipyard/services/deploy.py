@@ -233,17 +233,7 @@ def create(
 
     environment(spec, env)
     now = _now()
-    target = dp.target_of(spec, env)
-    strategy = dp.strategy_of(spec, env)
-    if target.type == "command":
-        _check_command_target(spec, env, target, strategy)
-    elif spec.environments[env].router == "nginx" and _builtin_analyses(spec, strategy):
-        raise InputError(
-            f"environments.{env}: analysis {', '.join(_builtin_analyses(spec, strategy))} "
-            "reads the built-in router's metrics, and this environment uses nginx",
-            "use provider: prometheus, or router: builtin",
-            code="analysis-unsupported",
-        )
+    target, strategy = dp.check(spec, env)
     version = version or _default_version(store, spec, env)
     row = _artifact(store, spec.project, artifact, version)
     _check_promotion(store, spec, env, version)
@@ -389,16 +379,12 @@ def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
     )
 
 
-HOOK_FIELDS = ("deploy", "set_weight", "health", "promote", "rollback", "stop")
-
-
 def _target_side(target: Any) -> dict[str, Any]:
     """What the controller needs of the target, stored with each side of a deployment."""
     if target.type == "command":
-        hooks = {h: getattr(target, h) for h in HOOK_FIELDS if getattr(target, h)}
         return {
             "target": "command",
-            "hooks": hooks,
+            "hooks": dp.hooks_of(target),
             "timeout": target.timeout,
             "command": None,
             "readiness_path": None,
@@ -410,48 +396,6 @@ def _target_side(target: Any) -> dict[str, Any]:
         "readiness_path": target.readiness.path,
         "grace": min(target.grace, 10.0),
     }
-
-
-def _check_command_target(spec: Any, env: str, target: Any, strategy: r.Strategy) -> None:
-    """Refuse what hooks cannot do: header routes, router metrics, weights without set_weight."""
-    from shipyard.adapters.targets.command import CommandTarget
-
-    hooks = {h: getattr(target, h) for h in HOOK_FIELDS if getattr(target, h)}
-    CommandTarget(hooks, environment=env)  # unknown {variables} and bad templates fail here
-    where = f"environments.{env}.strategy"
-    if isinstance(strategy, r.Rings) and any(w.header for w in strategy.waves):
-        raise InputError(
-            f"{where}: a command target cannot route by header (rings wave with a header)",
-            "give each wave a weight, or use a process target behind Shipyard's router",
-            code="target-unsupported",
-        )
-    if isinstance(strategy, r.Canary | r.Rings) and not target.set_weight:
-        raise InputError(
-            f"{where}: a {strategy.type} rollout on a command target needs a set_weight hook",
-            "add set_weight to the target, e.g. set_weight: ./route.sh {weight}",
-            code="hook-missing",
-        )
-    used = _builtin_analyses(spec, strategy)
-    if used:
-        raise InputError(
-            f"{where}: analysis {', '.join(used)} reads Shipyard's router, which a command "
-            "target does not use",
-            "use provider: prometheus with a query over the platform's metrics",
-            code="analysis-unsupported",
-        )
-
-
-def _builtin_analyses(spec: Any, strategy: r.Strategy) -> list[str]:
-    """The analyses of ``strategy`` that read the built-in router's own metrics."""
-    steps: list[Any] = []
-    if isinstance(strategy, r.Canary):
-        steps = list(strategy.steps)
-    elif isinstance(strategy, r.Rings):
-        steps = [s for w in strategy.waves for s in w.steps]
-    elif isinstance(strategy, r.BlueGreen):
-        steps = [strategy.pre_promotion_analysis, strategy.post_promotion_analysis]
-    names = {s.template for s in steps if isinstance(s, r.AnalysisStep)}
-    return sorted(n for n in names if spec.analysis[n].provider == "builtin")
 
 
 def _controller_alive(dep: dict[str, Any]) -> bool:

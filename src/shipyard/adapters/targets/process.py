@@ -57,6 +57,21 @@ def render(command: str, **values: object) -> list[str]:
     return argv
 
 
+def check(command: str, readiness_path: str = "/healthz") -> None:
+    """Refuse a command that cannot serve (no ``{port}``, a bad placeholder) or a readiness
+    path that is not one; `shipyard validate` asks the same before anything is deployed."""
+    if "{port}" not in command:
+        raise TargetConfigInvalid(
+            f"the target command {command!r} does not take a port",
+            "put {port} where the service reads its port, e.g. --port {port}",
+        )
+    render(command, port=0, version="v", pool="p", index=0)  # fail early on bad templates
+    if not readiness_path.startswith("/"):
+        raise TargetConfigInvalid(
+            f"readiness path {readiness_path!r} must start with '/'", "e.g. /healthz"
+        )
+
+
 @dataclass
 class _Running:
     instance: Instance
@@ -78,16 +93,7 @@ class ProcessTarget:
         base_env: Mapping[str, str] | None = None,
         secrets: Sequence[str] = (),
     ) -> None:
-        if "{port}" not in command:
-            raise TargetConfigInvalid(
-                f"the target command {command!r} does not take a port",
-                "put {port} where the service reads its port, e.g. --port {port}",
-            )
-        render(command, port=0, version="v", pool="p", index=0)  # fail early on bad templates
-        if not readiness_path.startswith("/"):
-            raise TargetConfigInvalid(
-                f"readiness path {readiness_path!r} must start with '/'", "e.g. /healthz"
-            )
+        check(command, readiness_path)
         self.command = command
         self.log_dir = Path(log_dir)
         self.readiness_path = readiness_path
