@@ -58,6 +58,9 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
     app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan, **urls)
     app.state.store = store
+    from shipyard.api.limits import JsonBodyLimits
+
+    app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body
     app.state.status_page = Cached[str](STATUS_TTL_S)
     app.state.status_limiter = Limiter(*STATUS_RATE)
     if not public_docs:

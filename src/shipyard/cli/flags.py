@@ -222,10 +222,14 @@ def delete(
 
 
 def _read_payload(file: Path) -> dict[str, Any]:
+    from shipyard import jsonlimits
     from shipyard.errors import InputError
 
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        jsonlimits.check_size(file.stat().st_size, str(file))  # before reading it
+        raw = file.read_bytes()
+        jsonlimits.check(raw, str(file))
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError as exc:
         raise InputError(
             f"{file}: no such file", "give the path of a JSON file", code="flag-file-not-found"
