@@ -256,6 +256,16 @@ class AnalysisTemplate(Model):
     interval: Duration = 10.0
     failure_limit: int = Field(0, ge=0)
 
+    @model_validator(mode="after")
+    def _measurable(self) -> AnalysisTemplate:
+        if self.provider == "prometheus" and not self.address:
+            raise ValueError("provider prometheus needs an address, e.g. http://127.0.0.1:9090")
+        if self.metric == "query" and (self.provider != "prometheus" or not self.query):
+            raise ValueError("metric query needs provider prometheus and a query")
+        if self.metric == "query" and self.max is None:
+            raise ValueError("metric query needs a max")
+        return self
+
 
 class FlagEnvironment(Model):
     enabled: bool = False
