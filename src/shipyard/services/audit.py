@@ -22,7 +22,16 @@ def ensure_project(uow: UnitOfWork, name: str) -> None:
         uow.conn.execute(projects.insert(), {"name": name, "created_at": utcnow()})
 
 
+KEYS_PROJECT = "*"  # signing keys belong to the whole store, not to one project
+
+
 def register_key(store: Store, uow: UnitOfWork) -> None:
+    """Put the store's signing key in the key table and record ``key.registered``.
+
+    Verification trusts a key only through its event, which the log's hashes and signed heads
+    protect; a key row added by hand is not trusted. A key row without its event (made before
+    keys had events) gets the event the next time this, the configured key, signs something.
+    """
     signer = store.signer
     row = uow.conn.execute(
         select(signing_keys.c.key_id).where(signing_keys.c.key_id == signer.key_id)
@@ -32,6 +41,26 @@ def register_key(store: Store, uow: UnitOfWork) -> None:
             signing_keys.insert(),
             {"key_id": signer.key_id, "public_key": signer.public_key, "created_at": utcnow()},
         )
+    elif registered_keys(uow).get(signer.key_id) is not None:
+        return
+    uow.events.append(
+        "key.registered",
+        f"key:{signer.key_id}",
+        "shipyard",
+        {"key_id": signer.key_id, "algorithm": "ed25519", "public_key": signer.public_key.hex()},
+        project=KEYS_PROJECT,
+    )
+
+
+def registered_keys(uow: UnitOfWork) -> dict[str, bytes]:
+    """Key id -> public key, as the ``key.registered`` events recorded them (first wins)."""
+    out: dict[str, bytes] = {}
+    for e in uow.events.query(project=KEYS_PROJECT, kind="key.registered"):
+        try:
+            out.setdefault(str(e.payload["key_id"]), bytes.fromhex(e.payload["public_key"]))
+        except (KeyError, ValueError, TypeError):
+            continue
+    return out
 
 
 def checkpoint(store: Store) -> dict[str, Any]:

@@ -270,6 +270,7 @@ class _Run:
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
         self.missing: set[str] = set()  # keys looked up in the store and not found
+        self.cold = False  # the project had no cache entry when the run started
         # The run this one is recorded against (see store/pipelines.py), with each node's
         # (key, status) there: a cached step with the key it had there writes no row.
         self.base: int | None = None
@@ -362,7 +363,7 @@ class _Run:
         """The cache entry of a key: loaded with the run when a recent run had it, else asked
         of the store once."""
         entry = self.cache.get(key)
-        if entry is None and key not in self.missing:
+        if entry is None and not self.cold and key not in self.missing:
             with self.log.read() as tx:
                 entry = tx.cache_get(key)
             if entry is None:
@@ -682,9 +683,10 @@ def run(
             base, newest = tx.base_for(spec.project, asked)
             base_steps = tx.step_keys(base) if base is not None else {}
             cache, durations = tx.cache_of_runs(sorted({r for r in (base, newest) if r}))
+            cold = not cache and tx.cache_empty(spec.project)
         executor = LocalExecutor(jobs_n)
         state = _Run(store, spec, root, graph, secrets, executor, reporter, actor, log)
-        state.cache, state.base, state.base_steps = cache, base, base_steps
+        state.cache, state.base, state.base_steps, state.cold = cache, base, base_steps, cold
         if rerun_failed is None and store.url.startswith(("sqlite:", "postgresql")):
             state.stamp_spec, state.asked = stamp_spec, list(jobs or [])
         uptodate.forget(store.home)

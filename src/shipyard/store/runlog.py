@@ -237,6 +237,11 @@ class Tx:
             durations[node] = float(duration)
         return entries, durations
 
+    def cache_empty(self, project: str) -> bool:
+        """Whether the project has no action-cache entry at all (a first run asks nothing)."""
+        self.cur.execute(f"SELECT 1 FROM action_cache WHERE project = {self.m} LIMIT 1", (project,))
+        return self.cur.fetchone() is None
+
     def cache_get(self, key: str) -> Entry | None:
         """One action-cache entry, or None."""
         self.cur.execute(
