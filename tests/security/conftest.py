@@ -84,21 +84,29 @@ def world(
 ) -> Iterator[World]:
     repo = gitrepo.init(tmp_path_factory.mktemp("bravo"))
     gitrepo.commit(repo, "chore: start", {"shipyard.yaml": "project: bravo\n"})
-    made = World(url="", repo=repo, env=dict(database_env))
+    made = World(url="", repo=repo, env={**database_env, "BRAVO_SECRET": SECRET})
     for name, (role, project) in TOKENS.items():
         args = ["token", "create", "--role", role, "--name", name, "--json"]
         made.tokens[name] = as_json(made.cli(*args, *(["--project", project] if project else [])))
-    with running_server(repo, env=database_env) as url:
+    with running_server(repo, env=made.env) as url:
         made.url = url
         yield made
 
+
+# A credential bravo's pipeline and service read: it must never be stored or shown.
+SECRET = "bravo-secret-" + secrets.token_hex(8)
 
 BRAVO_SPEC = """\
 project: bravo
 config: {GREETING: bravo-greeting}
 pipeline:
   jobs:
-    bravojob: {run: "echo bravo-step-log"}
+    bravojob:
+      run: |
+        echo "bravo-step-log, token $API_TOKEN"
+        echo "token=$API_TOKEN" >> "$SHIPYARD_OUTPUT"
+        printf 'block<<END\\nkey: %s\\nEND\\n' "$API_TOKEN" >> "$SHIPYARD_OUTPUT"
+      secrets: {API_TOKEN: {env: BRAVO_SECRET}}
 environments:
   dev:
     target:
@@ -108,6 +116,31 @@ environments:
       readiness: {timeout: 10s}
       grace: 1s
     strategy: recreate
+    secrets: {API_TOKEN: {env: BRAVO_SECRET}}
+"""
+
+# bravo's service: it prints its credential, as careless services do, on both streams.
+BRAVO_APP = """\
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+token = os.environ.get("API_TOKEN", "")
+print("bravo-app starting with API_TOKEN=" + token, flush=True)
+print("bravo-app stderr " + token, file=sys.stderr, flush=True)
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+        print("served " + self.path + " for " + token, flush=True)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])), Handler).serve_forever()
 """
 
 
@@ -127,11 +160,7 @@ class Bravo:
 
 @pytest.fixture(scope="package")
 def bravo(world: World) -> Iterator[Bravo]:
-    import shutil
-
-    from tests.integration.test_deploy import APP
-
-    shutil.copy(APP, world.repo / "app.py")
+    (world.repo / "app.py").write_text(BRAVO_APP)
     (world.repo / "shipyard.yaml").write_text(BRAVO_SPEC)
     gitrepo.commit(world.repo, "feat: bravo service", {"shipyard.yaml": BRAVO_SPEC})
     world.cli("run")

@@ -6,6 +6,7 @@ rollout controller take it from there. Also what runs where, and the user's roll
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets as _secrets
 import shlex
 import subprocess
@@ -166,6 +167,13 @@ def _workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
     return dest
 
 
+def revision_key(store: Store) -> bytes:
+    """The key of configuration revisions: derived from the signing key (Ed25519 signatures
+    are deterministic), so every replica and every run agrees, and nobody without the key
+    can test a guess of a secret against a revision."""
+    return hashlib.sha256(store.signer.sign(b"shipyard config-revision key v1")).digest()
+
+
 def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
     """How to start one side of a deployment; secrets are read again, never stored."""
     if not side:
@@ -240,7 +248,7 @@ def create(
     _check_lock(store, spec, env, actor, now)
     _check_gates(store, spec, env, version, actor, now, root)
     config, refs = dp.config_of(spec, env)
-    revision = dp.config_revision(config, dp.resolve_secrets(refs, root))
+    revision = dp.config_revision(config, dp.resolve_secrets(refs, root), revision_key(store))
     side = {
         "version": version,
         "config_revision": revision,

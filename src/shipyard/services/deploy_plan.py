@@ -5,6 +5,7 @@ domain's state machine, its configuration layered over the base with secrets res
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 from collections.abc import Callable
@@ -322,11 +323,13 @@ def resolve_secrets(refs: dict[str, dict[str, Any]], root: Path) -> dict[str, st
     return out
 
 
-def config_revision(config: dict[str, str], secrets: dict[str, str]) -> str:
+def config_revision(config: dict[str, str], secrets: dict[str, str], key: bytes) -> str:
     """A short digest of the rendered configuration: a rotated secret makes a new revision too.
 
-    Secret values enter only through their own digests, so the revision reveals nothing.
+    Secret values enter only through HMACs under ``key`` (the server's, see
+    ``deploy.revision_key``): a plain hash would let anyone who reads the revision test
+    guesses of a secret offline.
     """
-    hashed = {k: hashlib.sha256(v.encode()).hexdigest() for k, v in secrets.items()}
+    hashed = {k: hmac.new(key, v.encode(), hashlib.sha256).hexdigest() for k, v in secrets.items()}
     body = json.dumps({"config": config, "secrets": hashed}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:12]
