@@ -98,6 +98,24 @@ class SpecError(InputError):
         return f"{self.location}: {self.message}" if self.location else self.message
 
 
+class SpecProblems(SpecError):
+    """Several problems found in one file, in file order. It reads as the first of them (code,
+    position, message, hint) and lists them all in ``problems`` and in ``details``."""
+
+    def __init__(self, problems: list[SpecError]) -> None:
+        first = problems[0]
+        self.problems = problems
+        super().__init__(
+            first.message,
+            first.hint,
+            code=first.code,
+            file=first.file,
+            line=first.line,
+            column=first.column,
+            details={**first.details, "problems": [p.to_dict() for p in problems]},
+        )
+
+
 class SpecNotFound(InputError):
     code = "spec-not-found"
     default_hint = "run `shipyard init` to create shipyard.yaml, or pass --file"
@@ -143,6 +161,14 @@ class Unauthenticated(Refused):
 class Forbidden(Refused):
     code = "forbidden"
     http_status = 403
+
+
+class RateLimited(Refused):
+    """Too many requests from one client; ``details["retry_after_s"]`` says when to retry."""
+
+    code = "rate-limited"
+    http_status = 429
+    default_hint = "wait a few seconds before asking again"
 
 
 class NotFound(ShipyardError):

@@ -19,6 +19,19 @@ def find_project_root(start: Path | None = None) -> Path | None:
     return None
 
 
+def private_home(home: Path) -> None:
+    """Create the state folder readable by its owner only (it holds the database, the signing
+    key, logs), and tighten one that is open to others; a folder that is not ours, or cannot
+    be changed, is left as it is (the store then says what is wrong)."""
+    try:
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = home.stat()
+        if status.st_uid == os.getuid() and status.st_mode & 0o077:
+            home.chmod(0o700)
+    except OSError:
+        pass
+
+
 class Settings(NamedTuple):  # not a dataclass: `shipyard run`'s up-to-date check reads it
     home: Path  # the .shipyard folder: database, CAS, keys, logs
     database_url: str

@@ -118,9 +118,9 @@ def test_audit_commands_round_trip(repo: Path) -> None:
     cons = as_json(shipyard("audit", "consistency", "1", "2", "--json", cwd=repo))
     assert set(cons) == {"first", "second", "first_root", "second_root", "proof"}
     cp = as_json(shipyard("audit", "checkpoint", "--json", cwd=repo))
-    assert cp["tree_size"] == 2
+    assert cp["tree_size"] == 3  # the two tokens and the signing key's key.registered
     ok = shipyard("audit", "verify", cwd=repo)
-    assert ok.returncode == 0 and "verified 2 events" in ok.stdout
+    assert ok.returncode == 0 and "verified 3 events" in ok.stdout
 
 
 def test_verify_fails_with_exit_4_on_a_hand_edited_row(repo: Path) -> None:

@@ -111,7 +111,7 @@ def test_a_canary_interrupted_or_left_without_controller_goes_back_to_stable(rep
         write_spec(repo, "{analysis: errors, duration: 2s}, ", NO_ADDRESS)
         refused = shipyard("deploy", "production", "--version", "1.1.0", cwd=repo)
         assert refused.returncode == 2, refused.stderr
-        assert "shipyard.yaml:" in refused.stderr and "needs an address" in refused.stderr
+        assert "analysis-config-invalid" in refused.stderr and "needs an address" in refused.stderr
         write_spec(repo)
         env = env_of(repo)
         assert sorted(env["weights"].values()) == [0, 100] and len(env["instances"]) == 2

@@ -4,6 +4,12 @@ sandbox is part of the key, and a killed run does not stay `running`."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +42,8 @@ def _repo(root: Path, spec: str = GEN_USE, files: dict[str, str] | None = None) 
     return root
 
 
-def _run(repo: Path, *args: str) -> dict[str, Any]:
-    proc = shipyard("run", "--json", *args, cwd=repo)
+def _run(repo: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    proc = shipyard("run", "--json", *args, cwd=repo, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return dict(as_json(proc))
 
@@ -121,8 +127,6 @@ def _leaves_spec(n: int) -> tuple[str, dict[str, str]]:
 def test_two_runs_at_once_wait_for_each_other_and_cache_only_right_bytes(tmp_path: Path) -> None:
     """A second `shipyard run` in the same workspace waits for the first and says so; after
     both, every file the cache restores is the bytes its step writes."""
-    import subprocess
-    import sys
 
     n = 30
     spec, sources = _leaves_spec(n)
@@ -143,7 +147,6 @@ def test_two_runs_at_once_wait_for_each_other_and_cache_only_right_bytes(tmp_pat
     assert len(waited) == 1, results
     expected = {f"{i}.txt": sources[f"src/{i}.txt"].upper() for i in range(n)}
     expected["all.txt"] = "".join(expected[f"{i}.txt"] for i in range(n))
-    import shutil
 
     shutil.rmtree(repo / "out")
     summary = _run(repo)
@@ -161,19 +164,15 @@ pipeline:
 """
 
 
-def _killed_run(repo: Path) -> None:
+def _killed_run(repo: Path, env: dict[str, str]) -> None:
     """Start `shipyard run`, wait for its step to start, and SIGKILL the run's process."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
     marker = repo / "started.txt"
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "shipyard", "run", "--plain"],
         cwd=repo,
+        env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -185,25 +184,29 @@ def _killed_run(repo: Path) -> None:
     proc.wait(10)
 
 
-def _status(repo: Path, run_id: int) -> str:
-    proc = shipyard("runs", "show", str(run_id), "--json", cwd=repo)
+def _status(repo: Path, run_id: int, env: dict[str, str]) -> str:
+    proc = shipyard("runs", "show", str(run_id), "--json", cwd=repo, env=env)
     assert proc.returncode == 0, proc.stderr
     return str(as_json(proc)["status"])
 
 
-def test_a_killed_run_is_marked_abandoned(tmp_path: Path) -> None:
+def test_a_killed_run_is_marked_abandoned(tmp_path: Path, database_url: str) -> None:
     """A run whose process was SIGKILLed is `abandoned`, not `running` forever: `runs` finds
-    it, and so does the next run."""
+    it, and so does the next run; on SQLite and PostgreSQL."""
+    db = {"SHIPYARD_DATABASE_URL": database_url}
     repo = _repo(tmp_path / "r", SLOW, {"in.txt": "x\n"})
-    _killed_run(repo)
-    listed = shipyard("runs", "--json", cwd=repo)
+    _killed_run(repo, db)
+    listed = shipyard("runs", "--json", cwd=repo, env=db)
     assert [r["status"] for r in as_json(listed)["runs"]] == ["abandoned"]
-    _killed_run(repo)  # run 2
+    _killed_run(repo, db)  # run 2
     (repo / "shipyard.yaml").write_text(SLOW.replace("sleep 60", "true"))
-    assert _run(repo)["run_id"] == 3  # not kept waiting: the lock died with its holder
+    assert _run(repo, env=db)["run_id"] == 3  # not kept waiting: the lock died with its holder
     # Run 3 holds the lock's record now, so only run 3 itself can have marked run 2.
-    assert _status(repo, 2) == "abandoned"
-    assert _status(repo, 3) == "success"
+    assert _status(repo, 2, db) == "abandoned"
+    assert _status(repo, 3, db) == "success"
+    events = shipyard("audit", "log", "--subject", "run:2", "--json", cwd=repo, env=db)
+    finished = [e for e in as_json(events)["events"] if e["kind"] == "run.finished"]
+    assert [e["payload"]["status"] for e in finished] == ["abandoned"]
 
 
 def test_a_file_two_independent_steps_produce_is_cached_for_neither(tmp_path: Path) -> None:

@@ -42,9 +42,9 @@ def test_healthz_needs_no_token(server: tuple[str, Path, dict[str, str]]) -> Non
 
 
 def test_openapi_lists_the_audit_routes(server: tuple[str, Path, dict[str, str]]) -> None:
-    """/openapi.json describes the audit endpoints."""
-    url, _, _ = server
-    paths = httpx.get(url + "/openapi.json").json()["paths"]
+    """/openapi.json describes the audit endpoints to a viewer token."""
+    url, _, tokens = server
+    paths = httpx.get(url + "/openapi.json", headers=_h(tokens["viewer"])).json()["paths"]
     assert "/api/v1/audit/verify" in paths and "/api/v1/audit/proof/inclusion/{seq}" in paths
 
 

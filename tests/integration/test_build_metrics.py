@@ -120,3 +120,38 @@ def test_cost_bad_input(store: Store, developers: int, runs: float, cost: float)
     with pytest.raises(CostInputInvalid) as err:
         builds.cost_report(store, developers, runs, cost, **ARGS)
     assert err.value.code == "cost-input-invalid" and err.value.hint
+
+
+def test_cache_hits_listed_in_run_finished_count_per_job(store: Store) -> None:
+    """Steps a run lists in run.finished's cached_steps count as hits and lookups of their
+    job (a matrix job's combinations as its steps), and a run once per job."""
+    at = T0 + timedelta(hours=1)
+    with store.begin() as uow:
+        uow.events.append(
+            "step.finished",
+            "run:9",
+            "ci",
+            {"node": "test[py=3.12]", "job": "test", "status": "success", "cached": False,
+             "duration_s": 40.0, "queued_s": 1.0, "attempt": 1},
+            project="shop",
+            ts=ts(at),
+        )  # fmt: skip
+        uow.events.append(
+            "run.finished",
+            "run:9",
+            "ci",
+            {"status": "success", "duration_s": 50.0, "steps": 3, "cached": 2,
+             "cached_steps": {"test[py=3.11]": 30.0, "lint": 5.0}},
+            project="shop",
+            ts=ts(at + timedelta(seconds=50)),
+        )  # fmt: skip
+    jobs = {j["job"]: j for j in builds.builds_report(store, **ARGS)["jobs"]}
+    assert (jobs["test"]["runs"], jobs["test"]["steps"]) == (1, 2)
+    assert (jobs["test"]["cache_hits"], jobs["test"]["cache_lookups"]) == (1, 2)
+    assert jobs["test"]["saved_s_reported"] == 30.0
+    assert (jobs["lint"]["runs"], jobs["lint"]["cache_hits"], jobs["lint"]["cache_lookups"]) == (
+        1,
+        1,
+        1,
+    )
+    assert jobs["test"]["duration_s"]["count"] == 1  # percentiles: the steps that ran

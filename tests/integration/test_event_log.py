@@ -107,10 +107,13 @@ def test_proofs_verify_with_the_rfc_verifier(store: Store) -> None:
 
 
 def test_checkpoints_are_signed_and_hold_the_log_to_them(store: Store) -> None:
-    """A signed checkpoint verifies; forging its root afterwards fails verification."""
+    """A signed checkpoint verifies, covering the key.registered event of the key that signs
+    it; forging its root afterwards fails verification."""
     _fill(store, 4)
-    cp = audit.checkpoint(store)
-    assert cp["tree_size"] == 4 and len(bytes.fromhex(cp["signature"])) == 64
+    cp = audit.checkpoint(store, "ops@example.com")
+    assert cp["tree_size"] == 5 and len(bytes.fromhex(cp["signature"])) == 64
+    with store.read() as uow:
+        assert list(audit.registered_keys(uow)) == [cp["key_id"]]
     assert audit.verify(store).report.checkpoints_checked == 1
     with store.engine.begin() as conn:
         conn.execute(

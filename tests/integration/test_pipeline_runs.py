@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shipyard.services import pipeline, pipeline_history
 from shipyard.spec.load import parse_spec
@@ -42,7 +42,7 @@ def _project(root: Path, spec: str, files: dict[str, str]) -> Any:
 
 
 def _go(store: Store, root: Path, spec: Any, **kw: Any) -> dict[str, Any]:
-    return pipeline.run(store, spec, root, jobs_n=2, **kw)
+    return pipeline.run(store, spec, root, jobs_n=2, **({"actor": "dev@example.com"} | kw))
 
 
 def _by_node(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -78,7 +78,8 @@ def test_run_records_steps_and_events(store: Store, work: Path) -> None:
 
 
 def test_second_run_is_fully_cached(store: Store, work: Path) -> None:
-    """With nothing changed, a second run executes no step and reports what it saved."""
+    """With nothing changed, a second run executes no step and reports what it saved, in
+    run.finished and with no step row or step.finished of its own; its steps read as cached."""
     spec = _project(work, CHAIN, {"a.txt": "x y\n", "c.txt": "c\n"})
     _go(store, work, spec)
     again = _go(store, work, spec)
@@ -90,9 +91,18 @@ def test_second_run_is_fully_cached(store: Store, work: Path) -> None:
         "failed": 0,
         "cancelled": 0,
     }
+    rid = again["run_id"]
     with store.read() as uow:
-        events = uow.events.query(subject=f"run:{again['run_id']}", kind="step.finished")
-    assert all(e.payload["cached"] and "saved_s" in e.payload for e in events)
+        events = uow.events.query(subject=f"run:{rid}")
+        run = repo.get_run(uow.conn, rid)
+        steps = repo.run_steps(uow.conn, rid)
+        own = uow.conn.execute(
+            select(func.count()).where(repo.pipeline_steps.c.run_id == rid)
+        ).scalar()
+    assert [e.kind for e in events] == ["run.started", "run.finished"]
+    assert set(events[-1].payload["cached_steps"]) == {"norm", "use", "other"}
+    assert run is not None and run["base_run"] == rid - 1 and own == 0
+    assert {s["node"]: s["cached"] for s in steps} == {"norm": True, "use": True, "other": True}
 
 
 def test_changed_input_reruns_only_steps_whose_content_changed(store: Store, work: Path) -> None:

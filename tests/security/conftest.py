@@ -68,6 +68,8 @@ TOKENS = {
     # name: (role, project)
     "root": ("admin", None),
     "viewer": ("viewer", None),
+    "developer": ("developer", None),
+    "deployer": ("deployer", None),
     "alpha_admin": ("admin", "alpha"),
     "alpha_viewer": ("viewer", "alpha"),
     "alpha_deployer": ("deployer", "alpha"),
@@ -82,10 +84,145 @@ def world(
 ) -> Iterator[World]:
     repo = gitrepo.init(tmp_path_factory.mktemp("bravo"))
     gitrepo.commit(repo, "chore: start", {"shipyard.yaml": "project: bravo\n"})
-    made = World(url="", repo=repo, env=dict(database_env))
+    made = World(url="", repo=repo, env={**database_env, "BRAVO_SECRET": SECRET})
     for name, (role, project) in TOKENS.items():
         args = ["token", "create", "--role", role, "--name", name, "--json"]
         made.tokens[name] = as_json(made.cli(*args, *(["--project", project] if project else [])))
-    with running_server(repo, env=database_env) as url:
+    with running_server(repo, env=made.env) as url:
         made.url = url
         yield made
+
+
+# A credential bravo's pipeline and service read: it must never be stored or shown.
+SECRET = "bravo-secret-" + secrets.token_hex(8)
+
+BRAVO_SPEC = """\
+project: bravo
+config: {GREETING: bravo-greeting}
+pipeline:
+  jobs:
+    bravojob:
+      run: |
+        echo "bravo-step-log, token $API_TOKEN"
+        echo "token=$API_TOKEN" >> "$SHIPYARD_OUTPUT"
+        printf 'block<<END\\nkey: %s\\nEND\\n' "$API_TOKEN" >> "$SHIPYARD_OUTPUT"
+      secrets: {API_TOKEN: {env: BRAVO_SECRET}}
+environments:
+  dev:
+    target:
+      type: process
+      command: "python app.py --port {port}"
+      instances: 1
+      readiness: {timeout: 10s}
+      grace: 1s
+    strategy: recreate
+    secrets: {API_TOKEN: {env: BRAVO_SECRET}}
+"""
+
+# bravo's service: it prints its credential, as careless services do, on both streams.
+BRAVO_APP = """\
+import os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+token = os.environ.get("API_TOKEN", "")
+print("bravo-app starting with API_TOKEN=" + token, flush=True)
+print("bravo-app stderr " + token, file=sys.stderr, flush=True)
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+        print("served " + self.path + " for " + token, flush=True)
+
+    def log_message(self, *args):
+        pass
+
+
+HTTPServer(("127.0.0.1", int(sys.argv[sys.argv.index("--port") + 1])), Handler).serve_forever()
+"""
+
+
+@dataclass
+class Bravo:
+    """What project bravo holds, made as its users would: ids to aim another project's token
+    at. Every name carries "bravo", so a leak shows as that word in an answer."""
+
+    run_id: int
+    incident_id: str
+    segment_id: int
+    schedule_id: int
+    override_id: str
+    client_token: str
+    event_seq: int
+
+
+@pytest.fixture(scope="package")
+def bravo(world: World) -> Iterator[Bravo]:
+    (world.repo / "app.py").write_text(BRAVO_APP)
+    (world.repo / "shipyard.yaml").write_text(BRAVO_SPEC)
+    gitrepo.commit(world.repo, "feat: bravo service", {"shipyard.yaml": BRAVO_SPEC})
+    world.cli("run")
+    world.cli("deploy", "dev", "--version", "1.0.0")
+    try:
+        q = "?project=bravo&env=dev"
+        flag = {"name": "bravo-flag", "enabled": True, "strategies": [{"name": "default"}]}
+        assert world.call("PUT", f"/api/v1/flags/bravo-flag{q}", "root", json=flag).is_success
+        segment = world.call(
+            "POST",
+            f"/api/v1/flags/segments{q}",
+            "root",
+            json={"name": "bravo-seg", "constraints": []},
+        ).json()
+        schedule = world.call(
+            "POST",
+            f"/api/v1/flags/schedules{q}",
+            "root",
+            json={"flag": "bravo-flag", "action": "disable", "at": "+30d"},
+        ).json()
+        client = world.call(
+            "POST", "/api/v1/flags/tokens?project=bravo", "root", json={"environment": "dev"}
+        ).json()
+        art = world.call(
+            "PUT",
+            "/api/v1/artifacts/bravo-art/1.0.0?project=bravo&filename=bravo.bin",
+            "root",
+            content=b"bravo-bytes",
+        )
+        assert art.is_success, art.text
+        incident = world.call(
+            "POST",
+            "/api/v1/incidents",
+            "root",
+            json={
+                "service": "bravo-svc",
+                "unlinked": True,
+                "project": "bravo",
+                "title": "bravo-down",
+            },
+        ).json()
+        freeze = {"name": "bravo-freeze", "start": "2099-01-01", "end": "2099-01-02"}
+        assert world.call("POST", "/api/v1/release/freezes", "root", json=freeze).is_success
+        assert world.call(
+            "POST", "/api/v1/release/locks/dev", "root", json={"reason": "bravo-lock"}
+        ).is_success
+        override = world.call(
+            "POST",
+            "/api/v1/release/break-glass",
+            "root",
+            json={"environment": "dev", "reason": "bravo-emergency"},
+        ).json()
+        runs = world.call("GET", "/api/v1/runs?project=bravo", "root").json()["runs"]
+        events = world.call("GET", "/api/v1/audit/events?limit=10000", "root").json()["events"]
+        yield Bravo(
+            run_id=runs[0]["id"],
+            incident_id=incident["id"],
+            segment_id=segment["id"],
+            schedule_id=schedule["schedules"][0]["id"],
+            override_id=override["id"],
+            client_token=client["token"],
+            event_seq=next(e["seq"] for e in events if e["project"] == "bravo"),
+        )
+    finally:
+        world.cli("env", "stop", "dev")

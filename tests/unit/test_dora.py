@@ -20,6 +20,7 @@ from shipyard.domain.dora import (
     TimeRangeInvalid,
     Window,
     change_failure_rate,
+    changes,
     classify,
     deployment_frequency,
     four_keys,
@@ -150,11 +151,12 @@ def test_lead_time_skips_commits_after_the_deploy() -> None:
 
 def test_change_failure_rate_with_evidence() -> None:
     """Failed rollouts and deployments linked to a rollback, hotfix or incident count as
-    failures over all production deployments, each with the record that proves it."""
+    failures over all production deployments (a flag flip is not one), each with the record
+    that proves it."""
     f = change_failure_rate(HISTORY, WEEK, service="checkout")
-    assert (f.numerator, f.denominator) == (3, 6)
-    assert f.value == 0.5
-    assert f.ids == ("d1", "d2", "d3", "d4", "d5", "f1")
+    assert (f.numerator, f.denominator) == (3, 5)
+    assert f.value == 0.6
+    assert f.ids == ("d1", "d2", "d3", "d4", "d5")
     assert f.numerator_ids == ("d2", "d3", "d5")
     assert f.evidence == (
         ("d2", "hotfix hf1"),
@@ -174,7 +176,7 @@ def test_change_failure_rate_notes_links_it_cannot_count() -> None:
 
 @pytest.mark.parametrize(
     ("count_failed_rollouts", "numerator", "denominator"),
-    [(True, 3, 6), (False, 2, 5)],
+    [(True, 3, 5), (False, 2, 4)],
 )
 def test_change_failure_rate_failed_rollouts_switch(
     count_failed_rollouts: bool, numerator: int, denominator: int
@@ -286,9 +288,11 @@ def test_overall_level_is_the_lowest() -> None:
 
 
 def test_four_keys_report() -> None:
-    """The report holds all four figures for the window and their levels."""
+    """The report holds all four figures for the window and their levels; the flag flip is in
+    none of them, only in `changes`."""
     report = four_keys(HISTORY, WEEK, service="checkout")
-    assert report.deployment_frequency.numerator == 5
+    assert report.deployment_frequency.numerator == 4
+    assert changes(HISTORY, WEEK, service="checkout").numerator == 5
     assert report.change_failure_rate.numerator == 3
     assert report.levels.change_failure_rate is Level.LOW
     assert report.levels.lead_time is Level.ELITE

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -19,14 +19,23 @@ from shipyard.services.tokens import Principal, authenticate
 from shipyard.store.uow import Store
 
 
-def require(permission: Permission) -> Callable[..., Principal]:
-    def dependency(request: Request) -> Principal:
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        from starlette.concurrency import run_in_threadpool
+
+        from shipyard.store.append import ACTING_TOKEN
+
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        principal = authenticate(
-            request.app.state.store, token.strip() if scheme.lower() == "bearer" else None
+        principal = await run_in_threadpool(
+            authenticate,
+            request.app.state.store,
+            token.strip() if scheme.lower() == "bearer" else None,
         )
         principal.require(permission)
+        # Set in the request's own context (this runs on the event loop, not in a worker
+        # thread), so the route and every event it appends see it; no other request does.
+        ACTING_TOKEN.set(principal.token_id)
         return principal
 
     return dependency
@@ -46,13 +55,31 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await task
 
 
-def create_app(store: Store) -> FastAPI:
-    app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan)
+STATUS_TTL_S = 10.0  # the status page is made again at most this often
+STATUS_RATE = (5.0, 20.0)  # per client address: requests a second, burst
+
+
+def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
+    """The API over ``store``; ``/openapi.json``, ``/docs`` and ``/redoc`` need a viewer token
+    unless ``public_docs``."""
+    from shipyard.api.throttle import Cached, Limiter
+
+    urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
+    app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan, **urls)
     app.state.store = store
+    from shipyard.api.limits import JsonBodyLimits
+
+    app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body
+    app.state.status_page = Cached[str](STATUS_TTL_S)
+    app.state.status_limiter = Limiter(*STATUS_RATE)
+    if not public_docs:
+        _private_docs(app)
 
     @app.exception_handler(ShipyardError)
     async def _shipyard_error(_request: Request, exc: ShipyardError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        if exc.http_status == 429:
+            headers = {"Retry-After": str(exc.details.get("retry_after_s", 1))}
         return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -83,6 +110,9 @@ def create_app(store: Store) -> FastAPI:
 
     app.include_router(audit.router, prefix="/api/v1/audit", tags=["audit"])
     app.include_router(tokens.router, prefix="/api/v1/tokens", tags=["tokens"])
+    from shipyard.api.routes import projects
+
+    app.include_router(projects.router, prefix="/api/v1/projects", tags=["projects"])
     from shipyard.api.routes import artifacts
 
     app.include_router(artifacts.router, prefix="/api/v1/artifacts", tags=["artifacts"])
@@ -106,6 +136,26 @@ def create_app(store: Store) -> FastAPI:
     app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(unleash.router, prefix="/api/client", tags=["unleash"])
     return app
+
+
+def _private_docs(app: FastAPI) -> None:
+    """The API's description and its browsable pages, for a viewer token (docs/server.md)."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+
+    reader = Depends(require(Permission.READ))
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(_: Principal = reader) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(_: Principal = reader) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Shipyard API")
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(_: Principal = reader) -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title="Shipyard API")
 
 
 def store_of(request: Request) -> Store:

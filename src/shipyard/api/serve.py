@@ -1,6 +1,9 @@
-"""The Uvicorn entry point: settings from the environment, one Store per process."""
+"""The Uvicorn entry point: settings from the environment, one Store per process.
+``SHIPYARD_PUBLIC_DOCS=1`` serves /openapi.json, /docs and /redoc without a token."""
 
 from __future__ import annotations
+
+import os
 
 from fastapi import FastAPI
 
@@ -10,4 +13,5 @@ from shipyard.store.uow import Store
 
 
 def app() -> FastAPI:
-    return create_app(Store.open(Settings.load()))
+    public = os.environ.get("SHIPYARD_PUBLIC_DOCS", "").lower() in ("1", "true", "yes")
+    return create_app(Store.open(Settings.load()), public_docs=public)

@@ -24,10 +24,9 @@ def _spec(file: Path | None) -> tuple[Any, Path]:
 
 
 def _actor() -> str:
-    import getpass
-    import os
+    from shipyard.identity import actor
 
-    return os.environ.get("SHIPYARD_ACTOR") or getpass.getuser()
+    return actor()
 
 
 def _printer(as_json: bool) -> Any:
@@ -111,17 +110,19 @@ def deploy(
     finally:
         if status is not None:
             status.stop()
-    emit(out, json_, lambda: None)
     if out["status"] != "succeeded":
         see = f"see `shipyard rollout status {environment}` and `shipyard audit log`"
         if out["status"] == "rolled-back":
             see = f"{environment} is back to what it ran before; {see}"
+        # One document on stdout with --json: the error, the deployment in its details.
         raise ShipyardError(
             f"deployment {out['id']} of {out['version']} to {environment} {out['status']}: "
             f"{out['reason']}",
             see,
             code=f"deployment-{out['status']}",
+            details={"deployment": out},
         )
+    emit(out, json_, lambda: None)
 
 
 def rollback(

@@ -29,7 +29,12 @@ strategy_app = typer.Typer(help="A flag's strategies in one environment.", no_ar
 app.add_typer(strategy_app, name="strategy")
 
 ENV = typer.Option(..., "--env", "-e", help="The environment.")
-ACTOR = "cli"
+
+
+def _actor() -> str:
+    from shipyard.identity import actor
+
+    return actor()
 
 
 def _project() -> tuple[str, list[str], Path]:
@@ -149,7 +154,7 @@ def create(
             project,
             env,
             name,
-            ACTOR,
+            _actor(),
             kind=kind,
             description=description,
             enabled=enabled,
@@ -164,7 +169,7 @@ def _toggle(name: str, env: str, on: bool, json_: bool) -> None:
     data = _remote("POST", f"/{name}/{'enable' if on else 'disable'}", params={"env": env})
     if data is None:
         project, env = _env(env)
-        data = flags.set_enabled(open_store(), project, env, name, on, ACTOR)
+        data = flags.set_enabled(open_store(), project, env, name, on, _actor())
     emit(data, json_, lambda: _changed(data, "enabled" if on else "disabled"))
 
 
@@ -198,7 +203,7 @@ def rollout(
     data = _remote("POST", f"/{name}/rollout", params={"env": env}, json={"percentage": percentage})
     if data is None:
         project, env = _env(env)
-        data = flags.set_rollout(open_store(), project, env, name, percentage, ACTOR)
+        data = flags.set_rollout(open_store(), project, env, name, percentage, _actor())
     emit(data, json_, lambda: _changed(data, "rolled out"))
 
 
@@ -212,15 +217,19 @@ def delete(
     data = _remote("DELETE", f"/{name}", params={"env": env})
     if data is None:
         project, env = _env(env)
-        data = flags.delete(open_store(), project, env, name, ACTOR)
+        data = flags.delete(open_store(), project, env, name, _actor())
     emit(data, json_, lambda: console().print(f"flag {name} deleted from {env}"))
 
 
 def _read_payload(file: Path) -> dict[str, Any]:
+    from shipyard import jsonlimits
     from shipyard.errors import InputError
 
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        jsonlimits.check_size(file.stat().st_size, str(file))  # before reading it
+        raw = file.read_bytes()
+        jsonlimits.check(raw, str(file))
+        data = json.loads(raw.decode("utf-8"))
     except FileNotFoundError as exc:
         raise InputError(
             f"{file}: no such file", "give the path of a JSON file", code="flag-file-not-found"
@@ -256,7 +265,7 @@ def import_(
     data = _remote("POST", "/import", params={"env": env}, json=payload)
     if data is None:
         project, env = _env(env)
-        data = flags.import_payload(open_store(), project, env, payload, ACTOR)
+        data = flags.import_payload(open_store(), project, env, payload, _actor())
     emit(
         data,
         json_,
@@ -319,7 +328,7 @@ def sync(json_: bool = JSON) -> None:
     from shipyard.spec.load import find_spec, load_spec
 
     spec = load_spec(find_spec())
-    data = flags.sync_spec(open_store(), spec, ACTOR, list(spec.environments))
+    data = flags.sync_spec(open_store(), spec, _actor(), list(spec.environments))
     emit(
         data,
         json_,
@@ -406,7 +415,7 @@ def schedule_(
         else:
             project, env = _env(env)
             rows = flag_schedules.schedule_steps(
-                open_store(), project, env, name, plan, actor=ACTOR
+                open_store(), project, env, name, plan, actor=_actor()
             )
     else:
         if len(chosen) != 1 or at is None:
@@ -429,7 +438,7 @@ def schedule_(
             project, env = _env(env)
             rows = [
                 flag_schedules.schedule(
-                    open_store(), project, env, name, chosen[0], when, pct, actor=ACTOR
+                    open_store(), project, env, name, chosen[0], when, pct, actor=_actor()
                 )
             ]
     data = {"schedules": rows}
@@ -467,7 +476,7 @@ def schedule_cancel(
 
     data = _remote("POST", f"/schedules/{schedule_id}/cancel")
     if data is None:
-        data = flag_schedules.cancel(open_store(), _project()[0], schedule_id, actor=ACTOR)
+        data = flag_schedules.cancel(open_store(), _project()[0], schedule_id, actor=_actor())
     emit(data, json_, lambda: console().print(f"schedule {schedule_id} cancelled"))
 
 
@@ -506,7 +515,7 @@ def token_create(
     data = _remote("POST", "/tokens", json={"environment": env, "name": name})
     if data is None:
         project, env = _env(env)
-        data = flags_client.create_token(open_store(), project, env, name)
+        data = flags_client.create_token(open_store(), project, env, name, _actor())
 
     def human() -> None:
         console().print(
@@ -596,7 +605,7 @@ def segment_create(
     if data is None:
         project, env = _env(env)
         data = flag_segments.create_segment(
-            open_store(), project, env, raw, ACTOR, name=name, segment_id=segment_id
+            open_store(), project, env, raw, _actor(), name=name, segment_id=segment_id
         )
     emit(data, json_, lambda: _segment_changed(data, "created"))
 
@@ -619,7 +628,7 @@ def segment_update(
     if data is None:
         project, env = _env(env)
         data = flag_segments.update_segment(
-            open_store(), project, env, segment_id, ACTOR, constraints=raw, name=name
+            open_store(), project, env, segment_id, _actor(), constraints=raw, name=name
         )
     emit(data, json_, lambda: _segment_changed(data, "updated"))
 
@@ -664,7 +673,7 @@ def segment_delete(
     data = _remote("DELETE", f"/segments/{segment_id}", params={"env": env})
     if data is None:
         project, env = _env(env)
-        data = flag_segments.delete_segment(open_store(), project, env, segment_id, ACTOR)
+        data = flag_segments.delete_segment(open_store(), project, env, segment_id, _actor())
     emit(data, json_, lambda: console().print(f"segment {segment_id} deleted from {env}"))
 
 
@@ -711,7 +720,7 @@ def strategy_add(
             project,
             env,
             name,
-            ACTOR,
+            _actor(),
             kind=kind,
             parameters=params,
             constraints=raw,
@@ -747,5 +756,5 @@ def strategy_remove(
     data = _remote("DELETE", f"/{name}/strategies/{index}", params={"env": env})
     if data is None:
         project, env = _env(env)
-        data = flag_strategies.remove_strategy(open_store(), project, env, name, index, ACTOR)
+        data = flag_strategies.remove_strategy(open_store(), project, env, name, index, _actor())
     emit(data, json_, lambda: _print_strategies(data))

@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from shipyard.cli.common import JSON, console, emit, open_store, settings
+from shipyard.identity import actor
 
 app = typer.Typer(
     help="Open and resolve incidents; they feed change failure rate and time to restore.",
@@ -56,6 +57,7 @@ def open_(
             title=title,
             unlinked=unlinked,
             project=None if deployment else _project(),
+            actor=actor(),
         )
     link = f"deployment {data['deployment_id']}" if data["deployment_id"] else "no deployment"
     emit(
@@ -74,7 +76,7 @@ def resolve(
 
     data = _remote("POST", f"/api/v1/incidents/{incident_id}/resolve")
     if data is None:
-        data = incidents.resolve_incident(open_store(), incident_id)
+        data = incidents.resolve_incident(open_store(), incident_id, actor=actor())
     emit(
         data,
         json_,

@@ -157,10 +157,14 @@ def report_error(exc: Any, as_json: bool) -> int:
 
         sys.stdout.write(json.dumps({"error": exc.to_dict()}, default=str) + "\n")
     else:
-        msg = f"error[{exc.code}]: {exc}"
-        if exc.hint:
-            msg += f"\n  hint: {exc.hint}"
-        sys.stderr.write(msg + "\n")
+        problems = getattr(exc, "problems", None) or [exc]  # a file's problems, all at once
+        for one in problems:
+            msg = f"error[{one.code}]: {one}"
+            if one.hint:
+                msg += f"\n  hint: {one.hint}"
+            sys.stderr.write(msg + "\n")
+        if len(problems) > 1:
+            sys.stderr.write(f"{len(problems)} problems in {getattr(exc, 'file', '')}\n")
     return exc.exit_code
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from shipyard.cli.common import JSON, console, emit, open_store, settings
-from shipyard.services.metrics_format import KEYS, duration, show
+from shipyard.services.metrics_format import KEYS, changes_line, duration, show
 
 app = typer.Typer(
     help="DORA four keys, build time and cache figures, the cost of slow builds.",
@@ -80,6 +80,8 @@ def dora(
             f"overall level: {data['figures']['level'] or 'no data'}"
             f" (thresholds: {data['thresholds']})"
         )
+        if data.get("changes"):
+            c.print(changes_line(data["changes"]), markup=False)
         if data["services"]:
             st = Table("service", "deployments", "succeeded", "change failures", box=None)
             for name, v in data["services"].items():

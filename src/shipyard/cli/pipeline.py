@@ -55,6 +55,7 @@ def run(
     # pass every 700 allocations) would run thousands of times in a large run.
     gc.set_threshold(20_000)
 
+    from shipyard.identity import actor
     from shipyard.services import pipeline
     from shipyard.services.uptodate import spec_digest
     from shipyard.spec.load import find_spec, load_spec
@@ -83,6 +84,7 @@ def run(
         workers,
         reporter,
         rerun_failed=rerun_failed,
+        actor=actor(root),
         stamp_spec=(path, digest),
     )
     if json_mode(json_):
@@ -165,6 +167,8 @@ def runs_show(run_id: int = typer.Argument(..., metavar="RUN"), json_: bool = JS
             f"run {data['id']} [bold]{data['status']}[/] project {data['project']} "
             f"commit {data['commit'][:12] or '-'} trigger {data['trigger']}"
         )
+        if data.get("pruned_at"):
+            c.print(f"its steps were pruned at {data['pruned_at']} (`cache gc --keep-runs`)")
         table = Table("step", "status", "cached", "duration", "attempt", "key", "reason", box=None)
         for s in data["steps"]:
             table.add_row(
@@ -252,19 +256,33 @@ def cache_stats(json_: bool = JSON) -> None:
 
 @cache.command("gc")
 def cache_gc(
-    max_size: str = typer.Option(..., "--max-size", help="Keep at most this much: 500MB, 2GiB."),
+    max_size: str | None = typer.Option(
+        None, "--max-size", help="Keep at most this much in the cache: 500MB, 2GiB."
+    ),
+    keep_runs: int | None = typer.Option(
+        None, "--keep-runs", help="Keep the step rows of each project's newest N runs."
+    ),
     json_: bool = JSON,
 ) -> None:
-    """Evict least recently used entries until the cache fits in --max-size."""
+    """Evict least recently used entries until the cache fits in --max-size; delete the step
+    rows of runs older than the newest --keep-runs."""
     from shipyard.services import pipeline_history as h
 
-    limit = h.parse_size(max_size)
-    data = h.cache_gc(open_store(), limit)
-    emit(
-        data,
-        json_,
-        lambda: console().print(
-            f"evicted {data['entries_evicted']} entries and {data['blobs_deleted']} blobs: "
-            f"{data['bytes_before']:,} -> {data['bytes_after']:,} bytes"
-        ),
-    )
+    limit = h.parse_size(max_size) if max_size is not None else None
+    data = h.cache_gc(open_store(), limit, keep_runs)
+
+    def human() -> None:
+        c = console()
+        if "entries_evicted" in data:
+            c.print(
+                f"evicted {data['entries_evicted']} entries and {data['blobs_deleted']} blobs: "
+                f"{data['bytes_before']:,} -> {data['bytes_after']:,} bytes"
+            )
+        if "runs_pruned" in data:
+            c.print(
+                f"pruned the step rows of {data['runs_pruned']} runs "
+                f"({data['step_rows_deleted']:,} rows); kept each project's newest "
+                f"{data['keep_runs']} runs"
+            )
+
+    emit(data, json_, human)

@@ -18,26 +18,35 @@ def init(
     from shipyard.errors import Conflict
     from shipyard.settings import SPEC_NAME
     from shipyard.spec.load import parse_spec
-    from shipyard.spec.starter import starter
+    from shipyard.spec.starter import ecosystem, ignore_state, starter
 
     target = directory / SPEC_NAME
     if target.exists() and not force:
         raise Conflict(
             f"{target} already exists", "pass --force to overwrite it", code="spec-exists"
         )
+    directory.mkdir(parents=True, exist_ok=True)
     text = starter(directory)
     parse_spec(text, str(target))  # the starter must always validate
-    directory.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
-    emit({"written": str(target)}, json_, lambda: console().print(f"wrote {target}"))
+    gitignore = ignore_state(directory)
+    kind = ecosystem(directory).name
+    done = {"written": str(target), "ecosystem": kind, "gitignore": gitignore}
+
+    def human() -> None:
+        console().print(f"wrote {target} for a {kind} repository")
+        if gitignore != "unchanged":
+            console().print(f"{gitignore} {directory / '.gitignore'}: .shipyard/ is not committed")
+
+    emit(done, json_, human)
 
 
 def validate(file: Path | None = FILE, json_: bool = JSON) -> None:
-    """Check shipyard.yaml; errors name file:line:column and suggest a fix."""
-    from shipyard.spec.load import find_spec, load_spec
+    """Check shipyard.yaml for everything later commands would refuse; report every problem."""
+    from shipyard.spec.load import check_file, find_spec
 
     path = find_spec(file=file)
-    spec = load_spec(path)
+    spec = check_file(path)
     summary = {
         "file": str(path),
         "valid": True,

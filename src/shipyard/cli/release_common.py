@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +21,11 @@ def root(file: Path | None = None) -> Path:
 
 
 def actor() -> str:
-    """Who is acting: SHIPYARD_ACTOR, else git's user.email, else the login name.
+    """Who is acting (see shipyard.identity): SHIPYARD_ACTOR, else git's user.email, else the
+    login name."""
+    from shipyard.identity import actor as resolve
 
-    Separation of duties compares these names, so they should match commit authors.
-    """
-    if os.environ.get("SHIPYARD_ACTOR"):
-        return os.environ["SHIPYARD_ACTOR"]
-    try:
-        out = subprocess.run(
-            ["git", "config", "user.email"], capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        out = ""
-    return out or getpass.getuser()
+    return resolve()
 
 
 def remote(method: str, path: str, **kw: Any) -> Any | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.common import JSON, console, emit, open_store
+from shipyard.identity import actor
 
 app = typer.Typer(help="API tokens with roles.", add_completion=False, no_args_is_help=True)
 
@@ -22,7 +23,7 @@ def create(
     from shipyard.services import tokens
 
     life = parse_duration(expires) if expires else None
-    data = tokens.create(open_store(), role, name, project=project, expires_in=life)
+    data = tokens.create(open_store(), role, name, project=project, expires_in=life, actor=actor())
 
     def human() -> None:
         c = console()
@@ -62,5 +63,5 @@ def revoke(token_id: str = typer.Argument(..., help="The token's id."), json_: b
     """Revoke a token at once."""
     from shipyard.services import tokens
 
-    data = tokens.revoke(open_store(), token_id)
+    data = tokens.revoke(open_store(), token_id, actor=actor())
     emit(data, json_, lambda: console().print(f"token {token_id} revoked"))

@@ -3,8 +3,10 @@
 Definitions (each figure carries its numerator, its denominator and the ids behind it, so a
 number can be defended and drilled into):
 
-- **Deployment frequency**: successful production deployments (flag flips included, they are
-  changes too) per day or per week of the window.
+- **Deployment frequency**: successful production deployments per day or per week of the
+  window. A flag flip is not a deployment: it counts in none of the four keys, only in
+  **changes** (``changes``), successful production deployments and flag changes together,
+  reported apart from the keys and given no level.
 - **Lead time for changes**: for every commit a successful production deployment brought,
   deployment finish time minus commit time; median and p90. The mean is numerator /
   denominator (seconds summed / commits).
@@ -64,6 +66,7 @@ __all__ = [
     "TimeRangeInvalid",
     "Window",
     "change_failure_rate",
+    "changes",
     "classify",
     "deployment_frequency",
     "four_keys",
@@ -84,7 +87,8 @@ class TimeRangeInvalid(InputError):
 
 @dataclass(frozen=True)
 class Deployment:
-    """A rollout to an environment (``kind="flag"`` for a flag flip, which is a change too)."""
+    """A rollout to an environment (``kind="flag"`` for a flag flip, a change that only the
+    ``changes`` figure counts)."""
 
     id: str
     service: str
@@ -301,7 +305,7 @@ def deployment_frequency(
     per: Literal["day", "week"] = "day",
     env: str = "production",
     service: str | None = None,
-    include_flags: bool = True,
+    include_flags: bool = False,
 ) -> Figure:
     """Successful production deployments per day (or week) of the window."""
     all_prod = _production(history, env, service, include_flags)
@@ -321,13 +325,26 @@ def deployment_frequency(
     )
 
 
+def changes(
+    history: History,
+    window: Window,
+    *,
+    per: Literal["day", "week"] = "day",
+    env: str = "production",
+    service: str | None = None,
+) -> Figure:
+    """Successful production changes per day (or week): deployments and flag changes."""
+    f = deployment_frequency(history, window, per=per, env=env, service=service, include_flags=True)
+    return Figure("changes", f"changes/{per}", f.value, f.numerator, f.denominator, f.ids)
+
+
 def lead_time(
     history: History,
     window: Window,
     *,
     env: str = "production",
     service: str | None = None,
-    include_flags: bool = True,
+    include_flags: bool = False,
 ) -> Figure:
     """Commit to production, per commit, in seconds: median (value) and p90."""
     samples: list[float] = []
@@ -366,7 +383,7 @@ def change_failure_rate(
     *,
     env: str = "production",
     service: str | None = None,
-    include_flags: bool = True,
+    include_flags: bool = False,
     count_failed_rollouts: bool = True,
 ) -> Figure:
     """Production deployments that led to a failure, over all production deployments.
@@ -426,7 +443,7 @@ def time_to_restore(
     *,
     env: str = "production",
     service: str | None = None,
-    include_flags: bool = True,
+    include_flags: bool = False,
 ) -> Figure:
     """Failure to next healthy production state, in seconds: median (value) and p90.
 
@@ -631,7 +648,7 @@ def four_keys(
     env: str = "production",
     service: str | None = None,
     per: Literal["day", "week"] = "day",
-    include_flags: bool = True,
+    include_flags: bool = False,
 ) -> DoraReport:
     """All four keys over one window, with their levels."""
     return DoraReport(
@@ -654,7 +671,7 @@ def weekly(
     env: str = "production",
     service: str | None = None,
     per: Literal["day", "week"] = "week",
-    include_flags: bool = True,
+    include_flags: bool = False,
 ) -> list[DoraReport]:
     """One report per ISO week (Monday 00:00 in the window's time zone), clipped to the window.
 

@@ -32,8 +32,8 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
 
@@ -54,6 +54,7 @@ __all__ = [
     "critical_path",
     "decide",
     "expand_matrix",
+    "graph_problems",
     "jobs_from_dict",
     "needs_context",
     "node_id",
@@ -531,53 +532,93 @@ def _check_references(job: JobDef, condition: Expression, keys: set[str]) -> Non
 
 def build_graph(jobs: Iterable[JobDef]) -> Graph:
     """Check the jobs (unknown needs, cycles, conditions) and expand them into nodes."""
+    return _build_graph(jobs, _raise)
+
+
+def graph_problems(jobs: Iterable[JobDef]) -> list[InputError]:
+    """Every reason ``build_graph`` would refuse ``jobs``, not only the first.
+
+    Each problem's ``details`` name the ``job`` and the ``key`` of that job it is about.
+    """
+    found: list[InputError] = []
+    _build_graph(jobs, found.append)
+    return found
+
+
+def _raise(error: InputError) -> None:
+    raise error
+
+
+def _build_graph(jobs: Iterable[JobDef], report: Callable[[InputError], None]) -> Graph:
+    """The graph; each problem goes to ``report``, which raises it, or notes it and lets the
+    checks go on without the job or the need it is about."""
     by_name: dict[str, JobDef] = {}
     for job in jobs:
         if job.name in by_name:
-            raise PipelineError(
-                f"job {job.name!r} is defined twice",
-                "rename one of them",
-                code="pipeline-duplicate-job",
+            report(
+                PipelineError(
+                    f"job {job.name!r} is defined twice",
+                    "rename one of them",
+                    code="pipeline-duplicate-job",
+                    details={"job": job.name},
+                )
             )
+            continue
         by_name[job.name] = job
-    for job in by_name.values():
-        for need in job.needs:
-            if need not in by_name:
-                raise PipelineError(
+    for job in list(by_name.values()):
+        unknown = [need for need in job.needs if need not in by_name]
+        for need in unknown:
+            report(
+                PipelineError(
                     f"job {job.name!r} needs {need!r}, which is not a job",
                     _did_you_mean(need, set(by_name) - {job.name}),
                     code="pipeline-unknown-need",
-                    details={"job": job.name, "need": need},
+                    details={"job": job.name, "need": need, "key": "needs"},
                 )
-    cycle = _find_cycle(by_name)
-    if cycle is not None:
+            )
+        if unknown:
+            by_name[job.name] = replace(job, needs=tuple(n for n in job.needs if n in by_name))
+    while (cycle := _find_cycle(by_name)) is not None:
         text = " -> ".join(cycle)
-        raise PipelineError(
-            f"the jobs' needs form a cycle: {text}",
-            "'a -> b' reads 'a needs b'; remove one of these needs to break the cycle",
-            code="pipeline-cycle",
-            details={"cycle": cycle},
+        report(
+            PipelineError(
+                f"the jobs' needs form a cycle: {text}",
+                "'a -> b' reads 'a needs b'; remove one of these needs to break the cycle",
+                code="pipeline-cycle",
+                details={"cycle": cycle, "job": cycle[0], "key": "needs"},
+            )
         )
+        # Still here, so problems are being collected: drop the need that closes the cycle
+        # and look for the next one, then check each job as if it were not there.
+        job = by_name[cycle[-2]]
+        by_name[job.name] = replace(job, needs=tuple(n for n in job.needs if n != cycle[-1]))
 
     nodes: dict[str, Node] = {}
     job_nodes: dict[str, tuple[str, ...]] = {}
     for name in _topological(by_name):
         job = by_name[name]
         combinations: list[dict[str, Any]] | list[None]
-        if job.is_matrix:
-            combinations = expand_matrix(
-                job.matrix,
-                job.include,
-                job.exclude,
-                max_combinations=job.max_combinations,
-                job=name,
-            )
-        else:
-            combinations = [None]
+        try:
+            if job.is_matrix:
+                combinations = expand_matrix(
+                    job.matrix,
+                    job.include,
+                    job.exclude,
+                    max_combinations=job.max_combinations,
+                    job=name,
+                )
+            else:
+                combinations = [None]
+        except PipelineError as exc:
+            exc.details.update(job=name, key="matrix")
+            report(exc)
+            continue
         condition = None
         if job.if_ is not None:
             try:
                 condition = parse_expression(job.if_)
+                keys = {k for c in combinations if c for k in c}
+                _check_references(job, condition, keys)
             except ExpressionError as exc:
                 error = ExpressionError(
                     f"job {name!r}: {exc.message}",
@@ -585,20 +626,27 @@ def build_graph(jobs: Iterable[JobDef]) -> Graph:
                     expression=exc.expression,
                     column=exc.column,
                 )
-                error.details["job"] = name
-                raise error from None
-            keys = {k for c in combinations if c for k in c}
-            _check_references(job, condition, keys)
-        needs = tuple(dict.fromkeys(n for need in job.needs for n in job_nodes[need]))
+                error.details.update(job=name, key="if")
+                report(error)
+                continue
+            except PipelineError as exc:
+                exc.details.update(job=name, key="if")
+                report(exc)
+                continue
+        needs = tuple(dict.fromkeys(n for need in job.needs for n in job_nodes.get(need, ())))
         ids: list[str] = []
         for combination in combinations:
             nid = node_id(name, combination)
             if nid in nodes:
-                raise PipelineError(
-                    f"job {name!r}: two matrix combinations are both named {nid}",
-                    "quote matrix values consistently, e.g. '3.10' rather than 3.10",
-                    code="matrix-ambiguous",
+                report(
+                    PipelineError(
+                        f"job {name!r}: two matrix combinations are both named {nid}",
+                        "quote matrix values consistently, e.g. '3.10' rather than 3.10",
+                        code="matrix-ambiguous",
+                        details={"job": name, "key": "matrix"},
+                    )
                 )
+                break
             nodes[nid] = Node(
                 id=nid,
                 job=job,
@@ -618,7 +666,7 @@ def build_graph(jobs: Iterable[JobDef]) -> Graph:
     return Graph(
         jobs=by_name,
         nodes=nodes,
-        job_nodes={name: job_nodes[name] for name in by_name},
+        job_nodes={name: job_nodes.get(name, ()) for name in by_name},
         dependents={k: tuple(v) for k, v in dependents.items()},
     )
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -94,6 +94,7 @@ __all__ = [
 
 class RolloutSpecInvalid(InputError):
     code = "rollout-spec-invalid"
+    default_hint = "see the strategies in docs/shipyard-yaml.md#environments"
 
 
 class RolloutActionRefused(Conflict):
@@ -218,7 +219,10 @@ class PauseStep:
 
     def __post_init__(self) -> None:
         if self.duration is not None and self.duration <= 0:
-            raise _invalid(f"pause duration {self.duration} must be positive, or omitted")
+            raise _invalid(
+                f"pause duration {self.duration:g} must be positive, or omitted",
+                "pause for a duration such as 10m, or until-promoted to wait for a person",
+            )
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,10 @@ class AnalysisStep:
         if not self.template:
             raise _invalid("an analysis step needs a template name")
         if self.duration <= 0:
-            raise _invalid(f"analysis duration {self.duration} must be positive")
+            raise _invalid(
+                f"analysis duration {self.duration:g} must be positive",
+                "measure for a duration such as 2m, or leave it out for one interval",
+            )
 
 
 @dataclass(frozen=True)
@@ -273,6 +280,24 @@ def _steps_tuple(steps: Sequence[CanaryStep], where: str) -> tuple[CanaryStep, .
         if not isinstance(s, WeightStep | PauseStep | AnalysisStep | HeaderStep):
             raise _invalid(f"{where}: {s!r} is not a canary step")
     return out
+
+
+def _never_lower(weights: Iterable[tuple[int, int]], where: str) -> None:
+    """Refuse weights that go down: a step back is a rollback, which abort does for all.
+
+    ``weights`` are (position, weight) pairs; the error's ``details[where]`` is the position.
+    """
+    highest = 0
+    for position, weight in weights:
+        if weight < highest:
+            error = _invalid(
+                f"the canary weight goes down from {highest}% to {weight}%",
+                "give each weight step at least the weight of the one before; "
+                "to go back, abort the rollout",
+            )
+            error.details[where] = position
+            raise error
+        highest = weight
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -424,6 +449,9 @@ class Canary(_StrategyBase):
         object.__setattr__(self, "steps", _steps_tuple(self.steps, "canary"))
         if self.scale_down_delay < 0:
             raise _invalid("scale_down_delay cannot be negative")
+        _never_lower(
+            ((i, s.weight) for i, s in enumerate(self.steps) if isinstance(s, WeightStep)), "step"
+        )
 
     def _extra(self) -> dict[str, Any]:
         return {
@@ -494,6 +522,11 @@ class Rings(_StrategyBase):
             raise _invalid(f"wave names repeat: {', '.join(names)}")
         if self.scale_down_delay < 0:
             raise _invalid("scale_down_delay cannot be negative")
+        weights: list[tuple[int, int]] = []
+        for i, w in enumerate(waves):
+            weights += [(i, w.weight)] if w.weight is not None else []
+            weights += [(i, s.weight) for s in w.steps if isinstance(s, WeightStep)]
+        _never_lower(weights, "wave")
 
     def _extra(self) -> dict[str, Any]:
         return {

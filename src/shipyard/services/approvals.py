@@ -32,9 +32,11 @@ def approve(
         release = find_release(uow, spec.project, version)
         if approver in release.authors:
             raise Refused(
-                f"{approver} built or authored {version} and cannot approve it",
-                "separation of duties: ask someone who did not make the change",
+                f"{approver} {release.roles.get(approver, 'made')} and cannot approve it",
+                "separation of duties: whoever wrote, built, released or deployed a version does "
+                "not approve it; ask someone else",
                 code="self-approval",
+                details={"approver": approver, "role": release.roles.get(approver)},
             )
         dup = uow.conn.execute(
             select(release_approvals.c.id).where(

@@ -118,8 +118,11 @@ def prepare(
     version: str,
     build: provenance.BuildInfo,
     media_type: str | None = None,
+    sbom_python: Path | None = None,
 ) -> Prepared:
-    """Store the bytes, a signed provenance envelope and an SBOM; nothing is recorded yet."""
+    """Store the bytes, a signed provenance envelope and an SBOM; nothing is recorded yet.
+    ``sbom_python`` is the interpreter of the environment a wheel's dependencies are resolved
+    against (default: the project's .venv, else python3 on PATH)."""
     from shipyard.adapters.sbom import cyclonedx
 
     check_name_version(name, version)
@@ -135,7 +138,7 @@ def prepare(
     stmt = provenance.statement(path.name, digest, build)
     env = provenance.envelope(stmt, signer.key_id, signer.sign)
     prov = cas.put_bytes(json.dumps(env, indent=2).encode())
-    sbom = cas.put_bytes(cyclonedx.build(path, name, version, digest, media_type))
+    sbom = cas.put_bytes(cyclonedx.build(path, name, version, digest, media_type, sbom_python))
     return Prepared(
         name, version, digest, size, media_type, path.name, build.commit, build.run_id, prov, sbom
     )
@@ -153,7 +156,7 @@ def record(
         _same_or_refuse(existing, p.digest)
         return existing, False
     ensure_project(uow, project)
-    register_key(store, uow)  # so verification later finds the key that signed
+    register_key(store, uow, actor)  # so verification later finds the key that signed
     row = {
         "project": project,
         "name": p.name,
@@ -182,6 +185,7 @@ def record(
             "run_id": p.run_id,
             "provenance": p.provenance_digest,
             "sbom": p.sbom_digest,
+            "key_id": store.signer.key_id,
         },
         project=project,
     )
@@ -222,6 +226,7 @@ def publish(
     *,
     media_type: str | None = None,
     actor: str = "cli",
+    sbom_python: Path | None = None,
 ) -> dict[str, Any]:
     from sqlalchemy.exc import IntegrityError
 
@@ -232,7 +237,7 @@ def publish(
         return {"published": False, "artifact": show(store, project, f"{name}@{version}")}
     if build.run_id is not None:
         build = _from_run(store, project, path, build)
-    prepared = prepare(store, path, name, version, build, media_type)
+    prepared = prepare(store, path, name, version, build, media_type, sbom_python)
     try:
         with store.begin() as uow:
             _row, new = record(store, uow, project, prepared, actor)
@@ -332,20 +337,26 @@ def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]
 
 
 def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
-    """Digest of the bytes, signature of the envelope, subject = the bytes, SBOM digest."""
+    """Digest of the bytes, signature of the envelope, subject = the bytes, SBOM digest; and
+    the registry row against the ``artifact.published`` event that recorded it, included in
+    the log's signed tree head, signed by a key a ``key.registered`` event brought in."""
     from sqlalchemy import select
 
     from shipyard.adapters import signing
+    from shipyard.domain import registry
+    from shipyard.services.audit import registered_keys
     from shipyard.store.schema import signing_keys
 
     cas = cas_of(store)
     with store.read() as uow:
         row = _get(uow, project, ref)
-        keys = {
+        stored = {
             k: bytes(pk)
             for k, pk in uow.conn.execute(select(signing_keys.c.key_id, signing_keys.c.public_key))
         }
-    checks: list[provenance.Check] = []
+        keys = registered_keys(uow)
+        recorded = _recorded(uow, project, row, keys)
+    checks: list[provenance.Check] = registry.check_row(row, recorded)
     actual = _file_digest(cas.path(row["digest"]))
     if actual is None:
         checks.append(provenance.Check("digest", False, f"blob {row['digest']} is missing"))
@@ -372,9 +383,10 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
         def verify_sig(keyid: str, message: bytes, sig: bytes) -> bool:
             return keyid in keys and signing.verify(keys[keyid], message, sig)
 
-        checks += provenance.check_envelope(
-            env_path.read_bytes(), verify_sig, actual or row["digest"]
-        )
+        raw = env_path.read_bytes()
+        checks += provenance.check_envelope(raw, verify_sig, actual or row["digest"])
+        recorded_key = recorded.payload.get("key_id") if recorded is not None else None
+        checks += registry.check_keys(_signers(raw), recorded_key, keys, stored)
     sbom_digest = _file_digest(cas.path(row["sbom_digest"]))
     checks.append(
         provenance.Check(
@@ -390,6 +402,57 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
         "digest": row["digest"],
         "checks": [c.to_dict() for c in checks],
     }
+
+
+def _signers(envelope: bytes) -> list[str]:
+    try:
+        sigs = json.loads(envelope).get("signatures", [])
+        return [str(s.get("keyid", "")) for s in sigs if isinstance(s, dict)]
+    except (ValueError, AttributeError):
+        return []  # check_envelope already says it is not an envelope
+
+
+def _recorded(uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str, bytes]) -> Any:
+    """The artifact's ``artifact.published`` event, whether its content still hashes to its
+    leaf, and the signed tree head its inclusion proof verifies against."""
+    from sqlalchemy import select
+
+    from shipyard.adapters import signing
+    from shipyard.domain import canonical, merkle, registry
+    from shipyard.services.audit import ORIGIN
+    from shipyard.store.schema import events
+
+    subject = f"artifact:{row['name']}@{row['version']}"
+    found = uow.events.query(project=project, kind="artifact.published", subject=subject)
+    if not found:
+        return None
+    e = found[0]  # immutable: the first publish is the record
+    c = events.c
+    raw = uow.conn.execute(
+        select(c.seq, c.ts, c.project, c.kind, c.subject, c.actor, c.payload, c.leaf_hash).where(
+            c.seq == e.seq
+        )
+    ).one()
+    leaf = merkle.leaf_hash(canonical.event_bytes(*raw[:7]))
+    leaf_ok = leaf == bytes(raw.leaf_hash)
+    size, head_root = uow.events.head()
+    heads = [
+        (n, root)
+        for n, root, _ts, key, sig in uow.events.checkpoints()
+        if n > e.seq
+        and key in keys
+        and signing.verify(keys[key], canonical.checkpoint_body(ORIGIN, n, root), sig)
+    ]
+    proved_to = None
+    head_only = False
+    if leaf_ok:
+        n, root = max(heads) if heads else (size, head_root)
+        leaves = uow.events.leaves(n)
+        ok = merkle.verify_inclusion(leaf, e.seq, n, merkle.inclusion_proof(leaves, e.seq, n), root)
+        if ok and heads:
+            proved_to = n
+        head_only = ok and not heads
+    return registry.Recorded(e.seq, e.payload, leaf_ok, proved_to, head_only)
 
 
 def verify_or_raise(store: Store, project: str, ref: str) -> dict[str, Any]:

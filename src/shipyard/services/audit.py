@@ -22,7 +22,16 @@ def ensure_project(uow: UnitOfWork, name: str) -> None:
         uow.conn.execute(projects.insert(), {"name": name, "created_at": utcnow()})
 
 
-def register_key(store: Store, uow: UnitOfWork) -> None:
+KEYS_PROJECT = "*"  # signing keys belong to the whole store, not to one project
+
+
+def register_key(store: Store, uow: UnitOfWork, actor: str) -> None:
+    """Put the store's signing key in the key table and record ``key.registered``.
+
+    Verification trusts a key only through its event, which the log's hashes and signed heads
+    protect; a key row added by hand is not trusted. A key row without its event (made before
+    keys had events) gets the event the next time this, the configured key, signs something.
+    """
     signer = store.signer
     row = uow.conn.execute(
         select(signing_keys.c.key_id).where(signing_keys.c.key_id == signer.key_id)
@@ -32,13 +41,33 @@ def register_key(store: Store, uow: UnitOfWork) -> None:
             signing_keys.insert(),
             {"key_id": signer.key_id, "public_key": signer.public_key, "created_at": utcnow()},
         )
+    elif registered_keys(uow).get(signer.key_id) is not None:
+        return
+    uow.events.append(
+        "key.registered",
+        f"key:{signer.key_id}",
+        actor,  # whoever's action first signed with it
+        {"key_id": signer.key_id, "algorithm": "ed25519", "public_key": signer.public_key.hex()},
+        project=KEYS_PROJECT,
+    )
 
 
-def checkpoint(store: Store) -> dict[str, Any]:
+def registered_keys(uow: UnitOfWork) -> dict[str, bytes]:
+    """Key id -> public key, as the ``key.registered`` events recorded them (first wins)."""
+    out: dict[str, bytes] = {}
+    for e in uow.events.query(project=KEYS_PROJECT, kind="key.registered"):
+        try:
+            out.setdefault(str(e.payload["key_id"]), bytes.fromhex(e.payload["public_key"]))
+        except (KeyError, ValueError, TypeError):
+            continue
+    return out
+
+
+def checkpoint(store: Store, actor: str) -> dict[str, Any]:
     """Sign the current tree head and keep it; later verification holds the log to it."""
     signer = store.signer
     with store.begin() as uow:
-        register_key(store, uow)
+        register_key(store, uow, actor)
         size, root = uow.events.head()
         sig = signer.sign(canonical.checkpoint_body(ORIGIN, size, root))
         uow.events.add_checkpoint(size, root, signer.key_id, sig)
@@ -157,6 +186,13 @@ def log(
             project=project, kind=kind, subject=subject, since=cutoff, limit=limit, descending=True
         )
     return {"events": [e.to_dict() for e in reversed(rows)]}
+
+
+def in_project(store: Store, seq: int, project: str) -> bool:
+    """Whether event ``seq`` belongs to ``project``."""
+    with store.read() as uow:
+        found = uow.events.query(project=project, after_seq=seq - 1, limit=1)
+    return bool(found) and found[0].seq == seq
 
 
 def parse_since(value: str) -> str:

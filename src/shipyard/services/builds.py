@@ -30,7 +30,8 @@ def _t(value: str) -> datetime:
 def load_runs(
     conn: Connection, project: str | None, since: str, until: str
 ) -> list[buildstats.JobRun]:
-    """One JobRun per step.finished event (a job node of a pipeline run), as buildstats takes."""
+    """One JobRun per step.finished event (a job node of a pipeline run), as buildstats takes,
+    and one per cache hit a run's run.finished lists (starting and ending as the run starts)."""
     where = " AND project = :project" if project is not None else ""
     rows = conn.execute(
         text(
@@ -67,6 +68,21 @@ def load_runs(
                 ),
             )
         )
+    for run in build_sql.cached_steps(conn, project, since, until):
+        start = _t(run.ts) - timedelta(seconds=run.duration_s)
+        for node in run.saved:
+            out.append(
+                buildstats.JobRun(
+                    run.subject.removeprefix("run:"),
+                    build_sql.job_of(node),
+                    start,
+                    start,
+                    start,
+                    "passed",
+                    1,
+                    steps=(buildstats.StepRun(node, 0.0, "passed", True, 1),),
+                )
+            )
     return out
 
 

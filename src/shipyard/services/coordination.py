@@ -5,7 +5,7 @@ about a release read from the event log (so they do not depend on other capabili
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,10 +69,34 @@ class ReleaseFacts:
     run_id: str | None
     authors: frozenset[str]
     published: Event
+    # Each person in ``authors`` and what they did, for messages ("released 1.2.0").
+    roles: dict[str, str] = field(default_factory=dict)
+
+
+def release_event(uow: UnitOfWork, project: str, name: str, version: str) -> Event | None:
+    """The ``release.created`` of the release that published artifact ``name`` at ``version``.
+
+    Its subject names the service (the project by default), not the artifact, so it is found by
+    version; when several services released the same version, the one listing ``name`` wins.
+    """
+    found = [
+        e
+        for e in uow.events.query(project=project, kind="release.created")
+        if e.payload.get("version") == version
+    ]
+    own = [e for e in found if name in (e.payload.get("artifacts") or ())] or [
+        e for e in found if e.subject == f"release:{name}@{version}"
+    ]
+    chosen = own or found
+    return chosen[-1] if chosen else None
 
 
 def find_release(uow: UnitOfWork, project: str, version: str) -> ReleaseFacts:
-    """The newest ``artifact.published`` for ``version``: republishing changes the digest."""
+    """The newest ``artifact.published`` for ``version``: republishing changes the digest.
+
+    Its authors, for separation of duties, are whoever published it, released it, started the
+    run that built it, wrote its commits (their git emails) or deployed it anywhere.
+    """
     found = None
     for e in uow.events.query(project=project, kind="artifact.published", descending=True):
         if e.subject.rpartition("@")[2] == version:
@@ -86,24 +110,34 @@ def find_release(uow: UnitOfWork, project: str, version: str) -> ReleaseFacts:
         )
     name = found.subject.removeprefix("artifact:").rpartition("@")[0]
     run_id = found.payload.get("run_id")
-    authors = {found.actor}
-    for kind, subject in (
-        ("release.created", f"release:{name}@{version}"),
-        ("run.started", f"run:{run_id}" if run_id else None),
-    ):
-        if subject is None:
-            continue
-        for e in uow.events.query(project=project, kind=kind, subject=subject):
-            authors.add(e.actor)
-            authors.update(str(a) for a in e.payload.get("authors", []) if a)
+    roles: dict[str, str] = {}
+
+    def did(who: Any, what: str) -> None:
+        if who and str(who) not in roles:
+            roles[str(who)] = what
+
+    released = release_event(uow, project, name, version)
+    if released is not None:
+        did(released.actor, f"released {version}")
+    did(found.actor, f"published {name}@{version}")
+    if released is not None:
+        for author in released.payload.get("authors") or ():
+            did(author, f"authored commits of {version}")
+    if run_id:
+        for e in uow.events.query(project=project, kind="run.started", subject=f"run:{run_id}"):
+            did(e.actor, f"started run {run_id}, which built {version}")
+    for e in uow.events.query(project=project, kind="deployment.started"):
+        if e.payload.get("version") == version:
+            did(e.actor, f"deployed {version} to {e.payload.get('environment')}")
     return ReleaseFacts(
         name=name,
         version=version,
         digest=str(found.payload.get("digest", "")),
         commit=found.payload.get("commit") or None,
         run_id=str(run_id) if run_id else None,
-        authors=frozenset(a for a in authors if a),
+        authors=frozenset(roles),
         published=found,
+        roles=roles,
     )
 
 

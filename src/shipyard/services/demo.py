@@ -54,9 +54,9 @@ def build(ctx: DemoContext, actor: str) -> tuple[dict[str, Any], str, Path]:
 
 def step_validate(ctx: DemoContext) -> list[str]:
     from shipyard.services.audit import ensure_project
-    from shipyard.spec.load import load_spec
+    from shipyard.spec.load import check_file
 
-    ctx.spec = load_spec(ctx.root / "shipyard.yaml")
+    ctx.spec = check_file(ctx.root / "shipyard.yaml")  # as `shipyard validate` checks it
     with ctx.store.begin() as uow:
         ensure_project(uow, ctx.spec.project)
         uow.events.append(
@@ -75,7 +75,7 @@ def step_validate(ctx: DemoContext) -> list[str]:
 def step_audit(ctx: DemoContext) -> list[str]:
     from shipyard.services import audit
 
-    cp = audit.checkpoint(ctx.store)
+    cp = audit.checkpoint(ctx.store, ACTOR)
     result = audit.verify_or_raise(ctx.store).to_dict()
     last = result["tree_size"] - 1
     proof = audit.prove_inclusion(ctx.store, last)

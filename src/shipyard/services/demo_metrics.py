@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipyard.services.metrics_format import KEYS, duration, show
+from shipyard.services.metrics_format import KEYS, changes_line, duration, show
 
 
 def step_metrics(ctx: Any) -> list[str]:
@@ -20,6 +20,7 @@ def step_metrics(ctx: Any) -> list[str]:
         level = f" [{f['level']}]" if f["level"] else ""
         lines.append(f"  {key.replace('_', ' ')}: {value} ({ratio}){level}")
     lines.append(f"  overall level: {report['figures']['level'] or 'no data'}")
+    lines.append(f"  {changes_line(report['changes'])}")
     lines += [f"  note: {n}" for n in report["notes"]]
     b = builds.builds_report(ctx.store, since="1d")
     runs = b["runs"]

@@ -6,6 +6,7 @@ rollout controller take it from there. Also what runs where, and the user's roll
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import secrets as _secrets
 import shlex
 import subprocess
@@ -166,6 +167,13 @@ def _workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
     return dest
 
 
+def revision_key(store: Store) -> bytes:
+    """The key of configuration revisions: derived from the signing key (Ed25519 signatures
+    are deterministic), so every replica and every run agrees, and nobody without the key
+    can test a guess of a secret against a revision."""
+    return hashlib.sha256(store.signer.sign(b"shipyard config-revision key v1")).digest()
+
+
 def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
     """How to start one side of a deployment; secrets are read again, never stored."""
     if not side:
@@ -233,24 +241,14 @@ def create(
 
     environment(spec, env)
     now = _now()
-    target = dp.target_of(spec, env)
-    strategy = dp.strategy_of(spec, env)
-    if target.type == "command":
-        _check_command_target(spec, env, target, strategy)
-    elif spec.environments[env].router == "nginx" and _builtin_analyses(spec, strategy):
-        raise InputError(
-            f"environments.{env}: analysis {', '.join(_builtin_analyses(spec, strategy))} "
-            "reads the built-in router's metrics, and this environment uses nginx",
-            "use provider: prometheus, or router: builtin",
-            code="analysis-unsupported",
-        )
+    target, strategy = dp.check(spec, env)
     version = version or _default_version(store, spec, env)
     row = _artifact(store, spec.project, artifact, version)
     _check_promotion(store, spec, env, version)
     _check_lock(store, spec, env, actor, now)
     _check_gates(store, spec, env, version, actor, now, root)
     config, refs = dp.config_of(spec, env)
-    revision = dp.config_revision(config, dp.resolve_secrets(refs, root))
+    revision = dp.config_revision(config, dp.resolve_secrets(refs, root), revision_key(store))
     side = {
         "version": version,
         "config_revision": revision,
@@ -389,16 +387,12 @@ def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
     )
 
 
-HOOK_FIELDS = ("deploy", "set_weight", "health", "promote", "rollback", "stop")
-
-
 def _target_side(target: Any) -> dict[str, Any]:
     """What the controller needs of the target, stored with each side of a deployment."""
     if target.type == "command":
-        hooks = {h: getattr(target, h) for h in HOOK_FIELDS if getattr(target, h)}
         return {
             "target": "command",
-            "hooks": hooks,
+            "hooks": dp.hooks_of(target),
             "timeout": target.timeout,
             "command": None,
             "readiness_path": None,
@@ -410,48 +404,6 @@ def _target_side(target: Any) -> dict[str, Any]:
         "readiness_path": target.readiness.path,
         "grace": min(target.grace, 10.0),
     }
-
-
-def _check_command_target(spec: Any, env: str, target: Any, strategy: r.Strategy) -> None:
-    """Refuse what hooks cannot do: header routes, router metrics, weights without set_weight."""
-    from shipyard.adapters.targets.command import CommandTarget
-
-    hooks = {h: getattr(target, h) for h in HOOK_FIELDS if getattr(target, h)}
-    CommandTarget(hooks, environment=env)  # unknown {variables} and bad templates fail here
-    where = f"environments.{env}.strategy"
-    if isinstance(strategy, r.Rings) and any(w.header for w in strategy.waves):
-        raise InputError(
-            f"{where}: a command target cannot route by header (rings wave with a header)",
-            "give each wave a weight, or use a process target behind Shipyard's router",
-            code="target-unsupported",
-        )
-    if isinstance(strategy, r.Canary | r.Rings) and not target.set_weight:
-        raise InputError(
-            f"{where}: a {strategy.type} rollout on a command target needs a set_weight hook",
-            "add set_weight to the target, e.g. set_weight: ./route.sh {weight}",
-            code="hook-missing",
-        )
-    used = _builtin_analyses(spec, strategy)
-    if used:
-        raise InputError(
-            f"{where}: analysis {', '.join(used)} reads Shipyard's router, which a command "
-            "target does not use",
-            "use provider: prometheus with a query over the platform's metrics",
-            code="analysis-unsupported",
-        )
-
-
-def _builtin_analyses(spec: Any, strategy: r.Strategy) -> list[str]:
-    """The analyses of ``strategy`` that read the built-in router's own metrics."""
-    steps: list[Any] = []
-    if isinstance(strategy, r.Canary):
-        steps = list(strategy.steps)
-    elif isinstance(strategy, r.Rings):
-        steps = [s for w in strategy.waves for s in w.steps]
-    elif isinstance(strategy, r.BlueGreen):
-        steps = [strategy.pre_promotion_analysis, strategy.post_promotion_analysis]
-    names = {s.template for s in steps if isinstance(s, r.AnalysisStep)}
-    return sorted(n for n in names if spec.analysis[n].provider == "builtin")
 
 
 def _controller_alive(dep: dict[str, Any]) -> bool:
@@ -523,11 +475,10 @@ def resume(
 def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
     if row is None:
         return []
-    name, version = row["name"], row["version"]
-    found = uow.events.query(
-        project=project, kind="release.created", subject=f"release:{name}@{version}"
-    )
-    return list(found[-1].payload.get("commits", [])) if found else []
+    from shipyard.services.coordination import release_event
+
+    found = release_event(uow, project, row["name"], row["version"])
+    return list(found.payload.get("commits", [])) if found is not None else []
 
 
 def run(

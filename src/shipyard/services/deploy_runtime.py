@@ -404,6 +404,7 @@ class Instances:
             readiness_path=launch.readiness_path,
             grace=launch.grace,
             cwd=Path(launch.workdir),
+            secrets=launch.secrets,
         )
         for i, inst in enumerate(target.deploy(pool, launch.version, count, dict(launch.env))):
             assert inst.port is not None and inst.pid is not None

@@ -68,8 +68,9 @@ def references(root: Path, names: Iterable[str]) -> dict[str, list[str]]:
 
 
 def stale(
-    store: Store, project: str, root: Path, days: int = 7, now: datetime | None = None
+    store: Store, project: str, root: Path | None, days: int = 7, now: datetime | None = None
 ) -> dict[str, Any]:
+    """Flags that look stale; code references are searched under ``root`` (none when None)."""
     now = now or datetime.now(UTC)
     with store.read() as uow:
         rows = repo.rows(uow.conn, project)
@@ -83,7 +84,7 @@ def stale(
     by_name: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_name.setdefault(r["name"], []).append(r)
-    refs = references(root, by_name)
+    refs = references(root, by_name) if root is not None else {}
     facts = [
         FlagFacts(
             name=name,

@@ -192,18 +192,8 @@ def ical(store: Store, spec: Any, now: datetime, weeks: int = 26) -> str:
 
 
 def train_schedule(spec: Any) -> calendar.TrainSchedule:
-    from datetime import timedelta
-
-    t = spec.release.train
-    return calendar.TrainSchedule.from_spec(
-        {
-            "cut": t.cut,
-            "every_weeks": t.every_weeks,
-            "stabilize": timedelta(seconds=t.stabilize),
-            "timezone": t.timezone,
-            **({"anchor": str(t.anchor)} if getattr(t, "anchor", None) else {}),
-        }
-    )
+    schedule: calendar.TrainSchedule = spec.release.train.schedule()
+    return schedule
 
 
 def _notify(store: Store, spec: Any) -> None:

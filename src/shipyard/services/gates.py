@@ -53,10 +53,12 @@ def _tests(uow: UnitOfWork, project: str, release: ReleaseFacts) -> g.TestRun | 
         return None
     status = str(finished[-1].payload.get("status", ""))
     # A run answered by the up-to-date check has no step events: its steps are an earlier run's.
+    # Cached steps have none either: run.finished counts every step.
     same_as = finished[-1].payload.get("same_as")
     steps_of = f"run:{same_as}" if same_as is not None else subject
     steps = uow.events.query(project=project, kind="step.finished", subject=steps_of)
     failed = sum(1 for s in steps if s.payload.get("status") == "failure")
+    total = int(finished[-1].payload.get("steps", len(steps)))
     started = uow.events.query(project=project, kind="run.started", subject=subject)
     # An empty commit (a run over an uncommitted tree) pins nothing, so it is not compared.
     revision = (started[-1].payload.get("commit") or None) if started else None
@@ -64,7 +66,7 @@ def _tests(uow: UnitOfWork, project: str, release: ReleaseFacts) -> g.TestRun | 
         run_id=release.run_id,
         passed=status in PASSED,
         failed=failed,
-        total=len(steps),
+        total=total,
         revision=revision,
     )
 

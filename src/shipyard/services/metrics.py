@@ -211,6 +211,18 @@ def _figures(r: dora.DoraReport) -> dict[str, Any]:
     }
 
 
+def _changes(counted: dict[str, int], w: dora.Window) -> dict[str, Any]:
+    """Production changes per day, flag changes included: not a DORA key, so no level."""
+    n = counted["deployments"] + counted["flags"]
+    return {
+        "value": n / w.days if n else None,
+        "unit": "changes/day",
+        "numerator": n,
+        "denominator": w.days,
+        **counted,
+    }
+
+
 def _known(conn: Connection, project: str | None) -> tuple[set[str], set[str]]:
     """Services and environments deployed to, for the hint of an unknown one (error path)."""
     d = repo.dialect_of(conn)
@@ -297,6 +309,9 @@ def dora_report(
             ]
             failures = list(summary.change_failure_rate.evidence)
             deployed = list(summary.deployment_frequency.ids)
+            all_changes = dora.changes(history, w, env=env_name, service=service).numerator
+            made = int(summary.deployment_frequency.numerator)
+            counted = {"deployments": made, "flags": int(all_changes) - made}
             per_service = _per_service_python(history, w, env_name, service)
         else:
             tally = dora_sql.tally(conn, scope)
@@ -334,6 +349,7 @@ def dora_report(
                     )
                     for key, b in buckets
                 ]
+            counted = dora_sql.changes(conn, scope)
             failures = dora_sql.failure_ids(conn, scope, ids_limit)
             deployed = dora_sql.deployment_ids(conn, scope, ids_limit)
             per_service = {
@@ -350,6 +366,7 @@ def dora_report(
         "engine": engine,
         "thresholds": "Accelerate State of DevOps Report 2023",
         "figures": _figures(summary),
+        "changes": _changes(counted, w),
         "evidence": {
             "deployments": deployed[:ids_limit],
             "change_failures": [{"deployment": d, "why": why} for d, why in failures][:ids_limit],

@@ -32,3 +32,12 @@ def show(key: str, f: dict[str, Any]) -> tuple[str, str, str]:
 
 
 KEYS = ("deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore")
+
+
+def changes_line(c: dict[str, Any]) -> str:
+    """The `changes` figure (deployments and flag changes), which is not a DORA key."""
+    value = "no data" if c["value"] is None else f"{c['value']:.3g} {c['unit']}"
+    return (
+        f"changes: {value} ({c['deployments']:g} deployments + {c['flags']:g} flag changes"
+        f" / {c['denominator']:.3g} days; not a DORA key, flag changes are not deployments)"
+    )

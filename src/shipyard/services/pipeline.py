@@ -39,7 +39,7 @@ from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
 from shipyard.services import uptodate
 from shipyard.spec.models import Job, Spec
-from shipyard.store.append import utcnow
+from shipyard.store.append import NewEvent, utcnow
 from shipyard.store.runlog import UP_TO_DATE, RunLog
 
 if TYPE_CHECKING:
@@ -269,6 +269,14 @@ class _Run:
         self.t0 = time.monotonic()
         self.last_flush = self.t0
         self.cache: dict[str, dict[str, Any]] = {}
+        self.missing: set[str] = set()  # keys looked up in the store and not found
+        self.cold = False  # the project had no cache entry when the run started
+        # The run this one is recorded against (see store/pipelines.py), with each node's
+        # (key, status) there: a cached step with the key it had there writes no row.
+        self.base: int | None = None
+        self.base_steps: dict[str, tuple[str | None, str]] = {}
+        self.same: list[StepRecord] = []  # steps held back as the base's: no row, no event
+        self.rows_written = 0
         self.files: dict[str, dict[str, str]] = {}  # each succeeded node's output files
         self.claimed: dict[str, str] = {}  # output file -> the first step that produced it
         self.base_env = dict(os.environ)  # read once: os.environ decodes on every access
@@ -288,7 +296,10 @@ class _Run:
             self.files[rec.node] = rec.files
             for rel in rec.files:
                 self.claimed.setdefault(rel, rec.node)
-        self.pending_rows.append(rec)
+        if rec.cached and self.base_steps.get(rec.node) == (rec.key, "success"):
+            self.same.append(rec)
+        else:
+            self.pending_rows.append(rec)
         self.finished_at[rec.node] = time.monotonic()
         self.reporter.step_finished(rec)
 
@@ -304,28 +315,11 @@ class _Run:
             tx.cache_delete(self.cache_drops)
             tx.cache_put(self.cache_puts, self.project, ts)
             tx.cache_touch(self.cache_hits, ts)
-            rows, new = [], []
+            new: list[NewEvent] = []
             subject = self.subject()
             for rec in self.pending_rows:
-                rows.append(
-                    {
-                        "run_id": self.run_id,
-                        "node": rec.node,
-                        "job": rec.job,
-                        "matrix": rec.matrix,
-                        "status": rec.status,
-                        "cached": rec.cached,
-                        "key": rec.key,
-                        "manifest": rec.manifest,
-                        "duration": rec.duration,
-                        "queued": rec.queued,
-                        "attempt": rec.attempt,
-                        "log_digest": rec.log_digest,
-                        "outputs": rec.outputs,
-                        "reason": rec.reason,
-                        "finished_at": ts,
-                    }
-                )
+                if rec.cached:
+                    continue  # counted in run.finished, as the cached steps of the run
                 payload: dict[str, Any] = {
                     "node": rec.node,
                     "job": rec.job,
@@ -337,12 +331,46 @@ class _Run:
                     "attempt": rec.attempt,
                     "key": rec.key,
                 }
-                if rec.cached:
-                    payload["saved_s"] = round(rec.saved, 6)
                 new.append(("step.finished", subject, self.actor, payload, self.project, ts))
             tx.events(new)
-            tx.add_steps(rows)
+            tx.add_steps(self.rows(self.pending_rows, ts))
+        self.rows_written += len(self.pending_rows)
         self.pending_rows, self.cache_puts, self.cache_drops, self.cache_hits = [], [], [], []
+
+    def rows(self, records: list[StepRecord], ts: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "run_id": self.run_id,
+                "node": rec.node,
+                "job": rec.job,
+                "matrix": rec.matrix,
+                "status": rec.status,
+                "cached": rec.cached,
+                "key": rec.key,
+                "manifest": rec.manifest,
+                "duration": rec.duration,
+                "queued": rec.queued,
+                "attempt": rec.attempt,
+                "log_digest": rec.log_digest,
+                "outputs": rec.outputs,
+                "reason": rec.reason,
+                "finished_at": ts,
+            }
+            for rec in records
+        ]
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        """The cache entry of a key: loaded with the run when a recent run had it, else asked
+        of the store once."""
+        entry = self.cache.get(key)
+        if entry is None and not self.cold and key not in self.missing:
+            with self.log.read() as tx:
+                entry = tx.cache_get(key)
+            if entry is None:
+                self.missing.add(key)
+            else:
+                self.cache[key] = entry
+        return entry
 
     # -- one node -------------------------------------------------------------------------
 
@@ -421,7 +449,7 @@ class _Run:
         except InputError as exc:
             return self._failed_early(nid, exc, queued)
         note = ""
-        entry = self.cache.get(key) if job.cache else None
+        entry = self.lookup(key) if job.cache else None
         if entry is not None:
             try:
                 self.restore(entry)
@@ -626,7 +654,7 @@ def run(
     *,
     rerun_failed: int | None = None,
     trigger: str = "cli",
-    actor: str = "local",
+    actor: str,
     stamp_spec: tuple[Path, str] | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline (or ``jobs`` and what they need); returns the run's summary.
@@ -650,12 +678,15 @@ def run(
         lock.release()
         raise
     try:
+        asked = list(jobs or [])
         with log.read() as tx:
-            durations = tx.durations(spec.project)
-            cache = tx.cache()
+            base, newest = tx.base_for(spec.project, asked)
+            base_steps = tx.step_keys(base) if base is not None else {}
+            cache, durations = tx.cache_of_runs(sorted({r for r in (base, newest) if r}))
+            cold = not cache and tx.cache_empty(spec.project)
         executor = LocalExecutor(jobs_n)
         state = _Run(store, spec, root, graph, secrets, executor, reporter, actor, log)
-        state.cache = cache
+        state.cache, state.base, state.base_steps, state.cold = cache, base, base_steps, cold
         if rerun_failed is None and store.url.startswith(("sqlite:", "postgresql")):
             state.stamp_spec, state.asked = stamp_spec, list(jobs or [])
         uptodate.forget(store.home)
@@ -724,6 +755,9 @@ def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> lis
                 "list runs with `shipyard runs`",
                 code="run-not-found",
             )
+        from shipyard.services.pipeline_history import refuse_pruned
+
+        refuse_pruned(old)
         carried = [
             step
             for step in repo.run_steps(uow.conn, rerun_failed)
@@ -863,15 +897,27 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
         ],
     }
     state.flush(force=True)
+    # Recorded against the base when it had the same steps and most of them are the base's;
+    # otherwise the steps held back are written too, and this run can be the next one's base.
+    base = state.base
+    if base is not None and (
+        set(graph.nodes) != set(state.base_steps) or state.rows_written * 2 > len(graph.nodes)
+    ):
+        base = None
     finished = {
         "status": status,
         "duration_s": round(duration, 6),
         "steps": len(records),
         "cached": len(cached),
         "critical_path_s": round(path_s, 6),
+        # The steps served from the cache, with the time each saved: they have no
+        # step.finished of their own.
+        "cached_steps": {r.node: round(r.saved, 3) for r in cached},
     }
     with state.log.begin() as tx:
-        tx.finish_run(state.run_id, status=status, now=utcnow(), duration=duration)
+        if base is None and state.same:
+            tx.add_steps(state.rows(state.same, utcnow()))
+        tx.finish_run(state.run_id, status=status, now=utcnow(), duration=duration, base=base)
         tx.events([("run.finished", state.subject(), state.actor, finished, state.project, None)])
     _stamp(state, graph, summary)
     state.reporter.finished(summary)

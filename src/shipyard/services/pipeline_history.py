@@ -49,13 +49,15 @@ def reap(store: Store) -> bool:
 
 def _abandon_previous(store: Store, lock: RunLock) -> bool:
     """With the lock held: the run its last holder recorded, if still running, is abandoned."""
+    from shipyard.identity import actor
     from shipyard.store.runlog import Tx
 
     if lock.previous is None:
         return False
     with store.begin() as uow:
         cur = uow.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        return Tx(cur, uow.conn.dialect.name == "postgresql").abandon(lock.previous, "local")
+        who = actor()
+        return Tx(cur, uow.conn.dialect.name == "postgresql").abandon(lock.previous, who)
 
 
 def list_runs(store: Store, project: str | None = None, limit: int = 20) -> dict[str, Any]:
@@ -72,6 +74,16 @@ def _run(uow: Any, run_id: int) -> dict[str, Any]:
     return run
 
 
+def refuse_pruned(run: dict[str, Any]) -> None:
+    """A run whose step rows `cache gc --keep-runs` deleted has no steps to read."""
+    if run.get("pruned_at"):
+        raise NotFound(
+            f"run {run['id']}'s steps were pruned at {run['pruned_at']}",
+            "`shipyard runs show` still shows the run; keep more with `cache gc --keep-runs`",
+            code="run-pruned",
+        )
+
+
 def show_run(store: Store, run_id: int) -> dict[str, Any]:
     with store.read() as uow:
         run = _run(uow, run_id)
@@ -84,7 +96,7 @@ def show_run(store: Store, run_id: int) -> dict[str, Any]:
 def step_logs(store: Store, run_id: int, job: str) -> dict[str, Any]:
     """The logs of a job's steps in a run (every matrix combination), or of one node id."""
     with store.read() as uow:
-        _run(uow, run_id)
+        refuse_pruned(_run(uow, run_id))
         steps = repo.run_steps(uow.conn, run_id)
     chosen = [s for s in steps if s["node"] == job] or [s for s in steps if s["job"] == job]
     if not chosen:
@@ -117,13 +129,17 @@ def why(store: Store, project: str, job: str, nodes: list[str]) -> dict[str, Any
     answers: list[dict[str, Any]] = []
     with store.read() as uow:
         for node in nodes:
-            history = repo.node_history(uow.conn, [node], 2)
+            history, later = repo.node_history(uow.conn, project, node, 2)
             if not history:
                 answers.append({"node": node, "state": "never-run", "reasons": ["no recorded run"]})
                 continue
             newest = history[0]
             older = history[1] if len(history) > 1 else None
-            if older is not None and older["key"] == newest["key"]:
+            run_id, cached = newest["run_id"], newest["cached"]
+            if later is not None:  # a later run had the step from this one, with its key
+                older, run_id, cached = newest, later, True
+                state, reasons = "unchanged", [f"key unchanged since run {newest['run_id']}"]
+            elif older is not None and older["key"] == newest["key"]:
                 state, reasons = "unchanged", [f"key unchanged since run {older['run_id']}"]
             else:
                 state = "changed"
@@ -132,9 +148,9 @@ def why(store: Store, project: str, job: str, nodes: list[str]) -> dict[str, Any
                 {
                     "node": node,
                     "state": state,
-                    "run_id": newest["run_id"],
+                    "run_id": run_id,
                     "previous_run_id": older and older["run_id"],
-                    "cached": newest["cached"],
+                    "cached": cached,
                     "key": newest["key"],
                     "reasons": reasons,
                 }
@@ -160,18 +176,40 @@ def cache_stats(store: Store, project: str | None = None, runs: int = 20) -> dic
     }
 
 
-def cache_gc(store: Store, max_size: int) -> dict[str, Any]:
-    """Evict least recently used action-cache entries until the CAS fits in ``max_size``.
+def cache_gc(
+    store: Store, max_size: int | None = None, keep_runs: int | None = None
+) -> dict[str, Any]:
+    """Evict least recently used action-cache entries until the CAS fits in ``max_size``, and
+    delete the step rows of runs older than each project's newest ``keep_runs``.
 
     A blob is deleted when no remaining entry refers to it; blobs no entry ever referred to
     (logs of failed steps) go first. The entries are deleted in one transaction before their
     blobs, so a crash in between leaves only unreferenced blobs, never an entry without them.
+    Pruned runs keep their own row (status, commit, times) and their events.
     """
     from shipyard.adapters.runlock import RunLock
 
+    if max_size is None and keep_runs is None:
+        raise InputError(
+            "cache gc needs --max-size, --keep-runs or both",
+            "e.g. shipyard cache gc --max-size 2GiB --keep-runs 200",
+            code="usage",
+        )
+    if keep_runs is not None and keep_runs < 1:
+        raise InputError(
+            f"--keep-runs {keep_runs} would keep no run",
+            "keep at least one run: --keep-runs 1 or more",
+            code="usage",
+        )
+    out: dict[str, Any] = {"at": utcnow()}
     with RunLock(store.home) as lock:  # never while a run writes entries and packs
         _abandon_previous(store, lock)
-        return _cache_gc(store, max_size)
+        if keep_runs is not None:
+            with store.begin() as uow:
+                out |= {"keep_runs": keep_runs} | repo.prune_steps(uow.conn, keep_runs, out["at"])
+        if max_size is not None:
+            out |= _cache_gc(store, max_size)
+    return out
 
 
 def _cache_gc(store: Store, max_size: int) -> dict[str, Any]:

@@ -365,7 +365,7 @@ def release(
     try:
         with store.begin() as uow:
             ensure_project(uow, project)
-            register_key(store, uow)
+            register_key(store, uow, actor)
             published = [reg.record(store, uow, project, pr, actor)[1] for pr in prepared]
             _record_release(uow, p, commit, actor, built.run_id if built else None)
     except BaseException:
@@ -414,9 +414,7 @@ def _prepare_built(
                 repository=repo.remote_url() or str(repo.root),
                 run_id=str(built.run_id),
             )
-            prepared.append(
-                reg.prepare(store, path, name, version, _built_by(store, built, b.node, base))
-            )
+            prepared.append(reg.prepare(store, path, name, version, _built_by(built, b.node, base)))
     return prepared
 
 
@@ -457,6 +455,7 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | No
             "bump": d.bump.label,
             **({"override": p.override} if p.override else {}),
             "commits": [{"sha": c.sha, "time": c.committed_at} for c in p.commits],
+            "authors": sorted({c.author_email for c in p.commits if c.author_email}),
             "tag": p.tag,
             "commit": commit,
             "branch": p.branch,
@@ -467,35 +466,22 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | No
     )
 
 
-def _built_by(
-    store: Store, built: Any, node: str, base: provenance.BuildInfo
-) -> provenance.BuildInfo:
+def _built_by(built: Any, node: str, base: provenance.BuildInfo) -> provenance.BuildInfo:
     """The provenance of a file the pipeline built: the step that wrote it, its matrix, its
-    input digests and when it ran, read from that run's recorded step."""
-    import json
+    input digests and when it ran, from that run's recorded step."""
     from dataclasses import replace
     from datetime import datetime, timedelta
 
-    from sqlalchemy import select
-
-    from shipyard.store.pipelines import pipeline_steps
-
-    c = pipeline_steps.c
-    with store.read() as uow:
-        row = uow.conn.execute(
-            select(c.job, c.matrix, c.manifest, c.finished_at, c.duration).where(
-                c.run_id == built.steps_of, c.node == node
-            )
-        ).first()
-    if row is None:
+    step = built.steps.get(node)
+    if step is None:
         return base
-    manifest = json.loads(row.manifest) if row.manifest else {}
-    finished = datetime.fromisoformat(row.finished_at.replace("Z", "+00:00"))
-    started = finished - timedelta(seconds=float(row.duration))
+    manifest = step["manifest"] or {}
+    finished = datetime.fromisoformat(step["finished_at"].replace("Z", "+00:00"))
+    started = finished - timedelta(seconds=float(step["duration_s"]))
     return replace(
         base,
-        job=row.job,
-        matrix=json.loads(row.matrix),
+        job=step["job"],
+        matrix=dict(step["matrix"]),
         inputs=dict(manifest.get("inputs", {})),
         started_on=started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         finished_on=finished.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -52,7 +52,7 @@ class BuildRun:
 
     run_id: int
     commit: str
-    steps_of: int  # the run whose step rows these are (an up-to-date run shares an earlier one's)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> recorded step
     files: list[Built] = field(default_factory=list)
     unrecorded: set[str] = field(default_factory=set)  # jobs whose outputs no entry lists
     ran: bool = False  # started by this release
@@ -92,33 +92,32 @@ def _trees(git_root: Path, commits: list[str]) -> dict[str, str]:
 
 
 def _load(conn: Any, run: dict[str, Any]) -> tuple[BuildRun, list[dict[str, Any]]]:
-    """The run's produced files and its steps' key manifests."""
+    """The run's produced files and its steps' key manifests, through ``run_steps``, which
+    knows where a run's steps are recorded (an up-to-date run's are an earlier run's)."""
     from sqlalchemy import select
 
-    from shipyard.store.pipelines import action_cache, pipeline_steps, steps_source
+    from shipyard.store.pipelines import action_cache, run_steps
 
-    s, c = pipeline_steps.c, action_cache.c
-    source = steps_source(run)
-    rows = conn.execute(
-        select(s.job, s.node, s.status, s.key, s.manifest).where(s.run_id == source)
-    ).all()
-    keys = [r.key for r in rows if r.key and r.status == "success"]
+    c = action_cache.c
+    steps = run_steps(conn, int(run["id"]))
+    keys = [st["key"] for st in steps if st["key"] and st["status"] == "success"]
     entries = {
         k: json.loads(files)
         for k, files in conn.execute(select(c.key, c.files).where(c.key.in_(keys)))
     }
-    built = BuildRun(run_id=int(run["id"]), commit=str(run["commit"]), steps_of=source)
+    built = BuildRun(run_id=int(run["id"]), commit=str(run["commit"]))
     manifests = []
-    for r in rows:
-        if r.manifest:
-            manifests.append(json.loads(r.manifest))
-        if r.status != "success":
+    for st in steps:
+        built.steps[st["node"]] = st
+        if st["manifest"]:
+            manifests.append(st["manifest"])
+        if st["status"] != "success":
             continue
-        files = entries.get(r.key) if r.key else None
+        files = entries.get(st["key"]) if st["key"] else None
         if files is None:
-            built.unrecorded.add(r.job)
+            built.unrecorded.add(st["job"])
             continue
-        built.files += [Built(r.job, r.node, p, d) for p, d in sorted(files.items())]
+        built.files += [Built(st["job"], st["node"], p, d) for p, d in sorted(files.items())]
     return built, manifests
 
 

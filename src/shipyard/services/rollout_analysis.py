@@ -18,19 +18,57 @@ from shipyard.errors import ShipyardError
 CONSECUTIVE_ERRORS = 4
 
 
+def check_template(template: Mapping[str, Any]) -> None:
+    """Refuse a template no measurement could be judged by; `shipyard validate` and a deploy
+    ask this before a rollout starts, so a bad template never waits for traffic to fail."""
+    metric = template.get("metric", "error_rate")
+    _address(template)
+    if metric == "query":
+        _query_parts(template)
+        return
+    if template.get("max") is None and template.get("max_increase") is None:
+        raise a.AnalysisConfigInvalid(
+            f"the {metric} analysis has no limit, so it could never fail",
+            "set max (an absolute limit) or max_increase (over the stable version)",
+            details={"key": "metric"},
+        )
+    if metric != "latency_p99":
+        _threshold(template)  # negative limits, error rates above 1
+
+
+def _address(template: Mapping[str, Any]) -> str | None:
+    """The Prometheus address of a prometheus template; None for the built-in provider."""
+    if template.get("provider") != "prometheus":
+        return None
+    if not template.get("address"):
+        raise a.AnalysisConfigInvalid(
+            "a prometheus analysis needs an address",
+            "e.g. address: http://127.0.0.1:9090",
+            details={"key": "provider"},
+        )
+    return str(template["address"])
+
+
 def source_for(template: Mapping[str, Any], router_admin_url: str) -> Any:
     """The metrics source a template names: the router itself, or a Prometheus server."""
-    if template.get("provider") == "prometheus":
+    address = _address(template)
+    if address is not None:
         from shipyard.adapters.metrics.prometheus import PrometheusMetrics
 
-        if not template.get("address"):
-            raise a.AnalysisConfigInvalid(
-                "a prometheus analysis needs an address", "e.g. address: http://127.0.0.1:9090"
-            )
-        return PrometheusMetrics(str(template["address"]))
+        return PrometheusMetrics(address)
     from shipyard.adapters.metrics.builtin import BuiltinMetrics
 
     return BuiltinMetrics(router_admin_url + "/metrics")
+
+
+def _threshold(template: Mapping[str, Any]) -> a.ThresholdJudge:
+    limit, increase = template.get("max"), template.get("max_increase")
+    minimum = int(template.get("min_samples", 50))
+    if template.get("metric", "error_rate") == "error_rate":
+        return a.ThresholdJudge(max_error_rate=limit, max_increase=increase, min_requests=minimum)
+    return a.ThresholdJudge(
+        max_p95_latency_ms=limit, max_latency_increase=increase, min_requests=minimum
+    )
 
 
 def judge(
@@ -38,18 +76,11 @@ def judge(
 ) -> a.Verdict:
     """The template's verdict on one measurement."""
     metric = template.get("metric", "error_rate")
-    limit, increase = template.get("max"), template.get("max_increase")
-    minimum = int(template.get("min_samples", 50))
-    if metric == "error_rate":
-        j = a.ThresholdJudge(max_error_rate=limit, max_increase=increase, min_requests=minimum)
-        return j.judge(canary, baseline)
-    if metric == "latency_p95":
-        j = a.ThresholdJudge(
-            max_p95_latency_ms=limit, max_latency_increase=increase, min_requests=minimum
-        )
-        return j.judge(canary, baseline)
+    if metric in ("error_rate", "latency_p95"):
+        return _threshold(template).judge(canary, baseline)
     if metric == "latency_p99":
-        return _p99(canary, baseline, limit, increase, minimum)
+        limit, increase = template.get("max"), template.get("max_increase")
+        return _p99(canary, baseline, limit, increase, int(template.get("min_samples", 50)))
     return _query(template, source)
 
 
@@ -91,24 +122,37 @@ def _p99(
     return a.combine(checks)
 
 
-def _query(template: Mapping[str, Any], source: Any) -> a.Verdict:
+def _query_parts(template: Mapping[str, Any]) -> tuple[str, float]:
     expr, limit = template.get("query"), template.get("max")
-    if not expr or limit is None or not hasattr(source, "query"):
+    if template.get("provider") != "prometheus":
         raise a.AnalysisConfigInvalid(
-            "a query analysis needs provider prometheus, a query and a max"
+            "metric: query reads Prometheus, and this analysis uses the built-in provider",
+            "set provider: prometheus and its address, or use error_rate or a latency metric",
+            details={"key": "metric"},
         )
+    if not expr or limit is None:
+        raise a.AnalysisConfigInvalid(
+            "a query analysis needs a query and a max",
+            'e.g. query: "sum(rate(errors[1m]))", max: 5',
+            details={"key": "metric"},
+        )
+    return str(expr), float(limit)
+
+
+def _query(template: Mapping[str, Any], source: Any) -> a.Verdict:
+    expr, limit = _query_parts(template)
     rows = source.query(str(expr))
     if not rows:
         c = a.Check("query", a.Phase.INCONCLUSIVE, f"query {expr!r} returned no series")
         return a.Verdict(c.phase, c.message, (c,))
     value = rows[0][1]
-    bad = value > float(limit)
+    bad = value > limit
     c = a.Check(
         "query",
         a.Phase.FAILED if bad else a.Phase.SUCCESSFUL,
         f"{expr} = {value:g} {'>' if bad else '<='} max {limit:g}",
         value=value,
-        threshold=float(limit),
+        threshold=limit,
     )
     return a.Verdict(c.phase, c.message, (c,))
 

@@ -274,6 +274,9 @@ def record(
     commit = head_commit(root)
     summary, jobs, trigger = stamp["summary"], stamp["jobs"], stamp["trigger"]
     project, previous = stamp["project"], stamp["run_id"]
+    from shipyard.identity import actor as resolve
+
+    actor = resolve(root)
     log = RunLog(url)
     try:
         with log.begin() as tx:
@@ -282,7 +285,7 @@ def record(
             if tx.run_status(previous, project) != "success":
                 raise ValueError(f"run {previous} is not in the database as stamped")
             if previous_holder is not None:
-                tx.abandon(previous_holder, "local")
+                tx.abandon(previous_holder, actor)
             started = utcnow()
             run_id = tx.create_run(
                 project=project, commit=commit, trigger=trigger, jobs=jobs, now=started
@@ -300,8 +303,8 @@ def record(
             }
             tx.events(
                 [
-                    ("run.started", subject, "local", begun, project, started),
-                    ("run.finished", subject, "local", finished, project, None),
+                    ("run.started", subject, actor, begun, project, started),
+                    ("run.finished", subject, actor, finished, project, None),
                 ]
             )
             tx.finish_run(run_id, status="success", now=utcnow(), duration=duration)

@@ -1,7 +1,14 @@
-"""Load and validate shipyard.yaml; every problem names file:line:column and a way out."""
+"""Load and validate shipyard.yaml; every problem names file:line:column, its key and a way out.
+
+``parse_spec`` (every command) checks the YAML, the schema and the names that refer to other
+names. ``check_spec`` (`shipyard validate`) adds what `run`, `deploy`, `freeze` and `train`
+would refuse later, asking the same functions they ask (``spec/checks.py``). Either reports
+every problem it finds in one go (``SpecProblems``), in file order.
+"""
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import types
@@ -11,10 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from shipyard.errors import SpecError, SpecNotFound
+from shipyard.errors import ShipyardError, SpecError, SpecNotFound, SpecProblems
 from shipyard.settings import SPEC_NAME, find_project_root
-from shipyard.spec.models import Spec
-from shipyard.spec.source import Located, Path_, parse
+from shipyard.spec.models import NAME_RE, Spec
+from shipyard.spec.source import Located, Path_, check_size, dotted, parse
+
+Problem = tuple[Path_, SpecError]
 
 
 def find_spec(start: Path | None = None, file: Path | None = None) -> Path:
@@ -29,30 +38,171 @@ def find_spec(start: Path | None = None, file: Path | None = None) -> Path:
     return root / SPEC_NAME
 
 
-def load_spec(path: Path) -> Spec:
+def read_spec(path: Path) -> str:
+    """The text of ``path``, refused unread when it is over the size limit."""
     try:
-        text = path.read_text(encoding="utf-8")
+        check_size(path.stat().st_size, str(path))
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise SpecNotFound(f"{path} does not exist") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(
             f"cannot read {path}: {exc}", "", code="spec-unreadable", file=str(path)
         ) from exc
-    return parse_spec(text, str(path))
+
+
+def load_spec(path: Path) -> Spec:
+    return parse_spec(read_spec(path), str(path))
+
+
+def check_file(path: Path) -> Spec:
+    """`shipyard validate`: ``load_spec`` and everything later commands would refuse."""
+    return check_spec(read_spec(path), str(path))
 
 
 def parse_spec(text: str, file: str = SPEC_NAME) -> Spec:
+    """The spec; otherwise every problem of its YAML, schema and references at once."""
+    return _checked(text, file, deep=False)
+
+
+def check_spec(text: str, file: str = SPEC_NAME) -> Spec:
+    """``parse_spec``, and everything `run`, `deploy`, `freeze` and `train` would refuse later."""
+    return _checked(text, file, deep=True)
+
+
+def _checked(text: str, file: str, *, deep: bool) -> Spec:
     located = parse(text, file)
     if not isinstance(located.data, dict):
         raise located.error(
             (), "shipyard.yaml must be a mapping at the top level", code="spec-type"
         )
+    found: list[Problem] = []
+    stood_in: list[Path_] = []
+    spec: Spec | None = None
     try:
         spec = Spec.model_validate(located.data)
     except ValidationError as exc:
-        raise _translate(exc, located) from None
-    _check_references(spec, located)
-    return spec
+        found = _translate(exc, located)
+        if deep:  # look further, in a copy with stand-ins where the schema failed
+            spec, stood_in = _with_stand_ins(located.data, [path for path, _ in found])
+    if spec is not None:
+        more = _check_references(spec, located)
+        if deep and not any(e.code == "spec-promotion-cycle" for _, e in more):
+            from shipyard.spec.checks import problems
+
+            more += [(path, _located(located, path, exc)) for path, exc in problems(spec)]
+        found += [(path, e) for path, e in more if not _under(path, stood_in)]
+    if not found:
+        assert spec is not None
+        return spec
+    found.sort(key=lambda pe: (pe[1].line or 0, pe[1].column or 0))
+    unique: dict[tuple[str, str], SpecError] = {}
+    for path, error in found:
+        unique.setdefault((dotted(path), error.message), error)
+    errors = list(unique.values())
+    raise errors[0] if len(errors) == 1 else SpecProblems(errors)
+
+
+def _located(located: Located, path: Path_, exc: ShipyardError) -> SpecError:
+    """A check's error at the position of ``path``, its message led by the key."""
+    return located.error(path, f"{dotted(path)}: {exc.message}", exc.hint, code=exc.code)
+
+
+def _under(path: Path_, parents: list[Path_]) -> bool:
+    """Whether ``path`` is in a part a stand-in replaced, and not in what the stand-in kept."""
+    for parent in parents:
+        n = len(parent)
+        if path[:n] == parent and not (len(path) > n and path[n] in ("needs", "promote_from")):
+            return True
+    return False
+
+
+# -- stand-ins: the rest of a file is checked even where its schema fails ------------------------
+
+
+def _with_stand_ins(data: Any, paths: list[Path_]) -> tuple[Spec | None, list[Path_]]:
+    """A spec from a copy of ``data`` whose invalid parts are replaced by stand-ins that
+    validate, and the paths replaced; None when no stand-ins make it valid."""
+    data = copy.deepcopy(data)
+    replaced: list[Path_] = []
+    for _ in range(3):  # a stand-in can uncover a problem its parent hid; few levels exist
+        for path in paths:
+            unit = _stand_in(data, path)
+            if unit is None:
+                return None, replaced
+            replaced.append(unit)
+        try:
+            return Spec.model_validate(data), replaced
+        except ValidationError as exc:
+            paths = [_normalise(err["loc"], data) for err in exc.errors()]
+    return None, replaced
+
+
+_STAND_IN_FREEZE = {"name": "stand-in", "start": "2000-01-01", "end": "2000-01-02"}
+
+
+def _stand_in(data: dict[str, Any], path: Path_) -> Path_ | None:
+    """Replace the part of ``data`` that holds ``path`` with something valid that keeps what
+    other parts refer to (a job's needs, an environment's promote_from); its path, or None."""
+    if not path or not isinstance(path[0], str):
+        return None
+    top = path[0]
+    section = data.get(top)
+    name = path[1] if len(path) > 1 else None
+    entry_key = path[-1] == "[key]"  # the name of an entry is what is wrong
+    if top == "project":
+        data["project"] = "project"
+        return ("project",)
+    if (
+        top == "pipeline"
+        and name == "jobs"
+        and len(path) > 2
+        and not entry_key
+        and isinstance(section, dict)
+        and isinstance(section.get("jobs"), dict)
+        and path[2] in section["jobs"]
+    ):
+        jobs = section["jobs"]
+        job = jobs[path[2]]
+        needs = job.get("needs") if isinstance(job, dict) else None
+        jobs[path[2]] = {"run": ":", "needs": needs if _strings(needs) else []}
+        return path[:3]
+    if (
+        top in ("environments", "analysis", "flags")
+        and isinstance(section, dict)
+        and name in section
+    ):
+        if entry_key:
+            del section[name]
+            return path[:2]
+        entry = section[name]
+        source = entry.get("promote_from") if isinstance(entry, dict) else None
+        keep = top == "environments" and isinstance(source, str) and re.match(NAME_RE, source)
+        section[name] = {"promote_from": source} if keep else {}
+        return path[:2]
+    if top == "release" and isinstance(section, dict) and name in section:
+        freezes = section[name]
+        if name == "freezes" and len(path) > 2 and isinstance(path[2], int):
+            freezes[path[2]] = dict(_STAND_IN_FREEZE)  # the others keep their positions
+            return path[:3]
+        del section[name]
+        return path[:2]
+    if top in ("config", "secrets") and isinstance(section, dict) and name in section:
+        del section[name]
+        return path[:2]
+    if top in data:
+        del data[top]
+        return (top,)
+    return None
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    )
+
+
+# -- the schema's errors -------------------------------------------------------------------------
 
 
 def _normalise(loc: tuple[Any, ...], data: Any) -> Path_:
@@ -72,21 +222,18 @@ def _normalise(loc: tuple[Any, ...], data: Any) -> Path_:
     return tuple(out)
 
 
-def _translate(exc: ValidationError, located: Located) -> SpecError:
-    errors = exc.errors()
-
-    # An unknown key usually explains the rest (a misspelt required key), so it goes first;
-    # otherwise file order, which is where a reader looks first.
-    def position(err: Any) -> tuple[bool, tuple[int, int]]:
-        unknown = err["type"] == "extra_forbidden"
+def _translate(exc: ValidationError, located: Located) -> list[Problem]:
+    """Each of pydantic's errors as a SpecError, one per path: a value that matches no member
+    of a union gets an error per member, and the first says most."""
+    out: dict[Path_, SpecError] = {}
+    for err in exc.errors():
         path = _normalise(err["loc"], located.data)
-        return (not unknown, located.where(path, key=unknown) or (0, 0))
+        if path not in out:
+            out[path] = _one(err, path, located)
+    return list(out.items())
 
-    errors.sort(key=position)
-    err = errors[0]
-    path = _normalise(err["loc"], located.data)
-    dotted = ".".join(str(p) for p in path) or "(top level)"
-    more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
+
+def _one(err: Any, path: Path_, located: Located) -> SpecError:
     if err["type"] == "extra_forbidden":
         key = str(path[-1])
         allowed = _allowed_keys(Spec, path[:-1], located.data)
@@ -96,21 +243,22 @@ def _translate(exc: ValidationError, located: Located) -> SpecError:
             if close
             else f"valid keys here: {', '.join(sorted(allowed))}"
         )
-        return located.error(
-            path, f"unknown key '{key}'{more}", hint, code="spec-unknown-key", key=True
-        )
+        return located.error(path, f"unknown key '{key}'", hint, code="spec-unknown-key", key=True)
     if err["type"] == "missing":
-        parent = ".".join(str(p) for p in path[:-1])
-        return located.error(
+        parent = dotted(path[:-1])
+        error = located.error(
             path[:-1],
-            f"required key '{path[-1]}' is missing" + (f" in {parent}" if parent else "") + more,
+            f"required key '{path[-1]}' is missing" + (f" in {parent}" if parent else ""),
             f"add '{path[-1]}:' here",
             code="spec-missing-key",
         )
+        error.details["key"] = dotted(path)
+        return error
     msg = re.sub(r" or instance of \w+", "", err["msg"].removeprefix("Value error, "))
     given = err.get("input")
     shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
-    return located.error(path, f"{dotted}: {msg}{shown}{more}", _type_hint(err), code="spec-type")
+    where = dotted(path) or "(top level)"
+    return located.error(path, f"{where}: {msg}{shown}", _type_hint(err), code="spec-type")
 
 
 def _type_hint(err: Any) -> str:
@@ -180,26 +328,32 @@ def _step(tp: Any, part: str | int) -> Any:
     return None
 
 
-def _check_references(spec: Spec, located: Located) -> None:
+# -- names that refer to other names -------------------------------------------------------------
+
+
+def _check_references(spec: Spec, located: Located) -> list[Problem]:
     """Names that point at other names must point at something that exists."""
+    found: list[Problem] = []
+
+    def problem(path: Path_, message: str, hint: str, code: str = "spec-unknown-reference") -> None:
+        found.append((path, located.error(path, message, hint, code=code)))
+
     jobs = spec.pipeline.jobs
     for name, job in jobs.items():
         for i, need in enumerate(job.needs):
             if need not in jobs:
-                raise located.error(
+                problem(
                     ("pipeline", "jobs", name, "needs", i),
                     f"job '{name}' needs '{need}', which is not a job",
                     _suggest(need, jobs),
-                    code="spec-unknown-reference",
                 )
     envs = spec.environments
     for name, env in envs.items():
         if env.promote_from is not None and env.promote_from not in envs:
-            raise located.error(
+            problem(
                 ("environments", name, "promote_from"),
                 f"environment '{name}' promotes from '{env.promote_from}', which is not defined",
                 _suggest(env.promote_from, envs),
-                code="spec-unknown-reference",
             )
         used = []
         s = env.strategy
@@ -219,24 +373,36 @@ def _check_references(spec: Spec, located: Located) -> None:
             ]
         for sub, ref in used:
             if ref is not None and ref not in spec.analysis:
-                raise located.error(
+                problem(
                     ("environments", name, "strategy", *sub),
                     f"analysis '{ref}' is not defined under 'analysis:'",
                     _suggest(ref, spec.analysis),
-                    code="spec-unknown-reference",
                 )
+    looped: set[str] = set()
     for name in envs:
         chain, cur = [name], envs[name].promote_from
         while cur is not None:
             if cur in chain:
-                raise located.error(
-                    ("environments", name, "promote_from"),
-                    "promotion chain loops: " + " -> ".join([*chain, cur]),
-                    "one environment in the chain must have no promote_from",
-                    code="spec-promotion-cycle",
-                )
+                if not looped & set(chain):  # one report per loop
+                    problem(
+                        ("environments", name, "promote_from"),
+                        "promotion chain loops: " + " -> ".join([*chain, cur]),
+                        "one environment in the chain must have no promote_from",
+                        code="spec-promotion-cycle",
+                    )
+                looped.update(chain)
+                break
             chain.append(cur)
             cur = envs[cur].promote_from if cur in envs else None
+    for i, freeze in enumerate(spec.release.freezes):
+        for j, env_name in enumerate(freeze.environments):
+            if env_name not in envs:
+                problem(
+                    ("release", "freezes", i, "environments", j),
+                    f"freeze '{freeze.name}' names environment '{env_name}', which is not defined",
+                    _suggest(env_name, envs),
+                )
+    return found
 
 
 def _suggest(name: str, options: Any) -> str:

@@ -93,6 +93,13 @@ class Job(Model):
     sandbox: bool = False
     artifact: Name | None = None
 
+    @field_validator("timeout")
+    @classmethod
+    def _some_time(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:  # the step would be killed as it starts
+            raise ValueError("a timeout must be longer than 0s; leave it out for none")
+        return value
+
     @field_validator("matrix")
     @classmethod
     def _matrix_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -256,16 +263,6 @@ class AnalysisTemplate(Model):
     interval: Duration = 10.0
     failure_limit: int = Field(0, ge=0)
 
-    @model_validator(mode="after")
-    def _measurable(self) -> AnalysisTemplate:
-        if self.provider == "prometheus" and not self.address:
-            raise ValueError("provider prometheus needs an address, e.g. http://127.0.0.1:9090")
-        if self.metric == "query" and (self.provider != "prometheus" or not self.query):
-            raise ValueError("metric query needs provider prometheus and a query")
-        if self.metric == "query" and self.max is None:
-            raise ValueError("metric query needs a max")
-        return self
-
 
 class FlagEnvironment(Model):
     enabled: bool = False
@@ -286,6 +283,19 @@ class Train(Model):
     every_weeks: int = Field(1, ge=1, le=52)
     stabilize: Duration = 0.0
     timezone: str = "UTC"
+
+    def schedule(self) -> Any:
+        """The train as the calendar reckons it: a ``domain.calendar.TrainSchedule``."""
+        from shipyard.domain.calendar import TrainSchedule
+
+        return TrainSchedule.from_spec(
+            {
+                "cut": self.cut,
+                "every_weeks": self.every_weeks,
+                "stabilize": dt.timedelta(seconds=self.stabilize),
+                "timezone": self.timezone,
+            }
+        )
 
 
 class Freeze(Model):

@@ -1,11 +1,12 @@
 """The DORA projection: the event log's production changes as narrow, indexed rows.
 
 ``dora_deployments`` holds one row per counted ``deployment.finished`` event (statuses
-succeeded, rolled-back, failed) and per ``flag.changed`` event; ``dora_commits`` one row per
-commit a finished deployment brought (from the latest ``deployment.started`` event of the same
-subject before it), with its lead time already computed. Times are seconds since 1970 (UTC);
-``week`` is the day number (days since 1970-01-01) of the Monday of the UTC week the change
-finished in. ``dora_cursor`` holds the seq of the last event projected.
+succeeded, rolled-back, failed) and per ``flag.changed`` event (``kind`` deploy or flag; only
+deployments count in the four keys and in the ``dora_week_counts`` roll-up); ``dora_commits``
+one row per commit a finished deployment brought (from the latest ``deployment.started`` event
+of the same subject before it), with its lead time already computed. Times are seconds since
+1970 (UTC); ``week`` is the day number (days since 1970-01-01) of the Monday of the UTC week
+the change finished in. ``dora_cursor`` holds the seq of the last event projected.
 
 The event log stays the source of truth. ``project_events`` catches the projection up from the
 cursor (in batches, reading only the kinds that matter) and is cheap when nothing is new;
@@ -231,11 +232,12 @@ class _Projector:
         if kind == "flag.changed":
             name = subject.removeprefix("flag:")
             service = p.get("service") or FLAG_SERVICE
+            # A change, not a deployment: kept for the `changes` figure, out of the roll-ups
+            # the four keys are read from.
             self.deployments.append(
                 (seq, project, f"flag:{name}@{seq}", service, env, "flag", "succeeded", 1)
                 + (None, at, week)
             )
-            self._count(env, project, service, week, 1)
             return
         status = p.get("status")
         if status not in COUNTED_STATUSES:

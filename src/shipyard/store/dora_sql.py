@@ -6,7 +6,7 @@ Records, as the pure path builds them too:
 
 - a production deployment is a ``deployment.finished`` event of the environment whose status is
   succeeded, rolled-back or failed (succeeded is a success); a ``flag.changed`` event of the
-  environment is a successful change of service ``(flags)`` unless its payload names one;
+  environment is a change (row ``kind`` flag) that only ``changes`` counts, never a deployment;
 - its commits are the ``commits`` of the ``deployment.started`` event of the same subject;
 - a rolled-back deployment was restored by its own rollback when it finished (0 seconds);
   a failed one by the next successful deployment of its service;
@@ -134,7 +134,7 @@ def _key(group: Group, g: Any) -> Any:
 
 def has_deployments(conn: Connection, scope: Scope) -> bool:
     """Whether the environment (and service) has any production deployment at any time."""
-    sql = "SELECT 1 FROM dora_deployments d WHERE d.env = :env"
+    sql = "SELECT 1 FROM dora_deployments d WHERE d.env = :env AND d.kind = 'deploy'"
     if scope.project is not None:
         sql += " AND d.project = :project"
     if scope.service is not None:
@@ -152,7 +152,7 @@ def tally(conn: Connection, scope: Scope) -> Tally:
     params = scope.params()
     raw = (
         "SELECT d.week, d.service, COUNT(*), SUM(d.ok) FROM dora_deployments d"
-        f" WHERE {scope.where('d')}"
+        f" WHERE {scope.where('d')} AND d.kind = 'deploy'"
     )
     if scope.service is not None:
         cells = conn.execute(text(raw + " GROUP BY d.week, d.service"), params).all()
@@ -178,7 +178,8 @@ def tally(conn: Connection, scope: Scope) -> Tally:
             " MAX(CASE WHEN i.service = d.service THEN 1 END)"
             f" FROM dora_deployments d JOIN {_links(conn)} i"
             " ON i.project = d.project AND i.deployment_id = d.id"
-            f" WHERE {scope.where('d')} AND d.ok = 1 GROUP BY d.seq, d.week, d.service"
+            f" WHERE {scope.where('d')} AND d.ok = 1 AND d.kind = 'deploy'"
+            " GROUP BY d.seq, d.week, d.service"
         ),
         params,
     ).all()
@@ -357,7 +358,8 @@ def restore_source(conn: Connection, scope: Scope, group: Group) -> str:
     return (
         f"SELECT g, v FROM (SELECT {g} AS g, CASE WHEN f.status = 'rolled-back' THEN 0.0"
         " ELSE (SELECT MIN(n.finished_at) FROM dora_deployments n WHERE n.env = f.env"
-        " AND n.service = f.service AND n.ok = 1 AND n.finished_at > f.finished_at"
+        " AND n.service = f.service AND n.ok = 1 AND n.kind = 'deploy'"
+        " AND n.finished_at > f.finished_at"
         f"{same_project}) - f.finished_at END AS v"
         f" FROM dora_deployments f WHERE {scope.where('f')} AND f.ok = 0) w"
         " WHERE v IS NOT NULL"
@@ -428,7 +430,7 @@ def failure_ids(conn: Connection, scope: Scope, limit: int) -> list[tuple[str, s
     sql = (
         f"SELECT p.id, p.status, (SELECT MIN(i.why) FROM {_links(conn)} i"
         " WHERE i.deployment_id = p.id AND i.project = p.project)"
-        f" FROM dora_deployments p WHERE {scope.where('p')}"
+        f" FROM dora_deployments p WHERE {scope.where('p')} AND p.kind = 'deploy'"
         f" AND (p.ok = 0 OR {_linked(conn, scope)}) ORDER BY p.finished_at, p.seq LIMIT :limit"
     )
     return [
@@ -441,6 +443,16 @@ def deployment_ids(conn: Connection, scope: Scope, limit: int) -> list[str]:
     """Ids of the successful production deployments in the window, at most limit."""
     sql = (
         f"SELECT p.id FROM dora_deployments p WHERE {scope.where('p')} AND p.ok = 1"
-        " ORDER BY p.finished_at, p.seq LIMIT :limit"
+        " AND p.kind = 'deploy' ORDER BY p.finished_at, p.seq LIMIT :limit"
     )
     return [r[0] for r in conn.execute(text(sql), {**scope.params(), "limit": limit})]
+
+
+def changes(conn: Connection, scope: Scope) -> dict[str, int]:
+    """Successful production changes in the window by kind: deployments and flag changes."""
+    sql = (
+        f"SELECT d.kind, COUNT(*) FROM dora_deployments d WHERE {scope.where('d')} AND d.ok = 1"
+        " GROUP BY d.kind"
+    )
+    found = {str(k): int(n) for k, n in conn.execute(text(sql), scope.params())}
+    return {"deployments": found.get("deploy", 0), "flags": found.get("flag", 0)}

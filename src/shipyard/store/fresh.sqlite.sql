@@ -16,8 +16,8 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
+INSERT INTO "alembic_version" VALUES('0011_journey');
 INSERT INTO "alembic_version" VALUES('0010_cache');
-INSERT INTO "alembic_version" VALUES('0009');
 INSERT INTO "alembic_version" VALUES('0008');
 INSERT INTO "alembic_version" VALUES('0006');
 INSERT INTO "alembic_version" VALUES('0005');
@@ -389,9 +389,6 @@ CREATE TABLE signing_keys (
 );
 CREATE INDEX ix_events_kind ON events (project, kind, seq);
 CREATE INDEX ix_events_subject ON events (project, subject, seq);
-CREATE INDEX ix_pipeline_runs_project ON pipeline_runs (project, id);
-CREATE INDEX ix_pipeline_steps_node ON pipeline_steps (node, run_id);
-CREATE INDEX ix_action_cache_last_used ON action_cache (last_used);
 CREATE INDEX ix_incidents_service ON incidents (project, service, opened_at);
 CREATE INDEX ix_incidents_deployment ON incidents (project, deployment_id);
 CREATE INDEX ix_dora_deployments_window ON dora_deployments (env, finished_at, project, service, ok, week);
@@ -400,6 +397,9 @@ CREATE INDEX ix_dora_deployments_failures ON dora_deployments (env, ok, finished
 CREATE INDEX ix_dora_deployments_id ON dora_deployments (project, id);
 CREATE INDEX ix_dora_commits_lead ON dora_commits (env, ok, week, lead, finished_at, project, service);
 CREATE INDEX ix_dora_hotfixes_deployment ON dora_hotfixes (project, deployment_id);
+CREATE INDEX ix_pipeline_runs_project ON pipeline_runs (project, id);
+CREATE INDEX ix_pipeline_steps_node ON pipeline_steps (node, run_id);
+CREATE INDEX ix_action_cache_last_used ON action_cache (last_used);
 CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
 CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
 CREATE INDEX ix_release_approvals_env ON release_approvals (project, environment, version);

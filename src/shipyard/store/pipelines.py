@@ -96,6 +96,8 @@ def _run_dict(r: Any) -> dict[str, Any]:
         "started_at": r.started_at,
         "finished_at": r.finished_at,
         "duration_s": r.duration,
+        "base_run": r.base_run,
+        "pruned_at": r.pruned_at,
     }
 
 
@@ -119,10 +121,91 @@ def _step_dict(r: Any) -> dict[str, Any]:
     }
 
 
+# How a run's steps are stored. A run has a row for each step that did something (ran,
+# failed, was skipped or cancelled) and for each cached step whose key differs from its base
+# run's; when ``base_run`` is set, each other step is the base run's successful step, served
+# from the cache under the same key. A base run has a row for every step. A run the
+# up-to-date check answered has no rows: its trigger names the run whose steps it repeats.
+
+
 def steps_source(run: dict[str, Any]) -> int:
-    """The run whose step rows are ``run``'s steps."""
+    """The run whose step rows (with its base's) are ``run``'s steps."""
     trigger = str(run["trigger"])
     return int(trigger.removeprefix(UP_TO_DATE)) if trigger.startswith(UP_TO_DATE) else run["id"]
+
+
+def _as_cached(step: dict[str, Any], run_id: int, reason: str) -> dict[str, Any]:
+    step["run_id"] = run_id
+    if step["status"] == "success":
+        step.update(cached=True, duration_s=0.0, queued_s=0.0, attempt=0, reason=reason)
+    return step
+
+
+def _own_rows(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(select(pipeline_steps).where(pipeline_steps.c.run_id == run_id))
+    return [_step_dict(r) for r in rows]
+
+
+def run_steps(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    """A run's steps as they happened, whichever way they are stored (see above)."""
+    run = get_run(conn, run_id)
+    source = run_id if run is None else steps_source(run)
+    holder = run if source == run_id else get_run(conn, source)
+    steps = _own_rows(conn, source)
+    base = holder["base_run"] if holder else None
+    if base is not None:
+        have = {s["node"] for s in steps}
+        steps += [
+            _as_cached(s, source, "")
+            for s in _own_rows(conn, base)
+            if s["node"] not in have and s["status"] == "success"
+        ]
+    steps.sort(key=lambda s: (s["finished_at"], s["node"]))
+    if source != run_id:
+        for step in steps:
+            _as_cached(step, run_id, f"up to date: nothing changed since run {source}")
+    return steps
+
+
+def _tallies(conn: Connection, run_ids: set[int]) -> dict[int, dict[str, int]]:
+    """Rows per run by status, cached successes apart."""
+    s = pipeline_steps.c
+    counts = conn.execute(
+        select(s.run_id, s.status, s.cached, func.count())
+        .where(s.run_id.in_(run_ids))
+        .group_by(s.run_id, s.status, s.cached)
+    )
+    tally: dict[int, dict[str, int]] = {}
+    for run_id, status, cached, n in counts:
+        name = "cached" if cached and status == "success" else status
+        tally.setdefault(run_id, {})[name] = tally.get(run_id, {}).get(name, 0) + int(n)
+    return tally
+
+
+def step_counts(conn: Connection, runs: list[dict[str, Any]]) -> dict[int, dict[str, int]]:
+    """Each run's steps counted by status (``cached`` for a success served from the cache),
+    from the counts of rows: a run with a base has the base's steps it has no row of."""
+    sources = {r["id"]: steps_source(r) for r in runs}
+    holders = {r["id"]: r for r in runs}
+    for source in set(sources.values()) - set(holders):
+        found = get_run(conn, source)
+        if found is not None:
+            holders[source] = found
+    bases = {h["id"]: h["base_run"] for h in holders.values() if h["base_run"] is not None}
+    tally = _tallies(conn, set(sources.values()) | set(bases.values()))
+    out: dict[int, dict[str, int]] = {}
+    for r in runs:
+        source = sources[r["id"]]
+        own = dict(tally.get(source, {}))
+        if source in bases:  # the base's steps it has no row of, all from the cache
+            inherited = sum(tally.get(bases[source], {}).values()) - sum(own.values())
+            own["cached"] = own.get("cached", 0) + max(inherited, 0)
+        if source != r["id"]:  # repeated: what succeeded came from the cache
+            own = {"cached": own.get("success", 0) + own.get("cached", 0)} | {
+                k: v for k, v in own.items() if k not in ("success", "cached")
+            }
+        out[r["id"]] = own
+    return out
 
 
 def list_runs(conn: Connection, project: str | None, limit: int) -> list[dict[str, Any]]:
@@ -130,24 +213,9 @@ def list_runs(conn: Connection, project: str | None, limit: int) -> list[dict[st
     if project is not None:
         q = q.where(pipeline_runs.c.project == project)
     runs = [_run_dict(r) for r in conn.execute(q)]
-    if runs:
-        s = pipeline_steps.c
-        counts = conn.execute(
-            select(s.run_id, s.status, s.cached, func.count())
-            .where(s.run_id.in_({steps_source(r) for r in runs}))
-            .group_by(s.run_id, s.status, s.cached)
-        )
-        tally: dict[int, dict[str, int]] = {}
-        for run_id, status, cached, n in counts:
-            name = "cached" if cached and status == "success" else status
-            tally.setdefault(run_id, {})[name] = tally.get(run_id, {}).get(name, 0) + int(n)
-        for r in runs:
-            own = tally.get(steps_source(r), {})
-            if steps_source(r) != r["id"]:  # repeated: what succeeded came from the cache
-                own = {"cached": own.get("success", 0) + own.get("cached", 0)} | {
-                    k: v for k, v in own.items() if k not in ("success", "cached")
-                }
-            r["counts"] = own
+    counts = step_counts(conn, runs) if runs else {}
+    for r in runs:
+        r["counts"] = counts[r["id"]]
     return runs
 
 
@@ -156,34 +224,70 @@ def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
     return None if row is None else _run_dict(row)
 
 
-def run_steps(conn: Connection, run_id: int) -> list[dict[str, Any]]:
-    run = get_run(conn, run_id)
-    source = run_id if run is None else steps_source(run)
-    rows = conn.execute(
-        select(pipeline_steps)
-        .where(pipeline_steps.c.run_id == source)
-        .order_by(pipeline_steps.c.finished_at, pipeline_steps.c.node)
-    )
-    steps = [_step_dict(r) for r in rows]
-    if source != run_id:
-        for step in steps:
-            step["run_id"] = run_id
-            if step["status"] == "success":
-                step.update(cached=True, duration_s=0.0, queued_s=0.0, attempt=0)
-                step["reason"] = f"up to date: nothing changed since run {source}"
-    return steps
+def node_history(
+    conn: Connection, project: str, node: str, limit: int
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The newest recorded steps of a node that computed a key, newest first; and the newest
+    run since the newest of them that had the node's step from its base (the same key)."""
+    s, r = pipeline_steps.c, pipeline_runs.c
+    rows = [
+        _step_dict(row)
+        for row in conn.execute(
+            select(pipeline_steps)
+            .join(pipeline_runs, r.id == s.run_id)
+            .where(r.project == project, s.node == node, s.manifest.is_not(None))
+            .order_by(s.run_id.desc())
+            .limit(limit)
+        )
+    ]
+    later = None
+    if rows:
+        later = conn.execute(
+            select(func.max(r.id)).where(r.project == project, r.base_run == rows[0]["run_id"])
+        ).scalar()
+    return rows, later
 
 
-def node_history(conn: Connection, nodes: Iterable[str], limit: int) -> list[dict[str, Any]]:
-    """The newest steps of these nodes that computed a key, newest first."""
-    s = pipeline_steps.c
-    rows = conn.execute(
-        select(pipeline_steps)
-        .where(s.node.in_(list(nodes)), s.manifest.is_not(None))
-        .order_by(s.run_id.desc())
-        .limit(limit)
-    )
-    return [_step_dict(r) for r in rows]
+def prune_steps(conn: Connection, keep: int, now: str) -> dict[str, int]:
+    """Delete the step rows of each project's runs older than its newest ``keep``, except the
+    runs those still need (their base, the run an up-to-date run repeats); the runs stay."""
+    r, s = pipeline_runs.c, pipeline_steps.c
+    runs_pruned = rows_deleted = 0
+    for project in conn.execute(select(r.project).distinct()).scalars():
+        kept = [
+            _run_dict(row)
+            for row in conn.execute(
+                select(pipeline_runs).where(r.project == project).order_by(r.id.desc()).limit(keep)
+            )
+        ]
+        if len(kept) < keep:
+            continue
+        needed = {k["id"] for k in kept} | {steps_source(k) for k in kept}
+        needed |= {k["base_run"] for k in kept if k["base_run"] is not None}
+        for source in {steps_source(k) for k in kept} - {k["id"] for k in kept}:
+            held = get_run(conn, source)
+            if held is not None and held["base_run"] is not None:
+                needed.add(held["base_run"])
+        doomed = [
+            run_id
+            for run_id in conn.execute(
+                select(r.id).where(
+                    r.project == project,
+                    r.id < kept[-1]["id"],
+                    r.pruned_at.is_(None),
+                    r.status != "running",
+                )
+            ).scalars()
+            if run_id not in needed
+        ]
+        for i in range(0, len(doomed), 500):  # stay under the bound-parameter limits
+            chunk = doomed[i : i + 500]
+            rows_deleted += conn.execute(
+                pipeline_steps.delete().where(s.run_id.in_(chunk))
+            ).rowcount
+            conn.execute(pipeline_runs.update().where(r.id.in_(chunk)).values(pruned_at=now))
+        runs_pruned += len(doomed)
+    return {"runs_pruned": runs_pruned, "step_rows_deleted": rows_deleted}
 
 
 # --- action cache ----------------------------------------------------------------------------
@@ -234,22 +338,15 @@ def cache_entries(conn: Connection) -> list[dict[str, Any]]:
 
 
 def cache_hits(conn: Connection, project: str | None, runs: int) -> dict[str, Any]:
-    """Steps served from the cache over the newest ``runs`` runs, and the time they saved."""
-    r, s = pipeline_runs.c, pipeline_steps.c
-    q = select(r.id).order_by(r.id.desc()).limit(runs)
+    """Successful steps over the newest ``runs`` runs, and how many the cache served."""
+    q = select(pipeline_runs).order_by(pipeline_runs.c.id.desc()).limit(runs)
     if project is not None:
-        q = q.where(r.project == project)
-    ids = list(conn.execute(q).scalars())
-    if not ids:
-        return {"runs": 0, "steps": 0, "cached": 0}
-    rows = conn.execute(
-        select(s.cached, func.count())
-        .where(s.run_id.in_(ids), s.status == "success")
-        .group_by(s.cached)
-    )
-    tally = {bool(cached): int(n) for cached, n in rows}
+        q = q.where(pipeline_runs.c.project == project)
+    recent = [_run_dict(r) for r in conn.execute(q)]
+    counts = step_counts(conn, recent).values() if recent else []
+    cached = sum(c.get("cached", 0) for c in counts)
     return {
-        "runs": len(ids),
-        "steps": sum(tally.values()),
-        "cached": tally.get(True, 0),
+        "runs": len(recent),
+        "steps": cached + sum(c.get("success", 0) for c in counts),
+        "cached": cached,
     }

@@ -65,6 +65,19 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if value else "{}"
 
 
+Entry = dict[str, Any]  # an action-cache entry: key, files, outputs, log_digest, duration
+
+
+def _entry(key: str, files: str, outputs: str, log_digest: str | None, duration: float) -> Entry:
+    return {
+        "key": key,
+        "files": json.loads(files),
+        "outputs": json.loads(outputs),
+        "log_digest": log_digest,
+        "duration": duration,
+    }
+
+
 class RunLog:
     """A connection to the store's database for recording runs; ``close()`` when done."""
 
@@ -172,31 +185,72 @@ class Tx:
             return set()
         return {r[0] for r in self.cur.fetchall()}
 
-    def durations(self, project: str) -> dict[str, float]:
-        """Each node's duration in its newest executed step, for critical-path-first order."""
+    def base_for(self, project: str, jobs: list[str]) -> tuple[int | None, int | None]:
+        """The run a new run of these jobs is recorded against and the newest such run.
+
+        The base is the newest finished run of the project that asked for the same jobs and
+        has a row for every step (no base of its own, not an up-to-date answer, not pruned);
+        the newest may be one recorded against that base since.
+        """
         m = self.m
         self.cur.execute(
-            "SELECT s.node, s.duration FROM pipeline_steps s JOIN (SELECT s2.node, max(s2.run_id)"
-            " AS run_id FROM pipeline_steps s2 JOIN pipeline_runs r ON r.id = s2.run_id"
-            f" WHERE r.project = {m} AND s2.cached = {m} AND s2.status = 'success'"
-            " GROUP BY s2.node) newest ON newest.node = s.node AND newest.run_id = s.run_id",
-            (project, False),
+            f"SELECT id, base_run FROM pipeline_runs WHERE project = {m} AND jobs = {m}"
+            " AND status IN ('success', 'failure', 'cancelled') AND pruned_at IS NULL"
+            f" AND trigger NOT LIKE {m} ORDER BY id DESC LIMIT 1",
+            (project, json.dumps(jobs), UP_TO_DATE + "%"),
         )
-        return {node: float(duration) for node, duration in self.cur.fetchall()}
+        row = self.cur.fetchone()
+        if row is None:
+            return None, None
+        newest, base = int(row[0]), row[1]
+        if base is None:
+            return newest, newest
+        self.cur.execute(
+            f"SELECT id FROM pipeline_runs WHERE id = {m} AND pruned_at IS NULL", (base,)
+        )
+        return (int(base), newest) if self.cur.fetchone() else (None, newest)
 
-    def cache(self) -> dict[str, dict[str, Any]]:
-        """Every action-cache entry by key."""
-        self.cur.execute("SELECT key, files, outputs, log_digest, duration FROM action_cache")
-        return {
-            key: {
-                "key": key,
-                "files": json.loads(files),
-                "outputs": json.loads(outputs),
-                "log_digest": log_digest,
-                "duration": duration,
-            }
-            for key, files, outputs, log_digest, duration in self.cur.fetchall()
-        }
+    def step_keys(self, run_id: int) -> dict[str, tuple[str | None, str]]:
+        """Each recorded step of a run: node -> (key, status)."""
+        self.cur.execute(
+            f"SELECT node, key, status FROM pipeline_steps WHERE run_id = {self.m}", (run_id,)
+        )
+        return {node: (key, status) for node, key, status in self.cur.fetchall()}
+
+    def cache_of_runs(self, run_ids: list[int]) -> tuple[dict[str, Entry], dict[str, float]]:
+        """The action-cache entries of the keys these runs' steps had, and each node's duration
+        when its entry was made (what critical-path-first ordering needs): a run loads the
+        entries it will likely hit, not the whole table."""
+        if not run_ids:
+            return {}, {}
+        marks = ", ".join([self.m] * len(run_ids))
+        self.cur.execute(
+            "SELECT s.node, c.key, c.files, c.outputs, c.log_digest, c.duration"
+            " FROM pipeline_steps s JOIN action_cache c ON c.key = s.key"
+            f" WHERE s.run_id IN ({marks}) ORDER BY s.run_id",
+            tuple(run_ids),
+        )
+        entries: dict[str, Entry] = {}
+        durations: dict[str, float] = {}
+        for node, key, files, outputs, log_digest, duration in self.cur.fetchall():
+            entries[key] = _entry(key, files, outputs, log_digest, duration)
+            durations[node] = float(duration)
+        return entries, durations
+
+    def cache_empty(self, project: str) -> bool:
+        """Whether the project has no action-cache entry at all (a first run asks nothing)."""
+        self.cur.execute(f"SELECT 1 FROM action_cache WHERE project = {self.m} LIMIT 1", (project,))
+        return self.cur.fetchone() is None
+
+    def cache_get(self, key: str) -> Entry | None:
+        """One action-cache entry, or None."""
+        self.cur.execute(
+            "SELECT key, files, outputs, log_digest, duration FROM action_cache"
+            f" WHERE key = {self.m}",
+            (key,),
+        )
+        row = self.cur.fetchone()
+        return None if row is None else _entry(*row)
 
     def run_status(self, run_id: int, project: str) -> str | None:
         m = self.m
@@ -225,12 +279,14 @@ class Tx:
         )
         return int(self.cur.fetchone()[0])
 
-    def finish_run(self, run_id: int, *, status: str, now: str, duration: float) -> None:
+    def finish_run(
+        self, run_id: int, *, status: str, now: str, duration: float, base: int | None = None
+    ) -> None:
         m = self.m
         self.cur.execute(
-            f"UPDATE pipeline_runs SET status = {m}, finished_at = {m}, duration = {m}"
-            f" WHERE id = {m}",
-            (status, now, duration, run_id),
+            f"UPDATE pipeline_runs SET status = {m}, finished_at = {m}, duration = {m},"
+            f" base_run = {m} WHERE id = {m}",
+            (status, now, duration, base, run_id),
         )
 
     def abandon(self, run_id: int, actor: str) -> bool:

@@ -34,8 +34,10 @@ class Store:
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
+        from shipyard.settings import private_home
         from shipyard.store import db
 
+        private_home(settings.home)
         store = cls(settings.database_url, settings.home)
         if migrate:
             db.ensure_schema(store.engine, settings.home)
@@ -46,8 +48,10 @@ class Store:
         """A store whose schema is current, checked through the driver (store/runlog.py), so
         that recording a run never loads SQLAlchemy; one that needs migrating is opened as
         ``open`` does, which migrates it."""
+        from shipyard.settings import private_home
         from shipyard.store.runlog import RunLog
 
+        private_home(settings.home)
         if not settings.database_url.startswith(("sqlite:///", "postgresql")):
             return cls.open(settings)  # which says what is wrong with the URL
         log = RunLog(settings.database_url)

@@ -27,11 +27,10 @@ from pathlib import Path
 
 from shipyard.adapters.executors import spawner
 from shipyard.adapters.executors.commands import Found, Launch, launch_for, shell
+from shipyard.adapters.masking import MIN_SECRET_LENGTH, mask
 from shipyard.domain.pipeline import retry_delay
 from shipyard.errors import InputError
 
-MIN_SECRET_LENGTH = 4
-MASK = b"***"
 # Time a step gets between SIGTERM and SIGKILL.
 DEFAULT_GRACE_S = 5.0
 
@@ -74,21 +73,6 @@ def check_secret(name: str, value: str) -> None:
             "credential, or pass the value through `env` if it is not secret",
             code="secret-too-short",
         )
-
-
-def mask(data: bytes, secrets: Sequence[str]) -> bytes:
-    """Replace every secret in ``data``; a multi-line secret is masked whole and line by line."""
-    needles: set[bytes] = set()
-    for secret in secrets:
-        needles.add(secret.encode())
-        for line in secret.splitlines():
-            if len(line.strip()) >= MIN_SECRET_LENGTH:
-                needles.add(line.strip().encode())
-    # Longest first, so a line of a secret never leaves part of the whole secret visible.
-    for needle in sorted(needles, key=len, reverse=True):
-        if needle:
-            data = data.replace(needle, MASK)
-    return data
 
 
 def parse_outputs(text: str) -> dict[str, str]:
@@ -352,7 +336,8 @@ class LocalExecutor:
         outputs: dict[str, str] = {}
         if outcome[0] == "success":
             try:
-                outputs = parse_outputs(out_text)
+                # Outputs are masked as the log is: they are stored, shown and passed on.
+                outputs = parse_outputs(mask(out_text.encode(), live.task.secrets).decode())
             except OutputsError as exc:
                 live.log += f"shipyard: {exc}\n".encode()
                 self._end(live, ("failure", outcome[1], str(exc)), ended=ended)

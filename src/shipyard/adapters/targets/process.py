@@ -9,11 +9,13 @@ group, then SIGKILL after ``grace`` seconds, and reaps the leader: nothing is le
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from shipyard.adapters import masking
 from shipyard.adapters.targets.base import (
     Instance,
     TargetConfigInvalid,
@@ -57,6 +60,21 @@ def render(command: str, **values: object) -> list[str]:
     return argv
 
 
+def check(command: str, readiness_path: str = "/healthz") -> None:
+    """Refuse a command that cannot serve (no ``{port}``, a bad placeholder) or a readiness
+    path that is not one; `shipyard validate` asks the same before anything is deployed."""
+    if "{port}" not in command:
+        raise TargetConfigInvalid(
+            f"the target command {command!r} does not take a port",
+            "put {port} where the service reads its port, e.g. --port {port}",
+        )
+    render(command, port=0, version="v", pool="p", index=0)  # fail early on bad templates
+    if not readiness_path.startswith("/"):
+        raise TargetConfigInvalid(
+            f"readiness path {readiness_path!r} must start with '/'", "e.g. /healthz"
+        )
+
+
 @dataclass
 class _Running:
     instance: Instance
@@ -78,16 +96,7 @@ class ProcessTarget:
         base_env: Mapping[str, str] | None = None,
         secrets: Sequence[str] = (),
     ) -> None:
-        if "{port}" not in command:
-            raise TargetConfigInvalid(
-                f"the target command {command!r} does not take a port",
-                "put {port} where the service reads its port, e.g. --port {port}",
-            )
-        render(command, port=0, version="v", pool="p", index=0)  # fail early on bad templates
-        if not readiness_path.startswith("/"):
-            raise TargetConfigInvalid(
-                f"readiness path {readiness_path!r} must start with '/'", "e.g. /healthz"
-            )
+        check(command, readiness_path)
         self.command = command
         self.log_dir = Path(log_dir)
         self.readiness_path = readiness_path
@@ -179,26 +188,49 @@ class ProcessTarget:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{pool}-{index}.log"
         full_env = {**self.base_env, **env, "PORT": str(port), "APP_VERSION": version}
-        with open(log, "ab") as out:
-            try:
-                # A session of its own makes the instance a process-group leader, so a
-                # signal to the group reaches its children too.
-                proc = subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env=full_env,
-                    cwd=self.cwd,
-                    start_new_session=True,
-                )
-            except OSError as exc:
-                raise TargetError(
-                    f"cannot start {argv[0]!r}: {exc.strerror}",
-                    "check the target command and that the program is installed",
-                ) from exc
+        # The instance writes to its log (owner-only) directly, or, when it holds secrets,
+        # through a relay that masks them as step logs are masked.
+        out = self._masked_log(log) if self.secrets else _private_log(log)
+        try:
+            # A session of its own makes the instance a process-group leader, so a
+            # signal to the group reaches its children too.
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise TargetError(
+                f"cannot start {argv[0]!r}: {exc.strerror}",
+                "check the target command and that the program is installed",
+            ) from exc
+        finally:
+            os.close(out)
         instance = Instance(pool, index, version, port, proc.pid, str(log))
         return _Running(instance, proc)
+
+    def _masked_log(self, log: Path) -> int:
+        """The write end of a pipe whose reader appends to ``log`` with secrets masked."""
+        read, write = os.pipe()
+        try:
+            starter = subprocess.Popen(
+                [sys.executable, "-I", "-S", masking.__file__, str(log)],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={masking.ENV: json.dumps(list(self.secrets))},
+            )
+            starter.wait()  # it forks the relay and exits at once
+        except OSError as exc:
+            os.close(write)
+            raise TargetError(f"cannot start the log relay: {exc.strerror}") from exc
+        finally:
+            os.close(read)
+        return write
 
     def _probe(self, client: httpx.Client, r: _Running, *, raise_exited: bool = True) -> bool:
         code = r.proc.poll()
@@ -226,6 +258,10 @@ class ProcessTarget:
 
     def _terminate(self, r: _Running) -> None:
         self._stop_all([r])
+
+
+def _private_log(log: Path) -> int:
+    return os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
+from shipyard.errors import NotFound
 from shipyard.services import audit
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
@@ -23,10 +24,15 @@ def events(
     subject: str | None = None,
     since: str | None = None,
     limit: int = Query(100, ge=1, le=10_000),
-    _: Principal = Reader,
+    project: str | None = None,
+    who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    return audit.log(store, kind=kind, subject=subject, since=since, limit=limit)
+    """The log, or one project's part of it; a token tied to a project sees only its own."""
+    if project is not None:
+        who.require(Permission.READ, project)
+    chosen = project or who.project
+    return audit.log(store, kind=kind, subject=subject, since=since, limit=limit, project=chosen)
 
 
 @router.get("/verify")
@@ -36,8 +42,14 @@ def verify(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
 
 @router.get("/proof/inclusion/{seq}")
 def inclusion(
-    seq: int, tree_size: int | None = None, _: Principal = Reader, store: Store = StoreDep
+    seq: int, tree_size: int | None = None, who: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
+    if who.project is not None and not audit.in_project(store, seq, who.project):
+        raise NotFound(
+            f"no event {seq} in project '{who.project}'",
+            "list this project's events with `shipyard audit log`",
+            code="event-not-found",
+        )
     return audit.prove_inclusion(store, seq, tree_size)
 
 
@@ -52,7 +64,9 @@ def consistency(
 @router.post("/checkpoints")
 def checkpoint(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
     who.require_global(Permission.ADMIN)  # a checkpoint signs every project's events
-    return audit.checkpoint(store)
+    from shipyard.identity import of_principal
+
+    return audit.checkpoint(store, of_principal(who))
 
 
 @router.get("/public-key")

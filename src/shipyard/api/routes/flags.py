@@ -20,6 +20,7 @@ from shipyard.services import (
     flags,
     flags_client,
     flags_lifecycle,
+    projects,
 )
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
@@ -40,9 +41,14 @@ def _spec() -> Any | None:
 
 
 def _scope(
-    principal: Principal, project: str | None, env: str | None, permission: Permission
+    principal: Principal,
+    project: str | None,
+    env: str | None,
+    permission: Permission,
+    store: Store | None = None,
 ) -> tuple[str, str | None]:
-    """The project (asked for, the token's own, or the server's repository's) and the env."""
+    """The project (asked for, the token's own, or the server's repository's) and the env;
+    a write (``store`` given) must name a project the server holds or the caller may add."""
     spec = _spec()
     chosen = project or principal.project or (spec.project if spec is not None else None)
     if chosen is None:
@@ -52,6 +58,8 @@ def _scope(
             code="project-required",
         )
     principal.require(permission, chosen)
+    if store is not None:
+        projects.admit(store, principal, chosen, held=spec.project if spec is not None else None)
     if env is not None:
         known = list(spec.environments) if spec is not None and spec.project == chosen else None
         flags.check_environment(env, known)
@@ -142,7 +150,7 @@ def create(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flags.create(
         store,
         chosen,
@@ -175,7 +183,7 @@ def import_(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flags.import_payload(store, chosen, _need(env), payload, who.name)
 
 
@@ -184,14 +192,17 @@ def stale(
     days: int = 7, project: str | None = None, who: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.READ)
-    return flags_lifecycle.stale(store, chosen, Path.cwd(), days)
+    # The server's working tree is its own project's code, never another project's.
+    spec = _spec()
+    root = Path.cwd() if spec is not None and spec.project == chosen else None
+    return flags_lifecycle.stale(store, chosen, root, days)
 
 
 @router.post("/tokens")
 def create_token(
     body: TokenIn, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, body.environment, Permission.FLAGS)
+    chosen, env = _scope(who, project, body.environment, Permission.FLAGS, store)
     return flags_client.create_token(store, chosen, _need(env), body.name, who.name)
 
 
@@ -229,7 +240,7 @@ def create_segment(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flag_segments.create_segment(
         store, chosen, _need(env), body.constraints, who.name, name=body.name, segment_id=body.id
     )
@@ -256,7 +267,7 @@ def update_segment(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flag_segments.update_segment(
         store,
         chosen,
@@ -276,7 +287,7 @@ def delete_segment(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flag_segments.delete_segment(store, chosen, _need(env), segment_id, who.name)
 
 
@@ -301,7 +312,7 @@ def create_schedule(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     """One scheduled change, or a stepped rollout stored all or none."""
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     if body.steps is not None:
         if body.action is not None or body.at is not None or body.percentage is not None:
             raise InputError(
@@ -337,7 +348,7 @@ def apply_schedules(
     """Apply what is due now in the project (the server also does so every 30 seconds)."""
     from datetime import UTC, datetime
 
-    chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    chosen, _ = _scope(who, project, None, Permission.FLAGS, store)
     return {"applied": flag_schedules.apply_due(store, datetime.now(UTC), project=chosen)}
 
 
@@ -345,7 +356,7 @@ def apply_schedules(
 def cancel_schedule(
     schedule_id: int, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    chosen, _ = _scope(who, project, None, Permission.FLAGS, store)
     return flag_schedules.cancel(store, chosen, schedule_id, actor=who.name)
 
 
@@ -371,7 +382,7 @@ def replace(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     """Create or replace the flag with a full Unleash feature object."""
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flags.save(store, chosen, _need(env), {**feature, "name": name}, who.name)
 
 
@@ -383,7 +394,7 @@ def delete(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flags.delete(store, chosen, _need(env), name, who.name)
 
 
@@ -395,7 +406,7 @@ def enable(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flags.set_enabled(store, chosen, _need(env), name, True, who.name)
 
 
@@ -407,7 +418,7 @@ def disable(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flags.set_enabled(store, chosen, _need(env), name, False, who.name)
 
 
@@ -420,7 +431,7 @@ def rollout(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flags.set_rollout(store, chosen, _need(env), name, body.percentage, who.name)
 
 
@@ -458,7 +469,7 @@ def add_strategy(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flag_strategies.add_strategy(
         store,
         chosen,
@@ -481,5 +492,5 @@ def remove_strategy(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
     return flag_strategies.remove_strategy(store, chosen, _need(env), name, index, who.name)

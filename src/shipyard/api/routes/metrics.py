@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
-from shipyard.services import builds, incidents, metrics, promexport
+from shipyard.identity import of_principal
+from shipyard.services import builds, incidents, metrics, projects, promexport
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 
@@ -87,8 +88,9 @@ def list_incidents(who: Principal = Reader, store: Store = StoreDep) -> dict[str
 def open_incident(
     body: IncidentIn, who: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    project = who.project or body.project
-    who.require(Permission.DEPLOY, project)
+    project = body.project or who.project
+    if project is not None:
+        projects.admit(store, who, project)
     return incidents.open_incident(
         store,
         body.service,
@@ -96,7 +98,7 @@ def open_incident(
         title=body.title,
         unlinked=body.unlinked,
         project=project,
-        actor=f"token:{who.token_id}",
+        actor=of_principal(who),
     )
 
 
@@ -105,7 +107,7 @@ def resolve_incident(
     incident_id: str, who: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
     return incidents.resolve_incident(
-        store, incident_id, project=who.project, actor=f"token:{who.token_id}"
+        store, incident_id, project=who.project, actor=of_principal(who)
     )
 
 

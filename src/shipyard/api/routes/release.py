@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel
 
@@ -318,8 +318,19 @@ def review_break_glass(
 # Public and read-only: stakeholders without a token read it, like any status page. It shows
 # only what is already announced to them (versions, freezes, locks, the train), and no route
 # here changes anything.
+# Making it costs about a second (the delivery chart), so it is made at most every few seconds
+# and each client address may ask only so often.
 @status_router.get("/status", response_class=HTMLResponse, tags=["release"])
-def status_page(store: Store = StoreDep) -> HTMLResponse:
+def status_page(request: Request, store: Store = StoreDep) -> HTMLResponse:
     from shipyard.services import status_page as page
 
-    return HTMLResponse(page.render(store, _spec(), _now()))
+    request.app.state.status_limiter.check(request.client.host if request.client else "")
+    html, age = request.app.state.status_page.get(lambda: page.render(store, _spec(), _now()))
+    ttl = request.app.state.status_page.ttl_s
+    return HTMLResponse(
+        html,
+        headers={
+            "Cache-Control": f"public, max-age={max(0, int(ttl - age))}",
+            "Age": str(int(age)),
+        },
+    )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
+from shipyard.identity import of_principal
 from shipyard.services import tokens
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
@@ -34,7 +35,7 @@ def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> d
         body.name,
         project=body.project,
         expires_in=life,
-        actor=f"token:{who.token_id}",
+        actor=of_principal(who),
         maker=who,
     )
 
@@ -46,4 +47,4 @@ def list_(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
 
 @router.delete("/{token_id}")
 def revoke(token_id: str, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
-    return tokens.revoke(store, token_id, actor=f"token:{who.token_id}", scope=who.project)
+    return tokens.revoke(store, token_id, actor=of_principal(who), scope=who.project)
