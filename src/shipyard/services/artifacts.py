@@ -156,7 +156,7 @@ def record(
         _same_or_refuse(existing, p.digest)
         return existing, False
     ensure_project(uow, project)
-    register_key(store, uow)  # so verification later finds the key that signed
+    register_key(store, uow, actor)  # so verification later finds the key that signed
     row = {
         "project": project,
         "name": p.name,
