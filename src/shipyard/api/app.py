@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any
 
@@ -19,14 +19,23 @@ from shipyard.services.tokens import Principal, authenticate
 from shipyard.store.uow import Store
 
 
-def require(permission: Permission) -> Callable[..., Principal]:
-    def dependency(request: Request) -> Principal:
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        from starlette.concurrency import run_in_threadpool
+
+        from shipyard.store.append import ACTING_TOKEN
+
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        principal = authenticate(
-            request.app.state.store, token.strip() if scheme.lower() == "bearer" else None
+        principal = await run_in_threadpool(
+            authenticate,
+            request.app.state.store,
+            token.strip() if scheme.lower() == "bearer" else None,
         )
         principal.require(permission)
+        # Set in the request's own context (this runs on the event loop, not in a worker
+        # thread), so the route and every event it appends see it; no other request does.
+        ACTING_TOKEN.set(principal.token_id)
         return principal
 
     return dependency

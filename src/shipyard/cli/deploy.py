@@ -110,17 +110,19 @@ def deploy(
     finally:
         if status is not None:
             status.stop()
-    emit(out, json_, lambda: None)
     if out["status"] != "succeeded":
         see = f"see `shipyard rollout status {environment}` and `shipyard audit log`"
         if out["status"] == "rolled-back":
             see = f"{environment} is back to what it ran before; {see}"
+        # One document on stdout with --json: the error, the deployment in its details.
         raise ShipyardError(
             f"deployment {out['id']} of {out['version']} to {environment} {out['status']}: "
             f"{out['reason']}",
             see,
             code=f"deployment-{out['status']}",
+            details={"deployment": out},
         )
+    emit(out, json_, lambda: None)
 
 
 def rollback(

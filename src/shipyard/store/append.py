@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import re
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from shipyard.domain import merkle
 from shipyard.domain.canonical import canonical_json, event_bytes
 from shipyard.errors import InputError
+
+# The id of the API token a request acts with (the API sets it per request, see api/app.py):
+# every event the request makes records it as ``actor_token`` in its payload, beside the
+# token's principal in ``actor``. Token names are not unique; ids are.
+ACTING_TOKEN: ContextVar[str | None] = ContextVar("shipyard_acting_token", default=None)
 
 
 def utcnow() -> str:
@@ -75,7 +81,10 @@ def append_events(
     """Insert events in order with one statement and advance the head once; each one's
     sequence number and timestamp. A run records thousands of steps this way."""
     rows = []
+    token = ACTING_TOKEN.get()
     for kind, subject, actor, payload, project, ts in new:
+        if token is not None:
+            payload = {**(payload or {}), "actor_token": token}
         try:
             body = canonical_json(payload or {})
         except (TypeError, ValueError) as exc:
