@@ -157,10 +157,14 @@ def _wheel(tmp_path: Path) -> Path:
 
 
 def test_wheel_sbom_lists_its_resolved_dependencies(store: Store, tmp_path: Path) -> None:
-    """A wheel's SBOM is CycloneDX 1.6 with the wheel and its installed dependency closure."""
+    """A wheel's SBOM is CycloneDX 1.6 with the wheel and its dependency closure in the
+    environment it is resolved against (here the one running the tests)."""
+    import sys
     from importlib.metadata import version
 
-    a = svc.publish(store, "shop", "demo-pkg", _wheel(tmp_path), "1.2.0", BUILD)["artifact"]
+    here = Path(sys.executable)
+    wheel = _wheel(tmp_path)
+    a = svc.publish(store, "shop", "demo-pkg", wheel, "1.2.0", BUILD, sbom_python=here)["artifact"]
     sbom = json.loads(svc.cas_of(store).get_bytes(a["sbom_digest"]))
     assert sbom["specVersion"] == "1.6" and sbom["bomFormat"] == "CycloneDX"
     root = sbom["metadata"]["component"]

@@ -110,7 +110,7 @@ def test_checkpoints_are_signed_and_hold_the_log_to_them(store: Store) -> None:
     """A signed checkpoint verifies, covering the key.registered event of the key that signs
     it; forging its root afterwards fails verification."""
     _fill(store, 4)
-    cp = audit.checkpoint(store)
+    cp = audit.checkpoint(store, "ops@example.com")
     assert cp["tree_size"] == 5 and len(bytes.fromhex(cp["signature"])) == 64
     with store.read() as uow:
         assert list(audit.registered_keys(uow)) == [cp["key_id"]]

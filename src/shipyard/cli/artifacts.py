@@ -53,6 +53,12 @@ def publish(
     run_id: str | None = typer.Option(None, "--run-id", help="The pipeline run that built it."),
     job: str = typer.Option("manual", help="The pipeline job that built it."),
     media_type: str | None = typer.Option(None, "--media-type", help="Default: from the name."),
+    sbom_python: Path | None = typer.Option(
+        None,
+        "--sbom-python",
+        help="For a wheel: the interpreter whose environment its dependencies are resolved "
+        "against (default: the project's .venv, else python3 on PATH).",
+    ),
     json_: bool = JSON,
 ) -> None:
     """Store a file as NAME@VERSION with provenance and SBOM; the same bytes again is a no-op."""
@@ -61,6 +67,14 @@ def publish(
     from shipyard.services import artifacts as svc
 
     if _server():
+        if sbom_python is not None:
+            from shipyard.errors import InputError
+
+            raise InputError(
+                "--sbom-python names a local interpreter, but the server builds the SBOM",
+                "publish without SHIPYARD_SERVER, or without --sbom-python",
+                code="sbom-python-remote",
+            )
         svc.check_name_version(name, version)
         if not file.is_file():
             raise svc.ArtifactFileMissing(f"{file} is not a file")
@@ -77,7 +91,15 @@ def publish(
         project = _project()
         build = BuildInfo(pipeline=project, job=job, commit=commit, run_id=run_id)
         data = svc.publish(
-            open_store(), project, name, file, version, build, media_type=media_type, actor=actor()
+            open_store(),
+            project,
+            name,
+            file,
+            version,
+            build,
+            media_type=media_type,
+            actor=actor(),
+            sbom_python=sbom_python,
         )
     a = data["artifact"]
     emit(

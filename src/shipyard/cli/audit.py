@@ -132,7 +132,9 @@ def checkpoint(json_: bool = JSON) -> None:
 
     data = _remote("POST", "/api/v1/audit/checkpoints")
     if data is None:
-        data = audit.checkpoint(open_store())
+        from shipyard.identity import actor
+
+        data = audit.checkpoint(open_store(), actor())
     emit(
         data,
         json_,

@@ -110,17 +110,19 @@ def deploy(
     finally:
         if status is not None:
             status.stop()
-    emit(out, json_, lambda: None)
     if out["status"] != "succeeded":
         see = f"see `shipyard rollout status {environment}` and `shipyard audit log`"
         if out["status"] == "rolled-back":
             see = f"{environment} is back to what it ran before; {see}"
+        # One document on stdout with --json: the error, the deployment in its details.
         raise ShipyardError(
             f"deployment {out['id']} of {out['version']} to {environment} {out['status']}: "
             f"{out['reason']}",
             see,
             code=f"deployment-{out['status']}",
+            details={"deployment": out},
         )
+    emit(out, json_, lambda: None)
 
 
 def rollback(
@@ -292,8 +294,16 @@ def _action(name: str) -> Any:
         from shipyard.services import deploy as svc
 
         spec, root = _spec(file)
-        out = svc.act(open_store(root), spec, environment, name, _actor())
-        emit(out, json_, lambda: console().print(f"{name} queued for {out['id']}"))
+        store = open_store(root)
+        out = svc.act(store, spec, environment, name, _actor())
+        if name != "abort":
+            emit(out, json_, lambda: console().print(f"{name} queued for {out['id']}"))
+            return
+        # An abort is followed to its end, and driven here when no controller runs.
+        line, _status = _printer(json_mode(json_))
+        dep = svc.follow(store, spec, out["id"], line)
+        out = {**out, "status": dep["status"], "reason": dep["reason"]}
+        emit(out, json_, lambda: console().print(f"{out['id']} {out['status']}: {out['reason']}"))
 
     command.__doc__ = {
         "promote": "Skip the current pause, analysis or promotion gate; accept a held version.",

@@ -118,8 +118,11 @@ def prepare(
     version: str,
     build: provenance.BuildInfo,
     media_type: str | None = None,
+    sbom_python: Path | None = None,
 ) -> Prepared:
-    """Store the bytes, a signed provenance envelope and an SBOM; nothing is recorded yet."""
+    """Store the bytes, a signed provenance envelope and an SBOM; nothing is recorded yet.
+    ``sbom_python`` is the interpreter of the environment a wheel's dependencies are resolved
+    against (default: the project's .venv, else python3 on PATH)."""
     from shipyard.adapters.sbom import cyclonedx
 
     check_name_version(name, version)
@@ -135,7 +138,7 @@ def prepare(
     stmt = provenance.statement(path.name, digest, build)
     env = provenance.envelope(stmt, signer.key_id, signer.sign)
     prov = cas.put_bytes(json.dumps(env, indent=2).encode())
-    sbom = cas.put_bytes(cyclonedx.build(path, name, version, digest, media_type))
+    sbom = cas.put_bytes(cyclonedx.build(path, name, version, digest, media_type, sbom_python))
     return Prepared(
         name, version, digest, size, media_type, path.name, build.commit, build.run_id, prov, sbom
     )
@@ -153,7 +156,7 @@ def record(
         _same_or_refuse(existing, p.digest)
         return existing, False
     ensure_project(uow, project)
-    register_key(store, uow)  # so verification later finds the key that signed
+    register_key(store, uow, actor)  # so verification later finds the key that signed
     row = {
         "project": project,
         "name": p.name,
@@ -223,6 +226,7 @@ def publish(
     *,
     media_type: str | None = None,
     actor: str = "cli",
+    sbom_python: Path | None = None,
 ) -> dict[str, Any]:
     from sqlalchemy.exc import IntegrityError
 
@@ -233,7 +237,7 @@ def publish(
         return {"published": False, "artifact": show(store, project, f"{name}@{version}")}
     if build.run_id is not None:
         build = _from_run(store, project, path, build)
-    prepared = prepare(store, path, name, version, build, media_type)
+    prepared = prepare(store, path, name, version, build, media_type, sbom_python)
     try:
         with store.begin() as uow:
             _row, new = record(store, uow, project, prepared, actor)

@@ -25,7 +25,7 @@ def ensure_project(uow: UnitOfWork, name: str) -> None:
 KEYS_PROJECT = "*"  # signing keys belong to the whole store, not to one project
 
 
-def register_key(store: Store, uow: UnitOfWork) -> None:
+def register_key(store: Store, uow: UnitOfWork, actor: str) -> None:
     """Put the store's signing key in the key table and record ``key.registered``.
 
     Verification trusts a key only through its event, which the log's hashes and signed heads
@@ -46,7 +46,7 @@ def register_key(store: Store, uow: UnitOfWork) -> None:
     uow.events.append(
         "key.registered",
         f"key:{signer.key_id}",
-        "shipyard",
+        actor,  # whoever's action first signed with it
         {"key_id": signer.key_id, "algorithm": "ed25519", "public_key": signer.public_key.hex()},
         project=KEYS_PROJECT,
     )
@@ -63,11 +63,11 @@ def registered_keys(uow: UnitOfWork) -> dict[str, bytes]:
     return out
 
 
-def checkpoint(store: Store) -> dict[str, Any]:
+def checkpoint(store: Store, actor: str) -> dict[str, Any]:
     """Sign the current tree head and keep it; later verification holds the log to it."""
     signer = store.signer
     with store.begin() as uow:
-        register_key(store, uow)
+        register_key(store, uow, actor)
         size, root = uow.events.head()
         sig = signer.sign(canonical.checkpoint_body(ORIGIN, size, root))
         uow.events.add_checkpoint(size, root, signer.key_id, sig)

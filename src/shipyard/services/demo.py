@@ -75,7 +75,7 @@ def step_validate(ctx: DemoContext) -> list[str]:
 def step_audit(ctx: DemoContext) -> list[str]:
     from shipyard.services import audit
 
-    cp = audit.checkpoint(ctx.store)
+    cp = audit.checkpoint(ctx.store, ACTOR)
     result = audit.verify_or_raise(ctx.store).to_dict()
     last = result["tree_size"] - 1
     proof = audit.prove_inclusion(ctx.store, last)

@@ -365,7 +365,7 @@ def release(
     try:
         with store.begin() as uow:
             ensure_project(uow, project)
-            register_key(store, uow)
+            register_key(store, uow, actor)
             published = [reg.record(store, uow, project, pr, actor)[1] for pr in prepared]
             _record_release(uow, p, commit, actor, built.run_id if built else None)
     except BaseException:

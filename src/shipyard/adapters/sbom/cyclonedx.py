@@ -1,8 +1,9 @@
 """CycloneDX 1.6 JSON SBOMs, built with cyclonedx-python-lib and validated against its schema.
 
-A wheel gets its own metadata as the main component and its dependencies resolved against the
-installed environment (pinned to the installed version when it satisfies the requirement,
-otherwise listed with the requirement alone). Anything else gets a minimal SBOM naming the file.
+A wheel gets its own metadata as the main component and its dependencies resolved the way its
+installer resolves them (``domain/dependencies.py``: Requires-Dist with extras and markers)
+against the build's environment (``environment.py``), recorded in the SBOM as
+``shipyard:resolved-against``. Anything else gets a minimal SBOM naming the file.
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ def wheel_metadata(path: Path) -> Any:
     return Parser().parsestr(text)
 
 
-def build(path: Path, name: str, version: str, digest: str, media_type: str) -> bytes:
-    """The SBOM for one artifact file, as validated JSON bytes."""
+def build(
+    path: Path,
+    name: str,
+    version: str,
+    digest: str,
+    media_type: str,
+    python: Path | None = None,
+) -> bytes:
+    """The SBOM for one artifact file, as validated JSON bytes; a wheel's dependencies are
+    resolved against the environment of ``python`` (default: see ``environment``)."""
     from cyclonedx.model import HashAlgorithm, HashType, Property
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
@@ -51,7 +60,7 @@ def build(path: Path, name: str, version: str, digest: str, media_type: str) -> 
     sha = HashType(alg=HashAlgorithm.SHA_256, content=digest.removeprefix("sha256:"))
     bom = Bom()
     if path.suffix == ".whl":
-        _python(bom, path, sha)
+        _python(bom, path, sha, python)
     else:
         bom.metadata.component = Component(
             name=name,
@@ -77,11 +86,15 @@ def validate(text: str) -> None:
         raise SbomInvalid(f"the SBOM is not valid CycloneDX 1.6: {str(error).splitlines()[0]}")
 
 
-def _python(bom: Any, path: Path, sha: Any) -> None:
+def _python(bom: Any, path: Path, sha: Any, python: Path | None) -> None:
+    from cyclonedx.model import Property
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.model.license import LicenseExpression
     from license_expression import ExpressionError, get_spdx_licensing
     from packageurl import PackageURL
+
+    from shipyard.adapters.sbom.environment import default_python, snapshot
+    from shipyard.domain.dependencies import normalize, resolve
 
     meta = wheel_metadata(path)
     pkg, ver = meta["Name"], meta["Version"]
@@ -93,7 +106,16 @@ def _python(bom: Any, path: Path, sha: Any) -> None:
             licenses.append(LicenseExpression(expr))
         except ExpressionError:
             pass  # not SPDX: left out rather than failing the schema
-    purl = PackageURL("pypi", name=_norm(pkg), version=ver)
+    purl = PackageURL("pypi", name=normalize(pkg), version=ver)
+    env = snapshot(python or default_python(Path.cwd()))
+    available, label = env.dists, env.label
+    lock = Path.cwd() / "uv.lock"
+    if python is None and lock.is_file():
+        # A lock file pins what an install gets; the interpreter only supplies marker values.
+        from shipyard.adapters.sbom import uvlock
+
+        available = uvlock.read(lock)
+        label = f"lock {lock} (markers of Python {env.version} at {env.python})"
     root = Component(
         name=pkg,
         version=ver,
@@ -103,81 +125,37 @@ def _python(bom: Any, path: Path, sha: Any) -> None:
         hashes=[sha],
         description=meta.get("Summary") or None,
         licenses=licenses,
+        # Where the versions come from, so a reader knows what the SBOM claims.
+        properties=[Property(name="shipyard:resolved-against", value=label)],
     )
     bom.metadata.component = root
-    seen: dict[str, Any] = {}
-    direct = [_component(req, seen) for req in _requirements(meta.get_all("Requires-Dist") or [])]
-    bom.register_dependency(root, direct)
-    # Walk the installed closure so transitive dependencies appear with their own edges.
-    queue = list(direct)
-    done: set[str] = set()
-    while queue:
-        comp = queue.pop()
-        if comp.bom_ref.value in done:
-            continue
-        done.add(comp.bom_ref.value)
-        children = [_component(req, seen) for req in _installed_requirements(comp.name)]
-        children = [c for c in children if c is not comp]
-        queue.extend(children)
-        bom.register_dependency(comp, children)
+    closure = resolve(meta.get_all("Requires-Dist") or [], env.markers, available)
+    components: dict[str, Any] = {}
+    for key, node in closure.nodes.items():
+        props = [
+            Property(name="shipyard:requirement", value=r) for r in dict.fromkeys(node.requirements)
+        ]
+        if node.extras:
+            props.append(Property(name="shipyard:extras", value=",".join(sorted(node.extras))))
+        if node.version is None:
+            props.append(Property(name="shipyard:missing", value=f"not in the {label}"))
+        elif not node.satisfied:
+            props.append(
+                Property(
+                    name="shipyard:unsatisfied",
+                    value="the installed version does not meet a requirement",
+                )
+            )
+        p = PackageURL("pypi", name=key, version=node.version)
+        components[key] = Component(
+            name=node.name,
+            version=node.version,
+            type=ComponentType.LIBRARY,
+            bom_ref=p.to_string(),
+            purl=p,
+            properties=props,
+        )
+    for key, comp in components.items():
         bom.components.add(comp)
-
-
-def _norm(name: str) -> str:
-    import re
-
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _requirements(lines: list[str]) -> list[Any]:
-    """Requirements that apply here: no extras asked for, markers evaluated for this Python."""
-    from packaging.requirements import InvalidRequirement, Requirement
-
-    out = []
-    for line in lines:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if req.marker is None or req.marker.evaluate({"extra": ""}):
-            out.append(req)
-    return out
-
-
-def _installed_requirements(name: str) -> list[Any]:
-    from importlib.metadata import PackageNotFoundError, requires
-
-    try:
-        return _requirements(requires(name) or [])
-    except PackageNotFoundError:
-        return []
-
-
-def _component(req: Any, seen: dict[str, Any]) -> Any:
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed_version
-
-    from cyclonedx.model import Property
-    from cyclonedx.model.component import Component, ComponentType
-    from packageurl import PackageURL
-
-    key = _norm(req.name)
-    if key in seen:
-        return seen[key]
-    try:
-        ver: str | None = installed_version(req.name)
-    except PackageNotFoundError:
-        ver = None
-    if ver is not None and not req.specifier.contains(ver, prereleases=True):
-        ver = None  # what is installed is not what the wheel asks for
-    purl = PackageURL("pypi", name=key, version=ver)
-    comp = Component(
-        name=req.name,
-        version=ver,
-        type=ComponentType.LIBRARY,
-        bom_ref=purl.to_string(),
-        purl=purl,
-        properties=[Property(name="shipyard:requirement", value=str(req))],
-    )
-    seen[key] = comp
-    return comp
+        bom.register_dependency(comp, [components[c] for c in sorted(closure.edges.get(key, ()))])
+    bom.register_dependency(root, [components[c] for c in sorted(closure.edges.get("", ()))])

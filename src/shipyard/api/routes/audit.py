@@ -64,7 +64,9 @@ def consistency(
 @router.post("/checkpoints")
 def checkpoint(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
     who.require_global(Permission.ADMIN)  # a checkpoint signs every project's events
-    return audit.checkpoint(store)
+    from shipyard.identity import of_principal
+
+    return audit.checkpoint(store, of_principal(who))
 
 
 @router.get("/public-key")
