@@ -187,6 +187,7 @@ def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
         readiness_path=side["readiness_path"],
         grace=side["grace"],
         secrets=tuple(v for v in values.values() if v),
+        revision=rt.revision_of(side),
     )
 
 
@@ -417,6 +418,36 @@ def _controller_alive(dep: dict[str, Any]) -> bool:
     except OSError:
         return False
     return True
+
+
+def follow(
+    store: Store,
+    spec: Any,
+    deployment_id: str,
+    on_line: Callable[[str, dict[str, Any]], None] | None = None,
+    poll: float = 0.1,
+) -> dict[str, Any]:
+    """Wait until the deployment ends, driving it here if its controller is gone (so a
+    queued abort acts at once even when nothing else would take it)."""
+    said = ""
+    while True:
+        with store.read() as uow:
+            dep = repo.get_deployment(uow.conn, deployment_id)
+        assert dep is not None
+        if dep["status"] != "running":
+            return dep
+        if not _controller_alive(dep):
+            try:
+                return {**dep, **run(store, spec, deployment_id, on_line)}
+            except Conflict as exc:
+                if exc.code != "rollout-in-progress":
+                    raise  # another controller took it meanwhile: follow that one
+        if on_line and dep["reason"] != said:
+            said = dep["reason"]
+            on_line(said, {"phase": dep["phase"]})
+        import time
+
+        time.sleep(poll)
 
 
 def resume(
@@ -750,12 +781,27 @@ def environments(store: Store, spec: Any) -> dict[str, Any]:
                     "rolling_out": active["version"] if active else None,
                     "url": f"http://127.0.0.1:{router['port']}" if router else None,
                     "weights": routes.get("weights", {}),
-                    "instances": [
-                        {k: i[k] for k in ("pool", "version", "port", "pid")} for i in instances
-                    ],
+                    "instances": [_instance(i) for i in instances],
                 }
             )
     return {"environments": out}
+
+
+def _instance(recorded: dict[str, Any]) -> dict[str, Any]:
+    """One instance as `shipyard env` shows it: what it runs, which process, and whether that
+    process is still the one recorded."""
+    m = rt.Member(**recorded)
+    return {
+        "pool": m.pool,
+        "version": m.version,
+        "revision": m.revision,
+        "port": m.port,
+        "pid": m.pid,
+        "started_at": (
+            datetime.fromtimestamp(m.started_at, UTC).isoformat() if m.started_at else None
+        ),
+        "alive": rt.is_running(m),
+    }
 
 
 def history(store: Store, spec: Any, env: str | None = None, limit: int = 20) -> dict[str, Any]:
