@@ -447,7 +447,7 @@ class FlagImportEmpty(InputError):
     code = "flag-import-empty"
     default_hint = (
         'import an Unleash client features state {"version": 2, "features": [...]} (from '
-        "/api/client/features or `shipyard flags export`) or delta events {\"events\": [...]}"
+        '/api/client/features or `shipyard flags export`) or delta events {"events": [...]}'
     )
 
 
