@@ -19,9 +19,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("flag_client_tokens") as batch:
         batch.add_column(sa.Column("expires_at", sa.String(32), nullable=True))
-        batch.add_column(
-            sa.Column("kind", sa.String(20), nullable=False, server_default="client")
-        )
+        batch.add_column(sa.Column("kind", sa.String(20), nullable=False, server_default="client"))
         batch.add_column(sa.Column("origins", sa.Text, nullable=True))
     with op.batch_alter_table("api_tokens") as batch:
         batch.add_column(sa.Column("environments", sa.Text, nullable=True))
@@ -48,9 +46,7 @@ def upgrade() -> None:
         sa.Column("closed_by", sa.String(200), nullable=True),
         sa.Column("error", sa.Text, nullable=True),
     )
-    op.create_index(
-        "ix_flag_change_requests_status", "flag_change_requests", ["project", "status"]
-    )
+    op.create_index("ix_flag_change_requests_status", "flag_change_requests", ["project", "status"])
     op.create_table(
         "flag_change_approvals",
         sa.Column("request_id", sa.Integer, primary_key=True, autoincrement=False),
