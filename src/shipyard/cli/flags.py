@@ -240,9 +240,6 @@ def _read_payload(file: Path) -> dict[str, Any]:
             "export it from Unleash's /api/client/features",
             code="flag-file-invalid",
         ) from exc
-    # A client-specification test file holds the payload under "state".
-    if isinstance(data, dict) and "features" not in data and isinstance(data.get("state"), dict):
-        data = data["state"]
     if not isinstance(data, dict):
         raise InputError(
             f"{file}: expected a JSON object",
@@ -254,26 +251,43 @@ def _read_payload(file: Path) -> dict[str, Any]:
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="An Unleash /api/client/features JSON file."),
+    file: Path = typer.Argument(
+        ..., help="Unleash's /api/client/features JSON, or its delta events JSON."
+    ),
     env: str = ENV,
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse the whole file if any flag has a problem."
+    ),
     json_: bool = JSON,
 ) -> None:
-    """Import flags and segments from Unleash's client features format, all or nothing."""
+    """Import flags and segments from Unleash, in one transaction.
+
+    What Unleash serves is imported and evaluated as Unleash evaluates it; each oddity (an
+    invalid address, a custom strategy ...) is reported as a warning. --strict refuses instead.
+    """
+    import sys
+
     from shipyard.services import flags
 
     payload = _read_payload(file)
-    data = _remote("POST", "/import", params={"env": env}, json=payload)
+    params: dict[str, Any] = {"env": env, **({"strict": "true"} if strict else {})}
+    data = _remote("POST", "/import", params=params, json=payload)
     if data is None:
         project, env = _env(env)
-        data = flags.import_payload(open_store(), project, env, payload, _actor())
-    emit(
-        data,
-        json_,
-        lambda: console().print(
+        data = flags.import_payload(open_store(), project, env, payload, _actor(), strict=strict)
+
+    def human() -> None:
+        for w in data["warnings"]:
+            where = f"flag '{w['flag']}' {w['field']}" if w["flag"] else w["field"]
+            print(f"warning: {where}: {w['message']} ({w['code']}); {w['effect']}", file=sys.stderr)
+        removed = f", {len(data['deleted'])} removed" if data["deleted"] else ""
+        console().print(
             f"imported into {env}: {len(data['created'])} created, {len(data['updated'])} updated, "
-            f"{data['unchanged']} unchanged, {data['segments']} segment(s)"
-        ),
-    )
+            f"{data['unchanged']} unchanged{removed}, {data['segments']} segment(s), "
+            f"{len(data['warnings'])} warning(s)"
+        )
+
+    emit(data, json_, human)
 
 
 @app.command()

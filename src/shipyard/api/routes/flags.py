@@ -180,11 +180,12 @@ def import_(
     payload: dict[str, Any] = Body(...),
     env: str | None = None,
     project: str | None = None,
+    strict: bool = False,
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
-    return flags.import_payload(store, chosen, _need(env), payload, who.name)
+    return flags.import_payload(store, chosen, _need(env), payload, who.name, strict=strict)
 
 
 @router.get("/stale")
