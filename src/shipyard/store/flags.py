@@ -3,7 +3,9 @@
 A row holds the feature exactly as the Unleash client API describes it (JSON), so the client
 API serves rows without translation. History (who changed what) lives in the event log.
 ``flag_revisions`` is bumped in the same transaction as any change to an environment's flags:
-it is the ETag of ``/api/client/features`` and what the streaming route watches.
+it is the ETag of ``/api/client/features`` and what the streaming route watches. On
+PostgreSQL each bump (and each token revocation) also sends a ``NOTIFY`` on ``CHANNEL``, which
+PostgreSQL delivers when the transaction commits, so servers listening hear of it at once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 from shipyard.store.schema import metadata
@@ -148,7 +161,19 @@ def revision(conn: Connection, project: str, environment: str) -> int:
     return int(value or 0)
 
 
+CHANNEL = "shipyard_flags"
+
+
+def notify(conn: Connection, message: str) -> None:
+    """Tell listening servers something changed (PostgreSQL; SQLite servers watch the file)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_notify(:channel, :message)"), {"channel": CHANNEL, "message": message}
+        )
+
+
 def bump(conn: Connection, project: str, environment: str) -> int:
+    notify(conn, f"flags {project} {environment}")
     c = flag_revisions.c
     current = conn.execute(
         select(c.revision).where(c.project == project, c.environment == environment)
