@@ -16,6 +16,7 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
+INSERT INTO "alembic_version" VALUES('0012_org_blobs');
 INSERT INTO "alembic_version" VALUES('0012_flags');
 INSERT INTO "alembic_version" VALUES('0011_journey');
 INSERT INTO "alembic_version" VALUES('0010_cache');
@@ -49,6 +50,21 @@ CREATE TABLE artifacts (
 	created_at VARCHAR(32) NOT NULL, 
 	created_by VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (project, name, version)
+);
+CREATE TABLE blob_chunks (
+	space VARCHAR(20) NOT NULL, 
+	digest VARCHAR(71) NOT NULL, 
+	seq INTEGER NOT NULL, 
+	data BLOB NOT NULL, 
+	PRIMARY KEY (space, digest, seq)
+);
+CREATE TABLE blob_objects (
+	space VARCHAR(20) NOT NULL, 
+	digest VARCHAR(71) NOT NULL, 
+	size BIGINT NOT NULL, 
+	chunks INTEGER NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	PRIMARY KEY (space, digest)
 );
 CREATE TABLE checkpoints (
 	tree_size BIGINT NOT NULL, 
