@@ -43,16 +43,19 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Apply scheduled flag changes while the server runs (see docs/flags.md)."""
+    """Apply scheduled flag changes while the server runs (see docs/flags.md), and write the
+    remote cache's counts as it goes (docs/server.md)."""
     from shipyard.services.flag_schedules import run_forever
 
     task = asyncio.create_task(run_forever(app.state.store))
+    app.state.remote_cache.start()
     try:
         yield
     finally:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        app.state.remote_cache.close()
 
 
 STATUS_TTL_S = 10.0  # the status page is made again at most this often
@@ -135,7 +138,20 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
 
     app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(unleash.router, prefix="/api/client", tags=["unleash"])
+    from shipyard.api.routes.remote_cache import cache_app
+
+    app.state.remote_cache = remote_cache_of(store)
+    app.mount("/cache", cache_app(app.state.remote_cache))
     return app
+
+
+def remote_cache_of(store: Store) -> Any:
+    """The server's remote build cache: its blobs beside the store's other blobs."""
+    from shipyard.adapters.cas.disk import DiskCAS
+    from shipyard.services.remote_cache import Limits, RemoteCache
+
+    root = store.home / "cas" / "remote"
+    return RemoteCache(store, DiskCAS(root), Limits.from_env(), root / "uploads")
 
 
 def _private_docs(app: FastAPI) -> None:
