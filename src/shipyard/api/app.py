@@ -55,6 +55,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        app.state.flag_feed.stop()
         app.state.remote_cache.close()
 
 
@@ -70,6 +71,9 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
     app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan, **urls)
     app.state.store = store
+    from shipyard.api.flag_feed import FlagFeed
+
+    app.state.flag_feed = FlagFeed(store)  # one watcher for every flag stream (docs/flags.md)
     from shipyard.api.limits import JsonBodyLimits
 
     app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body
@@ -146,12 +150,13 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
 
 
 def remote_cache_of(store: Store) -> Any:
-    """The server's remote build cache: its blobs beside the store's other blobs."""
-    from shipyard.adapters.cas.disk import DiskCAS
+    """The server's remote build cache: its blobs in the store's blob store (space ``remote``),
+    uploads spooled under the state folder."""
+    from shipyard.adapters.blobs import open_blobs
     from shipyard.services.remote_cache import Limits, RemoteCache
 
-    root = store.home / "cas" / "remote"
-    return RemoteCache(store, DiskCAS(root), Limits.from_env(), root / "uploads")
+    blobs = open_blobs(store, "remote")
+    return RemoteCache(store, blobs, Limits.from_env(), store.home / "cache-uploads")
 
 
 def _private_docs(app: FastAPI) -> None:

@@ -805,7 +805,21 @@ def _instance(recorded: dict[str, Any]) -> dict[str, Any]:
 
 
 def history(store: Store, spec: Any, env: str | None = None, limit: int = 20) -> dict[str, Any]:
-    keys = ("id", "environment", "version", "strategy", "status", "phase", "reason", "created_at")
+    """The newest deployments first: what went where, how, how it ended and why."""
+    if env is not None:
+        environment(spec, env)
+    keys = (
+        "id",
+        "environment",
+        "version",
+        "strategy",
+        "status",
+        "phase",
+        "reason",
+        "actor",
+        "created_at",
+        "finished_at",
+    )
     with store.read() as uow:
         rows = repo.list_deployments(uow.conn, spec.project, env, limit)
     return {"deployments": [{k: d[k] for k in keys} for d in rows]}

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,14 +36,18 @@ AUTH_TTL_S = 5.0  # a revoked token stops working for the cache within this
 DEFAULT_MAX_SIZE = "10GiB"
 DEFAULT_MAX_BLOB = "1GiB"
 EVICT_BATCH = 500
+# Blobs up to this size are read and checked whole before the first byte is sent; larger ones
+# stream, and one found damaged at its end is cut short (the client checks digests too).
+WHOLE_BELOW = 16 * 1024 * 1024
 
 
 class Blobs(Protocol):
-    """What the cache needs of a blob store (the disk CAS today; the blob-store port)."""
+    """What the cache needs of a blob store (``ports/blobs.py``)."""
 
     def has(self, digest: str) -> bool: ...
     def put_file_sized(self, src: Path | str) -> tuple[str, int]: ...
     def get_bytes(self, digest: str, *, verify: bool = True) -> bytes: ...
+    def chunks(self, digest: str, *, verify: bool = True) -> Iterator[bytes]: ...
     def delete(self, digest: str) -> None: ...
 
 
@@ -125,22 +130,36 @@ class RemoteCache:
         self._auth[digest] = (now + AUTH_TTL_S, principal)
         return principal
 
-    def get(self, kind: str, key: str) -> bytes | None:
-        """An entry's bytes, or None on a miss (a damaged blob is dropped and is a miss)."""
+    def get(self, kind: str, key: str) -> bytes | Iterator[bytes] | None:
+        """An entry's bytes (in chunks when large), or None on a miss (a damaged blob is
+        dropped and is a miss)."""
         with self.store.read() as uow:
             found = repo.lookup(uow.conn, kind, key)
-        data = None
+        data: bytes | Iterator[bytes] | None = None
         if found is not None:
+            digest, size = found
             try:
-                data = self.blobs.get_bytes(found[0])
+                if size < WHOLE_BELOW:
+                    data = self.blobs.get_bytes(digest)
+                elif self.blobs.has(digest):
+                    data = self._streamed(kind, key, digest)
+                else:
+                    self._drop(kind, key, digest, corrupt=False)
             except (NotFound, IntegrityFailure) as exc:
-                self._drop(kind, key, found[0], corrupt=exc.code == "blob-corrupt")
+                self._drop(kind, key, digest, corrupt=exc.code == "blob-corrupt")
         self._count(kind, "hits" if data is not None else "misses")
         if data is not None:
-            self._count(kind, "bytes_read", len(data))
+            self._count(kind, "bytes_read", found[1] if found else 0)
             with self._lock:
                 self._used.add((kind, key))
         return data
+
+    def _streamed(self, kind: str, key: str, digest: str) -> Iterator[bytes]:
+        try:
+            yield from self.blobs.chunks(digest)
+        except IntegrityFailure:
+            self._drop(kind, key, digest, corrupt=True)
+            raise
 
     def head(self, kind: str, key: str) -> int | None:
         """An entry's size, or None; a blob that has gone is a miss."""

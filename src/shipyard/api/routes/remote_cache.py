@@ -20,9 +20,9 @@ import base64
 import binascii
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shipyard.domain import remote_cache as rc
@@ -82,7 +82,11 @@ async def _entry(request: Request) -> Response:
             data = await run_in_threadpool(cache.get, addr.kind, addr.key)
             if data is None:
                 return _miss(addr)
-            return Response(data, media_type="application/octet-stream")
+            if isinstance(data, bytes):
+                return Response(data, media_type="application/octet-stream")
+            return StreamingResponse(
+                iterate_in_threadpool(data), media_type="application/octet-stream"
+            )
         if request.method == "HEAD":
             size = await run_in_threadpool(cache.head, addr.kind, addr.key)
             if size is None:
