@@ -42,16 +42,19 @@ def free_port() -> int:
 
 @contextmanager
 def running_server(
-    cwd: Path, timeout: float = 30, env: dict[str, str] | None = None
+    cwd: Path,
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> Iterator[str]:
-    """`shipyard server` on a free port in ``cwd`` (with ``env`` added to the environment);
-    yields its URL once /healthz answers."""
+    """`shipyard server` on a free port in ``cwd`` (with ``env`` added to the environment and
+    ``args`` to its command line); yields its URL once /healthz answers."""
     env = {**{k: v for k, v in os.environ.items() if k != "SHIPYARD_SERVER"}, **(env or {})}
     port = free_port()
     # A file, not a pipe: a chatty server must never block on a pipe nobody reads.
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "shipyard", "server", "--port", str(port)],
+            [sys.executable, "-m", "shipyard", "server", "--port", str(port), *args],
             cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -36,6 +36,10 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
         ("DELETE", "/api/v1/tokens/{token_id}"): [(f"/api/v1/tokens/{bravo_token}", None)],
         ("GET", "/api/v1/projects"): [("/api/v1/projects", None)],
         ("POST", "/api/v1/projects"): [("/api/v1/projects", {"name": "bravo"})],
+        ("GET", "/api/v1/projects/{name}/spec"): [("/api/v1/projects/bravo/spec", None)],
+        ("PUT", "/api/v1/projects/{name}/spec"): [
+            ("/api/v1/projects/bravo/spec", {"yaml": "project: bravo\n"})
+        ],
         ("GET", "/api/v1/artifacts"): [
             (f"/api/v1/artifacts?{p}", None),
             ("/api/v1/artifacts", None),

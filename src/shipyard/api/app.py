@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -43,18 +43,21 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Apply scheduled flag changes while the server runs (see docs/flags.md), and write the
-    remote cache's counts as it goes (docs/server.md)."""
-    from shipyard.services.flag_schedules import run_forever
+    """Run the server's own worker unless told not to (rollouts, scheduled flag changes,
+    notifications: docs/server.md), and write the remote cache's counts as it goes."""
+    worker = None
+    if app.state.worker:
+        from shipyard.services.worker import Worker
 
-    task = asyncio.create_task(run_forever(app.state.store))
+        worker = Worker(app.state.store)
+        worker.start()
     app.state.remote_cache.start()
     try:
         yield
     finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        if worker is not None:
+            worker.stop.set()
+            await asyncio.to_thread(worker.let_go)
         app.state.flag_feed.stop()
         app.state.remote_cache.close()
 
@@ -63,14 +66,15 @@ STATUS_TTL_S = 10.0  # the status page is made again at most this often
 STATUS_RATE = (5.0, 20.0)  # per client address: requests a second, burst
 
 
-def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
+def create_app(store: Store, *, public_docs: bool = False, worker: bool = False) -> FastAPI:
     """The API over ``store``; ``/openapi.json``, ``/docs`` and ``/redoc`` need a viewer token
-    unless ``public_docs``."""
+    unless ``public_docs``; ``worker`` runs a worker in the server's process."""
     from shipyard.api.throttle import Cached, Limiter
 
     urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
     app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan, **urls)
     app.state.store = store
+    app.state.worker = worker
     from shipyard.api.flag_feed import FlagFeed
 
     app.state.flag_feed = FlagFeed(store)  # one watcher for every flag stream (docs/flags.md)

@@ -159,16 +159,23 @@ def rollback(
 
 
 def _spawn_controller(deployment_id: str, root: Path) -> None:
+    """A controller of its own for `deploy --detach`: it takes the deployment's lease, and logs
+    its decisions with it (`rollout status`); what it prints goes to a file beside the state."""
     import subprocess
 
-    subprocess.Popen(
-        [sys.executable, "-m", "shipyard.cli.main", "rollout", "drive", deployment_id],
-        cwd=root,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    from shipyard.cli.common import settings
+
+    logs = settings(root).home / "deploy"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"controller-{deployment_id}.log", "ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "shipyard.cli.main", "rollout", "drive", deployment_id],
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
 
 
 def deployments(
@@ -294,11 +301,20 @@ def status(
                 markup=False,
             )
         c.print(f"  {data['reason']}", markup=False)
+        ctl = data.get("controller") or {}
+        if ctl.get("state") == "running":
+            c.print(f"  controller: {ctl['owner']} (token {ctl['token']})", markup=False)
+        elif ctl.get("state") in ("waiting", "stopped"):
+            c.print(f"  controller: none ({ctl['state']}; a worker takes it)", markup=False)
         a = data["analysis"]
         if a:
             c.print(f"  analysis {a['name']}: {a['phase']} {a['message']}", markup=False)
             for line in _measured(a.get("details") or {}):
                 c.print(f"    {line}", markup=False)
+        if data.get("log"):
+            c.print("  controller log:", markup=False)
+            for entry in data["log"]:
+                c.print(f"    {entry['ts'][11:19]} {entry['line']}", markup=False)
 
     emit(data, json_, human)
 

@@ -24,11 +24,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "validate",
         "Check shipyard.yaml and report every problem's position.",
     ),
+    "apply": (
+        "shipyard.cli.project",
+        "apply",
+        "Send shipyard.yaml to the server, which serves the project from it.",
+    ),
     "demo": ("shipyard.cli.demo", "demo", "Walk a sample service through Shipyard end to end."),
     "audit": ("shipyard.cli.audit", "app", "Read, verify and prove the tamper-evident event log."),
     "db": ("shipyard.cli.db", "app", "Database migrations."),
     "token": ("shipyard.cli.tokens", "app", "API tokens with roles."),
     "server": ("shipyard.cli.server", "server", "Serve the HTTP API."),
+    "worker": ("shipyard.cli.worker", "worker", "Drive rollouts and background work, by lease."),
     "key": ("shipyard.cli.keys", "app", "The signing key shared by replicas and workers."),
     "metrics": ("shipyard.cli.metrics", "app", "DORA four keys, build figures, slow-build cost."),
     "incident": ("shipyard.cli.incident", "app", "Open and resolve incidents against deployments."),
@@ -66,7 +72,7 @@ ALIASES: dict[str, str] = {"break-glass": "breakglass", "vulns": "vuln"}
 
 # The sections of `shipyard --help`, in order. A command in none is listed under "Other".
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Getting started", ("init", "validate", "demo")),
+    ("Getting started", ("init", "validate", "apply", "demo")),
     ("Pipelines", ("run", "runs", "logs", "why", "cache")),
     ("Releases", ("version", "release", "artifacts", "hotfix")),
     ("Deployments", ("deploy", "env", "rollout", "rollback", "deployments")),
@@ -88,7 +94,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Audit and metrics", ("audit", "metrics", "incident")),
-    ("Server", ("server", "token", "key", "db")),
+    ("Server", ("server", "worker", "token", "key", "db")),
 )
 
 

@@ -63,3 +63,39 @@ def validate(file: Path | None = FILE, json_: bool = JSON) -> None:
         )
 
     emit(summary, json_, human)
+
+
+def apply(file: Path | None = FILE, json_: bool = JSON) -> None:
+    """Send shipyard.yaml to the server (SHIPYARD_SERVER), checked as `validate` checks it; the
+    server serves the project from it from then on. Without a server, into the local store."""
+    from shipyard.cli.common import open_store, settings
+    from shipyard.spec.load import check_file, find_spec, read_spec
+
+    path = find_spec(file=file)
+    spec = check_file(path)  # every problem here first, with line and column
+    text = read_spec(path)
+    s = settings(path.resolve().parent)
+    if s.server_url:
+        from shipyard.cli.client import call
+
+        data = call(
+            s.server_url,
+            s.token,
+            "PUT",
+            f"/api/v1/projects/{spec.project}/spec",
+            json={"yaml": text, "file": path.name},
+        )
+    else:
+        from shipyard.identity import actor
+        from shipyard.services import specs
+
+        data = specs.apply(open_store(path.resolve().parent), text, path.name, actor())
+
+    def human() -> None:
+        said = "applied" if data["changed"] else "unchanged:"
+        console().print(
+            f"{said} {data['project']} revision {data['revision']} ({data['digest'][:19]}), "
+            f"environments {', '.join(data['environments']) or 'none'}"
+        )
+
+    emit(data, json_, human)

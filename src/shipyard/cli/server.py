@@ -12,17 +12,25 @@ def server(
     public_docs: bool = typer.Option(
         False, "--public-docs", help="Serve /openapi.json, /docs and /redoc without a token."
     ),
+    worker: bool = typer.Option(
+        True,
+        "--worker/--no-worker",
+        help="Also take background work (rollouts, scheduled changes, notifications), as "
+        "`shipyard worker` does; --no-worker for API replicas beside dedicated workers.",
+    ),
 ) -> None:
     """Serve the REST API, the Unleash-compatible client API and the remote cache."""
     import os
 
     import uvicorn
 
-    from shipyard.api.serve import ready_store
+    from shipyard.store.uow import Store
 
-    ready_store().dispose()  # refuse to start, with the error's code and hint, on bad settings
+    Store.open_server().dispose()  # refuse to start, with the error's code and hint
     if public_docs:
-        os.environ["SHIPYARD_PUBLIC_DOCS"] = "1"  # read by every worker's app factory
+        os.environ["SHIPYARD_PUBLIC_DOCS"] = "1"  # read by every process's app factory
+    if not worker:
+        os.environ["SHIPYARD_WORKER"] = "0"
 
     uvicorn.run(
         "shipyard.api.serve:app",

@@ -18,6 +18,7 @@ from typing import Any
 
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
+from shipyard.services import controllers, work
 from shipyard.services import deploy_plan as dp
 from shipyard.services import deploy_runtime as rt
 from shipyard.services.coordination import environment
@@ -182,7 +183,7 @@ def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
     return rt.Launch(
         command=side["command"],
         version=side["version"],
-        workdir=side["workdir"],
+        workdir=materialized(store, side),
         env={**side["config"], **values},
         readiness_path=side["readiness_path"],
         grace=side["grace"],
@@ -191,19 +192,30 @@ def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
     )
 
 
-def _migrate(spec: Any, env: str, side: dict[str, Any], timeout: float = 600.0) -> str:
-    command = spec.environments[env].migrate
+def materialized(store: Store | None, side: dict[str, Any]) -> str:
+    """Where one side's instances run on this host: the folder recorded, or, when it is not
+    here (a worker on another host than the replica that recorded the deployment), the
+    artifact unpacked again from the blob store into this host's state folder."""
+    artifact = side.get("artifact")
+    if store is None or artifact is None or Path(side["workdir"]).is_dir():
+        return str(side["workdir"])
+    return str(_workdir(store, Path(side["root"]), artifact))
+
+
+def _migrate(
+    store: Store | None, command: str | None, side: dict[str, Any], timeout: float = 600.0
+) -> str:
     if not command:
         return ""
     import os
 
-    launch = launch_for(None, side)  # type: ignore[arg-type]
+    launch = launch_for(store, side)  # type: ignore[arg-type]
     assert launch is not None
     secret_values = list(dp.resolve_secrets(side["secret_refs"], Path(side["root"])).values())
     try:
         proc = subprocess.run(
             shlex.split(command),
-            cwd=side["workdir"],
+            cwd=launch.workdir,
             env={**os.environ, **launch.env, "APP_VERSION": side["version"]},
             capture_output=True,
             text=True,
@@ -228,7 +240,7 @@ def _migrate(spec: Any, env: str, side: dict[str, Any], timeout: float = 600.0) 
 def create(
     store: Store,
     spec: Any,
-    root: Path,
+    root: Path | None,
     env: str,
     *,
     version: str | None = None,
@@ -237,7 +249,9 @@ def create(
     allow_destructive: str | None = None,
 ) -> dict[str, Any]:
     """Check and record a deployment of ``env``; the controller (``run``) rolls it out.
-    ``allow_destructive`` is the reason to run a migration the lint flags as destructive."""
+    ``allow_destructive`` is the reason to run a migration the lint flags as destructive.
+    ``root`` is the project's working tree; None on a server that holds the project only in
+    its database, which deploys published artifacts alone."""
     from shipyard.services.audit import ensure_project
 
     environment(spec, env)
@@ -245,6 +259,15 @@ def create(
     target, strategy = dp.check(spec, env)
     version = version or _default_version(store, spec, env)
     row = _artifact(store, spec.project, artifact, version)
+    if row is None and root is None:
+        raise NotFound(
+            f"no artifact of {spec.project} {version} is published, and this server holds no "
+            "working tree to deploy it from",
+            "publish it first: shipyard artifacts publish NAME FILE --version V",
+            code="artifact-required",
+        )
+    if root is None:
+        root = Path(".")  # secret files: read where the controller runs (use absolute paths)
     _check_promotion(store, spec, env, version)
     _check_lock(store, spec, env, actor, now)
     _check_gates(store, spec, env, version, actor, now, root)
@@ -257,6 +280,7 @@ def create(
         "secret_refs": refs,
         "root": str(root),
         "workdir": str(_workdir(store, root, row)),
+        "artifact": {"digest": row["digest"], "filename": row["filename"]} if row else None,
         **_target_side(target),
     }
     migration_files, destructive = _lint_migrations(
@@ -289,6 +313,7 @@ def create(
             "stable": previous["plan"]["canary"] if previous else None,
             "canary": side,
             "migration_files": migration_files,
+            "migrate": spec.environments[env].migrate,  # so a worker needs no shipyard.yaml
         }
         repo.insert_deployment(
             uow.conn,
@@ -315,6 +340,7 @@ def create(
         repo.save_environment(
             uow.conn, spec.project, env, active_deployment=deployment_id, updated_at=utcnow()
         )
+        work.add(uow.conn, controllers.item_of(deployment_id), "rollout", spec.project)
         uow.events.append(
             "deployment.started",
             f"deployment:{deployment_id}",
@@ -371,14 +397,24 @@ def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
     from shipyard.services import deploy_hold
 
     held = deploy_hold.held_state(active)
+    controller = controllers.state(uow.conn, active)
     if held is not None:
-        raise deploy_hold.refused(active, held, env, alive=_controller_alive(active))
-    if not _controller_alive(active):
+        raise deploy_hold.refused(active, held, env, alive=controller == "running")
+    if controller == "waiting":
+        raise Conflict(
+            f"deployment {active['id']} of {active['version']} in {env} waits for a "
+            "controller: no worker has taken it yet",
+            f"a `shipyard worker` (or `shipyard server`) takes it; `shipyard rollout continue "
+            f"{env}` drives it here; `shipyard rollout abort {env}` cancels it",
+            code="rollout-waiting",
+        )
+    if controller == "stopped":
         raise Conflict(
             f"deployment {active['id']} of {active['version']} in {env} was "
             "interrupted (its controller stopped)",
-            f"`shipyard rollout continue {env}` resumes it from its recorded step; "
-            f"queue `shipyard rollout abort {env}` first to roll it back",
+            f"a running `shipyard worker` takes it over; `shipyard rollout continue {env}` "
+            f"resumes it here from its recorded step; queue `shipyard rollout abort {env}` "
+            "first to roll it back",
             code="rollout-interrupted",
         )
     raise Conflict(
@@ -407,17 +443,10 @@ def _target_side(target: Any) -> dict[str, Any]:
     }
 
 
-def _controller_alive(dep: dict[str, Any]) -> bool:
-    pid = dep.get("controller_pid")
-    if not pid:
-        return True  # recorded but not started yet
-    import os
-
-    try:
-        os.kill(int(pid), 0)
-    except OSError:
-        return False
-    return True
+def controller_state(store: Store, dep: dict[str, Any]) -> str:
+    """``running``, ``waiting`` or ``stopped`` (see ``controllers.state``)."""
+    with store.read() as uow:
+        return controllers.state(uow.conn, dep)
 
 
 def follow(
@@ -436,11 +465,11 @@ def follow(
         assert dep is not None
         if dep["status"] != "running":
             return dep
-        if not _controller_alive(dep):
+        if controller_state(store, dep) != "running":
             try:
                 return {**dep, **run(store, spec, deployment_id, on_line)}
             except Conflict as exc:
-                if exc.code != "rollout-in-progress":
+                if exc.code not in ("rollout-in-progress", "lease-lost"):
                     raise  # another controller took it meanwhile: follow that one
         if on_line and dep["reason"] != said:
             said = dep["reason"]
@@ -464,13 +493,8 @@ def resume(
             f"no rollout of {env} is waiting to continue (the last one {dep['status']})",
             code="no-rollout",
         )
-    if _controller_alive(dep) and dep.get("controller_pid"):
-        raise Conflict(
-            f"deployment {dep['id']} still has a controller (pid {dep['controller_pid']})",
-            "use `shipyard rollout status` to follow it",
-            code="rollout-in-progress",
-        )
-    return run(store, spec, dep["id"], on_line)
+    # A controller that died a moment ago still holds its lease for a few seconds: wait it out.
+    return run(store, spec, dep["id"], on_line, wait=True)
 
 
 def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -487,14 +511,40 @@ def run(
     spec: Any,
     deployment_id: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
+    *,
+    lease: work.Lease | None = None,
+    wait: bool = False,
 ) -> dict[str, Any]:
-    """Run the migration, then the rollout to its end; returns how it finished."""
+    """Drive the deployment to its end under its lease (``services/controllers.py``): the
+    migration, then the rollout; returns how it finished. ``spec`` may be None (a worker):
+    the plan holds what the controller needs."""
+
+    def control(fenced: Store, line: Callable[[str, dict[str, Any]], None]) -> dict[str, Any]:
+        return _control(fenced, spec, deployment_id, line)
+
+    return controllers.drive(store, deployment_id, control, on_line=on_line, lease=lease, wait=wait)
+
+
+def _control(
+    store: Store,
+    spec: Any,
+    deployment_id: str,
+    on_line: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     from shipyard.services.rollout_runner import Runner
 
     runner = Runner(store, deployment_id, on_line)
     if runner.state is None and not runner.plan.get("direct"):  # a rollback migrates nothing
+        env = runner.dep["environment"]
+        command = (
+            runner.plan["migrate"]
+            if "migrate" in runner.plan
+            else spec.environments[env].migrate
+            if spec is not None
+            else None
+        )
         try:
-            said = _migrate(spec, runner.dep["environment"], runner.plan["canary"])
+            said = _migrate(store, command, runner.plan["canary"])
         except ShipyardError as exc:
             runner._finish("failed", f"{exc.code}: {exc.message}")
             raise
@@ -637,6 +687,7 @@ def create_rollback(
         repo.save_environment(
             uow.conn, spec.project, env, active_deployment=deployment_id, updated_at=utcnow()
         )
+        work.add(uow.conn, controllers.item_of(deployment_id), "rollout", spec.project)
         rollback = {
             "environment": env,
             "from": live["version"],
@@ -700,9 +751,7 @@ def rollback(
     created = create_rollback(store, spec, env, to=to, actor=actor)
     if on_line:
         on_line(created["notes"][0], {})
-    from shipyard.services.rollout_runner import Runner
-
-    out = Runner(store, created["id"], on_line).run()
+    out = run(store, spec, created["id"], on_line)
     return {**out, "from": created["from"], "notes": created["notes"]}
 
 
@@ -748,6 +797,27 @@ def rollout_status(store: Store, spec: Any, env: str) -> dict[str, Any]:
         "reason": dep["reason"],
         "analysis": analysis,
         "plan": list(r.describe_plan(state.strategy, direct=state.direct)) if state else [],
+        **_controller_view(store, dep),
+    }
+
+
+def _controller_view(store: Store, dep: dict[str, Any], lines: int = 20) -> dict[str, Any]:
+    """Who drives the rollout (a live lease's holder, and its fencing token) and the last
+    lines its controllers logged."""
+    from shipyard.store import work as work_repo
+
+    item = controllers.item_of(dep["id"])
+    with store.read() as uow:
+        row = work_repo.get(uow.conn, item)
+        said = controllers.state(uow.conn, dep) if dep["status"] == "running" else "done"
+        log = work_repo.logs(uow.conn, item, lines)
+    return {
+        "controller": {
+            "state": said,
+            "owner": row["owner"] if row and said == "running" else None,
+            "token": row["fence"] if row else None,
+        },
+        "log": log,
     }
 
 
@@ -838,14 +908,20 @@ def act(store: Store, spec: Any, env: str, action: str, actor: str) -> dict[str,
             code="rollout-action-unknown",
         )
     dep = _active(store, spec.project, env)
-    if dep["status"] != "running" or not dep["state"]:
+    if dep["status"] == "running" and not dep["state"] and action == "abort":
+        cancelled = _cancel_unstarted(store, dep, actor)
+        if cancelled is not None:
+            return cancelled
+        # A controller took it and is starting: it takes the abort with its first step.
+    elif dep["status"] != "running" or not dep["state"]:
         raise Conflict(
             f"no rollout is running in {env} (the last one {dep['status']})",
             f"start one with `shipyard deploy {env}`",
             code="no-rollout",
         )
-    state = r.RolloutState.from_dict(dep["state"])
-    r.step(state, r.UserAction(r.Action(action), actor), _now())  # refuse now, not later
+    else:
+        state = r.RolloutState.from_dict(dep["state"])
+        r.step(state, r.UserAction(r.Action(action), actor), _now())  # refuse now, not later
     with store.begin() as uow:
         repo.add_action(
             uow.conn,
@@ -858,6 +934,45 @@ def act(store: Store, spec: Any, env: str, action: str, actor: str) -> dict[str,
             },
         )
     return {"id": dep["id"], "environment": env, "action": action, "queued": True}
+
+
+def _cancel_unstarted(store: Store, dep: dict[str, Any], actor: str) -> dict[str, Any] | None:
+    """Abort a deployment no controller ever started (nothing moved): it ends ``cancelled``,
+    in one transaction with its work row, unless a controller holds it by now (None)."""
+    reason = f"cancelled by {actor} before a controller started it"
+    now = utcnow()
+    with store.begin() as uow:
+        if not work.finish_unheld(uow.conn, controllers.item_of(dep["id"])):
+            return None
+        repo.update_deployment(
+            uow.conn, dep["id"], status="cancelled", reason=reason, finished_at=now, updated_at=now
+        )
+        repo.save_environment(
+            uow.conn, dep["project"], dep["environment"], active_deployment=None, updated_at=now
+        )
+        uow.events.append(
+            "deployment.finished",
+            f"deployment:{dep['id']}",
+            actor,
+            {
+                "service": dep["service"],
+                "environment": dep["environment"],
+                "version": dep["version"],
+                "status": "cancelled",
+                "reason": reason,
+                "config_revision": dep["config_revision"],
+                "measurements": {},
+            },
+            project=dep["project"],
+        )
+    return {
+        "id": dep["id"],
+        "environment": dep["environment"],
+        "action": "abort",
+        "queued": False,
+        "status": "cancelled",
+        "reason": reason,
+    }
 
 
 def stop_environment(store: Store, spec: Any, env: str, actor: str = "cli") -> dict[str, Any]:

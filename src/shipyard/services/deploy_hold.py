@@ -56,7 +56,7 @@ def abort_for_rollback(
     ``to`` may only name the stable version: going anywhere else first needs the held version
     gone, and two rollouts at once are refused everywhere else too.
     """
-    from shipyard.services.deploy import _controller_alive, act
+    from shipyard.services.deploy import act, controller_state
 
     with store.read() as uow:
         live = repo.get_environment(uow.conn, spec.project, env)
@@ -75,7 +75,7 @@ def abort_for_rollback(
         "environment": env,
         "version": stable,
         "from": dep["version"],
-        "controller_alive": _controller_alive(dep),
+        "controller_alive": controller_state(store, dep) == "running",
         "notes": [f"{dep['version']} is held in {env}: aborting {dep['id']} goes back to {stable}"],
     }
 

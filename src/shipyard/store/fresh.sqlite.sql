@@ -16,6 +16,8 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
+INSERT INTO "alembic_version" VALUES('0015_org_specs');
+INSERT INTO "alembic_version" VALUES('0014_org_work');
 INSERT INTO "alembic_version" VALUES('0013_org_keys');
 INSERT INTO "alembic_version" VALUES('0012_org_blobs');
 INSERT INTO "alembic_version" VALUES('0012_flags');
@@ -23,7 +25,6 @@ INSERT INTO "alembic_version" VALUES('0012_build');
 INSERT INTO "alembic_version" VALUES('0011_journey');
 INSERT INTO "alembic_version" VALUES('0010_cache');
 INSERT INTO "alembic_version" VALUES('0006');
-INSERT INTO "alembic_version" VALUES('0005');
 INSERT INTO "alembic_version" VALUES('0003');
 CREATE TABLE api_tokens (
 	id VARCHAR(32) NOT NULL, 
@@ -75,6 +76,15 @@ CREATE TABLE checkpoints (
 	key_id VARCHAR(16) NOT NULL, 
 	signature BLOB NOT NULL, 
 	PRIMARY KEY (tree_size)
+);
+CREATE TABLE controller_logs (
+	id INTEGER NOT NULL, 
+	item VARCHAR(100) NOT NULL, 
+	ts VARCHAR(32) NOT NULL, 
+	owner VARCHAR(200) NOT NULL, 
+	fence BIGINT NOT NULL, 
+	line TEXT NOT NULL, 
+	PRIMARY KEY (id)
 );
 CREATE TABLE deploy_environments (
 	project VARCHAR(100) NOT NULL, 
@@ -358,6 +368,16 @@ CREATE TABLE pipeline_steps (
 	PRIMARY KEY (run_id, node), 
 	FOREIGN KEY(run_id) REFERENCES pipeline_runs (id)
 );
+CREATE TABLE project_specs (
+	project VARCHAR(100) NOT NULL, 
+	revision INTEGER NOT NULL, 
+	digest VARCHAR(71) NOT NULL, 
+	yaml TEXT NOT NULL, 
+	file VARCHAR(300) NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	created_by VARCHAR(200) NOT NULL, 
+	PRIMARY KEY (project, revision)
+);
 CREATE TABLE projects (
 	name VARCHAR(100) NOT NULL, 
 	created_at VARCHAR(32) NOT NULL, 
@@ -474,8 +494,27 @@ CREATE TABLE signing_keys (
 	created_at VARCHAR(32) NOT NULL, 
 	PRIMARY KEY (key_id)
 );
+CREATE TABLE work_items (
+	id VARCHAR(100) NOT NULL, 
+	kind VARCHAR(20) NOT NULL, 
+	project VARCHAR(100) NOT NULL, 
+	state VARCHAR(10) NOT NULL, 
+	owner VARCHAR(200), 
+	fence BIGINT NOT NULL, 
+	expires_at FLOAT, 
+	heartbeat_at FLOAT, 
+	not_before FLOAT, 
+	attempts INTEGER NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	finished_at VARCHAR(32), 
+	PRIMARY KEY (id)
+);
 CREATE INDEX ix_events_kind ON events (project, kind, seq);
 CREATE INDEX ix_events_subject ON events (project, subject, seq);
+CREATE INDEX ix_deployments_env ON deployments (project, environment, created_at);
+CREATE INDEX ix_rollout_actions_dep ON rollout_actions (deployment_id, taken_at);
+CREATE INDEX ix_work_items_pending ON work_items (state, kind);
+CREATE INDEX ix_controller_logs_item ON controller_logs (item, id);
 CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
 CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
 CREATE INDEX ix_flag_change_requests_status ON flag_change_requests (project, status);
@@ -494,7 +533,5 @@ CREATE INDEX ix_remote_cache_last_used ON remote_cache_entries (last_used);
 CREATE INDEX ix_remote_cache_digest ON remote_cache_entries (digest);
 CREATE INDEX ix_release_approvals_env ON release_approvals (project, environment, version);
 CREATE INDEX ix_release_overrides_env ON release_overrides (project, environment);
-CREATE INDEX ix_deployments_env ON deployments (project, environment, created_at);
-CREATE INDEX ix_rollout_actions_dep ON rollout_actions (deployment_id, taken_at);
 CREATE INDEX ix_artifacts_digest ON artifacts (project, digest);
 COMMIT;

@@ -10,11 +10,12 @@ SCHEMA_HEADS = frozenset(
         "0010_cache",
         "0012_build",
         "0003",
-        "0005",
         "0006",
         "0012_flags",
         "0011_journey",
         "0012_org_blobs",
         "0013_org_keys",
+        "0014_org_work",
+        "0015_org_specs",
     }
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,6 +34,9 @@ class Store:
     _engine: Engine | None = field(default=None, repr=False)
     blobs_url: str = "disk"  # where blobs live: disk, postgres or s3://... (adapters/blobs)
     shared: bool = False  # organisation mode: the signing key must be configured, not minted
+    # Checked at the start of every write transaction, in it: a lease holder's fencing token
+    # (services/work.py), so a writer that lost its lease has its write refused.
+    fence: Callable[[Connection], None] | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
@@ -63,6 +66,15 @@ class Store:
         finally:
             log.close()
         return cls.of(settings) if current else cls.open(settings)
+
+    @classmethod
+    def open_server(cls) -> Store:
+        """The store of `shipyard server` and `shipyard worker`, with its blob store and
+        signing key checked, so a misconfigured one stops the process at start."""
+        store = cls.open(Settings.load(server=True))
+        store.blobs  # noqa: B018
+        store.signer  # noqa: B018
+        return store
 
     @classmethod
     def of(cls, settings: Settings) -> Store:
@@ -113,6 +125,8 @@ class Store:
 
         try:
             with self.engine.connect() as conn, conn.begin():
+                if self.fence is not None:
+                    self.fence(conn)
                 yield UnitOfWork(conn, EventLog(conn))
         except OperationalError as exc:
             raise _translate(exc, self.url) from exc

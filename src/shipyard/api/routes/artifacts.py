@@ -15,7 +15,7 @@ from shipyard.domain.filenames import safe_basename
 from shipyard.domain.provenance import BuildInfo
 from shipyard.errors import InputError
 from shipyard.services import artifacts as svc
-from shipyard.services import projects
+from shipyard.services import projects, specs
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 
@@ -35,17 +35,6 @@ def _project(principal: Principal, project: str | None) -> str:
         )
     principal.require(Permission.READ, chosen)
     return chosen
-
-
-def _held() -> str | None:
-    """The project of the repository the server runs in, if it runs in one."""
-    from shipyard.errors import ShipyardError
-    from shipyard.spec.load import find_spec, load_spec
-
-    try:
-        return load_spec(find_spec()).project
-    except ShipyardError:
-        return None
 
 
 @router.get("")
@@ -125,7 +114,7 @@ async def publish(
     """Publish the request body as name@version; 201 when new, 200 when the same bytes."""
     chosen = _project(principal, project)
     principal.require(Permission.RUN, chosen)
-    projects.admit(store, principal, chosen, held=_held())
+    projects.admit(store, principal, chosen, held=specs.local_project())
     svc.check_name_version(name, version)
     safe = safe_basename(filename, f"{name}-{version}")
     with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:

@@ -1,6 +1,7 @@
 """Deployment routes: the same answers as `shipyard env`, `deploy` and `rollout ...`.
 
-A deploy started here runs its controller as a process of its own, as `deploy --detach` does.
+The API only records intents and reads state: a deploy or rollback recorded here is driven by
+whichever worker takes its lease (`shipyard worker`, or the server's own unless `--no-worker`).
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ Reader = Depends(require(Permission.READ))
 Deployer = Depends(require(Permission.DEPLOY))
 
 
-def _spec(principal: Principal, permission: Permission) -> tuple[Any, Path]:
-    from shipyard.spec.load import find_spec, load_spec
+def _spec(
+    store: Store, principal: Principal, permission: Permission, project: str | None
+) -> tuple[Any, Path | None]:
+    """The project's spec as the server holds it (`shipyard apply`), and the repository to
+    deploy from when the server runs in the project's own (else versions come from the
+    registry)."""
+    from shipyard.services import specs
 
-    path = find_spec()
-    spec = load_spec(path)
-    principal.require(permission, spec.project)
-    return spec, path.resolve().parent
+    chosen = specs.choose(principal, project)
+    principal.require(permission, chosen)
+    return specs.require(store, chosen), specs.repository_root(chosen)
 
 
 class DeployBody(BaseModel):
@@ -39,25 +44,30 @@ class DeployBody(BaseModel):
 
 
 @router.get("/environments")
-def environments(p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
-    spec, _ = _spec(p, Permission.READ)
+def environments(
+    project: str | None = None, p: Principal = Reader, store: Store = StoreDep
+) -> dict[str, Any]:
+    spec, _ = _spec(store, p, Permission.READ, project)
     return svc.environments(store, spec)
 
 
 @router.get("/deployments")
 def history(
-    environment: str | None = None, p: Principal = Reader, store: Store = StoreDep
+    environment: str | None = None,
+    project: str | None = None,
+    p: Principal = Reader,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
-    spec, _ = _spec(p, Permission.READ)
+    spec, _ = _spec(store, p, Permission.READ, project)
     return svc.history(store, spec, environment)
 
 
 @router.post("/deployments")
-def deploy(body: DeployBody, p: Principal = Deployer, store: Store = StoreDep) -> dict[str, Any]:
-    from shipyard.cli.deploy import _spawn_controller
-
-    spec, root = _spec(p, Permission.DEPLOY)
-    created = svc.create(
+def deploy(
+    body: DeployBody, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
+    spec, root = _spec(store, p, Permission.DEPLOY, project)
+    return svc.create(
         store,
         spec,
         root,
@@ -67,8 +77,6 @@ def deploy(body: DeployBody, p: Principal = Deployer, store: Store = StoreDep) -
         actor=p.name,
         allow_destructive=body.allow_destructive,
     )
-    _spawn_controller(created["id"], root)
-    return created
 
 
 class RollbackBody(BaseModel):
@@ -79,35 +87,37 @@ class RollbackBody(BaseModel):
 def rollback(
     environment: str,
     body: RollbackBody | None = None,
+    project: str | None = None,
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    """`shipyard rollback ENV [--to V]`; its controller runs as a process of its own.
-    A held rollout is aborted instead (its running controller takes the abort)."""
-    from shipyard.cli.deploy import _spawn_controller
+    """`shipyard rollback ENV [--to V]`, driven by a worker. A held rollout is aborted
+    instead (its controller, or the next worker to take it, takes the abort)."""
     from shipyard.services import deploy_hold
 
-    spec, root = _spec(p, Permission.DEPLOY)
+    spec, _root = _spec(store, p, Permission.DEPLOY, project)
     to = body.to if body else None
     queued = deploy_hold.abort_for_rollback(store, spec, environment, to=to, actor=p.name)
     if queued is not None:
-        if not queued["controller_alive"]:
-            _spawn_controller(queued["id"], root)
         return queued
-    created = svc.create_rollback(store, spec, environment, to=to, actor=p.name)
-    _spawn_controller(created["id"], root)
-    return created
+    return svc.create_rollback(store, spec, environment, to=to, actor=p.name)
 
 
 @router.get("/rollouts/{environment}")
-def status(environment: str, p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
-    spec, _ = _spec(p, Permission.READ)
+def status(
+    environment: str, project: str | None = None, p: Principal = Reader, store: Store = StoreDep
+) -> dict[str, Any]:
+    spec, _ = _spec(store, p, Permission.READ, project)
     return svc.rollout_status(store, spec, environment)
 
 
 @router.post("/rollouts/{environment}/{action}")
 def act(
-    environment: str, action: str, p: Principal = Deployer, store: Store = StoreDep
+    environment: str,
+    action: str,
+    project: str | None = None,
+    p: Principal = Deployer,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
-    spec, _ = _spec(p, Permission.DEPLOY)
+    spec, _ = _spec(store, p, Permission.DEPLOY, project)
     return svc.act(store, spec, environment, action, p.name)

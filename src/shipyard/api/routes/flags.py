@@ -3,7 +3,6 @@ token; changing needs the FLAGS permission. The acting identity is the token's n
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -21,6 +20,7 @@ from shipyard.services import (
     flags_client,
     flags_lifecycle,
     projects,
+    specs,
 )
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
@@ -30,27 +30,20 @@ Reader = Depends(require(Permission.READ))
 Writer = Depends(require(Permission.FLAGS))
 
 
-def _spec() -> Any | None:
-    from shipyard.errors import ShipyardError
-    from shipyard.spec.load import find_spec, load_spec
-
-    try:
-        return load_spec(find_spec())
-    except ShipyardError:
-        return None  # a server need not run inside a repository
-
-
 def _scope(
     principal: Principal,
     project: str | None,
     env: str | None,
     permission: Permission,
     store: Store | None = None,
+    *,
+    db: Store,
 ) -> tuple[str, str | None]:
-    """The project (asked for, the token's own, or the server's repository's) and the env;
-    a write (``store`` given) must name a project the server holds or the caller may add."""
-    spec = _spec()
-    chosen = project or principal.project or (spec.project if spec is not None else None)
+    """The project (asked for, the token's own, or the server's repository's) and the env,
+    checked against the project's environments when the server holds its spec; a write
+    (``store`` given) must name a project the server holds or the caller may add."""
+    local = specs.local_project()
+    chosen = project or principal.project or local
     if chosen is None:
         raise InputError(
             "which project? this token is not limited to one",
@@ -59,10 +52,10 @@ def _scope(
         )
     principal.require(permission, chosen)
     if store is not None:
-        projects.admit(store, principal, chosen, held=spec.project if spec is not None else None)
+        projects.admit(store, principal, chosen, held=local)
     if env is not None:
-        known = list(spec.environments) if spec is not None and spec.project == chosen else None
-        flags.check_environment(env, known)
+        spec = specs.current(db, chosen)
+        flags.check_environment(env, list(spec.environments) if spec is not None else None)
     return chosen, env
 
 
@@ -141,7 +134,7 @@ def list_flags(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, env, Permission.READ)
+    chosen, env = _scope(who, project, env, Permission.READ, db=store)
     return {"flags": flags.list_flags(store, chosen, env)}
 
 
@@ -153,7 +146,7 @@ def create(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.create(
         store,
         chosen,
@@ -174,7 +167,7 @@ def export(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
     return flags.export(store, chosen, _need(env))
 
 
@@ -187,7 +180,7 @@ def import_(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.import_payload(store, chosen, _need(env), payload, who.name, strict=strict)
 
 
@@ -195,10 +188,9 @@ def import_(
 def stale(
     days: int = 7, project: str | None = None, who: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.READ)
+    chosen, _ = _scope(who, project, None, Permission.READ, db=store)
     # The server's working tree is its own project's code, never another project's.
-    spec = _spec()
-    root = Path.cwd() if spec is not None and spec.project == chosen else None
+    root = specs.repository_root(chosen)
     return flags_lifecycle.stale(store, chosen, root, days)
 
 
@@ -208,7 +200,7 @@ def create_token(
 ) -> dict[str, Any]:
     from datetime import timedelta
 
-    chosen, env = _scope(who, project, body.environment, Permission.FLAGS, store)
+    chosen, env = _scope(who, project, body.environment, Permission.FLAGS, store, db=store)
     life = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
     return flags_client.create_token(
         store,
@@ -229,7 +221,7 @@ def list_tokens(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, env, Permission.FLAGS)
+    chosen, env = _scope(who, project, env, Permission.FLAGS, db=store)
     return {"tokens": flags_client.list_client_tokens(store, chosen, env)}
 
 
@@ -237,7 +229,7 @@ def list_tokens(
 def revoke_token(
     token_id: str, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    chosen, _ = _scope(who, project, None, Permission.FLAGS, db=store)
     return flags_client.revoke_in_project(store, chosen, token_id, who.name)
 
 
@@ -252,7 +244,7 @@ def stream(
     """Server-sent events: the environment's flags now, then each change as it commits."""
     from shipyard.api.routes.unleash import event_stream
 
-    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
     return event_stream(request, store, chosen, _need(env), who.token_id)
 
 
@@ -263,7 +255,7 @@ def list_segments(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
     return {"segments": flag_segments.list_segments(store, chosen, _need(env))}
 
 
@@ -275,7 +267,7 @@ def create_segment(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_segments.create_segment(
         store, chosen, _need(env), body.constraints, who.name, name=body.name, segment_id=body.id
     )
@@ -289,7 +281,7 @@ def show_segment(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
     return flag_segments.show_segment(store, chosen, _need(env), segment_id)
 
 
@@ -302,7 +294,7 @@ def update_segment(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_segments.update_segment(
         store,
         chosen,
@@ -322,7 +314,7 @@ def delete_segment(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_segments.delete_segment(store, chosen, _need(env), segment_id, who.name)
 
 
@@ -334,7 +326,7 @@ def list_schedules(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, env, Permission.READ)
+    chosen, env = _scope(who, project, env, Permission.READ, db=store)
     return {"schedules": flag_schedules.list_schedules(store, chosen, env, pending=pending)}
 
 
@@ -347,7 +339,7 @@ def create_schedule(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     """One scheduled change, or a stepped rollout stored all or none."""
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     if body.steps is not None:
         if body.action is not None or body.at is not None or body.percentage is not None:
             raise InputError(
@@ -383,7 +375,7 @@ def apply_schedules(
     """Apply what is due now in the project (the server also does so every 30 seconds)."""
     from datetime import UTC, datetime
 
-    chosen, _ = _scope(who, project, None, Permission.FLAGS, store)
+    chosen, _ = _scope(who, project, None, Permission.FLAGS, store, db=store)
     return {"applied": flag_schedules.apply_due(store, datetime.now(UTC), project=chosen)}
 
 
@@ -391,7 +383,7 @@ def apply_schedules(
 def cancel_schedule(
     schedule_id: int, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.FLAGS, store)
+    chosen, _ = _scope(who, project, None, Permission.FLAGS, store, db=store)
     return flag_schedules.cancel(store, chosen, schedule_id, actor=who.name)
 
 
@@ -403,7 +395,7 @@ def show(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, env, Permission.READ)
+    chosen, env = _scope(who, project, env, Permission.READ, db=store)
     return flags.show(store, chosen, name, env)
 
 
@@ -417,7 +409,7 @@ def replace(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     """Create or replace the flag with a full Unleash feature object."""
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.save(store, chosen, _need(env), {**feature, "name": name}, who.name)
 
 
@@ -429,7 +421,7 @@ def delete(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.delete(store, chosen, _need(env), name, who.name)
 
 
@@ -441,7 +433,7 @@ def enable(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.set_enabled(store, chosen, _need(env), name, True, who.name)
 
 
@@ -453,7 +445,7 @@ def disable(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.set_enabled(store, chosen, _need(env), name, False, who.name)
 
 
@@ -466,7 +458,7 @@ def rollout(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.set_rollout(store, chosen, _need(env), name, body.percentage, who.name)
 
 
@@ -479,7 +471,7 @@ def evaluate(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
     return flags.evaluate(store, chosen, _need(env), name, body.context)
 
 
@@ -491,7 +483,7 @@ def list_strategies(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ)
+    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
     return flag_strategies.list_strategies(store, chosen, _need(env), name)
 
 
@@ -504,7 +496,7 @@ def add_strategy(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_strategies.add_strategy(
         store,
         chosen,
@@ -527,5 +519,5 @@ def remove_strategy(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_strategies.remove_strategy(store, chosen, _need(env), name, index, who.name)

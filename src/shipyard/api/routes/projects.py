@@ -33,3 +33,35 @@ def create(
 ) -> dict[str, Any]:
     who.require_global(Permission.ADMIN)
     return projects.create(store, body.name)
+
+
+class SpecIn(BaseModel):
+    yaml: str
+    file: str = "shipyard.yaml"
+
+
+@router.put("/{name}/spec")
+def apply_spec(
+    name: str,
+    body: SpecIn,
+    who: Principal = Depends(require(Permission.ADMIN)),
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    """`shipyard apply`: the project's shipyard.yaml, checked as `shipyard validate` checks it,
+    kept as its newest revision (``project.applied``); the same bytes again change nothing."""
+    from shipyard.services import specs
+
+    who.require(Permission.ADMIN, name)
+    projects.admit(store, who, name)
+    return specs.apply(store, body.yaml, body.file, who.name, project=name)
+
+
+@router.get("/{name}/spec")
+def get_spec(
+    name: str, who: Principal = Depends(require(Permission.READ)), store: Store = StoreDep
+) -> dict[str, Any]:
+    """The project's newest shipyard.yaml revision as the server holds it."""
+    from shipyard.services import specs
+
+    who.require(Permission.READ, name)
+    return specs.get(store, name)

@@ -23,14 +23,53 @@ Deployer = Depends(require(Permission.DEPLOY))
 Approver = Depends(require(Permission.APPROVE))
 
 
-def _spec(principal: Principal | None = None, permission: Permission = Permission.READ) -> Any:
-    """The spec of the project the server runs in; the token must cover that project."""
-    from shipyard.spec.load import find_spec, load_spec
+def _spec(
+    store: Store,
+    principal: Principal | None = None,
+    permission: Permission = Permission.READ,
+    project: str | None = None,
+) -> Any:
+    """The project's spec as the server holds it (`shipyard apply`); the token must cover it.
+    Without a token (the status page): the server's own repository's project, or the one
+    project it holds."""
+    from shipyard.services import specs
 
-    spec = load_spec(find_spec())
-    if principal is not None:
-        principal.require(permission, spec.project)
-    return spec
+    if principal is None:
+        chosen = project or specs.local_project() or _sole(store)
+    else:
+        chosen = specs.choose(principal, project)
+        principal.require(permission, chosen)
+    return specs.require(store, chosen)
+
+
+def _sole(store: Store) -> str:
+    from shipyard.services.specs import SpecNotApplied
+    from shipyard.store import specs as repo
+
+    with store.read() as uow:
+        held = repo.projects(uow.conn)
+    if len(held) != 1:
+        raise SpecNotApplied(
+            f"this server holds {len(held)} projects' specs; the status page shows one",
+            "run the server in that project's repository",
+        )
+    return held[0]
+
+
+def _repository(spec: Any) -> Any:
+    """The project's git working tree, which cutting a train, a hotfix or a custom gate needs:
+    the server's own, when it runs in that project's repository."""
+    from shipyard.errors import InputError
+    from shipyard.services import specs
+
+    root = specs.repository_root(spec.project)
+    if root is None:
+        raise InputError(
+            f"this needs {spec.project}'s git repository, and the server does not run in it",
+            "run the command in the repository without SHIPYARD_SERVER",
+            code="repository-required",
+        )
+    return root
 
 
 def _now() -> datetime:
@@ -89,12 +128,6 @@ class HotfixIn(BaseModel):
     version: str
 
 
-def _root() -> Any:
-    from shipyard.spec.load import find_spec
-
-    return find_spec().resolve().parent
-
-
 def _ttl(value: str | None) -> Any:
     from shipyard.domain.calendar import parse_duration
 
@@ -102,75 +135,96 @@ def _ttl(value: str | None) -> Any:
 
 
 @router.get("/freezes")
-def list_freezes(p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def list_freezes(
+    project: str | None = None,
+    p: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
     from shipyard.services import freezes
 
-    return freezes.list_freezes(store, _spec(p), _now())
+    return freezes.list_freezes(store, _spec(store, p, project=project), _now())
 
 
 @router.post("/freezes")
-def add_freeze(body: FreezeIn, p: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+def add_freeze(
+    body: FreezeIn, project: str | None = None, p: Principal = Admin, store: Store = StoreDep
+) -> dict[str, Any]:
     from shipyard.services import freezes
 
-    return freezes.add(store, _spec(p, Permission.ADMIN), body.model_dump(), p.name)
+    return freezes.add(store, _spec(store, p, Permission.ADMIN, project), body.model_dump(), p.name)
 
 
 @router.delete("/freezes/{name}")
-def remove_freeze(name: str, p: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+def remove_freeze(
+    name: str, project: str | None = None, p: Principal = Admin, store: Store = StoreDep
+) -> dict[str, Any]:
     from shipyard.services import freezes
 
-    return freezes.remove(store, _spec(p, Permission.ADMIN), name, p.name)
+    return freezes.remove(store, _spec(store, p, Permission.ADMIN, project), name, p.name)
 
 
 @router.get("/freezes/status")
 def freeze_status(
-    env: str | None = None, at: str | None = None, p: Principal = Reader, store: Store = StoreDep
+    env: str | None = None,
+    at: str | None = None,
+    project: str | None = None,
+    p: Principal = Reader,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
     from shipyard.services import freezes
     from shipyard.services.coordination import parse_at
 
-    return freezes.status(store, _spec(p), parse_at(at), env)
+    return freezes.status(store, _spec(store, p, project=project), parse_at(at), env)
 
 
 @router.get("/calendar.ics", response_class=PlainTextResponse)
 def calendar_ics(
-    weeks: int = Query(26, ge=1, le=260), p: Principal = Reader, store: Store = StoreDep
+    weeks: int = Query(26, ge=1, le=260),
+    project: str | None = None,
+    p: Principal = Reader,
+    store: Store = StoreDep,
 ) -> PlainTextResponse:
     from shipyard.services import freezes
 
-    text = freezes.ical(store, _spec(p), _now(), weeks)
+    text = freezes.ical(store, _spec(store, p, project=project), _now(), weeks)
     return PlainTextResponse(text, media_type="text/calendar")
 
 
 @router.get("/train")
 def train_status(
-    at: str | None = None, p: Principal = Reader, store: Store = StoreDep
+    at: str | None = None,
+    project: str | None = None,
+    p: Principal = Reader,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
     from shipyard.services import trains
     from shipyard.services.coordination import parse_at
 
-    return trains.status(store, _spec(p), parse_at(at))
+    return trains.status(store, _spec(store, p, project=project), parse_at(at))
 
 
 @router.post("/train/cut")
-def train_cut(body: CutIn, p: Principal = Deployer, store: Store = StoreDep) -> dict[str, Any]:
+def train_cut(
+    body: CutIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
     from shipyard.services import trains
-    from shipyard.spec.load import find_spec
 
-    spec = _spec(p, Permission.DEPLOY)
-    return trains.cut(store, spec, find_spec().resolve().parent, p.name, _now(), body.ref)
+    spec = _spec(store, p, Permission.DEPLOY, project)
+    return trains.cut(store, spec, _repository(spec), p.name, _now(), body.ref)
 
 
 @router.post("/train/ship")
-def train_ship(body: ShipIn, p: Principal = Deployer, store: Store = StoreDep) -> dict[str, Any]:
+def train_ship(
+    body: ShipIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
+) -> dict[str, Any]:
     """Answers once the candidate is live everywhere (200) or has stopped (409, with where and
     why in ``details``); rollouts run inside the request, so give it a long timeout."""
     from shipyard.errors import Refused
     from shipyard.services import trains
 
-    spec = _spec(p, Permission.DEPLOY)
+    spec = _spec(store, p, Permission.DEPLOY, project)
     out = trains.ship(
-        store, spec, _root(), p.name, _now(), train_name=body.train, version=body.version
+        store, spec, _repository(spec), p.name, _now(), train_name=body.train, version=body.version
     )
     if not out["shipped"]:
         raise Refused(out["message"], out.get("hint"), code=out["code"], details=out)
@@ -179,35 +233,52 @@ def train_ship(body: ShipIn, p: Principal = Deployer, store: Store = StoreDep) -
 
 @router.post("/train/picks/{sha}/approve")
 def train_approve_pick(
-    sha: str, body: PickIn, p: Principal = Approver, store: Store = StoreDep
+    sha: str,
+    body: PickIn,
+    project: str | None = None,
+    p: Principal = Approver,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
     from shipyard.services import trains
 
-    spec = _spec(p, Permission.APPROVE)
+    spec = _spec(store, p, Permission.APPROVE, project)
     return trains.approve_pick(
-        store, spec, _root(), sha, p.name, _now(), train_name=body.train, comment=body.comment
+        store,
+        spec,
+        _repository(spec),
+        sha,
+        p.name,
+        _now(),
+        train_name=body.train,
+        comment=body.comment,
     )
 
 
 @router.post("/train/picks/{sha}")
 def train_pick(
-    sha: str, body: PickIn, p: Principal = Deployer, store: Store = StoreDep
+    sha: str,
+    body: PickIn,
+    project: str | None = None,
+    p: Principal = Deployer,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
     from shipyard.services import trains
 
-    spec = _spec(p, Permission.DEPLOY)
-    return trains.pick(store, spec, _root(), sha, p.name, _now(), train_name=body.train)
+    spec = _spec(store, p, Permission.DEPLOY, project)
+    return trains.pick(store, spec, _repository(spec), sha, p.name, _now(), train_name=body.train)
 
 
 @router.post("/hotfixes")
 def hotfix_start(
-    body: HotfixIn, p: Principal = Deployer, store: Store = StoreDep
+    body: HotfixIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
     """Creates ``hotfix/VERSION`` without checking it out: the server's checkout stays put."""
     from shipyard.services import hotfix
 
-    spec = _spec(p, Permission.DEPLOY)
-    return hotfix.start(store, spec, _root(), body.version, p.name, _now(), checkout=False)
+    spec = _spec(store, p, Permission.DEPLOY, project)
+    return hotfix.start(
+        store, spec, _repository(spec), body.version, p.name, _now(), checkout=False
+    )
 
 
 @router.get("/gates/{env}")
@@ -215,6 +286,7 @@ def gates(
     env: str,
     version: str | None = None,
     at: str | None = None,
+    project: str | None = None,
     p: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
@@ -222,67 +294,87 @@ def gates(
     from shipyard.services import gates as svc
     from shipyard.services.coordination import parse_at
 
-    spec = _spec(p)
+    spec = _spec(store, p, project=project)
     version = version or svc.default_version(store, spec, env)
     if version is None:
         raise InputError(f"nothing to judge for {env}", "pass ?version=", code="version-missing")
-    from shipyard.spec.load import find_spec
+    from shipyard.services import specs
 
-    project_root = find_spec().resolve().parent
+    project_root = specs.repository_root(spec.project)
     verdict = svc.check(store, spec, env, version, p.name, parse_at(at), project_root)
     return svc.verdict_dict(verdict, env, version)
 
 
 @router.post("/approvals")
-def approve(body: ApprovalIn, p: Principal = Approver, store: Store = StoreDep) -> dict[str, Any]:
+def approve(
+    body: ApprovalIn, project: str | None = None, p: Principal = Approver, store: Store = StoreDep
+) -> dict[str, Any]:
     from shipyard.services import approvals
 
-    spec = _spec(p, Permission.APPROVE)
+    spec = _spec(store, p, Permission.APPROVE, project)
     return approvals.approve(
         store, spec, body.environment, body.version, p.name, _now(), body.comment
     )
 
 
 @router.get("/locks")
-def list_locks(p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def list_locks(
+    project: str | None = None,
+    p: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
     from shipyard.services import locks
 
-    return {"locks": locks.list_locks(store, _spec(p).project, _now())}
+    return {"locks": locks.list_locks(store, _spec(store, p, project=project).project, _now())}
 
 
 @router.post("/locks/{env}")
 def lock(
-    env: str, body: LockIn, p: Principal = Deployer, store: Store = StoreDep
+    env: str,
+    body: LockIn,
+    project: str | None = None,
+    p: Principal = Deployer,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
     from shipyard.services import locks
 
-    spec = _spec(p, Permission.DEPLOY)
+    spec = _spec(store, p, Permission.DEPLOY, project)
     return locks.lock(store, spec, env, p.name, body.reason, _now(), _ttl(body.ttl))
 
 
 @router.delete("/locks/{env}")
 def unlock(
-    env: str, force: bool = False, p: Principal = Deployer, store: Store = StoreDep
+    env: str,
+    force: bool = False,
+    project: str | None = None,
+    p: Principal = Deployer,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
     from shipyard.services import locks
 
-    return locks.unlock(store, _spec(p, Permission.DEPLOY), env, p.name, _now(), force=force)
+    return locks.unlock(
+        store, _spec(store, p, Permission.DEPLOY, project), env, p.name, _now(), force=force
+    )
 
 
 @router.get("/break-glass")
-def list_break_glass(p: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def list_break_glass(
+    project: str | None = None,
+    p: Principal = Reader,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
     from shipyard.services import breakglass
 
-    return {"overrides": breakglass.list_overrides(store, _spec(p).project)}
+    return {"overrides": breakglass.list_overrides(store, _spec(store, p, project=project).project)}
 
 
 @router.post("/break-glass")
 def request_break_glass(
-    body: BreakGlassIn, p: Principal = Deployer, store: Store = StoreDep
+    body: BreakGlassIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
     from shipyard.services import breakglass
 
-    spec = _spec(p, Permission.DEPLOY)
+    spec = _spec(store, p, Permission.DEPLOY, project)
     return breakglass.request(
         store,
         spec,
@@ -298,20 +390,26 @@ def request_break_glass(
 
 @router.post("/break-glass/{override_id}/approve")
 def approve_break_glass(
-    override_id: str, p: Principal = Approver, store: Store = StoreDep
+    override_id: str, project: str | None = None, p: Principal = Approver, store: Store = StoreDep
 ) -> dict[str, Any]:
     from shipyard.services import breakglass
 
-    return breakglass.approve(store, _spec(p, Permission.APPROVE), override_id, p.name, _now())
+    return breakglass.approve(
+        store, _spec(store, p, Permission.APPROVE, project), override_id, p.name, _now()
+    )
 
 
 @router.post("/break-glass/{override_id}/review")
 def review_break_glass(
-    override_id: str, body: ReviewIn, p: Principal = Deployer, store: Store = StoreDep
+    override_id: str,
+    body: ReviewIn,
+    project: str | None = None,
+    p: Principal = Deployer,
+    store: Store = StoreDep,
 ) -> dict[str, Any]:
     from shipyard.services import breakglass
 
-    spec = _spec(p, Permission.DEPLOY)
+    spec = _spec(store, p, Permission.DEPLOY, project)
     return breakglass.review(store, spec, override_id, p.name, body.notes)
 
 
@@ -325,7 +423,7 @@ def status_page(request: Request, store: Store = StoreDep) -> HTMLResponse:
     from shipyard.services import status_page as page
 
     request.app.state.status_limiter.check(request.client.host if request.client else "")
-    html, age = request.app.state.status_page.get(lambda: page.render(store, _spec(), _now()))
+    html, age = request.app.state.status_page.get(lambda: page.render(store, _spec(store), _now()))
     ttl = request.app.state.status_page.ttl_s
     return HTMLResponse(
         html,

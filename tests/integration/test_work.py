@@ -1,0 +1,129 @@
+"""Leases on background work: one holder at a time, taken over when it runs out, and a stale
+holder's writes refused by its fencing token."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from shipyard.services import work
+from shipyard.store import work as repo
+from shipyard.store.schema import projects
+from shipyard.store.uow import Store
+
+
+def _add(store: Store, item: str = "rollout:d1") -> str:
+    with store.begin() as uow:
+        work.add(uow.conn, item, "rollout", "shop")
+        work.add(uow.conn, item, "rollout", "shop")  # twice: still one row
+    return item
+
+
+def _write(lease: work.Lease, name: str) -> None:
+    """A write of the holder's, through its fenced store."""
+    with lease.fenced.begin() as uow:
+        uow.conn.execute(projects.insert(), {"name": name, "created_at": "now"})
+
+
+def _names(store: Store) -> set[str]:
+    with store.read() as uow:
+        return {r[0] for r in uow.conn.execute(select(projects.c.name))}
+
+
+def test_one_holder_at_a_time(store: Store) -> None:
+    """Of two workers taking at once, one gets the item; the other gets nothing."""
+    item = _add(store)
+    got: dict[str, list[work.Lease]] = {}
+    barrier = threading.Barrier(2)
+
+    def take(owner: str) -> None:
+        barrier.wait()
+        got[owner] = work.take(store, ["rollout"], owner, 5)
+
+    threads = [threading.Thread(target=take, args=(o,)) for o in ("w1", "w2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    held = [lease for leases in got.values() for lease in leases]
+    assert [(lease.item, lease.fence) for lease in held] == [(item, 1)]
+    assert work.take_item(store, item, "w3") is None
+    assert work.take(store, ["schedules"], "w3", 5) == []
+
+
+def test_a_stale_holder_is_fenced_off(store: Store) -> None:
+    """When a lease runs out and another worker takes the work, the first holder's next write
+    is refused and rolled back; the new holder writes, and its token is one higher."""
+    item = _add(store)
+    (old,) = work.take(store, ["rollout"], "w1", 1, lease_s=0.3)
+    _write(old, "by-w1-in-time")
+    time.sleep(0.5)  # w1 stalls past its lease (a pause, a partition)
+    new = work.take_item(store, item, "w2", lease_s=5)
+    assert new is not None and new.fence == old.fence + 1
+    with pytest.raises(work.LeaseLost):
+        _write(old, "by-w1-stale")
+    assert old.lost.is_set()
+    _write(new, "by-w2")
+    assert _names(store) == {"by-w1-in-time", "by-w2"}
+    with pytest.raises(work.LeaseLost):
+        old.log("stale line")
+    new.log("fresh line")
+    assert [entry["line"] for entry in work.logs(store, item)] == ["fresh line"]
+
+
+def test_heartbeat_keeps_a_lease_and_release_frees_it(store: Store) -> None:
+    """A holder whose heartbeat runs keeps its work past the lease period; released
+    unfinished, the work is taken by the next worker; released done, by nobody."""
+    item = _add(store)
+    (lease,) = work.take(store, ["rollout"], "w1", 1, lease_s=0.4)
+    with lease.heartbeat(every=0.1):
+        time.sleep(0.9)
+        assert work.take_item(store, item, "w2") is None
+    _write(lease, "still-mine")
+    lease.release(done=False)
+    again = work.take_item(store, item, "w2")
+    assert again is not None and again.fence == 2
+    again.release(done=True)
+    assert work.take_item(store, item, "w3") is None
+    assert work.get(store, item)["state"] == "done"  # type: ignore[index]
+
+
+def test_work_that_failed_waits_before_it_is_taken_again(store: Store) -> None:
+    """Released with a wait after a failed attempt, the work is not taken until it passes."""
+    item = _add(store)
+    (lease,) = work.take(store, ["rollout"], "w1", 1)
+    lease.release(done=False, wait_s=0.4)
+    assert work.take_item(store, item, "w2") is None
+    time.sleep(0.5)
+    assert work.take_item(store, item, "w2") is not None
+
+
+def test_unheld_work_can_be_finished_held_work_cannot(store: Store) -> None:
+    """Work nobody holds is marked done (a cancelled rollout); work a worker holds is not."""
+    a, b = _add(store, "rollout:a"), _add(store, "rollout:b")
+    work.take_item(store, b, "w1")
+    with store.begin() as uow:
+        assert work.finish_unheld(uow.conn, a)
+        assert not work.finish_unheld(uow.conn, b)
+        assert repo.get(uow.conn, a)["state"] == "done"  # type: ignore[index]
+
+
+def test_lease_times_follow_the_database_clock(store: Store) -> None:
+    """Expiry is the database's now plus the lease, whatever this host's clock says."""
+    item = _add(store)
+    work.take_item(store, item, "w1", lease_s=30)
+    row = work.get(store, item)
+    assert row is not None and 29 < row["left_s"] <= 30
+
+
+def test_a_fenced_store_shares_the_engine(store: Store) -> None:
+    """The fenced store is the same database connection pool, not a second one."""
+    item = _add(store)
+    lease = work.take_item(store, item, "w1")
+    assert lease is not None
+    assert lease.fenced.engine is store.engine
+    assert replace(store).fence is None
