@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -129,3 +130,38 @@ def test_sbom_python_names_another_environment(tmp_path: Path) -> None:
     assert any(p["name"] == "shipyard:missing" for p in alpha["properties"])
     bad = shipyard(*args[:-1], "2.0.0", "--sbom-python", str(tmp_path / "nope"), "--json", cwd=root)
     assert bad.returncode == 2 and as_json(bad)["error"]["code"] == "sbom-python-invalid"
+
+
+def test_uv_lock_decides_the_versions(tmp_path: Path) -> None:
+    """With a uv.lock at the project root (made by uv), the SBOM lists the locked versions of
+    what pip installs for the wheel, though the project's .venv holds an older alpha, and says
+    it was resolved against the lock."""
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    wheels = {p[0]: _wheel(wheelhouse, *p) for p in PACKAGES}
+    _wheel(wheelhouse, "alpha", "1.0", [], [])
+    fresh = _venv(tmp_path / "fresh")
+    before = _installed(fresh)
+    _pip(fresh, "--find-links", str(wheelhouse), str(wheels["app"]))
+    pip_installed = {k: v for k, v in _installed(fresh).items() if k not in before and k != "app"}
+
+    root = gitrepo.init(tmp_path / "app")
+    requires = ", ".join(json.dumps(r) for r in PACKAGES[0][2])
+    pyproject = (
+        '[project]\nname = "app"\nversion = "1.0.0"\nrequires-python = ">=3.11"\n'
+        f"dependencies = [{requires}]\n"
+    )
+    files = {"shipyard.yaml": "project: app\n", "pyproject.toml": pyproject}
+    gitrepo.commit(root, "feat: a", files | {".gitignore": ".shipyard/\n.venv/\n"})
+    uv = [sys.executable, "-m", "uv", "lock", "--no-index", "--find-links", str(wheelhouse)]
+    env = {**os.environ, "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_PYTHON": sys.executable}
+    subprocess.run(uv, cwd=root, env=env, check=True, capture_output=True)
+    assert (root / "uv.lock").is_file()
+    _pip(_venv(root / ".venv"), "--find-links", str(wheelhouse), "alpha==1.0")
+    args = ("artifacts", "publish", "app", str(wheels["app"]), "--version", "1.0.0")
+    assert shipyard(*args, cwd=root).returncode == 0
+    sbom = json.loads(shipyard("artifacts", "sbom", "app@1.0.0", cwd=root).stdout)
+    listed = {c["name"].lower(): c.get("version") for c in sbom["components"]}
+    assert listed == pip_installed and listed["alpha"] == "1.2"
+    resolved = {p["name"]: p["value"] for p in sbom["metadata"]["component"]["properties"]}
+    assert resolved["shipyard:resolved-against"].startswith(f"lock {root / 'uv.lock'}")

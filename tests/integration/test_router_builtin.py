@@ -184,8 +184,6 @@ def test_in_process_control_raises_coded_errors(router: BuiltinRouter) -> None:
     with pytest.raises(WeightsInvalid) as info:
         router.set_weights({"stable": 30, "canary": 30})
     assert info.value.code == "weights-invalid"
-    with pytest.raises(WeightsInvalid):
-        router.set_pool("stable", [])  # stable still has 100% of traffic
     with pytest.raises(RouterConfigInvalid):
         router.set_header_route("bad header", "x", "canary")
 
@@ -197,6 +195,23 @@ def test_dead_backend_answers_502_counted_as_error(router: BuiltinRouter) -> Non
     assert httpx.get(router.url + "/").status_code == 502
     window = BuiltinMetrics(router.admin_url + "/metrics").windows(["dead"])["dead"]
     assert (window.requests, window.errors) == (1, 1)
+
+
+def test_a_refused_connection_goes_to_the_next_backend(
+    router: BuiltinRouter, backends: Backends
+) -> None:
+    """A backend that refuses connections (an instance that just died) costs no failed
+    request: the next backend of its pool answers, and an emptied pool's share goes to the
+    pools that still have backends."""
+    router.set_pool("mixed", [f"127.0.0.1:{free_port()}", *backends.addresses("stable")])
+    router.set_weights({"mixed": 100})
+    with httpx.Client() as client:
+        assert {client.get(router.url + "/").status_code for _ in range(20)} == {200}
+    router.set_weights({"mixed": 50, "canary": 50})
+    router.set_pool("canary", [])
+    with httpx.Client() as client:
+        assert {client.get(router.url + "/").text for _ in range(20)} == {"checkout v1"}
+    router.set_pool("canary", backends.addresses("canary"))
 
 
 def test_no_pool_with_traffic_answers_503(backends: Backends) -> None:

@@ -1202,3 +1202,82 @@ def test_header_step_scales_a_canary_first() -> None:
     """A header route never points at an empty canary pool."""
     plan = describe_plan(Canary(instances=3, steps=(HeaderStep(HeaderMatch("x-beta", "yes")),)))
     assert plan[:2] == ("scale the canary pool to 1 and wait", "route 'x-beta: yes' to the canary")
+
+
+# -- failures while rolling back ----------------------------------------------------------------
+
+ABORTING: History = (*AT_25, (10, act(Action.ABORT)))
+RECREATE_BACK: History = (*STOPPED, (66, TICK))  # the deadline sent recreate back
+
+ROLLING_BACK_CASES = [
+    pytest.param(
+        CANARY,
+        AT_25,
+        (10, HOOK),
+        rolled_back(HOOK.reason, StopAnalysis("errors"), SetWeights(100, 0), ScaleDown(C, 0)),
+        Phase.ABORTED,
+        4,
+        id="canary-stable-kept-its-size-back-at-once",
+    ),
+    pytest.param(
+        CANARY,
+        ((5, R(0, 1)),),
+        (10, act(Action.ABORT)),
+        (StopAnalysis("errors"),),
+        Phase.ROLLING_BACK,
+        4,
+        id="no-stable-instance-ready-waits-for-one",
+    ),
+    pytest.param(
+        CANARY,
+        ((5, R(0, 1)), (10, act(Action.ABORT))),
+        (11, R(1, 1)),
+        rolled_back("aborted", SetWeights(100, 0), ScaleDown(C, 0)),
+        Phase.ABORTED,
+        4,
+        id="one-stable-instance-back-is-enough",
+    ),
+    pytest.param(
+        RECREATE,
+        RECREATE_BACK,
+        (67, HOOK),
+        (),
+        Phase.ROLLING_BACK,
+        2,
+        id="a-failure-while-rolling-back-changes-nothing",
+    ),
+    pytest.param(
+        RECREATE,
+        (*RECREATE_BACK, (70, R(1, 0))),
+        (127, TICK),
+        rolled_back("progress deadline (1m) exceeded: canary pool has 0/2 ready", ScaleDown(C, 0)),
+        Phase.ABORTED,
+        2,
+        id="deadline-sends-traffic-to-the-stable-instances-ready",
+    ),
+    pytest.param(
+        RECREATE,
+        (*RECREATE_BACK, (127, TICK)),
+        (130, R(1, 0)),
+        rolled_back("progress deadline (1m) exceeded: canary pool has 0/2 ready", ScaleDown(C, 0)),
+        Phase.ABORTED,
+        2,
+        id="stuck-rollback-carries-on-once-a-stable-instance-is-ready",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "history", "then", "commands", "phase", "stable"), ROLLING_BACK_CASES
+)
+def test_a_rollback_never_gives_up_on_the_stable_version(
+    strategy: Strategy,
+    history: History,
+    then: tuple[float, Observation],
+    commands: tuple[Command, ...],
+    phase: Phase,
+    stable: int,
+) -> None:
+    """A rollback takes traffic back as soon as a stable instance is ready, carries on past a
+    failure on the way, and past its deadline with the stable instances it has."""
+    check(strategy, history, then, commands, phase, stable)

@@ -88,10 +88,17 @@ def test_bad_weights_are_refused(weights: dict[str, object], words: str) -> None
     assert words in info.value.message and info.value.code == "weights-invalid"
 
 
-def test_traffic_to_an_empty_pool_is_refused() -> None:
-    """A pool with no backends cannot be given traffic."""
-    with pytest.raises(WeightsInvalid, match="no backends"):
-        check_weights({"stable": 0, "canary": 100}, {"stable": ("a:1",), "canary": ()})
+def test_an_empty_pools_share_goes_to_the_others() -> None:
+    """A weighted pool without backends (all ejected) gets nothing: the other weighted pools
+    take its share, a header route to it falls back to the weights, and with no backend at
+    all no pool is chosen (503)."""
+    t = table(10, 90).with_header_route("x-ring", "internal", "canary").with_pool("canary", [])
+    rng = random.Random(7)
+    ring = {"x-ring": "internal"}.get
+    assert {t.choose(no_headers, None, rng)[0] for _ in range(500)} == {"stable"}
+    assert t.choose(ring, "canary", rng) == ("stable", True)
+    empty = t.with_pool("stable", [])
+    assert empty.choose(ring, None, rng) == (None, False)
 
 
 @pytest.mark.parametrize(

@@ -362,8 +362,16 @@ def _action(name: str) -> Any:
         from shipyard.services import deploy as svc
 
         spec, root = _spec(file)
-        out = svc.act(open_store(root), spec, environment, name, _actor())
-        emit(out, json_, lambda: console().print(f"{name} queued for {out['id']}"))
+        store = open_store(root)
+        out = svc.act(store, spec, environment, name, _actor())
+        if name != "abort":
+            emit(out, json_, lambda: console().print(f"{name} queued for {out['id']}"))
+            return
+        # An abort is followed to its end, and driven here when no controller runs.
+        line, _status = _printer(json_mode(json_))
+        dep = svc.follow(store, spec, out["id"], line)
+        out = {**out, "status": dep["status"], "reason": dep["reason"]}
+        emit(out, json_, lambda: console().print(f"{out['id']} {out['status']}: {out['reason']}"))
 
     command.__doc__ = {
         "promote": "Skip the current pause, analysis or promotion gate; accept a held version.",

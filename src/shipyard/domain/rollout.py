@@ -1431,12 +1431,28 @@ class _Run:
 
     def settle(self) -> None:
         """Run steps until one has to wait; fail the step whose deadline has passed."""
+        self._unstick()
         while True:
             self._drive()
             if not self._deadline_passed():
                 break
-            self.fail(self._deadline_reason())
+            self.fail(self._deadline_reason(), deadline=True)
         self.set(phase=self._phase())
+
+    def _unstick(self) -> None:
+        """A rollback stuck waiting for the stable pool carries on once an instance of it is
+        ready again (the shell keeps replacing the ones that exit)."""
+        s = self.s
+        if s.phase is Phase.DEGRADED and s.rolling_back and self._restoring() and s.ready.stable:
+            self.note(
+                f"{s.ready.stable} stable instance(s) ready again: sending traffic back to them"
+            )
+            self.set(phase=Phase.PROGRESSING)
+            self._advance()
+
+    def _restoring(self) -> bool:
+        w = self.s.wait
+        return w is not None and w.kind is WaitKind.READY and w.pool is Pool.STABLE
 
     def _drive(self) -> None:
         while self.active:
@@ -1535,13 +1551,17 @@ class _Run:
             self.note("rollout complete: the new version is stable")
         elif isinstance(step, _RestoreStable):
             n = s.stable_instances
+            need = 0  # a pool that kept its size takes traffic back at once, if any is ready
             if s.targets.stable < n:
                 self.emit(ScaleUp(Pool.STABLE, n))
                 self.set(targets=s.targets.with_(Pool.STABLE, n))
                 self.note(f"scaling the stable pool back to {n}")
-                if not self._ready(Pool.STABLE, n):
-                    self._wait(Wait(WaitKind.READY, Pool.STABLE, n), deadline)
-                    return
+                need = n
+            elif n > 0 and s.ready.stable == 0:
+                need = 1
+            if need and not self._ready(Pool.STABLE, need):
+                self._wait(Wait(WaitKind.READY, Pool.STABLE, need), deadline)
+                return
             self._advance()
         else:
             self.emit(Rollback(s.failure or "rolled back"))
@@ -1664,17 +1684,31 @@ class _Run:
             self.emit(StopAnalysis(a.name))
             self.set(analysis=replace(a, finished_at=self.now, message="stopped"))
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, *, deadline: bool = False) -> None:
         self._stop_analysis()
         if self.s.rolling_back:
-            self.note(f"{reason}; the rollback is stuck")
-            self.set(phase=Phase.DEGRADED, deadline_at=None)
+            self._fail_rolling_back(reason, deadline)
         elif self.s.strategy.on_failure is OnFailure.HOLD:
             self.note(f"{reason}; holding here as configured (on_failure: hold)")
             self.set(phase=Phase.DEGRADED, deadline_at=None, failure=reason, user_paused=False)
         else:
             self.note(reason)
             self._rollback(reason)
+
+    def _fail_rolling_back(self, reason: str, deadline: bool) -> None:
+        """A rollback never gives up on the stable version: a failure on the way changes
+        nothing; past the deadline, traffic goes back to the stable instances that are ready
+        (fewer than asked for), and with none ready the rollback is stuck (Degraded, visible)
+        until one is."""
+        have = self.s.ready.stable
+        if not deadline or not self._restoring():
+            self.note(f"{reason}; still rolling back")
+        elif have:
+            self.note(f"{reason}; sending traffic back to the {have} stable instance(s) ready")
+            self._advance()
+        else:
+            self.note(f"{reason}; the rollback is stuck until a stable instance is ready")
+            self.set(phase=Phase.DEGRADED, deadline_at=None)
 
     def _rollback(self, reason: str) -> None:
         self._stop_analysis()

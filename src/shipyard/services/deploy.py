@@ -419,6 +419,36 @@ def _controller_alive(dep: dict[str, Any]) -> bool:
     return True
 
 
+def follow(
+    store: Store,
+    spec: Any,
+    deployment_id: str,
+    on_line: Callable[[str, dict[str, Any]], None] | None = None,
+    poll: float = 0.1,
+) -> dict[str, Any]:
+    """Wait until the deployment ends, driving it here if its controller is gone (so a
+    queued abort acts at once even when nothing else would take it)."""
+    said = ""
+    while True:
+        with store.read() as uow:
+            dep = repo.get_deployment(uow.conn, deployment_id)
+        assert dep is not None
+        if dep["status"] != "running":
+            return dep
+        if not _controller_alive(dep):
+            try:
+                return {**dep, **run(store, spec, deployment_id, on_line)}
+            except Conflict as exc:
+                if exc.code != "rollout-in-progress":
+                    raise  # another controller took it meanwhile: follow that one
+        if on_line and dep["reason"] != said:
+            said = dep["reason"]
+            on_line(said, {"phase": dep["phase"]})
+        import time
+
+        time.sleep(poll)
+
+
 def resume(
     store: Store,
     spec: Any,

@@ -8,7 +8,6 @@ to is the stable one still running beside it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +15,6 @@ from shipyard.domain import rollout as r
 from shipyard.errors import Conflict
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store
-
-POLL = 0.2  # seconds between looks at a deployment another controller drives
 
 
 def held_state(dep: dict[str, Any] | None) -> r.RolloutState | None:
@@ -90,22 +87,9 @@ def follow(
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Wait for the aborted rollout to end, driving it here if its controller is gone."""
-    from shipyard.services.deploy import _controller_alive, run
+    from shipyard.services.deploy import follow as follow_deployment
 
-    said = ""
-    while True:
-        with store.read() as uow:
-            dep = repo.get_deployment(uow.conn, queued["id"])
-        assert dep is not None
-        if dep["status"] != "running":
-            break
-        if not _controller_alive(dep):
-            dep = {**dep, **run(store, spec, dep["id"], on_line)}
-            break
-        if on_line and dep["reason"] != said:
-            said = dep["reason"]
-            on_line(said, {"phase": dep["phase"]})
-        time.sleep(POLL)
+    dep = follow_deployment(store, spec, queued["id"], on_line)
     # The rollback asked for is done when the held deployment rolled back.
     status = "succeeded" if dep["status"] == "rolled-back" else dep["status"]
     return {**queued, "status": status, "reason": dep["reason"], "aborted": dep["id"]}

@@ -334,6 +334,10 @@ class Instances:
 
         return proc.returncode is None or bool(group_members(m.pid))
 
+    def alive(self, pool: str) -> list[Member]:
+        """The instances of ``pool`` whose processes still run, ready or not."""
+        return [m for m in self.of(pool) if self._alive(m)]
+
     def exited(self, pool: str) -> list[Exited]:
         """The instances of ``pool`` whose processes are all gone, with their exit status
         (when this process started them) and the end of their log."""

@@ -8,15 +8,18 @@ targets, not deltas, so a controller that restarts re-applies them with ``reconc
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from shipyard.domain import rollout as r
-from shipyard.errors import ShipyardError
+from shipyard.errors import Conflict, ShipyardError
 from shipyard.services import deploy_runtime as rt
 from shipyard.store import deployments as repo
 from shipyard.store.events import utcnow
@@ -24,6 +27,45 @@ from shipyard.store.uow import Store
 
 POLL = 0.2  # seconds between observations
 STATUS = {r.Phase.HEALTHY: "succeeded", r.Phase.ABORTED: "rolled-back"}
+
+
+class Interrupted(BaseException):
+    """SIGTERM reached the controller (a cancelled CI job, `kill`): handled as Ctrl-C is.
+
+    A BaseException, as KeyboardInterrupt is, so that no ``except Exception`` on the way
+    swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def interrupts_raised() -> Iterator[None]:
+    """SIGTERM raises ``Interrupted`` in the main thread while the controller runs, so the
+    rollout is undone instead of the process vanishing with traffic split."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    before = signal.signal(signal.SIGTERM, raise_)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def failure_text(exc: BaseException) -> str:
+    """A failure of the controller as a reason: ``code: message``."""
+    if isinstance(exc, ShipyardError):
+        return f"{exc.code}: {exc.message}"
+    if isinstance(exc, Interrupted):
+        return f"controller-interrupted: the controller got {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "controller-interrupted: the controller was interrupted (Ctrl-C)"
+    return f"controller-failed: {type(exc).__name__}: {exc}"
 
 
 def deploy_dir(store: Store, env: str) -> Path:
@@ -68,6 +110,11 @@ class Runner:
         self.hooks: Any = None  # a command target's HookDriver; None for the process target
         self.hook_failure = ""
         self.forced_status = ""
+        self.emergency = ""  # why the stable version was restored without the state machine
+        self.reconciled = self.state is None
+        self.finished = False
+        self._stopping = False  # interrupted: finish the rollback, leave a hold as it is
+        self._replaced: dict[str, float] = {}  # pool -> when dead instances were last replaced
         if self.plan["canary"].get("target") == "command":
             from shipyard.services.deploy_hooks import HookDriver
 
@@ -82,52 +129,157 @@ class Runner:
     # -- the loop -----------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        if self.hooks is None and self.plan.get("router") == "nginx":
-            base = deploy_dir(self.store, self.dep["environment"])
-            self.router = rt.NginxClient(base / "nginx").ensure()
-            self.weights = dict(self.router.routes().get("weights", {}))
-        elif self.hooks is None:
-            self.router = rt.ensure_router(self.env_row.get("router"), self.router_log)
-            self.weights = dict(self.router.routes().get("weights", {}))
-        try:
-            if self.state is None:
-                strategy = r.strategy_from_dict(self.plan["strategy"])
-                stable = (
-                    self.hooks.counts[r.Pool.STABLE]
-                    if self.hooks is not None
-                    else len(self.instances.ready(self.pools[r.Pool.STABLE], self._path()))
-                )
-                direct = bool(self.plan.get("direct"))
-                decision = r.start(strategy, now, stable_instances=stable, direct=direct)
-                self._apply(decision, first=True)
-            else:  # a controller that died: re-assert what the state says, then carry on
-                self._apply(r.reconcile(self.state, now))
-            while self.state is not None and self._running():
-                time.sleep(self.poll)
-                self._observe()
-        except ShipyardError as exc:
-            self._finish("failed", f"{exc.code}: {exc.message}")
-            raise
+        """Drive the rollout to its end. Whatever fails on the way (a metrics provider, the
+        router, a target, this controller's own code, SIGTERM or Ctrl-C) is fed to the state
+        machine as a failure, which rolls back (or holds, under ``on_failure: hold``); a
+        second failure while doing so restores the stable version without it."""
+        self._claim()
+        failures: list[str] = []
+        with interrupts_raised():
+            while True:
+                try:
+                    self._drive()
+                    break
+                except (Exception, Interrupted, KeyboardInterrupt) as exc:
+                    if not self._recover(exc, failures):
+                        raise
+                    if self._stopping and self.state is not None and self.state.held:
+                        break  # interrupted and held: the rollout waits for a person
         assert self.state is not None
+        if self.emergency:
+            return self._finish("failed", self.emergency)
         status = self.forced_status or STATUS.get(self.state.phase, "failed")
         reason = self.state.failure or self.state.reason
         if self.hook_failure:
             reason = f"{self.hook_failure}; rolled back" if status == "rolled-back" else reason
+        if self.state.held:
+            return self._report_held()
         return self._finish(status, reason)
+
+    def _claim(self) -> None:
+        with self.store.begin() as uow:
+            mine = repo.claim(uow.conn, self.dep["id"], os.getpid(), self.dep["controller_pid"])
+        if not mine:
+            raise Conflict(
+                f"deployment {self.dep['id']} was taken by another controller",
+                f"follow it with `shipyard rollout status {self.dep['environment']}`",
+                code="rollout-in-progress",
+            )
+
+    def _drive(self) -> None:
+        if self.router is None and self.hooks is None:
+            self._open_router()
+        if self.state is None:
+            strategy = r.strategy_from_dict(self.plan["strategy"])
+            stable = (
+                self.hooks.counts[r.Pool.STABLE]
+                if self.hooks is not None
+                else len(self.instances.ready(self.pools[r.Pool.STABLE], self._path()))
+            )
+            direct = bool(self.plan.get("direct"))
+            now = datetime.now(UTC)
+            decision = r.start(strategy, now, stable_instances=stable, direct=direct)
+            self._apply(decision, first=True)
+        elif not self.reconciled:  # a controller that died: re-assert the state, carry on
+            self.reconciled = True
+            self._take_actions()  # an abort queued while no controller ran comes first
+            if self._running():
+                self._apply(r.reconcile(self.state, datetime.now(UTC)))
+        self.reconciled = True
+        while self._running():
+            time.sleep(self.poll)
+            self._observe()
+
+    def _open_router(self) -> None:
+        """Adopt the environment's router (or start it) and record it at once, so that
+        `shipyard env stop` finds it even if this controller dies before the end."""
+        if self.plan.get("router") == "nginx":
+            base = deploy_dir(self.store, self.dep["environment"])
+            self.router = rt.NginxClient(base / "nginx").ensure()
+        else:
+            self.router = rt.ensure_router(self.env_row.get("router"), self.router_log)
+        self.weights = dict(self.router.routes().get("weights", {}))
+        if self.router.to_dict() != self.env_row.get("router"):
+            with self.store.begin() as uow:
+                repo.save_environment(
+                    uow.conn,
+                    self.dep["project"],
+                    self.dep["environment"],
+                    router=self.router.to_dict(),
+                    updated_at=utcnow(),
+                )
+            self.env_row = {**self.env_row, "router": self.router.to_dict()}
+
+    def _recover(self, exc: BaseException, failures: list[str]) -> bool:
+        """Handle a failure of the loop; False when it is not ours to handle (re-raised)."""
+        reason = failure_text(exc)
+        interrupted = isinstance(exc, Interrupted | KeyboardInterrupt)
+        self._stopping = self._stopping or interrupted
+        s = self.state
+        if s is None or s.finished:
+            # Nothing moved yet (or all is done): there is nothing to undo.
+            if s is None and not self.finished:
+                self._finish("failed", reason)
+            return False
+        failures.append(reason)
+        if s.held:
+            # Interrupted, it stops quietly; any other failure is raised. Either way the
+            # rollout stays held for `rollout abort|resume|promote` (and `rollout continue`).
+            return interrupted
+        if len(failures) == 1 and not s.rolling_back:
+            self.on_line(f"{reason}: the rollout fails here", {})
+            try:
+                self._apply(r.step(s, r.TargetFailed(reason), datetime.now(UTC)))
+                return True
+            except (Exception, Interrupted, KeyboardInterrupt) as again:
+                failures.append(failure_text(again))
+        elif len(failures) == 1 and not interrupted and self.hooks is None:
+            return True  # a failure while rolling back: carry on rolling back
+        self._restore_now("; then ".join(failures))
+        return True
+
+    def _restore_now(self, reason: str) -> None:
+        """Put the stable version back without the state machine: all traffic to it, header
+        route cleared, the new version stopped. What cannot be done is said, not raised."""
+        notes = []
+        if self.hooks is not None:
+            try:
+                self.hooks.restore()
+            except ShipyardError as exc:
+                notes.append(f"the rollback hook failed too: {exc.message}")
+        else:
+            stable, canary = self.pools[r.Pool.STABLE], self.pools[r.Pool.CANARY]
+            try:
+                if self.router is None or not self.router.healthy():
+                    self._open_router()
+                ready = self.instances.ready(stable, self._path())
+                self.router.set_pool(stable, [m.address for m in ready])
+                self.router.set_weights({stable: 100, canary: 0})
+                self.router.clear_header_route()
+                self.router.set_pool(canary, [])
+            except (Exception, Interrupted, KeyboardInterrupt) as exc:
+                notes.append(f"the router could not be reset: {failure_text(exc)}")
+            self.instances.scale(canary, 0, None)
+        self.promoted = False
+        self.emergency = f"{reason}; restored the stable version directly" + "".join(
+            f"; {n}" for n in notes
+        )
+        self.on_line(self.emergency, {})
 
     def _running(self) -> bool:
         """Until the rollout ends. A held rollout waits for a person, as a pause until
-        promoted does, so the controller keeps polling for their action; a stuck rollback
-        has nothing left to wait for."""
-        assert self.state is not None
-        s = self.state
-        return not s.finished and (s.phase is not r.Phase.DEGRADED or s.held)
+        promoted does, and a stuck rollback for the stable pool to come back, so the
+        controller keeps polling; interrupted, it leaves a held rollout as it is."""
+        if self.state is None or self.emergency:
+            return False
+        if self._stopping and self.state.held:
+            return False
+        return not self.state.finished
 
     def _path(self) -> str:
         return str(self.plan.get("readiness_path", "/healthz"))
 
-    def _observe(self) -> None:
+    def _take_actions(self) -> None:
         assert self.state is not None
         with self.store.begin() as uow:
             actions = repo.take_actions(uow.conn, self.dep["id"], utcnow())
@@ -137,6 +289,10 @@ class Runner:
                 self._apply(r.step(self.state, obs, datetime.now(UTC)))
             except r.RolloutActionRefused as exc:
                 self.on_line(f"{act['action']} by {act['actor']} refused: {exc.message}", {})
+
+    def _observe(self) -> None:
+        assert self.state is not None
+        self._take_actions()
         if self.analysis is not None and self._running():
             result = self.analysis.poll(time.monotonic())
             if result is not None:
@@ -151,6 +307,7 @@ class Runner:
             return
         if self._target_exited():
             return
+        self._replace_exited()
         ready = {p: self.instances.ready(self.pools[p], self._path()) for p in r.Pool}
         self._sync_router(ready)
         obs = r.Readiness(len(ready[r.Pool.STABLE]), len(ready[r.Pool.CANARY]))
@@ -171,6 +328,40 @@ class Runner:
         reason = "target-exited: " + "; ".join(g.reason for g in gone)
         self._apply(r.step(s, r.TargetFailed(reason), datetime.now(UTC)))
         return True
+
+    def _replace_exited(self, which: r.Pool = r.Pool.STABLE, *, now: bool = False) -> None:
+        """Instances of the stable version that exited are replaced (at most once a second
+        per pool), so a rollback never waits for an instance that is gone; at the end, those
+        of the version that stays live are."""
+        s = self.state
+        assert s is not None
+        pool = self.pools[which]
+        want = len(self.instances.of(pool)) if now else s.targets.of(which)
+        gone = self.instances.exited(pool)
+        if not gone or want == 0:
+            return
+        at = time.monotonic()
+        if not now and at - self._replaced.get(pool, 0.0) < 1.0:
+            return
+        self._replaced[pool] = at
+        self.instances.forget([g.member for g in gone])
+        launch = self._launch(which)
+        if launch is None:
+            return
+        for g in gone:
+            self.on_line(f"replacing {g.reason}", {})
+        self.instances.scale(pool, want, launch)
+        self._save_instances()
+
+    def _save_instances(self) -> None:
+        with self.store.begin() as uow:
+            repo.save_environment(
+                uow.conn,
+                self.dep["project"],
+                self.dep["environment"],
+                instances=self.instances.to_list(),
+                updated_at=utcnow(),
+            )
 
     # -- decisions ----------------------------------------------------------------------------
 
@@ -193,14 +384,7 @@ class Runner:
                 self._hook_failed(exc)
                 return
         if decision.commands:
-            with self.store.begin() as uow:
-                repo.save_environment(
-                    uow.conn,
-                    self.dep["project"],
-                    self.dep["environment"],
-                    instances=self.instances.to_list(),
-                    updated_at=utcnow(),
-                )
+            self._save_instances()
 
     def _weights(self, s: r.RolloutState) -> dict[str, int]:
         return {
@@ -356,10 +540,13 @@ class Runner:
 
     def _set_pool(self, pool: str, backends: list[str]) -> None:
         assert self.router is not None
+        if not backends and self.weights.get(pool, 0) > 0:
+            # A pool with traffic and nothing ready keeps its instances that are alive (a
+            # busy instance may miss a probe); a dead one goes, and with none left the
+            # router sends the pool's share elsewhere.
+            backends = [m.address for m in self.instances.alive(pool)]
         if self.backends.get(pool) == backends:
             return
-        if not backends and self.weights.get(pool, 0) > 0:
-            return  # a pool with traffic keeps its last backends (recreate's downtime)
         self.router.set_pool(pool, backends)
         self.backends[pool] = backends
 
@@ -376,6 +563,9 @@ class Runner:
             live_pool = None  # the platform behind the hooks names its own pools
         succeeded = status == "succeeded"
         side = self.plan["canary"] if succeeded else (self.plan.get("stable") or {})
+        if self.hooks is None and self.state is not None and not self.state.held:
+            with contextlib.suppress(ShipyardError):  # best effort: a supervisor retries
+                self._replace_exited(r.Pool.CANARY if self.promoted else r.Pool.STABLE, now=True)
         payload = {
             "service": d["service"],
             "environment": d["environment"],
@@ -410,5 +600,22 @@ class Runner:
                 payload,
                 project=d["project"],
             )
+        self.finished = True
         self.on_line(f"deployment {status}: {reason}", payload)
         return {"id": d["id"], **payload}
+
+    def _report_held(self) -> dict[str, Any]:
+        """The controller stops while the rollout stays held: it is recorded as such."""
+        d, s = self.dep, self.state
+        assert s is not None
+        self.on_line(f"the controller stops; {d['version']} stays held in {d['environment']}", {})
+        return {
+            "id": d["id"],
+            "service": d["service"],
+            "environment": d["environment"],
+            "version": d["version"],
+            "status": "held",
+            "reason": s.failure,
+            "config_revision": d["config_revision"],
+            "measurements": self._measurements(s),
+        }

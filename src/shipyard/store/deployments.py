@@ -91,6 +91,19 @@ def update_deployment(conn: Connection, deployment_id: str, **values: Any) -> No
     conn.execute(update(deployments).where(deployments.c.id == deployment_id).values(**values))
 
 
+def claim(conn: Connection, deployment_id: str, pid: int, previous: int | None) -> bool:
+    """Make ``pid`` the deployment's controller, if its controller is still ``previous`` (the
+    one seen dead, or none yet) or already ``pid``: of two that try at once, one wins."""
+    c = deployments.c
+    was = c.controller_pid.is_(None) if previous is None else c.controller_pid == previous
+    done = conn.execute(
+        update(deployments)
+        .where(c.id == deployment_id, was | (c.controller_pid == pid))
+        .values(controller_pid=pid)
+    )
+    return bool(done.rowcount == 1)
+
+
 def get_deployment(conn: Connection, deployment_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(deployments).where(deployments.c.id == deployment_id)).first()
     return None if row is None else _deployment(row)

@@ -81,21 +81,20 @@ class RouteTable:
         Returns ``(None, False)`` when no pool gets traffic.
         """
         route = self.header_route
-        if route is not None and header(route.header) == route.value:
+        if route is not None and header(route.header) == route.value and self.pools.get(route.pool):
             return route.pool, False
         if cookie is not None and self.weights.get(cookie, 0) > 0 and self.pools.get(cookie):
             return cookie, False
-        roll = rng.random() * 100.0
+        # A pool without backends (all ejected, or not started yet) gets no traffic: its
+        # share goes to the weighted pools that have some.
+        live = [(p, w) for p, w in self.weights.items() if w > 0 and self.pools.get(p)]
+        roll = rng.random() * sum(w for _, w in live)
         upto = 0.0
-        last: str | None = None
-        for pool, weight in self.weights.items():
-            if weight <= 0:
-                continue
+        for pool, weight in live:
             upto += weight
-            last = pool
             if roll < upto:
                 return pool, True
-        return last, last is not None  # float rounding at the very top
+        return (live[-1][0], True) if live else (None, False)  # float rounding at the top
 
     def to_dict(self) -> dict[str, Any]:
         r = self.header_route
@@ -123,18 +122,13 @@ def check_backend(backend: str) -> None:
 
 
 def check_weights(weights: Mapping[str, Any], pools: Mapping[str, Sequence[str]]) -> None:
-    """Weights are whole percents of known pools that add up to 100; pools with traffic
-    have at least one backend."""
+    """Weights are whole percents of known pools that add up to 100. A weighted pool may be
+    empty (its instances ejected or not started): its share goes to the others."""
     for pool, w in weights.items():
         if pool not in pools:
             raise WeightsInvalid(f"weight for unknown pool '{pool}'", f"pools are {_names(pools)}")
         if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= 100:
             raise WeightsInvalid(f"weight {w!r} for pool '{pool}' is not a whole 0..100")
-        if w > 0 and not pools[pool]:
-            raise WeightsInvalid(
-                f"pool '{pool}' has no backends but would get {w}% of traffic",
-                "deploy instances to the pool before sending it traffic",
-            )
     total = sum(weights.values())
     if total != 100:
         raise WeightsInvalid(f"weights {dict(weights)} add up to {total}, not 100")

@@ -87,10 +87,7 @@ class BuiltinRouter:
 
     def set_pool(self, pool: str, backends: Sequence[str]) -> None:
         with self._control:
-            table = self._table.with_pool(pool, backends)
-            if table.weights:  # a pool with traffic must keep backends
-                table.with_weights(table.weights)
-            self._table = table
+            self._table = self._table.with_pool(pool, backends)
 
     def set_weights(self, weights: Mapping[str, int]) -> None:
         with self._control:
@@ -235,7 +232,10 @@ class BuiltinRouter:
             self.stats.record(NO_POOL, 503, time.perf_counter() - started)
             return keep and await _discard_body(head, reader)
         assert pool is not None
-        backend = backends[next(self._turn.setdefault(pool, itertools.count())) % len(backends)]
+        turn = next(self._turn.setdefault(pool, itertools.count()))
+        # In turn, then the others of the pool for a backend that refuses the connection.
+        order = [backends[(turn + i) % len(backends)] for i in range(len(backends))]
+        backend = order[0]
         forwarded = [(k, v) for k, v in head.forwarded_headers() if k != b"expect"]
         if b"100-continue" in head.tokens(b"expect"):
             # The body is relayed before the backend answers, so invite it now.
@@ -249,7 +249,7 @@ class BuiltinRouter:
         conn: _Conn | None = None
         self._in_flight[pool] = self._in_flight.get(pool, 0) + 1
         try:
-            resp, conn = await self._exchange(backend, request, head, reader, has_body)
+            resp, conn, backend = await self._exchange(order, request, head, reader, has_body)
             br = conn[0]
             status = int(resp.start[1])
             with_body = http1.response_has_body(method, status)
@@ -299,15 +299,40 @@ class BuiltinRouter:
 
     async def _exchange(
         self,
+        order: Sequence[str],
+        request: bytes,
+        head: http1.Head,
+        reader: asyncio.StreamReader,
+        has_body: bool,
+    ) -> tuple[http1.Head, _Conn, str]:
+        """Send the request and read the response head, on a kept-alive connection if any.
+
+        A backend that refuses the connection never saw the request, so the next backend of
+        the pool gets it (an instance that just died costs no failed request)."""
+        refused: BaseException | None = None
+        for backend in order:
+            try:
+                resp, conn = await self._exchange_one(backend, request, head, reader, has_body)
+            except _Unreachable as exc:
+                refused = exc.__cause__
+                continue
+            return resp, conn, backend
+        assert refused is not None
+        raise refused
+
+    async def _exchange_one(
+        self,
         backend: str,
         request: bytes,
         head: http1.Head,
         reader: asyncio.StreamReader,
         has_body: bool,
     ) -> tuple[http1.Head, _Conn]:
-        """Send the request and read the response head, on a kept-alive connection if any."""
         for attempt in (0, 1):
-            conn, reused = await self._acquire(backend)
+            try:
+                conn, reused = await self._acquire(backend)
+            except (ConnectionError, OSError) as exc:
+                raise _Unreachable() from exc
             try:
                 conn[1].write(request)
                 if has_body:
@@ -419,6 +444,10 @@ class BuiltinRouter:
             return 200, _json(self._table.to_dict()), b"application/json"
         except ShipyardError as exc:
             return exc.http_status, _json(exc.to_dict()), b"application/json"
+
+
+class _Unreachable(Exception):
+    """A backend refused a new connection: nothing of the request reached it."""
 
 
 _REASONS = {

@@ -182,10 +182,7 @@ class NginxRouter:
 
     def set_pool(self, pool: str, backends: Sequence[str]) -> None:
         with self._lock:
-            table = self._table.with_pool(pool, backends)
-            if table.weights:
-                table.with_weights(table.weights)
-            self._apply(table)
+            self._apply(self._table.with_pool(pool, backends))
 
     def set_weights(self, weights: Mapping[str, int]) -> None:
         with self._lock:

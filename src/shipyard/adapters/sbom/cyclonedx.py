@@ -108,6 +108,14 @@ def _python(bom: Any, path: Path, sha: Any, python: Path | None) -> None:
             pass  # not SPDX: left out rather than failing the schema
     purl = PackageURL("pypi", name=normalize(pkg), version=ver)
     env = snapshot(python or default_python(Path.cwd()))
+    available, label = env.dists, env.label
+    lock = Path.cwd() / "uv.lock"
+    if python is None and lock.is_file():
+        # A lock file pins what an install gets; the interpreter only supplies marker values.
+        from shipyard.adapters.sbom import uvlock
+
+        available = uvlock.read(lock)
+        label = f"lock {lock} (markers of Python {env.version} at {env.python})"
     root = Component(
         name=pkg,
         version=ver,
@@ -118,10 +126,10 @@ def _python(bom: Any, path: Path, sha: Any, python: Path | None) -> None:
         description=meta.get("Summary") or None,
         licenses=licenses,
         # Where the versions come from, so a reader knows what the SBOM claims.
-        properties=[Property(name="shipyard:resolved-against", value=env.label)],
+        properties=[Property(name="shipyard:resolved-against", value=label)],
     )
     bom.metadata.component = root
-    closure = resolve(meta.get_all("Requires-Dist") or [], env.markers, env.dists)
+    closure = resolve(meta.get_all("Requires-Dist") or [], env.markers, available)
     components: dict[str, Any] = {}
     for key, node in closure.nodes.items():
         props = [
@@ -130,9 +138,7 @@ def _python(bom: Any, path: Path, sha: Any, python: Path | None) -> None:
         if node.extras:
             props.append(Property(name="shipyard:extras", value=",".join(sorted(node.extras))))
         if node.version is None:
-            props.append(
-                Property(name="shipyard:missing", value="not installed in the environment")
-            )
+            props.append(Property(name="shipyard:missing", value=f"not in the {label}"))
         elif not node.satisfied:
             props.append(
                 Property(
