@@ -275,8 +275,10 @@ def test_journey_against_a_server(tmp_path: Path, database_url: str) -> None:
     record runs and releases directly), so they run on a machine with the database's address,
     as CI would."""
     db = {"SHIPYARD_DATABASE_URL": database_url}
-    first = Journey(_repo(tmp_path, "checkout"), db, {})
-    build_and_release(first, "checkout")
+    first = _repo(tmp_path, "checkout")  # the first project: one artifact in the same database
+    gitrepo.commit(first, "feat: checkout", {"shipyard.yaml": "project: checkout\n"})
+    published = ("artifacts", "publish", "checkout", "shipyard.yaml", "--version", "9.9.9")
+    _ok(shipyard(*published, cwd=first, env=db))
 
     root = _repo(tmp_path, "payments")
     ci = Journey(root, db, {})
@@ -306,7 +308,9 @@ def test_journey_against_a_server(tmp_path: Path, database_url: str) -> None:
                 assert as_json(refused)["error"]["code"] == "forbidden"
             # one project's token sees that project only
             listed = j.json("artifacts", "list", role="viewer")["artifacts"]
-            assert {a["name"] for a in listed} == {"checkout"} and len(listed) == 2
-            assert all(a["project"] == "payments" for a in listed)
+            assert [(a["project"], a["version"]) for a in listed] == [
+                ("payments", "0.1.0"),
+                ("payments", "0.1.1"),
+            ]
         finally:
             _stop(ci)
