@@ -16,6 +16,7 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
+INSERT INTO "alembic_version" VALUES('0013_org_keys');
 INSERT INTO "alembic_version" VALUES('0012_org_blobs');
 INSERT INTO "alembic_version" VALUES('0012_flags');
 INSERT INTO "alembic_version" VALUES('0012_build');
@@ -445,6 +446,15 @@ CREATE TABLE rollout_actions (
 	created_at VARCHAR(32) NOT NULL, 
 	taken_at VARCHAR(32), 
 	PRIMARY KEY (id)
+);
+CREATE TABLE server_keys (
+	key_id VARCHAR(16) NOT NULL, 
+	public_key BLOB NOT NULL, 
+	sealed BLOB NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	created_by VARCHAR(200) NOT NULL, 
+	retired_at VARCHAR(32), 
+	PRIMARY KEY (key_id)
 );
 CREATE TABLE service_releases (
 	project VARCHAR(100) NOT NULL, 

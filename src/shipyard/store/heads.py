@@ -15,5 +15,6 @@ SCHEMA_HEADS = frozenset(
         "0012_flags",
         "0011_journey",
         "0012_org_blobs",
+        "0013_org_keys",
     }
 )
