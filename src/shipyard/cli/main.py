@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("shipyard.cli.db", "app", "Database migrations."),
     "token": ("shipyard.cli.tokens", "app", "API tokens with roles."),
     "server": ("shipyard.cli.server", "server", "Serve the HTTP API."),
+    "key": ("shipyard.cli.keys", "app", "The signing key shared by replicas and workers."),
     "metrics": ("shipyard.cli.metrics", "app", "DORA four keys, build figures, slow-build cost."),
     "incident": ("shipyard.cli.incident", "app", "Open and resolve incidents against deployments."),
     "version": ("shipyard.cli.release", "version", "Print the next version and why; no changes."),
@@ -55,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "env": ("shipyard.cli.deploy", "env_app", "What runs where: versions, phases, weights."),
     "rollout": ("shipyard.cli.deploy", "rollout", "Rollout status, promote, pause, resume, abort."),
     "rollback": ("shipyard.cli.deploy", "rollback", "Go straight back to an earlier version."),
+    "deployments": ("shipyard.cli.deploy", "deployments", "Deployment history and results."),
     "flags": ("shipyard.cli.flags", "app", "Feature flags per environment, Unleash-compatible."),
 }
 
@@ -67,7 +69,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("init", "validate", "demo")),
     ("Pipelines", ("run", "runs", "logs", "why", "cache")),
     ("Releases", ("version", "release", "artifacts", "hotfix")),
-    ("Deployments", ("deploy", "env", "rollout", "rollback")),
+    ("Deployments", ("deploy", "env", "rollout", "rollback", "deployments")),
     ("Flags", ("flags",)),
     (
         "Coordination",
@@ -86,7 +88,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Audit and metrics", ("audit", "metrics", "incident")),
-    ("Server", ("server", "token", "db")),
+    ("Server", ("server", "token", "key", "db")),
 )
 
 
