@@ -52,3 +52,25 @@ def store(settings: Settings) -> Iterator[Store]:
     s = Store.open(settings)
     yield s
     s.dispose()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """One local S3-compatible server (moto) for the whole session."""
+    from tests.s3_server import s3_server
+
+    with s3_server() as url:
+        yield url
+
+
+@pytest.fixture
+def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A fresh bucket on the local S3 server, and the environment that points boto3 at it."""
+    from tests.s3_server import ENV, make_bucket
+
+    bucket = "b-" + secrets.token_hex(6)
+    make_bucket(s3_endpoint, bucket)
+    env = {**ENV, "SHIPYARD_S3_ENDPOINT_URL": s3_endpoint, "SHIPYARD_BLOBS": f"s3://{bucket}/x"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

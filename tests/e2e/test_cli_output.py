@@ -102,6 +102,7 @@ def test_help_groups_commands_and_hides_aliases(repo: Path) -> None:
         "env",
         "rollout",
         "rollback",
+        "deployments",
     ]
     listed = {line.split()[0] for line in text.splitlines() if line.startswith("  ")}
     assert "break-glass" not in listed and "vulns" not in listed and "breakglass" in listed

@@ -102,7 +102,8 @@ def test_a_canary_interrupted_or_left_without_controller_goes_back_to_stable(rep
     """A deploy whose analysis cannot measure is refused before traffic moves; SIGTERM to a
     deploy mid-canary (a cancelled CI job) rolls it back before it exits, even with a stable
     instance killed meanwhile (replaced, the rollback does not wait for it); after kill -9 of
-    the deploy, `rollout abort` rolls back at once; no request fails along the way."""
+    the deploy, `rollout abort` rolls back at once; no request fails along the way; and
+    `shipyard deployments` and `shipyard audit log` say how each deployment ended and why."""
     first = shipyard("deploy", "production", "--version", "1.0.0", cwd=repo)
     assert first.returncode == 0, first.stderr
     url = env_of(repo)["url"]
@@ -148,3 +149,18 @@ def test_a_canary_interrupted_or_left_without_controller_goes_back_to_stable(rep
     counts = load.counts()
     assert load.failed() == 0, counts
     assert counts["200 1.1.0"] > 0 and counts["200 1.2.0"] > 0, counts
+
+    history = shipyard("deployments", "production", cwd=repo)
+    assert history.returncode == 0, history.stderr
+    rows = [line.split(maxsplit=7) for line in history.stdout.splitlines()[1:]]
+    rows = [r for r in rows if r[0].startswith("d")]
+    assert [(r[4], r[5], r[6]) for r in rows] == [
+        ("1.2.0", "canary", "rolled-back"),
+        ("1.1.0", "canary", "rolled-back"),
+        ("1.0.0", "canary", "succeeded"),
+    ]
+    assert rows[0][7].startswith("aborted by ")
+    assert rows[1][7].startswith("controller-interrupted: the controller got SIGTERM")
+    log = shipyard("audit", "log", "--kind", "deployment.finished", cwd=repo)
+    assert "production 1.1.0 rolled-back: controller-interrupted: " in log.stdout, log.stdout
+    assert "production 1.2.0 rolled-back: aborted by " in log.stdout, log.stdout

@@ -115,8 +115,12 @@ def test_a_bad_import_changes_nothing(repo: Path, tmp_path: Path) -> None:
             }
         )
     )
-    proc = shipyard("flags", "import", str(bad), "--env", "dev", "--json", cwd=repo)
+    proc = shipyard("flags", "import", str(bad), "--env", "dev", "--strict", "--json", cwd=repo)
     assert proc.returncode == 2 and as_json(proc)["error"]["code"] == "flag-regex-invalid"
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    proc = shipyard("flags", "import", str(empty), "--env", "dev", "--json", cwd=repo)
+    assert proc.returncode == 2 and as_json(proc)["error"]["code"] == "flag-import-empty"
     junk = tmp_path / "junk.json"
     junk.write_text("{nope")
     proc = shipyard("flags", "import", str(junk), "--env", "dev", "--json", cwd=repo)
@@ -137,3 +141,39 @@ def test_sync_then_stale_and_token(repo: Path) -> None:
     deleted = shipyard("flags", "delete", "dark-mode", "--env", "dev", cwd=repo)
     assert deleted.returncode == 0
     assert as_json(shipyard("flags", "list", "--json", cwd=repo))["flags"] == []
+
+
+def test_a_lenient_import_stores_what_unleash_serves_and_warns(repo: Path, tmp_path: Path) -> None:
+    """Without --strict, a file with an invalid regular expression is imported, exits 0, and
+    the oddity is a warning on stderr naming the flag and field."""
+    odd = tmp_path / "odd.json"
+    odd.write_text(
+        json.dumps(
+            {
+                "version": 2,
+                "features": [
+                    {"name": "ok", "enabled": True, "strategies": []},
+                    {
+                        "name": "re",
+                        "enabled": True,
+                        "strategies": [
+                            {
+                                "name": "default",
+                                "constraints": [
+                                    {"contextName": "e", "operator": "REGEX", "value": "[a-"}
+                                ],
+                            }
+                        ],
+                    },
+                ],
+            }
+        )
+    )
+    proc = shipyard("flags", "import", str(odd), "--env", "dev", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: flag 're' strategies[0].constraints[0]: invalid regular expression" in (
+        proc.stderr
+    )
+    assert "2 created" in proc.stdout and "1 warning(s)" in proc.stdout
+    names = {f["name"] for f in as_json(shipyard("flags", "list", "--json", cwd=repo))["flags"]}
+    assert names == {"ok", "re"}

@@ -160,6 +160,7 @@ class Bravo:
     schedule_id: int
     override_id: str
     client_token: str
+    client_token_id: str
     event_seq: int
 
 
@@ -227,6 +228,7 @@ def bravo(world: World) -> Iterator[Bravo]:
             schedule_id=schedule["schedules"][0]["id"],
             override_id=override["id"],
             client_token=client["token"],
+            client_token_id=client["id"],
             event_seq=next(e["seq"] for e in events if e["project"] == "bravo"),
         )
     finally:

@@ -53,6 +53,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        app.state.flag_feed.stop()
 
 
 STATUS_TTL_S = 10.0  # the status page is made again at most this often
@@ -67,6 +68,9 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
     app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan, **urls)
     app.state.store = store
+    from shipyard.api.flag_feed import FlagFeed
+
+    app.state.flag_feed = FlagFeed(store)  # one watcher for every flag stream (docs/flags.md)
     from shipyard.api.limits import JsonBodyLimits
 
     app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body

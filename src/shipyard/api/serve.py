@@ -14,4 +14,6 @@ from shipyard.store.uow import Store
 
 def app() -> FastAPI:
     public = os.environ.get("SHIPYARD_PUBLIC_DOCS", "").lower() in ("1", "true", "yes")
-    return create_app(Store.open(Settings.load()), public_docs=public)
+    store = Store.open(Settings.load(server=True))
+    store.blobs  # noqa: B018 (a misconfigured blob store stops the server here, not a request)
+    return create_app(store, public_docs=public)

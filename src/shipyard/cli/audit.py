@@ -43,14 +43,36 @@ def log(
     def human() -> None:
         from rich.table import Table
 
-        table = Table("seq", "time", "kind", "subject", "actor", box=None)
+        table = Table("seq", "time", "kind", "subject", "actor", "what", box=None)
+        table.columns[-1].overflow = "fold"
         for e in data["events"]:
             table.add_row(
-                str(e["seq"]), e["ts"][:19].replace("T", " "), e["kind"], e["subject"], e["actor"]
+                str(e["seq"]),
+                e["ts"][:19].replace("T", " "),
+                e["kind"],
+                e["subject"],
+                e["actor"],
+                summary(e.get("payload") or {}),
             )
         console().print(table)
 
     emit(data, json_, human)
+
+
+def summary(payload: dict[str, Any]) -> str:
+    """What an event says in a few words: its environment, version, status or phase, and
+    reason (``production 1.1.0 rolled-back: analysis 'errors' failed: ...``)."""
+    words = [
+        str(payload[k])
+        for k in ("environment", "version", "status", "phase", "action")
+        if isinstance(payload.get(k), str | int) and payload[k] != ""
+    ]
+    reason = payload.get("reason")
+    text = " ".join(words)
+    if isinstance(reason, str) and reason:
+        reason = reason if len(reason) <= 160 else reason[:159] + "…"
+        text = f"{text}: {reason}" if text else reason
+    return text
 
 
 @app.command()

@@ -26,6 +26,7 @@ def call(server: str, token: str | None, method: str, path: str, **kwargs: Any) 
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers |= kwargs.pop("headers", None) or {}
     try:
         resp = httpx.request(
             method, server.rstrip("/") + path, headers=headers, timeout=30, **kwargs

@@ -171,6 +171,41 @@ def _spawn_controller(deployment_id: str, root: Path) -> None:
     )
 
 
+def deployments(
+    environment: str | None = typer.Argument(None, help="Only this environment."),
+    limit: int = typer.Option(20, min=1, help="At most this many, newest first."),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Deployment history: version, strategy, result and reason, newest first."""
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    data = svc.history(open_store(root), spec, environment, limit)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table(
+            "id", "started", "environment", "version", "strategy", "result", "reason", box=None
+        )
+        table.columns[-1].overflow = "fold"
+        for d in data["deployments"]:
+            result = d["status"] if d["status"] != "running" else f"running ({d['phase']})"
+            table.add_row(
+                d["id"],
+                d["created_at"][:19].replace("T", " "),
+                d["environment"],
+                d["version"],
+                d["strategy"],
+                result,
+                d["reason"] or "-",
+            )
+        console().print(table)
+
+    emit(data, json_, human)
+
+
 @env_app.callback()
 def env(
     ctx: typer.Context,

@@ -240,9 +240,6 @@ def _read_payload(file: Path) -> dict[str, Any]:
             "export it from Unleash's /api/client/features",
             code="flag-file-invalid",
         ) from exc
-    # A client-specification test file holds the payload under "state".
-    if isinstance(data, dict) and "features" not in data and isinstance(data.get("state"), dict):
-        data = data["state"]
     if not isinstance(data, dict):
         raise InputError(
             f"{file}: expected a JSON object",
@@ -254,26 +251,43 @@ def _read_payload(file: Path) -> dict[str, Any]:
 
 @app.command("import")
 def import_(
-    file: Path = typer.Argument(..., help="An Unleash /api/client/features JSON file."),
+    file: Path = typer.Argument(
+        ..., help="Unleash's /api/client/features JSON, or its delta events JSON."
+    ),
     env: str = ENV,
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse the whole file if any flag has a problem."
+    ),
     json_: bool = JSON,
 ) -> None:
-    """Import flags and segments from Unleash's client features format, all or nothing."""
+    """Import flags and segments from Unleash, in one transaction.
+
+    What Unleash serves is imported and evaluated as Unleash evaluates it; each oddity (an
+    invalid address, a custom strategy ...) is reported as a warning. --strict refuses instead.
+    """
+    import sys
+
     from shipyard.services import flags
 
     payload = _read_payload(file)
-    data = _remote("POST", "/import", params={"env": env}, json=payload)
+    params: dict[str, Any] = {"env": env, **({"strict": "true"} if strict else {})}
+    data = _remote("POST", "/import", params=params, json=payload)
     if data is None:
         project, env = _env(env)
-        data = flags.import_payload(open_store(), project, env, payload, _actor())
-    emit(
-        data,
-        json_,
-        lambda: console().print(
+        data = flags.import_payload(open_store(), project, env, payload, _actor(), strict=strict)
+
+    def human() -> None:
+        for w in data["warnings"]:
+            where = f"flag '{w['flag']}' {w['field']}" if w["flag"] else w["field"]
+            print(f"warning: {where}: {w['message']} ({w['code']}); {w['effect']}", file=sys.stderr)
+        removed = f", {len(data['deleted'])} removed" if data["deleted"] else ""
+        console().print(
             f"imported into {env}: {len(data['created'])} created, {len(data['updated'])} updated, "
-            f"{data['unchanged']} unchanged, {data['segments']} segment(s)"
-        ),
-    )
+            f"{data['unchanged']} unchanged{removed}, {data['segments']} segment(s), "
+            f"{len(data['warnings'])} warning(s)"
+        )
+
+    emit(data, json_, human)
 
 
 @app.command()
@@ -507,24 +521,92 @@ def apply_schedules(json_: bool = JSON) -> None:
 def token_create(
     env: str = ENV,
     name: str = typer.Option("sdk", help="What the token is for."),
+    expires: str | None = typer.Option(None, "--expires", help="Lifetime, e.g. 90d or 12h."),
+    frontend: bool = typer.Option(
+        False, "--frontend", help="A frontend token: browsers get evaluated answers only."
+    ),
+    origin: list[str] = typer.Option(
+        [], "--origin", help="A web origin allowed to use a frontend token (repeat it)."
+    ),
     json_: bool = JSON,
 ) -> None:
-    """A client token for SDKs, reading one environment; shown once, stored hashed."""
+    """A client token for SDKs (or --frontend, for browsers), one environment; shown once,
+    stored hashed."""
+    from shipyard.domain.calendar import parse_duration
+    from shipyard.errors import InputError
     from shipyard.services import flags_client
 
-    data = _remote("POST", "/tokens", json={"environment": env, "name": name})
+    if origin and not frontend:
+        raise InputError(
+            "--origin is for frontend tokens", "add --frontend", code="flag-token-origin-invalid"
+        )
+    life = parse_duration(expires) if expires else None
+    kind = "frontend" if frontend else "client"
+    body: dict[str, Any] = {"environment": env, "name": name, "kind": kind, "origins": origin}
+    if life is not None:
+        body["expires_in_seconds"] = int(life.total_seconds())
+    data = _remote("POST", "/tokens", json=body)
     if data is None:
         project, env = _env(env)
-        data = flags_client.create_token(open_store(), project, env, name, _actor())
+        data = flags_client.create_token(
+            open_store(), project, env, name, _actor(), expires_in=life, kind=kind, origins=origin
+        )
 
     def human() -> None:
+        until = f", expires {data['expires_at']}" if data.get("expires_at") else ""
         console().print(
-            f"client token {data['id']} for {data['project']}/{data['environment']}"
+            f"{data.get('kind', 'client')} token {data['id']} for "
+            f"{data['project']}/{data['environment']}{until}"
             "; copy it now, it is not shown again:"
         )
         print(data["token"])
 
     emit(data, json_, human)
+
+
+@token_app.command("list")
+def token_list(
+    env: str | None = typer.Option(None, "--env", "-e", help="Only this environment."),
+    json_: bool = JSON,
+) -> None:
+    """Client and frontend tokens of the project (never their secrets)."""
+    from shipyard.services import flags_client
+
+    data = _remote("GET", "/tokens", params={"env": env} if env else {})
+    if data is None:
+        project, _, _ = _project()
+        data = {"tokens": flags_client.list_client_tokens(open_store(), project, env)}
+
+    def human() -> None:
+        from rich.table import Table
+
+        t = Table("id", "name", "kind", "environment", "expires", "revoked", box=None)
+        for r in data["tokens"]:
+            t.add_row(
+                r["id"],
+                r["name"],
+                r["kind"],
+                r["environment"],
+                r["expires_at"] or "-",
+                r["revoked_at"] or "-",
+            )
+        console().print(t)
+
+    emit(data, json_, human)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str = typer.Argument(..., help="The token's id."), json_: bool = JSON
+) -> None:
+    """Revoke a client or frontend token at once; its open streams end within a second."""
+    from shipyard.services import flags_client
+
+    data = _remote("DELETE", f"/tokens/{token_id}")
+    if data is None:
+        project, _, _ = _project()
+        data = flags_client.revoke_in_project(open_store(), project, token_id, _actor())
+    emit(data, json_, lambda: console().print(f"client token {token_id} revoked"))
 
 
 CONSTRAINTS = typer.Option(

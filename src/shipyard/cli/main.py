@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "env": ("shipyard.cli.deploy", "env_app", "What runs where: versions, phases, weights."),
     "rollout": ("shipyard.cli.deploy", "rollout", "Rollout status, promote, pause, resume, abort."),
     "rollback": ("shipyard.cli.deploy", "rollback", "Go straight back to an earlier version."),
+    "deployments": ("shipyard.cli.deploy", "deployments", "Deployment history and results."),
     "flags": ("shipyard.cli.flags", "app", "Feature flags per environment, Unleash-compatible."),
 }
 
@@ -67,7 +68,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("init", "validate", "demo")),
     ("Pipelines", ("run", "runs", "logs", "why", "cache")),
     ("Releases", ("version", "release", "artifacts", "hotfix")),
-    ("Deployments", ("deploy", "env", "rollout", "rollback")),
+    ("Deployments", ("deploy", "env", "rollout", "rollback", "deployments")),
     ("Flags", ("flags",)),
     (
         "Coordination",

@@ -70,6 +70,10 @@ __all__ = [
     "hydrate_delta",
     "is_enabled",
     "load_state",
+    "new_problems",
+    "problem_effect",
+    "raise_problems",
+    "served_feature",
     "validate_state",
 ]
 
@@ -347,6 +351,8 @@ class Strategy:
     constraints: tuple[Constraint, ...] = ()
     segments: tuple[int, ...] = ()
     variants: tuple[VariantDefinition, ...] | None = None
+    # Unleash keeps a switched-off strategy on the flag without serving it to SDKs.
+    disabled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -358,6 +364,8 @@ class Strategy:
             out["segments"] = list(self.segments)
         if self.variants is not None:
             out["variants"] = [v.to_dict() for v in self.variants]
+        if self.disabled:
+            out["disabled"] = True
         return out
 
 
@@ -572,6 +580,7 @@ def _parse_strategy(raw: object, path: str) -> Strategy:
         ),
         # An absent list and an empty one differ: only strategies with the key pick variants.
         variants=None if obj.get("variants") is None else _parse_variants(obj, path),
+        disabled=_flag(obj, "disabled", path, False),
     )
 
 
@@ -1286,6 +1295,8 @@ def _constrained(base: _Rule, checks: Sequence[_Check]) -> _Rule:
 
 
 def _compile_strategy(strategy: Strategy, segments: Mapping[int, Segment]) -> _Rule:
+    if strategy.disabled:
+        return _never  # never on, and nothing in it can break the feature
     base = _base_rule(strategy)
     constraints = list(strategy.constraints)
     for segment_id in strategy.segments:
@@ -2071,9 +2082,63 @@ def find_problems(state: FeatureState) -> list[FlagProblem]:
     return problems
 
 
-def validate_state(state: FeatureState) -> None:
-    """Raise ``FlagDefinitionInvalid``, coded as the first problem, if there is any."""
-    problems = find_problems(state)
+def _problem_key(problem: FlagProblem) -> tuple[str, str | None, str]:
+    # Not the path: its feature index moves when another feature is added or removed.
+    return (problem.code, problem.feature, problem.message)
+
+
+def new_problems(before: FeatureState, after: FeatureState) -> list[FlagProblem]:
+    """Problems of ``after`` that ``before`` did not have: what a change would bring in.
+
+    A flag imported leniently keeps its oddities (Unleash serves them); later changes are
+    judged only on what they add, so they are not blocked by what was already there.
+    """
+    known = {_problem_key(p) for p in find_problems(before)}
+    return [p for p in find_problems(after) if _problem_key(p) not in known]
+
+
+def problem_effect(problem: FlagProblem, state: FeatureState) -> str:
+    """How Unleash (and so Shipyard) evaluates a flag that has ``problem``."""
+    if problem.feature is not None and problem.feature in state.broken_features():
+        return "the flag is off for everyone until this is fixed"
+    return _EFFECTS.get(problem.code, "evaluated as Unleash evaluates it")
+
+
+_EFFECTS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "flag-strategy-unknown": "this strategy is never on (custom strategies evaluate as false)",
+        "flag-address-invalid": "the invalid entries are ignored",
+        "flag-regex-invalid": "this constraint is false",
+        "flag-constraint-values-missing": "IN with no values is false, NOT_IN with none is true",
+        "flag-strategy-parameter-unknown": "the parameter is ignored",
+        "flag-strategy-parameter-missing": "this strategy is never on",
+        "flag-percentage-invalid": "this strategy is never on",
+        "flag-variant-weights-invalid": "the flag gives no variant",
+        "flag-dependency-missing": "the flag is off for everyone until its parent exists",
+        "flag-dependency-transitive": "the flag is off for everyone (one level of dependency)",
+        "flag-dependency-cycle": "the flags in the cycle are off for everyone",
+    }
+)
+
+
+def served_feature(definition: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A stored feature (JSON) as the client API serves it: without disabled strategies.
+
+    Unleash keeps a disabled strategy on the flag but never sends it to SDKs; a flag whose
+    strategies are all disabled is sent as off, never as "no strategies, on for everyone".
+    """
+    strategies = definition.get("strategies") or ()
+    if not any(isinstance(s, Mapping) and s.get("disabled") for s in strategies):
+        return definition
+    live = [s for s in strategies if not (isinstance(s, Mapping) and s.get("disabled"))]
+    out = {**definition, "strategies": live}
+    if not live:
+        out["enabled"] = False
+    return out
+
+
+def raise_problems(problems: Sequence[FlagProblem]) -> None:
+    """Raise ``FlagDefinitionInvalid``, coded as the first of ``problems``, if there is any."""
     if not problems:
         return
     first = problems[0]
@@ -2085,3 +2150,8 @@ def validate_state(state: FeatureState) -> None:
         code=first.code,
         details={"problems": [p.to_dict() for p in problems]},
     )
+
+
+def validate_state(state: FeatureState) -> None:
+    """Raise ``FlagDefinitionInvalid``, coded as the first problem, if there is any."""
+    raise_problems(find_problems(state))

@@ -1,23 +1,26 @@
 """Artifact registry use cases: publish (immutable), list, show, download, verify.
 
-Bytes, provenance envelopes and SBOMs go into the content-addressed store; the registry row
-and its `artifact.published` event commit in one transaction.
+Bytes, provenance envelopes and SBOMs go into the blob store (``ports/blobs.py``: the local
+disk, the database or S3, streamed); the registry row and its `artifact.published` event
+commit in one transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard import __version__
-from shipyard.adapters.cas.digest import digest_file
-from shipyard.adapters.cas.disk import DiskCAS
+from shipyard.adapters.cas.digest import digest_bytes, digest_file
 from shipyard.domain import provenance
 from shipyard.errors import Conflict, InputError, IntegrityFailure, NotFound
+from shipyard.ports.blobs import BlobStore
 from shipyard.store import artifacts as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store, UnitOfWork
@@ -61,8 +64,8 @@ class ArtifactFileMissing(InputError):
     default_hint = "build it first, or check the path"
 
 
-def cas_of(store: Store) -> DiskCAS:
-    return DiskCAS(store.home / "cas")
+def cas_of(store: Store) -> BlobStore:
+    return store.blobs
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -317,12 +320,24 @@ def show(store: Store, project: str, ref: str) -> dict[str, Any]:
     return out
 
 
+PARTS = {"content": "digest", "provenance": "provenance_digest", "sbom": "sbom_digest"}
+
+
 def blob(store: Store, project: str, ref: str, part: str) -> tuple[bytes, dict[str, Any]]:
-    """The artifact's bytes, provenance envelope or SBOM, checked against its digest."""
+    """The artifact's provenance envelope or SBOM (or small bytes), checked against its digest."""
+    chunks, row = stream(store, project, ref, part)
+    return b"".join(chunks), row
+
+
+def stream(
+    store: Store, project: str, ref: str, part: str
+) -> tuple[Iterator[bytes], dict[str, Any]]:
+    """The artifact's bytes, provenance envelope or SBOM in chunks, checked against its digest
+    on the way (``blob-corrupt`` after the last chunk if they do not match); ``blob-missing``
+    is raised here, before any chunk."""
     with store.read() as uow:
         row = _get(uow, project, ref)
-    key = {"content": "digest", "provenance": "provenance_digest", "sbom": "sbom_digest"}[part]
-    return cas_of(store).get_bytes(row[key]), row
+    return cas_of(store).chunks(row[PARTS[part]]), row
 
 
 def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]:
@@ -359,7 +374,7 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
         keys = trusted_keys(store.home).by_key_id()
         recorded = _recorded(store, uow, project, row, keys)
     checks: list[provenance.Check] = registry.check_row(row, recorded)
-    actual = _file_digest(cas.path(row["digest"]))
+    actual = _stored_digest(cas, row["digest"])
     if actual is None:
         checks.append(provenance.Check("digest", False, f"blob {row['digest']} is missing"))
     else:
@@ -371,8 +386,8 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
                 + ("" if actual == row["digest"] else f", registered {row['digest']}"),
             )
         )
-    env_path = cas.path(row["provenance_digest"])
-    env_digest = _file_digest(env_path)
+    raw = _stored(cas, row["provenance_digest"])
+    env_digest = None if raw is None else digest_bytes(raw)
     checks.append(
         provenance.Check(
             "provenance-digest",
@@ -380,16 +395,15 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
             "envelope unchanged" if env_digest == row["provenance_digest"] else "envelope changed",
         )
     )
-    if env_digest is not None:
+    if raw is not None:
 
         def verify_sig(keyid: str, message: bytes, sig: bytes) -> bool:
             return keyid in keys and signing.verify(keys[keyid], message, sig)
 
-        raw = env_path.read_bytes()
         checks += provenance.check_envelope(raw, verify_sig, actual or row["digest"])
         recorded_key = recorded.payload.get("key_id") if recorded is not None else None
         checks += registry.check_keys(_signers(raw), recorded_key, keys, stored)
-    sbom_digest = _file_digest(cas.path(row["sbom_digest"]))
+    sbom_digest = _stored_digest(cas, row["sbom_digest"])
     checks.append(
         provenance.Check(
             "sbom-digest",
@@ -476,5 +490,21 @@ def tampered(result: dict[str, Any]) -> ArtifactTampered:
     return ArtifactTampered(f"{result['artifact']} failed verification: {what}", details=result)
 
 
-def _file_digest(path: Path) -> str | None:
-    return digest_file(path) if path.is_file() else None
+def _stored_digest(blobs: BlobStore, digest: str) -> str | None:
+    """What the stored bytes named ``digest`` hash to, streamed; None when they are missing."""
+    h = hashlib.sha256()
+    try:
+        for chunk in blobs.chunks(digest, verify=False):
+            h.update(chunk)
+    except NotFound:
+        return None
+    return "sha256:" + h.hexdigest()
+
+
+def _stored(blobs: BlobStore, digest: str) -> bytes | None:
+    """A small blob's bytes as stored, unchecked (``verify`` says what is wrong); None when
+    missing."""
+    try:
+        return blobs.get_bytes(digest, verify=False)
+    except NotFound:
+        return None

@@ -187,6 +187,7 @@ def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
         readiness_path=side["readiness_path"],
         grace=side["grace"],
         secrets=tuple(v for v in values.values() if v),
+        revision=rt.revision_of(side),
     )
 
 
@@ -780,16 +781,45 @@ def environments(store: Store, spec: Any) -> dict[str, Any]:
                     "rolling_out": active["version"] if active else None,
                     "url": f"http://127.0.0.1:{router['port']}" if router else None,
                     "weights": routes.get("weights", {}),
-                    "instances": [
-                        {k: i[k] for k in ("pool", "version", "port", "pid")} for i in instances
-                    ],
+                    "instances": [_instance(i) for i in instances],
                 }
             )
     return {"environments": out}
 
 
+def _instance(recorded: dict[str, Any]) -> dict[str, Any]:
+    """One instance as `shipyard env` shows it: what it runs, which process, and whether that
+    process is still the one recorded."""
+    m = rt.Member(**recorded)
+    return {
+        "pool": m.pool,
+        "version": m.version,
+        "revision": m.revision,
+        "port": m.port,
+        "pid": m.pid,
+        "started_at": (
+            datetime.fromtimestamp(m.started_at, UTC).isoformat() if m.started_at else None
+        ),
+        "alive": rt.is_running(m),
+    }
+
+
 def history(store: Store, spec: Any, env: str | None = None, limit: int = 20) -> dict[str, Any]:
-    keys = ("id", "environment", "version", "strategy", "status", "phase", "reason", "created_at")
+    """The newest deployments first: what went where, how, how it ended and why."""
+    if env is not None:
+        environment(spec, env)
+    keys = (
+        "id",
+        "environment",
+        "version",
+        "strategy",
+        "status",
+        "phase",
+        "reason",
+        "actor",
+        "created_at",
+        "finished_at",
+    )
     with store.read() as uow:
         rows = repo.list_deployments(uow.conn, spec.project, env, limit)
     return {"deployments": [{k: d[k] for k in keys} for d in rows]}

@@ -40,12 +40,37 @@ def other_pool(pool: str) -> str:
 # -- processes ----------------------------------------------------------------------------------
 
 
+def started_at(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds, to the clock tick), read from /proc; the
+    same value for the same process every time, so it tells a process from a later one that
+    reuses its pid. None without procfs."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            int(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    ticks = int(stat[stat.rfind(")") + 2 :].split()[19])
+    return round(boot + ticks / os.sysconf("SC_CLK_TCK"), 2)
+
+
 def _alive(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)  # reap it if it is our child and has exited
     from shipyard.adapters.targets.process import group_members
 
     return bool(group_members(pid)) if os.path.isdir("/proc") else _signal_ok(pid)
+
+
+def is_running(m: Member) -> bool:
+    """Whether the process recorded for ``m`` still runs, and is the one that was recorded
+    (same start time), not a later process given the same pid."""
+    if not _alive(m.pid):
+        return False
+    return m.started_at is None or started_at(m.pid) in (None, m.started_at)
 
 
 def _signal_ok(pid: int) -> bool:
@@ -278,7 +303,9 @@ def router_client(recorded: Mapping[str, Any] | None) -> Any:
 
 @dataclass(frozen=True)
 class Member:
-    """One recorded instance."""
+    """One recorded instance, with its identity: what it runs (version and the revision
+    digest of version, build, configuration and command), and which process it is (pid and
+    the time that process started, so a recycled pid is not taken for it)."""
 
     pool: str
     index: int
@@ -286,10 +313,21 @@ class Member:
     port: int
     pid: int
     log: str
+    revision: str = ""  # "" for an instance recorded before revisions were: matches any
+    started_at: float | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def runs(self, want: Launch | None) -> bool:
+        """Whether this instance runs what ``want`` starts (None: anything will do); one
+        recorded without a revision is judged by its version."""
+        if want is None:
+            return True
+        if self.revision and want.revision:
+            return self.revision == want.revision
+        return self.version == want.version
 
 
 @dataclass(frozen=True)
@@ -303,6 +341,17 @@ class Launch:
     readiness_path: str = "/healthz"
     grace: float = 5.0
     secrets: tuple[str, ...] = ()  # values in ``env`` masked out of quoted log lines
+    revision: str = ""  # digest of what the instances run; see ``revision_of``
+
+
+def revision_of(side: Mapping[str, Any]) -> str:
+    """The revision digest of one side of a deployment: its version, the build it runs
+    (the unpacked artifact's folder), its configuration revision and its command."""
+    import hashlib
+
+    keys = ("version", "config_revision", "workdir", "command", "readiness_path")
+    body = json.dumps({k: side.get(k) for k in keys}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -318,7 +367,8 @@ class Instances:
 
     def __init__(self, log_dir: Path, members: Sequence[Mapping[str, Any]] = ()) -> None:
         self.log_dir = log_dir
-        self.members = [Member(**m) for m in members if _alive(int(m["pid"]))]
+        recorded = [Member(**m) for m in members]
+        self.members = [m for m in recorded if is_running(m)]  # a dead instance is never counted
         # The instances this process started: their exit status is ours to read, once, so
         # nothing else may reap them (``_alive`` would, and the status would be lost).
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -328,7 +378,7 @@ class Instances:
     def _alive(self, m: Member) -> bool:
         proc = self._procs.get(m.pid)
         if proc is None:
-            return _alive(m.pid)
+            return is_running(m)
         proc.poll()  # reaps the leader and keeps its status
         from shipyard.adapters.targets.process import group_members
 
@@ -368,7 +418,13 @@ class Instances:
         return [m for m in self.members if m.pool == pool]
 
     def scale(self, pool: str, n: int, launch: Launch | None) -> None:
-        """Run ``n`` instances in ``pool`` (the newest go first when shrinking)."""
+        """Run ``n`` instances of ``launch`` in ``pool`` (the newest go first when shrinking).
+
+        Instances of another revision are replaced and dead ones dropped first: an instance
+        left over from another version is never counted as one of this."""
+        stale = [m for m in self.of(pool) if not self._alive(m) or not m.runs(launch)]
+        if stale:
+            self.stop(stale, launch.grace if launch else 5.0)
         current = self.of(pool)
         if len(current) > n:
             self.stop(current[n:], launch.grace if launch else 5.0)
@@ -378,14 +434,15 @@ class Instances:
             self._spawn(pool, n - len(current), launch)
 
     def stop(self, doomed: Sequence[Member], grace: float) -> None:
-        for m in doomed:
+        # Only processes that are still the recorded ones get a signal: a pid may be reused.
+        live = [m for m in doomed if m.pid in self._procs or is_running(m)]
+        for m in live:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(m.pid, signal.SIGTERM)
-        for m in doomed:
+        for m in live:
             kill_group(m.pid, grace)
-        gone = {m.pid for m in doomed}
-        self.members = [m for m in self.members if m.pid not in gone]
-        for pid in gone:
+        self.members = [m for m in self.members if m not in doomed]
+        for pid in {m.pid for m in live}:
             proc = self._procs.pop(pid, None)
             if proc is not None:
                 proc.poll()  # settles its status, so nothing waits for this pid again
@@ -409,19 +466,29 @@ class Instances:
         for i, inst in enumerate(target.deploy(pool, launch.version, count, dict(launch.env))):
             assert inst.port is not None and inst.pid is not None
             self.members.append(
-                Member(pool, first + i, launch.version, inst.port, inst.pid, inst.log or "")
+                Member(
+                    pool,
+                    first + i,
+                    launch.version,
+                    inst.port,
+                    inst.pid,
+                    inst.log or "",
+                    launch.revision,
+                    started_at(inst.pid),
+                )
             )
             self._secrets[inst.pid] = launch.secrets
         self._procs.update(target.processes(pool))
 
-    def ready(self, pool: str, path: str = "/healthz") -> list[Member]:
-        """The instances of ``pool`` that are alive and answer 200 on ``path``."""
+    def ready(self, pool: str, path: str = "/healthz", want: Launch | None = None) -> list[Member]:
+        """The instances of ``pool`` (running what ``want`` starts, if given) that are alive
+        and answer 200 on ``path``."""
         import httpx
 
         out = []
         with httpx.Client(timeout=1.0) as client:
             for m in self.of(pool):
-                if not self._alive(m):
+                if not m.runs(want) or not self._alive(m):
                     continue
                 try:
                     if client.get(f"http://{m.address}{path}").status_code == 200:

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shipyard.domain.flags import FeatureState, FlagPayloadInvalid, Segment, validate_state
+from shipyard.domain.flags import (
+    FeatureState,
+    FlagPayloadInvalid,
+    Segment,
+    new_problems,
+    raise_problems,
+)
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.services.flags import _state
 from shipyard.store import flags as repo
@@ -120,7 +126,8 @@ def _write(
 ) -> dict[str, Any]:
     segment = FeatureState.from_payload({"segments": [body]}).segments[body["id"]]
     new_state = current.with_segment(segment)
-    validate_state(new_state)  # raising rolls back the whole transaction
+    # Raising rolls back the whole transaction; what an import already let in stays.
+    raise_problems(new_problems(current, new_state))
     old = current.segments.get(segment.id)
     before = old.to_dict() if old is not None else None
     after = segment.to_dict()

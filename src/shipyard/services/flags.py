@@ -1,8 +1,10 @@
 """Feature flags: create, change, import and export flags per project and environment.
 
-Every change validates the whole environment as it would be after the change (the domain's
-``validate_state``), so a refused change stores nothing, and appends ``flag.changed`` with the
-feature before and after in the same transaction as the rows it changes.
+Every change validates the whole environment as it would be after the change and refuses any
+problem it would bring in (the domain's ``new_problems``), so a refused change stores nothing;
+it appends ``flag.changed`` with the feature before and after in the same transaction as the
+rows it changes. An import is lenient by default, as Unleash is: what Unleash serves is stored
+and each oddity comes back as a warning; ``strict`` refuses the import instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shipyard.domain.flag_lifecycle import FLAG_TYPES, rollout_level
-from shipyard.domain.flags import FeatureState, UnleashContext, validate_state
+from shipyard.domain.flags import (
+    FeatureState,
+    FlagPayloadInvalid,
+    UnleashContext,
+    hydrate_delta,
+    new_problems,
+    problem_effect,
+    raise_problems,
+    served_feature,
+)
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.spec.models import NAME_RE
 from shipyard.store import flags as repo
@@ -115,7 +126,7 @@ def client_payload_in(
         return cached
     payload = {
         "version": 2,
-        "features": [r["definition"] for r in repo.rows(uow.conn, project, env)],
+        "features": [served_feature(r["definition"]) for r in repo.rows(uow.conn, project, env)],
         "segments": repo.segments(uow.conn, project, env),
         "meta": {"revisionId": rev, "etag": etag(project, env, rev)},
     }
@@ -273,7 +284,8 @@ def save_in(
         raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
     new_state, changed = _save(uow, project, env, dict(feature), actor, current=current, now=stamp)
     if changed:
-        validate_state(new_state)  # raising rolls back the row and its event
+        # Raising rolls back the row and its event.
+        raise_problems(new_problems(current, new_state))
         repo.bump(uow.conn, project, env)
     row = repo.rows(uow.conn, project, env, name)[0]
     return {**_summary(row), "changed": changed, "definition": row["definition"]}
@@ -376,7 +388,8 @@ def delete(store: Store, project: str, env: str, name: str, actor: str) -> dict[
         if name not in current:
             raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
         after = current.without_feature(name)
-        validate_state(after)  # refuses to orphan a flag that depends on this one
+        # Refuses to orphan a flag that depends on this one.
+        raise_problems(new_problems(current, after))
         repo.delete(uow.conn, project, env, name)
         repo.bump(uow.conn, project, env)
         uow.events.append(
@@ -389,36 +402,85 @@ def delete(store: Store, project: str, env: str, name: str, actor: str) -> dict[
     return {"name": name, "environment": env, "deleted": True}
 
 
-def import_payload(
-    store: Store, project: str, env: str, payload: Mapping[str, Any], actor: str
-) -> dict[str, Any]:
-    """Load an Unleash ``/api/client/features`` payload into ``env``, all or nothing.
+def _incoming(payload: Mapping[str, Any]) -> tuple[FeatureState, list[str], list[int]]:
+    """What an import file holds: the features and segments to write, and the flag names and
+    segment ids its delta events remove.
 
-    Features and segments in the payload are created or replaced; others are left alone.
+    Accepted: the client features state (``{"version", "features", "segments"}``), a
+    client-specification file (the state under ``"state"``), and Unleash's delta format
+    (``{"events": [...]}``: a hydration, or feature and segment events applied in order).
     """
-    incoming = FeatureState.from_payload(payload)
+    if "features" not in payload and isinstance(payload.get("state"), Mapping):
+        payload = payload["state"]
+    if "features" in payload:
+        incoming = FeatureState.from_payload(payload)
+        removed: tuple[list[str], list[int]] = ([], [])
+    elif "events" in payload:
+        events = payload["events"]
+        if not isinstance(events, list):
+            raise FlagPayloadInvalid("payload.events: expected a list", details={"path": "events"})
+        incoming = hydrate_delta(events)
+        removed = _removals(events, incoming)
+    else:
+        raise FlagImportEmpty(
+            "this is not an Unleash flags state: it has neither 'features' nor delta 'events'"
+            + (f" (keys: {', '.join(sorted(map(str, payload))[:8])})" if payload else "")
+        )
+    if not incoming.features and not incoming.segments and not any(removed):
+        raise FlagImportEmpty("the file holds no flags and no segments: nothing to import")
+    return incoming, *removed
+
+
+def _removals(events: list[Any], final: FeatureState) -> tuple[list[str], list[int]]:
+    """Names and ids that delta events remove and do not bring back later."""
+    names: list[str] = []
+    ids: list[int] = []
+    for event in events:
+        if event.get("type") == "feature-removed" and event["featureName"] not in final:
+            names.append(event["featureName"])
+        if event.get("type") == "segment-removed" and event["segmentId"] not in final.segments:
+            ids.append(event["segmentId"])
+    return sorted(set(names)), sorted(set(ids))
+
+
+class FlagImportEmpty(InputError):
+    code = "flag-import-empty"
+    default_hint = (
+        'import an Unleash client features state {"version": 2, "features": [...]} (from '
+        '/api/client/features or `shipyard flags export`) or delta events {"events": [...]}'
+    )
+
+
+def import_payload(
+    store: Store,
+    project: str,
+    env: str,
+    payload: Mapping[str, Any],
+    actor: str,
+    *,
+    strict: bool = False,
+) -> dict[str, Any]:
+    """Load an Unleash flags state (or delta events) into ``env`` in one transaction.
+
+    Features and segments in the payload are created or replaced; others are left alone,
+    except those that delta events remove. Unless ``strict``, what Unleash would serve is
+    stored and each problem (an invalid address, a custom strategy ...) is returned as a
+    warning naming the flag and field with how it evaluates; ``strict`` refuses the import.
+    """
+    incoming, removed, removed_segments = _incoming(payload)
     stamp = utcnow()
     created: list[str] = []
     updated: list[str] = []
+    deleted: list[str] = []
     with store.begin() as uow:
-        current = _state(uow, project, env)
+        before = current = _state(uow, project, env)
         for segment in incoming.segments.values():
             body = segment.to_dict()
             old = current.segments.get(segment.id)
             if old is None or old.to_dict() != body:
                 repo.put_segment(uow.conn, project, env, body, stamp)
                 current = current.with_segment(segment)
-                uow.events.append(
-                    "flag.segment-changed",
-                    f"segment:{segment.id}",
-                    actor,
-                    {
-                        "environment": env,
-                        "before": old.to_dict() if old is not None else None,
-                        "after": body,
-                    },
-                    project=project,
-                )
+                _segment_event(uow, project, env, segment.id, old, body, actor)
         for feature in incoming.features.values():
             existed = feature.name in current
             current, changed = _save(
@@ -426,17 +488,78 @@ def import_payload(
             )
             if changed:
                 (updated if existed else created).append(feature.name)
-        validate_state(current)
-        if created or updated:
+        for name in removed:
+            if name in current:
+                old_feature = current.features[name].to_dict()
+                repo.delete(uow.conn, project, env, name)
+                current = current.without_feature(name)
+                deleted.append(name)
+                uow.events.append(
+                    "flag.changed",
+                    f"flag:{name}",
+                    actor,
+                    {"environment": env, "before": old_feature, "after": None},
+                    project=project,
+                )
+        for segment_id in removed_segments:
+            old_segment = current.segments.get(segment_id)
+            if old_segment is not None:
+                repo.delete_segment(uow.conn, project, env, segment_id)
+                current = current.without_segment(segment_id)
+                _segment_event(uow, project, env, segment_id, old_segment, None, actor)
+        problems = new_problems(before, current)
+        if strict:
+            raise_problems(problems)
+        if created or updated or deleted or current.segments != before.segments:
             repo.bump(uow.conn, project, env)
     unchanged = len(incoming) - len(created) - len(updated)
     return {
         "environment": env,
         "created": created,
         "updated": updated,
+        "deleted": deleted,
         "unchanged": unchanged,
         "segments": len(incoming.segments),
+        "warnings": [
+            {
+                "flag": p.feature,
+                "field": _field(p.path, current),
+                "code": p.code,
+                "message": p.message,
+                "effect": problem_effect(p, current),
+            }
+            for p in problems
+        ],
     }
+
+
+def _field(path: str, state: FeatureState) -> str:
+    """A problem's path with the flag's own place: ``strategies[0].parameters.IPs``."""
+    head, dot, rest = path.partition(".")
+    if head.startswith("features[") and dot:
+        return rest
+    if head.startswith("segments["):
+        index = int(head[len("segments[") : -1])
+        return f"segment {list(state.segments)[index]}" + (f".{rest}" if rest else "")
+    return path
+
+
+def _segment_event(
+    uow: UnitOfWork,
+    project: str,
+    env: str,
+    segment_id: int,
+    old: Any,
+    body: dict[str, Any] | None,
+    actor: str,
+) -> None:
+    uow.events.append(
+        "flag.segment-changed",
+        f"segment:{segment_id}",
+        actor,
+        {"environment": env, "before": old.to_dict() if old is not None else None, "after": body},
+        project=project,
+    )
 
 
 def export(store: Store, project: str, env: str) -> dict[str, Any]:

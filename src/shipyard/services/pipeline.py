@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shipyard.adapters.cas.disk import DiskCAS
+from shipyard.adapters.blobs import pipeline_cas
 from shipyard.adapters.executors.local import LocalExecutor, Result, Task, check_secret
 from shipyard.adapters.files import (
     StatCache,
@@ -43,6 +43,8 @@ from shipyard.store.append import NewEvent, utcnow
 from shipyard.store.runlog import UP_TO_DATE, RunLog
 
 if TYPE_CHECKING:
+    from shipyard.adapters.blobs.tiered import Tiered
+    from shipyard.adapters.cas.disk import DiskCAS
     from shipyard.store.uow import Store
 
 PLATFORM = uptodate.platform_name()
@@ -50,13 +52,10 @@ FLUSH_EVERY_S = 0.25
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
-# Outputs and logs smaller than this go to packs rather than a file each (see DiskCAS).
-PACK_BELOW = 64 * 1024
-
-
-def cas_of(store: Store) -> DiskCAS:
-    """The pipeline cache's own CAS root, so `cache gc` never touches other blobs."""
-    return DiskCAS(store.home / "cas" / "pipeline", pack_below=PACK_BELOW)
+def cas_of(store: Store) -> DiskCAS | Tiered:
+    """The pipeline cache's own space, so `cache gc` never touches other blobs: the local disk,
+    in front of the shared blob store when one is configured (``adapters/blobs/tiered.py``)."""
+    return pipeline_cas(store)
 
 
 # --- spec -> domain --------------------------------------------------------------------------

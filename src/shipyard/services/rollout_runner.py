@@ -174,7 +174,7 @@ class Runner:
             stable = (
                 self.hooks.counts[r.Pool.STABLE]
                 if self.hooks is not None
-                else len(self.instances.ready(self.pools[r.Pool.STABLE], self._path()))
+                else len(self._ready_now()[r.Pool.STABLE])
             )
             direct = bool(self.plan.get("direct"))
             now = datetime.now(UTC)
@@ -276,6 +276,17 @@ class Runner:
             return False
         return not self.state.finished
 
+    def _ready_now(self) -> dict[r.Pool, list[rt.Member]]:
+        """Each pool's ready instances of the revision it should run (none other counts)."""
+        return {p: self.instances.ready(self.pools[p], self._path(), self._want(p)) for p in r.Pool}
+
+    def _want(self, pool: r.Pool) -> rt.Launch | None:
+        """What ``pool`` should run, without reading secrets (for matching instances only)."""
+        side = self.plan.get(pool.value)
+        if not side or side.get("target") == "command":
+            return None
+        return rt.Launch("", side["version"], "", {}, revision=rt.revision_of(side))
+
     def _path(self) -> str:
         return str(self.plan.get("readiness_path", "/healthz"))
 
@@ -308,7 +319,7 @@ class Runner:
         if self._target_exited():
             return
         self._replace_exited()
-        ready = {p: self.instances.ready(self.pools[p], self._path()) for p in r.Pool}
+        ready = self._ready_now()
         self._sync_router(ready)
         obs = r.Readiness(len(ready[r.Pool.STABLE]), len(ready[r.Pool.CANARY]))
         self._apply(r.step(self.state, obs, datetime.now(UTC)))
@@ -506,7 +517,7 @@ class Runner:
                 self._set_pool(phys, [m.address for m in keep if m in keep])
             self.instances.scale(phys, c.instances, self._launch(c.pool))
         elif isinstance(c, r.SetWeights):
-            ready = {p: self.instances.ready(self.pools[p], self._path()) for p in r.Pool}
+            ready = self._ready_now()
             self._sync_router(ready)
             self.weights = {
                 self.pools[r.Pool.STABLE]: c.stable,

@@ -3,7 +3,9 @@
 A row holds the feature exactly as the Unleash client API describes it (JSON), so the client
 API serves rows without translation. History (who changed what) lives in the event log.
 ``flag_revisions`` is bumped in the same transaction as any change to an environment's flags:
-it is the ETag of ``/api/client/features`` and what the streaming route watches.
+it is the ETag of ``/api/client/features`` and what the streaming route watches. On
+PostgreSQL each bump (and each token revocation) also sends a ``NOTIFY`` on ``CHANNEL``, which
+PostgreSQL delivers when the transaction commits, so servers listening hear of it at once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 from shipyard.store.schema import metadata
@@ -56,6 +69,60 @@ flag_client_tokens = Table(
     Column("token_hash", LargeBinary(32), nullable=False, unique=True),
     Column("created_at", String(32), nullable=False),
     Column("revoked_at", String(32), nullable=True),
+    Column("expires_at", String(32), nullable=True),
+    # client (server-side SDKs: the rule set) or frontend (evaluated answers only)
+    Column("kind", String(20), nullable=False, server_default="client"),
+    Column("origins", Text, nullable=True),  # frontend tokens: CORS origins, JSON list
+)
+
+# Environments where a flag change needs approvals (a change request) before it is made.
+flag_protections = Table(
+    "flag_protections",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("environment", String(100), primary_key=True),
+    Column("approvals", Integer, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+flag_change_requests = Table(
+    "flag_change_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(100), nullable=False),
+    Column("environment", String(100), nullable=False),
+    Column("flag", String(200), nullable=False),
+    Column("change", Text, nullable=False),  # JSON: {"action": ..., ...}
+    Column("status", String(20), nullable=False),
+    Column("approvals_needed", Integer, nullable=False),
+    Column("proposed_by", String(200), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("apply_at", String(32), nullable=True),
+    Column("closed_at", String(32), nullable=True),
+    Column("closed_by", String(200), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_flag_change_requests_status", "project", "status"),
+)
+
+flag_change_approvals = Table(
+    "flag_change_approvals",
+    metadata,
+    Column("request_id", Integer, primary_key=True, autoincrement=False),
+    Column("actor", String(200), primary_key=True),
+    Column("at", String(32), nullable=False),
+)
+
+# Variant exposures SDKs report (bucket.toggles.NAME.variants), per flag, variant, app and day.
+flag_variant_counts = Table(
+    "flag_variant_counts",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("environment", String(100), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("variant", String(200), primary_key=True),
+    Column("app_name", String(200), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("count", BigInteger, nullable=False),
 )
 
 # Evaluation counts reported by SDKs, one row per flag, application and hour bucket.
@@ -94,7 +161,19 @@ def revision(conn: Connection, project: str, environment: str) -> int:
     return int(value or 0)
 
 
+CHANNEL = "shipyard_flags"
+
+
+def notify(conn: Connection, message: str) -> None:
+    """Tell listening servers something changed (PostgreSQL; SQLite servers watch the file)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_notify(:channel, :message)"), {"channel": CHANNEL, "message": message}
+        )
+
+
 def bump(conn: Connection, project: str, environment: str) -> int:
+    notify(conn, f"flags {project} {environment}")
     c = flag_revisions.c
     current = conn.execute(
         select(c.revision).where(c.project == project, c.environment == environment)

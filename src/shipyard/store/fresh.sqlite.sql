@@ -17,9 +17,10 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 INSERT INTO "alembic_version" VALUES('0012_trust');
+INSERT INTO "alembic_version" VALUES('0012_org_blobs');
+INSERT INTO "alembic_version" VALUES('0012_flags');
 INSERT INTO "alembic_version" VALUES('0011_journey');
 INSERT INTO "alembic_version" VALUES('0010_cache');
-INSERT INTO "alembic_version" VALUES('0008');
 INSERT INTO "alembic_version" VALUES('0006');
 INSERT INTO "alembic_version" VALUES('0005');
 INSERT INTO "alembic_version" VALUES('0003');
@@ -31,7 +32,7 @@ CREATE TABLE api_tokens (
 	token_hash BLOB NOT NULL, 
 	created_at VARCHAR(32) NOT NULL, 
 	expires_at VARCHAR(32), 
-	revoked_at VARCHAR(32), 
+	revoked_at VARCHAR(32), environments TEXT, 
 	PRIMARY KEY (id), 
 	UNIQUE (token_hash)
 );
@@ -50,6 +51,21 @@ CREATE TABLE artifacts (
 	created_at VARCHAR(32) NOT NULL, 
 	created_by VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (project, name, version)
+);
+CREATE TABLE blob_chunks (
+	space VARCHAR(20) NOT NULL, 
+	digest VARCHAR(71) NOT NULL, 
+	seq INTEGER NOT NULL, 
+	data BLOB NOT NULL, 
+	PRIMARY KEY (space, digest, seq)
+);
+CREATE TABLE blob_objects (
+	space VARCHAR(20) NOT NULL, 
+	digest VARCHAR(71) NOT NULL, 
+	size BIGINT NOT NULL, 
+	chunks INTEGER NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	PRIMARY KEY (space, digest)
 );
 CREATE TABLE checkpoints (
 	tree_size BIGINT NOT NULL, 
@@ -164,6 +180,28 @@ CREATE TABLE events (
 	root_hash BLOB NOT NULL, 
 	PRIMARY KEY (seq)
 );
+CREATE TABLE flag_change_approvals (
+	request_id INTEGER NOT NULL, 
+	actor VARCHAR(200) NOT NULL, 
+	at VARCHAR(32) NOT NULL, 
+	PRIMARY KEY (request_id, actor)
+);
+CREATE TABLE flag_change_requests (
+	id INTEGER NOT NULL, 
+	project VARCHAR(100) NOT NULL, 
+	environment VARCHAR(100) NOT NULL, 
+	flag VARCHAR(200) NOT NULL, 
+	change TEXT NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	approvals_needed INTEGER NOT NULL, 
+	proposed_by VARCHAR(200) NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	apply_at VARCHAR(32), 
+	closed_at VARCHAR(32), 
+	closed_by VARCHAR(200), 
+	error TEXT, 
+	PRIMARY KEY (id)
+);
 CREATE TABLE flag_client_tokens (
 	id VARCHAR(32) NOT NULL, 
 	project VARCHAR(100) NOT NULL, 
@@ -171,7 +209,7 @@ CREATE TABLE flag_client_tokens (
 	name VARCHAR(200) NOT NULL, 
 	token_hash BLOB NOT NULL, 
 	created_at VARCHAR(32) NOT NULL, 
-	revoked_at VARCHAR(32), 
+	revoked_at VARCHAR(32), expires_at VARCHAR(32), kind VARCHAR(20) DEFAULT 'client' NOT NULL, origins TEXT, 
 	PRIMARY KEY (id), 
 	UNIQUE (token_hash)
 );
@@ -195,6 +233,13 @@ CREATE TABLE flag_metrics (
 	yes BIGINT NOT NULL, 
 	no BIGINT NOT NULL, 
 	PRIMARY KEY (project, environment, name, app_name, hour)
+);
+CREATE TABLE flag_protections (
+	project VARCHAR(100) NOT NULL, 
+	environment VARCHAR(100) NOT NULL, 
+	approvals INTEGER NOT NULL, 
+	updated_at VARCHAR(32) NOT NULL, 
+	PRIMARY KEY (project, environment)
 );
 CREATE TABLE flag_revisions (
 	project VARCHAR(100) NOT NULL, 
@@ -224,6 +269,16 @@ CREATE TABLE flag_segments (
 	definition TEXT NOT NULL, 
 	updated_at VARCHAR(32) NOT NULL, 
 	PRIMARY KEY (project, environment, id)
+);
+CREATE TABLE flag_variant_counts (
+	project VARCHAR(100) NOT NULL, 
+	environment VARCHAR(100) NOT NULL, 
+	name VARCHAR(200) NOT NULL, 
+	variant VARCHAR(200) NOT NULL, 
+	app_name VARCHAR(200) NOT NULL, 
+	day VARCHAR(10) NOT NULL, 
+	count BIGINT NOT NULL, 
+	PRIMARY KEY (project, environment, name, variant, app_name, day)
 );
 CREATE TABLE flags (
 	project VARCHAR(100) NOT NULL, 
@@ -390,6 +445,9 @@ CREATE TABLE signing_keys (
 );
 CREATE INDEX ix_events_kind ON events (project, kind, seq);
 CREATE INDEX ix_events_subject ON events (project, subject, seq);
+CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
+CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
+CREATE INDEX ix_flag_change_requests_status ON flag_change_requests (project, status);
 CREATE INDEX ix_incidents_service ON incidents (project, service, opened_at);
 CREATE INDEX ix_incidents_deployment ON incidents (project, deployment_id);
 CREATE INDEX ix_dora_deployments_window ON dora_deployments (env, finished_at, project, service, ok, week);
@@ -401,8 +459,6 @@ CREATE INDEX ix_dora_hotfixes_deployment ON dora_hotfixes (project, deployment_i
 CREATE INDEX ix_pipeline_runs_project ON pipeline_runs (project, id);
 CREATE INDEX ix_pipeline_steps_node ON pipeline_steps (node, run_id);
 CREATE INDEX ix_action_cache_last_used ON action_cache (last_used);
-CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
-CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
 CREATE INDEX ix_release_approvals_env ON release_approvals (project, environment, version);
 CREATE INDEX ix_release_overrides_env ON release_overrides (project, environment);
 CREATE INDEX ix_deployments_env ON deployments (project, environment, created_at);

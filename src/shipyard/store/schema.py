@@ -79,4 +79,5 @@ api_tokens = Table(
     Column("created_at", String(32), nullable=False),
     Column("expires_at", String(32), nullable=True),
     Column("revoked_at", String(32), nullable=True),
+    Column("environments", Text, nullable=True),  # JSON list; None: every environment
 )

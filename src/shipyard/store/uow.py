@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads with the first transaction: `shipyard run`
     from sqlalchemy.engine import Connection
     from sqlalchemy.exc import OperationalError
 
+    from shipyard.ports.blobs import BlobStore
     from shipyard.store.events import EventLog
 
 
@@ -31,6 +32,8 @@ class Store:
     url: str
     home: Path
     _engine: Engine | None = field(default=None, repr=False)
+    blobs_url: str = "disk"  # where blobs live: disk, postgres or s3://... (adapters/blobs)
+    shared: bool = False  # organisation mode: the signing key must be configured, not minted
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
@@ -38,7 +41,7 @@ class Store:
         from shipyard.store import db
 
         private_home(settings.home)
-        store = cls(settings.database_url, settings.home)
+        store = cls.of(settings)
         if migrate:
             db.ensure_schema(store.engine, settings.home)
         return store
@@ -59,7 +62,16 @@ class Store:
             current = log.current(settings.home)
         finally:
             log.close()
-        return cls(settings.database_url, settings.home) if current else cls.open(settings)
+        return cls.of(settings) if current else cls.open(settings)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Store:
+        return cls(
+            settings.database_url,
+            settings.home,
+            blobs_url=settings.blobs,
+            shared=settings.shared,
+        )
 
     @property
     def engine(self) -> Engine:
@@ -72,6 +84,13 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        """Artifacts' bytes, provenance envelopes and SBOMs (``ports/blobs.py``)."""
+        from shipyard.adapters.blobs import open_blobs
+
+        return open_blobs(self, "artifacts")
 
     @cached_property
     def signer(self):  # type: ignore[no-untyped-def]
