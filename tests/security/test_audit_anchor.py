@@ -92,7 +92,8 @@ def _rewrite(conn: Connection, rows: list[list[Any]]) -> bytes:
     conn.execute(text("DELETE FROM events"))
     frontier = merkle.Frontier()
     for seq, ts, project, kind, subject, actor, payload in rows:
-        leaf = merkle.leaf_hash(canonical.event_bytes(seq, ts, project, kind, subject, actor, payload))
+        event = canonical.event_bytes(seq, ts, project, kind, subject, actor, payload)
+        leaf = merkle.leaf_hash(event)
         frontier.append(leaf)
         conn.execute(
             text(
