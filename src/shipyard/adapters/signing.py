@@ -41,6 +41,55 @@ class Signer:
             .decode()
         )
 
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    @classmethod
+    def generate(cls) -> Signer:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_pem(cls, pem: bytes, where: str = "the key") -> Signer:
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise ShipyardError(
+                f"{where} is not a PEM private key without a password",
+                "give an Ed25519 key, e.g. `openssl genpkey -algorithm ed25519`",
+                code="signing-key-invalid",
+            ) from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ShipyardError(
+                f"{where} is not an Ed25519 private key",
+                "give an Ed25519 key, e.g. `openssl genpkey -algorithm ed25519`",
+                code="signing-key-invalid",
+            )
+        return cls(key)
+
+    @classmethod
+    def load_file(cls, path: Path) -> Signer:
+        """The key in ``path`` (SHIPYARD_SIGNING_KEY_FILE), which must exist: a named key is
+        never replaced by a new one."""
+        try:
+            pem = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise ShipyardError(
+                f"the signing key {path} (SHIPYARD_SIGNING_KEY_FILE) does not exist",
+                "point SHIPYARD_SIGNING_KEY_FILE at an Ed25519 PEM private key",
+                code="signing-key-missing",
+            ) from exc
+        except OSError as exc:
+            raise ShipyardError(
+                f"cannot read the signing key at {path}: {exc.__class__.__name__}",
+                "check the file's permissions, or set SHIPYARD_SIGNING_KEY_FILE",
+                code="signing-key-invalid",
+            ) from exc
+        return cls.from_pem(pem, str(path))
+
     @classmethod
     def load_or_create(cls, home: Path) -> Signer:
         """The key in the state folder's keys/ or SHIPYARD_SIGNING_KEY_FILE, made

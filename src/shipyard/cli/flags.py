@@ -120,6 +120,14 @@ def show(
         for e, item in data["environments"].items():
             c.print(f"  {e}: {'on' if item['enabled'] else 'off'}")
             print(json.dumps(item["definition"], indent=2))
+        if data.get("exposures"):
+            from rich.table import Table
+
+            c.print("exposures (variant counts SDKs reported, per day, UTC):")
+            t = Table("environment", "day", "variant", "exposures", box=None)
+            for x in data["exposures"]:
+                t.add_row(x["environment"], x["day"], x["variant"], f"{x['count']:,}")
+            c.print(t)
 
     emit(data, json_, human)
 

@@ -35,21 +35,26 @@ def register_key(store: Store, uow: UnitOfWork, actor: str) -> None:
     keys had events) gets the event the next time this, the configured key, signs something.
     """
     signer = store.signer
+    register_public(uow, signer.key_id, signer.public_key, actor)
+
+
+def register_public(uow: UnitOfWork, key_id: str, public_key: bytes, actor: str) -> None:
+    """Put a public key in the key table with its ``key.registered`` event, once."""
     row = uow.conn.execute(
-        select(signing_keys.c.key_id).where(signing_keys.c.key_id == signer.key_id)
+        select(signing_keys.c.key_id).where(signing_keys.c.key_id == key_id)
     ).first()
     if row is None:
         uow.conn.execute(
             signing_keys.insert(),
-            {"key_id": signer.key_id, "public_key": signer.public_key, "created_at": utcnow()},
+            {"key_id": key_id, "public_key": public_key, "created_at": utcnow()},
         )
-    elif registered_keys(uow).get(signer.key_id) is not None:
+    elif registered_keys(uow).get(key_id) is not None:
         return
     uow.events.append(
         "key.registered",
-        f"key:{signer.key_id}",
+        f"key:{key_id}",
         actor,  # whoever's action first signed with it
-        {"key_id": signer.key_id, "algorithm": "ed25519", "public_key": signer.public_key.hex()},
+        {"key_id": key_id, "algorithm": "ed25519", "public_key": public_key.hex()},
         project=KEYS_PROJECT,
     )
 

@@ -307,8 +307,34 @@ def features(
     return who, rev, payload
 
 
+# What one SDK report may hold: generous for any real service, small enough that a hostile or
+# broken client cannot fill the tables (these rows feed `flags stale` and exposures).
+MAX_TOGGLES = 5_000
+MAX_VARIANTS = 100
+MAX_STRATEGIES = 100
+MAX_COUNT = 2**53  # a count past this is no count a client made
+
+
+class ClientBodyTooLarge(InputError):
+    code = "flag-client-body-too-large"
+    http_status = 413
+    default_hint = (
+        f"send at most {MAX_TOGGLES:,} toggles with {MAX_VARIANTS} variants each, and at most "
+        f"{MAX_STRATEGIES} strategy names; send reports more often if there are more"
+    )
+
+
 def register(store: Store, who: ClientPrincipal, body: Mapping[str, Any]) -> None:
     app = _text(body, "appName")
+    strategies = body.get("strategies") or []
+    if not isinstance(strategies, list) or not all(isinstance(x, str) for x in strategies):
+        raise InputError(
+            "'strategies' must be a list of strategy names",
+            "send the body an Unleash SDK sends",
+            code="flag-client-body-invalid",
+        )
+    if len(strategies) > MAX_STRATEGIES:
+        raise ClientBodyTooLarge(f"{len(strategies)} strategies, over {MAX_STRATEGIES}")
     with store.begin() as uow:
         repo.register_client(
             uow.conn,
@@ -318,7 +344,7 @@ def register(store: Store, who: ClientPrincipal, body: Mapping[str, Any]) -> Non
                 "app_name": app,
                 "instance_id": str(body.get("instanceId") or "default")[:200],
                 "sdk_version": str(body.get("sdkVersion") or "")[:100] or None,
-                "strategies": json.dumps(list(body.get("strategies") or [])),
+                "strategies": json.dumps([x[:200] for x in strategies]),
                 "started": str(body.get("started") or "")[:40] or None,
                 "last_seen": utcnow(),
             },
@@ -336,10 +362,21 @@ def _text(body: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def _count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_COUNT:
+        raise InputError(
+            f"{what} must be a non-negative integer count",
+            "send yes, no and variant counts as whole numbers",
+            code="flag-client-body-invalid",
+        )
+    return value
+
+
 def record_metrics(
     store: Store, who: ClientPrincipal, body: Mapping[str, Any], now: datetime | None = None
 ) -> dict[str, Any]:
-    """Add an SDK's ``bucket.toggles`` yes/no counts to the hour they were reported in."""
+    """Add an SDK's ``bucket.toggles`` yes/no counts to the hour they were reported in, and its
+    variant counts (exposures) to the day; flags the environment does not hold are ignored."""
     app = _text(body, "appName")
     bucket = body.get("bucket")
     toggles = bucket.get("toggles") if isinstance(bucket, Mapping) else None
@@ -349,24 +386,42 @@ def record_metrics(
             'send {"appName", "bucket": {"start", "stop", "toggles": {NAME: {"yes", "no"}}}}',
             code="flag-client-body-invalid",
         )
+    if len(toggles) > MAX_TOGGLES:
+        raise ClientBodyTooLarge(f"{len(toggles):,} toggles in one report, over {MAX_TOGGLES:,}")
     counts: dict[str, tuple[int, int]] = {}
+    variants: dict[tuple[str, str], int] = {}
     for name, entry in toggles.items():
         if not isinstance(entry, Mapping):
             continue
-        yes, no = entry.get("yes", 0), entry.get("no", 0)
-        if not (isinstance(yes, int) and isinstance(no, int)) or yes < 0 or no < 0:
-            raise InputError(
-                f"counts of '{name}' must be non-negative integers",
-                "send yes and no as counts",
-                code="flag-client-body-invalid",
-            )
+        yes = _count(entry.get("yes", 0), f"yes of '{name}'")
+        no = _count(entry.get("no", 0), f"no of '{name}'")
         if yes or no:
-            counts[str(name)[:200]] = (yes, no)
-    hour = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H")
-    if counts:
-        with store.begin() as uow:
-            repo.add_metrics(uow.conn, who.project, who.environment, app, hour, counts)
-    return {"toggles": len(counts)}
+            counts[str(name)] = (yes, no)
+        seen = entry.get("variants") or {}
+        if not isinstance(seen, Mapping):
+            continue
+        if len(seen) > MAX_VARIANTS:
+            raise ClientBodyTooLarge(f"{len(seen)} variants of '{name}', over {MAX_VARIANTS}")
+        for variant, n in seen.items():
+            if _count(n, f"variant '{variant}' of '{name}'"):
+                variants[(str(name), str(variant)[:200])] = _count(n, "variant count")
+    moment = now or datetime.now(UTC)
+    if not counts and not variants:
+        return {"toggles": 0, "ignored": 0}
+    with store.begin() as uow:
+        known = set(repo.names(uow.conn, who.project, who.environment))
+        kept = {k: v for k, v in counts.items() if k in known}
+        exposures = {k: v for k, v in variants.items() if k[0] in known}
+        if kept:
+            hour = moment.strftime("%Y-%m-%dT%H")
+            repo.add_metrics(uow.conn, who.project, who.environment, app, hour, kept)
+        if exposures:
+            day = moment.strftime("%Y-%m-%d")
+            repo.add_variant_counts(uow.conn, who.project, who.environment, app, day, exposures)
+    ignored = len({n for n in counts} | {n for n, _ in variants}) - len(
+        set(kept) | {n for n, _ in exposures}
+    )
+    return {"toggles": len(kept), "ignored": ignored}
 
 
 def usage(store: Store, project: str, name: str | None = None) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
     select,
     text,
 )
@@ -295,6 +296,62 @@ def add_metrics(
             )
         else:
             conn.execute(flag_metrics.update().where(*where).values(yes=c.yes + yes, no=c.no + no))
+
+
+def names(conn: Connection, project: str, environment: str) -> list[str]:
+    c = flags.c
+    q = select(c.name).where(c.project == project, c.environment == environment)
+    return [str(n) for n in conn.execute(q).scalars()]
+
+
+def add_variant_counts(
+    conn: Connection,
+    project: str,
+    environment: str,
+    app_name: str,
+    day: str,
+    counts: dict[tuple[str, str], int],
+) -> None:
+    c = flag_variant_counts.c
+    for (name, variant), count in counts.items():
+        where = (
+            c.project == project,
+            c.environment == environment,
+            c.name == name,
+            c.variant == variant,
+            c.app_name == app_name,
+            c.day == day,
+        )
+        if conn.execute(select(c.count).where(*where)).first() is None:
+            conn.execute(
+                flag_variant_counts.insert(),
+                {
+                    "project": project,
+                    "environment": environment,
+                    "name": name,
+                    "variant": variant,
+                    "app_name": app_name,
+                    "day": day,
+                    "count": count,
+                },
+            )
+        else:
+            conn.execute(flag_variant_counts.update().where(*where).values(count=c.count + count))
+
+
+def exposures(conn: Connection, project: str, name: str) -> list[dict[str, Any]]:
+    """Variant counts of one flag per environment, variant and day, summed over applications."""
+    c = flag_variant_counts.c
+    q = (
+        select(c.environment, c.day, c.variant, func.sum(c.count).label("count"))
+        .where(c.project == project, c.name == name)
+        .group_by(c.environment, c.day, c.variant)
+        .order_by(c.environment, c.day, c.variant)
+    )
+    return [
+        {"environment": r.environment, "day": r.day, "variant": r.variant, "count": int(r.count)}
+        for r in conn.execute(q)
+    ]
 
 
 def metrics(conn: Connection, project: str, name: str | None = None) -> list[dict[str, Any]]:

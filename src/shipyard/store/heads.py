@@ -8,6 +8,7 @@ importing Alembic; a test holds this set equal to Alembic's heads.
 SCHEMA_HEADS = frozenset(
     {
         "0010_cache",
+        "0012_build",
         "0003",
         "0005",
         "0006",
@@ -15,5 +16,6 @@ SCHEMA_HEADS = frozenset(
         "0011_journey",
         "0012_org_blobs",
         "0012_trust",
+        "0013_org_keys",
     }
 )

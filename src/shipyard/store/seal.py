@@ -1,9 +1,10 @@
 """The tree head's seal: a MAC over (size, root) under a key only the signing key file gives.
 
 Every write to the event log checks the seal of the head it extends and seals the new head, in
-the same transaction. Someone who can write to the database but not read the signing key
-cannot append, truncate or rewrite and then recompute a head that verifies: the seal will not
-match, `shipyard audit verify` names it, and Shipyard refuses to extend that head.
+the same transaction. Someone who can write to the database but not read the signing key (or,
+in organisation mode, the master key) cannot append, truncate or rewrite and then recompute a
+head that verifies: the seal will not match, `shipyard audit verify` names it, and Shipyard
+refuses to extend that head.
 
 A MAC rather than an Ed25519 signature because `shipyard run` appends events before it loads
 anything heavy (store/runlog.py): HMAC-SHA-256 is in the standard library and costs
@@ -99,7 +100,13 @@ def load_seed(home: Path, *, create: bool = True) -> bytes | None:
 
 
 def seal_key(home: Path, *, create: bool = True) -> bytes | None:
-    """The MAC key for tree heads, derived from the signing key's seed (cached per file)."""
+    """The MAC key for tree heads: derived from SHIPYARD_SIGNING_KEY_FILE's seed, else from
+    SHIPYARD_MASTER_KEY (organisation mode: it outlives key rotations), else from the state
+    folder's own key file. Every process that writes one log needs the same."""
+    named = os.environ.get("SHIPYARD_SIGNING_KEY_FILE")
+    master = os.environ.get("SHIPYARD_MASTER_KEY", "").strip()
+    if master and not named:
+        return hashlib.sha256(b"shipyard tree-head seal v1 master\n" + master.encode()).digest()
     path, _ = key_path(home)
     try:
         stamp = (str(path), path.stat().st_mtime)
@@ -130,8 +137,8 @@ def holds(key: bytes, size: int, root: bytes, stored: bytes | None) -> bool:
 def broken(size: int) -> AuditTampered:
     return AuditTampered(
         f"the event log's tree head (size {size}) does not carry the seal of this store's "
-        "signing key: the log was changed outside Shipyard, or this process signs with "
+        "signing key: the log was changed outside Shipyard, or this process seals with "
         "another key; nothing was written",
-        "run `shipyard audit verify`; if the signing key was replaced, set "
-        "SHIPYARD_SIGNING_KEY_FILE to the key this log was sealed with",
+        "run `shipyard audit verify`; every process writing this log needs the same "
+        "SHIPYARD_SIGNING_KEY_FILE or SHIPYARD_MASTER_KEY (docs/audit.md)",
     )

@@ -94,6 +94,12 @@ class Store:
 
     @cached_property
     def signer(self):  # type: ignore[no-untyped-def]
+        """The key this store signs with: in organisation mode the one every replica shares
+        (``services/keys.py``), else ``.shipyard/keys/ed25519.pem``, made on first use."""
+        if self.shared:
+            from shipyard.services.keys import shared_signer
+
+            return shared_signer(self)
         from shipyard.adapters.signing import Signer
 
         return Signer.load_or_create(self.home)
