@@ -9,7 +9,10 @@ come from, in order:
    public-key` prints it) or the path of a file of PEM public keys and verifier keys (one per
    line; ``#`` starts a comment);
 2. otherwise the public half of the configured signing key (``SHIPYARD_SIGNING_KEY_FILE``, or
-   ``.shipyard/keys/ed25519.pem``), a file beside the database but not in it.
+   ``.shipyard/keys/ed25519.pem``), a file beside the database but not in it; for a server
+   whose keys are sealed in the database under ``SHIPYARD_MASTER_KEY``, every key there that
+   opens under the master key (retired ones too, so what they signed still verifies): a key
+   row added without the master key does not open.
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipyard.domain import signednote
 from shipyard.errors import InputError
+
+if TYPE_CHECKING:
+    from shipyard.store.uow import Store
 
 ENV = "SHIPYARD_TRUSTED_KEYS"
 
@@ -68,8 +75,9 @@ def origin() -> str:
     return name
 
 
-def load(home: Path, option: str | None = None) -> TrustSet:
-    """The trusted keys: ``option`` (--trusted-keys), SHIPYARD_TRUSTED_KEYS, or the signing key."""
+def load(store: Store | None, option: str | None = None) -> TrustSet:
+    """The trusted keys: ``option`` (--trusted-keys), SHIPYARD_TRUSTED_KEYS, or the signing key
+    (none without a store: a client of a server must say which keys it trusts)."""
     spec = option if option is not None else os.environ.get(ENV)
     if spec:
         where = "--trusted-keys" if option is not None else ENV
@@ -81,19 +89,51 @@ def load(home: Path, option: str | None = None) -> TrustSet:
         if not keys:
             raise _no_keys(f"{where} names no key")
         return TrustSet(tuple(keys), where)
+    if store is None:
+        raise _no_keys(f"no trusted keys: {ENV} is not set")
+    if store.shared and not os.environ.get("SHIPYARD_SIGNING_KEY_FILE"):
+        return _sealed_in_database(store)
     from shipyard.store.seal import key_path, load_seed
 
-    path, _ = key_path(home)
-    seed = load_seed(home, create=False)
+    path, _ = key_path(store.home)
+    seed = load_seed(store.home, create=False)
     if seed is None:
         return TrustSet((), f"the signing key {path} (missing)")
+    key = TrustedKey(signednote.VerifierKey(origin(), _public_of(seed)), f"signing key {path}")
+    return TrustSet((key,), f"the signing key {path}")
+
+
+def _public_of(seed: bytes) -> bytes:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     pub = Ed25519PrivateKey.from_private_bytes(seed).public_key()
-    raw = pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key = TrustedKey(signednote.VerifierKey(origin(), raw), f"signing key {path}")
-    return TrustSet((key,), f"the signing key {path}")
+    return pub.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def _sealed_in_database(store: Store) -> TrustSet:
+    """The keys sealed in the database that open under SHIPYARD_MASTER_KEY."""
+    from sqlalchemy import select
+
+    from shipyard.adapters import keyseal
+    from shipyard.adapters.signing import Signer
+    from shipyard.errors import ShipyardError
+    from shipyard.store.keys import server_keys
+
+    master = os.environ.get("SHIPYARD_MASTER_KEY", "")
+    where = "the keys sealed under SHIPYARD_MASTER_KEY"
+    if not master:
+        return TrustSet((), f"{where} (SHIPYARD_MASTER_KEY is not set)")
+    with store.read() as uow:
+        rows = uow.conn.execute(select(server_keys.c.key_id, server_keys.c.sealed)).all()
+    keys: list[TrustedKey] = []
+    for key_id, sealed in rows:
+        try:
+            signer = Signer.from_pem(keyseal.unseal(bytes(sealed), master, key_id))
+        except ShipyardError:
+            continue  # does not open: not a key the master key made
+        keys.append(TrustedKey(signednote.VerifierKey(origin(), signer.public_key), where))
+    return TrustSet(tuple(keys), where)
 
 
 def _no_keys(message: str) -> InputError:

@@ -103,7 +103,7 @@ def verify(
         from shipyard.adapters import trust
 
         store = open_store()
-        data = audit.verify(store, notes, trust.load(store.home, trusted_keys)).to_dict()
+        data = audit.verify(store, notes, trust.load(store, trusted_keys)).to_dict()
     if not data["ok"]:
         raise AuditTampered(
             f"audit log verification failed at event {data['first_bad_seq']}: {data['problem']}",
@@ -137,7 +137,7 @@ def _remote_verify(notes: list[Any], trusted_keys: str | None) -> dict[str, Any]
     data = dict(_remote("POST", "/api/v1/audit/verify", json=body) or {})
     if not data.get("ok"):
         return data
-    keys = trust.load(settings().home, trusted_keys).vkeys()
+    keys = trust.load(None, trusted_keys).vkeys()
     for note, proof in zip(notes, data["consistency"], strict=True):
         text, _by = signednote.open_note(note.data, keys, signing.verify)
         cp = signednote.parse_checkpoint(text)

@@ -371,7 +371,7 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
             k: bytes(pk)
             for k, pk in uow.conn.execute(select(signing_keys.c.key_id, signing_keys.c.public_key))
         }
-        keys = trusted_keys(store.home).by_key_id()
+        keys = trusted_keys(store).by_key_id()
         recorded = _recorded(store, uow, project, row, keys)
     checks: list[provenance.Check] = registry.check_row(row, recorded)
     actual = _stored_digest(cas, row["digest"])

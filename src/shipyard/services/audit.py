@@ -196,7 +196,7 @@ def verify(
     from shipyard.adapters import trust as trusted
     from shipyard.store import seal
 
-    trust = trust or trusted.load(store.home)
+    trust = trust or trusted.load(store)
     name = trusted.origin()
     keys = trust.by_key_id()
     notes = [*notes, *(exported_notes() if include_exported else [])]

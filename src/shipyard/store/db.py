@@ -110,7 +110,8 @@ def upgrade(engine: Engine, lock_dir: Path | None = None, revision: str = "heads
     if lock_dir is not None:  # the state folder: its signing key seals the head (0012_trust)
         from shipyard.store.seal import seal_key
 
-        cfg.attributes["seal_key"] = seal_key(lock_dir)
+        folder = lock_dir
+        cfg.attributes["seal_key"] = lambda: seal_key(folder)  # read only for a log with events
     with _migration_lock(engine, lock_dir):
         try:
             with engine.begin() as conn:

@@ -22,14 +22,14 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("log_head", sa.Column("seal", sa.LargeBinary(32), nullable=True))
-    key = op.get_context().config.attributes.get("seal_key") if op.get_context().config else None
-    if key is None:
-        return
-    from shipyard.store.seal import seal
-
+    config = op.get_context().config
+    key_of = config.attributes.get("seal_key") if config is not None else None
     conn = op.get_bind()
     size, root = conn.execute(sa.text("SELECT size, root_hash FROM log_head WHERE id = 1")).one()
-    if size:
+    if size and key_of is not None:
+        from shipyard.store.seal import seal
+
+        key = key_of()
         conn.execute(
             sa.text("UPDATE log_head SET seal = :seal WHERE id = 1"),
             {"seal": seal(key, int(size), bytes(root))},
