@@ -94,9 +94,23 @@ class Store:
 
     @cached_property
     def signer(self):  # type: ignore[no-untyped-def]
+        """The key this store signs with: in organisation mode the one every replica shares
+        (``services/keys.py``), else ``.shipyard/keys/ed25519.pem``, made on first use."""
+        if self.shared:
+            from shipyard.services.keys import shared_signer
+
+            return shared_signer(self)
         from shipyard.adapters.signing import Signer
 
-        return Signer.load_or_create(self.home / "keys")
+        return Signer.load_or_create(self.home)
+
+    def seal_key(self) -> bytes:
+        """The key that seals the log's tree head (store/seal.py), made with the signing key."""
+        from shipyard.store.seal import seal_key
+
+        key = seal_key(self.home)
+        assert key is not None  # made when missing
+        return key
 
     @contextmanager
     def begin(self) -> Iterator[UnitOfWork]:
@@ -107,7 +121,7 @@ class Store:
 
         try:
             with self.engine.connect() as conn, conn.begin():
-                yield UnitOfWork(conn, EventLog(conn))
+                yield UnitOfWork(conn, EventLog(conn, self.seal_key))
         except OperationalError as exc:
             raise _translate(exc, self.url) from exc
 
@@ -121,7 +135,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.info["sqlite_begin"] = "BEGIN"
                 with conn.begin():
-                    yield UnitOfWork(conn, EventLog(conn))
+                    yield UnitOfWork(conn, EventLog(conn, self.seal_key))
         except OperationalError as exc:
             raise _translate(exc, self.url) from exc
 
