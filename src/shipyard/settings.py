@@ -37,6 +37,8 @@ class Settings(NamedTuple):  # not a dataclass: `shipyard run`'s up-to-date chec
     database_url: str
     server_url: str | None = None
     token: str | None = None
+    blobs: str = "disk"  # SHIPYARD_BLOBS: disk, postgres or s3://BUCKET[/PREFIX]
+    shared: bool = False  # a server or worker on PostgreSQL: nothing may be bound to its host
 
     @property
     def key_dir(self) -> Path:
@@ -47,7 +49,9 @@ class Settings(NamedTuple):  # not a dataclass: `shipyard run`'s up-to-date chec
         return self.home / "cas"
 
     @classmethod
-    def load(cls, project_root: Path | None = None) -> Settings:
+    def load(cls, project_root: Path | None = None, *, server: bool = False) -> Settings:
+        """The settings of this process; ``server`` for `shipyard server` and `shipyard worker`,
+        which on PostgreSQL share everything through the database (docs/server.md)."""
         env = os.environ
         if env.get("SHIPYARD_HOME"):
             home = Path(env["SHIPYARD_HOME"]).expanduser().resolve()
@@ -55,9 +59,12 @@ class Settings(NamedTuple):  # not a dataclass: `shipyard run`'s up-to-date chec
             root = project_root or find_project_root() or Path.cwd()
             home = root / STATE_DIR
         url = env.get("SHIPYARD_DATABASE_URL") or f"sqlite:///{home / 'state.db'}"
+        shared = server and url.startswith("postgresql")
         return cls(
             home=home,
             database_url=url,
             server_url=env.get("SHIPYARD_SERVER") or None,
             token=env.get("SHIPYARD_TOKEN") or None,
+            blobs=env.get("SHIPYARD_BLOBS") or ("postgres" if shared else "disk"),
+            shared=shared,
         )

@@ -532,3 +532,61 @@ def test_schedule_routes_and_the_cli_through_them(server: Server, tmp_path: Path
     assert sid not in [s["id"] for s in listed_cli["schedules"]]
     applied = shipyard("flags", "apply-schedules", "--json", cwd=tmp_path, env=env)
     assert applied.returncode == 0 and as_json(applied)["applied"] == []
+
+
+def test_variant_exposures_from_the_unleash_sdk_show_per_day(server: Server, unleash: Any) -> None:
+    """The variant counts the official SDK reports are stored, and `flags show` lists the
+    exposures per variant per day."""
+    _put(server, "exposed", _gradual("exposed", 100))
+    client = unleash()
+    assert _until(lambda: client.is_enabled("exposed", {"userId": "1"}))
+    picked: dict[str, int] = {}
+    for u in USERS[:200]:
+        name = client.get_variant("exposed", {"userId": u})["name"]
+        picked[name] = picked.get(name, 0) + 1
+
+    def shown() -> dict[str, int]:
+        data = as_json(shipyard("flags", "show", "exposed", "--json", cwd=server["repo"]))
+        return {x["variant"]: x["count"] for x in data["exposures"]}
+
+    assert _until(lambda: shown() == picked), (shown(), picked)
+    data = as_json(shipyard("flags", "show", "exposed", "--json", cwd=server["repo"]))
+    assert {x["day"] for x in data["exposures"]} == {time.strftime("%Y-%m-%d", time.gmtime())}
+    human = shipyard("flags", "show", "exposed", cwd=server["repo"]).stdout
+    assert "exposures" in human and "blue" in human and "green" in human
+
+
+def test_metrics_and_register_are_bounded_and_ignore_unknown_flags(server: Server) -> None:
+    """Counts for flags the environment does not hold are not stored; a report with too many
+    toggles or variants, or register with too many strategies, is 413 and stores nothing."""
+    from shipyard.services import flags_client
+    from shipyard.settings import Settings
+    from shipyard.store.uow import Store
+
+    _put(server, "real", _gradual("real", 100))
+    url, auth = server["url"] + "/api/client", {"Authorization": server["tokens"]["dev"]}
+
+    def report(toggles: dict[str, Any]) -> httpx.Response:
+        body = {"appName": "bounded", "bucket": {"start": "", "stop": "", "toggles": toggles}}
+        return httpx.post(url + "/metrics", headers=auth, json=body)
+
+    assert report({"real": {"yes": 3, "no": 1}, "ghost": {"yes": 9, "no": 9}}).status_code == 202
+    many = {f"t{i}": {"yes": 1, "no": 0} for i in range(flags_client.MAX_TOGGLES + 1)}
+    too_many = report(many)
+    assert too_many.status_code == 413
+    assert too_many.json()["code"] == "flag-client-body-too-large"
+    wide = {"real": {"yes": 1, "no": 0, "variants": {f"v{i}": 1 for i in range(101)}}}
+    assert report(wide).status_code == 413
+    negative = report({"real": {"yes": -1, "no": 0}})
+    assert negative.status_code == 422 and negative.json()["code"] == "flag-client-body-invalid"
+    crowded = {"appName": "bounded", "strategies": [f"s{i}" for i in range(101)]}
+    assert httpx.post(url + "/register", headers=auth, json=crowded).status_code == 413
+    store = Store.open(Settings.load(server["repo"]))
+    try:
+        stored = {(r["name"], r["app_name"]) for r in flags_client.usage(store, "shop")}
+        assert ("real", "bounded") in stored
+        assert not any(name == "ghost" or name[1:].isdigit() for name, _ in stored)
+        real = [r for r in flags_client.usage(store, "shop", "real") if r["app_name"] == "bounded"]
+        assert sum(r["yes"] for r in real) == 3
+    finally:
+        store.dispose()

@@ -126,6 +126,14 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
             ("/api/v1/flags/stale", None),
         ],
         ("POST", "/api/v1/flags/tokens"): [(f"/api/v1/flags/tokens?{p}", {"environment": "dev"})],
+        ("GET", "/api/v1/flags/tokens"): [
+            (f"/api/v1/flags/tokens?{p}", None),
+            ("/api/v1/flags/tokens", None),
+        ],
+        ("DELETE", "/api/v1/flags/tokens/{token_id}"): [
+            (f"/api/v1/flags/tokens/{b.client_token_id}?{p}", None),
+            (f"/api/v1/flags/tokens/{b.client_token_id}", None),
+        ],
         ("GET", "/api/v1/flags/stream"): [(f"/api/v1/flags/stream?{q}", None)],
         ("GET", "/api/v1/flags/segments"): [
             (f"/api/v1/flags/segments?{q}", None),

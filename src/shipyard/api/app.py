@@ -43,16 +43,20 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Apply scheduled flag changes while the server runs (see docs/flags.md)."""
+    """Apply scheduled flag changes while the server runs (see docs/flags.md), and write the
+    remote cache's counts as it goes (docs/server.md)."""
     from shipyard.services.flag_schedules import run_forever
 
     task = asyncio.create_task(run_forever(app.state.store))
+    app.state.remote_cache.start()
     try:
         yield
     finally:
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        app.state.flag_feed.stop()
+        app.state.remote_cache.close()
 
 
 STATUS_TTL_S = 10.0  # the status page is made again at most this often
@@ -67,6 +71,9 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
     app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan, **urls)
     app.state.store = store
+    from shipyard.api.flag_feed import FlagFeed
+
+    app.state.flag_feed = FlagFeed(store)  # one watcher for every flag stream (docs/flags.md)
     from shipyard.api.limits import JsonBodyLimits
 
     app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body
@@ -80,7 +87,10 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if exc.http_status == 429:
             headers = {"Retry-After": str(exc.details.get("retry_after_s", 1))}
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+        # The family travels too: HTTP 409 is both a conflict and a refusal, and the CLI's exit
+        # status against a server must be the one it gives on its own store.
+        body = exc.to_dict() | {"family": exc.family}
+        return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -135,7 +145,21 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
 
     app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(unleash.router, prefix="/api/client", tags=["unleash"])
+    from shipyard.api.routes.remote_cache import cache_app
+
+    app.state.remote_cache = remote_cache_of(store)
+    app.mount("/cache", cache_app(app.state.remote_cache))
     return app
+
+
+def remote_cache_of(store: Store) -> Any:
+    """The server's remote build cache: its blobs in the store's blob store (space ``remote``),
+    uploads spooled under the state folder."""
+    from shipyard.adapters.blobs import open_blobs
+    from shipyard.services.remote_cache import Limits, RemoteCache
+
+    blobs = open_blobs(store, "remote")
+    return RemoteCache(store, blobs, Limits.from_env(), store.home / "cache-uploads")
 
 
 def _private_docs(app: FastAPI) -> None:

@@ -12,6 +12,15 @@ from shipyard.settings import Settings
 from shipyard.store.uow import Store
 
 
+def ready_store() -> Store:
+    """The server's store, with its blob store and signing key checked: a misconfigured one
+    stops the server at start, not at a request."""
+    store = Store.open(Settings.load(server=True))
+    store.blobs  # noqa: B018
+    store.signer  # noqa: B018
+    return store
+
+
 def app() -> FastAPI:
     public = os.environ.get("SHIPYARD_PUBLIC_DOCS", "").lower() in ("1", "true", "yes")
-    return create_app(Store.open(Settings.load()), public_docs=public)
+    return create_app(ready_store(), public_docs=public)

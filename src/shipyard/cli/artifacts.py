@@ -37,6 +37,12 @@ def _remote(method: str, path: str, **kw: Any) -> Any:
     return call(s.server_url, s.token, method, "/api/v1/artifacts" + path, params=params, **kw)
 
 
+def _chunks(path: Path) -> Any:
+    from shipyard.adapters.blobs.base import file_chunks
+
+    return file_chunks(path)
+
+
 def _path(ref: str) -> str:
     from shipyard.services.artifacts import parse_ref
 
@@ -85,7 +91,8 @@ def publish(
             "PUT",
             f"/{name}/{version}",
             params={k: v for k, v in params.items() if v is not None},
-            content=file.read_bytes(),
+            content=_chunks(file),  # streamed, never read whole
+            headers={"Content-Length": str(file.stat().st_size)},
         )
     else:
         project = _project()
@@ -182,30 +189,31 @@ def download(
 def _download_remote(ref: str, output: Path) -> dict[str, Any]:
     import httpx
 
-    from shipyard.adapters.cas.digest import digest_bytes
+    from shipyard.adapters.blobs.base import checked, write_chunks
     from shipyard.domain.filenames import safe_basename
     from shipyard.errors import IntegrityFailure
 
     meta = _remote("GET", _path(ref))
     s = settings()
     headers = {"Authorization": f"Bearer {s.token}"} if s.token else {}
-    resp = httpx.get(
-        s.server_url.rstrip("/") + "/api/v1/artifacts" + _path(ref) + "/content",
-        params={"project": _project()},
-        headers=headers,
-        timeout=120,
-    )
-    resp.raise_for_status()
-    if digest_bytes(resp.content) != meta["digest"]:
+    # The server names the file; only its base name is kept, inside the folder asked for.
+    name = safe_basename(meta.get("filename"), _path(ref).strip("/").replace("/", "-"))
+    target = output / name if output.is_dir() else output
+    url = s.server_url.rstrip("/") + "/api/v1/artifacts" + _path(ref) + "/content"
+    try:
+        with httpx.stream(
+            "GET", url, params={"project": _project()}, headers=headers, timeout=120
+        ) as resp:
+            resp.raise_for_status()
+            # Written as it arrives and hashed on the way; a mismatch leaves no file.
+            write_chunks(checked(meta["digest"], resp.iter_bytes(), "the download"), target)
+    except (IntegrityFailure, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+        # A server that finds its stored bytes corrupt ends the response short.
         raise IntegrityFailure(
             f"downloaded bytes of {ref} do not match {meta['digest']}",
             "download again; if it persists run `shipyard artifacts verify` on the server",
             code="artifact-tampered",
-        )
-    # The server names the file; only its base name is kept, inside the folder asked for.
-    name = safe_basename(meta.get("filename"), _path(ref).strip("/").replace("/", "-"))
-    target = output / name if output.is_dir() else output
-    target.write_bytes(resp.content)
+        ) from exc
     return {"path": str(target), "digest": meta["digest"], "size": meta["size"]}
 
 

@@ -120,6 +120,14 @@ def show(
         for e, item in data["environments"].items():
             c.print(f"  {e}: {'on' if item['enabled'] else 'off'}")
             print(json.dumps(item["definition"], indent=2))
+        if data.get("exposures"):
+            from rich.table import Table
+
+            c.print("exposures (variant counts SDKs reported, per day, UTC):")
+            t = Table("environment", "day", "variant", "exposures", box=None)
+            for x in data["exposures"]:
+                t.add_row(x["environment"], x["day"], x["variant"], f"{x['count']:,}")
+            c.print(t)
 
     emit(data, json_, human)
 
@@ -521,24 +529,92 @@ def apply_schedules(json_: bool = JSON) -> None:
 def token_create(
     env: str = ENV,
     name: str = typer.Option("sdk", help="What the token is for."),
+    expires: str | None = typer.Option(None, "--expires", help="Lifetime, e.g. 90d or 12h."),
+    frontend: bool = typer.Option(
+        False, "--frontend", help="A frontend token: browsers get evaluated answers only."
+    ),
+    origin: list[str] = typer.Option(
+        [], "--origin", help="A web origin allowed to use a frontend token (repeat it)."
+    ),
     json_: bool = JSON,
 ) -> None:
-    """A client token for SDKs, reading one environment; shown once, stored hashed."""
+    """A client token for SDKs (or --frontend, for browsers), one environment; shown once,
+    stored hashed."""
+    from shipyard.domain.calendar import parse_duration
+    from shipyard.errors import InputError
     from shipyard.services import flags_client
 
-    data = _remote("POST", "/tokens", json={"environment": env, "name": name})
+    if origin and not frontend:
+        raise InputError(
+            "--origin is for frontend tokens", "add --frontend", code="flag-token-origin-invalid"
+        )
+    life = parse_duration(expires) if expires else None
+    kind = "frontend" if frontend else "client"
+    body: dict[str, Any] = {"environment": env, "name": name, "kind": kind, "origins": origin}
+    if life is not None:
+        body["expires_in_seconds"] = int(life.total_seconds())
+    data = _remote("POST", "/tokens", json=body)
     if data is None:
         project, env = _env(env)
-        data = flags_client.create_token(open_store(), project, env, name, _actor())
+        data = flags_client.create_token(
+            open_store(), project, env, name, _actor(), expires_in=life, kind=kind, origins=origin
+        )
 
     def human() -> None:
+        until = f", expires {data['expires_at']}" if data.get("expires_at") else ""
         console().print(
-            f"client token {data['id']} for {data['project']}/{data['environment']}"
+            f"{data.get('kind', 'client')} token {data['id']} for "
+            f"{data['project']}/{data['environment']}{until}"
             "; copy it now, it is not shown again:"
         )
         print(data["token"])
 
     emit(data, json_, human)
+
+
+@token_app.command("list")
+def token_list(
+    env: str | None = typer.Option(None, "--env", "-e", help="Only this environment."),
+    json_: bool = JSON,
+) -> None:
+    """Client and frontend tokens of the project (never their secrets)."""
+    from shipyard.services import flags_client
+
+    data = _remote("GET", "/tokens", params={"env": env} if env else {})
+    if data is None:
+        project, _, _ = _project()
+        data = {"tokens": flags_client.list_client_tokens(open_store(), project, env)}
+
+    def human() -> None:
+        from rich.table import Table
+
+        t = Table("id", "name", "kind", "environment", "expires", "revoked", box=None)
+        for r in data["tokens"]:
+            t.add_row(
+                r["id"],
+                r["name"],
+                r["kind"],
+                r["environment"],
+                r["expires_at"] or "-",
+                r["revoked_at"] or "-",
+            )
+        console().print(t)
+
+    emit(data, json_, human)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str = typer.Argument(..., help="The token's id."), json_: bool = JSON
+) -> None:
+    """Revoke a client or frontend token at once; its open streams end within a second."""
+    from shipyard.services import flags_client
+
+    data = _remote("DELETE", f"/tokens/{token_id}")
+    if data is None:
+        project, _, _ = _project()
+        data = flags_client.revoke_in_project(open_store(), project, token_id, _actor())
+    emit(data, json_, lambda: console().print(f"client token {token_id} revoked"))
 
 
 CONSTRAINTS = typer.Option(

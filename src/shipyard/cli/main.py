@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "db": ("shipyard.cli.db", "app", "Database migrations."),
     "token": ("shipyard.cli.tokens", "app", "API tokens with roles."),
     "server": ("shipyard.cli.server", "server", "Serve the HTTP API."),
+    "key": ("shipyard.cli.keys", "app", "The signing key shared by replicas and workers."),
     "metrics": ("shipyard.cli.metrics", "app", "DORA four keys, build figures, slow-build cost."),
     "incident": ("shipyard.cli.incident", "app", "Open and resolve incidents against deployments."),
     "version": ("shipyard.cli.release", "version", "Print the next version and why; no changes."),
@@ -87,7 +88,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("Audit and metrics", ("audit", "metrics", "incident")),
-    ("Server", ("server", "token", "db")),
+    ("Server", ("server", "token", "key", "db")),
 )
 
 

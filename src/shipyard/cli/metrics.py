@@ -166,6 +166,21 @@ def builds(since: str | None = SINCE, until: str | None = UNTIL, json_: bool = J
                 f"slower: {s['job']}/{s['step']} median {duration(s['earlier_p50'])} ->"
                 f" {duration(s['recent_p50'])}"
             )
+        remote = data.get("remote_cache")
+        if remote and (remote["hits"] or remote["misses"] or remote["entries"]):
+            rate = remote["hit_rate"]
+            kinds = ", ".join(
+                f"{kind} {k['hits']} of {k['hits'] + k['misses']}"
+                for kind, k in remote["by_kind"].items()
+                if k["hits"] or k["misses"]
+            )
+            c.print(
+                f"remote cache: {remote['hits']} hits, {remote['misses']} misses"
+                + ("" if rate is None else f" ({100 * rate:.0f}%)")
+                + (f" ({kinds})" if kinds else "")
+                + f"; {remote['entries']} entries, {remote['bytes']:,} of"
+                f" {remote['max_bytes']:,} bytes"
+            )
         for note in data["notes"]:
             c.print(f"[yellow]note:[/] {note}")
 

@@ -47,6 +47,13 @@ def run(
     rerun_failed: int | None = typer.Option(
         None, "--rerun-failed", metavar="RUN", help="Keep RUN's successes; run the rest again."
     ),
+    remote_cache: str | None = typer.Option(
+        None,
+        "--remote-cache",
+        envvar="SHIPYARD_REMOTE_CACHE",
+        metavar="URL",
+        help="A remote cache shared over HTTP (http://HOST:PORT/cache); token: SHIPYARD_TOKEN.",
+    ),
     file: Path | None = FILE,
     json_: bool = JSON,
 ) -> None:
@@ -86,6 +93,8 @@ def run(
         rerun_failed=rerun_failed,
         actor=actor(root),
         stamp_spec=(path, digest),
+        remote_cache=remote_cache,
+        remote_token=settings(root).token,
     )
     if json_mode(json_):
         # One line: a summary of thousands of steps, and the up-to-date check prints the same.

@@ -18,6 +18,9 @@ def server(
 
     import uvicorn
 
+    from shipyard.api.serve import ready_store
+
+    ready_store().dispose()  # refuse to start, with the error's code and hint, on bad settings
     if public_docs:
         os.environ["SHIPYARD_PUBLIC_DOCS"] = "1"  # read by every worker's app factory
 

@@ -35,7 +35,7 @@ def create(
 
 @app.command("list")
 def list_(json_: bool = JSON) -> None:
-    """List tokens (never their secrets)."""
+    """List tokens, API and flag client tokens (never their secrets)."""
     from shipyard.services import tokens
 
     rows = tokens.list_tokens(open_store())
@@ -43,13 +43,14 @@ def list_(json_: bool = JSON) -> None:
     def human() -> None:
         from rich.table import Table
 
-        t = Table("id", "name", "role", "project", "expires", "revoked", box=None)
+        t = Table("id", "name", "role", "project", "environment", "expires", "revoked", box=None)
         for r in rows:
             t.add_row(
                 r["id"],
                 r["name"],
                 r["role"],
                 r["project"] or "*",
+                r.get("environment") or "*",
                 r["expires_at"] or "-",
                 r["revoked_at"] or "-",
             )
@@ -60,7 +61,7 @@ def list_(json_: bool = JSON) -> None:
 
 @app.command()
 def revoke(token_id: str = typer.Argument(..., help="The token's id."), json_: bool = JSON) -> None:
-    """Revoke a token at once."""
+    """Revoke a token (API or flag client token) at once."""
     from shipyard.services import tokens
 
     data = tokens.revoke(open_store(), token_id, actor=actor())

@@ -44,6 +44,7 @@ from shipyard.domain.flag_regex import Matcher, compile_pattern, pattern_problem
 from shipyard.errors import InputError
 
 __all__ = [
+    "CONTEXT_FIELDS",
     "DISABLED_VARIANT",
     "KNOWN_OPERATORS",
     "KNOWN_STRATEGIES",
@@ -162,6 +163,9 @@ _STANDARD_FIELDS: Final[Mapping[str, str]] = MappingProxyType(
         "currentTime": "current_time",
     }
 )
+CONTEXT_FIELDS: Final = frozenset(_STANDARD_FIELDS)
+"""Context names Unleash reads from the top level of a context; any other name is a property."""
+
 
 RandomSource: TypeAlias = Callable[[], float]
 """Returns a float in [0, 1), like ``random.random``; the only randomness evaluation uses."""

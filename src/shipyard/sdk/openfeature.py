@@ -2,7 +2,9 @@
 
 Booleans are ``is_enabled``; strings, numbers and objects are the payload of the variant the
 flag picks, as Unleash's own OpenFeature providers map them. The targeting key is the user id;
-other attributes are context fields (``sessionId``, ``remoteAddress``) or properties.
+attributes named as Unleash's context fields (``sessionId``, ``remoteAddress``, ``appName``,
+``environment``, ``currentTime``) are those fields, and the others (or those of a
+``properties`` structure) are properties.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider
 from openfeature.provider.metadata import Metadata
 
+from shipyard.domain.flags import CONTEXT_FIELDS
 from shipyard.sdk.client import _Evaluator
 
 T = TypeVar("T")
@@ -47,8 +50,10 @@ class ShipyardProvider(AbstractProvider):
         out: dict[str, Any] = {}
         props: dict[str, Any] = {}
         for key, value in (ctx.attributes or {}).items():
-            if key in ("userId", "sessionId", "remoteAddress", "currentTime"):
+            if key in CONTEXT_FIELDS:
                 out[key] = value
+            elif key == "properties" and isinstance(value, Mapping):
+                props.update(value)  # Unleash's nested shape, as a structure attribute
             else:
                 props[key] = value
         if ctx.targeting_key:

@@ -1,23 +1,26 @@
 """Artifact registry use cases: publish (immutable), list, show, download, verify.
 
-Bytes, provenance envelopes and SBOMs go into the content-addressed store; the registry row
-and its `artifact.published` event commit in one transaction.
+Bytes, provenance envelopes and SBOMs go into the blob store (``ports/blobs.py``: the local
+disk, the database or S3, streamed); the registry row and its `artifact.published` event
+commit in one transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard import __version__
-from shipyard.adapters.cas.digest import digest_file
-from shipyard.adapters.cas.disk import DiskCAS
+from shipyard.adapters.cas.digest import digest_bytes, digest_file
 from shipyard.domain import provenance
 from shipyard.errors import Conflict, InputError, IntegrityFailure, NotFound
+from shipyard.ports.blobs import BlobStore
 from shipyard.store import artifacts as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store, UnitOfWork
@@ -61,8 +64,8 @@ class ArtifactFileMissing(InputError):
     default_hint = "build it first, or check the path"
 
 
-def cas_of(store: Store) -> DiskCAS:
-    return DiskCAS(store.home / "cas")
+def cas_of(store: Store) -> BlobStore:
+    return store.blobs
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -317,12 +320,24 @@ def show(store: Store, project: str, ref: str) -> dict[str, Any]:
     return out
 
 
+PARTS = {"content": "digest", "provenance": "provenance_digest", "sbom": "sbom_digest"}
+
+
 def blob(store: Store, project: str, ref: str, part: str) -> tuple[bytes, dict[str, Any]]:
-    """The artifact's bytes, provenance envelope or SBOM, checked against its digest."""
+    """The artifact's provenance envelope or SBOM (or small bytes), checked against its digest."""
+    chunks, row = stream(store, project, ref, part)
+    return b"".join(chunks), row
+
+
+def stream(
+    store: Store, project: str, ref: str, part: str
+) -> tuple[Iterator[bytes], dict[str, Any]]:
+    """The artifact's bytes, provenance envelope or SBOM in chunks, checked against its digest
+    on the way (``blob-corrupt`` after the last chunk if they do not match); ``blob-missing``
+    is raised here, before any chunk."""
     with store.read() as uow:
         row = _get(uow, project, ref)
-    key = {"content": "digest", "provenance": "provenance_digest", "sbom": "sbom_digest"}[part]
-    return cas_of(store).get_bytes(row[key]), row
+    return cas_of(store).chunks(row[PARTS[part]]), row
 
 
 def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]:
@@ -339,12 +354,14 @@ def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]
 def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
     """Digest of the bytes, signature of the envelope, subject = the bytes, SBOM digest; and
     the registry row against the ``artifact.published`` event that recorded it, included in
-    the log's signed tree head, signed by a key a ``key.registered`` event brought in."""
+    the log's signed tree head, signed by a key trusted from outside the database
+    (adapters/trust.py: SHIPYARD_TRUSTED_KEYS, or the configured signing key), the same keys
+    `shipyard audit verify` trusts."""
     from sqlalchemy import select
 
     from shipyard.adapters import signing
+    from shipyard.adapters.trust import load as trusted_keys
     from shipyard.domain import registry
-    from shipyard.services.audit import registered_keys
     from shipyard.store.schema import signing_keys
 
     cas = cas_of(store)
@@ -354,10 +371,10 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
             k: bytes(pk)
             for k, pk in uow.conn.execute(select(signing_keys.c.key_id, signing_keys.c.public_key))
         }
-        keys = registered_keys(uow)
-        recorded = _recorded(uow, project, row, keys)
+        keys = trusted_keys(store).by_key_id()
+        recorded = _recorded(store, uow, project, row, keys)
     checks: list[provenance.Check] = registry.check_row(row, recorded)
-    actual = _file_digest(cas.path(row["digest"]))
+    actual = _stored_digest(cas, row["digest"])
     if actual is None:
         checks.append(provenance.Check("digest", False, f"blob {row['digest']} is missing"))
     else:
@@ -369,8 +386,8 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
                 + ("" if actual == row["digest"] else f", registered {row['digest']}"),
             )
         )
-    env_path = cas.path(row["provenance_digest"])
-    env_digest = _file_digest(env_path)
+    raw = _stored(cas, row["provenance_digest"])
+    env_digest = None if raw is None else digest_bytes(raw)
     checks.append(
         provenance.Check(
             "provenance-digest",
@@ -378,16 +395,15 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
             "envelope unchanged" if env_digest == row["provenance_digest"] else "envelope changed",
         )
     )
-    if env_digest is not None:
+    if raw is not None:
 
         def verify_sig(keyid: str, message: bytes, sig: bytes) -> bool:
             return keyid in keys and signing.verify(keys[keyid], message, sig)
 
-        raw = env_path.read_bytes()
         checks += provenance.check_envelope(raw, verify_sig, actual or row["digest"])
         recorded_key = recorded.payload.get("key_id") if recorded is not None else None
         checks += registry.check_keys(_signers(raw), recorded_key, keys, stored)
-    sbom_digest = _file_digest(cas.path(row["sbom_digest"]))
+    sbom_digest = _stored_digest(cas, row["sbom_digest"])
     checks.append(
         provenance.Check(
             "sbom-digest",
@@ -412,14 +428,18 @@ def _signers(envelope: bytes) -> list[str]:
         return []  # check_envelope already says it is not an envelope
 
 
-def _recorded(uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str, bytes]) -> Any:
+def _recorded(
+    store: Store, uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str, bytes]
+) -> Any:
     """The artifact's ``artifact.published`` event, whether its content still hashes to its
-    leaf, and the signed tree head its inclusion proof verifies against."""
+    leaf, and the signed tree head its inclusion proof verifies against (or the current head,
+    when no checkpoint covers it yet and the head carries the signing key's seal)."""
     from sqlalchemy import select
 
     from shipyard.adapters import signing
+    from shipyard.adapters.trust import origin
     from shipyard.domain import canonical, merkle, registry
-    from shipyard.services.audit import ORIGIN
+    from shipyard.store import seal
     from shipyard.store.schema import events
 
     subject = f"artifact:{row['name']}@{row['version']}"
@@ -441,8 +461,10 @@ def _recorded(uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str
         for n, root, _ts, key, sig in uow.events.checkpoints()
         if n > e.seq
         and key in keys
-        and signing.verify(keys[key], canonical.checkpoint_body(ORIGIN, n, root), sig)
+        and signing.verify(keys[key], canonical.checkpoint_body(origin(), n, root), sig)
     ]
+    seal_key = seal.seal_key(store.home, create=False)
+    sealed = seal_key is not None and seal.holds(seal_key, size, head_root, uow.events.head_seal())
     proved_to = None
     head_only = False
     if leaf_ok:
@@ -451,7 +473,7 @@ def _recorded(uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str
         ok = merkle.verify_inclusion(leaf, e.seq, n, merkle.inclusion_proof(leaves, e.seq, n), root)
         if ok and heads:
             proved_to = n
-        head_only = ok and not heads
+        head_only = ok and not heads and sealed
     return registry.Recorded(e.seq, e.payload, leaf_ok, proved_to, head_only)
 
 
@@ -468,5 +490,21 @@ def tampered(result: dict[str, Any]) -> ArtifactTampered:
     return ArtifactTampered(f"{result['artifact']} failed verification: {what}", details=result)
 
 
-def _file_digest(path: Path) -> str | None:
-    return digest_file(path) if path.is_file() else None
+def _stored_digest(blobs: BlobStore, digest: str) -> str | None:
+    """What the stored bytes named ``digest`` hash to, streamed; None when they are missing."""
+    h = hashlib.sha256()
+    try:
+        for chunk in blobs.chunks(digest, verify=False):
+            h.update(chunk)
+    except NotFound:
+        return None
+    return "sha256:" + h.hexdigest()
+
+
+def _stored(blobs: BlobStore, digest: str) -> bytes | None:
+    """A small blob's bytes as stored, unchecked (``verify`` says what is wrong); None when
+    missing."""
+    try:
+        return blobs.get_bytes(digest, verify=False)
+    except NotFound:
+        return None

@@ -108,6 +108,12 @@ def builds_report(
         queues = build_sql.step_distributions(uow.conn, project, lo, hi, "queued_s")
         runs_dist = build_sql.run_durations(uow.conn, project, lo, hi)
         runs = load_runs(uow.conn, project, lo, hi)
+    # The server's remote cache is shared by every project: its figures are for global readers.
+    remote = None
+    if project is None:
+        from shipyard.services.remote_cache import report
+
+        remote = report(store, w.start, w.end)
     midpoint = w.start + (w.end - w.start) / 2
     stats = {s.job: s for s in buildstats.job_stats(runs)}
     jobs = []
@@ -153,6 +159,7 @@ def builds_report(
             }
             for t in buildstats.trending_steps(runs, midpoint)
         ],
+        "remote_cache": remote,
         "notes": [] if counts else ["no step.finished events in the window: no data"],
     }
 

@@ -176,6 +176,9 @@ def list_flags(store: Store, project: str, env: str | None = None) -> list[dict[
 def show(store: Store, project: str, name: str, env: str | None = None) -> dict[str, Any]:
     with store.read() as uow:
         rows = repo.rows(uow.conn, project, env, name)
+        seen = [
+            x for x in repo.exposures(uow.conn, project, name) if env in (None, x["environment"])
+        ]
     if not rows:
         where = f" in environment '{env}'" if env else ""
         raise FlagNotFound(f"no flag '{name}'{where} in project '{project}'")
@@ -185,6 +188,8 @@ def show(store: Store, project: str, name: str, env: str | None = None) -> dict[
         "environments": {
             r["environment"]: {**_summary(r), "definition": r["definition"]} for r in rows
         },
+        # What experiment analysis starts from: how often each variant was handed out.
+        "exposures": seen,
     }
 
 

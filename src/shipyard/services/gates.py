@@ -79,12 +79,12 @@ def _sbom(store: Store, release: ReleaseFacts) -> Any | None:
         return None
     if not isinstance(ref, str):
         return ref  # components listed in the event itself
-    from shipyard.adapters.cas.disk import DiskCAS
+    from shipyard.errors import NotFound
 
-    path = DiskCAS(store.home / "cas").path(ref)
-    if not path.is_file():
+    try:
+        return json.loads(store.blobs.get_bytes(ref, verify=False).decode("utf-8"))
+    except NotFound:
         return None
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _vulnerabilities(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shipyard.adapters.cas.disk import DiskCAS
+from shipyard.adapters.blobs import pipeline_cas
 from shipyard.adapters.executors.local import LocalExecutor, Result, Task, check_secret
 from shipyard.adapters.files import (
     StatCache,
@@ -43,6 +43,9 @@ from shipyard.store.append import NewEvent, utcnow
 from shipyard.store.runlog import UP_TO_DATE, RunLog
 
 if TYPE_CHECKING:
+    from shipyard.adapters.blobs.tiered import Tiered
+    from shipyard.adapters.cas.disk import DiskCAS
+    from shipyard.services.remote_tier import RemoteTier
     from shipyard.store.uow import Store
 
 PLATFORM = uptodate.platform_name()
@@ -50,13 +53,10 @@ FLUSH_EVERY_S = 0.25
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
-# Outputs and logs smaller than this go to packs rather than a file each (see DiskCAS).
-PACK_BELOW = 64 * 1024
-
-
-def cas_of(store: Store) -> DiskCAS:
-    """The pipeline cache's own CAS root, so `cache gc` never touches other blobs."""
-    return DiskCAS(store.home / "cas" / "pipeline", pack_below=PACK_BELOW)
+def cas_of(store: Store) -> DiskCAS | Tiered:
+    """The pipeline cache's own space, so `cache gc` never touches other blobs: the local disk,
+    in front of the shared blob store when one is configured (``adapters/blobs/tiered.py``)."""
+    return pipeline_cas(store)
 
 
 # --- spec -> domain --------------------------------------------------------------------------
@@ -284,6 +284,7 @@ class _Run:
         self.folders: set[Path] = set()  # step folders known to exist
         self.stamp_spec: tuple[Path, str] | None = None  # set when this run may leave a stamp
         self.asked: list[str] = []  # the jobs named on the command line
+        self.remote: RemoteTier | None = None  # the remote cache, behind the local one
 
     # -- recording ------------------------------------------------------------------------
 
@@ -450,6 +451,12 @@ class _Run:
             return self._failed_early(nid, exc, queued)
         note = ""
         entry = self.lookup(key) if job.cache else None
+        if entry is None and job.cache and self.remote is not None:
+            entry = self.remote.fetch(key)
+            if entry is not None:  # kept in the local cache too
+                entry = {**entry, "node": nid}
+                self.cache[key] = entry
+                self.cache_puts.append(entry)
         if entry is not None:
             try:
                 self.restore(entry)
@@ -621,6 +628,14 @@ class _Run:
             }
             self.cache[pending.key] = entry
             self.cache_puts.append(entry)
+            if self.remote is not None and not job.secrets:
+                self.remote.store(
+                    pending.key,
+                    captured.files,
+                    result.outputs,
+                    captured.log_digest,
+                    result.duration_s,
+                )
         return rec
 
 
@@ -656,11 +671,15 @@ def run(
     trigger: str = "cli",
     actor: str,
     stamp_spec: tuple[Path, str] | None = None,
+    remote_cache: str | None = None,
+    remote_token: str | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline (or ``jobs`` and what they need); returns the run's summary.
 
     ``stamp_spec`` (shipyard.yaml's path and the digest of what was loaded) lets a good run
     leave the stamp the up-to-date check reads; without it the run leaves none.
+    ``remote_cache`` is the URL of a remote cache (Bazel's HTTP protocol) asked after the local
+    one and given every step that ran, with ``remote_token`` (services/remote_tier.py).
     """
     reporter = reporter or NullReporter()
     defs = select_jobs(spec, jobs)
@@ -670,10 +689,15 @@ def run(
     if rerun_failed is not None:
         carried = _carried(store, spec.project, graph, rerun_failed)
         trigger = f"rerun-failed:{rerun_failed}"
+    client = None
+    if remote_cache:  # a URL that cannot be one is refused before anything is recorded
+        from shipyard.adapters.remote_cache.http import HttpCache
+
+        client = HttpCache(remote_cache, remote_token)
     lock = RunLock(store.home)
     lock.acquire()  # one run at a time in a workspace; waits, saying for whom
     try:
-        log = RunLog(store.url)
+        log = RunLog(store.url, store.home)
     except BaseException:
         lock.release()
         raise
@@ -687,6 +711,10 @@ def run(
         executor = LocalExecutor(jobs_n)
         state = _Run(store, spec, root, graph, secrets, executor, reporter, actor, log)
         state.cache, state.base, state.base_steps, state.cold = cache, base, base_steps, cold
+        if client is not None:
+            from shipyard.services.remote_tier import RemoteTier
+
+            state.remote = RemoteTier(client, state.cas)
         if rerun_failed is None and store.url.startswith(("sqlite:", "postgresql")):
             state.stamp_spec, state.asked = stamp_spec, list(jobs or [])
         uptodate.forget(store.home)
@@ -855,6 +883,7 @@ def _step(
 
 
 def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> dict[str, Any]:
+    remote = state.remote.close() if state.remote is not None else None  # uploads are the run's
     duration = time.monotonic() - state.t0
     records = [state.records[n] for n in graph.order if n in state.records]
     failed = [r for r in records if r.status == "failure"]
@@ -896,6 +925,8 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
             for r in records
         ],
     }
+    if remote is not None:
+        summary["remote_cache"] = remote
     state.flush(force=True)
     # Recorded against the base when it had the same steps and most of them are the base's;
     # otherwise the steps held back are written too, and this run can be the next one's base.

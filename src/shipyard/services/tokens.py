@@ -149,20 +149,50 @@ def authenticate(store: Store, token: str | None) -> Principal:
 
 
 def list_tokens(store: Store, scope: str | None = None) -> list[dict[str, Any]]:
-    """Every token, or only those of project ``scope`` for a caller limited to it."""
+    """Every token, API and flag client tokens alike, or only those of project ``scope`` for a
+    caller limited to it."""
+    from shipyard.services.flags_client import list_client_tokens
+
     c = api_tokens.c
     query = select(c.id, c.name, c.role, c.project, c.created_at, c.expires_at, c.revoked_at)
     if scope is not None:
         query = query.where(c.project == scope)
     with store.read() as uow:
         rows = uow.conn.execute(query.order_by(c.created_at)).all()
-    return [dict(r._mapping) for r in rows]
+    out = [{**dict(r._mapping), "environment": None} for r in rows]
+    for r in list_client_tokens(store, scope):
+        out.append(
+            {
+                k: r[k]
+                for k in (
+                    "id",
+                    "name",
+                    "role",
+                    "project",
+                    "created_at",
+                    "expires_at",
+                    "revoked_at",
+                    "environment",
+                )
+            }
+        )
+    return sorted(out, key=lambda r: str(r["created_at"]))
 
 
 def revoke(
     store: Store, token_id: str, actor: str = "cli", scope: str | None = None
 ) -> dict[str, Any]:
-    """Revoke a token; a caller limited to project ``scope`` sees no token of another."""
+    """Revoke a token (an API token or a flag client token); a caller limited to project
+    ``scope`` sees no token of another. Streams opened with it end within a second."""
+    from shipyard.services.flags_client import revoke_client_token
+    from shipyard.store.flags import notify
+
+    with store.read() as uow:
+        known = uow.conn.execute(select(api_tokens.c.id).where(api_tokens.c.id == token_id)).first()
+    if known is None:
+        done = revoke_client_token(store, token_id, actor, scope)
+        if done is not None:
+            return done
     with store.begin() as uow:
         row = uow.conn.execute(select(api_tokens).where(api_tokens.c.id == token_id)).first()
         if row is None or not covers(scope, row.project):
@@ -175,6 +205,7 @@ def revoke(
             uow.conn.execute(
                 update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=utcnow())
             )
+            notify(uow.conn, f"token {token_id}")
             uow.events.append(
                 "token.revoked",
                 f"token:{token_id}",

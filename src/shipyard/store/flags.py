@@ -3,7 +3,9 @@
 A row holds the feature exactly as the Unleash client API describes it (JSON), so the client
 API serves rows without translation. History (who changed what) lives in the event log.
 ``flag_revisions`` is bumped in the same transaction as any change to an environment's flags:
-it is the ETag of ``/api/client/features`` and what the streaming route watches.
+it is the ETag of ``/api/client/features`` and what the streaming route watches. On
+PostgreSQL each bump (and each token revocation) also sends a ``NOTIFY`` on ``CHANNEL``, which
+PostgreSQL delivers when the transaction commits, so servers listening hear of it at once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, Text, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 
 from shipyard.store.schema import metadata
@@ -148,7 +162,19 @@ def revision(conn: Connection, project: str, environment: str) -> int:
     return int(value or 0)
 
 
+CHANNEL = "shipyard_flags"
+
+
+def notify(conn: Connection, message: str) -> None:
+    """Tell listening servers something changed (PostgreSQL; SQLite servers watch the file)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_notify(:channel, :message)"), {"channel": CHANNEL, "message": message}
+        )
+
+
 def bump(conn: Connection, project: str, environment: str) -> int:
+    notify(conn, f"flags {project} {environment}")
     c = flag_revisions.c
     current = conn.execute(
         select(c.revision).where(c.project == project, c.environment == environment)
@@ -270,6 +296,62 @@ def add_metrics(
             )
         else:
             conn.execute(flag_metrics.update().where(*where).values(yes=c.yes + yes, no=c.no + no))
+
+
+def names(conn: Connection, project: str, environment: str) -> list[str]:
+    c = flags.c
+    q = select(c.name).where(c.project == project, c.environment == environment)
+    return [str(n) for n in conn.execute(q).scalars()]
+
+
+def add_variant_counts(
+    conn: Connection,
+    project: str,
+    environment: str,
+    app_name: str,
+    day: str,
+    counts: dict[tuple[str, str], int],
+) -> None:
+    c = flag_variant_counts.c
+    for (name, variant), count in counts.items():
+        where = (
+            c.project == project,
+            c.environment == environment,
+            c.name == name,
+            c.variant == variant,
+            c.app_name == app_name,
+            c.day == day,
+        )
+        if conn.execute(select(c.count).where(*where)).first() is None:
+            conn.execute(
+                flag_variant_counts.insert(),
+                {
+                    "project": project,
+                    "environment": environment,
+                    "name": name,
+                    "variant": variant,
+                    "app_name": app_name,
+                    "day": day,
+                    "count": count,
+                },
+            )
+        else:
+            conn.execute(flag_variant_counts.update().where(*where).values(count=c.count + count))
+
+
+def exposures(conn: Connection, project: str, name: str) -> list[dict[str, Any]]:
+    """Variant counts of one flag per environment, variant and day, summed over applications."""
+    c = flag_variant_counts.c
+    q = (
+        select(c.environment, c.day, c.variant, func.sum(c.count).label("count"))
+        .where(c.project == project, c.name == name)
+        .group_by(c.environment, c.day, c.variant)
+        .order_by(c.environment, c.day, c.variant)
+    )
+    return [
+        {"environment": r.environment, "day": r.day, "variant": r.variant, "count": int(r.count)}
+        for r in conn.execute(q)
+    ]
 
 
 def metrics(conn: Connection, project: str, name: str | None = None) -> list[dict[str, Any]]:

@@ -16,8 +16,12 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
+INSERT INTO "alembic_version" VALUES('0013_org_keys');
 INSERT INTO "alembic_version" VALUES('0013_deploy');
+INSERT INTO "alembic_version" VALUES('0012_trust');
+INSERT INTO "alembic_version" VALUES('0012_org_blobs');
 INSERT INTO "alembic_version" VALUES('0012_flags');
+INSERT INTO "alembic_version" VALUES('0012_build');
 INSERT INTO "alembic_version" VALUES('0011_journey');
 INSERT INTO "alembic_version" VALUES('0010_cache');
 INSERT INTO "alembic_version" VALUES('0006');
@@ -62,6 +66,21 @@ CREATE TABLE artifacts (
 	created_at VARCHAR(32) NOT NULL, 
 	created_by VARCHAR(200) NOT NULL, 
 	PRIMARY KEY (project, name, version)
+);
+CREATE TABLE blob_chunks (
+	space VARCHAR(20) NOT NULL, 
+	digest VARCHAR(71) NOT NULL, 
+	seq INTEGER NOT NULL, 
+	data BLOB NOT NULL, 
+	PRIMARY KEY (space, digest, seq)
+);
+CREATE TABLE blob_objects (
+	space VARCHAR(20) NOT NULL, 
+	digest VARCHAR(71) NOT NULL, 
+	size BIGINT NOT NULL, 
+	chunks INTEGER NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	PRIMARY KEY (space, digest)
 );
 CREATE TABLE checkpoints (
 	tree_size BIGINT NOT NULL, 
@@ -302,10 +321,10 @@ CREATE TABLE log_head (
 	id INTEGER NOT NULL, 
 	size BIGINT NOT NULL, 
 	root_hash BLOB NOT NULL, 
-	frontier BLOB NOT NULL, 
+	frontier BLOB NOT NULL, seal BLOB, 
 	PRIMARY KEY (id)
 );
-INSERT INTO "log_head" VALUES(1,0,X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',X'');
+INSERT INTO "log_head" VALUES(1,0,X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',X'',NULL);
 CREATE TABLE notify_deliveries (
 	sink VARCHAR(100) NOT NULL, 
 	seq INTEGER NOT NULL, 
@@ -412,6 +431,27 @@ CREATE TABLE release_trains (
 	cut_at VARCHAR(32) NOT NULL, 
 	PRIMARY KEY (project, name)
 );
+CREATE TABLE remote_cache_counts (
+	day VARCHAR(10) NOT NULL, 
+	kind VARCHAR(8) NOT NULL, 
+	hits BIGINT NOT NULL, 
+	misses BIGINT NOT NULL, 
+	writes BIGINT NOT NULL, 
+	refused BIGINT NOT NULL, 
+	bytes_read BIGINT NOT NULL, 
+	bytes_written BIGINT NOT NULL, 
+	evicted BIGINT NOT NULL, 
+	PRIMARY KEY (day, kind)
+);
+CREATE TABLE remote_cache_entries (
+	kind VARCHAR(8) NOT NULL, 
+	"key" VARCHAR(128) NOT NULL, 
+	digest VARCHAR(80) NOT NULL, 
+	size BIGINT NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	last_used VARCHAR(32) NOT NULL, 
+	PRIMARY KEY (kind, "key")
+);
 CREATE TABLE rollout_actions (
 	id VARCHAR(32) NOT NULL, 
 	deployment_id VARCHAR(32) NOT NULL, 
@@ -420,6 +460,15 @@ CREATE TABLE rollout_actions (
 	created_at VARCHAR(32) NOT NULL, 
 	taken_at VARCHAR(32), 
 	PRIMARY KEY (id)
+);
+CREATE TABLE server_keys (
+	key_id VARCHAR(16) NOT NULL, 
+	public_key BLOB NOT NULL, 
+	sealed BLOB NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	created_by VARCHAR(200) NOT NULL, 
+	retired_at VARCHAR(32), 
+	PRIMARY KEY (key_id)
 );
 CREATE TABLE service_releases (
 	project VARCHAR(100) NOT NULL, 
@@ -447,6 +496,9 @@ CREATE INDEX ix_analysis_measurements_dep ON analysis_measurements (deployment_i
 CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
 CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
 CREATE INDEX ix_flag_change_requests_status ON flag_change_requests (project, status);
+CREATE INDEX ix_pipeline_runs_project ON pipeline_runs (project, id);
+CREATE INDEX ix_pipeline_steps_node ON pipeline_steps (node, run_id);
+CREATE INDEX ix_action_cache_last_used ON action_cache (last_used);
 CREATE INDEX ix_incidents_service ON incidents (project, service, opened_at);
 CREATE INDEX ix_incidents_deployment ON incidents (project, deployment_id);
 CREATE INDEX ix_dora_deployments_window ON dora_deployments (env, finished_at, project, service, ok, week);
@@ -455,9 +507,8 @@ CREATE INDEX ix_dora_deployments_failures ON dora_deployments (env, ok, finished
 CREATE INDEX ix_dora_deployments_id ON dora_deployments (project, id);
 CREATE INDEX ix_dora_commits_lead ON dora_commits (env, ok, week, lead, finished_at, project, service);
 CREATE INDEX ix_dora_hotfixes_deployment ON dora_hotfixes (project, deployment_id);
-CREATE INDEX ix_pipeline_runs_project ON pipeline_runs (project, id);
-CREATE INDEX ix_pipeline_steps_node ON pipeline_steps (node, run_id);
-CREATE INDEX ix_action_cache_last_used ON action_cache (last_used);
+CREATE INDEX ix_remote_cache_last_used ON remote_cache_entries (last_used);
+CREATE INDEX ix_remote_cache_digest ON remote_cache_entries (digest);
 CREATE INDEX ix_release_approvals_env ON release_approvals (project, environment, version);
 CREATE INDEX ix_release_overrides_env ON release_overrides (project, environment);
 CREATE INDEX ix_artifacts_digest ON artifacts (project, digest);

@@ -6,5 +6,16 @@ importing Alembic; a test holds this set equal to Alembic's heads.
 """
 
 SCHEMA_HEADS = frozenset(
-    {"0010_cache", "0003", "0013_deploy", "0006", "0012_flags", "0011_journey"}
+    {
+        "0010_cache",
+        "0012_build",
+        "0003",
+        "0013_deploy",
+        "0006",
+        "0012_flags",
+        "0011_journey",
+        "0012_org_blobs",
+        "0012_trust",
+        "0013_org_keys",
+    }
 )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads with the first transaction: `shipyard run`
     from sqlalchemy.engine import Connection
     from sqlalchemy.exc import OperationalError
 
+    from shipyard.ports.blobs import BlobStore
     from shipyard.store.events import EventLog
 
 
@@ -31,6 +32,8 @@ class Store:
     url: str
     home: Path
     _engine: Engine | None = field(default=None, repr=False)
+    blobs_url: str = "disk"  # where blobs live: disk, postgres or s3://... (adapters/blobs)
+    shared: bool = False  # organisation mode: the signing key must be configured, not minted
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
@@ -38,7 +41,7 @@ class Store:
         from shipyard.store import db
 
         private_home(settings.home)
-        store = cls(settings.database_url, settings.home)
+        store = cls.of(settings)
         if migrate:
             db.ensure_schema(store.engine, settings.home)
         return store
@@ -59,7 +62,16 @@ class Store:
             current = log.current(settings.home)
         finally:
             log.close()
-        return cls(settings.database_url, settings.home) if current else cls.open(settings)
+        return cls.of(settings) if current else cls.open(settings)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Store:
+        return cls(
+            settings.database_url,
+            settings.home,
+            blobs_url=settings.blobs,
+            shared=settings.shared,
+        )
 
     @property
     def engine(self) -> Engine:
@@ -74,10 +86,31 @@ class Store:
         return self.engine.dialect.name
 
     @cached_property
+    def blobs(self) -> BlobStore:
+        """Artifacts' bytes, provenance envelopes and SBOMs (``ports/blobs.py``)."""
+        from shipyard.adapters.blobs import open_blobs
+
+        return open_blobs(self, "artifacts")
+
+    @cached_property
     def signer(self):  # type: ignore[no-untyped-def]
+        """The key this store signs with: in organisation mode the one every replica shares
+        (``services/keys.py``), else ``.shipyard/keys/ed25519.pem``, made on first use."""
+        if self.shared:
+            from shipyard.services.keys import shared_signer
+
+            return shared_signer(self)
         from shipyard.adapters.signing import Signer
 
-        return Signer.load_or_create(self.home / "keys")
+        return Signer.load_or_create(self.home)
+
+    def seal_key(self) -> bytes:
+        """The key that seals the log's tree head (store/seal.py), made with the signing key."""
+        from shipyard.store.seal import seal_key
+
+        key = seal_key(self.home)
+        assert key is not None  # made when missing
+        return key
 
     @contextmanager
     def begin(self) -> Iterator[UnitOfWork]:
@@ -88,7 +121,7 @@ class Store:
 
         try:
             with self.engine.connect() as conn, conn.begin():
-                yield UnitOfWork(conn, EventLog(conn))
+                yield UnitOfWork(conn, EventLog(conn, self.seal_key))
         except OperationalError as exc:
             raise _translate(exc, self.url) from exc
 
@@ -102,7 +135,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.info["sqlite_begin"] = "BEGIN"
                 with conn.begin():
-                    yield UnitOfWork(conn, EventLog(conn))
+                    yield UnitOfWork(conn, EventLog(conn, self.seal_key))
         except OperationalError as exc:
             raise _translate(exc, self.url) from exc
 

@@ -21,12 +21,12 @@ import re
 import shutil
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from shipyard.adapters.cas.digest import CHUNK, digest_bytes, digest_file
 from shipyard.errors import IntegrityFailure, NotFound
+from shipyard.ports.blobs import BlobInfo
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _RECORD = struct.Struct("<32sQQ")  # a pack index entry: raw digest, offset, size
@@ -41,13 +41,6 @@ def _hex(digest: str) -> str:
             code="digest-invalid",
         )
     return hexpart
-
-
-@dataclass(frozen=True)
-class BlobInfo:
-    digest: str
-    size: int
-    atime: float
 
 
 class DiskCAS:

@@ -81,7 +81,7 @@ def verify(
 
 
 @router.get("/{name}/{version}/{part}")
-def content(
+async def content(
     name: str,
     version: str,
     part: str,
@@ -94,14 +94,17 @@ def content(
         raise InputError(
             f"unknown part '{part}'", "one of content, provenance, sbom", code="artifact-part"
         )
-    data, row = svc.blob(store, _project(principal, project), f"{name}@{version}", part)
+    from fastapi.responses import StreamingResponse
+
+    chosen = _project(principal, project)
+    chunks, row = await run_in_threadpool(svc.stream, store, chosen, f"{name}@{version}", part)
     media = {"provenance": "application/json", "sbom": "application/vnd.cyclonedx+json"}
-    key = {"content": "digest", "provenance": "provenance_digest", "sbom": "sbom_digest"}[part]
-    return Response(
-        data,
-        media_type=media.get(part, row["media_type"]),
-        headers={"X-Shipyard-Digest": row[key]},
-    )
+    headers = {"X-Shipyard-Digest": row[svc.PARTS[part]]}
+    if part == "content":
+        headers["Content-Length"] = str(row["size"])
+    # Streamed from the blob store chunk by chunk (iterated in a thread: the backends block).
+    # Bytes that turn out corrupt end the response short, so the client's digest check fails.
+    return StreamingResponse(chunks, media_type=media.get(part, row["media_type"]), headers=headers)
 
 
 @router.put("/{name}/{version}")
@@ -124,11 +127,14 @@ async def publish(
     principal.require(Permission.RUN, chosen)
     projects.admit(store, principal, chosen, held=_held())
     svc.check_name_version(name, version)
-    body = await request.body()
     safe = safe_basename(filename, f"{name}-{version}")
     with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
         path = Path(tmp) / safe
-        path.write_bytes(body)
+        # Spooled to a file as it arrives, never whole in memory; the blob store reads it
+        # back in chunks.
+        with open(path, "wb") as fh:
+            async for chunk in request.stream():
+                await run_in_threadpool(fh.write, chunk)
         build = BuildInfo(pipeline=chosen, job=job, commit=commit, run_id=run_id)
         # The service blocks (hashing, signing, the database): keep it off the event loop.
         result = await run_in_threadpool(

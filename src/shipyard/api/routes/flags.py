@@ -90,7 +90,10 @@ class EvalIn(BaseModel):
 
 class TokenIn(BaseModel):
     environment: str
-    name: str = "sdk"
+    name: str = Field("sdk", max_length=200)
+    kind: str = "client"
+    origins: list[str] = Field(default_factory=list, max_length=50)
+    expires_in_seconds: int | None = Field(None, gt=0)
 
 
 class SegmentIn(BaseModel):
@@ -203,8 +206,39 @@ def stale(
 def create_token(
     body: TokenIn, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
+    from datetime import timedelta
+
     chosen, env = _scope(who, project, body.environment, Permission.FLAGS, store)
-    return flags_client.create_token(store, chosen, _need(env), body.name, who.name)
+    life = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
+    return flags_client.create_token(
+        store,
+        chosen,
+        _need(env),
+        body.name,
+        who.name,
+        expires_in=life,
+        kind=body.kind,
+        origins=body.origins,
+    )
+
+
+@router.get("/tokens")
+def list_tokens(
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Writer,
+    store: Store = StoreDep,
+) -> dict[str, Any]:
+    chosen, env = _scope(who, project, env, Permission.FLAGS)
+    return {"tokens": flags_client.list_client_tokens(store, chosen, env)}
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(
+    token_id: str, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
+) -> dict[str, Any]:
+    chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    return flags_client.revoke_in_project(store, chosen, token_id, who.name)
 
 
 @router.get("/stream")
@@ -219,7 +253,7 @@ def stream(
     from shipyard.api.routes.unleash import event_stream
 
     chosen, env = _scope(who, project, _need(env), Permission.READ)
-    return event_stream(request, store, chosen, _need(env))
+    return event_stream(request, store, chosen, _need(env), who.token_id)
 
 
 @router.get("/segments")

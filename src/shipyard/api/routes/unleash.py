@@ -6,8 +6,10 @@ delta format: ``unleash-connected`` with a hydration, then ``unleash-updated`` p
 Each is authenticated by an environment-scoped client token in ``Authorization``, bare as
 Unleash SDKs send it.
 
-Replicas share nothing but the database, so a stream learns of a change by watching the
-environment's revision, a single-row read, a few times a second.
+Replicas share nothing but the database. A stream waits on the server's one flag feed
+(``api.flag_feed``: LISTEN/NOTIFY on PostgreSQL, SQLite's change counter), which wakes it when
+its environment's revision moves, and ends it within a second when its token is revoked; it
+ends by itself when its token expires.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request, Response
@@ -27,7 +30,6 @@ from shipyard.services.flags_client import ClientPrincipal
 from shipyard.store.uow import Store
 
 router = APIRouter()
-POLL_S = 0.2  # how often a stream checks for a change: well inside the one-second promise
 PING_S = 15.0  # a comment line now and then keeps proxies from closing an idle stream
 # A stream ends after this long and the client reconnects: a replica being stopped or drained
 # is never held open by its streams for longer.
@@ -84,7 +86,7 @@ def metrics(
 def streaming(
     request: Request, who: ClientPrincipal = Client, store: Store = StoreDep
 ) -> StreamingResponse:
-    return event_stream(request, store, who.project, who.environment)
+    return event_stream(request, store, who.project, who.environment, who.token_id, who.expires_at)
 
 
 def _sse(event: str, data: Mapping[str, Any], rev: int) -> str:
@@ -120,32 +122,59 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any], rev: int) -> list[di
     return out
 
 
-def event_stream(request: Request, store: Store, project: str, env: str) -> StreamingResponse:
+def event_stream(
+    request: Request,
+    store: Store,
+    project: str,
+    env: str,
+    token_id: str,
+    expires_at: datetime | None = None,
+) -> StreamingResponse:
+    """The environment's flags now, then each change as it commits, until the token is
+    revoked or expires, the client leaves, or ``MAX_STREAM_S`` passes."""
+    from shipyard.api.flag_feed import FlagFeed
+
+    feed: FlagFeed = request.app.state.flag_feed
+
     async def events() -> AsyncIterator[str]:
         rev, payload = await asyncio.to_thread(flags.client_payload, store, project, env)
-        hydration = {
-            "eventId": rev,
-            "type": "hydration",
-            "features": payload["features"],
-            "segments": payload["segments"],
-        }
-        yield _sse("unleash-connected", {"events": [hydration]}, rev)
-        opened = quiet_since = time.monotonic()
-        while time.monotonic() - opened < MAX_STREAM_S and not await request.is_disconnected():
-            await asyncio.sleep(POLL_S)
-            current = await asyncio.to_thread(flags.revision, store, project, env)
-            if current != rev:
+        sub = feed.subscribe(project, env, token_id, rev)
+        try:
+            hydration = {
+                "eventId": rev,
+                "type": "hydration",
+                "features": payload["features"],
+                "segments": payload["segments"],
+            }
+            yield _sse("unleash-connected", {"events": [hydration]}, rev)
+            end = time.monotonic() + MAX_STREAM_S
+            if expires_at is not None:
+                left = (expires_at - datetime.now(UTC)).total_seconds()
+                end = min(end, time.monotonic() + max(left, 0.0))
+            while sub.closed is None:
+                timeout = min(PING_S, end - time.monotonic())
+                if timeout <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(sub.wake.wait(), timeout)
+                except TimeoutError:
+                    yield ": ping\n\n"
+                    continue
+                sub.wake.clear()
+                if sub.closed is not None:
+                    break
                 new_rev, new_payload = await asyncio.to_thread(
                     flags.client_payload, store, project, env
                 )
+                if new_rev == rev:
+                    continue
                 delta = changes(payload, new_payload, new_rev)
                 rev, payload = new_rev, new_payload
+                sub.revision = rev
                 if delta:
                     yield _sse("unleash-updated", {"events": delta}, rev)
-                    quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since > PING_S:
-                yield ": ping\n\n"
-                quiet_since = time.monotonic()
+        finally:
+            feed.unsubscribe(sub)
 
     return StreamingResponse(
         events(),

@@ -1,0 +1,1 @@
+"""Clients of remote build caches: ``http`` speaks Bazel's HTTP remote-cache protocol."""

@@ -1,0 +1,1 @@
+"""Protocols the services use, one module per port; adapters/ holds their backends."""

@@ -1,0 +1,157 @@
+"""The remote cache as a second tier behind the local one, for `shipyard run --remote-cache`.
+
+A step that misses the local cache asks the remote one for ``ac/<action key>``; a hit names
+its files and log by digest, fetched from ``cas/<digest>`` into the local CAS (each checked
+against its digest) and restored from there as a local hit is. A step that ran and may be
+cached is uploaded by a background thread: its blobs, then its entry, so an entry never names
+bytes the cache does not have. The run waits for the uploads at its end.
+
+The remote cache never fails a build. When it does not answer, refuses the token, or serves
+damaged bytes, the run says so once on stderr and goes on with the local cache alone (a
+token that may read but not write keeps reading).
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shipyard.adapters.cas.digest import digest_bytes
+from shipyard.adapters.remote_cache.http import HttpCache, RemoteCacheError
+from shipyard.domain.remote_cache import AC, CAS, action_bytes, action_entry
+from shipyard.errors import ShipyardError
+
+UPLOAD_WAIT_S = 120.0  # at the end of a run, for the uploads still queued
+
+
+def _stderr(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+class RemoteTier:
+    def __init__(self, client: HttpCache, cas: Any, warn: Callable[[str], None] = _stderr) -> None:
+        self.client = client
+        self.cas = cas
+        self.warn = warn
+        self.reads = True
+        self.writes = True
+        self.hits = 0
+        self.misses = 0
+        self.uploaded = 0
+        self.warnings: list[str] = []
+        self._sent: set[str] = set()  # blobs uploaded (or found there) in this run
+        self._queue: queue.Queue[tuple[str, bytes, list[str]] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _give_up(self, exc: ShipyardError, *, reading: bool = True) -> None:
+        """Stop using the cache (or only writing to it), with one warning."""
+        with self._lock:
+            if reading:
+                self.reads = False
+            self.writes = False
+            text = f"warning[{exc.code}]: {exc.message}; "
+            text += "building with the local cache only" if reading else "reading only"
+            if self.warnings and exc.code == "remote-cache-unreachable":
+                return  # said once
+            self.warnings.append(text)
+        self.warn(text)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def fetch(self, key: str) -> dict[str, Any] | None:
+        """The entry of ``key`` with its blobs in the local CAS, or None."""
+        if not self.reads:
+            return None
+        try:
+            data = self.client.get(AC, key)
+            entry = action_entry(data) if data is not None else None
+            if entry is None:
+                self.misses += 1
+                return None
+            size = 0
+            for digest in [*entry["files"].values(), entry["log_digest"]]:
+                if self.cas.has(digest):
+                    continue
+                blob = self.client.get(CAS, digest.removeprefix("sha256:"))
+                if blob is None:  # evicted since: a miss
+                    self.misses += 1
+                    return None
+                if digest_bytes(blob) != digest:
+                    self._give_up(
+                        RemoteCacheError(
+                            f"the remote cache served damaged bytes for {digest}",
+                            "the server drops such blobs when it reads them; report it",
+                            code="remote-cache-corrupt",
+                        )
+                    )
+                    self.misses += 1
+                    return None
+                self.cas.put_bytes(blob)
+                self._sent.add(digest)
+                size += len(blob)
+        except RemoteCacheError as exc:
+            self._give_up(exc, reading=exc.code != "remote-cache-forbidden")
+            return None
+        self.hits += 1
+        return {"key": key, **entry, "size": size}
+
+    # --- writing -------------------------------------------------------------------------
+
+    def store(
+        self,
+        key: str,
+        files: Mapping[str, str],
+        outputs: Mapping[str, str],
+        log_digest: str,
+        duration: float,
+    ) -> None:
+        """Queue a step's upload: its blobs, then its entry."""
+        if not self.writes:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._upload, name="remote-cache", daemon=True)
+            self._thread.start()
+        entry = action_bytes(files, outputs, log_digest, duration)
+        self._queue.put((key, entry, [*files.values(), log_digest]))
+
+    def _upload(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            if not self.writes:
+                continue
+            key, entry, blobs = item
+            try:
+                for digest in blobs:
+                    if digest in self._sent:
+                        continue
+                    self.client.put(CAS, digest.removeprefix("sha256:"), self.cas.get_bytes(digest))
+                    self._sent.add(digest)
+                self.client.put(AC, key, entry)
+                self.uploaded += 1
+            except RemoteCacheError as exc:
+                self._give_up(exc, reading=exc.code != "remote-cache-forbidden")
+            except ShipyardError as exc:  # a local blob gone or damaged: this entry only
+                self.warn(f"warning[{exc.code}]: not uploaded: {exc.message}")
+        self.client.close()
+
+    def close(self) -> dict[str, Any]:
+        """Wait for the uploads; the figures the run's summary reports."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(UPLOAD_WAIT_S)
+            self._thread = None
+        self.client.close()
+        return {
+            "url": self.client.where,
+            "hits": self.hits,
+            "misses": self.misses,
+            "uploaded": self.uploaded,
+            "warnings": list(self.warnings),
+        }
