@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from shipyard.store.seal import new_key_pem
 from tests import gitrepo
 from tests.conftest import PG_URL, _pg_schema_url
 from tests.e2e.helpers import as_json, running_server, shipyard
@@ -57,7 +58,14 @@ def database_env(
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        yield {"SHIPYARD_DATABASE_URL": _pg_schema_url(PG_URL, schema)}
+        # A server on PostgreSQL signs with a configured key shared by the CLI on its machine.
+        key = tmp_path_factory.mktemp("key") / "signing.pem"
+        key.write_bytes(new_key_pem(secrets.token_bytes(32)))
+        key.chmod(0o600)
+        yield {
+            "SHIPYARD_DATABASE_URL": _pg_schema_url(PG_URL, schema),
+            "SHIPYARD_SIGNING_KEY_FILE": str(key),
+        }
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))

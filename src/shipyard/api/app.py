@@ -87,7 +87,10 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if exc.http_status == 429:
             headers = {"Retry-After": str(exc.details.get("retry_after_s", 1))}
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+        # The family travels too: HTTP 409 is both a conflict and a refusal, and the CLI's exit
+        # status against a server must be the one it gives on its own store.
+        body = exc.to_dict() | {"family": exc.family}
+        return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,7 +8,16 @@ from typing import Any
 
 import typer
 
-from shipyard.cli.common import FILE, JSON, console, emit, interactive, json_mode, open_store
+from shipyard.cli.common import (
+    FILE,
+    JSON,
+    console,
+    emit,
+    interactive,
+    json_mode,
+    open_store,
+    settings,
+)
 
 rollout = typer.Typer(
     help="Watch and steer the running rollout.", add_completion=False, no_args_is_help=True
@@ -21,6 +30,41 @@ def _spec(file: Path | None) -> tuple[Any, Path]:
 
     path = find_spec(file=file)
     return load_spec(path), path.parent
+
+
+def _remote(method: str, path: str, **kw: Any) -> Any | None:
+    """The server's answer when SHIPYARD_SERVER is set, else None (run in-process)."""
+    s = settings()
+    if not s.server_url:
+        return None
+    from shipyard.cli.client import call
+
+    return call(s.server_url, s.token, method, "/api/v1" + path, **kw)
+
+
+def _follow(environment: str, deployment_id: str, line: Any) -> dict[str, Any]:
+    """A rollout the server's controller drives, polled until it ends; its steps are printed
+    as the local deploy prints them."""
+    import time
+
+    seen: tuple[Any, ...] = ()
+    while True:
+        data = _remote("GET", f"/rollouts/{environment}")
+        if data["id"] != deployment_id:
+            from shipyard.errors import Conflict
+
+            raise Conflict(
+                f"deployment {deployment_id} is no longer the one running in {environment}",
+                f"see `shipyard audit log --subject deployment:{deployment_id}`",
+                code="rollout-replaced",
+            )
+        now = (data["phase"], data["step"], data["status"])
+        if now != seen and line is not None:
+            line(data["step"], data)
+        seen = now
+        if data["status"] not in ("pending", "running"):
+            return data
+        time.sleep(0.25)
 
 
 def _actor() -> str:
@@ -72,44 +116,66 @@ def deploy(
     json_: bool = JSON,
 ) -> None:
     """Roll a version out to an environment the way shipyard.yaml says."""
-    from shipyard.errors import ShipyardError
     from shipyard.services import deploy as svc
 
     spec, root = _spec(file)
-    store = open_store(root)
-    as_json = json_mode(json_)
+    remote = bool(settings().server_url)  # then the server records it, its controller drives it
+    store = None if remote else open_store(root)
     if detach:
-        created = svc.create(
-            store,
-            spec,
-            root,
-            environment,
-            version=version,
-            artifact=artifact,
-            actor=_actor(),
-            allow_destructive=allow_destructive,
-        )
-        _spawn_controller(created["id"], root)
+        if store is None:
+            body = {"environment": environment, "version": version, "artifact": artifact}
+            created = _remote("POST", "/deployments", json=_with(body, allow_destructive))
+        else:
+            created = svc.create(
+                store,
+                spec,
+                root,
+                environment,
+                version=version,
+                artifact=artifact,
+                actor=_actor(),
+                allow_destructive=allow_destructive,
+            )
+            _spawn_controller(created["id"], root)
         emit(created, json_, lambda: console().print(f"started deployment {created['id']}"))
         return
-    line, status = _printer(as_json)
+    line, status = _printer(json_mode(json_))
     try:
         if status is not None:
             status.start()
-        out = svc.deploy(
-            store,
-            spec,
-            root,
-            environment,
-            version=version,
-            artifact=artifact,
-            actor=_actor(),
-            on_line=line,
-            allow_destructive=allow_destructive,
-        )
+        if store is None:
+            body = {"environment": environment, "version": version, "artifact": artifact}
+            created = _remote("POST", "/deployments", json=_with(body, allow_destructive))
+            for note in created.get("notes", []):
+                if line is not None:
+                    line(note, {})
+            out = {"service": created.get("service"), **_follow(environment, created["id"], line)}
+        else:
+            out = svc.deploy(
+                store,
+                spec,
+                root,
+                environment,
+                version=version,
+                artifact=artifact,
+                actor=_actor(),
+                on_line=line,
+                allow_destructive=allow_destructive,
+            )
     finally:
         if status is not None:
             status.stop()
+    _finished(out, environment, json_)
+
+
+def _with(body: dict[str, Any], allow_destructive: str | None) -> dict[str, Any]:
+    return body | {"allow_destructive": allow_destructive}
+
+
+def _finished(out: dict[str, Any], environment: str, json_: bool) -> None:
+    """The deployment's end: printed when it succeeded, else an error with it in its details."""
+    from shipyard.errors import ShipyardError
+
     if out["status"] != "succeeded":
         see = f"see `shipyard rollout status {environment}` and `shipyard audit log`"
         if out["status"] == "rolled-back":
@@ -217,8 +283,10 @@ def env(
         return
     from shipyard.services import deploy as svc
 
-    spec, root = _spec(file)
-    data = svc.environments(open_store(root), spec)
+    data = _remote("GET", "/environments")
+    if data is None:
+        spec, root = _spec(file)
+        data = svc.environments(open_store(root), spec)
 
     def human() -> None:
         from rich.table import Table

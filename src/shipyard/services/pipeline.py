@@ -740,7 +740,7 @@ def run(
     lock = RunLock(store.home)
     lock.acquire()  # one run at a time in a workspace; waits, saying for whom
     try:
-        log = RunLog(store.url)
+        log = RunLog(store.url, store.home)
     except BaseException:
         lock.release()
         raise

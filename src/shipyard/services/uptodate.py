@@ -247,7 +247,7 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
             return None  # a run is writing the workspace: the full path waits for it
         if not holds(stamp, root, opts[1]):
             return None
-        summary = record(url, stamp, root, lock.previous)
+        summary = record(url, stamp, root, lock.previous, home=settings.home)
     except (OSError, ValueError, KeyError, TypeError, StoreError):
         return None  # no stamp, a damaged one, or a busy database: the full path decides
     finally:
@@ -259,7 +259,12 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
 
 
 def record(
-    url: str, stamp: dict[str, Any], root: Path, previous_holder: int | None = None
+    url: str,
+    stamp: dict[str, Any],
+    root: Path,
+    previous_holder: int | None = None,
+    *,
+    home: Path,
 ) -> dict[str, Any]:
     """One run whose trigger names the stamped run (whose steps it repeats), and its events.
 
@@ -277,7 +282,7 @@ def record(
     from shipyard.identity import actor as resolve
 
     actor = resolve(root)
-    log = RunLog(url)
+    log = RunLog(url, home)
     try:
         with log.begin() as tx:
             if tx.heads() != SCHEMA_HEADS:

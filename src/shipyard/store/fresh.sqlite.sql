@@ -17,6 +17,7 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 INSERT INTO "alembic_version" VALUES('0013_org_keys');
+INSERT INTO "alembic_version" VALUES('0012_trust');
 INSERT INTO "alembic_version" VALUES('0012_org_blobs');
 INSERT INTO "alembic_version" VALUES('0012_flags');
 INSERT INTO "alembic_version" VALUES('0012_build');
@@ -307,10 +308,10 @@ CREATE TABLE log_head (
 	id INTEGER NOT NULL, 
 	size BIGINT NOT NULL, 
 	root_hash BLOB NOT NULL, 
-	frontier BLOB NOT NULL, 
+	frontier BLOB NOT NULL, seal BLOB, 
 	PRIMARY KEY (id)
 );
-INSERT INTO "log_head" VALUES(1,0,X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',X'');
+INSERT INTO "log_head" VALUES(1,0,X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',X'',NULL);
 CREATE TABLE notify_deliveries (
 	sink VARCHAR(100) NOT NULL, 
 	seq INTEGER NOT NULL, 

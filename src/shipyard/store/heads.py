@@ -15,6 +15,7 @@ SCHEMA_HEADS = frozenset(
         "0012_flags",
         "0011_journey",
         "0012_org_blobs",
+        "0012_trust",
         "0013_org_keys",
     }
 )
