@@ -91,6 +91,7 @@ class Job(Model):
     secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
     cache: bool = True
     sandbox: bool = False
+    runs_on: StrList = Field([], alias="runs-on")  # labels: Dask worker resources
     artifact: Name | None = None
 
     @field_validator("timeout")
