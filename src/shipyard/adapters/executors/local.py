@@ -46,6 +46,14 @@ class Task:
     backoff_s: float = 1.0
     max_backoff_s: float = 60.0
     secrets: Sequence[str] = ()  # values to mask in the log
+    # For an executor whose workers share no file system with this one (Dask): the files the
+    # step may read (relative path -> digest, read from ``root``), where the workspace is, the
+    # working directory within it, and the labels of the workers it may run on.
+    files: Mapping[str, str] = field(default_factory=dict)
+    root: Path | None = None
+    workdir: str = "."
+    outputs: Sequence[str] = ()
+    runs_on: Sequence[str] = ()
 
 
 @dataclass
@@ -168,6 +176,8 @@ class LocalExecutor:
     spawner holds one more than it runs, and starts it the moment its step ends, without a
     round trip through this process. ``cancel()`` stops every step; ``shutdown()`` the spawners.
     """
+
+    remote = False  # its steps read and write this machine's workspace
 
     def __init__(self, workers: int | None = None, *, grace_s: float = DEFAULT_GRACE_S) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
