@@ -154,6 +154,9 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
 
     app.state.remote_cache = remote_cache_of(store)
     app.mount("/cache", cache_app(app.state.remote_cache))
+    from shipyard.web.app import mount
+
+    mount(app)  # the dashboard: pages at /, after every API route (docs/dashboard.md)
     return app
 
 
