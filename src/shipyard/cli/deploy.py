@@ -371,23 +371,88 @@ def status(
     emit(data, json_, human)
 
 
+def _ms(value: Any) -> str:
+    return "inf" if value == "inf" else f"{value:.1f}ms"
+
+
+def _window(pool: str, n: dict[str, Any]) -> str:
+    rate, p95, p99 = n.get("error_rate"), n.get("p95_ms"), n.get("p99_ms")
+    return (
+        f"{pool}: {n.get('requests', 0)} requests, {n.get('errors', 0)} errors"
+        + (f", error rate {rate:.2%}" if rate is not None else "")
+        + (f", p95 {_ms(p95)}" if p95 is not None else "")
+        + (f", p99 {_ms(p99)}" if p99 is not None else "")
+    )
+
+
+def _check(check: dict[str, Any]) -> str:
+    """``error_rate_increase Failed: value 0.061, threshold 0.005 (baseline 0.004, ...)``."""
+    value, limit = check.get("value"), check.get("threshold")
+    extra = []
+    if "baseline" in check:
+        extra.append(f"baseline {_num(check['baseline'])}")
+    if "p_value" in check:
+        extra.append(f"p {_num(check['p_value'])}")
+    if "samples" in check:
+        extra.append(f"{check['samples']} samples")
+    said = f"{check['name']} {check['phase']}: value {_num(value)}, threshold {_num(limit)}"
+    return said + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _measured(details: dict[str, Any]) -> list[str]:
     """The numbers behind an analysis verdict: each pool's window and each check."""
-    lines = []
-    for pool in ("canary", "baseline"):
-        n = details.get(pool)
-        if n:
-            rate = n.get("error_rate")
-            p95 = n.get("p95_ms")
-            lines.append(
-                f"{pool}: {n.get('requests', 0)} requests, {n.get('errors', 0)} errors"
-                + (f", error rate {rate:.2%}" if rate is not None else "")
-                + (f", p95 {p95:.1f}ms" if p95 is not None else "")
-            )
-    for check in (details.get("verdict") or {}).get("checks", []):
-        value, limit = check.get("value"), check.get("threshold")
-        lines.append(f"{check['name']}: {check['phase']} (value {value}, threshold {limit})")
+    lines = [_window(pool, details[pool]) for pool in ("canary", "baseline") if details.get(pool)]
+    metrics = details.get("metrics") or {}
+    if len(metrics) > 1:
+        for name, m in metrics.items():
+            lines += [f"{name}: {_check(c)}" for c in m["verdict"]["checks"]]
+        return lines
+    lines += [_check(c) for c in (details.get("verdict") or {}).get("checks", [])]
     return lines
+
+
+@rollout.command("explain")
+def explain(
+    environment: str = typer.Argument(...),
+    deployment: str | None = typer.Option(None, "--deployment", help="Default: the latest."),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Every analysis measurement behind a rollout's decisions, with its numbers."""
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    data = svc.explain(open_store(root), spec, environment, deployment)
+
+    def human() -> None:
+        c = console()
+        c.print(
+            f"{data['id']} {data['version']} ({data['strategy']}): {data['status']}: "
+            f"{data['reason']}",
+            markup=False,
+        )
+        if not data["analyses"]:
+            c.print("  no analysis measured anything", markup=False)
+        for a in data["analyses"]:
+            c.print(f"analysis '{a['analysis']}' ({a['kind']})", markup=False)
+            for m in a["metrics"]:
+                c.print(f"  {m['name']} ({m['metric']}, judge {m['judge']})", markup=False)
+                for run in m["runs"]:
+                    c.print(
+                        f"    #{run['seq']} {run['at'][11:23]} {run['phase']} -> "
+                        f"{run['decision']}: {run['message']}",
+                        markup=False,
+                    )
+                    for line in [_window(p, run[p]) for p in ("canary", "baseline")]:
+                        c.print(f"       {line}", markup=False)
+                    for check in run["checks"]:
+                        c.print(f"       {_check(check)}", markup=False)
+
+    emit(data, json_, human)
 
 
 def _action(name: str) -> Any:

@@ -17,6 +17,7 @@ CREATE TABLE alembic_version (
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
 INSERT INTO "alembic_version" VALUES('0013_org_keys');
+INSERT INTO "alembic_version" VALUES('0013_deploy');
 INSERT INTO "alembic_version" VALUES('0012_trust');
 INSERT INTO "alembic_version" VALUES('0012_org_blobs');
 INSERT INTO "alembic_version" VALUES('0012_flags');
@@ -24,8 +25,20 @@ INSERT INTO "alembic_version" VALUES('0012_build');
 INSERT INTO "alembic_version" VALUES('0011_journey');
 INSERT INTO "alembic_version" VALUES('0010_cache');
 INSERT INTO "alembic_version" VALUES('0006');
-INSERT INTO "alembic_version" VALUES('0005');
 INSERT INTO "alembic_version" VALUES('0003');
+CREATE TABLE analysis_measurements (
+	id INTEGER NOT NULL, 
+	deployment_id VARCHAR(32) NOT NULL, 
+	analysis VARCHAR(100) NOT NULL, 
+	kind VARCHAR(20) NOT NULL, 
+	metric VARCHAR(100) NOT NULL, 
+	seq INTEGER NOT NULL, 
+	at VARCHAR(32) NOT NULL, 
+	phase VARCHAR(20) NOT NULL, 
+	decision VARCHAR(20) NOT NULL, 
+	data TEXT NOT NULL, 
+	PRIMARY KEY (id)
+);
 CREATE TABLE api_tokens (
 	id VARCHAR(32) NOT NULL, 
 	name VARCHAR(200) NOT NULL, 
@@ -477,6 +490,9 @@ CREATE TABLE signing_keys (
 );
 CREATE INDEX ix_events_kind ON events (project, kind, seq);
 CREATE INDEX ix_events_subject ON events (project, subject, seq);
+CREATE INDEX ix_deployments_env ON deployments (project, environment, created_at);
+CREATE INDEX ix_rollout_actions_dep ON rollout_actions (deployment_id, taken_at);
+CREATE INDEX ix_analysis_measurements_dep ON analysis_measurements (deployment_id, id);
 CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
 CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
 CREATE INDEX ix_flag_change_requests_status ON flag_change_requests (project, status);
@@ -495,7 +511,5 @@ CREATE INDEX ix_remote_cache_last_used ON remote_cache_entries (last_used);
 CREATE INDEX ix_remote_cache_digest ON remote_cache_entries (digest);
 CREATE INDEX ix_release_approvals_env ON release_approvals (project, environment, version);
 CREATE INDEX ix_release_overrides_env ON release_overrides (project, environment);
-CREATE INDEX ix_deployments_env ON deployments (project, environment, created_at);
-CREATE INDEX ix_rollout_actions_dep ON rollout_actions (deployment_id, taken_at);
 CREATE INDEX ix_artifacts_digest ON artifacts (project, digest);
 COMMIT;

@@ -10,7 +10,7 @@ SCHEMA_HEADS = frozenset(
         "0010_cache",
         "0012_build",
         "0003",
-        "0005",
+        "0013_deploy",
         "0006",
         "0012_flags",
         "0011_journey",

@@ -383,8 +383,14 @@ def apply_schedules(
     """Apply what is due now in the project (the server also does so every 30 seconds)."""
     from datetime import UTC, datetime
 
+    from shipyard.services import flag_requests
+
     chosen, _ = _scope(who, project, None, Permission.FLAGS, store)
-    return {"applied": flag_schedules.apply_due(store, datetime.now(UTC), project=chosen)}
+    now = datetime.now(UTC)
+    return {
+        "applied": flag_schedules.apply_due(store, now, project=chosen),
+        "requests": flag_requests.apply_due(store, now, project=chosen),
+    }
 
 
 @router.post("/schedules/{schedule_id}/cancel")
