@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests import gitrepo
-from tests.e2e.helpers import as_json, shipyard
+from tests.e2e.helpers import as_json, running_server, shipyard
 
 ALICE = "alice@example.com"  # writes the code, releases and deploys (git's user.email)
 BOB = "bob@example.com"  # reviews and approves production
@@ -109,20 +110,22 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[s
 
 
 class Journey:
-    """The CLI in one repository, as one person or another."""
+    """The CLI in one repository, each command as a role: ``ci`` builds and releases,
+    ``deployer`` deploys, ``releaser`` is the releaser trying to approve, ``approver`` is the
+    second person, ``viewer`` reads. Embedded, a role is an actor; against a server, a token."""
 
-    def __init__(self, root: Path, env: dict[str, str]) -> None:
-        self.root, self.env = root, env
+    def __init__(self, root: Path, base: dict[str, str], roles: dict[str, dict[str, str]]) -> None:
+        self.root, self.base, self.roles = root, base, roles
 
-    def sy(self, *args: str, actor: str | None = None) -> subprocess.CompletedProcess[str]:
-        env = {**self.env, "SHIPYARD_ACTOR": actor or ""}  # unset: git's user.email
+    def sy(self, *args: str, role: str = "ci") -> subprocess.CompletedProcess[str]:
+        env = {"SHIPYARD_ACTOR": "", **self.base, **self.roles.get(role, {})}  # "": git's email
         return shipyard(*args, cwd=self.root, env=env, timeout=180)
 
-    def json(self, *args: str, actor: str | None = None) -> Any:
-        return as_json(_ok(self.sy(*args, "--json", actor=actor)))
+    def json(self, *args: str, role: str = "ci") -> Any:
+        return as_json(_ok(self.sy(*args, "--json", role=role)))
 
     def url(self, environment: str) -> str:
-        envs = self.json("env")["environments"]
+        envs = self.json("env", role="viewer")["environments"]
         return str(next(e["url"] for e in envs if e["environment"] == environment))
 
 
@@ -151,8 +154,8 @@ def traffic(url: str) -> Iterator[Counter[Any]]:
         thread.join()
 
 
-def walk(j: Journey, project: str) -> None:
-    """Everything from `shipyard init` to the audit log's verification."""
+def build_and_release(j: Journey, project: str) -> dict[str, Any]:
+    """init, the yaml, two runs, conventional commits, version and release of 0.1.0."""
     root = j.root
     # init, then shipyard.yaml edited the way the docs show
     _ok(j.sy("init"))
@@ -182,48 +185,54 @@ def walk(j: Journey, project: str) -> None:
     released = j.json("release")
     assert released["released"] and released["tag"] == "v0.1.0"
     assert released["built"]["run_id"] == built["run_id"] and not released["built"]["ran"]
+    return dict(built)
+
+
+def walk(j: Journey, project: str) -> None:
+    """Everything from `shipyard init` to the audit log's verification."""
+    built = build_and_release(j, project)
 
     # dev, then staging: the tests gate passes from the run that built 0.1.0
-    assert j.json("deploy", "dev")["status"] == "succeeded"
-    gates = j.json("gates", "staging")
+    assert j.json("deploy", "dev", role="deployer")["status"] == "succeeded"
+    gates = j.json("gates", "staging", role="viewer")
     assert gates["passed"] and gates["gates"][0]["reason"] == f"run {built['run_id']} passed"
-    assert j.json("deploy", "staging")["status"] == "succeeded"
+    assert j.json("deploy", "staging", role="deployer")["status"] == "succeeded"
 
     # production needs an approval: not from the releaser, from a second person
-    own = j.sy("approve", "production", "--version", "0.1.0", "--json")
+    own = j.sy("approve", "production", "--version", "0.1.0", "--json", role="releaser")
     assert own.returncode == 5 and as_json(own)["error"]["code"] == "self-approval"
     assert f"{ALICE} released 0.1.0" in as_json(own)["error"]["message"]
-    j.json("approve", "production", "--version", "0.1.0", actor=BOB)
-    good = j.json("deploy", "production")
+    j.json("approve", "production", "--version", "0.1.0", role="approver")
+    good = j.json("deploy", "production", role="deployer")
     assert good["status"] == "succeeded" and good["version"] == "0.1.0"
 
     # a bad release: the canary's analysis catches it and rolls it back
     bad_app = APP.replace("FAIL_RATE = 0.0", "FAIL_RATE = 0.5")
-    gitrepo.commit(root, "fix: retry slow payment lookups", {"app.py": bad_app})
+    gitrepo.commit(j.root, "fix: retry slow payment lookups", {"app.py": bad_app})
     bad = j.json("release")  # no run of this commit yet: the release runs the pipeline
     assert bad["version"] == "0.1.1" and bad["built"]["ran"]
-    assert j.json("deploy", "dev")["status"] == "succeeded"
-    assert j.json("deploy", "staging")["status"] == "succeeded"
-    j.json("approve", "production", "--version", "0.1.1", actor=BOB)
+    assert j.json("deploy", "dev", role="deployer")["status"] == "succeeded"
+    assert j.json("deploy", "staging", role="deployer")["status"] == "succeeded"
+    j.json("approve", "production", "--version", "0.1.1", role="approver")
     with traffic(j.url("production")) as seen:
-        rolled = j.sy("deploy", "production", "--json")
+        rolled = j.sy("deploy", "production", "--json", role="deployer")
     assert rolled.returncode != 0 and as_json(rolled)["error"]["code"] == "deployment-rolled-back"
     assert "analysis" in as_json(rolled)["error"]["message"] and seen[500] > 0
-    live = {e["environment"]: e["version"] for e in j.json("env")["environments"]}
+    live = {e["environment"]: e["version"] for e in j.json("env", role="viewer")["environments"]}
     assert live == {"dev": "0.1.1", "staging": "0.1.1", "production": "0.1.0"}
 
     # DORA: two production deployments, one succeeded; lead time from 0.1.0's commits
-    figures = j.json("metrics", "dora")["figures"]
+    figures = j.json("metrics", "dora", role="viewer")["figures"]
     assert figures["deployment_frequency"]["numerator"] == 1
     assert figures["lead_time"]["value"] is not None and figures["lead_time"]["denominator"] == 3
     cfr = figures["change_failure_rate"]
     assert (cfr["numerator"], cfr["denominator"]) == (1, 2)
 
     # every event, from every command and actor, verifies
-    verified = _ok(j.sy("audit", "verify"))
+    verified = _ok(j.sy("audit", "verify", role="viewer"))
     assert "verified" in verified.stdout
-    actors = {e["actor"] for e in j.json("audit", "log", "--limit", "1000")["events"]}
-    assert actors == {ALICE, BOB}
+    events = j.json("audit", "log", "--limit", "1000", role="viewer")["events"]
+    assert {e["actor"] for e in events if e["project"] == project} == {ALICE, BOB}
 
 
 def _repo(tmp_path: Path, name: str) -> Path:
@@ -240,8 +249,68 @@ def _stop(j: Journey) -> None:
 def test_journey(tmp_path: Path, database_url: str) -> None:
     """A new user's path from `shipyard init` to a canary in production and a bad release rolled
     back by analysis holds together, on SQLite and on PostgreSQL."""
-    j = Journey(_repo(tmp_path, "checkout"), {"SHIPYARD_DATABASE_URL": database_url})
+    root = _repo(tmp_path, "checkout")
+    j = Journey(
+        root, {"SHIPYARD_DATABASE_URL": database_url}, {"approver": {"SHIPYARD_ACTOR": BOB}}
+    )
     try:
         walk(j, "checkout")
     finally:
         _stop(j)
+
+
+def _token(j: Journey, role: str, name: str, project: str) -> str:
+    """A token minted on the server's machine (docs/server.md), named after its person."""
+    made = j.json("token", "create", "--role", role, "--name", name, "--project", project)
+    return str(made["token"])
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_journey_against_a_server(tmp_path: Path, database_url: str) -> None:
+    """A second project in the same PostgreSQL database walks the same path with `shipyard
+    server` and a token per role: deploys, gates, approvals, rollouts, metrics and the audit go
+    through the API, each refused to a role that may not, and nothing of the first project shows.
+
+    `run`, `version` and `release` have no API route (they read the local repository and
+    record runs and releases directly), so they run on a machine with the database's address,
+    as CI would."""
+    db = {"SHIPYARD_DATABASE_URL": database_url}
+    first = _repo(tmp_path, "checkout")  # the first project: one artifact in the same database
+    gitrepo.commit(first, "feat: checkout", {"shipyard.yaml": "project: checkout\n"})
+    published = ("artifacts", "publish", "checkout", "shipyard.yaml", "--version", "9.9.9")
+    _ok(shipyard(*published, cwd=first, env=db))
+
+    root = _repo(tmp_path, "payments")
+    ci = Journey(root, db, {})
+    token = {
+        role: _token(ci, r, name, "payments")
+        for role, r, name in (
+            ("deployer", "deployer", ALICE),
+            ("releaser", "approver", ALICE),
+            ("approver", "approver", BOB),
+            ("viewer", "viewer", "viewer@example.com"),
+            ("developer", "developer", ALICE),
+        )
+    }
+    with running_server(root, env=db) as url:
+        roles = {r: {"SHIPYARD_SERVER": url, "SHIPYARD_TOKEN": t} for r, t in token.items()}
+        j = Journey(root, db, {r: {**env, "SHIPYARD_DATABASE_URL": ""} for r, env in roles.items()})
+        try:
+            walk(j, "payments")
+            # roles that may not: a developer deploys, a viewer approves, an approver locks
+            for role, args in (
+                ("developer", ("deploy", "dev")),
+                ("viewer", ("approve", "production", "--version", "0.1.1")),
+                ("approver", ("lock", "dev", "--reason", "no")),
+            ):
+                refused = j.sy(*args, "--json", role=role)
+                assert refused.returncode == 5, (role, refused.stdout)
+                assert as_json(refused)["error"]["code"] == "forbidden"
+            # one project's token sees that project only
+            listed = j.json("artifacts", "list", role="viewer")["artifacts"]
+            assert [(a["project"], a["version"]) for a in listed] == [
+                ("payments", "0.1.0"),
+                ("payments", "0.1.1"),
+            ]
+        finally:
+            _stop(ci)

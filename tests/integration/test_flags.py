@@ -262,6 +262,7 @@ def test_client_tokens_are_scoped_to_one_environment(store: Store) -> None:
 
 def test_metrics_are_counted_per_flag_and_hour(store: Store) -> None:
     """Reported yes/no counts add up per flag, application and hour; bad counts are refused."""
+    flags.create(store, P, ENV, "f", "a")
     who = flags_client.authenticate(store, flags_client.create_token(store, P, ENV)["token"])
     body = {"appName": "web", "bucket": {"toggles": {"f": {"yes": 3, "no": 1}}}}
     flags_client.record_metrics(store, who, body)

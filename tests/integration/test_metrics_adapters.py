@@ -96,6 +96,8 @@ def test_builtin_metrics_give_windows_per_pool(router: BuiltinRouter) -> None:
     assert windows["gone"].requests == 0 and windows["gone"].quantile(0.5) is None
     summary = summarize(windows["bad"])
     assert summary["error_rate"] == 1.0
+    assert summary["p50_ms"] == "inf"  # answering only errors is slower than any answer
+    summary = summarize(windows["stable"])
     assert summary["p50_ms"] is not None and summary["p50_ms"] <= summary["p99_ms"]  # type: ignore[operator]
 
 

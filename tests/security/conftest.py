@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from shipyard.store.seal import new_key_pem
 from tests import gitrepo
 from tests.conftest import PG_URL, _pg_schema_url
 from tests.e2e.helpers import as_json, running_server, shipyard
@@ -57,7 +58,14 @@ def database_env(
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        yield {"SHIPYARD_DATABASE_URL": _pg_schema_url(PG_URL, schema)}
+        # A server on PostgreSQL signs with a configured key shared by the CLI on its machine.
+        key = tmp_path_factory.mktemp("key") / "signing.pem"
+        key.write_bytes(new_key_pem(secrets.token_bytes(32)))
+        key.chmod(0o600)
+        yield {
+            "SHIPYARD_DATABASE_URL": _pg_schema_url(PG_URL, schema),
+            "SHIPYARD_SIGNING_KEY_FILE": str(key),
+        }
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
@@ -161,6 +169,7 @@ class Bravo:
     override_id: str
     client_token: str
     client_token_id: str
+    request_id: int
     event_seq: int
 
 
@@ -220,6 +229,18 @@ def bravo(world: World) -> Iterator[Bravo]:
             "root",
             json={"environment": "dev", "reason": "bravo-emergency"},
         ).json()
+        assert world.call(
+            "PUT", "/api/v1/flags/protections?project=bravo&env=dev", "root", json={"approvals": 1}
+        ).is_success
+        request = world.call(
+            "POST",
+            "/api/v1/flags/requests?project=bravo&env=dev",
+            "root",
+            json={"flag": "bravo-flag", "action": "disable"},
+        ).json()
+        assert world.call(
+            "PUT", "/api/v1/flags/protections?project=bravo&env=dev", "root", json={"approvals": 0}
+        ).is_success
         runs = world.call("GET", "/api/v1/runs?project=bravo", "root").json()["runs"]
         events = world.call("GET", "/api/v1/audit/events?limit=10000", "root").json()["events"]
         yield Bravo(
@@ -230,6 +251,7 @@ def bravo(world: World) -> Iterator[Bravo]:
             override_id=override["id"],
             client_token=client["token"],
             client_token_id=client["id"],
+            request_id=request["id"],
             event_seq=next(e["seq"] for e in events if e["project"] == "bravo"),
         )
     finally:

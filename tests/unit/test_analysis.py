@@ -204,10 +204,23 @@ THRESHOLD_CASES = [
     pytest.param(ThresholdJudge(max_p95_latency_ms=50), CANARY_1PCT, None, OK, id="p95-within"),
     pytest.param(P95, Window(1000, 10), None, INC, id="p95-no-latency"),
     pytest.param(
-        LATENCY_UP, CANARY_1PCT, Window(1000, 0, (40.0,) * 10), OK, id="latency-up-at-limit"
+        LATENCY_UP, Window(1000, 0, LAT), Window(1000, 0, (40.0,) * 10), OK, id="latency-at-limit"
     ),
     pytest.param(
-        LATENCY_UP, CANARY_1PCT, Window(1000, 0, (30.0,) * 10), FAIL, id="latency-up-over"
+        LATENCY_UP, Window(1000, 0, LAT), Window(1000, 0, (30.0,) * 10), FAIL, id="latency-up-over"
+    ),
+    pytest.param(
+        LATENCY_UP, CANARY_1PCT, Window(1000, 0, (40.0,) * 10), FAIL, id="errors-are-slowest"
+    ),
+    pytest.param(
+        ThresholdJudge(max_p95_latency_ms=1000), Window(100, 6, LAT), None, FAIL, id="6pct-5xx"
+    ),
+    pytest.param(
+        ThresholdJudge(max_p95_latency_ms=1000, quantile=0.99),
+        Window(100, 100),
+        None,
+        FAIL,
+        id="all-failed-no-latency",
     ),
     pytest.param(LATENCY_UP, CANARY_1PCT, Window(1000, 0), INC, id="latency-up-no-baseline"),
     pytest.param(

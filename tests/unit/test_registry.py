@@ -1,5 +1,5 @@
 """A registry row against the artifact.published event that recorded it, and signing keys
-against their key.registered events."""
+against the keys trusted from outside the database."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def test_check_row(row: dict, recorded: Recorded | None, failed: list[str]) -> N
 
 
 @pytest.mark.parametrize(
-    ("signers", "recorded_key", "registered", "stored", "failed"),
+    ("signers", "recorded_key", "trusted", "stored", "failed"),
     [
         (["k1"], "k1", {"k1": b"A"}, {"k1": b"A"}, []),
         (["k1"], None, {"k1": b"A"}, {"k1": b"A"}, []),  # published before keys were recorded
@@ -56,10 +56,10 @@ def test_check_row(row: dict, recorded: Recorded | None, failed: list[str]) -> N
 def test_check_keys(
     signers: list[str],
     recorded_key: str | None,
-    registered: dict[str, bytes],
+    trusted: dict[str, bytes],
     stored: dict[str, bytes],
     failed: list[str],
 ) -> None:
     """A key only in the key table, a changed public key, or another key than the one the
     event recorded fails."""
-    assert _failed(check_keys(signers, recorded_key, registered, stored)) == failed
+    assert _failed(check_keys(signers, recorded_key, trusted, stored)) == failed

@@ -76,11 +76,10 @@ class World:
             self.running[c.pool] = c.instances
             self.crashed[c.pool] = min(self.crashed[c.pool], c.instances)
         elif isinstance(c, SetWeights):
-            # Traffic only ever moves to a pool the machine has seen ready instances in (a
-            # restart re-asserts the weights as they were: a router sends the share of an
-            # empty pool to the others).
-            for pool, w in ((S, c.stable), (C, c.canary)):
-                assert restart or w == 0 or d.state.ready.of(pool) > 0, (c, d.state.reason)
+            # Traffic only ever moves to the new version once the machine has seen ready
+            # instances of it (a restart re-asserts the weights as they were; a router sends
+            # the share of a pool without ready backends to the others).
+            assert restart or c.canary == 0 or d.state.ready.canary > 0, (c, d.state.reason)
             self.weights = (c.stable, c.canary)
         elif isinstance(c, SetHeaderRoute):
             self.route = True

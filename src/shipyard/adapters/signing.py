@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +11,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from shipyard.errors import ShipyardError
-
-KEY_FILE = "ed25519.pem"
 
 
 def key_id(public_key: bytes) -> str:
@@ -96,49 +93,15 @@ class Signer:
         return cls.from_pem(pem, str(path))
 
     @classmethod
-    def load_or_create(cls, folder: Path) -> Signer:
-        named = os.environ.get("SHIPYARD_SIGNING_KEY_FILE")
-        path = Path(named or folder / KEY_FILE)
-        if named and not path.exists():
-            # A key the user named is never replaced by a new one: signatures made with it
-            # would silently stop verifying.
-            raise ShipyardError(
-                f"the signing key {path} (SHIPYARD_SIGNING_KEY_FILE) does not exist",
-                "point SHIPYARD_SIGNING_KEY_FILE at the project's Ed25519 PEM key, or unset it "
-                "to use .shipyard/keys/ed25519.pem",
-                code="signing-key-missing",
-            )
-        try:
-            if path.exists():
-                key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-                if not isinstance(key, Ed25519PrivateKey):
-                    raise ShipyardError(
-                        f"{path} is not an Ed25519 private key",
-                        "remove it to have a new one made, or set SHIPYARD_SIGNING_KEY_FILE",
-                        code="signing-key-invalid",
-                    )
-                return cls(key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            key = Ed25519PrivateKey.generate()
-            pem = key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            # O_EXCL: if another process made the key first, use theirs.
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return cls.load_or_create(folder)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-            return cls(key)
-        except (OSError, ValueError) as exc:
-            raise ShipyardError(
-                f"cannot use the signing key at {path}: {exc.__class__.__name__}",
-                "check the file's permissions, or set SHIPYARD_SIGNING_KEY_FILE",
-                code="signing-key-invalid",
-            ) from exc
+    def load_or_create(cls, home: Path) -> Signer:
+        """The key in the state folder's keys/ or SHIPYARD_SIGNING_KEY_FILE, made
+        when missing; a key the user named is never replaced (signatures made with it would
+        silently stop verifying)."""
+        from shipyard.store.seal import load_seed
+
+        seed = load_seed(home)
+        assert seed is not None  # made when missing
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
 
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:

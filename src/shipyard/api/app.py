@@ -91,7 +91,10 @@ def create_app(store: Store, *, public_docs: bool = False, worker: bool = False)
         headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
         if exc.http_status == 429:
             headers = {"Retry-After": str(exc.details.get("retry_after_s", 1))}
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+        # The family travels too: HTTP 409 is both a conflict and a refusal, and the CLI's exit
+        # status against a server must be the one it gives on its own store.
+        body = exc.to_dict() | {"family": exc.family}
+        return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,14 +145,22 @@ def create_app(store: Store, *, public_docs: bool = False, worker: bool = False)
     from shipyard.api.routes import deployments
 
     app.include_router(deployments.router, prefix="/api/v1", tags=["deployments"])
-    from shipyard.api.routes import flags, unleash
+    from shipyard.api.routes import flag_requests, flags, unleash
 
+    # Before the flags router, whose /{name} would otherwise take /requests and /protections.
+    app.include_router(flag_requests.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(unleash.router, prefix="/api/client", tags=["unleash"])
+    from shipyard.api.routes import frontend
+
+    app.include_router(frontend.router, prefix="/api/frontend", tags=["unleash"])
     from shipyard.api.routes.remote_cache import cache_app
 
     app.state.remote_cache = remote_cache_of(store)
     app.mount("/cache", cache_app(app.state.remote_cache))
+    from shipyard.web.app import mount
+
+    mount(app)  # the dashboard: pages at /, after every API route (docs/dashboard.md)
     return app
 
 

@@ -76,27 +76,85 @@ def summary(payload: dict[str, Any]) -> str:
 
 
 @app.command()
-def verify(json_: bool = JSON) -> None:
-    """Recompute every hash; name the first bad event on tampering, deletion or reordering."""
+def verify(
+    checkpoint: list[str] = typer.Option(
+        [],
+        "--checkpoint",
+        help="A signed checkpoint seen before (file or URL): the log must extend it. Repeatable.",
+    ),
+    trusted_keys: str | None = typer.Option(
+        None,
+        "--trusted-keys",
+        help="Verifier keys or files of keys to trust (default: SHIPYARD_TRUSTED_KEYS, else the "
+        "signing key file).",
+    ),
+    json_: bool = JSON,
+) -> None:
+    """Recompute every hash; hold the log to its sealed head and every signed checkpoint."""
+    from shipyard.adapters import checkpoints as export
     from shipyard.errors import AuditTampered
     from shipyard.services import audit
 
-    data = _remote("GET", "/api/v1/audit/verify")
-    if data is None:
-        data = audit.verify(open_store()).to_dict()
+    notes = [audit.Note(c, export.read(c)) for c in checkpoint]
+    s = settings()
+    if s.server_url:
+        data = _remote_verify(notes, trusted_keys)
+    else:
+        from shipyard.adapters import trust
+
+        store = open_store()
+        data = audit.verify(store, notes, trust.load(store, trusted_keys)).to_dict()
     if not data["ok"]:
         raise AuditTampered(
             f"audit log verification failed at event {data['first_bad_seq']}: {data['problem']}",
             details=data,
         )
-    emit(
-        data,
-        json_,
-        lambda: console().print(
+
+    def human() -> None:
+        c = console()
+        sealed = {True: "sealed head", False: "UNSEALED head", None: "head seal not checked"}
+        c.print(
             f"[green]verified[/] {data['tree_size']} events, root {data['root_hash']}, "
-            f"{data['checkpoints_checked']} signed checkpoint(s)"
-        ),
-    )
+            f"{data['checkpoints_checked']} signed checkpoint(s), {sealed[data['head_sealed']]}"
+        )
+        for p in data.get("consistency", []):
+            c.print(f"extends {p['checkpoint']} (size {p['first']}): consistency proof verified")
+
+    emit(data, json_, human)
+
+
+def _remote_verify(notes: list[Any], trusted_keys: str | None) -> dict[str, Any]:
+    """The server verifies; each checkpoint seen before is then checked here too: signed by a
+    key trusted on this side, and the server's consistency proof from it verified locally."""
+    if not notes:
+        data = _remote("GET", "/api/v1/audit/verify")
+        assert data is not None
+        return dict(data)
+    from shipyard.adapters import signing, trust
+    from shipyard.domain import merkle, signednote
+
+    body = {"checkpoints": [n.data.decode("utf-8", "replace") for n in notes]}
+    data = dict(_remote("POST", "/api/v1/audit/verify", json=body) or {})
+    if not data.get("ok"):
+        return data
+    keys = trust.load(None, trusted_keys).vkeys()
+    for note, proof in zip(notes, data["consistency"], strict=True):
+        text, _by = signednote.open_note(note.data, keys, signing.verify)
+        cp = signednote.parse_checkpoint(text)
+        held = cp.root_hash.hex() == proof["first_root"] and merkle.verify_consistency(
+            cp.tree_size,
+            int(proof["second"]),
+            cp.root_hash,
+            bytes.fromhex(proof["second_root"]),
+            [bytes.fromhex(p) for p in proof["proof"]],
+        )
+        if not held or proof["second_root"] != data["root_hash"]:
+            data |= {
+                "ok": False,
+                "first_bad_seq": cp.tree_size,
+                "problem": f"the server's log does not extend the checkpoint {note.source}",
+            }
+    return data
 
 
 @app.command()
@@ -157,23 +215,30 @@ def checkpoint(json_: bool = JSON) -> None:
         from shipyard.identity import actor
 
         data = audit.checkpoint(open_store(), actor())
-    emit(
-        data,
-        json_,
-        lambda: console().print(
+
+    def human() -> None:
+        c = console()
+        c.print(
             f"signed tree head: size {data['tree_size']}, root {data['root_hash']}, "
             f"key {data['key_id']}"
-        ),
-    )
+        )
+        for where in data.get("exported", []):
+            c.print(f"written to {where}")
+        for w in data.get("witnesses", []):
+            c.print(f"sent to witness {w['url']} ({w['cosignatures']} cosignature(s))")
+
+    emit(data, json_, human)
 
 
 @app.command("public-key")
 def public_key(json_: bool = JSON) -> None:
-    """Print the public key that signs checkpoints (PEM)."""
+    """Print the public key that signs checkpoints: PEM, and the verifier key to trust it with
+    (SHIPYARD_TRUSTED_KEYS)."""
     s = settings()
     if s.server_url:
         data = _remote("GET", "/api/v1/audit/public-key")
     else:
-        signer = open_store().signer
-        data = {"key_id": signer.key_id, "pem": signer.public_pem()}
-    emit(data, json_, lambda: print(data["pem"], end=""))
+        from shipyard.services.audit import public_key as describe
+
+        data = describe(open_store())
+    emit(data, json_, lambda: print(data["pem"] + data["vkey"]))

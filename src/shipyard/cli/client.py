@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.errors import (
+    EXIT_CODES,
     Conflict,
     Forbidden,
     InputError,
@@ -43,9 +44,13 @@ def call(server: str, token: str | None, method: str, path: str, **kwargs: Any) 
         except ValueError:
             body = {}
         cls = _BY_STATUS.get(resp.status_code, ShipyardError)
-        raise cls(
+        error = cls(
             body.get("message", f"server answered {resp.status_code}"),
             body.get("hint"),
             code=body.get("code"),
+            details=body.get("details"),
         )
+        if body.get("family") in EXIT_CODES:
+            error.family = body["family"]  # the same exit status as on the local store
+        raise error
     return resp.json()

@@ -8,7 +8,16 @@ from typing import Any
 
 import typer
 
-from shipyard.cli.common import FILE, JSON, console, emit, interactive, json_mode, open_store
+from shipyard.cli.common import (
+    FILE,
+    JSON,
+    console,
+    emit,
+    interactive,
+    json_mode,
+    open_store,
+    settings,
+)
 
 rollout = typer.Typer(
     help="Watch and steer the running rollout.", add_completion=False, no_args_is_help=True
@@ -21,6 +30,41 @@ def _spec(file: Path | None) -> tuple[Any, Path]:
 
     path = find_spec(file=file)
     return load_spec(path), path.parent
+
+
+def _remote(method: str, path: str, **kw: Any) -> Any | None:
+    """The server's answer when SHIPYARD_SERVER is set, else None (run in-process)."""
+    s = settings()
+    if not s.server_url:
+        return None
+    from shipyard.cli.client import call
+
+    return call(s.server_url, s.token, method, "/api/v1" + path, **kw)
+
+
+def _follow(environment: str, deployment_id: str, line: Any) -> dict[str, Any]:
+    """A rollout the server's controller drives, polled until it ends; its steps are printed
+    as the local deploy prints them."""
+    import time
+
+    seen: tuple[Any, ...] = ()
+    while True:
+        data = _remote("GET", f"/rollouts/{environment}")
+        if data["id"] != deployment_id:
+            from shipyard.errors import Conflict
+
+            raise Conflict(
+                f"deployment {deployment_id} is no longer the one running in {environment}",
+                f"see `shipyard audit log --subject deployment:{deployment_id}`",
+                code="rollout-replaced",
+            )
+        now = (data["phase"], data["step"], data["status"])
+        if now != seen and line is not None:
+            line(data["step"], data)
+        seen = now
+        if data["status"] not in ("pending", "running"):
+            return data
+        time.sleep(0.25)
 
 
 def _actor() -> str:
@@ -72,44 +116,66 @@ def deploy(
     json_: bool = JSON,
 ) -> None:
     """Roll a version out to an environment the way shipyard.yaml says."""
-    from shipyard.errors import ShipyardError
     from shipyard.services import deploy as svc
 
     spec, root = _spec(file)
-    store = open_store(root)
-    as_json = json_mode(json_)
+    remote = bool(settings().server_url)  # then the server records it, its controller drives it
+    store = None if remote else open_store(root)
     if detach:
-        created = svc.create(
-            store,
-            spec,
-            root,
-            environment,
-            version=version,
-            artifact=artifact,
-            actor=_actor(),
-            allow_destructive=allow_destructive,
-        )
-        _spawn_controller(created["id"], root)
+        if store is None:
+            body = {"environment": environment, "version": version, "artifact": artifact}
+            created = _remote("POST", "/deployments", json=_with(body, allow_destructive))
+        else:
+            created = svc.create(
+                store,
+                spec,
+                root,
+                environment,
+                version=version,
+                artifact=artifact,
+                actor=_actor(),
+                allow_destructive=allow_destructive,
+            )
+            _spawn_controller(created["id"], root)
         emit(created, json_, lambda: console().print(f"started deployment {created['id']}"))
         return
-    line, status = _printer(as_json)
+    line, status = _printer(json_mode(json_))
     try:
         if status is not None:
             status.start()
-        out = svc.deploy(
-            store,
-            spec,
-            root,
-            environment,
-            version=version,
-            artifact=artifact,
-            actor=_actor(),
-            on_line=line,
-            allow_destructive=allow_destructive,
-        )
+        if store is None:
+            body = {"environment": environment, "version": version, "artifact": artifact}
+            created = _remote("POST", "/deployments", json=_with(body, allow_destructive))
+            for note in created.get("notes", []):
+                if line is not None:
+                    line(note, {})
+            out = {"service": created.get("service"), **_follow(environment, created["id"], line)}
+        else:
+            out = svc.deploy(
+                store,
+                spec,
+                root,
+                environment,
+                version=version,
+                artifact=artifact,
+                actor=_actor(),
+                on_line=line,
+                allow_destructive=allow_destructive,
+            )
     finally:
         if status is not None:
             status.stop()
+    _finished(out, environment, json_)
+
+
+def _with(body: dict[str, Any], allow_destructive: str | None) -> dict[str, Any]:
+    return body | {"allow_destructive": allow_destructive}
+
+
+def _finished(out: dict[str, Any], environment: str, json_: bool) -> None:
+    """The deployment's end: printed when it succeeded, else an error with it in its details."""
+    from shipyard.errors import ShipyardError
+
     if out["status"] != "succeeded":
         see = f"see `shipyard rollout status {environment}` and `shipyard audit log`"
         if out["status"] == "rolled-back":
@@ -224,8 +290,10 @@ def env(
         return
     from shipyard.services import deploy as svc
 
-    spec, root = _spec(file)
-    data = svc.environments(open_store(root), spec)
+    data = _remote("GET", "/environments")
+    if data is None:
+        spec, root = _spec(file)
+        data = svc.environments(open_store(root), spec)
 
     def human() -> None:
         from rich.table import Table
@@ -319,23 +387,88 @@ def status(
     emit(data, json_, human)
 
 
+def _ms(value: Any) -> str:
+    return "inf" if value == "inf" else f"{value:.1f}ms"
+
+
+def _window(pool: str, n: dict[str, Any]) -> str:
+    rate, p95, p99 = n.get("error_rate"), n.get("p95_ms"), n.get("p99_ms")
+    return (
+        f"{pool}: {n.get('requests', 0)} requests, {n.get('errors', 0)} errors"
+        + (f", error rate {rate:.2%}" if rate is not None else "")
+        + (f", p95 {_ms(p95)}" if p95 is not None else "")
+        + (f", p99 {_ms(p99)}" if p99 is not None else "")
+    )
+
+
+def _check(check: dict[str, Any]) -> str:
+    """``error_rate_increase Failed: value 0.061, threshold 0.005 (baseline 0.004, ...)``."""
+    value, limit = check.get("value"), check.get("threshold")
+    extra = []
+    if "baseline" in check:
+        extra.append(f"baseline {_num(check['baseline'])}")
+    if "p_value" in check:
+        extra.append(f"p {_num(check['p_value'])}")
+    if "samples" in check:
+        extra.append(f"{check['samples']} samples")
+    said = f"{check['name']} {check['phase']}: value {_num(value)}, threshold {_num(limit)}"
+    return said + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _measured(details: dict[str, Any]) -> list[str]:
     """The numbers behind an analysis verdict: each pool's window and each check."""
-    lines = []
-    for pool in ("canary", "baseline"):
-        n = details.get(pool)
-        if n:
-            rate = n.get("error_rate")
-            p95 = n.get("p95_ms")
-            lines.append(
-                f"{pool}: {n.get('requests', 0)} requests, {n.get('errors', 0)} errors"
-                + (f", error rate {rate:.2%}" if rate is not None else "")
-                + (f", p95 {p95:.1f}ms" if p95 is not None else "")
-            )
-    for check in (details.get("verdict") or {}).get("checks", []):
-        value, limit = check.get("value"), check.get("threshold")
-        lines.append(f"{check['name']}: {check['phase']} (value {value}, threshold {limit})")
+    lines = [_window(pool, details[pool]) for pool in ("canary", "baseline") if details.get(pool)]
+    metrics = details.get("metrics") or {}
+    if len(metrics) > 1:
+        for name, m in metrics.items():
+            lines += [f"{name}: {_check(c)}" for c in m["verdict"]["checks"]]
+        return lines
+    lines += [_check(c) for c in (details.get("verdict") or {}).get("checks", [])]
     return lines
+
+
+@rollout.command("explain")
+def explain(
+    environment: str = typer.Argument(...),
+    deployment: str | None = typer.Option(None, "--deployment", help="Default: the latest."),
+    file: Path | None = FILE,
+    json_: bool = JSON,
+) -> None:
+    """Every analysis measurement behind a rollout's decisions, with its numbers."""
+    from shipyard.services import deploy as svc
+
+    spec, root = _spec(file)
+    data = svc.explain(open_store(root), spec, environment, deployment)
+
+    def human() -> None:
+        c = console()
+        c.print(
+            f"{data['id']} {data['version']} ({data['strategy']}): {data['status']}: "
+            f"{data['reason']}",
+            markup=False,
+        )
+        if not data["analyses"]:
+            c.print("  no analysis measured anything", markup=False)
+        for a in data["analyses"]:
+            c.print(f"analysis '{a['analysis']}' ({a['kind']})", markup=False)
+            for m in a["metrics"]:
+                c.print(f"  {m['name']} ({m['metric']}, judge {m['judge']})", markup=False)
+                for run in m["runs"]:
+                    c.print(
+                        f"    #{run['seq']} {run['at'][11:23]} {run['phase']} -> "
+                        f"{run['decision']}: {run['message']}",
+                        markup=False,
+                    )
+                    for line in [_window(p, run[p]) for p in ("canary", "baseline")]:
+                        c.print(f"       {line}", markup=False)
+                    for check in run["checks"]:
+                        c.print(f"       {_check(check)}", markup=False)
+
+    emit(data, json_, human)
 
 
 def _action(name: str) -> Any:

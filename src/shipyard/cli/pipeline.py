@@ -54,6 +54,13 @@ def run(
         metavar="URL",
         help="A remote cache shared over HTTP (http://HOST:PORT/cache); token: SHIPYARD_TOKEN.",
     ),
+    executor: str | None = typer.Option(
+        None,
+        "--executor",
+        envvar="SHIPYARD_EXECUTOR",
+        metavar="WHERE",
+        help="Where steps run: local (default), dask://HOST:8786, or dask-local:N.",
+    ),
     file: Path | None = FILE,
     json_: bool = JSON,
 ) -> None:
@@ -95,6 +102,7 @@ def run(
         stamp_spec=(path, digest),
         remote_cache=remote_cache,
         remote_token=settings(root).token,
+        executor_target=executor,
     )
     if json_mode(json_):
         # One line: a summary of thousands of steps, and the up-to-date check prints the same.

@@ -19,6 +19,7 @@ argo-rollouts' ``assessMetricStatus`` does. Everything here is pure.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,6 +48,8 @@ __all__ = [
     "histogram_quantile",
     "mann_whitney_u",
     "mann_whitney_u_grouped",
+    "metric_phase",
+    "run_phase",
     "two_proportion_z_test",
     "window_from_samples",
     "worst",
@@ -157,14 +160,15 @@ class Verdict:
             tuple(Check.from_dict(c) for c in data.get("checks", ())),
         )
 
-    def numbers(self) -> dict[str, float]:
-        """Flat ``check.field -> number`` for events and status tables."""
-        out: dict[str, float] = {}
+    def numbers(self) -> dict[str, float | int | str]:
+        """Flat ``check.field -> number`` for events and status tables (JSON: an infinite
+        value is ``"inf"``)."""
+        out: dict[str, float | int | str] = {}
         for c in self.checks:
             for key in ("value", "threshold", "baseline", "p_value", "samples"):
                 v = getattr(c, key)
                 if v is not None:
-                    out[f"{c.name}.{key}"] = float(v)
+                    out[f"{c.name}.{key}"] = _json_number(float(v))
         return out
 
 
@@ -240,16 +244,35 @@ class Window:
             return histogram_quantile(q, self.latency_buckets)
         return None
 
+    def latency_quantile(self, q: float) -> float | None:
+        """The ``q`` quantile of latency in ms with every error counted as slower than any
+        answer (``inf`` when errors reach past it): a version that fails fast is not fast.
+
+        The latency data describes the answers that were not errors (the built-in router's
+        histogram counts no 5xx); errors are ``errors / requests`` of all. None without
+        latency data, unless every request failed."""
+        if not 0.0 <= q <= 1.0:
+            raise AnalysisConfigInvalid(f"quantile {q} is outside [0, 1]")
+        if self.latency_count == 0:
+            return math.inf if self.requests and self.errors >= self.requests else None
+        failed = self.errors / self.requests if self.requests else 0.0
+        if failed >= 1.0 or q > 1.0 - failed:
+            return math.inf
+        return self.quantile(q / (1.0 - failed))
+
     def latency_groups(self) -> tuple[tuple[float, int], ...]:
-        """Latencies as ``(value, count)`` groups; a histogram bucket counts at its bound."""
-        if self.latencies_ms:
-            return tuple(sorted(Counter(self.latencies_ms).items()))
+        """Latencies as ``(value, count)`` groups, a histogram bucket counting at its bound;
+        errors are one more group, slower than every answer (``inf``)."""
         out: list[tuple[float, int]] = []
+        if self.latencies_ms:
+            out = sorted(Counter(self.latencies_ms).items())
         previous = 0
-        for le, count in self.latency_buckets:
+        for le, count in () if self.latencies_ms else self.latency_buckets:
             if count > previous:
                 out.append((le, count - previous))
             previous = count
+        if self.errors:
+            out.append((math.inf, self.errors))
         return tuple(out)
 
     def since(self, earlier: Window) -> Window:
@@ -261,11 +284,18 @@ class Window:
         """
         requests = _delta(self.requests, earlier.requests)
         errors = min(_delta(self.errors, earlier.errors), requests)
-        before = dict(earlier.latency_buckets)
-        reset = any(c < before.get(le, 0) for le, c in self.latency_buckets)
-        buckets = tuple(
-            (le, c if reset else c - before.get(le, 0)) for le, c in self.latency_buckets
+        before = earlier.latency_buckets
+
+        def at(le: float) -> int:
+            # A histogram may list only the bounds around buckets that hold samples (the
+            # router's does): its count at any bound is the count at the last one listed.
+            i = bisect.bisect_right([b for b, _ in before], le)
+            return before[i - 1][1] if i else 0
+
+        reset = any(c < at(le) for le, c in self.latency_buckets) or (
+            bool(before) and not self.latency_buckets
         )
+        buckets = tuple((le, c if reset else c - at(le)) for le, c in self.latency_buckets)
         return Window(requests, errors, self.latencies_ms, buckets)
 
 
@@ -464,9 +494,13 @@ class ThresholdJudge:
     - ``max_error_rate``: canary error rate at most this (0.01 = 1%).
     - ``max_increase``: canary error rate at most this much above the baseline's (absolute:
       0.005 = half a percentage point).
-    - ``max_p95_latency_ms``: canary p95 latency at most this.
+    - ``max_p95_latency_ms``: canary p95 latency at most this (the ``quantile`` judged,
+      0.95 unless set: 0.99 for p99).
     - ``max_latency_increase``: canary p95 at most this fraction above the baseline's p95
       (0.2 = 20% slower).
+
+    Latency counts errors as slower than any answer (``Window.latency_quantile``), so a
+    canary failing more than 5% of its requests fails a p95 limit whatever its speed.
 
     The canary needs ``min_requests`` requests, and a relative check needs as many on the
     baseline, else that part is Inconclusive. ``no_data`` decides when the canary got none.
@@ -478,8 +512,11 @@ class ThresholdJudge:
     max_latency_increase: float | None = None
     min_requests: int = 50
     no_data: NoData = NoData.INCONCLUSIVE
+    quantile: float = 0.95
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.quantile < 1.0:
+            raise AnalysisConfigInvalid(f"latency quantile {self.quantile} is outside (0, 1)")
         limits = (
             self.max_error_rate,
             self.max_increase,
@@ -536,22 +573,22 @@ class ThresholdJudge:
                         baseline_samples=baseline.requests if baseline else None,
                     )
                 )
-        p95 = canary.quantile(0.95)
+        q = self.quantile
+        p95 = canary.latency_quantile(q)
+        name = f"p{q * 100:g}_latency_ms"
         if self.max_p95_latency_ms is not None:
             if p95 is None:
-                checks.append(_no_latency("p95_latency_ms", "the canary"))
+                checks.append(_no_latency(name, "the canary"))
             else:
-                checks.append(
-                    _limit("p95_latency_ms", p95, self.max_p95_latency_ms, canary.latency_count)
-                )
+                checks.append(_limit(name, p95, self.max_p95_latency_ms, canary.requests))
         if self.max_latency_increase is not None:
-            base_p95 = baseline.quantile(0.95) if baseline is not None and base_ok else None
+            base_p95 = baseline.latency_quantile(q) if baseline is not None and base_ok else None
             if p95 is None:
                 checks.append(_no_latency("latency_increase", "the canary"))
             elif base_p95 is None:
                 checks.append(_no_baseline("latency_increase", baseline, self.min_requests))
             else:
-                checks.append(_latency_ratio(p95, base_p95, self.max_latency_increase))
+                checks.append(_latency_ratio(p95, base_p95, self.max_latency_increase, q))
         return combine(checks)
 
 
@@ -676,14 +713,20 @@ def _limit(name: str, value: float, limit: float, samples: int, *, pct: bool = F
     )
 
 
-def _latency_ratio(p95: float, base_p95: float, limit: float) -> Check:
-    # A zero baseline makes any canary latency an infinite increase, and none no increase.
-    increase = p95 / base_p95 - 1.0 if base_p95 > 0 else (math.inf if p95 > 0 else 0.0)
+def _latency_ratio(p95: float, base_p95: float, limit: float, q: float = 0.95) -> Check:
+    # A zero baseline makes any canary latency an infinite increase, and none no increase;
+    # an infinite one (errors past the quantile) fails whatever the canary does.
+    if math.isinf(base_p95):
+        increase = 0.0 if math.isinf(p95) else -1.0
+    elif base_p95 > 0:
+        increase = p95 / base_p95 - 1.0
+    else:
+        increase = math.inf if p95 > 0 else 0.0
     over = increase > limit
     return Check(
         "latency_increase",
         Phase.FAILED if over else Phase.SUCCESSFUL,
-        f"canary p95 {p95:g} ms vs baseline {base_p95:g} ms: {increase * 100:+.3g}% "
+        f"canary p{q * 100:g} {p95:g} ms vs baseline {base_p95:g} ms: {increase * 100:+.3g}% "
         f"{'>' if over else '<='} max +{limit * 100:.3g}%",
         value=increase,
         threshold=limit,
@@ -825,6 +868,27 @@ def assess(
     if terminating:
         return result(Phase.SUCCESSFUL, "run terminated within limits")
     return result(Phase.RUNNING, f"{len(phases)} measurements within limits")
+
+
+def metric_phase(assessment: Assessment, last: Verdict) -> Phase:
+    """One metric's phase after a measurement: the assessment's, except that a run ending
+    within its limits passes only if its last measurement did (a last one without enough
+    traffic is Inconclusive, a last one that errored is an Error)."""
+    if assessment.phase is Phase.SUCCESSFUL and last.phase is not Phase.SUCCESSFUL:
+        return last.phase
+    return assessment.phase
+
+
+def run_phase(metrics: Sequence[Phase], *, terminating: bool = False) -> Phase:
+    """An analysis run over several metrics, as Argo decides an AnalysisRun: the worst metric
+    that ended badly (Failed, Error, Inconclusive) ends the run at once; otherwise it is
+    Successful once every metric is, and Running until then."""
+    bad = [p for p in metrics if p.completed and p is not Phase.SUCCESSFUL]
+    if bad:
+        return worst(bad)
+    if metrics and all(p is Phase.SUCCESSFUL for p in metrics):
+        return Phase.SUCCESSFUL
+    return Phase.SUCCESSFUL if terminating and not metrics else Phase.RUNNING
 
 
 # -- json helpers -----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ make the constraint false.
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -179,7 +180,9 @@ class UnleashContext:
     """Who is asking: the Unleash context. A plain value; evaluation never changes it.
 
     ``current_time`` may be a ``datetime`` (naive means UTC) or an RFC 3339 string; when it is
-    ``None`` date constraints use the ``now`` the caller passes to ``is_enabled``.
+    ``None`` date constraints use the ``now`` the caller passes to ``is_enabled``. A property
+    that is not text is read as ``from_dict`` reads it (booleans as ``true``/``false``, numbers
+    as their decimal text, anything else as absent), so a caller may pass its own mapping.
     """
 
     user_id: str | None = None
@@ -706,6 +709,7 @@ _RUST_FLOAT: Final = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # context values repeat (ages, counts): parse each once
 def _parse_number(text: str) -> float | None:
     if not _RUST_FLOAT.fullmatch(text):
         return None
@@ -937,7 +941,10 @@ def _getter(context_name: str) -> _Getter:
 
     def read_property(ctx: UnleashContext, now: datetime | None) -> _Value:
         props = ctx.properties
-        return None if props is None else props.get(name)
+        if props is None:
+            return None
+        value = props.get(name)
+        return value if type(value) is str else _context_text(value)
 
     return read_property
 
@@ -1053,14 +1060,10 @@ def _cidr_check(get: _Getter, matches: Callable[[str], bool]) -> _Check:
     return check
 
 
+# The operator module's functions, not lambdas: one call less on the hot path. Floats,
+# datetimes and the semver key tuples all compare to a bool.
 _COMPARE: Final[Mapping[str, Callable[[Any, Any], bool]]] = MappingProxyType(
-    {
-        "==": lambda a, b: bool(a == b),
-        ">": lambda a, b: bool(a > b),
-        ">=": lambda a, b: bool(a >= b),
-        "<": lambda a, b: bool(a < b),
-        "<=": lambda a, b: bool(a <= b),
-    }
+    {"==": operator.eq, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 )
 
 
@@ -1092,7 +1095,7 @@ def _ordinal_check(get: _Getter, symbol: str, operand: str | None) -> _Check:
             raw = get(ctx, now)
             if raw is None:
                 return False
-            value = _parse_semver(_as_text(raw))
+            value = _parse_semver(raw if type(raw) is str else _as_text(raw))
             return value is not None and compare(value, version)
 
         return check_semver
@@ -1104,7 +1107,7 @@ def _ordinal_check(get: _Getter, symbol: str, operand: str | None) -> _Check:
                 raw = get(ctx, now)
                 if raw is None:
                     return False
-                value = _parse_number(_as_text(raw))
+                value = _parse_number(raw if type(raw) is str else _as_text(raw))
                 return value is not None and abs(value - number) < sys.float_info.epsilon
 
             return check_equal
@@ -1113,7 +1116,7 @@ def _ordinal_check(get: _Getter, symbol: str, operand: str | None) -> _Check:
             raw = get(ctx, now)
             if raw is None:
                 return False
-            value = _parse_number(_as_text(raw))
+            value = _parse_number(raw if type(raw) is str else _as_text(raw))
             return value is not None and compare(value, number)
 
         return check_number
@@ -1153,6 +1156,19 @@ def _stickiness(name: str | None) -> _Stickiness:
 def _rollout_rule(percentage: int, stickiness: _Stickiness, group: str | None) -> _Rule:
     if percentage > 100:
         raise _Broken(f"rollout of {percentage}%")
+    if percentage == 100:
+        # Every bucket is at most 100: only whether there is a value to stick to matters
+        # (asked all the same, so a random source is drawn from exactly as before).
+        def rule_all_in(
+            ctx: UnleashContext,
+            default: str,
+            rnd: RandomSource,
+            now: datetime | None,
+            host: str | None,
+        ) -> bool:
+            return stickiness(ctx, rnd, now) is not None
+
+        return rule_all_in
     prefix = None if group is None else group + ":"
     hash32 = mmh3.hash
 
@@ -1363,6 +1379,9 @@ class _CompiledFeature:
     strategies: tuple[tuple[_Rule, _VariantSet | None], ...]
     variants: _VariantSet
     segment_ids: frozenset[int]
+    # Read on every evaluation: kept here rather than two attribute reads away.
+    on: bool = False
+    parents: bool = False
 
 
 def _strategy_variants(strategy: Strategy, feature_name: str) -> _VariantSet | None:
@@ -1394,6 +1413,8 @@ def _compile_feature(feature: Feature, segments: Mapping[int, Segment]) -> _Comp
         ),
         variants=_VariantSet.of(feature.variants, feature.name, first),
         segment_ids=frozenset(s for strategy in feature.strategies for s in strategy.segments),
+        on=feature.enabled,
+        parents=bool(feature.dependencies),
     )
 
 
@@ -1607,7 +1628,10 @@ def _variant_seed(stickiness: str | None, ctx: UnleashContext) -> str | None:
         value = getattr(ctx, _STANDARD_FIELDS[stickiness])
         return None if value is None else str(value)
     props = ctx.properties
-    return None if props is None else props.get(stickiness)
+    if props is None:
+        return None
+    value = props.get(stickiness)
+    return value if type(value) is str else _context_text(value)
 
 
 def _override_value(name: str, ctx: UnleashContext) -> str | None:
@@ -1615,7 +1639,10 @@ def _override_value(name: str, ctx: UnleashContext) -> str | None:
         value = getattr(ctx, _STANDARD_FIELDS[name])
         return None if value is None else _as_text(value)
     props = ctx.properties
-    return None if props is None else props.get(name)
+    if props is None:
+        return None
+    value = props.get(name)
+    return value if type(value) is str else _context_text(value)
 
 
 def _pick_variant(
@@ -1679,10 +1706,10 @@ def is_enabled(
     random or has nothing in the context to stick to; pass a seeded one for repeatable runs.
     """
     compiled = state._compiled.get(name)
-    if compiled is None or not compiled.feature.enabled:
+    if compiled is None or not compiled.on:
         return False
     ctx = _EMPTY_CONTEXT if context is None else context
-    if compiled.feature.dependencies and not _parents_allow(
+    if compiled.parents and not _parents_allow(
         state._compiled, compiled, ctx, random, now, hostname
     ):
         return False
@@ -1704,10 +1731,10 @@ def get_variant(
     with ``feature_enabled=True`` when it is on but has no variant to give.
     """
     compiled = state._compiled.get(name)
-    if compiled is None or not compiled.feature.enabled:
+    if compiled is None or not compiled.on:
         return DISABLED_VARIANT
     ctx = _EMPTY_CONTEXT if context is None else context
-    if compiled.feature.dependencies and not _parents_allow(
+    if compiled.parents and not _parents_allow(
         state._compiled, compiled, ctx, random, now, hostname
     ):
         return DISABLED_VARIANT

@@ -102,6 +102,7 @@ class JobDef:
     artifact: str | None = None
     working_directory: str | None = None
     max_combinations: int | None = None
+    runs_on: tuple[str, ...] = ()  # where it may run: labels an executor matches to workers
 
     @property
     def is_matrix(self) -> bool:
@@ -150,6 +151,7 @@ class JobDef:
                 None if directory is None else _text(name, "working-directory", directory)
             ),
             max_combinations=None if limit is None else _count(name, "max-combinations", limit),
+            runs_on=_names(name, "runs-on", raw.get("runs-on")),
         )
 
 
@@ -173,6 +175,7 @@ _JOB_KEYS: Final = frozenset(
         "artifact",
         "working-directory",
         "max-combinations",
+        "runs-on",
     ]
 )
 

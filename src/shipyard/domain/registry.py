@@ -2,8 +2,9 @@
 
 The registry table is a convenience; the event log is the record, hashed into a Merkle tree
 whose heads are signed. So a row is trusted only as far as the event that recorded it: same
-bytes digest, same provenance envelope, same SBOM, signed by a key that a ``key.registered``
-event brought in. Pure: the service hands in the row, the event and what the log proves.
+bytes digest, same provenance envelope, same SBOM, signed by a key trusted from outside the
+database (the same keys `shipyard audit verify` trusts). Pure: the service hands in the row,
+the event and what the log proves.
 """
 
 from __future__ import annotations
@@ -89,31 +90,30 @@ def check_row(row: Mapping[str, Any], recorded: Recorded | None) -> list[Check]:
 def check_keys(
     signers: Sequence[str],
     recorded_key: str | None,
-    registered: Mapping[str, bytes],
+    trusted: Mapping[str, bytes],
     stored: Mapping[str, bytes],
 ) -> list[Check]:
-    """The envelope's signing keys against the event that recorded the artifact and the
-    ``key.registered`` events: a key only in the key table (added by hand) is not trusted."""
+    """The envelope's signing keys against the event that recorded the artifact and the keys
+    trusted from outside the database: a key only in the key table (added by hand) is not."""
     checks: list[Check] = []
     for keyid in signers:
-        if keyid not in registered:
+        if keyid not in trusted:
             detail = (
-                f"key {keyid} is in the key table but no key.registered event brought it in"
+                f"key {keyid} is in the key table but is not a trusted key"
                 if keyid in stored
-                else f"key {keyid} is not registered"
+                else f"key {keyid} is not a trusted key"
             )
             checks.append(Check("signing-key", False, detail))
-        elif keyid in stored and stored[keyid] != registered[keyid]:
+        elif keyid in stored and stored[keyid] != trusted[keyid]:
             checks.append(
                 Check(
                     "signing-key",
                     False,
-                    f"the key table's public key for {keyid} is not the one its "
-                    "key.registered event recorded",
+                    f"the key table's public key for {keyid} is not the trusted one",
                 )
             )
         else:
-            checks.append(Check("signing-key", True, f"key {keyid} registered by an event"))
+            checks.append(Check("signing-key", True, f"key {keyid} is a trusted key"))
     if recorded_key is not None and recorded_key not in signers:
         checks.append(
             Check(

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.domain.flags import (
+    CONTEXT_FIELDS,
     KNOWN_STRATEGIES,
     FeatureState,
     UnleashContext,
@@ -40,7 +41,7 @@ from shipyard.errors import InputError
 
 log = logging.getLogger("shipyard.sdk")
 SDK_VERSION = "shipyard-python:0.1.0"
-_FAST_KEYS = frozenset({"userId", "sessionId", "remoteAddress"})
+_FAST_KEYS = frozenset({"userId", "sessionId", "remoteAddress", "properties"})
 ContextLike = UnleashContext | Mapping[str, Any] | None
 
 
@@ -106,27 +107,33 @@ class _Evaluator:
             return UnleashContext(environment=self.env, app_name=self.app_name)
         if isinstance(context, UnleashContext):
             return context
-        # The common case (a user id, a session) skips the general reader: same result.
-        # One context per thread is refilled rather than built: evaluation neither keeps nor
-        # changes it, and building one costs more than the evaluation.
+        # The common case (a user id, a session, properties) skips the general reader: same
+        # result. One context per thread is refilled rather than built, and the caller's
+        # properties dict is used as it is, not copied (evaluation reads non-text values as
+        # the reader would): evaluation neither keeps nor changes either, and building them
+        # cost three quarters of a call.
         if type(context) is dict and context.keys() <= _FAST_KEYS:
             user = context.get("userId")
             session = context.get("sessionId")
             address = context.get("remoteAddress")
+            props = context.get("properties")
             if (
                 (user is None or type(user) is str)
                 and (session is None or type(session) is str)
                 and (address is None or type(address) is str)
+                # Standard field names among the properties are lifted by the general reader.
+                and (props is None or (type(props) is dict and CONTEXT_FIELDS.isdisjoint(props)))
             ):
                 try:
                     ctx: UnleashContext = self._local.ctx
                 except AttributeError:
                     ctx = self._local.ctx = UnleashContext(
-                        environment=self.env, app_name=self.app_name, properties={}
+                        environment=self.env, app_name=self.app_name
                     )
                 ctx.user_id = user
                 ctx.session_id = session
                 ctx.remote_address = address
+                ctx.properties = props or None
                 return ctx
         return UnleashContext.from_dict(
             {"environment": self.env, "appName": self.app_name, **context}

@@ -354,12 +354,14 @@ def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]
 def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
     """Digest of the bytes, signature of the envelope, subject = the bytes, SBOM digest; and
     the registry row against the ``artifact.published`` event that recorded it, included in
-    the log's signed tree head, signed by a key a ``key.registered`` event brought in."""
+    the log's signed tree head, signed by a key trusted from outside the database
+    (adapters/trust.py: SHIPYARD_TRUSTED_KEYS, or the configured signing key), the same keys
+    `shipyard audit verify` trusts."""
     from sqlalchemy import select
 
     from shipyard.adapters import signing
+    from shipyard.adapters.trust import load as trusted_keys
     from shipyard.domain import registry
-    from shipyard.services.audit import registered_keys
     from shipyard.store.schema import signing_keys
 
     cas = cas_of(store)
@@ -369,8 +371,8 @@ def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
             k: bytes(pk)
             for k, pk in uow.conn.execute(select(signing_keys.c.key_id, signing_keys.c.public_key))
         }
-        keys = registered_keys(uow)
-        recorded = _recorded(uow, project, row, keys)
+        keys = trusted_keys(store).by_key_id()
+        recorded = _recorded(store, uow, project, row, keys)
     checks: list[provenance.Check] = registry.check_row(row, recorded)
     actual = _stored_digest(cas, row["digest"])
     if actual is None:
@@ -426,14 +428,18 @@ def _signers(envelope: bytes) -> list[str]:
         return []  # check_envelope already says it is not an envelope
 
 
-def _recorded(uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str, bytes]) -> Any:
+def _recorded(
+    store: Store, uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str, bytes]
+) -> Any:
     """The artifact's ``artifact.published`` event, whether its content still hashes to its
-    leaf, and the signed tree head its inclusion proof verifies against."""
+    leaf, and the signed tree head its inclusion proof verifies against (or the current head,
+    when no checkpoint covers it yet and the head carries the signing key's seal)."""
     from sqlalchemy import select
 
     from shipyard.adapters import signing
+    from shipyard.adapters.trust import origin
     from shipyard.domain import canonical, merkle, registry
-    from shipyard.services.audit import ORIGIN
+    from shipyard.store import seal
     from shipyard.store.schema import events
 
     subject = f"artifact:{row['name']}@{row['version']}"
@@ -455,8 +461,10 @@ def _recorded(uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str
         for n, root, _ts, key, sig in uow.events.checkpoints()
         if n > e.seq
         and key in keys
-        and signing.verify(keys[key], canonical.checkpoint_body(ORIGIN, n, root), sig)
+        and signing.verify(keys[key], canonical.checkpoint_body(origin(), n, root), sig)
     ]
+    seal_key = seal.seal_key(store.home, create=False)
+    sealed = seal_key is not None and seal.holds(seal_key, size, head_root, uow.events.head_seal())
     proved_to = None
     head_only = False
     if leaf_ok:
@@ -465,7 +473,7 @@ def _recorded(uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str
         ok = merkle.verify_inclusion(leaf, e.seq, n, merkle.inclusion_proof(leaves, e.seq, n), root)
         if ok and heads:
             proved_to = n
-        head_only = ok and not heads
+        head_only = ok and not heads and sealed
     return registry.Recorded(e.seq, e.payload, leaf_ok, proved_to, head_only)
 
 

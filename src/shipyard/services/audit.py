@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from shipyard.domain import audit, canonical, merkle
+from shipyard.domain import audit, canonical, merkle, signednote
 from shipyard.errors import AuditTampered, InputError
 from shipyard.store.events import utcnow
 from shipyard.store.schema import projects, signing_keys
 from shipyard.store.uow import Store, UnitOfWork
 
-ORIGIN = "shipyard"
+if TYPE_CHECKING:
+    from shipyard.adapters.trust import TrustSet
 
 
 def ensure_project(uow: UnitOfWork, name: str) -> None:
@@ -68,27 +70,102 @@ def registered_keys(uow: UnitOfWork) -> dict[str, bytes]:
     return out
 
 
+@dataclass(frozen=True)
+class Note:
+    """A checkpoint from outside the database: where it came from, and its bytes."""
+
+    source: str
+    data: bytes
+
+
+def _note_checkpoint(note: Note, trust: TrustSet, origin: str) -> audit.Checkpoint:
+    """A signed note as a checkpoint to hold the log to; one no trusted key signed, or for
+    another log, counts as a bad checkpoint and names why."""
+    from shipyard.adapters import signing
+
+    try:
+        text, _by = signednote.open_note(note.data, trust.vkeys(), signing.verify)
+        cp = signednote.parse_checkpoint(text)
+    except InputError as exc:
+        return audit.Checkpoint(0, b"", False, note.source, f"does not count: {exc.message}")
+    if cp.origin != origin:
+        why = f"is for the log '{cp.origin}', not '{origin}' (SHIPYARD_LOG_ORIGIN)"
+        return audit.Checkpoint(cp.tree_size, cp.root_hash, False, note.source, why)
+    return audit.Checkpoint(cp.tree_size, cp.root_hash, True, note.source)
+
+
+def exported_notes() -> list[Note]:
+    """The newest checkpoint written to SHIPYARD_CHECKPOINT_DIR, if any."""
+    from shipyard.adapters import checkpoints as export
+
+    where = export.folder()
+    path = where / export.FILE if where is not None else None
+    if path is None or not path.exists():
+        return []
+    return [Note(str(path), export.read(str(path)))]
+
+
+def note_of(origin: str, size: int, root: bytes, public_key: bytes, sig: bytes) -> str:
+    """The C2SP signed note of a stored checkpoint (Ed25519 signs deterministically, so the
+    stored signature is the note's)."""
+    text = signednote.checkpoint_text(origin, size, root)
+    return signednote.sign(text, origin, public_key, lambda _m: sig)
+
+
 def checkpoint(store: Store, actor: str) -> dict[str, Any]:
-    """Sign the current tree head and keep it; later verification holds the log to it."""
+    """Sign the current tree head and keep it; then send it out of the database (a folder,
+    witnesses) so that later verification can hold the log to it.
+
+    Refused when the log does not verify: a log signs no checkpoint inconsistent with one it
+    signed before (c2sp.org/tlog-checkpoint), nor a head it did not seal.
+    """
+    from shipyard.adapters import checkpoints as export
+    from shipyard.adapters.trust import origin as log_origin
+    from shipyard.store import seal
+
+    name = log_origin()
+    verify_or_raise(store, exported_notes())
     signer = store.signer
     with store.begin() as uow:
         register_key(store, uow, actor)
         size, root = uow.events.head()
-        sig = signer.sign(canonical.checkpoint_body(ORIGIN, size, root))
+        if not seal.holds(store.seal_key(), size, root, uow.events.head_seal()):
+            raise seal.broken(size)
+        sig = signer.sign(canonical.checkpoint_body(name, size, root))
         uow.events.add_checkpoint(size, root, signer.key_id, sig)
+    note = note_of(name, size, root, signer.public_key, sig)
+
+    def proof_from(old: int) -> list[bytes]:
+        with store.read() as uow:
+            return merkle.consistency_proof(uow.events.leaves(size), old, size)
+
+    out = export.export(note, size, proof_from)
     return {
-        "origin": ORIGIN,
+        "origin": name,
         "tree_size": size,
         "root_hash": root.hex(),
         "key_id": signer.key_id,
         "signature": sig.hex(),
-        "note": canonical.checkpoint_body(ORIGIN, size, root).decode(),
+        "note": out.note,
+        "exported": out.files,
+        "witnesses": out.witnesses,
     }
+
+
+def public_key(store: Store) -> dict[str, str]:
+    from shipyard.adapters.trust import origin
+
+    signer = store.signer
+    vkey = signednote.VerifierKey(origin(), signer.public_key)
+    return {"key_id": signer.key_id, "pem": signer.public_pem(), "vkey": vkey.text()}
 
 
 @dataclass(frozen=True)
 class VerifyResult:
     report: audit.Report
+    trust: TrustSet | None = None
+    head_sealed: bool | None = None
+    consistency: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         r = self.report
@@ -99,33 +176,75 @@ class VerifyResult:
             "first_bad_seq": r.first_bad_seq,
             "problem": r.problem,
             "checkpoints_checked": r.checkpoints_checked,
+            "head_sealed": self.head_sealed,
+            "trusted_keys": self.trust.describe() if self.trust else [],
+            "consistency": list(self.consistency),
         }
 
 
-def verify(store: Store) -> VerifyResult:
-    from shipyard.adapters import signing  # cryptography: only verification needs it
+def verify(
+    store: Store,
+    notes: Sequence[Note] = (),
+    trust: TrustSet | None = None,
+    *,
+    include_exported: bool = True,
+) -> VerifyResult:
+    """The log against its own hashes, its sealed head, and every signed checkpoint: those in
+    the database and ``notes`` from outside it (plus the newest one in SHIPYARD_CHECKPOINT_DIR),
+    each counted only when a key trusted from outside the database signed it."""
+    from shipyard.adapters import signing
+    from shipyard.adapters import trust as trusted
+    from shipyard.store import seal
 
+    trust = trust or trusted.load(store)
+    name = trusted.origin()
+    keys = trust.by_key_id()
+    notes = [*notes, *(exported_notes() if include_exported else [])]
+    outside = [_note_checkpoint(n, trust, name) for n in notes]
     with store.read() as uow:
-        keys = {
-            k: bytes(pk)
-            for k, pk in uow.conn.execute(select(signing_keys.c.key_id, signing_keys.c.public_key))
-        }
-        cps = [
-            audit.Checkpoint(
-                size,
-                root,
-                key in keys
-                and signing.verify(keys[key], canonical.checkpoint_body(ORIGIN, size, root), sig),
-            )
-            for size, root, _ts, key, sig in uow.events.checkpoints()
-        ]
+        cps = []
+        for size, root, _ts, key, sig in uow.events.checkpoints():
+            body = canonical.checkpoint_body(name, size, root)
+            if key not in keys:
+                why = (
+                    f"is signed by key {key}, which is not a trusted key (trusted: "
+                    f"{', '.join(keys) or 'none'}, from {trust.source}); a key in the database's "
+                    "key table is never trusted by itself"
+                )
+                cps.append(audit.Checkpoint(size, root, False, "the database", why))
+            else:
+                ok = signing.verify(keys[key], body, sig)
+                cps.append(audit.Checkpoint(size, root, ok, "the database"))
         head_size, head_root = uow.events.head()
-        report = audit.verify(uow.events.rows(), cps, head_size, head_root)
-    return VerifyResult(report)
+        key = seal.seal_key(store.home, create=False)
+        sealed = (
+            None if key is None else seal.holds(key, head_size, head_root, uow.events.head_seal())
+        )
+        report = audit.verify(uow.events.rows(), cps + outside, head_size, head_root, sealed)
+        proofs: list[dict[str, Any]] = []
+        if report.ok:
+            leaves = uow.events.leaves(head_size) if outside else []
+            for cp in outside:
+                proof = merkle.consistency_proof(leaves, cp.tree_size, head_size)
+                held = merkle.verify_consistency(
+                    cp.tree_size, head_size, cp.root_hash, head_root, proof
+                )
+                proofs.append(
+                    {
+                        "checkpoint": cp.source,
+                        "first": cp.tree_size,
+                        "second": head_size,
+                        "first_root": cp.root_hash.hex(),
+                        "second_root": head_root.hex(),
+                        "proof": [p.hex() for p in proof],
+                        "verified": held,
+                    }
+                )
+    return VerifyResult(report, trust, sealed, tuple(proofs))
 
 
-def verify_or_raise(store: Store) -> VerifyResult:
-    result = verify(store)
+def verify_or_raise(store: Store, notes: Sequence[Note] = ()) -> VerifyResult:
+    result = verify(store, notes)
     if not result.report.ok:
         raise AuditTampered(
             f"audit log verification failed at event {result.report.first_bad_seq}: "

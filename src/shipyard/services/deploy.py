@@ -821,6 +821,58 @@ def _controller_view(store: Store, dep: dict[str, Any], lines: int = 20) -> dict
     }
 
 
+def explain(store: Store, spec: Any, env: str, deployment: str | None = None) -> dict[str, Any]:
+    """Every measurement behind a deployment's decisions: per analysis and metric, each
+    interval's verdict with its values, thresholds, baselines and p-values."""
+    environment(spec, env)
+    if deployment is None:
+        dep = _active(store, spec.project, env)
+    else:
+        with store.read() as uow:
+            dep = repo.get_deployment(uow.conn, deployment)
+        if dep is None or dep["environment"] != env or dep["project"] != spec.project:
+            raise NotFound(
+                f"no deployment {deployment} in {env}",
+                f"see `shipyard deployments {env}`",
+                code="deployment-not-found",
+            )
+    with store.read() as uow:
+        rows = repo.list_measurements(uow.conn, dep["id"])
+    analyses: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["analysis"], row["kind"])
+        a = analyses.setdefault(key, {"analysis": key[0], "kind": key[1], "metrics": {}})
+        data = row["data"]
+        m = a["metrics"].setdefault(
+            row["metric"], {"metric": data.get("metric"), "judge": data.get("judge"), "runs": []}
+        )
+        m["runs"].append(
+            {
+                "seq": row["seq"],
+                "at": row["at"],
+                "phase": row["phase"],
+                "decision": row["decision"],
+                "checks": data["verdict"]["checks"],
+                "message": data["verdict"]["message"],
+                "canary": data["canary"],
+                "baseline": data["baseline"],
+            }
+        )
+    return {
+        "id": dep["id"],
+        "environment": env,
+        "version": dep["version"],
+        "strategy": dep["strategy"],
+        "status": dep["status"],
+        "phase": dep["phase"],
+        "reason": dep["reason"],
+        "analyses": [
+            {**a, "metrics": [{"name": n, **m} for n, m in a["metrics"].items()]}
+            for a in analyses.values()
+        ],
+    }
+
+
 def environments(store: Store, spec: Any) -> dict[str, Any]:
     """What runs where: version, config revision, phase, weights and instances."""
     with store.read() as uow:

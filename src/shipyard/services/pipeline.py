@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shipyard.adapters.blobs import pipeline_cas
-from shipyard.adapters.executors.local import LocalExecutor, Result, Task, check_secret
+from shipyard.adapters.executors.base import Executor, open_executor
+from shipyard.adapters.executors.local import Result, Task, check_secret
 from shipyard.adapters.files import (
     StatCache,
     Workspace,
@@ -94,6 +95,7 @@ def job_def(name: str, job: Job) -> JobDef:
         artifact=job.artifact,
         working_directory=job.working_directory,
         max_combinations=job.max_combinations,
+        runs_on=tuple(job.runs_on),
     )
 
 
@@ -243,7 +245,7 @@ class _Run:
         root: Path,
         graph: Graph,
         secrets: dict[str, dict[str, str]],
-        executor: LocalExecutor,
+        executor: Executor,
         reporter: Reporter,
         actor: str,
         log: RunLog,
@@ -481,6 +483,8 @@ class _Run:
                     saved=float(entry["duration"]),
                     files=entry["files"],
                 )
+        if self.executor.remote:
+            return self._remote_task(nid, key, manifest, files, queued, note)
         sandbox = None
         cwd = self.root
         if job.sandbox:
@@ -508,14 +512,7 @@ class _Run:
             self.folders.add(cwd)
         values = self.secrets.get(node.name, {})
         spec_job = self.spec.pipeline.jobs[node.name]
-        env = {
-            **self.base_env,
-            **job.env,
-            **values,
-            "SHIPYARD": "1",
-            "SHIPYARD_RUN_ID": str(self.run_id),
-            "SHIPYARD_NODE": nid,
-        }
+        env = self.step_env(nid, values)
         self.reporter.step_started(nid)
         pending = _Pending(nid, key, manifest, queued, sandbox, note)
         task = Task(
@@ -530,6 +527,49 @@ class _Run:
             secrets=tuple(values.values()),
         )
         return task, pending
+
+    def step_env(self, nid: str, secrets: Mapping[str, str]) -> dict[str, str]:
+        return {
+            **self.base_env,
+            **self.graph.nodes[nid].job.env,
+            **secrets,
+            "SHIPYARD": "1",
+            "SHIPYARD_RUN_ID": str(self.run_id),
+            "SHIPYARD_NODE": nid,
+        }
+
+    def _remote_task(
+        self, nid: str, key: str, manifest: str, files: list[str], queued: float, note: str
+    ) -> tuple[Task, _Pending]:
+        """A step for workers that share no file system with this one: the files it may read
+        (its inputs and its needed steps' output files) go with it by digest, as a sandbox
+        holds them; the files it writes come back into the workspace."""
+        node = self.graph.nodes[nid]
+        job = node.job
+        given = {rel: self.stat.digest(f"{self.root}/{rel}") for rel in files}
+        for n in node.needs:
+            given.update(self.needed_files(n))
+        values = self.secrets.get(node.name, {})
+        spec_job = self.spec.pipeline.jobs[node.name]
+        env = self.step_env(nid, values)
+        self.reporter.step_started(nid)
+        task = Task(
+            node=nid,
+            command=command_of(job.run, node.matrix),
+            cwd=self.root,
+            env=env,
+            timeout_s=job.timeout_s,
+            retries=job.retries,
+            backoff_s=spec_job.retries.backoff,
+            max_backoff_s=spec_job.retries.max_backoff,
+            secrets=tuple(values.values()),
+            files=given,
+            root=self.root,
+            workdir=job.working_directory or ".",
+            outputs=job.outputs,
+            runs_on=job.runs_on,
+        )
+        return task, _Pending(nid, key, manifest, queued, None, note)
 
     def capture(self, pending: _Pending, result: Result) -> _Captured:
         """Store an executed step's outputs and log in the CAS."""
@@ -673,6 +713,7 @@ def run(
     stamp_spec: tuple[Path, str] | None = None,
     remote_cache: str | None = None,
     remote_token: str | None = None,
+    executor_target: str | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline (or ``jobs`` and what they need); returns the run's summary.
 
@@ -680,6 +721,8 @@ def run(
     leave the stamp the up-to-date check reads; without it the run leaves none.
     ``remote_cache`` is the URL of a remote cache (Bazel's HTTP protocol) asked after the local
     one and given every step that ran, with ``remote_token`` (services/remote_tier.py).
+    ``executor_target`` runs the steps elsewhere: ``dask://HOST:PORT`` or ``dask-local:N``
+    (adapters/executors/dask.py); the default runs them here.
     """
     reporter = reporter or NullReporter()
     defs = select_jobs(spec, jobs)
@@ -697,7 +740,7 @@ def run(
     lock = RunLock(store.home)
     lock.acquire()  # one run at a time in a workspace; waits, saying for whom
     try:
-        log = RunLog(store.url)
+        log = RunLog(store.url, store.home)
     except BaseException:
         lock.release()
         raise
@@ -708,7 +751,7 @@ def run(
             base_steps = tx.step_keys(base) if base is not None else {}
             cache, durations = tx.cache_of_runs(sorted({r for r in (base, newest) if r}))
             cold = not cache and tx.cache_empty(spec.project)
-        executor = LocalExecutor(jobs_n)
+        executor = open_executor(executor_target, jobs_n)
         state = _Run(store, spec, root, graph, secrets, executor, reporter, actor, log)
         state.cache, state.base, state.base_steps, state.cold = cache, base, base_steps, cold
         if client is not None:
@@ -797,7 +840,7 @@ def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> lis
     return [s for s in carried if s["node"] in ok]
 
 
-def _loop(state: _Run, sched: Scheduler, executor: LocalExecutor, graph: Graph) -> bool:
+def _loop(state: _Run, sched: Scheduler, executor: Executor, graph: Graph) -> bool:
     """Drive the scheduler to the end; True when the run was interrupted.
 
     SIGINT and SIGTERM only set a flag that the loop reads between decisions, so an interrupt
@@ -852,7 +895,7 @@ def _trap_signals(stop: threading.Event) -> Any:
 def _step(
     state: _Run,
     sched: Scheduler,
-    executor: LocalExecutor,
+    executor: Executor,
     graph: Graph,
     running: dict[str, _Pending],
     interrupted: bool,
@@ -950,12 +993,12 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
             tx.add_steps(state.rows(state.same, utcnow()))
         tx.finish_run(state.run_id, status=status, now=utcnow(), duration=duration, base=base)
         tx.events([("run.finished", state.subject(), state.actor, finished, state.project, None)])
-    _stamp(state, graph, summary)
+    _stamp(state, graph, summary, base)
     state.reporter.finished(summary)
     return summary
 
 
-def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
+def _stamp(state: _Run, graph: Graph, summary: dict[str, Any], base: int | None) -> None:
     """Leave the up-to-date stamp when this run is one the next can be answered from."""
     if state.stamp_spec is None or summary["status"] != "success":
         return
@@ -980,3 +1023,21 @@ def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
         summary=summary,
         saved_s=sum(r.saved if r.cached else r.duration for r in records),
     )
+    from shipyard.services import incremental
+
+    if state.store.blobs_url == "disk" and all(incremental.eligible(j) for j in jobs):
+        # ``base`` None: this run wrote a row for every step, and is the base of the next.
+        base_keys = (
+            {n: k for n, (k, st) in state.base_steps.items() if st == "success"}
+            if base is not None
+            else {r.node: r.key for r in records}
+        )
+        incremental.save(
+            state.store.home,
+            run_id=state.run_id,
+            base=base if base is not None else state.run_id,
+            nodes=[
+                incremental.node_of(state.records[nid], graph.nodes[nid].job, base_keys.get(nid))
+                for nid in graph.order
+            ],
+        )

@@ -1,57 +1,118 @@
-"""One running analysis: measure the canary against the stable pool every interval, judge with
-the template's limits, and report a verdict with the numbers behind it.
+"""One running analysis: measure the canary against the stable pool every interval, judge every
+metric of the template with its judge, and report a verdict with the numbers behind it.
+
+A template is one metric (``metric:`` and its limits) or several (``metrics:``), each taking
+what it leaves out (provider, address, judge, min_samples, alpha) from the template. At every
+interval every metric is judged on the same windows, so a canary that starts failing while a
+latency check runs fails that check too (errors count as the slowest answers) and the error
+check beside it. Each metric folds its measurements Argo's way (``failure_limit``,
+``inconclusive_limit``, ``consecutive_error_limit``); the run ends as soon as one metric fails,
+errors or is inconclusive past its limit, and passes when the duration is over with every
+metric passing. Every measurement is kept (``measurements``) for ``shipyard rollout explain``.
 
 Windows are cumulative from the analysis' start, so each measurement sees more traffic than the
-last; a failure ends the analysis at once (the bad canary is caught in its first window), while
-a pass or an inconclusive result waits for the full duration.
+last; a failure ends the analysis at once (the bad canary is caught in its first window).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from shipyard.domain import analysis as a
 from shipyard.domain.rollout import AnalysisResult
 from shipyard.errors import ShipyardError
 
-CONSECUTIVE_ERRORS = 4
+JUDGES = ("threshold", "mann-whitney", "two-proportion")
+_INHERITED = ("provider", "address", "min_samples", "judge", "alpha")
+_OWN = ("metric", "query", "max", "max_increase")
+
+
+def metrics_of(template: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Each metric of ``template`` complete, with a name unique in the template."""
+    base = {k: template.get(k) for k in _INHERITED}
+    entries = template.get("metrics") or [{k: template.get(k) for k in _OWN}]
+    out: list[dict[str, Any]] = []
+    seen: Counter[str] = Counter()
+    for entry in entries:
+        m = {**base, **{k: v for k, v in entry.items() if v is not None}}
+        m.setdefault("metric", "error_rate")
+        m["judge"] = m.get("judge") or "threshold"
+        name = str(entry.get("name") or m["metric"])
+        seen[name] += 1
+        m["name"] = name if seen[name] == 1 else f"{name}-{seen[name]}"
+        out.append(m)
+    return out
 
 
 def check_template(template: Mapping[str, Any]) -> None:
     """Refuse a template no measurement could be judged by; `shipyard validate` and a deploy
     ask this before a rollout starts, so a bad template never waits for traffic to fail."""
-    metric = template.get("metric", "error_rate")
-    _address(template)
+    listed = bool(template.get("metrics"))
+    for m in metrics_of(template):
+        try:
+            _check_metric(m)
+        except a.AnalysisConfigInvalid as exc:
+            if listed:  # placed at the list, named in the message
+                exc.message = f"metric '{m['name']}': {exc.message}"
+                exc.details["key"] = "metrics"
+            raise
+
+
+def _check_metric(m: Mapping[str, Any]) -> None:
+    metric, judge = m["metric"], m["judge"]
+    _address(m)
     if metric == "query":
-        _query_parts(template)
+        if judge != "threshold":
+            raise _invalid("a query metric is judged by its max only (judge: threshold)", "judge")
+        _query_parts(m)
         return
-    if template.get("max") is None and template.get("max_increase") is None:
+    if judge == "two-proportion" and metric != "error_rate":
+        raise _invalid(
+            f"judge two-proportion compares error rates, not {metric}",
+            "judge",
+            "use judge: mann-whitney for latency",
+        )
+    if judge == "mann-whitney" and metric == "error_rate":
+        raise _invalid(
+            "judge mann-whitney compares latencies, not error rates",
+            "judge",
+            "use judge: two-proportion for error_rate",
+        )
+    if judge != "threshold":
+        _statistical(m)  # margins cannot be negative
+        return
+    if m.get("max") is None and m.get("max_increase") is None:
         raise a.AnalysisConfigInvalid(
             f"the {metric} analysis has no limit, so it could never fail",
             "set max (an absolute limit) or max_increase (over the stable version)",
             details={"key": "metric"},
         )
-    if metric != "latency_p99":
-        _threshold(template)  # negative limits, error rates above 1
+    _threshold(m)  # negative limits, error rates above 1
 
 
-def _address(template: Mapping[str, Any]) -> str | None:
-    """The Prometheus address of a prometheus template; None for the built-in provider."""
-    if template.get("provider") != "prometheus":
+def _invalid(message: str, key: str, hint: str | None = None) -> a.AnalysisConfigInvalid:
+    return a.AnalysisConfigInvalid(message, hint, details={"key": key})
+
+
+def _address(m: Mapping[str, Any]) -> str | None:
+    """The Prometheus address of a prometheus metric; None for the built-in provider."""
+    if m.get("provider") != "prometheus":
         return None
-    if not template.get("address"):
+    if not m.get("address"):
         raise a.AnalysisConfigInvalid(
             "a prometheus analysis needs an address",
             "e.g. address: http://127.0.0.1:9090",
             details={"key": "provider"},
         )
-    return str(template["address"])
+    return str(m["address"])
 
 
-def source_for(template: Mapping[str, Any], router_admin_url: str) -> Any:
-    """The metrics source a template names: the router itself, or a Prometheus server."""
-    address = _address(template)
+def source_for(m: Mapping[str, Any], router_admin_url: str) -> Any:
+    """The metrics source a metric names: the router itself, or a Prometheus server."""
+    address = _address(m)
     if address is not None:
         from shipyard.adapters.metrics.prometheus import PrometheusMetrics
 
@@ -61,70 +122,53 @@ def source_for(template: Mapping[str, Any], router_admin_url: str) -> Any:
     return BuiltinMetrics(router_admin_url + "/metrics")
 
 
-def _threshold(template: Mapping[str, Any]) -> a.ThresholdJudge:
-    limit, increase = template.get("max"), template.get("max_increase")
-    minimum = int(template.get("min_samples", 50))
-    if template.get("metric", "error_rate") == "error_rate":
+def _quantile(metric: str) -> float:
+    return 0.99 if metric == "latency_p99" else 0.95
+
+
+def _threshold(m: Mapping[str, Any]) -> a.ThresholdJudge:
+    limit, increase = m.get("max"), m.get("max_increase")
+    minimum = int(m.get("min_samples") or 50)
+    if m.get("metric", "error_rate") == "error_rate":
         return a.ThresholdJudge(max_error_rate=limit, max_increase=increase, min_requests=minimum)
     return a.ThresholdJudge(
-        max_p95_latency_ms=limit, max_latency_increase=increase, min_requests=minimum
+        max_p95_latency_ms=limit,
+        max_latency_increase=increase,
+        min_requests=minimum,
+        quantile=_quantile(m["metric"]),
     )
 
 
-def judge(
-    template: Mapping[str, Any], canary: a.Window, baseline: a.Window, source: Any
-) -> a.Verdict:
-    """The template's verdict on one measurement."""
-    metric = template.get("metric", "error_rate")
-    if metric in ("error_rate", "latency_p95"):
-        return _threshold(template).judge(canary, baseline)
-    if metric == "latency_p99":
-        limit, increase = template.get("max"), template.get("max_increase")
-        return _p99(canary, baseline, limit, increase, int(template.get("min_samples", 50)))
-    return _query(template, source)
+def _statistical(m: Mapping[str, Any]) -> a.StatisticalJudge:
+    """Two-proportion z-test (Fisher's exact test for few errors) on error rates, or
+    Mann-Whitney U on latency distributions; ``max_increase`` is the practical margin a
+    significant difference must also exceed."""
+    minimum = int(m.get("min_samples") or 50)
+    margin = float(m.get("max_increase") or 0.0)
+    errors = m["judge"] == "two-proportion"
+    return a.StatisticalJudge(
+        alpha=float(m.get("alpha") or 0.05),
+        min_requests=minimum,
+        min_latency_samples=minimum,
+        error_margin=margin if errors else 0.0,
+        latency_margin=0.0 if errors else margin,
+        errors=errors,
+        latency=not errors,
+    )
 
 
-def _p99(
-    canary: a.Window, baseline: a.Window, limit: float | None, increase: float | None, n: int
-) -> a.Verdict:
-    if canary.requests < n:
-        c = a.Check("samples", a.Phase.INCONCLUSIVE, f"{canary.requests} < {n} requests")
-        return a.Verdict(c.phase, c.message, (c,))
-    p99 = canary.quantile(0.99)
-    checks = []
-    if p99 is not None and limit is not None:
-        bad = p99 > limit
-        checks.append(
-            a.Check(
-                "p99_latency_ms",
-                a.Phase.FAILED if bad else a.Phase.SUCCESSFUL,
-                f"canary p99 {p99:.1f}ms {'>' if bad else '<='} max {limit:g}ms",
-                value=p99,
-                threshold=limit,
-                samples=canary.requests,
-            )
-        )
-    base = baseline.quantile(0.99)
-    if p99 is not None and increase is not None and base:
-        ratio = p99 / base - 1
-        bad = ratio > increase
-        checks.append(
-            a.Check(
-                "p99_latency_increase",
-                a.Phase.FAILED if bad else a.Phase.SUCCESSFUL,
-                f"canary p99 {p99:.1f}ms vs baseline {base:.1f}ms",
-                value=ratio,
-                threshold=increase,
-                baseline=base,
-                samples=canary.requests,
-            )
-        )
-    return a.combine(checks)
+def judge(m: Mapping[str, Any], canary: a.Window, baseline: a.Window, source: Any) -> a.Verdict:
+    """One metric's verdict on one measurement."""
+    if m["metric"] == "query":
+        return _query(m, source)
+    if m["judge"] == "threshold":
+        return _threshold(m).judge(canary, baseline)
+    return _statistical(m).judge(canary, baseline)
 
 
-def _query_parts(template: Mapping[str, Any]) -> tuple[str, float]:
-    expr, limit = template.get("query"), template.get("max")
-    if template.get("provider") != "prometheus":
+def _query_parts(m: Mapping[str, Any]) -> tuple[str, float]:
+    expr, limit = m.get("query"), m.get("max")
+    if m.get("provider") != "prometheus":
         raise a.AnalysisConfigInvalid(
             "metric: query reads Prometheus, and this analysis uses the built-in provider",
             "set provider: prometheus and its address, or use error_rate or a latency metric",
@@ -139,8 +183,8 @@ def _query_parts(template: Mapping[str, Any]) -> tuple[str, float]:
     return str(expr), float(limit)
 
 
-def _query(template: Mapping[str, Any], source: Any) -> a.Verdict:
-    expr, limit = _query_parts(template)
+def _query(m: Mapping[str, Any], source: Any) -> a.Verdict:
+    expr, limit = _query_parts(m)
     rows = source.query(str(expr))
     if not rows:
         c = a.Check("query", a.Phase.INCONCLUSIVE, f"query {expr!r} returned no series")
@@ -158,72 +202,139 @@ def _query(template: Mapping[str, Any], source: Any) -> a.Verdict:
 
 
 class AnalysisRun:
-    """Measurements of one analysis step; ``poll`` returns the verdict once there is one."""
+    """Measurements of one analysis; ``poll`` returns the verdict once there is one.
+
+    ``duration`` None runs until stopped (a background analysis): it never passes, it only
+    fails. Each interval's measurements wait in ``measurements`` for the caller to store."""
 
     def __init__(
         self,
         name: str,
         template: Mapping[str, Any],
-        duration: float,
-        source: Any,
+        duration: float | None,
+        router_admin_url: str,
         canary_pool: str,
         stable_pool: str,
         now: float,
+        when: str = "step",
     ) -> None:
-        self.name, self.template, self.source = name, template, source
+        self.name, self.template, self.when = name, template, when
+        self.metrics = metrics_of(template)
+        self.sources: dict[tuple[Any, Any], Any] = {}
+        for m in self.metrics:
+            key = (m.get("provider"), m.get("address"))
+            if key not in self.sources:
+                self.sources[key] = source_for(m, router_admin_url)
         self.pools = (canary_pool, stable_pool)
-        self.interval = max(0.2, min(float(template.get("interval", 10.0)), duration))
-        self.end = now + duration
+        every = float(template.get("interval", 10.0))
+        self.interval = max(0.2, every if duration is None else min(every, duration))
+        self.end = None if duration is None else now + duration
         self.next = now + self.interval
-        self.verdicts: list[a.Verdict] = []
-        self.start = self._windows()
+        self.verdicts: dict[str, list[a.Verdict]] = {m["name"]: [] for m in self.metrics}
+        self.start = {key: self._windows(source) for key, source in self.sources.items()}
         self.last: dict[str, Any] = {}
+        self.measurements: list[dict[str, Any]] = []  # taken by the caller to store
 
-    def _windows(self) -> Mapping[str, a.Window]:
+    def _windows(self, source: Any) -> Mapping[str, a.Window]:
         try:
-            return self.source.windows(list(self.pools))
+            return dict(source.windows(list(self.pools)))
         except ShipyardError:
             return {p: a.Window() for p in self.pools}
+
+    def _measure(self, key: tuple[Any, Any]) -> tuple[a.Window, a.Window]:
+        w = self.sources[key].windows(list(self.pools))
+        canary, stable = self.pools
+        start = self.start[key]
+        return w[canary].since(start[canary]), w[stable].since(start[stable])
 
     def poll(self, now: float) -> AnalysisResult | None:
         if now < self.next:
             return None
         self.next = now + self.interval
-        final = now >= self.end
-        try:
-            w = self.source.windows(list(self.pools))
-            canary = w[self.pools[0]].since(self.start[self.pools[0]])
-            base = w[self.pools[1]].since(self.start[self.pools[1]])
-            verdict = judge(self.template, canary, base, self.source)
-        except ShipyardError as exc:  # an unreachable source is an Error measurement
-            canary = base = a.Window()
-            verdict = a.Verdict(a.Phase.ERROR, exc.message)
-        self.verdicts.append(verdict)
-        assessment = a.assess(
-            self.verdicts,
-            failure_limit=int(self.template.get("failure_limit", 0)),
-            inconclusive_limit=len(self.verdicts),  # too little traffic yet is no verdict
-            consecutive_error_limit=CONSECUTIVE_ERRORS,
-            terminating=final,
-        )
-        phase = assessment.phase
-        if phase is a.Phase.SUCCESSFUL and verdict.phase is a.Phase.INCONCLUSIVE:
-            phase = a.Phase.INCONCLUSIVE  # never enough traffic to say
-        if phase is a.Phase.SUCCESSFUL and verdict.phase is not a.Phase.SUCCESSFUL:
-            phase = verdict.phase
+        final = self.end is not None and now >= self.end
+        at = datetime.now(UTC).isoformat()
+        measured: dict[tuple[Any, Any], tuple[a.Window, a.Window] | ShipyardError] = {}
+        results: dict[str, dict[str, Any]] = {}
+        phases: list[a.Phase] = []
         from shipyard.adapters.metrics.base import summarize
 
+        for m in self.metrics:
+            key = (m.get("provider"), m.get("address"))
+            if key not in measured:
+                try:
+                    measured[key] = self._measure(key)
+                except ShipyardError as exc:
+                    measured[key] = exc
+            got = measured[key]
+            canary = base = a.Window()
+            try:
+                if isinstance(got, ShipyardError):
+                    raise got
+                canary, base = got
+                verdict = judge(m, canary, base, self.sources[key])
+            except ShipyardError as exc:  # an unreachable source is an Error measurement
+                verdict = a.Verdict(a.Phase.ERROR, exc.message)
+            history = self.verdicts[m["name"]]
+            history.append(verdict)
+            limit = self.template.get("inconclusive_limit")
+            assessment = a.assess(
+                history,
+                failure_limit=int(self.template.get("failure_limit", 0)),
+                # Unset, too little traffic so far is no verdict; only the last one counts.
+                inconclusive_limit=len(history) if limit is None else int(limit),
+                consecutive_error_limit=int(self.template.get("consecutive_error_limit", 4)),
+                terminating=final,
+            )
+            phase = a.metric_phase(assessment, verdict)
+            phases.append(phase)
+            results[m["name"]] = {
+                "metric": m["metric"],
+                "judge": m["judge"],
+                "phase": phase.value,
+                "verdict": verdict.to_dict(),
+                "numbers": verdict.numbers(),
+                "canary": summarize(canary),
+                "baseline": summarize(base),
+                "assessment": assessment.to_dict(),
+            }
+            self.measurements.append(
+                {
+                    "analysis": self.name,
+                    "kind": self.when,
+                    "metric": m["name"],
+                    "seq": len(history),
+                    "at": at,
+                    "phase": verdict.phase.value,
+                    "decision": phase.value,
+                    "data": results[m["name"]],
+                }
+            )
+        phase = a.run_phase(phases, terminating=final)
+        deciding = [n for n, r in results.items() if r["phase"] == phase.value] or list(results)
+        first = results[deciding[0]]
         details = {
             "template": dict(self.template),
-            "measurements": len(self.verdicts),
-            "verdict": verdict.to_dict(),
-            "numbers": verdict.numbers(),
-            "canary": summarize(canary),
-            "baseline": summarize(base),
-            "assessment": assessment.to_dict(),
+            "measurements": len(self.verdicts[self.metrics[0]["name"]]),
+            "metrics": results,
+            # The deciding metric's numbers, where a single-metric reader looks for them.
+            "verdict": first["verdict"],
+            "numbers": first["numbers"],
+            "canary": first["canary"],
+            "baseline": first["baseline"],
+            "assessment": first["assessment"],
         }
         self.last = details
         if not phase.completed:
             return None
-        message = f"{verdict.message} ({len(self.verdicts)} measurement(s))"
+        said = "; ".join(
+            f"{n}: {results[n]['verdict']['message']}"
+            if len(results) > 1
+            else results[n]["verdict"]["message"]
+            for n in deciding
+        )
+        message = f"{said} ({details['measurements']} measurement(s))"
         return AnalysisResult(self.name, phase, message, details)
+
+    def take_measurements(self) -> list[dict[str, Any]]:
+        out, self.measurements = self.measurements, []
+        return out

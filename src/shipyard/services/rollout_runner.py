@@ -306,6 +306,7 @@ class Runner:
         self._take_actions()
         if self.analysis is not None and self._running():
             result = self.analysis.poll(time.monotonic())
+            self._store_measurements(self.analysis)
             if result is not None:
                 self.analysis = None
                 self._apply(r.step(self.state, result, datetime.now(UTC)))
@@ -468,6 +469,11 @@ class Runner:
         for key in ("canary", "baseline", "numbers", "measurements"):
             if key in details:
                 out[key] = details[key]
+        if len(details.get("metrics") or {}) > 1:
+            out["metrics"] = {
+                name: {"phase": m["phase"], "numbers": m["numbers"]}
+                for name, m in details["metrics"].items()
+            }
         return out
 
     # -- commands -----------------------------------------------------------------------------
@@ -536,18 +542,25 @@ class Runner:
             self.promoted = True
 
     def _start_analysis(self, c: r.StartAnalysis, router_admin_url: str) -> None:
-        from shipyard.services.rollout_analysis import AnalysisRun, source_for
+        from shipyard.services.rollout_analysis import AnalysisRun
 
-        template = self.plan["analysis"][c.name]
+        a = self.state.analysis if self.state is not None else None
         self.analysis = AnalysisRun(
             c.name,
-            template,
+            self.plan["analysis"][c.name],
             c.duration,
-            source_for(template, router_admin_url),
+            router_admin_url,
             self.pools[r.Pool.CANARY],
             self.pools[r.Pool.STABLE],
             time.monotonic(),
+            when=a.when if a is not None and a.name == c.name else "step",
         )
+
+    def _store_measurements(self, run: Any) -> None:
+        rows = run.take_measurements()
+        if rows:
+            with self.store.begin() as uow:
+                repo.add_measurements(uow.conn, self.dep["id"], rows)
 
     def _set_pool(self, pool: str, backends: list[str]) -> None:
         assert self.router is not None

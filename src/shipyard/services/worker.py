@@ -61,9 +61,11 @@ def _every(seconds: float, do: Callable[[Store], Any]) -> Callable[..., None]:
 def _apply_schedules(store: Store) -> None:
     from datetime import UTC, datetime
 
+    from shipyard.services import flag_requests
     from shipyard.services.flag_schedules import apply_due
 
     apply_due(store, datetime.now(UTC))
+    flag_requests.apply_due(store, datetime.now(UTC))  # approved changes with a time
 
 
 def _deliver(store: Store) -> None:

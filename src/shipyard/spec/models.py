@@ -91,6 +91,7 @@ class Job(Model):
     secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
     cache: bool = True
     sandbox: bool = False
+    runs_on: StrList = Field([], alias="runs-on")  # labels: Dask worker resources
     artifact: Name | None = None
 
     @field_validator("timeout")
@@ -252,9 +253,28 @@ class Environment(Model):
 # -- analysis, flags, release ------------------------------------------------------------------
 
 
+Judge = Literal["threshold", "mann-whitney", "two-proportion"]
+MetricKind = Literal["error_rate", "latency_p95", "latency_p99", "query"]
+
+
+class AnalysisMetric(Model):
+    """One metric of a template; what it leaves out it takes from the template."""
+
+    name: Name | None = None
+    metric: MetricKind = "error_rate"
+    provider: Literal["builtin", "prometheus"] | None = None
+    address: str | None = None
+    query: str | None = None
+    max: float | None = None
+    max_increase: float | None = None
+    min_samples: int | None = Field(None, ge=1)
+    judge: Judge | None = None
+    alpha: float | None = Field(None, gt=0, lt=1)
+
+
 class AnalysisTemplate(Model):
     provider: Literal["builtin", "prometheus"] = "builtin"
-    metric: Literal["error_rate", "latency_p95", "latency_p99", "query"] = "error_rate"
+    metric: MetricKind = "error_rate"
     query: str | None = None
     address: str | None = None
     max: float | None = None
@@ -262,6 +282,11 @@ class AnalysisTemplate(Model):
     min_samples: int = Field(50, ge=1)
     interval: Duration = 10.0
     failure_limit: int = Field(0, ge=0)
+    inconclusive_limit: int | None = Field(None, ge=0)  # None: only the last one counts
+    consecutive_error_limit: int = Field(4, ge=0)
+    judge: Judge = "threshold"
+    alpha: float = Field(0.05, gt=0, lt=1)  # significance of the statistical judges
+    metrics: list[AnalysisMetric] = []  # judged together at every interval
 
 
 class FlagEnvironment(Model):

@@ -14,6 +14,7 @@ from typing import Any
 from shipyard.domain import merkle
 from shipyard.domain.canonical import canonical_json, event_bytes
 from shipyard.errors import InputError
+from shipyard.store import seal
 
 # The id of the API token a request acts with (the API sets it per request, see api/app.py):
 # every event the request makes records it as ``actor_token`` in its payload, beside the
@@ -30,7 +31,7 @@ def utcnow() -> str:
 
 def _statements(postgres: bool) -> dict[str, str]:
     sql = {
-        "head": "SELECT size, frontier FROM log_head WHERE id = 1"
+        "head": "SELECT size, frontier, root_hash, seal FROM log_head WHERE id = 1"
         + (" FOR UPDATE" if postgres else ""),  # SQLite serialises writers with BEGIN IMMEDIATE
         "insert": "INSERT INTO events (seq, project, ts, kind, subject, actor, payload, leaf_hash,"
         " root_hash) VALUES (:seq, :project, :ts, :kind, :subject, :actor, :payload, :leaf_hash,"
@@ -38,7 +39,7 @@ def _statements(postgres: bool) -> dict[str, str]:
         "rows": "SELECT seq, ts, project, kind, subject, actor, payload, leaf_hash, root_hash"
         " FROM events WHERE seq > :after ORDER BY seq LIMIT :limit",
         "advance": "UPDATE log_head SET size = :size, root_hash = :root_hash,"
-        " frontier = :frontier WHERE id = 1",
+        " frontier = :frontier, seal = :seal WHERE id = 1",
     }
     if postgres:
         sql = {k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in sql.items()}
@@ -48,17 +49,25 @@ def _statements(postgres: bool) -> dict[str, str]:
 SQL = {False: _statements(False), True: _statements(True)}
 
 
-def read_frontier(cur: Any, postgres: bool) -> merkle.Frontier:
-    """The log's frontier, read (and on PostgreSQL locked) inside the caller's transaction."""
+def read_frontier(cur: Any, postgres: bool, key: bytes) -> merkle.Frontier:
+    """The log's frontier, read (and on PostgreSQL locked) inside the caller's transaction.
+
+    Refused unless the head carries this store's seal and the frontier makes its root: a log
+    changed by hand is never extended (store/seal.py).
+    """
     cur.execute(SQL[postgres]["head"])
-    size, blob = cur.fetchone()
-    return merkle.Frontier(size, [blob[i : i + 32] for i in range(0, len(blob), 32)])
+    size, blob, root, stored_seal = cur.fetchone()
+    frontier = merkle.Frontier(size, [blob[i : i + 32] for i in range(0, len(blob), 32)])
+    if frontier.root() != bytes(root) or not seal.holds(key, size, bytes(root), stored_seal):
+        raise seal.broken(size)
+    return frontier
 
 
 def append_event(
     cur: Any,
     postgres: bool,
     frontier: merkle.Frontier,
+    key: bytes,
     kind: str,
     subject: str,
     actor: str,
@@ -68,7 +77,8 @@ def append_event(
     ts: str | None = None,
 ) -> tuple[int, str]:
     """Insert one event and advance the head; returns its sequence number and timestamp."""
-    return append_events(cur, postgres, frontier, [(kind, subject, actor, payload, project, ts)])[0]
+    new: list[NewEvent] = [(kind, subject, actor, payload, project, ts)]
+    return append_events(cur, postgres, frontier, new, key)[0]
 
 
 # kind, subject, actor, payload, project, ts (None: now)
@@ -76,10 +86,10 @@ NewEvent = tuple[str, str, str, "dict[str, Any] | None", str, "str | None"]
 
 
 def append_events(
-    cur: Any, postgres: bool, frontier: merkle.Frontier, new: list[NewEvent]
+    cur: Any, postgres: bool, frontier: merkle.Frontier, new: list[NewEvent], key: bytes
 ) -> list[tuple[int, str]]:
-    """Insert events in order with one statement and advance the head once; each one's
-    sequence number and timestamp. A run records thousands of steps this way."""
+    """Insert events in order with one statement and advance (and seal) the head once; each
+    one's sequence number and timestamp. A run records thousands of steps this way."""
     rows = []
     token = ACTING_TOKEN.get()
     for kind, subject, actor, payload, project, ts in new:
@@ -114,6 +124,7 @@ def append_events(
         return []
     sql = SQL[postgres]
     cur.executemany(sql["insert"], rows)
-    head = {"size": frontier.size, "root_hash": rows[-1]["root_hash"]}
+    size, root = frontier.size, rows[-1]["root_hash"]
+    head = {"size": size, "root_hash": root, "seal": seal.seal(key, size, root)}
     cur.execute(sql["advance"], {**head, "frontier": b"".join(frontier.nodes)})
     return [(r["seq"], r["ts"]) for r in rows]

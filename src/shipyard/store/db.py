@@ -107,6 +107,11 @@ def upgrade(engine: Engine, lock_dir: Path | None = None, revision: str = "heads
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    if lock_dir is not None:  # the state folder: its signing key seals the head (0012_trust)
+        from shipyard.store.seal import seal_key
+
+        folder = lock_dir
+        cfg.attributes["seal_key"] = lambda: seal_key(folder)  # read only for a log with events
     with _migration_lock(engine, lock_dir):
         try:
             with engine.begin() as conn:

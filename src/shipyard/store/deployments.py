@@ -67,6 +67,23 @@ rollout_actions = Table(
     Index("ix_rollout_actions_dep", "deployment_id", "taken_at"),
 )
 
+# Every interval's verdict of every metric of a rollout's analyses, with its numbers.
+analysis_measurements = Table(
+    "analysis_measurements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment_id", String(32), nullable=False),
+    Column("analysis", String(100), nullable=False),
+    Column("kind", String(20), nullable=False),  # step, pre-promotion, background, watch...
+    Column("metric", String(100), nullable=False),
+    Column("seq", Integer, nullable=False),  # the metric's measurement number in its run
+    Column("at", String(32), nullable=False),
+    Column("phase", String(20), nullable=False),  # this measurement's verdict
+    Column("decision", String(20), nullable=False),  # the metric's phase after it
+    Column("data", Text, nullable=False),  # JSON: checks (values, thresholds, p-values), windows
+    Index("ix_analysis_measurements_dep", "deployment_id", "id"),
+)
+
 _JSON_COLUMNS = ("state", "plan")
 
 
@@ -176,3 +193,19 @@ def take_actions(conn: Connection, deployment_id: str, now: str) -> list[dict[st
     if ids:
         conn.execute(update(rollout_actions).where(c.id.in_(ids)).values(taken_at=now))
     return [dict(r._mapping) for r in rows]
+
+
+def add_measurements(conn: Connection, deployment_id: str, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(
+            insert(analysis_measurements),
+            [{**r, "deployment_id": deployment_id, "data": json.dumps(r["data"])} for r in rows],
+        )
+
+
+def list_measurements(conn: Connection, deployment_id: str) -> list[dict[str, Any]]:
+    c = analysis_measurements.c
+    rows = conn.execute(
+        select(analysis_measurements).where(c.deployment_id == deployment_id).order_by(c.id)
+    )
+    return [{**dict(r._mapping), "data": json.loads(r.data)} for r in rows]

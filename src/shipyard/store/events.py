@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,9 @@ class Event:
 
 
 class EventLog:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, seal_key: Callable[[], bytes]) -> None:
         self.conn = conn
+        self._seal_key = seal_key  # read from the key file on the first append only
         self._frontier: merkle.Frontier | None = None
         self._cur: Any = None
 
@@ -73,14 +74,18 @@ class EventLog:
     def append_many(self, new: list[NewEvent]) -> list[tuple[int, str]]:
         """Append events in order in one statement; each one's sequence number and timestamp."""
         if self._frontier is None:
-            self._frontier = read_frontier(self._cursor(), self._postgres)
-        return append_events(self._cursor(), self._postgres, self._frontier, new)
+            self._frontier = read_frontier(self._cursor(), self._postgres, self._seal_key())
+        return append_events(self._cursor(), self._postgres, self._frontier, new, self._seal_key())
 
     def head(self) -> tuple[int, bytes]:
         size, root = self.conn.execute(
             select(log_head.c.size, log_head.c.root_hash).where(log_head.c.id == 1)
         ).one()
         return int(size), bytes(root)
+
+    def head_seal(self) -> bytes | None:
+        found = self.conn.execute(select(log_head.c.seal).where(log_head.c.id == 1)).scalar()
+        return None if found is None else bytes(found)
 
     def query(
         self,

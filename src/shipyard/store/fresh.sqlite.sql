@@ -19,6 +19,8 @@ CREATE TABLE alembic_version (
 INSERT INTO "alembic_version" VALUES('0015_org_specs');
 INSERT INTO "alembic_version" VALUES('0014_org_work');
 INSERT INTO "alembic_version" VALUES('0013_org_keys');
+INSERT INTO "alembic_version" VALUES('0013_deploy');
+INSERT INTO "alembic_version" VALUES('0012_trust');
 INSERT INTO "alembic_version" VALUES('0012_org_blobs');
 INSERT INTO "alembic_version" VALUES('0012_flags');
 INSERT INTO "alembic_version" VALUES('0012_build');
@@ -26,6 +28,19 @@ INSERT INTO "alembic_version" VALUES('0011_journey');
 INSERT INTO "alembic_version" VALUES('0010_cache');
 INSERT INTO "alembic_version" VALUES('0006');
 INSERT INTO "alembic_version" VALUES('0003');
+CREATE TABLE analysis_measurements (
+	id INTEGER NOT NULL, 
+	deployment_id VARCHAR(32) NOT NULL, 
+	analysis VARCHAR(100) NOT NULL, 
+	kind VARCHAR(20) NOT NULL, 
+	metric VARCHAR(100) NOT NULL, 
+	seq INTEGER NOT NULL, 
+	at VARCHAR(32) NOT NULL, 
+	phase VARCHAR(20) NOT NULL, 
+	decision VARCHAR(20) NOT NULL, 
+	data TEXT NOT NULL, 
+	PRIMARY KEY (id)
+);
 CREATE TABLE api_tokens (
 	id VARCHAR(32) NOT NULL, 
 	name VARCHAR(200) NOT NULL, 
@@ -317,10 +332,10 @@ CREATE TABLE log_head (
 	id INTEGER NOT NULL, 
 	size BIGINT NOT NULL, 
 	root_hash BLOB NOT NULL, 
-	frontier BLOB NOT NULL, 
+	frontier BLOB NOT NULL, seal BLOB, 
 	PRIMARY KEY (id)
 );
-INSERT INTO "log_head" VALUES(1,0,X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',X'');
+INSERT INTO "log_head" VALUES(1,0,X'E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855',X'',NULL);
 CREATE TABLE notify_deliveries (
 	sink VARCHAR(100) NOT NULL, 
 	seq INTEGER NOT NULL, 
@@ -515,6 +530,7 @@ CREATE INDEX ix_deployments_env ON deployments (project, environment, created_at
 CREATE INDEX ix_rollout_actions_dep ON rollout_actions (deployment_id, taken_at);
 CREATE INDEX ix_work_items_pending ON work_items (state, kind);
 CREATE INDEX ix_controller_logs_item ON controller_logs (item, id);
+CREATE INDEX ix_analysis_measurements_dep ON analysis_measurements (deployment_id, id);
 CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
 CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
 CREATE INDEX ix_flag_change_requests_status ON flag_change_requests (project, status);

@@ -81,8 +81,9 @@ def _entry(key: str, files: str, outputs: str, log_digest: str | None, duration:
 class RunLog:
     """A connection to the store's database for recording runs; ``close()`` when done."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, home: Path | None = None) -> None:
         self.url = url
+        self.home = home  # the state folder, whose signing key seals the log (store/seal.py)
         self.postgres = url.startswith("postgresql")
         if self.postgres:
             try:
@@ -139,7 +140,7 @@ class RunLog:
             if not self.postgres:
                 self.conn.execute(statement)
             try:
-                yield Tx(self.conn.cursor(), self.postgres, self.errors)
+                yield Tx(self.conn.cursor(), self.postgres, self.errors, self.home)
             except BaseException:
                 self.conn.rollback()
                 raise
@@ -169,8 +170,15 @@ def database_error(reason: str, where: str) -> StoreError:
 class Tx:
     """The statements of a run's transaction, on the driver's cursor."""
 
-    def __init__(self, cur: Any, postgres: bool, errors: tuple[type[Exception], ...] = ()) -> None:
+    def __init__(
+        self,
+        cur: Any,
+        postgres: bool,
+        errors: tuple[type[Exception], ...] = (),
+        home: Path | None = None,
+    ) -> None:
         self.cur = cur
+        self.home = home
         self.postgres = postgres
         self.errors = errors  # the driver's, for a statement that may fail harmlessly
         self.m = "%s" if postgres else "?"
@@ -323,9 +331,15 @@ class Tx:
 
     def events(self, new: list[NewEvent]) -> list[tuple[int, str]]:
         """Append events in order; each one's sequence number and timestamp."""
+        from shipyard.store.seal import seal_key
+
+        if self.home is None:
+            raise TypeError("a RunLog that appends events needs the state folder")
+        key = seal_key(self.home)
+        assert key is not None  # made when missing
         if self._frontier is None:
-            self._frontier = read_frontier(self.cur, self.postgres)
-        return append_events(self.cur, self.postgres, self._frontier, new)
+            self._frontier = read_frontier(self.cur, self.postgres, key)
+        return append_events(self.cur, self.postgres, self._frontier, new, key)
 
     def add_steps(self, rows: list[dict[str, Any]]) -> None:
         """Insert step rows in one statement: a run records thousands at once."""

@@ -47,6 +47,7 @@ log_head = Table(
     Column("size", BigInteger, nullable=False),
     Column("root_hash", LargeBinary(32), nullable=False),
     Column("frontier", LargeBinary, nullable=False),  # concatenated 32-byte nodes
+    Column("seal", LargeBinary(32), nullable=True),  # store/seal.py; NULL only while empty
 )
 
 checkpoints = Table(

@@ -114,7 +114,15 @@ class Store:
             return shared_signer(self)
         from shipyard.adapters.signing import Signer
 
-        return Signer.load_or_create(self.home / "keys")
+        return Signer.load_or_create(self.home)
+
+    def seal_key(self) -> bytes:
+        """The key that seals the log's tree head (store/seal.py), made with the signing key."""
+        from shipyard.store.seal import seal_key
+
+        key = seal_key(self.home)
+        assert key is not None  # made when missing
+        return key
 
     @contextmanager
     def begin(self) -> Iterator[UnitOfWork]:
@@ -127,7 +135,7 @@ class Store:
             with self.engine.connect() as conn, conn.begin():
                 if self.fence is not None:
                     self.fence(conn)
-                yield UnitOfWork(conn, EventLog(conn))
+                yield UnitOfWork(conn, EventLog(conn, self.seal_key))
         except OperationalError as exc:
             raise _translate(exc, self.url) from exc
 
@@ -141,7 +149,7 @@ class Store:
             with self.engine.connect() as conn:
                 conn.info["sqlite_begin"] = "BEGIN"
                 with conn.begin():
-                    yield UnitOfWork(conn, EventLog(conn))
+                    yield UnitOfWork(conn, EventLog(conn, self.seal_key))
         except OperationalError as exc:
             raise _translate(exc, self.url) from exc
 

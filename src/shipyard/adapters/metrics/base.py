@@ -8,6 +8,7 @@ analysis interval and a router restart (counters reset) is handled in one place.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -27,13 +28,15 @@ class MetricsSource(Protocol):
         ...
 
 
-def summarize(window: Window) -> dict[str, float | int | None]:
-    """Counts, error rate and latency quantiles (ms, from the histogram) for reports."""
-    return {
+def summarize(window: Window) -> dict[str, float | int | str | None]:
+    """Counts, error rate and latency quantiles (ms, from the histogram, errors counted as
+    the slowest answers: "inf" when they reach the quantile) for reports."""
+    out: dict[str, float | int | str | None] = {
         "requests": window.requests,
         "errors": window.errors,
         "error_rate": window.error_rate,
-        "p50_ms": window.quantile(0.5),
-        "p95_ms": window.quantile(0.95),
-        "p99_ms": window.quantile(0.99),
     }
+    for name, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        value = window.latency_quantile(q)
+        out[name] = "inf" if value is not None and math.isinf(value) else value
+    return out

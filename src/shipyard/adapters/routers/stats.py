@@ -1,14 +1,24 @@
-"""Per-pool request counts, 5xx counts and latency histograms, in Prometheus text format."""
+"""Per-pool request counts, 5xx counts and latency histograms, in Prometheus text format.
+
+Latency is kept in log-linear buckets, as HDR histograms keep it: each power of two of
+microseconds is split into 64 equal buckets, so a bucket is at most 1/64 (1.6%) of its lower
+bound wide and any quantile interpolated inside its bucket is within 1.6% of the true one, from
+microseconds to minutes. Only buckets that hold a sample are written, each with its lower and
+upper bound, so ``histogram_quantile`` interpolates inside the bucket and the text stays short.
+
+The histogram counts responses below 500: a 5xx (a crashed instance answers fast) would make a
+failing version look fast. Errors are counted in ``shipyard_router_errors_total`` and enter
+latency judgements as the slowest answers (``domain.analysis.Window.latency_quantile``).
+"""
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Seconds; fine below 10 ms where a proxy's own cost shows, coarse above.
-BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SUB = 64  # linear sub-buckets per power of two of microseconds
+TOP = 1 << 36  # microseconds (19 hours): anything slower counts here
 
 REQUESTS = "shipyard_router_requests_total"
 ERRORS = "shipyard_router_errors_total"
@@ -17,11 +27,29 @@ WEIGHT = "shipyard_router_weight_percent"
 IN_FLIGHT = "shipyard_router_in_flight"
 
 
+def bucket_of(micros: int) -> int:
+    """The index of the bucket holding a latency of ``micros`` microseconds."""
+    us = min(max(micros, 0), TOP)
+    if us < 2 * SUB:
+        return us  # one microsecond wide below 128 us
+    shift = us.bit_length() - 7  # us >> shift is in [64, 128)
+    return SUB * shift + (us >> shift)
+
+
+def bounds_of(index: int) -> tuple[int, int]:
+    """The ``[lower, upper)`` microseconds of bucket ``index``."""
+    if index < 2 * SUB:
+        return index, index + 1
+    shift = index // SUB - 1
+    mantissa = index % SUB + SUB
+    return mantissa << shift, (mantissa + 1) << shift
+
+
 @dataclass
 class _Pool:
     codes: dict[int, int] = field(default_factory=dict)
     errors: int = 0
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    buckets: dict[int, int] = field(default_factory=dict)  # bucket index -> count
     total_seconds: float = 0.0
 
 
@@ -40,7 +68,9 @@ class PoolStats:
             p.codes[status] = p.codes.get(status, 0) + 1
             if status >= 500:
                 p.errors += 1
-            p.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+                return
+            i = bucket_of(int(seconds * 1_000_000))
+            p.buckets[i] = p.buckets.get(i, 0) + 1
             p.total_seconds += seconds
 
     def render(self, weights: Mapping[str, int], in_flight: Mapping[str, int] | None = None) -> str:
@@ -48,7 +78,7 @@ class PoolStats:
         requests in flight."""
         with self._lock:
             pools = {
-                k: _Pool(dict(v.codes), v.errors, list(v.buckets), v.total_seconds)
+                k: _Pool(dict(v.codes), v.errors, dict(v.buckets), v.total_seconds)
                 for k, v in self._pools.items()
             }
         for name in weights:
@@ -66,17 +96,11 @@ class PoolStats:
         ]
         out += [f'{ERRORS}{{pool="{name}"}} {p.errors}' for name, p in sorted(pools.items())]
         out += [
-            f"# HELP {LATENCY} Time from request head to the end of the response.",
+            f"# HELP {LATENCY} Time from request head to the end of a response below 500.",
             f"# TYPE {LATENCY} histogram",
         ]
         for name, p in sorted(pools.items()):
-            running = 0
-            for bound, n in zip((*BUCKETS, None), p.buckets, strict=True):
-                running += n
-                le = "+Inf" if bound is None else repr(bound)
-                out.append(f'{LATENCY}_bucket{{pool="{name}",le="{le}"}} {running}')
-            out.append(f'{LATENCY}_sum{{pool="{name}"}} {p.total_seconds!r}')
-            out.append(f'{LATENCY}_count{{pool="{name}"}} {running}')
+            out += _histogram(name, p)
         out += [f"# HELP {WEIGHT} Share of unmatched traffic per pool.", f"# TYPE {WEIGHT} gauge"]
         out += [f'{WEIGHT}{{pool="{name}"}} {w}' for name, w in sorted(weights.items())]
         out += [
@@ -87,3 +111,24 @@ class PoolStats:
             f'{IN_FLIGHT}{{pool="{name}"}} {n}' for name, n in sorted((in_flight or {}).items())
         ]
         return "\n".join(out) + "\n"
+
+
+def _histogram(name: str, p: _Pool) -> list[str]:
+    """Cumulative buckets at the lower and upper bound of each bucket holding a sample."""
+    lines = []
+    running, last = 0, -1
+    for index in sorted(p.buckets):
+        lower, upper = bounds_of(index)
+        if lower != last:
+            lines.append(f'{LATENCY}_bucket{{pool="{name}",le="{_seconds(lower)}"}} {running}')
+        running += p.buckets[index]
+        lines.append(f'{LATENCY}_bucket{{pool="{name}",le="{_seconds(upper)}"}} {running}')
+        last = upper
+    lines.append(f'{LATENCY}_bucket{{pool="{name}",le="+Inf"}} {running}')
+    lines.append(f'{LATENCY}_sum{{pool="{name}"}} {p.total_seconds!r}')
+    lines.append(f'{LATENCY}_count{{pool="{name}"}} {running}')
+    return lines
+
+
+def _seconds(micros: int) -> str:
+    return repr(micros / 1_000_000)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field, StringConstraints
 
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
+from shipyard.domain.signednote import MAX_NOTE_BYTES
 from shipyard.errors import NotFound
 from shipyard.services import audit
 from shipyard.services.tokens import Principal
@@ -38,6 +40,21 @@ def events(
 @router.get("/verify")
 def verify(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
     return audit.verify(store).to_dict()
+
+
+class CheckpointsSeen(BaseModel):
+    checkpoints: list[Annotated[str, StringConstraints(max_length=MAX_NOTE_BYTES)]] = Field(
+        default_factory=list, max_length=16
+    )
+
+
+@router.post("/verify")
+def verify_against(
+    body: CheckpointsSeen, _: Principal = Reader, store: Store = StoreDep
+) -> dict[str, Any]:
+    """As GET, and the log must extend each signed checkpoint given (C2SP signed notes)."""
+    notes = [audit.Note(f"checkpoint {i + 1}", n.encode()) for i, n in enumerate(body.checkpoints)]
+    return audit.verify(store, notes).to_dict()
 
 
 @router.get("/proof/inclusion/{seq}")
@@ -71,4 +88,4 @@ def checkpoint(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any
 
 @router.get("/public-key")
 def public_key(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
-    return {"key_id": store.signer.key_id, "pem": store.signer.public_pem()}
+    return audit.public_key(store)

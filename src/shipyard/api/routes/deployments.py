@@ -24,15 +24,19 @@ Deployer = Depends(require(Permission.DEPLOY))
 
 
 def _spec(
-    store: Store, principal: Principal, permission: Permission, project: str | None
+    store: Store,
+    principal: Principal,
+    permission: Permission,
+    project: str | None,
+    environment: str | None = None,
 ) -> tuple[Any, Path | None]:
     """The project's spec as the server holds it (`shipyard apply`), and the repository to
     deploy from when the server runs in the project's own (else versions come from the
-    registry)."""
+    registry); the token must reach the project (and the environment, when named)."""
     from shipyard.services import specs
 
     chosen = specs.choose(principal, project)
-    principal.require(permission, chosen)
+    principal.require(permission, chosen, environment)
     return specs.require(store, chosen), specs.repository_root(chosen)
 
 
@@ -66,7 +70,7 @@ def history(
 def deploy(
     body: DeployBody, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    spec, root = _spec(store, p, Permission.DEPLOY, project)
+    spec, root = _spec(store, p, Permission.DEPLOY, project, body.environment)
     return svc.create(
         store,
         spec,
@@ -95,7 +99,7 @@ def rollback(
     instead (its controller, or the next worker to take it, takes the abort)."""
     from shipyard.services import deploy_hold
 
-    spec, _root = _spec(store, p, Permission.DEPLOY, project)
+    spec, _root = _spec(store, p, Permission.DEPLOY, project, environment)
     to = body.to if body else None
     queued = deploy_hold.abort_for_rollback(store, spec, environment, to=to, actor=p.name)
     if queued is not None:
@@ -119,5 +123,5 @@ def act(
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    spec, _ = _spec(store, p, Permission.DEPLOY, project)
+    spec, _ = _spec(store, p, Permission.DEPLOY, project, environment)
     return svc.act(store, spec, environment, action, p.name)
