@@ -91,7 +91,7 @@ class Api:
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         r = httpx.request(method, self.url + path, headers=self.headers, timeout=30, **kw)
-        assert r.status_code < 400, r.text
+        assert r.status_code < 400, (method, path, r.status_code, r.text)
         return r.json()
 
     def rollout(self, project: str) -> dict[str, Any]:

@@ -79,9 +79,9 @@ def test_heartbeat_keeps_a_lease_and_release_frees_it(store: Store) -> None:
     """A holder whose heartbeat runs keeps its work past the lease period; released
     unfinished, the work is taken by the next worker; released done, by nobody."""
     item = _add(store)
-    (lease,) = work.take(store, ["rollout"], "w1", 1, lease_s=0.4)
-    with lease.heartbeat(every=0.1):
-        time.sleep(0.9)
+    (lease,) = work.take(store, ["rollout"], "w1", 1, lease_s=1.5)
+    with lease.heartbeat(every=0.25):
+        time.sleep(2.5)
         assert work.take_item(store, item, "w2") is None
     _write(lease, "still-mine")
     lease.release(done=False)

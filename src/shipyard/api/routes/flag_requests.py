@@ -44,7 +44,7 @@ class ReasonIn(BaseModel):
 def list_protections(
     project: str | None = None, who: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.READ)
+    chosen, _ = _scope(who, project, None, Permission.READ, db=store)
     return {"protections": flag_requests.protections(store, chosen)}
 
 
@@ -56,7 +56,7 @@ def protect(
     who: Principal = Admin,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.ADMIN, store)
+    chosen, env = _scope(who, project, _need(env), Permission.ADMIN, store, db=store)
     return flag_requests.protect(store, chosen, _need(env), body.approvals, of_principal(who))
 
 
@@ -68,7 +68,7 @@ def list_requests(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, env, Permission.READ)
+    chosen, env = _scope(who, project, env, Permission.READ, db=store)
     rows = flag_requests.list_requests(store, chosen, env, status)
     return {
         "requests": [r for r in rows if reaches_environment(who.environments, r["environment"])]
@@ -83,7 +83,7 @@ def propose(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store)
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_requests.propose(
         store,
         chosen,
@@ -100,7 +100,7 @@ def propose(
 def show(
     request_id: int, project: str | None = None, who: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.READ)
+    chosen, _ = _scope(who, project, None, Permission.READ, db=store)
     return _in_reach(who, flag_requests.show(store, chosen, request_id))
 
 
@@ -118,7 +118,7 @@ def _reached(who: Principal, store: Store, project: str, request_id: int) -> Non
 def approve(
     request_id: int, project: str | None = None, who: Principal = Approver, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.APPROVE)
+    chosen, _ = _scope(who, project, None, Permission.APPROVE, db=store)
     _reached(who, store, chosen, request_id)
     return flag_requests.approve(store, chosen, request_id, of_principal(who))
 
@@ -131,7 +131,7 @@ def reject(
     who: Principal = Approver,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.APPROVE)
+    chosen, _ = _scope(who, project, None, Permission.APPROVE, db=store)
     _reached(who, store, chosen, request_id)
     reason = body.reason if body is not None else None
     return flag_requests.close(
@@ -147,7 +147,7 @@ def cancel(
     who: Principal = Writer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    chosen, _ = _scope(who, project, None, Permission.FLAGS, db=store)
     _reached(who, store, chosen, request_id)
     reason = body.reason if body is not None else None
     return flag_requests.close(
@@ -159,6 +159,6 @@ def cancel(
 def apply(
     request_id: int, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    chosen, _ = _scope(who, project, None, Permission.FLAGS, db=store)
     _reached(who, store, chosen, request_id)
     return flag_requests.apply(store, chosen, request_id, of_principal(who))

@@ -37,7 +37,7 @@ def _scope(
     permission: Permission,
     store: Store | None = None,
     *,
-    db: Store,
+    db: Store | None = None,
 ) -> tuple[str, str | None]:
     """The project (asked for, the token's own, or the server's repository's) and the env,
     checked against the project's environments when the server holds its spec; a write
@@ -53,8 +53,9 @@ def _scope(
     principal.require(permission, chosen, env)
     if store is not None:
         projects.admit(store, principal, chosen, held=local)
-    if env is not None:
-        spec = specs.current(db, chosen)
+    reads = db or store
+    if env is not None and reads is not None:
+        spec = specs.current(reads, chosen)
         flags.check_environment(env, list(spec.environments) if spec is not None else None)
     return chosen, env
 
