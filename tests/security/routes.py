@@ -210,6 +210,21 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
             )
         ],
         ("GET", "/api/client/streaming"): [("/api/client/streaming", None)],
+        # The frontend API takes frontend tokens: alpha's; its preflights take none by design.
+        ("GET", "/api/frontend"): [("/api/frontend?userId=1&environment=dev", None)],
+        ("POST", "/api/frontend"): [("/api/frontend", {"context": {"environment": "dev"}})],
+        ("POST", "/api/frontend/client/metrics"): [
+            (
+                "/api/frontend/client/metrics",
+                {"appName": "x", "bucket": {"start": "", "stop": "", "toggles": {}}},
+            )
+        ],
+        ("POST", "/api/frontend/client/register"): [
+            ("/api/frontend/client/register", {"appName": "x"})
+        ],
+        ("OPTIONS", "/api/frontend"): [("/api/frontend", None)],
+        ("OPTIONS", "/api/frontend/client/metrics"): [("/api/frontend/client/metrics", None)],
+        ("OPTIONS", "/api/frontend/client/register"): [("/api/frontend/client/register", None)],
     }
 
 

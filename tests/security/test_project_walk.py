@@ -29,9 +29,18 @@ def test_alpha_reaches_nothing_of_bravo(world: World, bravo: Bravo) -> None:
         "POST", "/api/v1/flags/tokens?project=alpha", "alpha_admin", json={"environment": "dev"}
     )
     assert client.status_code == 200, client.text
+    frontend = world.call(
+        "POST",
+        "/api/v1/flags/tokens?project=alpha",
+        "alpha_admin",
+        json={"environment": "dev", "kind": "frontend"},
+    )
+    assert frontend.status_code == 200, frontend.text
     leaks = []
     for (method, route), requests in route_calls(world, bravo).items():
         token = client.json()["token"] if route.startswith("/api/client") else None
+        if route.startswith("/api/frontend"):
+            token = frontend.json()["token"]
         headers = {"Authorization": token} if token else world.headers(who)
         for path, body in requests:
             status, text = send(world, method, path, body, headers)

@@ -157,10 +157,16 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
 
     app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(unleash.router, prefix="/api/client", tags=["unleash"])
+    from shipyard.api.routes import frontend
+
+    app.include_router(frontend.router, prefix="/api/frontend", tags=["unleash"])
     from shipyard.api.routes.remote_cache import cache_app
 
     app.state.remote_cache = remote_cache_of(store)
     app.mount("/cache", cache_app(app.state.remote_cache))
+    from shipyard.web.app import mount
+
+    mount(app)  # the dashboard: pages at /, after every API route (docs/dashboard.md)
     return app
 
 

@@ -36,6 +36,7 @@ _ENV_NAME = re.compile(NAME_RE)
 # Payloads served by /api/client/features, by (database, project, environment, revision): a
 # revision never changes meaning, so an entry is never stale, only superseded.
 _PAYLOADS: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
+_STATES: dict[tuple[str, str, str], tuple[int, FeatureState]] = {}
 
 
 class FlagNotFound(NotFound):
@@ -132,6 +133,19 @@ def client_payload_in(
     }
     _PAYLOADS[key] = (rev, payload)
     return rev, payload
+
+
+def compiled_state_in(uow: UnitOfWork, url: str, project: str, env: str) -> FeatureState:
+    """The environment's flags compiled for evaluation, made once per revision (the frontend
+    API evaluates for every request, and compiling costs far more than evaluating)."""
+    key = (url, project, env)
+    rev = repo.revision(uow.conn, project, env)
+    cached = _STATES.get(key)
+    if cached is not None and cached[0] == rev:
+        return cached[1]
+    compiled = _state(uow, project, env)
+    _STATES[key] = (rev, compiled)
+    return compiled
 
 
 def revision(store: Store, project: str, env: str) -> int:

@@ -1,0 +1,132 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright against a real
+`shipyard server` in a fresh repository. One server and one browser serve every test here;
+each page's screenshot is left under tmp/artefacts/dashboard/ as the run's artefact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from tests.e2e.helpers import as_json, running_server, shipyard
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "dashboard"
+ROLES = ("admin", "viewer", "developer", "deployer", "approver")
+
+SPEC = """\
+project: shop
+pipeline:
+  jobs:
+    lint:
+      run: echo linted
+    test:
+      needs: [lint]
+      run: echo tested
+environments:
+  dev:
+    target: {type: process, command: "python3 -m http.server {port} --bind 127.0.0.1"}
+    strategy: recreate
+"""
+
+
+@dataclass
+class Site:
+    url: str
+    repo: Path
+    tokens: dict[str, str]
+    browser: Browser
+    sessions: dict[str, BrowserContext] = field(default_factory=dict)
+
+    def page(self, who: str) -> Page:
+        """A new tab of ``who``'s logged-in browser session."""
+        if who not in self.sessions:
+            context = self.browser.new_context(
+                base_url=self.url, viewport={"width": 1280, "height": 900}
+            )
+            context.set_default_timeout(15_000)
+            page = context.new_page()
+            page.goto("/login")
+            page.get_by_label("API token").fill(self.tokens[who])
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text("Overview")
+            page.close()
+            self.sessions[who] = context
+        return self.sessions[who].new_page()
+
+    def api(self, who: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kw)
+
+
+def shot(page: Page, name: str) -> None:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    repo = tmp_path_factory.mktemp("dash")
+    (repo / "shipyard.yaml").write_text(SPEC)
+    env = {"SHIPYARD_ACTOR": "ci@example.com"}
+    tokens = {}
+    for role in ROLES:
+        made = shipyard(
+            "token",
+            "create",
+            "--role",
+            role,
+            "--name",
+            f"{role}@example.com",
+            "--json",
+            cwd=repo,
+            env=env,
+        )
+        tokens[role] = as_json(made)["token"]
+    with running_server(repo) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield Site(url, repo, tokens, browser)
+        finally:
+            browser.close()
+
+
+def test_a_page_without_a_session_sends_to_the_login_form(site: Site) -> None:
+    """An anonymous visitor of a page lands on the login form, and comes back after it."""
+    context = site.browser.new_context(base_url=site.url)
+    page = context.new_page()
+    page.goto("/?project=shop")
+    expect(page).to_have_url(f"{site.url}/login?next=/%3Fproject%3Dshop")
+    page.get_by_label("API token").fill("shp_not-a-token")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    shot(page, "login")
+    page.get_by_label("API token").fill(site.tokens["viewer"])
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{site.url}/?project=shop")
+    cookie = next(c for c in context.cookies() if c["name"] == "shipyard_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    context.close()
+
+
+def test_the_overview_shows_what_runs_where(site: Site) -> None:
+    """The overview lists each environment of the project with its phase and strategy."""
+    page = site.page("viewer")
+    page.goto("/")
+    expect(page.get_by_role("row", name="dev")).to_contain_text("recreate")
+    shot(page, "overview")
