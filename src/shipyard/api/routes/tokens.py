@@ -25,6 +25,7 @@ class NewToken(BaseModel):
     name: str = Field("api", max_length=200)
     project: str | None = None
     expires_in_seconds: int | None = Field(None, gt=0, le=MAX_DURATION_DAYS * 86400)
+    environments: list[str] | None = Field(None, max_length=50)
 
 
 @router.post("", status_code=201)
@@ -38,6 +39,7 @@ def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> d
         expires_in=life,
         actor=of_principal(who),
         maker=who,
+        environments=body.environments,
     )
 
 
