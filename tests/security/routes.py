@@ -194,6 +194,31 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
         ("DELETE", "/api/v1/flags/{name}/strategies/{index}"): [
             (f"/api/v1/flags/bravo-flag/strategies/0?{q}", None)
         ],
+        ("GET", "/api/v1/flags/protections"): [
+            (f"/api/v1/flags/protections?{p}", None),
+            ("/api/v1/flags/protections", None),
+        ],
+        ("PUT", "/api/v1/flags/protections"): [
+            (f"/api/v1/flags/protections?{q}", {"approvals": 1})
+        ],
+        ("GET", "/api/v1/flags/requests"): [
+            (f"/api/v1/flags/requests?{p}", None),
+            ("/api/v1/flags/requests", None),
+        ],
+        ("POST", "/api/v1/flags/requests"): [
+            (f"/api/v1/flags/requests?{q}", {"flag": "bravo-flag", "action": "enable"})
+        ],
+        ("GET", "/api/v1/flags/requests/{request_id}"): [
+            (f"/api/v1/flags/requests/{b.request_id}?{p}", None),
+            (f"/api/v1/flags/requests/{b.request_id}", None),
+        ],
+        **{
+            ("POST", f"/api/v1/flags/requests/{{request_id}}/{step}"): [
+                (f"/api/v1/flags/requests/{b.request_id}/{step}?{p}", None),
+                (f"/api/v1/flags/requests/{b.request_id}/{step}", None),
+            ]
+            for step in ("approve", "reject", "cancel", "apply")
+        },
         # The Unleash client API takes client tokens: alpha's, naming bravo's environment.
         ("GET", "/api/client/features"): [("/api/client/features?environment=dev", None)],
         ("POST", "/api/client/register"): [

@@ -141,8 +141,10 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     from shipyard.api.routes import deployments
 
     app.include_router(deployments.router, prefix="/api/v1", tags=["deployments"])
-    from shipyard.api.routes import flags, unleash
+    from shipyard.api.routes import flag_requests, flags, unleash
 
+    # Before the flags router, whose /{name} would otherwise take /requests and /protections.
+    app.include_router(flag_requests.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(unleash.router, prefix="/api/client", tags=["unleash"])
     from shipyard.api.routes import frontend

@@ -998,12 +998,12 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
             tx.add_steps(state.rows(state.same, utcnow()))
         tx.finish_run(state.run_id, status=status, now=utcnow(), duration=duration, base=base)
         tx.events([("run.finished", state.subject(), state.actor, finished, state.project, None)])
-    _stamp(state, graph, summary)
+    _stamp(state, graph, summary, base)
     state.reporter.finished(summary)
     return summary
 
 
-def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
+def _stamp(state: _Run, graph: Graph, summary: dict[str, Any], base: int | None) -> None:
     """Leave the up-to-date stamp when this run is one the next can be answered from."""
     if state.stamp_spec is None or summary["status"] != "success":
         return
@@ -1028,3 +1028,21 @@ def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
         summary=summary,
         saved_s=sum(r.saved if r.cached else r.duration for r in records),
     )
+    from shipyard.services import incremental
+
+    if state.store.blobs_url == "disk" and all(incremental.eligible(j) for j in jobs):
+        # ``base`` None: this run wrote a row for every step, and is the base of the next.
+        base_keys = (
+            {n: k for n, (k, st) in state.base_steps.items() if st == "success"}
+            if base is not None
+            else {r.node: r.key for r in records}
+        )
+        incremental.save(
+            state.store.home,
+            run_id=state.run_id,
+            base=base if base is not None else state.run_id,
+            nodes=[
+                incremental.node_of(state.records[nid], graph.nodes[nid].job, base_keys.get(nid))
+                for nid in graph.order
+            ],
+        )

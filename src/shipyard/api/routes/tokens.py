@@ -24,6 +24,7 @@ class NewToken(BaseModel):
     name: str = Field("api", max_length=200)
     project: str | None = None
     expires_in_seconds: int | None = Field(None, gt=0)
+    environments: list[str] | None = Field(None, max_length=50)
 
 
 @router.post("", status_code=201)
@@ -37,6 +38,7 @@ def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> d
         expires_in=life,
         actor=of_principal(who),
         maker=who,
+        environments=body.environments,
     )
 
 
