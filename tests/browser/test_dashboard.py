@@ -4,6 +4,10 @@ each page's screenshot is left under tmp/artefacts/dashboard/ as the run's artef
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +42,10 @@ pipeline:
     test:
       needs: [lint]
       run: echo tested
+    stream:
+      needs: [lint]
+      run: "for i in 1 2 3 4 5 6 7 8; do echo line $i of $TOKEN; sleep 0.5; done"
+      secrets: {TOKEN: {env: STREAM_TOKEN}}
 environments:
   dev:
     target: {type: process, command: "python3 -m http.server {port} --bind 127.0.0.1"}
@@ -68,6 +76,16 @@ class Site:
             page.close()
             self.sessions[who] = context
         return self.sessions[who].new_page()
+
+    def wait_for_run(self, proc: subprocess.Popen[bytes]) -> int:
+        """The id of the run ``proc`` (a `shipyard run`) records, once it is recorded."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            runs = self.api("viewer", "GET", "/api/v1/runs?limit=1").json()["runs"]
+            if runs and runs[0]["status"] == "running":
+                return int(runs[0]["id"])
+            time.sleep(0.1)
+        raise AssertionError("the run was not recorded as running")
 
     def api(self, who: str, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -130,3 +148,38 @@ def test_the_overview_shows_what_runs_where(site: Site) -> None:
     page.goto("/")
     expect(page.get_by_role("row", name="dev")).to_contain_text("recreate")
     shot(page, "overview")
+
+
+def test_a_running_steps_log_streams_into_the_page_with_its_secret_masked(site: Site) -> None:
+    """A step's lines appear on its run page while it runs, its secret shown as ***, and its
+    stored log replaces them when it ends; the DAG shows each step's state and cache hit."""
+    secret = "s3cr3t-value-for-the-stream"
+    env = {k: v for k, v in os.environ.items() if k != "SHIPYARD_SERVER"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipyard", "run", "stream", "--plain"],
+        cwd=site.repo,
+        env={**env, "STREAM_TOKEN": secret},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run_id = site.wait_for_run(proc)
+        page = site.page("viewer")
+        page.goto("/runs")
+        page.get_by_role("link", name=f"#{run_id}", exact=True).click()
+        page.get_by_role("link", name="stream").click()
+        log = page.locator("#log")
+        expect(log).to_contain_text("line 2 of ***")
+        assert proc.poll() is None, "the run ended before its log was seen streaming"
+        expect(page.locator("#dag")).to_contain_text("running")
+        shot(page, "run-live-log")
+        expect(log).to_contain_text("line 8 of ***", timeout=20_000)
+        assert proc.wait(30) == 0
+        expect(page.locator("#dag li", has_text="stream")).to_contain_text("success")
+        assert secret not in page.content()
+        assert log.inner_text().count("line 1 of") == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    page.goto("/runs")
+    shot(page, "runs")
