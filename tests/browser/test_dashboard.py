@@ -5,6 +5,7 @@ each page's screenshot is left under tmp/artefacts/dashboard/ as the run's artef
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +18,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from shipyard.services.deploy_demo import Traffic
 from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.integration.test_deploy import APP
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -50,6 +53,17 @@ environments:
   dev:
     target: {type: process, command: "python3 -m http.server {port} --bind 127.0.0.1"}
     strategy: recreate
+  production:
+    target:
+      type: process
+      command: "python app.py --port {port}"
+      readiness: {timeout: 10s}
+      grace: 1s
+    strategy:
+      canary:
+        steps: [{weight: 30}, {analysis: errors, duration: 120s}, {weight: 100}]
+analysis:
+  errors: {provider: builtin, metric: error_rate, max_increase: 0.05, min_samples: 5, interval: 1s}
 """
 
 
@@ -101,6 +115,7 @@ def shot(page: Page, name: str) -> None:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     repo = tmp_path_factory.mktemp("dash")
     (repo / "shipyard.yaml").write_text(SPEC)
+    shutil.copy(APP, repo / "app.py")
     env = {"SHIPYARD_ACTOR": "ci@example.com"}
     tokens = {}
     for role in ROLES:
@@ -122,6 +137,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             yield Site(url, repo, tokens, browser)
         finally:
             browser.close()
+            shipyard("env", "stop", "production", cwd=repo)
 
 
 def test_a_page_without_a_session_sends_to_the_login_form(site: Site) -> None:
@@ -183,3 +199,32 @@ def test_a_running_steps_log_streams_into_the_page_with_its_secret_masked(site: 
         proc.wait()
     page.goto("/runs")
     shot(page, "runs")
+
+
+def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
+    """The rollout page shows the canary's weights and each analysis measurement against its
+    threshold as it arrives; Abort sends the traffic back to the stable version."""
+    first = shipyard("deploy", "production", "--version", "1.0.0", cwd=site.repo)
+    assert first.returncode == 0, first.stderr
+    url = site.api("viewer", "GET", "/api/v1/environments").json()["environments"][1]["url"]
+    with Traffic(url):
+        started = site.api(
+            "deployer",
+            "POST",
+            "/api/v1/deployments",
+            json={"environment": "production", "version": "1.1.0"},
+        )
+        assert started.status_code == 200, started.text
+        page = site.page("deployer")
+        page.goto("/rollouts/production")
+        expect(page.locator("#weights")).to_contain_text("canary 30%", timeout=30_000)
+        measurements = page.get_by_role("table").filter(has_text="error_rate")
+        expect(measurements.first).to_contain_text("0.05", timeout=20_000)
+        shot(page, "rollout-canary-live")
+        page.get_by_role("button", name="Abort").click()
+        expect(page.get_by_role("status")).to_contain_text("abort queued")
+        expect(page.locator("#rollout-status")).to_contain_text("Aborted", timeout=30_000)
+        expect(page.locator("#weights")).to_contain_text("stable 100%")
+        shot(page, "rollout-aborted")
+    events = site.api("viewer", "GET", "/api/v1/audit/events?kind=rollout.*&limit=50").json()
+    assert any(e["actor"] == "deployer@example.com" for e in events["events"])
