@@ -344,7 +344,7 @@ def _open_stream(url: str, token: str, ready: Any, ends: list[float]) -> None:
         )
         seen, hydrated = b"", False
         while chunk := sock.recv(65536):
-            seen = (seen + chunk)[-4096:]
+            seen = seen[-64:] + chunk  # enough to find a marker split across two reads
             if not hydrated and b"unleash-connected" in seen:
                 hydrated = True
                 ready.release()
@@ -370,8 +370,9 @@ def idle_streams(url: str, store: Any, pid: int, seconds: float, count: int = 20
     ]
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + 60
     for _ in range(count):
-        ready.acquire(timeout=60)
+        ready.acquire(timeout=max(0.0, deadline - time.monotonic()))
     before = _cpu_seconds(pid)
     time.sleep(seconds)
     idle_cpu = (_cpu_seconds(pid) - before) / seconds
