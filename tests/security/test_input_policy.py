@@ -169,11 +169,11 @@ def test_a_page_uploaded_as_an_artifact_is_served_as_a_download(world: World) ->
 def test_every_answer_carries_the_security_headers(
     world: World, path: str, who: str | None
 ) -> None:
-    """Success, 401 and 404 answers alike carry nosniff, DENY framing and no referrer."""
+    """Success, 401 and 404 answers alike carry nosniff, DENY framing, same-origin referrers."""
     got = world.call("GET", path, who)
     assert got.headers["x-content-type-options"] == "nosniff"
     assert got.headers["x-frame-options"] == "DENY"
-    assert got.headers["referrer-policy"] == "no-referrer"
+    assert got.headers["referrer-policy"] == "same-origin"
 
 
 def test_an_upload_declared_larger_than_the_limit_is_refused_before_its_body(world: World) -> None:

@@ -42,13 +42,21 @@ BODY_RULES = {k: PARAM_RULES[k] for k in ("project", "env", "environment")}
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # the dashboard checks Origin on its forms
     (b"cross-origin-resource-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 # The API serves data, never pages: nothing it answers may run script or be framed. The
-# Swagger UI and ReDoc pages load their scripts from a CDN, so they go without it.
-CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# dashboard and the status page are pages of this origin's own scripts and styles (inline
+# styles: the status page's, htmx's); the Swagger UI and ReDoc pages load theirs from a CDN
+# and go without. A page that sets its own policy keeps it.
+API_PATHS = ("/api/", "/healthz", "/openapi.json", "/metrics", "/cache")
+CSP_API = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+CSP_PAGES = (
+    b"content-security-policy",
+    b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+)
 DOC_PAGES = ("/docs", "/redoc")
 
 
@@ -167,7 +175,10 @@ class Boundary:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        extra = SECURITY_HEADERS + ([] if path.startswith(DOC_PAGES) else [CSP])
+        if path.startswith(DOC_PAGES):
+            extra = SECURITY_HEADERS
+        else:
+            extra = [*SECURITY_HEADERS, CSP_API if path.startswith(API_PATHS) else CSP_PAGES]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
