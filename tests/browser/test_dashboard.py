@@ -86,6 +86,7 @@ class Site:
             page.goto("/login")
             page.get_by_label("API token").fill(self.tokens[who])
             page.get_by_role("button", name="Log in").click()
+            assert page.get_by_role("alert").count() == 0, page.get_by_role("alert").inner_text()
             expect(page.get_by_role("heading", level=1)).to_contain_text("Overview")
             page.close()
             self.sessions[who] = context
@@ -228,3 +229,61 @@ def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
         shot(page, "rollout-aborted")
     events = site.api("viewer", "GET", "/api/v1/audit/events?kind=rollout.*&limit=50").json()
     assert any(e["actor"] == "deployer@example.com" for e in events["events"])
+
+
+def test_toggling_a_flag_in_the_browser_changes_the_sdks_answer(site: Site) -> None:
+    """A developer enables a flag and sets its rollout on the flags pages; a streaming SDK
+    client's answer follows each change, and the flag's history names who made it."""
+    from shipyard.sdk.client import FlagsClient
+
+    made = site.api("developer", "POST", "/api/v1/flags?env=dev", json={"name": "new-checkout"})
+    assert made.status_code == 200, made.text
+    client_token = site.api(
+        "developer", "POST", "/api/v1/flags/tokens", json={"environment": "dev"}
+    ).json()["token"]
+    sdk = FlagsClient(site.url, client_token, "dev", app_name="browser-test")
+    try:
+        assert sdk.wait_until_ready()
+        assert not sdk.is_enabled("new-checkout", {"userId": "u1"})
+        page = site.page("developer")
+        page.goto("/flags?env=dev")
+        shot(page, "flags")
+        page.get_by_role("button", name="Enable new-checkout").click()
+        expect(page.get_by_role("status")).to_contain_text("new-checkout enabled in dev")
+        _until(lambda: sdk.is_enabled("new-checkout", {"userId": "u1"}))
+        page.get_by_label("Rollout percentage").fill("0")
+        page.get_by_role("button", name="Set rollout").click()
+        expect(page.get_by_role("status")).to_contain_text("rolled out to 0%")
+        _until(lambda: not sdk.is_enabled("new-checkout", {"userId": "u1"}))
+        expect(page.get_by_role("table").last).to_contain_text("developer@example.com")
+        shot(page, "flag")
+    finally:
+        sdk.close(flush=False)
+
+
+def test_a_viewer_is_offered_no_change_and_is_refused_one(site: Site) -> None:
+    """A viewer's flags page has no toggle, and a toggle posted with the viewer's own session
+    and CSRF token is refused with 403 and changes nothing."""
+    page = site.page("viewer")
+    page.goto("/flags?env=dev")
+    expect(page.get_by_role("link", name="new-checkout")).to_be_visible()
+    expect(page.get_by_role("button", name="Enable new-checkout")).to_have_count(0)
+    expect(page.get_by_role("button", name="Disable new-checkout")).to_have_count(0)
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    before = site.api("viewer", "GET", "/api/v1/flags/new-checkout?env=dev").json()
+    refused = page.request.post(
+        "/flags/new-checkout/disable", form={"csrf": csrf or "", "env": "dev"}
+    )
+    assert refused.status == 403 and "may not flags" in refused.text()
+    forged = page.request.post("/flags/new-checkout/disable", form={"csrf": "x", "env": "dev"})
+    assert forged.status == 403 and "csrf-failed" in forged.text()
+    after = site.api("viewer", "GET", "/api/v1/flags/new-checkout?env=dev").json()
+    assert after == before
+
+
+def _until(check: Any, seconds: float = 15.0) -> None:
+    """Wait for a client that learns of changes by itself (the SDK's stream) to catch up."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the SDK never saw the change"
+        time.sleep(0.1)

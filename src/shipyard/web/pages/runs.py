@@ -64,8 +64,10 @@ def run_page(run_id: int, step: str | None = None, ctx: Ctx = Depends(page_ctx))
             from shipyard.errors import NotFound
 
             raise NotFound(f"run {run_id} has no step {step!r}", "pick one of the run's steps")
-        if chosen["state"] != "pending":
-            log = pipeline_live.read(store, run_id, step, 0)
+        if chosen["state"] != "pending" or data["run"]["status"] == "running":
+            log = pipeline_live.read(
+                store, run_id, step, 0
+            )  # a pending step streams once it starts
         if ctx.spec is not None and ctx.spec.project == data["run"]["project"]:
             job = chosen["step"]["job"] if chosen["step"] else step.split(" ", 1)[0]
             try:
