@@ -42,7 +42,7 @@ def why(job: str, who: Principal = Reader, store: Store = StoreDep) -> dict[str,
     (the job as the server's shipyard.yaml declares it)."""
     from shipyard.api.routes.release import _spec
 
-    return pipeline_history.why_job(store, _spec(who), job)
+    return pipeline_history.why_job(store, _spec(store, who), job)
 
 
 @router.get("/{run_id}")
