@@ -177,7 +177,9 @@ class Bravo:
 def bravo(world: World) -> Iterator[Bravo]:
     (world.repo / "app.py").write_text(BRAVO_APP)
     (world.repo / "shipyard.yaml").write_text(BRAVO_SPEC)
-    gitrepo.commit(world.repo, "feat: bravo service", {"shipyard.yaml": BRAVO_SPEC})
+    gitrepo.commit(
+        world.repo, "feat: bravo service", {"shipyard.yaml": BRAVO_SPEC, "app.py": BRAVO_APP}
+    )
     world.cli("run")
     world.cli("deploy", "dev", "--version", "1.0.0")
     try:

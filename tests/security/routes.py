@@ -17,6 +17,7 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
     return {
         ("GET", "/api/v1/audit/events"): [("/api/v1/audit/events?limit=10000", None)],
         ("GET", "/api/v1/audit/verify"): [("/api/v1/audit/verify", None)],
+        ("POST", "/api/v1/audit/verify"): [("/api/v1/audit/verify", {"checkpoints": []})],
         ("GET", "/api/v1/audit/proof/inclusion/{seq}"): [
             (f"/api/v1/audit/proof/inclusion/{b.event_seq}", None)
         ],

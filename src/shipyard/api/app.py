@@ -69,7 +69,18 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     from shipyard.api.throttle import Cached, Limiter
 
     urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
-    app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan, **urls)
+    from fastapi import Depends
+
+    from shipyard.api.inputs import Boundary, check_request
+
+    # One input policy for every route (api/inputs.py), and security headers on every answer.
+    app = FastAPI(
+        title="Shipyard",
+        version=__version__,
+        lifespan=_lifespan,
+        dependencies=[Depends(check_request)],
+        **urls,
+    )
     app.state.store = store
     from shipyard.api.flag_feed import FlagFeed
 
@@ -77,6 +88,7 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     from shipyard.api.limits import JsonBodyLimits
 
     app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body
+    app.add_middleware(Boundary)  # outermost: its headers reach every answer, errors too
     app.state.status_page = Cached[str](STATUS_TTL_S)
     app.state.status_limiter = Limiter(*STATUS_RATE)
     if not public_docs:

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "demo": ("shipyard.cli.demo", "demo", "Walk a sample service through Shipyard end to end."),
     "audit": ("shipyard.cli.audit", "app", "Read, verify and prove the tamper-evident event log."),
-    "db": ("shipyard.cli.db", "app", "Database migrations."),
+    "db": ("shipyard.cli.db", "app", "Database migrations, backup and restore."),
     "token": ("shipyard.cli.tokens", "app", "API tokens with roles."),
     "server": ("shipyard.cli.server", "server", "Serve the HTTP API."),
     "key": ("shipyard.cli.keys", "app", "The signing key shared by replicas and workers."),

@@ -230,14 +230,10 @@ def why(
     json_: bool = JSON,
 ) -> None:
     """Say what changed in a job's cache key between its two newest runs."""
-    from shipyard.domain.pipeline import build_graph
-    from shipyard.services import pipeline
     from shipyard.services import pipeline_history as h
 
     spec, root = _spec(file)
-    graph = build_graph(pipeline.select_jobs(spec, [job]))  # job-unknown when there is none
-    nodes = list(graph.job_nodes[job])
-    data = h.why(open_store(root), spec.project, job, nodes)
+    data = h.why_job(open_store(root), spec, job)  # job-unknown when there is none
 
     def human() -> None:
         from rich.markup import escape

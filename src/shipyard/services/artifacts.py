@@ -91,11 +91,12 @@ def check_name_version(name: str, version: str) -> None:
 
 
 def media_type_of(path: Path) -> str:
-    return (
-        MEDIA_TYPES.get(path.suffix)
-        or mimetypes.guess_type(path.name)[0]
-        or ("application/octet-stream")
-    )
+    """The media type from the file's name, if it is one artifacts may have (a page or an
+    image a browser would render is stored as plain bytes: domain/inputs.py)."""
+    from shipyard.domain.inputs import MEDIA_TYPES as ALLOWED
+
+    guessed = MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+    return guessed if guessed in ALLOWED else "application/octet-stream"
 
 
 @dataclass(frozen=True)

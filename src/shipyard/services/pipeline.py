@@ -39,6 +39,7 @@ from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
 from shipyard.services import uptodate
+from shipyard.services.pipeline_live import Writer as LiveWriter
 from shipyard.spec.models import Job, Spec
 from shipyard.store.append import NewEvent, utcnow
 from shipyard.store.runlog import UP_TO_DATE, RunLog
@@ -289,6 +290,7 @@ class _Run:
         self.asked: list[str] = []  # the jobs named on the command line
         self.remote: RemoteTier | None = None  # the remote cache, behind the local one
         self.keyed: dict[str, tuple[str, str, list[str]]] = {}  # keys computed ahead
+        self.live = LiveWriter(store.home, 0)  # running steps' output, for the server to show
 
     # -- recording ------------------------------------------------------------------------
 
@@ -798,6 +800,7 @@ def run(
             begun = {"commit": commit, "jobs": list(jobs or []), "trigger": trigger}
             tx.events([("run.started", state.subject(), actor, begun, spec.project, None)])
         lock.holding(state.run_id)
+        state.live = LiveWriter(store.home, state.run_id)
         reporter.started(state.run_id, len(graph.nodes))
         for step in carried:
             state.record(
@@ -890,8 +893,10 @@ def _loop(state: _Run, sched: Scheduler, executor: Executor, graph: Graph) -> bo
                 raise RuntimeError("the scheduler stalled")  # a bug, never bad input
             state.reporter.tick()
             state.flush()
+            state.live.tick(executor, running)
         _step(state, sched, executor, graph, running, interrupted)  # skips decided last
     finally:
+        state.live.close()
         executor.shutdown()  # after an unexpected error, stops the steps rather than orphan them
         state.cas.close()
         state.stat.save()

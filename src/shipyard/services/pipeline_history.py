@@ -124,6 +124,15 @@ def step_logs(store: Store, run_id: int, job: str) -> dict[str, Any]:
     return {"run_id": run_id, "job": job, "logs": logs}
 
 
+def why_job(store: Store, spec: Any, job: str) -> dict[str, Any]:
+    """``why`` for every node of ``job`` as ``spec`` declares it (job-unknown if it does not)."""
+    from shipyard.domain.pipeline import build_graph
+    from shipyard.services.pipeline import select_jobs
+
+    graph = build_graph(select_jobs(spec, [job]))
+    return why(store, spec.project, job, list(graph.job_nodes[job]))
+
+
 def why(store: Store, project: str, job: str, nodes: list[str]) -> dict[str, Any]:
     """For each node of the job, what changed in its key since the run before its newest one."""
     answers: list[dict[str, Any]] = []

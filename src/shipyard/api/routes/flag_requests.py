@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from shipyard.api.app import StoreDep, require
 from shipyard.api.routes.flags import _need, _scope
-from shipyard.domain.access import Permission
+from shipyard.domain.access import Permission, reaches_environment
 from shipyard.identity import of_principal
 from shipyard.services import flag_requests
 from shipyard.services.tokens import Principal
@@ -69,7 +69,10 @@ def list_requests(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     chosen, env = _scope(who, project, env, Permission.READ)
-    return {"requests": flag_requests.list_requests(store, chosen, env, status)}
+    rows = flag_requests.list_requests(store, chosen, env, status)
+    return {
+        "requests": [r for r in rows if reaches_environment(who.environments, r["environment"])]
+    }
 
 
 @router.post("/requests")
@@ -98,7 +101,17 @@ def show(
     request_id: int, project: str | None = None, who: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.READ)
-    return flag_requests.show(store, chosen, request_id)
+    return _in_reach(who, flag_requests.show(store, chosen, request_id))
+
+
+def _in_reach(who: Principal, request: dict[str, Any]) -> dict[str, Any]:
+    """A token limited to environments acts on (and sees) requests of those alone."""
+    who.require_environment(request["environment"])
+    return request
+
+
+def _reached(who: Principal, store: Store, project: str, request_id: int) -> None:
+    _in_reach(who, flag_requests.show(store, project, request_id))
 
 
 @router.post("/requests/{request_id}/approve")
@@ -106,6 +119,7 @@ def approve(
     request_id: int, project: str | None = None, who: Principal = Approver, store: Store = StoreDep
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.APPROVE)
+    _reached(who, store, chosen, request_id)
     return flag_requests.approve(store, chosen, request_id, of_principal(who))
 
 
@@ -118,6 +132,7 @@ def reject(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.APPROVE)
+    _reached(who, store, chosen, request_id)
     reason = body.reason if body is not None else None
     return flag_requests.close(
         store, chosen, request_id, of_principal(who), cancel=False, reason=reason
@@ -133,6 +148,7 @@ def cancel(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    _reached(who, store, chosen, request_id)
     reason = body.reason if body is not None else None
     return flag_requests.close(
         store, chosen, request_id, of_principal(who), cancel=True, reason=reason
@@ -144,4 +160,5 @@ def apply(
     request_id: int, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    _reached(who, store, chosen, request_id)
     return flag_requests.apply(store, chosen, request_id, of_principal(who))
