@@ -53,6 +53,7 @@ environments:
   dev:
     target: {type: process, command: "python3 -m http.server {port} --bind 127.0.0.1"}
     strategy: recreate
+    gates: [{approval: {min: 1}}]
   production:
     target:
       type: process
@@ -287,3 +288,32 @@ def _until(check: Any, seconds: float = 15.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "the SDK never saw the change"
         time.sleep(0.1)
+
+
+def test_a_second_person_approves_what_the_first_may_not(site: Site) -> None:
+    """Whoever published a version is refused its approval (separation of duties); a second
+    person's approval is recorded and the environment's approval gate passes."""
+    published = site.api(
+        "admin", "PUT", "/api/v1/artifacts/app/3.0.0?project=shop", content=b"app bytes"
+    )
+    assert published.status_code == 201, published.text
+    own = site.page("admin")
+    own.goto("/releases")
+    own.get_by_label("Environment", exact=True).select_option("dev")
+    own.get_by_label("Version").fill("3.0.0")
+    own.get_by_role("button", name="Approve", exact=True).click()
+    expect(own.get_by_role("alert")).to_contain_text("self-approval")
+    expect(own.get_by_role("alert")).to_contain_text("published app@3.0.0")
+    page = site.page("approver")
+    page.goto("/releases")
+    page.get_by_label("Version").fill("3.0.0")
+    page.get_by_label("Comment").fill("looks good")
+    page.get_by_role("button", name="Approve", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("3.0.0 approved for dev")
+    approvals = page.get_by_role("region", name="Approvals")
+    expect(approvals).to_contain_text("approver@example.com")
+    expect(page.get_by_role("region", name="Gates per environment")).to_contain_text("3.0.0 passed")
+    shot(page, "releases")
+    page.get_by_role("link", name="app").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("verified")
+    shot(page, "artifact")
