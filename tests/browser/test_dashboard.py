@@ -350,3 +350,5 @@ def test_the_audit_log_filters_and_hands_out_proofs_and_the_checkpoint(site: Sit
     expect(chart).to_be_visible()
     assert page.request.get("/audit/charts/dora.svg").headers["content-type"] == "image/svg+xml"
     shot(page, "audit")
+    page.goto("/")
+    shot(page, "overview-after-releases")
