@@ -4,6 +4,7 @@ each page's screenshot is left under tmp/artefacts/dashboard/ as the run's artef
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from shipyard.domain import merkle
 from shipyard.services.deploy_demo import Traffic
 from tests.e2e.helpers import as_json, running_server, shipyard
 from tests.integration.test_deploy import APP
@@ -53,6 +55,7 @@ environments:
   dev:
     target: {type: process, command: "python3 -m http.server {port} --bind 127.0.0.1"}
     strategy: recreate
+    gates: [{approval: {min: 1}}]
   production:
     target:
       type: process
@@ -287,3 +290,65 @@ def _until(check: Any, seconds: float = 15.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "the SDK never saw the change"
         time.sleep(0.1)
+
+
+def test_a_second_person_approves_what_the_first_may_not(site: Site) -> None:
+    """Whoever published a version is refused its approval (separation of duties); a second
+    person's approval is recorded and the environment's approval gate passes."""
+    published = site.api(
+        "admin", "PUT", "/api/v1/artifacts/app/3.0.0?project=shop", content=b"app bytes"
+    )
+    assert published.status_code == 201, published.text
+    own = site.page("admin")
+    own.goto("/releases")
+    own.get_by_label("Environment", exact=True).select_option("dev")
+    own.get_by_label("Version").fill("3.0.0")
+    own.get_by_role("button", name="Approve", exact=True).click()
+    expect(own.get_by_role("alert")).to_contain_text("self-approval")
+    expect(own.get_by_role("alert")).to_contain_text("published app@3.0.0")
+    page = site.page("approver")
+    page.goto("/releases")
+    page.get_by_label("Version").fill("3.0.0")
+    page.get_by_label("Comment").fill("looks good")
+    page.get_by_role("button", name="Approve", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("3.0.0 approved for dev")
+    approvals = page.get_by_role("region", name="Approvals")
+    expect(approvals).to_contain_text("approver@example.com")
+    expect(page.get_by_role("region", name="Gates per environment")).to_contain_text("3.0.0 passed")
+    shot(page, "releases")
+    page.get_by_role("link", name="app").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("verified")
+    shot(page, "artifact")
+
+
+def test_the_audit_log_filters_and_hands_out_proofs_and_the_checkpoint(site: Site) -> None:
+    """The audit page filters the event log by kind, downloads an event's inclusion proof
+    that verifies against the log, signs a checkpoint for an admin and shows the DORA chart."""
+    put = site.api("admin", "PUT", "/api/v1/artifacts/audited/1.0.0?project=shop", content=b"x")
+    assert put.status_code == 201, put.text
+    page = site.page("admin")
+    page.goto("/audit")
+    page.get_by_role("button", name="Sign a checkpoint now").click()
+    expect(page.get_by_role("status")).to_contain_text("checkpoint signed at tree size")
+    expect(page.get_by_label("Signed note")).to_contain_text("—")
+    page.get_by_label("Kind").fill("artifact.*")
+    page.get_by_label("Subject").fill("artifact:audited@1.0.0")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.get_by_role("row").filter(has=page.get_by_role("link", name="proof"))
+    expect(rows).to_have_count(1)
+    with page.expect_download() as got:
+        rows.first.get_by_role("link", name="proof").click()
+    proof = json.loads(Path(got.value.path()).read_text())
+    assert merkle.verify_inclusion(
+        bytes.fromhex(proof["leaf_hash"]),
+        proof["leaf_index"],
+        proof["tree_size"],
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+        bytes.fromhex(proof["root_hash"]),
+    )
+    chart = page.get_by_role("img", name="DORA four keys")
+    expect(chart).to_be_visible()
+    assert page.request.get("/audit/charts/dora.svg").headers["content-type"] == "image/svg+xml"
+    shot(page, "audit")
+    page.goto("/")
+    shot(page, "overview-after-releases")

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 PLATFORM = uptodate.platform_name()
 FLUSH_EVERY_S = 0.25
+REMOTE_AHEAD = 32  # steps started beyond the executor's capacity when a remote cache answers
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
@@ -288,6 +289,7 @@ class _Run:
         self.stamp_spec: tuple[Path, str] | None = None  # set when this run may leave a stamp
         self.asked: list[str] = []  # the jobs named on the command line
         self.remote: RemoteTier | None = None  # the remote cache, behind the local one
+        self.keyed: dict[str, tuple[str, str, list[str]]] = {}  # keys computed ahead
         self.live = LiveWriter(store.home, 0)  # running steps' output, for the server to show
 
     # -- recording ------------------------------------------------------------------------
@@ -408,9 +410,29 @@ class _Run:
                 found[rel] = self.stat.digest(f"{self.root}/{rel}")
         return found
 
+    def prefetch(self, nids: list[str], outputs: Mapping[str, Mapping[str, str]]) -> None:
+        """Key the steps about to start and ask the remote cache for those the local one
+        lacks, all at once (``start`` then uses both)."""
+        if self.remote is None or len(nids) < 2:
+            return
+        wanted = []
+        for nid in nids:
+            if not self.graph.nodes[nid].job.cache:
+                continue
+            try:
+                self.keyed[nid] = keyed = self.key_for(nid, outputs)
+            except InputError:
+                continue  # ``start`` meets it again and reports it
+            if self.lookup(keyed[0]) is None:
+                wanted.append(keyed[0])
+        self.remote.prefetch(wanted)
+
     def key_for(
         self, nid: str, outputs: Mapping[str, Mapping[str, str]]
     ) -> tuple[str, str, list[str]]:
+        known = self.keyed.pop(nid, None)
+        if known is not None:
+            return known
         node = self.graph.nodes[nid]
         job = node.job
         files = self.ws.expand(job.inputs, "input", nid)
@@ -906,9 +928,14 @@ def _step(
     interrupted: bool,
 ) -> bool:
     """Start what may start and record skips; True if anything changed."""
-    decision = sched.poll(executor.capacity - len(running))
+    # With a remote cache, more steps are taken at once than the executor runs: most are hits,
+    # fetched together; a miss among them waits in the executor's queue.
+    ahead = REMOTE_AHEAD if state.remote is not None and state.remote.reads else 0
+    decision = sched.poll(executor.capacity - len(running) + ahead)
     for skip in decision.skip:
         state.record(state._base(skip.node, str(skip.state), reason=skip.reason))
+    if not interrupted:
+        state.prefetch(decision.start, sched.outputs)
     now = time.monotonic()
     for nid in decision.start:
         needs = graph.nodes[nid].needs

@@ -9,8 +9,8 @@ from shipyard.web.page import HERE
 
 
 def mount(app: FastAPI) -> None:
-    from shipyard.web.pages import auth, flags, overview, rollouts, runs
+    from shipyard.web.pages import audit, auth, flags, overview, releases, rollouts, runs
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, overview, runs, rollouts, flags):
+    for module in (auth, overview, runs, rollouts, flags, releases, audit):
         app.include_router(module.router, include_in_schema=False)
