@@ -47,7 +47,7 @@ class Ctx:
     token: str
     project: str | None
     projects: list[str]
-    spec: Any | None  # the spec of the project the server runs in, when it is ``project``
+    spec: Any | None  # the spec the server holds for ``project`` (`shipyard apply`)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     form: dict[str, str] = field(default_factory=dict)
 
@@ -64,33 +64,26 @@ class Ctx:
         if self.spec is None:
             raise InputError(
                 f"the server holds no shipyard.yaml for project '{self.project}'",
-                "run `shipyard server` in the project's repository to see its environments",
+                "send it with `shipyard apply` from the project's repository",
                 code="project-spec-missing",
             )
         return self.spec
 
 
-def held_spec() -> Any | None:
-    """The spec of the repository the server runs in, as the API's routes read it."""
-    from shipyard.api.routes.flags import _spec
-
-    return _spec()
-
-
 async def _ctx(request: Request, project: str | None) -> Ctx:
     from starlette.concurrency import run_in_threadpool
 
-    from shipyard.services import projects
+    from shipyard.services import projects, specs
 
+    store = request.app.state.store
     who, token = await session.principal_of(request)
-    spec = await run_in_threadpool(held_spec)
-    known = await run_in_threadpool(projects.list_projects, request.app.state.store, who.project)
-    chosen = project or who.project or (spec.project if spec is not None else None)
+    known = await run_in_threadpool(projects.list_projects, store, who.project)
+    chosen = project or who.project or specs.local_project()
     if chosen is None and known:
         chosen = known[0]
     if chosen is not None:
         who.require(Permission.READ, chosen)
-    held = spec if spec is not None and spec.project == chosen else None
+    held = await run_in_threadpool(specs.current, store, chosen) if chosen is not None else None
     return Ctx(request, who, token, chosen, known, held)
 
 
