@@ -63,10 +63,13 @@ class Http:
             text = text.replace(needle, "***")
         return text
 
-    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+    def request(
+        self, method: str, url: str, *, challenge: bool = False, **kw: Any
+    ) -> httpx.Response:
         """The answer, whatever its status, except that an unreachable registry and a refused
         credential (401, 403) are raised as ``publish-unreachable`` and
-        ``publish-unauthorized``."""
+        ``publish-unauthorized``; with ``challenge`` a 401 is returned, for its
+        ``WWW-Authenticate``."""
         try:
             resp = self.client.request(method, url, **kw)
         except httpx.TimeoutException as exc:
@@ -81,7 +84,7 @@ class Http:
                 "check the target's url in shipyard.yaml and that the registry is running",
                 details={"target": self.label},
             ) from exc
-        if resp.status_code in (401, 403):
+        if resp.status_code == 403 or (resp.status_code == 401 and not challenge):
             raise self.unauthorized(resp)
         return resp
 
