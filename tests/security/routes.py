@@ -56,6 +56,18 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
             for part in ("content", "provenance", "sbom")
         ],
         ("GET", "/api/v1/runs"): [(f"/api/v1/runs?{p}", None), ("/api/v1/runs", None)],
+        ("POST", "/api/v1/runs"): [(f"/api/v1/runs?{p}", {"commit": "a" * 40})],
+        ("GET", "/api/v1/run-requests"): [
+            (f"/api/v1/run-requests?{p}", None),
+            ("/api/v1/run-requests", None),
+        ],
+        ("GET", "/api/v1/run-requests/{request_id}"): [("/api/v1/run-requests/1", None)],
+        ("PUT", "/api/v1/projects/{project}/repository"): [
+            (
+                "/api/v1/projects/bravo/repository",
+                {"name": "bravo/repo", "remote": "/tmp/x", "secret": "s" * 20},
+            )
+        ],
         ("GET", "/api/v1/runs/{run_id}"): [(f"/api/v1/runs/{b.run_id}", None)],
         ("GET", "/api/v1/runs/{run_id}/logs/{job}"): [
             (f"/api/v1/runs/{b.run_id}/logs/bravojob", None)

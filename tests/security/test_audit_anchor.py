@@ -28,7 +28,7 @@ from shipyard.services import audit
 from shipyard.settings import Settings
 from shipyard.store.uow import Store
 from tests import gitrepo
-from tests.e2e.helpers import as_json, shipyard
+from tests.e2e.helpers import as_json, running_server, shipyard
 from tests.witness import Witness, running
 
 
@@ -289,3 +289,31 @@ def test_checkpoints_go_to_a_witness_with_their_consistency_proof(log: Log) -> N
     cosigner = VerifierKey(witness.name, witness.public)
     assert open_note(note, [cosigner], verify)[0].startswith("shipyard\n")
     assert log.verify()[0] == 0
+
+
+def test_a_client_checks_the_servers_log_against_its_own_checkpoint(log: Log) -> None:
+    """Against a server, `audit verify --checkpoint FILE` passes for an untouched log, with
+    the note's signature checked by the client's SHIPYARD_TRUSTED_KEYS; once the server's log
+    is rewritten, the client is told so."""
+    seen = log.repo.parent / "seen.note"
+    seen.write_bytes((log.exported / "checkpoint").read_bytes())
+    vkey = as_json(log.ok("audit", "public-key", "--json"))["vkey"]
+    token = as_json(log.ok("token", "create", "--role", "viewer", "--json"))["token"]
+    # A server on PostgreSQL signs with a configured key: the one this log was made with.
+    key = {"SHIPYARD_SIGNING_KEY_FILE": str(log.repo / ".shipyard" / "keys" / "ed25519.pem")}
+    with running_server(log.repo, env={**log.env, **key}) as url:
+        client = {
+            "SHIPYARD_SERVER": url,
+            "SHIPYARD_TOKEN": token,
+            "SHIPYARD_TRUSTED_KEYS": vkey,
+            "SHIPYARD_CHECKPOINT_DIR": "",
+        }
+        status, out = log.verify("--checkpoint", str(seen), "--json", env=client)
+        assert status == 0, out
+        for conn in log.sql():
+            rows = _rows(conn)
+            rows[1][5] = "mallory"
+            _rewrite(conn, rows)
+            conn.execute(text("DELETE FROM checkpoints"))
+        status, out = log.verify("--checkpoint", str(seen), env=client)
+    assert status == 4 and "was rewritten" in out

@@ -18,6 +18,13 @@ REFUSED = [
     # (method, path, body, status, code)
     ("GET", f"/api/v1/runs/{HUGE}", None, 422, "integer-out-of-range"),
     (
+        "POST",
+        "/api/v1/flags/requests/93167536569308/reject?project=bravo&env=dev",
+        {},
+        422,
+        "integer-out-of-range",
+    ),
+    (
         "GET",
         f"/api/v1/flags/segments/{HUGE}?project=bravo&env=dev",
         None,

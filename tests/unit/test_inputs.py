@@ -116,3 +116,11 @@ def test_notification_destinations(address: str, allowed: tuple[str, ...], ok: b
     """Link-local and metadata addresses are refused unless allowed; an allow-list admits only
     its networks."""
     assert (inputs.destination_problem(address, allowed) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("value", "bad"), [("2147483647", False), ("2147483648", True), ("93167536569308", True)]
+)
+def test_record_ids_past_32_bits(value: str, bad: bool) -> None:
+    """Record ids are 32-bit serials on PostgreSQL: larger ones are out of range."""
+    assert inputs.out_of_range_integer(value, inputs.ID_MAX) is bad

@@ -138,7 +138,9 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     from shipyard.api.routes import artifacts
 
     app.include_router(artifacts.router, prefix="/api/v1/artifacts", tags=["artifacts"])
-    from shipyard.api.routes import pipelines
+    from shipyard.api.routes import pipelines, run_requests
+
+    app.include_router(run_requests.router, prefix="/api/v1", tags=["pipelines"])
 
     app.include_router(pipelines.router, prefix="/api/v1/runs", tags=["pipelines"])
     from shipyard.api.routes import release

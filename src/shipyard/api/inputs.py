@@ -70,7 +70,9 @@ def _refuse(message: str, hint: str, code: str) -> InputError:
     return InputError(message, hint, code=code)
 
 
-def _check_value(param: str, value: str, rule: tuple[str, str] | None) -> None:
+def _check_value(
+    param: str, value: str, rule: tuple[str, str] | None, limit: int = inputs.INT64_MAX
+) -> None:
     if len(value) > inputs.MAX_QUERY_VALUE:
         raise _refuse(
             f"'{param}' is {len(value)} characters long",
@@ -83,10 +85,10 @@ def _check_value(param: str, value: str, rule: tuple[str, str] | None) -> None:
             "send printable text only",
             "input-control-character",
         )
-    if inputs.out_of_range_integer(value):
+    if inputs.out_of_range_integer(value, limit):
         raise _refuse(
-            f"'{param}' is {value[:30]}, more than a 64-bit integer holds",
-            f"use a number from {-inputs.INT64_MAX} to {inputs.INT64_MAX}",
+            f"'{param}' is {value[:30]}, out of range",
+            f"use a number from {-limit} to {limit}",
             "integer-out-of-range",
         )
     if rule is not None:
@@ -139,7 +141,8 @@ async def check_request(request: Request) -> None:
     path = request.url.path
     for param, value in request.path_params.items():
         if isinstance(value, str):
-            _check_value(param, value, _rule(path, param))
+            limit = inputs.ID_MAX if param.endswith("_id") else inputs.INT64_MAX
+            _check_value(param, value, _rule(path, param), limit)
     for param, value in request.query_params.multi_items():
         _check_value(param, value, _rule(path, param) if param != "name" else None)
     media = request.query_params.get("media_type")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Final
 
 INT64_MAX: Final = 2**63 - 1
+ID_MAX: Final = 2**31 - 1  # record ids are serial integers: 32 bits on PostgreSQL
 MAX_QUERY_VALUE: Final = 2000  # characters in one query parameter
 MAX_NAME: Final = 100
 
@@ -99,9 +100,9 @@ def control_character(value: str) -> bool:
     return bool(_CONTROL.search(value))
 
 
-def out_of_range_integer(value: str) -> bool:
-    """An integer literal no 64-bit column can hold."""
-    return bool(_INTEGER.fullmatch(value.strip())) and abs(int(value)) > INT64_MAX
+def out_of_range_integer(value: str, limit: int = INT64_MAX) -> bool:
+    """An integer literal beyond ``limit`` (a 64-bit column's, or a record id's)."""
+    return bool(_INTEGER.fullmatch(value.strip())) and abs(int(value)) > limit
 
 
 def media_type_problem(value: str) -> str | None:
