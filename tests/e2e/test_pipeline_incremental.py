@@ -40,8 +40,8 @@ def _repo(root: Path) -> Path:
     return root
 
 
-def _run(repo: Path, ok: bool = True) -> dict[str, Any]:
-    proc = shipyard("run", "--json", "-j", "2", cwd=repo)
+def _run(repo: Path, ok: bool = True, env: dict[str, str] | None = None) -> dict[str, Any]:
+    proc = shipyard("run", "--json", "-j", "2", cwd=repo, env=env)
     assert (proc.returncode == 0) is ok, proc.stderr
     return dict(as_json(proc))
 
@@ -53,11 +53,11 @@ def _age(repo: Path) -> None:
         os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns - 5 * 10**9))
 
 
-def _settled(tmp_path: Path) -> Path:
+def _settled(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
     repo = _repo(tmp_path / "repo")
-    _run(repo)
+    _run(repo, env=env)
     _age(repo)
-    assert _run(repo)["counts"]["executed"] == 0  # the stamp now trusts every stat
+    assert _run(repo, env=env)["counts"]["executed"] == 0  # the stamp now trusts every stat
     return repo
 
 
@@ -69,29 +69,32 @@ def _keys(summary: dict[str, Any]) -> dict[str, str]:
     return {s["node"]: s["key"] for s in summary["steps"]}
 
 
-def _full_path_keys(repo: Path) -> dict[str, Any]:
+def _full_path_keys(repo: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """The same workspace run the full way (no stamp): what every key should be."""
     (repo / ".shipyard/uptodate.stamp").unlink()
-    return _run(repo)
+    return _run(repo, env=env)
 
 
-def test_an_edit_rekeys_only_the_affected_steps_as_the_full_path_would(tmp_path: Path) -> None:
+def test_an_edit_rekeys_only_the_affected_steps_as_the_full_path_would(
+    tmp_path: Path, database_url: str
+) -> None:
     """Changing one input runs the step reading it and those below it, leaves the other step
     up to date, and gives every step the key the full path gives it (which then runs
-    nothing)."""
-    repo = _settled(tmp_path)
+    nothing); on SQLite and PostgreSQL."""
+    env = {"SHIPYARD_DATABASE_URL": database_url}
+    repo = _settled(tmp_path, env)
     (repo / "src/a.txt").write_text("alpha two\n")
-    summary = _run(repo)
+    summary = _run(repo, env=env)
     assert _ran(summary) == ["gen", "pack", "final"]
     assert {s["node"]: s["reason"] for s in summary["steps"]}["other"] == "up to date"
     assert (repo / "out/pack.txt").read_text() == "ALPHA TWO\nbeta\n"
     assert (repo / "out/final.txt").read_text().strip() == "15"
-    shown = as_json(shipyard("runs", "show", str(summary["run_id"]), "--json", cwd=repo))
+    shown = as_json(shipyard("runs", "show", str(summary["run_id"]), "--json", cwd=repo, env=env))
     assert {s["node"]: s["status"] for s in shown["steps"]} == dict.fromkeys(
         ["gen", "other", "pack", "final"], "success"
     )
     assert {s["node"]: s["outputs"] for s in shown["steps"]}["pack"] == {"lines": "2"}
-    full = _full_path_keys(repo)
+    full = _full_path_keys(repo, env)
     assert full["counts"]["executed"] == 0 and _keys(full) == _keys(summary)
 
 

@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "incident": ("shipyard.cli.incident", "app", "Open and resolve incidents against deployments."),
     "version": ("shipyard.cli.release", "version", "Print the next version and why; no changes."),
     "release": ("shipyard.cli.release", "release", "Changelog, tag and artifacts of a release."),
+    "release-hook": (
+        "shipyard.cli.release",
+        "release_hook",
+        "Run release.hooks.after_release again for a release.",
+    ),
     "artifacts": ("shipyard.cli.artifacts", "app", "Publish, list, download and verify artifacts."),
     "run": ("shipyard.cli.pipeline", "run", "Run the pipeline; unchanged steps come from cache."),
     "runs": ("shipyard.cli.pipeline", "runs", "List pipeline runs, or `runs show RUN`."),
@@ -74,7 +79,7 @@ ALIASES: dict[str, str] = {"break-glass": "breakglass", "vulns": "vuln"}
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("init", "validate", "apply", "demo")),
     ("Pipelines", ("run", "runs", "logs", "why", "cache")),
-    ("Releases", ("version", "release", "artifacts", "hotfix")),
+    ("Releases", ("version", "release", "release-hook", "artifacts", "hotfix")),
     ("Deployments", ("deploy", "env", "rollout", "rollback", "deployments")),
     ("Flags", ("flags",)),
     (

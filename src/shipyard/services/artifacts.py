@@ -290,6 +290,12 @@ def _get(uow: UnitOfWork, project: str, ref: str) -> dict[str, Any]:
     return row
 
 
+def row(store: Store, project: str, ref: str) -> dict[str, Any]:
+    """The registry row of ``NAME@VERSION`` (``artifact-not-found`` if there is none)."""
+    with store.read() as uow:
+        return _get(uow, project, ref)
+
+
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     return dict(row)
 

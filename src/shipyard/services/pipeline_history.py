@@ -57,7 +57,8 @@ def _abandon_previous(store: Store, lock: RunLock) -> bool:
     with store.begin() as uow:
         cur = uow.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         who = actor()
-        return Tx(cur, uow.conn.dialect.name == "postgresql").abandon(lock.previous, who)
+        postgres = uow.conn.dialect.name == "postgresql"
+        return Tx(cur, postgres, home=store.home).abandon(lock.previous, who)
 
 
 def list_runs(store: Store, project: str | None = None, limit: int = 20) -> dict[str, Any]:
