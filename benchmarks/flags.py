@@ -318,10 +318,73 @@ def bench_server(seconds: float, folder: Path) -> None:
             f"change to streaming SDK: median {delays[2] * 1000:.0f} ms, "
             f"max {delays[-1] * 1000:.0f} ms over {len(delays)} toggles"
         )
+        idle_streams(url, store, proc.pid, seconds)
     finally:
         proc.terminate()
         proc.wait(15)
         store.dispose()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _open_stream(url: str, token: str, ready: Any, ends: list[float]) -> None:
+    """One SSE stream on a plain socket (an HTTP client of its own would measure itself):
+    signals once hydrated, records when the server ends the response."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(
+            f"GET /api/client/streaming HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Authorization: {token}\r\n\r\n".encode()
+        )
+        seen, hydrated = b"", False
+        while chunk := sock.recv(65536):
+            seen = seen[-64:] + chunk  # enough to find a marker split across two reads
+            if not hydrated and b"unleash-connected" in seen:
+                hydrated = True
+                ready.release()
+            if seen.endswith(b"\r\n0\r\n\r\n"):
+                break
+    ends.append(time.perf_counter())
+
+
+def idle_streams(url: str, store: Any, pid: int, seconds: float, count: int = 200) -> None:
+    """``count`` idle streams on one client token: the server's CPU while nothing changes
+    (one watcher for all, not a poll per stream), then how long until a revocation of the
+    token has ended every one of them."""
+    import threading
+
+    from shipyard.services import flags_client
+
+    made = flags_client.create_token(store, "bench", "dev", "idle")
+    ready = threading.Semaphore(0)
+    ends: list[float] = []
+    threads = [
+        threading.Thread(target=_open_stream, args=(url, made["token"], ready, ends), daemon=True)
+        for _ in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 60
+    for _ in range(count):
+        ready.acquire(timeout=max(0.0, deadline - time.monotonic()))
+    before = _cpu_seconds(pid)
+    time.sleep(seconds)
+    idle_cpu = (_cpu_seconds(pid) - before) / seconds
+    start = time.perf_counter()
+    flags_client.revoke_client_token(store, made["id"], "bench")
+    for thread in threads:
+        thread.join(30)
+    last = (max(ends) - start) * 1000 if ends else float("nan")
+    print(
+        f"{count} idle streams: server CPU {idle_cpu * 100:.1f}% of a core; revoking their "
+        f"token ended {len(ends)} of them, the last {last:.0f} ms after the revocation"
+    )
 
 
 def main() -> None:

@@ -8,9 +8,16 @@ one leaf's command line (in a way that does not change its output). It checks ho
 each tool ran where the expected number is clear and that Shipyard's output files are ninja's
 bytes after every scenario, prints wall times, and ends with the ratios.
 
-    python benchmarks/pipeline.py [--leaves 2000] [--seed 7] [--dir D]
+    python benchmarks/pipeline.py [--leaves 2000,8000] [--seed 7] [--dir D] [--local-only]
 
-ninja comes from Debian (`ninja-build`), doit from PyPI (`pip install doit`), make from Debian.
+Then, beyond one machine: 64 steps that sleep 0.5 s, run with -j1 and with `--executor
+dask-local:4` (ninja -j1 and -j4 beside them), and a second clone built cold against one whose
+steps all come from a `shipyard server`'s remote cache that a first clone filled (on the
+sleeping graph and on the generated one). The first line gives the load average and what
+starting Python alone takes here; the last line, every ratio.
+
+ninja comes from Debian (`ninja-build`), doit from PyPI (`pip install doit`), make from Debian,
+Dask from PyPI (`pip install distributed`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -147,25 +155,16 @@ def run(tool: str, root: Path) -> tuple[float, int]:
     return wall, _count(tool, proc)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--leaves", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--dir", type=Path, default=None)
-    args = parser.parse_args()
-    for tool in ("ninja", "make"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not installed (apt-get install ninja-build make)")
-    base = args.dir or Path(tempfile.mkdtemp(prefix="shipyard-bench-pipeline-"))
-    g = graph(args.leaves)
+def scenarios_on(base: Path, n: int, seed: int) -> list[str]:
+    """The five scenarios on a graph of ``n`` leaves; each scenario's ratios as text."""
+    g = graph(n)
     total = len(g)
-    n = args.leaves
     roots = {}
     for tool in TOOLS:
-        root = base / tool
+        root = base / f"{tool}-{n}"
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        leaves(root, n, args.seed)
+        leaves(root, n, seed)
         write(root, g)
         roots[tool] = root
     victim = n // 2
@@ -198,6 +197,7 @@ def main() -> None:
         ("change", change),
         ("command", recommand),
     ]
+    print(f"-- {total:,} actions ({n:,} leaves)", flush=True)
     for name, prepare in scenarios:
         for tool in TOOLS:
             if prepare is not None:
@@ -216,10 +216,191 @@ def main() -> None:
             )
     ratios = []
     for name, _ in scenarios:
-        parts = [f"{name}:"]
+        parts = [f"{name}@{total}:"]
         for peer in ("ninja", "make", "doit"):
             parts.append(f"shipyard/{peer} {times['shipyard'][name] / times[peer][name]:.2f}x")
         ratios.append(" ".join(parts))
+    return ratios
+
+
+# --- beyond one machine: a Dask executor and a remote cache ----------------------------------
+
+SLEEPERS = 64
+SLEEP_S = 0.5
+
+
+def sleepy(root: Path) -> None:
+    """A graph whose steps wait rather than compute: what a cluster speeds up."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "src").mkdir(exist_ok=True)
+    lines = ["project: sleepy", "pipeline:", "  jobs:"]
+    ninja = ["rule run\n  command = $cmd\n"]
+    for i in range(SLEEPERS):
+        (root / f"src/in{i}.txt").write_text(f"input {i}\n")
+        cmd = f"sleep {SLEEP_S} && cp src/in{i}.txt out/s{i}.txt"
+        lines += [
+            f"    s{i}:",
+            f"      run: {cmd}",
+            f"      inputs: [src/in{i}.txt]",
+            f"      outputs: [out/s{i}.txt]",
+        ]
+        ninja.append(f"build out/s{i}.txt: run src/in{i}.txt\n  cmd = mkdir -p out && {cmd}\n")
+    (root / "shipyard.yaml").write_text("\n".join(lines) + "\n")
+    (root / "build.ninja").write_text("\n".join(ninja))
+    git = ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "sleepy"], cwd=root, check=True)
+
+
+def _shipyard(root: Path, *args: str, **env: str) -> tuple[float, dict[str, object]]:
+    full = {**os.environ, "SHIPYARD_HOME": str(root / ".shipyard"), **env}
+    full.pop("SHIPYARD_DATABASE_URL", None)
+    os.sync()
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "shipyard", "run", "--json", *args],
+        cwd=root,
+        env=full,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"shipyard {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        )
+    return wall, json.loads(proc.stdout)
+
+
+def _ninja(root: Path, jobs: int) -> float:
+    os.sync()
+    t0 = time.perf_counter()
+    subprocess.run(["ninja", "-j", str(jobs)], cwd=root, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def distributed(base: Path) -> list[str]:
+    """dask-local:4 against -j1 on sleeping steps (ninja -j1 and -j4 beside them)."""
+    one, dask, peer = base / "sleepy-j1", base / "sleepy-dask", base / "sleepy-ninja"
+    for root in (one, dask, peer):
+        shutil.rmtree(root, ignore_errors=True)
+        sleepy(root)
+    serial, _ = _shipyard(one, "-j", "1")
+    spread, summary = _shipyard(dask, "--executor", "dask-local:4")
+    if summary["counts"]["executed"] != SLEEPERS:  # type: ignore[index]
+        raise SystemExit("dask-local:4 did not run every step")
+    ninja_1 = _ninja(peer, 1)
+    shutil.rmtree(peer / "out")
+    (peer / ".ninja_log").unlink(missing_ok=True)
+    ninja_4 = _ninja(peer, 4)
+    print(
+        f"-- {SLEEPERS} steps of sleep {SLEEP_S}s\n"
+        f"shipyard -j1 {serial:.3f}s  shipyard dask-local:4 {spread:.3f}s  "
+        f"ninja -j1 {ninja_1:.3f}s  ninja -j4 {ninja_4:.3f}s",
+        flush=True,
+    )
+    return [
+        f"dask-local:4: shipyard -j1/dask {serial / spread:.2f}x (ninja -j1/-j4 "
+        f"{ninja_1 / ninja_4:.2f}x)"
+    ]
+
+
+def remote(base: Path, leaves_n: int, seed: int) -> list[str]:
+    """A second clone with the remote cache warm against the same clone built cold, on the
+    sleeping graph and on the generated one."""
+    here = base / "server"
+    shutil.rmtree(here, ignore_errors=True)
+    here.mkdir(parents=True)
+    (here / "shipyard.yaml").write_text("project: bench\n")
+    env = {**os.environ, "SHIPYARD_HOME": str(here / ".shipyard")}
+    made = subprocess.run(
+        [sys.executable, "-m", "shipyard", "token", "create", "--role", "developer", "--json"],
+        cwd=here,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    token = json.loads(made.stdout)["token"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "shipyard", "server", "--port", str(port)],
+        cwd=here,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/cache"
+    out: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("shipyard server did not start") from None
+                time.sleep(0.2)
+        for name, make in (("sleepy", sleepy), ("generated", None)):
+            roots = [base / f"{name}-{k}" for k in ("first", "cold", "warm")]
+            for root in roots:
+                shutil.rmtree(root, ignore_errors=True)
+                if make is not None:
+                    make(root)
+                else:
+                    root.mkdir(parents=True)
+                    leaves(root, leaves_n, seed)
+                    write(root, graph(leaves_n))
+            first, cold, warm = roots
+            _shipyard(first, "-j", "2", "--remote-cache", url, SHIPYARD_TOKEN=token)
+            cold_s, _ = _shipyard(cold, "-j", "2")
+            warm_s, summary = _shipyard(
+                warm, "-j", "2", "--remote-cache", url, SHIPYARD_TOKEN=token
+            )
+            if summary["counts"]["executed"] != 0:  # type: ignore[index]
+                raise SystemExit(f"the warm clone of {name} ran steps")
+            print(
+                f"-- a second clone of {name}: cold {cold_s:.3f}s, remote cache warm {warm_s:.3f}s",
+                flush=True,
+            )
+            out.append(f"remote-warm@{name}: cold/warm {cold_s / warm_s:.2f}x")
+    finally:
+        server.terminate()
+        server.wait(10)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--leaves", default="2000,8000", help="graph sizes, comma-separated")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--local-only", action="store_true", help="skip Dask and remote cache")
+    args = parser.parse_args()
+    for tool in ("ninja", "make"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (apt-get install ninja-build make)")
+    base = args.dir or Path(tempfile.mkdtemp(prefix="shipyard-bench-pipeline-"))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    startup = time.perf_counter() - t0
+    sizes = [int(n) for n in str(args.leaves).split(",")]
+    print(
+        f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+        f"`python -c pass` takes {startup:.3f}s here",
+        flush=True,
+    )
+    ratios: list[str] = []
+    for n in sizes:
+        ratios += scenarios_on(base, n, args.seed)
+    if not args.local_only:
+        ratios += distributed(base)
+        ratios += remote(base, sizes[0], args.seed)
+    print(f"load average after: {os.getloadavg()[0]:.1f}", flush=True)
     print("; ".join(ratios))
 
 

@@ -84,3 +84,19 @@ def _healthy(url: str) -> bool:
         return httpx.get(url + "/healthz").status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def database_env(database_url: str, folder: Path) -> dict[str, str]:
+    """The environment for commands and a server on ``database_url``: on PostgreSQL a server
+    signs with a configured key (docs/server.md), so a key file is written into ``folder``."""
+    env = {"SHIPYARD_DATABASE_URL": database_url}
+    if database_url.startswith("postgresql"):
+        import secrets
+
+        from shipyard.store.seal import new_key_pem
+
+        key = folder / "signing.pem"
+        key.write_bytes(new_key_pem(secrets.token_bytes(32)))
+        key.chmod(0o600)
+        env["SHIPYARD_SIGNING_KEY_FILE"] = str(key)
+    return env

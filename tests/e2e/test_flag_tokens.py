@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.e2e.helpers import as_json, database_env, running_server, shipyard
 
 
 def _until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -52,8 +52,10 @@ class _Stream:
 
 
 def _repo(tmp_path: Path, database_url: str) -> tuple[Path, dict[str, str]]:
-    (tmp_path / "shipyard.yaml").write_text("project: shop\nenvironments:\n  dev: {}\n")
-    return tmp_path, {"SHIPYARD_DATABASE_URL": database_url}
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "shipyard.yaml").write_text("project: shop\nenvironments:\n  dev: {}\n")
+    return repo, database_env(database_url, tmp_path)
 
 
 def _json(*args: str, cwd: Path, env: dict[str, str]) -> Any:

@@ -3,7 +3,7 @@ any change the full path would notice sends the run the full way."""
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 from pathlib import Path
 from typing import Any
@@ -103,7 +103,7 @@ def test_touched_file_is_checked_by_content_and_answered(tmp_path: Path) -> None
     _age(repo / "src/a.txt", -2)  # a newer mtime, the same bytes
     out = _run(repo)
     assert _answered(out) and out["counts"]["executed"] == 0
-    stamp = json.loads((repo / ".shipyard/uptodate.json").read_text())
+    stamp = marshal.loads((repo / ".shipyard/uptodate.stamp").read_bytes())
     [entry] = [e for e in stamp["files"] if e[0] == "src/a.txt"]
     assert entry[2] == (repo / "src/a.txt").stat().st_mtime_ns  # refreshed: not hashed again
 
@@ -170,7 +170,7 @@ def test_failed_run_leaves_no_stamp(tmp_path: Path) -> None:
     spec.write_text(spec.read_text().replace("cat out/a.txt", "false && cat out/a.txt"))
     failed = shipyard("run", "--json", cwd=repo)
     assert failed.returncode == 1
-    assert not (repo / ".shipyard/uptodate.json").exists()
+    assert not (repo / ".shipyard/uptodate.stamp").exists()
     spec.write_text(SPEC)
     again = _run(repo)
     assert not _answered(again) and again["counts"]["executed"] == 1
@@ -225,13 +225,13 @@ def test_another_tool_on_path_goes_the_full_way(tmp_path: Path) -> None:
 
 
 def test_a_damaged_stamp_goes_the_full_way_and_is_replaced(tmp_path: Path) -> None:
-    """A stamp that is not JSON, or not this format, is ignored: the run goes the full way and
+    """A stamp that is not one, or not this format, is ignored: the run goes the full way and
     leaves a good one."""
     repo = _repo(tmp_path)
     _settle(repo)
-    stamp = repo / ".shipyard/uptodate.json"
-    for damage in ("{not json", '{"format": 0}'):
-        stamp.write_text(damage)
+    stamp = repo / ".shipyard/uptodate.stamp"
+    for damage in (b"{not a stamp", marshal.dumps({"format": 0})):
+        stamp.write_bytes(damage)
         out = _run(repo)
         assert not _answered(out) and out["counts"]["executed"] == 0
-        assert json.loads(stamp.read_text())["format"] != 0
+        assert marshal.loads(stamp.read_bytes())["format"] != 0

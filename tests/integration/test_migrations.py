@@ -5,11 +5,17 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from shipyard.domain import canonical, merkle
+from shipyard.services import audit
+from shipyard.settings import Settings
 from shipyard.store import db, fresh
 from shipyard.store.heads import SCHEMA_HEADS
+from shipyard.store.uow import Store
 from tests.e2e.helpers import as_json, shipyard
 
 
@@ -58,3 +64,59 @@ def test_a_new_sqlite_store_is_made_from_the_script_and_migrates_on(tmp_path: Pa
     with other.connect() as conn:
         assert conn.exec_driver_sql("SELECT x FROM keep").scalar() == 7
     other.dispose()
+
+
+def _revisions() -> list[str]:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(db.MIGRATIONS))
+    return sorted(s.revision for s in ScriptDirectory.from_config(cfg).walk_revisions())
+
+
+@pytest.mark.parametrize("revision", _revisions())
+def test_every_earlier_schema_upgrades_to_the_heads(
+    revision: str, database_url: str, tmp_path: Path
+) -> None:
+    """A store at any earlier revision (each migration's own) upgrades to the current heads."""
+    engine = db.create(database_url)
+    try:
+        db.upgrade(engine, tmp_path, revision=revision)
+        assert revision in db.current_heads(engine) or revision not in SCHEMA_HEADS
+        db.upgrade(engine, tmp_path)
+        assert db.current_heads(engine) == SCHEMA_HEADS
+    finally:
+        engine.dispose()
+
+
+def test_a_log_made_before_seals_is_sealed_on_upgrade(database_url: str, tmp_path: Path) -> None:
+    """Events written by a store from before the sealed head (revision 0001) verify after the
+    upgrade, whose head it seals with the upgrading key, and the log takes new events."""
+    engine = db.create(database_url)
+    db.upgrade(engine, tmp_path, revision="0001")
+    frontier = merkle.Frontier()
+    with engine.begin() as conn:
+        for seq in range(3):
+            row = (seq, "2026-01-01T00:00:00.000000Z", "p", "old.event", f"s{seq}", "alice", "{}")
+            leaf = merkle.leaf_hash(canonical.event_bytes(*row))
+            frontier.append(leaf)
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (seq, ts, project, kind, subject, actor, payload,"
+                    " leaf_hash, root_hash) VALUES (:seq, :ts, :p, :k, :s, :a, :pl, :l, :r)"
+                ),
+                dict(zip(("seq", "ts", "p", "k", "s", "a", "pl"), row, strict=True))
+                | {"l": leaf, "r": frontier.root()},
+            )
+        conn.execute(
+            sa.text("UPDATE log_head SET size = 3, root_hash = :r, frontier = :f"),
+            {"r": frontier.root(), "f": b"".join(frontier.nodes)},
+        )
+    engine.dispose()
+    store = Store.open(Settings(home=tmp_path, database_url=database_url))
+    try:
+        assert audit.verify(store).report.ok
+        with store.begin() as uow:
+            uow.events.append("new.event", "s3", "bob", {}, project="p")
+        report = audit.verify(store)
+        assert report.report.ok and report.report.size == 4 and report.head_sealed is True
+    finally:
+        store.dispose()

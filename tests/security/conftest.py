@@ -169,6 +169,7 @@ class Bravo:
     override_id: str
     client_token: str
     client_token_id: str
+    request_id: int
     event_seq: int
 
 
@@ -176,7 +177,9 @@ class Bravo:
 def bravo(world: World) -> Iterator[Bravo]:
     (world.repo / "app.py").write_text(BRAVO_APP)
     (world.repo / "shipyard.yaml").write_text(BRAVO_SPEC)
-    gitrepo.commit(world.repo, "feat: bravo service", {"shipyard.yaml": BRAVO_SPEC})
+    gitrepo.commit(
+        world.repo, "feat: bravo service", {"shipyard.yaml": BRAVO_SPEC, "app.py": BRAVO_APP}
+    )
     world.cli("run")
     world.cli("deploy", "dev", "--version", "1.0.0")
     try:
@@ -227,6 +230,18 @@ def bravo(world: World) -> Iterator[Bravo]:
             "root",
             json={"environment": "dev", "reason": "bravo-emergency"},
         ).json()
+        assert world.call(
+            "PUT", "/api/v1/flags/protections?project=bravo&env=dev", "root", json={"approvals": 1}
+        ).is_success
+        request = world.call(
+            "POST",
+            "/api/v1/flags/requests?project=bravo&env=dev",
+            "root",
+            json={"flag": "bravo-flag", "action": "disable"},
+        ).json()
+        assert world.call(
+            "PUT", "/api/v1/flags/protections?project=bravo&env=dev", "root", json={"approvals": 0}
+        ).is_success
         runs = world.call("GET", "/api/v1/runs?project=bravo", "root").json()["runs"]
         events = world.call("GET", "/api/v1/audit/events?limit=10000", "root").json()["events"]
         yield Bravo(
@@ -237,6 +252,7 @@ def bravo(world: World) -> Iterator[Bravo]:
             override_id=override["id"],
             client_token=client["token"],
             client_token_id=client["id"],
+            request_id=request["id"],
             event_seq=next(e["seq"] for e in events if e["project"] == "bravo"),
         )
     finally:

@@ -17,6 +17,7 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
     return {
         ("GET", "/api/v1/audit/events"): [("/api/v1/audit/events?limit=10000", None)],
         ("GET", "/api/v1/audit/verify"): [("/api/v1/audit/verify", None)],
+        ("POST", "/api/v1/audit/verify"): [("/api/v1/audit/verify", {"checkpoints": []})],
         ("GET", "/api/v1/audit/proof/inclusion/{seq}"): [
             (f"/api/v1/audit/proof/inclusion/{b.event_seq}", None)
         ],
@@ -55,6 +56,18 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
             for part in ("content", "provenance", "sbom")
         ],
         ("GET", "/api/v1/runs"): [(f"/api/v1/runs?{p}", None), ("/api/v1/runs", None)],
+        ("POST", "/api/v1/runs"): [(f"/api/v1/runs?{p}", {"commit": "a" * 40})],
+        ("GET", "/api/v1/run-requests"): [
+            (f"/api/v1/run-requests?{p}", None),
+            ("/api/v1/run-requests", None),
+        ],
+        ("GET", "/api/v1/run-requests/{request_id}"): [("/api/v1/run-requests/1", None)],
+        ("PUT", "/api/v1/projects/{project}/repository"): [
+            (
+                "/api/v1/projects/bravo/repository",
+                {"name": "bravo/repo", "remote": "/tmp/x", "secret": "s" * 20},
+            )
+        ],
         ("GET", "/api/v1/runs/{run_id}"): [(f"/api/v1/runs/{b.run_id}", None)],
         ("GET", "/api/v1/runs/{run_id}/logs/{job}"): [
             (f"/api/v1/runs/{b.run_id}/logs/bravojob", None)
@@ -194,6 +207,31 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
         ("DELETE", "/api/v1/flags/{name}/strategies/{index}"): [
             (f"/api/v1/flags/bravo-flag/strategies/0?{q}", None)
         ],
+        ("GET", "/api/v1/flags/protections"): [
+            (f"/api/v1/flags/protections?{p}", None),
+            ("/api/v1/flags/protections", None),
+        ],
+        ("PUT", "/api/v1/flags/protections"): [
+            (f"/api/v1/flags/protections?{q}", {"approvals": 1})
+        ],
+        ("GET", "/api/v1/flags/requests"): [
+            (f"/api/v1/flags/requests?{p}", None),
+            ("/api/v1/flags/requests", None),
+        ],
+        ("POST", "/api/v1/flags/requests"): [
+            (f"/api/v1/flags/requests?{q}", {"flag": "bravo-flag", "action": "enable"})
+        ],
+        ("GET", "/api/v1/flags/requests/{request_id}"): [
+            (f"/api/v1/flags/requests/{b.request_id}?{p}", None),
+            (f"/api/v1/flags/requests/{b.request_id}", None),
+        ],
+        **{
+            ("POST", f"/api/v1/flags/requests/{{request_id}}/{step}"): [
+                (f"/api/v1/flags/requests/{b.request_id}/{step}?{p}", None),
+                (f"/api/v1/flags/requests/{b.request_id}/{step}", None),
+            ]
+            for step in ("approve", "reject", "cancel", "apply")
+        },
         # The Unleash client API takes client tokens: alpha's, naming bravo's environment.
         ("GET", "/api/client/features"): [("/api/client/features?environment=dev", None)],
         ("POST", "/api/client/register"): [
@@ -210,6 +248,21 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
             )
         ],
         ("GET", "/api/client/streaming"): [("/api/client/streaming", None)],
+        # The frontend API takes frontend tokens: alpha's; its preflights take none by design.
+        ("GET", "/api/frontend"): [("/api/frontend?userId=1&environment=dev", None)],
+        ("POST", "/api/frontend"): [("/api/frontend", {"context": {"environment": "dev"}})],
+        ("POST", "/api/frontend/client/metrics"): [
+            (
+                "/api/frontend/client/metrics",
+                {"appName": "x", "bucket": {"start": "", "stop": "", "toggles": {}}},
+            )
+        ],
+        ("POST", "/api/frontend/client/register"): [
+            ("/api/frontend/client/register", {"appName": "x"})
+        ],
+        ("OPTIONS", "/api/frontend"): [("/api/frontend", None)],
+        ("OPTIONS", "/api/frontend/client/metrics"): [("/api/frontend/client/metrics", None)],
+        ("OPTIONS", "/api/frontend/client/register"): [("/api/frontend/client/register", None)],
     }
 
 

@@ -21,12 +21,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
+from shipyard.adapters.signing import verify
 from shipyard.domain import canonical, merkle
+from shipyard.domain.signednote import VerifierKey, open_note, parse_vkey
 from shipyard.services import audit
 from shipyard.settings import Settings
 from shipyard.store.uow import Store
 from tests import gitrepo
-from tests.e2e.helpers import as_json, shipyard
+from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.witness import Witness, running
 
 
 @dataclass
@@ -260,8 +263,57 @@ def test_an_untrusted_verifier_key_fails_every_checkpoint(log: Log) -> None:
     """With SHIPYARD_TRUSTED_KEYS naming another key, the log's own checkpoints do not count:
     verification fails and names the trusted key's source."""
     other = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    from shipyard.domain.signednote import VerifierKey
-
     vkey = VerifierKey("shipyard", other).text()
     status, out = log.verify(env={"SHIPYARD_TRUSTED_KEYS": vkey})
     assert status == 4 and "not a trusted key" in out and "SHIPYARD_TRUSTED_KEYS" in out
+
+
+def test_checkpoints_go_to_a_witness_with_their_consistency_proof(log: Log) -> None:
+    """With SHIPYARD_WITNESS_URLS set, `audit checkpoint` sends a C2SP add-checkpoint request;
+    a witness that saw an older size answers 409 with it, gets the consistency proof from that
+    size, cosigns, and its cosignature is kept in the exported note (which still verifies)."""
+    public = as_json(log.ok("audit", "public-key", "--json"))["vkey"]
+    witness = Witness(log_key=parse_vkey(public))
+    with running(witness) as url:
+        env = {"SHIPYARD_WITNESS_URLS": url}
+        first = log.run("audit", "checkpoint", "--json", env=env)
+        assert first.returncode == 0, first.stderr
+        log.ok("token", "create", "--role", "viewer", "--name", "later")
+        second = log.run("audit", "checkpoint", "--json", env=env)
+        assert second.returncode == 0, second.stderr
+    first_size = as_json(first)["tree_size"]
+    assert witness.requests == [(200, 0), (409, 0), (200, first_size)]
+    assert as_json(second)["witnesses"] == [{"url": url, "cosignatures": 1}]
+    note = (log.exported / "checkpoint").read_text()
+    assert f"\u2014 {witness.name} " in note
+    cosigner = VerifierKey(witness.name, witness.public)
+    assert open_note(note, [cosigner], verify)[0].startswith("shipyard\n")
+    assert log.verify()[0] == 0
+
+
+def test_a_client_checks_the_servers_log_against_its_own_checkpoint(log: Log) -> None:
+    """Against a server, `audit verify --checkpoint FILE` passes for an untouched log, with
+    the note's signature checked by the client's SHIPYARD_TRUSTED_KEYS; once the server's log
+    is rewritten, the client is told so."""
+    seen = log.repo.parent / "seen.note"
+    seen.write_bytes((log.exported / "checkpoint").read_bytes())
+    vkey = as_json(log.ok("audit", "public-key", "--json"))["vkey"]
+    token = as_json(log.ok("token", "create", "--role", "viewer", "--json"))["token"]
+    # A server on PostgreSQL signs with a configured key: the one this log was made with.
+    key = {"SHIPYARD_SIGNING_KEY_FILE": str(log.repo / ".shipyard" / "keys" / "ed25519.pem")}
+    with running_server(log.repo, env={**log.env, **key}) as url:
+        client = {
+            "SHIPYARD_SERVER": url,
+            "SHIPYARD_TOKEN": token,
+            "SHIPYARD_TRUSTED_KEYS": vkey,
+            "SHIPYARD_CHECKPOINT_DIR": "",
+        }
+        status, out = log.verify("--checkpoint", str(seen), "--json", env=client)
+        assert status == 0, out
+        for conn in log.sql():
+            rows = _rows(conn)
+            rows[1][5] = "mallory"
+            _rewrite(conn, rows)
+            conn.execute(text("DELETE FROM checkpoints"))
+        status, out = log.verify("--checkpoint", str(seen), env=client)
+    assert status == 4 and "was rewritten" in out

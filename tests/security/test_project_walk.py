@@ -10,8 +10,9 @@ import pytest
 from tests.security.conftest import Bravo, World
 from tests.security.routes import route_calls, send
 
-# Routes anyone may call, by design (docs/server.md): nothing to walk.
-PUBLIC = {("GET", "/healthz"), ("GET", "/status")}
+# Routes anyone may call, by design (docs/server.md): nothing to walk. A git webhook carries
+# no token: its signature with the repository's secret is its authentication.
+PUBLIC = {("GET", "/healthz"), ("GET", "/status"), ("POST", "/api/v1/hooks/git")}
 
 
 def test_every_route_is_walked(world: World, bravo: Bravo) -> None:
@@ -29,9 +30,18 @@ def test_alpha_reaches_nothing_of_bravo(world: World, bravo: Bravo) -> None:
         "POST", "/api/v1/flags/tokens?project=alpha", "alpha_admin", json={"environment": "dev"}
     )
     assert client.status_code == 200, client.text
+    frontend = world.call(
+        "POST",
+        "/api/v1/flags/tokens?project=alpha",
+        "alpha_admin",
+        json={"environment": "dev", "kind": "frontend"},
+    )
+    assert frontend.status_code == 200, frontend.text
     leaks = []
     for (method, route), requests in route_calls(world, bravo).items():
         token = client.json()["token"] if route.startswith("/api/client") else None
+        if route.startswith("/api/frontend"):
+            token = frontend.json()["token"]
         headers = {"Authorization": token} if token else world.headers(who)
         for path, body in requests:
             status, text = send(world, method, path, body, headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.domain.access import Role, covers, grant_refusal
+from shipyard.domain.access import Role, covers, grant_refusal, reaches_environment
 
 GRANTS = [
     # (maker role, maker project, new role, new project, allowed)
@@ -48,3 +48,34 @@ def test_scope_covers_its_own_project_only(
 ) -> None:
     """A global token reaches everything; a project token only its project, never global ones."""
     assert covers(scope, project) is ok
+
+
+@pytest.mark.parametrize(
+    ("own", "asked", "refused"),
+    [
+        (None, None, False),
+        (None, ["dev"], False),
+        (["dev"], ["dev"], False),
+        (["dev", "staging"], ["staging"], False),
+        (["dev"], None, True),
+        (["dev"], ["production"], True),
+        (["dev"], ["dev", "production"], True),
+    ],
+)
+def test_a_token_mints_no_token_for_more_environments(
+    own: list[str] | None, asked: list[str] | None, refused: bool
+) -> None:
+    """A token limited to environments creates tokens limited to some of them, never wider."""
+    why = grant_refusal(Role.ADMIN, None, Role.VIEWER, None, own, asked)
+    assert (why is not None) is refused
+
+
+@pytest.mark.parametrize(
+    ("scope", "env", "reached"),
+    [(None, "production", True), (("dev",), "dev", True), (("dev",), "production", False)],
+)
+def test_a_token_reaches_its_environments(
+    scope: tuple[str, ...] | None, env: str, reached: bool
+) -> None:
+    """No limit reaches every environment; a limit reaches the ones it lists."""
+    assert reaches_environment(scope, env) is reached

@@ -95,12 +95,14 @@ def load(store: Store | None, option: str | None = None) -> TrustSet:
         return _sealed_in_database(store)
     from shipyard.store.seal import key_path, load_seed
 
-    path, _ = key_path(store.home)
+    # Named without its path: verification answers go to API clients.
+    _path, named = key_path(store.home)
+    where = "the signing key (SHIPYARD_SIGNING_KEY_FILE)" if named else "the signing key file"
     seed = load_seed(store.home, create=False)
     if seed is None:
-        return TrustSet((), f"the signing key {path} (missing)")
-    key = TrustedKey(signednote.VerifierKey(origin(), _public_of(seed)), f"signing key {path}")
-    return TrustSet((key,), f"the signing key {path}")
+        return TrustSet((), f"{where} (missing)")
+    key = TrustedKey(signednote.VerifierKey(origin(), _public_of(seed)), where)
+    return TrustSet((key,), where)
 
 
 def _public_of(seed: bytes) -> bytes:
@@ -163,11 +165,11 @@ def _entry(entry: str) -> list[TrustedKey]:
         elif pem:
             pem.append(line)
             if line.startswith("-----END"):
-                keys.append(TrustedKey(_pem_key("\n".join(pem), f"{path}:{n}"), str(path)))
+                keys.append(TrustedKey(_pem_key("\n".join(pem), f"{path}:{n}"), f"{ENV} file"))
                 pem = []
         elif line:
             try:
-                keys.append(TrustedKey(signednote.parse_vkey(line), f"{path}:{n}"))
+                keys.append(TrustedKey(signednote.parse_vkey(line), f"{ENV} file, line {n}"))
             except InputError as exc:
                 raise _no_keys(f"{path}:{n}: {exc.message}") from exc
     if not keys:

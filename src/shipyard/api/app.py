@@ -69,7 +69,18 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     from shipyard.api.throttle import Cached, Limiter
 
     urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
-    app = FastAPI(title="Shipyard", version=__version__, lifespan=_lifespan, **urls)
+    from fastapi import Depends
+
+    from shipyard.api.inputs import Boundary, check_request
+
+    # One input policy for every route (api/inputs.py), and security headers on every answer.
+    app = FastAPI(
+        title="Shipyard",
+        version=__version__,
+        lifespan=_lifespan,
+        dependencies=[Depends(check_request)],
+        **urls,
+    )
     app.state.store = store
     from shipyard.api.flag_feed import FlagFeed
 
@@ -77,6 +88,7 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     from shipyard.api.limits import JsonBodyLimits
 
     app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body
+    app.add_middleware(Boundary)  # outermost: its headers reach every answer, errors too
     app.state.status_page = Cached[str](STATUS_TTL_S)
     app.state.status_limiter = Limiter(*STATUS_RATE)
     if not public_docs:
@@ -126,7 +138,9 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     from shipyard.api.routes import artifacts
 
     app.include_router(artifacts.router, prefix="/api/v1/artifacts", tags=["artifacts"])
-    from shipyard.api.routes import pipelines
+    from shipyard.api.routes import pipelines, run_requests
+
+    app.include_router(run_requests.router, prefix="/api/v1", tags=["pipelines"])
 
     app.include_router(pipelines.router, prefix="/api/v1/runs", tags=["pipelines"])
     from shipyard.api.routes import release
@@ -141,14 +155,22 @@ def create_app(store: Store, *, public_docs: bool = False) -> FastAPI:
     from shipyard.api.routes import deployments
 
     app.include_router(deployments.router, prefix="/api/v1", tags=["deployments"])
-    from shipyard.api.routes import flags, unleash
+    from shipyard.api.routes import flag_requests, flags, unleash
 
+    # Before the flags router, whose /{name} would otherwise take /requests and /protections.
+    app.include_router(flag_requests.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(flags.router, prefix="/api/v1/flags", tags=["flags"])
     app.include_router(unleash.router, prefix="/api/client", tags=["unleash"])
+    from shipyard.api.routes import frontend
+
+    app.include_router(frontend.router, prefix="/api/frontend", tags=["unleash"])
     from shipyard.api.routes.remote_cache import cache_app
 
     app.state.remote_cache = remote_cache_of(store)
     app.mount("/cache", cache_app(app.state.remote_cache))
+    from shipyard.web.app import mount
+
+    mount(app)  # the dashboard: pages at /, after every API route (docs/dashboard.md)
     return app
 
 

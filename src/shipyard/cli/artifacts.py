@@ -238,6 +238,40 @@ def verify(ref: str = REF, json_: bool = JSON) -> None:
     emit(data, json_, human)
 
 
+@app.command()
+def push(
+    ref: str = REF,
+    to: str | None = typer.Option(
+        None, "--to", help="One target of release.publish, by name (default: every target)."
+    ),
+    json_: bool = JSON,
+) -> None:
+    """Push a published artifact to the registries of release.publish (PyPI, npm, OCI); what
+    a registry already holds with the same bytes is left as it is."""
+    from shipyard.cli.release import project_context
+    from shipyard.identity import actor
+    from shipyard.services import publish as svc
+
+    if _server():
+        from shipyard.errors import InputError
+
+        raise InputError(
+            "artifacts push runs where the registry credentials are, not through a server",
+            "run it without SHIPYARD_SERVER, on the machine that holds the store",
+            code="publish-remote-unsupported",
+        )
+    project, spec, _root = project_context()
+    data = svc.push(open_store(), project, spec, ref, actor=actor(), to=to)
+
+    def human() -> None:
+        c = console()
+        for p in data["pushed"]:
+            state = "already there" if p["already"] else "pushed"
+            c.print(f"{state}: {data['artifact']} -> {p['target']} {p['location']}", markup=False)
+
+    emit(data, json_, human)
+
+
 OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of printing.")
 
 

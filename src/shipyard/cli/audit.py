@@ -138,7 +138,9 @@ def _remote_verify(notes: list[Any], trusted_keys: str | None) -> dict[str, Any]
     if not data.get("ok"):
         return data
     keys = trust.load(None, trusted_keys).vkeys()
-    for note, proof in zip(notes, data["consistency"], strict=True):
+    proofs = {p["checkpoint"]: p for p in data["consistency"]}  # the server's own ones too
+    for i, note in enumerate(notes):
+        proof = proofs[f"checkpoint {i + 1}"]  # as POST /audit/verify names what it was sent
         text, _by = signednote.open_note(note.data, keys, signing.verify)
         cp = signednote.parse_checkpoint(text)
         held = cp.root_hash.hex() == proof["first_root"] and merkle.verify_consistency(

@@ -1,12 +1,16 @@
-"""`shipyard db`: migrations."""
+"""`shipyard db`: migrations, backup and restore."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 from shipyard.cli.common import JSON, console, emit, settings
 
-app = typer.Typer(help="Database migrations.", add_completion=False, no_args_is_help=True)
+app = typer.Typer(
+    help="Database migrations, backup and restore.", add_completion=False, no_args_is_help=True
+)
 
 
 @app.command()
@@ -52,3 +56,52 @@ def status(json_: bool = JSON) -> None:
         console().print(f"{data['database']}: at {at} (heads {', '.join(heads)})")
 
     emit(data, json_, human)
+
+
+@app.command()
+def backup(
+    archive: Path = typer.Argument(..., help="The .tar.gz to write."),
+    json_: bool = JSON,
+) -> None:
+    """A consistent snapshot of the database and its blobs, in one archive."""
+    from shipyard.cli.common import open_store
+    from shipyard.services import backup as svc
+
+    data = svc.backup(open_store(), archive)
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"backed up {sum(data['tables'].values())} rows of {len(data['tables'])} tables, "
+            f"{data['blobs']} blobs and {data['tree_size']} events to {data['archive']}"
+        ),
+    )
+
+
+@app.command()
+def restore(
+    archive: Path = typer.Argument(..., help="An archive from `shipyard db backup`."),
+    json_: bool = JSON,
+) -> None:
+    """Fill an empty store from a backup, then verify its event log (exit 4 if it fails)."""
+    from shipyard.cli.common import open_store
+    from shipyard.errors import AuditTampered
+    from shipyard.services import backup as svc
+
+    data = svc.restore(open_store(), archive)
+    report = data["verify"]
+    if not report["ok"]:
+        raise AuditTampered(
+            f"restored, but the event log does not verify at event {report['first_bad_seq']}: "
+            f"{report['problem']}",
+            "restore with the signing key that sealed the log (SHIPYARD_SIGNING_KEY_FILE)",
+            details=data,
+        )
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"restored {sum(data['tables'].values())} rows and {data['blobs']} blobs; "
+            f"audit verify: {report['tree_size']} events, root {report['root_hash']}"
+        ),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,17 +12,29 @@ from shipyard.cli.common import JSON, console, emit, interactive
 
 
 def demo(
-    directory: Path | None = typer.Option(None, "--dir", help="Where to build the sample project."),
+    directory: Path | None = typer.Option(
+        None, "--dir", help="Where to build the sample project (kept afterwards)."
+    ),
+    keep: bool = typer.Option(False, "--keep", help="Keep the temporary folder afterwards."),
     json_: bool = JSON,
 ) -> None:
     """Build a sample project and walk it through every capability Shipyard has."""
+    root = directory or Path(tempfile.mkdtemp(prefix="shipyard-demo-"))
+    remove = directory is None and not keep
+    try:
+        _walk(root, json_, " (removed at the end; --keep keeps it)" if remove else "")
+    finally:
+        if remove:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _walk(root: Path, json_: bool, note: str) -> None:
     from shipyard.services import demo as d
 
-    root = directory or Path(tempfile.mkdtemp(prefix="shipyard-demo-"))
     c = console()
     live = interactive() and not json_
     if not json_:
-        c.print(f"[bold]Shipyard demo[/] in {root}")
+        c.print(f"[bold]Shipyard demo[/] in {root}{note}")
     ctx = d.prepare(root)
     report: dict[str, list[str]] = {}
     for i, (title, step) in enumerate(d.STEPS, start=1):

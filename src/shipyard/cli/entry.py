@@ -28,6 +28,16 @@ def main(argv: list[str] | None = None) -> None:
                 from shipyard.cli.run_summary import summary_lines
 
                 sys.stdout.write("\n".join(summary_lines(summary)) + "\n")
+            if summary["status"] != "success":  # a step the incremental path ran failed
+                if not as_json:
+                    import json
+
+                    failed = [s["node"] for s in json.loads(steps_json) if s["status"] == "failure"]
+                    sys.stderr.write(
+                        f"error[run-failed]: run {summary['run_id']} failed: {', '.join(failed)}\n"
+                        f"  hint: read a step's log with `shipyard logs {summary['run_id']} JOB`\n"
+                    )
+                raise SystemExit(1)
             return
     from shipyard.cli.main import run
 

@@ -504,25 +504,30 @@ def schedule_cancel(
 
 @app.command("apply-schedules")
 def apply_schedules(json_: bool = JSON) -> None:
-    """Apply every scheduled change that is due (run it from cron or CI)."""
+    """Apply every scheduled change and approved change request that is due (run it from cron
+    or CI)."""
     from datetime import UTC, datetime
 
-    from shipyard.services import flag_schedules
+    from shipyard.services import flag_requests, flag_schedules
 
     remote = _remote("POST", "/schedules/apply")
     if remote is not None:
-        rows = remote["applied"]
+        rows, requests = remote["applied"], remote["requests"]
     else:
-        rows = flag_schedules.apply_due(open_store(), datetime.now(UTC), project=_project()[0])
-    emit(
-        {"applied": rows},
-        json_,
-        lambda: (
-            console().print(f"applied {len(rows)} scheduled change(s)")
-            if not rows
-            else _print_schedules(rows)
-        ),
-    )
+        store, project, now = open_store(), _project()[0], datetime.now(UTC)
+        rows = flag_schedules.apply_due(store, now, project=project)
+        requests = flag_requests.apply_due(store, now, project=project)
+
+    def human() -> None:
+        console().print(
+            f"applied {len(rows)} scheduled change(s) and {len(requests)} change request(s)"
+        )
+        if rows:
+            _print_schedules(rows)
+        if requests:
+            _print_requests(requests)
+
+    emit({"applied": rows, "requests": requests}, json_, human)
 
 
 @token_app.command("create")
@@ -848,3 +853,182 @@ def strategy_remove(
         project, env = _env(env)
         data = flag_strategies.remove_strategy(open_store(), project, env, name, index, _actor())
     emit(data, json_, lambda: _print_strategies(data))
+
+
+# -- protected environments and change requests ----------------------------------------------
+
+request_app = typer.Typer(
+    help="Change requests: flag changes in protected environments, approved by others.",
+    no_args_is_help=True,
+)
+app.add_typer(request_app, name="request")
+
+
+@app.command("protect")
+def protect(
+    env: str = ENV,
+    approvals: int = typer.Option(..., "--approvals", help="Approvals a change needs (0: none)."),
+    json_: bool = JSON,
+) -> None:
+    """Make flag changes in an environment need approvals (a change request)."""
+    from shipyard.services import flag_requests
+
+    data = _remote("PUT", "/protections", params={"env": env}, json={"approvals": approvals})
+    if data is None:
+        project, env = _env(env)
+        data = flag_requests.protect(open_store(), project, env, approvals, _actor())
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"flag changes in {env} need {approvals} approval(s)"
+            if approvals
+            else f"flag changes in {env} need no approval"
+        ),
+    )
+
+
+def _print_requests(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    t = Table("id", "environment", "flag", "change", "status", "approvals", "by", "at", box=None)
+    for r in rows:
+        change = f"rollout {r['percentage']}%" if r["action"] == "rollout" else r["action"]
+        t.add_row(
+            str(r["id"]),
+            r["environment"],
+            r["flag"],
+            change,
+            r["status"],
+            f"{len(r['approved_by'])}/{r['approvals_needed']}",
+            r["proposed_by"],
+            r["apply_at"] or "on apply",
+        )
+    console().print(t)
+
+
+@request_app.command("create")
+def request_create(
+    name: str = typer.Argument(..., help="The flag."),
+    env: str = ENV,
+    on: bool = typer.Option(False, "--enable", help="Propose turning the flag on."),
+    off: bool = typer.Option(False, "--disable", help="Propose turning the flag off."),
+    pct: int | None = typer.Option(None, "--rollout", help="Propose this rollout percentage."),
+    at: str | None = typer.Option(None, "--at", help="Apply it then once approved: +2h, 10:30."),
+    json_: bool = JSON,
+) -> None:
+    """Propose a flag change in a protected environment."""
+    from shipyard.domain import flag_schedules as times
+    from shipyard.errors import InputError
+    from shipyard.services import flag_requests
+
+    chosen = [
+        a for a, given in (("enable", on), ("disable", off), ("rollout", pct is not None)) if given
+    ]
+    if len(chosen) != 1:
+        raise InputError(
+            "say one change", "--enable, --disable or --rollout PCT", code="flag-request-invalid"
+        )
+    when = None
+    if at is not None:
+        from datetime import UTC, datetime
+
+        when = times.fmt(times.parse_when(at, datetime.now(UTC)))
+    body = {"flag": name, "action": chosen[0], "percentage": pct, "at": when}
+    data = _remote("POST", "/requests", params={"env": env}, json=body)
+    if data is None:
+        project, env = _env(env)
+        data = flag_requests.propose(
+            open_store(), project, env, name, chosen[0], _actor(), percentage=pct, at=when
+        )
+    emit(
+        data,
+        json_,
+        lambda: console().print(
+            f"change request {data['id']} for {name} in {env}: needs "
+            f"{data['approvals_needed']} approval(s) by someone other than {data['proposed_by']}"
+        ),
+    )
+
+
+@request_app.command("list")
+def request_list(
+    env: str | None = typer.Option(None, "--env", "-e", help="Only this environment."),
+    status: str | None = typer.Option(None, "--status", help="open, approved, applied ..."),
+    json_: bool = JSON,
+) -> None:
+    """Change requests of the project, oldest first."""
+    from shipyard.services import flag_requests
+
+    params = {k: v for k, v in (("env", env), ("status", status)) if v}
+    data = _remote("GET", "/requests", params=params)
+    if data is None:
+        project = _project()[0]
+        data = {"requests": flag_requests.list_requests(open_store(), project, env, status)}
+    emit(data, json_, lambda: _print_requests(data["requests"]))
+
+
+@request_app.command("show")
+def request_show(
+    request_id: int = typer.Argument(..., help="The request."), json_: bool = JSON
+) -> None:
+    """One change request, with who approved it."""
+    from shipyard.services import flag_requests
+
+    data = _remote("GET", f"/requests/{request_id}")
+    if data is None:
+        data = flag_requests.show(open_store(), _project()[0], request_id)
+    emit(data, json_, lambda: _print_requests([data]))
+
+
+def _request_step(request_id: int, step: str, json_: bool, **kw: Any) -> None:
+    from shipyard.services import flag_requests
+
+    data = _remote("POST", f"/requests/{request_id}/{step}", json=kw or None)
+    if data is None:
+        store, project, who = open_store(), _project()[0], _actor()
+        if step == "approve":
+            data = flag_requests.approve(store, project, request_id, who)
+        elif step == "apply":
+            data = flag_requests.apply(store, project, request_id, who)
+        else:
+            data = flag_requests.close(
+                store, project, request_id, who, cancel=step == "cancel", reason=kw.get("reason")
+            )
+    emit(data, json_, lambda: console().print(f"change request {request_id}: {data['status']}"))
+
+
+@request_app.command("approve")
+def request_approve(
+    request_id: int = typer.Argument(..., help="The request."), json_: bool = JSON
+) -> None:
+    """Approve a change request (not your own)."""
+    _request_step(request_id, "approve", json_)
+
+
+@request_app.command("apply")
+def request_apply(
+    request_id: int = typer.Argument(..., help="The request."), json_: bool = JSON
+) -> None:
+    """Make an approved change now (a request with --at applies at its time by itself)."""
+    _request_step(request_id, "apply", json_)
+
+
+@request_app.command("reject")
+def request_reject(
+    request_id: int = typer.Argument(..., help="The request."),
+    reason: str | None = typer.Option(None, "--reason", help="Why."),
+    json_: bool = JSON,
+) -> None:
+    """Reject a change request (an approver, not its proposer)."""
+    _request_step(request_id, "reject", json_, reason=reason)
+
+
+@request_app.command("cancel")
+def request_cancel(
+    request_id: int = typer.Argument(..., help="The request."),
+    reason: str | None = typer.Option(None, "--reason", help="Why."),
+    json_: bool = JSON,
+) -> None:
+    """Withdraw your own change request."""
+    _request_step(request_id, "cancel", json_, reason=reason)

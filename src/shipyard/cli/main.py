@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "demo": ("shipyard.cli.demo", "demo", "Walk a sample service through Shipyard end to end."),
     "audit": ("shipyard.cli.audit", "app", "Read, verify and prove the tamper-evident event log."),
-    "db": ("shipyard.cli.db", "app", "Database migrations."),
+    "db": ("shipyard.cli.db", "app", "Database migrations, backup and restore."),
     "token": ("shipyard.cli.tokens", "app", "API tokens with roles."),
     "server": ("shipyard.cli.server", "server", "Serve the HTTP API."),
     "key": ("shipyard.cli.keys", "app", "The signing key shared by replicas and workers."),
@@ -34,6 +34,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "incident": ("shipyard.cli.incident", "app", "Open and resolve incidents against deployments."),
     "version": ("shipyard.cli.release", "version", "Print the next version and why; no changes."),
     "release": ("shipyard.cli.release", "release", "Changelog, tag and artifacts of a release."),
+    "release-hook": (
+        "shipyard.cli.release",
+        "release_hook",
+        "Run release.hooks.after_release again for a release.",
+    ),
     "artifacts": ("shipyard.cli.artifacts", "app", "Publish, list, download and verify artifacts."),
     "run": ("shipyard.cli.pipeline", "run", "Run the pipeline; unchanged steps come from cache."),
     "runs": ("shipyard.cli.pipeline", "runs", "List pipeline runs, or `runs show RUN`."),
@@ -68,7 +73,7 @@ ALIASES: dict[str, str] = {"break-glass": "breakglass", "vulns": "vuln"}
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("init", "validate", "demo")),
     ("Pipelines", ("run", "runs", "logs", "why", "cache")),
-    ("Releases", ("version", "release", "artifacts", "hotfix")),
+    ("Releases", ("version", "release", "release-hook", "artifacts", "hotfix")),
     ("Deployments", ("deploy", "env", "rollout", "rollback", "deployments")),
     ("Flags", ("flags",)),
     (

@@ -230,14 +230,10 @@ def why(
     json_: bool = JSON,
 ) -> None:
     """Say what changed in a job's cache key between its two newest runs."""
-    from shipyard.domain.pipeline import build_graph
-    from shipyard.services import pipeline
     from shipyard.services import pipeline_history as h
 
     spec, root = _spec(file)
-    graph = build_graph(pipeline.select_jobs(spec, [job]))  # job-unknown when there is none
-    nodes = list(graph.job_nodes[job])
-    data = h.why(open_store(root), spec.project, job, nodes)
+    data = h.why_job(open_store(root), spec, job)  # job-unknown when there is none
 
     def human() -> None:
         from rich.markup import escape
@@ -303,3 +299,41 @@ def cache_gc(
             )
 
     emit(data, json_, human)
+
+
+@runs.command("work")
+def runs_work(
+    once: bool = typer.Option(False, "--once", help="Run one queued request, then stop."),
+    follow: bool = typer.Option(
+        False, "--follow", help="Keep waiting for requests (poll every second) until stopped."
+    ),
+    json_: bool = JSON,
+) -> None:
+    """Run the queued run requests (from the API and git webhooks) against this store."""
+    import time
+
+    from shipyard.services import run_requests
+
+    store = open_store()
+    done: list[dict[str, Any]] = []
+    try:
+        while True:
+            settled = run_requests.work_once(store)
+            if settled is not None:
+                done.append(settled)
+                if not json_mode(json_):
+                    console().print(
+                        f"request {settled['id']} {settled['status']}: {settled['commit'][:12]}"
+                        + (f" -> run {settled['run_id']}" if settled["run_id"] else "")
+                        + (f" ({settled['reason']})" if settled["reason"] else "")
+                    )
+                if once:
+                    break
+                continue
+            if not follow:
+                break
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    if json_mode(json_):
+        emit({"requests": done}, json_, lambda: None)

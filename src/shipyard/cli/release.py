@@ -81,6 +81,9 @@ def release(
     remote: str | None = typer.Option(
         None, "--remote", help="The remote for --push (default: the branch's, else origin)."
     ),
+    no_publish: bool = typer.Option(
+        False, "--no-publish", help="Record the release; push to no registry of release.publish."
+    ),
     json_: bool = JSON,
 ) -> None:
     """Version, changelog, annotated tag and artifacts of the next release."""
@@ -96,46 +99,34 @@ def release(
         from shipyard.cli.pipeline_view import PlainReporter
 
         reporter = PlainReporter(sys.stderr)  # a build the release starts shows its steps
-    data = svc.release(
-        open_store(),
-        Path.cwd(),
-        project=project,
-        actor=actor(),
-        spec=spec,
-        service=service,
-        paths=tuple(path),
-        branch=branch,
-        artifacts=extra,
-        dry_run=dry_run,
-        project_root=root,
-        build=not no_build,
-        reporter=reporter,
-        bump=_bump_arg(bump),
-        reason=reason,
-        push=push,
-        remote=remote,
-    )
+    from shipyard.errors import ShipyardError
 
-    def human() -> None:
-        c = console()
-        c.print(f"[bold]{data['message']}[/]")
-        for line in data["explain"][1:]:
-            c.print(line, markup=False)
-        built = data.get("built")
-        if built:
-            how = "ran the pipeline for this release" if built["ran"] else "found"
-            c.print(f"  built by run {built['run_id']} ({how}, commit {built['commit'][:12]})")
-        for a in data.get("published", []):
-            state = "published" if a["new"] else "already published"
-            c.print(f"  {a['name']}@{a['version']} {a['digest']} ({state})")
-        verb = "would write the version to" if data["dry_run"] else "version written to"
-        for file in data.get("version_files", []):
-            c.print(f"  {verb} {file}", markup=False)
-        if data.get("remote"):
-            done = "pushed" if data.get("pushed") else "would push"
-            c.print(f"  {done} the release commit and {data['tag']} to {data['remote']}")
-        if data["dry_run"] and data.get("changelog"):
-            c.print(data["changelog"], markup=False)
+    try:
+        data = svc.release(
+            open_store(),
+            Path.cwd(),
+            project=project,
+            actor=actor(),
+            spec=spec,
+            service=service,
+            paths=tuple(path),
+            branch=branch,
+            artifacts=extra,
+            dry_run=dry_run,
+            project_root=root,
+            build=not no_build,
+            reporter=reporter,
+            bump=_bump_arg(bump),
+            reason=reason,
+            push=push,
+            remote=remote,
+            publish=not no_publish,
+        )
+    except ShipyardError as exc:
+        # Recorded, then a push or the hook failed: say what was released before the error.
+        if "release" in exc.details and not json_mode(json_):
+            _print_release(exc.details["release"])
+        raise
 
     if not data["releasable"]:
         if not allow_empty:
@@ -150,7 +141,55 @@ def release(
         if not json_mode(json_):
             console().print(data["message"])
             return
-    emit(data, json_, human)
+    emit(data, json_, lambda: _print_release(data))
+
+
+def _print_release(data: dict[str, Any]) -> None:
+    c = console()
+    c.print(f"[bold]{data['message']}[/]")
+    for line in data["explain"][1:]:
+        c.print(line, markup=False)
+    built = data.get("built")
+    if built:
+        how = "ran the pipeline for this release" if built["ran"] else "found"
+        c.print(f"  built by run {built['run_id']} ({how}, commit {built['commit'][:12]})")
+    for a in data.get("published", []):
+        state = "published" if a["new"] else "already published"
+        c.print(f"  {a['name']}@{a['version']} {a['digest']} ({state})")
+    verb = "would write the version to" if data["dry_run"] else "version written to"
+    for file in data.get("version_files", []):
+        c.print(f"  {verb} {file}", markup=False)
+    if data.get("remote"):
+        done = "pushed" if data.get("pushed") else "would push"
+        c.print(f"  {done} the release commit and {data['tag']} to {data['remote']}")
+    if data["dry_run"]:
+        for planned in data.get("publish", []):
+            c.print(f"  would push {planned['artifact']} to {planned['target']}", markup=False)
+        if data.get("hook"):
+            c.print(f"  would run release.hooks.after_release: {data['hook']}", markup=False)
+    for done in data.get("publications", []):
+        state = "already there" if done["already"] else "pushed"
+        c.print(
+            f"  {state}: {done['artifact']} -> {done['target']} {done['location']}", markup=False
+        )
+    hook = data.get("hook")
+    if isinstance(hook, dict):
+        c.print(f"  ran release.hooks.after_release ({hook['duration_s']}s)")
+    if data["dry_run"] and data.get("changelog"):
+        c.print(data["changelog"], markup=False)
+
+
+def release_hook(
+    tag: str = typer.Argument(..., help="The release's tag, e.g. v1.4.0."),
+    json_: bool = JSON,
+) -> None:
+    """Run release.hooks.after_release again for a recorded release (after it failed)."""
+    from shipyard.cli.release_common import actor
+    from shipyard.services import release_hooks
+
+    project, spec, root = project_context()
+    data = release_hooks.rerun(open_store(), spec, root, project=project, actor=actor(), tag=tag)
+    emit(data, json_, lambda: console().print(f"ran release.hooks.after_release for {tag}"))
 
 
 def _bump_arg(value: str | None) -> str | None:

@@ -15,6 +15,9 @@ def create(
     role: str = typer.Option(..., help="viewer, developer, deployer, approver or admin."),
     name: str = typer.Option("cli", help="What the token is for."),
     project: str | None = typer.Option(None, help="Limit the token to one project."),
+    env: list[str] = typer.Option(
+        [], "--env", help="Limit the token to this environment (repeat for more)."
+    ),
     expires: str | None = typer.Option(None, help="Lifetime, e.g. 30d or 12h."),
     json_: bool = JSON,
 ) -> None:
@@ -23,7 +26,15 @@ def create(
     from shipyard.services import tokens
 
     life = parse_duration(expires) if expires else None
-    data = tokens.create(open_store(), role, name, project=project, expires_in=life, actor=actor())
+    data = tokens.create(
+        open_store(),
+        role,
+        name,
+        project=project,
+        expires_in=life,
+        actor=actor(),
+        environments=env or None,
+    )
 
     def human() -> None:
         c = console()
@@ -43,14 +54,14 @@ def list_(json_: bool = JSON) -> None:
     def human() -> None:
         from rich.table import Table
 
-        t = Table("id", "name", "role", "project", "environment", "expires", "revoked", box=None)
+        t = Table("id", "name", "role", "project", "environments", "expires", "revoked", box=None)
         for r in rows:
             t.add_row(
                 r["id"],
                 r["name"],
                 r["role"],
                 r["project"] or "*",
-                r.get("environment") or "*",
+                r.get("environment") or ", ".join(r.get("environments") or []) or "*",
                 r["expires_at"] or "-",
                 r["revoked_at"] or "-",
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from enum import StrEnum
 
@@ -44,16 +45,39 @@ def covers(scope: str | None, project: str | None) -> bool:
     return scope is None or scope == project
 
 
+def reaches_environment(scope: Collection[str] | None, environment: str) -> bool:
+    """Whether a token limited to environments ``scope`` (None: every one) reaches one."""
+    return scope is None or environment in scope
+
+
 def grant_refusal(
-    own_role: Role, own_project: str | None, role: Role, project: str | None
+    own_role: Role,
+    own_project: str | None,
+    role: Role,
+    project: str | None,
+    own_environments: Collection[str] | None = None,
+    environments: Collection[str] | None = None,
 ) -> str | None:
-    """Why a token may not mint a token of ``role`` for ``project``, or None when it may: a new
-    token is at or below its maker, in role (a subset of its grants) and in scope."""
+    """Why a token may not mint a token of ``role`` for ``project`` (and ``environments``), or
+    None when it may: a new token is at or below its maker, in role (a subset of its grants),
+    in project and in environments."""
     if not GRANTS[role] <= GRANTS[own_role]:
         return f"role '{own_role}' may not create a token with role '{role}'"
     if not covers(own_project, project):
         where = f"project '{project}'" if project is not None else "every project"
         return f"a token limited to project '{own_project}' may not create a token for {where}"
+    if own_environments is not None:
+        if environments is None:
+            return (
+                f"a token limited to environments {', '.join(sorted(own_environments))} may not "
+                "create a token for every environment"
+            )
+        beyond = sorted(set(environments) - set(own_environments))
+        if beyond:
+            return (
+                f"a token limited to environments {', '.join(sorted(own_environments))} may not "
+                f"create a token for {', '.join(beyond)}"
+            )
     return None
 
 

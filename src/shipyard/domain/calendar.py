@@ -69,6 +69,9 @@ _DURATION_RE = re.compile(
 )
 
 
+MAX_DURATION_DAYS = 3660  # ten years: every duration (TTLs, --since, windows) is at most this
+
+
 def parse_duration(text: str) -> timedelta:
     """``3d``, ``12h``, ``2m`` (minutes), ``90s``, ``1w`` and combinations like ``1h30m``."""
     compact = re.sub(r"\s+", "", text) if isinstance(text, str) else ""
@@ -76,7 +79,14 @@ def parse_duration(text: str) -> timedelta:
     if not compact or m is None or not any(m.groupdict().values()):
         raise DurationInvalid(f"{text!r} is not a duration")
     n = {k: int(v) if v else 0 for k, v in m.groupdict().items()}
-    return timedelta(weeks=n["w"], days=n["d"], hours=n["h"], minutes=n["m"], seconds=n["s"])
+    try:
+        value = timedelta(weeks=n["w"], days=n["d"], hours=n["h"], minutes=n["m"], seconds=n["s"])
+    except OverflowError as exc:
+        raise DurationInvalid(f"{text!r} is longer than {MAX_DURATION_DAYS} days") from exc
+    if value > timedelta(days=MAX_DURATION_DAYS):
+        # Longer spans are typos, and past a few thousand years no date can hold them.
+        raise DurationInvalid(f"{text!r} is longer than {MAX_DURATION_DAYS} days")
+    return value
 
 
 def format_duration(value: timedelta) -> str:

@@ -889,7 +889,25 @@ class _Broken(Exception):
 
 _Value: TypeAlias = "str | datetime | None"
 _Getter: TypeAlias = Callable[[UnleashContext, "datetime | None"], _Value]
-_Check: TypeAlias = Callable[[UnleashContext, "datetime | None"], bool]
+# A constraint's test of the value its field holds (None when absent), and ``now``.
+_Test: TypeAlias = Callable[[_Value, "datetime | None"], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """A compiled constraint: the property it reads (None: a standard field, read by ``get``),
+    its test, and for a plain IN / NOT_IN on a property the values, tested in line."""
+
+    prop: str | None
+    get: _Getter
+    test: _Test
+    members: frozenset[str] | None = None
+    want_in: bool = True
+    # Or, for a property: the test as an expression of ``v`` (text or None) and ``{arg}``.
+    inline: str | None = None
+    arg: Any = None
+
+
 # (context, default group id, random, now, hostname) -> bool
 _Rule: TypeAlias = Callable[
     [UnleashContext, str, RandomSource, "datetime | None", "str | None"], bool
@@ -908,7 +926,7 @@ def _never(
     return False
 
 
-def _check_false(ctx: UnleashContext, now: datetime | None) -> bool:
+def _test_false(value: _Value, now: datetime | None) -> bool:
     return False
 
 
@@ -960,59 +978,82 @@ def _stringy_values(constraint: Constraint) -> tuple[str, ...]:
 
 
 def _compile_constraint(constraint: Constraint) -> _Check:
+    """The constraint as (property name or None, getter, test): a rule reads a property
+    itself, one call less per constraint on the hot path, and asks the getter otherwise."""
     op = constraint.operator
     if op not in KNOWN_OPERATORS:
         raise _Broken(f"unknown operator {op!r}")
+    name = constraint.context_name
+    get = _getter(name)
+    prop = None if name in _STANDARD_FIELDS else _property_name(name)
     if op.startswith("SEMVER_") and (constraint.value or "").startswith("v"):
-        return _check_false  # the reference engine rejects "v1.2.3" this way, inverted or not
-    get = _getter(constraint.context_name)
-    check: _Check
+        return _Check(prop, get, _test_false)  # the reference engine rejects "v1.2.3" so
+    test: _Test
     if op in ("IN", "NOT_IN"):
-        check = _list_check(get, frozenset(_stringy_values(constraint)), op == "IN")
+        members = frozenset(_stringy_values(constraint))
+        test = _list_test(members, op == "IN")
+        if prop is not None and not constraint.inverted:
+            return _Check(prop, get, test, members, op == "IN")
     elif op in _STRING_OPERATORS:
         values = _stringy_values(constraint)
         if not values:
             raise _Broken(f"{op} without values")
-        check = _string_check(get, op, values, constraint.case_insensitive)
+        test = _string_test(op, values, constraint.case_insensitive)
+        method = {"STR_STARTS_WITH": "startswith", "STR_ENDS_WITH": "endswith"}.get(op)
+        if prop is not None and method and not constraint.case_insensitive | constraint.inverted:
+            inline = f"v is not None and v.{method}({{arg}})"
+            return _Check(prop, get, test, inline=inline, arg=values)
     elif op == "REGEX":
         pattern = _grammar_string(constraint.value or "", escaped=True)
         if pattern is None:
             raise _Broken("regular expression cannot be read")
-        check = _regex_check(get, compile_pattern(pattern, constraint.case_insensitive))
+        test = _regex_test(compile_pattern(pattern, constraint.case_insensitive))
     elif op == "IN_CIDR":
         values = _stringy_values(constraint)
         if not values:
             raise _Broken("IN_CIDR without values")
-        check = _cidr_check(get, _address_matcher(values))
+        test = _cidr_test(_address_matcher(values))
     else:
-        check = _ordinal_check(get, _ORDINAL_OPERATORS[op], constraint.value)
+        symbol = _ORDINAL_OPERATORS[op]
+        test = _ordinal_test(symbol, constraint.value)  # raises for what cannot compile
+        literal = (constraint.value or "").strip(_GRAMMAR_SPACE)
+        if prop is not None and not constraint.inverted and not _DATE_LITERAL.fullmatch(literal):
+            # Parsers are cached; the comparison is one of five fixed operators.
+            if _SEMVER_LITERAL.fullmatch(literal):
+                inline = (
+                    f"v is not None and (n := parse_semver(v)) is not None and n {symbol} {{arg}}"
+                )
+                return _Check(prop, get, test, inline=inline, arg=_parse_semver(literal))
+            if symbol != "==":
+                inline = (
+                    f"v is not None and (n := parse_number(v)) is not None and n {symbol} {{arg}}"
+                )
+                return _Check(prop, get, test, inline=inline, arg=float(literal))
     if constraint.inverted:
-        inner = check
-        return lambda ctx, now: not inner(ctx, now)
-    return check
+        inner = test
+        return _Check(prop, get, lambda value, now: not inner(value, now))
+    return _Check(prop, get, test)
 
 
-def _list_check(get: _Getter, values: frozenset[str], want_in: bool) -> _Check:
+def _list_test(values: frozenset[str], want_in: bool) -> _Test:
     if want_in:
 
-        def check_in(ctx: UnleashContext, now: datetime | None) -> bool:
-            value = get(ctx, now)
+        def test_in(value: _Value, now: datetime | None) -> bool:
             if value is None:
                 return False
             return (value if type(value) is str else _as_text(value)) in values
 
-        return check_in
+        return test_in
 
-    def check_not_in(ctx: UnleashContext, now: datetime | None) -> bool:
-        value = get(ctx, now)
+    def test_not_in(value: _Value, now: datetime | None) -> bool:
         if value is None:
             return True
         return (value if type(value) is str else _as_text(value)) not in values
 
-    return check_not_in
+    return test_not_in
 
 
-def _string_check(get: _Getter, op: str, values: tuple[str, ...], fold: bool) -> _Check:
+def _string_test(op: str, values: tuple[str, ...], fold: bool) -> _Test:
     if fold:
         values = tuple(v.lower() for v in values)
     # Decide the operator once, here, rather than on every evaluation.
@@ -1031,33 +1072,30 @@ def _string_check(get: _Getter, op: str, values: tuple[str, ...], fold: bool) ->
         def test(text: str) -> bool:
             return any(v in text for v in values)
 
-    def check(ctx: UnleashContext, now: datetime | None) -> bool:
-        raw = get(ctx, now)
+    def test_text(raw: _Value, now: datetime | None) -> bool:
         if raw is None:
             return False
         text = raw if type(raw) is str else _as_text(raw)
         return test(text.lower() if fold else text)
 
-    return check
+    return test_text
 
 
-def _regex_check(get: _Getter, matches: Matcher | None) -> _Check:
+def _regex_test(matches: Matcher | None) -> _Test:
     if matches is None:
-        return _check_false  # invalid patterns make the constraint false; inversion applies
+        return _test_false  # invalid patterns make the constraint false; inversion applies
 
-    def check(ctx: UnleashContext, now: datetime | None) -> bool:
-        raw = get(ctx, now)
+    def test(raw: _Value, now: datetime | None) -> bool:
         return raw is not None and matches(_as_text(raw))
 
-    return check
+    return test
 
 
-def _cidr_check(get: _Getter, matches: Callable[[str], bool]) -> _Check:
-    def check(ctx: UnleashContext, now: datetime | None) -> bool:
-        raw = get(ctx, now)
+def _cidr_test(matches: Callable[[str], bool]) -> _Test:
+    def test(raw: _Value, now: datetime | None) -> bool:
         return raw is not None and matches(_as_text(raw))
 
-    return check
+    return test
 
 
 # The operator module's functions, not lambdas: one call less on the hot path. Floats,
@@ -1067,7 +1105,7 @@ _COMPARE: Final[Mapping[str, Callable[[Any, Any], bool]]] = MappingProxyType(
 )
 
 
-def _ordinal_check(get: _Getter, symbol: str, operand: str | None) -> _Check:
+def _ordinal_test(symbol: str, operand: str | None) -> _Test:
     """NUM_*, DATE_* and SEMVER_*: the operand's shape decides how values compare."""
     if operand is None:
         raise _Broken("comparison without a value")
@@ -1078,8 +1116,7 @@ def _ordinal_check(get: _Getter, symbol: str, operand: str | None) -> _Check:
         if moment is None:
             raise _Broken(f"invalid date {operand!r}")
 
-        def check_date(ctx: UnleashContext, now: datetime | None) -> bool:
-            raw = get(ctx, now)
+        def check_date(raw: _Value, now: datetime | None) -> bool:
             if raw is None:
                 return False
             value = _aware(raw) if isinstance(raw, datetime) else _parse_context_date(raw)
@@ -1091,8 +1128,7 @@ def _ordinal_check(get: _Getter, symbol: str, operand: str | None) -> _Check:
         if version is None:
             raise _Broken(f"invalid semantic version {operand!r}")
 
-        def check_semver(ctx: UnleashContext, now: datetime | None) -> bool:
-            raw = get(ctx, now)
+        def check_semver(raw: _Value, now: datetime | None) -> bool:
             if raw is None:
                 return False
             value = _parse_semver(raw if type(raw) is str else _as_text(raw))
@@ -1103,8 +1139,7 @@ def _ordinal_check(get: _Getter, symbol: str, operand: str | None) -> _Check:
         number = float(literal)
         if symbol == "==":
 
-            def check_equal(ctx: UnleashContext, now: datetime | None) -> bool:
-                raw = get(ctx, now)
+            def check_equal(raw: _Value, now: datetime | None) -> bool:
                 if raw is None:
                     return False
                 value = _parse_number(raw if type(raw) is str else _as_text(raw))
@@ -1112,8 +1147,7 @@ def _ordinal_check(get: _Getter, symbol: str, operand: str | None) -> _Check:
 
             return check_equal
 
-        def check_number(ctx: UnleashContext, now: datetime | None) -> bool:
-            raw = get(ctx, now)
+        def check_number(raw: _Value, now: datetime | None) -> bool:
             if raw is None:
                 return False
             value = _parse_number(raw if type(raw) is str else _as_text(raw))
@@ -1286,32 +1320,50 @@ def _base_rule(strategy: Strategy) -> _Rule:
 
 
 def _constrained(base: _Rule, checks: Sequence[_Check]) -> _Rule:
+    """The strategy's rule: every constraint, then its base condition, as one function.
+
+    The function is written out for these constraints (names bound to values, never flag
+    data in the source): properties are read and IN / NOT_IN tested in line, one call per
+    other constraint, no loop. This is the hot path of every evaluation with constraints.
+    """
     if not checks:
         return base
-    if len(checks) == 1:
-        only = checks[0]
-
-        def rule_one(
-            ctx: UnleashContext,
-            default: str,
-            rnd: RandomSource,
-            now: datetime | None,
-            host: str | None,
-        ) -> bool:
-            return only(ctx, now) and base(ctx, default, rnd, now, host)
-
-        return rule_one
-    checks = tuple(checks)
-
-    def rule_all(
-        ctx: UnleashContext, default: str, rnd: RandomSource, now: datetime | None, host: str | None
-    ) -> bool:
-        for check in checks:
-            if not check(ctx, now):
-                return False
-        return base(ctx, default, rnd, now, host)
-
-    return rule_all
+    names: dict[str, Any] = {
+        "base": base,
+        "_context_text": _context_text,
+        "parse_number": _parse_number,
+        "parse_semver": _parse_semver,
+    }
+    lines = [
+        "def rule(ctx, default, rnd, now, host):",
+        "    props = ctx.properties",
+    ]
+    for i, check in enumerate(checks):
+        if check.prop is None:
+            names[f"get{i}"] = check.get
+            lines.append(f"    v = get{i}(ctx, now)")
+        else:
+            names[f"prop{i}"] = check.prop
+            lines.append(f"    v = None if props is None else props.get(prop{i})")
+            lines.append("    if v is not None and type(v) is not str:")
+            lines.append("        v = _context_text(v)")
+        if check.inline is not None:
+            names[f"arg{i}"] = check.arg
+            lines.append(f"    if not ({check.inline.format(arg=f'arg{i}')}):")
+        elif check.members is not None:
+            names[f"members{i}"] = check.members
+            if check.want_in:
+                lines.append(f"    if v is None or v not in members{i}:")
+            else:
+                lines.append(f"    if v is not None and v in members{i}:")
+        else:
+            names[f"test{i}"] = check.test
+            lines.append(f"    if not test{i}(v, now):")
+        lines.append("        return False")
+    lines.append("    return base(ctx, default, rnd, now, host)")
+    exec("\n".join(lines), names)
+    rule: _Rule = names["rule"]
+    return rule
 
 
 def _compile_strategy(strategy: Strategy, segments: Mapping[int, Segment]) -> _Rule:

@@ -60,11 +60,12 @@ def write_version(path: str, text: str, version: str) -> str:
     if kind in ("npm", "npm-lock"):
         return _json_version(path, text, version, lock=kind == "npm-lock")
     if kind == "pyproject":
-        return _toml_version(path, text, _pep440(version), ("project", "tool.poetry"))
+        return _toml_version(path, text, pep440(version), ("project", "tool.poetry"))
     return _toml_version(path, text, version, ("package", "workspace.package"))
 
 
-def _pep440(version: str) -> str:
+def pep440(version: str) -> str:
+    """A semantic version in PEP 440 spelling (``1.5.0-rc.1`` -> ``1.5.0rc1``)."""
     try:
         semver = SemVer.parse(version)
     except VersionInvalid:

@@ -91,11 +91,12 @@ def check_name_version(name: str, version: str) -> None:
 
 
 def media_type_of(path: Path) -> str:
-    return (
-        MEDIA_TYPES.get(path.suffix)
-        or mimetypes.guess_type(path.name)[0]
-        or ("application/octet-stream")
-    )
+    """The media type from the file's name, if it is one artifacts may have (a page or an
+    image a browser would render is stored as plain bytes: domain/inputs.py)."""
+    from shipyard.domain.inputs import MEDIA_TYPES as ALLOWED
+
+    guessed = MEDIA_TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
+    return guessed if guessed in ALLOWED else "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,12 @@ def _get(uow: UnitOfWork, project: str, ref: str) -> dict[str, Any]:
     if row is None:
         raise ArtifactNotFound(f"artifact {name}@{version} is not published in {project}")
     return row
+
+
+def row(store: Store, project: str, ref: str) -> dict[str, Any]:
+    """The registry row of ``NAME@VERSION`` (``artifact-not-found`` if there is none)."""
+    with store.read() as uow:
+        return _get(uow, project, ref)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

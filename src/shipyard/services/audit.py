@@ -152,6 +152,27 @@ def checkpoint(store: Store, actor: str) -> dict[str, Any]:
     }
 
 
+def latest_checkpoint(store: Store) -> dict[str, Any] | None:
+    """The newest signed checkpoint kept in the database, as a C2SP signed note, or None."""
+    from shipyard.adapters.trust import origin as log_origin
+
+    with store.read() as uow:
+        kept = uow.events.checkpoints()
+        keys = registered_keys(uow)
+    if not kept:
+        return None
+    size, root, created_at, key_id, sig = kept[-1]
+    key = keys.get(key_id)
+    note = note_of(log_origin(), size, root, key, sig) if key is not None else None
+    return {
+        "tree_size": size,
+        "root_hash": root.hex(),
+        "key_id": key_id,
+        "created_at": created_at,
+        "note": note,
+    }
+
+
 def public_key(store: Store) -> dict[str, str]:
     from shipyard.adapters.trust import origin
 

@@ -1,7 +1,8 @@
-"""The demo's release-coordination step: freezes at fixed instants, the next trains, and a
+"""The demo's release-coordination step: freezes at chosen instants, the next trains, and a
 production gate verdict blocked by the year-end freeze, then passed by approved break-glass.
 
-Fixed instants keep the output the same on every run and every day of the year.
+The instants come from the demo's calendar (services/demo.py), so the story is the same on
+every day of the year.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from typing import Any
 from shipyard.errors import ShipyardError
 from shipyard.services.demo import build, git
 
-INSIDE = datetime(2026, 12, 24, 12, 0, tzinfo=UTC)  # Christmas Eve: year-end freeze
-OUTSIDE = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday in November
 ONCALL, APPROVER = "oncall@demo", "release-manager@demo"
 
 
@@ -22,11 +21,12 @@ def step(ctx: Any) -> list[str]:
     from shipyard.services.coordination import latest_version
 
     store, spec = ctx.store, ctx.spec
+    inside, outside = ctx.calendar.inside, ctx.calendar.outside
     lines = []
-    for at in (INSIDE, OUTSIDE):
+    for at in (inside, ctx.calendar.weekly, outside):
         st = freezes.status(store, spec, at, "production")
-        lines.append(f"production at {at:%Y-%m-%d %H:%M} UTC: {st['message']}")
-    plan = trains.status(store, spec, OUTSIDE)
+        lines.append(f"production at {at:%a %Y-%m-%d %H:%M} UTC: {st['message']}")
+    plan = trains.status(store, spec, outside)
     for t in [plan["current"], *plan["upcoming"]]:
         lines.append(f"{t['name']}: cut {t['cut'][:16]}Z, ships {t['ship'][:16]}Z ({t['phase']})")
     version = (ctx.facts.get("release") or {}).get("version")
@@ -36,10 +36,10 @@ def step(ctx: Any) -> list[str]:
     if version is None:
         return [*lines, "no version was published, so there is no gate verdict to show"]
     try:
-        approvals.approve(store, spec, "production", version, APPROVER, INSIDE, "demo review")
-        verdict = gates.check(store, spec, "production", version, ONCALL, INSIDE)
+        approvals.approve(store, spec, "production", version, APPROVER, inside, "demo review")
+        verdict = gates.check(store, spec, "production", version, ONCALL, inside)
         lines.append(
-            f"gates for {version} -> production on {INSIDE:%Y-%m-%d}: "
+            f"gates for {version} -> production on {inside:%Y-%m-%d}: "
             + ("pass" if verdict.passed else "blocked")
         )
         lines += [f"  {r}" for r in verdict.reasons()]
@@ -51,11 +51,11 @@ def step(ctx: Any) -> list[str]:
             ["freeze"],
             timedelta(hours=1),
             ONCALL,
-            INSIDE,
+            inside,
             incident="INC-DEMO",
         )
-        breakglass.approve(store, spec, bg["id"], APPROVER, INSIDE)
-        after = gates.check(store, spec, "production", version, ONCALL, INSIDE)
+        breakglass.approve(store, spec, bg["id"], APPROVER, inside)
+        after = gates.check(store, spec, "production", version, ONCALL, inside)
         freeze = next(g for g in after.gates if g.name == "freeze")
         lines.append(
             f"break-glass {bg['id']} requested by {ONCALL}, approved by {APPROVER}: freeze "
@@ -138,7 +138,7 @@ def _close_reviews(ctx: Any, now: datetime, which: str) -> list[str]:
 
 
 def hotfix_step(ctx: Any) -> list[str]:
-    from shipyard.services import approvals, deploy, freezes, trains
+    from shipyard.services import approvals, deploy, freezes, incidents, trains
 
     store, spec, now = ctx.store, ctx.spec, datetime.now(UTC)
     live = (ctx.facts.get("deploy") or {}).get("good") or (ctx.facts.get("release") or {}).get(
@@ -146,9 +146,16 @@ def hotfix_step(ctx: Any) -> list[str]:
     )
     if live is None:
         return ["no released version, so no train or hotfix to show"]
-    lines = _close_reviews(ctx, now, "earlier")  # earlier grants (weekend deploys) end here
     cut = trains.cut(store, spec, ctx.root, DEPLOYER, now)
-    lines.append(f"train cut: {cut['train']} on {cut['branch']} at {cut['commit'][:7]}")
+    lines = [f"train cut: {cut['train']} on {cut['branch']} at {cut['commit'][:7]}"]
+    incident = incidents.open_incident(
+        store,
+        spec.project,
+        ctx.facts["deploy"]["production_id"],
+        title="INC-42: payments time out",
+        actor=ONCALL,
+    )
+    lines.append(f"{ONCALL} opens incident {incident['id']} against production's {live}: INC-42")
     freezes.add(
         store,
         spec,
@@ -174,6 +181,8 @@ def hotfix_step(ctx: Any) -> list[str]:
         lines += _break_glass(ctx, now)
         out = deploy.deploy(store, spec, ctx.root, "production", version=version, actor=DEPLOYER)
         lines.append(f"production: {version} {out['status']} through the freeze")
+        incidents.resolve_incident(store, incident["id"], actor=ONCALL)
+        lines.append(f"{ONCALL} resolves {incident['id']}: the hotfix is live")
         lines += _close_reviews(ctx, now, "the hotfix's")
     finally:
         freezes.remove(store, spec, FREEZE, DEPLOYER)

@@ -20,6 +20,7 @@ def step_metrics(ctx: Any) -> list[str]:
         level = f" [{f['level']}]" if f["level"] else ""
         lines.append(f"  {key.replace('_', ' ')}: {value} ({ratio}){level}")
     lines.append(f"  overall level: {report['figures']['level'] or 'no data'}")
+    lines += [f"  {line}" for line in _behind(ctx, report["evidence"])]
     lines.append(f"  {changes_line(report['changes'])}")
     lines += [f"  note: {n}" for n in report["notes"]]
     b = builds.builds_report(ctx.store, since="1d")
@@ -34,3 +35,21 @@ def step_metrics(ctx: Any) -> list[str]:
             f"{hits}/{lookups}"
         )
     return lines
+
+
+def _behind(ctx: Any, evidence: dict[str, Any]) -> list[str]:
+    """The deployments behind the figures, by version, so they can be checked against the
+    story the demo told."""
+    from shipyard.store import metrics as repo
+
+    with ctx.store.read() as uow:
+
+        def version(deployment_id: str) -> str:
+            found = repo.find_deployment(uow.conn, deployment_id)
+            return str(found["payload"].get("version")) if found else deployment_id
+
+        shipped = ", ".join(version(d) for d in evidence["deployments"])
+        failed = ", ".join(
+            f"{version(f['deployment'])} ({f['why']})" for f in evidence["change_failures"]
+        )
+    return [f"deployments counted: {shipped or 'none'}", f"change failures: {failed or 'none'}"]

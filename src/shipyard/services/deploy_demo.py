@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,9 @@ class Traffic:
 
 
 def _clear_gates(ctx: Any, env: str, version: str) -> list[str]:
-    """Get the environment's gates to pass the way a team would: a second person approves;
-    during a freeze, on-call asks for break-glass and that second person approves it too."""
-    from shipyard.services import approvals, breakglass, gates
+    """Get the environment's gates to pass the way a team would: a second person approves.
+    The sample's freezes lie clear of the day the demo runs (services/demo.py)."""
+    from shipyard.services import approvals, gates
 
     spec, store = ctx.spec, ctx.store
     if not spec.environments[env].gates:
@@ -59,25 +59,6 @@ def _clear_gates(ctx: Any, env: str, version: str) -> list[str]:
     if any(g.name == "approval" for g in verdict.failures):
         approvals.approve(store, spec, env, version, APPROVER, now, "demo review")
         lines.append(f"{APPROVER} approved {version} for {env} (not its author)")
-        verdict = gates.check(store, spec, env, version, ACTOR, now)
-    if not verdict.passed:
-        blocked = sorted(g.name for g in verdict.failures)
-        reasons = "; ".join(f"{g.name}: {g.reason}" for g in verdict.failures)
-        grant = breakglass.request(
-            store,
-            spec,
-            env,
-            f"demo release during: {reasons}",
-            blocked,
-            timedelta(minutes=30),
-            ACTOR,
-            now,
-        )
-        breakglass.approve(store, spec, grant["id"], APPROVER, now)
-        lines.append(
-            f"gates blocked {env} ({reasons}); break-glass {grant['id']} for "
-            f"{', '.join(blocked)} approved by {APPROVER}"
-        )
     return lines
 
 
@@ -120,6 +101,7 @@ def step(ctx: Any) -> list[str]:
         for env in ENVS:
             lines += _clear_gates(ctx, env, good)
             out = _deploy(ctx, env, good)
+            production_id = out["id"]
             lines.append(
                 f"{env}: {good} {out['status']} ({ctx.spec.environments[env].strategy.kind})"
             )
@@ -149,7 +131,12 @@ def step(ctx: Any) -> list[str]:
             for e in deploy.environments(ctx.store, ctx.spec)["environments"]
         }
         lines.append("live now: " + ", ".join(f"{env} {live.get(env)}" for env in ENVS))
-        ctx.facts["deploy"] = {"good": good, "bad": bad, "production": out["status"]}
+        ctx.facts["deploy"] = {
+            "good": good,
+            "bad": bad,
+            "production": out["status"],
+            "production_id": production_id,
+        }
     finally:
         for env in ENVS:
             deploy.stop_environment(ctx.store, ctx.spec, env)

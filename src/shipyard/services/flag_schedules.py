@@ -82,6 +82,8 @@ def _insert(
 
 
 def _check_flag(uow: UnitOfWork, project: str, env: str, flag: str) -> None:
+    # A protected environment's changes are scheduled through a change request (its --at).
+    flags.guard(uow, project, env)
     if not flag_repo.rows(uow.conn, project, env, flag):
         raise flags.FlagNotFound(f"no flag '{flag}' in environment '{env}'")
 
@@ -244,9 +246,12 @@ async def run_forever(store: Store, interval: float = 30.0) -> None:
     """
     import asyncio
 
+    from shipyard.services import flag_requests
+
     while True:
         try:
             await asyncio.to_thread(apply_due, store, datetime.now(UTC))
+            await asyncio.to_thread(flag_requests.apply_due, store, datetime.now(UTC))
         except Exception:  # the loop must outlive any one pass
             log.exception("applying scheduled flag changes failed")
         await asyncio.sleep(interval)

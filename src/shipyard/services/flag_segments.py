@@ -19,6 +19,7 @@ from shipyard.domain.flags import (
     raise_problems,
 )
 from shipyard.errors import Conflict, InputError, NotFound
+from shipyard.services import flags
 from shipyard.services.flags import _state
 from shipyard.store import flags as repo
 from shipyard.store.events import utcnow
@@ -154,6 +155,7 @@ def create_segment(
     if segment_id is not None:
         _check_id(segment_id)
     with store.begin() as uow:
+        flags.guard(uow, project, env)
         current = _state(uow, project, env)
         if segment_id is None:
             segment_id = max(current.segments, default=0) + 1
@@ -183,6 +185,7 @@ def update_segment(
     parsed = None if constraints is None else parse_constraints(constraints)
     _check_name(name)
     with store.begin() as uow:
+        flags.guard(uow, project, env)
         current = _state(uow, project, env)
         old = current.segments.get(segment_id)
         if old is None:
@@ -200,6 +203,7 @@ def delete_segment(
 ) -> dict[str, Any]:
     """Delete a segment no flag refers to."""
     with store.begin() as uow:
+        flags.guard(uow, project, env)
         current = _state(uow, project, env)
         old = current.segments.get(segment_id)
         if old is None:

@@ -10,7 +10,9 @@ and each oddity comes back as a warning; ``strict`` refuses the import instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,11 +38,46 @@ _ENV_NAME = re.compile(NAME_RE)
 # Payloads served by /api/client/features, by (database, project, environment, revision): a
 # revision never changes meaning, so an entry is never stale, only superseded.
 _PAYLOADS: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
+_STATES: dict[tuple[str, str, str], tuple[int, FeatureState]] = {}
 
 
 class FlagNotFound(NotFound):
     code = "flag-not-found"
     default_hint = "list flags with `shipyard flags list --env ENV`"
+
+
+class ChangeRequestRequired(Conflict):
+    code = "flag-change-request-required"
+    default_hint = (
+        "propose it: `shipyard flags request create NAME --env ENV --enable` (or --disable, "
+        "--rollout PCT); another person approves it, then it is applied"
+    )
+
+
+# Set while an approved change request is applied: the one way past a protection.
+_APPLYING_REQUEST: ContextVar[bool] = ContextVar("applying_change_request", default=False)
+
+
+@contextmanager
+def applying_change_request() -> Iterator[None]:
+    token = _APPLYING_REQUEST.set(True)
+    try:
+        yield
+    finally:
+        _APPLYING_REQUEST.reset(token)
+
+
+def guard(uow: UnitOfWork, project: str, env: str) -> None:
+    """Refuse a direct change to an environment whose flag changes need approvals."""
+    if _APPLYING_REQUEST.get():
+        return
+    from shipyard.store import flag_requests
+
+    needed = flag_requests.protection(uow.conn, project, env)
+    if needed:
+        raise ChangeRequestRequired(
+            f"flag changes in '{env}' need {needed} approval(s): propose this change instead"
+        )
 
 
 def check_name(name: str) -> str:
@@ -132,6 +169,19 @@ def client_payload_in(
     }
     _PAYLOADS[key] = (rev, payload)
     return rev, payload
+
+
+def compiled_state_in(uow: UnitOfWork, url: str, project: str, env: str) -> FeatureState:
+    """The environment's flags compiled for evaluation, made once per revision (the frontend
+    API evaluates for every request, and compiling costs far more than evaluating)."""
+    key = (url, project, env)
+    rev = repo.revision(uow.conn, project, env)
+    cached = _STATES.get(key)
+    if cached is not None and cached[0] == rev:
+        return cached[1]
+    compiled = _state(uow, project, env)
+    _STATES[key] = (rev, compiled)
+    return compiled
 
 
 def revision(store: Store, project: str, env: str) -> int:
@@ -278,6 +328,7 @@ def save_in(
 ) -> dict[str, Any]:
     """``save`` inside the caller's transaction, so other rows and events commit with it."""
     name = check_name(str(feature.get("name", "")))
+    guard(uow, project, env)
     current = _state(uow, project, env)
     if create is True and name in current:
         raise Conflict(
@@ -389,6 +440,7 @@ def set_rollout_in(
 
 def delete(store: Store, project: str, env: str, name: str, actor: str) -> dict[str, Any]:
     with store.begin() as uow:
+        guard(uow, project, env)
         current = _state(uow, project, env)
         if name not in current:
             raise FlagNotFound(f"no flag '{name}' in environment '{env}'")
@@ -478,6 +530,7 @@ def import_payload(
     updated: list[str] = []
     deleted: list[str] = []
     with store.begin() as uow:
+        guard(uow, project, env)
         before = current = _state(uow, project, env)
         for segment in incoming.segments.values():
             body = segment.to_dict()

@@ -256,10 +256,10 @@ def watch_state(
 def authenticate(store: Store, header: str | None, kind: str = "client") -> ClientPrincipal:
     """The token as Unleash SDKs send it: the bare ``Authorization`` value (``Bearer`` too)."""
     with store.read() as uow:
-        return _authenticate(uow, header, kind)
+        return authenticate_in(uow, header, kind)
 
 
-def _authenticate(uow: UnitOfWork, header: str | None, kind: str = "client") -> ClientPrincipal:
+def authenticate_in(uow: UnitOfWork, header: str | None, kind: str = "client") -> ClientPrincipal:
     token = (header or "").strip()
     if token.lower().startswith("bearer "):
         token = token[7:].strip()
@@ -301,7 +301,7 @@ def features(
     """Who is asking and their environment's payload and revision, in one read: the path
     every polling SDK takes, most often to hear that nothing changed."""
     with store.read() as uow:
-        who = _authenticate(uow, header)
+        who = authenticate_in(uow, header)
         who.require_environment(env)
         rev, payload = client_payload_in(uow, store.url, who.project, who.environment)
     return who, rev, payload

@@ -41,4 +41,30 @@ def step(ctx: Any) -> list[str]:
         )
     lines.append(f"flipped off: {off} of 1,000 users see it; {changes} flag.changed events logged")
     ctx.facts["flags"] = {pct: len(users) for pct, users in shares.items()}
+    lines += _change_request(ctx, project, env)
     return lines
+
+
+def _change_request(ctx: Any, project: str, env: str) -> list[str]:
+    """The environment made to need an approval: a direct toggle is refused; a proposal by
+    one person is approved by another, then applied."""
+    from shipyard.errors import ShipyardError
+    from shipyard.services import flag_requests
+
+    dev, lead = "dev@sample.example", "lead@sample.example"
+    flag_requests.protect(ctx.store, project, env, 1, lead)
+    try:
+        flags.set_enabled(ctx.store, project, env, FLAG, True, dev)
+        refused = "ACCEPTED"
+    except ShipyardError as exc:
+        refused = exc.code
+    request = flag_requests.propose(ctx.store, project, env, FLAG, "enable", dev)
+    flag_requests.approve(ctx.store, project, request["id"], lead)
+    done = flag_requests.apply(ctx.store, project, request["id"], dev)
+    on = _share(flags.state(ctx.store, project, env))
+    ctx.facts["change_request"] = {"refused": refused, "status": done["status"], "on": on}
+    return [
+        f"{env} now needs 1 approval for flag changes: a direct toggle is refused ({refused})",
+        f"change request {request['id']}: proposed by {dev}, approved by {lead}, "
+        f"{done['status']}: {on} of 1,000 users see it",
+    ]

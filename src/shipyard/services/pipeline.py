@@ -39,6 +39,7 @@ from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
 from shipyard.services import uptodate
+from shipyard.services.pipeline_live import Writer as LiveWriter
 from shipyard.spec.models import Job, Spec
 from shipyard.store.append import NewEvent, utcnow
 from shipyard.store.runlog import UP_TO_DATE, RunLog
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 
 PLATFORM = uptodate.platform_name()
 FLUSH_EVERY_S = 0.25
+REMOTE_AHEAD = 32  # steps started beyond the executor's capacity when a remote cache answers
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
@@ -287,6 +289,8 @@ class _Run:
         self.stamp_spec: tuple[Path, str] | None = None  # set when this run may leave a stamp
         self.asked: list[str] = []  # the jobs named on the command line
         self.remote: RemoteTier | None = None  # the remote cache, behind the local one
+        self.keyed: dict[str, tuple[str, str, list[str]]] = {}  # keys computed ahead
+        self.live = LiveWriter(store.home, 0)  # running steps' output, for the server to show
 
     # -- recording ------------------------------------------------------------------------
 
@@ -406,9 +410,29 @@ class _Run:
                 found[rel] = self.stat.digest(f"{self.root}/{rel}")
         return found
 
+    def prefetch(self, nids: list[str], outputs: Mapping[str, Mapping[str, str]]) -> None:
+        """Key the steps about to start and ask the remote cache for those the local one
+        lacks, all at once (``start`` then uses both)."""
+        if self.remote is None or len(nids) < 2:
+            return
+        wanted = []
+        for nid in nids:
+            if not self.graph.nodes[nid].job.cache:
+                continue
+            try:
+                self.keyed[nid] = keyed = self.key_for(nid, outputs)
+            except InputError:
+                continue  # ``start`` meets it again and reports it
+            if self.lookup(keyed[0]) is None:
+                wanted.append(keyed[0])
+        self.remote.prefetch(wanted)
+
     def key_for(
         self, nid: str, outputs: Mapping[str, Mapping[str, str]]
     ) -> tuple[str, str, list[str]]:
+        known = self.keyed.pop(nid, None)
+        if known is not None:
+            return known
         node = self.graph.nodes[nid]
         job = node.job
         files = self.ws.expand(job.inputs, "input", nid)
@@ -776,6 +800,7 @@ def run(
             begun = {"commit": commit, "jobs": list(jobs or []), "trigger": trigger}
             tx.events([("run.started", state.subject(), actor, begun, spec.project, None)])
         lock.holding(state.run_id)
+        state.live = LiveWriter(store.home, state.run_id)
         reporter.started(state.run_id, len(graph.nodes))
         for step in carried:
             state.record(
@@ -868,8 +893,10 @@ def _loop(state: _Run, sched: Scheduler, executor: Executor, graph: Graph) -> bo
                 raise RuntimeError("the scheduler stalled")  # a bug, never bad input
             state.reporter.tick()
             state.flush()
+            state.live.tick(executor, running)
         _step(state, sched, executor, graph, running, interrupted)  # skips decided last
     finally:
+        state.live.close()
         executor.shutdown()  # after an unexpected error, stops the steps rather than orphan them
         state.cas.close()
         state.stat.save()
@@ -901,9 +928,14 @@ def _step(
     interrupted: bool,
 ) -> bool:
     """Start what may start and record skips; True if anything changed."""
-    decision = sched.poll(executor.capacity - len(running))
+    # With a remote cache, more steps are taken at once than the executor runs: most are hits,
+    # fetched together; a miss among them waits in the executor's queue.
+    ahead = REMOTE_AHEAD if state.remote is not None and state.remote.reads else 0
+    decision = sched.poll(executor.capacity - len(running) + ahead)
     for skip in decision.skip:
         state.record(state._base(skip.node, str(skip.state), reason=skip.reason))
+    if not interrupted:
+        state.prefetch(decision.start, sched.outputs)
     now = time.monotonic()
     for nid in decision.start:
         needs = graph.nodes[nid].needs
@@ -993,12 +1025,12 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
             tx.add_steps(state.rows(state.same, utcnow()))
         tx.finish_run(state.run_id, status=status, now=utcnow(), duration=duration, base=base)
         tx.events([("run.finished", state.subject(), state.actor, finished, state.project, None)])
-    _stamp(state, graph, summary)
+    _stamp(state, graph, summary, base)
     state.reporter.finished(summary)
     return summary
 
 
-def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
+def _stamp(state: _Run, graph: Graph, summary: dict[str, Any], base: int | None) -> None:
     """Leave the up-to-date stamp when this run is one the next can be answered from."""
     if state.stamp_spec is None or summary["status"] != "success":
         return
@@ -1023,3 +1055,21 @@ def _stamp(state: _Run, graph: Graph, summary: dict[str, Any]) -> None:
         summary=summary,
         saved_s=sum(r.saved if r.cached else r.duration for r in records),
     )
+    from shipyard.services import incremental
+
+    if state.store.blobs_url == "disk" and all(incremental.eligible(j) for j in jobs):
+        # ``base`` None: this run wrote a row for every step, and is the base of the next.
+        base_keys = (
+            {n: k for n, (k, st) in state.base_steps.items() if st == "success"}
+            if base is not None
+            else {r.node: r.key for r in records}
+        )
+        incremental.save(
+            state.store.home,
+            run_id=state.run_id,
+            base=base if base is not None else state.run_id,
+            nodes=[
+                incremental.node_of(state.records[nid], graph.nodes[nid].job, base_keys.get(nid))
+                for nid in graph.order
+            ],
+        )

@@ -57,7 +57,8 @@ def _abandon_previous(store: Store, lock: RunLock) -> bool:
     with store.begin() as uow:
         cur = uow.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         who = actor()
-        return Tx(cur, uow.conn.dialect.name == "postgresql").abandon(lock.previous, who)
+        postgres = uow.conn.dialect.name == "postgresql"
+        return Tx(cur, postgres, home=store.home).abandon(lock.previous, who)
 
 
 def list_runs(store: Store, project: str | None = None, limit: int = 20) -> dict[str, Any]:
@@ -122,6 +123,15 @@ def step_logs(store: Store, run_id: int, job: str) -> dict[str, Any]:
             }
         )
     return {"run_id": run_id, "job": job, "logs": logs}
+
+
+def why_job(store: Store, spec: Any, job: str) -> dict[str, Any]:
+    """``why`` for every node of ``job`` as ``spec`` declares it (job-unknown if it does not)."""
+    from shipyard.domain.pipeline import build_graph
+    from shipyard.services.pipeline import select_jobs
+
+    graph = build_graph(select_jobs(spec, [job]))
+    return why(store, spec.project, job, list(graph.job_nodes[job]))
 
 
 def why(store: Store, project: str, job: str, nodes: list[str]) -> dict[str, Any]:

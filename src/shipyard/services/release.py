@@ -229,8 +229,11 @@ def release(
     reason: str | None = None,
     push: bool = False,
     remote: str | None = None,
+    publish: bool = True,
 ) -> dict[str, Any]:
-    """Tag, changelog and the artifacts of the next version, built by a recorded run.
+    """Tag, changelog and the artifacts of the next version, built by a recorded run; then
+    each artifact pushed to the registries of ``release.publish`` (unless ``publish`` is
+    False) and ``release.hooks.after_release`` run.
 
     The artifacts are the bytes the successful run of HEAD's tree produced (see
     ``release_build``); without such a run the pipeline runs first, or, with ``build=False``,
@@ -330,6 +333,8 @@ def release(
         out["remote"] = remote
     section = v.render_markdown(p.changelog)
     out["changelog"] = section
+    out["publish"] = _publish_plan(spec, [n for n, _b in chosen], version) if publish else []
+    out["hook"] = spec.release.hooks.after_release if spec is not None else None
     if dry_run:
         how = (
             f"from run {built.run_id}"
@@ -384,7 +389,85 @@ def release(
         ],
         message=f"released {p.tag} ({_why(p)})",
     )
+    _after_release(store, spec, p, repo.root, out, actor, commit, section, publish)
     return out
+
+
+def _publish_plan(spec: Any, names: list[str], version: str) -> list[dict[str, str]]:
+    from shipyard.services.publish import targets_for
+
+    return [
+        {"artifact": f"{n}@{version}", "target": t.label}
+        for n in names
+        for t in targets_for(spec, n)
+    ]
+
+
+def _after_release(
+    store: Store,
+    spec: Any,
+    p: Plan,
+    root: Path,
+    out: dict[str, Any],
+    actor: str,
+    commit: str,
+    section: str,
+    publish: bool,
+) -> None:
+    """What follows a recorded release: the pushes to ``release.publish``, then the hook.
+    A failure raises its own error, with the release (recorded) in its details and a hint
+    naming the command that retries."""
+    from shipyard.errors import ShipyardError
+    from shipyard.services import publish as pub
+    from shipyard.services import release_hooks
+
+    assert p.tag is not None and p.decision.version is not None
+    version = p.decision.version
+    refs = [f"{a['name']}@{version}" for a in out["published"]]
+    out["publications"] = []
+    retry: list[str] = []
+    failure: ShipyardError | None = None
+    if publish:
+        for ref in refs:
+            try:
+                done = pub.push(store, p.project, spec, ref, actor=actor, required=False)
+                out["publications"] += [{"artifact": ref, **x} for x in done["pushed"]]
+            except ShipyardError as exc:
+                failure = failure or exc
+                out["publications"] += [
+                    {"artifact": ref, **x} for x in exc.details.get("pushed", [])
+                ]
+                for f in exc.details.get("failed", [{"target": exc.details.get("target")}]):
+                    retry.append(f"shipyard artifacts push {ref} --to {f['target']}")
+    if failure is None:
+        try:
+            out["hook"] = release_hooks.run(
+                store,
+                spec,
+                root,
+                project=p.project,
+                actor=actor,
+                service=p.tag_service,
+                version=version,
+                previous=p.decision.previous,
+                tag=p.tag,
+                commit=commit,
+                branch=p.branch,
+                changelog=section,
+                artifacts=refs,
+            )
+            return
+        except ShipyardError as exc:
+            failure = exc
+    elif release_hooks.configured(spec):
+        retry.append(f"shipyard release-hook {p.tag}")
+    failure.details["release"] = out
+    if retry:
+        failure.hint = (
+            f"{p.tag} is released and recorded; once the cause is fixed, run "
+            + " and ".join(f"`{r}`" for r in retry)
+        )
+    raise failure
 
 
 def _prepare_built(

@@ -70,6 +70,13 @@ def step(ctx: Any) -> list[str]:
         f"artifact {ref} {shown['digest'][:19]}… ({shown['size']} bytes), "
         f"SBOM CycloneDX {shown['sbom']['specVersion']}"
     )
+    definition = shown["provenance"]["buildDefinition"]
+    inputs = sorted(d["name"] for d in definition["resolvedDependencies"] if d.get("name"))
+    lines.append(
+        f"provenance: job {definition['externalParameters']['job']}, run "
+        f"{shown['provenance']['runDetails']['metadata']['invocationId']}, inputs "
+        + ", ".join(inputs)
+    )
     lines.append("verified: " + ", ".join(c["name"] for c in result["checks"] if c["ok"]))
     ctx.facts["release"] = {"version": version, "artifact": ref, "verified": result["ok"]}
     return lines

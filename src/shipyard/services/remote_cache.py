@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from shipyard.domain import remote_cache as rc
+from shipyard.domain.access import Permission
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
 from shipyard.store import remote_cache as repo
 from shipyard.store.uow import Store
@@ -130,11 +131,24 @@ class RemoteCache:
         self._auth[digest] = (now + AUTH_TTL_S, principal)
         return principal
 
+    def read(self, token: str | None, kind: str, key: str) -> bytes | Iterator[bytes] | None:
+        """``get`` for a token that may read."""
+        self.principal(token).require(Permission.READ)
+        return self.get(kind, key)
+
+    def size_of(self, token: str | None, kind: str, key: str) -> int | None:
+        """``head`` for a token that may read."""
+        self.principal(token).require(Permission.READ)
+        return self.head(kind, key)
+
     def get(self, kind: str, key: str) -> bytes | Iterator[bytes] | None:
         """An entry's bytes (in chunks when large), or None on a miss (a damaged blob is
         dropped and is a miss)."""
-        with self.store.read() as uow:
-            found = repo.lookup(uow.conn, kind, key)
+        if kind == rc.CAS:  # named by its digest: the blob store answers without the index
+            found = self._cas_blob(key)
+        else:
+            with self.store.read() as uow:
+                found = repo.lookup(uow.conn, kind, key)
         data: bytes | Iterator[bytes] | None = None
         if found is not None:
             digest, size = found
@@ -153,6 +167,17 @@ class RemoteCache:
             with self._lock:
                 self._used.add((kind, key))
         return data
+
+    def _cas_blob(self, key: str) -> tuple[str, int] | None:
+        """A CAS entry's digest and size, from the blob store's own listing where it keeps one
+        (the disk), else from the index."""
+        digest = f"sha256:{key}"
+        locate = getattr(self.blobs, "locate", None)
+        if locate is not None:
+            where = locate(digest)
+            return None if where is None else (digest, where[2])
+        with self.store.read() as uow:
+            return repo.lookup(uow.conn, rc.CAS, key)
 
     def _streamed(self, kind: str, key: str, digest: str) -> Iterator[bytes]:
         try:

@@ -25,6 +25,7 @@ from shipyard.domain.remote_cache import AC, CAS, action_bytes, action_entry
 from shipyard.errors import ShipyardError
 
 UPLOAD_WAIT_S = 120.0  # at the end of a run, for the uploads still queued
+PREFETCH_THREADS = 8  # entries asked for at once when many steps are ready together
 
 
 def _stderr(text: str) -> None:
@@ -47,6 +48,8 @@ class RemoteTier:
         self._queue: queue.Queue[tuple[str, bytes, list[str]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pool: Any = None
+        self._fetched: dict[str, Any] = {}  # prefetched: key -> what _download returned
 
     def _give_up(self, exc: ShipyardError, *, reading: bool = True) -> None:
         """Stop using the cache (or only writing to it), with one warning."""
@@ -63,42 +66,66 @@ class RemoteTier:
 
     # --- reading -------------------------------------------------------------------------
 
+    def prefetch(self, keys: list[str]) -> None:
+        """Ask for several entries at once, each on a connection of its own; ``fetch`` then
+        answers them without waiting."""
+        keys = [k for k in dict.fromkeys(keys) if k not in self._fetched]
+        if not self.reads or len(keys) < 2:
+            return
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="remote-get")
+        for key, got in zip(keys, self._pool.map(self._download, keys), strict=True):
+            self._fetched[key] = got
+
     def fetch(self, key: str) -> dict[str, Any] | None:
         """The entry of ``key`` with its blobs in the local CAS, or None."""
         if not self.reads:
             return None
+        got = self._fetched.pop(key) if key in self._fetched else self._download(key)
+        if isinstance(got, ShipyardError):
+            self._give_up(got, reading=got.code != "remote-cache-forbidden")
+            self.misses += 1
+            return None
+        if got is None:
+            self.misses += 1
+            return None
+        entry, blobs = got
+        size = 0
+        for digest, blob in blobs.items():  # here, not in the threads: the CAS has one writer
+            if not self.cas.has(digest):
+                self.cas.put_bytes(blob)
+                size += len(blob)
+            self._sent.add(digest)
+        self.hits += 1
+        return {"key": key, **entry, "size": size}
+
+    def _download(self, key: str) -> tuple[dict[str, Any], dict[str, bytes]] | ShipyardError | None:
+        """An entry and the blobs the local CAS lacks, each checked against its digest; None
+        on a miss; the error that should stop the reads. Safe in several threads at once."""
         try:
             data = self.client.get(AC, key)
             entry = action_entry(data) if data is not None else None
             if entry is None:
-                self.misses += 1
                 return None
-            size = 0
+            blobs: dict[str, bytes] = {}
             for digest in [*entry["files"].values(), entry["log_digest"]]:
-                if self.cas.has(digest):
+                if digest in blobs or self.cas.has(digest):
                     continue
                 blob = self.client.get(CAS, digest.removeprefix("sha256:"))
                 if blob is None:  # evicted since: a miss
-                    self.misses += 1
                     return None
                 if digest_bytes(blob) != digest:
-                    self._give_up(
-                        RemoteCacheError(
-                            f"the remote cache served damaged bytes for {digest}",
-                            "the server drops such blobs when it reads them; report it",
-                            code="remote-cache-corrupt",
-                        )
+                    return RemoteCacheError(
+                        f"the remote cache served damaged bytes for {digest}",
+                        "the server drops such blobs when it reads them; report it",
+                        code="remote-cache-corrupt",
                     )
-                    self.misses += 1
-                    return None
-                self.cas.put_bytes(blob)
-                self._sent.add(digest)
-                size += len(blob)
+                blobs[digest] = blob
         except RemoteCacheError as exc:
-            self._give_up(exc, reading=exc.code != "remote-cache-forbidden")
-            return None
-        self.hits += 1
-        return {"key": key, **entry, "size": size}
+            return exc
+        return entry, blobs
 
     # --- writing -------------------------------------------------------------------------
 
@@ -143,6 +170,9 @@ class RemoteTier:
 
     def close(self) -> dict[str, Any]:
         """Wait for the uploads; the figures the run's summary reports."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(UPLOAD_WAIT_S)

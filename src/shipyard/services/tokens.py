@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +18,7 @@ from shipyard.domain.access import (
     allowed,
     covers,
     grant_refusal,
+    reaches_environment,
     token_usable,
 )
 from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
@@ -35,6 +38,12 @@ def _parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def _environment(name: str) -> str:
+    from shipyard.services.flags import check_environment
+
+    return check_environment(name)
+
+
 def parse_role(value: str) -> Role:
     try:
         return Role(value)
@@ -52,8 +61,11 @@ class Principal:
     name: str
     role: Role
     project: str | None
+    environments: tuple[str, ...] | None = None  # None: every environment
 
-    def require(self, permission: Permission, project: str | None = None) -> None:
+    def require(
+        self, permission: Permission, project: str | None = None, environment: str | None = None
+    ) -> None:
         if not allowed(self.role, permission):
             raise Forbidden(
                 f"role '{self.role}' may not {permission.value}",
@@ -62,6 +74,19 @@ class Principal:
         if project is not None and self.project not in (None, project):
             raise Forbidden(
                 f"this token is limited to project '{self.project}'", "use a token for this project"
+            )
+        if environment is not None:
+            self.require_environment(environment)
+
+    def require_environment(self, environment: str) -> None:
+        """A token limited to environments acts (and reads) in those alone."""
+        if not reaches_environment(self.environments, environment):
+            assert self.environments is not None
+            raise Forbidden(
+                f"this token is limited to environment(s) {', '.join(self.environments)}, "
+                f"not '{environment}'",
+                "use a token for this environment",
+                code="token-environment-refused",
             )
 
     def require_global(self, permission: Permission) -> None:
@@ -84,17 +109,21 @@ def create(
     expires_in: timedelta | None = None,
     actor: str = "cli",
     maker: Principal | None = None,
+    environments: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """A new token; ``maker`` (None on the server's own machine) bounds its role and project,
     and a project-bound maker's token is for the maker's project unless another is named."""
     r = parse_role(role)
     if maker is not None:
         project = project if project is not None else maker.project
-        why = grant_refusal(maker.role, maker.project, r, project)
+        if environments is None and maker.environments is not None:
+            environments = maker.environments
+        why = grant_refusal(maker.role, maker.project, r, project, maker.environments, environments)
         if why is not None:
             raise Forbidden(
                 why, "a token can only create tokens at or below its own role and scope"
             )
+    envs = None if environments is None else sorted({_environment(e) for e in environments})
     token = PREFIX + secrets.token_urlsafe(32)
     token_id = secrets.token_hex(8)
     expires = (
@@ -111,6 +140,7 @@ def create(
                 "token_hash": _digest(token),
                 "created_at": utcnow(),
                 "expires_at": expires,
+                "environments": json.dumps(envs) if envs is not None else None,
             },
         )
         # The event names the token, never its secret.
@@ -118,7 +148,13 @@ def create(
             "token.created",
             f"token:{token_id}",
             actor,
-            {"name": name, "role": r.value, "project": project, "expires_at": expires},
+            {
+                "name": name,
+                "role": r.value,
+                "project": project,
+                "expires_at": expires,
+                **({"environments": envs} if envs is not None else {}),
+            },
             project=project or SYSTEM_PROJECT,
         )
     return {
@@ -126,6 +162,7 @@ def create(
         "name": name,
         "role": r.value,
         "project": project,
+        "environments": envs,
         "expires_at": expires,
         "token": token,
     }
@@ -145,7 +182,8 @@ def authenticate(store: Store, token: str | None) -> Principal:
         raise Unauthenticated(
             f"the API token was {why}", "create a new one with `shipyard token create`"
         )
-    return Principal(row.id, row.name, Role(row.role), row.project)
+    envs = tuple(json.loads(row.environments)) if row.environments else None
+    return Principal(row.id, row.name, Role(row.role), row.project, envs)
 
 
 def list_tokens(store: Store, scope: str | None = None) -> list[dict[str, Any]]:
@@ -154,12 +192,21 @@ def list_tokens(store: Store, scope: str | None = None) -> list[dict[str, Any]]:
     from shipyard.services.flags_client import list_client_tokens
 
     c = api_tokens.c
-    query = select(c.id, c.name, c.role, c.project, c.created_at, c.expires_at, c.revoked_at)
+    query = select(
+        c.id, c.name, c.role, c.project, c.environments, c.created_at, c.expires_at, c.revoked_at
+    )
     if scope is not None:
         query = query.where(c.project == scope)
     with store.read() as uow:
         rows = uow.conn.execute(query.order_by(c.created_at)).all()
-    out = [{**dict(r._mapping), "environment": None} for r in rows]
+    out = [
+        {
+            **dict(r._mapping),
+            "environments": json.loads(r.environments) if r.environments else None,
+            "environment": None,
+        }
+        for r in rows
+    ]
     for r in list_client_tokens(store, scope):
         out.append(
             {

@@ -394,6 +394,33 @@ def _check_references(spec: Spec, located: Located) -> list[Problem]:
                 break
             chain.append(cur)
             cur = envs[cur].promote_from if cur in envs else None
+    built = {job.artifact for job in jobs.values() if job.artifact}
+    seen: set[str] = set()
+    for i, target in enumerate(spec.release.publish):
+        if target.label in seen:
+            problem(
+                ("release", "publish", i),
+                f"two publish targets are called '{target.label}'",
+                "give each a distinct `name:`; `shipyard artifacts push --to NAME` picks one",
+                code="spec-duplicate-key",
+            )
+        seen.add(target.label)
+        for j, artifact in enumerate(target.artifacts):
+            if artifact not in built:
+                problem(
+                    ("release", "publish", i, "artifacts", j),
+                    f"publish target '{target.label}' names artifact '{artifact}', which no "
+                    "job builds",
+                    _suggest(artifact, built),
+                )
+    for name, service in spec.release.services.items():
+        for j, artifact in enumerate(service.artifacts):
+            if artifact not in built:
+                problem(
+                    ("release", "services", name, "artifacts", j),
+                    f"service '{name}' names artifact '{artifact}', which no job builds",
+                    _suggest(artifact, built),
+                )
     for i, freeze in enumerate(spec.release.freezes):
         for j, env_name in enumerate(freeze.environments):
             if env_name not in envs:

@@ -382,6 +382,81 @@ def _commit_types(value: Any) -> Any:
 Bump = Literal["major", "minor", "patch", "none"]
 
 
+ENV_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_]*$"
+EnvName = Annotated[str, Field(pattern=ENV_NAME_RE)]
+# The OCI distribution spec's repository name: lower-case path components.
+OCI_REPOSITORY_RE = (
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
+
+def _registry_url(value: Any) -> Any:
+    """An http(s) URL with no credentials in it: those come from environment variables."""
+    if isinstance(value, str):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        if parts.username or parts.password:
+            raise ValueError(
+                "a URL here must not carry credentials; name the environment variables that "
+                "hold them with username_env and token_env"
+            )
+    return value
+
+
+class PublishTarget(Model):
+    """A registry `shipyard release` publishes artifacts to (services/publish.py)."""
+
+    type: Literal["pypi", "npm", "oci"]
+    name: Name | None = None  # default: the type; `artifacts push --to NAME`
+    url: Annotated[str, BeforeValidator(_registry_url)]
+    repository: str | None = Field(None, pattern=OCI_REPOSITORY_RE)  # oci: acme/shop
+    index_url: Annotated[str | None, BeforeValidator(_registry_url)] = None  # pypi: what is there
+    username: str | None = None
+    username_env: EnvName | None = None
+    token_env: EnvName | None = None
+    artifacts: list[Name] = []  # default: every artifact of the release
+    timeout: Duration = 120.0
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
+
+    @model_validator(mode="after")
+    def _shape(self) -> PublishTarget:
+        if self.type == "oci" and not self.repository:
+            raise ValueError("an oci target names its repository, e.g. repository: acme/shop")
+        if self.type != "oci" and self.repository:
+            raise ValueError("repository belongs to an oci target")
+        if self.type != "pypi" and self.index_url:
+            raise ValueError("index_url belongs to a pypi target")
+        if self.username is not None and self.username_env is not None:
+            raise ValueError("give username or username_env, not both")
+        return self
+
+
+class ReleaseService(Model):
+    """A service of a monorepo: its own version from the commits touching its paths."""
+
+    path: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+    artifacts: list[Name] = []  # default: an artifact named like the service, if any
+
+    @field_validator("path")
+    @classmethod
+    def _relative(cls, value: list[str]) -> list[str]:
+        for p in value:
+            if not p.strip() or p.startswith("/") or ".." in p.split("/"):
+                raise ValueError(f"{p!r} is not a path inside the repository")
+        return value
+
+
+class ReleaseHooks(Model):
+    after_release: str | None = None  # a shell command; see docs/artifacts.md#hooks
+    timeout: Duration = 300.0
+
+
 class Release(Model):
     versioning: Literal["conventional-commits", "calver"] = "conventional-commits"
     major_on_zero: bool = True
@@ -391,6 +466,9 @@ class Release(Model):
     # type or type(scope-glob) -> the bump it makes, over feat: minor, fix/perf: patch
     commit_types: Annotated[dict[str, Bump], BeforeValidator(_commit_types)] = {}
     version_files: StrList = []  # pyproject.toml, package.json, Cargo.toml, VERSION
+    publish: list[PublishTarget] = []
+    services: dict[Name, ReleaseService] = {}
+    hooks: ReleaseHooks = ReleaseHooks()
     train: Train | None = None
     freezes: list[Freeze] = []
 

@@ -18,11 +18,11 @@ CREATE TABLE alembic_version (
 );
 INSERT INTO "alembic_version" VALUES('0013_org_keys');
 INSERT INTO "alembic_version" VALUES('0013_deploy');
-INSERT INTO "alembic_version" VALUES('0012_trust');
-INSERT INTO "alembic_version" VALUES('0012_org_blobs');
-INSERT INTO "alembic_version" VALUES('0012_flags');
-INSERT INTO "alembic_version" VALUES('0012_build');
+INSERT INTO "alembic_version" VALUES('0013_build');
 INSERT INTO "alembic_version" VALUES('0011_journey');
+INSERT INTO "alembic_version" VALUES('0012_flags');
+INSERT INTO "alembic_version" VALUES('0012_org_blobs');
+INSERT INTO "alembic_version" VALUES('0012_trust');
 INSERT INTO "alembic_version" VALUES('0010_cache');
 INSERT INTO "alembic_version" VALUES('0006');
 INSERT INTO "alembic_version" VALUES('0003');
@@ -452,6 +452,17 @@ CREATE TABLE remote_cache_entries (
 	last_used VARCHAR(32) NOT NULL, 
 	PRIMARY KEY (kind, "key")
 );
+CREATE TABLE repositories (
+	project VARCHAR(100) NOT NULL, 
+	name VARCHAR(300) NOT NULL, 
+	remote TEXT NOT NULL, 
+	secret TEXT NOT NULL, 
+	executor VARCHAR(300) NOT NULL, 
+	status_command TEXT, 
+	updated_at VARCHAR(32) NOT NULL, 
+	PRIMARY KEY (project), 
+	UNIQUE (name)
+);
 CREATE TABLE rollout_actions (
 	id VARCHAR(32) NOT NULL, 
 	deployment_id VARCHAR(32) NOT NULL, 
@@ -459,6 +470,20 @@ CREATE TABLE rollout_actions (
 	actor VARCHAR(200) NOT NULL, 
 	created_at VARCHAR(32) NOT NULL, 
 	taken_at VARCHAR(32), 
+	PRIMARY KEY (id)
+);
+CREATE TABLE run_requests (
+	id INTEGER NOT NULL, 
+	project VARCHAR(100) NOT NULL, 
+	"commit" VARCHAR(64) NOT NULL, 
+	ref VARCHAR(300) NOT NULL, 
+	"trigger" VARCHAR(100) NOT NULL, 
+	requested_by VARCHAR(200) NOT NULL, 
+	status VARCHAR(20) NOT NULL, 
+	run_id INTEGER, 
+	reason TEXT NOT NULL, 
+	created_at VARCHAR(32) NOT NULL, 
+	updated_at VARCHAR(32) NOT NULL, 
 	PRIMARY KEY (id)
 );
 CREATE TABLE server_keys (
@@ -493,9 +518,6 @@ CREATE INDEX ix_events_subject ON events (project, subject, seq);
 CREATE INDEX ix_deployments_env ON deployments (project, environment, created_at);
 CREATE INDEX ix_rollout_actions_dep ON rollout_actions (deployment_id, taken_at);
 CREATE INDEX ix_analysis_measurements_dep ON analysis_measurements (deployment_id, id);
-CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
-CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
-CREATE INDEX ix_flag_change_requests_status ON flag_change_requests (project, status);
 CREATE INDEX ix_pipeline_runs_project ON pipeline_runs (project, id);
 CREATE INDEX ix_pipeline_steps_node ON pipeline_steps (node, run_id);
 CREATE INDEX ix_action_cache_last_used ON action_cache (last_used);
@@ -507,8 +529,12 @@ CREATE INDEX ix_dora_deployments_failures ON dora_deployments (env, ok, finished
 CREATE INDEX ix_dora_deployments_id ON dora_deployments (project, id);
 CREATE INDEX ix_dora_commits_lead ON dora_commits (env, ok, week, lead, finished_at, project, service);
 CREATE INDEX ix_dora_hotfixes_deployment ON dora_hotfixes (project, deployment_id);
+CREATE INDEX ix_flag_metrics_name ON flag_metrics (project, name, hour);
+CREATE INDEX ix_flag_schedules_at ON flag_schedules (at);
+CREATE INDEX ix_flag_change_requests_status ON flag_change_requests (project, status);
 CREATE INDEX ix_remote_cache_last_used ON remote_cache_entries (last_used);
 CREATE INDEX ix_remote_cache_digest ON remote_cache_entries (digest);
+CREATE INDEX ix_run_requests_status ON run_requests (status, id);
 CREATE INDEX ix_release_approvals_env ON release_approvals (project, environment, version);
 CREATE INDEX ix_release_overrides_env ON release_overrides (project, environment);
 CREATE INDEX ix_artifacts_digest ON artifacts (project, digest);

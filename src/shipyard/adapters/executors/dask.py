@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import random
 import time
 import uuid
@@ -106,6 +107,7 @@ class DaskExecutor:
         self._event = f"shipyard-cancel-{uuid.uuid4().hex}"
         self._live: dict[str, _Live] = {}
         self._futures: dict[Any, str] = {}
+        self._ended: queue.Queue[Any] = queue.Queue()
         self._scattered: dict[str, Any] = {}
         self._done: list[Result] = []
         self._cancelled = False
@@ -134,14 +136,14 @@ class DaskExecutor:
             if not pending:
                 time.sleep(max(0.0, min(wake - now, 0.2)))
                 continue
+            # Futures report their end through a callback (Dask calls it on its own thread),
+            # so this wakes the moment a step ends; at least twice a second to see the rest.
             try:
-                self._d.wait(
-                    pending, timeout=max(0.01, min(wake - now, 0.5)), return_when="FIRST_COMPLETED"
-                )
-            except TimeoutError:
+                self._ended.get(timeout=max(0.0, min(wake - now, 0.5)))
+                while True:  # every end reported so far: the loop below looks at them all
+                    self._ended.get_nowait()
+            except queue.Empty:
                 pass
-            except Exception:  # the connection is going: the check above decides
-                time.sleep(0.05)
             for future in pending:
                 if future.done():
                     self._finished(future)
@@ -222,6 +224,7 @@ class DaskExecutor:
         if live.started is None:
             live.started = time.monotonic()
         self._futures[live.future] = task.node
+        live.future.add_done_callback(self._ended.put)
 
     def _env(self, task: Task) -> dict[str, str]:
         """What the run sets on top of this machine's environment; the worker has its own."""

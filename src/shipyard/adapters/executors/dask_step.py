@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-POLL_S = 0.1
 CANCEL_EVERY_S = 0.5
 GRACE_S = 5.0
 
@@ -96,24 +95,25 @@ def run_step(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            asked = started
             while True:
+                # Wakes the moment the step ends; between, checks the timeout and the cancel
+                # event twice a second.
+                wait = CANCEL_EVERY_S
+                if timeout is not None:
+                    wait = max(0.0, min(wait, started + timeout - time.monotonic()))
                 try:
-                    proc.wait(POLL_S)
+                    proc.wait(wait)
                     break
                 except subprocess.TimeoutExpired:
                     pass
-                now = time.monotonic()
-                if timeout is not None and now - started > timeout:
+                if timeout is not None and time.monotonic() - started >= timeout:
                     note = "timeout"
                     _stop(proc)
                     break
-                if now - asked >= CANCEL_EVERY_S:
-                    asked = now
-                    if _cancelled(cancel):
-                        note = "cancelled"
-                        _stop(proc)
-                        break
+                if _cancelled(cancel):
+                    note = "cancelled"
+                    _stop(proc)
+                    break
             # Whatever the step left running in the background does not outlive it.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from shipyard.adapters.executors import spawner
 from shipyard.adapters.executors.commands import Found, Launch, launch_for, shell
+from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
 from shipyard.adapters.masking import MIN_SECRET_LENGTH, mask
 from shipyard.domain.pipeline import retry_delay
 from shipyard.errors import InputError
@@ -68,10 +69,6 @@ class Result:
     reason: str = ""
 
 
-class OutputsError(ValueError):
-    """A line of $SHIPYARD_OUTPUT that is not ``key=value`` or ``key<<DELIMITER``."""
-
-
 def check_secret(name: str, value: str) -> None:
     """Refuse a secret too short to mask without hiding every matching word in the log."""
     if len(value) < MIN_SECRET_LENGTH:
@@ -81,41 +78,6 @@ def check_secret(name: str, value: str) -> None:
             "credential, or pass the value through `env` if it is not secret",
             code="secret-too-short",
         )
-
-
-def parse_outputs(text: str) -> dict[str, str]:
-    """``key=value`` lines, and ``key<<EOF`` ... ``EOF`` blocks for multi-line values."""
-    outputs: dict[str, str] = {}
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if not line.strip():
-            continue
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, _, delimiter = line.partition("<<")
-            block: list[str] = []
-            while i < len(lines) and lines[i] != delimiter:
-                block.append(lines[i])
-                i += 1
-            if i >= len(lines):
-                raise OutputsError(f"output {name.strip()!r}: no closing line {delimiter!r}")
-            i += 1
-            outputs[_name(name, i)] = "\n".join(block)
-            continue
-        name, eq, value = line.partition("=")
-        if not eq:
-            raise OutputsError(f"line {i} of $SHIPYARD_OUTPUT is not key=value: {line[:60]!r}")
-        outputs[_name(name, i)] = value
-    return outputs
-
-
-def _name(name: str, line: int) -> str:
-    name = name.strip()
-    if not name or not all(c.isalnum() or c in "_-." for c in name):
-        raise OutputsError(f"line {line} of $SHIPYARD_OUTPUT names an invalid output {name!r}")
-    return name
 
 
 class _Spawner:
@@ -141,6 +103,8 @@ class _Spawner:
         os.close(from_spawner)
         self.reports = spawner.frames(self.recv)
         self.held = 0  # attempts handed to it and not yet reported
+        self.log = folder / "0.log"  # its one slot's log: what the step it runs writes
+        self.freed = 0.0  # when it last reported an end (and started what it held next)
 
     def tell(self, item: tuple[object, ...]) -> None:
         data = marshal.dumps(item)
@@ -165,6 +129,7 @@ class _Live:
     attempt: int = 0
     log: bytearray = field(default_factory=bytearray)
     request: int | None = None  # the attempt a spawner holds, if any
+    shown: int = 0  # bytes of the attempt's log that ``output`` has handed out
     spawner: _Spawner | None = None  # the spawner that holds it
     retry_at: float | None = None  # the next attempt, after its backoff
 
@@ -241,6 +206,41 @@ class LocalExecutor:
             s.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
+    def output(self, settle_s: float = 0.1) -> dict[str, bytes]:
+        """What each running step wrote since the last call, masked, up to its last full line:
+        for a live view of the run (services/pipeline_live.py).
+
+        A spawner runs the oldest attempt it holds and reuses one log file for the next. It
+        reports an end before it starts the next attempt, so bytes read while no report waits
+        on its pipe are the running step's; bytes read otherwise are dropped and read again
+        from the next step's start. A spawner that reported an end less than ``settle_s`` ago
+        may not have truncated its log for the next attempt yet, and is left for next time.
+        """
+        now = time.monotonic()
+        read: dict[int, tuple[_Live, bytes]] = {}
+        for fd, s in self._by_fd.items():
+            live = next((v for v in self._requests.values() if v.spawner is s), None)
+            if live is None or now - s.freed < settle_s:
+                continue
+            try:
+                with open(s.log, "rb") as fh:
+                    fh.seek(live.shown)
+                    data = fh.read(1 << 20)
+            except FileNotFoundError:
+                continue
+            cut = data.rfind(b"\n") + 1 if len(data) < 1 << 20 else len(data)
+            if cut:
+                read[fd] = (live, data[:cut])
+        if not read:
+            return {}
+        ended = set(select.select(list(read), [], [], 0)[0])
+        out: dict[str, bytes] = {}
+        for fd, (live, data) in read.items():
+            if fd not in ended:
+                live.shown += len(data)
+                out[live.task.node] = mask(data, live.task.secrets)
+        return out
+
     # --- one step ----------------------------------------------------------------------------
 
     def _attempt(self, live: _Live) -> None:
@@ -276,6 +276,7 @@ class LocalExecutor:
             self._lost(None)
             return
         live.spawner.held += 1
+        live.shown = 0
         live.spawner.tell(
             ("run", self._next, program, launch.argv, env, cwd, redirects, task.timeout_s, fallback)
         )
@@ -299,6 +300,7 @@ class LocalExecutor:
         live.request = None
         if live.spawner is not None:
             live.spawner.held -= 1
+            live.spawner.freed = time.monotonic()
         if live.started is None:
             live.started = started
         live.log += log

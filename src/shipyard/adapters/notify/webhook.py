@@ -38,6 +38,46 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
+def check_destination(url: str) -> None:
+    """Refuse a URL whose host resolves to an address the policy keeps notifications from
+    (domain/inputs.py): link-local, cloud metadata, or outside SHIPYARD_NOTIFY_ALLOWED_NETWORKS.
+    Redirects are not followed, so the address checked is the one posted to (up to DNS)."""
+    import os
+    import socket
+
+    from shipyard.domain.inputs import destination_problem
+
+    parts = urlsplit(url)
+    allowed = [n.strip() for n in os.environ.get("SHIPYARD_NOTIFY_ALLOWED_NETWORKS", "").split(",")]
+    allowed = [n for n in allowed if n]
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise NotifyFailed(
+            f"{redact(url)} is not an http(s) URL",
+            "notify by http:// or https:// URLs only",
+            code="notify-destination-refused",
+        )
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise NotifyFailed(f"cannot resolve {redact(url)}: {exc.__class__.__name__}") from exc
+    try:
+        problems = [destination_problem(str(info[4][0]), allowed) for info in found]
+    except ValueError as exc:
+        raise NotifyFailed(
+            "SHIPYARD_NOTIFY_ALLOWED_NETWORKS holds something that is not a network",
+            "give comma-separated networks such as 10.0.0.0/8, 192.168.1.20/32",
+            code="notify-destination-refused",
+        ) from exc
+    problem = next((p for p in problems if p), None)
+    if problem is not None:
+        raise NotifyFailed(
+            f"notifications to {redact(url)} are refused: {problem}",
+            "notify a service outside the server's own link-local and metadata ranges, or "
+            "allow its network in SHIPYARD_NOTIFY_ALLOWED_NETWORKS",
+            code="notify-destination-refused",
+        )
+
+
 @dataclass
 class Poster:
     """POST with retries; shared by the webhook and Slack sinks."""
@@ -52,6 +92,7 @@ class Poster:
         """Deliver; returns the number of attempts, or raises ``notify-failed``."""
         import httpx
 
+        check_destination(self.url)
         last = ""
         for attempt in range(1, self.attempts + 1):
             try:

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.domain.filenames import safe_basename
+from shipyard.domain.inputs import media_type_problem
 from shipyard.domain.provenance import BuildInfo
 from shipyard.errors import InputError
 from shipyard.services import artifacts as svc
@@ -99,12 +100,22 @@ async def content(
     chosen = _project(principal, project)
     chunks, row = await run_in_threadpool(svc.stream, store, chosen, f"{name}@{version}", part)
     media = {"provenance": "application/json", "sbom": "application/vnd.cyclonedx+json"}
-    headers = {"X-Shipyard-Digest": row[svc.PARTS[part]]}
+    served = media.get(part, row["media_type"])
+    if media_type_problem(served):  # stored before the allow-list: served as bytes
+        served = "application/octet-stream"
+    # A download, never a page of the API's origin (a stored script would run there).
+    attachment = safe_basename(row.get("filename"), f"{name}-{version}").replace('"', "_")
+    suffix = {"provenance": ".intoto.jsonl", "sbom": ".cdx.json"}.get(part, "")
+    headers = {
+        "X-Shipyard-Digest": row[svc.PARTS[part]],
+        "Content-Disposition": f'attachment; filename="{attachment}{suffix}"',
+        "X-Content-Type-Options": "nosniff",
+    }
     if part == "content":
         headers["Content-Length"] = str(row["size"])
     # Streamed from the blob store chunk by chunk (iterated in a thread: the backends block).
     # Bytes that turn out corrupt end the response short, so the client's digest check fails.
-    return StreamingResponse(chunks, media_type=media.get(part, row["media_type"]), headers=headers)
+    return StreamingResponse(chunks, media_type=served, headers=headers)
 
 
 @router.put("/{name}/{version}")

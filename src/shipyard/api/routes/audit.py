@@ -86,6 +86,19 @@ def checkpoint(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any
     return audit.checkpoint(store, of_principal(who))
 
 
+@router.get("/checkpoints/latest")
+def latest_checkpoint(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+    """The newest signed checkpoint (``note``: the C2SP signed note), or 404."""
+    found = audit.latest_checkpoint(store)
+    if found is None:
+        raise NotFound(
+            "no checkpoint was signed yet",
+            "an admin signs one with `shipyard audit checkpoint`",
+            code="checkpoint-not-found",
+        )
+    return found
+
+
 @router.get("/public-key")
 def public_key(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
     return audit.public_key(store)

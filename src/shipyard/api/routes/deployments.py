@@ -22,12 +22,14 @@ Reader = Depends(require(Permission.READ))
 Deployer = Depends(require(Permission.DEPLOY))
 
 
-def _spec(principal: Principal, permission: Permission) -> tuple[Any, Path]:
+def _spec(
+    principal: Principal, permission: Permission, environment: str | None = None
+) -> tuple[Any, Path]:
     from shipyard.spec.load import find_spec, load_spec
 
     path = find_spec()
     spec = load_spec(path)
-    principal.require(permission, spec.project)
+    principal.require(permission, spec.project, environment)
     return spec, path.resolve().parent
 
 
@@ -56,7 +58,7 @@ def history(
 def deploy(body: DeployBody, p: Principal = Deployer, store: Store = StoreDep) -> dict[str, Any]:
     from shipyard.cli.deploy import _spawn_controller
 
-    spec, root = _spec(p, Permission.DEPLOY)
+    spec, root = _spec(p, Permission.DEPLOY, body.environment)
     created = svc.create(
         store,
         spec,
@@ -87,7 +89,7 @@ def rollback(
     from shipyard.cli.deploy import _spawn_controller
     from shipyard.services import deploy_hold
 
-    spec, root = _spec(p, Permission.DEPLOY)
+    spec, root = _spec(p, Permission.DEPLOY, environment)
     to = body.to if body else None
     queued = deploy_hold.abort_for_rollback(store, spec, environment, to=to, actor=p.name)
     if queued is not None:
@@ -109,5 +111,5 @@ def status(environment: str, p: Principal = Reader, store: Store = StoreDep) -> 
 def act(
     environment: str, action: str, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    spec, _ = _spec(p, Permission.DEPLOY)
+    spec, _ = _spec(p, Permission.DEPLOY, environment)
     return svc.act(store, spec, environment, action, p.name)

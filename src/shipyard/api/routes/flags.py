@@ -11,8 +11,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from shipyard.api.app import StoreDep, require
-from shipyard.domain.access import Permission
-from shipyard.errors import InputError
+from shipyard.domain.access import Permission, reaches_environment
+from shipyard.errors import InputError, NotFound
 from shipyard.services import (
     flag_schedules,
     flag_segments,
@@ -57,13 +57,18 @@ def _scope(
             "pass ?project=NAME",
             code="project-required",
         )
-    principal.require(permission, chosen)
+    principal.require(permission, chosen, env)
     if store is not None:
         projects.admit(store, principal, chosen, held=spec.project if spec is not None else None)
     if env is not None:
         known = list(spec.environments) if spec is not None and spec.project == chosen else None
         flags.check_environment(env, known)
     return chosen, env
+
+
+def _reach(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the rows of the environments a token limited to some may see."""
+    return [r for r in rows if reaches_environment(who.environments, r["environment"])]
 
 
 def _need(env: str | None) -> str:
@@ -142,7 +147,7 @@ def list_flags(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     chosen, env = _scope(who, project, env, Permission.READ)
-    return {"flags": flags.list_flags(store, chosen, env)}
+    return {"flags": _reach(who, flags.list_flags(store, chosen, env))}
 
 
 @router.post("")
@@ -230,7 +235,7 @@ def list_tokens(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     chosen, env = _scope(who, project, env, Permission.FLAGS)
-    return {"tokens": flags_client.list_client_tokens(store, chosen, env)}
+    return {"tokens": _reach(who, flags_client.list_client_tokens(store, chosen, env))}
 
 
 @router.delete("/tokens/{token_id}")
@@ -238,6 +243,14 @@ def revoke_token(
     token_id: str, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS)
+    if who.environments is not None:
+        mine = {t["id"] for t in _reach(who, flags_client.list_client_tokens(store, chosen))}
+        if token_id not in mine:
+            raise NotFound(
+                f"no client token with id '{token_id}' in this token's environments",
+                "list them with `shipyard flags token list`",
+                code="token-not-found",
+            )
     return flags_client.revoke_in_project(store, chosen, token_id, who.name)
 
 
@@ -335,7 +348,8 @@ def list_schedules(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     chosen, env = _scope(who, project, env, Permission.READ)
-    return {"schedules": flag_schedules.list_schedules(store, chosen, env, pending=pending)}
+    rows = flag_schedules.list_schedules(store, chosen, env, pending=pending)
+    return {"schedules": _reach(who, rows)}
 
 
 @router.post("/schedules")
@@ -383,8 +397,14 @@ def apply_schedules(
     """Apply what is due now in the project (the server also does so every 30 seconds)."""
     from datetime import UTC, datetime
 
+    from shipyard.services import flag_requests
+
     chosen, _ = _scope(who, project, None, Permission.FLAGS, store)
-    return {"applied": flag_schedules.apply_due(store, datetime.now(UTC), project=chosen)}
+    now = datetime.now(UTC)
+    return {
+        "applied": flag_schedules.apply_due(store, now, project=chosen),
+        "requests": flag_requests.apply_due(store, now, project=chosen),
+    }
 
 
 @router.post("/schedules/{schedule_id}/cancel")
@@ -392,6 +412,12 @@ def cancel_schedule(
     schedule_id: int, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS, store)
+    if who.environments is not None:
+        mine = {r["id"] for r in _reach(who, flag_schedules.list_schedules(store, chosen))}
+        if schedule_id not in mine:
+            raise flag_schedules.ScheduleNotFound(
+                f"no schedule {schedule_id} in this token's environments"
+            )
     return flag_schedules.cancel(store, chosen, schedule_id, actor=who.name)
 
 
@@ -404,7 +430,14 @@ def show(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     chosen, env = _scope(who, project, env, Permission.READ)
-    return flags.show(store, chosen, name, env)
+    shown = flags.show(store, chosen, name, env)
+    if who.environments is not None:
+        envs = shown["environments"]
+        shown["environments"] = {e: v for e, v in envs.items() if e in who.environments}
+        shown["exposures"] = _reach(who, shown["exposures"])
+        if not shown["environments"]:
+            raise flags.FlagNotFound(f"no flag '{name}' in the environments of this token")
+    return shown
 
 
 @router.put("/{name}")

@@ -1,0 +1,106 @@
+"""Repositories of projects and the queue of requested runs (migration 0013_build)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Column, Index, Integer, String, Table, Text, insert, select, update
+from sqlalchemy.engine import Connection
+
+from shipyard.store.schema import metadata
+
+repositories = Table(
+    "repositories",
+    metadata,
+    Column("project", String(100), primary_key=True),
+    Column("name", String(300), nullable=False, unique=True),
+    Column("remote", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("executor", String(300), nullable=False),
+    Column("status_command", Text, nullable=True),
+    Column("updated_at", String(32), nullable=False),
+)
+
+run_requests = Table(
+    "run_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(100), nullable=False),
+    Column("commit", String(64), nullable=False),
+    Column("ref", String(300), nullable=False),
+    Column("trigger", String(100), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("run_id", Integer, nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_run_requests_status", "status", "id"),
+)
+
+PUBLIC = ("project", "name", "remote", "executor", "status_command", "updated_at")
+
+
+def repository(conn: Connection, project: str) -> dict[str, Any] | None:
+    row = conn.execute(select(repositories).where(repositories.c.project == project)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def repository_named(conn: Connection, name: str) -> dict[str, Any] | None:
+    row = conn.execute(select(repositories).where(repositories.c.name == name)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def put_repository(conn: Connection, values: dict[str, Any]) -> None:
+    c = repositories.c
+    if conn.execute(select(c.project).where(c.project == values["project"])).first():
+        conn.execute(update(repositories).where(c.project == values["project"]).values(**values))
+    else:
+        conn.execute(insert(repositories).values(**values))
+
+
+def add_request(conn: Connection, values: dict[str, Any]) -> int:
+    result = conn.execute(insert(run_requests).values(**values).returning(run_requests.c.id))
+    return int(result.scalar_one())
+
+
+def request(conn: Connection, request_id: int) -> dict[str, Any] | None:
+    row = conn.execute(select(run_requests).where(run_requests.c.id == request_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def requests(conn: Connection, project: str | None, limit: int) -> list[dict[str, Any]]:
+    query = select(run_requests).order_by(run_requests.c.id.desc()).limit(limit)
+    if project is not None:
+        query = query.where(run_requests.c.project == project)
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def oldest_queued(conn: Connection) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(run_requests)
+        .where(run_requests.c.status == "queued")
+        .order_by(run_requests.c.id)
+        .limit(1)
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def claim(conn: Connection, request_id: int, now: str) -> bool:
+    """Move a queued request to running; False when another worker took it first."""
+    result = conn.execute(
+        update(run_requests)
+        .where(run_requests.c.id == request_id, run_requests.c.status == "queued")
+        .values(status="running", updated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def settle(
+    conn: Connection, request_id: int, status: str, run_id: int | None, reason: str, now: str
+) -> None:
+    conn.execute(
+        update(run_requests)
+        .where(run_requests.c.id == request_id)
+        .values(status=status, run_id=run_id, reason=reason, updated_at=now)
+    )

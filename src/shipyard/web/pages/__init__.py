@@ -1,0 +1,1 @@
+"""One module per dashboard page; each holds its routes on its own router."""

@@ -1,0 +1,103 @@
+"""Flags: per environment, each flag's state, rollout, strategies and segments, with its
+change history from the event log; edits as the API's routes make them (the flags role, the
+same validation and the same protections)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse, Response
+
+from shipyard.api.routes import flags as api
+from shipyard.domain.access import Permission
+from shipyard.errors import InputError
+from shipyard.services import audit, flag_segments, flags
+from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
+
+router = APIRouter(route_class=WebRoute)
+
+
+def _environments(ctx: Ctx) -> list[str]:
+    return list(ctx.spec.environments) if ctx.spec is not None else []
+
+
+def _env(ctx: Ctx, env: str | None) -> str:
+    known = _environments(ctx)
+    chosen = env or (known[0] if known else None)
+    if chosen is None:
+        raise InputError("which environment?", "pass ?env=NAME", code="flag-environment-required")
+    flags.check_environment(chosen, known or None)
+    return chosen
+
+
+@router.get("/flags", response_class=HTMLResponse)
+def flag_list(ctx: Ctx = Depends(page_ctx), env: str | None = None) -> HTMLResponse:
+    """GET /api/v1/flags?env= and /api/v1/flags/segments?env=."""
+    store = ctx.request.app.state.store
+    chosen = _env(ctx, env)
+    project = ctx.project or ""
+    return render(
+        ctx,
+        "flags.html",
+        env=chosen,
+        environments=_environments(ctx),
+        flags=flags.list_flags(store, project, chosen),
+        segments=flag_segments.list_segments(store, project, chosen),
+    )
+
+
+@router.get("/flags/{name}", response_class=HTMLResponse)
+def flag_page(name: str, ctx: Ctx = Depends(page_ctx), env: str | None = None) -> HTMLResponse:
+    """GET /api/v1/flags/{name}, and its events (GET /api/v1/audit/events?subject=flag:NAME)."""
+    store = ctx.request.app.state.store
+    chosen = _env(ctx, env)
+    shown = flags.show(store, ctx.project or "", name, chosen)
+    history = audit.log(store, subject=f"flag:{name}", limit=50, project=ctx.project)["events"]
+    history = [e for e in reversed(history) if e["payload"].get("environment") in (None, chosen)]
+    return render(
+        ctx,
+        "flag.html",
+        env=chosen,
+        flag=shown,
+        state=shown["environments"][chosen],
+        history=history,
+    )
+
+
+def _int(value: str | None, what: str) -> int:
+    try:
+        return int(value or "")
+    except ValueError as exc:
+        raise InputError(
+            f"{what} '{value}' is not a whole number", f"give {what} as 0 to 100", code="usage"
+        ) from exc
+
+
+@router.post("/flags/{name}/{action}")
+def change(name: str, action: str, ctx: Ctx = Depends(form_ctx)) -> Response:
+    """The API's routes, called as they are: enable, disable, rollout, strategies."""
+    ctx.who.require(Permission.FLAGS)
+    store = ctx.request.app.state.store
+    env = _env(ctx, ctx.form.get("env"))
+    common: dict[str, Any] = {"env": env, "project": ctx.project, "who": ctx.who, "store": store}
+    if action == "enable":
+        api.enable(name, **common)
+        said = f"{name} enabled in {env}"
+    elif action == "disable":
+        api.disable(name, **common)
+        said = f"{name} disabled in {env}"
+    elif action == "rollout":
+        pct = _int(ctx.form.get("percentage"), "percentage")
+        api.rollout(name, api.RolloutIn(percentage=pct), **common)
+        said = f"{name} rolled out to {pct}% in {env}"
+    elif action == "remove-strategy":
+        api.remove_strategy(name, _int(ctx.form.get("index"), "index"), **common)
+        said = f"a strategy of {name} removed in {env}"
+    else:
+        raise InputError(
+            f"unknown flag action '{action}'",
+            "one of enable, disable, rollout, remove-strategy",
+            code="usage",
+        )
+    return done(ctx, f"/flags/{name}?env={env}", said)

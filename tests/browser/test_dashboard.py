@@ -1,0 +1,354 @@
+"""The dashboard in a real browser: Debian's chromium driven by Playwright against a real
+`shipyard server` in a fresh repository. One server and one browser serve every test here;
+each page's screenshot is left under tmp/artefacts/dashboard/ as the run's artefact."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from shipyard.domain import merkle
+from shipyard.services.deploy_demo import Traffic
+from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.integration.test_deploy import APP
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "dashboard"
+ROLES = ("admin", "viewer", "developer", "deployer", "approver")
+
+SPEC = """\
+project: shop
+pipeline:
+  jobs:
+    lint:
+      run: echo linted
+    test:
+      needs: [lint]
+      run: echo tested
+    stream:
+      needs: [lint]
+      run: "for i in 1 2 3 4 5 6 7 8; do echo line $i of $TOKEN; sleep 0.5; done"
+      secrets: {TOKEN: {env: STREAM_TOKEN}}
+environments:
+  dev:
+    target: {type: process, command: "python3 -m http.server {port} --bind 127.0.0.1"}
+    strategy: recreate
+    gates: [{approval: {min: 1}}]
+  production:
+    target:
+      type: process
+      command: "python app.py --port {port}"
+      readiness: {timeout: 10s}
+      grace: 1s
+    strategy:
+      canary:
+        steps: [{weight: 30}, {analysis: errors, duration: 120s}, {weight: 100}]
+analysis:
+  errors: {provider: builtin, metric: error_rate, max_increase: 0.05, min_samples: 5, interval: 1s}
+"""
+
+
+@dataclass
+class Site:
+    url: str
+    repo: Path
+    tokens: dict[str, str]
+    browser: Browser
+    sessions: dict[str, BrowserContext] = field(default_factory=dict)
+
+    def page(self, who: str) -> Page:
+        """A new tab of ``who``'s logged-in browser session."""
+        if who not in self.sessions:
+            context = self.browser.new_context(
+                base_url=self.url, viewport={"width": 1280, "height": 900}
+            )
+            context.set_default_timeout(15_000)
+            page = context.new_page()
+            page.goto("/login")
+            page.get_by_label("API token").fill(self.tokens[who])
+            page.get_by_role("button", name="Log in").click()
+            assert page.get_by_role("alert").count() == 0, page.get_by_role("alert").inner_text()
+            expect(page.get_by_role("heading", level=1)).to_contain_text("Overview")
+            page.close()
+            self.sessions[who] = context
+        return self.sessions[who].new_page()
+
+    def wait_for_run(self, proc: subprocess.Popen[bytes]) -> int:
+        """The id of the run ``proc`` (a `shipyard run`) records, once it is recorded."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            runs = self.api("viewer", "GET", "/api/v1/runs?limit=1").json()["runs"]
+            if runs and runs[0]["status"] == "running":
+                return int(runs[0]["id"])
+            time.sleep(0.1)
+        raise AssertionError("the run was not recorded as running")
+
+    def api(self, who: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        return httpx.request(method, self.url + path, headers=headers, timeout=30, **kw)
+
+
+def shot(page: Page, name: str) -> None:
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    repo = tmp_path_factory.mktemp("dash")
+    (repo / "shipyard.yaml").write_text(SPEC)
+    shutil.copy(APP, repo / "app.py")
+    env = {"SHIPYARD_ACTOR": "ci@example.com"}
+    tokens = {}
+    for role in ROLES:
+        made = shipyard(
+            "token",
+            "create",
+            "--role",
+            role,
+            "--name",
+            f"{role}@example.com",
+            "--json",
+            cwd=repo,
+            env=env,
+        )
+        tokens[role] = as_json(made)["token"]
+    with running_server(repo) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield Site(url, repo, tokens, browser)
+        finally:
+            browser.close()
+            shipyard("env", "stop", "production", cwd=repo)
+
+
+def test_a_page_without_a_session_sends_to_the_login_form(site: Site) -> None:
+    """An anonymous visitor of a page lands on the login form, and comes back after it."""
+    context = site.browser.new_context(base_url=site.url)
+    page = context.new_page()
+    page.goto("/?project=shop")
+    expect(page).to_have_url(f"{site.url}/login?next=/%3Fproject%3Dshop")
+    page.get_by_label("API token").fill("shp_not-a-token")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    shot(page, "login")
+    page.get_by_label("API token").fill(site.tokens["viewer"])
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{site.url}/?project=shop")
+    cookie = next(c for c in context.cookies() if c["name"] == "shipyard_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    context.close()
+
+
+def test_the_overview_shows_what_runs_where(site: Site) -> None:
+    """The overview lists each environment of the project with its phase and strategy."""
+    page = site.page("viewer")
+    page.goto("/")
+    expect(page.get_by_role("row", name="dev")).to_contain_text("recreate")
+    shot(page, "overview")
+
+
+def test_a_running_steps_log_streams_into_the_page_with_its_secret_masked(site: Site) -> None:
+    """A step's lines appear on its run page while it runs, its secret shown as ***, and its
+    stored log replaces them when it ends; the DAG shows each step's state and cache hit."""
+    secret = "s3cr3t-value-for-the-stream"
+    env = {k: v for k, v in os.environ.items() if k != "SHIPYARD_SERVER"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipyard", "run", "stream", "--plain"],
+        cwd=site.repo,
+        env={**env, "STREAM_TOKEN": secret},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        run_id = site.wait_for_run(proc)
+        page = site.page("viewer")
+        page.goto("/runs")
+        page.get_by_role("link", name=f"#{run_id}", exact=True).click()
+        page.get_by_role("link", name="stream").click()
+        log = page.locator("#log")
+        expect(log).to_contain_text("line 2 of ***")
+        assert proc.poll() is None, "the run ended before its log was seen streaming"
+        expect(page.locator("#dag")).to_contain_text("running")
+        shot(page, "run-live-log")
+        expect(log).to_contain_text("line 8 of ***", timeout=20_000)
+        assert proc.wait(30) == 0
+        expect(page.locator("#dag li", has_text="stream")).to_contain_text("success")
+        assert secret not in page.content()
+        assert log.inner_text().count("line 1 of") == 1
+    finally:
+        proc.kill()
+        proc.wait()
+    page.goto("/runs")
+    shot(page, "runs")
+
+
+def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
+    """The rollout page shows the canary's weights and each analysis measurement against its
+    threshold as it arrives; Abort sends the traffic back to the stable version."""
+    first = shipyard("deploy", "production", "--version", "1.0.0", cwd=site.repo)
+    assert first.returncode == 0, first.stderr
+    url = site.api("viewer", "GET", "/api/v1/environments").json()["environments"][1]["url"]
+    with Traffic(url):
+        started = site.api(
+            "deployer",
+            "POST",
+            "/api/v1/deployments",
+            json={"environment": "production", "version": "1.1.0"},
+        )
+        assert started.status_code == 200, started.text
+        page = site.page("deployer")
+        page.goto("/rollouts/production")
+        expect(page.locator("#weights")).to_contain_text("canary 30%", timeout=30_000)
+        measurements = page.get_by_role("table").filter(has_text="error_rate")
+        expect(measurements.first).to_contain_text("0.05", timeout=20_000)
+        shot(page, "rollout-canary-live")
+        page.get_by_role("button", name="Abort").click()
+        expect(page.get_by_role("status")).to_contain_text("abort queued")
+        expect(page.locator("#rollout-status")).to_contain_text("Aborted", timeout=30_000)
+        expect(page.locator("#weights")).to_contain_text("stable 100%")
+        shot(page, "rollout-aborted")
+    events = site.api("viewer", "GET", "/api/v1/audit/events?kind=rollout.*&limit=50").json()
+    assert any(e["actor"] == "deployer@example.com" for e in events["events"])
+
+
+def test_toggling_a_flag_in_the_browser_changes_the_sdks_answer(site: Site) -> None:
+    """A developer enables a flag and sets its rollout on the flags pages; a streaming SDK
+    client's answer follows each change, and the flag's history names who made it."""
+    from shipyard.sdk.client import FlagsClient
+
+    made = site.api("developer", "POST", "/api/v1/flags?env=dev", json={"name": "new-checkout"})
+    assert made.status_code == 200, made.text
+    client_token = site.api(
+        "developer", "POST", "/api/v1/flags/tokens", json={"environment": "dev"}
+    ).json()["token"]
+    sdk = FlagsClient(site.url, client_token, "dev", app_name="browser-test")
+    try:
+        assert sdk.wait_until_ready()
+        assert not sdk.is_enabled("new-checkout", {"userId": "u1"})
+        page = site.page("developer")
+        page.goto("/flags?env=dev")
+        shot(page, "flags")
+        page.get_by_role("button", name="Enable new-checkout").click()
+        expect(page.get_by_role("status")).to_contain_text("new-checkout enabled in dev")
+        _until(lambda: sdk.is_enabled("new-checkout", {"userId": "u1"}))
+        page.get_by_label("Rollout percentage").fill("0")
+        page.get_by_role("button", name="Set rollout").click()
+        expect(page.get_by_role("status")).to_contain_text("rolled out to 0%")
+        _until(lambda: not sdk.is_enabled("new-checkout", {"userId": "u1"}))
+        expect(page.get_by_role("table").last).to_contain_text("developer@example.com")
+        shot(page, "flag")
+    finally:
+        sdk.close(flush=False)
+
+
+def test_a_viewer_is_offered_no_change_and_is_refused_one(site: Site) -> None:
+    """A viewer's flags page has no toggle, and a toggle posted with the viewer's own session
+    and CSRF token is refused with 403 and changes nothing."""
+    page = site.page("viewer")
+    page.goto("/flags?env=dev")
+    expect(page.get_by_role("link", name="new-checkout")).to_be_visible()
+    expect(page.get_by_role("button", name="Enable new-checkout")).to_have_count(0)
+    expect(page.get_by_role("button", name="Disable new-checkout")).to_have_count(0)
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value")
+    before = site.api("viewer", "GET", "/api/v1/flags/new-checkout?env=dev").json()
+    refused = page.request.post(
+        "/flags/new-checkout/disable", form={"csrf": csrf or "", "env": "dev"}
+    )
+    assert refused.status == 403 and "may not flags" in refused.text()
+    forged = page.request.post("/flags/new-checkout/disable", form={"csrf": "x", "env": "dev"})
+    assert forged.status == 403 and "csrf-failed" in forged.text()
+    after = site.api("viewer", "GET", "/api/v1/flags/new-checkout?env=dev").json()
+    assert after == before
+
+
+def _until(check: Any, seconds: float = 15.0) -> None:
+    """Wait for a client that learns of changes by itself (the SDK's stream) to catch up."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the SDK never saw the change"
+        time.sleep(0.1)
+
+
+def test_a_second_person_approves_what_the_first_may_not(site: Site) -> None:
+    """Whoever published a version is refused its approval (separation of duties); a second
+    person's approval is recorded and the environment's approval gate passes."""
+    published = site.api(
+        "admin", "PUT", "/api/v1/artifacts/app/3.0.0?project=shop", content=b"app bytes"
+    )
+    assert published.status_code == 201, published.text
+    own = site.page("admin")
+    own.goto("/releases")
+    own.get_by_label("Environment", exact=True).select_option("dev")
+    own.get_by_label("Version").fill("3.0.0")
+    own.get_by_role("button", name="Approve", exact=True).click()
+    expect(own.get_by_role("alert")).to_contain_text("self-approval")
+    expect(own.get_by_role("alert")).to_contain_text("published app@3.0.0")
+    page = site.page("approver")
+    page.goto("/releases")
+    page.get_by_label("Version").fill("3.0.0")
+    page.get_by_label("Comment").fill("looks good")
+    page.get_by_role("button", name="Approve", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("3.0.0 approved for dev")
+    approvals = page.get_by_role("region", name="Approvals")
+    expect(approvals).to_contain_text("approver@example.com")
+    expect(page.get_by_role("region", name="Gates per environment")).to_contain_text("3.0.0 passed")
+    shot(page, "releases")
+    page.get_by_role("link", name="app").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("verified")
+    shot(page, "artifact")
+
+
+def test_the_audit_log_filters_and_hands_out_proofs_and_the_checkpoint(site: Site) -> None:
+    """The audit page filters the event log by kind, downloads an event's inclusion proof
+    that verifies against the log, signs a checkpoint for an admin and shows the DORA chart."""
+    put = site.api("admin", "PUT", "/api/v1/artifacts/audited/1.0.0?project=shop", content=b"x")
+    assert put.status_code == 201, put.text
+    page = site.page("admin")
+    page.goto("/audit")
+    page.get_by_role("button", name="Sign a checkpoint now").click()
+    expect(page.get_by_role("status")).to_contain_text("checkpoint signed at tree size")
+    expect(page.get_by_label("Signed note")).to_contain_text("—")
+    page.get_by_label("Kind").fill("artifact.*")
+    page.get_by_label("Subject").fill("artifact:audited@1.0.0")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.get_by_role("row").filter(has=page.get_by_role("link", name="proof"))
+    expect(rows).to_have_count(1)
+    with page.expect_download() as got:
+        rows.first.get_by_role("link", name="proof").click()
+    proof = json.loads(Path(got.value.path()).read_text())
+    assert merkle.verify_inclusion(
+        bytes.fromhex(proof["leaf_hash"]),
+        proof["leaf_index"],
+        proof["tree_size"],
+        [bytes.fromhex(h) for h in proof["audit_path"]],
+        bytes.fromhex(proof["root_hash"]),
+    )
+    chart = page.get_by_role("img", name="DORA four keys")
+    expect(chart).to_be_visible()
+    assert page.request.get("/audit/charts/dora.svg").headers["content-type"] == "image/svg+xml"
+    shot(page, "audit")
+    page.goto("/")
+    shot(page, "overview-after-releases")
