@@ -7,9 +7,9 @@ import typer
 
 def worker(
     kinds: str = typer.Option(
-        "rollout,schedules,notify",
+        "rollout,supervise,schedules,notify",
         "--kinds",
-        help="The kinds of work to take: rollout, schedules, notify (comma-separated).",
+        help="The kinds of work to take: rollout, supervise, schedules, notify (comma-separated).",
     ),
     max_rollouts: int = typer.Option(16, min=1, help="Rollouts driven at once."),
 ) -> None:

@@ -104,7 +104,7 @@ def drive(
     """Run ``control`` for the deployment while holding its lease (taken here unless given),
     logging each line it says; the lease is let go at the end: done when the deployment
     finished, free for another controller when it did not (held and stopped, or failed)."""
-    lease = lease or hold(store, deployment_id, owner or work.owner_id("cli"), wait=wait)
+    lease = lease or hold(store, deployment_id, owner or work.owner_id(), wait=wait)
 
     def line(text: str, data: dict[str, Any]) -> None:
         lease.log(text)

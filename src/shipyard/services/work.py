@@ -32,9 +32,17 @@ RETRY_S = 5.0  # work whose attempt failed waits this long before another worker
 _OWNER = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def owner_id(role: str = "worker") -> str:
+_ROLE = ["cli"]  # what this process is: a worker's leases are revoked, never signalled
+
+
+def act_as(role: str) -> None:
+    """Make this process's leases say ``role`` (`shipyard worker`, a server's own worker)."""
+    _ROLE[0] = role
+
+
+def owner_id(role: str | None = None) -> str:
     """Who holds a lease: the role, host and process (with a nonce: pids are reused)."""
-    return f"{role}@{_OWNER}"
+    return f"{role or _ROLE[0]}@{_OWNER}"
 
 
 class LeaseLost(BaseException):
@@ -106,8 +114,8 @@ class Lease:
             )
 
 
-def add(conn: Connection, item_id: str, kind: str, project: str) -> None:
-    repo.add(conn, item_id, kind, project, utcnow())
+def add(conn: Connection, item_id: str, kind: str, project: str, *, revive: bool = False) -> None:
+    repo.add(conn, item_id, kind, project, utcnow(), revive=revive)
 
 
 def finish_unheld(conn: Connection, item_id: str) -> bool:

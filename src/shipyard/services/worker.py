@@ -1,7 +1,9 @@
 """`shipyard worker`: takes leased background work from the database and does it.
 
 Kinds of work (``JOBS``): ``rollout`` (a deployment to drive, one row each, made with the
-deployment), ``schedules`` (scheduled flag changes, one row: applied every few seconds by
+deployment), ``supervise`` (an environment's supervisor loop, ``services/supervisor.py``: one
+row per environment, taken again by each deployment, done when the environment is idle),
+``schedules`` (scheduled flag changes, one row: applied every few seconds by
 whichever worker holds it) and ``notify`` (delivery of events to the configured sinks, one
 row). Every worker polls for work nobody holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so
 when a worker dies its leases run out and others take its work over within one lease period
@@ -28,7 +30,7 @@ MAX_ROLLOUTS = 16  # rollouts one worker drives at once
 SCHEDULES_EVERY_S = 5.0
 NOTIFY_EVERY_S = 10.0
 SINGLETONS = {"schedules": "schedules", "notify": "notify"}  # kind -> the row's id
-KINDS = ("rollout", "schedules", "notify")
+KINDS = ("rollout", "supervise", "schedules", "notify")
 
 
 def _rollout(store: Store, lease: work.Lease, stop: threading.Event) -> None:
@@ -36,6 +38,12 @@ def _rollout(store: Store, lease: work.Lease, stop: threading.Event) -> None:
 
     deployment_id = lease.item.removeprefix("rollout:")
     deploy.run(store, None, deployment_id, lease=lease)
+
+
+def _supervise(store: Store, lease: work.Lease, stop: threading.Event) -> None:
+    from shipyard.services import supervisor
+
+    supervisor.supervise(store, lease, stop)
 
 
 def _every(seconds: float, do: Callable[[Store], Any]) -> Callable[..., None]:
@@ -78,6 +86,7 @@ def _deliver(store: Store) -> None:
 
 JOBS: dict[str, Callable[[Store, work.Lease, threading.Event], None]] = {
     "rollout": _rollout,
+    "supervise": _supervise,
     "schedules": _every(SCHEDULES_EVERY_S, _apply_schedules),
     "notify": _every(NOTIFY_EVERY_S, _deliver),
 }
@@ -93,6 +102,9 @@ class Worker:
     stop: threading.Event = field(default_factory=threading.Event)
     running: dict[str, tuple[threading.Thread, work.Lease]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        work.act_as("worker")  # a lease of this process is revoked, never signalled
+
     def ensure_singletons(self) -> None:
         with self.store.begin() as uow:
             for kind, item in SINGLETONS.items():
@@ -104,11 +116,11 @@ class Worker:
         for item, (thread, _lease) in list(self.running.items()):
             if not thread.is_alive():
                 del self.running[item]
-        rollouts = sum(1 for i in self.running if i.startswith("rollout:"))
-        room = self.max_rollouts - rollouts + len(SINGLETONS)
+        busy = sum(1 for i in self.running if i.startswith(("rollout:", "supervise:")))
+        room = self.max_rollouts - busy + len(SINGLETONS)
         taken = work.take(self.store, list(self.kinds), self.owner, room)
         for lease in taken:
-            kind = "rollout" if lease.item.startswith("rollout:") else lease.item
+            kind = lease.item.partition(":")[0] if ":" in lease.item else lease.item
             thread = threading.Thread(
                 target=self._do, args=(kind, lease), name=lease.item, daemon=True
             )

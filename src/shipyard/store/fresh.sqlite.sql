@@ -94,7 +94,7 @@ CREATE TABLE checkpoints (
 );
 CREATE TABLE controller_logs (
 	id INTEGER NOT NULL, 
-	item VARCHAR(100) NOT NULL, 
+	item VARCHAR(300) NOT NULL, 
 	ts VARCHAR(32) NOT NULL, 
 	owner VARCHAR(200) NOT NULL, 
 	fence BIGINT NOT NULL, 
@@ -535,7 +535,7 @@ CREATE TABLE signing_keys (
 	PRIMARY KEY (key_id)
 );
 CREATE TABLE work_items (
-	id VARCHAR(100) NOT NULL, 
+	id VARCHAR(300) NOT NULL, 
 	kind VARCHAR(20) NOT NULL, 
 	project VARCHAR(100) NOT NULL, 
 	state VARCHAR(10) NOT NULL, 

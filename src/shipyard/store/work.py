@@ -38,7 +38,7 @@ from shipyard.store.schema import metadata
 work_items = Table(
     "work_items",
     metadata,
-    Column("id", String(100), primary_key=True),  # rollout:<deployment>, schedules, notify
+    Column("id", String(300), primary_key=True),  # rollout:<id>, supervise:<project>/<env>, ...
     Column("kind", String(20), nullable=False),
     Column("project", String(100), nullable=False),
     Column("state", String(10), nullable=False),  # pending, done
@@ -57,7 +57,7 @@ controller_logs = Table(
     "controller_logs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("item", String(100), nullable=False),
+    Column("item", String(300), nullable=False),
     Column("ts", String(32), nullable=False),
     Column("owner", String(200), nullable=False),
     Column("fence", BigInteger, nullable=False),
@@ -73,10 +73,26 @@ def db_now(conn: Connection) -> ColumnElement[Any]:
     return (func.julianday("now") - 2440587.5) * 86400.0
 
 
-def add(conn: Connection, item_id: str, kind: str, project: str, created_at: str) -> None:
-    """Record work to be taken; a row already there is left as it is."""
+def add(
+    conn: Connection,
+    item_id: str,
+    kind: str,
+    project: str,
+    created_at: str,
+    *,
+    revive: bool = False,
+) -> None:
+    """Record work to be taken; a row already there is left as it is (pending again, if done
+    and ``revive``: recurring work such as an environment's supervision)."""
     c = work_items.c
-    if conn.execute(select(c.id).where(c.id == item_id)).first() is not None:
+    found = conn.execute(select(c.state).where(c.id == item_id)).first()
+    if found is not None:
+        if revive and found.state == "done":
+            conn.execute(
+                update(work_items)
+                .where(c.id == item_id)
+                .values(state="pending", finished_at=None, not_before=None)
+            )
         return
     conn.execute(
         insert(work_items).values(
@@ -196,6 +212,17 @@ def finish_unheld(conn: Connection, item_id: str, at: str) -> bool:
         .values(state="done", finished_at=at, owner=None, expires_at=None, fence=c.fence + 1)
     )
     return bool(done.rowcount == 1)
+
+
+def revoke(conn: Connection, item_id: str, at: str) -> None:
+    """End the work whoever holds it: done, and a new fencing token, so its holder's next
+    write is refused (`shipyard env stop` during a rollout)."""
+    c = work_items.c
+    conn.execute(
+        update(work_items)
+        .where(c.id == item_id)
+        .values(state="done", finished_at=at, owner=None, expires_at=None, fence=c.fence + 1)
+    )
 
 
 def log(conn: Connection, item_id: str, ts: str, owner: str, fence: int, line: str) -> None:

@@ -19,7 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "work_items",
-        sa.Column("id", sa.String(100), primary_key=True),
+        sa.Column("id", sa.String(300), primary_key=True),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("project", sa.String(100), nullable=False),
         sa.Column("state", sa.String(10), nullable=False),
@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.create_table(
         "controller_logs",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("item", sa.String(100), nullable=False),
+        sa.Column("item", sa.String(300), nullable=False),
         sa.Column("ts", sa.String(32), nullable=False),
         sa.Column("owner", sa.String(200), nullable=False),
         sa.Column("fence", sa.BigInteger, nullable=False),
