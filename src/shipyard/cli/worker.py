@@ -34,6 +34,7 @@ def worker(
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per probe
     w = Worker(Store.open_server(), kinds=chosen, max_rollouts=max_rollouts)
 
     def stop(_signum: int, _frame: object) -> None:

@@ -8,6 +8,7 @@ write refused by the fencing token and stops.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -119,6 +120,12 @@ def drive(
         finished = _finished(store, deployment_id)
         return out
     except work.LeaseLost:
+        logging.getLogger("shipyard.worker").warning(
+            "%s: lease lost (token %s of %s is stale): another controller drives it; stopped",
+            lease.item,
+            lease.fence,
+            lease.owner,
+        )
         raise Conflict(
             f"deployment {deployment_id} was taken over by another controller; this one stopped",
             "follow it with `shipyard rollout status ENV`",

@@ -198,7 +198,7 @@ def supervise(store: Store, lease: Any, stop: threading.Event) -> None:
     sup = Supervisor(lease.fenced, None, project, env)
     sup.say(f"supervising {env} of {project} as {lease.owner} (token {lease.fence})")
     with lease.heartbeat():
-        while not stop.is_set() and not lease.lost.is_set():
+        while not stop.is_set() and lease.held():
             try:
                 if not sup.tick():
                     lease.release(done=True)

@@ -72,6 +72,22 @@ class Lease:
         self.store.engine  # noqa: B018
         return replace(self.store, fence=self.check)
 
+    def held(self) -> bool:
+        """Whether this holder still holds the lease (a read: no renewal). A supervisor looks
+        before acting on processes, so one whose lease was revoked starts nothing."""
+        with self.store.read() as uow:
+            row = repo.get(uow.conn, self.item)
+        ok = (
+            row is not None
+            and row["owner"] == self.owner
+            and row["fence"] == self.fence
+            and row["state"] == "pending"
+            and (row["left_s"] or -1) >= 0
+        )
+        if not ok:
+            self.lost.set()
+        return ok
+
     def renew(self) -> bool:
         try:
             with self.fenced.begin():
