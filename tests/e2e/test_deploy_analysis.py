@@ -95,7 +95,8 @@ def test_every_metric_is_judged_at_every_interval_with_errors_counted_in_latency
         [health] = explain(repo)["analyses"]
         errors, latency_runs = (m["runs"] for m in health["metrics"])
         assert len(errors) == len(latency_runs)  # both metrics at every interval
-        assert errors[-1]["decision"] == "Running" and latency_runs[-1]["decision"] == "Failed"
+        assert latency_runs[-1]["decision"] == "Failed"
+        assert errors[-1]["decision"] in ("Running", "Successful")  # its own verdict stands
         [mw] = latency_runs[-1]["checks"]
         assert mw["name"] == "latency_test" and mw["p_value"] < 0.05 and mw["threshold"] == 0.05
 

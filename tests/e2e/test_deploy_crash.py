@@ -1,6 +1,6 @@
 """A rollout controller killed with SIGKILL mid-canary: the instances and the router keep
-serving, and `shipyard rollout continue` carries the rollout to its end without a failed
-request."""
+serving, the environment's supervisor takes the rollout over, and `shipyard rollout continue`
+follows it to its end without a failed request."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ environments:
       grace: 1s
     strategy:
       canary:
-        steps: [{weight: 30}, {pause: 6s}, {weight: 60}, {pause: 1s}, {weight: 100}]
+        steps: [{weight: 30}, {pause: 25s}, {weight: 60}, {pause: 1s}, {weight: 100}]
 """
 
 
@@ -39,7 +39,8 @@ def _status(root: Path) -> dict[str, Any]:
 
 
 def test_killed_controller_is_continued_without_a_failed_request(tmp_path: Path) -> None:
-    """kill -9 of `shipyard deploy` during the canary's pause; `rollout continue` finishes it."""
+    """kill -9 of `shipyard deploy` during the canary's pause: the supervisor carries on from
+    the recorded step, and `rollout continue` follows it to the end."""
     shutil.copy(APP, tmp_path / "app.py")
     (tmp_path / "shipyard.yaml").write_text(SPEC)
     env = {**os.environ, "COLUMNS": "200"}
@@ -72,11 +73,18 @@ def test_killed_controller_is_continued_without_a_failed_request(tmp_path: Path)
                 controller.wait(10)
             killed = _status(tmp_path)
             assert killed["status"] == "running" and killed["version"] == "1.1.0"
-            served_while_down = dict(load.counts)
-            threading.Event().wait(1.0)  # nobody drives the rollout; traffic still flows
-            assert load.counts[200] > served_while_down.get(200, 0)
+            served = dict(load.counts)
+            supervisor = as_json(shipyard("--json", "env", cwd=tmp_path))["environments"][0]
+            for _ in range(600):  # the supervisor takes the rollout over
+                taken = _status(tmp_path)["controller"]
+                if taken["pid"] == supervisor["supervisor"]["pid"]:
+                    break
+                threading.Event().wait(0.05)
+            else:
+                raise AssertionError(f"the supervisor did not take the rollout: {taken}")
+            assert load.counts[200] > served.get(200, 0)  # traffic flowed all along
             again = shipyard("deploy", "production", "--version", "1.2.0", cwd=tmp_path)
-            assert again.returncode != 0 and "rollout-interrupted" in again.stderr
+            assert again.returncode != 0 and "rollout-in-progress" in again.stderr
             resumed = shipyard("--json", "rollout", "continue", "production", cwd=tmp_path)
             assert resumed.returncode == 0, resumed.stderr
         assert as_json(resumed)["status"] == "succeeded"

@@ -121,6 +121,8 @@ def deploy(
     spec, root = _spec(file)
     remote = bool(settings().server_url)  # then the server records it, its controller drives it
     store = None if remote else open_store(root)
+    if store is not None:
+        _supervise(store, spec, root, environment)
     if detach:
         if store is None:
             body = {"environment": environment, "version": version, "artifact": artifact}
@@ -206,6 +208,7 @@ def rollback(
     spec, root = _spec(file)
     store = open_store(root)
     as_json = json_mode(json_)
+    _supervise(store, spec, root, environment)
     line, status = _printer(as_json)
     try:
         if status is not None:
@@ -222,6 +225,15 @@ def rollback(
             f"see `shipyard rollout status {environment}` and the instance logs",
             code=f"rollback-{out['status']}",
         )
+
+
+def _supervise(store: Any, spec: Any, root: Path, environment: str) -> None:
+    """Start the environment's supervisor (once): it outlives this command, watches what is
+    live and takes over a rollout whose controller stops."""
+    from shipyard.services import supervisor
+
+    if environment in spec.environments:
+        supervisor.ensure(store, root, environment)
 
 
 def _spawn_controller(deployment_id: str, root: Path) -> None:
@@ -292,7 +304,16 @@ def env(
         from rich.table import Table
 
         table = Table(
-            "environment", "version", "config", "phase", "weights", "instances", "url", box=None
+            "environment",
+            "version",
+            "config",
+            "phase",
+            "health",
+            "weights",
+            "instances",
+            "supervisor",
+            "url",
+            box=None,
         )
         for e in data["environments"]:
             weights = " ".join(f"{k}={v}%" for k, v in sorted(e["weights"].items()))
@@ -301,13 +322,22 @@ def env(
                 pools[f"{i['pool']}:{i['version']}"] = (
                     pools.get(f"{i['pool']}:{i['version']}", 0) + 1
                 )
+            unwell = [
+                f"{i['pool']}:{i['pid']} {i.get('health')}"
+                + (f" ({i['restarts']} restarts)" if i.get("restarts") else "")
+                for i in e["instances"]
+                if i.get("health") not in (None, "ready") or i.get("restarts")
+            ]
+            sup = e.get("supervisor") or {}
             table.add_row(
                 e["environment"],
                 e["version"] or "-",
                 e["config_revision"] or "-",
                 e["phase"] or "-",
+                "; ".join([e.get("health") or "-", *unwell]),
                 weights or "-",
                 " ".join(f"{k}x{n}" for k, n in pools.items()) or "-",
+                f"pid {sup['pid']}" if sup.get("running") else "-",
                 e["url"] or "-",
             )
         console().print(table)
@@ -331,6 +361,17 @@ def env_stop(
         json_,
         lambda: console().print(f"stopped {out['stopped']} instance(s) of {environment}"),
     )
+
+
+@env_app.command("supervise", hidden=True)
+def env_supervise(environment: str = typer.Argument(...), file: Path | None = FILE) -> None:
+    """Run the environment's supervisor in the foreground (started by `shipyard deploy`)."""
+    from shipyard.services import deploy as svc
+    from shipyard.services import supervisor
+
+    spec, root = _spec(file)
+    svc.environment(spec, environment)
+    raise typer.Exit(supervisor.serve(open_store(root), root, spec.project, environment))
 
 
 @rollout.command("status")
@@ -495,9 +536,11 @@ def continue_(
     from shipyard.services import deploy as svc
 
     spec, root = _spec(file)
+    store = open_store(root)
+    _supervise(store, spec, root, environment)
     line, _status = _printer(json_mode(json_))
-    out = svc.resume(open_store(root), spec, environment, line)
-    emit(out, json_, lambda: None)
+    out = svc.resume(store, spec, environment, line)
+    emit(out, json_, lambda: console().print(f"{out['id']} {out['status']}: {out['reason']}"))
 
 
 @rollout.command("drive", hidden=True)

@@ -230,6 +230,23 @@ class Window:
     def error_rate(self) -> float | None:
         return self.errors / self.requests if self.requests else None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "latencies_ms": list(self.latencies_ms),
+            "latency_buckets": [[_json_number(le), c] for le, c in self.latency_buckets],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Window:
+        return cls(
+            int(data.get("requests", 0)),
+            int(data.get("errors", 0)),
+            tuple(float(v) for v in data.get("latencies_ms", ())),
+            tuple((float(le), int(c)) for le, c in data.get("latency_buckets", ())),
+        )
+
     @property
     def latency_count(self) -> int:
         if self.latencies_ms:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import secrets as _secrets
 import shlex
 import subprocess
@@ -289,6 +290,7 @@ def create(
             "stable": previous["plan"]["canary"] if previous else None,
             "canary": side,
             "migration_files": migration_files,
+            "watch": spec.environments[env].watch.model_dump(),
         }
         repo.insert_deployment(
             uow.conn,
@@ -310,6 +312,9 @@ def create(
                 "actor": actor,
                 "created_at": utcnow(),
                 "updated_at": utcnow(),
+                # Its controller until one claims it: if this process dies first, the
+                # deployment is seen without a controller (and taken by the supervisor).
+                "controller_pid": os.getpid(),
             },
         )
         repo.save_environment(
@@ -411,13 +416,15 @@ def _controller_alive(dep: dict[str, Any]) -> bool:
     pid = dep.get("controller_pid")
     if not pid:
         return True  # recorded but not started yet
-    import os
-
     try:
         os.kill(int(pid), 0)
     except OSError:
         return False
-    return True
+    try:  # a process that exited and is not reaped yet is gone too
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X")
 
 
 def follow(
@@ -464,13 +471,11 @@ def resume(
             f"no rollout of {env} is waiting to continue (the last one {dep['status']})",
             code="no-rollout",
         )
-    if _controller_alive(dep) and dep.get("controller_pid"):
-        raise Conflict(
-            f"deployment {dep['id']} still has a controller (pid {dep['controller_pid']})",
-            "use `shipyard rollout status` to follow it",
-            code="rollout-in-progress",
-        )
-    return run(store, spec, dep["id"], on_line)
+    # With a controller (the supervisor took it over, or another command drives it), follow
+    # it to its end; without, drive it here.
+    out = follow(store, spec, dep["id"], on_line)
+    keys = ("id", "environment", "version", "status", "reason")
+    return {k: out.get(k, env if k == "environment" else None) for k in keys}
 
 
 def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -572,14 +577,25 @@ def _rollback_source(
 
 
 def create_rollback(
-    store: Store, spec: Any, env: str, *, to: str | None = None, actor: str = "cli"
+    store: Store,
+    spec: Any,
+    env: str,
+    *,
+    to: str | None = None,
+    actor: str = "cli",
+    reason: str = "",
+    check_lock: bool = True,
 ) -> dict[str, Any]:
     """Record a direct rollout of ``env`` back to an earlier live version (the one before the
     current, or ``to``): its recorded build and configuration, every step and analysis skipped.
-    Gates and promotion are not checked again (the version passed them once); a lock is."""
+    Gates and promotion are not checked again (the version passed them once); a lock is,
+    unless the supervisor rolls back a version that failed its watch (``check_lock``), and
+    ``reason`` says why."""
     environment(spec, env)
     now = _now()
-    _check_lock(store, spec, env, actor, now)
+    if check_lock:
+        _check_lock(store, spec, env, actor, now)
+    why = reason
     # Failing back to the version live now is always safe: it ran after any migration.
     strategy = replace(dp.strategy_of(spec, env), on_failure=r.OnFailure.ROLLBACK)
     deployment_id = "d" + _secrets.token_hex(6)
@@ -612,6 +628,8 @@ def create_rollback(
             "canary": side,
         }
         reason = f"rollback of {env} from {live['version']} to {source['version']}"
+        if why:
+            reason = f"{reason}: {why}"
         repo.insert_deployment(
             uow.conn,
             {
@@ -632,6 +650,9 @@ def create_rollback(
                 "actor": actor,
                 "created_at": utcnow(),
                 "updated_at": utcnow(),
+                # Its controller until one claims it: if this process dies first, the
+                # deployment is seen without a controller (and taken by the supervisor).
+                "controller_pid": os.getpid(),
             },
         )
         repo.save_environment(
@@ -746,6 +767,10 @@ def rollout_status(store: Store, spec: Any, env: str) -> dict[str, Any]:
         if state
         else None,
         "reason": dep["reason"],
+        "controller": {
+            "pid": dep.get("controller_pid"),
+            "alive": dep["status"] == "running" and _controller_alive(dep),
+        },
         "analysis": analysis,
         "plan": list(r.describe_plan(state.strategy, direct=state.direct)) if state else [],
     }
@@ -804,45 +829,85 @@ def explain(store: Store, spec: Any, env: str, deployment: str | None = None) ->
 
 
 def environments(store: Store, spec: Any) -> dict[str, Any]:
-    """What runs where: version, config revision, phase, weights and instances."""
+    """What runs where: version, config revision, phase, weights, instances and their health
+    (probed now), and the environment's supervisor."""
+    from shipyard.services import supervisor
+
     with store.read() as uow:
         rows = {e["environment"]: e for e in repo.list_environments(uow.conn, spec.project)}
-        out = []
-        for name, e in spec.environments.items():
+        found = []
+        for name in spec.environments:
             row = rows.get(name) or {}
-            active = None
+            active = live = None
             if row.get("active_deployment"):
                 active = repo.get_deployment(uow.conn, row["active_deployment"])
-            routes: dict[str, Any] = {}
-            router = row.get("router")
-            if router:
-                client = rt.router_client(router)
-                if client.healthy():
-                    routes = client.routes()
-            instances = row.get("instances", [])
-            out.append(
-                {
-                    "environment": name,
-                    "promote_from": e.promote_from,
-                    "strategy": e.strategy.kind,
-                    "version": row.get("version"),
-                    "config_revision": row.get("config_revision"),
-                    "phase": active["phase"]
-                    if active
-                    else ("Healthy" if row.get("version") else None),
-                    "rolling_out": active["version"] if active else None,
-                    "url": f"http://127.0.0.1:{router['port']}" if router else None,
-                    "weights": routes.get("weights", {}),
-                    "instances": [_instance(i) for i in instances],
-                }
-            )
+            if row.get("deployment_id"):
+                live = repo.get_deployment(uow.conn, row["deployment_id"])
+            found.append((name, row, active, live))
+    out = []
+    for name, row, active, live in found:
+        e = spec.environments[name]
+        routes: dict[str, Any] = {}
+        router = row.get("router")
+        if router:
+            client = rt.router_client(router)
+            if client.healthy():
+                routes = client.routes()
+        side = (live or {}).get("plan", {}).get("canary") or {}
+        instances = [_instance(i, side.get("readiness_path")) for i in row.get("instances", [])]
+        ready = sum(1 for i in instances if i["ready"])
+        running = active is not None and active["status"] == "running"
+        state = r.RolloutState.from_dict(active["state"]) if running and active["state"] else None
+        if running:
+            assert active is not None
+            phase = active["phase"]
+            if not _controller_alive(active):
+                phase = f"{phase} (interrupted: no controller)"
+            elif state is not None and state.held:
+                phase = "Degraded (held)"
+        elif row.get("version"):
+            phase = "Healthy" if instances and ready == len(instances) else "Degraded"
+        else:
+            phase = None
+        out.append(
+            {
+                "environment": name,
+                "promote_from": e.promote_from,
+                "strategy": e.strategy.kind,
+                "version": row.get("version"),
+                "config_revision": row.get("config_revision"),
+                "phase": phase,
+                "health": f"{ready}/{len(instances)} ready" if instances else None,
+                "rolling_out": active["version"] if running and active else None,
+                "held": bool(state is not None and state.held),
+                "url": f"http://127.0.0.1:{router['port']}" if router else None,
+                "admin_url": (
+                    f"http://127.0.0.1:{router['admin_port']}"
+                    if router and router.get("admin_port")
+                    else None
+                ),
+                "weights": routes.get("weights", {}),
+                "instances": instances,
+                "supervisor": supervisor.status(store, name),
+            }
+        )
     return {"environments": out}
 
 
-def _instance(recorded: dict[str, Any]) -> dict[str, Any]:
-    """One instance as `shipyard env` shows it: what it runs, which process, and whether that
-    process is still the one recorded."""
-    m = rt.Member(**recorded)
+def _instance(recorded: dict[str, Any], path: str | None = None) -> dict[str, Any]:
+    """One instance as `shipyard env` shows it: what it runs, which process, whether that
+    process is still the one recorded and answers its readiness probe now, and what the
+    supervisor knows (``ready``, ``ejected``, ``starting``, ``crashed``; restarts)."""
+    import httpx
+
+    m = rt.member_of(recorded)
+    alive = rt.is_running(m)
+    ready = False
+    if alive:
+        try:
+            ready = httpx.get(f"http://{m.address}{path or '/healthz'}", timeout=0.5).is_success
+        except httpx.HTTPError:
+            ready = False
     return {
         "pool": m.pool,
         "version": m.version,
@@ -852,7 +917,10 @@ def _instance(recorded: dict[str, Any]) -> dict[str, Any]:
         "started_at": (
             datetime.fromtimestamp(m.started_at, UTC).isoformat() if m.started_at else None
         ),
-        "alive": rt.is_running(m),
+        "alive": alive,
+        "ready": ready,
+        "health": recorded.get("health") or ("ready" if ready else "down"),
+        "restarts": int(recorded.get("restarts", 0)),
     }
 
 
@@ -913,21 +981,46 @@ def act(store: Store, spec: Any, env: str, action: str, actor: str) -> dict[str,
 
 
 def stop_environment(store: Store, spec: Any, env: str, actor: str = "cli") -> dict[str, Any]:
-    """Stop every instance and the router of ``env`` (what runs is forgotten, history is not)."""
+    """Stop everything of ``env``: its supervisor, the controller of a rollout in progress,
+    every instance and the router (what runs is forgotten, history is not)."""
+    from shipyard.services import supervisor
+
     environment(spec, env)
+    supervisor.stop(store, env)  # first, so nothing restarts what is stopped next
     with store.read() as uow:
         row = repo.get_environment(uow.conn, spec.project, env)
+        active = None
+        if row and row.get("active_deployment"):
+            active = repo.get_deployment(uow.conn, row["active_deployment"])
     if row is None:
         return {"environment": env, "stopped": 0}
+    if active is not None and active["status"] == "running":
+        _stop_controller(active)
+        with store.read() as uow:
+            row = repo.get_environment(uow.conn, spec.project, env) or row
+            active = repo.get_deployment(uow.conn, active["id"])
     instances = rt.Instances(store.home / "deploy" / env / "logs", row["instances"])
     count = len(instances.members)
     instances.stop_all(grace=5.0)
     router = row.get("router")
     if router and router.get("kind") == "nginx":
         rt.router_client(router).stop()
-    elif router and router.get("pid"):
-        rt.kill_group(int(router["pid"]), 2.0)
+    elif router:
+        # The process answering on the recorded admin port, and the one recorded, if other.
+        pids = {rt.router_client(router).process(), router.get("pid")} - {None}
+        for pid in pids:
+            rt.kill_group(int(pid), 2.0)
+    now = utcnow()
     with store.begin() as uow:
+        if active is not None and active["status"] == "running":
+            repo.update_deployment(
+                uow.conn,
+                active["id"],
+                status="failed",
+                reason=f"environment stopped by {actor} during the rollout",
+                finished_at=now,
+                updated_at=now,
+            )
         repo.save_environment(
             uow.conn,
             spec.project,
@@ -938,6 +1031,24 @@ def stop_environment(store: Store, spec: Any, env: str, actor: str = "cli") -> d
             router=None,
             instances=[],
             active_deployment=None,
-            updated_at=utcnow(),
+            updated_at=now,
         )
     return {"environment": env, "stopped": count}
+
+
+def _stop_controller(dep: dict[str, Any], grace: float = 10.0) -> None:
+    """End the controller of a rollout being stopped: SIGTERM (it rolls back and records
+    how it ended), SIGKILL after ``grace``."""
+    import signal
+    import time
+
+    pid = dep.get("controller_pid")
+    if not pid or pid == os.getpid() or not _controller_alive(dep):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(pid), signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while _controller_alive(dep) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(pid), signal.SIGKILL)

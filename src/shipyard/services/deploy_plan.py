@@ -208,7 +208,20 @@ def problems(spec: Any, env: str, *, templates: bool = False) -> list[Problem]:
         else:
             found.append((("strategy",), exc))
         return found
-    used = _analyses(strategy)
+    for name in spec.environments[env].watch.analysis:
+        if name not in spec.analysis:
+            known = ", ".join(spec.analysis) or "none"
+            found.append(
+                (
+                    ("watch", "analysis"),
+                    AnalysisUnknown(
+                        f"environments.{env}.watch names analysis '{name}', which is not defined",
+                        f"define it under `analysis:` in shipyard.yaml (known: {known})",
+                    ),
+                )
+            )
+    watched = [n for n in spec.environments[env].watch.analysis if n in spec.analysis]
+    used = list(dict.fromkeys([*_analyses(strategy), *watched]))
     builtin = sorted(n for n in used if spec.analysis[n].provider == "builtin")
     where = f"environments.{env}.strategy"
     if target.type == "command":

@@ -65,6 +65,12 @@ def _alive(pid: int) -> bool:
     return bool(group_members(pid)) if os.path.isdir("/proc") else _signal_ok(pid)
 
 
+def member_of(recorded: Mapping[str, Any]) -> Member:
+    """The instance of a record, ignoring what others wrote beside it (health, restarts)."""
+    names = Member.__dataclass_fields__
+    return Member(**{k: v for k, v in recorded.items() if k in names})
+
+
 def is_running(m: Member) -> bool:
     """Whether the process recorded for ``m`` still runs, and is the one that was recorded
     (same start time), not a later process given the same pid."""
@@ -145,6 +151,14 @@ class RouterClient:
 
     def routes(self) -> dict[str, Any]:
         return self._call("GET", "/routes")
+
+    def process(self) -> int | None:
+        """The pid of the router answering on the recorded admin port, if one answers."""
+        try:
+            pid = self._call("GET", "/info").get("pid")
+        except ShipyardError:
+            return None
+        return int(pid) if pid else None
 
     def set_pool(self, pool: str, backends: Sequence[str]) -> None:
         self._call("PUT", f"/pools/{pool}", {"backends": list(backends)})
@@ -365,10 +379,14 @@ class Exited:
 class Instances:
     """Every instance of an environment, by physical pool; spawning goes to the process target."""
 
-    def __init__(self, log_dir: Path, members: Sequence[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self, log_dir: Path, members: Sequence[Mapping[str, Any]] = (), *, keep_dead: bool = False
+    ) -> None:
+        """``keep_dead`` keeps the records of exited instances (for a supervisor to restart);
+        otherwise a dead instance is dropped, never counted."""
         self.log_dir = log_dir
-        recorded = [Member(**m) for m in members]
-        self.members = [m for m in recorded if is_running(m)]  # a dead instance is never counted
+        recorded = [member_of(m) for m in members]
+        self.members = [m for m in recorded if keep_dead or is_running(m)]
         # The instances this process started: their exit status is ours to read, once, so
         # nothing else may reap them (``_alive`` would, and the status would be lost).
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -413,6 +431,26 @@ class Instances:
 
     def to_list(self) -> list[dict[str, Any]]:
         return [asdict(m) for m in self.members]
+
+    def replace(self, m: Member, launch: Launch) -> Member:
+        """Start a new instance of ``launch`` in the place of ``m`` (stopped first if it still
+        runs); the new one gets the next index of the pool."""
+        self.stop([m], launch.grace)
+        self._spawn(m.pool, 1, launch)
+        return self.members[-1]
+
+    def is_alive(self, m: Member) -> bool:
+        """Whether ``m``'s process still runs (the one recorded, not a pid reused since)."""
+        return self._alive(m)
+
+    def exit_of(self, m: Member) -> str:
+        """How ``m`` ended, if this process started it, and the end of its log."""
+        from shipyard.adapters.targets.base import mask
+        from shipyard.adapters.targets.process import exit_text, log_tail
+
+        proc = self._procs.get(m.pid)
+        how = exit_text(proc.returncode) if proc and proc.returncode is not None else "exited"
+        return f"{how}: {mask(log_tail(m.log), self._secrets.get(m.pid, ()))}"
 
     def of(self, pool: str) -> list[Member]:
         return [m for m in self.members if m.pool == pool]

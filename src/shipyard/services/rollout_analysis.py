@@ -26,6 +26,7 @@ from shipyard.domain.rollout import AnalysisResult
 from shipyard.errors import ShipyardError
 
 JUDGES = ("threshold", "mann-whitney", "two-proportion")
+SPAN = 10  # intervals a background analysis judges
 _INHERITED = ("provider", "address", "min_samples", "judge", "alpha")
 _OWN = ("metric", "query", "max", "max_increase")
 
@@ -201,11 +202,21 @@ def _query(m: Mapping[str, Any], source: Any) -> a.Verdict:
     return a.Verdict(c.phase, c.message, (c,))
 
 
+def source_key(key: tuple[Any, Any]) -> str:
+    """``builtin|`` or ``prometheus|http://...``: where a metric's windows come from."""
+    provider, address = key
+    return f"{provider or 'builtin'}|{address or ''}"
+
+
 class AnalysisRun:
     """Measurements of one analysis; ``poll`` returns the verdict once there is one.
 
     ``duration`` None runs until stopped (a background analysis): it never passes, it only
-    fails. Each interval's measurements wait in ``measurements`` for the caller to store."""
+    fails, and it judges the last ``SPAN`` intervals rather than everything since it started,
+    so a version that turns bad late is not diluted by its good hours. ``baselines`` (by
+    ``source_key``) replaces the stable pool's window with one measured before, for a pool
+    that is gone (the watch after promotion). Each interval's measurements wait in
+    ``measurements`` for the caller to store."""
 
     def __init__(
         self,
@@ -217,9 +228,11 @@ class AnalysisRun:
         stable_pool: str,
         now: float,
         when: str = "step",
+        baselines: Mapping[str, a.Window] | None = None,
     ) -> None:
         self.name, self.template, self.when = name, template, when
         self.metrics = metrics_of(template)
+        self.baselines = baselines
         self.sources: dict[tuple[Any, Any], Any] = {}
         for m in self.metrics:
             key = (m.get("provider"), m.get("address"))
@@ -232,6 +245,9 @@ class AnalysisRun:
         self.next = now + self.interval
         self.verdicts: dict[str, list[a.Verdict]] = {m["name"]: [] for m in self.metrics}
         self.start = {key: self._windows(source) for key, source in self.sources.items()}
+        self.past: dict[tuple[Any, Any], list[Mapping[str, a.Window]]] = {
+            key: [w] for key, w in self.start.items()
+        }
         self.last: dict[str, Any] = {}
         self.measurements: list[dict[str, Any]] = []  # taken by the caller to store
 
@@ -245,7 +261,27 @@ class AnalysisRun:
         w = self.sources[key].windows(list(self.pools))
         canary, stable = self.pools
         start = self.start[key]
+        if self.end is None:  # a background run: the last SPAN intervals
+            past = self.past[key]
+            start = past[0]
+            past.append(w)
+            del past[: max(0, len(past) - SPAN)]
+        if self.baselines is not None:
+            return w[canary].since(start[canary]), self.baselines.get(source_key(key), a.Window())
         return w[canary].since(start[canary]), w[stable].since(start[stable])
+
+    def stable_windows(self) -> dict[str, dict[str, Any]]:
+        """What the stable pool served since this run started, per source (``source_key``),
+        as the baseline of a later watch; a source that cannot be read is left out."""
+        out = {}
+        stable = self.pools[1]
+        for key, source in self.sources.items():
+            try:
+                now = source.windows([stable])[stable]
+            except ShipyardError:
+                continue
+            out[source_key(key)] = now.since(self.start[key][stable]).to_dict()
+        return out
 
     def poll(self, now: float) -> AnalysisResult | None:
         if now < self.next:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.domain import rollout as r
+from shipyard.domain.analysis import Phase as AnalysisPhase
 from shipyard.errors import Conflict, ShipyardError
 from shipyard.services import deploy_runtime as rt
 from shipyard.store import deployments as repo
@@ -55,6 +56,12 @@ def interrupts_raised() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def failure_of(kind: str, name: str, result: r.AnalysisResult) -> str:
+    """``background analysis 'errors' failed: ...`` for an analysis outside the steps."""
+    verdict = "failed" if result.phase is AnalysisPhase.FAILED else "errored"
+    return f"{kind} analysis '{name}' {verdict}: {result.message}"
 
 
 def failure_text(exc: BaseException) -> str:
@@ -104,6 +111,7 @@ class Runner:
             r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
         )
         self.analysis: Any = None
+        self.background: dict[str, Any] = {}  # watch analyses through the rollout, by name
         self.promoted = False
         self.backends: dict[str, list[str]] = {}
         self.weights: dict[str, int] = {}
@@ -310,6 +318,7 @@ class Runner:
             if result is not None:
                 self.analysis = None
                 self._apply(r.step(self.state, result, datetime.now(UTC)))
+        self._background()
         if not self._running():
             return
         if self.hooks is not None:
@@ -324,6 +333,42 @@ class Runner:
         self._sync_router(ready)
         obs = r.Readiness(len(ready[r.Pool.STABLE]), len(ready[r.Pool.CANARY]))
         self._apply(r.step(self.state, obs, datetime.now(UTC)))
+
+    def _background(self) -> None:
+        """The environment's watch analyses, judged through the whole rollout (Argo's
+        background analysis): one that fails fails the rollout, whatever step it is at."""
+        s = self.state
+        assert s is not None
+        names = (self.plan.get("watch") or {}).get("analysis") or []
+        if not names or s.direct or s.rolling_back or s.finished or s.held:
+            return
+        from shipyard.services.rollout_analysis import AnalysisRun
+
+        now = time.monotonic()
+        url = self.router.admin_url if self.router is not None else ""
+        for name in names:
+            if name not in self.background:
+                self.background[name] = AnalysisRun(
+                    name,
+                    self.plan["analysis"][name],
+                    None,
+                    url,
+                    self.pools[r.Pool.CANARY],
+                    self.pools[r.Pool.STABLE],
+                    now,
+                    when="background",
+                )
+            run = self.background[name]
+            result = run.poll(now)
+            self._store_measurements(run)
+            if result is None:
+                continue
+            if result.phase is AnalysisPhase.INCONCLUSIVE:
+                del self.background[name]  # past its inconclusive limit: measure afresh
+                continue
+            reason = failure_of("background", name, result)
+            self._apply(r.step(s, r.TargetFailed(reason), datetime.now(UTC)))
+            return
 
     def _target_exited(self) -> bool:
         """An instance of the version going out whose processes are all gone fails the
@@ -587,6 +632,11 @@ class Runner:
             live_pool = None  # the platform behind the hooks names its own pools
         succeeded = status == "succeeded"
         side = self.plan["canary"] if succeeded else (self.plan.get("stable") or {})
+        plan = self.plan
+        if succeeded and self.background:
+            # What the old version served through the rollout: the baseline of the watch.
+            baselines = {n: run.stable_windows() for n, run in self.background.items()}
+            plan = {**plan, "watch": {**(plan.get("watch") or {}), "baselines": baselines}}
         if self.hooks is None and self.state is not None and not self.state.held:
             with contextlib.suppress(ShipyardError):  # best effort: a supervisor retries
                 self._replace_exited(r.Pool.CANARY if self.promoted else r.Pool.STABLE, now=True)
@@ -602,7 +652,13 @@ class Runner:
         now = utcnow()
         with self.store.begin() as uow:
             repo.update_deployment(
-                uow.conn, d["id"], status=status, reason=reason, finished_at=now, updated_at=now
+                uow.conn,
+                d["id"],
+                status=status,
+                reason=reason,
+                plan=plan,
+                finished_at=now,
+                updated_at=now,
             )
             repo.save_environment(
                 uow.conn,

@@ -234,6 +234,13 @@ def _strategy(value: Any) -> Any:
 Gate = str | dict[str, Any]
 
 
+class Watch(Model):
+    """Analysis judged in the background through a rollout, then for ``window`` after it."""
+
+    analysis: StrList = []  # templates; a failing verdict rolls back (or holds)
+    window: Duration = 0.0  # after promotion; 0: only during the rollout
+
+
 class Environment(Model):
     target: Target | None = None
     strategy: Annotated[Strategy, BeforeValidator(_strategy)] = Strategy(recreate={})
@@ -248,6 +255,7 @@ class Environment(Model):
     # hold: a failed rollout stops where it is instead of rolling back, for when a migration
     # already ran that the old version cannot read; a person resumes, promotes or aborts it.
     on_failure: Literal["rollback", "hold"] = "rollback"
+    watch: Watch = Watch()
 
 
 # -- analysis, flags, release ------------------------------------------------------------------

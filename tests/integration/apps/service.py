@@ -1,9 +1,9 @@
 """checkout, as the failure scenarios need it: a small HTTP service whose version can be bad.
 
-Settings from the environment: FAIL_RATE (share of requests answered 500), DELAY_MS (added
-to every request), READY=0 (never answers its readiness probe) and CRASH_AFTER (seconds after
-start, the process exits with status 1). The body names the version, so a client can count
-which version answered.
+Settings from the environment: FAIL_RATE (share of requests answered 500; only from
+BAD_AFTER seconds after start, if set), DELAY_MS (added to every request), READY=0 (never
+answers its readiness probe) and CRASH_AFTER (seconds after start, the process exits with
+status 1). The body names the version, so a client can count which version answered.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ FAIL_RATE = float(os.environ.get("FAIL_RATE", "0"))
 DELAY = float(os.environ.get("DELAY_MS", "0")) / 1000
 READY = os.environ.get("READY", "1") != "0"
 CRASH_AFTER = float(os.environ.get("CRASH_AFTER", "0"))
+BAD_AFTER = float(os.environ.get("BAD_AFTER", "0"))
+STARTED = time.monotonic()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -31,7 +33,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             if DELAY:
                 time.sleep(DELAY)
-            fail = random.random() < FAIL_RATE
+            bad = time.monotonic() - STARTED >= BAD_AFTER
+            fail = bad and random.random() < FAIL_RATE
             status, body = (500, f"error {VERSION}") if fail else (200, f"checkout {VERSION}")
         data = body.encode()
         self.send_response(status)

@@ -18,6 +18,7 @@ import contextlib
 import gc
 import itertools
 import json
+import os
 import random
 import signal
 import sys
@@ -420,6 +421,9 @@ class BuiltinRouter:
                 return 200, self.metrics_text().encode(), b"text/plain; version=0.0.4"
             if method == "GET" and path == "/healthz":
                 return 200, b"ok\n", b"text/plain"
+            if method == "GET" and path == "/info":  # which process this is, to stop it
+                info = {"pid": os.getpid(), "port": self.port, "admin_port": self.admin_port}
+                return 200, _json(info), b"application/json"
             if method == "GET" and path == "/routes":
                 return 200, _json(self._table.to_dict()), b"application/json"
             if method == "PUT" and path == "/weights":
