@@ -400,7 +400,11 @@ def release(
         out["remote"] = remote
     section = v.render_markdown(p.changelog)
     out["changelog"] = section
-    out["publish"] = _publish_plan(spec, [n for n, _b in chosen], version) if publish else []
+    # Without a run yet (a dry run), the artifacts are the ones the pipeline would build.
+    names = [n for n, _b in chosen] or [
+        *dict.fromkeys([*(n for n, _f in extra), *rb.artifact_jobs(spec, only).values()])
+    ]
+    out["publish"] = _publish_plan(spec, names, version) if publish else []
     out["hook"] = spec.release.hooks.after_release if spec is not None else None
     if dry_run:
         how = (
