@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests import gitrepo
-from tests.e2e.helpers import as_json, free_port, shipyard
+from tests.e2e.helpers import as_json, database_env, free_port, shipyard
 from tests.e2e.publish_helpers import assert_secret_nowhere, process
 
 TOKEN = "oci-s3cret-registry-password"
@@ -72,21 +72,23 @@ def _target(url: str, repository: str) -> str:
 
 
 def test_release_pushes_an_oci_artifact_fetched_back_over_http(
-    registry: str, tmp_path: Path
+    registry: str, tmp_path: Path, database_url: str
 ) -> None:
-    """`release` pushes the file as a blob and an artifact manifest tagged with the version;
-    the manifest fetched back has the artifactType and the file as its one layer, the blob's
-    bytes are the registry's, pushing again changes nothing, and the password is nowhere."""
-    root = _project(tmp_path / "site", "site", _target(registry, "acme/site"))
-    env = {"OCI_TOKEN": TOKEN}
+    """`release` pushes the file as a blob and an artifact manifest tagged with the version
+    (on either database); the manifest fetched back has the artifactType and the file as its
+    one layer, the blob's bytes are the registry's, pushing again changes nothing and records
+    nothing, and the password is nowhere."""
+    repository = "acme/site-" + ("pg" if database_url.startswith("postgresql") else "lite")
+    root = _project(tmp_path / "site", "site", _target(registry, repository))
+    env = {"OCI_TOKEN": TOKEN, **database_env(database_url, tmp_path)}
     out = shipyard("release", "--json", cwd=root, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     data = as_json(out)
     (pushed,) = data["publications"]
     host = registry.removeprefix("http://")
-    assert pushed["target"] == "oci" and pushed["location"] == f"{host}/acme/site:0.1.0"
+    assert pushed["target"] == "oci" and pushed["location"] == f"{host}/{repository}:0.1.0"
     got = httpx.get(
-        f"{registry}/v2/acme/site/manifests/0.1.0", auth=AUTH, headers={"Accept": OCI_MANIFEST}
+        f"{registry}/v2/{repository}/manifests/0.1.0", auth=AUTH, headers={"Accept": OCI_MANIFEST}
     )
     assert got.status_code == 200, got.text
     assert got.headers["Docker-Content-Digest"] == pushed["remote_digest"]
@@ -97,12 +99,14 @@ def test_release_pushes_an_oci_artifact_fetched_back_over_http(
     digest = data["published"][0]["digest"]
     assert layer["digest"] == digest and layer["mediaType"] == "application/zip"
     assert layer["annotations"]["org.opencontainers.image.title"] == "site.zip"
-    blob = httpx.get(f"{registry}/v2/acme/site/blobs/{digest}", auth=AUTH, follow_redirects=True)
+    blob = httpx.get(f"{registry}/v2/{repository}/blobs/{digest}", auth=AUTH, follow_redirects=True)
     assert blob.content == (root / "site.txt").read_bytes()
     again = shipyard("artifacts", "push", "site@0.1.0", "--to", "oci", "--json", cwd=root, env=env)
     assert again.returncode == 0, again.stderr
     (same,) = as_json(again)["pushed"]
     assert same["already"] is True and same["remote_digest"] == pushed["remote_digest"]
+    events = shipyard("audit", "log", "--kind", "artifact.pushed", "--json", cwd=root, env=env)
+    assert len(as_json(events)["events"]) == 1
     assert_secret_nowhere(root, env, TOKEN, out.stdout, out.stderr, again.stdout)
 
 
