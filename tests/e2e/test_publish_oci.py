@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -165,3 +166,58 @@ def test_two_pushes_at_once_record_one_event(
     assert len(as_json(events)["events"]) == 1
     shown = as_json(shipyard("artifacts", "show", "twice@0.1.0", "--json", cwd=root, env=env))
     assert [p["target"] for p in shown["pushes"]] == ["oci"]
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """docker-registry with `auth: token`: a 401 sends clients to the issuer's realm for a
+    bearer token, as Docker Hub and ghcr.io do."""
+    from tests.e2e.token_issuer import ISSUER, SERVICE, Issuer, serving
+
+    binary = shutil.which("docker-registry")
+    assert binary is not None, "docker-registry is installed by .ci/run"
+    folder = tmp_path_factory.mktemp("token-registry")
+    issuer = Issuer(folder, "ci", TOKEN)
+    port = free_port()
+    with serving(issuer) as realm:
+        (folder / "config.yml").write_text(
+            "version: 0.1\n"
+            "log: {level: error, accesslog: {disabled: true}}\n"
+            f"storage: {{filesystem: {{rootdirectory: {folder / 'data'}}}}}\n"
+            f"http: {{addr: '127.0.0.1:{port}'}}\n"
+            f"auth: {{token: {{realm: '{realm}', service: {SERVICE}, issuer: {ISSUER}, "
+            f"rootcertbundle: {issuer.bundle}}}}}\n"
+        )
+        url = f"http://127.0.0.1:{port}"
+        with process([binary, "serve", str(folder / "config.yml")], url + "/v2/"):
+            yield url, issuer
+
+
+def test_a_bearer_challenge_is_answered_with_a_token_from_the_realm(
+    token_registry: tuple[str, Any], tmp_path: Path
+) -> None:
+    """Against a registry that answers 401 with `Bearer realm=...`, the push fetches a token
+    for the repository from the realm with the credentials and pushes with it; the manifest
+    read back with such a token is there. Wrong credentials are refused by the realm:
+    `publish-unauthorized`, the password in no output."""
+    url, issuer = token_registry
+    root = _project(tmp_path / "tok", "tok", _target(url, "acme/tok"))
+    out = shipyard("release", "--json", cwd=root, env={"OCI_TOKEN": TOKEN})
+    assert out.returncode == 0, out.stdout + out.stderr
+    (pushed,) = as_json(out)["publications"]
+    assert issuer.issued >= 1
+    bearer = {"Authorization": "Bearer " + issuer.token("repository:acme/tok:pull")}
+    got = httpx.get(
+        f"{url}/v2/acme/tok/manifests/0.1.0", headers={**bearer, "Accept": OCI_MANIFEST}
+    )
+    assert (
+        got.status_code == 200 and got.headers["Docker-Content-Digest"] == (pushed["remote_digest"])
+    )
+    assert httpx.get(f"{url}/v2/acme/tok/manifests/0.1.0").status_code == 401
+
+    wrong = "oci-wrong-bearer-password"
+    other = _project(tmp_path / "tok2", "tok2", _target(url, "acme/tok2"))
+    refused = shipyard("release", cwd=other, env={"OCI_TOKEN": wrong})
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert "error[publish-unauthorized]" in refused.stderr
+    assert_secret_nowhere(other, {}, wrong, refused.stdout, refused.stderr)
