@@ -4,6 +4,7 @@ process with htpasswd auth; the manifest and blob are fetched back over HTTP."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -131,3 +132,36 @@ def test_other_bytes_under_the_tag_conflict_and_a_wrong_password_is_refused(
     assert refused.returncode == 5, refused.stdout + refused.stderr
     assert "error[publish-unauthorized]" in refused.stderr and "oci (" in refused.stderr
     assert_secret_nowhere(third, {}, wrong, refused.stdout, refused.stderr)
+
+
+def test_two_pushes_at_once_record_one_event(
+    registry: str, tmp_path: Path, database_url: str
+) -> None:
+    """Two `artifacts push` of one artifact at the same time both succeed and the log records
+    the push once (on either database); `artifacts show` names where it went."""
+    import subprocess
+    import sys
+
+    repository = "acme/twice-" + ("pg" if database_url.startswith("postgresql") else "lite")
+    root = _project(tmp_path / "twice", "twice", _target(registry, repository))
+    env = {"OCI_TOKEN": TOKEN, **database_env(database_url, tmp_path)}
+    assert shipyard("release", "--no-publish", cwd=root, env=env).returncode == 0
+    full = {**os.environ, **env}
+    full.pop("SHIPYARD_SERVER", None)
+    both = [
+        subprocess.Popen(
+            [sys.executable, "-m", "shipyard", "artifacts", "push", "twice@0.1.0"],
+            cwd=root,
+            env=full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    results = [p.communicate(timeout=120) for p in both]
+    assert [p.returncode for p in both] == [0, 0], results
+    events = shipyard("audit", "log", "--kind", "artifact.pushed", "--json", cwd=root, env=env)
+    assert len(as_json(events)["events"]) == 1
+    shown = as_json(shipyard("artifacts", "show", "twice@0.1.0", "--json", cwd=root, env=env))
+    assert [p["target"] for p in shown["pushes"]] == ["oci"]
