@@ -146,7 +146,17 @@ def serve(store: Store, root: Path, project: str, env: str) -> int:
         done = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         signal.signal(signal.SIGINT, lambda *_: done.set())
-        Supervisor(store, root, project, env).run(done)
+        supervisor = Supervisor(store, root, project, env)
+        # Notifications go out as events are written, rollouts' included.
+        from shipyard.services.notify import Sender
+
+        sender = threading.Thread(
+            target=Sender(store, root).run, args=(done, supervisor.say), daemon=True
+        )
+        sender.start()
+        supervisor.run(done)
+        done.set()
+        sender.join(timeout=10)
     return 0
 
 
