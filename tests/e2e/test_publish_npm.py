@@ -152,8 +152,9 @@ def test_other_bytes_are_a_conflict_and_a_bad_token_is_refused(
 def test_an_unreachable_target_leaves_the_others_pushed(
     registry: tuple[str, str], tmp_path: Path
 ) -> None:
-    """With one target down, the release is recorded, the reachable target gets the package
-    (and its event), and the error `publish-unreachable` (exit 1) names the one that failed."""
+    """`--dry-run` lists both pushes; with one target down, the release is recorded, the
+    reachable target gets the package (and its event), and the error `publish-unreachable`
+    (exit 1) names the one that failed."""
     url, token = registry
     closed = free_port()
     targets = (
@@ -161,6 +162,10 @@ def test_an_unreachable_target_leaves_the_others_pushed(
         f"- {{type: npm, name: up, url: '{url}', token_env: NPM_TOKEN}}"
     )
     root = _project(tmp_path / "wagon", "wagon", targets)
+    preview = shipyard("release", "--dry-run", cwd=root)
+    assert preview.returncode == 0, preview.stderr
+    assert "would push wagon@0.1.0 to down" in preview.stdout
+    assert "would push wagon@0.1.0 to up" in preview.stdout
     out = shipyard("release", "--json", cwd=root, env={"NPM_TOKEN": token})
     assert out.returncode == 1, out.stdout + out.stderr
     error = as_json(out)["error"]

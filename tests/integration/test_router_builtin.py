@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -212,6 +213,27 @@ def test_a_refused_connection_goes_to_the_next_backend(
     with httpx.Client() as client:
         assert {client.get(router.url + "/").text for _ in range(20)} == {"checkout v1"}
     router.set_pool("canary", backends.addresses("canary"))
+
+
+def test_a_preview_has_its_own_port_and_gets_a_copy_of_live_requests(router: BuiltinRouter) -> None:
+    """A preview of the canary pool serves it alone on a port of its own, and a copy of half
+    the requests the live pool answers goes to it, counted in its metrics and never seen by
+    clients; closing the preview closes its port."""
+    metrics = BuiltinMetrics(router.admin_url + "/metrics")
+    before = metrics.windows(["canary"])["canary"].requests
+    port = router.set_preview("canary", 0, 50)
+    assert port and router.routes()["preview"] == {"pool": "canary", "mirror": 50, "port": port}
+    assert spread(f"http://127.0.0.1:{port}/", 20) == {BODY["canary"]: 20}
+    assert spread(router.url + "/", 200) == {BODY["stable"]: 200}
+    deadline = time.monotonic() + 10
+    while router._mirroring and time.monotonic() < deadline:  # copies still in flight
+        time.sleep(0.01)
+    copied = metrics.windows(["canary"])["canary"].requests - before - 20
+    assert 60 <= copied <= 140, copied  # about half of 200, seeded
+    router.clear_preview()
+    assert router.routes()["preview"] is None
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/")
 
 
 def test_no_pool_with_traffic_answers_503(backends: Backends) -> None:

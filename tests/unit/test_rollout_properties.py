@@ -17,12 +17,14 @@ from shipyard.domain.rollout import (
     BlueGreen,
     Canary,
     ClearHeaderRoute,
+    ClosePreview,
     Command,
     Decision,
     HeaderMatch,
     HeaderStep,
     Observation,
     OnFailure,
+    OpenPreview,
     PauseStep,
     Phase,
     Pool,
@@ -60,6 +62,7 @@ class World:
     crashed: dict[Pool, int] = field(default_factory=lambda: {S: 0, C: 0})
     weights: tuple[int, int] = (100, 0)
     route: bool = False
+    preview: bool = False  # the new pool's own port, and mirroring to it
 
     def ready(self, pool: Pool) -> int:
         return self.running[pool] - self.crashed[pool]
@@ -85,6 +88,10 @@ class World:
             self.route = True
         elif isinstance(c, ClearHeaderRoute):
             self.route = False
+        elif isinstance(c, OpenPreview):
+            self.preview = True
+        elif isinstance(c, ClosePreview):
+            self.preview = False
 
 
 STRATEGIES: list[Strategy] = [
@@ -94,6 +101,8 @@ STRATEGIES: list[Strategy] = [
         instances=2,
         progress_deadline=60,
         preview_header=HeaderMatch("x-preview", "1"),
+        preview_port=0,
+        mirror=20,
         pre_promotion_analysis=AnalysisStep("pre", 30),
         post_promotion_analysis=AnalysisStep("post", 30),
         scale_down_delay=10,
@@ -226,6 +235,8 @@ def test_every_rollout_ends_on_one_ready_version_or_visibly_held(
         world.apply(d)
     s = d.state
     assert s.finished or s.phase is Phase.DEGRADED, s.reason
+    if s.finished:
+        assert not world.preview  # no preview port or mirroring left behind
     if s.phase is Phase.HEALTHY:
         assert world.weights == (0, 100) and not world.route
         assert world.running == {S: 0, C: n} and world.ready(C) == n

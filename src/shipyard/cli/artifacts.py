@@ -166,6 +166,8 @@ def show(ref: str = REF, json_: bool = JSON) -> None:
         c.print(f"  {'sbom':<18} {data['sbom_digest']}")
         if data.get("sbom"):
             c.print(f"  {'sbom components':<18} {data['sbom']['components']}")
+        for pushed in data.get("pushes", []):
+            c.print(f"  {'pushed to':<18} {pushed['target']} {pushed['location']}", markup=False)
 
     emit(data, json_, human)
 

@@ -47,7 +47,9 @@ def deliver(file: Path | None = FILE, json_: bool = JSON) -> None:
             "SHIPYARD_NOTIFY_WEBHOOK_URL, SHIPYARD_NOTIFY_SLACK_URL or SHIPYARD_NOTIFY_EMAIL_HOST",
             code="notify-not-configured",
         )
-    log = notify.deliver_all(open_store(), subs)
+    store = open_store()
+    # A sink seen for the first time starts here: it is never sent the history before it.
+    log = notify.deliver_all(store, subs, new_from=notify.last_seq(store))
 
     def human() -> None:
         c = console()
@@ -56,6 +58,35 @@ def deliver(file: Path | None = FILE, json_: bool = JSON) -> None:
         c.print(f"{len(log)} deliver(ies)")
 
     emit({"deliveries": log}, json_, human)
+
+
+@app.command("log")
+def log_(
+    limit: int = typer.Option(50, min=1, help="At most this many, newest first."),
+    json_: bool = JSON,
+) -> None:
+    """The delivery log: each event sent to each sink, its status, attempts and error."""
+    from shipyard.services import notify
+
+    rows = notify.delivery_log(open_store(), limit)
+
+    def human() -> None:
+        from rich.table import Table
+
+        table = Table("at", "sink", "event", "kind", "status", "attempts", "detail", box=None)
+        for r in rows:
+            table.add_row(
+                r["at"][:19].replace("T", " "),
+                r["sink"],
+                str(r["seq"]),
+                r["kind"],
+                r["status"],
+                str(r["attempts"]),
+                r["detail"] or "-",
+            )
+        console().print(table)
+
+    emit({"deliveries": rows}, json_, human)
 
 
 def status(

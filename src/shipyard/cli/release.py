@@ -39,6 +39,19 @@ def version(
     from shipyard.services import release as svc
 
     project, spec, _root = project_context()
+    if service is None and not path and svc.services_of(spec):
+        # A monorepo: one version per service of release.services.
+        plans = svc.plan_services(Path.cwd(), project=project, spec=spec, branch=branch)
+        every = {"services": {name: p.to_dict() for name, p in plans.items()}}
+
+        def each() -> None:
+            c = console()
+            for d in every["services"].values():  # each explanation names its service
+                for i, line in enumerate(d["explain"]):
+                    c.print(line, markup=False, style=None if i else "bold")
+
+        emit(every, json_, each)
+        return
     plan = svc.plan(
         Path.cwd(), project=project, spec=spec, service=service, paths=tuple(path), branch=branch
     )

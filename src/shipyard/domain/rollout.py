@@ -47,6 +47,7 @@ __all__ = [
     "Canary",
     "CanaryStep",
     "ClearHeaderRoute",
+    "ClosePreview",
     "Command",
     "Decision",
     "Done",
@@ -54,6 +55,7 @@ __all__ = [
     "HeaderStep",
     "Observation",
     "OnFailure",
+    "OpenPreview",
     "PauseCause",
     "PauseStep",
     "Phase",
@@ -399,6 +401,8 @@ class BlueGreen(_StrategyBase):
 
     type: ClassVar[str] = "blue-green"
     preview_header: HeaderMatch | None = None
+    preview_port: int | None = None  # the router serves the preview alone here (0: any port)
+    mirror: int = 0  # percent of live requests copied to the preview, answers discarded
     auto_promote: bool = True
     promotion_delay: float = 0.0
     pre_promotion_analysis: AnalysisStep | None = None
@@ -408,15 +412,26 @@ class BlueGreen(_StrategyBase):
     def _validate(self) -> None:
         if self.promotion_delay < 0 or self.scale_down_delay < 0:
             raise _invalid("promotion_delay and scale_down_delay cannot be negative")
+        if isinstance(self.mirror, bool) or not 0 <= self.mirror <= 100:
+            raise _invalid(f"mirror {self.mirror} is outside 0..100 (percent of requests)")
+        if self.preview_port is not None and not 0 <= self.preview_port < 65536:
+            raise _invalid(f"preview_port {self.preview_port} is not a port")
         if not self.auto_promote and self.promotion_delay > 0:
             raise _invalid(
                 "promotion_delay is set but auto_promote is false, so it would never apply",
                 "drop promotion_delay to promote by hand, or set auto_promote: true",
             )
 
+    @property
+    def preview(self) -> bool:
+        """Whether the router opens a preview for the new pool (its own port or mirroring)."""
+        return self.preview_port is not None or self.mirror > 0
+
     def _extra(self) -> dict[str, Any]:
         return {
             "preview_header": self.preview_header.to_dict() if self.preview_header else None,
+            "preview_port": self.preview_port,
+            "mirror": self.mirror,
             "auto_promote": self.auto_promote,
             "promotion_delay": self.promotion_delay,
             "pre_promotion_analysis": _analysis_ref(self.pre_promotion_analysis),
@@ -559,6 +574,8 @@ def strategy_from_dict(data: Mapping[str, Any]) -> Strategy:
         return BlueGreen(
             **common,
             preview_header=HeaderMatch.from_dict(preview) if preview else None,
+            preview_port=None if data.get("preview_port") is None else int(data["preview_port"]),
+            mirror=int(data.get("mirror", 0)),
             auto_promote=bool(data.get("auto_promote", True)),
             promotion_delay=float(data.get("promotion_delay", 0.0)),
             pre_promotion_analysis=_analysis_from(data.get("pre_promotion_analysis")),
@@ -663,6 +680,31 @@ class ClearHeaderRoute:
 
 
 @dataclass(frozen=True)
+class OpenPreview:
+    """Let the new pool be reached before it gets traffic: the router serves it alone on a
+    port of its own (``port``; 0 picks one, None: no port) and copies ``mirror`` percent of
+    live requests to it, discarding its answers."""
+
+    port: int | None
+    mirror: int
+    pool: Pool = Pool.CANARY
+    kind: ClassVar[str] = "open-preview"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "port": self.port, "mirror": self.mirror, "pool": self.pool}
+
+
+@dataclass(frozen=True)
+class ClosePreview:
+    """Close the preview port and stop mirroring."""
+
+    kind: ClassVar[str] = "close-preview"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+
+@dataclass(frozen=True)
 class StartAnalysis:
     """Measure with analysis template ``name`` for ``duration`` seconds, then report back."""
 
@@ -723,6 +765,8 @@ Command: TypeAlias = (
     | SetWeights
     | SetHeaderRoute
     | ClearHeaderRoute
+    | OpenPreview
+    | ClosePreview
     | StartAnalysis
     | StopAnalysis
     | Promote
@@ -747,6 +791,15 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
         )
     if kind == ClearHeaderRoute.kind:
         return ClearHeaderRoute()
+    if kind == OpenPreview.kind:
+        port = data.get("port")
+        return OpenPreview(
+            None if port is None else int(port),
+            int(data.get("mirror", 0)),
+            Pool(data.get("pool", Pool.CANARY.value)),
+        )
+    if kind == ClosePreview.kind:
+        return ClosePreview()
     if kind == StartAnalysis.kind:
         return StartAnalysis(str(data["name"]), float(data["duration"]))
     if kind == StopAnalysis.kind:
@@ -971,6 +1024,7 @@ class RolloutState:
     user_paused: bool = False
     canary_weight: int = 0
     header_route: HeaderMatch | None = None
+    preview: bool = False  # the router's preview of the new pool is open
     analysis: AnalysisRecord | None = None
     deadline_at: datetime | None = None
     failure: str = ""  # why a rollback or hold happened
@@ -993,6 +1047,7 @@ class RolloutState:
             "user_paused": self.user_paused,
             "canary_weight": self.canary_weight,
             "header_route": self.header_route.to_dict() if self.header_route else None,
+            "preview": self.preview,
             "analysis": self.analysis.to_dict() if self.analysis else None,
             "deadline_at": _iso(self.deadline_at),
             "failure": self.failure,
@@ -1021,6 +1076,7 @@ class RolloutState:
             header_route=(
                 HeaderMatch.from_dict(data["header_route"]) if data.get("header_route") else None
             ),
+            preview=bool(data.get("preview", False)),
             analysis=AnalysisRecord.from_dict(data["analysis"]) if data.get("analysis") else None,
             deadline_at=_parse_iso(data.get("deadline_at")),
             failure=str(data.get("failure", "")),
@@ -1074,6 +1130,11 @@ class _Route:
 
 
 @dataclass(frozen=True)
+class _Preview:
+    open: bool
+
+
+@dataclass(frozen=True)
 class _Pause:
     duration: float | None
     cause: PauseCause
@@ -1115,6 +1176,7 @@ _Step: TypeAlias = (
     _Scale
     | _Traffic
     | _Route
+    | _Preview
     | _Pause
     | _Delay
     | _Analyze
@@ -1137,17 +1199,26 @@ _ROLLBACK = _Plan(
         _RestoreStable(),
         _Traffic(0),
         _Route(None),
+        _Preview(False),
         _Scale(Pool.CANARY, 0, wait=False),
         _RolledBack(),
     ),
-    ("",) * 5,
-    5,
+    ("",) * 6,
+    6,
 )
 
 
-def _tail(instances: int, delay: float) -> list[_Step]:
+def _tail(instances: int, delay: float, preview: bool = False) -> list[_Step]:
     delayed: list[_Step] = [_Delay(delay)] if delay > 0 else []
-    return [_Scale(Pool.CANARY, instances), _Traffic(100), _Route(None), *delayed, _Finish()]
+    closed: list[_Step] = [_Preview(False)] if preview else []
+    return [
+        _Scale(Pool.CANARY, instances),
+        _Traffic(100),
+        _Route(None),
+        *closed,
+        *delayed,
+        _Finish(),
+    ]
 
 
 def _share(instances: int, weight: int) -> int:
@@ -1176,6 +1247,8 @@ def _plan(strategy: Strategy, direct: bool) -> _Plan:
         body.append((_Scale(Pool.CANARY, n), ""))
         if strategy.preview_header is not None:
             body.append((_Route(strategy.preview_header), ""))
+        if strategy.preview:
+            body.append((_Preview(True), ""))
         if strategy.pre_promotion_analysis is not None:
             a = strategy.pre_promotion_analysis
             body.append((_Analyze(a.template, a.duration, "pre-promotion"), ""))
@@ -1186,6 +1259,8 @@ def _plan(strategy: Strategy, direct: bool) -> _Plan:
         body.append((_Traffic(100), ""))
         if strategy.preview_header is not None:
             body.append((_Route(None), ""))
+        if strategy.preview:
+            body.append((_Preview(False), ""))
         if strategy.post_promotion_analysis is not None:
             a = strategy.post_promotion_analysis
             body.append((_Analyze(a.template, a.duration, "post-promotion"), ""))
@@ -1201,7 +1276,8 @@ def _plan(strategy: Strategy, direct: bool) -> _Plan:
             )
             steps, scaled = _canary_body(n, (first, *wave.steps), wave.name, scaled)
             body.extend(steps)
-    tail = _tail(n, 0.0 if direct else delay)
+    preview = isinstance(strategy, BlueGreen) and strategy.preview and not direct
+    tail = _tail(n, 0.0 if direct else delay, preview)
     return _Plan(
         tuple(s for s, _ in body) + tuple(tail),
         tuple(label for _, label in body) + ("",) * len(tail),
@@ -1239,6 +1315,8 @@ def _describe(s: _Step) -> str:
         return f"send {s.weight}% of traffic to the canary"
     if isinstance(s, _Route):
         return f"route '{s.match}' to the canary" if s.match else "clear the header route"
+    if isinstance(s, _Preview):
+        return "open the preview of the canary" if s.open else "close the preview"
     if isinstance(s, _Pause):
         what = "promotion gate" if s.cause is PauseCause.PROMOTION_GATE else "pause"
         return f"{what} for {_duration(s.duration)}" if s.duration else f"{what} until promoted"
@@ -1356,6 +1434,11 @@ def reconcile(state: RolloutState, now: datetime) -> Decision:
     run.emit(SetWeights(100 - state.canary_weight, state.canary_weight))
     match = state.header_route
     run.emit(SetHeaderRoute(match.header, match.value) if match else ClearHeaderRoute())
+    strategy = state.strategy
+    if state.preview and isinstance(strategy, BlueGreen):
+        run.emit(OpenPreview(strategy.preview_port, strategy.mirror))
+    elif isinstance(strategy, BlueGreen) and strategy.preview:
+        run.emit(ClosePreview())
     for pool in Pool:
         if state.targets.of(pool) == 0:
             run.emit(ScaleDown(pool, 0))
@@ -1519,6 +1602,17 @@ class _Run:
                     self.emit(SetHeaderRoute(step.match.header, step.match.value))
                     self.note(f"{label}requests with '{step.match}' go to the canary")
                 self.set(header_route=step.match)
+            self._advance()
+        elif isinstance(step, _Preview):
+            strategy = s.strategy
+            if step.open and not s.preview and isinstance(strategy, BlueGreen):
+                self.emit(OpenPreview(strategy.preview_port, strategy.mirror))
+                self.set(preview=True)
+                self.note(f"{label}{_preview_words(strategy)}")
+            elif not step.open and s.preview:
+                self.emit(ClosePreview())
+                self.set(preview=False)
+                self.note(f"{label}preview closed")
             self._advance()
         elif isinstance(step, _Pause):
             until = None if step.duration is None else self.now + timedelta(seconds=step.duration)
@@ -1889,6 +1983,15 @@ class _Run:
 
 
 _SKIPPABLE = (WaitKind.PAUSE, WaitKind.DELAY, WaitKind.ANALYSIS)
+
+
+def _preview_words(strategy: BlueGreen) -> str:
+    said = []
+    if strategy.preview_port is not None:
+        said.append("the preview has a port of its own")
+    if strategy.mirror:
+        said.append(f"{strategy.mirror}% of live requests are copied to it")
+    return "; ".join(said)
 
 
 def _weight_words(weight: int) -> str:

@@ -309,7 +309,14 @@ def list_artifacts(store: Store, project: str, name: str | None = None) -> dict[
 def show(store: Store, project: str, ref: str) -> dict[str, Any]:
     with store.read() as uow:
         row = _get(uow, project, ref)
+        pushed = uow.events.query(
+            project=project,
+            kind="artifact.pushed",
+            subject=f"artifact:{row['name']}@{row['version']}",
+        )
     out = _public(row)
+    # Where it was pushed (release.publish), from the artifact.pushed events.
+    out["pushes"] = [{**e.payload, "at": e.ts} for e in pushed]
     try:
         stmt = provenance.read_statement(cas_of(store).get_bytes(row["provenance_digest"]))
         out["provenance"] = {

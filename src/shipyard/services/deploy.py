@@ -982,6 +982,11 @@ def environments(store: Store, spec: Any) -> dict[str, Any]:
                     else None
                 ),
                 "weights": routes.get("weights", {}),
+                "preview_url": (
+                    f"http://127.0.0.1:{routes['preview']['port']}"
+                    if (routes.get("preview") or {}).get("port")
+                    else None
+                ),
                 "instances": instances,
                 "supervisor": supervisor.status(store, name, spec.project),
             }

@@ -61,6 +61,13 @@ def _analysis(spec: Any, name: str, duration: float | None, where: str) -> r.Ana
     return r.AnalysisStep(name, duration if duration is not None else max(t.interval, 1.0))
 
 
+def _bg_analysis(spec: Any, name: str, duration: float | None, where: str) -> r.AnalysisStep:
+    """A blue-green analysis: ``duration`` if set, else three intervals, so a preview with
+    little traffic has time to be measured (one interval could only say "too few")."""
+    t = _template(spec, name, where)
+    return _analysis(spec, name, duration if duration is not None else 3 * t.interval, where)
+
+
 Key = tuple[str | int, ...]  # a path under environments.ENV
 Report = Callable[[Key, InputError], None]
 
@@ -101,11 +108,18 @@ def strategy_of(
         bg = s.blue_green
         where = f"environments.{env}.strategy.blue-green"
         pre, post = (
-            part(("blue-green", key), None, _analysis, spec, name, None, where) if name else None
+            part(("blue-green", key), None, _bg_analysis, spec, name, bg.analysis_duration, where)
+            if name
+            else None
             for key, name in (
                 ("pre_promotion_analysis", bg.pre_promotion_analysis),
                 ("post_promotion_analysis", bg.post_promotion_analysis),
             )
+        )
+        header = (
+            part(("blue-green", "preview_header"), None, r.HeaderMatch.parse, bg.preview_header)
+            if bg.preview_header
+            else None
         )
         return r.BlueGreen(
             **common,
@@ -114,6 +128,9 @@ def strategy_of(
             pre_promotion_analysis=pre,
             post_promotion_analysis=post,
             scale_down_delay=bg.scale_down_delay,
+            preview_header=header,
+            preview_port=bg.preview_port,
+            mirror=bg.mirror,
         )
     if kind == "canary":
         steps = [
@@ -273,6 +290,22 @@ def problems(spec: Any, env: str, *, templates: bool = False) -> list[Problem]:
                 ),
             )
         )
+    if isinstance(strategy, r.BlueGreen) and strategy.preview:
+        behind = "a command target" if target.type == "command" else None
+        if spec.environments[env].router == "nginx":
+            behind = "router: nginx"
+        if behind:
+            found.append(
+                (
+                    ("strategy", "blue-green"),
+                    InputError(
+                        f"{where}: preview_port and mirror need Shipyard's built-in router, "
+                        f"and this environment uses {behind}",
+                        "use preview_header for the preview, or router: builtin",
+                        code="router-unsupported",
+                    ),
+                )
+            )
     if templates:
         for name in used:
             template = spec.analysis[name].model_dump()

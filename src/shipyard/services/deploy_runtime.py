@@ -172,6 +172,14 @@ class RouterClient:
     def clear_header_route(self) -> None:
         self._call("DELETE", "/header-route")
 
+    def set_preview(self, pool: str, port: int | None, mirror: int) -> int | None:
+        """Serve ``pool`` alone on a port of its own and mirror requests to it; the port."""
+        got = self._call("PUT", "/preview", {"pool": pool, "port": port, "mirror": mirror})
+        return (got.get("preview") or {}).get("port")
+
+    def clear_preview(self) -> None:
+        self._call("DELETE", "/preview")
+
 
 def start_router(log: Path, port: int = 0, admin_port: int = 0) -> RouterClient:
     """Start the built-in router as a process that outlives this one."""
@@ -297,6 +305,18 @@ class NginxClient:
     def clear_header_route(self) -> None:
         self.router.clear_header_route()
         self._save()
+
+    def set_preview(self, pool: str, port: int | None, mirror: int) -> int | None:
+        from shipyard.adapters.routers.base import RouterError
+
+        raise RouterError(
+            "nginx has no preview port and does not mirror",
+            "use preview_header, or router: builtin",
+            code="router-unsupported",
+        )
+
+    def clear_preview(self) -> None:
+        pass  # never opened
 
     def stop(self) -> None:
         if self.router.adopt():

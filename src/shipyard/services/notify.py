@@ -1,7 +1,12 @@
-"""Deliver selected event kinds to the configured sinks, after the fact, from the event log.
+"""Deliver selected event kinds to the configured sinks, from the event log, as they are written.
 
 A cursor per sink (the delivery log) means each event goes out once, a failing endpoint is
-retried on the next dispatch, and nothing that records state waits on or fails for a sink.
+retried on the next pass, and nothing that records state waits on or fails for a sink. A sink
+seen for the first time starts at the end of the log: it gets what happens from then on, never
+the history before it (``new_from``). Events go out when they are written: the command that
+writes one delivers it right after (``dispatch``), and an environment's supervisor runs a
+``Sender`` that delivers what rollouts write (a rollback, a hold, a finished deployment) within
+a second. Passes hold a lock, so two processes never send the same event twice.
 Subscriptions come from shipyard.yaml's ``notifications:`` section (each with its own kinds,
 secrets by reference) and from the environment: ``SHIPYARD_NOTIFY_WEBHOOK_URL``,
 ``SHIPYARD_NOTIFY_WEBHOOK_SECRET``, ``SHIPYARD_NOTIFY_SLACK_URL``, ``SHIPYARD_NOTIFY_EMAIL_*``
@@ -11,8 +16,11 @@ secrets by reference) and from the environment: ``SHIPYARD_NOTIFY_WEBHOOK_URL``,
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +34,7 @@ from shipyard.store.uow import Store
 DEFAULT_KINDS = ("deployment.finished", "freeze.added", "break-glass.*")
 # A delivery run stops after this many events per sink so one dispatch stays short.
 BATCH = 200
+CURSOR = "cursor"  # the status of the row that holds a sink's place in the log
 
 
 class Sink(Protocol):
@@ -128,9 +137,49 @@ def subscriptions(
     return out
 
 
-def deliver_all(store: Store, subs: Sequence[tuple[Sink, Sequence[str]]]) -> list[dict[str, Any]]:
-    """Each subscription's wanted events after its own cursor."""
-    return [line for sink, kinds in subs for line in deliver(store, [sink], kinds)]
+def deliver_all(
+    store: Store, subs: Sequence[tuple[Sink, Sequence[str]]], *, new_from: int | None = None
+) -> list[dict[str, Any]]:
+    """Each subscription's wanted events after its own cursor (a new sink's starts after
+    event ``new_from``), one pass at a time across processes."""
+    with _passing(store):
+        return [
+            line
+            for sink, kinds in subs
+            for line in deliver(store, [sink], kinds, new_from=new_from)
+        ]
+
+
+@contextlib.contextmanager
+def _passing(store: Store) -> Iterator[None]:
+    """One delivery pass at a time for the store, whichever process makes it."""
+    store.home.mkdir(parents=True, exist_ok=True)
+    with open(store.home / "notify.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def last_seq(store: Store) -> int:
+    """The sequence number of the newest event, -1 for an empty log."""
+    with store.read() as uow:
+        newest = uow.events.query(limit=1, descending=True)
+    return newest[0].seq if newest else -1
+
+
+def delivery_log(store: Store, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest delivery attempts first: sink, event, status, attempts, detail, when."""
+    c = notify_deliveries.c
+    with store.read() as uow:
+        rows = uow.conn.execute(
+            select(notify_deliveries)
+            .where(c.status != CURSOR)
+            .order_by(c.at.desc(), c.seq.desc())
+            .limit(limit)
+        )
+        return [dict(r._mapping) for r in rows]
 
 
 def kinds_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -144,9 +193,15 @@ def wanted(kind: str, kinds: Sequence[str]) -> bool:
 
 
 def deliver(
-    store: Store, sinks: Sequence[Sink], kinds: Sequence[str] = DEFAULT_KINDS
+    store: Store,
+    sinks: Sequence[Sink],
+    kinds: Sequence[str] = DEFAULT_KINDS,
+    *,
+    new_from: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Send every wanted event after each sink's cursor; returns the delivery log lines."""
+    """Send every wanted event after each sink's cursor; returns the delivery log lines.
+
+    A sink with no cursor yet starts after event ``new_from`` (None: from the first event)."""
     from shipyard.adapters.notify.webhook import NotifyFailed
 
     log: list[dict[str, Any]] = []
@@ -163,12 +218,15 @@ def deliver(
                     notify_deliveries.c.sink == sink.name, notify_deliveries.c.status == "failed"
                 )
             ).scalar()
-            after = (failed - 1) if failed is not None else (last if last is not None else -1)
-            events = [
-                e
-                for e in uow.events.query(after_seq=after, limit=BATCH * 10)
-                if wanted(e.kind, kinds)
-            ][:BATCH]
+        if last is None and new_from is not None:
+            _move_cursor(store, sink.name, new_from)  # a new sink: nothing before now
+            last = new_from
+        after = (failed - 1) if failed is not None else (last if last is not None else -1)
+        with store.read() as uow:
+            scanned = uow.events.query(after_seq=after, limit=BATCH * 10)
+        events = [e for e in scanned if wanted(e.kind, kinds)][:BATCH]
+        if scanned and not events and failed is None:
+            _move_cursor(store, sink.name, scanned[-1].seq)  # past what it does not want
         for e in events:
             try:
                 attempts, status, detail = sink.send(e.to_dict()), "delivered", ""
@@ -195,14 +253,86 @@ def deliver(
     return log
 
 
+def _move_cursor(store: Store, sink: str, seq: int) -> None:
+    """Hold ``sink``'s place after event ``seq`` (a row of status ``cursor``)."""
+    c = notify_deliveries.c
+    with store.begin() as uow:
+        uow.conn.execute(notify_deliveries.delete().where(c.sink == sink, c.status == CURSOR))
+        uow.conn.execute(
+            notify_deliveries.insert(),
+            {
+                "sink": sink,
+                "seq": seq,
+                "kind": "",
+                "status": CURSOR,
+                "attempts": 0,
+                "detail": "",
+                "at": utcnow(),
+            },
+        )
+
+
 def dispatch(
     store: Store, spec: Any | None = None, root: Path | None = None
 ) -> list[dict[str, Any]]:
-    """Best effort after a state change: never raises, so a sink cannot block a release."""
+    """Best effort right after a state change: never raises, so a sink cannot block a
+    release. A sink seen for the first time gets the event just written, nothing older."""
     try:
         subs = subscriptions(spec, root)
         if not subs:
             return []
-        return deliver_all(store, subs)
+        return deliver_all(store, subs, new_from=last_seq(store) - 1)
     except Exception:
         return []
+
+
+class Sender:
+    """Delivers events as they are written, from a long-running process (an environment's
+    supervisor): a pass every ``every`` seconds over shipyard.yaml's subscriptions (read
+    again when the file changes) and SHIPYARD_NOTIFY_*; a sink that failed waits
+    ``backoff`` seconds before it is tried again."""
+
+    def __init__(self, store: Store, root: Path, every: float = 0.5, backoff: float = 30.0):
+        self.store, self.root, self.every, self.backoff = store, root, every, backoff
+        self._spec: Any = None
+        self._read_at: float | None = None
+        self._retry: dict[str, float] = {}
+
+    def subscriptions(self) -> list[tuple[Sink, tuple[str, ...]]]:
+        from shipyard.spec.load import SPEC_NAME, load_spec
+
+        path = self.root / SPEC_NAME
+        try:
+            changed = path.stat().st_mtime
+        except OSError:
+            return []
+        if changed != self._read_at:
+            self._spec, self._read_at = load_spec(path), changed
+        return subscriptions(self._spec, self.root)
+
+    def once(self, now: float) -> list[dict[str, Any]]:
+        """One pass: each due sink's new events."""
+        due = [(s, k) for s, k in self.subscriptions() if self._retry.get(s.name, 0) <= now]
+        if not due:
+            return []
+        lines = deliver_all(self.store, due, new_from=last_seq(self.store))
+        for line in lines:
+            if line["status"] == "failed":
+                self._retry[line["sink"]] = now + self.backoff
+        return lines
+
+    def run(self, stop: threading.Event, say: Any = None) -> None:
+        import time
+
+        while not stop.is_set():
+            try:
+                for line in self.once(time.monotonic()):
+                    if say is not None:
+                        say(
+                            f"notified {line['sink']} of event {line['seq']} ({line['kind']}): "
+                            f"{line['status']}"
+                        )
+            except Exception as exc:  # a broken spec or sink must not end the sender
+                if say is not None:
+                    say(f"notifications: {type(exc).__name__}: {exc}")
+            stop.wait(self.every)

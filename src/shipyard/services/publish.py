@@ -169,6 +169,7 @@ def _record(
     }
     subject = f"artifact:{ref}"
     with store.begin() as uow:
+        _lock_artifact(uow.conn, project, package.name, package.version)
         seen = [
             e
             for e in uow.events.query(project=project, kind=EVENT, subject=subject)
@@ -179,8 +180,15 @@ def _record(
     return {**payload, "recorded": not seen}
 
 
-def pushes(store: Store, project: str, ref: str) -> list[dict[str, Any]]:
-    """The ``artifact.pushed`` events of an artifact, oldest first."""
-    with store.read() as uow:
-        found = uow.events.query(project=project, kind=EVENT, subject=f"artifact:{ref}")
-    return [{**e.payload, "at": e.ts, "actor": e.actor} for e in found]
+def _lock_artifact(conn: Any, project: str, name: str, version: str) -> None:
+    """Two pushes of one artifact at once record one event: on PostgreSQL the second waits on
+    the artifact's row and then sees the first's event (SQLite writes one at a time)."""
+    if conn.dialect.name != "postgresql":
+        return
+    from sqlalchemy import select
+
+    from shipyard.store.artifacts import artifacts
+
+    c = artifacts.c
+    q = select(c.name).where(c.project == project, c.name == name, c.version == version)
+    conn.execute(q.with_for_update())

@@ -144,7 +144,7 @@ def plan(
     config = config_of(spec)
     policy = v.branch_policy(branch, config)
     if service is not None and not paths:
-        paths = (service,)  # a monorepo service lives in a folder of its name by default
+        paths = service_paths(spec, service)
     fmt = config.tag_format
     tags = repo.tags()
     all_tags = [(t, v.version_from_tag(t.name, service, fmt)) for t in tags]
@@ -199,6 +199,57 @@ def plan(
     )
 
 
+class ServiceUnknown(InputError):
+    code = "service-unknown"
+
+
+class ServiceRequired(InputError):
+    code = "service-required"
+
+
+def services_of(spec: Any) -> dict[str, Any]:
+    """The monorepo services of ``release.services`` (empty for a single-version project)."""
+    return dict(spec.release.services) if spec is not None else {}
+
+
+def service_paths(spec: Any, service: str) -> tuple[str, ...]:
+    """The paths of a service: from ``release.services`` when the project declares services
+    (another name is refused), else the folder named like it."""
+    import difflib
+
+    declared = services_of(spec)
+    if not declared:
+        return (service,)
+    if service not in declared:
+        close = difflib.get_close_matches(service, list(declared), n=1)
+        raise ServiceUnknown(
+            f"release.services has no service '{service}'",
+            f"did you mean '{close[0]}'?" if close else f"services: {', '.join(declared)}",
+            details={"service": service, "services": list(declared)},
+        )
+    return tuple(declared[service].path)
+
+
+def service_artifacts(spec: Any, service: str | None) -> set[str] | None:
+    """The artifacts a service's release publishes: its ``artifacts:``, else the one named
+    like it; None (every artifact) for a project without services."""
+    if service is None:
+        return None
+    declared = services_of(spec).get(service)
+    return set(declared.artifacts) if declared is not None and declared.artifacts else {service}
+
+
+def plan_services(
+    root: Path, *, project: str, spec: Any, branch: str | None = None
+) -> dict[str, Plan]:
+    """One plan per service of ``release.services``, each over the commits touching its paths,
+    as release-please's manifest mode splits commits by package path."""
+    return {
+        name: plan(root, project=project, spec=spec, service=name, branch=branch)
+        for name in services_of(spec)
+    }
+
+
 def update_changelog(existing: str, section: str, version: str) -> str:
     """Put this version's section first under the title, replacing an older copy of it."""
     title = "# Changelog"
@@ -247,6 +298,21 @@ def release(
     from shipyard.services import release_build as rb
     from shipyard.services import release_files
 
+    if service is None and services_of(spec):
+        plans = plan_services(root, project=project, spec=spec, branch=branch)
+        pending = [
+            f"{name} {pl.decision.previous or 'none'} -> {pl.decision.version}"
+            for name, pl in plans.items()
+            if pl.decision.releasable
+        ]
+        raise ServiceRequired(
+            "shipyard.yaml declares services (release.services): each is released on its own",
+            "release one with --service NAME; "
+            + ("releasable now: " + ", ".join(pending) if pending else "none is releasable now"),
+            details={"services": list(plans)},
+        )
+    if service is not None and not paths:
+        paths = service_paths(spec, service)  # its changelog, version files and commits
     if bump and not (reason or "").strip():
         raise InputError(
             f"--bump {bump} overrides the commits, so it needs a reason",
@@ -281,7 +347,8 @@ def release(
     extra = artifacts or []
     built: rb.BuildRun | None = None
     chosen: list[tuple[str, rb.Built]] = []
-    if extra or rb.artifact_jobs(spec):
+    only = service_artifacts(spec, service)
+    if extra or rb.artifact_jobs(spec, only):
         if spec is None or not spec.pipeline.jobs:
             raise rb.ArtifactNotBuilt(
                 "no pipeline job is declared, so no run can have built "
@@ -308,7 +375,7 @@ def release(
                 reporter=reporter,
             )
         if built is not None:
-            chosen = rb.choose(built, spec, extra)
+            chosen = rb.choose(built, spec, extra, only)
             out["run_id"] = built.run_id
             out["built"] = {"run_id": built.run_id, "commit": built.commit, "ran": built.ran}
     p.artifacts = [(n, (project_root or repo.root) / b.path) for n, b in chosen]
@@ -333,13 +400,17 @@ def release(
         out["remote"] = remote
     section = v.render_markdown(p.changelog)
     out["changelog"] = section
-    out["publish"] = _publish_plan(spec, [n for n, _b in chosen], version) if publish else []
+    # Without a run yet (a dry run), the artifacts are the ones the pipeline would build.
+    names = [n for n, _b in chosen] or [
+        *dict.fromkeys([*(n for n, _f in extra), *rb.artifact_jobs(spec, only).values()])
+    ]
+    out["publish"] = _publish_plan(spec, names, version) if publish else []
     out["hook"] = spec.release.hooks.after_release if spec is not None else None
     if dry_run:
         how = (
             f"from run {built.run_id}"
             if built is not None
-            else ("after running the pipeline" if chosen or rb.artifact_jobs(spec) else "")
+            else ("after running the pipeline" if chosen or rb.artifact_jobs(spec, only) else "")
         )
         out["message"] = f"would release {p.tag} ({_why(p)})" + (f" {how}" if how else "")
         return out

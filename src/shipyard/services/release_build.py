@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,15 @@ class BuildRun:
         return [f for f in self.files if f.job == job]
 
 
-def artifact_jobs(spec: Any) -> dict[str, str]:
-    """Job name -> artifact name, for every `artifact:` job."""
+def artifact_jobs(spec: Any, only: Collection[str] | None = None) -> dict[str, str]:
+    """Job name -> artifact name, for every `artifact:` job (of the artifacts in ``only``)."""
     if spec is None:
         return {}
-    return {n: j.artifact for n, j in spec.pipeline.jobs.items() if j.artifact}
+    return {
+        n: j.artifact
+        for n, j in spec.pipeline.jobs.items()
+        if j.artifact and (only is None or j.artifact in only)
+    }
 
 
 def _trees(git_root: Path, commits: list[str]) -> dict[str, str]:
@@ -230,9 +235,15 @@ def find_or_build(
     return build(store, spec, project_root, actor, reporter)
 
 
-def choose(built: BuildRun, spec: Any, extra: list[tuple[str, Path]]) -> list[tuple[str, Built]]:
-    """The artifacts to publish: each `artifact:` job's single output in ``built``, and each
-    NAME=FILE given, whose bytes must be ones the run produced."""
+def choose(
+    built: BuildRun,
+    spec: Any,
+    extra: list[tuple[str, Path]],
+    only: Collection[str] | None = None,
+) -> list[tuple[str, Built]]:
+    """The artifacts to publish: each `artifact:` job's single output in ``built`` (of the
+    artifacts in ``only``: a monorepo service's), and each NAME=FILE given, whose bytes must be
+    ones the run produced."""
     from shipyard.errors import InputError
 
     chosen: list[tuple[str, Built]] = []
@@ -252,7 +263,7 @@ def choose(built: BuildRun, spec: Any, extra: list[tuple[str, Path]]) -> list[tu
             )
         chosen.append((name, match))
     named = {n for n, _ in extra}
-    for job, name in artifact_jobs(spec).items():
+    for job, name in artifact_jobs(spec, only).items():
         if name in named:
             continue
         if job in built.unrecorded and not built.of_job(job):

@@ -579,6 +579,12 @@ class Runner:
             self.router.set_header_route(c.header, c.value, self.pools[c.pool])
         elif isinstance(c, r.ClearHeaderRoute):
             self.router.clear_header_route()
+        elif isinstance(c, r.OpenPreview):
+            port = self.router.set_preview(self.pools[c.pool], c.port, c.mirror)
+            if port:
+                self.on_line(f"preview of {self.dep['version']} at http://127.0.0.1:{port}", {})
+        elif isinstance(c, r.ClosePreview):
+            self.router.clear_preview()
         elif isinstance(c, r.StartAnalysis):
             self._start_analysis(c, self.router.admin_url)
         elif isinstance(c, r.StopAnalysis):

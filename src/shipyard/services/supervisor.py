@@ -179,13 +179,21 @@ def serve(store: Store, root: Path, project: str, env: str) -> int:
         signal.signal(signal.SIGTERM, lambda *_: done.set())
         signal.signal(signal.SIGINT, lambda *_: done.set())
         sup = Supervisor(lease.fenced, root, project, env)
+        # Notifications go out as events are written, rollouts' included.
+        from shipyard.services.notify import Sender
+
+        sender = threading.Thread(target=Sender(store, root).run, args=(done, sup.say), daemon=True)
+        sender.start()
         try:
             with lease.heartbeat():
                 sup.run(done)
         except work.LeaseLost:
             return 0  # taken over (or revoked): the holder now supervises
+        finally:
+            done.set()
+            sender.join(timeout=10)
         with contextlib.suppress(Exception, work.LeaseLost):
-            lease.release(done=not done.is_set())
+            lease.release(done=True)
     return 0
 
 

@@ -28,7 +28,7 @@ log = logging.getLogger("shipyard.worker")
 POLL_S = 1.0
 MAX_ROLLOUTS = 16  # rollouts one worker drives at once
 SCHEDULES_EVERY_S = 5.0
-NOTIFY_EVERY_S = 10.0
+NOTIFY_EVERY_S = 1.0
 SINGLETONS = {"schedules": "schedules", "notify": "notify"}  # kind -> the row's id
 KINDS = ("rollout", "supervise", "schedules", "notify")
 
@@ -79,9 +79,11 @@ def _apply_schedules(store: Store) -> None:
 def _deliver(store: Store) -> None:
     from shipyard.services import notify
 
+    # The operator's sinks (SHIPYARD_NOTIFY_*), for every project's events; a sink seen for
+    # the first time starts from now, not from the log's history.
     subs = notify.subscriptions(None)
     if subs:
-        notify.deliver_all(store, subs)
+        notify.deliver_all(store, subs, new_from=notify.last_seq(store))
 
 
 JOBS: dict[str, Callable[[Store, work.Lease, threading.Event], None]] = {

@@ -181,7 +181,13 @@ class BlueGreen(Model):
     promotion_delay: Duration = 0.0
     pre_promotion_analysis: str | None = None
     post_promotion_analysis: str | None = None
+    analysis_duration: Duration | None = None  # of each; default: three intervals
     scale_down_delay: Duration = 30.0
+    # The preview of the new pool before the switch: requests with this header, a router
+    # port of its own (0: any), and a share of live requests copied to it (answers dropped).
+    preview_header: str | None = None  # e.g. "x-preview: 1"
+    preview_port: int | None = Field(None, ge=0, le=65535)
+    mirror: int = Field(0, ge=0, le=100)
 
 
 class Ring(Model):

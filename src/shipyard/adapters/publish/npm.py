@@ -67,8 +67,9 @@ class NpmPublisher:
         )
         if resp.status_code == 409:
             # Published between the look and the PUT: same bytes is success.
-            d.decide(self.label, what, self._held(url, tarball.version), tarball.integrity)
-            return Pushed(location, tarball.integrity, already=True)
+            held = self._held(url, tarball.version)
+            if d.decide(self.label, what, held, tarball.integrity) == "already":
+                return Pushed(location, tarball.integrity, already=True)
         if resp.status_code >= 300:
             raise self.http.failed(resp, f"the publish of {what}")
         return Pushed(location, tarball.integrity, already=False)

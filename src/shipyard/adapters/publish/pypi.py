@@ -100,8 +100,9 @@ class PypiPublisher:
         resp = self._upload(package, pkg)
         if resp.status_code in (400, 409) and "exist" in resp.text.lower():
             # Someone uploaded it between the look and the upload: same bytes is success.
-            d.decide(self.label, what, self._held(page, package.filename), package.digest)
-            return Pushed(page, package.digest, already=True)
+            held = self._held(page, package.filename)
+            if d.decide(self.label, what, held, package.digest) == "already":
+                return Pushed(page, package.digest, already=True)
         if resp.status_code >= 300:
             raise self.http.failed(resp, f"the upload of {package.filename}")
         return Pushed(page, package.digest, already=False)

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from shipyard.adapters.routers import http1
@@ -39,6 +40,13 @@ from shipyard.errors import ShipyardError
 
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 NO_POOL = "none"  # the metrics label of requests no pool could take
+MAX_MIRRORING = 64  # mirrored requests in flight at most; beyond, no copy is made
+
+
+@dataclass(frozen=True)
+class Preview:
+    pool: str
+    mirror: int  # percent of the other pools' GET and HEAD requests copied to it
 
 
 class BuiltinRouter:
@@ -70,6 +78,11 @@ class BuiltinRouter:
         self._pruned_for: RouteTable | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._servers: list[asyncio.Server] = []
+        self._preview: Preview | None = None  # the pool previewed, and the share mirrored to it
+        self._preview_server: asyncio.Server | None = None
+        self.preview_port: int | None = None
+        self._mirroring = 0  # mirrored requests in flight (written on the loop only)
+        self._mirrors: set[asyncio.Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -101,6 +114,66 @@ class BuiltinRouter:
     def clear_header_route(self) -> None:
         with self._control:
             self._table = self._table.without_header_route()
+
+    def set_preview(self, pool: str, port: int | None = None, mirror: int = 0) -> int | None:
+        """Preview ``pool`` before it gets traffic: serve it alone on ``port`` (0: any free
+        port; None: no port) and copy ``mirror`` percent of the GET and HEAD requests the
+        other pools answer to it, its answers recorded in its metrics and dropped. Returns
+        the preview port."""
+        if self._loop is None:
+            raise RouterError("the router is not running", "start it first")
+        future = asyncio.run_coroutine_threadsafe(self._set_preview(pool, port, mirror), self._loop)
+        return future.result(timeout=10)
+
+    def clear_preview(self) -> None:
+        if self._loop is not None:
+            asyncio.run_coroutine_threadsafe(self._clear_preview(), self._loop).result(10)
+
+    async def _set_preview(self, pool: str, port: int | None, mirror: int) -> int | None:
+        if pool not in self._table.pools:
+            raise RouterConfigInvalid(
+                f"preview of unknown pool '{pool}'", "set the pool's backends first"
+            )
+        if isinstance(mirror, bool) or not isinstance(mirror, int) or not 0 <= mirror <= 100:
+            raise RouterConfigInvalid(f"mirror {mirror!r} is not a whole percent 0..100")
+        if port is not None and (isinstance(port, bool) or not 0 <= int(port) < 65536):
+            raise RouterConfigInvalid(f"preview port {port!r} is not a port")
+        self._preview = Preview(pool, mirror)
+        keep = self._preview_server is not None and port in (0, self.preview_port)
+        if not keep:
+            await self._close_preview_port()
+        if port is not None and self._preview_server is None:
+            try:
+                server = await asyncio.start_server(
+                    self._serve_preview, self.host, port, limit=http1.MAX_HEAD
+                )
+            except OSError as exc:
+                raise RouterError(
+                    f"the router cannot listen on {self.host}:{port} for the preview: {exc}",
+                    "pick another preview_port, or 0 for any",
+                ) from exc
+            self._preview_server = server
+            self.preview_port = server.sockets[0].getsockname()[1]
+        return self.preview_port
+
+    async def _clear_preview(self) -> None:
+        self._preview = None
+        await self._close_preview_port()
+
+    async def _close_preview_port(self) -> None:
+        if self._preview_server is not None:
+            self._preview_server.close()
+            self._preview_server = None
+            self.preview_port = None
+
+    def routes(self) -> dict[str, Any]:
+        """The routing table, with the preview if one is open."""
+        out = self._table.to_dict()
+        p = self._preview
+        out["preview"] = (
+            None if p is None else {"pool": p.pool, "mirror": p.mirror, "port": self.preview_port}
+        )
+        return out
 
     def metrics_text(self) -> str:
         return self.stats.render(self._table.weights, dict(self._in_flight))
@@ -177,6 +250,7 @@ class BuiltinRouter:
             self._servers.append(admin)
 
     async def _close(self) -> None:
+        await self._close_preview_port()
         for server in self._servers:
             server.close()
         for task in list(self._tasks):
@@ -194,6 +268,17 @@ class BuiltinRouter:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         await self._connection(reader, writer, self._proxy_one)
+
+    async def _serve_preview(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        async def previewed(
+            head: http1.Head, r: asyncio.StreamReader, w: asyncio.StreamWriter
+        ) -> bool:
+            preview = self._preview
+            return await self._proxy_one(head, r, w, force=preview.pool if preview else NO_POOL)
+
+        await self._connection(reader, writer, previewed)
 
     async def _connection(self, reader: Any, writer: Any, handle: Any) -> None:
         task = asyncio.current_task()
@@ -218,15 +303,23 @@ class BuiltinRouter:
                 writer.close()
 
     async def _proxy_one(
-        self, head: http1.Head, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        head: http1.Head,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        force: str | None = None,
     ) -> bool:
-        """Forward one request; returns whether the client connection stays open."""
+        """Forward one request (to ``force``'s pool, on the preview port); returns whether
+        the client connection stays open."""
         started = time.perf_counter()
         method, target, version = head.start
         head.check_request_framing()  # a BadMessage here answers 400 and closes
         keep = _client_keeps_alive(head)
         table = self._table
-        pool, set_cookie = table.choose(_header_lookup(head), _cookie(head), self._rng)
+        if force is not None:
+            pool, set_cookie = force, False
+        else:
+            pool, set_cookie = table.choose(_header_lookup(head), _cookie(head), self._rng)
         backends = table.pools.get(pool, ()) if pool else ()
         if not backends:
             self._reply(writer, 503, "Service Unavailable", b"no pool takes traffic\n", keep)
@@ -246,6 +339,21 @@ class BuiltinRouter:
             forwarded.append((b"x-forwarded-for", str(peer[0]).encode()))
         request = http1.render_head(b"%s %s HTTP/1.1" % (method, target), forwarded)
         has_body = head.chunked or bool(head.length)
+        preview = self._preview
+        if (
+            force is None
+            and preview is not None
+            and preview.mirror
+            and pool != preview.pool
+            and method in (b"GET", b"HEAD")
+            and not has_body
+            and self._mirroring < MAX_MIRRORING
+            and self._rng.random() * 100 < preview.mirror
+        ):
+            self._mirroring += 1
+            mirrored = asyncio.ensure_future(self._mirror(preview.pool, request, method))
+            self._mirrors.add(mirrored)
+            mirrored.add_done_callback(self._mirrors.discard)
         status, sent = 502, False
         conn: _Conn | None = None
         self._in_flight[pool] = self._in_flight.get(pool, 0) + 1
@@ -297,6 +405,44 @@ class BuiltinRouter:
                 conn[1].close()
             self.stats.record(pool, status, time.perf_counter() - started)
         return keep
+
+    async def _mirror(self, pool: str, request: bytes, method: bytes) -> None:
+        """Send a copy of a request to the previewed pool; its answer is read, counted in the
+        pool's metrics and dropped. A copy never delays or fails the original."""
+        started, status = time.perf_counter(), 502
+        try:
+            backends = self._table.pools.get(pool, ())
+            if not backends:
+                status = 503
+                return
+            turn = next(self._turn.setdefault(pool, itertools.count()))
+            backend = backends[turn % len(backends)]
+            conn, _ = await self._acquire(backend)
+            try:
+                conn[1].write(request)
+                await conn[1].drain()
+                resp = await asyncio.wait_for(http1.read_head(conn[0]), self.backend_timeout)
+                if resp is None:
+                    raise ConnectionResetError("backend closed the connection")
+                status = int(resp.start[1])
+                ends_at_eof = not resp.chunked and resp.length is None
+                if http1.response_has_body(method, status):
+                    sink: Any = _Sink()
+                    await http1.relay_body(resp, conn[0], sink, until_eof=ends_at_eof)
+                if _backend_keeps_alive(resp) and not ends_at_eof:
+                    self._release(backend, conn)
+                else:
+                    conn[1].close()
+            except BaseException:
+                conn[1].close()
+                raise
+        except TimeoutError:
+            status = 504
+        except (ConnectionError, asyncio.IncompleteReadError, OSError, http1.BadMessage):
+            status = 502
+        finally:
+            self._mirroring -= 1
+            self.stats.record(pool, status, time.perf_counter() - started)
 
     async def _exchange(
         self,
@@ -409,10 +555,27 @@ class BuiltinRouter:
             raise http1.BadMessage("admin request body too large", 413)
         body = await reader.readexactly(length) if length else b""
         path = target.split(b"?", 1)[0].decode(errors="replace")
-        status, payload, ctype = self._admin(method.decode(), path, body)
+        if path == "/preview" and method in (b"PUT", b"DELETE"):
+            status, payload, ctype = await self._admin_preview(method.decode(), body)
+        else:
+            status, payload, ctype = self._admin(method.decode(), path, body)
         writer.write(http1.simple_response(status, _REASONS.get(status, "OK"), payload, ctype))
         await writer.drain()
         return _client_keeps_alive(head)
+
+    async def _admin_preview(self, method: str, body: bytes) -> tuple[int, bytes, bytes]:
+        try:
+            if method == "DELETE":
+                await self._clear_preview()
+            else:
+                d = _json_body(body, dict)
+                port = d.get("port")
+                await self._set_preview(
+                    str(d.get("pool", "")), None if port is None else port, d.get("mirror", 0)
+                )
+            return 200, _json(self.routes()), b"application/json"
+        except ShipyardError as exc:
+            return exc.http_status, _json(exc.to_dict()), b"application/json"
 
     def _admin(self, method: str, path: str, body: bytes) -> tuple[int, bytes, bytes]:
         """One control call: (status, body, content type). Errors answer code/message/hint."""
@@ -425,7 +588,7 @@ class BuiltinRouter:
                 info = {"pid": os.getpid(), "port": self.port, "admin_port": self.admin_port}
                 return 200, _json(info), b"application/json"
             if method == "GET" and path == "/routes":
-                return 200, _json(self._table.to_dict()), b"application/json"
+                return 200, _json(self.routes()), b"application/json"
             if method == "PUT" and path == "/weights":
                 self.set_weights(_json_body(body, dict))
             elif method == "PUT" and path.startswith("/pools/"):
@@ -445,7 +608,7 @@ class BuiltinRouter:
                     "hint": "see /routes",
                 }
                 return 404, _json(err), b"application/json"
-            return 200, _json(self._table.to_dict()), b"application/json"
+            return 200, _json(self.routes()), b"application/json"
         except ShipyardError as exc:
             return exc.http_status, _json(exc.to_dict()), b"application/json"
 
@@ -517,20 +680,22 @@ def _backend_keeps_alive(resp: http1.Head) -> bool:
     return b"close" not in tokens
 
 
+class _Sink:
+    """A writer that drops what it is given: where a body nobody wants is relayed to."""
+
+    transport = type("T", (), {"get_write_buffer_size": staticmethod(lambda: 0)})()
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    async def drain(self) -> None:
+        pass
+
+
 async def _discard_body(head: http1.Head, reader: asyncio.StreamReader) -> bool:
     """Read and drop an unanswered request's body so the connection can carry the next."""
     if not (head.chunked or head.length):
         return True
-
-    class _Sink:
-        transport = type("T", (), {"get_write_buffer_size": staticmethod(lambda: 0)})()
-
-        def write(self, data: bytes) -> None:
-            pass
-
-        async def drain(self) -> None:
-            pass
-
     await http1.relay_body(head, reader, _Sink())  # type: ignore[arg-type]
     return True
 
