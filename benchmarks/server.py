@@ -11,8 +11,15 @@ connection:
 
 It prints requests/s, p50/p95/p99 latency and errors (any non-2xx or dropped connection) for
 each, then the same read load against the floor: a bare Starlette app under the same Uvicorn
-answering a fixed JSON body after checking the same bearer header. The last line is the ratio
-of Shipyard's read p99 to the floor's. Goal: 0 errors.
+answering a fixed JSON body after checking the same bearer header. Goal: 0 errors.
+
+Then the same two phases against 1 and against 2 replicas (`shipyard server --no-worker`, one
+process each, a `SHIPYARD_HOME` each, as two hosts would run them; client n talks to replica
+n mod R, as a load balancer spreads connections), and the event log's append ceiling: events
+appended per second on the single Merkle head row by one appender, by 8 at once, and by 8 at
+once batching 20 events per transaction (what group commit would give). The last line holds
+the ratios: 2 replicas' read requests/s to 1 replica's (goal 1.6x, on hosts with the cores
+for it) and Shipyard's read p99 to the floor's.
 
     SHIPYARD_TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
         python benchmarks/server.py [--clients 50] [--requests 40]
@@ -71,9 +78,11 @@ def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> Non
 
 
 async def load(
-    url: str, token: str, clients: int, requests: int, write: bool
+    url: str | list[str], token: str, clients: int, requests: int, write: bool
 ) -> tuple[list[float], int, float]:
-    """Latencies (s), errors, and the wall time of the phase."""
+    """Latencies (s), errors, and the wall time of the phase; with several URLs (replicas),
+    client n talks to the n-th modulo their number."""
+    urls = [url] if isinstance(url, str) else url
     headers = {"Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     errors = 0
@@ -81,7 +90,8 @@ async def load(
     async def client(n: int) -> None:
         nonlocal errors
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as http:
+        base = urls[n % len(urls)]
+        async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as http:
             for i in range(requests):
                 t0 = time.perf_counter()
                 try:
@@ -112,6 +122,11 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def report(name: str, result: tuple[list[float], int, float]) -> float:
+    return report_all(name, result)[1]
+
+
+def report_all(name: str, result: tuple[list[float], int, float]) -> tuple[float, float]:
+    """Print a phase's figures; its requests/s and p99."""
     lat, errors, wall = result
     p99 = quantile(lat, 0.99)
     print(
@@ -119,7 +134,71 @@ def report(name: str, result: tuple[list[float], int, float]) -> float:
         f"p95 {quantile(lat, 0.95) * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  "
         f"errors {errors}/{len(lat)}"
     )
-    return p99
+    return len(lat) / wall, p99
+
+
+def replicas(
+    root: Path, env: dict[str, str], n: int, procs: list[subprocess.Popen[bytes]]
+) -> list[str]:
+    """Start ``n`` API replicas (no worker), each with a state folder of its own."""
+    urls = []
+    for i in range(n):
+        port = free_port()
+        home = root / f"replica-{n}-{i}"
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "shipyard", "server", "--port", str(port), "--no-worker"],
+                cwd=root,
+                env={**env, "SHIPYARD_HOME": str(home)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+        wait_up(urls[-1] + "/healthz", procs[-1])
+    return urls
+
+
+def append_ceiling(env: dict[str, str], home: Path, seconds: float = 3.0) -> dict[str, float]:
+    """Events appended per second to the one log: one appender; 8 at once; 8 at once with 20
+    events per transaction (in this process, with the servers' database and signing key)."""
+    import threading
+
+    os.environ["SHIPYARD_SIGNING_KEY_FILE"] = env["SHIPYARD_SIGNING_KEY_FILE"]
+    database_url = env["SHIPYARD_DATABASE_URL"]
+    from shipyard.settings import Settings
+    from shipyard.store.uow import Store
+
+    store = Store.open(Settings(home=home, database_url=database_url))
+    out: dict[str, float] = {}
+    for name, writers, batch in (
+        ("1 appender", 1, 1),
+        ("8 appenders", 8, 1),
+        ("8 x 20/txn", 8, 20),
+    ):
+        count = [0] * writers
+        stop = time.perf_counter() + seconds
+
+        def append(
+            i: int, batch: int = batch, stop: float = stop, count: list[int] = count
+        ) -> None:
+            while time.perf_counter() < stop:
+                with store.begin() as uow:
+                    for _ in range(batch):
+                        uow.events.append(
+                            "bench.appended", f"bench:{i}", "bench", {}, project="bench"
+                        )
+                count[i] += batch
+
+        start = time.perf_counter()
+        threads = [threading.Thread(target=append, args=(i,)) for i in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out[name] = sum(count) / (time.perf_counter() - start)
+    store.dispose()
+    return out
 
 
 def main() -> None:
@@ -224,7 +303,29 @@ def main() -> None:
                 "floor read (bare Starlette)",
                 asyncio.run(load(floor_url, token, args.clients, args.requests, write=False)),
             )
-            print(f"read p99 ratio shipyard/floor: {read / floor:.1f}x")
+
+            scaled: dict[int, float] = {}
+            for n in (1, 2):
+                urls = replicas(root, env, n, procs)
+                print(f"{n} replica(s), {args.clients} clients spread over them")
+                scaled[n], _ = report_all(
+                    f"  read, {n} replica(s)",
+                    asyncio.run(load(urls, token, args.clients, args.requests, write=False)),
+                )
+                report_all(
+                    f"  write, {n} replica(s)",
+                    asyncio.run(load(urls, token, args.clients, args.requests, write=True)),
+                )
+                for proc in procs[-n:]:
+                    proc.terminate()
+                    proc.wait(10)
+            ceiling = append_ceiling(env, root / "appender")
+            for name, rate in ceiling.items():
+                print(f"event log appends, {name:<12} {rate:8.0f} events/s")
+            print(
+                f"ratios: reads 2 replicas/1 replica {scaled[2] / scaled[1]:.2f}x; "
+                f"read p99 shipyard/floor {read / floor:.1f}x"
+            )
     finally:
         for proc in procs:
             proc.terminate()
