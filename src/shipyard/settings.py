@@ -65,6 +65,9 @@ class Settings(NamedTuple):  # not a dataclass: `shipyard run`'s up-to-date chec
             database_url=url,
             server_url=env.get("SHIPYARD_SERVER") or None,
             token=env.get("SHIPYARD_TOKEN") or None,
-            blobs=env.get("SHIPYARD_BLOBS") or ("postgres" if shared else "disk"),
+            # Bytes live beside the rows that name them: a CLI on the shared database too,
+            # or the artifacts it records would be unreadable from any other machine.
+            blobs=env.get("SHIPYARD_BLOBS")
+            or ("postgres" if url.startswith("postgresql") else "disk"),
             shared=shared,
         )

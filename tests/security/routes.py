@@ -28,6 +28,7 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
             ("/api/v1/audit/proof/consistency/1", None)
         ],
         ("POST", "/api/v1/audit/checkpoints"): [("/api/v1/audit/checkpoints", None)],
+        ("GET", "/api/v1/audit/checkpoints/latest"): [("/api/v1/audit/checkpoints/latest", None)],
         ("GET", "/api/v1/audit/public-key"): [("/api/v1/audit/public-key", None)],
         ("GET", "/api/v1/tokens"): [("/api/v1/tokens", None)],
         ("POST", "/api/v1/tokens"): [
@@ -75,6 +76,14 @@ def route_calls(world: World, b: Bravo) -> dict[tuple[str, str], list[tuple[str,
         ("GET", "/api/v1/runs/{run_id}"): [(f"/api/v1/runs/{b.run_id}", None)],
         ("GET", "/api/v1/runs/{run_id}/logs/{job}"): [
             (f"/api/v1/runs/{b.run_id}/logs/bravojob", None)
+        ],
+        ("GET", "/api/v1/runs/{run_id}/live"): [(f"/api/v1/runs/{b.run_id}/live", None)],
+        ("GET", "/api/v1/runs/{run_id}/logs/{node}/stream"): [
+            (f"/api/v1/runs/{b.run_id}/logs/bravojob/stream", None)
+        ],
+        ("GET", "/api/v1/runs/why/{job}"): [
+            (f"/api/v1/runs/why/bravojob?{p}", None),
+            ("/api/v1/runs/why/bravojob", None),
         ],
         ("GET", "/api/v1/release/freezes"): [("/api/v1/release/freezes", None)],
         ("POST", "/api/v1/release/freezes"): [

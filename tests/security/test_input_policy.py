@@ -156,12 +156,12 @@ def test_a_page_uploaded_as_an_artifact_is_served_as_a_download(world: World) ->
     browser renders: octet-stream, nosniff, Content-Disposition and a CSP that runs nothing."""
     put = world.call(
         "PUT",
-        f"{ART}/page/1.0.0?project=bravo&filename=page.html",
+        f"{ART}/page/1.0.0?project=alpha&filename=page.html",
         "root",
         content=b"<script>alert(document.cookie)</script>",
     )
     assert put.status_code in (200, 201), put.text
-    got = world.call("GET", f"{ART}/page/1.0.0/content?project=bravo", "root")
+    got = world.call("GET", f"{ART}/page/1.0.0/content?project=alpha", "root")
     assert got.status_code == 200
     assert got.headers["content-type"] == "application/octet-stream"
     assert got.headers["content-disposition"] == 'attachment; filename="page.html"'

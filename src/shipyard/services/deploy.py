@@ -248,11 +248,13 @@ def create(
     artifact: str | None = None,
     actor: str = "cli",
     allow_destructive: str | None = None,
+    holder: str | None = None,
 ) -> dict[str, Any]:
     """Check and record a deployment of ``env``; the controller (``run``) rolls it out.
     ``allow_destructive`` is the reason to run a migration the lint flags as destructive.
     ``root`` is the project's working tree; None on a server that holds the project only in
-    its database, which deploys published artifacts alone."""
+    its database, which deploys published artifacts alone. ``holder`` drives it in the
+    foreground: the rollout's lease is its from the start."""
     from shipyard.services.audit import ensure_project
 
     environment(spec, env)
@@ -342,10 +344,7 @@ def create(
         repo.save_environment(
             uow.conn, spec.project, env, active_deployment=deployment_id, updated_at=utcnow()
         )
-        work.add(uow.conn, controllers.item_of(deployment_id), "rollout", spec.project)
-        work.add(
-            uow.conn, supervision_of(spec.project, env), "supervise", spec.project, revive=True
-        )
+        _record_work(uow.conn, deployment_id, spec.project, env, holder)
         uow.events.append(
             "deployment.started",
             f"deployment:{deployment_id}",
@@ -373,6 +372,24 @@ def create(
             )
     notes = [] if row else [f"no artifact in the registry: deploying {version} from {root}"]
     return {"id": deployment_id, "environment": env, "version": version, "notes": notes}
+
+
+def _record_work(
+    conn: Any, deployment_id: str, project: str, env: str, holder: str | None
+) -> None:
+    """The deployment's rollout, for a worker to drive, or held by ``holder`` (a command that
+    drives it in the foreground) from the same transaction on; and its environment's
+    supervision."""
+    item = controllers.item_of(deployment_id)
+    if holder is None:
+        work.add(conn, item, "rollout", project)
+    else:
+        work.add_held(conn, item, "rollout", project, holder)
+    work.add(conn, supervision_of(project, env), "supervise", project, revive=True)
+
+
+def _held(store: Store, deployment_id: str, holder: str) -> work.Lease:
+    return work.Lease(store, controllers.item_of(deployment_id), holder, 1)
 
 
 def _lint_migrations(
@@ -598,6 +615,7 @@ def deploy(
     allow_destructive: str | None = None,
 ) -> dict[str, Any]:
     """``shipyard deploy`` in the foreground: create, then run to the end."""
+    holder = work.owner_id()
     created = create(
         store,
         spec,
@@ -607,11 +625,12 @@ def deploy(
         artifact=artifact,
         actor=actor,
         allow_destructive=allow_destructive,
+        holder=holder,
     )
     for note in created["notes"]:
         if on_line:
             on_line(note, {})
-    out = run(store, spec, created["id"], on_line)
+    out = run(store, spec, created["id"], on_line, lease=_held(store, created["id"], holder))
     return {**out, "notes": created["notes"]}
 
 
@@ -662,6 +681,7 @@ def create_rollback(
     actor: str = "cli",
     reason: str = "",
     check_lock: bool = True,
+    holder: str | None = None,
 ) -> dict[str, Any]:
     """Record a direct rollout of ``env`` back to an earlier live version (the one before the
     current, or ``to``): its recorded build and configuration, every step and analysis skipped.
@@ -732,10 +752,7 @@ def create_rollback(
         repo.save_environment(
             uow.conn, spec.project, env, active_deployment=deployment_id, updated_at=utcnow()
         )
-        work.add(uow.conn, controllers.item_of(deployment_id), "rollout", spec.project)
-        work.add(
-            uow.conn, supervision_of(spec.project, env), "supervise", spec.project, revive=True
-        )
+        _record_work(uow.conn, deployment_id, spec.project, env, holder)
         rollback = {
             "environment": env,
             "from": live["version"],
@@ -796,10 +813,11 @@ def rollback(
         if on_line:
             on_line(queued["notes"][0], {})
         return deploy_hold.follow(store, spec, queued, on_line)
-    created = create_rollback(store, spec, env, to=to, actor=actor)
+    holder = work.owner_id()
+    created = create_rollback(store, spec, env, to=to, actor=actor, holder=holder)
     if on_line:
         on_line(created["notes"][0], {})
-    out = run(store, spec, created["id"], on_line)
+    out = run(store, spec, created["id"], on_line, lease=_held(store, created["id"], holder))
     return {**out, "from": created["from"], "notes": created["notes"]}
 
 

@@ -134,6 +134,16 @@ def add(conn: Connection, item_id: str, kind: str, project: str, *, revive: bool
     repo.add(conn, item_id, kind, project, utcnow(), revive=revive)
 
 
+def add_held(conn: Connection, item_id: str, kind: str, project: str, owner: str) -> int:
+    """Record new work already held by ``owner``, in the caller's transaction: a command that
+    drives it in the foreground, so no worker takes it between recording and driving. Returns
+    the fencing token of ``Lease(store, item_id, owner, token)``."""
+    repo.add(conn, item_id, kind, project, utcnow())
+    if not repo.take(conn, item_id, 0, owner, LEASE_S):
+        raise RuntimeError(f"{item_id} exists already")  # ids are new: never reached
+    return 1
+
+
 def finish_unheld(conn: Connection, item_id: str) -> bool:
     """Mark work nobody holds done, in the caller's transaction; False if a worker holds it
     (a row that does not exist counts as unheld: work recorded before leases)."""
