@@ -253,9 +253,7 @@ def test_journey(tmp_path: Path, database_url: str) -> None:
     """A new user's path from `shipyard init` to a canary in production and a bad release rolled
     back by analysis holds together, on SQLite and on PostgreSQL."""
     root = _repo(tmp_path, "checkout")
-    j = Journey(
-        root, database_env(database_url, tmp_path), {"approver": {"SHIPYARD_ACTOR": BOB}}
-    )
+    j = Journey(root, database_env(database_url, tmp_path), {"approver": {"SHIPYARD_ACTOR": BOB}})
     try:
         walk(j, "checkout")
     finally:

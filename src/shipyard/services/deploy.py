@@ -374,9 +374,7 @@ def create(
     return {"id": deployment_id, "environment": env, "version": version, "notes": notes}
 
 
-def _record_work(
-    conn: Any, deployment_id: str, project: str, env: str, holder: str | None
-) -> None:
+def _record_work(conn: Any, deployment_id: str, project: str, env: str, holder: str | None) -> None:
     """The deployment's rollout, for a worker to drive, or held by ``holder`` (a command that
     drives it in the foreground) from the same transaction on; and its environment's
     supervision."""
