@@ -1016,12 +1016,16 @@ def _instance(recorded: dict[str, Any], path: str | None = None) -> dict[str, An
     supervisor knows (``ready``, ``ejected``, ``starting``, ``crashed``; restarts)."""
     import httpx
 
+    from shipyard.adapters import local_http
+
     m = rt.member_of(recorded)
     alive = rt.is_running(m)
     ready = False
     if alive:
         try:
-            ready = httpx.get(f"http://{m.address}{path or '/healthz'}", timeout=0.5).is_success
+            ready = local_http.get(
+                f"http://{m.address}{path or '/healthz'}", timeout=0.5
+            ).is_success
         except httpx.HTTPError:
             ready = False
     return {

@@ -126,8 +126,10 @@ class RouterClient:
     def _call(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         import httpx
 
+        from shipyard.adapters import local_http
+
         try:
-            resp = httpx.request(method, self.admin_url + path, json=body, timeout=5.0)
+            resp = local_http.request(method, self.admin_url + path, json=body, timeout=5.0)
         except httpx.HTTPError as exc:
             raise RuntimeFailed(f"the router at {self.admin_url} is unreachable: {exc}") from exc
         try:
@@ -543,8 +545,10 @@ class Instances:
         and answer 200 on ``path``."""
         import httpx
 
+        from shipyard.adapters import local_http
+
         out = []
-        with httpx.Client(timeout=1.0) as client:
+        with local_http.client(timeout=1.0) as client:
             for m in self.of(pool):
                 if not m.runs(want) or not self._alive(m):
                     continue

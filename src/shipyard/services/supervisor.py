@@ -404,11 +404,13 @@ class Supervisor:
         that fails is probed again at once, so two failures in a row take half a second."""
         import httpx
 
+        from shipyard.adapters import local_http
+
         def once(m: rt.Member) -> sv.Probe:
             if not instances.is_alive(m):
                 return sv.Probe.GONE
             try:
-                ok = httpx.get(f"http://{m.address}{path}", timeout=PROBE_TIMEOUT).status_code
+                ok = local_http.get(f"http://{m.address}{path}", timeout=PROBE_TIMEOUT).status_code
             except httpx.HTTPError:
                 return sv.Probe.DOWN
             return sv.Probe.UP if ok == 200 else sv.Probe.DOWN

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
+from shipyard.adapters import local_http
 from shipyard.adapters.metrics.base import MetricsUnavailable
 from shipyard.adapters.routers.stats import ERRORS, LATENCY, REQUESTS
 from shipyard.domain import promtext
@@ -21,7 +22,7 @@ class BuiltinMetrics:
 
     def scrape(self) -> tuple[promtext.Sample, ...]:
         try:
-            resp = httpx.get(self.metrics_url, timeout=self.timeout)
+            resp = local_http.get(self.metrics_url, timeout=self.timeout)
             resp.raise_for_status()
         except httpx.HTTPError as exc:
             raise MetricsUnavailable(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from shipyard.adapters import masking
+from shipyard.adapters import local_http, masking
 from shipyard.adapters.targets.base import (
     Instance,
     TargetConfigInvalid,
@@ -132,7 +132,7 @@ class ProcessTarget:
     def ready(self, pool: str) -> int:
         with self._lock:
             running = list(self._pools.get(pool, ()))
-        with httpx.Client(timeout=1.0) as client:
+        with local_http.client(timeout=1.0) as client:
             return sum(1 for r in running if self._probe(client, r, raise_exited=False))
 
     def wait_ready(self, pool: str, timeout: float | None = None) -> Sequence[Instance]:
@@ -140,7 +140,7 @@ class ProcessTarget:
         deadline = time.monotonic() + limit
         with self._lock:
             waiting = list(self._pools.get(pool, ()))
-        with httpx.Client(timeout=1.0) as client:
+        with local_http.client(timeout=1.0) as client:
             while waiting:
                 for r in list(waiting):
                     if self._probe(client, r):
