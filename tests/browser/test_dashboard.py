@@ -321,9 +321,54 @@ def test_a_second_person_approves_what_the_first_may_not(site: Site) -> None:
     shot(page, "artifact")
 
 
+GIT = {
+    "GIT_AUTHOR_NAME": "Dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "Dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+}
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_release_shows_its_changelog(site: Site) -> None:
+    """`shipyard release` in the project's repository: the releases page lists the release
+    with the changelog section it wrote, collapsed, each line naming a real commit."""
+    repo = site.repo
+    (repo / ".gitignore").write_text(".shipyard/\n__pycache__/\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "feat(checkout): pay by invoice")
+    (repo / "NOTES.md").write_text("notes\n")
+    _git(repo, "add", "NOTES.md")
+    _git(repo, "commit", "-q", "-m", "fix: round totals to the cent")
+    fix = _git(repo, "rev-parse", "--short=7", "HEAD").strip()
+    made = shipyard("release", "--json", cwd=repo, env=GIT)
+    assert made.returncode == 0, made.stderr
+    assert as_json(made)["version"] == "0.1.0"
+    page = site.page("viewer")
+    page.goto("/releases")
+    region = page.get_by_role("region", name="Releases", exact=True)
+    expect(region.get_by_role("row").filter(has_text="shop@0.1.0")).to_contain_text("minor")
+    changelog = region.locator("details.changelog", has_text="Changelog of 0.1.0")
+    expect(changelog.locator("pre")).not_to_be_visible()  # collapsed until opened
+    changelog.get_by_text("Changelog of 0.1.0").click()
+    expect(changelog).to_contain_text(f"round totals to the cent ({fix})")
+    expect(changelog).to_contain_text("checkout:")
+    expect(changelog).to_contain_text("Bug fixes")
+    shot(page, "releases-changelog")
+
+
 def test_the_audit_log_filters_and_hands_out_proofs_and_the_checkpoint(site: Site) -> None:
     """The audit page filters the event log by kind, downloads an event's inclusion proof
-    that verifies against the log, signs a checkpoint for an admin and shows the DORA chart."""
+    that verifies against the log, signs a checkpoint for an admin and shows the DORA chart
+    and the build chart (an SVG image drawn from the runs above)."""
     put = site.api("admin", "PUT", "/api/v1/artifacts/audited/1.0.0?project=shop", content=b"x")
     assert put.status_code == 201, put.text
     page = site.page("admin")
@@ -349,6 +394,16 @@ def test_the_audit_log_filters_and_hands_out_proofs_and_the_checkpoint(site: Sit
     chart = page.get_by_role("img", name="DORA four keys")
     expect(chart).to_be_visible()
     assert page.request.get("/audit/charts/dora.svg").headers["content-type"] == "image/svg+xml"
+    builds = page.get_by_role("img", name="Build time and cache hit rate per day")
+    builds.scroll_into_view_if_needed()
+    expect(builds).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img[src=\"/audit/charts/builds.svg\"]');"
+        " return i.complete && i.naturalWidth > 0; }"
+    )
+    svg = page.request.get("/audit/charts/builds.svg")
+    assert svg.headers["content-type"] == "image/svg+xml" and svg.text().startswith("<svg")
+    assert "runs, median" in svg.text()  # a bar for the runs above
     shot(page, "audit")
     page.goto("/")
     shot(page, "overview-after-releases")
