@@ -284,6 +284,89 @@ def test_a_viewer_is_offered_no_change_and_is_refused_one(site: Site) -> None:
     assert after == before
 
 
+def _on(site: Site, user: str) -> bool:
+    """POST /api/v1/flags/new-checkout/eval in dev for ``user``."""
+    answer = site.api(
+        "viewer",
+        "POST",
+        "/api/v1/flags/new-checkout/eval?env=dev",
+        json={"context": {"userId": user}},
+    )
+    assert answer.status_code == 200, answer.text
+    return bool(answer.json()["enabled"])
+
+
+def test_a_developer_adds_a_segment_and_strategies_and_the_answer_follows(site: Site) -> None:
+    """On the flags pages a developer creates a segment and adds strategies to a flag rolled
+    out to 0%: a userWithId strategy turns it on for that user, a flexibleRollout on the
+    segment for the segment's users; a bad constraint is refused with its code and hint."""
+    assert not _on(site, "u1") and not _on(site, "u7")
+    listed = "/api/v1/flags/new-checkout/strategies?env=dev"
+    had = len(site.api("viewer", "GET", listed).json()["strategies"])
+    page = site.page("developer")
+    page.goto("/flags?env=dev")
+    page.get_by_label("Segment name").fill("beta testers")
+    page.get_by_label("Context name").fill("userId")
+    page.get_by_label("Operator").select_option("IN")
+    page.get_by_label("Values").fill("u7, u8")
+    page.get_by_role("button", name="Create segment").click()
+    expect(page.get_by_role("status")).to_contain_text("segment 1 created in dev")
+    expect(page.get_by_role("row", name="beta testers")).to_contain_text("userId IN u7, u8")
+    page.get_by_role("link", name="new-checkout").click()
+    page.get_by_label("Strategy type").select_option("userWithId")
+    page.get_by_label("User ids").fill("u1")
+    page.get_by_role("button", name="Add strategy").click()
+    expect(page.get_by_role("status")).to_contain_text("a userWithId strategy added")
+    assert _on(site, "u1") and not _on(site, "u7")
+    page.get_by_label("Strategy type").select_option("flexibleRollout")
+    page.get_by_label("Rollout of the strategy (%)").fill("100")
+    page.get_by_label("1: beta testers").check()
+    page.get_by_role("button", name="Add strategy").click()
+    expect(page.get_by_role("status")).to_contain_text("a flexibleRollout strategy added")
+    assert _on(site, "u7") and not _on(site, "u2")
+    strategies = page.get_by_role("table").first
+    expect(strategies).to_contain_text("userIds=u1")
+    expect(strategies.get_by_role("row").filter(has_text="rollout=100")).to_contain_text("1")
+    shot(page, "flag-strategies")
+    page.get_by_label("Strategy type").select_option("default")
+    page.get_by_label("Context name").fill("age")
+    page.get_by_label("Operator").select_option("NUM_GT")
+    page.get_by_label("Values").fill("old")
+    page.get_by_role("button", name="Add strategy").click()
+    expect(page.get_by_role("alert")).to_contain_text("flag-number-invalid")
+    expect(page.get_by_role("alert")).to_contain_text("decimal number")
+    now = site.api("viewer", "GET", listed).json()["strategies"]
+    assert len(now) == had + 2  # the refused one was not stored
+
+
+def test_a_viewer_is_not_offered_strategies_or_segments_and_is_refused_them(site: Site) -> None:
+    """A viewer sees the strategies and segments but no form to add one, and posting the
+    forms with the viewer's own session and CSRF token is refused with 403."""
+    page = site.page("viewer")
+    page.goto("/flags?env=dev")
+    expect(page.get_by_role("row", name="beta testers")).to_be_visible()
+    expect(page.get_by_role("button", name="Create segment")).to_have_count(0)
+    page.goto("/flags/new-checkout?env=dev")
+    expect(page.get_by_role("table").first).to_contain_text("userIds=u1")
+    expect(page.get_by_role("button", name="Add strategy")).to_have_count(0)
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value") or ""
+    before = site.api("viewer", "GET", "/api/v1/flags/new-checkout/strategies?env=dev").json()
+    refused = page.request.post(
+        "/flags/new-checkout/add-strategy",
+        form={"csrf": csrf, "env": "dev", "type": "default"},
+    )
+    assert refused.status == 403 and "may not flags" in refused.text()
+    refused = page.request.post(
+        "/flags/segments",
+        form={"csrf": csrf, "env": "dev", "context": "userId", "operator": "IN", "values": "x"},
+    )
+    assert refused.status == 403 and "may not flags" in refused.text()
+    after = site.api("viewer", "GET", "/api/v1/flags/new-checkout/strategies?env=dev").json()
+    assert after == before
+    segments = site.api("viewer", "GET", "/api/v1/flags/segments?env=dev").json()["segments"]
+    assert [g["id"] for g in segments] == [1]
+
+
 def _until(check: Any, seconds: float = 15.0) -> None:
     """Wait for a client that learns of changes by itself (the SDK's stream) to catch up."""
     deadline = time.monotonic() + seconds
