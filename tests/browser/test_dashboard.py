@@ -37,6 +37,7 @@ ARGS = [
 ]
 ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "dashboard"
 ROLES = ("admin", "viewer", "developer", "deployer", "approver")
+CI = "ci@example.com"  # who the CLI's own commands act as
 
 SPEC = """\
 project: shop
@@ -120,7 +121,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     repo = tmp_path_factory.mktemp("dash")
     (repo / "shipyard.yaml").write_text(SPEC)
     shutil.copy(APP, repo / "app.py")
-    env = {"SHIPYARD_ACTOR": "ci@example.com"}
+    env = {"SHIPYARD_ACTOR": CI}
     tokens = {}
     for role in ROLES:
         made = shipyard(
@@ -208,7 +209,9 @@ def test_a_running_steps_log_streams_into_the_page_with_its_secret_masked(site: 
 def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
     """The rollout page shows the canary's weights and each analysis measurement against its
     threshold as it arrives; Abort sends the traffic back to the stable version."""
-    first = shipyard("deploy", "production", "--version", "1.0.0", cwd=site.repo)
+    first = shipyard(
+        "deploy", "production", "--version", "1.0.0", cwd=site.repo, env={"SHIPYARD_ACTOR": CI}
+    )
     assert first.returncode == 0, first.stderr
     url = site.api("viewer", "GET", "/api/v1/environments").json()["environments"][1]["url"]
     with Traffic(url):
@@ -224,7 +227,7 @@ def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
         expect(page.locator("#weights")).to_contain_text("canary 30%", timeout=30_000)
         measurements = page.get_by_role("table").filter(has_text="error_rate")
         expect(measurements.first).to_contain_text("0.05", timeout=20_000)
-        shot(page, "rollout-canary-live")
+        shot(page, "rollout-canary-live")  # docs/images/dashboard-canary.png
         page.get_by_role("button", name="Abort").click()
         expect(page.get_by_role("status")).to_contain_text("abort queued")
         expect(page.locator("#rollout-status")).to_contain_text("Aborted", timeout=30_000)
@@ -432,7 +435,7 @@ def test_a_release_shows_its_changelog(site: Site) -> None:
     _git(repo, "add", "NOTES.md")
     _git(repo, "commit", "-q", "-m", "fix: round totals to the cent")
     fix = _git(repo, "rev-parse", "--short=7", "HEAD").strip()
-    made = shipyard("release", "--json", cwd=repo, env=GIT)
+    made = shipyard("release", "--json", cwd=repo, env={**GIT, "SHIPYARD_ACTOR": CI})
     assert made.returncode == 0, made.stderr
     assert as_json(made)["version"] == "0.1.0"
     page = site.page("viewer")
@@ -489,4 +492,4 @@ def test_the_audit_log_filters_and_hands_out_proofs_and_the_checkpoint(site: Sit
     assert "runs, median" in svg.text()  # a bar for the runs above
     shot(page, "audit")
     page.goto("/")
-    shot(page, "overview-after-releases")
+    shot(page, "overview-after-releases")  # docs/images/dashboard-overview.png
