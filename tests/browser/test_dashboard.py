@@ -37,6 +37,7 @@ ARGS = [
 ]
 ARTEFACTS = Path(__file__).resolve().parents[2] / "tmp" / "artefacts" / "dashboard"
 ROLES = ("admin", "viewer", "developer", "deployer", "approver")
+CI = "ci@example.com"  # who the CLI's own commands act as
 
 SPEC = """\
 project: shop
@@ -120,7 +121,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     repo = tmp_path_factory.mktemp("dash")
     (repo / "shipyard.yaml").write_text(SPEC)
     shutil.copy(APP, repo / "app.py")
-    env = {"SHIPYARD_ACTOR": "ci@example.com"}
+    env = {"SHIPYARD_ACTOR": CI}
     tokens = {}
     for role in ROLES:
         made = shipyard(
@@ -208,7 +209,9 @@ def test_a_running_steps_log_streams_into_the_page_with_its_secret_masked(site: 
 def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
     """The rollout page shows the canary's weights and each analysis measurement against its
     threshold as it arrives; Abort sends the traffic back to the stable version."""
-    first = shipyard("deploy", "production", "--version", "1.0.0", cwd=site.repo)
+    first = shipyard(
+        "deploy", "production", "--version", "1.0.0", cwd=site.repo, env={"SHIPYARD_ACTOR": CI}
+    )
     assert first.returncode == 0, first.stderr
     url = site.api("viewer", "GET", "/api/v1/environments").json()["environments"][1]["url"]
     with Traffic(url):
@@ -224,7 +227,7 @@ def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
         expect(page.locator("#weights")).to_contain_text("canary 30%", timeout=30_000)
         measurements = page.get_by_role("table").filter(has_text="error_rate")
         expect(measurements.first).to_contain_text("0.05", timeout=20_000)
-        shot(page, "rollout-canary-live")
+        shot(page, "rollout-canary-live")  # docs/images/dashboard-canary.png
         page.get_by_role("button", name="Abort").click()
         expect(page.get_by_role("status")).to_contain_text("abort queued")
         expect(page.locator("#rollout-status")).to_contain_text("Aborted", timeout=30_000)
@@ -284,6 +287,89 @@ def test_a_viewer_is_offered_no_change_and_is_refused_one(site: Site) -> None:
     assert after == before
 
 
+def _on(site: Site, user: str) -> bool:
+    """POST /api/v1/flags/new-checkout/eval in dev for ``user``."""
+    answer = site.api(
+        "viewer",
+        "POST",
+        "/api/v1/flags/new-checkout/eval?env=dev",
+        json={"context": {"userId": user}},
+    )
+    assert answer.status_code == 200, answer.text
+    return bool(answer.json()["enabled"])
+
+
+def test_a_developer_adds_a_segment_and_strategies_and_the_answer_follows(site: Site) -> None:
+    """On the flags pages a developer creates a segment and adds strategies to a flag rolled
+    out to 0%: a userWithId strategy turns it on for that user, a flexibleRollout on the
+    segment for the segment's users; a bad constraint is refused with its code and hint."""
+    assert not _on(site, "u1") and not _on(site, "u7")
+    listed = "/api/v1/flags/new-checkout/strategies?env=dev"
+    had = len(site.api("viewer", "GET", listed).json()["strategies"])
+    page = site.page("developer")
+    page.goto("/flags?env=dev")
+    page.get_by_label("Segment name").fill("beta testers")
+    page.get_by_label("Context name").fill("userId")
+    page.get_by_label("Operator").select_option("IN")
+    page.get_by_label("Values").fill("u7, u8")
+    page.get_by_role("button", name="Create segment").click()
+    expect(page.get_by_role("status")).to_contain_text("segment 1 created in dev")
+    expect(page.get_by_role("row", name="beta testers")).to_contain_text("userId IN u7, u8")
+    page.get_by_role("link", name="new-checkout").click()
+    page.get_by_label("Strategy type").select_option("userWithId")
+    page.get_by_label("User ids").fill("u1")
+    page.get_by_role("button", name="Add strategy").click()
+    expect(page.get_by_role("status")).to_contain_text("a userWithId strategy added")
+    assert _on(site, "u1") and not _on(site, "u7")
+    page.get_by_label("Strategy type").select_option("flexibleRollout")
+    page.get_by_label("Rollout of the strategy (%)").fill("100")
+    page.get_by_label("1: beta testers").check()
+    page.get_by_role("button", name="Add strategy").click()
+    expect(page.get_by_role("status")).to_contain_text("a flexibleRollout strategy added")
+    assert _on(site, "u7") and not _on(site, "u2")
+    strategies = page.get_by_role("table").first
+    expect(strategies).to_contain_text("userIds=u1")
+    expect(strategies.get_by_role("row").filter(has_text="rollout=100")).to_contain_text("1")
+    shot(page, "flag-strategies")
+    page.get_by_label("Strategy type").select_option("default")
+    page.get_by_label("Context name").fill("age")
+    page.get_by_label("Operator").select_option("NUM_GT")
+    page.get_by_label("Values").fill("old")
+    page.get_by_role("button", name="Add strategy").click()
+    expect(page.get_by_role("alert")).to_contain_text("flag-number-invalid")
+    expect(page.get_by_role("alert")).to_contain_text("decimal number")
+    now = site.api("viewer", "GET", listed).json()["strategies"]
+    assert len(now) == had + 2  # the refused one was not stored
+
+
+def test_a_viewer_is_not_offered_strategies_or_segments_and_is_refused_them(site: Site) -> None:
+    """A viewer sees the strategies and segments but no form to add one, and posting the
+    forms with the viewer's own session and CSRF token is refused with 403."""
+    page = site.page("viewer")
+    page.goto("/flags?env=dev")
+    expect(page.get_by_role("row", name="beta testers")).to_be_visible()
+    expect(page.get_by_role("button", name="Create segment")).to_have_count(0)
+    page.goto("/flags/new-checkout?env=dev")
+    expect(page.get_by_role("table").first).to_contain_text("userIds=u1")
+    expect(page.get_by_role("button", name="Add strategy")).to_have_count(0)
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value") or ""
+    before = site.api("viewer", "GET", "/api/v1/flags/new-checkout/strategies?env=dev").json()
+    refused = page.request.post(
+        "/flags/new-checkout/add-strategy",
+        form={"csrf": csrf, "env": "dev", "type": "default"},
+    )
+    assert refused.status == 403 and "may not flags" in refused.text()
+    refused = page.request.post(
+        "/flags/segments",
+        form={"csrf": csrf, "env": "dev", "context": "userId", "operator": "IN", "values": "x"},
+    )
+    assert refused.status == 403 and "may not flags" in refused.text()
+    after = site.api("viewer", "GET", "/api/v1/flags/new-checkout/strategies?env=dev").json()
+    assert after == before
+    segments = site.api("viewer", "GET", "/api/v1/flags/segments?env=dev").json()["segments"]
+    assert [g["id"] for g in segments] == [1]
+
+
 def _until(check: Any, seconds: float = 15.0) -> None:
     """Wait for a client that learns of changes by itself (the SDK's stream) to catch up."""
     deadline = time.monotonic() + seconds
@@ -321,9 +407,54 @@ def test_a_second_person_approves_what_the_first_may_not(site: Site) -> None:
     shot(page, "artifact")
 
 
+GIT = {
+    "GIT_AUTHOR_NAME": "Dev",
+    "GIT_AUTHOR_EMAIL": "dev@example.com",
+    "GIT_COMMITTER_NAME": "Dev",
+    "GIT_COMMITTER_EMAIL": "dev@example.com",
+}
+
+
+def _git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_release_shows_its_changelog(site: Site) -> None:
+    """`shipyard release` in the project's repository: the releases page lists the release
+    with the changelog section it wrote, collapsed, each line naming a real commit."""
+    repo = site.repo
+    (repo / ".gitignore").write_text(".shipyard/\n__pycache__/\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "feat(checkout): pay by invoice")
+    (repo / "NOTES.md").write_text("notes\n")
+    _git(repo, "add", "NOTES.md")
+    _git(repo, "commit", "-q", "-m", "fix: round totals to the cent")
+    fix = _git(repo, "rev-parse", "--short=7", "HEAD").strip()
+    made = shipyard("release", "--json", cwd=repo, env={**GIT, "SHIPYARD_ACTOR": CI})
+    assert made.returncode == 0, made.stderr
+    assert as_json(made)["version"] == "0.1.0"
+    page = site.page("viewer")
+    page.goto("/releases")
+    region = page.get_by_role("region", name="Releases", exact=True)
+    expect(region.get_by_role("row").filter(has_text="shop@0.1.0")).to_contain_text("minor")
+    changelog = region.locator("details.changelog", has_text="Changelog of 0.1.0")
+    expect(changelog.locator("pre")).not_to_be_visible()  # collapsed until opened
+    changelog.get_by_text("Changelog of 0.1.0").click()
+    expect(changelog).to_contain_text(f"round totals to the cent ({fix})")
+    expect(changelog).to_contain_text("checkout:")
+    expect(changelog).to_contain_text("Bug fixes")
+    shot(page, "releases-changelog")
+
+
 def test_the_audit_log_filters_and_hands_out_proofs_and_the_checkpoint(site: Site) -> None:
     """The audit page filters the event log by kind, downloads an event's inclusion proof
-    that verifies against the log, signs a checkpoint for an admin and shows the DORA chart."""
+    that verifies against the log, signs a checkpoint for an admin and shows the DORA chart
+    and the build chart (an SVG image drawn from the runs above)."""
     put = site.api("admin", "PUT", "/api/v1/artifacts/audited/1.0.0?project=shop", content=b"x")
     assert put.status_code == 201, put.text
     page = site.page("admin")
@@ -349,6 +480,16 @@ def test_the_audit_log_filters_and_hands_out_proofs_and_the_checkpoint(site: Sit
     chart = page.get_by_role("img", name="DORA four keys")
     expect(chart).to_be_visible()
     assert page.request.get("/audit/charts/dora.svg").headers["content-type"] == "image/svg+xml"
+    builds = page.get_by_role("img", name="Build time and cache hit rate per day")
+    builds.scroll_into_view_if_needed()
+    expect(builds).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img[src=\"/audit/charts/builds.svg\"]');"
+        " return i.complete && i.naturalWidth > 0; }"
+    )
+    svg = page.request.get("/audit/charts/builds.svg")
+    assert svg.headers["content-type"] == "image/svg+xml" and svg.text().startswith("<svg")
+    assert "runs, median" in svg.text()  # a bar for the runs above
     shot(page, "audit")
     page.goto("/")
-    shot(page, "overview-after-releases")
+    shot(page, "overview-after-releases")  # docs/images/dashboard-overview.png

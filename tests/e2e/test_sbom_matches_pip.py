@@ -13,6 +13,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+
 from tests import gitrepo
 from tests.e2e.helpers import as_json, shipyard
 
@@ -102,7 +105,9 @@ def test_sbom_lists_what_pip_installs(tmp_path: Path) -> None:
     _pip(build_env, "--find-links", str(wheelhouse), "alpha", "beta[fast]", "tooling")
     args = ("artifacts", "publish", "app", str(wheels["app"]), "--version", "1.0.0")
     assert shipyard(*args, cwd=root).returncode == 0
-    sbom = json.loads(shipyard("artifacts", "sbom", "app@1.0.0", cwd=root).stdout)
+    raw = shipyard("artifacts", "sbom", "app@1.0.0", cwd=root).stdout
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(raw) is None
+    sbom = json.loads(raw)
     listed = {c["name"].lower(): c.get("version") for c in sbom["components"]}
     assert listed == pip_installed
     resolved = {p["name"]: p["value"] for p in sbom["metadata"]["component"]["properties"]}

@@ -218,3 +218,36 @@ def cost_report(
         },
         "notes": [],
     }
+
+
+def daily_report(
+    store: Store, *, days: int = 14, project: str | None = None, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Per day of the last ``days`` (UTC, oldest first): the figures of ``builds_report`` for
+    that day, cut down to what the dashboard's build chart draws: runs, their median
+    duration, and the cache hit rate over every job's lookups."""
+    from datetime import UTC
+
+    now = now or datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    for back in range(days - 1, -1, -1):
+        start = today - timedelta(days=back)
+        end = min(start + timedelta(days=1), now)
+        report = builds_report(
+            store, since=start.isoformat(), until=end.isoformat(), project=project, now=now
+        )
+        hits = sum(j["cache_hits"] for j in report["jobs"])
+        lookups = sum(j["cache_lookups"] for j in report["jobs"])
+        runs = report["runs"]
+        out.append(
+            {
+                "day": start.date().isoformat(),
+                "runs": runs["count"] if runs else 0,
+                "run_p50_s": runs["p50"] if runs else None,
+                "cache_hits": hits,
+                "cache_lookups": lookups,
+                "cache_hit_rate": hits / lookups if lookups else None,
+            }
+        )
+    return out

@@ -1,6 +1,8 @@
-"""Charts of the DORA trend: one panel per key, week by week, with the 2023 level bands.
+"""Charts of the DORA trend: one panel per key, week by week, with the 2023 level bands; and
+the dashboard's build chart (build time and cache hit rate per day), written as plain SVG.
 
-matplotlib is an optional extra (``pip install 'shipyard[charts]'``) and imported only here.
+matplotlib is an optional extra (``pip install 'shipyard[charts]'``) and imported only here,
+for the DORA chart; the build chart needs nothing.
 """
 
 from __future__ import annotations
@@ -165,3 +167,71 @@ def plot_dora(report: dict[str, Any], path: Path) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def builds_svg(days: list[dict[str, Any]], *, width: int = 900, height: int = 280) -> str:
+    """Build time and cache hits day by day, as plain SVG (no matplotlib): a bar per day for
+    the median pipeline run, and a line for the cache hit rate on its own 0-100% scale.
+    ``days`` is ``builds.daily_report``'s list."""
+    from xml.sax.saxutils import escape
+
+    left, right, top, bottom = 64, 64, 40, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = max(len(days), 1)
+    slot = plot_w / n
+    longest = max((d["run_p50_s"] or 0.0 for d in days), default=0.0) or 1.0
+    unit, scale = ("min", 60.0) if longest >= 120 else ("s", 1.0)
+    title = "Build time and cache hit rate per day"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" font-family="sans-serif" font-size="12">',
+        f"<title>{title}</title>",
+        f'<rect width="{width}" height="{height}" fill="#fff"/>',
+        f'<text x="{left}" y="20" font-size="14" font-weight="bold">{title}</text>',
+        f'<rect x="{width - 330}" y="10" width="12" height="12" fill="#4c78a8"/>',
+        f'<text x="{width - 314}" y="20">median run ({unit})</text>',
+        f'<line x1="{width - 180}" y1="16" x2="{width - 160}" y2="16" stroke="#e45756" '
+        'stroke-width="2"/>',
+        f'<text x="{width - 154}" y="20">cache hit rate (%)</text>',
+    ]
+    for frac in (0.0, 0.5, 1.0):  # gridlines with both scales
+        y = top + plot_h * (1 - frac)
+        out += [
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#ddd"/>',
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{longest * frac / scale:.1f}</text>",
+            f'<text x="{left + plot_w + 6}" y="{y + 4:.1f}">{frac * 100:.0f}%</text>',
+        ]
+    points = []
+    for i, d in enumerate(days):
+        x = left + slot * i
+        label = escape(d["day"][5:])
+        if d["run_p50_s"] is not None:
+            h = plot_h * d["run_p50_s"] / longest
+            tip = escape(
+                f"{d['day']}: {d['runs']} runs, median {d['run_p50_s']:.1f} s"
+                + (f", cache {d['cache_hit_rate']:.0%}" if d["cache_hit_rate"] is not None else "")
+            )
+            out.append(
+                f'<rect x="{x + slot * 0.15:.1f}" y="{top + plot_h - h:.1f}" '
+                f'width="{slot * 0.7:.1f}" height="{h:.1f}" fill="#4c78a8"><title>{tip}</title>'
+                "</rect>"
+            )
+        if d["cache_hit_rate"] is not None:
+            points.append((x + slot / 2, top + plot_h * (1 - d["cache_hit_rate"])))
+        if n <= 16 or i % 2 == 0:
+            out.append(
+                f'<text x="{x + slot / 2:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
+                f"{label}</text>"
+            )
+    if points:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        out.append(f'<polyline points="{path}" fill="none" stroke="#e45756" stroke-width="2"/>')
+        out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#e45756"/>' for x, y in points]
+    if not any(d["runs"] for d in days):
+        out.append(
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" '
+            'fill="#666">no pipeline run in these days</text>'
+        )
+    out.append("</svg>")
+    return "\n".join(out)

@@ -16,7 +16,7 @@ from typing import Any
 from shipyard.adapters.vcs.git import GitCommit, GitRepo, RemoteMissing, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
-from shipyard.errors import InputError, Refused
+from shipyard.errors import InputError, Refused, ShipyardError
 from shipyard.store.uow import Store
 
 CHANGELOG = "CHANGELOG.md"
@@ -443,7 +443,7 @@ def release(
             ensure_project(uow, project)
             register_key(store, uow, actor)
             published = [reg.record(store, uow, project, pr, actor)[1] for pr in prepared]
-            _record_release(uow, p, commit, actor, built.run_id if built else None)
+            _record_release(uow, p, commit, actor, built.run_id if built else None, section)
     except BaseException:
         repo.delete_tag(p.tag)  # the changelog commit stays; a retry rewrites its section
         if push:
@@ -579,7 +579,9 @@ def _why(p: Plan) -> str:
     return f"{d.bump.label}, set by --bump; the commits ask for {d.computed.label}"
 
 
-def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | None) -> None:
+def _record_release(
+    uow: Any, p: Plan, commit: str, actor: str, run_id: int | None, changelog: str
+) -> None:
     from shipyard.store import artifacts as repo_tables
     from shipyard.store.events import utcnow
 
@@ -615,9 +617,28 @@ def _record_release(uow: Any, p: Plan, commit: str, actor: str, run_id: int | No
             "branch": p.branch,
             "artifacts": [n for n, _ in p.artifacts],
             "run_id": str(run_id) if run_id is not None else None,
+            "changelog": changelog,
         },
         project=p.project,
     )
+
+
+def changelog_of(event: dict[str, Any], root: Path | None = None) -> str | None:
+    """The changelog section a ``release.created`` event's release wrote: the event holds it;
+    a release recorded before it did has it as its tag's message, read from the repository
+    at ``root`` when that holds the tag. None when neither is at hand."""
+    payload = event.get("payload") or {}
+    if payload.get("changelog"):
+        return str(payload["changelog"])
+    tag = payload.get("tag")
+    if not tag or root is None:
+        return None
+    try:
+        message = GitRepo.open(root).git("tag", "--list", "--format=%(contents)", tag)
+    except ShipyardError:
+        return None
+    _title, sep, section = message.partition("\n\n")
+    return section.strip("\n") + "\n" if sep and section.strip() else None
 
 
 def _built_by(built: Any, node: str, base: provenance.BuildInfo) -> provenance.BuildInfo:

@@ -1,5 +1,5 @@
 """Audit: the event log, filterable; each event's inclusion proof to download; the newest
-signed checkpoint; the DORA chart (services/charts.py)."""
+signed checkpoint; the DORA chart and the build chart (services/charts.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)
 CHART_TTL_S = 60.0
+BUILD_CHART_DAYS = 14
 NO_CHART = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="900" height="40">'
     '<text x="4" y="24" font-family="sans-serif">{}</text></svg>'
@@ -84,6 +85,31 @@ def dora_chart(ctx: Ctx = Depends(page_ctx)) -> Response:
     svg, _age = cache.get(lambda: delivery_chart(state.store, spec, ctx.now))
     if not svg.startswith("<svg"):  # a line saying why there is no chart (no matplotlib)
         svg = NO_CHART.format(svg.removeprefix("<p>").removesuffix("</p>"))
+    return Response(
+        svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"}
+    )
+
+
+@router.get("/audit/charts/builds.svg")
+def builds_chart(ctx: Ctx = Depends(page_ctx)) -> Response:
+    """Build time and cache hit rate per day over two weeks, from the figures of
+    GET /api/v1/metrics/builds, made at most once a minute like the DORA chart."""
+    from shipyard.api.throttle import Cached
+    from shipyard.services import builds
+    from shipyard.services.charts import builds_svg
+
+    state = ctx.request.app.state
+    if not hasattr(state, "build_charts"):
+        state.build_charts = {}
+    project = ctx.project or ""
+    cache = state.build_charts.setdefault(project, Cached[str](CHART_TTL_S))
+    svg, _age = cache.get(
+        lambda: builds_svg(
+            builds.daily_report(
+                state.store, days=BUILD_CHART_DAYS, project=project or None, now=ctx.now
+            )
+        )
+    )
     return Response(
         svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"}
     )

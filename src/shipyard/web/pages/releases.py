@@ -4,6 +4,7 @@ Every action goes through the API's own release routes."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -11,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from shipyard.api.routes import release as api
 from shipyard.errors import ShipyardError
-from shipyard.services import artifacts, audit, breakglass
+from shipyard.services import artifacts, audit, breakglass, release, specs
 from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)
@@ -31,6 +32,17 @@ def _gates(ctx: Ctx) -> list[dict[str, Any]]:
     return out
 
 
+def _releases(ctx: Ctx) -> list[dict[str, Any]]:
+    """GET /api/v1/audit/events?kind=release.created, newest first, each with the changelog
+    section its release wrote (from the event, or from its tag in the server's repository
+    when the server runs in that project's repository)."""
+    store = ctx.request.app.state.store
+    project = ctx.project or ""
+    found = audit.log(store, kind="release.created", limit=20, project=project)["events"][::-1]
+    root = Path.cwd() if project and project == specs.local_project() else None
+    return [{**e, "changelog": release.changelog_of(e, root)} for e in found]
+
+
 @router.get("/releases", response_class=HTMLResponse)
 def releases(ctx: Ctx = Depends(page_ctx)) -> HTMLResponse:
     store = ctx.request.app.state.store
@@ -39,9 +51,7 @@ def releases(ctx: Ctx = Depends(page_ctx)) -> HTMLResponse:
     return render(
         ctx,
         "releases.html",
-        releases=audit.log(store, kind="release.created", limit=20, project=project)["events"][
-            ::-1
-        ],
+        releases=_releases(ctx),
         artifacts=artifacts.list_artifacts(store, project)["artifacts"] if project else [],
         gates=_gates(ctx) if spec is not None else [],
         approvals=audit.log(store, kind="approval.granted", limit=20, project=project)["events"][
