@@ -168,6 +168,24 @@ class RouterClient:
     def set_weights(self, weights: Mapping[str, int]) -> None:
         self._call("PUT", "/weights", dict(weights))
 
+    def in_flight(self, pool: str) -> int:
+        """Requests forwarded to ``pool`` not yet answered in full (the router's gauge); 0
+        when the router cannot tell."""
+        import httpx
+
+        from shipyard.adapters import local_http
+        from shipyard.adapters.routers.stats import IN_FLIGHT
+        from shipyard.domain import promtext
+
+        try:
+            text = local_http.get(self.admin_url + "/metrics", timeout=5.0).text
+        except httpx.HTTPError:
+            return 0
+        for s in promtext.parse(text):
+            if s.name == IN_FLIGHT and s.label("pool") == pool:
+                return int(s.value)
+        return 0
+
     def set_header_route(self, header: str, value: str, pool: str) -> None:
         self._call("PUT", "/header-route", {"header": header, "value": value, "pool": pool})
 

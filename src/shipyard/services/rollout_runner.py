@@ -27,6 +27,7 @@ from shipyard.store.events import utcnow
 from shipyard.store.uow import Store
 
 POLL = 0.2  # seconds between observations
+DRAIN_TIMEOUT = 10.0  # longest wait for a pool's requests in flight before its instances stop
 STATUS = {r.Phase.HEALTHY: "succeeded", r.Phase.ABORTED: "rolled-back"}
 
 
@@ -566,6 +567,8 @@ class Runner:
             keep = self.instances.of(phys)[: c.instances]
             if len(keep) < len(self.instances.of(phys)):  # drain before stopping
                 self._set_pool(phys, [m.address for m in keep if m in keep])
+                if self.backends.get(phys) == []:
+                    self._drain(phys)
             self.instances.scale(phys, c.instances, self._launch(c.pool))
         elif isinstance(c, r.SetWeights):
             ready = self._ready_now()
@@ -612,6 +615,17 @@ class Runner:
         if rows:
             with self.store.begin() as uow:
                 repo.add_measurements(uow.conn, self.dep["id"], rows)
+
+    def _drain(self, pool: str) -> None:
+        """Wait until the router has no request in flight to ``pool``, now out of it, so
+        stopping its instances cuts no response short (a rolled-back canary answering slowly:
+        without it, the request was cut and the router answered 502)."""
+        in_flight = getattr(self.router, "in_flight", None)
+        if in_flight is None:  # nginx: in-flight requests finish on the old workers
+            return
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while in_flight(pool) > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _set_pool(self, pool: str, backends: list[str]) -> None:
         assert self.router is not None
