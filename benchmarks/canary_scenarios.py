@@ -305,10 +305,11 @@ class Bench:
         self.failures: Counter[tuple[int, str]] = Counter()
         self.failed_at: dict[str, float] = {}  # a failure's text: when it first came back
 
-    def count(self, start: float, end: float, version: str) -> tuple[int, int]:
+    def count(self, start: float, end: float, version: str, record: bool = True) -> tuple[int, int]:
         answers = self.load.between(start, end)
         failed = [a for a in answers if not 200 <= a.status < 300]
-        for a in failed:  # what failed, for the report: status (0: no answer) and version
+        # what failed, for the report: status (0: no answer) and version
+        for a in failed if record else ():
             self.failures[(a.status, a.version or "-")] += 1
             self.failed_at.setdefault(a.said[:60], a.at - start)
         return len(failed), sum(1 for a in answers if a.version == version)
@@ -349,7 +350,7 @@ class Bench:
             m.unlink()
         end = time.time()
         failed, new = self.count(start, end, version)
-        crash_failed, _ = self.count(crash, end, version)
+        crash_failed, _ = self.count(crash, end, version, record=False)
         return Result(
             number,
             "crash 20 s after start",
