@@ -39,6 +39,7 @@ class Settings(NamedTuple):  # not a dataclass: `shipyard run`'s up-to-date chec
     token: str | None = None
     blobs: str = "disk"  # SHIPYARD_BLOBS: disk, postgres or s3://BUCKET[/PREFIX]
     shared: bool = False  # a server or worker on PostgreSQL: nothing may be bound to its host
+    pipeline_blobs: str = "disk"  # where the pipeline cache is shared, behind the local disk
 
     @property
     def key_dir(self) -> Path:
@@ -65,9 +66,12 @@ class Settings(NamedTuple):  # not a dataclass: `shipyard run`'s up-to-date chec
             database_url=url,
             server_url=env.get("SHIPYARD_SERVER") or None,
             token=env.get("SHIPYARD_TOKEN") or None,
-            # Bytes live beside the rows that name them: a CLI on the shared database too,
-            # or the artifacts it records would be unreadable from any other machine.
+            # Artifacts' bytes live beside the rows that name them: a CLI's on the shared
+            # database too, or what it publishes would be unreadable from any other machine.
             blobs=env.get("SHIPYARD_BLOBS")
             or ("postgres" if url.startswith("postgresql") else "disk"),
             shared=shared,
+            # The pipeline cache is the local disk unless it is shared on purpose: a CLI keeps
+            # its up-to-date and incremental paths, which read the disk alone.
+            pipeline_blobs=env.get("SHIPYARD_BLOBS") or ("postgres" if shared else "disk"),
         )

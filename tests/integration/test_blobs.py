@@ -166,8 +166,8 @@ def test_pipeline_cache_shares_through_the_shared_store(
 ) -> None:
     """A pipeline blob stored on one host reaches another through the shared store when the
     first closes; on disk alone the cache stays a plain local CAS."""
-    one = pipeline_cas(replace(store, blobs_url=kind, home=tmp_path / "one"))
-    two = pipeline_cas(replace(store, blobs_url=kind, home=tmp_path / "two"))
+    one = pipeline_cas(replace(store, pipeline_blobs_url=kind, home=tmp_path / "one"))
+    two = pipeline_cas(replace(store, pipeline_blobs_url=kind, home=tmp_path / "two"))
     small = one.put_bytes(b"log line\n")  # packed
     src = tmp_path / "out.bin"
     big = _big(src, 200_000)

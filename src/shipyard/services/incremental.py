@@ -116,7 +116,7 @@ def answer(
     steps as JSON. None: the full path must decide (nothing was run or recorded)."""
     from shipyard.services.uptodate import NODES
 
-    if settings.blobs != "disk":
+    if settings.pipeline_blobs != "disk":
         return None
     try:
         data = marshal.loads((settings.home / NODES).read_bytes())

@@ -1057,7 +1057,7 @@ def _stamp(state: _Run, graph: Graph, summary: dict[str, Any], base: int | None)
     )
     from shipyard.services import incremental
 
-    if state.store.blobs_url == "disk" and all(incremental.eligible(j) for j in jobs):
+    if state.store.pipeline_blobs_url == "disk" and all(incremental.eligible(j) for j in jobs):
         # ``base`` None: this run wrote a row for every step, and is the base of the next.
         base_keys = (
             {n: k for n, (k, st) in state.base_steps.items() if st == "success"}

@@ -33,6 +33,7 @@ class Store:
     home: Path
     _engine: Engine | None = field(default=None, repr=False)
     blobs_url: str = "disk"  # where blobs live: disk, postgres or s3://... (adapters/blobs)
+    pipeline_blobs_url: str = "disk"  # the shared store behind the pipeline's local cache
     shared: bool = False  # organisation mode: the signing key must be configured, not minted
     # Checked at the start of every write transaction, in it: a lease holder's fencing token
     # (services/work.py), so a writer that lost its lease has its write refused.
@@ -82,6 +83,7 @@ class Store:
             settings.database_url,
             settings.home,
             blobs_url=settings.blobs,
+            pipeline_blobs_url=settings.pipeline_blobs,
             shared=settings.shared,
         )
 

@@ -38,7 +38,7 @@ def check_kind(kind: str) -> str:
 
 def open_blobs(store: Store, space: str) -> BlobStore:
     """The store's blobs of ``space`` in its configured backend."""
-    kind = check_kind(store.blobs_url)
+    kind = check_kind(store.pipeline_blobs_url if space == "pipeline" else store.blobs_url)
     if kind == "disk":
         from shipyard.adapters.blobs.disk import DiskBlobs
 
@@ -58,7 +58,7 @@ def pipeline_cas(store: Store) -> DiskCAS | Tiered:
     from shipyard.adapters.cas.disk import DiskCAS
 
     local = DiskCAS(store.home / "cas" / "pipeline", pack_below=PACK_BELOW)
-    if store.blobs_url == "disk":
+    if store.pipeline_blobs_url == "disk":
         return local
     from shipyard.adapters.blobs.tiered import Tiered
 
