@@ -127,3 +127,15 @@ def test_a_fenced_store_shares_the_engine(store: Store) -> None:
     assert lease is not None
     assert lease.fenced.engine is store.engine
     assert replace(store).fence is None
+
+
+def test_work_recorded_held_is_never_taken_by_a_worker(store: Store) -> None:
+    """A foreground command records its work already held (`deploy`, `rollback`): a worker
+    polling at that moment gets nothing, and the command's lease (token 1) writes."""
+    with store.begin() as uow:
+        token = work.add_held(uow.conn, "rollout:d2", "rollout", "shop", "cli@host")
+    assert work.take(store, ["rollout"], "worker@other", 5) == []
+    assert work.take_item(store, "rollout:d2", "worker@other") is None
+    lease = work.Lease(store, "rollout:d2", "cli@host", token)
+    _write(lease, "held-writes")
+    assert "held-writes" in _names(store)
