@@ -211,10 +211,10 @@ class LocalExecutor:
         for a live view of the run (services/pipeline_live.py).
 
         A spawner runs the oldest attempt it holds and reuses one log file for the next. It
-        reports an end before it starts the next attempt, so bytes read while no report waits
-        on its pipe are the running step's; bytes read otherwise are dropped and read again
-        from the next step's start. A spawner that reported an end less than ``settle_s`` ago
-        may not have truncated its log for the next attempt yet, and is left for next time.
+        empties the file, then reports the end, then starts the next attempt: bytes read while
+        no report waits on its pipe are the running step's, bytes read otherwise are dropped,
+        and once a report is read the file holds nothing of the step that ended. A spawner
+        that reported an end less than ``settle_s`` ago is left for next time.
         """
         now = time.monotonic()
         read: dict[int, tuple[_Live, bytes]] = {}

@@ -148,7 +148,11 @@ class Spawner:
             code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
             sid, log, started, _, _, note = self.running.pop(pid)
             now = time.monotonic()
-            send(1, ("done", sid, code, started, now - started, read_log(log), note))
+            written = read_log(log)
+            # Emptied before the end is reported: once the parent has read the report, the
+            # slot's file holds nothing of this step for a live reader to lend the next one.
+            os.ftruncate(log, 0)
+            send(1, ("done", sid, code, started, now - started, written, note))
             self.free.append(log)
 
     def timers(self, now: float) -> float | None:
