@@ -7,8 +7,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,3 +237,67 @@ def test_a_gitlab_merge_request_hook_queues_its_last_commit(world: World) -> Non
         "reason": "merge request close",
     }
     assert _work(world)["status"] == "done"
+
+
+def _wait(what: str, done: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_request_run_again(
+    world: World, tmp_path: Path
+) -> None:
+    """`shipyard worker` takes a queued run by lease; killed (-9) in the middle of its step,
+    another worker takes the request over within the lease, marks the dead worker's run
+    `abandoned`, runs the commit again and settles the request `done` with the new run."""
+    marker = tmp_path / "attempts.txt"
+    clone = tmp_path / "clone"
+    _git("clone", "-q", str(world.origin), str(clone), cwd=tmp_path)
+    (clone / "shipyard.yaml").write_text(
+        "project: shop\npipeline:\n  jobs:\n    slow:\n"
+        f"      run: echo started >> {marker} && sleep 3 && mkdir -p out && echo ok > out/s.txt\n"
+        "      outputs: [out/s.txt]\n"
+    )
+    _git("commit", "-qam", "slow", cwd=clone)
+    _git("push", "-q", "origin", "HEAD", cwd=clone)
+    commit = _git("rev-parse", "HEAD", cwd=clone)
+    queued = httpx.post(
+        f"{world.url}/api/v1/runs?project=shop",
+        headers=world.h("developer"),
+        json={"commit": commit},
+    )
+    assert queued.status_code == 202, queued.text
+    request_id = queued.json()["id"]
+
+    def request() -> dict[str, Any]:
+        return next(r for r in world.requests() if r["id"] == request_id)
+
+    env = {**os.environ, "SHIPYARD_LEASE_S": "2"}
+    argv = [sys.executable, "-m", "shipyard", "worker", "--kinds", "run"]
+    first = subprocess.Popen(argv, cwd=world.home, env=env, stderr=subprocess.DEVNULL)
+    try:
+        _wait("the first worker's step", lambda: marker.exists())
+        dead_run = request()["run_id"]
+        assert request()["status"] == "running" and dead_run is not None
+    finally:
+        first.kill()
+        first.wait()
+    killed = time.monotonic()
+    second = subprocess.Popen(argv, cwd=world.home, env=env, stderr=subprocess.DEVNULL)
+    try:
+        _wait("the second attempt", lambda: len(marker.read_text().splitlines()) == 2)
+        taken_over = time.monotonic() - killed
+        _wait("the request to settle", lambda: request()["status"] != "running")
+    finally:
+        second.terminate()
+        second.wait(10)
+    settled = request()
+    assert settled["status"] == "done", settled
+    assert settled["run_id"] not in (None, dead_run)
+    assert taken_over < 10, f"taken over after {taken_over:.1f} s"
+    shown = as_json(shipyard("runs", "show", str(settled["run_id"]), "--json", cwd=world.home))
+    assert shown["status"] == "success" and shown["commit"] == commit
+    dead = as_json(shipyard("runs", "show", str(dead_run), "--json", cwd=world.home))
+    assert dead["status"] == "abandoned"

@@ -47,9 +47,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     notifications: docs/server.md), and write the remote cache's counts as it goes."""
     worker = None
     if app.state.worker:
-        from shipyard.services.worker import Worker
+        from shipyard.services.worker import SERVER_KINDS, Worker
 
-        worker = Worker(app.state.store)
+        worker = Worker(app.state.store, kinds=SERVER_KINDS)
         worker.start()
     app.state.remote_cache.start()
     try:

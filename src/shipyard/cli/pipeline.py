@@ -312,13 +312,14 @@ def runs_work(
     """Run the queued run requests (from the API and git webhooks) against this store."""
     import time
 
-    from shipyard.services import run_requests
+    from shipyard.services import run_requests, work
 
     store = open_store()
+    owner = work.owner_id("runs-work")
     done: list[dict[str, Any]] = []
     try:
         while True:
-            settled = run_requests.work_once(store)
+            settled = run_requests.work_once(store, owner)
             if settled is not None:
                 done.append(settled)
                 if not json_mode(json_):

@@ -7,9 +7,10 @@ host knows it (``owner/name``, matched against webhook bodies), the remote a wor
 from, the webhook secret, the executor (``local``, ``dask://HOST:PORT``, ``dask-local:N``) and an
 optional status command. The secret is never shown again, nor written to an event.
 
-A request is queued in one transaction with its ``run.queued`` event. A worker claims the
-oldest queued request (``queued`` -> ``running``, guarded so that two workers never take the
-same one), runs it, and settles it ``done`` with the run's id or ``failed`` with the reason:
+A request is queued in one transaction with its ``run.queued`` event and its work item
+(``run:<id>``, ``services/work.py``). A worker takes the oldest by lease (two workers never hold
+the same one; when one dies another takes the request over within a lease period and runs it
+again), runs it, and settles it ``done`` with the run's id or ``failed`` with the reason:
 a commit the remote does not have, a shipyard.yaml that is missing or invalid at that commit,
 or for another project. The run itself is recorded as any run is, with the commit checked out.
 """
@@ -24,15 +25,19 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import webhooks
 from shipyard.domain.access import Permission
 from shipyard.errors import InputError, NotFound, Refused, ShipyardError, Unauthenticated
+from shipyard.services import work
 from shipyard.services.tokens import Principal
 from shipyard.store import run_requests as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 STATUS_TIMEOUT_S = 60.0
 _NAME = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+")
@@ -174,6 +179,7 @@ def request_run(
                 "updated_at": now,
             },
         )
+        work.add(uow.conn, f"run:{request_id}", "run", project)
         payload = {"request": request_id, "commit": commit, "ref": ref, "trigger": trigger}
         uow.events.append(
             "run.queued", f"run-request:{request_id}", actor, payload, project=project
@@ -255,17 +261,59 @@ def hook(store: Store, headers: Mapping[str, str], body: bytes) -> dict[str, Any
 # --- the worker's side -------------------------------------------------------------------------
 
 
-def work_once(store: Store) -> dict[str, Any] | None:
-    """Claim the oldest queued request and run it; the settled request, or None if none."""
-    while True:
-        with store.begin() as uow:
-            found = repo.oldest_queued(uow.conn)
-            if found is None:
-                return None
-            if not repo.claim(uow.conn, found["id"], utcnow()):
-                continue  # another worker took it between the two statements
-            repository = repo.repository(uow.conn, found["project"])
-        return execute(store, found, repository)
+def adopt(conn: Connection) -> None:
+    """Give every unsettled request its work item, in the caller's transaction (requests
+    queued before run requests were leased work); a request that has one keeps it."""
+    for request_id, project in repo.unsettled(conn):
+        work.add(conn, f"run:{request_id}", "run", project)
+
+
+def work_once(store: Store, owner: str) -> dict[str, Any] | None:
+    """Take the oldest run request nobody holds and run it under its lease; the settled
+    request, or None if there is none."""
+    with store.begin() as uow:
+        adopt(uow.conn)
+    taken = work.take(store, ["run"], owner, 1)
+    if not taken:
+        return None
+    return run_leased(store, taken[0])
+
+
+def run_leased(store: Store, lease: work.Lease) -> dict[str, Any] | None:
+    """Run the request ``lease`` holds, renewing it meanwhile. A request found running was
+    started by a worker that died or stalled past its lease: it is run again from its commit
+    (the step cache keeps what that worker finished). None when the lease was lost."""
+    request_id = int(lease.item.removeprefix("run:"))
+    try:
+        with lease.heartbeat():
+            with lease.fenced.begin() as uow:
+                found = repo.request(uow.conn, request_id)
+                if found is None or found["status"] in ("done", "failed"):
+                    settled = found
+                else:
+                    repo.start(uow.conn, request_id, utcnow())
+                    settled = None
+                repository = repo.repository(uow.conn, found["project"]) if found else None
+            if found is not None and settled is None:
+                if found["run_id"] is not None:  # the run of a worker that is gone
+                    _abandon(lease.fenced, int(found["run_id"]))
+                settled = execute(lease.fenced, found, repository)
+    except work.LeaseLost:
+        return None
+    except BaseException as exc:  # Ctrl-C too: another worker may take it at once
+        lease.release(done=False, wait_s=work.RETRY_S if isinstance(exc, Exception) else 0.0)
+        raise
+    lease.release(done=True)
+    return settled
+
+
+def _abandon(store: Store, run_id: int) -> None:
+    from shipyard.store.runlog import RunLog
+
+    with store.begin():  # the lease is still ours
+        pass
+    with RunLog(store.url, store.home).begin() as tx:
+        tx.abandon(run_id, "worker")
 
 
 def execute(
@@ -296,7 +344,7 @@ def execute(
         shutil.rmtree(folder, ignore_errors=True)
     if hook_notes:
         reason = "; ".join([r for r in (reason, *hook_notes) if r])
-    with store.begin() as uow:
+    with store.begin() as uow:  # fenced under a lease: a stale worker's result is refused
         repo.settle(uow.conn, request["id"], status, run_id, reason, utcnow())
     return show(store, request["id"])
 
@@ -352,6 +400,15 @@ def _run(
             "the repository configured for a project must hold that project's shipyard.yaml",
             code="project-mismatch",
         )
+
+    class Started(pipeline.NullReporter):
+        """Writes the run's id on the request as the run starts: a worker taking the request
+        over then knows which run to mark abandoned."""
+
+        def started(self, run_id: int, total: int) -> None:
+            with store.begin() as uow:
+                repo.set_run(uow.conn, int(request["id"]), run_id)
+
     executor = repository["executor"]
     return pipeline.run(
         store,
@@ -360,6 +417,7 @@ def _run(
         trigger=request["trigger"],
         actor=request["requested_by"],
         executor_target=None if executor == "local" else executor,
+        reporter=Started(),
     )
 
 

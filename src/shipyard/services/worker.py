@@ -3,13 +3,15 @@
 Kinds of work (``JOBS``): ``rollout`` (a deployment to drive, one row each, made with the
 deployment), ``supervise`` (an environment's supervisor loop, ``services/supervisor.py``: one
 row per environment, taken again by each deployment, done when the environment is idle),
-``schedules`` (scheduled flag changes, one row: applied every few seconds by
-whichever worker holds it) and ``notify`` (delivery of events to the configured sinks, one
-row). Every worker polls for work nobody holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so
-when a worker dies its leases run out and others take its work over within one lease period
-plus one poll, from the state the database holds. A worker told to stop (SIGTERM, Ctrl-C) lets
-go of its leases at once, so others take over without waiting for them to run out; its
-rollouts are not rolled back (their instances and router keep serving as they are).
+``schedules`` (scheduled flag changes, one row: applied every few seconds by whichever worker
+holds it), ``notify`` (delivery of events to the configured sinks, one row) and ``run`` (a
+queued run request, ``services/run_requests.py``, one row each; a server's own worker leaves
+these to dedicated workers, as a build takes whole cores). Every worker polls for work nobody
+holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so when a worker dies its leases run out and
+others take its work over within one lease period plus one poll, from the state the database
+holds. A worker told to stop (SIGTERM, Ctrl-C) lets go of its leases at once, so others take
+over without waiting for them to run out; its rollouts are not rolled back (their instances
+and router keep serving as they are).
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ log = logging.getLogger("shipyard.worker")
 
 POLL_S = 1.0
 MAX_ROLLOUTS = 16  # rollouts one worker drives at once
+MAX_RUNS = 1  # pipeline runs at once: each already runs its steps on every core
 SCHEDULES_EVERY_S = 5.0
 NOTIFY_EVERY_S = 1.0
 SINGLETONS = {"schedules": "schedules", "notify": "notify"}  # kind -> the row's id
-KINDS = ("rollout", "supervise", "schedules", "notify")
+KINDS = ("rollout", "supervise", "schedules", "notify", "run")
+SERVER_KINDS = ("rollout", "supervise", "schedules", "notify")  # a server's own worker
 
 
 def _rollout(store: Store, lease: work.Lease, stop: threading.Event) -> None:
@@ -44,6 +48,14 @@ def _supervise(store: Store, lease: work.Lease, stop: threading.Event) -> None:
     from shipyard.services import supervisor
 
     supervisor.supervise(store, lease, stop)
+
+
+def _run_request(store: Store, lease: work.Lease, stop: threading.Event) -> None:
+    from shipyard.services import run_requests
+
+    settled = run_requests.run_leased(store, lease)
+    if settled is not None:
+        log.info("run request %s %s %s", settled["id"], settled["status"], settled["reason"])
 
 
 def _every(seconds: float, do: Callable[[Store], Any]) -> Callable[..., None]:
@@ -91,6 +103,7 @@ JOBS: dict[str, Callable[[Store, work.Lease, threading.Event], None]] = {
     "supervise": _supervise,
     "schedules": _every(SCHEDULES_EVERY_S, _apply_schedules),
     "notify": _every(NOTIFY_EVERY_S, _deliver),
+    "run": _run_request,
 }
 
 
@@ -101,6 +114,7 @@ class Worker:
     owner: str = field(default_factory=lambda: work.owner_id("worker"))
     poll_s: float = POLL_S
     max_rollouts: int = MAX_ROLLOUTS
+    max_runs: int = MAX_RUNS
     stop: threading.Event = field(default_factory=threading.Event)
     running: dict[str, tuple[threading.Thread, work.Lease]] = field(default_factory=dict)
 
@@ -112,6 +126,10 @@ class Worker:
             for kind, item in SINGLETONS.items():
                 if kind in self.kinds:
                     work.add(uow.conn, item, kind, "*")
+            if "run" in self.kinds:
+                from shipyard.services import run_requests
+
+                run_requests.adopt(uow.conn)
 
     def poll_once(self) -> list[str]:
         """Take what work there is room for and start it; the items taken."""
@@ -120,7 +138,11 @@ class Worker:
                 del self.running[item]
         busy = sum(1 for i in self.running if i.startswith(("rollout:", "supervise:")))
         room = self.max_rollouts - busy + len(SINGLETONS)
-        taken = work.take(self.store, list(self.kinds), self.owner, room)
+        others = [k for k in self.kinds if k != "run"]
+        taken = work.take(self.store, others, self.owner, room) if others else []
+        if "run" in self.kinds:  # a budget of their own: a rollout never waits for a build
+            runs = sum(1 for i in self.running if i.startswith("run:"))
+            taken += work.take(self.store, ["run"], self.owner, self.max_runs - runs)
         for lease in taken:
             kind = lease.item.partition(":")[0] if ":" in lease.item else lease.item
             thread = threading.Thread(

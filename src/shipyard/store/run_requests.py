@@ -76,24 +76,24 @@ def requests(conn: Connection, project: str | None, limit: int) -> list[dict[str
     return [dict(r._mapping) for r in conn.execute(query)]
 
 
-def oldest_queued(conn: Connection) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(run_requests)
-        .where(run_requests.c.status == "queued")
-        .order_by(run_requests.c.id)
-        .limit(1)
-    ).first()
-    return None if row is None else dict(row._mapping)
+def unsettled(conn: Connection) -> list[tuple[int, str]]:
+    c = run_requests.c
+    rows = conn.execute(
+        select(c.id, c.project).where(c.status.in_(("queued", "running"))).order_by(c.id)
+    )
+    return [(int(r.id), str(r.project)) for r in rows]
 
 
-def claim(conn: Connection, request_id: int, now: str) -> bool:
-    """Move a queued request to running; False when another worker took it first."""
-    result = conn.execute(
+def start(conn: Connection, request_id: int, now: str) -> None:
+    conn.execute(
         update(run_requests)
-        .where(run_requests.c.id == request_id, run_requests.c.status == "queued")
+        .where(run_requests.c.id == request_id)
         .values(status="running", updated_at=now)
     )
-    return result.rowcount == 1
+
+
+def set_run(conn: Connection, request_id: int, run_id: int) -> None:
+    conn.execute(update(run_requests).where(run_requests.c.id == request_id).values(run_id=run_id))
 
 
 def settle(
