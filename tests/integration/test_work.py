@@ -139,3 +139,18 @@ def test_work_recorded_held_is_never_taken_by_a_worker(store: Store) -> None:
     lease = work.Lease(store, "rollout:d2", "cli@host", token)
     _write(lease, "held-writes")
     assert "held-writes" in _names(store)
+
+
+def test_a_lease_that_cannot_be_renewed_for_its_period_is_lost(store: Store) -> None:
+    """With the work's table gone (the database lost, the project's schema dropped), every
+    renewal fails: the holder marks the lease lost once a lease period passed without one, so
+    a supervisor stops instead of retrying forever beside whoever took the work over."""
+    item = _add(store)
+    lease = work.take_item(store, item, "w1", lease_s=0.6)
+    assert lease is not None
+    with lease.heartbeat(every=0.05):
+        with store.begin() as uow:
+            uow.conn.execute(repo.work_items.delete())
+            uow.conn.exec_driver_sql("DROP TABLE work_items")
+        assert not lease.lost.wait(0.3)  # not yet a lease period
+        assert lease.lost.wait(3)

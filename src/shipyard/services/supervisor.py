@@ -186,7 +186,7 @@ def serve(store: Store, root: Path, project: str, env: str) -> int:
         sender.start()
         try:
             with lease.heartbeat():
-                sup.run(done)
+                sup.run(done, lease.lost)
         except work.LeaseLost:
             return 0  # taken over (or revoked): the holder now supervises
         finally:
@@ -260,9 +260,11 @@ class Supervisor:
         with contextlib.suppress(OSError), open(self.base / "supervisor.log", "a") as log:
             log.write(f"{stamp} {text}\n")
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, lost: threading.Event | None = None) -> None:
+        """Look every ``TICK`` until stopped, idle, or ``lost`` (the lease could not be kept:
+        another supervisor may act on the environment now)."""
         self.say(f"supervising {self.env} (pid {os.getpid()})")
-        while not stop.is_set():
+        while not stop.is_set() and not (lost is not None and lost.is_set()):
             try:
                 if not self.tick():
                     break

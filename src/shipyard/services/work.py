@@ -14,6 +14,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -99,16 +100,22 @@ class Lease:
     @contextlib.contextmanager
     def heartbeat(self, every: float = 0.0) -> Iterator[None]:
         """Renew the lease in the background while the body runs; a renewal that fails marks
-        it lost (the body's next write raises LeaseLost)."""
+        it lost (the body's next write raises LeaseLost), and so does a lease period without
+        one (the database away, or the project's schema dropped): another holder may have it
+        by then."""
         stop = threading.Event()
 
         def beat() -> None:
+            renewed = time.monotonic()
             while not stop.wait(every or self.lease_s / 3):
                 try:
                     if not self.renew():
                         return
+                    renewed = time.monotonic()
                 except Exception:  # the database briefly away: try again, the expiry decides
-                    continue
+                    if time.monotonic() - renewed > self.lease_s:
+                        self.lost.set()
+                        return
 
         thread = threading.Thread(target=beat, name=f"heartbeat {self.item}", daemon=True)
         thread.start()
