@@ -57,6 +57,13 @@ def root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the split is the router's; the database only records the steps (both
+    databases record rollouts in tests/integration/test_deploy.py)."""
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture
 def spec(store: Store) -> Iterator[Any]:
     spec = parse_spec(SPEC)
     yield spec
