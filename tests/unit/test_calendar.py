@@ -67,6 +67,7 @@ YEAR_END = FreezeWindow.one_off(
         ("1w2d3h4m5s", timedelta(weeks=1, days=2, hours=3, minutes=4, seconds=5)),
         (" 1h 30m ", timedelta(hours=1, minutes=30)),
         ("0s", timedelta(0)),
+        ("1.5h", timedelta(minutes=90)),
     ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
@@ -74,7 +75,7 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "3", "3x", "1m1h", "-1h", "1.5h", "h", "3D", "1h30", "d3"])
+@pytest.mark.parametrize("text", ["", "3", "3x", "1m1h", "-1h", "1h1h", "h", "3D", "1h30", "d3"])
 def test_parse_duration_invalid(text: str) -> None:
     """Anything else raises duration-invalid with a hint listing the units."""
     with pytest.raises(DurationInvalid) as info:

@@ -38,6 +38,8 @@ def test_parse_when(text: str, expected: str) -> None:
         ("2026-12-01T09:00", "schedule-time-naive"),
         ("tomorrow", "schedule-time-invalid"),
         ("+2x", "schedule-time-invalid"),
+        ("+", "schedule-time-invalid"),
+        ("+2h1d", "schedule-time-invalid"),
         ("25:00", "schedule-time-invalid"),
         ("", "schedule-time-invalid"),
     ],

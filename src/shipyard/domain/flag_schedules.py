@@ -12,12 +12,10 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+from shipyard.domain.durations import DurationInvalid, parse_seconds
 from shipyard.errors import InputError
 
 ACTIONS = ("enable", "disable", "rollout")
-_RELATIVE = re.compile(r"^\+(?:\d+[dhms])+$")
-_PART = re.compile(r"(\d+)([dhms])")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _HINT = "give +2h, +30m, +1d2h, 10:30 (UTC, next occurrence) or 2026-12-01T09:00Z"
 
@@ -42,10 +40,11 @@ def parse_when(text: str, now: datetime) -> datetime:
     """``text`` as an aware UTC time, whole seconds; relative and clock forms count from ``now``."""
     now = aware(now).astimezone(UTC)
     value = (text or "").strip()
-    if _RELATIVE.match(value):
-        delta = timedelta()
-        for amount, unit in _PART.findall(value):
-            delta += timedelta(**{_UNITS[unit]: int(amount)})
+    if value.startswith("+"):  # a duration from now (domain/durations.py)
+        try:
+            delta = timedelta(seconds=parse_seconds(value[1:], bare=False))
+        except DurationInvalid as exc:
+            raise InputError(exc.message, _HINT, code="schedule-time-invalid") from None
         return (now + delta).replace(microsecond=0)
     clock = _CLOCK.match(value)
     if clock:

@@ -14,12 +14,12 @@ gates it overrode and who asked and approved.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shipyard.domain.durations import DurationInvalid, parse_seconds
 from shipyard.domain.vulnerabilities import Finding, Severity, parse_severity
 from shipyard.errors import InputError
 
@@ -526,29 +526,14 @@ GATE_KINDS: dict[str, type[Gate]] = {
 
 # -- parsing ------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
-_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-
 
 def parse_duration(text: str | int | float) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``; a bare number is seconds."""
-    if isinstance(text, bool):
-        raise GateInvalid(f"{text!r} is not a duration", "write a duration like 30m, 2h or 1d")
-    if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        compact = text.strip().lower().replace(" ", "")
-        pos, seconds = 0, 0.0
-        for m in _DURATION.finditer(compact):
-            if m.start() != pos:
-                break
-            seconds += float(m[1]) * _UNIT_SECONDS[m[2]]
-            pos = m.end()
-        if not compact or pos != len(compact):
-            raise GateInvalid(f"{text!r} is not a duration", "write a duration like 30m, 2h or 1d")
-    if seconds < 0:
-        raise GateInvalid(f"{text!r} is negative", "a duration must be zero or more")
-    return timedelta(seconds=seconds)
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` (``domain/durations.py``); a bare number is
+    seconds."""
+    try:
+        return timedelta(seconds=parse_seconds(text))
+    except DurationInvalid as exc:
+        raise GateInvalid(exc.message, "write a duration like 30m, 2h or 1d") from exc
 
 
 def _fmt(delta: timedelta) -> str:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
 
+from shipyard.domain.durations import DurationInvalid, parse_seconds
 from shipyard.domain.expressions import EvalContext, Expression, ExpressionError, parse_expression
 from shipyard.errors import InputError
 
@@ -261,24 +262,15 @@ def _matrix_from(
     return (vectors or None), lists[0], lists[1]
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_duration(value: object, what: str = "duration") -> float:
-    """Seconds from a number or text such as ``90s``, ``10m``, ``1h30m``."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    text = str(value).strip().replace(" ", "")
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return float(text)
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
+    """Seconds from a number or text such as ``90s``, ``10m``, ``1h30m`` (domain/durations.py)."""
+    try:
+        return parse_seconds(value)
+    except DurationInvalid as exc:
         raise PipelineError(
-            f"{what}: {value!r} is not a duration",
+            f"{what}: {value!r} is not a duration ({exc.message})",
             "write a number of seconds or a duration such as 30s, 10m, 1h30m",
-        )
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+        ) from exc
 
 
 # --- matrix ----------------------------------------------------------------------------------

@@ -11,21 +11,12 @@ NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 def _duration_seconds(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like 90s, 10m, 1h30m or 3d")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
-        from shipyard.domain.calendar import parse_duration
-        from shipyard.errors import InputError
+    from shipyard.domain.durations import DurationInvalid, parse_seconds
 
-        try:
-            return parse_duration(value).total_seconds()
-        except InputError as exc:  # re-raised as ValueError so the error keeps its position
-            raise ValueError(f"{exc.message}; expected a duration like 90s, 10m or 1h30m") from exc
-    raise ValueError("expected a duration like 90s, 10m, 1h30m or 3d")
+    try:
+        return parse_seconds(value)
+    except DurationInvalid as exc:  # re-raised as ValueError so the error keeps its position
+        raise ValueError(f"{exc.message}; expected a duration like 90s, 10m or 1h30m") from exc
 
 
 Duration = Annotated[float, BeforeValidator(_duration_seconds)]

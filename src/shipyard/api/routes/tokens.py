@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission
-from shipyard.domain.calendar import MAX_DURATION_DAYS
+from shipyard.domain.durations import MAX_DAYS
 from shipyard.identity import of_principal
 from shipyard.services import tokens
 from shipyard.services.tokens import Principal
@@ -24,7 +24,7 @@ class NewToken(BaseModel):
     role: str
     name: str = Field("api", max_length=200)
     project: str | None = None
-    expires_in_seconds: int | None = Field(None, gt=0, le=MAX_DURATION_DAYS * 86400)
+    expires_in_seconds: int | None = Field(None, gt=0, le=MAX_DAYS * 86400)
     environments: list[str] | None = Field(None, max_length=50)
 
 
