@@ -237,3 +237,21 @@ def test_output_folders_exist_before_the_step_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (repo / "build/deep/a.txt").read_text() == "hi\n"
     assert (repo / "gen/one.o").read_text() == "x\n"
+
+
+def test_shipyard_shell_bash_keeps_a_plain_command_on_bash(tmp_path: Path) -> None:
+    """A plain list of programs runs under /bin/sh; with SHIPYARD_SHELL=bash (here in a job's
+    env) the same list runs under bash."""
+    jobs = (
+        "    plain: {run: './parent.sh plain ; /bin/true', outputs: [plain.txt]}\n"
+        "    forced:\n"
+        "      run: './parent.sh forced ; /bin/true'\n"
+        "      env: {SHIPYARD_SHELL: bash}\n"
+        "      outputs: [forced.txt]\n"
+    )
+    repo = _repo(tmp_path, jobs, {"parent.sh": '#!/bin/sh\ncat /proc/$PPID/comm > "$1.txt"\n'})
+    (repo / "parent.sh").chmod(0o755)
+    proc = shipyard("run", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert (repo / "plain.txt").read_text().strip() in ("sh", "dash")
+    assert (repo / "forced.txt").read_text().strip() == "bash"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.adapters.executors.commands import Launch, launch_for
+from shipyard.adapters.executors.commands import Launch, launch_for, wants_bash
 from shipyard.adapters.executors.local import (
     LocalExecutor,
     OutputsError,
@@ -471,3 +471,20 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):  # gone before, or while, it was read
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PATH": "/usr/bin"}, False),
+        ({"SHIPYARD_SHELL": "bash"}, True),
+        ({"SHIPYARD_SHELL": "auto"}, False),
+        ({"BASH_ENV": "/etc/x"}, True),
+        ({"BASHOPTS": "extglob"}, True),
+        ({"SHELLOPTS": "errexit"}, True),
+        ({"MY_BASH": "1", "SHELLOPTS_X": "1"}, False),
+    ],
+)
+def test_wants_bash(env: dict[str, str], expected: bool) -> None:
+    """SHIPYARD_SHELL=bash, or a variable only bash reads, keeps every step on bash."""
+    assert wants_bash(env) is expected

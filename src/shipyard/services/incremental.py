@@ -314,7 +314,7 @@ class _Incremental:
         return True
 
     def _execute(self, node: dict[str, Any], key: str, text: str, manifest: dict[str, Any]) -> bool:
-        from shipyard.adapters.executors.commands import SH, launch_for
+        from shipyard.adapters.executors.commands import SH, launch_for, wants_bash
         from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
         from shipyard.adapters.files import Workspace, output_folders
         from shipyard.errors import InputError
@@ -335,7 +335,7 @@ class _Incremental:
             "SHIPYARD_OUTPUT": out_file,
             "PWD": str(cwd),
         }
-        bash = launch_for(command, cwd, env.get("PATH")).argv[0] == "bash"
+        bash = wants_bash(env) or launch_for(command, cwd, env.get("PATH")).argv[0] == "bash"
         argv = ["bash" if bash else SH, "-c", command]
         started = time.monotonic()
         reason, code = "", None

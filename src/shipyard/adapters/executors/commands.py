@@ -5,7 +5,8 @@
 in it is a program rather than a builtin, and dash starts in about a third of bash's time. One
 such command alone (a program, its words, at most one ``<`` and one ``>`` or ``>>``) needs no
 shell at all: it is started directly with the shell's redirects opened for it, which halves what
-a small step such as ``tr a-z A-Z < in > out`` costs. Anything else keeps bash.
+a small step such as ``tr a-z A-Z < in > out`` costs. Anything else keeps bash, and so does
+every step when ``SHIPYARD_SHELL=bash`` (``wants_bash``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,16 @@ class Launch:
     @property
     def direct(self) -> bool:
         return self.executable is not None
+
+
+def wants_bash(env: Mapping[str, str]) -> bool:
+    """Whether a step with environment ``env`` must run under bash whatever its command:
+    ``SHIPYARD_SHELL=bash`` asks for it (for a whole run, or a job's ``env``), and a ``BASH*``
+    or ``SHELLOPTS`` variable holds settings only bash reads."""
+    if env.get("SHIPYARD_SHELL") == "bash":
+        return True
+    names = "\n" + "\n".join(env) + "\n"  # searched at C speed: steps have many variables
+    return "\nBASH" in names or "\nSHELLOPTS\n" in names
 
 
 def shell(command: str) -> Launch:

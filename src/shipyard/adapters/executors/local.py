@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipyard.adapters.executors import spawner
-from shipyard.adapters.executors.commands import Found, Launch, launch_for, shell
+from shipyard.adapters.executors.commands import Found, Launch, launch_for, shell, wants_bash
 from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
 from shipyard.adapters.masking import MIN_SECRET_LENGTH, mask
 from shipyard.domain.pipeline import retry_delay
@@ -253,9 +253,8 @@ class LocalExecutor:
             return
         cwd = os.path.abspath(task.cwd)
         env = {**task.env, "SHIPYARD_OUTPUT": live.out_file, "PWD": cwd}
-        names = "\n" + "\n".join(env) + "\n"  # searched at C speed: steps have many variables
-        if "\nBASH" in names or "\nSHELLOPTS\n" in names:
-            launch = Launch(["bash", "-c", task.command])  # settings only bash reads
+        if wants_bash(env):
+            launch = Launch(["bash", "-c", task.command])
         else:
             launch = launch_for(task.command, task.cwd, env.get("PATH"), self._found)
         program = launch.executable or self._which(launch.argv[0], env.get("PATH"))
