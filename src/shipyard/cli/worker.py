@@ -13,7 +13,6 @@ def worker(
         "(comma-separated).",
     ),
     max_rollouts: int = typer.Option(16, min=1, help="Rollouts driven at once."),
-    max_runs: int = typer.Option(1, min=1, help="Queued pipeline runs run at once."),
 ) -> None:
     """Drive rollouts, apply scheduled flag changes, deliver notifications and run queued
     pipeline runs, taking each by a lease in the database; run as many as you like, anywhere
@@ -38,7 +37,7 @@ def worker(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per probe
-    w = Worker(Store.open_server(), kinds=chosen, max_rollouts=max_rollouts, max_runs=max_runs)
+    w = Worker(Store.open_server(), kinds=chosen, max_rollouts=max_rollouts)
 
     def stop(_signum: int, _frame: object) -> None:
         w.stop.set()

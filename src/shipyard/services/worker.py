@@ -29,7 +29,8 @@ log = logging.getLogger("shipyard.worker")
 
 POLL_S = 1.0
 MAX_ROLLOUTS = 16  # rollouts one worker drives at once
-MAX_RUNS = 1  # pipeline runs at once: each already runs its steps on every core
+MAX_RUNS = 1  # pipeline runs at once: each runs its steps on every core, and runs of one
+# state folder take its run lock in turn
 SCHEDULES_EVERY_S = 5.0
 NOTIFY_EVERY_S = 1.0
 SINGLETONS = {"schedules": "schedules", "notify": "notify"}  # kind -> the row's id
