@@ -148,8 +148,17 @@ def summary_json(head: dict[str, Any], steps_json: str) -> str:
 # --- the check ---------------------------------------------------------------------------------
 
 
+FAST_OPTIONS = ("--json", "--plain", "-j", "--jobs")  # `run`'s options this path honours
+# Variables of `run`'s other options: where steps run, and the remote cache to fill. A step the
+# incremental path ran here would miss both, so a run with either set goes the full way.
+# (tests/unit/test_uptodate_options.py holds both lists to `run`'s parameters.)
+FULL_PATH_ENV = ("SHIPYARD_EXECUTOR", "SHIPYARD_REMOTE_CACHE")
+
+
 def options(argv: list[str]) -> tuple[bool, list[str]] | None:
     """(json, jobs) for a `run` the check may answer; None for anything else."""
+    if any(os.environ.get(name) for name in FULL_PATH_ENV):
+        return None
     as_json, jobs, rest = False, [], list(argv)
     if rest[:1] == ["--json"]:
         as_json, rest = True, rest[1:]
