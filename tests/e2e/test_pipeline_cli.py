@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import as_json, shipyard
+from tests.procs import alive
 
 
 def _repo(root: Path, jobs: str, files: dict[str, str] | None = None) -> Path:
@@ -20,15 +21,6 @@ def _repo(root: Path, jobs: str, files: dict[str, str] | None = None) -> Path:
     for name, text in (files or {}).items():
         (root / name).write_text(text)
     return root
-
-
-def _alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie waiting to be reaped."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _wait_for(path: Path, timeout: float = 30) -> str:
@@ -144,14 +136,14 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert proc.returncode == 1
     step = as_json(proc)["steps"][0]
     assert step["status"] == "failure" and "timed out after 1s" in step["reason"]
-    assert not _alive(int((repo / "bg.pid").read_text()))
+    assert not alive(int((repo / "bg.pid").read_text()))
 
 
 def test_background_process_does_not_outlive_its_step(tmp_path: Path) -> None:
     """A step that exits leaving a child behind has that child killed: no orphan."""
     repo = _repo(tmp_path, "    a: {run: 'sleep 300 & echo $! > bg.pid'}\n")
     assert shipyard("run", cwd=repo).returncode == 0
-    assert not _alive(int((repo / "bg.pid").read_text()))
+    assert not alive(int((repo / "bg.pid").read_text()))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -174,7 +166,7 @@ def test_interrupt_cancels_the_run_and_kills_steps(tmp_path: Path, sig: signal.S
     proc.send_signal(sig)
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err
-    assert not _alive(bg)
+    assert not alive(bg)
     shown = as_json(shipyard("runs", "show", "1", "--json", cwd=repo))
     assert shown["status"] == "cancelled"
     assert {s["node"]: s["status"] for s in shown["steps"]} == {

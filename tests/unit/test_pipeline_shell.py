@@ -28,6 +28,7 @@ from shipyard.errors import InputError
 from shipyard.services.pipeline import command_of, job_def
 from shipyard.services.pipeline_history import parse_size
 from shipyard.spec.load import parse_spec
+from tests.procs import alive
 
 OLD_NS = 1_600_000_000 * 10**9  # 2020: long before any cache entry is written
 
@@ -454,23 +455,14 @@ def test_a_run_killed_outright_leaves_no_step_behind(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the step never started"
             time.sleep(0.02)
         sleeper = int((tmp_path / "pid").read_text())
-        assert _alive(sleeper)
+        assert alive(sleeper)
     finally:
         run.kill()
         run.wait()
     deadline = time.monotonic() + 10
-    while _alive(sleeper):
+    while alive(sleeper):
         assert time.monotonic() < deadline, "the step's background process outlived the run"
         time.sleep(0.02)
-
-
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting for a parent that does not reap it."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):  # gone before, or while, it was read
-        return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize(
