@@ -154,3 +154,27 @@ def test_a_lease_that_cannot_be_renewed_for_its_period_is_lost(store: Store) -> 
             uow.conn.exec_driver_sql("DROP TABLE work_items")
         assert not lease.lost.wait(0.3)  # not yet a lease period
         assert lease.lost.wait(3)
+
+
+def test_two_processes_recording_the_same_work_at_once_both_succeed(store: Store) -> None:
+    """A deploy and its supervisor record an environment's supervision in transactions open
+    at the same time: neither fails on the other's row, and there is one row."""
+    first = store.engine.connect()
+    first.begin()
+    repo.add(first, "supervise:shop/dev", "supervise", "shop", "now")
+    errors: list[BaseException] = []
+
+    def second() -> None:
+        try:
+            with store.begin() as uow:
+                work.add(uow.conn, "supervise:shop/dev", "supervise", "shop", revive=True)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.3)  # the second transaction reaches its insert while the first is open
+    first.commit()
+    first.close()
+    thread.join(30)
+    assert errors == [] and work.get(store, "supervise:shop/dev") is not None

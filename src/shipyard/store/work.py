@@ -83,29 +83,31 @@ def add(
     revive: bool = False,
 ) -> None:
     """Record work to be taken; a row already there is left as it is (pending again, if done
-    and ``revive``: recurring work such as an environment's supervision)."""
+    and ``revive``: recurring work such as an environment's supervision). One statement each,
+    so two processes recording the same work at once (a deploy and its supervisor) both
+    succeed."""
     c = work_items.c
-    found = conn.execute(select(c.state).where(c.id == item_id)).first()
-    if found is not None:
-        if revive and found.state == "done":
-            conn.execute(
-                update(work_items)
-                .where(c.id == item_id)
-                .values(state="pending", finished_at=None, not_before=None)
-            )
-        return
-    conn.execute(
-        insert(work_items).values(
-            id=item_id,
-            kind=kind,
-            project=project,
-            state="pending",
-            owner=None,
-            fence=0,
-            attempts=0,
-            created_at=created_at,
+    values = {
+        "id": item_id,
+        "kind": kind,
+        "project": project,
+        "state": "pending",
+        "owner": None,
+        "fence": 0,
+        "attempts": 0,
+        "created_at": created_at,
+    }
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    conn.execute(upsert(work_items).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    if revive:
+        conn.execute(
+            update(work_items)
+            .where(c.id == item_id, c.state == "done")
+            .values(state="pending", finished_at=None, not_before=None)
         )
-    )
 
 
 def get(conn: Connection, item_id: str) -> dict[str, Any] | None:
