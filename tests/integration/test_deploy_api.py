@@ -20,17 +20,20 @@ def client(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[TestClient, dict[str, dict[str, str]]]]:
     shutil.copy(APP, tmp_path / "app.py")
-    (tmp_path / "shipyard.yaml").write_text(
-        SPEC.format(dev_strategy="recreate", fail_rate=0, migrate="null")
-    )
-    monkeypatch.chdir(tmp_path)
+    away = tmp_path / "elsewhere"  # the server's folder holds no project
+    away.mkdir()
+    monkeypatch.chdir(away)
     headers = {
         role: {
             "Authorization": f"Bearer {tokens.create(store, role, role, project='shop')['token']}"
         }
-        for role in ("viewer", "deployer")
+        for role in ("viewer", "deployer", "admin")
     }
     with TestClient(create_app(store)) as c:
+        # What `shipyard apply` sends from the project's repository.
+        text = SPEC.format(dev_strategy="recreate", fail_rate=0, migrate="null")
+        sent = c.put("/api/v1/projects/shop/spec", json={"yaml": text}, headers=headers["admin"])
+        assert sent.status_code == 200, sent.text
         yield c, headers
 
 
@@ -60,7 +63,8 @@ def test_deployer_errors_carry_codes(client: tuple[TestClient, dict]) -> None:
         json={"environment": "staging", "version": "9.9.9"},
         headers=h["deployer"],
     )
-    assert resp.status_code == 409 and resp.json()["code"] == "promotion-skips-environment"
+    # A server deploys from the artifact registry alone: it has no working tree to build from.
+    assert resp.status_code == 404 and resp.json()["code"] == "artifact-required", resp.json()
     resp = c.get("/api/v1/rollouts/dev", headers=h["deployer"])
     assert resp.status_code == 404 and resp.json()["code"] == "deployment-not-found"
     assert c.post("/api/v1/rollouts/dev/abort", headers=h["deployer"]).status_code == 404

@@ -603,7 +603,7 @@ def _control(
 def deploy(
     store: Store,
     spec: Any,
-    root: Path,
+    root: Path | None,
     env: str,
     *,
     version: str | None = None,

@@ -33,6 +33,11 @@ def policy_for(spec: Any, env: str) -> g.GatePolicy:
     return g.parse_policy(environment(spec, env).gates)
 
 
+def runs_commands(spec: Any, env: str) -> bool:
+    """Whether ``env``'s gates run commands (which need the project's code)."""
+    return any(isinstance(gate, g.CustomGate) for gate in policy_for(spec, env).gates)
+
+
 def default_version(store: Store, spec: Any, env: str) -> str | None:
     """What would be promoted: the version live in the previous environment, else the newest."""
     source = environment(spec, env).promote_from

@@ -7,6 +7,7 @@ branch with the maintenance rules of ``domain/versioning.py`` (patch versions on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,10 @@ def start(
     now: datetime,
     *,
     checkout: bool = True,
+    publish: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Any]:
-    """Create ``hotfix/<version>`` at the release tag of ``version`` (and check it out)."""
+    """Create ``hotfix/<version>`` at the release tag of ``version`` (and check it out);
+    ``publish`` pushes it (the server's checkout) before the start is recorded."""
     base = v.parse_version(version.removeprefix("v"))
     if base.is_prerelease:
         raise InputError(
@@ -100,6 +103,8 @@ def start(
         "live_version": live.payload.get("version") if live is not None else None,
     }
     with store.begin() as uow:
+        if publish is not None:
+            publish([branch])
         uow.events.append(
             "hotfix.started", f"hotfix:{version}", actor, payload, project=spec.project
         )

@@ -28,14 +28,13 @@ def exists(store: Store, name: str) -> bool:
     return row is not None
 
 
-def admit(store: Store, who: Principal, name: str, *, held: str | None = None) -> None:
-    """Let ``who`` write to project ``name``, recording it when the writer may create it;
-    ``held`` is a project the server holds without a row (its own repository's)."""
+def admit(store: Store, who: Principal, name: str) -> None:
+    """Let ``who`` write to project ``name``, recording it when the writer may create it."""
     if not covers(who.project, name):
         raise Forbidden(
             f"this token is limited to project '{who.project}'", "use a token for this project"
         )
-    if name == held or exists(store, name):
+    if exists(store, name):
         return
     if who.project is None and who.role is not Role.ADMIN:
         raise NotFound(

@@ -56,7 +56,8 @@ class RepositoryUnknown(NotFound):
     code = "repository-unknown"
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
+    """``url`` without its password, fit for a message or an event."""
     return re.sub(r"(//[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
@@ -137,7 +138,7 @@ def configure(
 
 def _public(values: Mapping[str, Any]) -> dict[str, Any]:
     out = {k: values[k] for k in repo.PUBLIC}
-    out["remote"] = _redact(str(out["remote"]))
+    out["remote"] = redact(str(out["remote"]))
     return out
 
 
@@ -349,7 +350,8 @@ def execute(
     return show(store, request["id"])
 
 
-def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`git` that never prompts (no one is at a worker's or a server's terminal)."""
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     return subprocess.run(
         ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
@@ -358,20 +360,20 @@ def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 def _checkout(remote: str, commit: str, dest: Path) -> Path:
     """A work tree of ``commit`` from ``remote``, fetched without a shared file system."""
-    cloned = _git("clone", "--quiet", "--no-checkout", remote, str(dest))
+    cloned = git("clone", "--quiet", "--no-checkout", remote, str(dest))
     if cloned.returncode != 0:
         raise RepositoryUnreachable(
-            f"cannot fetch from {_redact(remote)}: {cloned.stderr.strip()[:300]}",
+            f"cannot fetch from {redact(remote)}: {cloned.stderr.strip()[:300]}",
             "check the repository's remote and the worker's access to it",
         )
-    if _git("cat-file", "-e", f"{commit}^{{commit}}", cwd=dest).returncode != 0:
-        fetched = _git("fetch", "--quiet", "origin", commit, cwd=dest)  # a pull request's head
+    if git("cat-file", "-e", f"{commit}^{{commit}}", cwd=dest).returncode != 0:
+        fetched = git("fetch", "--quiet", "origin", commit, cwd=dest)  # a pull request's head
         if fetched.returncode != 0:
             raise CommitMissing(
-                f"{_redact(remote)} has no commit {commit}",
+                f"{redact(remote)} has no commit {commit}",
                 "push it first, or check the commit id",
             )
-    done = _git("checkout", "--quiet", "--detach", commit, cwd=dest)
+    done = git("checkout", "--quiet", "--detach", commit, cwd=dest)
     if done.returncode != 0:
         raise CommitMissing(f"cannot check out {commit}: {done.stderr.strip()[:300]}", "")
     return dest

@@ -6,24 +6,25 @@ never from its working directory. `shipyard apply` sends the file; it is checked
 becomes a new revision with its ``project.applied`` event in the same transaction. Sending the
 same bytes again changes nothing.
 
-A server started inside a repository takes that repository's shipyard.yaml as the first
-revision of its project when the database holds none yet (read once per process), so a
-one-project server works without an `apply`; after that only `apply` changes it.
+A request that names no project is about its token's project, or the one project the server
+holds (`choose`); where the server runs says nothing about it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.errors import Forbidden, InputError, NotFound
+from shipyard.domain.projects import choose_project
+from shipyard.errors import InputError, NotFound
 from shipyard.services.audit import ensure_project
 from shipyard.store import specs as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.services.tokens import Principal
 
 
 class SpecNotApplied(NotFound):
@@ -96,13 +97,9 @@ def _parsed(text: str, file: str) -> Any:
 
 
 def current(store: Store, project: str) -> Any | None:
-    """The project's newest spec, or None when none was applied (and the server's own
-    repository, if it runs in one of this project, was not taken as its first)."""
+    """The project's newest spec, or None when none was applied."""
     with store.read() as uow:
         row = repo.current(uow.conn, project)
-    if row is None and _bootstrap(store, project):
-        with store.read() as uow:
-            row = repo.current(uow.conn, project)
     return None if row is None else _parsed(row["yaml"], f"{project}@{row['revision']}")
 
 
@@ -122,73 +119,18 @@ def require(store: Store, project: str) -> Any:
     return spec
 
 
-_local_lock = threading.Lock()
-_local: dict[Path, tuple[str, str] | None] = {}  # working directory -> (project, text), read once
+def held(store: Store) -> list[str]:
+    """Every project the server holds, by name."""
+    from shipyard.services.projects import list_projects
+
+    return list_projects(store, None)
 
 
-def local_project() -> str | None:
-    """The project of the repository the server was started in, if any (read once)."""
-    found = _local_file()
-    return found[0] if found is not None else None
-
-
-def _local_file() -> tuple[str, str] | None:
-    here = Path.cwd()
-    with _local_lock:
-        if here not in _local:
-            _local[here] = _read_local()
-        return _local[here]
-
-
-def _read_local() -> tuple[str, str] | None:
-    from shipyard.errors import ShipyardError
-    from shipyard.spec.load import find_spec, parse_spec, read_spec
-
-    try:
-        path = find_spec()
-        text = read_spec(path)
-        return parse_spec(text, str(path)).project, text
-    except ShipyardError:
-        return None
-
-
-def _bootstrap(store: Store, project: str) -> bool:
-    """Take the working directory's shipyard.yaml as ``project``'s first revision."""
-    from shipyard.errors import ShipyardError
-
-    found = _local_file()
-    if found is None or found[0] != project:
-        return False
-    try:
-        apply(store, found[1], "shipyard.yaml", "server")
-    except ShipyardError:
-        return False  # a file `validate` refuses is not served; `apply` says why
-    return True
-
-
-def repository_root(project: str) -> Path | None:
-    """The server's working tree, when it is the repository of ``project`` (for deploying a
-    version from the tree rather than from the registry)."""
-    if local_project() != project:
-        return None
-    from shipyard.spec.load import find_spec
-
-    return find_spec().resolve().parent
-
-
-def choose(principal: Any, project: str | None) -> str:
-    """The project a request is about: the one asked for, the token's own, or the server's
-    repository's."""
-    chosen = project or principal.project or local_project()
-    if chosen is None:
-        raise InputError(
-            "which project? this token is not limited to one",
-            "pass ?project=NAME",
-            code="project-required",
-        )
-    if principal.project is not None and chosen != principal.project:
-        raise Forbidden(
-            f"this token is limited to project '{principal.project}'",
-            "use a token for this project",
-        )
-    return chosen
+def choose(store: Store, principal: Principal | None, project: str | None) -> str:
+    """The project a request is about: the one asked for, the token's own, or the only one
+    the server holds (``project-required`` when that leaves it open). Without a principal
+    (the public status page) only the last applies."""
+    token = principal.project if principal is not None else None
+    if project is None and token is None:
+        return choose_project(None, None, held(store))
+    return choose_project(project, token, ())

@@ -106,9 +106,17 @@ def _branch(root: Path, ref: str, branch: str | None = None) -> str:
 
 
 def cut(
-    store: Store, spec: Any, root: Path, actor: str, now: datetime, ref: str = "HEAD"
+    store: Store,
+    spec: Any,
+    root: Path,
+    actor: str,
+    now: datetime,
+    ref: str = "HEAD",
+    *,
+    publish: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Any]:
-    """Create ``release/<train>`` at ``ref`` for the train due now (or the next one)."""
+    """Create ``release/<train>`` at ``ref`` for the train due now (or the next one);
+    ``publish`` pushes it (the server's checkout), before the cut is recorded."""
     schedule = _schedule(spec)
     plan = calendar.train_plan(schedule, now, 1, freezes=freezes.windows(store, spec))
     train = plan.current
@@ -136,6 +144,8 @@ def cut(
         if exists is not None:
             raise Conflict(f"{train.name} is already cut", "", code="train-already-cut")
         _branch(root, commit, branch)
+        if publish is not None:
+            publish([branch])
         uow.conn.execute(
             release_trains.insert(),
             {
@@ -198,6 +208,11 @@ def _cut_train(store: Store, project: str, name: str | None) -> Any:
     return rows[0]
 
 
+def candidate_of(store: Store, spec: Any, root: Path, train_name: str | None) -> str:
+    """The release candidate of the train named (or the newest cut)."""
+    return candidate(store, spec, root, _cut_train(store, spec.project, train_name))
+
+
 def candidate(store: Store, spec: Any, root: Path, train: Any) -> str:
     """The train's release candidate: the newest release whose commit is on the train branch."""
     from shipyard.adapters.vcs.git import GitRepo
@@ -232,7 +247,7 @@ def _live_version(store: Store, project: str, env: str) -> str | None:
 def ship(
     store: Store,
     spec: Any,
-    root: Path,
+    root: Path | None,
     actor: str,
     now: datetime,
     *,
@@ -250,7 +265,14 @@ def ship(
     from shipyard.services import deploy
 
     train = _cut_train(store, spec.project, train_name)
-    version = version or candidate(store, spec, root, train)
+    if version is None:
+        if root is None:
+            raise InputError(
+                f"which version of {train.name}? no repository is at hand to find its candidate",
+                "pass the version",
+                code="candidate-missing",
+            )
+        version = candidate(store, spec, root, train)
     steps: list[dict[str, Any]] = []
     out: dict[str, Any] = {
         "train": train.name,
@@ -433,9 +455,11 @@ def pick(
     now: datetime,
     *,
     train_name: str | None = None,
+    publish: Callable[[list[str]], None] | None = None,
 ) -> dict[str, Any]:
     """Cherry-pick ``sha`` onto the train's branch when the rule allows it now and enough
-    people other than its author approved it (``train-pick-approve``)."""
+    people other than its author approved it (``train-pick-approve``); ``publish`` pushes the
+    branch before the pick is recorded."""
     f = _pick_facts(store, spec, root, sha, train_name)
     out = _rule_dict(f, now)
     if f.picked:
@@ -462,6 +486,8 @@ def pick(
         )
     new = _cherry_pick(f.repo, f.train.branch, f.sha)
     with store.begin() as uow:
+        if publish is not None:
+            publish([f.train.branch])
         uow.events.append(
             "train.picked",
             f"train:{f.train.name}",

@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
 from shipyard.domain.access import Permission, allowed
+from shipyard.domain.projects import default_project
 from shipyard.errors import InputError, ShipyardError, Unauthenticated
 from shipyard.services.tokens import Principal
 from shipyard.web import session
@@ -78,9 +79,9 @@ async def _ctx(request: Request, project: str | None) -> Ctx:
     store = request.app.state.store
     who, token = await session.principal_of(request)
     known = await run_in_threadpool(projects.list_projects, store, who.project)
-    chosen = project or who.project or specs.local_project()
-    if chosen is None and known:
-        chosen = known[0]
+    # A page, unlike the API, shows the first project rather than asking which: it offers
+    # the others beside it.
+    chosen = default_project(project, who.project, known) or (known[0] if known else None)
     if chosen is not None:
         who.require(Permission.READ, chosen)
     held = await run_in_threadpool(specs.current, store, chosen) if chosen is not None else None

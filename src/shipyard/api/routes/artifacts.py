@@ -25,15 +25,10 @@ Reader = Depends(require(Permission.READ))
 Publisher = Depends(require(Permission.RUN))
 
 
-def _project(principal: Principal, project: str | None) -> str:
-    """The project asked for, or the token's own; a project-bound token sees only its own."""
-    chosen = project or principal.project
-    if chosen is None:
-        raise InputError(
-            "which project? this token is not limited to one",
-            "pass ?project=NAME",
-            code="project-required",
-        )
+def _project(store: Store, principal: Principal, project: str | None) -> str:
+    """The project asked for, the token's own or the server's only one; a project-bound token
+    sees only its own."""
+    chosen = specs.choose(store, principal, project)
     principal.require(Permission.READ, chosen)
     return chosen
 
@@ -45,7 +40,7 @@ def list_artifacts(
     principal: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    return svc.list_artifacts(store, _project(principal, project), name)
+    return svc.list_artifacts(store, _project(store, principal, project), name)
 
 
 @router.get("/{name}/{version}")
@@ -56,7 +51,7 @@ def show(
     principal: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    return svc.show(store, _project(principal, project), f"{name}@{version}")
+    return svc.show(store, _project(store, principal, project), f"{name}@{version}")
 
 
 @router.get("/{name}/{version}/verify")
@@ -67,7 +62,7 @@ def verify(
     principal: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    return svc.verify(store, _project(principal, project), f"{name}@{version}")
+    return svc.verify(store, _project(store, principal, project), f"{name}@{version}")
 
 
 @router.get("/{name}/{version}/{part}")
@@ -86,7 +81,7 @@ async def content(
         )
     from fastapi.responses import StreamingResponse
 
-    chosen = _project(principal, project)
+    chosen = _project(store, principal, project)
     chunks, row = await run_in_threadpool(svc.stream, store, chosen, f"{name}@{version}", part)
     media = {"provenance": "application/json", "sbom": "application/vnd.cyclonedx+json"}
     served = media.get(part, row["media_type"])
@@ -123,9 +118,9 @@ async def publish(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     """Publish the request body as name@version; 201 when new, 200 when the same bytes."""
-    chosen = _project(principal, project)
+    chosen = _project(store, principal, project)
     principal.require(Permission.RUN, chosen)
-    projects.admit(store, principal, chosen, held=specs.local_project())
+    projects.admit(store, principal, chosen)
     svc.check_name_version(name, version)
     safe = safe_basename(filename, f"{name}-{version}")
     with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:

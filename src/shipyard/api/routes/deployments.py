@@ -6,7 +6,6 @@ whichever worker takes its lease (`shipyard worker`, or the server's own unless 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -29,15 +28,15 @@ def _spec(
     permission: Permission,
     project: str | None,
     environment: str | None = None,
-) -> tuple[Any, Path | None]:
-    """The project's spec as the server holds it (`shipyard apply`), and the repository to
-    deploy from when the server runs in the project's own (else versions come from the
-    registry); the token must reach the project (and the environment, when named)."""
+) -> Any:
+    """The project's spec as the server holds it (`shipyard apply`); the token must reach the
+    project (and the environment, when named). Versions deploy from the artifact registry:
+    the server has no working tree to build one from."""
     from shipyard.services import specs
 
-    chosen = specs.choose(principal, project)
+    chosen = specs.choose(store, principal, project)
     principal.require(permission, chosen, environment)
-    return specs.require(store, chosen), specs.repository_root(chosen)
+    return specs.require(store, chosen)
 
 
 class DeployBody(BaseModel):
@@ -51,7 +50,7 @@ class DeployBody(BaseModel):
 def environments(
     project: str | None = None, p: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
-    spec, _ = _spec(store, p, Permission.READ, project)
+    spec = _spec(store, p, Permission.READ, project)
     return svc.environments(store, spec)
 
 
@@ -62,7 +61,7 @@ def history(
     p: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    spec, _ = _spec(store, p, Permission.READ, project)
+    spec = _spec(store, p, Permission.READ, project)
     return svc.history(store, spec, environment)
 
 
@@ -70,11 +69,11 @@ def history(
 def deploy(
     body: DeployBody, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    spec, root = _spec(store, p, Permission.DEPLOY, project, body.environment)
+    spec = _spec(store, p, Permission.DEPLOY, project, body.environment)
     return svc.create(
         store,
         spec,
-        root,
+        None,
         body.environment,
         version=body.version,
         artifact=body.artifact,
@@ -99,7 +98,7 @@ def rollback(
     instead (its controller, or the next worker to take it, takes the abort)."""
     from shipyard.services import deploy_hold
 
-    spec, _root = _spec(store, p, Permission.DEPLOY, project, environment)
+    spec = _spec(store, p, Permission.DEPLOY, project, environment)
     to = body.to if body else None
     queued = deploy_hold.abort_for_rollback(store, spec, environment, to=to, actor=p.name)
     if queued is not None:
@@ -111,7 +110,7 @@ def rollback(
 def status(
     environment: str, project: str | None = None, p: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
-    spec, _ = _spec(store, p, Permission.READ, project)
+    spec = _spec(store, p, Permission.READ, project)
     return svc.rollout_status(store, spec, environment)
 
 
@@ -123,5 +122,5 @@ def act(
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    spec, _ = _spec(store, p, Permission.DEPLOY, project, environment)
+    spec = _spec(store, p, Permission.DEPLOY, project, environment)
     return svc.act(store, spec, environment, action, p.name)

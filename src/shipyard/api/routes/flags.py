@@ -13,6 +13,7 @@ from shipyard.api.app import StoreDep, require
 from shipyard.domain.access import Permission, reaches_environment
 from shipyard.errors import InputError, NotFound
 from shipyard.services import (
+    checkouts,
     flag_schedules,
     flag_segments,
     flag_strategies,
@@ -39,22 +40,16 @@ def _scope(
     *,
     db: Store | None = None,
 ) -> tuple[str, str | None]:
-    """The project (asked for, the token's own, or the server's repository's) and the env,
+    """The project (asked for, the token's own, or the one the server holds) and the env,
     checked against the project's environments when the server holds its spec; a write
     (``store`` given) must name a project the server holds or the caller may add."""
-    local = specs.local_project()
-    chosen = project or principal.project or local
-    if chosen is None:
-        raise InputError(
-            "which project? this token is not limited to one",
-            "pass ?project=NAME",
-            code="project-required",
-        )
+    reads = db or store
+    assert reads is not None, "every route passes its store"
+    chosen = specs.choose(reads, principal, project)
     principal.require(permission, chosen, env)
     if store is not None:
-        projects.admit(store, principal, chosen, held=local)
-    reads = db or store
-    if env is not None and reads is not None:
+        projects.admit(store, principal, chosen)
+    if env is not None:
         spec = specs.current(reads, chosen)
         flags.check_environment(env, list(spec.environments) if spec is not None else None)
     return chosen, env
@@ -195,9 +190,9 @@ def stale(
     days: int = 7, project: str | None = None, who: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.READ, db=store)
-    # The server's working tree is its own project's code, never another project's.
-    root = specs.repository_root(chosen)
-    return flags_lifecycle.stale(store, chosen, root, days)
+    # References are searched in the project's configured repository, when it has one.
+    with checkouts.worktree(store, chosen) as root:
+        return flags_lifecycle.stale(store, chosen, root, days)
 
 
 @router.post("/tokens")

@@ -3,7 +3,10 @@ public status page. The acting identity is the token's name."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,46 +33,29 @@ def _spec(
     project: str | None = None,
 ) -> Any:
     """The project's spec as the server holds it (`shipyard apply`); the token must cover it.
-    Without a token (the status page): the server's own repository's project, or the one
-    project it holds."""
+    Without a token (the status page): the one project the server holds."""
     from shipyard.services import specs
 
     if principal is None:
-        chosen = project or specs.local_project() or _sole(store)
-    else:
-        chosen = specs.choose(principal, project)
-        principal.require(permission, chosen)
+        held = specs.held(store)
+        if len(held) != 1:
+            raise specs.SpecNotApplied(
+                f"this server holds {len(held)} projects; the status page shows one",
+                "serve the status page from a server that holds one project",
+            )
+        return specs.require(store, held[0])
+    chosen = specs.choose(store, principal, project)
+    principal.require(permission, chosen)
     return specs.require(store, chosen)
 
 
-def _sole(store: Store) -> str:
-    from shipyard.services.specs import SpecNotApplied
-    from shipyard.store import specs as repo
-
-    with store.read() as uow:
-        held = repo.projects(uow.conn)
-    if len(held) != 1:
-        raise SpecNotApplied(
-            f"this server holds {len(held)} projects' specs; the status page shows one",
-            "run the server in that project's repository",
-        )
-    return held[0]
-
-
-def _repository(spec: Any) -> Any:
+def _repository(store: Store, spec: Any) -> AbstractContextManager[Path]:
     """The project's git working tree, which cutting a train, a hotfix or a custom gate needs:
-    the server's own, when it runs in that project's repository."""
-    from shipyard.errors import InputError
-    from shipyard.services import specs
+    the server's checkout of the repository configured for the project, fetched just now. Use
+    it inside the context, which holds the checkout's lock."""
+    from shipyard.services import checkouts
 
-    root = specs.repository_root(spec.project)
-    if root is None:
-        raise InputError(
-            f"this needs {spec.project}'s git repository, and the server does not run in it",
-            "run the command in the repository without SHIPYARD_SERVER",
-            code="repository-required",
-        )
-    return root
+    return checkouts.required(store, spec.project)
 
 
 def _now() -> datetime:
@@ -207,10 +193,12 @@ def train_status(
 def train_cut(
     body: CutIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    from shipyard.services import trains
+    from shipyard.services import checkouts, trains
 
     spec = _spec(store, p, Permission.DEPLOY, project)
-    return trains.cut(store, spec, _repository(spec), p.name, _now(), body.ref)
+    with _repository(store, spec) as root:
+        publish = partial(checkouts.push, root)
+        return trains.cut(store, spec, root, p.name, _now(), body.ref, publish=publish)
 
 
 @router.post("/train/ship")
@@ -223,9 +211,13 @@ def train_ship(
     from shipyard.services import trains
 
     spec = _spec(store, p, Permission.DEPLOY, project)
-    out = trains.ship(
-        store, spec, _repository(spec), p.name, _now(), train_name=body.train, version=body.version
-    )
+    version = body.version
+    if version is None:
+        # Only finding the candidate needs the repository; the rollouts take the registry's
+        # artifacts, and the checkout is not held while they run.
+        with _repository(store, spec) as root:
+            version = trains.candidate_of(store, spec, root, body.train)
+    out = trains.ship(store, spec, None, p.name, _now(), train_name=body.train, version=version)
     if not out["shipped"]:
         raise Refused(out["message"], out.get("hint"), code=out["code"], details=out)
     return out
@@ -242,16 +234,10 @@ def train_approve_pick(
     from shipyard.services import trains
 
     spec = _spec(store, p, Permission.APPROVE, project)
-    return trains.approve_pick(
-        store,
-        spec,
-        _repository(spec),
-        sha,
-        p.name,
-        _now(),
-        train_name=body.train,
-        comment=body.comment,
-    )
+    with _repository(store, spec) as root:
+        return trains.approve_pick(
+            store, spec, root, sha, p.name, _now(), train_name=body.train, comment=body.comment
+        )
 
 
 @router.post("/train/picks/{sha}")
@@ -262,23 +248,29 @@ def train_pick(
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import trains
+    from shipyard.services import checkouts, trains
 
     spec = _spec(store, p, Permission.DEPLOY, project)
-    return trains.pick(store, spec, _repository(spec), sha, p.name, _now(), train_name=body.train)
+    with _repository(store, spec) as root:
+        publish = partial(checkouts.push, root)
+        return trains.pick(
+            store, spec, root, sha, p.name, _now(), train_name=body.train, publish=publish
+        )
 
 
 @router.post("/hotfixes")
 def hotfix_start(
     body: HotfixIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    """Creates ``hotfix/VERSION`` without checking it out: the server's checkout stays put."""
-    from shipyard.services import hotfix
+    """Creates ``hotfix/VERSION`` in the project's repository, without checking it out."""
+    from shipyard.services import checkouts, hotfix
 
     spec = _spec(store, p, Permission.DEPLOY, project)
-    return hotfix.start(
-        store, spec, _repository(spec), body.version, p.name, _now(), checkout=False
-    )
+    with _repository(store, spec) as root:
+        publish = partial(checkouts.push, root)
+        return hotfix.start(
+            store, spec, root, body.version, p.name, _now(), checkout=False, publish=publish
+        )
 
 
 @router.get("/gates/{env}")
@@ -298,10 +290,12 @@ def gates(
     version = version or svc.default_version(store, spec, env)
     if version is None:
         raise InputError(f"nothing to judge for {env}", "pass ?version=", code="version-missing")
-    from shipyard.services import specs
-
-    project_root = specs.repository_root(spec.project)
-    verdict = svc.check(store, spec, env, version, p.name, parse_at(at), project_root)
+    if not svc.runs_commands(spec, env):
+        verdict = svc.check(store, spec, env, version, p.name, parse_at(at))
+        return svc.verdict_dict(verdict, env, version)
+    # Custom gate commands run in the project's code, at the head of its default branch.
+    with _repository(store, spec) as root:
+        verdict = svc.check(store, spec, env, version, p.name, parse_at(at), root)
     return svc.verdict_dict(verdict, env, version)
 
 

@@ -4,7 +4,6 @@ Every action goes through the API's own release routes."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -12,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from shipyard.api.routes import release as api
 from shipyard.errors import ShipyardError
-from shipyard.services import artifacts, audit, breakglass, release, specs
+from shipyard.services import artifacts, audit, breakglass, release
 from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)
@@ -34,13 +33,11 @@ def _gates(ctx: Ctx) -> list[dict[str, Any]]:
 
 def _releases(ctx: Ctx) -> list[dict[str, Any]]:
     """GET /api/v1/audit/events?kind=release.created, newest first, each with the changelog
-    section its release wrote (from the event, or from its tag in the server's repository
-    when the server runs in that project's repository)."""
+    section its release wrote (the event holds it; the server reads no repository for a page)."""
     store = ctx.request.app.state.store
     project = ctx.project or ""
     found = audit.log(store, kind="release.created", limit=20, project=project)["events"][::-1]
-    root = Path.cwd() if project and project == specs.local_project() else None
-    return [{**e, "changelog": release.changelog_of(e, root)} for e in found]
+    return [{**e, "changelog": release.changelog_of(e)} for e in found]
 
 
 @router.get("/releases", response_class=HTMLResponse)
