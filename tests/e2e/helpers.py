@@ -103,3 +103,10 @@ def database_env(database_url: str, folder: Path) -> dict[str, str]:
         key.chmod(0o600)
         env["SHIPYARD_SIGNING_KEY_FILE"] = str(key)
     return env
+
+
+def apply(cwd: Path, url: str, token: str) -> None:
+    """`shipyard apply` of ``cwd``'s shipyard.yaml to the server at ``url``, as a user does:
+    a server reads no project from its own folder."""
+    done = shipyard("apply", cwd=cwd, env={"SHIPYARD_SERVER": url, "SHIPYARD_TOKEN": token})
+    assert done.returncode == 0, done.stderr + done.stdout

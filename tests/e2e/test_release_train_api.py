@@ -1,9 +1,12 @@
-"""Train ship, cherry-picks and hotfix start over real HTTP against a `shipyard server` running
-in a real git repository with real process targets."""
+"""Train ship, cherry-picks and hotfix start over real HTTP against a `shipyard server` started
+outside any repository: it holds the project's applied shipyard.yaml and works in a clone of the
+project's configured repository (a bare one here), pushing the branches it makes there."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +19,7 @@ from shipyard.settings import Settings
 from shipyard.spec.load import load_spec
 from shipyard.store.uow import Store
 from tests import gitrepo
-from tests.e2e.helpers import as_json, running_server, shipyard
-from tests.integration.release_helpers import publish
+from tests.e2e.helpers import apply, as_json, running_server, shipyard
 
 APP = Path(__file__).resolve().parents[2] / "src" / "shipyard" / "demo" / "sample" / "app.py"
 
@@ -55,9 +57,19 @@ def _token(repo: Path, role: str) -> str:
     return str(as_json(out)["token"])
 
 
+def _tarball(path: Path) -> Path:
+    """The service as a release artifact: a tar.gz holding app.py."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        tar.add(APP, arcname="app.py")
+    path.write_bytes(buf.getvalue())
+    return path
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    repo = gitrepo.init(tmp_path_factory.mktemp("train-api") / "repo")
+    base = tmp_path_factory.mktemp("train-api")
+    repo = gitrepo.init(base / "repo")
     shutil.copy(APP, repo / "app.py")
     (repo / "shipyard.yaml").write_text(SPEC)
     (repo / ".gitignore").write_text(".shipyard/\n")
@@ -65,12 +77,28 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     gitrepo.git(repo, "commit", "-q", "-m", "feat: the sample app")
     released = shipyard("release", "--json", cwd=repo, env={"SHIPYARD_ACTOR": "alice@ex.com"})
     assert released.returncode == 0, released.stderr
-    store = _store(repo)
-    publish(store, "0.1.0", author="alice@ex.com")  # what the pipeline's build step records
-    store.dispose()
-    tokens = {r: _token(repo, r) for r in ("viewer", "approver", "deployer")}
-    with running_server(repo) as url:
-        yield {"url": url + "/api/v1/release", "tokens": tokens, "repo": repo}
+    origin = base / "origin.git"  # the git host: main and the release tag pushed there
+    gitrepo.git(base, "clone", "-q", "--bare", str(repo), str(origin))
+    gitrepo.git(repo, "remote", "add", "origin", str(origin))
+    tokens = {r: _token(repo, r) for r in ("viewer", "approver", "deployer", "admin")}
+    elsewhere = base / "srv"  # the server's folder holds no project
+    elsewhere.mkdir()
+    home = {"SHIPYARD_HOME": str(repo / ".shipyard")}
+    with running_server(elsewhere, env=home) as url:
+        apply(repo, url, tokens["admin"])
+        configured = httpx.put(
+            url + "/api/v1/projects/shop/repository",
+            json={"name": "acme/shop", "remote": str(origin), "secret": "s" * 20},
+            headers=_h(tokens["admin"]),
+        )
+        assert configured.status_code == 200, configured.text
+        via = {"SHIPYARD_SERVER": url, "SHIPYARD_TOKEN": tokens["admin"]}
+        tgz = _tarball(base / "shop-0.1.0.tar.gz")  # what the pipeline's build step publishes
+        published = shipyard(
+            "artifacts", "publish", "shop", str(tgz), "--version", "0.1.0", cwd=repo, env=via
+        )
+        assert published.returncode == 0, published.stderr
+        yield {"url": url + "/api/v1/release", "tokens": tokens, "repo": repo, "origin": origin}
     store = _store(repo)
     spec = load_spec(repo / "shipyard.yaml")
     for env in spec.environments:
@@ -99,6 +127,10 @@ def test_train_routes_in_order(server: dict[str, Any]) -> None:
     _error(httpx.post(ship, json={"version": 3}, headers=_h(t["deployer"])), 422, "invalid-request")
     cut = httpx.post(api + "/train/cut", json={}, headers=_h(t["deployer"]))
     assert cut.status_code == 200, cut.text
+    # The branch is in the project's remote, at the remote's main.
+    origin = server["origin"]
+    assert gitrepo.git(origin, "rev-parse", cut.json()["branch"]) == cut.json()["commit"]
+    assert cut.json()["commit"] == gitrepo.git(origin, "rev-parse", "main")
 
     stopped = httpx.post(ship, json={}, headers=_h(t["deployer"]), timeout=120)
     _error(stopped, 409, "gates-failed")
@@ -121,6 +153,7 @@ def test_cherry_pick_routes(server: dict[str, Any]) -> None:
     if not httpx.get(api + "/train", headers=_h(t["viewer"])).json()["current"]["cut_done"]:
         assert httpx.post(api + "/train/cut", json={}, headers=_h(t["deployer"])).is_success
     fix = gitrepo.commit(repo, "fix: empty carts crash", {"fix.txt": "fixed\n"})
+    gitrepo.git(repo, "push", "-q", "origin", "main")
     approve, pick = api + f"/train/picks/{fix}/approve", api + f"/train/picks/{fix}"
     assert httpx.post(approve, json={}).status_code == 401
     assert httpx.post(approve, json={}, headers=_h(t["deployer"])).status_code == 403
@@ -131,16 +164,16 @@ def test_cherry_pick_routes(server: dict[str, Any]) -> None:
     picked = httpx.post(pick, json={}, headers=_h(t["deployer"]))
     assert picked.status_code == 200, picked.text
     branch = picked.json()["branch"]
-    log = gitrepo.git(repo, "log", "--format=%s", branch).splitlines()
+    log = gitrepo.git(server["origin"], "log", "--format=%s", branch).splitlines()
     assert log[0] == "fix: empty carts crash"
     unknown = httpx.post(api + "/train/picks/0badc0de/approve", json={}, headers=_h(t["approver"]))
     _error(unknown, 404, "git-ref-unknown")
 
 
 def test_hotfix_start_route(server: dict[str, Any]) -> None:
-    """A deployer starts hotfix/0.1.0 at the release tag without moving the server's checkout;
-    an unreleased version is release-tag-not-found, and a viewer is refused."""
-    api, t, repo = server["url"], server["tokens"], server["repo"]
+    """A deployer starts hotfix/0.1.0 at the release tag in the project's remote; an unreleased
+    version is release-tag-not-found, and a viewer is refused."""
+    api, t, origin = server["url"], server["tokens"], server["origin"]
     route = api + "/hotfixes"
     assert httpx.post(route, json={"version": "0.1.0"}).status_code == 401
     assert httpx.post(route, json={"version": "0.1.0"}, headers=_h(t["viewer"])).status_code == 403
@@ -150,13 +183,11 @@ def test_hotfix_start_route(server: dict[str, Any]) -> None:
         "release-tag-not-found",
     )
     _error(httpx.post(route, json={}, headers=_h(t["deployer"])), 422, "invalid-request")
-    before = gitrepo.git(repo, "rev-parse", "--abbrev-ref", "HEAD")
     started = httpx.post(route, json={"version": "0.1.0"}, headers=_h(t["deployer"]))
     assert started.status_code == 200, started.text
     assert started.json()["branch"] == "hotfix/0.1.0"
-    assert gitrepo.git(repo, "rev-parse", "hotfix/0.1.0") == gitrepo.git(
-        repo, "rev-parse", "v0.1.0^{commit}"
+    assert gitrepo.git(origin, "rev-parse", "hotfix/0.1.0") == gitrepo.git(
+        origin, "rev-parse", "v0.1.0^{commit}"
     )
-    assert gitrepo.git(repo, "rev-parse", "--abbrev-ref", "HEAD") == before
     again = httpx.post(route, json={"version": "0.1.0"}, headers=_h(t["deployer"]))
     _error(again, 409, "hotfix-exists")

@@ -99,6 +99,7 @@ def world(
     )
     with running_server(repo, env=made.env) as url:
         made.url = url
+        made.cli("apply")  # the server serves what was applied, not the folder it runs in
         for name, (role, project) in TOKENS.items():
             if name != "root":
                 body = {"role": role, "name": name, "project": project}
@@ -221,13 +222,15 @@ def bravo(world: World) -> Iterator[Bravo]:
             },
         ).json()
         freeze = {"name": "bravo-freeze", "start": "2099-01-01", "end": "2099-01-02"}
-        assert world.call("POST", "/api/v1/release/freezes", "root", json=freeze).is_success
         assert world.call(
-            "POST", "/api/v1/release/locks/dev", "root", json={"reason": "bravo-lock"}
+            "POST", "/api/v1/release/freezes?project=bravo", "root", json=freeze
+        ).is_success
+        assert world.call(
+            "POST", "/api/v1/release/locks/dev?project=bravo", "root", json={"reason": "bravo-lock"}
         ).is_success
         override = world.call(
             "POST",
-            "/api/v1/release/break-glass",
+            "/api/v1/release/break-glass?project=bravo",
             "root",
             json={"environment": "dev", "reason": "bravo-emergency"},
         ).json()

@@ -57,7 +57,7 @@ REFUSED = [
     ("GET", "/api/v1/audit/events?subject=" + "x" * 5000, None, 422, "input-too-long"),
     (
         "POST",
-        "/api/v1/release/break-glass",
+        "/api/v1/release/break-glass?project=bravo",
         {"environment": "dev", "reason": "r", "ttl": "99999999d"},
         422,
         "duration-invalid",

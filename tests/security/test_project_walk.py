@@ -53,7 +53,7 @@ def test_alpha_reaches_nothing_of_bravo(world: World, bravo: Bravo) -> None:
     flag = world.call("GET", "/api/v1/flags/bravo-flag?project=bravo&env=dev", "root").json()
     assert flag["environments"]["dev"]["enabled"] is True
     assert world.call("GET", "/api/v1/audit/events", "bravo_viewer").status_code == 200
-    locks = world.call("GET", "/api/v1/release/locks", "root").json()["locks"]
+    locks = world.call("GET", "/api/v1/release/locks?project=bravo", "root").json()["locks"]
     assert [lock["environment"] for lock in locks] == ["dev"]
 
 

@@ -31,12 +31,13 @@ def test_api_description_can_be_made_public(tmp_path: Path) -> None:
 def test_status_page_is_cached_and_rate_limited(world: World) -> None:
     """The status page is made once for many readers (same body, an Age), and one client
     asking too often gets 429 rate-limited with Retry-After while /healthz still answers."""
-    first = httpx.get(world.url + "/status", timeout=30)
-    second = httpx.get(world.url + "/status", timeout=30)
+    page = world.url + "/status?project=bravo"  # the server holds alpha and bravo
+    first = httpx.get(page, timeout=30)
+    second = httpx.get(page, timeout=30)
     assert first.status_code == second.status_code == 200
     assert first.text == second.text and "max-age" in second.headers["cache-control"]
     with httpx.Client(timeout=30) as client:
-        statuses = [client.get(world.url + "/status") for _ in range(40)]
+        statuses = [client.get(page) for _ in range(40)]
     limited = [r for r in statuses if r.status_code == 429]
     assert limited, [r.status_code for r in statuses]
     assert limited[0].json()["code"] == "rate-limited" and limited[0].json()["hint"]

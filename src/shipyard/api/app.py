@@ -69,7 +69,7 @@ STATUS_RATE = (5.0, 20.0)  # per client address: requests a second, burst
 def create_app(store: Store, *, public_docs: bool = False, worker: bool = False) -> FastAPI:
     """The API over ``store``; ``/openapi.json``, ``/docs`` and ``/redoc`` need a viewer token
     unless ``public_docs``; ``worker`` runs a worker in the server's process."""
-    from shipyard.api.throttle import Cached, Limiter
+    from shipyard.api.throttle import Limiter
 
     urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
     from fastapi import Depends
@@ -93,7 +93,9 @@ def create_app(store: Store, *, public_docs: bool = False, worker: bool = False)
 
     app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body
     app.add_middleware(Boundary)  # outermost: its headers reach every answer, errors too
-    app.state.status_page = Cached[str](STATUS_TTL_S)
+    # One cached status page per project (only projects holding a spec get one).
+    app.state.status_pages = {}
+    app.state.status_ttl_s = STATUS_TTL_S
     app.state.status_limiter = Limiter(*STATUS_RATE)
     if not public_docs:
         _private_docs(app)

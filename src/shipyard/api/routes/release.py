@@ -33,17 +33,11 @@ def _spec(
     project: str | None = None,
 ) -> Any:
     """The project's spec as the server holds it (`shipyard apply`); the token must cover it.
-    Without a token (the status page): the one project the server holds."""
+    Without a token (the status page): the project named, else the only one the server holds."""
     from shipyard.services import specs
 
     if principal is None:
-        held = specs.held(store)
-        if len(held) != 1:
-            raise specs.SpecNotApplied(
-                f"this server holds {len(held)} projects; the status page shows one",
-                "serve the status page from a server that holds one project",
-            )
-        return specs.require(store, held[0])
+        return specs.require(store, specs.choose(store, None, project))
     chosen = specs.choose(store, principal, project)
     principal.require(permission, chosen)
     return specs.require(store, chosen)
@@ -413,12 +407,19 @@ def review_break_glass(
 # Making it costs about a second (the delivery chart), so it is made at most every few seconds
 # and each client address may ask only so often.
 @status_router.get("/status", response_class=HTMLResponse, tags=["release"])
-def status_page(request: Request, store: Store = StoreDep) -> HTMLResponse:
+def status_page(
+    request: Request, project: str | None = None, store: Store = StoreDep
+) -> HTMLResponse:
+    """One project's page: ``?project=NAME``, or the server's only project."""
+    from shipyard.api.throttle import Cached
     from shipyard.services import status_page as page
 
     request.app.state.status_limiter.check(request.client.host if request.client else "")
-    html, age = request.app.state.status_page.get(lambda: page.render(store, _spec(store), _now()))
-    ttl = request.app.state.status_page.ttl_s
+    spec = _spec(store, project=project)  # an unknown name is refused before it is cached
+    pages: dict[str, Cached[str]] = request.app.state.status_pages
+    cached = pages.setdefault(spec.project, Cached[str](request.app.state.status_ttl_s))
+    html, age = cached.get(lambda: page.render(store, spec, _now()))
+    ttl = cached.ttl_s
     return HTMLResponse(
         html,
         headers={
