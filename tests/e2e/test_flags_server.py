@@ -16,7 +16,7 @@ import pytest
 
 from shipyard.domain.flags import FeatureState, UnleashContext
 from shipyard.sdk.client import FlagsClient
-from tests.e2e.helpers import as_json, free_port, running_server, shipyard
+from tests.e2e.helpers import apply, as_json, free_port, running_server, shipyard
 
 Server = dict[str, Any]
 USERS = [f"user-{i}" for i in range(2000)]
@@ -46,10 +46,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tokens = {
         "viewer": token("token", "create", "--role", "viewer"),
         "developer": token("token", "create", "--role", "developer"),
+        "admin": token("token", "create", "--role", "admin"),
         "dev": token("flags", "token", "create", "--env", "dev"),
         "production": token("flags", "token", "create", "--env", "production"),
     }
     with running_server(repo) as url:
+        apply(repo, url, tokens["admin"])
         yield {"url": url, "repo": repo, "tokens": tokens}
 
 

@@ -34,6 +34,8 @@ def _project(base: Path, name: str) -> Path:
 
 
 def _admin(home: Path) -> str:
+    """The first admin token, made on the server's machine."""
+    home.mkdir(exist_ok=True)
     made = shipyard(
         "token", "create", "--role", "admin", "--json", cwd=home, env={"SHIPYARD_HOME": str(home)}
     )
@@ -62,7 +64,7 @@ def test_a_server_anywhere_serves_every_applied_project(tmp_path: Path) -> None:
     """A server started in an unrelated folder serves two applied projects' deployments and
     flags side by side; a request naming neither is project-required."""
     alpha, beta = _project(tmp_path, "alpha"), _project(tmp_path, "beta")
-    (beta / "shipyard.yaml").write_text(SPEC.format(project="beta").replace("dev:", "qa:"))
+    (beta / "shipyard.yaml").write_text(SPEC.format(project="beta").replace("dev", "qa"))
     home = tmp_path / "home"
     token = _admin(home)
     elsewhere = tmp_path / "elsewhere"
@@ -96,7 +98,7 @@ def test_a_server_anywhere_serves_every_applied_project(tmp_path: Path) -> None:
         wrong = httpx.post(
             url + "/api/v1/flags?project=beta&env=dev", json={"name": "x"}, headers=_h(token)
         )
-        assert wrong.status_code == 404 and wrong.json()["code"] == "environment-unknown"
+        assert wrong.status_code == 422 and wrong.json()["code"] == "flag-environment-unknown"
         open_ = httpx.get(url + "/api/v1/environments", headers=_h(token))
         assert open_.status_code == 422 and open_.json()["code"] == "project-required"
 
