@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.e2e.helpers import apply, as_json, running_server, shipyard
 
 SPEC = "project: shop\nenvironments:\n  dev: {}\n  production: {}\n"
 
@@ -77,6 +77,7 @@ def test_change_requests_over_the_api_follow_roles(tmp_path: Path) -> None:
         shipyard("flags", "create", "checkout", "--env", "production", cwd=tmp_path).returncode == 0
     )
     with running_server(tmp_path) as url:
+        apply(tmp_path, url, admin["Authorization"].removeprefix("Bearer "))
         api = url + "/api/v1/flags"
         assert (
             httpx.put(

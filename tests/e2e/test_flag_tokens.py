@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.helpers import as_json, database_env, running_server, shipyard
+from tests.e2e.helpers import apply, as_json, database_env, running_server, shipyard
 
 
 def _until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -102,6 +102,7 @@ def test_client_tokens_are_revoked_over_the_api_and_expire(
     admin = _json("token", "create", "--role", "admin", cwd=repo, env=env)["token"]
     developer = _json("token", "create", "--role", "developer", cwd=repo, env=env)["token"]
     with running_server(repo, env=env) as url:
+        apply(repo, url, admin)
         bearer = {"Authorization": f"Bearer {developer}"}
         made = httpx.post(
             url + "/api/v1/flags/tokens",

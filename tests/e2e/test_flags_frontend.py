@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.e2e.helpers import apply, as_json, running_server, shipyard
 
 FRONTEND = Path(__file__).resolve().parents[1] / "frontend"
 ORIGIN = "http://shop.test"
@@ -74,7 +74,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "frontend": token("--frontend", "--origin", ORIGIN),
         "client": token(),
     }
+    admin = shipyard("token", "create", "--role", "admin", "--json", cwd=repo)
     with running_server(repo) as url:
+        apply(repo, url, as_json(admin)["token"])
         yield {"url": url, "repo": repo, "tokens": tokens}
 
 

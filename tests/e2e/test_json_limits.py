@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from shipyard.jsonlimits import MAX_JSON_BYTES, MAX_JSON_DEPTH
-from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.e2e.helpers import apply, as_json, running_server, shipyard
 
 IMPORT = "/api/v1/flags/import?env=dev"
 
@@ -22,6 +22,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     (repo / "shipyard.yaml").write_text("project: shop\nenvironments:\n  dev: {}\n")
     token = as_json(shipyard("token", "create", "--role", "admin", "--json", cwd=repo))["token"]
     with running_server(repo) as url:
+        apply(repo, url, token)
         yield url, {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 

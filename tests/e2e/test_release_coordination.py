@@ -10,7 +10,7 @@ import pytest
 
 from shipyard.settings import Settings
 from shipyard.store.uow import Store
-from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.e2e.helpers import apply, as_json, running_server, shipyard
 from tests.integration.release_helpers import SPEC, publish
 
 ALICE = {"SHIPYARD_ACTOR": "alice@example.com"}
@@ -133,6 +133,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
         for role in ("viewer", "approver", "deployer", "admin")
     }
     with running_server(repo) as url:
+        apply(repo, url, tokens["admin"])
         yield url, tokens
 
 

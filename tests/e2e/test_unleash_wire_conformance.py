@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.e2e.helpers import apply, as_json, running_server, shipyard
 
 SPEC = Path(__file__).resolve().parents[1] / "conformance" / "unleash"
 FILES = sorted(p.name for p in SPEC.glob("[0-9][0-9]-*.json"))
@@ -31,7 +31,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (repo / "shipyard.yaml").write_text(f"project: spec\nenvironments:\n{envs}")
     made = shipyard("token", "create", "--role", "developer", "--json", cwd=repo)
     bearer = {"Authorization": f"Bearer {as_json(made)['token']}"}
+    admin = shipyard("token", "create", "--role", "admin", "--json", cwd=repo)
     with running_server(repo) as url:
+        apply(repo, url, as_json(admin)["token"])
         tokens, warnings = {}, {}
         for name in FILES:
             state = json.loads((SPEC / name).read_text(encoding="utf-8"))["state"]
