@@ -117,6 +117,24 @@ async def load(
     return latencies, errors, time.perf_counter() - start
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of processes and their waited-for children, from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        total += sum(int(v) for v in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]
+
+
 def load_ab(urls: list[str], token: str, clients: int, requests: int) -> tuple[float, int, int]:
     """The same read phase driven by ApacheBench (C, one process per replica, its clients
     split between them), so that the client's own CPU does not cap what replicas can show
@@ -336,6 +354,7 @@ def main() -> None:
 
             scaled: dict[int, float] = {}
             by_ab: dict[int, float] = {}
+            costs: dict[int, tuple[float, float, float]] = {}
             for n in (1, 2):
                 urls = replicas(root, env, n, procs)
                 print(f"{n} replica(s), {args.clients} clients spread over them")
@@ -344,10 +363,20 @@ def main() -> None:
                     asyncio.run(load(urls, token, args.clients, args.requests, write=False)),
                 )
                 if shutil.which("ab"):
+                    watched = [p.pid for p in procs[-n:]], postgres_pids()
+                    before = [cpu_seconds(pids) for pids in watched], os.times()
                     by_ab[n], done, failed = load_ab(urls, token, args.clients, args.requests * 4)
+                    after = [cpu_seconds(pids) for pids in watched], os.times()
+                    pairs = zip(before[0], after[0], strict=True)
+                    spent = [1000 * (b - a) / done for a, b in pairs]
+                    client = after[1].children_user + after[1].children_system
+                    client -= before[1].children_user + before[1].children_system
+                    costs[n] = (*spent, 1000 * client / done)
                     print(
                         f"  read, {n} replica(s), ab    {by_ab[n]:8.0f} req/s  "
-                        f"errors {failed}/{done}"
+                        f"errors {failed}/{done}  CPU per request: replicas "
+                        f"{costs[n][0]:.2f} ms, PostgreSQL {costs[n][1]:.2f} ms, "
+                        f"ab {costs[n][2]:.2f} ms"
                     )
                 report_all(
                     f"  write, {n} replica(s)",
@@ -360,6 +389,18 @@ def main() -> None:
             for name, rate in ceiling.items():
                 print(f"event log appends, {name:<12} {rate:8.0f} events/s")
             with_ab = f" ({by_ab[2] / by_ab[1]:.2f}x driven by ab)" if by_ab else ""
+            if costs:
+                # Replicas, PostgreSQL and the client share this host's cores: two replicas
+                # can serve at most cores / (CPU of one request, all processes), one replica
+                # at most one core / its own share (a Python process runs on one core).
+                replica, database, client = costs[1]
+                cores = os.cpu_count() or 1
+                one = min(1000 / replica, cores * 1000 / (replica + database + client))
+                two = min(2000 / replica, cores * 1000 / (replica + database + client))
+                print(
+                    f"this host's ceiling from those costs: 1 replica {one:.0f} req/s, "
+                    f"2 replicas {two:.0f} req/s ({two / one:.2f}x on {cores} cores)"
+                )
             print(
                 f"ratios: reads 2 replicas/1 replica {scaled[2] / scaled[1]:.2f}x{with_ab}; "
                 f"read p99 shipyard/floor {read / floor:.1f}x"
