@@ -354,7 +354,6 @@ def main() -> None:
 
             scaled: dict[int, float] = {}
             by_ab: dict[int, float] = {}
-            costs: dict[int, tuple[float, float, float]] = {}
             for n in (1, 2):
                 urls = replicas(root, env, n, procs)
                 print(f"{n} replica(s), {args.clients} clients spread over them")
@@ -371,12 +370,11 @@ def main() -> None:
                     spent = [1000 * (b - a) / done for a, b in pairs]
                     client = after[1].children_user + after[1].children_system
                     client -= before[1].children_user + before[1].children_system
-                    costs[n] = (*spent, 1000 * client / done)
                     print(
                         f"  read, {n} replica(s), ab    {by_ab[n]:8.0f} req/s  "
                         f"errors {failed}/{done}  CPU per request: replicas "
-                        f"{costs[n][0]:.2f} ms, PostgreSQL {costs[n][1]:.2f} ms, "
-                        f"ab {costs[n][2]:.2f} ms"
+                        f"{spent[0]:.2f} ms, PostgreSQL {spent[1]:.2f} ms, "
+                        f"ab {1000 * client / done:.2f} ms"
                     )
                 report_all(
                     f"  write, {n} replica(s)",
@@ -389,18 +387,6 @@ def main() -> None:
             for name, rate in ceiling.items():
                 print(f"event log appends, {name:<12} {rate:8.0f} events/s")
             with_ab = f" ({by_ab[2] / by_ab[1]:.2f}x driven by ab)" if by_ab else ""
-            if costs:
-                # Replicas, PostgreSQL and the client share this host's cores: two replicas
-                # can serve at most cores / (CPU of one request, all processes), one replica
-                # at most one core / its own share (a Python process runs on one core).
-                replica, database, client = costs[1]
-                cores = os.cpu_count() or 1
-                one = min(1000 / replica, cores * 1000 / (replica + database + client))
-                two = min(2000 / replica, cores * 1000 / (replica + database + client))
-                print(
-                    f"this host's ceiling from those costs: 1 replica {one:.0f} req/s, "
-                    f"2 replicas {two:.0f} req/s ({two / one:.2f}x on {cores} cores)"
-                )
             print(
                 f"ratios: reads 2 replicas/1 replica {scaled[2] / scaled[1]:.2f}x{with_ab}; "
                 f"read p99 shipyard/floor {read / floor:.1f}x"
