@@ -117,6 +117,24 @@ async def load(
     return latencies, errors, time.perf_counter() - start
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of processes and their waited-for children, from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        total += sum(int(v) for v in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(pid) for pid in found.split()]
+
+
 def load_ab(urls: list[str], token: str, clients: int, requests: int) -> tuple[float, int, int]:
     """The same read phase driven by ApacheBench (C, one process per replica, its clients
     split between them), so that the client's own CPU does not cap what replicas can show
@@ -344,10 +362,19 @@ def main() -> None:
                     asyncio.run(load(urls, token, args.clients, args.requests, write=False)),
                 )
                 if shutil.which("ab"):
+                    watched = [p.pid for p in procs[-n:]], postgres_pids()
+                    before = [cpu_seconds(pids) for pids in watched], os.times()
                     by_ab[n], done, failed = load_ab(urls, token, args.clients, args.requests * 4)
+                    after = [cpu_seconds(pids) for pids in watched], os.times()
+                    pairs = zip(before[0], after[0], strict=True)
+                    spent = [1000 * (b - a) / done for a, b in pairs]
+                    client = after[1].children_user + after[1].children_system
+                    client -= before[1].children_user + before[1].children_system
                     print(
                         f"  read, {n} replica(s), ab    {by_ab[n]:8.0f} req/s  "
-                        f"errors {failed}/{done}"
+                        f"errors {failed}/{done}  CPU per request: replicas "
+                        f"{spent[0]:.2f} ms, PostgreSQL {spent[1]:.2f} ms, "
+                        f"ab {1000 * client / done:.2f} ms"
                     )
                 report_all(
                     f"  write, {n} replica(s)",

@@ -55,7 +55,7 @@ def _tables(conn: Any) -> list[Any]:
 
 def backup(store: Store, out: Path) -> dict[str, Any]:
     """Write the archive to ``out`` (atomically: a partial archive is never left there)."""
-    from sqlalchemy import select, text
+    from sqlalchemy import select
 
     from shipyard.store.db import current_heads
 
@@ -65,9 +65,7 @@ def backup(store: Store, out: Path) -> dict[str, Any]:
     os.close(fd)
     counts: dict[str, int] = {}
     try:
-        with tarfile.open(tmp_name, "w:gz") as tar, store.read() as uow:
-            if store.dialect == "postgresql":
-                uow.conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        with tarfile.open(tmp_name, "w:gz") as tar, store.read(snapshot=True) as uow:
             size, root = uow.events.head()
             for table in _tables(uow.conn):
                 lines = io.BytesIO()

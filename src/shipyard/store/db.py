@@ -56,10 +56,44 @@ def create(url: str) -> Engine:
 
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        engine = create_engine(url, connect_args={"connect_timeout": 5})
+        _ping_when_idle(engine)
+        return engine
     raise DatabaseUnreachable(
         f"unsupported database '{parsed.get_backend_name()}'", "use SQLite or PostgreSQL"
     )
+
+
+IDLE_PING_S = 1.0  # a pooled connection idle longer than this is checked before use
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections that sat idle: a connection handed
+    back a moment ago is alive, and pinging it cost a busy server a round trip per
+    checkout (two per API request). One that fails the ping is replaced, so a server still
+    answers after PostgreSQL restarts."""
+    import time
+
+    from sqlalchemy.exc import DisconnectionError
+
+    @event.listens_for(engine, "connect")
+    def _made(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned", 0.0) <= IDLE_PING_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the driver's own error: the connection is gone
+            raise DisconnectionError(str(exc)) from exc
+        if not alive:
+            raise DisconnectionError("the connection failed its ping")
 
 
 def check_connection(engine: Engine) -> None:

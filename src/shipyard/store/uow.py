@@ -142,13 +142,24 @@ class Store:
             raise _translate(exc, self.url) from exc
 
     @contextmanager
-    def read(self) -> Iterator[UnitOfWork]:
+    def read(self, *, snapshot: bool = False) -> Iterator[UnitOfWork]:
+        """Reads; with ``snapshot``, every statement sees the database as at the first one
+        (REPEATABLE READ on PostgreSQL; SQLite's read transaction gives that anyway)."""
         from sqlalchemy.exc import OperationalError
 
         from shipyard.store.events import EventLog
 
         try:
             with self.engine.connect() as conn:
+                if conn.dialect.name == "postgresql" and snapshot:
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                elif conn.dialect.name == "postgresql":
+                    # Under READ COMMITTED each statement takes its own snapshot, in a
+                    # transaction or not: BEGIN and COMMIT around reads bought nothing but
+                    # two round trips.
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    yield UnitOfWork(conn, EventLog(conn, self.seal_key))
+                    return
                 conn.info["sqlite_begin"] = "BEGIN"
                 with conn.begin():
                     yield UnitOfWork(conn, EventLog(conn, self.seal_key))
