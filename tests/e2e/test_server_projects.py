@@ -179,3 +179,62 @@ def test_concurrent_git_work_on_one_project_leaves_its_checkout_whole(tmp_path: 
     (clone,) = [p for p in (home / "checkouts").iterdir() if p.is_dir()]
     gitrepo.git(clone, "fsck", "--no-progress")  # raises on a damaged repository
     assert gitrepo.git(clone, "status", "--porcelain") == ""
+
+
+GATED = """\
+project: gamma
+environments:
+  dev:
+    target: {type: process, command: "python3 -m http.server {port}"}
+    gates:
+      - custom: {name: marker, run: "test -f gate-ok"}
+"""
+
+
+def test_a_deploy_through_the_api_runs_gate_commands_in_the_projects_clone(
+    tmp_path: Path,
+) -> None:
+    """A custom gate's command needs the project's code: through the API it runs in the
+    server's clone of the configured repository (where the committed gate-ok file is), never
+    in the folder the server was started in (where it is not)."""
+    repo = gitrepo.init(tmp_path / "gamma")
+    gitrepo.commit(repo, "feat: start", {"shipyard.yaml": GATED, "gate-ok": "yes\n"})
+    origin = tmp_path / "origin.git"
+    gitrepo.git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    home = tmp_path / "home"
+    token = _admin(home)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with running_server(elsewhere, env={"SHIPYARD_HOME": str(home)}, args=("--no-worker",)) as url:
+        apply(repo, url, token)
+        via = {"SHIPYARD_SERVER": url, "SHIPYARD_TOKEN": token}
+        (tmp_path / "app.txt").write_text("the service\n")
+        published = shipyard(
+            "artifacts",
+            "publish",
+            "gamma",
+            str(tmp_path / "app.txt"),
+            "--version",
+            "0.1.0",
+            cwd=repo,
+            env=via,
+        )
+        assert published.returncode == 0, published.stderr
+        deploy = url + "/api/v1/deployments?project=gamma"
+        body = {"environment": "dev", "version": "0.1.0"}
+        refused = httpx.post(deploy, json=body, headers=_h(token))
+        assert refused.status_code == 422 and refused.json()["code"] == "repository-required"
+        configured = httpx.put(
+            url + "/api/v1/projects/gamma/repository",
+            json={"name": "acme/gamma", "remote": str(origin), "secret": "s" * 20},
+            headers=_h(token),
+        )
+        assert configured.status_code == 200, configured.text
+        done = httpx.post(deploy, json=body, headers=_h(token), timeout=60)
+        assert done.status_code == 200, done.text
+        assert done.json()["version"] == "0.1.0"
+        gitrepo.git(repo, "rm", "-q", "gate-ok")
+        gitrepo.commit(repo, "chore: drop the marker")
+        gitrepo.git(repo, "push", "-q", str(origin), "main")
+        again = httpx.post(deploy, json=body, headers=_h(token), timeout=60)
+        assert again.status_code == 409 and again.json()["code"] == "gates-failed", again.text

@@ -249,12 +249,14 @@ def create(
     actor: str = "cli",
     allow_destructive: str | None = None,
     holder: str | None = None,
+    gate_root: Path | None = None,
 ) -> dict[str, Any]:
     """Check and record a deployment of ``env``; the controller (``run``) rolls it out.
     ``allow_destructive`` is the reason to run a migration the lint flags as destructive.
     ``root`` is the project's working tree; None on a server that holds the project only in
-    its database, which deploys published artifacts alone. ``holder`` drives it in the
-    foreground: the rollout's lease is its from the start."""
+    its database, which deploys published artifacts alone (its custom gate commands run in
+    ``gate_root``, the server's checkout). ``holder`` drives it in the foreground: the
+    rollout's lease is its from the start."""
     from shipyard.services.audit import ensure_project
 
     environment(spec, env)
@@ -273,7 +275,7 @@ def create(
         root = Path(".")  # secret files: read where the controller runs (use absolute paths)
     _check_promotion(store, spec, env, version)
     _check_lock(store, spec, env, actor, now)
-    _check_gates(store, spec, env, version, actor, now, root)
+    _check_gates(store, spec, env, version, actor, now, gate_root or root)
     config, refs = dp.config_of(spec, env)
     revision = dp.config_revision(config, dp.resolve_secrets(refs, root), revision_key(store))
     side = {

@@ -6,6 +6,7 @@ whichever worker takes its lease (`shipyard worker`, or the server's own unless 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -69,8 +70,11 @@ def history(
 def deploy(
     body: DeployBody, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
+    from shipyard.services import checkouts, gates
+
     spec = _spec(store, p, Permission.DEPLOY, project, body.environment)
-    return svc.create(
+    create = partial(
+        svc.create,
         store,
         spec,
         None,
@@ -80,6 +84,10 @@ def deploy(
         actor=p.name,
         allow_destructive=body.allow_destructive,
     )
+    if not gates.runs_commands(spec, body.environment):
+        return create()
+    with checkouts.required(store, spec.project) as tree:  # gate commands need the code
+        return create(gate_root=tree)
 
 
 class RollbackBody(BaseModel):
