@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,32 +13,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard import __version__
+from shipyard.api.deps import require
 from shipyard.domain.access import Permission
 from shipyard.errors import ShipyardError
-from shipyard.services.tokens import Principal, authenticate
+from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
-
-
-def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
-    async def dependency(request: Request) -> Principal:
-        from starlette.concurrency import run_in_threadpool
-
-        from shipyard.store.append import ACTING_TOKEN
-
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        principal = await run_in_threadpool(
-            authenticate,
-            request.app.state.store,
-            token.strip() if scheme.lower() == "bearer" else None,
-        )
-        principal.require(permission)
-        # Set in the request's own context (this runs on the event loop, not in a worker
-        # thread), so the route and every event it appends see it; no other request does.
-        ACTING_TOKEN.set(principal.token_id)
-        return principal
-
-    return dependency
 
 
 @asynccontextmanager
@@ -208,11 +187,3 @@ def _private_docs(app: FastAPI) -> None:
     @app.get("/redoc", include_in_schema=False)
     def redoc(_: Principal = reader) -> HTMLResponse:
         return get_redoc_html(openapi_url="/openapi.json", title="Shipyard API")
-
-
-def store_of(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
-StoreDep = Depends(store_of)

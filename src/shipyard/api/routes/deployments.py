@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from shipyard.api.app import StoreDep, require
+from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.services import deploy as svc
 from shipyard.services.tokens import Principal

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from shipyard.api.app import StoreDep, require
+from shipyard.api.deps import StoreDep, require
 from shipyard.api.routes.flags import _need, _scope
 from shipyard.domain.access import Permission, reaches_environment
 from shipyard.identity import of_principal

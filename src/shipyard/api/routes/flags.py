@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from shipyard.api.app import StoreDep, require
+from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission, reaches_environment
 from shipyard.errors import InputError, NotFound
 from shipyard.services import (

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
-from shipyard.api.app import StoreDep, require
+from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.identity import of_principal
 from shipyard.services import builds, incidents, metrics, projects, promexport

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.api.app import StoreDep, require
+from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.services import pipeline_history
 from shipyard.services.tokens import Principal

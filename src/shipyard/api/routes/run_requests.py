@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from shipyard.api.app import StoreDep, require
+from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.services import run_requests
 from shipyard.services.tokens import Principal

@@ -24,7 +24,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from shipyard.api.app import StoreDep
+from shipyard.api.deps import StoreDep
 from shipyard.services import flags, flags_client
 from shipyard.services.flags_client import ClientPrincipal
 from shipyard.store.uow import Store
