@@ -40,8 +40,8 @@ def test_first_use_migrates_and_upgrade_is_idempotent(database_url: str, tmp_pat
 
 def test_fresh_sqlite_script_is_what_the_migrations_make() -> None:
     """The script a new SQLite store is made from equals a dump of a migrated database; when
-    this fails after adding a migration, rewrite it with `python -m shipyard.store.fresh`."""
-    assert fresh.SQL.read_text() == fresh.dump()
+    this fails after adding a migration, rewrite it with `python -m shipyard.store.db`."""
+    assert fresh.SQL.read_text() == db.dump_fresh()
 
 
 def test_a_new_sqlite_store_is_made_from_the_script_and_migrates_on(tmp_path: Path) -> None:

@@ -175,3 +175,30 @@ def ensure_schema(engine: Engine, lock_dir: Path | None = None) -> None:
             finally:
                 raw.close()
     upgrade(engine, lock_dir)
+
+
+def dump_fresh() -> str:
+    """The script a new SQLite store is made from (store/fresh.py): a database migrated by
+    Alembic to the heads, dumped as SQL."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create(f"sqlite:///{tmp}/state.db")
+        try:
+            upgrade(engine, Path(tmp))
+            raw = engine.raw_connection()
+            try:
+                driver = raw.driver_connection
+                assert driver is not None
+                return "\n".join(driver.iterdump()) + "\n"
+            finally:
+                raw.close()
+        finally:
+            engine.dispose()
+
+
+if __name__ == "__main__":  # after adding a migration: python -m shipyard.store.db
+    from shipyard.store import fresh
+
+    fresh.SQL.write_text(dump_fresh())
+    print(f"wrote {fresh.SQL}")

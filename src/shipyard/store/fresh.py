@@ -5,7 +5,7 @@
 Creating a store this way takes milliseconds where importing Alembic and replaying the
 migrations takes about a third of a second, which every first run would pay. A test holds the
 file equal to what the migrations make; after adding one, rewrite it with
-``python -m shipyard.store.fresh``.
+``python -m shipyard.store.db`` (``db.dump_fresh``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,27 +40,3 @@ def create(conn: sqlite3.Connection) -> bool:
         return False
     conn.executescript(SQL.read_text())  # its own BEGIN ... COMMIT: all or nothing
     return True
-
-
-def dump() -> str:
-    """The script: a database migrated by Alembic to the heads, dumped as SQL."""
-    from shipyard.store import db
-
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = db.create(f"sqlite:///{tmp}/state.db")
-        try:
-            db.upgrade(engine, Path(tmp))
-            raw = engine.raw_connection()
-            try:
-                driver = raw.driver_connection
-                assert driver is not None
-                return "\n".join(driver.iterdump()) + "\n"
-            finally:
-                raw.close()
-        finally:
-            engine.dispose()
-
-
-if __name__ == "__main__":
-    SQL.write_text(dump())
-    print(f"wrote {SQL}")
