@@ -21,6 +21,7 @@ from shipyard.adapters.cas.digest import digest_bytes, digest_file
 from shipyard.domain import provenance
 from shipyard.errors import Conflict, InputError, IntegrityFailure, NotFound
 from shipyard.ports.blobs import BlobStore
+from shipyard.services.release_build import ArtifactFileMissing
 from shipyard.store import artifacts as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store, UnitOfWork
@@ -57,11 +58,6 @@ class ArtifactTampered(IntegrityFailure):
         "do not deploy these bytes; compare with `shipyard audit log --kind artifact.published` "
         "and publish again from a clean build"
     )
-
-
-class ArtifactFileMissing(InputError):
-    code = "artifact-file-missing"
-    default_hint = "build it first, or check the path"
 
 
 def cas_of(store: Store) -> BlobStore:

@@ -21,11 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.adapters.cas.digest import digest_file
-from shipyard.errors import Refused
+from shipyard.errors import InputError, Refused
 from shipyard.store.uow import Store
 
 # How far back to look for a run of the tree; older runs are rebuilt rather than searched.
 CANDIDATES = 100
+
+
+class ArtifactFileMissing(InputError):
+    code = "artifact-file-missing"
+    default_hint = "build it first, or check the path"
 
 
 class ArtifactNotBuilt(Refused):
@@ -244,13 +249,9 @@ def choose(
     """The artifacts to publish: each `artifact:` job's single output in ``built`` (of the
     artifacts in ``only``: a monorepo service's), and each NAME=FILE given, whose bytes must be
     ones the run produced."""
-    from shipyard.errors import InputError
-
     chosen: list[tuple[str, Built]] = []
     for name, path in extra:
         if not path.is_file():
-            from shipyard.services.artifacts import ArtifactFileMissing
-
             raise ArtifactFileMissing(f"{path} is not a file")
         digest = digest_file(path)
         match = built.by_digest(digest)
