@@ -39,7 +39,7 @@ from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
 from shipyard.services import uptodate
-from shipyard.services.pipeline_live import Writer as LiveWriter
+from shipyard.services.pipeline_live_writer import Writer as LiveWriter
 from shipyard.spec.models import Job, Spec
 from shipyard.store.append import NewEvent, utcnow
 from shipyard.store.runlog import UP_TO_DATE, RunLog
@@ -54,6 +54,16 @@ PLATFORM = uptodate.platform_name()
 FLUSH_EVERY_S = 0.25
 REMOTE_AHEAD = 32  # steps started beyond the executor's capacity when a remote cache answers
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
+
+
+def refuse_pruned(run: dict[str, Any]) -> None:
+    """A run whose step rows `cache gc --keep-runs` deleted has no steps to read."""
+    if run.get("pruned_at"):
+        raise NotFound(
+            f"run {run['id']}'s steps were pruned at {run['pruned_at']}",
+            "`shipyard runs show` still shows the run; keep more with `cache gc --keep-runs`",
+            code="run-pruned",
+        )
 
 
 def cas_of(store: Store) -> DiskCAS | Tiered:
@@ -851,8 +861,6 @@ def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> lis
                 "list runs with `shipyard runs`",
                 code="run-not-found",
             )
-        from shipyard.services.pipeline_history import refuse_pruned
-
         refuse_pruned(old)
         carried = [
             step

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import cachekey
 from shipyard.errors import InputError, NotFound
-from shipyard.services.pipeline import cas_of
+from shipyard.services.pipeline import cas_of, refuse_pruned
 from shipyard.store import pipelines as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store
@@ -73,16 +73,6 @@ def _run(uow: Any, run_id: int) -> dict[str, Any]:
             f"run {run_id} does not exist", "list runs with `shipyard runs`", code="run-not-found"
         )
     return run
-
-
-def refuse_pruned(run: dict[str, Any]) -> None:
-    """A run whose step rows `cache gc --keep-runs` deleted has no steps to read."""
-    if run.get("pruned_at"):
-        raise NotFound(
-            f"run {run['id']}'s steps were pruned at {run['pruned_at']}",
-            "`shipyard runs show` still shows the run; keep more with `cache gc --keep-runs`",
-            code="run-pruned",
-        )
 
 
 def show_run(store: Store, run_id: int) -> dict[str, Any]:

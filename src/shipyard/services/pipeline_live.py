@@ -1,10 +1,11 @@
 """Live step logs: what running steps print, readable by the server while the run goes on.
 
-`shipyard run` writes, at most every ``EVERY_S``, the new full lines of each running step
-(already masked by the executor) to ``<state>/live/<run id>/<n>.log``, and ``index.json``: the
-nodes handed to the executor and each one's file. The folder goes when the run ends; the
-stored, masked log of a finished step is then the answer. Steps of an executor that cannot
-show its steps' output as they run (Dask) appear when they end.
+`shipyard run` writes (pipeline_live_writer.py), at most every half second, the new full
+lines of each running step (already masked by the executor) to
+``<state>/live/<run id>/<n>.log``, and ``index.json``: the nodes handed to the executor and
+each one's file. The folder goes when the run ends; the stored, masked log of a finished step
+is then the answer. Steps of an executor that cannot show its steps' output as they run (Dask)
+appear when they end.
 
 Readers (the API's and the dashboard's log streams) ask ``read`` with the offset they have:
 it answers the new text, or the step's final log once the step is recorded.
@@ -13,57 +14,15 @@ it answers the new text, or the step's final log once the step is recorded.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-from collections.abc import AsyncIterator, Iterable
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 from shipyard.errors import NotFound
+from shipyard.services.pipeline_live_writer import folder
 from shipyard.store.uow import Store
 
-EVERY_S = 0.5
 MAX_CHUNK = 256 * 1024  # a reader gets at most this much at once
-
-
-def folder(home: Path, run_id: int) -> Path:
-    return home / "live" / str(run_id)
-
-
-class Writer:
-    """The run's side: called from its loop; cheap when nothing changed."""
-
-    def __init__(self, home: Path, run_id: int) -> None:
-        self.folder = folder(home, run_id)
-        self.files: dict[str, str] = {}
-        self.running: frozenset[str] = frozenset()
-        self.last = 0.0
-
-    def tick(self, executor: Any, running: Iterable[str]) -> None:
-        now = time.monotonic()
-        if now - self.last < EVERY_S:
-            return
-        self.last = now
-        peek = getattr(executor, "output", None)
-        chunks: dict[str, bytes] = peek() if peek is not None else {}
-        nodes = frozenset(running)
-        if not chunks and nodes == self.running:
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for node, data in chunks.items():
-            if not data:
-                continue
-            name = self.files.setdefault(node, f"{len(self.files)}.log")
-            with open(self.folder / name, "ab") as fh:
-                fh.write(data)
-        self.running = nodes
-        tmp = self.folder / "index.json.tmp"
-        tmp.write_text(json.dumps({"running": sorted(nodes), "files": self.files}))
-        os.replace(tmp, self.folder / "index.json")
-
-    def close(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def index(store: Store, run_id: int) -> dict[str, Any]:
