@@ -100,7 +100,7 @@ def save(
         "dependants": dependants,
         "produced": produced,
     }
-    from shipyard.services.uptodate import NODES
+    from shipyard.services.run_stamp import NODES
 
     # marshal, not JSON: a few times faster both ways, and the file is this machine's cache,
     # read by the same Shipyard on the same Python (its version is checked before use).
@@ -114,7 +114,7 @@ def answer(
 ) -> tuple[dict[str, Any], str] | None:
     """Run and record what the changed files call for; the summary without its steps, and the
     steps as JSON. None: the full path must decide (nothing was run or recorded)."""
-    from shipyard.services.uptodate import NODES
+    from shipyard.services.run_stamp import NODES
 
     if settings.pipeline_blobs != "disk":
         return None
@@ -192,7 +192,7 @@ class _Incremental:
                 begun = {"commit": commit, "jobs": jobs, "trigger": "cli"}
                 tx.events([("run.started", self.subject, self.actor, begun, self.project, started)])
             self.lock.holding(self.run_id)
-            from shipyard.services.uptodate import forget
+            from shipyard.services.run_stamp import forget
 
             forget(self.settings.home)  # only a finished good run leaves a stamp
             with log.read() as tx:
@@ -566,7 +566,7 @@ class _Incremental:
         """The stamp of this run, for the next check: the files as they are now."""
         from shipyard.adapters.files import Workspace
         from shipyard.adapters.racy import racy
-        from shipyard.services import uptodate
+        from shipyard.services import run_stamp
         from shipyard.store.runlog import UP_TO_DATE
 
         now = time.time_ns()
@@ -583,7 +583,7 @@ class _Incremental:
             ]
         ws = Workspace(self.root)
         saved = sum(float(n["duration"]) for n in self.nodes)
-        head, noop_steps = uptodate._noop_summary({**summary, "steps": steps}, saved)
+        head, noop_steps = run_stamp.noop_summary({**summary, "steps": steps}, saved)
         self.stamp.update(
             run_id=self.run_id,
             trigger=UP_TO_DATE + str(self.run_id),
@@ -593,7 +593,7 @@ class _Incremental:
             steps_json=json.dumps(noop_steps, default=str),
         )
         self.stamp.pop("refreshed", None)
-        uptodate._save(self.settings.home, self.stamp)
+        run_stamp.save(self.settings.home, self.stamp)
         for n in self.nodes:
             for extra in ("status", "cached", "reason", "exit_code"):
                 n.pop(extra, None)

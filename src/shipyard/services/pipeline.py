@@ -38,7 +38,7 @@ from shipyard.adapters.vcs.head import head_commit
 from shipyard.domain import cachekey
 from shipyard.domain.pipeline import Graph, JobDef, NodeState, Scheduler, build_graph, critical_path
 from shipyard.errors import InputError, IntegrityFailure, NotFound, ShipyardError
-from shipyard.services import uptodate
+from shipyard.services import run_stamp, uptodate
 from shipyard.services.pipeline_live_writer import Writer as LiveWriter
 from shipyard.spec.models import Job, Spec
 from shipyard.store.append import NewEvent, utcnow
@@ -794,7 +794,7 @@ def run(
             state.remote = RemoteTier(client, state.cas)
         if rerun_failed is None and store.url.startswith(("sqlite:", "postgresql")):
             state.stamp_spec, state.asked = stamp_spec, list(jobs or [])
-        uptodate.forget(store.home)
+        run_stamp.forget(store.home)
         commit = head_commit(root)
         with log.begin() as tx:
             if lock.previous is not None:  # its process is gone: we hold the lock

@@ -32,18 +32,10 @@ from typing import Any
 from shipyard import __version__
 from shipyard.adapters.racy import racy
 from shipyard.errors import StoreError
+from shipyard.services.run_stamp import FORMAT, STAMP, noop_summary, save
 from shipyard.store.heads import SCHEMA_HEADS
 
-STAMP = "uptodate.stamp"
-NODES = "uptodate-nodes.stamp"  # what the incremental path needs of each step (incremental.py)
-FORMAT = 5  # 5: written with marshal (a few times faster to read than JSON), not JSON
 _ENV_REF = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def forget(home: Path) -> None:
-    """Drop the stamp: called as a run starts, so only a finished good run leaves one."""
-    (home / STAMP).unlink(missing_ok=True)
-    (home / NODES).unlink(missing_ok=True)
 
 
 def spec_digest(path: Path) -> str:
@@ -87,7 +79,7 @@ def write(
         path = key.removeprefix(prefix)  # relative to the root, read through its fd
         files.append([path, size, mtime, ino, value, fresh])
     names = sorted({n for text in conditions for n in _ENV_REF.findall(text)})
-    head, steps = _noop_summary(summary, saved_s)
+    head, steps = noop_summary(summary, saved_s)
     stamp = {
         "format": FORMAT,
         "version": __version__,
@@ -107,37 +99,7 @@ def write(
         # check's time, and they are the same every time.
         "steps_json": json.dumps(steps, default=str),
     }
-    _save(home, stamp)
-
-
-def _save(home: Path, stamp: dict[str, Any]) -> None:
-    tmp = home / (STAMP + ".tmp")
-    # marshal: this machine's own cache, read back by the same Shipyard on the same Python
-    # (``holds`` checks both) before anything else in a run with nothing to do.
-    tmp.write_bytes(marshal.dumps({**stamp, "python": sys.version}))
-    os.replace(tmp, home / STAMP)
-
-
-def _noop_summary(
-    summary: dict[str, Any], saved_s: float
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """What a run with nothing to do reports, and its steps: all that succeeded, now cached."""
-    steps = [
-        {**s, "cached": True, "duration_s": 0.0, "attempt": 0, "reason": "up to date"}
-        if s["status"] == "success"
-        else s
-        for s in summary["steps"]
-    ]
-    cached = sum(s["status"] == "success" for s in steps)
-    head = {k: v for k, v in summary.items() if k != "steps"}
-    head.update(
-        counts={**summary["counts"], "executed": 0, "cached": cached},
-        cache_hit_rate=1.0 if cached else 0.0,
-        saved_s=round(saved_s, 3),
-        critical_path=[],
-        critical_path_s=0.0,
-    )
-    return head, steps
+    save(home, stamp)
 
 
 def summary_json(head: dict[str, Any], steps_json: str) -> str:
@@ -288,7 +250,7 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
         lock.release()
     if stamp.pop("refreshed", False):
         with contextlib.suppress(OSError):  # recorded already; the next check hashes again
-            _save(settings.home, stamp)
+            save(settings.home, stamp)
     return summary, stamp["steps_json"], opts[0]
 
 
