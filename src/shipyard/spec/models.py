@@ -5,35 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
-
-def _duration_seconds(value: Any) -> float:
-    from shipyard.domain.durations import DurationInvalid, parse_seconds
-
-    try:
-        return parse_seconds(value)
-    except DurationInvalid as exc:  # re-raised as ValueError so the error keeps its position
-        raise ValueError(f"{exc.message}; expected a duration like 90s, 10m or 1h30m") from exc
-
-
-Duration = Annotated[float, BeforeValidator(_duration_seconds)]
-Name = Annotated[str, Field(pattern=NAME_RE)]
-Scalar = str | int | float | bool
-
-
-def _as_list(value: Any) -> Any:
-    return [value] if isinstance(value, str) else value
-
-
-StrList = Annotated[list[str], BeforeValidator(_as_list)]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
-
+from shipyard.spec import notifications as _notifications
+from shipyard.spec.base import (
+    NAME_RE,
+    Duration,
+    Model,
+    Name,
+    Scalar,
+    SecretRef,
+    StrList,
+    _as_list,
+)
 
 # -- pipeline ---------------------------------------------------------------------------------
 
@@ -46,17 +30,6 @@ class Retries(Model):
 
 def _retries(value: Any) -> Any:
     return {"max": value} if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-class SecretRef(Model):
-    env: str | None = None
-    file: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("a secret names exactly one source: env or file")
-        return self
 
 
 def _secrets(value: Any) -> Any:
@@ -479,8 +452,4 @@ class Spec(Model):
     secrets: Annotated[dict[str, SecretRef], BeforeValidator(_secrets)] = {}
     flags: dict[Name, Flag] = {}
     release: Release = Release()
-    notifications: list[_notifications.Subscription] = []  # resolved on first use, see below
-
-
-# Last: that module builds on Model and SecretRef, so it can only load once they exist.
-from shipyard.spec import notifications as _notifications  # noqa: E402
+    notifications: list[_notifications.Subscription] = []

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from shipyard.spec.models import Model, SecretRef
+from shipyard.spec.base import Model, SecretRef
 
 DEFAULT_KINDS = ["deployment.finished", "freeze.added", "break-glass.*"]
 
