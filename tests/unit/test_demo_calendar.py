@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from shipyard.domain.calendar import freeze_from_spec, is_frozen
-from shipyard.services.demo import Calendar
+from shipyard.services.demo_context import Calendar
 
 DAYS = [
     datetime(2026, 12, 5, 12, 0, tzinfo=UTC),  # a Saturday

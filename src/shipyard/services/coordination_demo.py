@@ -1,7 +1,7 @@
 """The demo's release-coordination step: freezes at chosen instants, the next trains, and a
 production gate verdict blocked by the year-end freeze, then passed by approved break-glass.
 
-The instants come from the demo's calendar (services/demo.py), so the story is the same on
+The instants come from the demo's calendar (services/demo_context.py), so the story is the same on
 every day of the year.
 """
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shipyard.errors import ShipyardError
-from shipyard.services.demo import build, git
+from shipyard.services.demo_context import build, git
 
 ONCALL, APPROVER = "oncall@demo", "release-manager@demo"
 

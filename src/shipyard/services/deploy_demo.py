@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from shipyard.services.demo import build, git
+from shipyard.services.demo_context import build, git
 
 ACTOR = "demo"  # the deployer, who is also the author of every change in the demo
 APPROVER = "release-manager@demo"
@@ -47,7 +47,7 @@ class Traffic:
 
 def _clear_gates(ctx: Any, env: str, version: str) -> list[str]:
     """Get the environment's gates to pass the way a team would: a second person approves.
-    The sample's freezes lie clear of the day the demo runs (services/demo.py)."""
+    The sample's freezes lie clear of the day the demo runs (services/demo_context.py)."""
     from shipyard.services import approvals, gates
 
     spec, store = ctx.spec, ctx.store
