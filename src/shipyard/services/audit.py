@@ -12,10 +12,10 @@ from shipyard.domain import audit, canonical, merkle, signednote
 from shipyard.errors import AuditTampered, InputError
 from shipyard.store.events import utcnow
 from shipyard.store.schema import projects, signing_keys
-from shipyard.store.uow import Store, UnitOfWork
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the store opens its signer through keys.py, which uses this
     from shipyard.adapters.trust import TrustSet
+    from shipyard.store.uow import Store, UnitOfWork
 
 
 def ensure_project(uow: UnitOfWork, name: str) -> None:

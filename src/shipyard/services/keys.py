@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -22,7 +22,9 @@ from shipyard.errors import Conflict, InputError, ShipyardError
 from shipyard.services.audit import KEYS_PROJECT, register_public
 from shipyard.store.append import utcnow
 from shipyard.store.keys import server_keys
-from shipyard.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:  # types only: the store imports this module to open its signer
+    from shipyard.store.uow import Store, UnitOfWork
 
 
 class SigningKeyMissing(ShipyardError):
