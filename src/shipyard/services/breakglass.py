@@ -47,7 +47,7 @@ def request(
     incident: str | None = None,
 ) -> dict[str, Any]:
     if env is None:  # an emergency is almost always about what users run: the end of the chain
-        from shipyard.services.hotfix import production
+        from shipyard.spec.promotion import production
 
         env = production(spec)
     environment(spec, env)

@@ -23,6 +23,7 @@ from shipyard.services import controllers, work
 from shipyard.services import deploy_plan as dp
 from shipyard.services import deploy_runtime as rt
 from shipyard.services.coordination import environment
+from shipyard.services.deploy_sides import launch_for, workdir
 from shipyard.store import deployments as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store
@@ -140,67 +141,11 @@ def _check_gates(
 # -- materialising the version ------------------------------------------------------------------
 
 
-def _workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
-    """Where instances run: the artifact unpacked once per digest (a zip file or a tar
-    archive; any other file as it is), else the project folder."""
-    if artifact is None:
-        return root
-    import shutil
-
-    from shipyard.adapters.archives import unpack
-    from shipyard.domain.filenames import safe_basename
-    from shipyard.services.artifacts import cas_of
-
-    digest = artifact["digest"].replace(":", "-")
-    dest = store.home / "deploy" / "releases" / digest
-    if dest.is_dir():
-        return dest
-    tmp = dest.with_name(dest.name + f".{_secrets.token_hex(4)}")
-    tmp.mkdir(parents=True)
-    try:
-        path = tmp / safe_basename(artifact["filename"], digest)
-        cas_of(store).restore(artifact["digest"], path, verify=True)
-        unpack(path, tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # a refused or broken archive leaves nothing
-        raise
-    with contextlib.suppress(OSError):  # another deploy may have unpacked the same bytes
-        tmp.rename(dest)
-    return dest
-
-
 def revision_key(store: Store) -> bytes:
     """The key of configuration revisions: derived from the signing key (Ed25519 signatures
     are deterministic), so every replica and every run agrees, and nobody without the key
     can test a guess of a secret against a revision."""
     return hashlib.sha256(store.signer.sign(b"shipyard config-revision key v1")).digest()
-
-
-def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
-    """How to start one side of a deployment; secrets are read again, never stored."""
-    if not side:
-        return None
-    values = dp.resolve_secrets(side["secret_refs"], Path(side["root"]))
-    return rt.Launch(
-        command=side["command"],
-        version=side["version"],
-        workdir=materialized(store, side),
-        env={**side["config"], **values},
-        readiness_path=side["readiness_path"],
-        grace=side["grace"],
-        secrets=tuple(v for v in values.values() if v),
-        revision=rt.revision_of(side),
-    )
-
-
-def materialized(store: Store | None, side: dict[str, Any]) -> str:
-    """Where one side's instances run on this host: the folder recorded, or, when it is not
-    here (a worker on another host than the replica that recorded the deployment), the
-    artifact unpacked again from the blob store into this host's state folder."""
-    artifact = side.get("artifact")
-    if store is None or artifact is None or Path(side["workdir"]).is_dir():
-        return str(side["workdir"])
-    return str(_workdir(store, Path(side["root"]), artifact))
 
 
 def _migrate(
@@ -284,7 +229,7 @@ def create(
         "config": config,
         "secret_refs": refs,
         "root": str(root),
-        "workdir": str(_workdir(store, root, row)),
+        "workdir": str(workdir(store, root, row)),
         "artifact": {"digest": row["digest"], "filename": row["filename"]} if row else None,
         **_target_side(target),
     }

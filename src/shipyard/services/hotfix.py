@@ -16,19 +16,10 @@ from shipyard.adapters.vcs.git import GitRepo
 from shipyard.domain import versioning as v
 from shipyard.errors import Conflict, InputError, NotFound, ShipyardError
 from shipyard.services.coordination import iso, latest_deployment
+from shipyard.spec.promotion import production
 from shipyard.store.uow import Store
 
 PREFIX = "hotfix/"
-
-
-def production(spec: Any) -> str:
-    """The environment a hotfix repairs: the end of the promotion chain."""
-    from shipyard.services.trains import promotion_order
-
-    order = promotion_order(spec)
-    if not order:
-        raise InputError("shipyard.yaml has no environments", code="spec-missing-key")
-    return "production" if "production" in order else order[-1]
 
 
 def _started(store: Store, project: str, version: str) -> Any | None:

@@ -525,7 +525,7 @@ class Runner:
     # -- commands -----------------------------------------------------------------------------
 
     def _launch(self, pool: r.Pool) -> rt.Launch | None:
-        from shipyard.services.deploy import launch_for
+        from shipyard.services.deploy_sides import launch_for
 
         return launch_for(self.store, self.plan.get(pool.value))
 

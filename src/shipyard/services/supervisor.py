@@ -431,7 +431,7 @@ class Supervisor:
     def _launch(self, row: dict[str, Any]) -> rt.Launch | None:
         """How the live version is started: the side of the deployment that made it live
         (read again only when that deployment changes)."""
-        from shipyard.services.deploy import launch_for
+        from shipyard.services.deploy_sides import launch_for
 
         dep_id = row.get("deployment_id")
         if dep_id != self._launch_of:

@@ -15,6 +15,7 @@ from shipyard.domain import calendar
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
 from shipyard.services import breakglass, freezes, locks
 from shipyard.services.coordination import iso, parse_ts
+from shipyard.spec.promotion import promotion_order
 from shipyard.store.release import release_trains
 from shipyard.store.uow import Store
 
@@ -168,29 +169,6 @@ def cut(
 
 
 # -- shipping ------------------------------------------------------------------------------------
-
-
-def promotion_order(spec: Any) -> list[str]:
-    """Environments in promotion order: those promoting from nothing first, then each one after
-    the environment it promotes from (spec order breaks ties)."""
-    names = list(spec.environments)
-    order: list[str] = []
-    while len(order) < len(names):
-        ready = [
-            n
-            for n in names
-            if n not in order
-            and (
-                spec.environments[n].promote_from is None
-                or spec.environments[n].promote_from in order
-            )
-        ]
-        if not ready:  # a cycle; the spec loader refuses those, so this is only a guard
-            raise InputError(
-                "the environments' promote_from form a cycle", code="spec-promotion-cycle"
-            )
-        order.extend(ready)
-    return order
 
 
 def _cut_train(store: Store, project: str, name: str | None) -> Any:
