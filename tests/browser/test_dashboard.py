@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -136,6 +137,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             env=env,
         )
         tokens[role] = as_json(made)["token"]
+    applied = shipyard("apply", cwd=repo, env=env)  # the server serves what the store holds
+    assert applied.returncode == 0, applied.stderr
     with running_server(repo) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -213,6 +216,13 @@ def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
         "deploy", "production", "--version", "1.0.0", cwd=site.repo, env={"SHIPYARD_ACTOR": CI}
     )
     assert first.returncode == 0, first.stderr
+    # The server deploys what the registry holds: 1.1.0 as its build would publish it.
+    with tarfile.open(site.repo / "shop-1.1.0.tar.gz", "w:gz") as tar:
+        tar.add(site.repo / "app.py", arcname="app.py")
+    published = shipyard(
+        "artifacts", "publish", "shop", "shop-1.1.0.tar.gz", "--version", "1.1.0", cwd=site.repo
+    )
+    assert published.returncode == 0, published.stderr
     url = site.api("viewer", "GET", "/api/v1/environments").json()["environments"][1]["url"]
     with Traffic(url):
         started = site.api(
