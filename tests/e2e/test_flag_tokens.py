@@ -134,3 +134,48 @@ def test_client_tokens_are_revoked_over_the_api_and_expire(
         assert refused.status_code == 401
         again = httpx.delete(url + f"/api/v1/flags/tokens/{other['id']}", headers=bearer)
         assert again.status_code == 200
+
+
+def test_sigterm_ends_open_streams_and_the_server_stops(tmp_path: Path) -> None:
+    """Uvicorn stops by waiting for every response to finish, and a stream never does: a
+    server with a flag SDK connected ignored SIGTERM until it was killed. It now ends its
+    streams (the client sees the stream close, and reconnects elsewhere) and exits."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.e2e.helpers import free_port
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "shipyard.yaml").write_text("project: shop\nenvironments:\n  dev: {}\n")
+    assert shipyard("apply", cwd=repo).returncode == 0
+    _json("flags", "create", "beta", "--env", "dev", cwd=repo, env={})
+    token = _json("flags", "token", "create", "--env", "dev", cwd=repo, env={})["token"]
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "shipyard", "server", "--port", str(port)],
+        cwd=repo,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert _until(lambda: _answers(url), 30)
+        streams = [_Stream(url, token) for _ in range(3)]
+        assert _until(lambda: all("unleash-connected" in s.events for s in streams))
+        server.send_signal(signal.SIGTERM)
+        # Uvicorn re-raises the signal once shut down: the status of a process it ended.
+        assert server.wait(8) == -signal.SIGTERM  # it used to wait for the streams forever
+        assert all(s.ended.wait(2) for s in streams)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -24,6 +24,7 @@ from shipyard.store.uow import Store
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run the server's own worker unless told not to (rollouts, scheduled flag changes,
     notifications: docs/server.md), and write the remote cache's counts as it goes."""
+    _end_streams_on_exit_signal(app)
     worker = None
     if app.state.worker:
         from shipyard.services.worker import SERVER_KINDS, Worker
@@ -39,6 +40,37 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await asyncio.to_thread(worker.let_go)
         app.state.flag_feed.stop()
         app.state.remote_cache.close()
+
+
+def _end_streams_on_exit_signal(app: FastAPI) -> None:
+    """On SIGTERM or SIGINT, end the open streams (flag clients, live logs) as well.
+
+    Uvicorn stops by waiting for every connection to finish its response, and a stream never
+    does: a server with one flag SDK connected ignored SIGTERM until it was killed. Its own
+    handler still runs; clients of a stream reconnect (to another replica) as they do on any
+    dropped connection. Only the main thread may handle signals (not an in-process test
+    client's)."""
+    import signal
+    import threading
+
+    stopping: asyncio.Event = app.state.stopping
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+
+    def stop_streams() -> None:
+        stopping.set()
+        app.state.flag_feed.close_all("the server is stopping")
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(stop_streams)  # a signal handler must not touch the loop
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 STATUS_TTL_S = 10.0  # the status page is made again at most this often
@@ -65,6 +97,7 @@ def create_app(store: Store, *, public_docs: bool = False, worker: bool = False)
     )
     app.state.store = store
     app.state.worker = worker
+    app.state.stopping = asyncio.Event()  # set when the server is told to stop: streams end
     from shipyard.api.flag_feed import FlagFeed
 
     app.state.flag_feed = FlagFeed(store)  # one watcher for every flag stream (docs/flags.md)

@@ -56,6 +56,14 @@ class FlagFeed:
         with self._lock:
             self._subs.discard(sub)
 
+    def close_all(self, reason: str) -> None:
+        """End every open stream (the server is stopping)."""
+        with self._lock:
+            subs = list(self._subs)
+        for sub in subs:
+            sub.closed = reason
+            sub.loop.call_soon_threadsafe(sub.wake.set)
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:

@@ -13,6 +13,7 @@ it answers the new text, or the step's final log once the step is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -70,14 +71,18 @@ POLL_S = 0.5  # how often a stream looks for new output
 
 
 async def follow(
-    store: Store, run_id: int, node: str, start: int = 0, max_s: float = 3600.0
+    store: Store,
+    run_id: int,
+    node: str,
+    start: int = 0,
+    max_s: float = 3600.0,
+    stop: asyncio.Event | None = None,
 ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
     """``("chunk", {"text"})`` as the step prints (from byte ``start`` of its output), then
-    ``("final", {"log", "status"})``; ``("ping", {})`` now and then while nothing comes."""
-    import asyncio
-
+    ``("final", {"log", "status"})``; ``("ping", {})`` now and then while nothing comes. It
+    ends early once ``stop`` is set (the server is stopping)."""
     offset, quiet, end = start, 0.0, time.monotonic() + max_s
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (stop is not None and stop.is_set()):
         got = await asyncio.to_thread(read, store, run_id, node, offset)
         if "final" in got:
             yield "final", {"log": got["final"], "status": got["status"]}

@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -69,7 +69,7 @@ def live(run_id: int, who: Principal = Reader, store: Store = StoreDep) -> dict[
 
 @router.get("/{run_id}/logs/{node}/stream")
 async def log_stream(
-    run_id: int, node: str, who: Principal = Reader, store: Store = StoreDep
+    run_id: int, node: str, request: Request, who: Principal = Reader, store: Store = StoreDep
 ) -> StreamingResponse:
     """Server-sent events: ``chunk`` (``{"text"}``) as the step prints, masked, then ``final``
     (``{"log", "status"}``, the stored log) when it is recorded."""
@@ -79,7 +79,8 @@ async def log_stream(
     who.require(Permission.READ, run["project"])
 
     async def events() -> AsyncIterator[str]:
-        async for kind, data in pipeline_live.follow(store, run_id, node):
+        stop = request.app.state.stopping
+        async for kind, data in pipeline_live.follow(store, run_id, node, stop=stop):
             yield ": ping\n\n" if kind == "ping" else f"event: {kind}\ndata: {json.dumps(data)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)

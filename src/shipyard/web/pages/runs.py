@@ -94,7 +94,8 @@ async def log_stream(
     ctx.who.require(Permission.READ, run["project"])
 
     async def events() -> AsyncIterator[str]:
-        async for kind, data in pipeline_live.follow(store, run_id, node, start=offset):
+        stop = ctx.request.app.state.stopping
+        async for kind, data in pipeline_live.follow(store, run_id, node, offset, stop=stop):
             if kind == "ping":
                 yield ": ping\n\n"
                 continue
