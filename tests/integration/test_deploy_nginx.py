@@ -40,6 +40,13 @@ CANARY = "{canary: {steps: [{weight: 30}, {pause: until-promoted}]}}"
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: what is under test is nginx's weights and reloads; the database only records
+    the steps (both databases record rollouts in tests/integration/test_deploy.py)."""
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture
 def root(tmp_path: Path) -> Path:
     shutil.copy(APP, tmp_path / "app.py")
     return tmp_path

@@ -51,6 +51,13 @@ def spec_of(address: str, fail_rate: float = 0.0) -> Any:
 
 
 @pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: what is under test is the analysis Prometheus answers; the database only records
+    the steps (both databases record rollouts in tests/integration/test_deploy.py)."""
+    return f"sqlite:///{tmp_path / 'state.db'}"
+
+
+@pytest.fixture
 def root(tmp_path: Path) -> Path:
     shutil.copy(APP, tmp_path / "app.py")
     return tmp_path
