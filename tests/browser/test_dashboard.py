@@ -247,7 +247,16 @@ def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
     assert any(e["actor"] == "deployer@example.com" for e in events["events"])
 
 
-def test_toggling_a_flag_in_the_browser_changes_the_sdks_answer(site: Site) -> None:
+def test_the_flags_pages_from_a_developers_changes_to_a_viewers_refusals(site: Site) -> None:
+    """The flags pages as one story, each part building on the one before (the flag, then its
+    strategies), so that no part depends on another test having run first on this worker."""
+    _toggling_a_flag_in_the_browser_changes_the_sdks_answer(site)
+    _a_viewer_is_offered_no_change_and_is_refused_one(site)
+    _a_developer_adds_a_segment_and_strategies_and_the_answer_follows(site)
+    _a_viewer_is_not_offered_strategies_or_segments_and_is_refused_them(site)
+
+
+def _toggling_a_flag_in_the_browser_changes_the_sdks_answer(site: Site) -> None:
     """A developer enables a flag and sets its rollout on the flags pages; a streaming SDK
     client's answer follows each change, and the flag's history names who made it."""
     from shipyard.sdk.client import FlagsClient
@@ -277,7 +286,7 @@ def test_toggling_a_flag_in_the_browser_changes_the_sdks_answer(site: Site) -> N
         sdk.close(flush=False)
 
 
-def test_a_viewer_is_offered_no_change_and_is_refused_one(site: Site) -> None:
+def _a_viewer_is_offered_no_change_and_is_refused_one(site: Site) -> None:
     """A viewer's flags page has no toggle, and a toggle posted with the viewer's own session
     and CSRF token is refused with 403 and changes nothing."""
     page = site.page("viewer")
@@ -309,7 +318,7 @@ def _on(site: Site, user: str) -> bool:
     return bool(answer.json()["enabled"])
 
 
-def test_a_developer_adds_a_segment_and_strategies_and_the_answer_follows(site: Site) -> None:
+def _a_developer_adds_a_segment_and_strategies_and_the_answer_follows(site: Site) -> None:
     """On the flags pages a developer creates a segment and adds strategies to a flag rolled
     out to 0%: a userWithId strategy turns it on for that user, a flexibleRollout on the
     segment for the segment's users; a bad constraint is refused with its code and hint."""
@@ -352,7 +361,7 @@ def test_a_developer_adds_a_segment_and_strategies_and_the_answer_follows(site: 
     assert len(now) == had + 2  # the refused one was not stored
 
 
-def test_a_viewer_is_not_offered_strategies_or_segments_and_is_refused_them(site: Site) -> None:
+def _a_viewer_is_not_offered_strategies_or_segments_and_is_refused_them(site: Site) -> None:
     """A viewer sees the strategies and segments but no form to add one, and posting the
     forms with the viewer's own session and CSRF token is refused with 403."""
     page = site.page("viewer")

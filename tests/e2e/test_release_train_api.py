@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.settings import Settings
 from shipyard.spec.load import load_spec
 from shipyard.store.uow import Store
@@ -102,7 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     store = _store(repo)
     spec = load_spec(repo / "shipyard.yaml")
     for env in spec.environments:
-        svc.stop_environment(store, spec, env)
+        env_svc.stop_environment(store, spec, env)
     store.dispose()
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from shipyard.errors import ShipyardError
 from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.services.deploy_demo import Traffic as Load  # steady cookie-less visitors
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
@@ -62,11 +63,11 @@ def cleanup(store: Store) -> Iterator[list[Any]]:
     yield specs
     for spec in specs:
         for env in spec.environments:
-            svc.stop_environment(store, spec, env)
+            env_svc.stop_environment(store, spec, env)
 
 
 def url_of(store: Store, spec: Any, env: str) -> str:
-    envs = svc.environments(store, spec)["environments"]
+    envs = env_svc.environments(store, spec)["environments"]
     return next(e["url"] for e in envs if e["environment"] == env)
 
 
@@ -88,7 +89,7 @@ def test_promotion_chain_recreate_then_blue_green_without_failed_requests(
         out = svc.deploy(store, spec, root, "staging")
     assert out["status"] == "succeeded" and out["version"] == "1.1.0"
     assert set(load.counts) == {200} and load.counts[200] > 20
-    envs = {e["environment"]: e for e in svc.environments(store, spec)["environments"]}
+    envs = {e["environment"]: e for e in env_svc.environments(store, spec)["environments"]}
     assert envs["staging"]["version"] == "1.1.0" and sorted(
         envs["staging"]["weights"].values()
     ) == [0, 100]
@@ -134,7 +135,7 @@ def test_bad_canary_is_rolled_back_by_analysis(
     assert out["status"] == "rolled-back"
     assert "error rate" in out["reason"]
     assert out["measurements"]["canary"]["error_rate"] > 0.05
-    envs = {e["environment"]: e for e in svc.environments(store, bad)["environments"]}
+    envs = {e["environment"]: e for e in env_svc.environments(store, bad)["environments"]}
     prod = envs["production"]
     assert prod["version"] == "1.0.0"
     assert {i["version"] for i in prod["instances"]} == {"1.0.0"}  # canary pool stopped
@@ -152,7 +153,7 @@ def test_rolling_update_replaces_every_instance(
     svc.deploy(store, spec, root, "dev", version="1.0.0")
     with Load(url_of(store, spec, "dev")) as load:
         assert svc.deploy(store, spec, root, "dev", version="1.1.0")["status"] == "succeeded"
-    envs = {e["environment"]: e for e in svc.environments(store, spec)["environments"]}
+    envs = {e["environment"]: e for e in env_svc.environments(store, spec)["environments"]}
     assert [i["version"] for i in envs["dev"]["instances"]] == ["1.1.0", "1.1.0"]
     assert load.counts[200] > 0
 
@@ -217,7 +218,7 @@ def test_failing_migration_stops_the_deploy(store: Store, root: Path, cleanup: l
         svc.deploy(store, spec, root, "dev", version="1.0.0")
     assert err.value.code == "migration-failed"
     assert events(store, "deployment.finished")[-1].payload["status"] == "failed"
-    envs = {e["environment"]: e for e in svc.environments(store, spec)["environments"]}
+    envs = {e["environment"]: e for e in env_svc.environments(store, spec)["environments"]}
     assert envs["dev"]["instances"] == []
 
 
@@ -237,7 +238,7 @@ def test_target_that_never_gets_ready_is_rolled_back_at_the_deadline(
     )
     out = svc.deploy(store, broken, root, "dev", version="1.1.0")
     assert out["status"] == "rolled-back" and "progress deadline" in out["reason"]
-    envs = {e["environment"]: e for e in svc.environments(store, good)["environments"]}
+    envs = {e["environment"]: e for e in env_svc.environments(store, good)["environments"]}
     assert {i["version"] for i in envs["dev"]["instances"]} == {"1.0.0"}
 
 

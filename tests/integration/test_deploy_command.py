@@ -11,6 +11,7 @@ import pytest
 
 from shipyard.errors import ShipyardError
 from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 
@@ -70,7 +71,7 @@ def finished(store: Store) -> list[dict[str, Any]]:
 
 
 def live_version(store: Store, spec: Any) -> str | None:
-    envs = svc.environments(store, spec)["environments"]
+    envs = env_svc.environments(store, spec)["environments"]
     return next(e["version"] for e in envs if e["environment"] == "production")
 
 

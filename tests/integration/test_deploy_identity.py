@@ -17,6 +17,7 @@ import pytest
 from shipyard.adapters.targets.process import free_port
 from shipyard.services import deploy as svc
 from shipyard.services import deploy_runtime as rt
+from shipyard.services import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.events import utcnow
@@ -49,7 +50,7 @@ def cleanup(store: Store) -> Iterator[list[Any]]:
     specs: list[Any] = []
     yield specs
     for spec in specs:
-        svc.stop_environment(store, spec, "dev")
+        env_svc.stop_environment(store, spec, "dev")
 
 
 def _row(store: Store) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def test_an_instance_of_another_version_left_in_the_pool_is_replaced(
         )
     out = svc.deploy(store, spec, root, "dev", version="1.1.0")
     assert out["status"] == "succeeded", out["reason"]
-    [dev] = svc.environments(store, spec)["environments"]
+    [dev] = env_svc.environments(store, spec)["environments"]
     assert [i["version"] for i in dev["instances"]] == ["1.1.0", "1.1.0"]
     assert len({i["revision"] for i in dev["instances"]}) == 1
     assert all(i["alive"] and i["started_at"] for i in dev["instances"])

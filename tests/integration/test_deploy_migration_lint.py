@@ -14,6 +14,7 @@ import pytest
 from shipyard.errors import ShipyardError
 from shipyard.services import approvals
 from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 from tests.integration.release_helpers import publish
@@ -63,7 +64,7 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture
 def stopped(store: Store) -> Iterator[None]:
     yield
-    svc.stop_environment(store, spec_of(), "dev")
+    env_svc.stop_environment(store, spec_of(), "dev")
 
 
 def applied(root: Path) -> list[str]:

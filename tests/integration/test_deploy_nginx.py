@@ -12,6 +12,7 @@ import pytest
 
 from shipyard.errors import ShipyardError
 from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store
@@ -86,7 +87,7 @@ def test_canary_and_rollback_through_nginx_drop_no_request(store: Store, root: P
             status = wait_paused(store, spec)
             assert status["weights"] == {"stable": 70, "canary": 30}
             for _ in range(600):  # the controller records a step, then reloads nginx
-                if 30 in svc.environments(store, spec)["environments"][0]["weights"].values():
+                if 30 in env_svc.environments(store, spec)["environments"][0]["weights"].values():
                     break
                 threading.Event().wait(0.05)
             split = sample(url, 600)
@@ -100,7 +101,7 @@ def test_canary_and_rollback_through_nginx_drop_no_request(store: Store, root: P
         assert back["status"] == "succeeded" and back["version"] == "1.0.0"
         assert load.failures == [] and load.ok > 50
         assert sample(url, 20) == {v1: 20}
-        envs = svc.environments(store, spec)["environments"]
+        envs = env_svc.environments(store, spec)["environments"]
         assert sorted(envs[0]["weights"].values()) == [0, 100]
         with store.read() as uow:  # the same nginx served throughout, changed by reloads
             assert repo.get_environment(uow.conn, "shop", "dev")["router"]["pid"] == master
@@ -109,7 +110,7 @@ def test_canary_and_rollback_through_nginx_drop_no_request(store: Store, root: P
             with contextlib.suppress(ShipyardError):
                 svc.act(store, spec, "dev", "abort", "test")
             thread.join(60)
-        svc.stop_environment(store, spec, "dev")
+        env_svc.stop_environment(store, spec, "dev")
     assert gone(master), "nginx outlived `env stop`"
 
 

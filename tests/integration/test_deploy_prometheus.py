@@ -14,6 +14,7 @@ import pytest
 
 from shipyard.adapters.targets.process import free_port
 from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store
@@ -124,7 +125,7 @@ def prometheus(store: Store, root: Path) -> Iterator[tuple[str, Any]]:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=30)
-        svc.stop_environment(store, spec, "dev")
+        env_svc.stop_environment(store, spec, "dev")
 
 
 def test_prometheus_analysis_rolls_back_a_bad_canary_and_promotes_a_good_one(

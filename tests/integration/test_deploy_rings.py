@@ -15,6 +15,7 @@ import pytest
 from shipyard.errors import ShipyardError
 from shipyard.services import deploy as svc
 from shipyard.services import deploy_plan as dp
+from shipyard.services import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store
@@ -118,7 +119,7 @@ def test_rings_widen_from_header_to_weight_to_everyone(store: Store, root: Path)
                 svc.act(store, spec, "dev", "abort", "test")
             thread.join(60)
         for env in spec.environments:
-            svc.stop_environment(store, spec, env)
+            env_svc.stop_environment(store, spec, env)
 
 
 def test_ring_with_a_header_and_a_weight_is_refused(root: Path) -> None:

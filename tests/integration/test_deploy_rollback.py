@@ -12,6 +12,7 @@ import pytest
 
 from shipyard.errors import ShipyardError
 from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.store.uow import Store
 from tests.integration.test_deploy import APP, Load, events, spec_of, url_of
 
@@ -27,7 +28,7 @@ def spec(store: Store) -> Iterator[Any]:
     spec = spec_of()  # dev: recreate, two instances
     yield spec
     for env in spec.environments:
-        svc.stop_environment(store, spec, env)
+        env_svc.stop_environment(store, spec, env)
 
 
 def answer(store: Store, spec: Any) -> str:
@@ -65,7 +66,7 @@ def test_rollback_goes_straight_back_without_failed_requests(
 
     out = svc.rollback(store, spec, "dev", to="1.0.0")
     assert out["status"] == "succeeded" and answer(store, spec) == "checkout 1.0.0"
-    envs = {e["environment"]: e for e in svc.environments(store, spec)["environments"]}
+    envs = {e["environment"]: e for e in env_svc.environments(store, spec)["environments"]}
     assert {i["version"] for i in envs["dev"]["instances"]} == {"1.0.0"}
     history = [d["version"] for d in svc.history(store, spec, "dev")["deployments"]]
     assert history == ["1.0.0", "1.1.0", "1.2.0", "1.1.0", "1.0.0"]

@@ -18,6 +18,7 @@ import pytest
 from shipyard.domain import promtext
 from shipyard.errors import ShipyardError
 from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store
@@ -67,7 +68,7 @@ def database_url(tmp_path: Path) -> str:
 def spec(store: Store) -> Iterator[Any]:
     spec = parse_spec(SPEC)
     yield spec
-    svc.stop_environment(store, spec, "production")
+    env_svc.stop_environment(store, spec, "production")
 
 
 def _visit(url: str, count: int, seen: Counter[str], lock: threading.Lock) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shipyard.services import approvals, trains
-from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.services import release as rel
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
@@ -62,7 +62,7 @@ def repo(tmp_path: Path) -> Path:
 def running(store: Store, spec: Any) -> Iterator[None]:
     yield
     for env in spec.environments:
-        svc.stop_environment(store, spec, env)
+        env_svc.stop_environment(store, spec, env)
 
 
 def shipped_events(store: Store) -> list[Any]:
@@ -87,7 +87,9 @@ def test_ship_stops_at_the_first_refusal_then_carries_on(
     assert out["code"] == "gates-failed"
     assert any(r.startswith("approval:") for r in out["reasons"])
     assert shipped_events(store) == []
-    envs = {e["environment"]: e["version"] for e in svc.environments(store, spec)["environments"]}
+    envs = {
+        e["environment"]: e["version"] for e in env_svc.environments(store, spec)["environments"]
+    }
     assert envs == {"dev": "0.1.0", "staging": "0.1.0", "production": None}
 
     approvals.approve(store, spec, "production", "0.1.0", "bob@example.com", datetime.now(UTC))

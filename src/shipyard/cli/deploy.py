@@ -300,12 +300,12 @@ def env(
     """Show each environment's live version, phase, traffic weights and instances."""
     if ctx.invoked_subcommand is not None:
         return
-    from shipyard.services import deploy as svc
+    from shipyard.services import environments as env_svc
 
     data = _remote("GET", "/environments")
     if data is None:
         spec, root = _spec(file)
-        data = svc.environments(open_store(root), spec)
+        data = env_svc.environments(open_store(root), spec)
 
     def human() -> None:
         from rich.table import Table
@@ -359,10 +359,10 @@ def env_stop(
     json_: bool = JSON,
 ) -> None:
     """Stop an environment's instances and router."""
-    from shipyard.services import deploy as svc
+    from shipyard.services import environments as env_svc
 
     spec, root = _spec(file)
-    out = svc.stop_environment(open_store(root), spec, environment, _actor())
+    out = env_svc.stop_environment(open_store(root), spec, environment, _actor())
     emit(
         out,
         json_,

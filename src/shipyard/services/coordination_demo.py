@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shipyard.errors import ShipyardError
+from shipyard.services import environments as env_svc
 from shipyard.services.demo_context import build, git
 
 ONCALL, APPROVER = "oncall@demo", "release-manager@demo"
@@ -187,5 +188,5 @@ def hotfix_step(ctx: Any) -> list[str]:
     finally:
         freezes.remove(store, spec, FREEZE, DEPLOYER)
         for env in ("dev", "staging", "production"):
-            deploy.stop_environment(store, spec, env)
+            env_svc.stop_environment(store, spec, env)
     return lines

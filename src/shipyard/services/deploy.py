@@ -5,7 +5,6 @@ rollout controller take it from there. Also what runs where, and the user's roll
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets as _secrets
@@ -19,7 +18,7 @@ from typing import Any
 
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
-from shipyard.services import controllers, work
+from shipyard.services import controllers, deploy_hold, work
 from shipyard.services import deploy_plan as dp
 from shipyard.services import deploy_runtime as rt
 from shipyard.services.coordination import environment
@@ -361,8 +360,6 @@ def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
     active = repo.get_deployment(uow.conn, live["active_deployment"])
     if active is None or active["status"] != "running":
         return
-    from shipyard.services import deploy_hold
-
     held = deploy_hold.held_state(active)
     controller = controllers.state(uow.conn, active)
     if held is not None:
@@ -751,13 +748,11 @@ def rollback(
 ) -> dict[str, Any]:
     """``shipyard rollback ENV [--to V]`` in the foreground: straight back, no steps, no analysis
     (argo-rollouts#2168). The migration is not run again. A held rollout is aborted instead."""
-    from shipyard.services import deploy_hold
-
-    queued = deploy_hold.abort_for_rollback(store, spec, env, to=to, actor=actor)
+    queued = abort_for_rollback(store, spec, env, to=to, actor=actor)
     if queued is not None:
         if on_line:
             on_line(queued["notes"][0], {})
-        return deploy_hold.follow(store, spec, queued, on_line)
+        return _follow_abort(store, spec, queued, on_line)
     holder = work.owner_id()
     created = create_rollback(store, spec, env, to=to, actor=actor, holder=holder)
     if on_line:
@@ -767,6 +762,49 @@ def rollback(
 
 
 # -- reading ------------------------------------------------------------------------------------
+
+
+def abort_for_rollback(
+    store: Store, spec: Any, env: str, *, to: str | None, actor: str
+) -> dict[str, Any] | None:
+    """Queue the abort of ``env``'s held rollout for `shipyard rollback`; None when none is held.
+
+    ``to`` may only name the stable version: going anywhere else first needs the held version
+    gone, and two rollouts at once are refused everywhere else too.
+    """
+    with store.read() as uow:
+        live = repo.get_environment(uow.conn, spec.project, env)
+        active = live.get("active_deployment") if live else None
+        dep = repo.get_deployment(uow.conn, active) if active else None
+    state = deploy_hold.held_state(dep)
+    if live is None or dep is None or state is None:
+        return None
+    stable = live.get("version")
+    if to is not None and to != stable:
+        then = f"`shipyard rollout abort {env}` first, then `shipyard rollback {env} --to {to}`"
+        raise deploy_hold.refused(dep, state, env, ways=then)
+    act(store, spec, env, "abort", actor)
+    return {
+        "id": dep["id"],
+        "environment": env,
+        "version": stable,
+        "from": dep["version"],
+        "controller_alive": controller_state(store, dep) == "running",
+        "notes": [f"{dep['version']} is held in {env}: aborting {dep['id']} goes back to {stable}"],
+    }
+
+
+def _follow_abort(
+    store: Store,
+    spec: Any,
+    queued: dict[str, Any],
+    on_line: Callable[[str, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Wait for the aborted rollout to end, driving it here if its controller is gone."""
+    dep = follow(store, spec, queued["id"], on_line)
+    # The rollback asked for is done when the held deployment rolled back.
+    status = "succeeded" if dep["status"] == "rolled-back" else dep["status"]
+    return {**queued, "status": status, "reason": dep["reason"], "aborted": dep["id"]}
 
 
 def _active(store: Store, project: str, env: str) -> dict[str, Any]:
@@ -886,111 +924,6 @@ def explain(store: Store, spec: Any, env: str, deployment: str | None = None) ->
     }
 
 
-def environments(store: Store, spec: Any) -> dict[str, Any]:
-    """What runs where: version, config revision, phase, weights, instances and their health
-    (probed now), and the environment's supervisor."""
-    from shipyard.services import supervisor
-
-    with store.read() as uow:
-        rows = {e["environment"]: e for e in repo.list_environments(uow.conn, spec.project)}
-        found = []
-        for name in spec.environments:
-            row = rows.get(name) or {}
-            active = live = None
-            if row.get("active_deployment"):
-                active = repo.get_deployment(uow.conn, row["active_deployment"])
-            if row.get("deployment_id"):
-                live = repo.get_deployment(uow.conn, row["deployment_id"])
-            found.append((name, row, active, live))
-    out = []
-    for name, row, active, live in found:
-        e = spec.environments[name]
-        routes: dict[str, Any] = {}
-        router = row.get("router")
-        if router:
-            client = rt.router_client(router)
-            if client.healthy():
-                routes = client.routes()
-        side = (live or {}).get("plan", {}).get("canary") or {}
-        instances = [_instance(i, side.get("readiness_path")) for i in row.get("instances", [])]
-        ready = sum(1 for i in instances if i["ready"])
-        running = active is not None and active["status"] == "running"
-        state = r.RolloutState.from_dict(active["state"]) if running and active["state"] else None
-        if running:
-            assert active is not None
-            phase = active["phase"]
-            if not _controller_alive(active, store):
-                phase = f"{phase} (interrupted: no controller)"
-            elif state is not None and state.held:
-                phase = "Degraded (held)"
-        elif row.get("version"):
-            phase = "Healthy" if instances and ready == len(instances) else "Degraded"
-        else:
-            phase = None
-        out.append(
-            {
-                "environment": name,
-                "promote_from": e.promote_from,
-                "strategy": e.strategy.kind,
-                "version": row.get("version"),
-                "config_revision": row.get("config_revision"),
-                "phase": phase,
-                "health": f"{ready}/{len(instances)} ready" if instances else None,
-                "rolling_out": active["version"] if running and active else None,
-                "held": bool(state is not None and state.held),
-                "url": f"http://127.0.0.1:{router['port']}" if router else None,
-                "admin_url": (
-                    f"http://127.0.0.1:{router['admin_port']}"
-                    if router and router.get("admin_port")
-                    else None
-                ),
-                "weights": routes.get("weights", {}),
-                "preview_url": (
-                    f"http://127.0.0.1:{routes['preview']['port']}"
-                    if (routes.get("preview") or {}).get("port")
-                    else None
-                ),
-                "instances": instances,
-                "supervisor": supervisor.status(store, name, spec.project),
-            }
-        )
-    return {"environments": out}
-
-
-def _instance(recorded: dict[str, Any], path: str | None = None) -> dict[str, Any]:
-    """One instance as `shipyard env` shows it: what it runs, which process, whether that
-    process is still the one recorded and answers its readiness probe now, and what the
-    supervisor knows (``ready``, ``ejected``, ``starting``, ``crashed``; restarts)."""
-    import httpx
-
-    from shipyard.adapters import local_http
-
-    m = rt.member_of(recorded)
-    alive = rt.is_running(m)
-    ready = False
-    if alive:
-        try:
-            ready = local_http.get(
-                f"http://{m.address}{path or '/healthz'}", timeout=0.5
-            ).is_success
-        except httpx.HTTPError:
-            ready = False
-    return {
-        "pool": m.pool,
-        "version": m.version,
-        "revision": m.revision,
-        "port": m.port,
-        "pid": m.pid,
-        "started_at": (
-            datetime.fromtimestamp(m.started_at, UTC).isoformat() if m.started_at else None
-        ),
-        "alive": alive,
-        "ready": ready,
-        "health": recorded.get("health") or ("ready" if ready else "down"),
-        "restarts": int(recorded.get("restarts", 0)),
-    }
-
-
 def history(store: Store, spec: Any, env: str | None = None, limit: int = 20) -> dict[str, Any]:
     """The newest deployments first: what went where, how, how it ended and why."""
     if env is not None:
@@ -1090,90 +1023,3 @@ def _cancel_unstarted(store: Store, dep: dict[str, Any], actor: str) -> dict[str
         "status": "cancelled",
         "reason": reason,
     }
-
-
-def stop_environment(store: Store, spec: Any, env: str, actor: str = "cli") -> dict[str, Any]:
-    """Stop everything of ``env``: its supervisor, the controller of a rollout in progress,
-    every instance and the router (what runs is forgotten, history is not)."""
-    from shipyard.services import supervisor
-
-    environment(spec, env)
-    supervisor.stop(store, env, project=spec.project)  # first: nothing restarts what stops next
-    with store.read() as uow:
-        row = repo.get_environment(uow.conn, spec.project, env)
-        active = None
-        if row and row.get("active_deployment"):
-            active = repo.get_deployment(uow.conn, row["active_deployment"])
-    if row is None:
-        return {"environment": env, "stopped": 0}
-    if active is not None and active["status"] == "running":
-        _stop_controller(store, active)
-        with store.read() as uow:
-            row = repo.get_environment(uow.conn, spec.project, env) or row
-            active = repo.get_deployment(uow.conn, active["id"])
-    instances = rt.Instances(store.home / "deploy" / env / "logs", row["instances"])
-    count = len(instances.members)
-    instances.stop_all(grace=5.0)
-    router = row.get("router")
-    if router and router.get("kind") == "nginx":
-        rt.router_client(router).stop()
-    elif router:
-        # The process answering on the recorded admin port, and the one recorded, if other.
-        pids = {rt.router_client(router).process(), router.get("pid")} - {None}
-        for pid in pids:
-            rt.kill_group(int(pid), 2.0)
-    now = utcnow()
-    with store.begin() as uow:
-        if active is not None and active["status"] == "running":
-            repo.update_deployment(
-                uow.conn,
-                active["id"],
-                status="failed",
-                reason=f"environment stopped by {actor} during the rollout",
-                finished_at=now,
-                updated_at=now,
-            )
-        repo.save_environment(
-            uow.conn,
-            spec.project,
-            env,
-            version=None,
-            config_revision=None,
-            live_pool=None,
-            router=None,
-            instances=[],
-            active_deployment=None,
-            updated_at=now,
-        )
-    return {"environment": env, "stopped": count}
-
-
-def _stop_controller(store: Store, dep: dict[str, Any], grace: float = 10.0) -> None:
-    """End the controller of a rollout being stopped. A controller process of its own (the
-    CLI's, a detached one, the supervisor's) gets SIGTERM (it rolls back and records how it
-    ended), SIGKILL after ``grace``; a worker's (which drives other work too, maybe on another
-    host) has its lease revoked instead: its next write is refused and it stops."""
-    import signal
-    import time
-
-    from shipyard.store import work as work_repo
-
-    if not _controller_alive(dep, store):
-        return
-    item = controllers.item_of(dep["id"])
-    row = work.get(store, item)
-    if row is not None and str(row["owner"] or "").startswith("worker@"):
-        with store.begin() as uow:
-            work_repo.revoke(uow.conn, item, utcnow())
-        time.sleep(1.0)  # it writes every 0.2 s: by then it has met the revoked lease
-        return
-    pid = dep.get("controller_pid")
-    if not pid or pid == os.getpid():
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(pid), signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while _controller_alive(dep, store) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(pid), signal.SIGKILL)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from shipyard.services import environments as env_svc
 from shipyard.services.demo_context import build, git
 
 ACTOR = "demo"  # the deployer, who is also the author of every change in the demo
@@ -71,9 +72,8 @@ def _deploy(ctx: Any, env: str, version: str) -> dict[str, Any]:
 
 
 def _url(ctx: Any, env: str) -> str:
-    from shipyard.services import deploy
 
-    envs = deploy.environments(ctx.store, ctx.spec)["environments"]
+    envs = env_svc.environments(ctx.store, ctx.spec)["environments"]
     return str(next(e["url"] for e in envs if e["environment"] == env))
 
 
@@ -91,7 +91,6 @@ def _ship_a_bug(ctx: Any) -> str:
 
 
 def step(ctx: Any) -> list[str]:
-    from shipyard.services import deploy
 
     good = (ctx.facts.get("release") or {}).get("version")
     if good is None:
@@ -128,7 +127,7 @@ def step(ctx: Any) -> list[str]:
             )
         live = {
             e["environment"]: e["version"]
-            for e in deploy.environments(ctx.store, ctx.spec)["environments"]
+            for e in env_svc.environments(ctx.store, ctx.spec)["environments"]
         }
         lines.append("live now: " + ", ".join(f"{env} {live.get(env)}" for env in ENVS))
         ctx.facts["deploy"] = {
@@ -139,5 +138,5 @@ def step(ctx: Any) -> list[str]:
         }
     finally:
         for env in ENVS:
-            deploy.stop_environment(ctx.store, ctx.spec, env)
+            env_svc.stop_environment(ctx.store, ctx.spec, env)
     return lines

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.services import deploy as svc
+from shipyard.services import environments as env_svc
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 
@@ -52,7 +53,7 @@ def environments(
     project: str | None = None, p: Principal = Reader, store: Store = StoreDep
 ) -> dict[str, Any]:
     spec = _spec(store, p, Permission.READ, project)
-    return svc.environments(store, spec)
+    return env_svc.environments(store, spec)
 
 
 @router.get("/deployments")
@@ -104,11 +105,9 @@ def rollback(
 ) -> dict[str, Any]:
     """`shipyard rollback ENV [--to V]`, driven by a worker. A held rollout is aborted
     instead (its controller, or the next worker to take it, takes the abort)."""
-    from shipyard.services import deploy_hold
-
     spec = _spec(store, p, Permission.DEPLOY, project, environment)
     to = body.to if body else None
-    queued = deploy_hold.abort_for_rollback(store, spec, environment, to=to, actor=p.name)
+    queued = svc.abort_for_rollback(store, spec, environment, to=to, actor=p.name)
     if queued is not None:
         return queued
     return svc.create_rollback(store, spec, environment, to=to, actor=p.name)

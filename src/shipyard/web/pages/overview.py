@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
 from shipyard.services import deploy, freezes, locks, pipeline_history, trains
+from shipyard.services import environments as env_svc
 from shipyard.web.page import Ctx, WebRoute, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)
@@ -21,7 +22,7 @@ def data(ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {"environments": [], "train": None, "frozen": [], "locks": []}
     out["deployments"] = []
     if spec is not None:
-        out["environments"] = deploy.environments(store, spec)["environments"]
+        out["environments"] = env_svc.environments(store, spec)["environments"]
         if spec.release.train is not None:
             out["train"] = trains.status(store, spec, ctx.now)
         out["frozen"] = [

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from shipyard.domain.access import Permission
 from shipyard.errors import InputError, NotFound
 from shipyard.services import deploy
+from shipyard.services import environments as env_svc
 from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)
@@ -25,7 +26,7 @@ def rollouts(ctx: Ctx = Depends(page_ctx), environment: str | None = None) -> HT
     return render(
         ctx,
         "rollouts.html",
-        environments=deploy.environments(store, spec)["environments"],
+        environments=env_svc.environments(store, spec)["environments"],
         history=deploy.history(store, spec, environment or None, 50)["deployments"],
         environment=environment,
     )
