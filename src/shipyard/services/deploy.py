@@ -210,8 +210,8 @@ def create(
     row = _artifact(store, spec.project, artifact, version)
     if row is None and root is None:
         raise NotFound(
-            f"no artifact of {spec.project} {version} is published, and this server holds no "
-            "working tree to deploy it from",
+            f"no artifact of {spec.project} {version} is published, and a server deploys "
+            "published artifacts only",
             "publish it first: shipyard artifacts publish NAME FILE --version V",
             code="artifact-required",
         )
