@@ -28,7 +28,7 @@ from shipyard.domain.flags import (
     served_feature,
 )
 from shipyard.errors import Conflict, InputError, NotFound
-from shipyard.spec.models import NAME_RE
+from shipyard.spec.base import NAME_RE
 from shipyard.store import flags as repo
 from shipyard.store.events import utcnow
 from shipyard.store.uow import Store, UnitOfWork

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from shipyard.errors import ShipyardError, SpecError, SpecNotFound, SpecProblems
 from shipyard.settings import SPEC_NAME, find_project_root
-from shipyard.spec.models import NAME_RE, Spec
+from shipyard.spec.base import NAME_RE
+from shipyard.spec.models import Spec
 from shipyard.spec.source import Located, Path_, check_size, dotted, parse
 
 Problem = tuple[Path_, SpecError]
