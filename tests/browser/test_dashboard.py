@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from shipyard.domain import merkle
 from shipyard.services.deploy_demo import Traffic
-from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.e2e.helpers import as_json, running_server, shipyard, tarball
 from tests.integration.test_deploy import APP
 
 CHROMIUM = "/usr/bin/chromium"
@@ -217,8 +216,7 @@ def test_a_deployer_follows_a_canary_live_and_aborts_it(site: Site) -> None:
     )
     assert first.returncode == 0, first.stderr
     # The server deploys what the registry holds: 1.1.0 as its build would publish it.
-    with tarfile.open(site.repo / "shop-1.1.0.tar.gz", "w:gz") as tar:
-        tar.add(site.repo / "app.py", arcname="app.py")
+    tarball(site.repo / "shop-1.1.0.tar.gz", site.repo / "app.py")
     published = shipyard(
         "artifacts", "publish", "shop", "shop-1.1.0.tar.gz", "--version", "1.1.0", cwd=site.repo
     )

@@ -110,3 +110,25 @@ def apply(cwd: Path, url: str, token: str) -> None:
     a server reads no project from its own folder."""
     done = shipyard("apply", cwd=cwd, env={"SHIPYARD_SERVER": url, "SHIPYARD_TOKEN": token})
     assert done.returncode == 0, done.stderr + done.stdout
+
+
+def tarball(path: Path, app: Path) -> Path:
+    """A service as a release artifact: a tar.gz holding ``app`` as app.py."""
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(app, arcname="app.py")
+    return path
+
+
+def configure_repository(url: str, token: str, project: str, remote: Path) -> None:
+    """`PUT /api/v1/projects/{project}/repository` as an admin sets it: the remote the server
+    clones for the project's git work (and queued runs fetch from)."""
+    import httpx
+
+    done = httpx.put(
+        f"{url}/api/v1/projects/{project}/repository",
+        json={"name": f"acme/{project}", "remote": str(remote), "secret": "s" * 20},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert done.status_code == 200, done.text

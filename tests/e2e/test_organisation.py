@@ -4,12 +4,10 @@ serving two projects."""
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -19,7 +17,7 @@ from typing import Any
 import httpx
 
 from shipyard.services.deploy_demo import Traffic
-from tests.e2e.helpers import as_json, running_server, shipyard
+from tests.e2e.helpers import as_json, running_server, shipyard, tarball
 from tests.integration.test_deploy import APP
 from tests.s3_server import ENV as S3_ENV
 from tests.s3_server import make_bucket
@@ -38,15 +36,6 @@ environments:
 """
 CANARY = "{canary: {steps: [{weight: 25}, {pause: 18s}, {weight: 50}, {pause: 2s}, {weight: 100}]}}"
 TAKEOVER_S = 10.0
-
-
-def _tarball(path: Path) -> Path:
-    """The service as a release artifact: a tar.gz holding app.py."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(APP, arcname="app.py")
-    path.write_bytes(buf.getvalue())
-    return path
 
 
 def _repo(base: Path, project: str, strategy: str) -> Path:
@@ -169,12 +158,12 @@ def test_replicas_and_workers_share_everything_through_the_database(
 
         # Artifacts: published through A, read and verified through B.
         for version in ("1.0.0", "1.1.0"):
-            tgz = _tarball(tmp_path / f"shop-{version}.tar.gz")
+            tgz = tarball(tmp_path / f"shop-{version}.tar.gz", APP)
             published = shipyard(
                 "artifacts", "publish", "shop", str(tgz), "--version", version, cwd=shop, env=via_a
             )
             assert published.returncode == 0, published.stderr
-        tgz = _tarball(tmp_path / "books-1.0.0.tar.gz")
+        tgz = tarball(tmp_path / "books-1.0.0.tar.gz", APP)
         assert (
             shipyard(
                 "artifacts",

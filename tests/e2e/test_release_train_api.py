@@ -4,9 +4,7 @@ project's configured repository (a bare one here), pushing the branches it makes
 
 from __future__ import annotations
 
-import io
 import shutil
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,14 @@ from shipyard.settings import Settings
 from shipyard.spec.load import load_spec
 from shipyard.store.uow import Store
 from tests import gitrepo
-from tests.e2e.helpers import apply, as_json, running_server, shipyard
+from tests.e2e.helpers import (
+    apply,
+    as_json,
+    configure_repository,
+    running_server,
+    shipyard,
+    tarball,
+)
 
 APP = Path(__file__).resolve().parents[2] / "src" / "shipyard" / "demo" / "sample" / "app.py"
 
@@ -57,15 +62,6 @@ def _token(repo: Path, role: str) -> str:
     return str(as_json(out)["token"])
 
 
-def _tarball(path: Path) -> Path:
-    """The service as a release artifact: a tar.gz holding app.py."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        tar.add(APP, arcname="app.py")
-    path.write_bytes(buf.getvalue())
-    return path
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("train-api")
@@ -86,14 +82,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     home = {"SHIPYARD_HOME": str(repo / ".shipyard")}
     with running_server(elsewhere, env=home) as url:
         apply(repo, url, tokens["admin"])
-        configured = httpx.put(
-            url + "/api/v1/projects/shop/repository",
-            json={"name": "acme/shop", "remote": str(origin), "secret": "s" * 20},
-            headers=_h(tokens["admin"]),
-        )
-        assert configured.status_code == 200, configured.text
+        configure_repository(url, tokens["admin"], "shop", origin)
         via = {"SHIPYARD_SERVER": url, "SHIPYARD_TOKEN": tokens["admin"]}
-        tgz = _tarball(base / "shop-0.1.0.tar.gz")  # what the pipeline's build step publishes
+        tgz = tarball(base / "shop-0.1.0.tar.gz", APP)  # what the pipeline's build step publishes
         published = shipyard(
             "artifacts", "publish", "shop", str(tgz), "--version", "0.1.0", cwd=repo, env=via
         )

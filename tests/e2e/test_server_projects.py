@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests import gitrepo
-from tests.e2e.helpers import apply, as_json, running_server, shipyard
+from tests.e2e.helpers import apply, as_json, configure_repository, running_server, shipyard
 
 SPEC = """\
 project: {project}
@@ -43,6 +43,16 @@ def _admin(home: Path) -> str:
     return str(as_json(made)["token"])
 
 
+def _server_folders(tmp_path: Path) -> tuple[Path, str, Path]:
+    """The server's home (with its first admin token) and a folder to start it in that holds
+    no project."""
+    home = tmp_path / "home"
+    token = _admin(home)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    return home, token, elsewhere
+
+
 def test_a_server_in_a_repository_serves_it_only_once_applied(tmp_path: Path) -> None:
     """A server started inside project A's repository with an empty database answers
     spec-not-applied for A until `shipyard apply` sends it."""
@@ -65,10 +75,7 @@ def test_a_server_anywhere_serves_every_applied_project(tmp_path: Path) -> None:
     flags side by side; a request naming neither is project-required."""
     alpha, beta = _project(tmp_path, "alpha"), _project(tmp_path, "beta")
     (beta / "shipyard.yaml").write_text(SPEC.format(project="beta").replace("dev", "qa"))
-    home = tmp_path / "home"
-    token = _admin(home)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    home, token, elsewhere = _server_folders(tmp_path)
     with running_server(elsewhere, env={"SHIPYARD_HOME": str(home)}) as url:
         apply(alpha, url, token)
         apply(beta, url, token)
@@ -120,12 +127,7 @@ def test_train_cut_works_in_the_configured_repository(tmp_path: Path) -> None:
         body = refused.json()
         assert body["code"] == "repository-required"
         assert "PUT /api/v1/projects/alpha/repository" in body["hint"]
-        configured = httpx.put(
-            url + "/api/v1/projects/alpha/repository",
-            json={"name": "acme/alpha", "remote": str(origin), "secret": "s" * 20},
-            headers=_h(token),
-        )
-        assert configured.status_code == 200, configured.text
+        configure_repository(url, token, "alpha", origin)
         # A commit pushed after the server's clone was made is what the cut takes.
         gitrepo.commit(repo, "fix: later")
         gitrepo.git(repo, "push", "-q", str(origin), "main")
@@ -149,18 +151,10 @@ def test_concurrent_git_work_on_one_project_leaves_its_checkout_whole(tmp_path: 
         gitrepo.tag(repo, f"v{version}")
     origin = tmp_path / "origin.git"
     gitrepo.git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
-    home = tmp_path / "home"
-    token = _admin(home)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    home, token, elsewhere = _server_folders(tmp_path)
     with running_server(elsewhere, env={"SHIPYARD_HOME": str(home)}) as url:
         apply(repo, url, token)
-        configured = httpx.put(
-            url + "/api/v1/projects/alpha/repository",
-            json={"name": "acme/alpha", "remote": str(origin), "secret": "s" * 20},
-            headers=_h(token),
-        )
-        assert configured.status_code == 200, configured.text
+        configure_repository(url, token, "alpha", origin)
         calls = [("/api/v1/release/hotfixes?project=alpha", {"version": v}) for v in versions]
         calls.append(("/api/v1/release/train/cut?project=alpha", {}))
         with ThreadPoolExecutor(len(calls)) as pool:
@@ -201,10 +195,7 @@ def test_a_deploy_through_the_api_runs_gate_commands_in_the_projects_clone(
     gitrepo.commit(repo, "feat: start", {"shipyard.yaml": GATED, "gate-ok": "yes\n"})
     origin = tmp_path / "origin.git"
     gitrepo.git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
-    home = tmp_path / "home"
-    token = _admin(home)
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
+    home, token, elsewhere = _server_folders(tmp_path)
     with running_server(elsewhere, env={"SHIPYARD_HOME": str(home)}, args=("--no-worker",)) as url:
         apply(repo, url, token)
         via = {"SHIPYARD_SERVER": url, "SHIPYARD_TOKEN": token}
@@ -224,12 +215,7 @@ def test_a_deploy_through_the_api_runs_gate_commands_in_the_projects_clone(
         body = {"environment": "dev", "version": "0.1.0"}
         refused = httpx.post(deploy, json=body, headers=_h(token))
         assert refused.status_code == 422 and refused.json()["code"] == "repository-required"
-        configured = httpx.put(
-            url + "/api/v1/projects/gamma/repository",
-            json={"name": "acme/gamma", "remote": str(origin), "secret": "s" * 20},
-            headers=_h(token),
-        )
-        assert configured.status_code == 200, configured.text
+        configure_repository(url, token, "gamma", origin)
         done = httpx.post(deploy, json=body, headers=_h(token), timeout=60)
         assert done.status_code == 200, done.text
         assert done.json()["version"] == "0.1.0"

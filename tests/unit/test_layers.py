@@ -44,22 +44,31 @@ EXCEPTIONS = {
 }
 
 
+def _named(node: ast.AST, package: str) -> list[str] | None:
+    """What an import statement in ``package`` names, absolute: the modules of ``import``; for
+    ``from X import a, b``, X and then X.a, X.b (modules, or names in X). None for any other
+    statement."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return None
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join([*parts, base] if base else parts)
+    return [base, *(f"{base}.{alias.name}" for alias in node.names)]
+
+
 def _imports() -> set[tuple[str, str]]:
     found = set()
     for path in SRC.rglob("*.py"):
         module = ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join([*parts, base] if base else parts)
-                targets = [base]
-            else:
+            named = _named(node, package)
+            if named is None:
                 continue
+            targets = named[:1] if isinstance(node, ast.ImportFrom) else named
             found |= {(module, t) for t in targets if t.split(".")[0] == "shipyard"}
     return found
 
@@ -110,15 +119,8 @@ def _runtime_graph() -> dict[str, set[str]]:
         for node in ast.walk(tree):
             if id(node) in typing_only:
                 continue
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    base = ".".join([*parts, base] if base else parts)
-                targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
-            else:
+            targets = _named(node, package)
+            if targets is None:
                 continue
             graph[module] |= {t for t in targets if t in modules and t != module}
     return graph
