@@ -27,6 +27,9 @@ pipeline:
       needs: [gen]
       run: cat out/gen.txt out/gen.txt > out/use.txt && echo "lines=2" >> $SHIPYARD_OUTPUT
       outputs: [out/use.txt]
+    big:
+      run: mkdir -p out && yes shipyard | head -c 40000 > out/big.txt
+      outputs: [out/big.txt]
 """
 
 
@@ -116,6 +119,7 @@ def test_a_cas_upload_whose_digest_does_not_match_is_refused(
         ("GET", "/cache/ac/not-a-digest", "viewer", 404, "cache-key-invalid"),
         ("GET", "/cache/cas/" + "A" * 64, "viewer", 404, "cache-key-invalid"),
         ("GET", "/cache/ac/x/" + "a" * 64, "viewer", 404, "cache-key-invalid"),
+        ("DELETE", "/cache/ac/" + "a" * 64, "developer", 405, "method-not-allowed"),
     ],
 )
 def test_requests_without_rights_or_with_bad_keys_are_refused(
@@ -222,17 +226,24 @@ def test_a_second_clone_gets_every_step_from_the_remote_cache(
     server: tuple[str, Path, dict[str, str]], origin: Path, tmp_path: Path
 ) -> None:
     """A clone that ran with --remote-cache fills it; a second clone with its own state folder
-    runs nothing, gets the first one's output bytes, and the server counts the hits."""
+    runs nothing, gets the first one's output bytes, and the server counts the hits. Small
+    outputs travel in their step's entry, a large one through the CAS."""
     url, home, tokens = server
     first, second = _clone(origin, tmp_path / "one"), _clone(origin, tmp_path / "two")
     cache = f"{url}/cache"
     ran, _ = _run(first, "--remote-cache", cache, SHIPYARD_TOKEN=tokens["developer"])
-    assert ran["counts"]["executed"] == 2 and ran["remote_cache"]["uploaded"] == 2
+    assert ran["counts"]["executed"] == 3 and ran["remote_cache"]["uploaded"] == 3
     got, err = _run(second, SHIPYARD_REMOTE_CACHE=cache, SHIPYARD_TOKEN=tokens["developer"])
-    assert got["counts"] == {**got["counts"], "executed": 0, "cached": 2}
-    assert got["remote_cache"]["hits"] == 2 and not err.strip()
-    for name in ("gen.txt", "use.txt"):
+    assert got["counts"] == {**got["counts"], "executed": 0, "cached": 3}
+    assert got["remote_cache"]["hits"] == 3 and not err.strip()
+    for name in ("gen.txt", "use.txt", "big.txt"):
         assert (second / "out" / name).read_bytes() == (first / "out" / name).read_bytes()
+    viewer = _h(tokens["viewer"])
+    in_cas = {
+        name: httpx.head(f"{cache}/cas/{_sha((first / 'out' / name).read_bytes())}", headers=viewer)
+        for name in ("gen.txt", "big.txt")
+    }
+    assert in_cas["big.txt"].status_code == 200 and in_cas["gen.txt"].status_code == 404
     logs = as_json(
         shipyard(
             "logs",
@@ -263,7 +274,7 @@ def test_an_unreachable_cache_degrades_to_local_with_one_warning(
     repo = _clone(origin, tmp_path / "repo")
     closed = "http://127.0.0.1:9/cache"  # the discard port: nothing listens there
     summary, err = _run(repo, "--remote-cache", closed, SHIPYARD_TOKEN="shp_x")
-    assert summary["status"] == "success" and summary["counts"]["executed"] == 2
+    assert summary["status"] == "success" and summary["counts"]["executed"] == 3
     warnings = [line for line in err.splitlines() if line.startswith("warning[")]
     assert len(warnings) == 1 and "remote-cache-unreachable" in warnings[0]
 
@@ -271,13 +282,20 @@ def test_an_unreachable_cache_degrades_to_local_with_one_warning(
 def test_a_token_without_write_rights_reads_and_does_not_write(
     server: tuple[str, Path, dict[str, str]], origin: Path, tmp_path: Path
 ) -> None:
-    """With a viewer token a run builds, warns once that it may not write, and leaves the
-    cache without its entries."""
+    """With a viewer token a run reads the cache (its unchanged step is a hit), builds the
+    rest, warns once that it may not write, and leaves the cache without its entries."""
     url, _, tokens = server
+    _run(
+        _clone(origin, tmp_path / "filler"),
+        "--remote-cache",
+        f"{url}/cache",
+        SHIPYARD_TOKEN=tokens["developer"],
+    )
     repo = _clone(origin, tmp_path / "repo")
     (repo / "src" / "a.txt").write_text("content no one has cached\n")
     summary, err = _run(repo, "--remote-cache", f"{url}/cache", SHIPYARD_TOKEN=tokens["viewer"])
-    assert summary["status"] == "success" and summary["counts"]["executed"] == 2
+    assert summary["status"] == "success"
+    assert summary["counts"] == {**summary["counts"], "executed": 2, "cached": 1}
     warnings = [line for line in err.splitlines() if line.startswith("warning[")]
     assert len(warnings) == 1 and "remote-cache-forbidden" in warnings[0]
     key = next(s["key"] for s in summary["steps"] if s["node"] == "gen")  # type: ignore[union-attr]

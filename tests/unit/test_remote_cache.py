@@ -72,14 +72,37 @@ LOG = "sha256:" + "0" * 64
 
 
 def test_action_entry_round_trip() -> None:
-    """An entry written by action_bytes reads back the same."""
-    data = rc.action_bytes({"out/a": LOG}, {"v": "1"}, LOG, 1.5)
+    """An entry written by action_bytes reads back the same, with the blobs it carries."""
+    data = rc.action_bytes({"out/a": LOG}, {"v": "1"}, LOG, 1.5, {LOG: b"\x00bytes"})
     assert rc.action_entry(data) == {
         "files": {"out/a": LOG},
         "outputs": {"v": "1"},
         "log_digest": LOG,
         "duration": 1.5,
+        "inline": {LOG: b"\x00bytes"},
     }
+    assert rc.action_entry(rc.action_bytes({}, {}, LOG, 0))["inline"] == {}  # type: ignore[index]
+
+
+def _d(c: str) -> str:
+    return "sha256:" + c * 64
+
+
+@pytest.mark.parametrize(
+    ("sizes", "carried"),
+    [
+        ({}, set()),
+        ({_d("a"): 0, _d("b"): 4096}, {_d("a"), _d("b")}),
+        ({_d("a"): 16 * 1024, _d("b"): 16 * 1024 + 1}, {_d("a")}),  # one blob's limit
+        # the entry's limit: the smallest first, until the next does not fit
+        ({_d(c): 16 * 1024 for c in "abcde"}, {_d("a"), _d("b"), _d("c"), _d("d")}),
+        ({_d("a"): 60 * 1024, _d("b"): 10}, {_d("b")}),
+    ],
+)
+def test_to_inline_carries_small_blobs_within_the_entry_limit(
+    sizes: dict[str, int], carried: set[str]
+) -> None:
+    assert rc.to_inline(sizes) == carried
 
 
 @pytest.mark.parametrize(
@@ -97,6 +120,12 @@ def test_action_entry_round_trip() -> None:
         b'{"shipyard": 1, "files": {}, "outputs": {}, "log_digest": "%s", "duration": -1}'
         % LOG.encode(),
         b'{"shipyard": 1, "files": {}, "outputs": {}, "log_digest": null, "duration": 1}',
+        b'{"shipyard": 1, "files": {}, "outputs": {}, "log_digest": "%s", "duration": 1,'
+        b' "inline": {"%s": "not base64!"}}' % (LOG.encode(), LOG.encode()),
+        b'{"shipyard": 1, "files": {}, "outputs": {}, "log_digest": "%s", "duration": 1,'
+        b' "inline": {"md5:1": ""}}' % LOG.encode(),
+        b'{"shipyard": 1, "files": {}, "outputs": {}, "log_digest": "%s", "duration": 1,'
+        b' "inline": []}' % LOG.encode(),
     ],
 )
 def test_action_entry_refuses_what_is_not_a_safe_entry(data: bytes) -> None:

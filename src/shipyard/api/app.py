@@ -104,6 +104,10 @@ def create_app(store: Store, *, public_docs: bool = False, worker: bool = False)
     from shipyard.api.limits import JsonBodyLimits
 
     app.add_middleware(JsonBodyLimits)  # before any route parses a JSON body
+    from shipyard.api.routes.remote_cache import CacheFirst
+
+    app.state.remote_cache = remote_cache_of(store)
+    app.add_middleware(CacheFirst, cache=app.state.remote_cache)  # past the API's router
     app.add_middleware(Boundary)  # outermost: its headers reach every answer, errors too
     # One cached status page per project (only projects holding a spec get one).
     app.state.status_pages = {}
@@ -182,10 +186,6 @@ def create_app(store: Store, *, public_docs: bool = False, worker: bool = False)
     from shipyard.api.routes import frontend
 
     app.include_router(frontend.router, prefix="/api/frontend", tags=["unleash"])
-    from shipyard.api.routes.remote_cache import cache_app
-
-    app.state.remote_cache = remote_cache_of(store)
-    app.mount("/cache", cache_app(app.state.remote_cache))
     from shipyard.web.app import mount
 
     mount(app)  # the dashboard: pages at /, after every API route (docs/dashboard.md)

@@ -4,11 +4,15 @@ evict, and what an entry of Shipyard's own action cache may restore.
 The server speaks Bazel's HTTP remote-cache protocol (``/cache/ac/<sha256 hex>`` for action
 results, ``/cache/cas/<sha256 hex>`` for content named by its digest) and Gradle's HTTP build
 cache (``/cache/<key>``). Shipyard's own runs use the same two namespaces: an action key is a
-SHA-256 hex, so a step's entry lives at ``ac/<key>`` and its files and log at ``cas/<digest>``.
+SHA-256 hex, so a step's entry lives at ``ac/<key>`` and its files and log at ``cas/<digest>``,
+except small ones: an entry carries blobs up to ``INLINE_MAX`` bytes itself (``inline``, as
+Bazel's ActionResult may carry an output's contents), so a hit of a small step is one request.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -25,6 +29,8 @@ _SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
 _GRADLE_KEY: Final = re.compile(r"[0-9a-f]{32,128}")
 _DIGEST: Final = re.compile(r"sha256:[0-9a-f]{64}")
 _OUTPUT: Final = re.compile(r"[A-Za-z0-9_.-]+")
+INLINE_MAX: Final = 16 * 1024  # one blob carried in its entry, at most
+INLINE_TOTAL: Final = 64 * 1024  # all the blobs one entry carries, at most
 
 
 @dataclass(frozen=True)
@@ -111,21 +117,65 @@ def action_entry(data: bytes) -> dict[str, Any] | None:
         return None
     if isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0:
         return None
-    return {"files": files, "outputs": outputs, "log_digest": log, "duration": float(duration)}
+    inline = _inline(entry.get("inline", {}))
+    if inline is None:
+        return None
+    return {
+        "files": files,
+        "outputs": outputs,
+        "log_digest": log,
+        "duration": float(duration),
+        "inline": inline,
+    }
+
+
+def _inline(raw: object) -> dict[str, bytes] | None:
+    """The blobs an entry carries, by digest (their bytes are checked by the reader)."""
+    if not isinstance(raw, dict):
+        return None
+    out: dict[str, bytes] = {}
+    for digest, text in raw.items():
+        if not (isinstance(digest, str) and _DIGEST.fullmatch(digest) and isinstance(text, str)):
+            return None
+        try:
+            out[digest] = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return out
 
 
 def action_bytes(
-    files: Mapping[str, str], outputs: Mapping[str, str], log_digest: str, duration: float
+    files: Mapping[str, str],
+    outputs: Mapping[str, str],
+    log_digest: str,
+    duration: float,
+    inline: Mapping[str, bytes] | None = None,
 ) -> bytes:
-    """The bytes of a Shipyard action-cache entry, as ``action_entry`` reads them."""
-    entry = {
+    """The bytes of a Shipyard action-cache entry, as ``action_entry`` reads them; ``inline``
+    are blobs it carries (``to_inline`` chooses them)."""
+    entry: dict[str, Any] = {
         "shipyard": 1,
         "files": dict(sorted(files.items())),
         "outputs": dict(sorted(outputs.items())),
         "log_digest": log_digest,
         "duration": round(float(duration), 6),
     }
+    if inline:
+        entry["inline"] = {d: base64.b64encode(b).decode() for d, b in sorted(inline.items())}
     return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+
+
+def to_inline(sizes: Mapping[str, int]) -> set[str]:
+    """Which of an entry's blobs (digest -> size) it carries: those up to ``INLINE_MAX``,
+    smallest first, while they fit in ``INLINE_TOTAL``."""
+    chosen: set[str] = set()
+    total = 0
+    for digest, size in sorted(sizes.items(), key=lambda kv: (kv[1], kv[0])):
+        if size > INLINE_MAX or total + size > INLINE_TOTAL:
+            break
+        chosen.add(digest)
+        total += size
+    return chosen
 
 
 def hit_rate(hits: int, misses: int) -> float | None:

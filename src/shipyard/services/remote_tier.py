@@ -1,10 +1,11 @@
 """The remote cache as a second tier behind the local one, for `shipyard run --remote-cache`.
 
 A step that misses the local cache asks the remote one for ``ac/<action key>``; a hit names
-its files and log by digest, fetched from ``cas/<digest>`` into the local CAS (each checked
-against its digest) and restored from there as a local hit is. A step that ran and may be
-cached is uploaded by a background thread: its blobs, then its entry, so an entry never names
-bytes the cache does not have. The run waits for the uploads at its end.
+its files and log by digest, carries the small ones itself and the others are fetched from
+``cas/<digest>``, all into the local CAS (each checked against its digest) and restored from
+there as a local hit is. A step that ran and may be cached is uploaded by a background thread:
+the blobs its entry does not carry, then its entry, so an entry never names bytes the cache
+does not have. The run waits for the uploads at its end.
 
 The remote cache never fails a build. When it does not answer, refuses the token, or serves
 damaged bytes, the run says so once on stderr and goes on with the local cache alone (a
@@ -21,7 +22,7 @@ from typing import Any
 
 from shipyard.adapters.cas.digest import digest_bytes
 from shipyard.adapters.remote_cache.http import HttpCache, RemoteCacheError
-from shipyard.domain.remote_cache import AC, CAS, action_bytes, action_entry
+from shipyard.domain.remote_cache import AC, CAS, INLINE_MAX, action_bytes, action_entry, to_inline
 from shipyard.errors import ShipyardError
 
 UPLOAD_WAIT_S = 120.0  # at the end of a run, for the uploads still queued
@@ -45,7 +46,7 @@ class RemoteTier:
         self.uploaded = 0
         self.warnings: list[str] = []
         self._sent: set[str] = set()  # blobs uploaded (or found there) in this run
-        self._queue: queue.Queue[tuple[str, bytes, list[str]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._pool: Any = None
@@ -91,27 +92,38 @@ class RemoteTier:
         if got is None:
             self.misses += 1
             return None
-        entry, blobs = got
+        entry, blobs, carried = got
         size = 0
         for digest, blob in blobs.items():  # here, not in the threads: the CAS has one writer
             if not self.cas.has(digest):
                 self.cas.put_bytes(blob)
                 size += len(blob)
-            self._sent.add(digest)
+            if digest not in carried:  # known to be in the server's CAS
+                self._sent.add(digest)
         self.hits += 1
         return {"key": key, **entry, "size": size}
 
-    def _download(self, key: str) -> tuple[dict[str, Any], dict[str, bytes]] | ShipyardError | None:
-        """An entry and the blobs the local CAS lacks, each checked against its digest; None
-        on a miss; the error that should stop the reads. Safe in several threads at once."""
+    def _download(
+        self, key: str
+    ) -> tuple[dict[str, Any], dict[str, bytes], set[str]] | ShipyardError | None:
+        """An entry, the blobs the local CAS lacks (each checked against its digest) and which
+        of them the entry carried; None on a miss; the error that should stop the reads. Safe
+        in several threads at once."""
         try:
             data = self.client.get(AC, key)
             entry = action_entry(data) if data is not None else None
             if entry is None:
                 return None
+            carried = entry.pop("inline")
             blobs: dict[str, bytes] = {}
             for digest in [*entry["files"].values(), entry["log_digest"]]:
                 if digest in blobs or self.cas.has(digest):
+                    continue
+                blob = carried.get(digest)
+                if blob is not None:
+                    if digest_bytes(blob) != digest:  # an entry no client of ours wrote
+                        return None
+                    blobs[digest] = blob
                     continue
                 blob = self.client.get(CAS, digest.removeprefix("sha256:"))
                 if blob is None:  # evicted since: a miss
@@ -125,7 +137,7 @@ class RemoteTier:
                 blobs[digest] = blob
         except RemoteCacheError as exc:
             return exc
-        return entry, blobs
+        return entry, blobs, set(carried)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -137,14 +149,13 @@ class RemoteTier:
         log_digest: str,
         duration: float,
     ) -> None:
-        """Queue a step's upload: its blobs, then its entry."""
+        """Queue a step's upload: the blobs its entry does not carry, then its entry."""
         if not self.writes:
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._upload, name="remote-cache", daemon=True)
             self._thread.start()
-        entry = action_bytes(files, outputs, log_digest, duration)
-        self._queue.put((key, entry, [*files.values(), log_digest]))
+        self._queue.put((key, dict(files), dict(outputs), log_digest, duration))
 
     def _upload(self) -> None:
         while True:
@@ -153,20 +164,33 @@ class RemoteTier:
                 break
             if not self.writes:
                 continue
-            key, entry, blobs = item
+            key, files, outputs, log_digest, duration = item
             try:
-                for digest in blobs:
+                small: dict[str, bytes] = {}  # what the entry may carry
+                for digest in dict.fromkeys([*files.values(), log_digest]):
                     if digest in self._sent:
                         continue
-                    self.client.put(CAS, digest.removeprefix("sha256:"), self.cas.get_bytes(digest))
-                    self._sent.add(digest)
-                self.client.put(AC, key, entry)
+                    blob = self.cas.get_bytes(digest)
+                    if len(blob) <= INLINE_MAX:
+                        small[digest] = blob
+                    else:
+                        self._put_blob(digest, blob)
+                carried = to_inline({d: len(b) for d, b in small.items()})
+                for digest, blob in small.items():
+                    if digest not in carried:
+                        self._put_blob(digest, blob)
+                inline = {d: small[d] for d in carried}
+                self.client.put(AC, key, action_bytes(files, outputs, log_digest, duration, inline))
                 self.uploaded += 1
             except RemoteCacheError as exc:
                 self._give_up(exc, reading=exc.code != "remote-cache-forbidden")
             except ShipyardError as exc:  # a local blob gone or damaged: this entry only
                 self.warn(f"warning[{exc.code}]: not uploaded: {exc.message}")
         self.client.close()
+
+    def _put_blob(self, digest: str, blob: bytes) -> None:
+        self.client.put(CAS, digest.removeprefix("sha256:"), blob)
+        self._sent.add(digest)
 
     def close(self) -> dict[str, Any]:
         """Wait for the uploads; the figures the run's summary reports."""

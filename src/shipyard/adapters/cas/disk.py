@@ -52,6 +52,9 @@ class DiskCAS:
         self._index: dict[str, tuple[str, int, int]] | None = None  # digest -> pack, offset, size
         self._pack: tuple[int, int, str] | None = None  # this process's pack: fd, index fd, path
         self._end = 0  # where the next blob goes in it
+        # Packs opened for reading, kept open: a run reads thousands of small blobs. One that
+        # ``compact`` removed still reads as it was, and the index no longer points into it.
+        self._readers: dict[str, int] = {}
 
     def path(self, digest: str) -> Path:
         return Path(self._where(digest))
@@ -158,6 +161,9 @@ class DiskCAS:
             os.close(self._pack[0])
             os.close(self._pack[1])
             self._pack = None
+        readers, self._readers = self._readers, {}
+        for fd in readers.values():
+            os.close(fd)
 
     def _read_packed(self, digest: str) -> bytes | None:
         for _ in range(2):
@@ -165,11 +171,18 @@ class DiskCAS:
             if found is None:
                 return None
             pack, offset, size = found
-            try:
-                with open(pack, "rb", buffering=0) as fh:
-                    return os.pread(fh.fileno(), size, offset)
-            except FileNotFoundError:
-                self._index = None  # compacted meanwhile: read the indexes again
+            fd = self._readers.get(pack)
+            if fd is None:
+                try:
+                    fd = os.open(pack, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    self._index = None  # compacted meanwhile: read the indexes again
+                    continue
+                kept = self._readers.setdefault(pack, fd)
+                if kept != fd:  # another thread opened it meanwhile
+                    os.close(fd)
+                    fd = kept
+            return os.pread(fd, size, offset)
         return None
 
     def compact(self) -> int:
@@ -231,18 +244,18 @@ class DiskCAS:
 
     def get_bytes(self, digest: str, *, verify: bool = True) -> bytes:
         path = self.path(digest)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError as exc:
-            packed = self._read_packed(digest)
-            if packed is None:
+        packed = self._read_packed(digest)  # small blobs are packed: no failed open first
+        if packed is not None:
+            data = packed
+        else:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError as exc:
                 raise NotFound(
                     f"blob {digest} is not in the store",
                     "it may have been evicted by `shipyard cache gc`; run the step again",
                     code="blob-missing",
                 ) from exc
-            data = packed
-        else:
             os.utime(path)  # last use, for LRU eviction
         if verify and digest_bytes(data) != digest:
             raise IntegrityFailure(
@@ -259,7 +272,7 @@ class DiskCAS:
         src = self.path(digest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.shipyard-tmp")
-        if not src.is_file():
+        if self._packed(digest) is not None or not src.is_file():
             tmp.write_bytes(self.get_bytes(digest, verify=verify))  # packed, or missing
             os.replace(tmp, dest)
             return

@@ -10,8 +10,9 @@ A miss is ``404``; a stored entry ``200`` (GET with its bytes, HEAD with its len
 sent as ``Authorization: Bearer <token>`` (Bazel: ``--remote_header=Authorization=Bearer ...``)
 or as the password of HTTP basic authentication (Gradle's and ccache's credentials).
 
-A plain Starlette app mounted under the API: the cache answers thousands of small requests a
-build, and FastAPI's per-request machinery would cost more than the lookup.
+The cache answers thousands of small requests a build, and FastAPI's router and per-request
+machinery would cost more than the lookup: ``CacheFirst`` takes ``/cache/...`` requests to the
+cache before they reach them.
 """
 
 from __future__ import annotations
@@ -19,18 +20,17 @@ from __future__ import annotations
 import base64
 import binascii
 
-from starlette.applications import Starlette
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.domain import remote_cache as rc
 from shipyard.domain.access import Permission
 from shipyard.errors import ShipyardError
 from shipyard.services.remote_cache import BlobTooLarge, RemoteCache
 
-METHODS = ["GET", "HEAD", "PUT"]
+PREFIX = "/cache/"
 
 
 def _token(request: Request) -> str | None:
@@ -63,14 +63,23 @@ def _miss(addr: rc.Address) -> JSONResponse:
     )
 
 
-async def _entry(request: Request) -> Response:
-    cache: RemoteCache = request.app.state.remote_cache
-    addr = rc.address(request.path_params["path"])
+async def _entry(request: Request, cache: RemoteCache, path: str) -> Response:
+    if request.method not in ("GET", "HEAD", "PUT"):
+        return JSONResponse(
+            {
+                "code": "method-not-allowed",
+                "message": f"the cache takes GET, HEAD and PUT, not {request.method}",
+                "hint": "",
+            },
+            status_code=405,
+            headers={"Allow": "GET, HEAD, PUT"},
+        )
+    addr = rc.address(path)
     if addr is None:
         return JSONResponse(
             {
                 "code": "cache-key-invalid",
-                "message": f"/cache/{request.path_params['path']} names no cache entry",
+                "message": f"/cache/{path} names no cache entry",
                 "hint": "use /cache/ac/<sha256 hex>, /cache/cas/<sha256 hex> or /cache/<hex key>",
             },
             status_code=404,
@@ -124,7 +133,17 @@ async def _put(request: Request, cache: RemoteCache, addr: rc.Address) -> Respon
     return Response(status_code=200)
 
 
-def cache_app(cache: RemoteCache) -> Starlette:
-    app = Starlette(routes=[Route("/{path:path}", _entry, methods=METHODS)])
-    app.state.remote_cache = cache
-    return app
+class CacheFirst:
+    """``/cache/...`` to the cache, everything else to the API."""
+
+    def __init__(self, app: ASGIApp, cache: RemoteCache) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        response = await _entry(Request(scope, receive), self.cache, path[len(PREFIX) :])
+        await response(scope, receive, send)
