@@ -75,6 +75,20 @@ def test_a_stale_holder_is_fenced_off(store: Store) -> None:
     assert [entry["line"] for entry in work.logs(store, item)] == ["fresh line"]
 
 
+def test_a_lease_past_its_expiry_that_no_one_took_is_renewed(store: Store) -> None:
+    """A renewal late by more than the lease (it waited on the write lock) keeps the lease
+    when no one took the work meanwhile; once another holder takes it, it is refused."""
+    item = _add(store)
+    (late,) = work.take(store, ["rollout"], "w1", 1, lease_s=0.2)
+    time.sleep(0.4)
+    assert late.renew() and late.held()
+    _write(late, "by-w1-after-renewing")
+    assert work.take_item(store, item, "w2", lease_s=5) is None  # renewed: not takeable
+    time.sleep(0.4)
+    assert work.take_item(store, item, "w2", lease_s=5) is not None
+    assert not late.renew()
+
+
 def test_heartbeat_keeps_a_lease_and_release_frees_it(store: Store) -> None:
     """A holder whose heartbeat runs keeps its work past the lease period; released
     unfinished, the work is taken by the next worker; released done, by nobody."""

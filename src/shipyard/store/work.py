@@ -164,7 +164,12 @@ def take(conn: Connection, item_id: str, fence: int, owner: str, lease_s: float)
 
 def renew(conn: Connection, item_id: str, owner: str, fence: int, lease_s: float) -> bool:
     """Extend the lease if ``owner`` still holds it with ``fence``: the check every write of a
-    lease holder makes in its own transaction (False: the lease is lost)."""
+    lease holder makes in its own transaction (False: the lease is lost).
+
+    A lease past its expiry that no one has taken is still the holder's: taking it raises the
+    fence, and the fence is what keeps a stale holder out. Refusing it would make a renewal
+    that waited on the database's write lock past the expiry (SQLite, under load) lose a lease
+    nobody else wanted, and stop a supervisor for nothing."""
     c = work_items.c
     now = db_now(conn)
     done = conn.execute(
@@ -174,7 +179,6 @@ def renew(conn: Connection, item_id: str, owner: str, fence: int, lease_s: float
             c.owner == owner,
             c.fence == fence,
             c.state == "pending",
-            c.expires_at >= now,
         )
         .values(expires_at=now + lease_s, heartbeat_at=now)
     )
