@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,38 @@ def test_a_damaged_packed_blob_is_refused(tmp_path: Path) -> None:
     with pytest.raises(IntegrityFailure):
         _cas(tmp_path).restore(digest, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("refusal", [None, errno.EXDEV, errno.ENOSYS])
+def test_a_large_file_is_stored_whole_whether_or_not_the_kernel_copies_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int | None
+) -> None:
+    """A file past the in-memory size is copied by the kernel, or read and written where the
+    kernel refuses (another file system, an older kernel): the same blob either way."""
+    if refusal is not None:
+
+        def refuse(*_args: object) -> int:
+            raise OSError(refusal, os.strerror(refusal))
+
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(3 << 20))
+    cas = DiskCAS(tmp_path / "cas", pack_below=4096)
+    digest, size = cas.put_file_sized(src)
+    assert size == 3 << 20 and cas.get_bytes(digest) == src.read_bytes()
+
+
+def test_packed_blobs_are_read_after_compaction_and_close(tmp_path: Path) -> None:
+    """A pack kept open for reading does not outlive what the index says: after compaction
+    and after close, every blob still reads as stored."""
+    cas = DiskCAS(tmp_path, pack_below=4096)
+    kept, gone = cas.put_bytes(b"kept"), cas.put_bytes(b"gone")
+    assert cas.get_bytes(kept) == b"kept"  # the pack is now open for reading
+    cas.delete(gone)
+    cas.close()
+    assert cas.compact() == 4
+    assert cas.get_bytes(kept) == b"kept"
+    with pytest.raises(NotFound):
+        cas.get_bytes(gone)
+    cas.close()
+    assert DiskCAS(tmp_path, pack_below=4096).get_bytes(kept) == b"kept"

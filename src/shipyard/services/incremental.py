@@ -314,7 +314,7 @@ class _Incremental:
         return True
 
     def _execute(self, node: dict[str, Any], key: str, text: str, manifest: dict[str, Any]) -> bool:
-        from shipyard.adapters.executors.commands import SH, launch_for, wants_bash
+        from shipyard.adapters.executors.commands import Launch, launch_for, shell, wants_bash
         from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
         from shipyard.adapters.files import Workspace, output_folders
         from shipyard.errors import InputError
@@ -335,35 +335,42 @@ class _Incremental:
             "SHIPYARD_OUTPUT": out_file,
             "PWD": str(cwd),
         }
-        bash = wants_bash(env) or launch_for(command, cwd, env.get("PATH")).argv[0] == "bash"
-        argv = ["bash" if bash else SH, "-c", command]
+        launch = Launch(["bash", "-c", command]) if wants_bash(env) else None
+        launch = launch or launch_for(command, cwd, env.get("PATH"))
         started = time.monotonic()
         reason, code = "", None
+        streams = _streams(launch, cwd)
+        if streams is None:  # a redirect the shell should report in its own words
+            launch, streams = shell(command), _streams(shell(command), cwd)
+        assert streams is not None
         try:
             proc = subprocess.Popen(
-                argv,
+                launch.argv,
+                executable=launch.executable,
                 cwd=cwd,
                 env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
                 start_new_session=True,
+                **streams,
             )
         except OSError as exc:
             log = f"shipyard: cannot start the step: {exc}\n".encode()
             reason = f"cannot start the step: {exc.strerror}"
         else:
             try:
-                log, _ = proc.communicate(timeout=node["timeout"])
+                log = _joined(proc.communicate(timeout=node["timeout"]))
             except subprocess.TimeoutExpired:
                 _kill(proc.pid)
-                log, _ = proc.communicate()
+                log = _joined(proc.communicate())
                 reason = f"timed out after {node['timeout']:g}s; its process group was killed"
                 log += f"shipyard: {reason}\n".encode()
             _kill(proc.pid)  # what it left running in the background does not outlive it
             code = proc.returncode
             if not reason and code != 0:
                 reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        finally:
+            for stream in streams.values():
+                if isinstance(stream, int) and stream >= 0:
+                    os.close(stream)
         duration = time.monotonic() - started
         values: dict[str, str] = {}
         try:
@@ -609,3 +616,28 @@ class _Incremental:
 def _kill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _joined(streams: tuple[bytes | None, bytes | None]) -> bytes:
+    """A step's log: what it wrote to the pipes it has (stdout may be one of its files)."""
+    return (streams[0] or b"") + (streams[1] or b"")
+
+
+def _streams(launch: Any, cwd: Path) -> dict[str, int] | None:
+    """Standard input, output and error for a step's process: its own redirects opened (for a
+    program started without a shell), the rest of its output to the log. None when a redirect
+    cannot be opened."""
+    streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    try:
+        for fd, target, flags in launch.redirects:
+            opened = os.open(os.path.join(cwd, target), flags | os.O_CLOEXEC, 0o666)
+            if fd == 0:
+                streams["stdin"] = opened
+            else:
+                streams["stdout"], streams["stderr"] = opened, subprocess.PIPE
+    except OSError:
+        for stream in streams.values():
+            if stream >= 0:
+                os.close(stream)
+        return None
+    return streams

@@ -15,6 +15,7 @@ skipping any a live writer still holds (it keeps a shared lock on its pack).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -101,8 +102,8 @@ class DiskCAS:
         if not os.path.isfile(where):
 
             def copy(fh: BinaryIO) -> None:
-                with open(src, "rb") as inp:
-                    shutil.copyfileobj(inp, fh, CHUNK)
+                with open(src, "rb", buffering=0) as inp:
+                    _copy_fd(inp.fileno(), fh.fileno())
 
             self._write(where, copy)
         return digest, os.stat(where).st_size
@@ -309,6 +310,20 @@ class DiskCAS:
             with open(Path(pack).with_suffix(".dead"), "ab") as fh:
                 fh.write(struct.pack("<Q", offset))
             del self._index[digest]
+
+
+def _copy_fd(src: int, dest: int) -> None:
+    """Copy the rest of a file within the kernel where it can (a large output is stored at
+    disk speed), else through this process (another file system, an older kernel)."""
+    try:
+        while os.copy_file_range(src, dest, 1 << 30):
+            pass
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    while chunk := os.read(src, CHUNK):  # from where the kernel's copy stopped
+        _write_all(dest, chunk)
 
 
 def _write_all(fd: int, data: bytes) -> None:
