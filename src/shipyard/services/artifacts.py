@@ -23,7 +23,7 @@ from shipyard.errors import Conflict, InputError, IntegrityFailure, NotFound
 from shipyard.ports.blobs import BlobStore
 from shipyard.services.release_build import ArtifactFileMissing
 from shipyard.store import artifacts as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from shipyard.domain import audit, canonical, merkle, signednote
 from shipyard.errors import AuditTampered, InputError
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.schema import projects, signing_keys
 
 if TYPE_CHECKING:  # types only: the store opens its signer through keys.py, which uses this

@@ -24,7 +24,7 @@ from shipyard.services import deploy_runtime as rt
 from shipyard.services.coordination import environment
 from shipyard.services.deploy_sides import launch_for, workdir
 from shipyard.store import deployments as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")

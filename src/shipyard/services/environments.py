@@ -15,7 +15,7 @@ from shipyard.services import deploy_runtime as rt
 from shipyard.services.coordination import environment
 from shipyard.services.deploy import _controller_alive
 from shipyard.store import deployments as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 

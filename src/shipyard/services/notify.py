@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from shipyard.settings import find_project_root
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.release import notify_deliveries
 from shipyard.store.uow import Store
 
