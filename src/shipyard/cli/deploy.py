@@ -373,11 +373,10 @@ def env_stop(
 @env_app.command("supervise", hidden=True)
 def env_supervise(environment: str = typer.Argument(...), file: Path | None = FILE) -> None:
     """Run the environment's supervisor in the foreground (started by `shipyard deploy`)."""
-    from shipyard.services import deploy as svc
-    from shipyard.services import supervisor
+    from shipyard.services import coordination, supervisor
 
     spec, root = _spec(file)
-    svc.environment(spec, environment)
+    coordination.environment(spec, environment)
     raise typer.Exit(supervisor.serve(open_store(root), root, spec.project, environment))
 
 

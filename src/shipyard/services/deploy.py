@@ -168,7 +168,7 @@ def _migrate(
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise MigrationFailed(f"migration `{command}` could not run: {exc}") from exc
-    from shipyard.adapters.targets.command import mask
+    from shipyard.adapters.targets.base import mask
 
     tail = mask((proc.stdout + proc.stderr).strip()[-500:], secret_values)
     if proc.returncode != 0:

@@ -299,7 +299,8 @@ class Sender:
         self._retry: dict[str, float] = {}
 
     def subscriptions(self) -> list[tuple[Sink, tuple[str, ...]]]:
-        from shipyard.spec.load import SPEC_NAME, load_spec
+        from shipyard.settings import SPEC_NAME
+        from shipyard.spec.load import load_spec
 
         path = self.root / SPEC_NAME
         try:

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.adapters.executors.local import OutputsError, Result, Task, parse_outputs
+from shipyard.adapters.executors.local import Result, Task
+from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
 from shipyard.adapters.masking import mask
 from shipyard.domain.pipeline import retry_delay
 from shipyard.domain.remote_cache import safe_relpath
