@@ -256,7 +256,8 @@ def _from_run(
 
     from shipyard.services import release_build as rb
 
-    run = rb.load_run(store, int(build.run_id), project) if str(build.run_id).isdigit() else None
+    run_id = build.run_id or ""
+    run = rb.load_run(store, int(run_id), project) if run_id.isdigit() else None
     if run is None:
         raise rb.ArtifactNotBuilt(
             f"run {build.run_id} is not a successful run of project {project}",

@@ -237,9 +237,11 @@ def verify(
                 ok = signing.verify(keys[key], body, sig)
                 cps.append(audit.Checkpoint(size, root, ok, "the database"))
         head_size, head_root = uow.events.head()
-        key = seal.seal_key(store.home, create=False)
+        mac_key = seal.seal_key(store.home, create=False)
         sealed = (
-            None if key is None else seal.holds(key, head_size, head_root, uow.events.head_seal())
+            None
+            if mac_key is None
+            else seal.holds(mac_key, head_size, head_root, uow.events.head_seal())
         )
         report = audit.verify(uow.events.rows(), cps + outside, head_size, head_root, sealed)
         proofs: list[dict[str, Any]] = []

@@ -57,7 +57,7 @@ def _artifact(store: Store, project: str, name: str | None, version: str) -> dic
     rows = artifacts.list_artifacts(store, project)["artifacts"]
     if not rows:
         return None
-    found = [a for a in rows if a["version"] == version]
+    found: list[dict[str, Any]] = [a for a in rows if a["version"] == version]
     if not found:
         known = ", ".join(sorted({a["version"] for a in rows})[-5:])
         raise NotFound(
@@ -876,6 +876,7 @@ def explain(store: Store, spec: Any, env: str, deployment: str | None = None) ->
     """Every measurement behind a deployment's decisions: per analysis and metric, each
     interval's verdict with its values, thresholds, baselines and p-values."""
     environment(spec, env)
+    dep: dict[str, Any] | None
     if deployment is None:
         dep = _active(store, spec.project, env)
     else:

@@ -46,9 +46,11 @@ def environments(store: Store, spec: Any) -> dict[str, Any]:
         instances = [_instance(i, side.get("readiness_path")) for i in row.get("instances", [])]
         ready = sum(1 for i in instances if i["ready"])
         running = active is not None and active["status"] == "running"
-        state = r.RolloutState.from_dict(active["state"]) if running and active["state"] else None
+        state: r.RolloutState | None = None
         if running:
             assert active is not None
+            if active["state"]:
+                state = r.RolloutState.from_dict(active["state"])
             phase = active["phase"]
             if not _controller_alive(active, store):
                 phase = f"{phase} (interrupted: no controller)"
