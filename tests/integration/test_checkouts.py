@@ -12,7 +12,7 @@ import pytest
 from shipyard.services import checkouts
 from shipyard.services.audit import ensure_project
 from shipyard.store import run_requests as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 from tests import gitrepo
 

@@ -20,7 +20,7 @@ from shipyard.services import deploy_runtime as rt
 from shipyard.services import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 from tests.integration.routing import spread
 from tests.integration.test_deploy import APP

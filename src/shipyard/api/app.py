@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -73,6 +73,12 @@ def _end_streams_on_exit_signal(app: FastAPI) -> None:
         signal.signal(sig, handler)
 
 
+class _DocUrls(TypedDict, total=False):
+    openapi_url: str | None
+    docs_url: str | None
+    redoc_url: str | None
+
+
 STATUS_TTL_S = 10.0  # the status page is made again at most this often
 STATUS_RATE = (5.0, 20.0)  # per client address: requests a second, burst
 
@@ -82,7 +88,9 @@ def create_app(store: Store, *, public_docs: bool = False, worker: bool = False)
     unless ``public_docs``; ``worker`` runs a worker in the server's process."""
     from shipyard.api.throttle import Limiter
 
-    urls = {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
+    urls: _DocUrls = (
+        {} if public_docs else {"openapi_url": None, "docs_url": None, "redoc_url": None}
+    )
     from fastapi import Depends
 
     from shipyard.api.inputs import Boundary, check_request

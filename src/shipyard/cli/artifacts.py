@@ -83,7 +83,9 @@ def publish(
             )
         svc.check_name_version(name, version)
         if not file.is_file():
-            raise svc.ArtifactFileMissing(f"{file} is not a file")
+            from shipyard.services.release_build import ArtifactFileMissing
+
+            raise ArtifactFileMissing(f"{file} is not a file")
         params = {"commit": commit, "run_id": run_id, "job": job, "filename": file.name}
         if media_type:
             params["media_type"] = media_type

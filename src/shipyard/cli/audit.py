@@ -236,10 +236,8 @@ def checkpoint(json_: bool = JSON) -> None:
 def public_key(json_: bool = JSON) -> None:
     """Print the public key that signs checkpoints: PEM, and the verifier key to trust it with
     (SHIPYARD_TRUSTED_KEYS)."""
-    s = settings()
-    if s.server_url:
-        data = _remote("GET", "/api/v1/audit/public-key")
-    else:
+    data = _remote("GET", "/api/v1/audit/public-key")
+    if data is None:
         from shipyard.services.audit import public_key as describe
 
         data = describe(open_store())

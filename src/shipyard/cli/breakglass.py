@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 import typer.core
 
@@ -21,9 +20,8 @@ from shipyard.cli.release_common import actor, remote, spec, ttl
 class _DefaultRequest(typer.core.TyperGroup):
     """Treat an unknown first word as the environment of a request."""
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+    # ctx and the command are click's, or those of the copy of click newer Typer releases carry.
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["request", *args]
         return super().resolve_command(ctx, args)
@@ -128,4 +126,9 @@ def list_(file: Path | None = FILE, json_: bool = JSON) -> None:
     data = remote("GET", "/break-glass")
     if data is None:
         data = {"overrides": breakglass.list_overrides(open_store(), spec(file).project)}
-    emit(data, json_, lambda: [_show(o) for o in data["overrides"]])
+
+    def human() -> None:
+        for o in data["overrides"]:
+            _show(o)
+
+    emit(data, json_, human)

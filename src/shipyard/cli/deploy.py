@@ -42,6 +42,13 @@ def _remote(method: str, path: str, **kw: Any) -> Any | None:
     return call(s.server_url, s.token, method, "/api/v1" + path, **kw)
 
 
+def _server(method: str, path: str, **kw: Any) -> Any:
+    """The server's answer where SHIPYARD_SERVER is known to be set (a rollout it drives)."""
+    data = _remote(method, path, **kw)
+    assert data is not None
+    return data
+
+
 def _follow(environment: str, deployment_id: str, line: Any) -> dict[str, Any]:
     """A rollout the server's controller drives, polled until it ends; its steps are printed
     as the local deploy prints them."""
@@ -49,7 +56,7 @@ def _follow(environment: str, deployment_id: str, line: Any) -> dict[str, Any]:
 
     seen: tuple[Any, ...] = ()
     while True:
-        data = _remote("GET", f"/rollouts/{environment}")
+        data: dict[str, Any] = _server("GET", f"/rollouts/{environment}")
         if data["id"] != deployment_id:
             from shipyard.errors import Conflict
 
@@ -126,7 +133,7 @@ def deploy(
     if detach:
         if store is None:
             body = {"environment": environment, "version": version, "artifact": artifact}
-            created = _remote("POST", "/deployments", json=_with(body, allow_destructive))
+            created = _server("POST", "/deployments", json=_with(body, allow_destructive))
         else:
             created = svc.create(
                 store,
@@ -147,7 +154,7 @@ def deploy(
             status.start()
         if store is None:
             body = {"environment": environment, "version": version, "artifact": artifact}
-            created = _remote("POST", "/deployments", json=_with(body, allow_destructive))
+            created = _server("POST", "/deployments", json=_with(body, allow_destructive))
             for note in created.get("notes", []):
                 if line is not None:
                     line(note, {})
@@ -373,11 +380,10 @@ def env_stop(
 @env_app.command("supervise", hidden=True)
 def env_supervise(environment: str = typer.Argument(...), file: Path | None = FILE) -> None:
     """Run the environment's supervisor in the foreground (started by `shipyard deploy`)."""
-    from shipyard.services import deploy as svc
-    from shipyard.services import supervisor
+    from shipyard.services import coordination, supervisor
 
     spec, root = _spec(file)
-    svc.environment(spec, environment)
+    coordination.environment(spec, environment)
     raise typer.Exit(supervisor.serve(open_store(root), root, spec.project, environment))
 
 

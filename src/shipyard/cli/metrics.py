@@ -56,7 +56,9 @@ def dora(
     params = {"service": service, "env": env, "since": since, "until": until, "by": by}
     data = _remote("/api/v1/metrics/dora", params)
     if data is None:
-        data = metrics.dora_report(open_store(), **params)
+        data = metrics.dora_report(
+            open_store(), service=service, env=env, since=since, until=until, by=by
+        )
     if plot is not None:
         from shipyard.services.charts import plot_dora
 
@@ -114,7 +116,7 @@ def builds(since: str | None = SINCE, until: str | None = UNTIL, json_: bool = J
     params = {"since": since, "until": until}
     data = _remote("/api/v1/metrics/builds", params)
     if data is None:
-        data = b.builds_report(open_store(), **params)
+        data = b.builds_report(open_store(), since=since, until=until)
 
     def human() -> None:
         from rich.table import Table

@@ -23,7 +23,7 @@ from shipyard.errors import Conflict, InputError, IntegrityFailure, NotFound
 from shipyard.ports.blobs import BlobStore
 from shipyard.services.release_build import ArtifactFileMissing
 from shipyard.store import artifacts as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -256,7 +256,8 @@ def _from_run(
 
     from shipyard.services import release_build as rb
 
-    run = rb.load_run(store, int(build.run_id), project) if str(build.run_id).isdigit() else None
+    run_id = build.run_id or ""
+    run = rb.load_run(store, int(run_id), project) if run_id.isdigit() else None
     if run is None:
         raise rb.ArtifactNotBuilt(
             f"run {build.run_id} is not a successful run of project {project}",

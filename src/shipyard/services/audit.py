@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from shipyard.domain import audit, canonical, merkle, signednote
 from shipyard.errors import AuditTampered, InputError
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.schema import projects, signing_keys
 
 if TYPE_CHECKING:  # types only: the store opens its signer through keys.py, which uses this
@@ -237,9 +237,11 @@ def verify(
                 ok = signing.verify(keys[key], body, sig)
                 cps.append(audit.Checkpoint(size, root, ok, "the database"))
         head_size, head_root = uow.events.head()
-        key = seal.seal_key(store.home, create=False)
+        mac_key = seal.seal_key(store.home, create=False)
         sealed = (
-            None if key is None else seal.holds(key, head_size, head_root, uow.events.head_seal())
+            None
+            if mac_key is None
+            else seal.holds(mac_key, head_size, head_root, uow.events.head_seal())
         )
         report = audit.verify(uow.events.rows(), cps + outside, head_size, head_root, sealed)
         proofs: list[dict[str, Any]] = []

@@ -176,7 +176,7 @@ def review(store: Store, spec: Any, override_id: str, actor: str, notes: str) ->
                 "the review is closed; add to the incident's postmortem instead",
                 code="break-glass-reviewed",
             )
-        from shipyard.store.events import utcnow
+        from shipyard.store.append import utcnow
 
         uow.conn.execute(
             update(release_overrides)

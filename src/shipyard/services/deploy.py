@@ -24,7 +24,7 @@ from shipyard.services import deploy_runtime as rt
 from shipyard.services.coordination import environment
 from shipyard.services.deploy_sides import launch_for, workdir
 from shipyard.store import deployments as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
@@ -57,7 +57,7 @@ def _artifact(store: Store, project: str, name: str | None, version: str) -> dic
     rows = artifacts.list_artifacts(store, project)["artifacts"]
     if not rows:
         return None
-    found = [a for a in rows if a["version"] == version]
+    found: list[dict[str, Any]] = [a for a in rows if a["version"] == version]
     if not found:
         known = ", ".join(sorted({a["version"] for a in rows})[-5:])
         raise NotFound(
@@ -168,7 +168,7 @@ def _migrate(
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise MigrationFailed(f"migration `{command}` could not run: {exc}") from exc
-    from shipyard.adapters.targets.command import mask
+    from shipyard.adapters.targets.base import mask
 
     tail = mask((proc.stdout + proc.stderr).strip()[-500:], secret_values)
     if proc.returncode != 0:
@@ -876,6 +876,7 @@ def explain(store: Store, spec: Any, env: str, deployment: str | None = None) ->
     """Every measurement behind a deployment's decisions: per analysis and metric, each
     interval's verdict with its values, thresholds, baselines and p-values."""
     environment(spec, env)
+    dep: dict[str, Any] | None
     if deployment is None:
         dep = _active(store, spec.project, env)
     else:

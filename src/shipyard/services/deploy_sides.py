@@ -25,7 +25,7 @@ def workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
     from shipyard.domain.filenames import safe_basename
     from shipyard.services.artifacts import cas_of
 
-    digest = artifact["digest"].replace(":", "-")
+    digest: str = artifact["digest"].replace(":", "-")
     dest = store.home / "deploy" / "releases" / digest
     if dest.is_dir():
         return dest

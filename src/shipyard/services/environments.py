@@ -15,7 +15,7 @@ from shipyard.services import deploy_runtime as rt
 from shipyard.services.coordination import environment
 from shipyard.services.deploy import _controller_alive
 from shipyard.store import deployments as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 
@@ -46,9 +46,11 @@ def environments(store: Store, spec: Any) -> dict[str, Any]:
         instances = [_instance(i, side.get("readiness_path")) for i in row.get("instances", [])]
         ready = sum(1 for i in instances if i["ready"])
         running = active is not None and active["status"] == "running"
-        state = r.RolloutState.from_dict(active["state"]) if running and active["state"] else None
+        state: r.RolloutState | None = None
         if running:
             assert active is not None
+            if active["state"]:
+                state = r.RolloutState.from_dict(active["state"])
             phase = active["phase"]
             if not _controller_alive(active, store):
                 phase = f"{phase} (interrupted: no controller)"

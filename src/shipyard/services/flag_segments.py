@@ -22,7 +22,7 @@ from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.services import flags
 from shipyard.services.flags import _state
 from shipyard.store import flags as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from shipyard.errors import InputError
 from shipyard.services import flags
 from shipyard.services.flag_segments import parse_constraints
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 

@@ -30,7 +30,7 @@ from shipyard.domain.flags import (
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.spec.base import NAME_RE
 from shipyard.store import flags as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
 
 _FLAG_NAME = re.compile(r"^[^\s/\\\"]{1,200}$")

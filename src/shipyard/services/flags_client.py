@@ -23,7 +23,7 @@ from shipyard.domain.access import covers, token_usable
 from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
 from shipyard.services.flags import check_environment, client_payload_in
 from shipyard.store import flags as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.flags import flag_client_tokens, flag_revisions
 from shipyard.store.schema import api_tokens
 from shipyard.store.uow import Store, UnitOfWork

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from shipyard.domain import calendar
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.services.coordination import iso
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.release import release_freezes
 from shipyard.store.uow import Store, UnitOfWork
 

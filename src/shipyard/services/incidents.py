@@ -7,7 +7,7 @@ from typing import Any
 
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.store import metrics as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 DEPLOYMENTS_HINT = "list deployments with `shipyard audit log --kind 'deployment.*'`"

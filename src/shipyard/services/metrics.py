@@ -283,6 +283,8 @@ def dora_report(
     scope = dora_sql.Scope(env_name, w.start.strftime(TS), w.end.strftime(TS), project, service)
     buckets = weeks(w) if by == "week" else []
     notes: list[str] = []
+    # The projection's deployments may name no service (None).
+    per_service: dict[str | None, dict[str, int]]
     if engine == "sql":
         dora_projection.catch_up(store)  # the projection reads what the log holds now
     with store.read() as uow:
@@ -395,11 +397,11 @@ def rebuild_projection(store: Store) -> dict[str, int]:
 
 def _per_service_python(
     history: dora.History, w: dora.Window, env: str, service: str | None
-) -> dict[str, dict[str, int]]:
+) -> dict[str | None, dict[str, int]]:
     names = sorted(
         {d.service for d in history.deployments if d.env == env and service in (None, d.service)}
     )
-    out = {}
+    out: dict[str | None, dict[str, int]] = {}
     for s in names:
         cfr = dora.change_failure_rate(history, w, env=env, service=s)
         ok = dora.deployment_frequency(history, w, env=env, service=s).numerator

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select
 
 from shipyard.settings import find_project_root
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.release import notify_deliveries
 from shipyard.store.uow import Store
 
@@ -299,7 +299,8 @@ class Sender:
         self._retry: dict[str, float] = {}
 
     def subscriptions(self) -> list[tuple[Sink, tuple[str, ...]]]:
-        from shipyard.spec.load import SPEC_NAME, load_spec
+        from shipyard.settings import SPEC_NAME
+        from shipyard.spec.load import load_spec
 
         path = self.root / SPEC_NAME
         try:

@@ -420,7 +420,7 @@ class _Run:
                 found[rel] = self.stat.digest(f"{self.root}/{rel}")
         return found
 
-    def prefetch(self, nids: list[str], outputs: Mapping[str, Mapping[str, str]]) -> None:
+    def prefetch(self, nids: tuple[str, ...], outputs: Mapping[str, Mapping[str, str]]) -> None:
         """Key the steps about to start and ask the remote cache for those the local one
         lacks, all at once (``start`` then uses both)."""
         if self.remote is None or len(nids) < 2:

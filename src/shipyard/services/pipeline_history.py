@@ -9,7 +9,7 @@ from shipyard.domain import cachekey
 from shipyard.errors import InputError, NotFound
 from shipyard.services.pipeline import cas_of, refuse_pruned
 from shipyard.store import pipelines as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:

@@ -583,7 +583,7 @@ def _record_release(
     uow: Any, p: Plan, commit: str, actor: str, run_id: int | None, changelog: str
 ) -> None:
     from shipyard.store import artifacts as repo_tables
-    from shipyard.store.events import utcnow
+    from shipyard.store.append import utcnow
 
     d = p.decision
     assert d.version is not None

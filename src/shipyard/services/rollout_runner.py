@@ -23,7 +23,7 @@ from shipyard.domain.analysis import Phase as AnalysisPhase
 from shipyard.errors import Conflict, ShipyardError
 from shipyard.services import deploy_runtime as rt
 from shipyard.store import deployments as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 POLL = 0.2  # seconds between observations

@@ -33,7 +33,7 @@ from shipyard.errors import InputError, NotFound, Refused, ShipyardError, Unauth
 from shipyard.services import work
 from shipyard.services.tokens import Principal
 from shipyard.store import run_requests as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:

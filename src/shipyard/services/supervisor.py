@@ -43,7 +43,7 @@ from shipyard.domain.analysis import Window
 from shipyard.errors import ShipyardError
 from shipyard.services import deploy_runtime as rt
 from shipyard.store import deployments as repo
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 TICK = 0.2  # seconds between looks: two failed probes eject, so out within about a second

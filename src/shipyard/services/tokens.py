@@ -22,7 +22,7 @@ from shipyard.domain.access import (
     token_usable,
 )
 from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
-from shipyard.store.events import utcnow
+from shipyard.store.append import utcnow
 from shipyard.store.schema import api_tokens
 from shipyard.store.uow import Store
 

@@ -356,7 +356,7 @@ def _check_references(spec: Spec, located: Located) -> list[Problem]:
                 f"environment '{name}' promotes from '{env.promote_from}', which is not defined",
                 _suggest(env.promote_from, envs),
             )
-        used = []
+        used: list[tuple[Path_, str | None]] = []
         s = env.strategy
         if s.canary:
             used += [

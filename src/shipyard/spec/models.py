@@ -23,7 +23,7 @@ from shipyard.spec.base import (
 
 
 class Retries(Model):
-    max: int = Field(0, ge=0, le=20)
+    max: int = Field(default=0, ge=0, le=20)
     backoff: Duration = 1.0
     max_backoff: Duration = 60.0
 
@@ -170,7 +170,7 @@ class Rings(Model):
 class Strategy(Model):
     recreate: dict[str, Any] | None = None
     rolling: Rolling | None = None
-    blue_green: BlueGreen | None = Field(None, alias="blue-green")
+    blue_green: BlueGreen | None = Field(default=None, alias="blue-green")
     canary: Canary | None = None
     rings: Rings | None = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypedDict
 
 from shipyard.domain import merkle
 from shipyard.domain.canonical import canonical_json, event_bytes
@@ -85,12 +85,24 @@ def append_event(
 NewEvent = tuple[str, str, str, "dict[str, Any] | None", str, "str | None"]
 
 
+class _EventRow(TypedDict):
+    seq: int
+    project: str
+    ts: str
+    kind: str
+    subject: str
+    actor: str
+    payload: str
+    leaf_hash: bytes
+    root_hash: bytes
+
+
 def append_events(
     cur: Any, postgres: bool, frontier: merkle.Frontier, new: list[NewEvent], key: bytes
 ) -> list[tuple[int, str]]:
     """Insert events in order with one statement and advance (and seal) the head once; each
     one's sequence number and timestamp. A run records thousands of steps this way."""
-    rows = []
+    rows: list[_EventRow] = []
     token = ACTING_TOKEN.get()
     for kind, subject, actor, payload, project, ts in new:
         if token is not None:

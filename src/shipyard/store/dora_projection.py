@@ -368,8 +368,10 @@ def rebuild(conn: Connection, batch: int = BATCH) -> int:
 def counts(conn: Connection) -> Mapping[str, int]:
     """Rows per projection table and the cursor, for ``shipyard metrics rebuild``."""
     return {
-        "deployments": int(conn.execute(text("SELECT COUNT(*) FROM dora_deployments")).scalar()),
-        "commits": int(conn.execute(text("SELECT COUNT(*) FROM dora_commits")).scalar()),
+        "deployments": int(
+            conn.execute(text("SELECT COUNT(*) FROM dora_deployments")).scalar_one()
+        ),
+        "commits": int(conn.execute(text("SELECT COUNT(*) FROM dora_commits")).scalar_one()),
         "cursor": cursor(conn),
     }
 

@@ -23,6 +23,7 @@ Groups: ``None`` (the whole window), ``"week"`` (the Monday of the change, UTC) 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -154,10 +155,11 @@ def tally(conn: Connection, scope: Scope) -> Tally:
         "SELECT d.week, d.service, COUNT(*), SUM(d.ok) FROM dora_deployments d"
         f" WHERE {scope.where('d')} AND d.kind = 'deploy'"
     )
+    cells: list[Sequence[Any]]
     if scope.service is not None:
-        cells = conn.execute(text(raw + " GROUP BY d.week, d.service"), params).all()
+        cells = list(conn.execute(text(raw + " GROUP BY d.week, d.service"), params).all())
     else:
-        weeks = Weeks.of(scope)
+        span = Weeks.of(scope)
         project = " AND r.project = :project" if scope.project is not None else ""
         rolled = conn.execute(
             text(
@@ -165,11 +167,11 @@ def tally(conn: Connection, scope: Scope) -> Tally:
                 " FROM dora_week_counts r WHERE r.env = :env AND r.week >= :first"
                 f" AND r.week <= :last{project} GROUP BY r.week, r.service"
             ),
-            {**params, "first": weeks.first, "last": weeks.last},
+            {**params, "first": span.first, "last": span.last},
         ).all()
         cells = [(w, s or None, n, ok) for w, s, n, ok in rolled]
-        if weeks.edges:
-            cut = f"{raw} AND {weeks.sql('d')} GROUP BY d.week, d.service"
+        if span.edges:
+            cut = f"{raw} AND {span.sql('d')} GROUP BY d.week, d.service"
             cells += conn.execute(text(cut), params).all()
     any_service = "1" if scope.service is None else "CASE WHEN i.service = :service THEN 1 END"
     linked = conn.execute(
@@ -240,7 +242,7 @@ def lead_times(conn: Connection, scope: Scope, group: Group = None) -> dict[Any,
         ).all()
         if weeks.edges:
             cut = f"{raw} AND {weeks.sql('c')} GROUP BY 1, 2, 3"
-            rows += conn.execute(text(cut), params).all()
+            rows = [*rows, *conn.execute(text(cut), params).all()]
     # per group: bucket -> [count, weeks holding it]; and count, sum
     cells: dict[Any, dict[int, list[Any]]] = defaultdict(dict)
     sizes: dict[Any, list[float]] = defaultdict(lambda: [0, 0.0])

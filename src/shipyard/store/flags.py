@@ -349,8 +349,8 @@ def exposures(conn: Connection, project: str, name: str) -> list[dict[str, Any]]
         .order_by(c.environment, c.day, c.variant)
     )
     return [
-        {"environment": r.environment, "day": r.day, "variant": r.variant, "count": int(r.count)}
-        for r in conn.execute(q)
+        {"environment": environment, "day": day, "variant": variant, "count": int(count)}
+        for environment, day, variant, count in conn.execute(q)
     ]
 
 

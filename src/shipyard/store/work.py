@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Executable,
     Float,
     Index,
     Integer,
@@ -97,11 +98,19 @@ def add(
         "attempts": 0,
         "created_at": created_at,
     }
+    # Each dialect has its own Insert class with on_conflict_do_nothing.
+    add: Executable
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        add = pg_insert(work_items).values(**values).on_conflict_do_nothing(index_elements=["id"])
     else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    conn.execute(upsert(work_items).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        add = (
+            sqlite_insert(work_items).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        )
+    conn.execute(add)
     if revive:
         conn.execute(
             update(work_items)

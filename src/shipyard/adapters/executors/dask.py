@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.adapters.executors.local import OutputsError, Result, Task, parse_outputs
+from shipyard.adapters.executors.local import Result, Task
+from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
 from shipyard.adapters.masking import mask
 from shipyard.domain.pipeline import retry_delay
 from shipyard.domain.remote_cache import safe_relpath
@@ -66,6 +67,7 @@ class DaskExecutor:
     remote = True
 
     def __init__(self, target: str, *, workers: int | None = None) -> None:
+        # distributed's functions are unannotated, hence the no-untyped-call ignores below.
         try:
             import distributed
         except ImportError as exc:
@@ -85,7 +87,7 @@ class DaskExecutor:
                     "write dask-local:4",
                     code="executor-invalid",
                 )
-            self._cluster = distributed.LocalCluster(
+            self._cluster = distributed.LocalCluster(  # type: ignore[no-untyped-call]
                 n_workers=int(count),
                 threads_per_worker=1,
                 processes=False,
@@ -95,14 +97,16 @@ class DaskExecutor:
         else:
             where = _address(target)
         try:
-            self.client = distributed.Client(where, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            self.client = distributed.Client(  # type: ignore[no-untyped-call]
+                where, timeout=CONNECT_TIMEOUT, set_as_default=False
+            )
         except (OSError, TimeoutError) as exc:
             self._close_cluster()
             raise ExecutorUnreachable(
                 f"the Dask scheduler at {target} did not answer: {exc}",
                 "start it (`dask scheduler`) or check --executor; nothing was run or recorded",
             ) from exc
-        threads = sum(self.client.nthreads().values()) or 1
+        threads = sum(self.client.nthreads().values()) or 1  # type: ignore[no-untyped-call]
         self.capacity = 2 * (workers or threads)
         self._event = f"shipyard-cancel-{uuid.uuid4().hex}"
         self._live: dict[str, _Live] = {}
@@ -153,7 +157,7 @@ class DaskExecutor:
     def cancel(self) -> None:
         self._cancelled = True
         with contextlib.suppress(Exception):  # no scheduler: nothing runs there either
-            self._d.Event(self._event, client=self.client).set()
+            self._d.Event(self._event, client=self.client).set()  # type: ignore[no-untyped-call]
         for live in list(self._live.values()):
             if live.future is None:
                 self._end(live, "cancelled", None, "run cancelled")
@@ -166,7 +170,7 @@ class DaskExecutor:
                 self.wait(0.2)
         self._done = []
         with contextlib.suppress(Exception):
-            self.client.close(timeout=5)
+            self.client.close(timeout=5)  # type: ignore[no-untyped-call]
         self._close_cluster()
 
     def _close_cluster(self) -> None:
@@ -247,7 +251,7 @@ class DaskExecutor:
                         code="executor-input-missing",
                     ) from exc
         if missing:
-            self._scattered.update(self.client.scatter(missing, hash=False))
+            self._scattered.update(self.client.scatter(missing, hash=False))  # type: ignore[no-untyped-call]
         for rel, digest in task.files.items():
             out[rel] = self._scattered[digest]
         return out
@@ -267,12 +271,12 @@ class DaskExecutor:
                 self._end(live, "failure", None, self._lost or "")
             return
         if status == "error":
-            exc = future.exception()
-            name = type(exc).__name__
+            error = future.exception()
+            name = type(error).__name__
             if name == "KilledWorker":
                 reason = "the workers running the step died too many times (Dask KilledWorker)"
             else:
-                reason = f"the worker failed the step: {name}: {exc}"
+                reason = f"the worker failed the step: {name}: {error}"
             live.log += f"shipyard: {reason}\n".encode()
             self._end(live, "failure", None, reason)
             return
@@ -292,6 +296,7 @@ class DaskExecutor:
             self._write(root / rel, data)
         live.log += r["log"]
         code, note = r["code"], r["note"]
+        outcome: tuple[str, int | None, str]
         if note.startswith("cannot start"):
             live.log += f"shipyard: {note}\n".encode()
             outcome = ("failure", None, note)

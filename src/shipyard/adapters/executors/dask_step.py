@@ -33,7 +33,7 @@ def _cancelled(name: str | None) -> bool:
     try:
         from distributed import Event
 
-        return bool(Event(name).is_set())
+        return bool(Event(name).is_set())  # type: ignore[no-untyped-call]  # unannotated upstream
     except Exception:  # no scheduler to ask: the step goes on, its result will be dropped
         return False
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shipyard.adapters.executors import spawner
 from shipyard.adapters.executors.commands import Found, Launch, launch_for, shell, wants_bash
@@ -106,7 +107,7 @@ class _Spawner:
         self.log = folder / "0.log"  # its one slot's log: what the step it runs writes
         self.freed = 0.0  # when it last reported an end (and started what it held next)
 
-    def tell(self, item: tuple[object, ...]) -> None:
+    def tell(self, item: tuple[Any, ...]) -> None:
         data = marshal.dumps(item)
         os.write(self.send, len(data).to_bytes(4, "little") + data)
 

@@ -37,7 +37,7 @@ import time
 
 TYPE_CHECKING = False  # typing itself would be a tenth of this process's start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
     from typing import Any
 
 _RESET = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD)  # what a program gets as default
@@ -60,7 +60,7 @@ def frames(fd: int) -> Iterator[list[Any] | None]:
     yield None
 
 
-def send(fd: int, item: tuple) -> None:  # type: ignore[type-arg]
+def send(fd: int, item: tuple[Any, ...]) -> None:
     data = marshal.dumps(item)
     view = memoryview(len(data).to_bytes(4, "little") + data)
     while view:
@@ -88,8 +88,8 @@ class Spawner:
             os.open(f"{logs}/{i}.log", os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
             for i in range(slots)
         ]  # log files of free slots, each kept open
-        self.queue: list[tuple] = []  # type: ignore[type-arg]
-        self.running: dict[int, list] = {}  # type: ignore[type-arg]
+        self.queue: list[tuple[Any, ...]] = []
+        self.running: dict[int, list[Any]] = {}
         self.cwd = os.getcwd()
         self.null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
@@ -119,12 +119,18 @@ class Spawner:
             self.running[pid] = [sid, log, started, deadline, None, ""]
 
     def spawn(
-        self, program: str, argv: list, env: dict, cwd: str, redirects: tuple, log: int
-    ) -> int:  # type: ignore[type-arg]
+        self,
+        program: str,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: str,
+        redirects: Iterable[tuple[int, str, int]],
+        log: int,
+    ) -> int:
         if cwd != self.cwd:
             os.chdir(cwd)  # posix_spawn starts programs in this process's folder
             self.cwd = cwd
-        actions = [
+        actions: list[tuple[int, int, int] | tuple[int, int, str, int, int]] = [
             (os.POSIX_SPAWN_DUP2, self.null, 0),
             (os.POSIX_SPAWN_DUP2, log, 1),
             (os.POSIX_SPAWN_DUP2, log, 2),

@@ -86,7 +86,7 @@ class HttpCache:
         for again in (True, False):
             conn = self._conn()
             try:
-                if conn.sock is None:
+                if not conn.sock:
                     conn.connect()
                     conn.sock.settimeout(self.timeout)
                     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

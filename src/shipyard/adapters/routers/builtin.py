@@ -316,6 +316,7 @@ class BuiltinRouter:
         head.check_request_framing()  # a BadMessage here answers 400 and closes
         keep = _client_keeps_alive(head)
         table = self._table
+        pool: str | None
         if force is not None:
             pool, set_cookie = force, False
         else:
