@@ -31,7 +31,10 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.adapters.executors.commands import Launch
 
 FORMAT = 1
 _PYTHON = sys.version
@@ -350,7 +353,9 @@ class _Incremental:
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
-                **streams,
+                stdin=streams["stdin"],
+                stdout=streams["stdout"],
+                stderr=streams["stderr"],
             )
         except OSError as exc:
             log = f"shipyard: cannot start the step: {exc}\n".encode()
@@ -623,7 +628,7 @@ def _joined(streams: tuple[bytes | None, bytes | None]) -> bytes:
     return (streams[0] or b"") + (streams[1] or b"")
 
 
-def _streams(launch: Any, cwd: Path) -> dict[str, int] | None:
+def _streams(launch: Launch, cwd: Path) -> dict[str, int] | None:
     """Standard input, output and error for a step's process: its own redirects opened (for a
     program started without a shell), the rest of its output to the log. None when a redirect
     cannot be opened."""
