@@ -36,7 +36,11 @@ def create(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "isolation_level": None})
+        # A server's thread pool reads from up to a few dozen threads at once (the remote
+        # cache); connections past the pool are closed on return and their pragmas paid again.
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "isolation_level": None}, pool_size=16
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
