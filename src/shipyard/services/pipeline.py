@@ -748,6 +748,7 @@ def run(
     remote_cache: str | None = None,
     remote_token: str | None = None,
     executor_target: str | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline (or ``jobs`` and what they need); returns the run's summary.
 
@@ -756,7 +757,8 @@ def run(
     ``remote_cache`` is the URL of a remote cache (Bazel's HTTP protocol) asked after the local
     one and given every step that ran, with ``remote_token`` (services/remote_tier.py).
     ``executor_target`` runs the steps elsewhere: ``dask://HOST:PORT`` or ``dask-local:N``
-    (adapters/executors/dask.py); the default runs them here.
+    (adapters/executors/dask.py); the default runs them here. ``executor`` is one already
+    made (a test's fake of the port: tests/fakes.py).
     """
     reporter = reporter or NullReporter()
     defs = select_jobs(spec, jobs)
@@ -785,7 +787,7 @@ def run(
             base_steps = tx.step_keys(base) if base is not None else {}
             cache, durations = tx.cache_of_runs(sorted({r for r in (base, newest) if r}))
             cold = not cache and tx.cache_empty(spec.project)
-        executor = open_executor(executor_target, jobs_n)
+        executor = executor or open_executor(executor_target, jobs_n)
         state = _Run(store, spec, root, graph, secrets, executor, reporter, actor, log)
         state.cache, state.base, state.base_steps, state.cold = cache, base, base_steps, cold
         if client is not None:
