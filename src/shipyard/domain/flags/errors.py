@@ -1,8 +1,8 @@
 """The two errors of flag handling: a payload that is not Unleash's shape, and well-formed
 flags that would not behave as their author meant.
 
-Kept apart because every other module of the package may raise them: parsing, the context,
-deltas and validation.
+Kept apart because several modules of the package raise them: parsing, the context, the
+client API's deltas and validation.
 """
 
 from __future__ import annotations
