@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.services import run_stamp
+
 if TYPE_CHECKING:
     from shipyard.adapters.executors.commands import Launch
 
@@ -103,13 +105,11 @@ def save(
         "dependants": dependants,
         "produced": produced,
     }
-    from shipyard.services.run_stamp import NODES
-
     # marshal, not JSON: a few times faster both ways, and the file is this machine's cache,
     # read by the same Shipyard on the same Python (its version is checked before use).
-    tmp = home / (NODES + ".tmp")
+    tmp = home / (run_stamp.NODES + ".tmp")
     tmp.write_bytes(marshal.dumps({**data, "python": _PYTHON}))
-    os.replace(tmp, home / NODES)
+    os.replace(tmp, home / run_stamp.NODES)
 
 
 def answer(
@@ -117,12 +117,10 @@ def answer(
 ) -> tuple[dict[str, Any], str] | None:
     """Run and record what the changed files call for; the summary without its steps, and the
     steps as JSON. None: the full path must decide (nothing was run or recorded)."""
-    from shipyard.services.run_stamp import NODES
-
     if settings.pipeline_blobs != "disk":
         return None
     try:
-        data = marshal.loads((settings.home / NODES).read_bytes())
+        data = marshal.loads((settings.home / run_stamp.NODES).read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
         return None
     if (
@@ -163,6 +161,9 @@ class _Incremental:
         self.hits: list[str] = []
         self.puts: list[dict[str, Any]] = []
         self.written: dict[str, str] = {}  # output files written or restored: path -> digest
+        self.cached: set[str] = set()  # steps that succeeded without running
+        self.entries: list[str] = []  # each step as this run's summary shows it, as JSON
+        self.noop_entries: list[str] = []  # and as the next run with nothing to do will
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -195,9 +196,7 @@ class _Incremental:
                 begun = {"commit": commit, "jobs": jobs, "trigger": "cli"}
                 tx.events([("run.started", self.subject, self.actor, begun, self.project, started)])
             self.lock.holding(self.run_id)
-            from shipyard.services.run_stamp import forget
-
-            forget(self.settings.home)  # only a finished good run leaves a stamp
+            run_stamp.forget(self.settings.home)  # only a finished good run leaves a stamp
             with log.read() as tx:
                 failed = self._walk(sorted(dirty, key=self.index.__getitem__), tx)
             status = "failure" if failed else "success"
@@ -207,11 +206,9 @@ class _Incremental:
         finally:
             self.cas.close()
             log.close()
-        steps = summary.pop("steps")
-        steps_json = json.dumps(steps, default=str)
         if status == "success":
-            self._stamp(summary, steps)
-        return summary, steps_json
+            self._stamp(summary)
+        return summary, run_stamp.steps_json(self.entries)
 
     @property
     def subject(self) -> str:
@@ -433,12 +430,21 @@ class _Incremental:
     # --- records -----------------------------------------------------------------------------
 
     def _summary(self, status: str, duration: float) -> dict[str, Any]:
-        steps = []
-        cached = executed = failed = skipped = 0
+        """The run's summary without its steps; their JSON texts in ``entries``, and as the
+        next run with nothing to do shows them in ``noop_entries``. A step this run did not
+        touch is up to date, shown as the stamp's no-op entry shows it: its text is reused."""
+        stamped: list[str] = self.stamp["step_entries"]
+        executed = failed = skipped = 0
         saved = 0.0
-        for node in self.nodes:
-            state = node.get("status", "success")
+        for i, node in enumerate(self.nodes):
+            state = node.get("status")
             ran = node["id"] in self.executed
+            if state is None:
+                self.cached.add(node["id"])
+                saved += float(node["duration"])
+                self.entries.append(stamped[i])
+                self.noop_entries.append(stamped[i])
+                continue
             if state == "skipped":
                 skipped += 1
             elif state == "failure":
@@ -446,22 +452,22 @@ class _Incremental:
             if ran:
                 executed += 1
             elif state == "success":
-                cached += 1
+                self.cached.add(node["id"])
                 saved += float(node["duration"])
-            steps.append(
-                {
-                    "node": node["id"],
-                    "job": node["job"],
-                    "status": state,
-                    "cached": state == "success" and not ran,
-                    "key": node["key"] if state != "skipped" else None,
-                    "duration_s": round(float(node["duration"]), 3) if ran else 0.0,
-                    "attempt": 1 if ran else 0,
-                    # A step not keyed again is the stamped run's, as the up-to-date check says.
-                    "reason": node.get("reason", "up to date"),
-                }
-            )
+            step = {
+                "node": node["id"],
+                "job": node["job"],
+                "status": state,
+                "cached": state == "success" and not ran,
+                "key": node["key"] if state != "skipped" else None,
+                "duration_s": round(float(node["duration"]), 3) if ran else 0.0,
+                "attempt": 1 if ran else 0,
+                "reason": node.get("reason", ""),
+            }
+            self.entries.append(json.dumps(step, default=str))
+            self.noop_entries.append(json.dumps(run_stamp.noop_step(step), default=str))
         path, path_s = self._critical_path()
+        cached = len(self.cached)
         lookups = cached + executed
         return {
             "run_id": self.run_id,
@@ -480,7 +486,6 @@ class _Incremental:
             "saved_s": round(saved, 3),
             "critical_path": path,
             "critical_path_s": round(path_s, 3),
-            "steps": steps,
         }
 
     def _critical_path(self) -> tuple[list[str], float]:
@@ -530,15 +535,16 @@ class _Incremental:
             )
             for n in self.executed.values()
         ]
-        cached = {s["node"]: s for s in summary["steps"] if s["cached"]}
         finished = {
             "status": status,
             "duration_s": round(duration, 6),
             "steps": len(self.nodes),
-            "cached": len(cached),
+            "cached": len(self.cached),
             "critical_path_s": summary["critical_path_s"],
             "cached_steps": {
-                n["id"]: round(float(n["duration"]), 3) for n in self.nodes if n["id"] in cached
+                n["id"]: round(float(n["duration"]), 3)
+                for n in self.nodes
+                if n["id"] in self.cached
             },
         }
         with log.begin() as tx:
@@ -574,11 +580,10 @@ class _Incremental:
             "finished_at": ts,
         }
 
-    def _stamp(self, summary: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+    def _stamp(self, summary: dict[str, Any]) -> None:
         """The stamp of this run, for the next check: the files as they are now."""
         from shipyard.adapters.files import Workspace
         from shipyard.adapters.racy import racy
-        from shipyard.services import run_stamp
         from shipyard.store.runlog import UP_TO_DATE
 
         now = time.time_ns()
@@ -595,14 +600,13 @@ class _Incremental:
             ]
         ws = Workspace(self.root)
         saved = sum(float(n["duration"]) for n in self.nodes)
-        head, noop_steps = run_stamp.noop_summary({**summary, "steps": steps}, saved)
         self.stamp.update(
             run_id=self.run_id,
             trigger=UP_TO_DATE + str(self.run_id),
             files=list(entries.values()),
             listings={base: ws.listing(base) for base in self.stamp["listings"]},
-            summary=head,
-            steps_json=json.dumps(noop_steps, default=str),
+            summary=run_stamp.noop_head(summary, len(self.cached) + len(self.executed), saved),
+            step_entries=self.noop_entries,
         )
         self.stamp.pop("refreshed", None)
         run_stamp.save(self.settings.home, self.stamp)

@@ -11,7 +11,7 @@ from typing import Any
 
 STAMP = "uptodate.stamp"
 NODES = "uptodate-nodes.stamp"  # what the incremental path needs of each step (incremental.py)
-FORMAT = 5  # 5: written with marshal (a few times faster to read than JSON), not JSON
+FORMAT = 6  # 6: each step's JSON text apart, so a run re-renders only the steps it changed
 
 
 def forget(home: Path) -> None:
@@ -28,23 +28,25 @@ def save(home: Path, stamp: dict[str, Any]) -> None:
     os.replace(tmp, home / STAMP)
 
 
-def noop_summary(
-    summary: dict[str, Any], saved_s: float
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """What a run with nothing to do reports, and its steps: all that succeeded, now cached."""
-    steps = [
-        {**s, "cached": True, "duration_s": 0.0, "attempt": 0, "reason": "up to date"}
-        if s["status"] == "success"
-        else s
-        for s in summary["steps"]
-    ]
-    cached = sum(s["status"] == "success" for s in steps)
-    head = {k: v for k, v in summary.items() if k != "steps"}
-    head.update(
-        counts={**summary["counts"], "executed": 0, "cached": cached},
-        cache_hit_rate=1.0 if cached else 0.0,
-        saved_s=round(saved_s, 3),
-        critical_path=[],
-        critical_path_s=0.0,
-    )
-    return head, steps
+def noop_step(step: dict[str, Any]) -> dict[str, Any]:
+    """A step as a run with nothing to do reports it: one that succeeded is now cached."""
+    if step["status"] != "success":
+        return step
+    return {**step, "cached": True, "duration_s": 0.0, "attempt": 0, "reason": "up to date"}
+
+
+def noop_head(head: dict[str, Any], cached: int, saved_s: float) -> dict[str, Any]:
+    """What a run with nothing to do reports besides its steps (``cached`` of them succeeded)."""
+    return {
+        **head,
+        "counts": {**head["counts"], "executed": 0, "cached": cached},
+        "cache_hit_rate": 1.0 if cached else 0.0,
+        "saved_s": round(saved_s, 3),
+        "critical_path": [],
+        "critical_path_s": 0.0,
+    }
+
+
+def steps_json(entries: list[str]) -> str:
+    """The JSON list of steps whose entries are JSON texts (as ``json.dumps`` writes a list)."""
+    return "[" + ", ".join(entries) + "]"

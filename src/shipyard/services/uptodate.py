@@ -32,7 +32,7 @@ from typing import Any
 from shipyard import __version__
 from shipyard.adapters.racy import racy
 from shipyard.errors import StoreError
-from shipyard.services.run_stamp import FORMAT, STAMP, noop_summary, save
+from shipyard.services.run_stamp import FORMAT, STAMP, noop_head, noop_step, save, steps_json
 from shipyard.store.heads import SCHEMA_HEADS
 
 _ENV_REF = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -79,7 +79,12 @@ def write(
         path = key.removeprefix(prefix)  # relative to the root, read through its fd
         files.append([path, size, mtime, ino, value, fresh])
     names = sorted({n for text in conditions for n in _ENV_REF.findall(text)})
-    head, steps = noop_summary(summary, saved_s)
+    steps = [noop_step(s) for s in summary["steps"]]
+    head = noop_head(
+        {k: v for k, v in summary.items() if k != "steps"},
+        sum(s["status"] == "success" for s in steps),
+        saved_s,
+    )
     stamp = {
         "format": FORMAT,
         "version": __version__,
@@ -96,8 +101,9 @@ def write(
         "listings": dict(listings),
         "summary": head,
         # Rendered once here: parsing and re-rendering thousands of steps would be most of the
-        # check's time, and they are the same every time.
-        "steps_json": json.dumps(steps, default=str),
+        # check's time, and they are the same every time. One text per step: the incremental
+        # path renders again only the steps it changed.
+        "step_entries": [json.dumps(s, default=str) for s in steps],
     }
     save(home, stamp)
 
@@ -251,7 +257,7 @@ def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
     if stamp.pop("refreshed", False):
         with contextlib.suppress(OSError):  # recorded already; the next check hashes again
             save(settings.home, stamp)
-    return summary, stamp["steps_json"], opts[0]
+    return summary, steps_json(stamp["step_entries"]), opts[0]
 
 
 def record(
