@@ -335,14 +335,15 @@ class _Incremental:
             "SHIPYARD_OUTPUT": out_file,
             "PWD": str(cwd),
         }
-        launch = Launch(["bash", "-c", command]) if wants_bash(env) else None
-        launch = launch or launch_for(command, cwd, env.get("PATH"))
+        bash = wants_bash(env)
+        launch = (
+            Launch(["bash", "-c", command]) if bash else launch_for(command, cwd, env.get("PATH"))
+        )
         started = time.monotonic()
         reason, code = "", None
         streams = _streams(launch, cwd)
         if streams is None:  # a redirect the shell should report in its own words
-            launch, streams = shell(command), _streams(shell(command), cwd)
-        assert streams is not None
+            launch, streams = shell(command), dict(_TO_LOG)
         try:
             proc = subprocess.Popen(
                 launch.argv,
@@ -371,7 +372,7 @@ class _Incremental:
                 reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         finally:
             for stream in streams.values():
-                if isinstance(stream, int) and stream >= 0:
+                if stream >= 0:  # a redirect's file, not one of subprocess's constants
                     os.close(stream)
         duration = time.monotonic() - started
         values: dict[str, str] = {}
@@ -632,11 +633,15 @@ def _joined(streams: tuple[bytes | None, bytes | None]) -> bytes:
     return (streams[0] or b"") + (streams[1] or b"")
 
 
+# No input, and everything written to the log.
+_TO_LOG = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+
+
 def _streams(launch: Launch, cwd: Path) -> dict[str, int] | None:
     """Standard input, output and error for a step's process: its own redirects opened (for a
     program started without a shell), the rest of its output to the log. None when a redirect
     cannot be opened."""
-    streams = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    streams = dict(_TO_LOG)
     try:
         for fd, target, flags in launch.redirects:
             opened = os.open(os.path.join(cwd, target), flags | os.O_CLOEXEC, 0o666)
