@@ -46,6 +46,17 @@ def test_freeze_status_names_the_window_and_when_it_ends(store: Store) -> None:
     assert freezes.status(store, spec(), XMAS)["window"] == "year-end"
 
 
+def test_a_freeze_that_never_lifts_says_so(store: Store) -> None:
+    """A window whose end is also its next start is frozen with no end, said as such (not a
+    time years ahead that is still frozen)."""
+    s = spec()
+    endless = {"name": "endless", "start_cron": "0 2 * * *", "end_cron": "0 2 * * MON"}
+    freezes.add(store, s, {**endless, "environments": ["staging"]}, "ops@example.com")
+    out = freezes.status(store, s, QUIET, "staging")
+    assert out["frozen"] and out["window"] == "endless" and out["until"] is None
+    assert out["message"] == "frozen by endless, with no end: its stretches leave no gap"
+
+
 @pytest.mark.parametrize(
     ("definition", "code"),
     [

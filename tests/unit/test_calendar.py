@@ -374,6 +374,14 @@ def test_overlapping_windows_chain_until() -> None:
     assert chained.window == WEEKENDS and chained.until == berlin(2026, 3, 30, 12, 0)
 
 
+def test_a_freeze_whose_stretches_leave_no_gap_has_no_until() -> None:
+    """A window whose end is also its next start never lifts: frozen, with no ``until``
+    (rather than a time far ahead that is still frozen)."""
+    endless = FreezeWindow.recurring("endless", "0 2 * * *", "0 2 * * MON", timezone="UTC")
+    status = is_frozen([endless], utc(2026, 12, 8, 12))
+    assert status.frozen and status.window == endless and status.until is None
+
+
 def test_merged_recurring_stretch_starts_at_first_start() -> None:
     """Several start times before one end make one stretch from the first of them."""
     w = FreezeWindow.recurring("week", "0 18 * * *", "0 8 * * MON")

@@ -578,8 +578,10 @@ class FreezeOccurrence:
 class FreezeStatus:
     """Whether ``at`` is frozen, by which window, and until when deploys are possible again.
 
-    ``until`` follows overlapping and back-to-back windows to the first unfrozen instant;
-    ``window`` is the active window that lasts longest; ``active`` lists every one in force.
+    ``until`` follows overlapping and back-to-back windows to the first unfrozen instant; it is
+    None while frozen when they follow each other without a gap for ``CHAINED_MAX`` stretches
+    (a window whose end is also its next start): no such instant is known. ``window`` is the
+    active window that lasts longest; ``active`` lists every one in force.
     """
 
     frozen: bool
@@ -611,6 +613,9 @@ def occurrence_at(window: FreezeWindow, at: datetime) -> FreezeOccurrence | None
     return FreezeOccurrence(window, first, ends)
 
 
+CHAINED_MAX = 1000  # stretches followed back to back before a freeze counts as without end
+
+
 def is_frozen(
     windows: Iterable[FreezeWindow],
     at: datetime,
@@ -624,13 +629,16 @@ def is_frozen(
     if not active:
         return FreezeStatus(False)
     longest = max(active, key=lambda o: o.end)
-    until = longest.end
+    until: datetime | None = longest.end
     # A window that is in force when another ends keeps the freeze going.
-    for _ in range(1000):
+    for _ in range(CHAINED_MAX):
+        assert until is not None
         more = [o for w in applicable if (o := occurrence_at(w, until)) is not None]
         if not more:
             break
         until = max(o.end for o in more)
+    else:
+        until = None  # still frozen at the last end followed: no end is known
     return FreezeStatus(True, longest.window, until, tuple(sorted(active, key=lambda o: o.start)))
 
 

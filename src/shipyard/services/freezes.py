@@ -163,6 +163,8 @@ def status(store: Store, spec: Any, at: datetime, env: str | None = None) -> dic
     if st.frozen and st.window is not None and st.until is not None:
         tz = st.window.timezone
         out["message"] = f"frozen by {st.window.name} until {_local(st.until, tz)} {tz}"
+    elif st.frozen and st.window is not None:
+        out["message"] = f"frozen by {st.window.name}, with no end: its stretches leave no gap"
     else:
         out["message"] = "not frozen"
     return out
