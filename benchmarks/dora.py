@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from shipyard.services import metrics
+from shipyard.services.metrics import metrics
 from shipyard.settings import Settings
 from shipyard.store import dora_projection
 from shipyard.store.uow import Store

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shipyard.services import audit
+from shipyard.services.compliance import audit
 from shipyard.settings import Settings
 from shipyard.store.uow import Store
 

@@ -257,7 +257,7 @@ def bench_server(seconds: float, folder: Path) -> None:
     import httpx
 
     from shipyard.sdk.client import FlagsClient
-    from shipyard.services import flags, flags_client
+    from shipyard.services.flags import flags, flags_client
     from shipyard.settings import Settings
     from shipyard.store.uow import Store
 
@@ -359,7 +359,7 @@ def idle_streams(url: str, store: Any, pid: int, seconds: float, count: int = 20
     token has ended every one of them."""
     import threading
 
-    from shipyard.services import flags_client
+    from shipyard.services.flags import flags_client
 
     made = flags_client.create_token(store, "bench", "dev", "idle")
     ready = threading.Semaphore(0)

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from shipyard.demo.deploy import Traffic
 from shipyard.domain import merkle
-from shipyard.services.deploy_demo import Traffic
 from tests.e2e.helpers import as_json, running_server, shipyard, tarball
 from tests.integration.test_deploy import APP
 

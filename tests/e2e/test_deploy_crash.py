@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from shipyard.services.deploy_demo import Traffic as Load  # steady cookie-less visitors
+from shipyard.demo.deploy import Traffic as Load  # steady cookie-less visitors
 from tests.e2e.helpers import as_json, shipyard
 from tests.integration.test_deploy import APP
 

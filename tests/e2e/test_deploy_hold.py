@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shipyard.cli.common import open_store
-from shipyard.services.deploy_demo import Traffic as Load  # steady cookie-less visitors
+from shipyard.demo.deploy import Traffic as Load  # steady cookie-less visitors
 from tests.e2e.helpers import as_json, shipyard
 from tests.integration.routing import spread
 from tests.integration.test_deploy import APP

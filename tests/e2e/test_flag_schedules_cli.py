@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shipyard.services import flag_schedules
+from shipyard.services.flags import flag_schedules
 from shipyard.settings import Settings
 from shipyard.store.uow import Store
 from tests.e2e.helpers import as_json, shipyard

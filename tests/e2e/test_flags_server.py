@@ -161,7 +161,7 @@ def test_the_unleash_sdk_streams_changes(server: Server, unleash: Any) -> None:
 
 def test_unleash_sdk_registers_and_its_metrics_are_stored(server: Server, unleash: Any) -> None:
     """Registration and the SDK's yes/no counts land in the store."""
-    from shipyard.services import flags_client
+    from shipyard.services.flags import flags_client
     from shipyard.settings import Settings
     from shipyard.store.uow import Store
 
@@ -257,7 +257,7 @@ def test_the_management_stream_pushes_a_change(server: Server) -> None:
 
 def test_shipyard_sdk_streams_and_counts(server: Server) -> None:
     """FlagsClient follows the stream, answers as the domain does, and sends its counts."""
-    from shipyard.services import flags_client
+    from shipyard.services.flags import flags_client
     from shipyard.settings import Settings
     from shipyard.store.uow import Store
 
@@ -561,7 +561,7 @@ def test_variant_exposures_from_the_unleash_sdk_show_per_day(server: Server, unl
 def test_metrics_and_register_are_bounded_and_ignore_unknown_flags(server: Server) -> None:
     """Counts for flags the environment does not hold are not stored; a report with too many
     toggles or variants, or register with too many strategies, is 413 and stores nothing."""
-    from shipyard.services import flags_client
+    from shipyard.services.flags import flags_client
     from shipyard.settings import Settings
     from shipyard.store.uow import Store
 

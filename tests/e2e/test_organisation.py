@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from shipyard.services.deploy_demo import Traffic
+from shipyard.demo.deploy import Traffic
 from tests.e2e.helpers import as_json, running_server, shipyard, tarball
 from tests.integration.test_deploy import APP
 from tests.s3_server import ENV as S3_ENV

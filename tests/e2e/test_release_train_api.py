@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shipyard.services import environments as env_svc
+from shipyard.services.deployments import environments as env_svc
 from shipyard.settings import Settings
 from shipyard.spec.load import load_spec
 from shipyard.store.uow import Store

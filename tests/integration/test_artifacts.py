@@ -12,8 +12,8 @@ import pytest
 
 from shipyard.domain.provenance import BuildInfo
 from shipyard.errors import ShipyardError
-from shipyard.services import artifacts as svc
-from shipyard.services import release
+from shipyard.services.releases import artifacts as svc
+from shipyard.services.releases import release
 from shipyard.store.uow import Store
 from tests import gitrepo
 

@@ -9,7 +9,7 @@ import pytest
 
 from shipyard.domain import buildstats
 from shipyard.domain.buildstats import CostInputInvalid
-from shipyard.services import builds
+from shipyard.services.pipelines import builds
 from shipyard.store import build_sql
 from shipyard.store.uow import Store
 

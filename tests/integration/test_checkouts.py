@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.services import checkouts
-from shipyard.services.audit import ensure_project
+from shipyard.services.compliance.audit import ensure_project
 from shipyard.store import run_requests as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store

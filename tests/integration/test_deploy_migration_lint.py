@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from shipyard.errors import ShipyardError
-from shipyard.services import approvals
-from shipyard.services import deploy as svc
-from shipyard.services import environments as env_svc
+from shipyard.services.compliance import approvals
+from shipyard.services.deployments import deploy as svc
+from shipyard.services.deployments import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 from tests.integration.release_helpers import publish

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from shipyard.adapters.targets.process import free_port
-from shipyard.services import deploy as svc
-from shipyard.services import environments as env_svc
+from shipyard.services.deployments import deploy as svc
+from shipyard.services.deployments import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store

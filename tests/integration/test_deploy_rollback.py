@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from shipyard.errors import ShipyardError
-from shipyard.services import deploy as svc
-from shipyard.services import environments as env_svc
+from shipyard.services.deployments import deploy as svc
+from shipyard.services.deployments import environments as env_svc
 from shipyard.store.uow import Store
 from tests.integration.test_deploy import APP, Load, events, spec_of, url_of
 
@@ -99,7 +99,7 @@ def test_rollback_respects_the_lock(store: Store, root: Path, spec: Any) -> None
     """A locked environment refuses a rollback by anyone but the lock holder."""
     from datetime import UTC, datetime
 
-    from shipyard.services import locks
+    from shipyard.services.coordination import locks
 
     svc.deploy(store, spec, root, "dev", version="1.0.0")
     svc.deploy(store, spec, root, "dev", version="1.1.0")

@@ -17,8 +17,8 @@ import pytest
 
 from shipyard.domain import promtext
 from shipyard.errors import ShipyardError
-from shipyard.services import deploy as svc
-from shipyard.services import environments as env_svc
+from shipyard.services.deployments import deploy as svc
+from shipyard.services.deployments import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store

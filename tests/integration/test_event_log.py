@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from shipyard.domain import merkle
 from shipyard.errors import AuditTampered, DatabaseUnreachable, InputError
-from shipyard.services import audit
+from shipyard.services.compliance import audit
 from shipyard.settings import Settings
 from shipyard.store.uow import Store
 

@@ -8,7 +8,7 @@ import asyncio
 import threading
 
 from shipyard.api.flag_feed import FlagFeed
-from shipyard.services import flags, flags_client
+from shipyard.services.flags import flags, flags_client
 from shipyard.store.uow import Store
 
 P = "shop"

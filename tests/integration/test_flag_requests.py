@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shipyard.errors import ShipyardError
-from shipyard.services import flag_requests, flag_schedules, flags
+from shipyard.services.flags import flag_requests, flag_schedules, flags
 from shipyard.store.uow import Store
 
 P, ENV = "shop", "production"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from shipyard.errors import InputError, NotFound, ShipyardError
-from shipyard.services import flag_schedules as sched
-from shipyard.services import flags
+from shipyard.services.flags import flag_schedules as sched
+from shipyard.services.flags import flags
 from shipyard.store.uow import Store
 
 P, ENV = "shop", "dev"

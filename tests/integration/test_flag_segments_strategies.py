@@ -8,9 +8,9 @@ import pytest
 
 from shipyard.domain.flags import UnleashContext
 from shipyard.errors import Conflict, InputError, NotFound
-from shipyard.services import flag_segments as segs
-from shipyard.services import flag_strategies as strats
-from shipyard.services import flags
+from shipyard.services.flags import flag_segments as segs
+from shipyard.services.flags import flag_strategies as strats
+from shipyard.services.flags import flags
 from shipyard.store.uow import Store
 
 P, ENV = "shop", "dev"

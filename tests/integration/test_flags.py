@@ -11,7 +11,7 @@ import pytest
 
 from shipyard.domain.flags import FeatureState, UnleashContext
 from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
-from shipyard.services import flags, flags_client, flags_lifecycle
+from shipyard.services.flags import flags, flags_client, flags_lifecycle
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipyard.services import demo, flags_demo
+from shipyard.demo import flags as flags_demo
+from shipyard.demo import steps as demo
 
 
 def test_demo_step_rolls_a_flag_out_and_flips_it(tmp_path: Path) -> None:

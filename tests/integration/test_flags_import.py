@@ -12,7 +12,7 @@ import pytest
 
 from shipyard.domain.flags import UnleashContext
 from shipyard.errors import InputError
-from shipyard.services import flags
+from shipyard.services.flags import flags
 from shipyard.store.uow import Store
 from tests.unit.test_unleash_conformance import NOW
 

@@ -11,7 +11,8 @@ import pytest
 from shipyard.adapters.signing import Signer
 from shipyard.domain.provenance import BuildInfo
 from shipyard.errors import ShipyardError
-from shipyard.services import artifacts, keys
+from shipyard.services import keys
+from shipyard.services.releases import artifacts
 from shipyard.store.uow import Store
 
 MASTER = "correct horse battery staple and more"

@@ -11,7 +11,8 @@ from sqlalchemy import text
 
 from shipyard.domain.dora import TimeRangeInvalid
 from shipyard.errors import Conflict, InputError, NotFound
-from shipyard.services import incidents, metrics
+from shipyard.services.coordination import incidents
+from shipyard.services.metrics import metrics
 from shipyard.store import metrics as repo
 from shipyard.store.uow import Store
 

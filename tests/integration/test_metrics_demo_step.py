@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from shipyard.services.demo_context import DemoContext
-from shipyard.services.demo_metrics import step_metrics
+from shipyard.demo.context import DemoContext
+from shipyard.demo.metrics import step_metrics
 from shipyard.store.uow import Store
 from tests.integration.test_metrics import deploy
 

@@ -11,7 +11,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from shipyard.domain import canonical, merkle
-from shipyard.services import audit
+from shipyard.services.compliance import audit
 from shipyard.settings import Settings
 from shipyard.store import db, fresh
 from shipyard.store.heads import SCHEMA_HEADS

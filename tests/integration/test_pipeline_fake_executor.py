@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from shipyard.services import pipeline
+from shipyard.services.pipelines import pipeline
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 from tests.fakes import FakeExecutor, Outcome

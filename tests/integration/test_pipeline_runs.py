@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from shipyard.services import pipeline, pipeline_history
+from shipyard.services.pipelines import pipeline, pipeline_history
 from shipyard.spec.load import parse_spec
 from shipyard.store import pipelines as repo
 from shipyard.store.uow import Store

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from shipyard.api.app import create_app
 from shipyard.domain.provenance import BuildInfo
-from shipyard.services import artifacts, tokens
+from shipyard.services import tokens
+from shipyard.services.releases import artifacts
 from shipyard.store.uow import Store
 from tests.integration.test_deploy import APP, SPEC
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from shipyard.errors import Conflict, InputError
-from shipyard.services import approvals, breakglass, gates, trains
+from shipyard.services.compliance import approvals, gates
+from shipyard.services.coordination import breakglass, trains
 from shipyard.store.uow import Store
 from tests.integration.release_helpers import XMAS, deployed, publish, spec
 

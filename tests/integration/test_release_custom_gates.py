@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from shipyard.domain.gates import CustomGate, GateInvalid, parse_policy
-from shipyard.services import deploy, gates
+from shipyard.services.compliance import gates
+from shipyard.services.deployments import deploy
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 from tests.integration.release_helpers import publish

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shipyard.services import coordination_demo, demo
+from shipyard.demo import coordination as coordination_demo
+from shipyard.demo import steps as demo
 
 
 def test_demo_step_shows_freezes_trains_and_a_gate_verdict(tmp_path: Path) -> None:

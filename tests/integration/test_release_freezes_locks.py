@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
-from shipyard.services import freezes, locks, trains
+from shipyard.services.coordination import freezes, locks, trains
 from shipyard.store.uow import Store
 from tests.integration.release_helpers import QUIET, XMAS, kinds, spec
 

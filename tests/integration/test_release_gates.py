@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from shipyard.errors import Conflict, InputError, NotFound, Refused
-from shipyard.services import approvals, breakglass, gates, locks, vulns
+from shipyard.services.compliance import approvals, gates, vulns
+from shipyard.services.coordination import breakglass, locks
 from shipyard.store.uow import Store
 from tests.integration.release_helpers import QUIET, XMAS, deployed, kinds, publish, spec
 

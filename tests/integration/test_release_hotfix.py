@@ -11,8 +11,9 @@ import pytest
 
 from shipyard.domain.versioning import MaintenanceBumpRefused
 from shipyard.errors import Conflict, InputError, NotFound
-from shipyard.services import hotfix, metrics
-from shipyard.services import release as rel
+from shipyard.services.coordination import hotfix
+from shipyard.services.metrics import metrics
+from shipyard.services.releases import release as rel
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 from tests import gitrepo

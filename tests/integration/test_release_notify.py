@@ -15,7 +15,7 @@ import pytest
 
 from shipyard.adapters.notify.slack import SlackSink
 from shipyard.adapters.notify.webhook import Poster, WebhookSink
-from shipyard.services import freezes, notify
+from shipyard.services.coordination import freezes, notify
 from shipyard.store.uow import Store
 from tests.integration.release_helpers import spec
 

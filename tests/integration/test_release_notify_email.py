@@ -10,7 +10,7 @@ import pytest
 
 from shipyard.adapters.notify.email import EmailSink
 from shipyard.errors import InputError
-from shipyard.services import freezes, notify
+from shipyard.services.coordination import freezes, notify
 from shipyard.store.uow import Store
 from tests.integration.release_helpers import spec
 from tests.smtp_server import SMTPServer

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shipyard.errors import Conflict, Refused
-from shipyard.services import trains
+from shipyard.services.coordination import trains
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 from tests import gitrepo

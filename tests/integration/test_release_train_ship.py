@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from shipyard.services import approvals, trains
-from shipyard.services import environments as env_svc
-from shipyard.services import release as rel
+from shipyard.services.compliance import approvals
+from shipyard.services.coordination import trains
+from shipyard.services.deployments import environments as env_svc
+from shipyard.services.releases import release as rel
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 from tests import gitrepo

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.adapters.cas.disk import DiskCAS
-from shipyard.services.remote_cache import DigestMismatch, Limits, RemoteCache
+from shipyard.services.pipelines.remote_cache import DigestMismatch, Limits, RemoteCache
 from shipyard.store.uow import Store
 
 

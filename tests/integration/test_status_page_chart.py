@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shipyard.services import status_page
+from shipyard.services.coordination import status_page
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
 

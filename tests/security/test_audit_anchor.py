@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from shipyard.adapters.signing import verify
 from shipyard.domain import canonical, merkle
 from shipyard.domain.signednote import VerifierKey, open_note, parse_vkey
-from shipyard.services import audit
+from shipyard.services.compliance import audit
 from shipyard.settings import Settings
 from shipyard.store.uow import Store
 from tests import gitrepo

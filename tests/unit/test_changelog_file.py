@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shipyard.services.release import update_changelog
+from shipyard.services.releases.release import update_changelog
 
 S1 = "## 0.1.0 (2026-01-01)\n\n### Features\n\n- one (aaaaaaa)\n"
 S2 = "## 0.2.0 (2026-01-02)\n\n### Bug fixes\n\n- two (bbbbbbb)\n"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
+from shipyard.demo.context import Calendar
 from shipyard.domain.calendar import freeze_from_spec, is_frozen
-from shipyard.services.demo_context import Calendar
 
 DAYS = [
     datetime(2026, 12, 5, 12, 0, tzinfo=UTC),  # a Saturday

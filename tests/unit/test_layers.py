@@ -30,14 +30,15 @@ ALLOWED: dict[str, set[str]] = {
     "services": SHELL | {"ports", "settings", "spec"},
     "web": {"api", "domain", "errors", "services", "store"},
     "api": SHELL | {"jsonlimits", "web"},
-    "cli": SHELL | {"settings", "spec"},
+    "demo": SHELL | {"settings", "spec"},  # `shipyard demo`: the product walked through, apart
+    "cli": SHELL | {"demo", "settings", "spec"},
     "__main__": {"cli"},
 }
 # Known debts: each is a module importing across the table, kept until it is moved.
 EXCEPTIONS = {
-    ("shipyard.spec.checks", "shipyard.services"),  # checks that need a service's parser
-    ("shipyard.spec.checks", "shipyard.services.pipeline"),
-    ("shipyard.spec.checks", "shipyard.services.rollout_analysis"),
+    ("shipyard.spec.checks", "shipyard.services.deployments"),  # checks that need a service's parser
+    ("shipyard.spec.checks", "shipyard.services.pipelines.pipeline"),
+    ("shipyard.spec.checks", "shipyard.services.deployments.rollout_analysis"),
     ("shipyard.store.uow", "shipyard.services.keys"),  # the store opens its signer and blobs
     ("shipyard.store.uow", "shipyard.adapters.blobs"),
     ("shipyard.store.uow", "shipyard.adapters.signing"),

@@ -25,8 +25,8 @@ from shipyard.adapters.executors.local import (
 from shipyard.adapters.files import StatCache, Workspace, glob_regex
 from shipyard.adapters.racy import racy
 from shipyard.errors import InputError
-from shipyard.services.pipeline import command_of, job_def
-from shipyard.services.pipeline_history import parse_size
+from shipyard.services.pipelines.pipeline import command_of, job_def
+from shipyard.services.pipelines.pipeline_history import parse_size
 from shipyard.spec.load import parse_spec
 from tests.procs import alive
 

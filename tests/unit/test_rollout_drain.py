@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from shipyard.domain import rollout as r
-from shipyard.services.rollout_runner import Runner
+from shipyard.services.deployments.rollout_runner import Runner
 
 
 class _Router:

@@ -180,7 +180,7 @@ def test_bad_input_names_code_position_and_hint(
 def test_on_failure_hold_reaches_the_rollout_strategy() -> None:
     """`on_failure: hold` is carried into the strategy the rollout runs; rollback is the default."""
     from shipyard.domain.rollout import OnFailure
-    from shipyard.services.deploy_plan import strategy_of
+    from shipyard.services.deployments.deploy_plan import strategy_of
 
     text = (
         "project: x\nenvironments:\n"

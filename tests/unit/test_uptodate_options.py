@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from shipyard.services.uptodate import FAST_OPTIONS, FULL_PATH_ENV, options
+from shipyard.services.pipelines.uptodate import FAST_OPTIONS, FULL_PATH_ENV, options
 
 
 @pytest.mark.parametrize(

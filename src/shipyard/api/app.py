@@ -204,7 +204,7 @@ def remote_cache_of(store: Store) -> Any:
     """The server's remote build cache: its blobs in the store's blob store (space ``remote``),
     uploads spooled under the state folder."""
     from shipyard.adapters.blobs import open_blobs
-    from shipyard.services.remote_cache import Limits, RemoteCache
+    from shipyard.services.pipelines.remote_cache import Limits, RemoteCache
 
     blobs = open_blobs(store, "remote")
     return RemoteCache(store, blobs, Limits.from_env(), store.home / "cache-uploads")

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from shipyard.services import flags_client
+from shipyard.services.flags import flags_client
 from shipyard.store.uow import Store
 
 log = logging.getLogger("shipyard.flags.feed")

@@ -44,7 +44,7 @@ def _chunks(path: Path) -> Any:
 
 
 def _path(ref: str) -> str:
-    from shipyard.services.artifacts import parse_ref
+    from shipyard.services.releases.artifacts import parse_ref
 
     name, version = parse_ref(ref)
     return f"/{name}/{version}"
@@ -70,7 +70,7 @@ def publish(
     """Store a file as NAME@VERSION with provenance and SBOM; the same bytes again is a no-op."""
     from shipyard.domain.provenance import BuildInfo
     from shipyard.identity import actor
-    from shipyard.services import artifacts as svc
+    from shipyard.services.releases import artifacts as svc
 
     if _server():
         if sbom_python is not None:
@@ -83,7 +83,7 @@ def publish(
             )
         svc.check_name_version(name, version)
         if not file.is_file():
-            from shipyard.services.release_build import ArtifactFileMissing
+            from shipyard.services.releases.release_build import ArtifactFileMissing
 
             raise ArtifactFileMissing(f"{file} is not a file")
         params = {"commit": commit, "run_id": run_id, "job": job, "filename": file.name}
@@ -127,7 +127,7 @@ def list_(
     json_: bool = JSON,
 ) -> None:
     """Published artifacts, oldest first."""
-    from shipyard.services import artifacts as svc
+    from shipyard.services.releases import artifacts as svc
 
     if _server():
         data = _remote("GET", "", params={"name": name} if name else {})
@@ -155,7 +155,7 @@ def list_(
 @app.command()
 def show(ref: str = REF, json_: bool = JSON) -> None:
     """One artifact: digest, size, commit, provenance and SBOM summary."""
-    from shipyard.services import artifacts as svc
+    from shipyard.services.releases import artifacts as svc
 
     data = _remote("GET", _path(ref)) if _server() else svc.show(open_store(), _project(), ref)
 
@@ -181,7 +181,7 @@ def download(
     json_: bool = JSON,
 ) -> None:
     """Write the artifact's bytes, checked against its digest."""
-    from shipyard.services import artifacts as svc
+    from shipyard.services.releases import artifacts as svc
 
     if _server():
         data = _download_remote(ref, output)
@@ -224,7 +224,7 @@ def _download_remote(ref: str, output: Path) -> dict[str, Any]:
 @app.command()
 def verify(ref: str = REF, json_: bool = JSON) -> None:
     """Check digest, provenance signature and subject, and SBOM; exit 4 on any change."""
-    from shipyard.services import artifacts as svc
+    from shipyard.services.releases import artifacts as svc
 
     if _server():
         data = _remote("GET", _path(ref) + "/verify")
@@ -254,7 +254,7 @@ def push(
     a registry already holds with the same bytes is left as it is."""
     from shipyard.cli.release import project_context
     from shipyard.identity import actor
-    from shipyard.services import publish as svc
+    from shipyard.services.releases import publish as svc
 
     if _server():
         from shipyard.errors import InputError
@@ -300,7 +300,7 @@ def _print_part(ref: str, part: str, output: Path | None) -> None:
     if _server():
         data = _part_remote(ref, part)
     else:
-        from shipyard.services import artifacts as svc
+        from shipyard.services.releases import artifacts as svc
 
         data, _row = svc.blob(open_store(), _project(), ref, part)
     if output is not None:

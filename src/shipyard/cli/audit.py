@@ -31,7 +31,7 @@ def log(
     json_: bool = JSON,
 ) -> None:
     """List events."""
-    from shipyard.services import audit
+    from shipyard.services.compliance import audit
 
     params = {"kind": kind, "subject": subject, "since": since, "limit": limit}
     data = _remote(
@@ -93,7 +93,7 @@ def verify(
     """Recompute every hash; hold the log to its sealed head and every signed checkpoint."""
     from shipyard.adapters import checkpoints as export
     from shipyard.errors import AuditTampered
-    from shipyard.services import audit
+    from shipyard.services.compliance import audit
 
     notes = [audit.Note(c, export.read(c)) for c in checkpoint]
     s = settings()
@@ -166,7 +166,7 @@ def prove(
     json_: bool = JSON,
 ) -> None:
     """An RFC 9162 inclusion proof for one event."""
-    from shipyard.services import audit
+    from shipyard.services.compliance import audit
 
     params = {"tree_size": tree_size} if tree_size is not None else {}
     data = _remote("GET", f"/api/v1/audit/proof/inclusion/{seq}", params=params)
@@ -190,7 +190,7 @@ def consistency(
     json_: bool = JSON,
 ) -> None:
     """An RFC 9162 consistency proof between two tree sizes."""
-    from shipyard.services import audit
+    from shipyard.services.compliance import audit
 
     path = f"/api/v1/audit/proof/consistency/{old}" + (f"/{new}" if new is not None else "")
     data = _remote("GET", path)
@@ -210,7 +210,7 @@ def consistency(
 @app.command()
 def checkpoint(json_: bool = JSON) -> None:
     """Sign the current tree head (Ed25519) and keep it."""
-    from shipyard.services import audit
+    from shipyard.services.compliance import audit
 
     data = _remote("POST", "/api/v1/audit/checkpoints")
     if data is None:
@@ -238,7 +238,7 @@ def public_key(json_: bool = JSON) -> None:
     (SHIPYARD_TRUSTED_KEYS)."""
     data = _remote("GET", "/api/v1/audit/public-key")
     if data is None:
-        from shipyard.services.audit import public_key as describe
+        from shipyard.services.compliance.audit import public_key as describe
 
         data = describe(open_store())
     emit(data, json_, lambda: print(data["pem"] + data["vkey"]))

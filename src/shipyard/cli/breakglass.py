@@ -65,7 +65,7 @@ def request(
     """Request an override; it applies only after someone else approves it."""
     from datetime import UTC, datetime
 
-    from shipyard.services import breakglass
+    from shipyard.services.coordination import breakglass
 
     names = [g for g in gates.split(",") if g.strip()]
     body = {"environment": env, "reason": reason, "gates": names, "ttl": ttl_, "incident": incident}
@@ -94,7 +94,7 @@ def approve(
     """Approve someone else's request; its time box starts now."""
     from datetime import UTC, datetime
 
-    from shipyard.services import breakglass
+    from shipyard.services.coordination import breakglass
 
     data = remote("POST", f"/break-glass/{override_id}/approve")
     if data is None:
@@ -110,7 +110,7 @@ def review(
     json_: bool = JSON,
 ) -> None:
     """Close the follow-up review an approved break-glass opens."""
-    from shipyard.services import breakglass
+    from shipyard.services.coordination import breakglass
 
     data = remote("POST", f"/break-glass/{override_id}/review", json={"notes": notes})
     if data is None:
@@ -121,7 +121,7 @@ def review(
 @app.command("list")
 def list_(file: Path | None = FILE, json_: bool = JSON) -> None:
     """Every request, approved or not."""
-    from shipyard.services import breakglass
+    from shipyard.services.coordination import breakglass
 
     data = remote("GET", "/break-glass")
     if data is None:

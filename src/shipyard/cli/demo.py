@@ -29,7 +29,7 @@ def demo(
 
 
 def _walk(root: Path, json_: bool, note: str) -> None:
-    from shipyard.services import demo as d
+    from shipyard.demo import steps as d
 
     c = console()
     live = interactive() and not json_

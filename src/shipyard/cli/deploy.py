@@ -123,7 +123,7 @@ def deploy(
     json_: bool = JSON,
 ) -> None:
     """Roll a version out to an environment the way shipyard.yaml says."""
-    from shipyard.services import deploy as svc
+    from shipyard.services.deployments import deploy as svc
 
     spec, root = _spec(file)
     remote = bool(settings().server_url)  # then the server records it, its controller drives it
@@ -210,7 +210,7 @@ def rollback(
 ) -> None:
     """Go straight back to an earlier version, skipping every step and analysis."""
     from shipyard.errors import ShipyardError
-    from shipyard.services import deploy as svc
+    from shipyard.services.deployments import deploy as svc
 
     spec, root = _spec(file)
     store = open_store(root)
@@ -237,7 +237,7 @@ def rollback(
 def _supervise(store: Any, spec: Any, root: Path, environment: str) -> None:
     """Start the environment's supervisor (once): it outlives this command, watches what is
     live and takes over a rollout whose controller stops."""
-    from shipyard.services import supervisor
+    from shipyard.services.deployments import supervisor
 
     if environment in spec.environments:
         supervisor.ensure(store, root, environment)
@@ -270,7 +270,7 @@ def deployments(
     json_: bool = JSON,
 ) -> None:
     """Deployment history: version, strategy, result and reason, newest first."""
-    from shipyard.services import deploy as svc
+    from shipyard.services.deployments import deploy as svc
 
     spec, root = _spec(file)
     data = svc.history(open_store(root), spec, environment, limit)
@@ -307,7 +307,7 @@ def env(
     """Show each environment's live version, phase, traffic weights and instances."""
     if ctx.invoked_subcommand is not None:
         return
-    from shipyard.services import environments as env_svc
+    from shipyard.services.deployments import environments as env_svc
 
     data = _remote("GET", "/environments")
     if data is None:
@@ -366,7 +366,7 @@ def env_stop(
     json_: bool = JSON,
 ) -> None:
     """Stop an environment's instances and router."""
-    from shipyard.services import environments as env_svc
+    from shipyard.services.deployments import environments as env_svc
 
     spec, root = _spec(file)
     out = env_svc.stop_environment(open_store(root), spec, environment, _actor())
@@ -380,7 +380,8 @@ def env_stop(
 @env_app.command("supervise", hidden=True)
 def env_supervise(environment: str = typer.Argument(...), file: Path | None = FILE) -> None:
     """Run the environment's supervisor in the foreground (started by `shipyard deploy`)."""
-    from shipyard.services import coordination, supervisor
+    from shipyard.services.coordination import coordination
+    from shipyard.services.deployments import supervisor
 
     spec, root = _spec(file)
     coordination.environment(spec, environment)
@@ -392,7 +393,7 @@ def status(
     environment: str = typer.Argument(...), file: Path | None = FILE, json_: bool = JSON
 ) -> None:
     """Where the rollout is, and the numbers behind its last analysis."""
-    from shipyard.services import deploy as svc
+    from shipyard.services.deployments import deploy as svc
 
     spec, root = _spec(file)
     data = svc.rollout_status(open_store(root), spec, environment)
@@ -486,7 +487,7 @@ def explain(
     json_: bool = JSON,
 ) -> None:
     """Every analysis measurement behind a rollout's decisions, with its numbers."""
-    from shipyard.services import deploy as svc
+    from shipyard.services.deployments import deploy as svc
 
     spec, root = _spec(file)
     data = svc.explain(open_store(root), spec, environment, deployment)
@@ -522,7 +523,7 @@ def _action(name: str) -> Any:
     def command(
         environment: str = typer.Argument(...), file: Path | None = FILE, json_: bool = JSON
     ) -> None:
-        from shipyard.services import deploy as svc
+        from shipyard.services.deployments import deploy as svc
 
         spec, root = _spec(file)
         store = open_store(root)
@@ -555,7 +556,7 @@ def continue_(
     environment: str = typer.Argument(...), file: Path | None = FILE, json_: bool = JSON
 ) -> None:
     """Resume an interrupted rollout from its recorded step, in the foreground."""
-    from shipyard.services import deploy as svc
+    from shipyard.services.deployments import deploy as svc
 
     spec, root = _spec(file)
     store = open_store(root)
@@ -568,7 +569,7 @@ def continue_(
 @rollout.command("drive", hidden=True)
 def drive(deployment_id: str = typer.Argument(...), file: Path | None = FILE) -> None:
     """Run a recorded deployment's controller (used by --detach and the API)."""
-    from shipyard.services import deploy as svc
+    from shipyard.services.deployments import deploy as svc
 
     spec, root = _spec(file)
     svc.run(open_store(root), spec, deployment_id)

@@ -1,7 +1,7 @@
 """The `shipyard` executable: an up-to-date `shipyard run` is answered before the CLI loads.
 
 Loading the command framework, the spec models and SQLAlchemy costs more than everything a run
-with nothing to do needs, so that case is checked first (services/uptodate.py).
+with nothing to do needs, so that case is checked first (services/pipelines/uptodate.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ def main(argv: list[str] | None = None) -> None:
     if "run" in args[:2]:
         # Start-up (imports, the spec, the graph) makes objects that live as long as the run;
         # the collector would walk them again and again, a quarter of a large run's start-up.
-        # The run turns it back on when its loop starts (services/pipeline.py).
+        # The run turns it back on when its loop starts (services/pipelines/pipeline.py).
         gc.disable()
-        from shipyard.services.uptodate import answer, summary_json
+        from shipyard.services.pipelines.uptodate import answer, summary_json
 
         done = answer(args)
         if done is not None:

@@ -56,7 +56,7 @@ def _remote(method: str, path: str, **kw: Any) -> Any | None:
 
 
 def _env(env: str) -> tuple[str, str]:
-    from shipyard.services.flags import check_environment
+    from shipyard.services.flags.flags import check_environment
 
     project, envs, _ = _project()
     return project, check_environment(env, envs)
@@ -92,7 +92,7 @@ def list_(
     json_: bool = JSON,
 ) -> None:
     """List flags with their state per environment."""
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     data = _remote("GET", "", params={"env": env} if env else {})
     if data is None:
@@ -108,7 +108,7 @@ def show(
     json_: bool = JSON,
 ) -> None:
     """Show a flag's full definition in each environment."""
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     data = _remote("GET", f"/{name}", params={"env": env} if env else {})
     if data is None:
@@ -145,7 +145,7 @@ def create(
     json_: bool = JSON,
 ) -> None:
     """Create a flag in an environment, off unless --enabled, with a sticky gradual rollout."""
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     body = {
         "name": name,
@@ -172,7 +172,7 @@ def create(
 
 
 def _toggle(name: str, env: str, on: bool, json_: bool) -> None:
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     data = _remote("POST", f"/{name}/{'enable' if on else 'disable'}", params={"env": env})
     if data is None:
@@ -205,7 +205,7 @@ def rollout(
     json_: bool = JSON,
 ) -> None:
     """Set the share of users (sticky by user id) who get the flag."""
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     flags.check_percentage(percentage)
     data = _remote("POST", f"/{name}/rollout", params={"env": env}, json={"percentage": percentage})
@@ -220,7 +220,7 @@ def delete(
     name: str = typer.Argument(..., help="The flag."), env: str = ENV, json_: bool = JSON
 ) -> None:
     """Delete a flag from an environment."""
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     data = _remote("DELETE", f"/{name}", params={"env": env})
     if data is None:
@@ -275,7 +275,7 @@ def import_(
     """
     import sys
 
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     payload = _read_payload(file)
     params: dict[str, Any] = {"env": env, **({"strict": "true"} if strict else {})}
@@ -305,7 +305,7 @@ def export(
     json_: bool = JSON,
 ) -> None:
     """Print an environment's flags in Unleash's /api/client/features format (JSON always)."""
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     data = _remote("GET", "/export", params={"env": env})
     if data is None:
@@ -326,7 +326,7 @@ def eval_(
     json_: bool = JSON,
 ) -> None:
     """Evaluate a flag for a context exactly as SDKs do."""
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
 
     ctx = flags.parse_context(context)
     data = _remote("POST", f"/{name}/eval", params={"env": env}, json={"context": ctx})
@@ -346,7 +346,7 @@ def eval_(
 @app.command()
 def sync(json_: bool = JSON) -> None:
     """Write the flags declared in shipyard.yaml `flags:` to the store."""
-    from shipyard.services import flags
+    from shipyard.services.flags import flags
     from shipyard.spec.load import find_spec, load_spec
 
     spec = load_spec(find_spec())
@@ -366,7 +366,7 @@ def stale(
     json_: bool = JSON,
 ) -> None:
     """Flags due for removal, why, and the file:line of code that names them."""
-    from shipyard.services import flags_lifecycle
+    from shipyard.services.flags import flags_lifecycle
 
     project, _, root = _project()
     data = flags_lifecycle.stale(open_store(), project, root, days)
@@ -413,7 +413,7 @@ def schedule_(
 
     from shipyard.domain import flag_schedules as rules
     from shipyard.errors import InputError
-    from shipyard.services import flag_schedules
+    from shipyard.services.flags import flag_schedules
 
     chosen = [
         a for a, given in (("enable", on), ("disable", off), ("rollout", pct is not None)) if given
@@ -474,7 +474,7 @@ def schedules(
     json_: bool = JSON,
 ) -> None:
     """List scheduled flag changes and whether each is pending, applied, cancelled or failed."""
-    from shipyard.services import flag_schedules
+    from shipyard.services.flags import flag_schedules
 
     params: dict[str, Any] = {"pending": pending}
     if env:
@@ -494,7 +494,7 @@ def schedule_cancel(
     json_: bool = JSON,
 ) -> None:
     """Cancel a pending scheduled change."""
-    from shipyard.services import flag_schedules
+    from shipyard.services.flags import flag_schedules
 
     data = _remote("POST", f"/schedules/{schedule_id}/cancel")
     if data is None:
@@ -508,7 +508,7 @@ def apply_schedules(json_: bool = JSON) -> None:
     or CI)."""
     from datetime import UTC, datetime
 
-    from shipyard.services import flag_requests, flag_schedules
+    from shipyard.services.flags import flag_requests, flag_schedules
 
     remote = _remote("POST", "/schedules/apply")
     if remote is not None:
@@ -547,7 +547,7 @@ def token_create(
     stored hashed."""
     from shipyard.domain.calendar import parse_duration
     from shipyard.errors import InputError
-    from shipyard.services import flags_client
+    from shipyard.services.flags import flags_client
 
     if origin and not frontend:
         raise InputError(
@@ -583,7 +583,7 @@ def token_list(
     json_: bool = JSON,
 ) -> None:
     """Client and frontend tokens of the project (never their secrets)."""
-    from shipyard.services import flags_client
+    from shipyard.services.flags import flags_client
 
     data = _remote("GET", "/tokens", params={"env": env} if env else {})
     if data is None:
@@ -613,7 +613,7 @@ def token_revoke(
     token_id: str = typer.Argument(..., help="The token's id."), json_: bool = JSON
 ) -> None:
     """Revoke a client or frontend token at once; its open streams end within a second."""
-    from shipyard.services import flags_client
+    from shipyard.services.flags import flags_client
 
     data = _remote("DELETE", f"/tokens/{token_id}")
     if data is None:
@@ -692,7 +692,7 @@ def segment_create(
     json_: bool = JSON,
 ) -> None:
     """Create a segment in an environment from Unleash constraint JSON."""
-    from shipyard.services import flag_segments
+    from shipyard.services.flags import flag_segments
 
     raw = _constraints(constraints, constraints_file)
     body = {"constraints": raw, "name": name, "id": segment_id}
@@ -715,7 +715,7 @@ def segment_update(
     json_: bool = JSON,
 ) -> None:
     """Replace a segment's constraints and/or name; flags using it follow at once."""
-    from shipyard.services import flag_segments
+    from shipyard.services.flags import flag_segments
 
     raw = _constraints(constraints, constraints_file)
     body = {"constraints": raw, "name": name}
@@ -731,7 +731,7 @@ def segment_update(
 @segment_app.command("list")
 def segment_list(env: str = ENV, json_: bool = JSON) -> None:
     """List an environment's segments and the flags that use each."""
-    from shipyard.services import flag_segments
+    from shipyard.services.flags import flag_segments
 
     data = _remote("GET", "/segments", params={"env": env})
     if data is None:
@@ -747,7 +747,7 @@ def segment_show(
     json_: bool = JSON,
 ) -> None:
     """Show a segment's constraints and the flags that use it."""
-    from shipyard.services import flag_segments
+    from shipyard.services.flags import flag_segments
 
     data = _remote("GET", f"/segments/{segment_id}", params={"env": env})
     if data is None:
@@ -763,7 +763,7 @@ def segment_delete(
     json_: bool = JSON,
 ) -> None:
     """Delete a segment no flag uses."""
-    from shipyard.services import flag_segments
+    from shipyard.services.flags import flag_segments
 
     data = _remote("DELETE", f"/segments/{segment_id}", params={"env": env})
     if data is None:
@@ -802,7 +802,7 @@ def strategy_add(
     json_: bool = JSON,
 ) -> None:
     """Add a strategy to a flag in an environment (the flag is on for whoever any matches)."""
-    from shipyard.services import flag_strategies
+    from shipyard.services.flags import flag_strategies
 
     params = flag_strategies.parse_params(param)
     raw = _constraints(constraints, constraints_file)
@@ -829,7 +829,7 @@ def strategy_list(
     name: str = typer.Argument(..., help="The flag."), env: str = ENV, json_: bool = JSON
 ) -> None:
     """List a flag's strategies in an environment, numbered for `strategy remove`."""
-    from shipyard.services import flag_strategies
+    from shipyard.services.flags import flag_strategies
 
     data = _remote("GET", f"/{name}/strategies", params={"env": env})
     if data is None:
@@ -846,7 +846,7 @@ def strategy_remove(
     json_: bool = JSON,
 ) -> None:
     """Remove one strategy from a flag in an environment."""
-    from shipyard.services import flag_strategies
+    from shipyard.services.flags import flag_strategies
 
     data = _remote("DELETE", f"/{name}/strategies/{index}", params={"env": env})
     if data is None:
@@ -871,7 +871,7 @@ def protect(
     json_: bool = JSON,
 ) -> None:
     """Make flag changes in an environment need approvals (a change request)."""
-    from shipyard.services import flag_requests
+    from shipyard.services.flags import flag_requests
 
     data = _remote("PUT", "/protections", params={"env": env}, json={"approvals": approvals})
     if data is None:
@@ -920,7 +920,7 @@ def request_create(
     """Propose a flag change in a protected environment."""
     from shipyard.domain import flag_schedules as times
     from shipyard.errors import InputError
-    from shipyard.services import flag_requests
+    from shipyard.services.flags import flag_requests
 
     chosen = [
         a for a, given in (("enable", on), ("disable", off), ("rollout", pct is not None)) if given
@@ -958,7 +958,7 @@ def request_list(
     json_: bool = JSON,
 ) -> None:
     """Change requests of the project, oldest first."""
-    from shipyard.services import flag_requests
+    from shipyard.services.flags import flag_requests
 
     params = {k: v for k, v in (("env", env), ("status", status)) if v}
     data = _remote("GET", "/requests", params=params)
@@ -973,7 +973,7 @@ def request_show(
     request_id: int = typer.Argument(..., help="The request."), json_: bool = JSON
 ) -> None:
     """One change request, with who approved it."""
-    from shipyard.services import flag_requests
+    from shipyard.services.flags import flag_requests
 
     data = _remote("GET", f"/requests/{request_id}")
     if data is None:
@@ -982,7 +982,7 @@ def request_show(
 
 
 def _request_step(request_id: int, step: str, json_: bool, **kw: Any) -> None:
-    from shipyard.services import flag_requests
+    from shipyard.services.flags import flag_requests
 
     data = _remote("POST", f"/requests/{request_id}/{step}", json=kw or None)
     if data is None:

@@ -17,7 +17,7 @@ def list_(file: Path | None = FILE, json_: bool = JSON) -> None:
     """Every window (from shipyard.yaml and added at runtime) and the next stretches."""
     from datetime import UTC, datetime
 
-    from shipyard.services import freezes
+    from shipyard.services.coordination import freezes
 
     data = remote("GET", "/freezes")
     if data is None:
@@ -50,7 +50,7 @@ def add(
     json_: bool = JSON,
 ) -> None:
     """Add a freeze window at runtime (recorded as freeze.added)."""
-    from shipyard.services import freezes
+    from shipyard.services.coordination import freezes
 
     definition = {
         "name": name,
@@ -75,7 +75,7 @@ def remove(
     json_: bool = JSON,
 ) -> None:
     """Remove a window added at runtime (recorded as freeze.removed)."""
-    from shipyard.services import freezes
+    from shipyard.services.coordination import freezes
 
     data = remote("DELETE", f"/freezes/{name}")
     if data is None:
@@ -91,8 +91,8 @@ def status(
     json_: bool = JSON,
 ) -> None:
     """Is it frozen now (or --at), by which window, until when."""
-    from shipyard.services import freezes
-    from shipyard.services.coordination import parse_at
+    from shipyard.services.coordination import freezes
+    from shipyard.services.coordination.coordination import parse_at
 
     params = {k: v for k, v in {"env": env, "at": at}.items() if v}
     data = remote("GET", "/freezes/status", params=params)
@@ -110,7 +110,7 @@ def calendar(
     """Trains and freezes as an iCalendar file any calendar app imports."""
     from datetime import UTC, datetime
 
-    from shipyard.services import freezes
+    from shipyard.services.coordination import freezes
 
     text = freezes.ical(open_store(), spec(file), datetime.now(UTC), weeks)
     if output is not None:

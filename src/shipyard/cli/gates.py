@@ -20,8 +20,8 @@ def gates(
 ) -> None:
     """Each gate's verdict and why; exit 5 when one fails."""
     from shipyard.errors import InputError, Refused
-    from shipyard.services import gates as svc
-    from shipyard.services.coordination import parse_at
+    from shipyard.services.compliance import gates as svc
+    from shipyard.services.coordination.coordination import parse_at
 
     params = {k: v for k, v in {"version": version, "at": at}.items() if v}
     data: Any = remote("GET", f"/gates/{env}", params=params)
@@ -70,7 +70,7 @@ def approve(
     """Approve exactly what is published as VERSION now (not its author or deployer)."""
     from datetime import UTC, datetime
 
-    from shipyard.services import approvals
+    from shipyard.services.compliance import approvals
 
     body = {"environment": env, "version": version, "comment": comment}
     data = remote("POST", "/approvals", json=body)
@@ -97,7 +97,7 @@ def lock(
     """Hold the environment's deploy lock; others' deploys are blocked until unlock."""
     from datetime import UTC, datetime
 
-    from shipyard.services import locks
+    from shipyard.services.coordination import locks
 
     life = ttl(ttl_)
     data = remote("POST", f"/locks/{env}", json={"reason": reason, "ttl": ttl_})
@@ -115,7 +115,7 @@ def unlock(
     """Release the environment's deploy lock."""
     from datetime import UTC, datetime
 
-    from shipyard.services import locks
+    from shipyard.services.coordination import locks
 
     data = remote("DELETE", f"/locks/{env}", params={"force": str(force).lower()})
     if data is None:

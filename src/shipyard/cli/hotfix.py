@@ -27,7 +27,7 @@ def start(
     """
     from datetime import UTC, datetime
 
-    from shipyard.services import hotfix
+    from shipyard.services.coordination import hotfix
 
     data = hotfix.start(
         open_store(),
@@ -62,7 +62,7 @@ def finish(
     from datetime import UTC, datetime
 
     from shipyard.errors import InputError
-    from shipyard.services import hotfix
+    from shipyard.services.coordination import hotfix
 
     pairs = []
     for a in artifact:

@@ -45,7 +45,7 @@ def open_(
     json_: bool = JSON,
 ) -> None:
     """Open an incident against a deployment (by id, never guessed from times)."""
-    from shipyard.services import incidents
+    from shipyard.services.coordination import incidents
 
     body = {"service": service, "deployment_id": deployment, "title": title, "unlinked": unlinked}
     data = _remote("POST", "/api/v1/incidents", json=body)
@@ -72,7 +72,7 @@ def resolve(
     incident_id: str = typer.Argument(..., help="The incident's id."), json_: bool = JSON
 ) -> None:
     """Resolve an incident: production is healthy again."""
-    from shipyard.services import incidents
+    from shipyard.services.coordination import incidents
 
     data = _remote("POST", f"/api/v1/incidents/{incident_id}/resolve")
     if data is None:
@@ -87,7 +87,7 @@ def resolve(
 @app.command("list")
 def list_(json_: bool = JSON) -> None:
     """List incidents, oldest first."""
-    from shipyard.services import incidents
+    from shipyard.services.coordination import incidents
 
     data = _remote("GET", "/api/v1/incidents")
     if data is None:

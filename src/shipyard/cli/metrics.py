@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from shipyard.cli.common import JSON, console, emit, open_store, settings
-from shipyard.services.metrics_format import KEYS, changes_line, duration, show
+from shipyard.services.metrics.metrics_format import KEYS, changes_line, duration, show
 
 app = typer.Typer(
     help="DORA four keys, build time and cache figures, the cost of slow builds.",
@@ -46,10 +46,10 @@ def dora(
     json_: bool = JSON,
 ) -> None:
     """The four keys with numerators, denominators, levels and the deployments behind them."""
-    from shipyard.services import metrics
+    from shipyard.services.metrics import metrics
 
     if plot is not None:
-        from shipyard.services.charts import check_target
+        from shipyard.services.metrics.charts import check_target
 
         check_target(plot)  # before any work: a bad path fails fast
         by = by or "week"
@@ -60,7 +60,7 @@ def dora(
             open_store(), service=service, env=env, since=since, until=until, by=by
         )
     if plot is not None:
-        from shipyard.services.charts import plot_dora
+        from shipyard.services.metrics.charts import plot_dora
 
         data["plot"] = str(plot_dora(data, plot))
 
@@ -111,7 +111,7 @@ def dora(
 @app.command()
 def builds(since: str | None = SINCE, until: str | None = UNTIL, json_: bool = JSON) -> None:
     """Per job: duration and queue percentiles, cache hit rate, time saved, flaky steps."""
-    from shipyard.services import builds as b
+    from shipyard.services.pipelines import builds as b
 
     params = {"since": since, "until": until}
     data = _remote("/api/v1/metrics/builds", params)
@@ -200,7 +200,7 @@ def cost(
     json_: bool = JSON,
 ) -> None:
     """Hours and money lost to waiting for builds, from measured run durations."""
-    from shipyard.services import builds as b
+    from shipyard.services.pipelines import builds as b
 
     params = {
         "developers": developers,
@@ -245,7 +245,7 @@ def cost(
 @app.command()
 def rebuild(json_: bool = JSON) -> None:
     """Drop the DORA projection and project the event log again (the log is the truth)."""
-    from shipyard.services import metrics
+    from shipyard.services.metrics import metrics
 
     data = metrics.rebuild_projection(open_store())
 

@@ -36,7 +36,7 @@ def _declared(file: Path | None) -> tuple[object | None, Path | None]:
 def deliver(file: Path | None = FILE, json_: bool = JSON) -> None:
     """Send events not yet delivered to shipyard.yaml's `notifications:` and SHIPYARD_NOTIFY_*."""
     from shipyard.errors import InputError
-    from shipyard.services import notify
+    from shipyard.services.coordination import notify
 
     spec, root = _declared(file)
     subs = notify.subscriptions(spec, root)
@@ -66,7 +66,7 @@ def log_(
     json_: bool = JSON,
 ) -> None:
     """The delivery log: each event sent to each sink, its status, attempts and error."""
-    from shipyard.services import notify
+    from shipyard.services.coordination import notify
 
     rows = notify.delivery_log(open_store(), limit)
 
@@ -97,7 +97,7 @@ def status(
     """What is live where, freezes, locks and the train; -o writes the HTML status page."""
     from datetime import UTC, datetime
 
-    from shipyard.services import status_page
+    from shipyard.services.coordination import status_page
 
     s, store, now = spec(file), open_store(), datetime.now(UTC)
     if output is not None:

@@ -70,8 +70,8 @@ def run(
     gc.set_threshold(20_000)
 
     from shipyard.identity import actor
-    from shipyard.services import pipeline
-    from shipyard.services.uptodate import spec_digest
+    from shipyard.services.pipelines import pipeline
+    from shipyard.services.pipelines.uptodate import spec_digest
     from shipyard.spec.load import find_spec, load_spec
 
     path = find_spec(file=file).resolve()
@@ -136,7 +136,7 @@ def runs_list(
     """List the newest runs."""
     if ctx.invoked_subcommand is not None:
         return
-    from shipyard.services import pipeline_history as h
+    from shipyard.services.pipelines import pipeline_history as h
 
     data = _remote("GET", "/api/v1/runs", params={"limit": limit})
     if data is None:
@@ -167,7 +167,7 @@ def runs_list(
 @runs.command("show")
 def runs_show(run_id: int = typer.Argument(..., metavar="RUN"), json_: bool = JSON) -> None:
     """One run and its steps."""
-    from shipyard.services import pipeline_history as h
+    from shipyard.services.pipelines import pipeline_history as h
 
     data = _remote("GET", f"/api/v1/runs/{run_id}")
     if data is None:
@@ -208,7 +208,7 @@ def logs(
     json_: bool = JSON,
 ) -> None:
     """Print the logs of a job's steps in a run (secrets already masked)."""
-    from shipyard.services import pipeline_history as h
+    from shipyard.services.pipelines import pipeline_history as h
 
     data = _remote("GET", f"/api/v1/runs/{run_id}/logs/{job}")
     if data is None:
@@ -230,7 +230,7 @@ def why(
     json_: bool = JSON,
 ) -> None:
     """Say what changed in a job's cache key between its two newest runs."""
-    from shipyard.services import pipeline_history as h
+    from shipyard.services.pipelines import pipeline_history as h
 
     spec, root = _spec(file)
     data = h.why_job(open_store(root), spec, job)  # job-unknown when there is none
@@ -253,7 +253,7 @@ cache = typer.Typer(help="The step cache.", add_completion=False, no_args_is_hel
 @cache.command("stats")
 def cache_stats(json_: bool = JSON) -> None:
     """Entries, stored bytes and the hit rate over recent runs."""
-    from shipyard.services import pipeline_history as h
+    from shipyard.services.pipelines import pipeline_history as h
 
     data = h.cache_stats(open_store())
     emit(
@@ -279,7 +279,7 @@ def cache_gc(
 ) -> None:
     """Evict least recently used entries until the cache fits in --max-size; delete the step
     rows of runs older than the newest --keep-runs."""
-    from shipyard.services import pipeline_history as h
+    from shipyard.services.pipelines import pipeline_history as h
 
     limit = h.parse_size(max_size) if max_size is not None else None
     data = h.cache_gc(open_store(), limit, keep_runs)
@@ -312,7 +312,8 @@ def runs_work(
     """Run the queued run requests (from the API and git webhooks) against this store."""
     import time
 
-    from shipyard.services import run_requests, work
+    from shipyard.services import work
+    from shipyard.services.pipelines import run_requests
 
     store = open_store()
     owner = work.owner_id("runs-work")

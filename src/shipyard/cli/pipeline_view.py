@@ -9,7 +9,7 @@ from typing import Any
 from rich.markup import escape
 
 from shipyard.cli.run_summary import summary_lines
-from shipyard.services.pipeline import StepRecord
+from shipyard.services.pipelines.pipeline import StepRecord
 
 _MARK = {"success": "ok", "failure": "FAILED", "skipped": "skipped", "cancelled": "cancelled"}
 

@@ -36,7 +36,7 @@ def version(
     json_: bool = JSON,
 ) -> None:
     """Print the next version and the commits that decide it; changes nothing."""
-    from shipyard.services import release as svc
+    from shipyard.services.releases import release as svc
 
     project, spec, _root = project_context()
     if service is None and not path and svc.services_of(spec):
@@ -103,7 +103,7 @@ def release(
     import sys
 
     from shipyard.cli.release_common import actor
-    from shipyard.services import release as svc
+    from shipyard.services.releases import release as svc
 
     project, spec, root = project_context()
     extra = [_artifact_arg(a) for a in artifact]
@@ -198,7 +198,7 @@ def release_hook(
 ) -> None:
     """Run release.hooks.after_release again for a recorded release (after it failed)."""
     from shipyard.cli.release_common import actor
-    from shipyard.services import release_hooks
+    from shipyard.services.releases import release_hooks
 
     project, spec, root = project_context()
     data = release_hooks.rerun(open_store(), spec, root, project=project, actor=actor(), tag=tag)

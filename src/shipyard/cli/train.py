@@ -19,8 +19,8 @@ def status(
     json_: bool = JSON,
 ) -> None:
     """The current train, its phase and dates, the next ones, and what blocks it."""
-    from shipyard.services import trains
-    from shipyard.services.coordination import parse_at
+    from shipyard.services.coordination import trains
+    from shipyard.services.coordination.coordination import parse_at
 
     data = remote("GET", "/train", params={"at": at} if at else {})
     if data is None:
@@ -52,7 +52,7 @@ def cut(
     """Create the release branch release/<train> and record train.cut."""
     from datetime import UTC, datetime
 
-    from shipyard.services import trains
+    from shipyard.services.coordination import trains
 
     data = remote("POST", "/train/cut", json={"ref": ref})
     if data is None:
@@ -81,7 +81,7 @@ def ship(
     """
     from datetime import UTC, datetime
 
-    from shipyard.services import trains
+    from shipyard.services.coordination import trains
 
     def line(text: str, _data: dict[str, object]) -> None:
         if not json_:
@@ -136,7 +136,7 @@ def approve_pick(
     """Approve cherry-picking SHA onto the train branch (not by the commit's author)."""
     from datetime import UTC, datetime
 
-    from shipyard.services import trains
+    from shipyard.services.coordination import trains
 
     data = trains.approve_pick(
         open_store(),
@@ -165,7 +165,7 @@ def pick(
     """
     from datetime import UTC, datetime
 
-    from shipyard.services import trains
+    from shipyard.services.coordination import trains
 
     data = trains.pick(
         open_store(), spec(file), root(file), sha, actor(), datetime.now(UTC), train_name=train

@@ -24,7 +24,7 @@ def _group() -> None:
 
 
 def _import(source: Path, json_: bool) -> None:
-    from shipyard.services import vulns
+    from shipyard.services.compliance import vulns
 
     data = vulns.import_records(open_store(), source, actor())
 

@@ -136,7 +136,7 @@ def restore(store: Store, src: Path) -> dict[str, Any]:
     """Fill the (empty, current) store from the archive, then verify its event log."""
     from sqlalchemy import func, select, text
 
-    from shipyard.services import audit
+    from shipyard.services.compliance import audit
     from shipyard.store.db import current_heads
 
     try:

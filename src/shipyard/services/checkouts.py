@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from shipyard.errors import InputError, ShipyardError
-from shipyard.services.run_requests import RepositoryUnreachable, git, redact
+from shipyard.services.pipelines.run_requests import RepositoryUnreachable, git, redact
 from shipyard.store import run_requests as repo
 from shipyard.store.uow import Store
 

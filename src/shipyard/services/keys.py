@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from shipyard.adapters import keyseal
 from shipyard.adapters.signing import Signer
 from shipyard.errors import Conflict, InputError, ShipyardError
-from shipyard.services.audit import KEYS_PROJECT, register_public
+from shipyard.services.compliance.audit import KEYS_PROJECT, register_public
 from shipyard.store.append import utcnow
 from shipyard.store.keys import server_keys
 

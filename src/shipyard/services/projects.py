@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from shipyard.domain.access import Role, covers
 from shipyard.errors import Forbidden, InputError, NotFound
-from shipyard.services.audit import ensure_project
+from shipyard.services.compliance.audit import ensure_project
 from shipyard.services.tokens import Principal
 from shipyard.store.schema import projects
 from shipyard.store.uow import Store

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.domain.projects import choose_project
 from shipyard.errors import InputError, NotFound
-from shipyard.services.audit import ensure_project
+from shipyard.services.compliance.audit import ensure_project
 from shipyard.store import specs as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store

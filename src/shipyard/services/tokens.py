@@ -39,7 +39,7 @@ def _parse_ts(value: str | None) -> datetime | None:
 
 
 def _environment(name: str) -> str:
-    from shipyard.services.flags import check_environment
+    from shipyard.services.flags.flags import check_environment
 
     return check_environment(name)
 
@@ -189,7 +189,7 @@ def authenticate(store: Store, token: str | None) -> Principal:
 def list_tokens(store: Store, scope: str | None = None) -> list[dict[str, Any]]:
     """Every token, API and flag client tokens alike, or only those of project ``scope`` for a
     caller limited to it."""
-    from shipyard.services.flags_client import list_client_tokens
+    from shipyard.services.flags.flags_client import list_client_tokens
 
     c = api_tokens.c
     query = select(
@@ -231,7 +231,7 @@ def revoke(
 ) -> dict[str, Any]:
     """Revoke a token (an API token or a flag client token); a caller limited to project
     ``scope`` sees no token of another. Streams opened with it end within a second."""
-    from shipyard.services.flags_client import revoke_client_token
+    from shipyard.services.flags.flags_client import revoke_client_token
     from shipyard.store.flags import notify
 
     with store.read() as uow:

@@ -1,12 +1,13 @@
 """`shipyard worker`: takes leased background work from the database and does it.
 
 Kinds of work (``JOBS``): ``rollout`` (a deployment to drive, one row each, made with the
-deployment), ``supervise`` (an environment's supervisor loop, ``services/supervisor.py``: one
-row per environment, taken again by each deployment, done when the environment is idle),
-``schedules`` (scheduled flag changes, one row: applied every few seconds by whichever worker
-holds it), ``notify`` (delivery of events to the configured sinks, one row) and ``run`` (a
-queued run request, ``services/run_requests.py``, one row each; a server's own worker leaves
-these to dedicated workers, as a build takes whole cores). Every worker polls for work nobody
+deployment), ``supervise`` (an environment's supervisor loop,
+``services/deployments/supervisor.py``: one row per environment, taken again by each
+deployment, done when the environment is idle), ``schedules`` (scheduled flag changes, one
+row: applied every few seconds by whichever worker holds it), ``notify`` (delivery of events
+to the configured sinks, one row) and ``run`` (a queued run request,
+``services/pipelines/run_requests.py``, one row each; a server's own worker leaves these to
+dedicated workers, as a build takes whole cores). Every worker polls for work nobody
 holds (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so when a worker dies its leases run out and
 others take its work over within one lease period plus one poll, from the state the database
 holds. A worker told to stop (SIGTERM, Ctrl-C) lets go of its leases at once, so others take
@@ -39,20 +40,20 @@ SERVER_KINDS = ("rollout", "supervise", "schedules", "notify")  # a server's own
 
 
 def _rollout(store: Store, lease: work.Lease, stop: threading.Event) -> None:
-    from shipyard.services import deploy
+    from shipyard.services.deployments import deploy
 
     deployment_id = lease.item.removeprefix("rollout:")
     deploy.run(store, None, deployment_id, lease=lease)
 
 
 def _supervise(store: Store, lease: work.Lease, stop: threading.Event) -> None:
-    from shipyard.services import supervisor
+    from shipyard.services.deployments import supervisor
 
     supervisor.supervise(store, lease, stop)
 
 
 def _run_request(store: Store, lease: work.Lease, stop: threading.Event) -> None:
-    from shipyard.services import run_requests
+    from shipyard.services.pipelines import run_requests
 
     settled = run_requests.run_leased(store, lease)
     if settled is not None:
@@ -82,15 +83,15 @@ def _every(seconds: float, do: Callable[[Store], Any]) -> Callable[..., None]:
 def _apply_schedules(store: Store) -> None:
     from datetime import UTC, datetime
 
-    from shipyard.services import flag_requests
-    from shipyard.services.flag_schedules import apply_due
+    from shipyard.services.flags import flag_requests
+    from shipyard.services.flags.flag_schedules import apply_due
 
     apply_due(store, datetime.now(UTC))
     flag_requests.apply_due(store, datetime.now(UTC))  # approved changes with a time
 
 
 def _deliver(store: Store) -> None:
-    from shipyard.services import notify
+    from shipyard.services.coordination import notify
 
     # The operator's sinks (SHIPYARD_NOTIFY_*), for every project's events; a sink seen for
     # the first time starts from now, not from the log's history.
@@ -128,7 +129,7 @@ class Worker:
                 if kind in self.kinds:
                     work.add(uow.conn, item, kind, "*")
             if "run" in self.kinds:
-                from shipyard.services import run_requests
+                from shipyard.services.pipelines import run_requests
 
                 run_requests.adopt(uow.conn)
 

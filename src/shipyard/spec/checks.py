@@ -37,7 +37,7 @@ def _attempt(found: list[Problem], path: Path_, check: Callable[..., Any], *args
 def _pipeline(spec: Spec) -> list[Problem]:
     """What `shipyard run` refuses before it starts: cycles, matrices, `if:` conditions."""
     from shipyard.domain.pipeline import graph_problems
-    from shipyard.services.pipeline import job_def
+    from shipyard.services.pipelines.pipeline import job_def
 
     jobs = [job_def(name, job) for name, job in spec.pipeline.jobs.items()]
     found: list[Problem] = []
@@ -53,7 +53,7 @@ def _pipeline(spec: Spec) -> list[Problem]:
 def _environments(spec: Spec) -> list[Problem]:
     """What `shipyard deploy` refuses: targets, strategies, gates and what they combine."""
     from shipyard.domain.gates import parse_policy
-    from shipyard.services import deploy_plan
+    from shipyard.services.deployments import deploy_plan
 
     found: list[Problem] = []
     for name, env in spec.environments.items():
@@ -70,7 +70,7 @@ def _environments(spec: Spec) -> list[Problem]:
 def _analyses(spec: Spec) -> list[Problem]:
     """What a rollout's analysis refuses: no limit, Prometheus without an address, a query on
     the built-in provider."""
-    from shipyard.services.rollout_analysis import check_template
+    from shipyard.services.deployments.rollout_analysis import check_template
 
     found: list[Problem] = []
     for name, template in spec.analysis.items():
@@ -85,7 +85,8 @@ def _release(spec: Spec) -> list[Problem]:
     found: list[Problem] = []
     for i, freeze in enumerate(spec.release.freezes):
         where: Path_ = ("release", "freezes", i)
-        definition = freeze.model_dump(exclude_none=True)  # as services/freezes.py reads it
+        # as services/coordination/freezes.py reads it
+        definition = freeze.model_dump(exclude_none=True)
         # Each field alone first, so that every bad one is named; then the window as a whole.
         ok = all(
             [

@@ -377,7 +377,7 @@ def _registry_url(value: Any) -> Any:
 
 
 class PublishTarget(Model):
-    """A registry `shipyard release` publishes artifacts to (services/publish.py)."""
+    """A registry `shipyard release` publishes artifacts to (services/releases/publish.py)."""
 
     type: Literal["pypi", "npm", "oci"]
     name: Name | None = None  # default: the type; `artifacts push --to NAME`

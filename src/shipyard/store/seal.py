@@ -10,7 +10,7 @@ A MAC rather than an Ed25519 signature because `shipyard run` appends events bef
 anything heavy (store/runlog.py): HMAC-SHA-256 is in the standard library and costs
 microseconds, where loading the signature library costs tens of milliseconds. The seal key is
 derived from the Ed25519 seed, so there is still one secret to protect; signatures anyone can
-check with the public key are the checkpoints (services/audit.py).
+check with the public key are the checkpoints (services/compliance/audit.py).
 
 Standard library only, and the key file is read without the cryptography package: an Ed25519
 PKCS#8 PEM holds the 32-byte seed as the OCTET STRING at its end (RFC 8410).

@@ -209,7 +209,7 @@ class LocalExecutor:
 
     def output(self, settle_s: float = 0.1) -> dict[str, bytes]:
         """What each running step wrote since the last call, masked, up to its last full line:
-        for a live view of the run (services/pipeline_live.py).
+        for a live view of the run (services/pipelines/pipeline_live.py).
 
         A spawner runs the oldest attempt it holds and reuses one log file for the next. It
         empties the file, then reports the end, then starts the next attempt: bytes read while

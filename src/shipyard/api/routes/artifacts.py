@@ -15,8 +15,8 @@ from shipyard.domain.filenames import safe_basename
 from shipyard.domain.inputs import media_type_problem
 from shipyard.domain.provenance import BuildInfo
 from shipyard.errors import InputError
-from shipyard.services import artifacts as svc
 from shipyard.services import projects, specs
+from shipyard.services.releases import artifacts as svc
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 

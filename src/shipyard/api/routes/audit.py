@@ -11,7 +11,7 @@ from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.domain.signednote import MAX_NOTE_BYTES
 from shipyard.errors import NotFound
-from shipyard.services import audit
+from shipyard.services.compliance import audit
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 

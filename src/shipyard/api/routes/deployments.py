@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
-from shipyard.services import deploy as svc
-from shipyard.services import environments as env_svc
+from shipyard.services.deployments import deploy as svc
+from shipyard.services.deployments import environments as env_svc
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 
@@ -71,7 +71,8 @@ def history(
 def deploy(
     body: DeployBody, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    from shipyard.services import checkouts, gates
+    from shipyard.services import checkouts
+    from shipyard.services.compliance import gates
 
     spec = _spec(store, p, Permission.DEPLOY, project, body.environment)
     create = partial(

@@ -14,7 +14,7 @@ from shipyard.api.deps import StoreDep, require
 from shipyard.api.routes.flags import _need, _scope
 from shipyard.domain.access import Permission, reaches_environment
 from shipyard.identity import of_principal
-from shipyard.services import flag_requests
+from shipyard.services.flags import flag_requests
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 

@@ -12,16 +12,14 @@ from pydantic import BaseModel, Field
 from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission, reaches_environment
 from shipyard.errors import InputError, NotFound
-from shipyard.services import (
-    checkouts,
+from shipyard.services import checkouts, projects, specs
+from shipyard.services.flags import (
     flag_schedules,
     flag_segments,
     flag_strategies,
     flags,
     flags_client,
     flags_lifecycle,
-    projects,
-    specs,
 )
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
@@ -385,7 +383,7 @@ def apply_schedules(
     """Apply what is due now in the project (the server also does so every 30 seconds)."""
     from datetime import UTC, datetime
 
-    from shipyard.services import flag_requests
+    from shipyard.services.flags import flag_requests
 
     chosen, _ = _scope(who, project, None, Permission.FLAGS, store, db=store)
     now = datetime.now(UTC)

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from shipyard.errors import Forbidden, InputError, ShipyardError
-from shipyard.services import flags_client, flags_frontend
-from shipyard.services.flags_client import ClientPrincipal
+from shipyard.services.flags import flags_client, flags_frontend
+from shipyard.services.flags.flags_client import ClientPrincipal
 
 router = APIRouter()
 ALLOW_METHODS = "GET, POST, OPTIONS"

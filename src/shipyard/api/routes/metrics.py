@@ -12,7 +12,10 @@ from pydantic import BaseModel
 from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.identity import of_principal
-from shipyard.services import builds, incidents, metrics, projects, promexport
+from shipyard.services import projects
+from shipyard.services.coordination import incidents
+from shipyard.services.metrics import metrics, promexport
+from shipyard.services.pipelines import builds
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 

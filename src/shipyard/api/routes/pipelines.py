@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
-from shipyard.services import pipeline_history
+from shipyard.services.pipelines import pipeline_history
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 
@@ -61,7 +61,7 @@ def logs(run_id: int, job: str, who: Principal = Reader, store: Store = StoreDep
 @router.get("/{run_id}/live")
 def live(run_id: int, who: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
     """The steps a running run has started and not yet recorded."""
-    from shipyard.services import pipeline_live
+    from shipyard.services.pipelines import pipeline_live
 
     who.require(Permission.READ, pipeline_history.show_run(store, run_id)["project"])
     return pipeline_live.index(store, run_id)
@@ -73,7 +73,7 @@ async def log_stream(
 ) -> StreamingResponse:
     """Server-sent events: ``chunk`` (``{"text"}``) as the step prints, masked, then ``final``
     (``{"log", "status"}``, the stored log) when it is recorded."""
-    from shipyard.services import pipeline_live
+    from shipyard.services.pipelines import pipeline_live
 
     run = await run_in_threadpool(pipeline_history.show_run, store, run_id)
     who.require(Permission.READ, run["project"])

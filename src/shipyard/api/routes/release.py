@@ -120,7 +120,7 @@ def list_freezes(
     p: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import freezes
+    from shipyard.services.coordination import freezes
 
     return freezes.list_freezes(store, _spec(store, p, project=project), _now())
 
@@ -129,7 +129,7 @@ def list_freezes(
 def add_freeze(
     body: FreezeIn, project: str | None = None, p: Principal = Admin, store: Store = StoreDep
 ) -> dict[str, Any]:
-    from shipyard.services import freezes
+    from shipyard.services.coordination import freezes
 
     return freezes.add(store, _spec(store, p, Permission.ADMIN, project), body.model_dump(), p.name)
 
@@ -138,7 +138,7 @@ def add_freeze(
 def remove_freeze(
     name: str, project: str | None = None, p: Principal = Admin, store: Store = StoreDep
 ) -> dict[str, Any]:
-    from shipyard.services import freezes
+    from shipyard.services.coordination import freezes
 
     return freezes.remove(store, _spec(store, p, Permission.ADMIN, project), name, p.name)
 
@@ -151,8 +151,8 @@ def freeze_status(
     p: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import freezes
-    from shipyard.services.coordination import parse_at
+    from shipyard.services.coordination import freezes
+    from shipyard.services.coordination.coordination import parse_at
 
     return freezes.status(store, _spec(store, p, project=project), parse_at(at), env)
 
@@ -164,7 +164,7 @@ def calendar_ics(
     p: Principal = Reader,
     store: Store = StoreDep,
 ) -> PlainTextResponse:
-    from shipyard.services import freezes
+    from shipyard.services.coordination import freezes
 
     text = freezes.ical(store, _spec(store, p, project=project), _now(), weeks)
     return PlainTextResponse(text, media_type="text/calendar")
@@ -177,8 +177,8 @@ def train_status(
     p: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import trains
-    from shipyard.services.coordination import parse_at
+    from shipyard.services.coordination import trains
+    from shipyard.services.coordination.coordination import parse_at
 
     return trains.status(store, _spec(store, p, project=project), parse_at(at))
 
@@ -187,7 +187,8 @@ def train_status(
 def train_cut(
     body: CutIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    from shipyard.services import checkouts, trains
+    from shipyard.services import checkouts
+    from shipyard.services.coordination import trains
 
     spec = _spec(store, p, Permission.DEPLOY, project)
     with _repository(store, spec) as root:
@@ -202,7 +203,7 @@ def train_ship(
     """Answers once the candidate is live everywhere (200) or has stopped (409, with where and
     why in ``details``); rollouts run inside the request, so give it a long timeout."""
     from shipyard.errors import Refused
-    from shipyard.services import trains
+    from shipyard.services.coordination import trains
 
     spec = _spec(store, p, Permission.DEPLOY, project)
     version = body.version
@@ -225,7 +226,7 @@ def train_approve_pick(
     p: Principal = Approver,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import trains
+    from shipyard.services.coordination import trains
 
     spec = _spec(store, p, Permission.APPROVE, project)
     with _repository(store, spec) as root:
@@ -242,7 +243,8 @@ def train_pick(
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import checkouts, trains
+    from shipyard.services import checkouts
+    from shipyard.services.coordination import trains
 
     spec = _spec(store, p, Permission.DEPLOY, project)
     with _repository(store, spec) as root:
@@ -257,7 +259,8 @@ def hotfix_start(
     body: HotfixIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
     """Creates ``hotfix/VERSION`` in the project's repository, without checking it out."""
-    from shipyard.services import checkouts, hotfix
+    from shipyard.services import checkouts
+    from shipyard.services.coordination import hotfix
 
     spec = _spec(store, p, Permission.DEPLOY, project)
     with _repository(store, spec) as root:
@@ -277,8 +280,8 @@ def gates(
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     from shipyard.errors import InputError
-    from shipyard.services import gates as svc
-    from shipyard.services.coordination import parse_at
+    from shipyard.services.compliance import gates as svc
+    from shipyard.services.coordination.coordination import parse_at
 
     spec = _spec(store, p, project=project)
     version = version or svc.default_version(store, spec, env)
@@ -297,7 +300,7 @@ def gates(
 def approve(
     body: ApprovalIn, project: str | None = None, p: Principal = Approver, store: Store = StoreDep
 ) -> dict[str, Any]:
-    from shipyard.services import approvals
+    from shipyard.services.compliance import approvals
 
     spec = _spec(store, p, Permission.APPROVE, project)
     return approvals.approve(
@@ -311,7 +314,7 @@ def list_locks(
     p: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import locks
+    from shipyard.services.coordination import locks
 
     return {"locks": locks.list_locks(store, _spec(store, p, project=project).project, _now())}
 
@@ -324,7 +327,7 @@ def lock(
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import locks
+    from shipyard.services.coordination import locks
 
     spec = _spec(store, p, Permission.DEPLOY, project)
     return locks.lock(store, spec, env, p.name, body.reason, _now(), _ttl(body.ttl))
@@ -338,7 +341,7 @@ def unlock(
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import locks
+    from shipyard.services.coordination import locks
 
     return locks.unlock(
         store, _spec(store, p, Permission.DEPLOY, project), env, p.name, _now(), force=force
@@ -351,7 +354,7 @@ def list_break_glass(
     p: Principal = Reader,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import breakglass
+    from shipyard.services.coordination import breakglass
 
     return {"overrides": breakglass.list_overrides(store, _spec(store, p, project=project).project)}
 
@@ -360,7 +363,7 @@ def list_break_glass(
 def request_break_glass(
     body: BreakGlassIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
 ) -> dict[str, Any]:
-    from shipyard.services import breakglass
+    from shipyard.services.coordination import breakglass
 
     spec = _spec(store, p, Permission.DEPLOY, project)
     return breakglass.request(
@@ -380,7 +383,7 @@ def request_break_glass(
 def approve_break_glass(
     override_id: str, project: str | None = None, p: Principal = Approver, store: Store = StoreDep
 ) -> dict[str, Any]:
-    from shipyard.services import breakglass
+    from shipyard.services.coordination import breakglass
 
     return breakglass.approve(
         store, _spec(store, p, Permission.APPROVE, project), override_id, p.name, _now()
@@ -395,7 +398,7 @@ def review_break_glass(
     p: Principal = Deployer,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    from shipyard.services import breakglass
+    from shipyard.services.coordination import breakglass
 
     spec = _spec(store, p, Permission.DEPLOY, project)
     return breakglass.review(store, spec, override_id, p.name, body.notes)
@@ -412,7 +415,7 @@ def status_page(
 ) -> HTMLResponse:
     """One project's page: ``?project=NAME``, or the server's only project."""
     from shipyard.api.throttle import Cached
-    from shipyard.services import status_page as page
+    from shipyard.services.coordination import status_page as page
 
     request.app.state.status_limiter.check(request.client.host if request.client else "")
     spec = _spec(store, project=project)  # an unknown name is refused before it is cached

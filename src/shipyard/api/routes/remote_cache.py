@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shipyard.domain import remote_cache as rc
 from shipyard.domain.access import Permission
 from shipyard.errors import ShipyardError
-from shipyard.services.remote_cache import BlobTooLarge, RemoteCache
+from shipyard.services.pipelines.remote_cache import BlobTooLarge, RemoteCache
 
 PREFIX = "/cache/"
 

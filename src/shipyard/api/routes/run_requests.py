@@ -1,5 +1,5 @@
 """Runs started by events: queue a run of a commit, a repository's settings, the git hosts'
-webhooks (services/run_requests.py)."""
+webhooks (services/pipelines/run_requests.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
-from shipyard.services import run_requests
+from shipyard.services.pipelines import run_requests
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
 

@@ -25,8 +25,8 @@ from fastapi import APIRouter, Body, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from shipyard.api.deps import StoreDep
-from shipyard.services import flags, flags_client
-from shipyard.services.flags_client import ClientPrincipal
+from shipyard.services.flags import flags, flags_client
+from shipyard.services.flags.flags_client import ClientPrincipal
 from shipyard.store.uow import Store
 
 router = APIRouter()

@@ -1,5 +1,5 @@
 """Audit: the event log, filterable; each event's inclusion proof to download; the newest
-signed checkpoint; the DORA chart and the build chart (services/charts.py)."""
+signed checkpoint; the DORA chart and the build chart (services/metrics/charts.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, Response
 
 from shipyard.api.routes import audit as api
-from shipyard.services import audit
+from shipyard.services.compliance import audit
 from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)
@@ -75,7 +75,7 @@ def sign_checkpoint(ctx: Ctx = Depends(form_ctx)) -> Response:
 def dora_chart(ctx: Ctx = Depends(page_ctx)) -> Response:
     """The status page's DORA chart (12 weeks, production), made at most once a minute."""
     from shipyard.api.throttle import Cached
-    from shipyard.services.status_page import delivery_chart
+    from shipyard.services.coordination.status_page import delivery_chart
 
     state = ctx.request.app.state
     if not hasattr(state, "dora_charts"):
@@ -95,8 +95,8 @@ def builds_chart(ctx: Ctx = Depends(page_ctx)) -> Response:
     """Build time and cache hit rate per day over two weeks, from the figures of
     GET /api/v1/metrics/builds, made at most once a minute like the DORA chart."""
     from shipyard.api.throttle import Cached
-    from shipyard.services import builds
-    from shipyard.services.charts import builds_svg
+    from shipyard.services.metrics.charts import builds_svg
+    from shipyard.services.pipelines import builds
 
     state = ctx.request.app.state
     if not hasattr(state, "build_charts"):

@@ -13,7 +13,8 @@ from shipyard.api.routes import flags as api
 from shipyard.domain.access import Permission
 from shipyard.domain.flags import KNOWN_OPERATORS
 from shipyard.errors import InputError
-from shipyard.services import audit, flag_segments, flags
+from shipyard.services.compliance import audit
+from shipyard.services.flags import flag_segments, flags
 from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)

@@ -7,8 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from shipyard.services import deploy, freezes, locks, pipeline_history, trains
-from shipyard.services import environments as env_svc
+from shipyard.services.coordination import freezes, locks, trains
+from shipyard.services.deployments import deploy
+from shipyard.services.deployments import environments as env_svc
+from shipyard.services.pipelines import pipeline_history
 from shipyard.web.page import Ctx, WebRoute, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)

@@ -11,7 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from shipyard.api.routes import release as api
 from shipyard.errors import ShipyardError
-from shipyard.services import artifacts, audit, breakglass, release
+from shipyard.services.compliance import audit
+from shipyard.services.coordination import breakglass
+from shipyard.services.releases import artifacts, release
 from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from shipyard.domain.access import Permission
 from shipyard.errors import InputError, NotFound
-from shipyard.services import deploy
-from shipyard.services import environments as env_svc
+from shipyard.services.deployments import deploy
+from shipyard.services.deployments import environments as env_svc
 from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
 
 router = APIRouter(route_class=WebRoute)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shipyard.domain.access import Permission
 from shipyard.errors import ShipyardError
-from shipyard.services import pipeline_history, pipeline_live
+from shipyard.services.pipelines import pipeline_history, pipeline_live
 from shipyard.web.dag import columns
 from shipyard.web.page import Ctx, WebRoute, page_ctx, render
 
@@ -33,7 +33,7 @@ def _needs(ctx: Ctx, run: dict[str, Any]) -> dict[str, tuple[str, ...]]:
     if ctx.spec is None or ctx.spec.project != run["project"]:
         return {}
     from shipyard.domain.pipeline import build_graph
-    from shipyard.services.pipeline import select_jobs
+    from shipyard.services.pipelines.pipeline import select_jobs
 
     try:
         graph = build_graph(select_jobs(ctx.spec, run["jobs"] or None))

@@ -1,0 +1,204 @@
+"""Freeze windows: the ones in shipyard.yaml plus ones added at runtime, and what they say now."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from shipyard.domain import calendar
+from shipyard.errors import Conflict, InputError, NotFound
+from shipyard.services.coordination.coordination import iso
+from shipyard.store.append import utcnow
+from shipyard.store.release import release_freezes
+from shipyard.store.uow import Store, UnitOfWork
+
+
+def _spec_definitions(spec: Any) -> list[dict[str, Any]]:
+    return [f.model_dump(exclude_none=True) for f in spec.release.freezes]
+
+
+def _stored(uow: UnitOfWork, project: str) -> list[dict[str, Any]]:
+    rows = uow.conn.execute(
+        select(release_freezes).where(release_freezes.c.project == project)
+    ).all()
+    return [
+        {**json.loads(r.definition), "created_by": r.created_by, "created_at": r.created_at}
+        for r in rows
+    ]
+
+
+def definitions(store: Store, spec: Any) -> list[dict[str, Any]]:
+    """Every window with where it comes from: ``spec`` or ``runtime``."""
+    with store.read() as uow:
+        stored = _stored(uow, spec.project)
+    return [{**d, "source": "spec"} for d in _spec_definitions(spec)] + [
+        {**d, "source": "runtime"} for d in stored
+    ]
+
+
+def windows(store: Store, spec: Any) -> list[calendar.FreezeWindow]:
+    return [calendar.freeze_from_spec(d) for d in definitions(store, spec)]
+
+
+def _window_dict(d: dict[str, Any]) -> dict[str, Any]:
+    w = calendar.freeze_from_spec(d)
+    return {
+        "name": w.name,
+        "source": d["source"],
+        "describe": w.describe(),
+        "environments": list(w.environments),
+        "timezone": w.timezone,
+        "reason": w.reason,
+        "definition": {
+            k: str(v) for k, v in d.items() if k not in ("source", "created_by", "created_at")
+        },
+    }
+
+
+def list_freezes(store: Store, spec: Any, now: datetime, upcoming: int = 3) -> dict[str, Any]:
+    defs = definitions(store, spec)
+    ws = [calendar.freeze_from_spec(d) for d in defs]
+    nxt = calendar.next_windows(ws, now, upcoming * max(len(ws), 1))
+    return {
+        "freezes": [_window_dict(d) for d in defs],
+        "next": [_occurrence(o) for o in nxt[:upcoming]],
+    }
+
+
+def _occurrence(o: calendar.FreezeOccurrence) -> dict[str, Any]:
+    return {"name": o.window.name, "start": iso(o.start), "end": iso(o.end)}
+
+
+def add(store: Store, spec: Any, definition: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Store a runtime window after checking it the way shipyard.yaml's windows are checked."""
+    name = str(definition.get("name") or "")
+    if not name:
+        raise InputError("a freeze needs a name", "pass a NAME", code="freeze-invalid")
+    clean = {k: v for k, v in definition.items() if v not in (None, "", [], ())}
+    window = calendar.freeze_from_spec(clean)  # raises cron-invalid, freeze-invalid, ...
+    if name in {d["name"] for d in _spec_definitions(spec)}:
+        raise Conflict(
+            f"freeze '{name}' is defined in shipyard.yaml",
+            "choose another name",
+            code="freeze-exists",
+        )
+    with store.begin() as uow:
+        exists = uow.conn.execute(
+            select(release_freezes.c.name).where(
+                release_freezes.c.project == spec.project, release_freezes.c.name == name
+            )
+        ).first()
+        if exists is not None:
+            raise Conflict(
+                f"freeze '{name}' already exists",
+                f"remove it first with `shipyard freeze remove {name}`",
+                code="freeze-exists",
+            )
+        uow.conn.execute(
+            release_freezes.insert(),
+            {
+                "project": spec.project,
+                "name": name,
+                "definition": json.dumps(clean, default=str, sort_keys=True),
+                "created_by": actor,
+                "created_at": utcnow(),
+            },
+        )
+        uow.events.append(
+            "freeze.added",
+            f"freeze:{name}",
+            actor,
+            {
+                "definition": {k: str(v) for k, v in clean.items()},
+                "describe": window.describe(),
+            },
+            project=spec.project,
+        )
+    _notify(store, spec)
+    return {"name": name, "describe": window.describe(), "source": "runtime"}
+
+
+def remove(store: Store, spec: Any, name: str, actor: str) -> dict[str, Any]:
+    if name in {d["name"] for d in _spec_definitions(spec)}:
+        raise InputError(
+            f"freeze '{name}' is defined in shipyard.yaml",
+            "remove it from release.freezes in shipyard.yaml",
+            code="freeze-in-spec",
+        )
+    with store.begin() as uow:
+        result = uow.conn.execute(
+            delete(release_freezes).where(
+                release_freezes.c.project == spec.project, release_freezes.c.name == name
+            )
+        )
+        if result.rowcount == 0:
+            raise NotFound(
+                f"no runtime freeze named '{name}'",
+                "list them with `shipyard freeze list`",
+                code="freeze-not-found",
+            )
+        uow.events.append("freeze.removed", f"freeze:{name}", actor, {}, project=spec.project)
+    _notify(store, spec)
+    return {"name": name, "removed": True}
+
+
+def _local(at: datetime, tz: str) -> str:
+    return at.astimezone(calendar.zone(tz)).strftime("%A %Y-%m-%d %H:%M")
+
+
+def status(store: Store, spec: Any, at: datetime, env: str | None = None) -> dict[str, Any]:
+    """Is ``env`` (or any environment) frozen at ``at``, by which window, until when."""
+    st = calendar.is_frozen(windows(store, spec), at, env, spec.project)
+    out: dict[str, Any] = {
+        "at": iso(at),
+        "environment": env,
+        "frozen": st.frozen,
+        "window": st.window.name if st.window else None,
+        "until": iso(st.until) if st.until else None,
+        "active": [_occurrence(o) for o in st.active],
+    }
+    if st.frozen and st.window is not None and st.until is not None:
+        tz = st.window.timezone
+        out["message"] = f"frozen by {st.window.name} until {_local(st.until, tz)} {tz}"
+    elif st.frozen and st.window is not None:
+        out["message"] = f"frozen by {st.window.name}, with no end: its stretches leave no gap"
+    else:
+        out["message"] = "not frozen"
+    return out
+
+
+def gate_status(store: Store, spec: Any, env: str, at: datetime) -> Any:
+    from shipyard.domain.gates import FreezeStatus
+
+    st = calendar.is_frozen(windows(store, spec), at, env, spec.project)
+    return FreezeStatus(st.frozen, st.window.name if st.window else None, st.until)
+
+
+def ical(store: Store, spec: Any, now: datetime, weeks: int = 26) -> str:
+    """Trains and freezes of the coming ``weeks`` as an iCalendar file."""
+    from datetime import timedelta
+
+    ws = windows(store, spec)
+    horizon = now + timedelta(weeks=weeks)
+    occs = [o for o in calendar.next_windows(ws, now, 200) if o.start < horizon]
+    trains: list[calendar.Train] = []
+    if spec.release.train is not None:
+        schedule = train_schedule(spec)
+        count = max(1, weeks // schedule.every_weeks)
+        plan = calendar.train_plan(schedule, now, count, freezes=ws)
+        trains = [t for t in (plan.current, *plan.upcoming) if t is not None]
+    return calendar.to_ical(stamp=now, freezes=occs, trains=trains, name=f"{spec.project} releases")
+
+
+def train_schedule(spec: Any) -> calendar.TrainSchedule:
+    schedule: calendar.TrainSchedule = spec.release.train.schedule()
+    return schedule
+
+
+def _notify(store: Store, spec: Any) -> None:
+    from shipyard.services.coordination import notify
+
+    notify.dispatch(store, spec)

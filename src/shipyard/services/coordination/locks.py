@@ -1,0 +1,130 @@
+"""Deploy locks: one holder per environment, with a reason and an optional time limit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from shipyard.errors import Conflict, NotFound, Refused
+from shipyard.services.coordination.coordination import environment, iso, parse_ts
+from shipyard.store.release import release_locks
+from shipyard.store.uow import Store, UnitOfWork
+
+
+def _row(uow: UnitOfWork, project: str, env: str, now: datetime) -> Any | None:
+    row = uow.conn.execute(
+        select(release_locks).where(
+            release_locks.c.project == project, release_locks.c.environment == env
+        )
+    ).first()
+    if row is None:
+        return None
+    expires = parse_ts(row.expires_at)
+    # An expired lock no longer blocks anyone; it is replaced on the next lock.
+    return None if expires is not None and expires <= now else row
+
+
+def _as_dict(row: Any) -> dict[str, Any]:
+    return {
+        "environment": row.environment,
+        "held_by": row.held_by,
+        "reason": row.reason,
+        "since": row.created_at,
+        "expires_at": row.expires_at,
+    }
+
+
+def current(store: Store, project: str, env: str, now: datetime) -> dict[str, Any] | None:
+    with store.read() as uow:
+        row = _row(uow, project, env, now)
+    return _as_dict(row) if row is not None else None
+
+
+def list_locks(store: Store, project: str, now: datetime) -> list[dict[str, Any]]:
+    with store.read() as uow:
+        envs = (
+            uow.conn.execute(
+                select(release_locks.c.environment).where(release_locks.c.project == project)
+            )
+            .scalars()
+            .all()
+        )
+        rows = [r for e in envs if (r := _row(uow, project, e, now)) is not None]
+    return [_as_dict(r) for r in rows]
+
+
+def lock(
+    store: Store,
+    spec: Any,
+    env: str,
+    holder: str,
+    reason: str,
+    now: datetime,
+    ttl: timedelta | None = None,
+) -> dict[str, Any]:
+    environment(spec, env)
+    if not reason.strip():
+        from shipyard.errors import InputError
+
+        raise InputError("a lock needs a reason", "pass --reason", code="lock-reason-missing")
+    with store.begin() as uow:
+        row = _row(uow, spec.project, env, now)
+        if row is not None and row.held_by != holder:
+            raise Conflict(
+                f"{env} is locked by {row.held_by}: {row.reason}",
+                "ask them to unlock it, or wait for the lock to expire",
+                code="lock-held",
+            )
+        uow.conn.execute(
+            delete(release_locks).where(
+                release_locks.c.project == spec.project, release_locks.c.environment == env
+            )
+        )
+        values = {
+            "project": spec.project,
+            "environment": env,
+            "held_by": holder,
+            "reason": reason,
+            "created_at": iso(now),
+            "expires_at": iso(now + ttl) if ttl else None,
+        }
+        uow.conn.execute(release_locks.insert(), values)
+        uow.events.append(
+            "lock.acquired",
+            f"lock:{env}",
+            holder,
+            {"environment": env, "reason": reason, "expires_at": values["expires_at"]},
+            project=spec.project,
+        )
+    return {k: v for k, v in values.items() if k != "project"} | {"since": values["created_at"]}
+
+
+def unlock(
+    store: Store, spec: Any, env: str, actor: str, now: datetime, *, force: bool = False
+) -> dict[str, Any]:
+    environment(spec, env)
+    with store.begin() as uow:
+        row = _row(uow, spec.project, env, now)
+        if row is None:
+            raise NotFound(f"{env} is not locked", "nothing to unlock", code="lock-not-found")
+        if row.held_by != actor and not force:
+            raise Refused(
+                f"{env} is locked by {row.held_by}, not by {actor}",
+                "only the holder unlocks; pass --force to take it off (recorded)",
+                code="lock-not-yours",
+            )
+        uow.conn.execute(
+            delete(release_locks).where(
+                release_locks.c.project == spec.project, release_locks.c.environment == env
+            )
+        )
+        uow.events.append(
+            "lock.released",
+            f"lock:{env}",
+            actor,
+            {"environment": env, "held_by": row.held_by, "forced": row.held_by != actor},
+            project=spec.project,
+        )
+    return {"environment": env, "unlocked": True}

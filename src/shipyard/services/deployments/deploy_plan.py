@@ -1,0 +1,381 @@
+"""From shipyard.yaml to a rollout: the target an environment inherits, its strategy as the
+domain's state machine, its configuration layered over the base with secrets resolved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shipyard.domain import rollout as r
+from shipyard.errors import InputError
+
+
+class TargetMissing(InputError):
+    code = "target-missing"
+    default_hint = "give the environment (or one it promotes from) a `target:`"
+
+
+class AnalysisUnknown(InputError):
+    code = "analysis-unknown"
+
+
+class SecretMissing(InputError):
+    code = "secret-missing"
+
+
+def target_of(spec: Any, env: str) -> Any:
+    """The environment's target, or the nearest one up its ``promote_from`` chain."""
+    seen: list[str] = []
+    name: str | None = env
+    while name is not None and name not in seen:
+        seen.append(name)
+        e = spec.environments.get(name)
+        if e is None:
+            break
+        if e.target is not None:
+            return e.target
+        name = e.promote_from
+    raise TargetMissing(f"environment '{env}' has no target, nor does any it promotes from")
+
+
+def _template(spec: Any, name: str, where: str) -> Any:
+    t = spec.analysis.get(name)
+    if t is None:
+        known = ", ".join(spec.analysis) or "none"
+        raise AnalysisUnknown(
+            f"{where} names analysis '{name}', which is not defined",
+            f"define it under `analysis:` in shipyard.yaml (known: {known})",
+        )
+    return t
+
+
+def _analysis(spec: Any, name: str, duration: float | None, where: str) -> r.AnalysisStep:
+    t = _template(spec, name, where)
+    # duration: 0 reaches the step, which refuses it; only a missing one means one interval.
+    return r.AnalysisStep(name, duration if duration is not None else max(t.interval, 1.0))
+
+
+def _bg_analysis(spec: Any, name: str, duration: float | None, where: str) -> r.AnalysisStep:
+    """A blue-green analysis: ``duration`` if set, else three intervals, so a preview with
+    little traffic has time to be measured (one interval could only say "too few")."""
+    t = _template(spec, name, where)
+    return _analysis(spec, name, duration if duration is not None else 3 * t.interval, where)
+
+
+Key = tuple[str | int, ...]  # a path under environments.ENV
+Report = Callable[[Key, InputError], None]
+
+
+def strategy_of(
+    spec: Any, env: str, target: Any = None, report: Report | None = None
+) -> r.Strategy:
+    """The environment's strategy as ``domain.rollout`` takes it (for ``target``, by default
+    the one the environment inherits). With ``report``, a step or wave that cannot be built is
+    reported and stood in for, so that the rest is still checked."""
+    e = spec.environments[env]
+    target = target or target_of(spec, env)
+    n = target.instances
+    s = e.strategy
+    kind = s.kind
+
+    def part(key: Key, stand_in: Any, build: Callable[..., Any], *args: Any) -> Any:
+        if report is None:
+            return build(*args)
+        try:
+            return build(*args)
+        except InputError as exc:
+            report(("strategy", *key), exc)
+            return stand_in
+
+    # Canary states its own deadline; elsewhere a pool gets as long as readiness allows.
+    readiness = target.readiness.timeout if target.type == "process" else 600.0
+    common: dict[str, Any] = {
+        "instances": n,
+        "progress_deadline": max(readiness, 1.0),
+        "on_failure": r.OnFailure(e.on_failure),
+    }
+    if kind == "rolling":
+        return r.Rolling(
+            **common, max_surge=s.rolling.max_surge, max_unavailable=s.rolling.max_unavailable
+        )
+    if kind == "blue-green":
+        bg = s.blue_green
+        where = f"environments.{env}.strategy.blue-green"
+        pre, post = (
+            part(("blue-green", key), None, _bg_analysis, spec, name, bg.analysis_duration, where)
+            if name
+            else None
+            for key, name in (
+                ("pre_promotion_analysis", bg.pre_promotion_analysis),
+                ("post_promotion_analysis", bg.post_promotion_analysis),
+            )
+        )
+        header = (
+            part(("blue-green", "preview_header"), None, r.HeaderMatch.parse, bg.preview_header)
+            if bg.preview_header
+            else None
+        )
+        return r.BlueGreen(
+            **common,
+            auto_promote=bg.auto_promote,
+            promotion_delay=bg.promotion_delay,
+            pre_promotion_analysis=pre,
+            post_promotion_analysis=post,
+            scale_down_delay=bg.scale_down_delay,
+            preview_header=header,
+            preview_port=bg.preview_port,
+            mirror=bg.mirror,
+        )
+    if kind == "canary":
+        steps = [
+            part(("canary", "steps", i), r.PauseStep(None), _canary_step, spec, env, st)
+            for i, st in enumerate(s.canary.steps)
+        ]
+        common["progress_deadline"] = s.canary.progress_deadline
+        return r.Canary(**common, steps=tuple(steps))
+    if kind == "rings":
+        waves = [
+            part(("rings", "waves", i), r.Wave(w.name, None, 0), _wave, spec, env, w)
+            for i, w in enumerate(s.rings.waves)
+        ]
+        return r.Rings(**common, waves=tuple(waves))
+    return r.Recreate(**common)
+
+
+def _canary_step(spec: Any, env: str, st: Any) -> r.CanaryStep:
+    if st.weight is not None:
+        return r.WeightStep(st.weight)
+    if st.pause is not None:
+        return r.PauseStep(None if st.pause == "until-promoted" else st.pause)
+    return _analysis(spec, st.analysis, st.duration, f"environments.{env}.strategy.canary")
+
+
+def _wave(spec: Any, env: str, w: Any) -> r.Wave:
+    extra: tuple[r.CanaryStep, ...] = (
+        (_analysis(spec, w.analysis, w.duration, f"environments.{env}.rings"),)
+        if w.analysis
+        else ()
+    )
+    if w.pause is not None:
+        extra += (r.PauseStep(None if w.pause == "until-promoted" else w.pause),)
+    header = r.HeaderMatch.parse(w.header) if w.header else None
+    return r.Wave(w.name, header, w.weight, extra)
+
+
+HOOK_FIELDS = ("deploy", "set_weight", "health", "promote", "rollback", "stop")
+
+
+def hooks_of(target: Any) -> dict[str, str]:
+    """The hooks a command target defines."""
+    return {h: getattr(target, h) for h in HOOK_FIELDS if getattr(target, h)}
+
+
+def check(spec: Any, env: str) -> tuple[Any, r.Strategy]:
+    """The environment's target and strategy, or the first reason a deploy cannot use them."""
+    found = problems(spec, env, templates=True)
+    if found:
+        raise found[0][1]
+    return target_of(spec, env), strategy_of(spec, env)
+
+
+Problem = tuple[Key, InputError]
+
+
+def problems(spec: Any, env: str, *, templates: bool = False) -> list[Problem]:
+    """Every reason a deploy of ``env`` would be refused by its settings alone, each with the
+    key under ``environments.ENV`` it is about. ``templates`` adds the analysis templates the
+    strategy uses (`shipyard validate` checks every template where it is defined instead).
+    """
+    from shipyard.services.deployments import rollout_analysis
+
+    found: list[Problem] = []
+
+    def attempt(key: Key, check: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return check(*args, **kwargs)
+        except InputError as exc:
+            found.append((key, exc))
+            return None
+
+    target = attempt((), target_of, spec, env)
+    if target is None:
+        return found
+    if target.type == "process":
+        from shipyard.adapters.targets import process
+
+        attempt(("target", "command"), process.check, target.command, target.readiness.path)
+    else:
+        from shipyard.adapters.targets.command import CommandTarget
+
+        # Unknown {variables} and bad templates fail here.
+        attempt(("target",), CommandTarget, hooks_of(target), environment=env)
+    try:
+        strategy = strategy_of(spec, env, target, lambda key, exc: found.append((key, exc)))
+    except InputError as exc:  # the strategy as a whole; a step or wave it names, if any
+        if "step" in exc.details:
+            found.append((("strategy", "canary", "steps", exc.details["step"]), exc))
+        elif "wave" in exc.details:
+            found.append((("strategy", "rings", "waves", exc.details["wave"]), exc))
+        else:
+            found.append((("strategy",), exc))
+        return found
+    for name in spec.environments[env].watch.analysis:
+        if name not in spec.analysis:
+            known = ", ".join(spec.analysis) or "none"
+            found.append(
+                (
+                    ("watch", "analysis"),
+                    AnalysisUnknown(
+                        f"environments.{env}.watch names analysis '{name}', which is not defined",
+                        f"define it under `analysis:` in shipyard.yaml (known: {known})",
+                    ),
+                )
+            )
+    watched = [n for n in spec.environments[env].watch.analysis if n in spec.analysis]
+    used = list(dict.fromkeys([*_analyses(strategy), *watched]))
+    builtin = sorted(n for n in used if spec.analysis[n].provider == "builtin")
+    where = f"environments.{env}.strategy"
+    if target.type == "command":
+        if isinstance(strategy, r.Rings) and any(w.header for w in strategy.waves):
+            found.append(
+                (
+                    ("strategy",),
+                    InputError(
+                        f"{where}: a command target cannot route by header "
+                        "(rings wave with a header)",
+                        "give each wave a weight, or use a process target behind Shipyard's router",
+                        code="target-unsupported",
+                    ),
+                )
+            )
+        if isinstance(strategy, r.Canary | r.Rings) and not target.set_weight:
+            found.append(
+                (
+                    ("strategy",),
+                    InputError(
+                        f"{where}: a {strategy.type} rollout on a command target needs a "
+                        "set_weight hook",
+                        "add set_weight to the target, e.g. set_weight: ./route.sh {weight}",
+                        code="hook-missing",
+                    ),
+                )
+            )
+        if builtin:
+            found.append(
+                (
+                    ("strategy",),
+                    InputError(
+                        f"{where}: analysis {', '.join(builtin)} reads Shipyard's router, "
+                        "which a command target does not use",
+                        "use provider: prometheus with a query over the platform's metrics",
+                        code="analysis-unsupported",
+                    ),
+                )
+            )
+    elif spec.environments[env].router == "nginx" and builtin:
+        found.append(
+            (
+                ("router",),
+                InputError(
+                    f"environments.{env}: analysis {', '.join(builtin)} reads the built-in "
+                    "router's metrics, and this environment uses nginx",
+                    "use provider: prometheus, or router: builtin",
+                    code="analysis-unsupported",
+                ),
+            )
+        )
+    if isinstance(strategy, r.BlueGreen) and strategy.preview:
+        behind = "a command target" if target.type == "command" else None
+        if spec.environments[env].router == "nginx":
+            behind = "router: nginx"
+        if behind:
+            found.append(
+                (
+                    ("strategy", "blue-green"),
+                    InputError(
+                        f"{where}: preview_port and mirror need Shipyard's built-in router, "
+                        f"and this environment uses {behind}",
+                        "use preview_header for the preview, or router: builtin",
+                        code="router-unsupported",
+                    ),
+                )
+            )
+    if templates:
+        for name in used:
+            template = spec.analysis[name].model_dump()
+            attempt(("strategy",), rollout_analysis.check_template, template)
+    return found
+
+
+def _analyses(strategy: r.Strategy) -> list[str]:
+    """The analysis templates ``strategy`` runs, in the order it first runs them."""
+    steps: list[Any] = []
+    if isinstance(strategy, r.Canary):
+        steps = list(strategy.steps)
+    elif isinstance(strategy, r.Rings):
+        steps = [s for w in strategy.waves for s in w.steps]
+    elif isinstance(strategy, r.BlueGreen):
+        steps = [strategy.pre_promotion_analysis, strategy.post_promotion_analysis]
+    names = (s.template for s in steps if isinstance(s, r.AnalysisStep))
+    return list(dict.fromkeys(names))
+
+
+def analysis_templates(spec: Any) -> dict[str, Any]:
+    """Every analysis template as plain data, stored with the deployment for its controller."""
+    return {name: t.model_dump() for name, t in spec.analysis.items()}
+
+
+def config_of(spec: Any, env: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """The environment's configuration over the base, and its secret references (not values)."""
+    e = spec.environments[env]
+    config = {k: _text(v) for k, v in {**spec.config, **e.config}.items()}
+    refs = {k: v.model_dump(exclude_none=True) for k, v in {**spec.secrets, **e.secrets}.items()}
+    return config, refs
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def resolve_secrets(refs: dict[str, dict[str, Any]], root: Path) -> dict[str, str]:
+    """Each secret's value from its environment variable or file; never logged or stored."""
+    out: dict[str, str] = {}
+    for name, ref in refs.items():
+        if "env" in ref:
+            value = os.environ.get(ref["env"])
+            if value is None:
+                raise SecretMissing(
+                    f"secret {name} reads environment variable {ref['env']}, which is not set",
+                    f"export {ref['env']} where `shipyard deploy` runs",
+                )
+        else:
+            path = (root / ref["file"]).expanduser()
+            try:
+                value = path.read_text(encoding="utf-8").rstrip("\n")
+            except OSError as exc:
+                raise SecretMissing(
+                    f"secret {name} reads file {ref['file']}, which cannot be read: {exc.strerror}",
+                    "create the file, or point the secret at another source",
+                ) from exc
+        out[name] = value
+    return out
+
+
+def config_revision(config: dict[str, str], secrets: dict[str, str], key: bytes) -> str:
+    """A short digest of the rendered configuration: a rotated secret makes a new revision too.
+
+    Secret values enter only through HMACs under ``key`` (the server's, see
+    ``deploy.revision_key``): a plain hash would let anyone who reads the revision test
+    guesses of a secret offline.
+    """
+    hashed = {k: hmac.new(key, v.encode(), hashlib.sha256).hexdigest() for k, v in secrets.items()}
+    body = json.dumps({"config": config, "secrets": hashed}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:12]
