@@ -42,7 +42,7 @@ STEP_COLUMNS = (
     "reason",
     "finished_at",
 )
-_CACHE_COLUMNS = (
+CACHE_COLUMNS = (
     "key",
     "project",
     "node",
@@ -357,9 +357,9 @@ class Tx:
         """Store entries, replacing any under the same key (the last write of a key wins)."""
         if not entries:
             return
-        names = ", ".join(_CACHE_COLUMNS)
-        marks = ", ".join([self.m] * len(_CACHE_COLUMNS))
-        update = ", ".join(f"{c} = excluded.{c}" for c in _CACHE_COLUMNS[1:])
+        names = ", ".join(CACHE_COLUMNS)
+        marks = ", ".join([self.m] * len(CACHE_COLUMNS))
+        update = ", ".join(f"{c} = excluded.{c}" for c in CACHE_COLUMNS[1:])
         self.cur.executemany(
             f"INSERT INTO action_cache ({names}) VALUES ({marks})"
             f" ON CONFLICT (key) DO UPDATE SET {update}",
