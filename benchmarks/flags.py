@@ -152,7 +152,7 @@ def bench_shapes(n: int, folder: Path) -> float:
     from UnleashClient import UnleashClient
     from UnleashClient.cache import FileCache
 
-    from shipyard.sdk.client import FlagsClient
+    from shipyard_sdk.client import FlagsClient
 
     features = [
         {"name": name, "enabled": True, **{"variants": [], **shape}}
@@ -189,7 +189,7 @@ def bench_shapes(n: int, folder: Path) -> float:
         ratios.append(our_rate / their_rate)
         on = sum(a not in (False, "disabled") for a in our_answers)
         print(
-            f"{name:24} UnleashClient {their_rate:10,.0f}/s  shipyard.sdk {our_rate:10,.0f}/s"
+            f"{name:24} UnleashClient {their_rate:10,.0f}/s  shipyard_sdk {our_rate:10,.0f}/s"
             f"  {our_rate / their_rate:5.1f}x  ({on:,} of {n:,} on)"
         )
     theirs.destroy()
@@ -213,7 +213,7 @@ def bench_sdks(n: int, folder: Path) -> float:
     from UnleashClient import UnleashClient
     from UnleashClient.cache import FileCache
 
-    from shipyard.sdk.client import FlagsClient
+    from shipyard_sdk.client import FlagsClient
 
     payload = toggles()
     names = [f["name"] for f in payload["features"]]
@@ -240,7 +240,7 @@ def bench_sdks(n: int, folder: Path) -> float:
     differ = sum(a != b for a, b in zip(our_answers, their_answers, strict=True))
     print(f"toggles: {len(names)}, contexts: {n:,}, answers on: {sum(our_answers):,}")
     print(f"UnleashClient is_enabled:  {their_rate:12,.0f} evaluations/s")
-    print(f"shipyard.sdk is_enabled:   {our_rate:12,.0f} evaluations/s")
+    print(f"shipyard_sdk is_enabled:   {our_rate:12,.0f} evaluations/s")
     print(f"answers that differ: {differ}")
     if differ:
         raise SystemExit("the SDKs disagree")
@@ -256,10 +256,10 @@ def _free_port() -> int:
 def bench_server(seconds: float, folder: Path) -> None:
     import httpx
 
-    from shipyard.sdk.client import FlagsClient
     from shipyard.services.flags import flags, flags_client
     from shipyard.settings import Settings
     from shipyard.store.uow import Store
+    from shipyard_sdk.client import FlagsClient
 
     repo = folder / "repo"
     repo.mkdir()
@@ -400,7 +400,7 @@ def main() -> None:
         print(f"four shapes, contexts with properties ({args.contexts // 4:,} each):")
         worst = bench_shapes(args.contexts // 4, folder)
     print(
-        f"shipyard.sdk is at least {worst:.1f}x the official UnleashClient's evaluations/s "
+        f"shipyard_sdk is at least {worst:.1f}x the official UnleashClient's evaluations/s "
         "on the four shapes with properties"
     )
 

@@ -257,7 +257,7 @@ def test_the_flags_pages_from_a_developers_changes_to_a_viewers_refusals(site: S
 def _toggling_a_flag_in_the_browser_changes_the_sdks_answer(site: Site) -> None:
     """A developer enables a flag and sets its rollout on the flags pages; a streaming SDK
     client's answer follows each change, and the flag's history names who made it."""
-    from shipyard.sdk.client import FlagsClient
+    from shipyard_sdk.client import FlagsClient
 
     made = site.api("developer", "POST", "/api/v1/flags?env=dev", json={"name": "new-checkout"})
     assert made.status_code == 200, made.text

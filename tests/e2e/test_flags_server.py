@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from shipyard.domain.flags import FeatureState, UnleashContext
-from shipyard.sdk.client import FlagsClient
+from shipyard_sdk.client import FlagsClient
 from tests.e2e.helpers import apply, as_json, free_port, running_server, shipyard
 
 Server = dict[str, Any]
@@ -347,7 +347,7 @@ def test_shipyard_sdk_restarts_its_threads_after_fork(server: Server) -> None:
 
 def test_async_sdk_streams_a_change(server: Server) -> None:
     """AsyncFlagsClient hydrates, streams a change, and evaluates as the domain does."""
-    from shipyard.sdk.aio import AsyncFlagsClient
+    from shipyard_sdk.aio import AsyncFlagsClient
 
     _put(server, "aio", _gradual("aio", 100))
 
@@ -374,7 +374,7 @@ def test_openfeature_provider_answers_through_the_openfeature_api(server: Server
     from openfeature.evaluation_context import EvaluationContext
     from openfeature.exception import ErrorCode
 
-    from shipyard.sdk.openfeature import ShipyardProvider
+    from shipyard_sdk.openfeature import ShipyardProvider
 
     _put(server, "of-flag", _gradual("of-flag", 50))
     client = FlagsClient(server["url"], server["tokens"]["dev"], "dev")

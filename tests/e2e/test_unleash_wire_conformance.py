@@ -1,6 +1,6 @@
 """The Unleash client specification through the wire: all 22 files imported into a real
 `shipyard server` over its API (warnings allowed), then every check (227 enabled, 52 variant)
-asked of the official UnleashClient, `shipyard.sdk` and the OpenFeature provider, each talking
+asked of the official UnleashClient, `shipyard_sdk` and the OpenFeature provider, each talking
 to the server as a user's service would."""
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def test_the_official_unleash_client_passes_every_check(server: Server, tmp_path
 
 def test_the_shipyard_sdk_passes_every_check(server: Server) -> None:
     """FlagsClient, streaming from the server, answers all 279 checks as specified."""
-    from shipyard.sdk.client import FlagsClient
+    from shipyard_sdk.client import FlagsClient
 
     clients = {
         name: FlagsClient(server["url"], server["tokens"][name], _env(name), app_name="conformance")
@@ -155,8 +155,8 @@ def test_the_openfeature_provider_passes_every_check(server: Server) -> None:
     from openfeature import api
     from openfeature.provider import ProviderStatus
 
-    from shipyard.sdk.client import FlagsClient
-    from shipyard.sdk.openfeature import ShipyardProvider
+    from shipyard_sdk.client import FlagsClient
+    from shipyard_sdk.openfeature import ShipyardProvider
 
     clients = {}
     for name in FILES:

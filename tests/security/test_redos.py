@@ -86,7 +86,7 @@ def test_sdk_evaluates_catastrophic_patterns_in_bounded_time(
     script = textwrap.dedent(
         f"""
         import json, sys
-        from shipyard.sdk import FlagsClient
+        from shipyard_sdk import FlagsClient
         client = FlagsClient({world.url!r}, {made.json()["token"]!r}, "dev", stream=False)
         assert client.wait_until_ready(20)
         cases = json.loads(sys.stdin.read())

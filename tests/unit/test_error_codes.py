@@ -166,9 +166,10 @@ def codes_in(source: str) -> set[str]:
 
 @cache
 def source_codes() -> dict[str, str]:
-    """Each code of src/shipyard, with the first file that holds it."""
+    """Each code of src/shipyard and of the SDK, with the first file that holds it."""
     found: dict[str, str] = {}
-    for path in sorted((ROOT / "src" / "shipyard").rglob("*.py")):
+    paths = [*(ROOT / "src" / "shipyard").rglob("*.py"), *(ROOT / "sdk" / "src").rglob("*.py")]
+    for path in sorted(paths):
         for code in sorted(codes_in(path.read_text())):
             found.setdefault(code, str(path.relative_to(ROOT)))
     return found

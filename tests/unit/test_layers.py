@@ -2,8 +2,9 @@
 what each layer may import, as a table, and the few known exceptions by name, so that a new
 dependency across layers is a decision made here rather than an accident.
 
-`domain` is pure (errors only); the SDK needs nothing of the server; nothing but the CLI and
-`__main__` imports `cli`.
+`domain` is pure (errors only); nothing but the CLI and `__main__` imports `cli`. The SDK
+(`sdk/src/shipyard_sdk`, its own distribution) imports nothing of the server, which may use it
+as any library.
 """
 
 from __future__ import annotations
@@ -11,19 +12,22 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+REPO = Path(__file__).resolve().parents[2]
+ROOTS = (REPO / "src", REPO / "sdk" / "src")
+PACKAGES = ("shipyard", "shipyard_sdk")
+SDK = "(sdk)"  # shipyard_sdk, the flags client's own distribution
 
 ROOT = "(shipyard)"  # the package itself: its version
 SHELL = {"adapters", "domain", "errors", "identity", "services", "store", ROOT}
 ALLOWED: dict[str, set[str]] = {
     ROOT: set(),
+    SDK: set(),  # nothing of the server
     "errors": set(),
     "settings": set(),
     "identity": {"errors"},
     "ports": {"errors"},
     "jsonlimits": {"errors"},
     "domain": {"errors"},
-    "sdk": {"domain", "errors"},
     "spec": {"domain", "errors", "settings"},
     "store": {"domain", "errors", "ports", "settings"},
     "adapters": {"domain", "errors", "ports", "store"},
@@ -61,22 +65,32 @@ def _named(node: ast.AST, package: str) -> list[str] | None:
     return [base, *(f"{base}.{alias.name}" for alias in node.names)]
 
 
+def _sources() -> dict[str, Path]:
+    """Every module of both distributions, by name."""
+    return {
+        ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): path
+        for root in ROOTS
+        for path in root.rglob("*.py")
+    }
+
+
 def _imports() -> set[tuple[str, str]]:
     found = set()
-    for path in SRC.rglob("*.py"):
-        module = ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+    for module, path in _sources().items():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text())):
             named = _named(node, package)
             if named is None:
                 continue
             targets = named[:1] if isinstance(node, ast.ImportFrom) else named
-            found |= {(module, t) for t in targets if t.split(".")[0] == "shipyard"}
+            found |= {(module, t) for t in targets if t.split(".")[0] in PACKAGES}
     return found
 
 
 def _layer(module: str) -> str:
     parts = module.split(".")
+    if parts[0] == "shipyard_sdk":
+        return SDK
     return parts[1] if len(parts) > 1 else ROOT
 
 
@@ -87,6 +101,7 @@ def test_each_layer_imports_only_what_its_row_allows() -> None:
         (a, b)
         for a, b in edges
         if _layer(a) != _layer(b)
+        and _layer(b) != SDK
         and _layer(b) not in ALLOWED[_layer(a)]
         and (a, b) not in EXCEPTIONS
     )
@@ -103,10 +118,7 @@ def test_every_known_exception_is_still_needed() -> None:
 def _runtime_graph() -> dict[str, set[str]]:
     """Each module's imports of other modules of the package, at module level or in functions,
     leaving out those under ``if TYPE_CHECKING:`` (types only: nothing runs them)."""
-    modules = {
-        ".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__"): p
-        for p in SRC.rglob("*.py")
-    }
+    modules = _sources()
     graph: dict[str, set[str]] = {m: set() for m in modules}
     for module, path in modules.items():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]

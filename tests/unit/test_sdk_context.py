@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shipyard.domain.flags import FeatureState, UnleashContext
-from shipyard.sdk.client import _Evaluator
+from shipyard_sdk.client import _Evaluator
 
 
 def _in(field: str, *values: str) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from shipyard.domain.flag_regex import pattern_problem
-from shipyard.domain.flags.errors import FlagDefinitionInvalid
-from shipyard.domain.flags.literals import (
+from shipyard_sdk.flag_regex import pattern_problem
+from shipyard_sdk.flags.errors import FlagDefinitionInvalid
+from shipyard_sdk.flags.literals import (
     _GRAMMAR_SPACE,
     _NUMBER_LITERAL,
     _parse_date_literal,
@@ -22,9 +22,9 @@ from shipyard.domain.flags.literals import (
     _parse_semver,
     _parse_usize,
 )
-from shipyard.domain.flags.model import Constraint, Feature, Strategy, VariantDefinition
-from shipyard.domain.flags.state import FeatureState
-from shipyard.domain.flags.vocabulary import (
+from shipyard_sdk.flags.model import Constraint, Feature, Strategy, VariantDefinition
+from shipyard_sdk.flags.state import FeatureState
+from shipyard_sdk.flags.vocabulary import (
     _ORDINAL_OPERATORS,
     _STRATEGY_PARAMETERS,
     _STRING_OPERATORS,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from shipyard.domain.flags.errors import FlagPayloadInvalid
-from shipyard.domain.flags.vocabulary import _STANDARD_FIELDS
+from shipyard_sdk.flags.errors import FlagPayloadInvalid
+from shipyard_sdk.flags.vocabulary import _STANDARD_FIELDS
 
 
 @dataclass(slots=True, kw_only=True)

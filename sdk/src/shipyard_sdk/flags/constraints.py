@@ -16,9 +16,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, TypeAlias
 
-from shipyard.domain.flag_regex import Matcher, compile_pattern
-from shipyard.domain.flags.context import UnleashContext, _as_text, _context_text
-from shipyard.domain.flags.literals import (
+from shipyard_sdk.flag_regex import Matcher, compile_pattern
+from shipyard_sdk.flags.context import UnleashContext, _as_text, _context_text
+from shipyard_sdk.flags.literals import (
     _DATE_LITERAL,
     _GRAMMAR_SPACE,
     _NUMBER_LITERAL,
@@ -31,8 +31,8 @@ from shipyard.domain.flags.literals import (
     _parse_number,
     _parse_semver,
 )
-from shipyard.domain.flags.model import Constraint
-from shipyard.domain.flags.vocabulary import (
+from shipyard_sdk.flags.model import Constraint
+from shipyard_sdk.flags.vocabulary import (
     _ORDINAL_OPERATORS,
     _STANDARD_FIELDS,
     _STRING_OPERATORS,

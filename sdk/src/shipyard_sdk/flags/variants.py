@@ -12,9 +12,9 @@ from typing import Final
 
 import mmh3
 
-from shipyard.domain.flags.context import UnleashContext, _as_text, _context_text
-from shipyard.domain.flags.model import Strategy, Variant, VariantDefinition
-from shipyard.domain.flags.vocabulary import _STANDARD_FIELDS, RandomSource
+from shipyard_sdk.flags.context import UnleashContext, _as_text, _context_text
+from shipyard_sdk.flags.model import Strategy, Variant, VariantDefinition
+from shipyard_sdk.flags.vocabulary import _STANDARD_FIELDS, RandomSource
 
 VARIANT_SEED: Final = 86028157
 """Murmur3 seed Unleash uses to bucket variants, so variant and rollout buckets are independent."""

@@ -14,22 +14,22 @@ from typing import Any, TypeAlias
 
 import mmh3
 
-from shipyard.domain.flags.constraints import (
+from shipyard_sdk.flags.constraints import (
     _Broken,
     _Check,
     _compile_constraint,
     _getter,
 )
-from shipyard.domain.flags.context import UnleashContext, _as_text, _context_text
-from shipyard.domain.flags.literals import (
+from shipyard_sdk.flags.context import UnleashContext, _as_text, _context_text
+from shipyard_sdk.flags.literals import (
     _address_matcher,
     _grammar_string,
     _parse_number,
     _parse_semver,
     _parse_usize,
 )
-from shipyard.domain.flags.model import Segment, Strategy
-from shipyard.domain.flags.vocabulary import RandomSource
+from shipyard_sdk.flags.model import Segment, Strategy
+from shipyard_sdk.flags.vocabulary import RandomSource
 
 # (context, default group id, random, now, hostname) -> bool
 _Rule: TypeAlias = Callable[

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from shipyard.domain.flags.errors import FlagPayloadInvalid
-from shipyard.domain.flags.model import (
+from shipyard_sdk.flags.errors import FlagPayloadInvalid
+from shipyard_sdk.flags.model import (
     Constraint,
     Dependency,
     Feature,

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shipyard.domain.flags.constraints import _Broken
-from shipyard.domain.flags.model import Feature, Segment
-from shipyard.domain.flags.strategies import _any_of, _compile_strategy, _never, _Rule
-from shipyard.domain.flags.variants import _strategy_variants, _VariantSet
+from shipyard_sdk.flags.constraints import _Broken
+from shipyard_sdk.flags.model import Feature, Segment
+from shipyard_sdk.flags.strategies import _any_of, _compile_strategy, _never, _Rule
+from shipyard_sdk.flags.variants import _strategy_variants, _VariantSet
 
 
 @dataclass(frozen=True, slots=True)

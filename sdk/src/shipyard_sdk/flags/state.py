@@ -13,12 +13,12 @@ from random import random as _system_random
 from types import MappingProxyType
 from typing import Any
 
-from shipyard.domain.flags.compiled import _compile_feature, _CompiledFeature
-from shipyard.domain.flags.context import UnleashContext
-from shipyard.domain.flags.evaluation import get_variant, is_enabled
-from shipyard.domain.flags.model import Feature, Segment, Variant
-from shipyard.domain.flags.parsing import _array, _integer, _object, _parse_feature, _parse_segment
-from shipyard.domain.flags.vocabulary import RandomSource
+from shipyard_sdk.flags.compiled import _compile_feature, _CompiledFeature
+from shipyard_sdk.flags.context import UnleashContext
+from shipyard_sdk.flags.evaluation import get_variant, is_enabled
+from shipyard_sdk.flags.model import Feature, Segment, Variant
+from shipyard_sdk.flags.parsing import _array, _integer, _object, _parse_feature, _parse_segment
+from shipyard_sdk.flags.vocabulary import RandomSource
 
 
 class FeatureState:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shipyard.domain.flags.errors import FlagPayloadInvalid
-from shipyard.domain.flags.parsing import (
+from shipyard_sdk.flags.errors import FlagPayloadInvalid
+from shipyard_sdk.flags.parsing import (
     _array,
     _integer,
     _object,
@@ -19,7 +19,7 @@ from shipyard.domain.flags.parsing import (
     _parse_segment,
     _required_str,
 )
-from shipyard.domain.flags.state import FeatureState
+from shipyard_sdk.flags.state import FeatureState
 
 
 def load_state(payload: Mapping[str, Any]) -> FeatureState:

@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shipyard.domain.flags import (
+from shipyard_sdk.errors import InputError
+from shipyard_sdk.flags import (
     CONTEXT_FIELDS,
     KNOWN_STRATEGIES,
     FeatureState,
@@ -37,9 +38,8 @@ from shipyard.domain.flags import (
     is_enabled,
     load_state,
 )
-from shipyard.errors import InputError
 
-log = logging.getLogger("shipyard.sdk")
+log = logging.getLogger("shipyard_sdk")
 SDK_VERSION = "shipyard-python:0.1.0"
 _FAST_KEYS = frozenset({"userId", "sessionId", "remoteAddress", "properties"})
 ContextLike = UnleashContext | Mapping[str, Any] | None

@@ -12,14 +12,14 @@ from datetime import datetime
 from random import random as _system_random
 from typing import TYPE_CHECKING
 
-from shipyard.domain.flags.compiled import _CompiledFeature
-from shipyard.domain.flags.context import _EMPTY_CONTEXT, UnleashContext
-from shipyard.domain.flags.model import _DISABLED_VARIANT_FEATURE_ON, DISABLED_VARIANT, Variant
-from shipyard.domain.flags.variants import _resolve_variant, _VariantSet
-from shipyard.domain.flags.vocabulary import RandomSource
+from shipyard_sdk.flags.compiled import _CompiledFeature
+from shipyard_sdk.flags.context import _EMPTY_CONTEXT, UnleashContext
+from shipyard_sdk.flags.model import _DISABLED_VARIANT_FEATURE_ON, DISABLED_VARIANT, Variant
+from shipyard_sdk.flags.variants import _resolve_variant, _VariantSet
+from shipyard_sdk.flags.vocabulary import RandomSource
 
 if TYPE_CHECKING:
-    from shipyard.domain.flags.state import FeatureState
+    from shipyard_sdk.flags.state import FeatureState
 
 
 def _pick_variant(

@@ -19,8 +19,8 @@ from openfeature.flag_evaluation import FlagResolutionDetails, Reason
 from openfeature.provider import AbstractProvider
 from openfeature.provider.metadata import Metadata
 
-from shipyard.domain.flags import CONTEXT_FIELDS
-from shipyard.sdk.client import _Evaluator
+from shipyard_sdk.client import _Evaluator
+from shipyard_sdk.flags import CONTEXT_FIELDS
 
 T = TypeVar("T")
 

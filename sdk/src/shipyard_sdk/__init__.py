@@ -1,7 +1,7 @@
 """Shipyard's Python SDK: feature flags evaluated in-process.
 
 ``FlagsClient`` (threads) and ``AsyncFlagsClient`` (asyncio); the OpenFeature provider is in
-``shipyard.sdk.openfeature`` so that importing the SDK does not need ``openfeature-sdk``.
+``shipyard_sdk.openfeature`` so that importing the SDK does not need ``openfeature-sdk``.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ __all__ = ["AsyncFlagsClient", "FlagsClient"]
 def __getattr__(name: str) -> Any:
     # Imported on first use: the SDK package itself stays cheap to import.
     if name == "FlagsClient":
-        from shipyard.sdk.client import FlagsClient
+        from shipyard_sdk.client import FlagsClient
 
         return FlagsClient
     if name == "AsyncFlagsClient":
-        from shipyard.sdk.aio import AsyncFlagsClient
+        from shipyard_sdk.aio import AsyncFlagsClient
 
         return AsyncFlagsClient
     raise AttributeError(name)

@@ -7,7 +7,7 @@ client API's deltas and validation.
 
 from __future__ import annotations
 
-from shipyard.errors import InputError
+from shipyard_sdk.errors import InputError
 
 
 class FlagPayloadInvalid(InputError):

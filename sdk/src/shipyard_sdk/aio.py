@@ -14,10 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shipyard.domain.flags import KNOWN_STRATEGIES, FeatureState
-from shipyard.sdk.client import SDK_VERSION, _apply, _Evaluator, _now_iso, _sse, read_bootstrap
+from shipyard_sdk.client import SDK_VERSION, _apply, _Evaluator, _now_iso, _sse, read_bootstrap
+from shipyard_sdk.flags import KNOWN_STRATEGIES, FeatureState
 
-log = logging.getLogger("shipyard.sdk")
+log = logging.getLogger("shipyard_sdk")
 
 
 class AsyncFlagsClient(_Evaluator):
