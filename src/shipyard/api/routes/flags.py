@@ -3,6 +3,7 @@ token; changing needs the FLAGS permission. The acting identity is the token's n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -51,6 +52,40 @@ def _scope(
         spec = specs.current(reads, chosen)
         flags.check_environment(env, list(spec.environments) if spec is not None else None)
     return chosen, env
+
+
+@dataclass(frozen=True)
+class EnvScope:
+    """Who asks, about which project and environment: checked before a route runs."""
+
+    project: str
+    env: str
+    who: Principal
+
+
+def _reading(
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Reader,
+    store: Store = StoreDep,
+) -> EnvScope:
+    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
+    return EnvScope(chosen, _need(env), who)
+
+
+def _writing(
+    env: str | None = None,
+    project: str | None = None,
+    who: Principal = Writer,
+    store: Store = StoreDep,
+) -> EnvScope:
+    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
+    return EnvScope(chosen, _need(env), who)
+
+
+# The environment named by ``?env=`` (required) and ``?project=``, for reading and for changing.
+Reading = Depends(_reading)
+Writing = Depends(_writing)
 
 
 def _reach(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -140,18 +175,15 @@ def list_flags(
 @router.post("")
 def create(
     body: CreateIn,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.create(
         store,
-        chosen,
-        _need(env),
+        at.project,
+        at.env,
         body.name,
-        who.name,
+        at.who.name,
         kind=body.type,
         description=body.description,
         enabled=body.enabled,
@@ -161,13 +193,10 @@ def create(
 
 @router.get("/export")
 def export(
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Reader,
+    at: EnvScope = Reading,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
-    return flags.export(store, chosen, _need(env))
+    return flags.export(store, at.project, at.env)
 
 
 @router.post("/import")
@@ -243,71 +272,56 @@ def revoke_token(
 @router.get("/stream")
 def stream(
     request: Request,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Reader,
+    at: EnvScope = Reading,
     store: Store = StoreDep,
 ) -> StreamingResponse:
     """Server-sent events: the environment's flags now, then each change as it commits."""
     from shipyard.api.routes.unleash import event_stream
 
-    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
-    return event_stream(request, store, chosen, _need(env), who.token_id)
+    return event_stream(request, store, at.project, at.env, at.who.token_id)
 
 
 @router.get("/segments")
 def list_segments(
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Reader,
+    at: EnvScope = Reading,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
-    return {"segments": flag_segments.list_segments(store, chosen, _need(env))}
+    return {"segments": flag_segments.list_segments(store, at.project, at.env)}
 
 
 @router.post("/segments")
 def create_segment(
     body: SegmentIn,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_segments.create_segment(
-        store, chosen, _need(env), body.constraints, who.name, name=body.name, segment_id=body.id
+        store, at.project, at.env, body.constraints, at.who.name, name=body.name, segment_id=body.id
     )
 
 
 @router.get("/segments/{segment_id}")
 def show_segment(
     segment_id: int,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Reader,
+    at: EnvScope = Reading,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
-    return flag_segments.show_segment(store, chosen, _need(env), segment_id)
+    return flag_segments.show_segment(store, at.project, at.env, segment_id)
 
 
 @router.put("/segments/{segment_id}")
 def update_segment(
     segment_id: int,
     body: SegmentChangeIn,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_segments.update_segment(
         store,
-        chosen,
-        _need(env),
+        at.project,
+        at.env,
         segment_id,
-        who.name,
+        at.who.name,
         constraints=body.constraints,
         name=body.name,
     )
@@ -316,13 +330,10 @@ def update_segment(
 @router.delete("/segments/{segment_id}")
 def delete_segment(
     segment_id: int,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
-    return flag_segments.delete_segment(store, chosen, _need(env), segment_id, who.name)
+    return flag_segments.delete_segment(store, at.project, at.env, segment_id, at.who.name)
 
 
 @router.get("/schedules")
@@ -341,13 +352,10 @@ def list_schedules(
 @router.post("/schedules")
 def create_schedule(
     body: ScheduleIn,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     """One scheduled change, or a stepped rollout stored all or none."""
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     if body.steps is not None:
         if body.action is not None or body.at is not None or body.percentage is not None:
             raise InputError(
@@ -357,11 +365,11 @@ def create_schedule(
             )
         rows = flag_schedules.schedule_steps(
             store,
-            chosen,
-            _need(env),
+            at.project,
+            at.env,
             body.flag,
             [(s.percentage, s.at) for s in body.steps],
-            actor=who.name,
+            actor=at.who.name,
         )
         return {"schedules": rows}
     if body.action is None or body.at is None:
@@ -371,7 +379,14 @@ def create_schedule(
             code="schedule-options-invalid",
         )
     row = flag_schedules.schedule(
-        store, chosen, _need(env), body.flag, body.action, body.at, body.percentage, actor=who.name
+        store,
+        at.project,
+        at.env,
+        body.flag,
+        body.action,
+        body.at,
+        body.percentage,
+        actor=at.who.name,
     )
     return {"schedules": [row]}
 
@@ -430,106 +445,82 @@ def show(
 def replace(
     name: str,
     feature: dict[str, Any] = Body(...),
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
     """Create or replace the flag with a full Unleash feature object."""
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
-    return flags.save(store, chosen, _need(env), {**feature, "name": name}, who.name)
+    return flags.save(store, at.project, at.env, {**feature, "name": name}, at.who.name)
 
 
 @router.delete("/{name}")
 def delete(
     name: str,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
-    return flags.delete(store, chosen, _need(env), name, who.name)
+    return flags.delete(store, at.project, at.env, name, at.who.name)
 
 
 @router.post("/{name}/enable")
 def enable(
     name: str,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
-    return flags.set_enabled(store, chosen, _need(env), name, True, who.name)
+    return flags.set_enabled(store, at.project, at.env, name, True, at.who.name)
 
 
 @router.post("/{name}/disable")
 def disable(
     name: str,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
-    return flags.set_enabled(store, chosen, _need(env), name, False, who.name)
+    return flags.set_enabled(store, at.project, at.env, name, False, at.who.name)
 
 
 @router.post("/{name}/rollout")
 def rollout(
     name: str,
     body: RolloutIn,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
-    return flags.set_rollout(store, chosen, _need(env), name, body.percentage, who.name)
+    return flags.set_rollout(store, at.project, at.env, name, body.percentage, at.who.name)
 
 
 @router.post("/{name}/eval")
 def evaluate(
     name: str,
     body: EvalIn,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Reader,
+    at: EnvScope = Reading,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
-    return flags.evaluate(store, chosen, _need(env), name, body.context)
+    return flags.evaluate(store, at.project, at.env, name, body.context)
 
 
 @router.get("/{name}/strategies")
 def list_strategies(
     name: str,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Reader,
+    at: EnvScope = Reading,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.READ, db=store)
-    return flag_strategies.list_strategies(store, chosen, _need(env), name)
+    return flag_strategies.list_strategies(store, at.project, at.env, name)
 
 
 @router.post("/{name}/strategies")
 def add_strategy(
     name: str,
     body: StrategyIn,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_strategies.add_strategy(
         store,
-        chosen,
-        _need(env),
+        at.project,
+        at.env,
         name,
-        who.name,
+        at.who.name,
         kind=body.name,
         parameters=body.parameters,
         constraints=body.constraints,
@@ -541,10 +532,7 @@ def add_strategy(
 def remove_strategy(
     name: str,
     index: int,
-    env: str | None = None,
-    project: str | None = None,
-    who: Principal = Writer,
+    at: EnvScope = Writing,
     store: Store = StoreDep,
 ) -> dict[str, Any]:
-    chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
-    return flag_strategies.remove_strategy(store, chosen, _need(env), name, index, who.name)
+    return flag_strategies.remove_strategy(store, at.project, at.env, name, index, at.who.name)
