@@ -491,10 +491,12 @@ def test_parse_reads_nan() -> None:
     [
         pytest.param("x", "line 1: expected 'name{labels} value [timestamp]'", id="no-value"),
         pytest.param("ok 1\nx abc", "line 2: bad number 'abc'", id="bad-number"),
-        pytest.param('x{a="1} 1', "line 1: unterminated label value", id="unterminated"),
-        pytest.param('x{a="1",a="2"} 1', "line 1: label 'a' appears twice", id="duplicate"),
-        pytest.param('x{1a="1"} 1', "line 1: expected a label name at column 3", id="label"),
+        pytest.param("x 1 2 3", "line 1: expected 'name{labels} value [timestamp]'", id="3-values"),
+        pytest.param('x{a="1"}4', "line 1: expected 'name{labels} value [timestamp]'", id="glued"),
+        pytest.param("1x 1", "line 1: expected a metric name: '1x 1'", id="name"),
+        pytest.param("x 1_000", "line 1: bad number '1_000'", id="underscore-number"),
         pytest.param("x 1 soon", "line 1: bad timestamp 'soon'", id="timestamp"),
+        pytest.param("x 1 1.5", "line 1: bad timestamp '1.5'", id="fractional-timestamp"),
         pytest.param("# TYPE x widget", "line 1: unknown metric type 'widget'", id="type"),
     ],
 )
@@ -504,6 +506,83 @@ def test_parse_errors_name_the_line(text: str, message: str) -> None:
         promtext.parse_families(text)
     assert caught.value.message == message
     assert caught.value.code == "metrics-parse-error"
+    assert caught.value.hint.startswith("the endpoint must serve the Prometheus text format")
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        pytest.param('ok 1\nx{a="1} 1', '{a="1}', id="unterminated"),
+        pytest.param('x{a="1",a="2"} 1', '{a="1",a="2"}', id="duplicate"),
+        pytest.param('x{1a="1"} 1', '{1a="1"}', id="label-name"),
+        pytest.param("x{a=1} 1", "{a=1}", id="unquoted"),
+        pytest.param('x{a="1"}} 1', '{a="1"}}', id="two-braces"),
+    ],
+)
+def test_label_set_errors_from_the_library_keep_the_code(text: str, labels: str) -> None:
+    """A label set prometheus_client refuses is a metrics-parse-error naming the line and the
+    label set, with the library's ValueError as its cause (its messages named no line)."""
+    with pytest.raises(promtext.MetricsParseError) as caught:
+        promtext.parse(text)
+    line = text.count("\n") + 1
+    assert caught.value.message == f"line {line}: bad label set: {labels!r}"
+    assert caught.value.code == "metrics-parse-error"
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+def test_parse_keeps_counter_names_and_merges_split_families() -> None:
+    """A counter not named *_total keeps its samples' names, and samples of one family that
+    are not adjacent stay one family (the library's own grouping does neither)."""
+    text = '# TYPE hits counter\nhits{a="1"} 2\nup 1\nhits{a="2"} 3\nx_created 5\n'
+    assert [s.name for s in promtext.parse(text)] == ["hits", "up", "hits", "x_created"]
+    families = promtext.parse_families(text)
+    assert [len(f.samples) for f in families.values()] == [2, 1, 1]
+    assert families["hits"].type == "counter"
+
+
+def test_render_writes_what_parse_reads() -> None:
+    """Families written by prometheus_client read back the same; labels come out sorted,
+    values as Go floats, help escaped, families without samples keep their HELP and TYPE."""
+    families = [
+        promtext.Family(
+            "req_total",
+            "counter",
+            "Requests,\nby pool.",
+            (promtext.Sample("req_total", (("pool", 'a"b'), ("code", "200")), 3),),
+        ),
+        promtext.Family(
+            "lat_seconds",
+            "histogram",
+            "Latency.",
+            (
+                promtext.Sample("lat_seconds_bucket", (("le", "0.5"),), 2),
+                promtext.Sample("lat_seconds_bucket", (("le", "+Inf"),), 2),
+                promtext.Sample("lat_seconds_sum", (), 0.75, 1767225600123),
+                promtext.Sample("lat_seconds_count", (), 2),
+            ),
+        ),
+        promtext.Family("big", "gauge", "Big.", (promtext.Sample("big", (), 1234567.0),)),
+        promtext.Family("idle", "gauge", "Nothing yet."),
+    ]
+    text = promtext.render(families)
+    assert text.splitlines()[:3] == [
+        "# HELP req_total Requests,\\nby pool.",
+        "# TYPE req_total counter",
+        'req_total{code="200",pool="a\\"b"} 3.0',
+    ]
+    assert "lat_seconds_sum 0.75 1767225600123\n" in text
+    assert "big 1.234567e+06\n" in text
+    assert text.endswith("# HELP idle Nothing yet.\n# TYPE idle gauge\n")
+    back = promtext.parse_families(text)
+    assert list(back) == ["req_total", "lat_seconds", "big", "idle"]
+    assert back["req_total"].help == "Requests,\nby pool."
+    assert back["req_total"].samples[0].labels == (("code", "200"), ("pool", 'a"b'))
+    assert back["lat_seconds"].samples == tuple(
+        promtext.Sample(s.name, tuple(sorted(s.labels)), s.value, s.timestamp_ms)
+        for s in families[1].samples
+    )
+    with pytest.raises(ValueError, match="_total"):
+        promtext.render([promtext.Family("hits", "counter")])
 
 
 def test_select_total_and_buckets_filter_by_labels() -> None:

@@ -49,3 +49,15 @@ def test_quantiles_from_the_scrape_are_within_two_percent(seed: int) -> None:
         for got, values in ((before.quantile(q), first), (window.quantile(q), later)):
             want = exact(values, q) * 1000
             assert got is not None and abs(got - want) / want <= 0.02, (q, got, want)
+
+
+def test_the_hand_written_text_reads_as_prometheus_client_writes_it() -> None:
+    """The router writes its text by hand (it renders in the proxy's loop, where the library is
+    slow); written again by prometheus_client from what it says, it reads back the same."""
+    stats = PoolStats()
+    for i, status in enumerate([200, 200, 404, 503, 200] * 40):
+        stats.record("canary" if i % 3 else "stable", status, 0.0001 * (i + 1))
+    text = stats.render({"canary": 10, "stable": 90}, {"canary": 1})
+    families = promtext.parse_families(text)
+    again = promtext.render(families.values())
+    assert promtext.parse_families(again) == families

@@ -1,16 +1,25 @@
-"""A parser for the Prometheus text exposition format (version 0.0.4).
+"""The Prometheus text exposition format (version 0.0.4), read and written.
 
 The built-in router serves its per-pool counters and latency histograms in this format at
 ``/metrics``, and a real Prometheus exposes the same shape; analysis reads both through here.
-Pure: text in, samples out. Bad text raises ``MetricsParseError`` naming the line.
+Pure: text in, samples out, and families in, text out. Bad text raises ``MetricsParseError``
+naming the line.
+
+``prometheus_client`` (the reference Python client) does the lexing of each sample line (label
+sets, escapes, numbers) and all of the writing (``render``). Lines are grouped into families
+here rather than by its ``text_string_to_metric_families`` grouping, which renames a counter's
+samples to ``<name>_total`` and splits a family whose samples are not adjacent; and the checks
+that it leaves out are made here: a metric name, a blank before the value, at most a value and
+an integer timestamp, a known ``# TYPE``. The library is imported on first use: importing it
+costs tens of milliseconds, which no command that never reads metrics should pay.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from shipyard.errors import InputError
 
@@ -22,12 +31,13 @@ __all__ = [
     "buckets",
     "parse",
     "parse_families",
+    "render",
     "select",
     "total",
 ]
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_TIMESTAMP = re.compile(r"[+-]?[0-9]+")
 _TYPES = ("counter", "gauge", "histogram", "summary", "untyped")
 # Suffixes by which a sample belongs to a histogram or summary family of a shorter name.
 _SUFFIXES = ("_bucket", "_sum", "_count", "_created")
@@ -136,6 +146,38 @@ def buckets(
     return tuple((le, int(count)) for le, count in sorted(summed.items()))
 
 
+def render(families: Iterable[Family]) -> str:
+    """The exposition text of ``families``, as ``prometheus_client`` writes it: a ``# HELP``
+    and a ``# TYPE`` line per family (also one without samples), labels sorted and escaped,
+    values as Go writes floats (``3.0``, ``+Inf``, ``1.5e+06``), timestamps in milliseconds.
+
+    A counter's name ends in ``_total``, as its samples' names do.
+    """
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
+
+    metrics = []
+    for family in families:
+        name = family.name
+        if family.type == "counter":
+            # The library names a counter family without the suffix and writes it back.
+            if not name.endswith("_total"):
+                raise ValueError(f"counter {name!r} must be named <name>_total")
+            name = name.removesuffix("_total")
+        metric = Metric(name, family.help, family.type)
+        for s in family.samples:
+            stamp = None if s.timestamp_ms is None else s.timestamp_ms / 1000
+            metric.add_sample(s.name, dict(s.labels), s.value, stamp)
+        metrics.append(metric)
+
+    class Families(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return iter(metrics)
+
+    return generate_latest(Families()).decode()
+
+
 # -- internals --------------------------------------------------------------------------------
 
 
@@ -150,88 +192,47 @@ def _family_of(name: str, types: Mapping[str, str]) -> str:
 
 
 def _lines(text: str) -> Iterable[tuple[int, Sample]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        yield number, _sample(line, number)
+        yield number, _sample(line, number, text_string_to_metric_families)
 
 
-def _sample(line: str, number: int) -> Sample:
-    m = _NAME.match(line)
-    if m is None:
+def _sample(line: str, number: int, lex: Callable[[str], Iterable[Any]]) -> Sample:
+    """One sample line; ``lex`` is ``prometheus_client``'s parser, given the line alone (a
+    sample without a ``# TYPE`` before it is a family of its own, so nothing is renamed)."""
+    name = _NAME.match(line)
+    if name is None:
         raise MetricsParseError(f"line {number}: expected a metric name: {line!r}")
-    name, pos = m.group(), m.end()
-    labels: list[tuple[str, str]] = []
-    brace = _skip(line, pos)
-    if brace < len(line) and line[brace] == "{":
-        labels, pos = _labels(line, brace + 1, number)
-    rest = line[pos:].split()
-    if not rest or len(rest) > 2 or (pos < len(line) and not line[pos].isspace()):
+    # The value and the timestamp cannot hold a '}', so the last one closes the label set.
+    after = line.rfind("}") + 1 if "{" in line else name.end()
+    tail = line[after:]
+    rest = tail.split()
+    if not rest or len(rest) > 2 or not tail[0].isspace():
         raise MetricsParseError(f"line {number}: expected 'name{{labels}} value [timestamp]'")
-    value = _number(rest[0], number)
-    timestamp: int | None = None
-    if len(rest) == 2:
-        try:
-            timestamp = int(rest[1])
-        except ValueError:
-            raise MetricsParseError(f"line {number}: bad timestamp '{rest[1]}'") from None
-    return Sample(name, tuple(sorted(labels)), value, timestamp)
-
-
-def _labels(line: str, pos: int, number: int) -> tuple[list[tuple[str, str]], int]:
-    labels: list[tuple[str, str]] = []
-    while True:
-        pos = _skip(line, pos)
-        if pos < len(line) and line[pos] == "}":
-            return labels, pos + 1
-        m = _LABEL.match(line, pos)
-        if m is None:
-            raise MetricsParseError(f"line {number}: expected a label name at column {pos + 1}")
-        key, pos = m.group(), _skip(line, m.end())
-        quote = _skip(line, pos + 1)
-        if line[pos : pos + 1] != "=" or line[quote : quote + 1] != '"':
-            raise MetricsParseError(f"line {number}: expected '=\"' after label '{key}'")
-        value, pos = _quoted(line, quote + 1, number)
-        if any(k == key for k, _ in labels):
-            raise MetricsParseError(f"line {number}: label '{key}' appears twice")
-        labels.append((key, value))
-        pos = _skip(line, pos)
-        if pos < len(line) and line[pos] == ",":
-            pos += 1
-        elif pos >= len(line) or line[pos] != "}":
-            raise MetricsParseError(f"line {number}: expected ',' or '}}' at column {pos + 1}")
-
-
-def _skip(line: str, pos: int) -> int:
-    """The first position at or after ``pos`` that is not a blank (the format allows blanks)."""
-    while pos < len(line) and line[pos] in " \t":
-        pos += 1
-    return pos
-
-
-def _quoted(line: str, pos: int, number: int) -> tuple[str, int]:
-    out: list[str] = []
-    while pos < len(line):
-        c = line[pos]
-        if c == '"':
-            return "".join(out), pos + 1
-        if c == "\\" and pos + 1 < len(line):
-            nxt = line[pos + 1]
-            out.append({"n": "\n", "\\": "\\", '"': '"'}.get(nxt, "\\" + nxt))
-            pos += 2
-            continue
-        out.append(c)
-        pos += 1
-    raise MetricsParseError(f"line {number}: unterminated label value")
+    _number(rest[0], number)  # its own message; the library's would not name the value
+    if len(rest) == 2 and _TIMESTAMP.fullmatch(rest[1]) is None:
+        raise MetricsParseError(f"line {number}: bad timestamp '{rest[1]}'")
+    try:
+        (family,) = lex(line)
+        (parsed,) = family.samples
+    except ValueError as exc:
+        raise MetricsParseError(
+            f"line {number}: bad label set: {line[name.end() : after]!r}"
+        ) from exc
+    labels = tuple(sorted(parsed.labels.items()))
+    timestamp = int(rest[1]) if len(rest) == 2 else None
+    return Sample(parsed.name, labels, float(parsed.value), timestamp)
 
 
 def _number(text: str, number: int | None = None) -> float:
-    special = {"+inf": math.inf, "inf": math.inf, "-inf": -math.inf, "nan": math.nan}
-    if text.lower() in special:
-        return special[text.lower()]
     try:
-        return float(text)
+        if "_" in text:  # Python reads "1_000"; the format does not
+            raise ValueError(text)
+        return float(text)  # also "+Inf", "-Inf" and "NaN", in any case
     except ValueError:
         where = f"line {number}: " if number is not None else ""
         raise MetricsParseError(f"{where}bad number '{text}'") from None

@@ -4,6 +4,11 @@ A message head is read whole (bounded by ``MAX_HEAD``); bodies are relayed as th
 framed by Content-Length, by chunked encoding (relayed as chunks, unchanged) or, for a
 response only, by the connection closing. Hop-by-hop headers (RFC 9110 section 7.6.1) are
 dropped on the way through.
+
+h11 was tried in place of this module and kept out: with only the heads parsed by it,
+``benchmarks/router.py``'s throughput ratio to nginx fell from 0.41-0.46 to 0.16-0.17 (same
+machine, same runs), and one proxied exchange's framing took about 15 times as long (some
+200 us against 12 us), in a proxy that has some 75 us a request in all.
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
 """The DORA and build figures in the Prometheus text exposition format (0.0.4).
 
 Gauges over a trailing window (``since``, default 30 days). A figure with no data is left out
-rather than written as 0, as Prometheus expects of a series that does not exist.
+rather than written as 0, as Prometheus expects of a series that does not exist. The text is
+written by ``prometheus_client`` (``domain.promtext.render``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from shipyard.domain import promtext
 from shipyard.services.metrics import metrics
 from shipyard.services.pipelines import builds
 from shipyard.store.uow import Store
@@ -15,22 +17,28 @@ from shipyard.store.uow import Store
 LEVELS = {"low": 0, "medium": 1, "high": 2, "elite": 3}
 
 
-def _esc(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 class _Out:
+    """Families in the order they are declared; samples go to the last family of their
+    name's family (``x_sum`` and ``x_count`` to ``x``)."""
+
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.families: dict[str, tuple[str, str, list[promtext.Sample]]] = {}
 
     def family(self, name: str, kind: str, help_: str) -> None:
-        self.lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
+        self.families[name] = (kind, help_, [])
 
     def sample(self, name: str, value: float | None, **labels: str) -> None:
         if value is None:
             return
-        inner = ",".join(f'{k}="{_esc(v)}"' for k, v in labels.items())
-        self.lines.append(f"{name}{{{inner}}} {float(value):.17g}" if inner else f"{name} {value}")
+        family = name if name in self.families else name.rsplit("_", 1)[0]
+        sample = promtext.Sample(name, tuple(sorted(labels.items())), float(value))
+        self.families[family][2].append(sample)
+
+    def text(self) -> str:
+        return promtext.render(
+            promtext.Family(name, kind, help_, tuple(samples))
+            for name, (kind, help_, samples) in self.families.items()
+        )
 
 
 def exposition(
@@ -87,4 +95,4 @@ def exposition(
                 )
             out.sample("shipyard_build_duration_seconds_count", d["count"], job=j["job"])
         out.sample("shipyard_build_cache_hit_ratio", j["cache_hit_rate"], job=j["job"])
-    return "\n".join(out.lines) + "\n"
+    return out.text()
