@@ -16,6 +16,7 @@ from shipyard.domain.vulnerabilities import (
     Severity,
     VersionUnorderable,
     cvss3_base_score,
+    cvss4_base_score,
     fixed_version,
     is_affected,
     normalize_name,
@@ -431,3 +432,150 @@ def test_component_from_purl(purl: str, ecosystem: str, name: str, version: str)
     """Package URLs from an SBOM become components in OSV's ecosystem and name spelling."""
     c = Component.from_purl(purl)
     assert (c.ecosystem, c.name, c.version) == (ecosystem, name, version)
+
+
+# -- CVSS v4 ---------------------------------------------------------------------------------
+
+# CVSS v4.0 vectors and their scores. Where each number comes from:
+#   simple4  - tests/vectors_simple4 of the cvss library (github.com/RedHatProductSecurity/cvss),
+#              generated with FIRST's official JavaScript calculator (the library's README);
+#   json     - the same library's tests/test_cvss4.py (test_json_schema_high_va and
+#              test_json_schema_no_impact_metrics);
+#   readme   - the CVSS4 sample output in the library's README;
+#   threat4  - tests/vectors_threat4 of the library: the E:A row, since the base score is
+#              scored with E unset whatever E the vector states, and an unset Threat metric
+#              takes "the highest severity" (the CVSS v4.0 specification's abstract).
+@pytest.mark.parametrize(
+    ("vector", "score", "level"),
+    [
+        # simple4
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:H/VA:L/SC:N/SI:H/SA:L", 9.2, Severity.CRITICAL),
+        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:N/SA:H", 9.5, Severity.CRITICAL),
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:L/SC:H/SI:N/SA:L", 7.8, Severity.HIGH),
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:N/SC:N/SI:L/SA:N", 6.9, Severity.MODERATE),
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:P/VC:L/VI:N/VA:N/SC:L/SI:N/SA:L", 5.3, Severity.MODERATE),
+        ("CVSS:4.0/AV:N/AC:H/AT:N/PR:H/UI:A/VC:N/VI:N/VA:N/SC:N/SI:H/SA:N", 4.0, Severity.MODERATE),
+        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:A/VC:N/VI:N/VA:N/SC:L/SI:N/SA:N", 2.1, Severity.LOW),
+        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:H/UI:A/VC:N/VI:L/VA:L/SC:L/SI:N/SA:N", 1.8, Severity.LOW),
+        # json
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N", 8.7, Severity.HIGH),
+        ("CVSS:4.0/AV:A/AC:H/AT:P/PR:L/UI:P/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N", 0.0, Severity.NONE),
+        # readme
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:N", 9.9, Severity.CRITICAL),
+        # threat4: the E:U vector scores 4.1 as CVSS-BT; its base score is the E:A row's 7.3.
+        ("CVSS:4.0/AV:P/AC:H/AT:P/PR:H/UI:A/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H/E:U", 7.3, Severity.HIGH),
+        ("CVSS:4.0/AV:P/AC:H/AT:P/PR:H/UI:A/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H/E:A", 7.3, Severity.HIGH),
+        # simple4's 9.2 again, metrics out of order and with Supplemental metrics, which "do not
+        # modify the final score" (the specification's abstract).
+        (
+            "CVSS:4.0/VC:L/AV:N/AC:L/AT:N/PR:N/UI:N/VI:H/VA:L/SC:N/SI:H/SA:L/S:P/AU:Y/U:Red",
+            9.2,
+            Severity.CRITICAL,
+        ),
+    ],
+)
+def test_cvss4_base_score(vector: str, score: float, level: Severity) -> None:
+    """CVSS v4.0 base scores match the FIRST calculator's, and rate on the same scale as v3."""
+    assert cvss4_base_score(vector) == score
+    assert severity_from_score(score) is level
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N",  # SA missing
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:J",  # no value J
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SI:H",  # SI twice, SA missing
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/JJ:H",  # no metric JJ
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:Z",  # no E:Z
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/",
+        "CVSS:4.0",
+        "CVSS:4.1/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        "AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",  # a v3 vector is not a v4 one
+    ],
+)
+def test_cvss4_rejects_malformed_vectors(vector: str) -> None:
+    """A v4 vector that is incomplete, repeats or invents a metric, or is not v4.0 is refused."""
+    with pytest.raises(CvssInvalid) as info:
+        cvss4_base_score(vector)
+    assert info.value.code == "cvss-invalid"
+
+
+def test_cvss_invalid_names_both_shapes_and_keeps_the_cause() -> None:
+    """The error shows a v3 and a v4 vector, and chains the library's own exception."""
+    with pytest.raises(CvssInvalid) as info:
+        cvss4_base_score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N")
+    assert "v4" in info.value.message
+    assert "SA" in info.value.message
+    assert "CVSS:3.1/AV:N" in info.value.hint
+    assert "CVSS:4.0/AV:N" in info.value.hint
+    assert info.value.__cause__ is not None
+    assert type(info.value.__cause__).__module__.startswith("cvss")
+    with pytest.raises(CvssInvalid) as info:
+        cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H")
+    assert "v3" in info.value.message
+    assert info.value.__cause__ is not None
+
+
+V3_68 = {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:C/C:H/I:N/A:N"}
+V3_98 = {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}
+V4_87 = {
+    "type": "CVSS_V4",
+    "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N",
+}
+V4_ONLY = {
+    "id": "GHSA-v4v4-0000-0001",
+    "aliases": ["CVE-0000-0004"],
+    "severity": [V4_87],
+    "affected": [
+        {
+            "package": {"ecosystem": "npm", "name": "elliptic"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "6.5.4"}]}],
+        }
+    ],
+}
+V4_69 = {
+    "type": "CVSS_V4",
+    "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:N/SC:N/SI:L/SA:N",
+}
+
+
+def test_record_with_only_cvss_v4_gets_a_score_and_severity() -> None:
+    """A CVSS_V4 severity, ignored before, now yields its base score and rating."""
+    (finding,) = scan([Component("npm", "elliptic", "6.5.3")], [V4_ONLY]).findings
+    assert finding.score == 8.7
+    assert finding.severity is Severity.HIGH
+    assert finding.vector == V4_87["score"]
+
+
+@pytest.mark.parametrize(
+    ("severity", "score", "vector"),
+    [
+        ([V3_68, V4_87], 8.7, V4_87["score"]),  # v4 rates higher
+        ([V4_87, V3_68], 8.7, V4_87["score"]),  # order does not matter
+        ([V3_98, V4_69], 9.8, V3_98["score"]),  # v3 rates higher
+        ([V4_69, {"type": "CVSS_V2", "score": "AV:N/AC:L/Au:N/C:C/I:C/A:C"}], 6.9, V4_69["score"]),
+    ],
+)
+def test_record_with_v3_and_v4_takes_the_higher_score(
+    severity: list[dict[str, str]], score: float, vector: str
+) -> None:
+    """With both versions, the higher base score counts (as osv-scanner); v2 is not read."""
+    record = {**V4_ONLY, "severity": severity}
+    (finding,) = scan([Component("npm", "elliptic", "6.5.3")], [record]).findings
+    assert (finding.score, finding.vector) == (score, vector)
+    assert finding.severity is severity_from_score(score)
+
+
+def test_bad_cvss_v4_vector_keeps_the_finding() -> None:
+    """A malformed v4 vector leaves the finding with unknown severity and says why."""
+    bad = {"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H"}
+    record = {**V4_ONLY, "severity": [V3_98, bad]}
+    result = scan([Component("npm", "elliptic", "6.5.3")], [record])
+    (finding,) = result.findings
+    assert (finding.severity, finding.score) == (None, None)
+    (skipped,) = result.skipped
+    assert skipped.id == "GHSA-v4v4-0000-0001"
+    assert "severity not computed" in skipped.reason
+    assert "v4" in skipped.reason

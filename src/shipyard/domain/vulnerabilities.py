@@ -7,14 +7,14 @@ or below it is an ``introduced`` (a ``fixed`` at or below it, or a ``last_affect
 ends the interval), provided the version is below one of the range's ``limit`` events.
 
 Versions are ordered by PEP 440 for PyPI and by SemVer 2.0 precedence everywhere else. PyPI
-names compare after PEP 503 normalisation. Severity comes from the CVSS v3 base score, computed
-here from the vector with the CVSS v3.1 specification's formula (section 7.1 and Appendix A
-``Roundup``), falling back to the database's own label (``database_specific.severity``).
+names compare after PEP 503 normalisation. Severity comes from the CVSS v3.0/v3.1 or v4.0 base
+score of the record's vectors (the ``cvss`` library, imported on first use so that importing
+this module stays cheap), the highest when it has both, falling back to the database's own
+label (``database_specific.severity``).
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +44,7 @@ __all__ = [
     "VersionUnorderable",
     "canonical_ecosystem",
     "cvss3_base_score",
+    "cvss4_base_score",
     "fixed_version",
     "included_in_ranges",
     "is_affected",
@@ -67,8 +68,9 @@ class OsvRecordInvalid(InputError):
 class CvssInvalid(InputError):
     code = "cvss-invalid"
     default_hint = (
-        "a CVSS v3 vector looks like CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H "
-        "with each base metric exactly once"
+        "a CVSS v3 vector looks like CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H and a v4 "
+        "one like CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N, each base "
+        "metric exactly once and every other metric one the specification defines"
     )
 
 
@@ -120,7 +122,7 @@ def parse_severity(text: str) -> Severity:
 
 
 def severity_from_score(score: float) -> Severity:
-    """The CVSS v3.1 qualitative rating scale (specification section 5)."""
+    """The qualitative rating scale of CVSS v3.1 (section 5), which v4.0 keeps unchanged."""
     if score == 0.0:
         return Severity.NONE
     if score < 4.0:
@@ -132,68 +134,57 @@ def severity_from_score(score: float) -> Severity:
     return Severity.CRITICAL
 
 
-# Metric weights from CVSS v3.1 specification section 7.4.
-_AV = {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2}
-_AC = {"L": 0.77, "H": 0.44}
-_PR_UNCHANGED = {"N": 0.85, "L": 0.62, "H": 0.27}
-_PR_CHANGED = {"N": 0.85, "L": 0.68, "H": 0.5}
-_UI = {"N": 0.85, "R": 0.62}
-_CIA = {"H": 0.56, "L": 0.22, "N": 0.0}
-_SCOPE = {"U", "C"}
-_BASE_METRICS = ("AV", "AC", "PR", "UI", "S", "C", "I", "A")
-_ALLOWED = {
-    "AV": set(_AV),
-    "AC": set(_AC),
-    "PR": set(_PR_UNCHANGED),
-    "UI": set(_UI),
-    "S": _SCOPE,
-    "C": set(_CIA),
-    "I": set(_CIA),
-    "A": set(_CIA),
-}
-
-
-def _roundup(value: float) -> float:
-    """CVSS v3.1 Appendix A: round up to one decimal, immune to floating point noise."""
-    as_int = round(value * 100_000)
-    if as_int % 10_000 == 0:
-        return as_int / 100_000.0
-    return (math.floor(as_int / 10_000) + 1) / 10.0
+# The CVSS arithmetic is the ``cvss`` library's (Red Hat Product Security, tested against the
+# FIRST calculators). It is imported when a vector is first scored, not with this module, so
+# commands that never scan do not pay for it.
+_V3_PREFIXES = ("CVSS:3.0/", "CVSS:3.1/")
+_V4_PREFIX = "CVSS:4.0/"
+# CVSS v4.0 specification section 2: the Base metric group. Threat, Environmental and
+# Supplemental metrics are left out of the base score, as v3's Temporal and Environmental are.
+_V4_BASE_METRICS = ("AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA")
 
 
 def cvss3_base_score(vector: str) -> float:
     """The CVSS v3.0/v3.1 base score of a vector string such as ``CVSS:3.1/AV:N/...``.
 
     Temporal and environmental metrics may follow the base metrics; they do not change the
-    base score and are ignored.
+    base score and are ignored. Raises ``CvssInvalid`` for anything that is not a complete,
+    well-formed v3 vector.
     """
-    parts = vector.strip().split("/")
-    if not parts or parts[0] not in ("CVSS:3.0", "CVSS:3.1"):
+    text = vector.strip()
+    if not text.startswith(_V3_PREFIXES):
         raise CvssInvalid(f"not a CVSS v3 vector: {vector!r}")
-    metrics: dict[str, str] = {}
-    for part in parts[1:]:
-        key, sep, value = part.partition(":")
-        if not sep or not value:
-            raise CvssInvalid(f"malformed metric {part!r} in {vector!r}")
-        if key in metrics:
-            raise CvssInvalid(f"metric {key} appears twice in {vector!r}")
-        metrics[key] = value
-    for key in _BASE_METRICS:
-        if key not in metrics:
-            raise CvssInvalid(f"base metric {key} is missing from {vector!r}")
-        if metrics[key] not in _ALLOWED[key]:
-            raise CvssInvalid(f"{key}:{metrics[key]} is not a valid value in {vector!r}")
+    from cvss import CVSS3
+    from cvss.exceptions import CVSSError
 
-    changed = metrics["S"] == "C"
-    iss = 1 - ((1 - _CIA[metrics["C"]]) * (1 - _CIA[metrics["I"]]) * (1 - _CIA[metrics["A"]]))
-    impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if changed else 6.42 * iss
-    pr = (_PR_CHANGED if changed else _PR_UNCHANGED)[metrics["PR"]]
-    exploitability = 8.22 * _AV[metrics["AV"]] * _AC[metrics["AC"]] * pr * _UI[metrics["UI"]]
-    if impact <= 0:
-        return 0.0
-    if changed:
-        return _roundup(min(1.08 * (impact + exploitability), 10.0))
-    return _roundup(min(impact + exploitability, 10.0))
+    try:
+        return float(CVSS3(text).base_score)
+    except CVSSError as exc:
+        raise CvssInvalid(f"invalid CVSS v3 vector {vector!r}: {exc}") from exc
+
+
+def cvss4_base_score(vector: str) -> float:
+    """The CVSS v4.0 base score (CVSS-B) of a vector string such as ``CVSS:4.0/AV:N/...``.
+
+    The whole vector is checked, but only its eleven base metrics are scored: Threat (``E``),
+    Environmental and Supplemental metrics are ignored, as they are for v3, so a published
+    ``E:U`` does not lower the score a gate compares with its threshold. Raises
+    ``CvssInvalid`` for anything that is not a complete, well-formed v4.0 vector.
+    """
+    text = vector.strip()
+    if not text.startswith(_V4_PREFIX):
+        raise CvssInvalid(f"not a CVSS v4 vector: {vector!r}")
+    from cvss import CVSS4
+    from cvss.exceptions import CVSSError
+
+    try:
+        parsed = CVSS4(text)
+        if set(parsed.original_metrics) != set(_V4_BASE_METRICS):
+            base = "/".join(f"{m}:{parsed.original_metrics[m]}" for m in _V4_BASE_METRICS)
+            parsed = CVSS4(_V4_PREFIX + base)
+        return float(parsed.base_score)
+    except CVSSError as exc:
+        raise CvssInvalid(f"invalid CVSS v4 vector {vector!r}: {exc}") from exc
 
 
 # -- versions -----------------------------------------------------------------------------
@@ -581,7 +572,7 @@ class Finding:
     aliases: tuple[str, ...]
     component: Component
     severity: Severity | None  # None: the record carries no usable severity
-    score: float | None = None  # CVSS v3 base score when a vector was given
+    score: float | None = None  # the CVSS v3 or v4 base score when a vector was given
     vector: str | None = None
     fixed: str | None = None  # the lowest fixed version above the component's version
     summary: str = ""
@@ -609,15 +600,32 @@ class ScanResult:
         return tuple(f for f in self.findings if f.severity is not None and f.severity >= level)
 
 
+_CVSS_SCORES = {"CVSS_V3": cvss3_base_score, "CVSS_V4": cvss4_base_score}
+
+
 def _severity_of(
     record: OsvRecord, affected: OsvAffected
 ) -> tuple[Severity | None, float | None, str | None]:
-    # Package-level severity wins over the record's (the schema forbids both being set).
+    """The severity, score and vector of a finding.
+
+    Package-level severity wins over the record's (the schema forbids both being set). Within
+    one list every ``CVSS_V3`` and ``CVSS_V4`` vector is scored and the highest base score is
+    taken, as osv-scanner does (``CalculateOverallScore``): GitHub's advisories often carry
+    both since 2024, the two versions can disagree by a band, and a gate should not pass a
+    record because a second vector rates it lower. The first vector wins a tie. One malformed
+    vector makes the whole severity unknown (``CvssInvalid``) rather than silently dropped.
+    Other types (``CVSS_V2``, ``Ubuntu``) are not read; the database's own label is the
+    fallback.
+    """
     for source in (affected.severity, record.severity):
-        for kind, vector in source:
-            if kind == "CVSS_V3":
-                score = cvss3_base_score(vector)
-                return severity_from_score(score), score, vector
+        scored = [
+            (scorer(vector), vector)
+            for kind, vector in source
+            if (scorer := _CVSS_SCORES.get(kind)) is not None
+        ]
+        if scored:
+            score, vector = max(scored, key=lambda pair: pair[0])
+            return severity_from_score(score), score, vector
     for label in (affected.database_severity, record.database_severity):
         if label is not None:
             try:
