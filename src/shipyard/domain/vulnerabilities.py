@@ -6,11 +6,13 @@ The range evaluation follows the ``IsVulnerable`` pseudocode of the OSV schema
 or below it is an ``introduced`` (a ``fixed`` at or below it, or a ``last_affected`` below it,
 ends the interval), provided the version is below one of the range's ``limit`` events.
 
-Versions are ordered by PEP 440 for PyPI and by SemVer 2.0 precedence everywhere else. PyPI
-names compare after PEP 503 normalisation. Severity comes from the CVSS v3.0/v3.1 or v4.0 base
-score of the record's vectors (the ``cvss`` library, imported on first use so that importing
-this module stays cheap), the highest when it has both, falling back to the database's own
-label (``database_specific.severity``).
+Versions are ordered by PEP 440 for PyPI (``packaging``), by the ecosystem's own rule for
+Maven, NuGet, RubyGems, Debian, Ubuntu, the RPM and the Alpine distributions (``univers``), and
+by SemVer 2.0 precedence everywhere else and in ``SEMVER`` ranges. PyPI names compare after
+PEP 503 normalisation. Severity comes from the CVSS v3.0/v3.1 or v4.0 base score of the
+record's vectors (the ``cvss`` library), the highest when it has both, falling back to the
+database's own label (``database_specific.severity``). Both libraries are imported on first
+use, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from functools import cmp_to_key, total_ordering
+from functools import cmp_to_key, lru_cache, total_ordering
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,6 +40,7 @@ __all__ = [
     "OsvRecord",
     "OsvRecordInvalid",
     "ScanResult",
+    "SchemeVersion",
     "SemVer",
     "Severity",
     "SkippedRecord",
@@ -76,7 +79,10 @@ class CvssInvalid(InputError):
 
 class VersionUnorderable(InputError):
     code = "version-unorderable"
-    default_hint = "PyPI versions must follow PEP 440; other ecosystems are compared as SemVer"
+    default_hint = (
+        "PyPI versions must follow PEP 440; Maven, NuGet, RubyGems, Debian, Ubuntu, RPM and "
+        "Alpine versions their ecosystem's own scheme; other ecosystems are compared as SemVer"
+    )
 
 
 # -- severity -----------------------------------------------------------------------------
@@ -237,7 +243,92 @@ class SemVer:
         return hash(self._key())
 
 
-OrderedVersion = Version | SemVer
+# OSV ecosystem (the part before any ":") -> the univers class that orders its versions. Each
+# is the ecosystem's own rule: Maven's ComparableVersion, NuGet's SemVer 2.0 with a fourth part
+# and case-insensitive labels, RubyGems' Gem::Version, dpkg's verrevcmp for Debian and Ubuntu,
+# rpmvercmp for the RPM distributions and apk's for the Alpine ones. The rest keep SemVer 2.0,
+# ours above: univers's SemverVersion coerces ("1.2.3.4" becomes "1.2.3+4") and orders build
+# metadata so that "1.0.0+b" is neither below, above nor equal to "1.0.0".
+_UNIVERS_SCHEMES = {
+    "Maven": "MavenVersion",
+    "NuGet": "NugetVersion",
+    "RubyGems": "RubygemsVersion",
+    "Debian": "DebianVersion",
+    "Ubuntu": "DebianVersion",
+    "AlmaLinux": "RpmVersion",
+    "Mageia": "RpmVersion",
+    "openEuler": "RpmVersion",
+    "openSUSE": "RpmVersion",
+    "Oracle Linux": "RpmVersion",
+    "Photon OS": "RpmVersion",
+    "Red Hat": "RpmVersion",
+    "Rocky Linux": "RpmVersion",
+    "SUSE": "RpmVersion",
+    "Alpine": "AlpineLinuxVersion",
+    "Chainguard": "AlpineLinuxVersion",
+    "Wolfi": "AlpineLinuxVersion",
+}
+
+
+@total_ordering
+class SchemeVersion:
+    """A version in an ecosystem's own scheme, ordered by the univers class for it.
+
+    Only ``<`` and ``==`` of the univers object are used (its Alpine class gets ``>=`` wrong),
+    and a comparison that fails inside univers raises ``VersionUnorderable``.
+    """
+
+    __slots__ = ("_value", "scheme", "text")
+
+    def __init__(self, scheme: str, text: str, value: Any) -> None:
+        self.scheme = scheme
+        self.text = text
+        self._value = value
+
+    @classmethod
+    def parse(cls, scheme: str, text: str) -> SchemeVersion:
+        """``text`` in the scheme of ``scheme`` (a key of the ecosystem table)."""
+        stripped = text.strip()
+        # univers deletes inner spaces and reads "" as a version in some schemes; no
+        # ecosystem's versions contain either.
+        if not stripped or any(c.isspace() for c in stripped):
+            raise VersionUnorderable(f"{text!r} is not a valid version for {scheme}")
+        from univers import versions
+
+        try:
+            value = getattr(versions, _UNIVERS_SCHEMES[scheme])(stripped)
+        except Exception as exc:  # univers raises ValueError, TypeError and its own types
+            raise VersionUnorderable(f"{text!r} is not a valid version for {scheme}") from exc
+        return cls(scheme, stripped, value)
+
+    def _compare(self, other: SchemeVersion, op: str) -> bool:
+        if other.scheme != self.scheme:
+            raise VersionUnorderable(f"{self.text!r} and {other.text!r} are in two schemes")
+        try:
+            return bool(self._value < other._value if op == "<" else self._value == other._value)
+        except Exception as exc:  # a univers comparison that cannot decide
+            raise VersionUnorderable(
+                f"{self.text!r} and {other.text!r} cannot be ordered as {self.scheme} versions"
+            ) from exc
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SchemeVersion) and self._compare(other, "==")
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, SchemeVersion):
+            return NotImplemented
+        return self._compare(other, "<")
+
+    def __hash__(self) -> int:
+        # Equal versions may be spelled apart ("1" and "1.0.0" in Maven), and some univers
+        # classes are unhashable: the scheme is all that equal versions surely share.
+        return hash(self.scheme)
+
+    def __repr__(self) -> str:
+        return f"SchemeVersion({self.scheme!r}, {self.text!r})"
+
+
+OrderedVersion = Version | SemVer | SchemeVersion
 
 
 def canonical_ecosystem(ecosystem: str) -> str:
@@ -274,13 +365,28 @@ def normalize_name(ecosystem: str, name: str) -> str:
 
 
 def parse_version(ecosystem: str, text: str) -> OrderedVersion:
-    """A comparable version: PEP 440 for PyPI, SemVer for every other ecosystem."""
-    if canonical_ecosystem(ecosystem) == "PyPI":
+    """A comparable version in the ecosystem's scheme.
+
+    PEP 440 (``packaging``) for PyPI; the ecosystem's own rule (univers) for Maven, NuGet,
+    RubyGems, Debian, Ubuntu, the RPM and the Alpine distributions; SemVer 2.0 for every other
+    ecosystem (npm, crates.io, Go, Hex, Pub, Packagist, ...) and for ``SEMVER`` ranges.
+    """
+    family = canonical_ecosystem(ecosystem).partition(":")[0]
+    if family == "PyPI":
         try:
             return Version(text)
         except InvalidVersion:
             raise VersionUnorderable(f"{text!r} is not a PEP 440 version") from None
+    if family in _UNIVERS_SCHEMES:
+        return _scheme_version(family, text)
     return SemVer.parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _scheme_version(scheme: str, text: str) -> SchemeVersion:
+    # A range's events are read again for every component checked against it, and univers
+    # parses take tens of microseconds; a version that does not parse raises and is not kept.
+    return SchemeVersion.parse(scheme, text)
 
 
 # -- records ------------------------------------------------------------------------------
