@@ -16,11 +16,13 @@ from shipyard.domain.vulnerabilities import (
     Severity,
     VersionUnorderable,
     cvss3_base_score,
+    cvss4_base_score,
     fixed_version,
     is_affected,
     normalize_name,
     parse_record,
     parse_severity,
+    parse_version,
     scan,
     severity_from_score,
 )
@@ -431,3 +433,355 @@ def test_component_from_purl(purl: str, ecosystem: str, name: str, version: str)
     """Package URLs from an SBOM become components in OSV's ecosystem and name spelling."""
     c = Component.from_purl(purl)
     assert (c.ecosystem, c.name, c.version) == (ecosystem, name, version)
+
+
+# -- CVSS v4 ---------------------------------------------------------------------------------
+
+# CVSS v4.0 vectors and their scores. Where each number comes from:
+#   simple4  - tests/vectors_simple4 of the cvss library (github.com/RedHatProductSecurity/cvss),
+#              generated with FIRST's official JavaScript calculator (the library's README);
+#   json     - the same library's tests/test_cvss4.py (test_json_schema_high_va and
+#              test_json_schema_no_impact_metrics);
+#   readme   - the CVSS4 sample output in the library's README;
+#   threat4  - tests/vectors_threat4 of the library: the E:A row, since the base score is
+#              scored with E unset whatever E the vector states, and an unset Threat metric
+#              takes "the highest severity" (the CVSS v4.0 specification's abstract).
+@pytest.mark.parametrize(
+    ("vector", "score", "level"),
+    [
+        # simple4
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:H/VA:L/SC:N/SI:H/SA:L", 9.2, Severity.CRITICAL),
+        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:N/SA:H", 9.5, Severity.CRITICAL),
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:L/SC:H/SI:N/SA:L", 7.8, Severity.HIGH),
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:N/SC:N/SI:L/SA:N", 6.9, Severity.MODERATE),
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:P/VC:L/VI:N/VA:N/SC:L/SI:N/SA:L", 5.3, Severity.MODERATE),
+        ("CVSS:4.0/AV:N/AC:H/AT:N/PR:H/UI:A/VC:N/VI:N/VA:N/SC:N/SI:H/SA:N", 4.0, Severity.MODERATE),
+        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:A/VC:N/VI:N/VA:N/SC:L/SI:N/SA:N", 2.1, Severity.LOW),
+        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:H/UI:A/VC:N/VI:L/VA:L/SC:L/SI:N/SA:N", 1.8, Severity.LOW),
+        # json
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N", 8.7, Severity.HIGH),
+        ("CVSS:4.0/AV:A/AC:H/AT:P/PR:L/UI:P/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N", 0.0, Severity.NONE),
+        # readme
+        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:N", 9.9, Severity.CRITICAL),
+        # threat4: the E:U vector scores 4.1 as CVSS-BT; its base score is the E:A row's 7.3.
+        ("CVSS:4.0/AV:P/AC:H/AT:P/PR:H/UI:A/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H/E:U", 7.3, Severity.HIGH),
+        ("CVSS:4.0/AV:P/AC:H/AT:P/PR:H/UI:A/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H/E:A", 7.3, Severity.HIGH),
+        # simple4's 9.2 again, metrics out of order and with Supplemental metrics, which "do not
+        # modify the final score" (the specification's abstract).
+        (
+            "CVSS:4.0/VC:L/AV:N/AC:L/AT:N/PR:N/UI:N/VI:H/VA:L/SC:N/SI:H/SA:L/S:P/AU:Y/U:Red",
+            9.2,
+            Severity.CRITICAL,
+        ),
+    ],
+)
+def test_cvss4_base_score(vector: str, score: float, level: Severity) -> None:
+    """CVSS v4.0 base scores match the FIRST calculator's, and rate on the same scale as v3."""
+    assert cvss4_base_score(vector) == score
+    assert severity_from_score(score) is level
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N",  # SA missing
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:J",  # no value J
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SI:H",  # SI twice, SA missing
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/JJ:H",  # no metric JJ
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:Z",  # no E:Z
+        "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/",
+        "CVSS:4.0",
+        "CVSS:4.1/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        "AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",  # a v3 vector is not a v4 one
+    ],
+)
+def test_cvss4_rejects_malformed_vectors(vector: str) -> None:
+    """A v4 vector that is incomplete, repeats or invents a metric, or is not v4.0 is refused."""
+    with pytest.raises(CvssInvalid) as info:
+        cvss4_base_score(vector)
+    assert info.value.code == "cvss-invalid"
+
+
+def test_cvss_invalid_names_both_shapes_and_keeps_the_cause() -> None:
+    """The error shows a v3 and a v4 vector, and chains the library's own exception."""
+    with pytest.raises(CvssInvalid) as info:
+        cvss4_base_score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N")
+    assert "v4" in info.value.message
+    assert "SA" in info.value.message
+    assert "CVSS:3.1/AV:N" in info.value.hint
+    assert "CVSS:4.0/AV:N" in info.value.hint
+    assert info.value.__cause__ is not None
+    assert type(info.value.__cause__).__module__.startswith("cvss")
+    with pytest.raises(CvssInvalid) as info:
+        cvss3_base_score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H")
+    assert "v3" in info.value.message
+    assert info.value.__cause__ is not None
+
+
+V3_68 = {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:C/C:H/I:N/A:N"}
+V3_98 = {"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}
+V4_87 = {
+    "type": "CVSS_V4",
+    "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N",
+}
+V4_ONLY = {
+    "id": "GHSA-v4v4-0000-0001",
+    "aliases": ["CVE-0000-0004"],
+    "severity": [V4_87],
+    "affected": [
+        {
+            "package": {"ecosystem": "npm", "name": "elliptic"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "6.5.4"}]}],
+        }
+    ],
+}
+V4_69 = {
+    "type": "CVSS_V4",
+    "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:N/SC:N/SI:L/SA:N",
+}
+
+
+def test_record_with_only_cvss_v4_gets_a_score_and_severity() -> None:
+    """A CVSS_V4 severity, ignored before, now yields its base score and rating."""
+    (finding,) = scan([Component("npm", "elliptic", "6.5.3")], [V4_ONLY]).findings
+    assert finding.score == 8.7
+    assert finding.severity is Severity.HIGH
+    assert finding.vector == V4_87["score"]
+
+
+@pytest.mark.parametrize(
+    ("severity", "score", "vector"),
+    [
+        ([V3_68, V4_87], 8.7, V4_87["score"]),  # v4 rates higher
+        ([V4_87, V3_68], 8.7, V4_87["score"]),  # order does not matter
+        ([V3_98, V4_69], 9.8, V3_98["score"]),  # v3 rates higher
+        ([V4_69, {"type": "CVSS_V2", "score": "AV:N/AC:L/Au:N/C:C/I:C/A:C"}], 6.9, V4_69["score"]),
+    ],
+)
+def test_record_with_v3_and_v4_takes_the_higher_score(
+    severity: list[dict[str, str]], score: float, vector: str
+) -> None:
+    """With both versions, the higher base score counts (as osv-scanner); v2 is not read."""
+    record = {**V4_ONLY, "severity": severity}
+    (finding,) = scan([Component("npm", "elliptic", "6.5.3")], [record]).findings
+    assert (finding.score, finding.vector) == (score, vector)
+    assert finding.severity is severity_from_score(score)
+
+
+def test_bad_cvss_v4_vector_keeps_the_finding() -> None:
+    """A malformed v4 vector leaves the finding with unknown severity and says why."""
+    bad = {"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H"}
+    record = {**V4_ONLY, "severity": [V3_98, bad]}
+    result = scan([Component("npm", "elliptic", "6.5.3")], [record])
+    (finding,) = result.findings
+    assert (finding.severity, finding.score) == (None, None)
+    (skipped,) = result.skipped
+    assert skipped.id == "GHSA-v4v4-0000-0001"
+    assert "severity not computed" in skipped.reason
+    assert "v4" in skipped.reason
+
+
+# -- version ordering per ecosystem ----------------------------------------------------------
+
+# Pairs (lower, higher) in each ecosystem's own order. Sources:
+#   Maven     - ComparableVersionTest in apache/maven (maven-artifact), VERSIONS_QUALIFIER and
+#               testVersionComparing; the four-part and .Final rows are jackson-databind's and
+#               Hibernate's spellings;
+#   npm       - SemVer 2.0.0 section 11 (node-semver follows it);
+#   Go        - the Go modules reference, "Pseudo-versions": vX.0.0-yyyymmddhhmmss-abcdefabcdef
+#               sorts below vX.0.0, vX.Y.(Z+1)-0.yyyymmddhhmmss-... between vX.Y.Z and
+#               vX.Y.(Z+1), and vX.Y.Z-pre.0.yyyymmddhhmmss-... just after vX.Y.Z-pre;
+#   NuGet     - Microsoft's "Package versioning" page (pre-release labels below the release,
+#               compared per dot-separated part; an optional fourth part);
+#   RubyGems  - Gem::Version's documentation (a letter makes a pre-release, sorted below its
+#               release; more segments sort above);
+#   Debian    - Debian Policy 5.6.12 (the example "~~ < ~~a < ~ < (empty) < a", the epoch
+#               first); the deb12u rows are how security updates are numbered;
+#   RPM       - rpm's rpmvercmp (tilde sorts before anything, epoch first, digit runs by value);
+#   Alpine    - apk-tools' version rules (_rc before the release, _p after it, -rN revisions).
+ORDERED = [
+    ("Maven", "1.0-alpha-1", "1.0-beta-1"),
+    ("Maven", "1.0-beta-1", "1.0-SNAPSHOT"),
+    ("Maven", "1.0-SNAPSHOT", "1.0"),
+    ("Maven", "1-m11", "1-rc"),
+    ("Maven", "1-rc", "1-SNAPSHOT"),
+    ("Maven", "1", "1-sp"),
+    ("Maven", "2.0.1", "2.0.1-xyz"),
+    ("Maven", "2.0.1-xyz", "2.0.1-123"),
+    ("Maven", "2.9.10.7", "2.9.10.8"),
+    ("Maven", "5.4.23.Final", "5.4.24.Final"),
+    ("npm", "1.0.0-alpha", "1.0.0-alpha.1"),
+    ("npm", "1.0.0-beta.2", "1.0.0-beta.11"),
+    ("npm", "1.0.0-rc.1", "1.0.0"),
+    ("Go", "v0.0.0-20191109021931-daa7c04131f5", "v0.1.0"),
+    ("Go", "v1.2.3", "v1.2.4-0.20191109021931-daa7c04131f5"),
+    ("Go", "v1.2.4-0.20191109021931-daa7c04131f5", "v1.2.4"),
+    ("Go", "v1.2.4-pre", "v1.2.4-pre.0.20191109021931-daa7c04131f5"),
+    ("NuGet", "1.0.0-alpha", "1.0.0-beta"),
+    ("NuGet", "1.0.0-alpha.2", "1.0.0-alpha.10"),
+    ("NuGet", "1.0.0-beta", "1.0.0"),
+    ("NuGet", "1.0.0", "1.0.0.1"),
+    ("RubyGems", "1.0.a", "1.0"),
+    ("RubyGems", "1.0.a.2", "1.0.b1"),
+    ("RubyGems", "6.1.7", "6.1.7.1"),
+    ("Debian", "1.0~~", "1.0~~a"),
+    ("Debian", "1.0~~a", "1.0~"),
+    ("Debian:12", "1.0~", "1.0"),
+    ("Debian", "1.0", "1.0a"),
+    ("Ubuntu:22.04:LTS", "2.0", "1:0.9"),
+    ("Debian:12", "7.88.1-10+deb12u4", "7.88.1-10+deb12u5"),
+    ("Red Hat", "1.0~rc1-1", "1.0-1"),
+    ("Red Hat", "1.1.1k-6.el8_5", "1.1.1k-7.el8_6"),
+    ("Rocky Linux:9", "1.0-1.el9", "1.0-2.el9"),
+    ("AlmaLinux:8", "2.0-1", "1:0.9-1"),
+    ("SUSE", "1.9-1", "1.10-1"),
+    ("Alpine:v3.18", "1.2.3_rc1-r0", "1.2.3-r0"),
+    ("Alpine", "1.2.3-r0", "1.2.3_p1-r0"),
+    ("Alpine", "1.2.3-r0", "1.2.3-r1"),
+    ("Alpine", "1.9-r0", "1.10-r0"),
+]
+
+
+@pytest.mark.parametrize(("ecosystem", "lower", "higher"), ORDERED)
+def test_ecosystem_version_order(ecosystem: str, lower: str, higher: str) -> None:
+    """Each ecosystem's versions sort by its own rule, every comparison agreeing."""
+    low, high = parse_version(ecosystem, lower), parse_version(ecosystem, higher)
+    assert low < high
+    assert high > low
+    assert low <= high
+    assert high >= low
+    assert not high < low
+    assert not low >= high
+    assert low != high
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "one", "other"),
+    [
+        ("Maven", "1", "1.0.0"),  # ComparableVersionTest.testVersionsEqual
+        ("Maven", "1ga", "1"),
+        ("Maven", "1cr", "1rc"),
+        ("Maven", "1a1", "1alpha1"),
+        ("NuGet", "1.0.0-BETA", "1.0.0-beta"),  # labels compare case-insensitively
+        ("NuGet", "1.0", "1.0.0.0"),
+        ("NuGet", "1.0.0+abc", "1.0.0"),  # build metadata ignored
+        ("RubyGems", "1.0", "1.0.0"),
+        ("Debian", "1.0", "0:1.0"),  # a missing epoch is 0
+        ("Red Hat", "0:1.0-1", "1.0-1"),
+        ("npm", "1.0.0+build.1", "1.0.0"),  # SemVer 10: build metadata has no precedence
+    ],
+)
+def test_ecosystem_version_equality(ecosystem: str, one: str, other: str) -> None:
+    """Two spellings of one version are equal in their ecosystem."""
+    assert parse_version(ecosystem, one) == parse_version(ecosystem, other)
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "text", "says"),
+    [
+        ("NuGet", "not-a-version!", "NuGet"),
+        ("Debian", "banana", "Debian"),
+        ("Alpine", "banana", "Alpine"),
+        ("RubyGems", "1.0 beta", "RubyGems"),
+        ("Maven", "", "Maven"),
+        ("Red Hat", " ", "Red Hat"),
+        # Ecosystems without their own rule keep SemVer, and what is not SemVer stays unordered.
+        ("Hackage", "1.2.3.4", "semantic version"),
+        ("Pub", "1.2.3.4", "semantic version"),
+        ("Packagist", "1.0.0.0-beta1", "semantic version"),
+    ],
+)
+def test_unreadable_versions_are_unorderable(ecosystem: str, text: str, says: str) -> None:
+    """A version its ecosystem's scheme cannot read raises version-unorderable, naming it."""
+    with pytest.raises(VersionUnorderable) as info:
+        parse_version(ecosystem, text)
+    assert info.value.code == "version-unorderable"
+    assert says in info.value.message
+
+
+X_CRYPTO_FIX = "v0.0.0-20220314234659-1baeb1ce4c0b"
+
+
+def _ecosystem_range(introduced: str, fixed: str) -> list[dict[str, Any]]:
+    return [{"type": "ECOSYSTEM", "events": [{"introduced": introduced}, {"fixed": fixed}]}]
+
+
+# Ranges as the advisories spell them (jackson-databind's four-part fix, Rails' pre-releases,
+# a Debian security update, a RHEL openssl build, an Alpine revision, golang.org/x/crypto's
+# pseudo-version fix), and whether a version is inside.
+@pytest.mark.parametrize(
+    ("ecosystem", "introduced", "fixed", "version", "expected"),
+    [
+        ("Maven", "2.9.0", "2.9.10.8", "2.9.10.7", True),
+        ("Maven", "2.9.0", "2.9.10.8", "2.9.10.8", False),
+        ("Maven", "2.9.0", "2.9.10.8", "2.9.10", True),
+        ("Maven", "2.0-beta9", "2.15.0", "2.0-rc1", True),
+        ("Maven", "2.0-beta9", "2.15.0", "2.0-alpha1", False),
+        ("Maven", "0", "1.0", "1.0-SNAPSHOT", True),
+        ("Maven", "0", "1.0-rc1", "1.0-SNAPSHOT", False),  # SNAPSHOT sorts after rc
+        ("NuGet", "0", "5.0.0", "5.0.0-preview.1", True),
+        ("NuGet", "4.0.0", "4.3.1", "4.3.0.1", True),
+        ("RubyGems", "7.0.0.alpha", "7.0.4.1", "7.0.0.rc1", True),
+        ("RubyGems", "0", "6.1.7.1", "6.1.7", True),
+        ("RubyGems", "0", "6.1.7.1", "6.1.7.1", False),
+        ("Debian:12", "0", "7.88.1-10+deb12u5", "7.88.1-10+deb12u4", True),
+        ("Debian:12", "0", "7.88.1-10+deb12u5", "7.88.1-10+deb12u5", False),
+        ("Debian:12", "0", "7.88.1-10+deb12u5", "1:7.0-1", False),  # a higher epoch
+        ("Red Hat:enterprise_linux:8", "0", "1:1.1.1k-7.el8_6", "1:1.1.1k-6.el8_5", True),
+        ("Red Hat:enterprise_linux:8", "0", "1:1.1.1k-7.el8_6", "1:1.1.1w-1.el8", False),
+        ("Red Hat:enterprise_linux:8", "0", "1:1.1.1k-7.el8_6", "1.1.1w-1.el8", True),  # epoch 0
+        ("Alpine:v3.18", "0", "3.0.8-r0", "3.0.7-r0", True),
+        ("Alpine:v3.18", "0", "3.0.8-r0", "3.0.8-r1", False),
+        ("npm", "0", "2.0.0-beta.2", "2.0.0-beta.1", True),
+        ("npm", "0", "2.0.0-beta.2", "2.0.0-beta.11", False),
+        ("npm", "0", "2.0.0-beta.2", "2.0.0-alpha", True),
+        ("Go", "0", X_CRYPTO_FIX, "v0.0.0-20220112180741-5e0467b6c7ce", True),
+        ("Go", "0", X_CRYPTO_FIX, "v0.0.0-20220314234659-1baeb1ce4c0b", False),
+        ("Go", "0", X_CRYPTO_FIX, "v0.1.0", False),
+    ],
+)
+def test_ecosystem_range_matching(
+    ecosystem: str, introduced: str, fixed: str, version: str, expected: bool
+) -> None:
+    """OSV ECOSYSTEM ranges are evaluated in the ecosystem's own version order."""
+    entry = affected(ecosystem, _ecosystem_range(introduced, fixed))
+    assert is_affected(ecosystem, version, entry) is expected
+
+
+def test_scan_matches_a_four_part_maven_version() -> None:
+    """A Maven version SemVer could not read is matched, with the fix offered."""
+    record = {
+        "id": "GHSA-5r5r-6hpj-8gg9",
+        "affected": [
+            {
+                "package": {
+                    "ecosystem": "Maven",
+                    "name": "com.fasterxml.jackson.core:jackson-databind",
+                },
+                "ranges": _ecosystem_range("2.9.0", "2.9.10.8"),
+            }
+        ],
+    }
+    purl = "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.9.10.7"
+    result = scan([Component.from_purl(purl)], [record])
+    assert [(f.id, f.fixed) for f in result.findings] == [("GHSA-5r5r-6hpj-8gg9", "2.9.10.8")]
+    assert result.skipped == ()
+
+
+def test_unreadable_version_in_an_ordered_ecosystem_is_skipped_not_safe() -> None:
+    """A component version its ecosystem cannot read is reported as skipped, as for PyPI."""
+    record = {
+        "id": "TEST-DEB-1",
+        "affected": [
+            {
+                "package": {"ecosystem": "Debian:12", "name": "curl"},
+                "ranges": _ecosystem_range("0", "7.88.1-10+deb12u5"),
+            }
+        ],
+    }
+    result = scan([Component("Debian:12", "curl", "banana")], [record])
+    assert result.findings == ()
+    (skipped,) = result.skipped
+    assert skipped.id == "TEST-DEB-1"
+    assert "Debian" in skipped.reason

@@ -6,20 +6,22 @@ The range evaluation follows the ``IsVulnerable`` pseudocode of the OSV schema
 or below it is an ``introduced`` (a ``fixed`` at or below it, or a ``last_affected`` below it,
 ends the interval), provided the version is below one of the range's ``limit`` events.
 
-Versions are ordered by PEP 440 for PyPI and by SemVer 2.0 precedence everywhere else. PyPI
-names compare after PEP 503 normalisation. Severity comes from the CVSS v3 base score, computed
-here from the vector with the CVSS v3.1 specification's formula (section 7.1 and Appendix A
-``Roundup``), falling back to the database's own label (``database_specific.severity``).
+Versions are ordered by PEP 440 for PyPI (``packaging``), by the ecosystem's own rule for
+Maven, NuGet, RubyGems, Debian, Ubuntu, the RPM and the Alpine distributions (``univers``), and
+by SemVer 2.0 precedence everywhere else and in ``SEMVER`` ranges. PyPI names compare after
+PEP 503 normalisation. Severity comes from the CVSS v3.0/v3.1 or v4.0 base score of the
+record's vectors (the ``cvss`` library), the highest when it has both, falling back to the
+database's own label (``database_specific.severity``). Both libraries are imported on first
+use, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from functools import cmp_to_key, total_ordering
+from functools import cmp_to_key, lru_cache, total_ordering
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,12 +40,14 @@ __all__ = [
     "OsvRecord",
     "OsvRecordInvalid",
     "ScanResult",
+    "SchemeVersion",
     "SemVer",
     "Severity",
     "SkippedRecord",
     "VersionUnorderable",
     "canonical_ecosystem",
     "cvss3_base_score",
+    "cvss4_base_score",
     "fixed_version",
     "included_in_ranges",
     "is_affected",
@@ -67,14 +71,18 @@ class OsvRecordInvalid(InputError):
 class CvssInvalid(InputError):
     code = "cvss-invalid"
     default_hint = (
-        "a CVSS v3 vector looks like CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H "
-        "with each base metric exactly once"
+        "a CVSS v3 vector looks like CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H and a v4 "
+        "one like CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N, each base "
+        "metric exactly once and every other metric one the specification defines"
     )
 
 
 class VersionUnorderable(InputError):
     code = "version-unorderable"
-    default_hint = "PyPI versions must follow PEP 440; other ecosystems are compared as SemVer"
+    default_hint = (
+        "PyPI versions must follow PEP 440; Maven, NuGet, RubyGems, Debian, Ubuntu, RPM and "
+        "Alpine versions their ecosystem's own scheme; other ecosystems are compared as SemVer"
+    )
 
 
 # -- severity -----------------------------------------------------------------------------
@@ -120,7 +128,7 @@ def parse_severity(text: str) -> Severity:
 
 
 def severity_from_score(score: float) -> Severity:
-    """The CVSS v3.1 qualitative rating scale (specification section 5)."""
+    """The qualitative rating scale of CVSS v3.1 (section 5), which v4.0 keeps unchanged."""
     if score == 0.0:
         return Severity.NONE
     if score < 4.0:
@@ -132,68 +140,57 @@ def severity_from_score(score: float) -> Severity:
     return Severity.CRITICAL
 
 
-# Metric weights from CVSS v3.1 specification section 7.4.
-_AV = {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2}
-_AC = {"L": 0.77, "H": 0.44}
-_PR_UNCHANGED = {"N": 0.85, "L": 0.62, "H": 0.27}
-_PR_CHANGED = {"N": 0.85, "L": 0.68, "H": 0.5}
-_UI = {"N": 0.85, "R": 0.62}
-_CIA = {"H": 0.56, "L": 0.22, "N": 0.0}
-_SCOPE = {"U", "C"}
-_BASE_METRICS = ("AV", "AC", "PR", "UI", "S", "C", "I", "A")
-_ALLOWED = {
-    "AV": set(_AV),
-    "AC": set(_AC),
-    "PR": set(_PR_UNCHANGED),
-    "UI": set(_UI),
-    "S": _SCOPE,
-    "C": set(_CIA),
-    "I": set(_CIA),
-    "A": set(_CIA),
-}
-
-
-def _roundup(value: float) -> float:
-    """CVSS v3.1 Appendix A: round up to one decimal, immune to floating point noise."""
-    as_int = round(value * 100_000)
-    if as_int % 10_000 == 0:
-        return as_int / 100_000.0
-    return (math.floor(as_int / 10_000) + 1) / 10.0
+# The CVSS arithmetic is the ``cvss`` library's (Red Hat Product Security, tested against the
+# FIRST calculators). It is imported when a vector is first scored, not with this module, so
+# commands that never scan do not pay for it.
+_V3_PREFIXES = ("CVSS:3.0/", "CVSS:3.1/")
+_V4_PREFIX = "CVSS:4.0/"
+# CVSS v4.0 specification section 2: the Base metric group. Threat, Environmental and
+# Supplemental metrics are left out of the base score, as v3's Temporal and Environmental are.
+_V4_BASE_METRICS = ("AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA")
 
 
 def cvss3_base_score(vector: str) -> float:
     """The CVSS v3.0/v3.1 base score of a vector string such as ``CVSS:3.1/AV:N/...``.
 
     Temporal and environmental metrics may follow the base metrics; they do not change the
-    base score and are ignored.
+    base score and are ignored. Raises ``CvssInvalid`` for anything that is not a complete,
+    well-formed v3 vector.
     """
-    parts = vector.strip().split("/")
-    if not parts or parts[0] not in ("CVSS:3.0", "CVSS:3.1"):
+    text = vector.strip()
+    if not text.startswith(_V3_PREFIXES):
         raise CvssInvalid(f"not a CVSS v3 vector: {vector!r}")
-    metrics: dict[str, str] = {}
-    for part in parts[1:]:
-        key, sep, value = part.partition(":")
-        if not sep or not value:
-            raise CvssInvalid(f"malformed metric {part!r} in {vector!r}")
-        if key in metrics:
-            raise CvssInvalid(f"metric {key} appears twice in {vector!r}")
-        metrics[key] = value
-    for key in _BASE_METRICS:
-        if key not in metrics:
-            raise CvssInvalid(f"base metric {key} is missing from {vector!r}")
-        if metrics[key] not in _ALLOWED[key]:
-            raise CvssInvalid(f"{key}:{metrics[key]} is not a valid value in {vector!r}")
+    from cvss import CVSS3
+    from cvss.exceptions import CVSSError
 
-    changed = metrics["S"] == "C"
-    iss = 1 - ((1 - _CIA[metrics["C"]]) * (1 - _CIA[metrics["I"]]) * (1 - _CIA[metrics["A"]]))
-    impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15 if changed else 6.42 * iss
-    pr = (_PR_CHANGED if changed else _PR_UNCHANGED)[metrics["PR"]]
-    exploitability = 8.22 * _AV[metrics["AV"]] * _AC[metrics["AC"]] * pr * _UI[metrics["UI"]]
-    if impact <= 0:
-        return 0.0
-    if changed:
-        return _roundup(min(1.08 * (impact + exploitability), 10.0))
-    return _roundup(min(impact + exploitability, 10.0))
+    try:
+        return float(CVSS3(text).base_score)
+    except CVSSError as exc:
+        raise CvssInvalid(f"invalid CVSS v3 vector {vector!r}: {exc}") from exc
+
+
+def cvss4_base_score(vector: str) -> float:
+    """The CVSS v4.0 base score (CVSS-B) of a vector string such as ``CVSS:4.0/AV:N/...``.
+
+    The whole vector is checked, but only its eleven base metrics are scored: Threat (``E``),
+    Environmental and Supplemental metrics are ignored, as they are for v3, so a published
+    ``E:U`` does not lower the score a gate compares with its threshold. Raises
+    ``CvssInvalid`` for anything that is not a complete, well-formed v4.0 vector.
+    """
+    text = vector.strip()
+    if not text.startswith(_V4_PREFIX):
+        raise CvssInvalid(f"not a CVSS v4 vector: {vector!r}")
+    from cvss import CVSS4
+    from cvss.exceptions import CVSSError
+
+    try:
+        parsed = CVSS4(text)
+        if set(parsed.original_metrics) != set(_V4_BASE_METRICS):
+            base = "/".join(f"{m}:{parsed.original_metrics[m]}" for m in _V4_BASE_METRICS)
+            parsed = CVSS4(_V4_PREFIX + base)
+        return float(parsed.base_score)
+    except CVSSError as exc:
+        raise CvssInvalid(f"invalid CVSS v4 vector {vector!r}: {exc}") from exc
 
 
 # -- versions -----------------------------------------------------------------------------
@@ -246,7 +243,92 @@ class SemVer:
         return hash(self._key())
 
 
-OrderedVersion = Version | SemVer
+# OSV ecosystem (the part before any ":") -> the univers class that orders its versions. Each
+# is the ecosystem's own rule: Maven's ComparableVersion, NuGet's SemVer 2.0 with a fourth part
+# and case-insensitive labels, RubyGems' Gem::Version, dpkg's verrevcmp for Debian and Ubuntu,
+# rpmvercmp for the RPM distributions and apk's for the Alpine ones. The rest keep SemVer 2.0,
+# ours above: univers's SemverVersion coerces ("1.2.3.4" becomes "1.2.3+4") and orders build
+# metadata so that "1.0.0+b" is neither below, above nor equal to "1.0.0".
+_UNIVERS_SCHEMES = {
+    "Maven": "MavenVersion",
+    "NuGet": "NugetVersion",
+    "RubyGems": "RubygemsVersion",
+    "Debian": "DebianVersion",
+    "Ubuntu": "DebianVersion",
+    "AlmaLinux": "RpmVersion",
+    "Mageia": "RpmVersion",
+    "openEuler": "RpmVersion",
+    "openSUSE": "RpmVersion",
+    "Oracle Linux": "RpmVersion",
+    "Photon OS": "RpmVersion",
+    "Red Hat": "RpmVersion",
+    "Rocky Linux": "RpmVersion",
+    "SUSE": "RpmVersion",
+    "Alpine": "AlpineLinuxVersion",
+    "Chainguard": "AlpineLinuxVersion",
+    "Wolfi": "AlpineLinuxVersion",
+}
+
+
+@total_ordering
+class SchemeVersion:
+    """A version in an ecosystem's own scheme, ordered by the univers class for it.
+
+    Only ``<`` and ``==`` of the univers object are used (its Alpine class gets ``>=`` wrong),
+    and a comparison that fails inside univers raises ``VersionUnorderable``.
+    """
+
+    __slots__ = ("_value", "scheme", "text")
+
+    def __init__(self, scheme: str, text: str, value: Any) -> None:
+        self.scheme = scheme
+        self.text = text
+        self._value = value
+
+    @classmethod
+    def parse(cls, scheme: str, text: str) -> SchemeVersion:
+        """``text`` in the scheme of ``scheme`` (a key of the ecosystem table)."""
+        stripped = text.strip()
+        # univers deletes inner spaces and reads "" as a version in some schemes; no
+        # ecosystem's versions contain either.
+        if not stripped or any(c.isspace() for c in stripped):
+            raise VersionUnorderable(f"{text!r} is not a valid version for {scheme}")
+        from univers import versions
+
+        try:
+            value = getattr(versions, _UNIVERS_SCHEMES[scheme])(stripped)
+        except Exception as exc:  # univers raises ValueError, TypeError and its own types
+            raise VersionUnorderable(f"{text!r} is not a valid version for {scheme}") from exc
+        return cls(scheme, stripped, value)
+
+    def _compare(self, other: SchemeVersion, op: str) -> bool:
+        if other.scheme != self.scheme:
+            raise VersionUnorderable(f"{self.text!r} and {other.text!r} are in two schemes")
+        try:
+            return bool(self._value < other._value if op == "<" else self._value == other._value)
+        except Exception as exc:  # a univers comparison that cannot decide
+            raise VersionUnorderable(
+                f"{self.text!r} and {other.text!r} cannot be ordered as {self.scheme} versions"
+            ) from exc
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SchemeVersion) and self._compare(other, "==")
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, SchemeVersion):
+            return NotImplemented
+        return self._compare(other, "<")
+
+    def __hash__(self) -> int:
+        # Equal versions may be spelled apart ("1" and "1.0.0" in Maven), and some univers
+        # classes are unhashable: the scheme is all that equal versions surely share.
+        return hash(self.scheme)
+
+    def __repr__(self) -> str:
+        return f"SchemeVersion({self.scheme!r}, {self.text!r})"
+
+
+OrderedVersion = Version | SemVer | SchemeVersion
 
 
 def canonical_ecosystem(ecosystem: str) -> str:
@@ -283,13 +365,28 @@ def normalize_name(ecosystem: str, name: str) -> str:
 
 
 def parse_version(ecosystem: str, text: str) -> OrderedVersion:
-    """A comparable version: PEP 440 for PyPI, SemVer for every other ecosystem."""
-    if canonical_ecosystem(ecosystem) == "PyPI":
+    """A comparable version in the ecosystem's scheme.
+
+    PEP 440 (``packaging``) for PyPI; the ecosystem's own rule (univers) for Maven, NuGet,
+    RubyGems, Debian, Ubuntu, the RPM and the Alpine distributions; SemVer 2.0 for every other
+    ecosystem (npm, crates.io, Go, Hex, Pub, Packagist, ...) and for ``SEMVER`` ranges.
+    """
+    family = canonical_ecosystem(ecosystem).partition(":")[0]
+    if family == "PyPI":
         try:
             return Version(text)
         except InvalidVersion:
             raise VersionUnorderable(f"{text!r} is not a PEP 440 version") from None
+    if family in _UNIVERS_SCHEMES:
+        return _scheme_version(family, text)
     return SemVer.parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _scheme_version(scheme: str, text: str) -> SchemeVersion:
+    # A range's events are read again for every component checked against it, and univers
+    # parses take tens of microseconds; a version that does not parse raises and is not kept.
+    return SchemeVersion.parse(scheme, text)
 
 
 # -- records ------------------------------------------------------------------------------
@@ -581,7 +678,7 @@ class Finding:
     aliases: tuple[str, ...]
     component: Component
     severity: Severity | None  # None: the record carries no usable severity
-    score: float | None = None  # CVSS v3 base score when a vector was given
+    score: float | None = None  # the CVSS v3 or v4 base score when a vector was given
     vector: str | None = None
     fixed: str | None = None  # the lowest fixed version above the component's version
     summary: str = ""
@@ -609,15 +706,32 @@ class ScanResult:
         return tuple(f for f in self.findings if f.severity is not None and f.severity >= level)
 
 
+_CVSS_SCORES = {"CVSS_V3": cvss3_base_score, "CVSS_V4": cvss4_base_score}
+
+
 def _severity_of(
     record: OsvRecord, affected: OsvAffected
 ) -> tuple[Severity | None, float | None, str | None]:
-    # Package-level severity wins over the record's (the schema forbids both being set).
+    """The severity, score and vector of a finding.
+
+    Package-level severity wins over the record's (the schema forbids both being set). Within
+    one list every ``CVSS_V3`` and ``CVSS_V4`` vector is scored and the highest base score is
+    taken, as osv-scanner does (``CalculateOverallScore``): GitHub's advisories often carry
+    both since 2024, the two versions can disagree by a band, and a gate should not pass a
+    record because a second vector rates it lower. The first vector wins a tie. One malformed
+    vector makes the whole severity unknown (``CvssInvalid``) rather than silently dropped.
+    Other types (``CVSS_V2``, ``Ubuntu``) are not read; the database's own label is the
+    fallback.
+    """
     for source in (affected.severity, record.severity):
-        for kind, vector in source:
-            if kind == "CVSS_V3":
-                score = cvss3_base_score(vector)
-                return severity_from_score(score), score, vector
+        scored = [
+            (scorer(vector), vector)
+            for kind, vector in source
+            if (scorer := _CVSS_SCORES.get(kind)) is not None
+        ]
+        if scored:
+            score, vector = max(scored, key=lambda pair: pair[0])
+            return severity_from_score(score), score, vector
     for label in (affected.database_severity, record.database_severity):
         if label is not None:
             try:
