@@ -63,7 +63,7 @@ class EnvScope:
     who: Principal
 
 
-def _reading(
+def reading_scope(
     env: str | None = None,
     project: str | None = None,
     who: Principal = Reader,
@@ -73,7 +73,7 @@ def _reading(
     return EnvScope(chosen, _need(env), who)
 
 
-def _writing(
+def changing_scope(
     env: str | None = None,
     project: str | None = None,
     who: Principal = Writer,
@@ -84,8 +84,8 @@ def _writing(
 
 
 # The environment named by ``?env=`` (required) and ``?project=``, for reading and for changing.
-Reading = Depends(_reading)
-Writing = Depends(_writing)
+Reading = Depends(reading_scope)
+Writing = Depends(changing_scope)
 
 
 def _reach(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -152,7 +152,8 @@ def create_segment(ctx: Ctx = Depends(form_ctx)) -> Response:
         constraints=_constraints(ctx.form) or [],
         name=(ctx.form.get("name") or "").strip() or None,
     )
-    made = api.create_segment(body, env=env, project=ctx.project, who=ctx.who, store=store)
+    at = api.changing_scope(env, ctx.project, ctx.who, store)
+    made = api.create_segment(body, at=at, store=store)
     return done(ctx, f"/flags?env={env}", f"segment {made['id']} created in {env}")
 
 
@@ -162,7 +163,8 @@ def change(name: str, action: str, ctx: Ctx = Depends(form_ctx)) -> Response:
     ctx.who.require(Permission.FLAGS)
     store = ctx.request.app.state.store
     env = _env(ctx, ctx.form.get("env"))
-    common: dict[str, Any] = {"env": env, "project": ctx.project, "who": ctx.who, "store": store}
+    at = api.changing_scope(env, ctx.project, ctx.who, store)
+    common: dict[str, Any] = {"at": at, "store": store}
     if action == "enable":
         api.enable(name, **common)
         said = f"{name} enabled in {env}"
