@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -30,6 +30,9 @@ from shipyard.settings import find_project_root
 from shipyard.store.append import utcnow
 from shipyard.store.release import notify_deliveries
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 DEFAULT_KINDS = ("deployment.finished", "freeze.added", "break-glass.*")
 # A delivery run stops after this many events per sink so one dispatch stays short.
@@ -123,7 +126,7 @@ def _sink_from_spec(sub: Any, i: int, root: Path) -> Sink:
 
 
 def subscriptions(
-    spec: Any | None, root: Path | None = None, env: Mapping[str, str] | None = None
+    spec: Spec | None, root: Path | None = None, env: Mapping[str, str] | None = None
 ) -> list[tuple[Sink, tuple[str, ...]]]:
     """Every (sink, kinds): shipyard.yaml's ``notifications:`` first, then the environment's."""
     out: list[tuple[Sink, tuple[str, ...]]] = []
@@ -273,7 +276,7 @@ def _move_cursor(store: Store, sink: str, seq: int) -> None:
 
 
 def dispatch(
-    store: Store, spec: Any | None = None, root: Path | None = None
+    store: Store, spec: Spec | None = None, root: Path | None = None
 ) -> list[dict[str, Any]]:
     """Best effort right after a state change: never raises, so a sink cannot block a
     release. A sink seen for the first time gets the event just written, nothing older."""
@@ -294,7 +297,7 @@ class Sender:
 
     def __init__(self, store: Store, root: Path, every: float = 0.5, backoff: float = 30.0):
         self.store, self.root, self.every, self.backoff = store, root, every, backoff
-        self._spec: Any = None
+        self._spec: Spec | None = None
         self._read_at: float | None = None
         self._retry: dict[str, float] = {}
 
