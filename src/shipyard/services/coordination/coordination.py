@@ -14,7 +14,7 @@ from shipyard.store.events import Event
 from shipyard.store.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from shipyard.spec.models import Spec
+    from shipyard.spec.models import Environment, Spec
 
 SYSTEM_PROJECT = "*"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -44,7 +44,7 @@ def parse_at(value: str | None, now: datetime | None = None) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def environment(spec: Spec, name: str) -> Any:
+def environment(spec: Spec, name: str) -> Environment:
     """The environment from shipyard.yaml, or ``environment-unknown`` with a suggestion."""
     envs = spec.environments
     if name in envs:

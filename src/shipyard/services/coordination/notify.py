@@ -32,7 +32,9 @@ from shipyard.store.release import notify_deliveries
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
+    from shipyard.spec.base import SecretRef
     from shipyard.spec.models import Spec
+    from shipyard.spec.notifications import Subscription
 
 DEFAULT_KINDS = ("deployment.finished", "freeze.added", "break-glass.*")
 # A delivery run stops after this many events per sink so one dispatch stays short.
@@ -92,14 +94,14 @@ def _email_sink(env: Mapping[str, str]) -> Sink:
     )
 
 
-def _secret(ref: Any, what: str, root: Path) -> str:
+def _secret(ref: SecretRef, what: str, root: Path) -> str:
     """A secret's value from its variable or file; errors name the source, never the value."""
     from shipyard.services.deployments.deploy_plan import resolve_secrets
 
     return resolve_secrets({what: ref.model_dump(exclude_none=True)}, root)[what]
 
 
-def _sink_from_spec(sub: Any, i: int, root: Path) -> Sink:
+def _sink_from_spec(sub: Subscription, i: int, root: Path) -> Sink:
     from shipyard.adapters.notify.email import EmailSink
     from shipyard.adapters.notify.slack import SlackSink
     from shipyard.adapters.notify.webhook import Poster, WebhookSink
@@ -113,6 +115,7 @@ def _sink_from_spec(sub: Any, i: int, root: Path) -> Sink:
     if sub.slack is not None:
         return SlackSink(_secret(sub.slack.url, f"{where}.slack.url", root))
     e = sub.email
+    assert e is not None  # a subscription has exactly one sink (the schema)
     password = _secret(e.password, f"{where}.email.password", root) if e.password else None
     return EmailSink(
         host=e.host,

@@ -29,7 +29,7 @@ from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
-    from shipyard.spec.models import Spec
+    from shipyard.spec.models import Spec, Target
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
 
@@ -392,7 +392,7 @@ def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
     )
 
 
-def _target_side(target: Any) -> dict[str, Any]:
+def _target_side(target: Target) -> dict[str, Any]:
     """What the controller needs of the target, stored with each side of a deployment."""
     if target.type == "command":
         return {

@@ -64,7 +64,7 @@ def targets_for(spec: Spec | None, artifact: str, to: str | None = None) -> list
     return [t for t in configured if not t.artifacts or artifact in t.artifacts]
 
 
-def credentials(target: Any, environ: Mapping[str, str]) -> Credentials:
+def credentials(target: PublishTarget, environ: Mapping[str, str]) -> Credentials:
     """The target's credentials from the environment; a named variable that is unset or
     empty is refused (the message names the variable, never a value)."""
 
@@ -156,7 +156,7 @@ def _record(
     store: Store,
     project: str,
     ref: str,
-    target: Any,
+    target: PublishTarget,
     package: Package,
     result: Pushed,
     actor: str,
