@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,6 +18,9 @@ from shipyard.cli.common import (
     open_store,
     settings,
 )
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 rollout = typer.Typer(
     help="Watch and steer the running rollout.", add_completion=False, no_args_is_help=True
@@ -234,7 +237,7 @@ def rollback(
         )
 
 
-def _supervise(store: Any, spec: Any, root: Path, environment: str) -> None:
+def _supervise(store: Any, spec: Spec, root: Path, environment: str) -> None:
     """Start the environment's supervisor (once): it outlives this command, watches what is
     live and takes over a rollout whose controller stops."""
     from shipyard.services.deployments import supervisor

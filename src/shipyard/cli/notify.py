@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.cli.common import FILE, JSON, console, emit, open_store
 from shipyard.cli.release_common import spec
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 app = typer.Typer(
     help="Notifications to webhooks and Slack.", add_completion=False, no_args_is_help=True
@@ -20,7 +24,7 @@ def _group() -> None:
     # A callback keeps this a group, so the one subcommand is still named on the command line.
 
 
-def _declared(file: Path | None) -> tuple[object | None, Path | None]:
+def _declared(file: Path | None) -> tuple[Spec | None, Path | None]:
     """shipyard.yaml and its folder when there is one: delivery from env vars needs neither."""
     from shipyard.errors import SpecNotFound
     from shipyard.spec.load import find_spec, load_spec

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.cli.common import settings
 
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
-def spec(file: Path | None = None) -> Any:
+
+def spec(file: Path | None = None) -> Spec:
     from shipyard.spec.load import find_spec, load_spec
 
     return load_spec(find_spec(file=file))

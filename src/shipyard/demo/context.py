@@ -7,10 +7,13 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.settings import STATE_DIR, Settings
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 SAMPLE = Path(__file__).resolve().parent / "sample"
 ACTOR = "demo"
@@ -58,8 +61,14 @@ class DemoContext:
     root: Path
     store: Store
     calendar: Calendar = field(default_factory=lambda: Calendar.around(datetime.now(UTC)))
-    spec: Any = None
+    spec: Spec | None = None  # step_validate loads it
     facts: dict[str, Any] = field(default_factory=dict)
+
+    def need_spec(self) -> Spec:
+        """The spec step_validate loaded, which every later step works from."""
+        if self.spec is None:
+            raise RuntimeError("the demo's steps run after step_validate, which loads the spec")
+        return self.spec
 
 
 def prepare(root: Path, now: datetime | None = None) -> DemoContext:
@@ -87,6 +96,7 @@ def build(ctx: DemoContext, actor: str) -> tuple[dict[str, Any], str, Path]:
     """Run the sample's pipeline; the run's summary, and its artifact's name and file."""
     from shipyard.services.pipelines import pipeline
 
-    run = pipeline.run(ctx.store, ctx.spec, ctx.root, trigger="demo", actor=actor)
-    name = next(j.artifact for j in ctx.spec.pipeline.jobs.values() if j.artifact)
+    spec = ctx.need_spec()
+    run = pipeline.run(ctx.store, spec, ctx.root, trigger="demo", actor=actor)
+    name = next(j.artifact for j in spec.pipeline.jobs.values() if j.artifact)
     return run, name, sorted((ctx.root / "dist").glob("*.zip"))[0]

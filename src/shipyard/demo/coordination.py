@@ -8,21 +8,24 @@ every day of the year.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shipyard.demo.context import build, git
 from shipyard.errors import ShipyardError
 from shipyard.services.deployments import environments as env_svc
 
+if TYPE_CHECKING:
+    from shipyard.demo.context import DemoContext
+
 ONCALL, APPROVER = "oncall@demo", "release-manager@demo"
 
 
-def step(ctx: Any) -> list[str]:
+def step(ctx: DemoContext) -> list[str]:
     from shipyard.services.compliance import approvals, gates
     from shipyard.services.coordination import breakglass, freezes, trains
     from shipyard.services.coordination.coordination import latest_version
 
-    store, spec = ctx.store, ctx.spec
+    store, spec = ctx.store, ctx.need_spec()
     inside, outside = ctx.calendar.inside, ctx.calendar.outside
     lines = []
     for at in (inside, ctx.calendar.weekly, outside):
@@ -77,13 +80,13 @@ DEPLOYER = "demo"  # the author of every change in the demo, as in the deploy st
 FREEZE = "incident-freeze"
 
 
-def _hotfix(ctx: Any, base: str, now: datetime) -> str:
+def _hotfix(ctx: DemoContext, base: str, now: datetime) -> str:
     """hotfix/<base> at the release tag, one fix committed, released as the next patch."""
     from pathlib import Path
 
     from shipyard.services.coordination import hotfix
 
-    hotfix.start(ctx.store, ctx.spec, ctx.root, base, DEPLOYER, now)
+    hotfix.start(ctx.store, ctx.need_spec(), ctx.root, base, DEPLOYER, now)
     try:
         (Path(ctx.root) / "HOTFIX").write_text("payments time out after 2 s, not 30 s\n")
         git(ctx, "add", "HOTFIX")
@@ -91,27 +94,27 @@ def _hotfix(ctx: Any, base: str, now: datetime) -> str:
         # The pipeline builds and tests the hotfix branch (mostly from cache): the staging and
         # production gates want that run.
         build(ctx, DEPLOYER)
-        done = hotfix.finish(ctx.store, ctx.spec, ctx.root, DEPLOYER, now)
+        done = hotfix.finish(ctx.store, ctx.need_spec(), ctx.root, DEPLOYER, now)
     finally:
         git(ctx, "checkout", "-q", "main")  # leave the sample on its main line
     return str(done["released"])
 
 
-def _blocked(ctx: Any, env: str, version: str) -> str:
+def _blocked(ctx: DemoContext, env: str, version: str) -> str:
     """Try the deploy; the freeze refuses it before anything starts."""
     from shipyard.services.deployments import deploy
 
     try:
-        deploy.create(ctx.store, ctx.spec, ctx.root, env, version=version, actor=DEPLOYER)
+        deploy.create(ctx.store, ctx.need_spec(), ctx.root, env, version=version, actor=DEPLOYER)
     except ShipyardError as exc:
         return f"{env}: deploy of {version} refused ({exc.code}): {exc.message}"
     return f"{env}: deploy of {version} was NOT refused"
 
 
-def _break_glass(ctx: Any, now: datetime) -> list[str]:
+def _break_glass(ctx: DemoContext, now: datetime) -> list[str]:
     from shipyard.services.coordination import breakglass
 
-    store, spec = ctx.store, ctx.spec
+    store, spec = ctx.store, ctx.need_spec()
     bg = breakglass.request(
         store, spec, None, "payments time out", ["freeze"], timedelta(minutes=30), DEPLOYER, now,
         incident="INC-42",
@@ -126,25 +129,27 @@ def _break_glass(ctx: Any, now: datetime) -> list[str]:
     return lines
 
 
-def _close_reviews(ctx: Any, now: datetime, which: str) -> list[str]:
+def _close_reviews(ctx: DemoContext, now: datetime, which: str) -> list[str]:
     """`train status` lists each approved break-glass until its review closes it."""
     from shipyard.services.coordination import breakglass, trains
 
-    due = trains.status(ctx.store, ctx.spec, now)["reviews_due"]
+    due = trains.status(ctx.store, ctx.need_spec(), now)["reviews_due"]
     if not due:
         return []
     for r in due:
-        breakglass.review(ctx.store, ctx.spec, r["id"], APPROVER, "demo: postmortem scheduled")
+        breakglass.review(
+            ctx.store, ctx.need_spec(), r["id"], APPROVER, "demo: postmortem scheduled"
+        )
     ids = ", ".join(r["id"] for r in due)
     return [f"train status lists {which} break-glass review(s) due: {ids}; {APPROVER} closes them"]
 
 
-def hotfix_step(ctx: Any) -> list[str]:
+def hotfix_step(ctx: DemoContext) -> list[str]:
     from shipyard.services.compliance import approvals
     from shipyard.services.coordination import freezes, incidents, trains
     from shipyard.services.deployments import deploy
 
-    store, spec, now = ctx.store, ctx.spec, datetime.now(UTC)
+    store, spec, now = ctx.store, ctx.need_spec(), datetime.now(UTC)
     live = (ctx.facts.get("deploy") or {}).get("good") or (ctx.facts.get("release") or {}).get(
         "version"
     )

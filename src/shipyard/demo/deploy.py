@@ -8,12 +8,15 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from shipyard.demo.context import build, git
 from shipyard.services.deployments import environments as env_svc
+
+if TYPE_CHECKING:
+    from shipyard.demo.context import DemoContext
 
 ACTOR = "demo"  # the deployer, who is also the author of every change in the demo
 APPROVER = "release-manager@demo"
@@ -46,12 +49,12 @@ class Traffic:
         self.thread.join()
 
 
-def _clear_gates(ctx: Any, env: str, version: str) -> list[str]:
+def _clear_gates(ctx: DemoContext, env: str, version: str) -> list[str]:
     """Get the environment's gates to pass the way a team would: a second person approves.
     The sample's freezes lie clear of the day the demo runs (demo/context.py)."""
     from shipyard.services.compliance import approvals, gates
 
-    spec, store = ctx.spec, ctx.store
+    spec, store = ctx.need_spec(), ctx.store
     if not spec.environments[env].gates:
         return []
     now = datetime.now(UTC)
@@ -63,21 +66,26 @@ def _clear_gates(ctx: Any, env: str, version: str) -> list[str]:
     return lines
 
 
-def _deploy(ctx: Any, env: str, version: str) -> dict[str, Any]:
+def _deploy(ctx: DemoContext, env: str, version: str) -> dict[str, Any]:
     from shipyard.services.deployments import deploy
 
     return deploy.deploy(
-        ctx.store, ctx.spec, ctx.root, env, version=version if env == "dev" else None, actor=ACTOR
+        ctx.store,
+        ctx.need_spec(),
+        ctx.root,
+        env,
+        version=version if env == "dev" else None,
+        actor=ACTOR,
     )
 
 
-def _url(ctx: Any, env: str) -> str:
+def _url(ctx: DemoContext, env: str) -> str:
 
-    envs = env_svc.environments(ctx.store, ctx.spec)["environments"]
+    envs = env_svc.environments(ctx.store, ctx.need_spec())["environments"]
     return str(next(e["url"] for e in envs if e["environment"] == env))
 
 
-def _ship_a_bug(ctx: Any) -> str:
+def _ship_a_bug(ctx: DemoContext) -> str:
     """Commit a change that makes 40% of requests fail, build it, release it."""
     from shipyard.services.releases import release
 
@@ -86,24 +94,24 @@ def _ship_a_bug(ctx: Any) -> str:
     git(ctx, "add", "app.py")
     git(ctx, "commit", "-q", "-m", "fix: retry slow payment lookups")
     build(ctx, ACTOR)
-    out = release.release(ctx.store, ctx.root, project=ctx.spec.project, spec=ctx.spec, actor=ACTOR)
+    spec = ctx.need_spec()
+    out = release.release(ctx.store, ctx.root, project=spec.project, spec=spec, actor=ACTOR)
     return str(out["version"])
 
 
-def step(ctx: Any) -> list[str]:
+def step(ctx: DemoContext) -> list[str]:
 
     good = (ctx.facts.get("release") or {}).get("version")
     if good is None:
         return ["no released version to deploy"]
+    spec = ctx.need_spec()
     lines: list[str] = []
     try:
         for env in ENVS:
             lines += _clear_gates(ctx, env, good)
             out = _deploy(ctx, env, good)
             production_id = out["id"]
-            lines.append(
-                f"{env}: {good} {out['status']} ({ctx.spec.environments[env].strategy.kind})"
-            )
+            lines.append(f"{env}: {good} {out['status']} ({spec.environments[env].strategy.kind})")
         bad = _ship_a_bug(ctx)
         lines.append(
             f"commit 'fix: retry slow payment lookups' (a bug: 40% of requests fail) "
@@ -127,7 +135,7 @@ def step(ctx: Any) -> list[str]:
             )
         live = {
             e["environment"]: e["version"]
-            for e in env_svc.environments(ctx.store, ctx.spec)["environments"]
+            for e in env_svc.environments(ctx.store, spec)["environments"]
         }
         lines.append("live now: " + ", ".join(f"{env} {live.get(env)}" for env in ENVS))
         ctx.facts["deploy"] = {
@@ -138,5 +146,5 @@ def step(ctx: Any) -> list[str]:
         }
     finally:
         for env in ENVS:
-            env_svc.stop_environment(ctx.store, ctx.spec, env)
+            env_svc.stop_environment(ctx.store, spec, env)
     return lines

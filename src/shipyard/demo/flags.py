@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shipyard.domain.flags import FeatureState, UnleashContext
 from shipyard.services.flags import flags
+
+if TYPE_CHECKING:
+    from shipyard.demo.context import DemoContext
 
 FLAG = "new-checkout-flow"
 USERS = [f"user-{i}" for i in range(1000)]
@@ -16,11 +19,10 @@ def _share(state: FeatureState) -> int:
     return sum(state.is_enabled(FLAG, UnleashContext(user_id=u)) for u in USERS)
 
 
-def step(ctx: Any) -> list[str]:
-    project = ctx.spec.project
-    env = (
-        "production" if "production" in ctx.spec.environments else next(iter(ctx.spec.environments))
-    )
+def step(ctx: DemoContext) -> list[str]:
+    spec = ctx.need_spec()
+    project = spec.project
+    env = "production" if "production" in spec.environments else next(iter(spec.environments))
     actor = "demo"
     flags.create(ctx.store, project, env, FLAG, actor, description="the new checkout", rollout=0)
     flags.set_enabled(ctx.store, project, env, FLAG, True, actor)
@@ -45,7 +47,7 @@ def step(ctx: Any) -> list[str]:
     return lines
 
 
-def _change_request(ctx: Any, project: str, env: str) -> list[str]:
+def _change_request(ctx: DemoContext, project: str, env: str) -> list[str]:
     """The environment made to need an approval: a direct toggle is refused; a proposal by
     one person is approved by another, then applied."""
     from shipyard.errors import ShipyardError

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.services.metrics.metrics_format import KEYS, changes_line, duration, show
 
+if TYPE_CHECKING:
+    from shipyard.demo.context import DemoContext
 
-def step_metrics(ctx: Any) -> list[str]:
+
+def step_metrics(ctx: DemoContext) -> list[str]:
     """Report lines; with no production deployment yet every key says "no data"."""
     from shipyard.services.metrics import metrics
     from shipyard.services.pipelines import builds
@@ -38,7 +41,7 @@ def step_metrics(ctx: Any) -> list[str]:
     return lines
 
 
-def _behind(ctx: Any, evidence: dict[str, Any]) -> list[str]:
+def _behind(ctx: DemoContext, evidence: dict[str, Any]) -> list[str]:
     """The deployments behind the figures, by version, so they can be checked against the
     story the demo told."""
     from shipyard.store import metrics as repo

@@ -8,17 +8,21 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ShipyardError
 from shipyard.services.pipelines import pipeline
 
+if TYPE_CHECKING:
+    from shipyard.demo.context import DemoContext
 
-def step(ctx: Any) -> list[str]:
+
+def step(ctx: DemoContext) -> list[str]:
     workers = min(4, os.cpu_count() or 1)
     kw: dict[str, Any] = {"jobs_n": workers, "trigger": "demo", "actor": "demo"}
-    first = pipeline.run(ctx.store, ctx.spec, ctx.root, **kw)
-    second = pipeline.run(ctx.store, ctx.spec, ctx.root, **kw)
+    spec = ctx.need_spec()
+    first = pipeline.run(ctx.store, spec, ctx.root, **kw)
+    second = pipeline.run(ctx.store, spec, ctx.root, **kw)
     ctx.facts["pipeline"] = {"first": first, "second": second}
     lines = []
     for label, summary in (("first run", first), ("second run", second)):
@@ -54,7 +58,7 @@ def step(ctx: Any) -> list[str]:
     return lines
 
 
-def _shell_run(ctx: Any) -> dict[str, Any]:
+def _shell_run(ctx: DemoContext) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     proc = subprocess.run(
         [sys.executable, "-m", "shipyard", "run", "--json"],

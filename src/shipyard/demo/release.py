@@ -4,9 +4,12 @@ commits, then is versioned, tagged, given a changelog, and its artifact publishe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shipyard.adapters.vcs.git import GitRepo
+
+if TYPE_CHECKING:
+    from shipyard.demo.context import DemoContext
 
 README = "# checkout\n\nRun `python app.py --port 8000`.\n"
 COMMITS = [
@@ -42,17 +45,18 @@ def _init_repo(root: Path) -> GitRepo:
     return GitRepo.open(root)
 
 
-def step(ctx: Any) -> list[str]:
+def step(ctx: DemoContext) -> list[str]:
     from shipyard.services.releases import artifacts, release
 
     if not (ctx.root / ".git").exists():
         _init_repo(ctx.root)
-    project = ctx.spec.project
-    name = next((j.artifact for j in ctx.spec.pipeline.jobs.values() if j.artifact), project)
-    plan = release.plan(ctx.root, project=project, spec=ctx.spec)
+    spec = ctx.need_spec()
+    project = spec.project
+    name = next((j.artifact for j in spec.pipeline.jobs.values() if j.artifact), project)
+    plan = release.plan(ctx.root, project=project, spec=spec)
     lines = [f"shipyard version: {plan.decision.explain()[0]}"]
     lines += [f"  {line.strip()}" for line in plan.decision.explain()[1:]]
-    out = release.release(ctx.store, ctx.root, project=project, spec=ctx.spec, actor="demo")
+    out = release.release(ctx.store, ctx.root, project=project, spec=spec, actor="demo")
     if out["released"]:
         sections = out["changelog_sections"]
         lines.append(

@@ -25,6 +25,7 @@ from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
     from shipyard.services.tokens import Principal
+    from shipyard.spec.models import Spec as Spec  # the type api/ and web/ name it by
 
 
 class SpecNotApplied(NotFound):
@@ -90,13 +91,13 @@ def _view(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def _parsed(text: str, file: str) -> Any:
+def _parsed(text: str, file: str) -> Spec:
     from shipyard.spec.load import parse_spec
 
     return parse_spec(text, file)
 
 
-def current(store: Store, project: str) -> Any | None:
+def current(store: Store, project: str) -> Spec | None:
     """The project's newest spec, or None when none was applied."""
     with store.read() as uow:
         row = repo.current(uow.conn, project)
@@ -112,7 +113,7 @@ def get(store: Store, project: str) -> dict[str, Any]:
     return {**_view(row), "yaml": row["yaml"]}
 
 
-def require(store: Store, project: str) -> Any:
+def require(store: Store, project: str) -> Spec:
     spec = current(store, project)
     if spec is None:
         raise SpecNotApplied(f"project '{project}' has no shipyard.yaml on this server")

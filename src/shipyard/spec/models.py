@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
@@ -18,6 +18,9 @@ from shipyard.spec.base import (
     StrList,
     _as_list,
 )
+
+if TYPE_CHECKING:
+    from shipyard.domain.calendar import TrainSchedule
 
 # -- pipeline ---------------------------------------------------------------------------------
 
@@ -287,8 +290,8 @@ class Train(Model):
     stabilize: Duration = 0.0
     timezone: str = "UTC"
 
-    def schedule(self) -> Any:
-        """The train as the calendar reckons it: a ``domain.calendar.TrainSchedule``."""
+    def schedule(self) -> TrainSchedule:
+        """The train as the calendar reckons it."""
         from shipyard.domain.calendar import TrainSchedule
 
         return TrainSchedule.from_spec(

@@ -3,12 +3,15 @@ through, and the end of the chain that hotfixes and break-glass default to."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shipyard.errors import InputError
 
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
-def promotion_order(spec: Any) -> list[str]:
+
+def promotion_order(spec: Spec) -> list[str]:
     """Environments in promotion order: those promoting from nothing first, then each one after
     the environment it promotes from (spec order breaks ties)."""
     names = list(spec.environments)
@@ -31,7 +34,7 @@ def promotion_order(spec: Any) -> list[str]:
     return order
 
 
-def production(spec: Any) -> str:
+def production(spec: Spec) -> str:
     """The environment a hotfix repairs: the end of the promotion chain."""
     order = promotion_order(spec)
     if not order:

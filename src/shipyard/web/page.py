@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote
 
 from fastapi import Request, Response
@@ -25,6 +25,9 @@ from shipyard.domain.projects import default_project
 from shipyard.errors import InputError, ShipyardError, Unauthenticated
 from shipyard.services.tokens import Principal
 from shipyard.web import session
+
+if TYPE_CHECKING:
+    from shipyard.services.specs import Spec
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -48,7 +51,7 @@ class Ctx:
     token: str
     project: str | None
     projects: list[str]
-    spec: Any | None  # the spec the server holds for ``project`` (`shipyard apply`)
+    spec: Spec | None  # the spec the server holds for ``project`` (`shipyard apply`)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     form: dict[str, str] = field(default_factory=dict)
 
@@ -61,7 +64,7 @@ class Ctx:
         not offered; the server refuses it anyway)."""
         return allowed(self.who.role, Permission(permission))
 
-    def need_spec(self) -> Any:
+    def need_spec(self) -> Spec:
         if self.spec is None:
             raise InputError(
                 f"the server holds no shipyard.yaml for project '{self.project}'",

@@ -7,7 +7,7 @@ whichever worker takes its lease (`shipyard worker`, or the server's own unless 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
@@ -18,6 +18,9 @@ from shipyard.services.deployments import deploy as svc
 from shipyard.services.deployments import environments as env_svc
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.services.specs import Spec
 
 router = APIRouter()
 Reader = Depends(require(Permission.READ))
@@ -30,7 +33,7 @@ def _spec(
     permission: Permission,
     project: str | None,
     environment: str | None = None,
-) -> Any:
+) -> Spec:
     """The project's spec as the server holds it (`shipyard apply`); the token must reach the
     project (and the environment, when named). Versions deploy from the artifact registry:
     the server has no working tree to build one from."""

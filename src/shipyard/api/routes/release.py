@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -17,6 +17,9 @@ from shipyard.api.deps import StoreDep, require
 from shipyard.domain.access import Permission
 from shipyard.services.tokens import Principal
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.services.specs import Spec
 
 router = APIRouter()
 status_router = APIRouter()
@@ -31,7 +34,7 @@ def _spec(
     principal: Principal | None = None,
     permission: Permission = Permission.READ,
     project: str | None = None,
-) -> Any:
+) -> Spec:
     """The project's spec as the server holds it (`shipyard apply`); the token must cover it.
     Without a token (the status page): the project named, else the only one the server holds."""
     from shipyard.services import specs
@@ -43,7 +46,7 @@ def _spec(
     return specs.require(store, chosen)
 
 
-def _repository(store: Store, spec: Any) -> AbstractContextManager[Path]:
+def _repository(store: Store, spec: Spec) -> AbstractContextManager[Path]:
     """The project's git working tree, which cutting a train, a hotfix or a custom gate needs:
     the server's checkout of the repository configured for the project, fetched just now. Use
     it inside the context, which holds the checkout's lock."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -13,10 +13,13 @@ from shipyard.services.coordination.coordination import environment, find_releas
 from shipyard.store.release import release_approvals
 from shipyard.store.uow import Store, UnitOfWork
 
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
+
 
 def approve(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str,
     version: str,
     approver: str,

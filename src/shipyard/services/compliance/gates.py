@@ -11,7 +11,7 @@ import signal
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import gates as g
 from shipyard.errors import ShipyardError
@@ -27,19 +27,22 @@ from shipyard.services.coordination.coordination import (
 )
 from shipyard.store.uow import Store, UnitOfWork
 
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
+
 PASSED = frozenset({"success", "succeeded", "passed"})
 
 
-def policy_for(spec: Any, env: str) -> g.GatePolicy:
+def policy_for(spec: Spec, env: str) -> g.GatePolicy:
     return g.parse_policy(environment(spec, env).gates)
 
 
-def runs_commands(spec: Any, env: str) -> bool:
+def runs_commands(spec: Spec, env: str) -> bool:
     """Whether ``env``'s gates run commands (which need the project's code)."""
     return any(isinstance(gate, g.CustomGate) for gate in policy_for(spec, env).gates)
 
 
-def default_version(store: Store, spec: Any, env: str) -> str | None:
+def default_version(store: Store, spec: Spec, env: str) -> str | None:
     """What would be promoted: the version live in the previous environment, else the newest."""
     source = environment(spec, env).promote_from
     with store.read() as uow:
@@ -129,7 +132,7 @@ def _signature(store: Store, project: str, release: ReleaseFacts) -> g.Signature
     return g.SignatureStatus(bool(out.get("ok")), out.get("signer"), detail)
 
 
-def _soak(uow: UnitOfWork, spec: Any, env: str, version: str) -> g.SoakStatus | None:
+def _soak(uow: UnitOfWork, spec: Spec, env: str, version: str) -> g.SoakStatus | None:
     source = environment(spec, env).promote_from
     if not source:
         return None
@@ -137,7 +140,7 @@ def _soak(uow: UnitOfWork, spec: Any, env: str, version: str) -> g.SoakStatus | 
     return g.SoakStatus(source, parse_ts(e.ts) if e is not None else None)
 
 
-def _secret_env(spec: Any, env: str, root: Path) -> tuple[dict[str, str], list[str]]:
+def _secret_env(spec: Spec, env: str, root: Path) -> tuple[dict[str, str], list[str]]:
     """The environment's config and secrets as variables for a gate command, and the secret
     values to mask; a secret that cannot be read is left out (the command says if it needs it)."""
     from shipyard.services.deployments import deploy_plan as dp
@@ -151,7 +154,7 @@ def _secret_env(spec: Any, env: str, root: Path) -> tuple[dict[str, str], list[s
 
 
 def run_command(
-    gate: g.CustomGate, spec: Any, env: str, version: str, root: Path
+    gate: g.CustomGate, spec: Spec, env: str, version: str, root: Path
 ) -> g.CommandResult:
     """Run a custom gate's command in the project folder with a timeout; the output comes back
     with every secret value masked. The whole process group stops at the timeout."""
@@ -196,7 +199,7 @@ def run_command(
 
 
 def _commands(
-    policy: g.GatePolicy, spec: Any, env: str, version: str, root: Path | None
+    policy: g.GatePolicy, spec: Spec, env: str, version: str, root: Path | None
 ) -> tuple[g.CommandResult, ...]:
     where = root or Path.cwd()
     return tuple(
@@ -208,7 +211,7 @@ def _commands(
 
 def facts(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str,
     version: str,
     actor: str,
@@ -242,7 +245,7 @@ def facts(
 
 def check(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str,
     version: str,
     actor: str,
@@ -272,7 +275,7 @@ def verdict_dict(verdict: g.Verdict, env: str, version: str) -> dict[str, Any]:
 
 
 def record_use(
-    store: Store, spec: Any, env: str, version: str, actor: str, verdict: g.Verdict
+    store: Store, spec: Spec, env: str, version: str, actor: str, verdict: g.Verdict
 ) -> None:
     """For the deploy service: each break-glass a passing verdict relied on becomes an event."""
     if not verdict.passed:

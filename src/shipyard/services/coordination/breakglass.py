@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -14,6 +14,9 @@ from shipyard.errors import Conflict, InputError, NotFound, Refused
 from shipyard.services.coordination.coordination import environment, iso, parse_ts
 from shipyard.store.release import release_overrides
 from shipyard.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 MAX_TTL = timedelta(hours=24)
 
@@ -37,7 +40,7 @@ def _as_dict(r: Any) -> dict[str, Any]:
 
 def request(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str | None,
     reason: str,
     gates: list[str],
@@ -117,7 +120,7 @@ def _get(uow: UnitOfWork, project: str, override_id: str) -> Any:
 
 
 def approve(
-    store: Store, spec: Any, override_id: str, approver: str, now: datetime
+    store: Store, spec: Spec, override_id: str, approver: str, now: datetime
 ) -> dict[str, Any]:
     """The second person's approval; the grant's time box starts now."""
     with store.begin() as uow:
@@ -158,7 +161,7 @@ def approve(
     return _as_dict(row)
 
 
-def review(store: Store, spec: Any, override_id: str, actor: str, notes: str) -> dict[str, Any]:
+def review(store: Store, spec: Spec, override_id: str, actor: str, notes: str) -> dict[str, Any]:
     """Close the follow-up review every approved break-glass opens; the grant ends with it."""
     if not notes.strip():
         raise InputError("a review needs notes", "pass --notes", code="notes-missing")
@@ -243,7 +246,7 @@ def for_environment(uow: UnitOfWork, project: str, env: str) -> tuple[Override, 
     return tuple(out)
 
 
-def _notify(store: Store, spec: Any) -> None:
+def _notify(store: Store, spec: Spec) -> None:
     from shipyard.services.coordination import notify
 
     notify.dispatch(store, spec)

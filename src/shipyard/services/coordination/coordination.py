@@ -7,11 +7,14 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InputError, NotFound
 from shipyard.store.events import Event
 from shipyard.store.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Environment, Spec
 
 SYSTEM_PROJECT = "*"
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -41,7 +44,7 @@ def parse_at(value: str | None, now: datetime | None = None) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def environment(spec: Any, name: str) -> Any:
+def environment(spec: Spec, name: str) -> Environment:
     """The environment from shipyard.yaml, or ``environment-unknown`` with a suggestion."""
     envs = spec.environments
     if name in envs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
@@ -15,8 +15,11 @@ from shipyard.store.append import utcnow
 from shipyard.store.release import release_freezes
 from shipyard.store.uow import Store, UnitOfWork
 
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
-def _spec_definitions(spec: Any) -> list[dict[str, Any]]:
+
+def _spec_definitions(spec: Spec) -> list[dict[str, Any]]:
     return [f.model_dump(exclude_none=True) for f in spec.release.freezes]
 
 
@@ -30,7 +33,7 @@ def _stored(uow: UnitOfWork, project: str) -> list[dict[str, Any]]:
     ]
 
 
-def definitions(store: Store, spec: Any) -> list[dict[str, Any]]:
+def definitions(store: Store, spec: Spec) -> list[dict[str, Any]]:
     """Every window with where it comes from: ``spec`` or ``runtime``."""
     with store.read() as uow:
         stored = _stored(uow, spec.project)
@@ -39,7 +42,7 @@ def definitions(store: Store, spec: Any) -> list[dict[str, Any]]:
     ]
 
 
-def windows(store: Store, spec: Any) -> list[calendar.FreezeWindow]:
+def windows(store: Store, spec: Spec) -> list[calendar.FreezeWindow]:
     return [calendar.freeze_from_spec(d) for d in definitions(store, spec)]
 
 
@@ -58,7 +61,7 @@ def _window_dict(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_freezes(store: Store, spec: Any, now: datetime, upcoming: int = 3) -> dict[str, Any]:
+def list_freezes(store: Store, spec: Spec, now: datetime, upcoming: int = 3) -> dict[str, Any]:
     defs = definitions(store, spec)
     ws = [calendar.freeze_from_spec(d) for d in defs]
     nxt = calendar.next_windows(ws, now, upcoming * max(len(ws), 1))
@@ -72,7 +75,7 @@ def _occurrence(o: calendar.FreezeOccurrence) -> dict[str, Any]:
     return {"name": o.window.name, "start": iso(o.start), "end": iso(o.end)}
 
 
-def add(store: Store, spec: Any, definition: dict[str, Any], actor: str) -> dict[str, Any]:
+def add(store: Store, spec: Spec, definition: dict[str, Any], actor: str) -> dict[str, Any]:
     """Store a runtime window after checking it the way shipyard.yaml's windows are checked."""
     name = str(definition.get("name") or "")
     if not name:
@@ -121,7 +124,7 @@ def add(store: Store, spec: Any, definition: dict[str, Any], actor: str) -> dict
     return {"name": name, "describe": window.describe(), "source": "runtime"}
 
 
-def remove(store: Store, spec: Any, name: str, actor: str) -> dict[str, Any]:
+def remove(store: Store, spec: Spec, name: str, actor: str) -> dict[str, Any]:
     if name in {d["name"] for d in _spec_definitions(spec)}:
         raise InputError(
             f"freeze '{name}' is defined in shipyard.yaml",
@@ -149,7 +152,7 @@ def _local(at: datetime, tz: str) -> str:
     return at.astimezone(calendar.zone(tz)).strftime("%A %Y-%m-%d %H:%M")
 
 
-def status(store: Store, spec: Any, at: datetime, env: str | None = None) -> dict[str, Any]:
+def status(store: Store, spec: Spec, at: datetime, env: str | None = None) -> dict[str, Any]:
     """Is ``env`` (or any environment) frozen at ``at``, by which window, until when."""
     st = calendar.is_frozen(windows(store, spec), at, env, spec.project)
     out: dict[str, Any] = {
@@ -170,14 +173,14 @@ def status(store: Store, spec: Any, at: datetime, env: str | None = None) -> dic
     return out
 
 
-def gate_status(store: Store, spec: Any, env: str, at: datetime) -> Any:
+def gate_status(store: Store, spec: Spec, env: str, at: datetime) -> Any:
     from shipyard.domain.gates import FreezeStatus
 
     st = calendar.is_frozen(windows(store, spec), at, env, spec.project)
     return FreezeStatus(st.frozen, st.window.name if st.window else None, st.until)
 
 
-def ical(store: Store, spec: Any, now: datetime, weeks: int = 26) -> str:
+def ical(store: Store, spec: Spec, now: datetime, weeks: int = 26) -> str:
     """Trains and freezes of the coming ``weeks`` as an iCalendar file."""
     from datetime import timedelta
 
@@ -185,20 +188,16 @@ def ical(store: Store, spec: Any, now: datetime, weeks: int = 26) -> str:
     horizon = now + timedelta(weeks=weeks)
     occs = [o for o in calendar.next_windows(ws, now, 200) if o.start < horizon]
     trains: list[calendar.Train] = []
-    if spec.release.train is not None:
-        schedule = train_schedule(spec)
+    train = spec.release.train
+    if train is not None:
+        schedule = train.schedule()
         count = max(1, weeks // schedule.every_weeks)
         plan = calendar.train_plan(schedule, now, count, freezes=ws)
         trains = [t for t in (plan.current, *plan.upcoming) if t is not None]
     return calendar.to_ical(stamp=now, freezes=occs, trains=trains, name=f"{spec.project} releases")
 
 
-def train_schedule(spec: Any) -> calendar.TrainSchedule:
-    schedule: calendar.TrainSchedule = spec.release.train.schedule()
-    return schedule
-
-
-def _notify(store: Store, spec: Any) -> None:
+def _notify(store: Store, spec: Spec) -> None:
     from shipyard.services.coordination import notify
 
     notify.dispatch(store, spec)

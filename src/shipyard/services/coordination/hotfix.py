@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.vcs.git import GitRepo
 from shipyard.domain import versioning as v
@@ -18,6 +18,9 @@ from shipyard.errors import Conflict, InputError, NotFound, ShipyardError
 from shipyard.services.coordination.coordination import iso, latest_deployment
 from shipyard.spec.promotion import production
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 PREFIX = "hotfix/"
 
@@ -32,7 +35,7 @@ def _started(store: Store, project: str, version: str) -> Any | None:
 
 def start(
     store: Store,
-    spec: Any,
+    spec: Spec,
     root: Path,
     version: str,
     actor: str,
@@ -104,7 +107,7 @@ def start(
 
 def finish(
     store: Store,
-    spec: Any,
+    spec: Spec,
     root: Path,
     actor: str,
     now: datetime,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
@@ -11,6 +11,9 @@ from shipyard.errors import Conflict, NotFound, Refused
 from shipyard.services.coordination.coordination import environment, iso, parse_ts
 from shipyard.store.release import release_locks
 from shipyard.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 
 def _row(uow: UnitOfWork, project: str, env: str, now: datetime) -> Any | None:
@@ -57,7 +60,7 @@ def list_locks(store: Store, project: str, now: datetime) -> list[dict[str, Any]
 
 def lock(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str,
     holder: str,
     reason: str,
@@ -102,7 +105,7 @@ def lock(
 
 
 def unlock(
-    store: Store, spec: Any, env: str, actor: str, now: datetime, *, force: bool = False
+    store: Store, spec: Spec, env: str, actor: str, now: datetime, *, force: bool = False
 ) -> dict[str, Any]:
     environment(spec, env)
     with store.begin() as uow:

@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -30,6 +30,11 @@ from shipyard.settings import find_project_root
 from shipyard.store.append import utcnow
 from shipyard.store.release import notify_deliveries
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.base import SecretRef
+    from shipyard.spec.models import Spec
+    from shipyard.spec.notifications import Subscription
 
 DEFAULT_KINDS = ("deployment.finished", "freeze.added", "break-glass.*")
 # A delivery run stops after this many events per sink so one dispatch stays short.
@@ -89,14 +94,14 @@ def _email_sink(env: Mapping[str, str]) -> Sink:
     )
 
 
-def _secret(ref: Any, what: str, root: Path) -> str:
+def _secret(ref: SecretRef, what: str, root: Path) -> str:
     """A secret's value from its variable or file; errors name the source, never the value."""
     from shipyard.services.deployments.deploy_plan import resolve_secrets
 
     return resolve_secrets({what: ref.model_dump(exclude_none=True)}, root)[what]
 
 
-def _sink_from_spec(sub: Any, i: int, root: Path) -> Sink:
+def _sink_from_spec(sub: Subscription, i: int, root: Path) -> Sink:
     from shipyard.adapters.notify.email import EmailSink
     from shipyard.adapters.notify.slack import SlackSink
     from shipyard.adapters.notify.webhook import Poster, WebhookSink
@@ -110,6 +115,7 @@ def _sink_from_spec(sub: Any, i: int, root: Path) -> Sink:
     if sub.slack is not None:
         return SlackSink(_secret(sub.slack.url, f"{where}.slack.url", root))
     e = sub.email
+    assert e is not None  # a subscription has exactly one sink (the schema)
     password = _secret(e.password, f"{where}.email.password", root) if e.password else None
     return EmailSink(
         host=e.host,
@@ -123,7 +129,7 @@ def _sink_from_spec(sub: Any, i: int, root: Path) -> Sink:
 
 
 def subscriptions(
-    spec: Any | None, root: Path | None = None, env: Mapping[str, str] | None = None
+    spec: Spec | None, root: Path | None = None, env: Mapping[str, str] | None = None
 ) -> list[tuple[Sink, tuple[str, ...]]]:
     """Every (sink, kinds): shipyard.yaml's ``notifications:`` first, then the environment's."""
     out: list[tuple[Sink, tuple[str, ...]]] = []
@@ -273,7 +279,7 @@ def _move_cursor(store: Store, sink: str, seq: int) -> None:
 
 
 def dispatch(
-    store: Store, spec: Any | None = None, root: Path | None = None
+    store: Store, spec: Spec | None = None, root: Path | None = None
 ) -> list[dict[str, Any]]:
     """Best effort right after a state change: never raises, so a sink cannot block a
     release. A sink seen for the first time gets the event just written, nothing older."""
@@ -294,7 +300,7 @@ class Sender:
 
     def __init__(self, store: Store, root: Path, every: float = 0.5, backoff: float = 30.0):
         self.store, self.root, self.every, self.backoff = store, root, every, backoff
-        self._spec: Any = None
+        self._spec: Spec | None = None
         self._read_at: float | None = None
         self._retry: dict[str, float] = {}
 

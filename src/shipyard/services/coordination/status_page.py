@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.services.coordination import freezes, locks, trains
 from shipyard.services.coordination.coordination import latest_deployment
 from shipyard.store.uow import Store
 
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
-def data(store: Store, spec: Any, now: datetime) -> dict[str, Any]:
+
+def data(store: Store, spec: Spec, now: datetime) -> dict[str, Any]:
     envs = []
     with store.read() as uow:
         for name in spec.environments:
@@ -58,7 +61,7 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def delivery_chart(store: Store, spec: Any, now: datetime) -> str:
+def delivery_chart(store: Store, spec: Spec, now: datetime) -> str:
     """The DORA trend of the last twelve weeks as inline SVG, or a line saying why not."""
     import tempfile
     from pathlib import Path
@@ -76,7 +79,7 @@ def delivery_chart(store: Store, spec: Any, now: datetime) -> str:
     return svg[svg.index("<svg") :]  # inline: drop the XML prolog and doctype
 
 
-def render(store: Store, spec: Any, now: datetime) -> str:
+def render(store: Store, spec: Spec, now: datetime) -> str:
     d = data(store, spec, now)
     t = d["train"]
     train_html = "<p>no release train configured</p>"

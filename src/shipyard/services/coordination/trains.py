@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -19,15 +19,19 @@ from shipyard.spec.promotion import promotion_order
 from shipyard.store.release import release_trains
 from shipyard.store.uow import Store
 
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
-def _schedule(spec: Any) -> calendar.TrainSchedule:
-    if spec.release.train is None:
+
+def _schedule(spec: Spec) -> calendar.TrainSchedule:
+    train = spec.release.train
+    if train is None:
         raise InputError(
             "shipyard.yaml has no release.train",
             'add release: {train: {cut: "0 9 * * MON", every_weeks: 2, stabilize: 3d}}',
             code="train-not-configured",
         )
-    return freezes.train_schedule(spec)
+    return train.schedule()
 
 
 def _train_dict(t: calendar.Train, now: datetime) -> dict[str, Any]:
@@ -42,7 +46,7 @@ def _train_dict(t: calendar.Train, now: datetime) -> dict[str, Any]:
     }
 
 
-def status(store: Store, spec: Any, now: datetime) -> dict[str, Any]:
+def status(store: Store, spec: Spec, now: datetime) -> dict[str, Any]:
     """The current train, the next ones, and what stands in the current one's way."""
     schedule = _schedule(spec)
     ws = freezes.windows(store, spec)
@@ -108,7 +112,7 @@ def _branch(root: Path, ref: str, branch: str | None = None) -> str:
 
 def cut(
     store: Store,
-    spec: Any,
+    spec: Spec,
     root: Path,
     actor: str,
     now: datetime,
@@ -186,12 +190,12 @@ def _cut_train(store: Store, project: str, name: str | None) -> Any:
     return rows[0]
 
 
-def candidate_of(store: Store, spec: Any, root: Path, train_name: str | None) -> str:
+def candidate_of(store: Store, spec: Spec, root: Path, train_name: str | None) -> str:
     """The release candidate of the train named (or the newest cut)."""
     return candidate(store, spec, root, _cut_train(store, spec.project, train_name))
 
 
-def candidate(store: Store, spec: Any, root: Path, train: Any) -> str:
+def candidate(store: Store, spec: Spec, root: Path, train: Any) -> str:
     """The train's release candidate: the newest release whose commit is on the train branch."""
     from shipyard.adapters.vcs.git import GitRepo
 
@@ -224,7 +228,7 @@ def _live_version(store: Store, project: str, env: str) -> str | None:
 
 def ship(
     store: Store,
-    spec: Any,
+    spec: Spec,
     root: Path | None,
     actor: str,
     now: datetime,
@@ -313,7 +317,7 @@ def ship(
 # -- cherry-picks onto a cut train ---------------------------------------------------------------
 
 
-def _pick_facts(store: Store, spec: Any, root: Path, sha: str, train_name: str | None) -> Any:
+def _pick_facts(store: Store, spec: Spec, root: Path, sha: str, train_name: str | None) -> Any:
     """The train, the commit (resolved, with its author and conventional type) and the
     approvals recorded for picking it onto that train."""
     from types import SimpleNamespace
@@ -360,7 +364,7 @@ def _pick_facts(store: Store, spec: Any, root: Path, sha: str, train_name: str |
     )
 
 
-def _schedule_ship(store: Store, spec: Any, name: str) -> datetime:
+def _schedule_ship(store: Store, spec: Spec, name: str) -> datetime:
     schedule = _schedule(spec)
     for t in calendar.train_plan(schedule, datetime.now(UTC), 8).upcoming:
         if t.name == name:
@@ -389,7 +393,7 @@ def _rule_dict(f: Any, now: datetime) -> dict[str, Any]:
 
 def approve_pick(
     store: Store,
-    spec: Any,
+    spec: Spec,
     root: Path,
     sha: str,
     approver: str,
@@ -426,7 +430,7 @@ def approve_pick(
 
 def pick(
     store: Store,
-    spec: Any,
+    spec: Spec,
     root: Path,
     sha: str,
     actor: str,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
@@ -27,6 +27,9 @@ from shipyard.services.deployments.deploy_sides import launch_for, workdir
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec, Target
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
 
@@ -76,7 +79,7 @@ def _artifact(store: Store, project: str, name: str | None, version: str) -> dic
     return found[0]
 
 
-def _default_version(store: Store, spec: Any, env: str) -> str:
+def _default_version(store: Store, spec: Spec, env: str) -> str:
     from shipyard.services.compliance.gates import default_version
 
     version = default_version(store, spec, env)
@@ -91,7 +94,7 @@ def _default_version(store: Store, spec: Any, env: str) -> str:
     return version
 
 
-def _check_promotion(store: Store, spec: Any, env: str, version: str) -> None:
+def _check_promotion(store: Store, spec: Spec, env: str, version: str) -> None:
     """A version reaches an environment only after succeeding in the one it promotes from."""
     from shipyard.services.coordination.coordination import latest_deployment
 
@@ -108,7 +111,7 @@ def _check_promotion(store: Store, spec: Any, env: str, version: str) -> None:
         )
 
 
-def _check_lock(store: Store, spec: Any, env: str, actor: str, now: datetime) -> None:
+def _check_lock(store: Store, spec: Spec, env: str, actor: str, now: datetime) -> None:
     from shipyard.services.coordination import locks
 
     held = locks.current(store, spec.project, env, now)
@@ -121,7 +124,7 @@ def _check_lock(store: Store, spec: Any, env: str, actor: str, now: datetime) ->
 
 
 def _check_gates(
-    store: Store, spec: Any, env: str, version: str, actor: str, now: datetime, root: Path
+    store: Store, spec: Spec, env: str, version: str, actor: str, now: datetime, root: Path
 ) -> Any:
     if not spec.environments[env].gates:
         return None
@@ -185,7 +188,7 @@ def _migrate(
 
 def create(
     store: Store,
-    spec: Any,
+    spec: Spec,
     root: Path | None,
     env: str,
     *,
@@ -338,7 +341,7 @@ def _held(store: Store, deployment_id: str, holder: str) -> work.Lease:
 
 
 def _lint_migrations(
-    store: Store, spec: Any, env: str, version: str, workdir: Path, reason: str | None
+    store: Store, spec: Spec, env: str, version: str, workdir: Path, reason: str | None
 ) -> tuple[dict[str, str], dict[str, Any] | None]:
     """Lint the migration files changed since the live deployment (``deploy_migrations``)."""
     from shipyard.services.deployments import deploy_migrations
@@ -389,7 +392,7 @@ def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
     )
 
 
-def _target_side(target: Any) -> dict[str, Any]:
+def _target_side(target: Target) -> dict[str, Any]:
     """What the controller needs of the target, stored with each side of a deployment."""
     if target.type == "command":
         return {
@@ -440,7 +443,7 @@ def _controller_alive(dep: dict[str, Any], store: Store | None = None) -> bool:
 
 def follow(
     store: Store,
-    spec: Any,
+    spec: Spec,
     deployment_id: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
     poll: float = 0.1,
@@ -470,7 +473,7 @@ def follow(
 
 def resume(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
@@ -500,7 +503,7 @@ def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[st
 
 def run(
     store: Store,
-    spec: Any,
+    spec: Spec | None,
     deployment_id: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
     *,
@@ -519,7 +522,7 @@ def run(
 
 def _control(
     store: Store,
-    spec: Any,
+    spec: Spec | None,
     deployment_id: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
@@ -547,7 +550,7 @@ def _control(
 
 def deploy(
     store: Store,
-    spec: Any,
+    spec: Spec,
     root: Path | None,
     env: str,
     *,
@@ -617,7 +620,7 @@ def _rollback_source(
 
 def create_rollback(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str,
     *,
     to: str | None = None,
@@ -740,7 +743,7 @@ def create_rollback(
 
 def rollback(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str,
     *,
     to: str | None = None,
@@ -766,7 +769,7 @@ def rollback(
 
 
 def abort_for_rollback(
-    store: Store, spec: Any, env: str, *, to: str | None, actor: str
+    store: Store, spec: Spec, env: str, *, to: str | None, actor: str
 ) -> dict[str, Any] | None:
     """Queue the abort of ``env``'s held rollout for `shipyard rollback`; None when none is held.
 
@@ -797,7 +800,7 @@ def abort_for_rollback(
 
 def _follow_abort(
     store: Store,
-    spec: Any,
+    spec: Spec,
     queued: dict[str, Any],
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
@@ -826,7 +829,7 @@ def _active(store: Store, project: str, env: str) -> dict[str, Any]:
     return dep
 
 
-def rollout_status(store: Store, spec: Any, env: str) -> dict[str, Any]:
+def rollout_status(store: Store, spec: Spec, env: str) -> dict[str, Any]:
     environment(spec, env)
     dep = _active(store, spec.project, env)
     state = r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
@@ -873,7 +876,7 @@ def _controller_view(store: Store, dep: dict[str, Any], lines: int = 20) -> dict
     }
 
 
-def explain(store: Store, spec: Any, env: str, deployment: str | None = None) -> dict[str, Any]:
+def explain(store: Store, spec: Spec, env: str, deployment: str | None = None) -> dict[str, Any]:
     """Every measurement behind a deployment's decisions: per analysis and metric, each
     interval's verdict with its values, thresholds, baselines and p-values."""
     environment(spec, env)
@@ -926,7 +929,7 @@ def explain(store: Store, spec: Any, env: str, deployment: str | None = None) ->
     }
 
 
-def history(store: Store, spec: Any, env: str | None = None, limit: int = 20) -> dict[str, Any]:
+def history(store: Store, spec: Spec, env: str | None = None, limit: int = 20) -> dict[str, Any]:
     """The newest deployments first: what went where, how, how it ended and why."""
     if env is not None:
         environment(spec, env)
@@ -950,7 +953,7 @@ def history(store: Store, spec: Any, env: str | None = None, limit: int = 20) ->
 # -- acting -------------------------------------------------------------------------------------
 
 
-def act(store: Store, spec: Any, env: str, action: str, actor: str) -> dict[str, Any]:
+def act(store: Store, spec: Spec, env: str, action: str, actor: str) -> dict[str, Any]:
     """Queue ``action`` for the environment's running rollout; its controller takes it next."""
     environment(spec, env)
     if action not in ACTIONS:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import migrations_lint as ml
 from shipyard.errors import NotFound, Refused
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 
 class MigrationDestructive(Refused):
@@ -50,7 +53,7 @@ def _approved(store: Store, project: str, env: str, version: str) -> str | None:
 
 def check(
     store: Store,
-    spec: Any,
+    spec: Spec,
     env: str,
     version: str,
     workdir: Path,

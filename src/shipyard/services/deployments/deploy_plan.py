@@ -10,10 +10,14 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import rollout as r
 from shipyard.errors import InputError
+
+if TYPE_CHECKING:
+    from shipyard.spec import models as m
+    from shipyard.spec.models import Spec
 
 
 class TargetMissing(InputError):
@@ -29,7 +33,7 @@ class SecretMissing(InputError):
     code = "secret-missing"
 
 
-def target_of(spec: Any, env: str) -> Any:
+def target_of(spec: Spec, env: str) -> m.Target:
     """The environment's target, or the nearest one up its ``promote_from`` chain."""
     seen: list[str] = []
     name: str | None = env
@@ -44,7 +48,7 @@ def target_of(spec: Any, env: str) -> Any:
     raise TargetMissing(f"environment '{env}' has no target, nor does any it promotes from")
 
 
-def _template(spec: Any, name: str, where: str) -> Any:
+def _template(spec: Spec, name: str, where: str) -> m.AnalysisTemplate:
     t = spec.analysis.get(name)
     if t is None:
         known = ", ".join(spec.analysis) or "none"
@@ -55,13 +59,13 @@ def _template(spec: Any, name: str, where: str) -> Any:
     return t
 
 
-def _analysis(spec: Any, name: str, duration: float | None, where: str) -> r.AnalysisStep:
+def _analysis(spec: Spec, name: str, duration: float | None, where: str) -> r.AnalysisStep:
     t = _template(spec, name, where)
     # duration: 0 reaches the step, which refuses it; only a missing one means one interval.
     return r.AnalysisStep(name, duration if duration is not None else max(t.interval, 1.0))
 
 
-def _bg_analysis(spec: Any, name: str, duration: float | None, where: str) -> r.AnalysisStep:
+def _bg_analysis(spec: Spec, name: str, duration: float | None, where: str) -> r.AnalysisStep:
     """A blue-green analysis: ``duration`` if set, else three intervals, so a preview with
     little traffic has time to be measured (one interval could only say "too few")."""
     t = _template(spec, name, where)
@@ -73,7 +77,7 @@ Report = Callable[[Key, InputError], None]
 
 
 def strategy_of(
-    spec: Any, env: str, target: Any = None, report: Report | None = None
+    spec: Spec, env: str, target: m.Target | None = None, report: Report | None = None
 ) -> r.Strategy:
     """The environment's strategy as ``domain.rollout`` takes it (for ``target``, by default
     the one the environment inherits). With ``report``, a step or wave that cannot be built is
@@ -82,7 +86,6 @@ def strategy_of(
     target = target or target_of(spec, env)
     n = target.instances
     s = e.strategy
-    kind = s.kind
 
     def part(key: Key, stand_in: Any, build: Callable[..., Any], *args: Any) -> Any:
         if report is None:
@@ -100,11 +103,12 @@ def strategy_of(
         "progress_deadline": max(readiness, 1.0),
         "on_failure": r.OnFailure(e.on_failure),
     }
-    if kind == "rolling":
+    # One of these is set at most (Strategy._exactly_one); none set is recreate.
+    if s.rolling is not None:
         return r.Rolling(
             **common, max_surge=s.rolling.max_surge, max_unavailable=s.rolling.max_unavailable
         )
-    if kind == "blue-green":
+    if s.blue_green is not None:
         bg = s.blue_green
         where = f"environments.{env}.strategy.blue-green"
         pre, post = (
@@ -132,14 +136,14 @@ def strategy_of(
             preview_port=bg.preview_port,
             mirror=bg.mirror,
         )
-    if kind == "canary":
+    if s.canary is not None:
         steps = [
             part(("canary", "steps", i), r.PauseStep(None), _canary_step, spec, env, st)
             for i, st in enumerate(s.canary.steps)
         ]
         common["progress_deadline"] = s.canary.progress_deadline
         return r.Canary(**common, steps=tuple(steps))
-    if kind == "rings":
+    if s.rings is not None:
         waves = [
             part(("rings", "waves", i), r.Wave(w.name, None, 0), _wave, spec, env, w)
             for i, w in enumerate(s.rings.waves)
@@ -148,15 +152,16 @@ def strategy_of(
     return r.Recreate(**common)
 
 
-def _canary_step(spec: Any, env: str, st: Any) -> r.CanaryStep:
+def _canary_step(spec: Spec, env: str, st: m.CanaryStep) -> r.CanaryStep:
     if st.weight is not None:
         return r.WeightStep(st.weight)
     if st.pause is not None:
         return r.PauseStep(None if st.pause == "until-promoted" else st.pause)
+    assert st.analysis is not None  # a step is one of weight, pause or analysis (the schema)
     return _analysis(spec, st.analysis, st.duration, f"environments.{env}.strategy.canary")
 
 
-def _wave(spec: Any, env: str, w: Any) -> r.Wave:
+def _wave(spec: Spec, env: str, w: m.Ring) -> r.Wave:
     extra: tuple[r.CanaryStep, ...] = (
         (_analysis(spec, w.analysis, w.duration, f"environments.{env}.rings"),)
         if w.analysis
@@ -171,12 +176,12 @@ def _wave(spec: Any, env: str, w: Any) -> r.Wave:
 HOOK_FIELDS = ("deploy", "set_weight", "health", "promote", "rollback", "stop")
 
 
-def hooks_of(target: Any) -> dict[str, str]:
+def hooks_of(target: m.CommandTarget) -> dict[str, str]:
     """The hooks a command target defines."""
     return {h: getattr(target, h) for h in HOOK_FIELDS if getattr(target, h)}
 
 
-def check(spec: Any, env: str) -> tuple[Any, r.Strategy]:
+def check(spec: Spec, env: str) -> tuple[m.Target, r.Strategy]:
     """The environment's target and strategy, or the first reason a deploy cannot use them."""
     found = problems(spec, env, templates=True)
     if found:
@@ -187,7 +192,7 @@ def check(spec: Any, env: str) -> tuple[Any, r.Strategy]:
 Problem = tuple[Key, InputError]
 
 
-def problems(spec: Any, env: str, *, templates: bool = False) -> list[Problem]:
+def problems(spec: Spec, env: str, *, templates: bool = False) -> list[Problem]:
     """Every reason a deploy of ``env`` would be refused by its settings alone, each with the
     key under ``environments.ENV`` it is about. ``templates`` adds the analysis templates the
     strategy uses (`shipyard validate` checks every template where it is defined instead).
@@ -326,12 +331,12 @@ def _analyses(strategy: r.Strategy) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def analysis_templates(spec: Any) -> dict[str, Any]:
+def analysis_templates(spec: Spec) -> dict[str, Any]:
     """Every analysis template as plain data, stored with the deployment for its controller."""
     return {name: t.model_dump() for name, t in spec.analysis.items()}
 
 
-def config_of(spec: Any, env: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+def config_of(spec: Spec, env: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
     """The environment's configuration over the base, and its secret references (not values)."""
     e = spec.environments[env]
     config = {k: _text(v) for k, v in {**spec.config, **e.config}.items()}

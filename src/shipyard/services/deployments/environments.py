@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import rollout as r
 from shipyard.services import work
@@ -19,8 +19,11 @@ from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
-def environments(store: Store, spec: Any) -> dict[str, Any]:
+
+def environments(store: Store, spec: Spec) -> dict[str, Any]:
     """What runs where: version, config revision, phase, weights, instances and their health
     (probed now), and the environment's supervisor."""
     with store.read() as uow:
@@ -125,7 +128,7 @@ def _instance(recorded: dict[str, Any], path: str | None = None) -> dict[str, An
     }
 
 
-def stop_environment(store: Store, spec: Any, env: str, actor: str = "cli") -> dict[str, Any]:
+def stop_environment(store: Store, spec: Spec, env: str, actor: str = "cli") -> dict[str, Any]:
     """Stop everything of ``env``: its supervisor, the controller of a rollout in progress,
     every instance and the router (what runs is forgotten, history is not)."""
     environment(spec, env)

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain.flag_lifecycle import FLAG_TYPES, rollout_level
 from shipyard.domain.flags import (
@@ -32,6 +32,9 @@ from shipyard.spec.base import NAME_RE
 from shipyard.store import flags as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 _FLAG_NAME = re.compile(r"^[^\s/\\\"]{1,200}$")
 _ENV_NAME = re.compile(NAME_RE)
@@ -659,7 +662,7 @@ def parse_context(pairs: list[str]) -> dict[str, Any]:
 
 
 def sync_spec(
-    store: Store, spec: Any, actor: str, environments: Collection[str] | None = None
+    store: Store, spec: Spec, actor: str, environments: Collection[str] | None = None
 ) -> dict[str, Any]:
     """Bring the flags declared in shipyard.yaml ``flags:`` into the store.
 

@@ -14,6 +14,7 @@ from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
     from shipyard.adapters.runlock import RunLock
+    from shipyard.spec.models import Spec
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?", re.IGNORECASE)
 
@@ -115,7 +116,7 @@ def step_logs(store: Store, run_id: int, job: str) -> dict[str, Any]:
     return {"run_id": run_id, "job": job, "logs": logs}
 
 
-def why_job(store: Store, spec: Any, job: str) -> dict[str, Any]:
+def why_job(store: Store, spec: Spec, job: str) -> dict[str, Any]:
     """``why`` for every node of ``job`` as ``spec`` declares it (job-unknown if it does not)."""
     from shipyard.domain.pipeline import build_graph
     from shipyard.services.pipelines.pipeline import select_jobs

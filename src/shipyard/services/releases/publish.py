@@ -20,11 +20,14 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InputError, ShipyardError
 from shipyard.ports.publish import Credentials, Package, Pushed
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import PublishTarget, Spec
 
 EVENT = "artifact.pushed"
 
@@ -45,7 +48,7 @@ class NotConfigured(InputError):
     )
 
 
-def targets_for(spec: Any, artifact: str, to: str | None = None) -> list[Any]:
+def targets_for(spec: Spec | None, artifact: str, to: str | None = None) -> list[PublishTarget]:
     """The ``release.publish`` entries that take ``artifact`` (all, or the one named ``to``)."""
     configured = list(spec.release.publish) if spec is not None else []
     if to is not None:
@@ -61,7 +64,7 @@ def targets_for(spec: Any, artifact: str, to: str | None = None) -> list[Any]:
     return [t for t in configured if not t.artifacts or artifact in t.artifacts]
 
 
-def credentials(target: Any, environ: Mapping[str, str]) -> Credentials:
+def credentials(target: PublishTarget, environ: Mapping[str, str]) -> Credentials:
     """The target's credentials from the environment; a named variable that is unset or
     empty is refused (the message names the variable, never a value)."""
 
@@ -85,7 +88,7 @@ def credentials(target: Any, environ: Mapping[str, str]) -> Credentials:
 def push(
     store: Store,
     project: str,
-    spec: Any,
+    spec: Spec | None,
     ref: str,
     *,
     actor: str,
@@ -153,7 +156,7 @@ def _record(
     store: Store,
     project: str,
     ref: str,
-    target: Any,
+    target: PublishTarget,
     package: Package,
     result: Pushed,
     actor: str,

@@ -11,13 +11,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.vcs.git import GitCommit, GitRepo, RemoteMissing, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
 from shipyard.errors import InputError, Refused, ShipyardError
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import ReleaseService, Spec
 
 CHANGELOG = "CHANGELOG.md"
 RELEASE_PREFIX = "chore(release):"
@@ -108,7 +111,7 @@ def _renamed(tag: str, other: str, p: Plan) -> str:
     return v.tag_name(found, p.tag_service, p.tag_format) if found else tag
 
 
-def config_of(spec: Any) -> v.VersioningConfig:
+def config_of(spec: Spec | None) -> v.VersioningConfig:
     if spec is None:
         return v.DEFAULT_CONFIG
     rel = spec.release
@@ -129,7 +132,7 @@ def plan(
     root: Path,
     *,
     project: str,
-    spec: Any = None,
+    spec: Spec | None = None,
     service: str | None = None,
     paths: tuple[str, ...] = (),
     branch: str | None = None,
@@ -207,12 +210,12 @@ class ServiceRequired(InputError):
     code = "service-required"
 
 
-def services_of(spec: Any) -> dict[str, Any]:
+def services_of(spec: Spec | None) -> dict[str, ReleaseService]:
     """The monorepo services of ``release.services`` (empty for a single-version project)."""
     return dict(spec.release.services) if spec is not None else {}
 
 
-def service_paths(spec: Any, service: str) -> tuple[str, ...]:
+def service_paths(spec: Spec | None, service: str) -> tuple[str, ...]:
     """The paths of a service: from ``release.services`` when the project declares services
     (another name is refused), else the folder named like it."""
     import difflib
@@ -230,7 +233,7 @@ def service_paths(spec: Any, service: str) -> tuple[str, ...]:
     return tuple(declared[service].path)
 
 
-def service_artifacts(spec: Any, service: str | None) -> set[str] | None:
+def service_artifacts(spec: Spec | None, service: str | None) -> set[str] | None:
     """The artifacts a service's release publishes: its ``artifacts:``, else the one named
     like it; None (every artifact) for a project without services."""
     if service is None:
@@ -240,7 +243,7 @@ def service_artifacts(spec: Any, service: str | None) -> set[str] | None:
 
 
 def plan_services(
-    root: Path, *, project: str, spec: Any, branch: str | None = None
+    root: Path, *, project: str, spec: Spec | None, branch: str | None = None
 ) -> dict[str, Plan]:
     """One plan per service of ``release.services``, each over the commits touching its paths,
     as release-please's manifest mode splits commits by package path."""
@@ -266,7 +269,7 @@ def release(
     *,
     project: str,
     actor: str,
-    spec: Any = None,
+    spec: Spec | None = None,
     service: str | None = None,
     paths: tuple[str, ...] = (),
     branch: str | None = None,
@@ -464,7 +467,7 @@ def release(
     return out
 
 
-def _publish_plan(spec: Any, names: list[str], version: str) -> list[dict[str, str]]:
+def _publish_plan(spec: Spec | None, names: list[str], version: str) -> list[dict[str, str]]:
     from shipyard.services.releases.publish import targets_for
 
     return [
@@ -476,7 +479,7 @@ def _publish_plan(spec: Any, names: list[str], version: str) -> list[dict[str, s
 
 def _after_release(
     store: Store,
-    spec: Any,
+    spec: Spec | None,
     p: Plan,
     root: Path,
     out: dict[str, Any],

@@ -19,11 +19,14 @@ import subprocess
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.cas.digest import digest_file
 from shipyard.errors import InputError, Refused
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 # How far back to look for a run of the tree; older runs are rebuilt rather than searched.
 CANDIDATES = 100
@@ -71,7 +74,7 @@ class BuildRun:
         return [f for f in self.files if f.job == job]
 
 
-def artifact_jobs(spec: Any, only: Collection[str] | None = None) -> dict[str, str]:
+def artifact_jobs(spec: Spec | None, only: Collection[str] | None = None) -> dict[str, str]:
     """Job name -> artifact name, for every `artifact:` job (of the artifacts in ``only``)."""
     if spec is None:
         return {}
@@ -151,7 +154,7 @@ def _complete(built: BuildRun, jobs: dict[str, str]) -> bool:
 
 
 def run_of_tree(
-    store: Store, project: str, spec: Any, project_root: Path, git_root: Path, head: str
+    store: Store, project: str, spec: Spec, project_root: Path, git_root: Path, head: str
 ) -> BuildRun | None:
     """The newest successful run of ``head``'s tree whose inputs are still what they were."""
     from sqlalchemy import select
@@ -193,7 +196,7 @@ def load_run(store: Store, run_id: int, project: str) -> BuildRun | None:
 
 
 def build(
-    store: Store, spec: Any, project_root: Path, actor: str, reporter: Any = None
+    store: Store, spec: Spec, project_root: Path, actor: str, reporter: Any = None
 ) -> BuildRun:
     """Run the whole pipeline for the release; refuses when it does not succeed."""
     from shipyard.services.pipelines import pipeline
@@ -218,7 +221,7 @@ def build(
 
 def find_or_build(
     store: Store,
-    spec: Any,
+    spec: Spec,
     project_root: Path,
     git_root: Path,
     head: str,
@@ -243,7 +246,7 @@ def find_or_build(
 
 def choose(
     built: BuildRun,
-    spec: Any,
+    spec: Spec,
     extra: list[tuple[str, Path]],
     only: Collection[str] | None = None,
 ) -> list[tuple[str, Built]]:

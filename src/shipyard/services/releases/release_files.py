@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shipyard.domain import versionfiles as vf
 from shipyard.domain import versioning as v
 from shipyard.errors import InputError
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 
 class VersionFileMissing(InputError):
@@ -27,7 +30,7 @@ class FileChange:
 def version_file_changes(
     repo_root: Path,
     project_root: Path,
-    spec: Any,
+    spec: Spec | None,
     version: str,
     service_paths: tuple[str, ...] = (),
 ) -> list[FileChange]:

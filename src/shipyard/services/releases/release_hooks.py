@@ -20,10 +20,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import NotFound, ShipyardError
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.spec.models import Spec
 
 HOOK = "after_release"
 EVENT = "release.hook_ran"
@@ -67,13 +70,13 @@ def hook_env(
     }
 
 
-def configured(spec: Any) -> str | None:
+def configured(spec: Spec | None) -> str | None:
     return spec.release.hooks.after_release if spec is not None else None
 
 
 def run(
     store: Store,
-    spec: Any,
+    spec: Spec | None,
     root: Path,
     *,
     project: str,
@@ -92,7 +95,7 @@ def run(
     from shipyard.services.releases import artifacts as reg
 
     command = configured(spec)
-    if not command:
+    if spec is None or not command:
         return None
     timeout = float(spec.release.hooks.timeout)
     with tempfile.TemporaryDirectory(prefix="shipyard-hook-") as tmp:
@@ -152,7 +155,7 @@ def run(
 
 
 def rerun(
-    store: Store, spec: Any, root: Path, *, project: str, actor: str, tag: str
+    store: Store, spec: Spec, root: Path, *, project: str, actor: str, tag: str
 ) -> dict[str, Any]:
     """Run the hook again for the release tagged ``tag``, with the facts it was released with:
     the changelog section from the tag's message, the artifacts from the registry."""

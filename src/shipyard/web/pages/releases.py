@@ -21,7 +21,7 @@ router = APIRouter(route_class=WebRoute)
 
 def _gates(ctx: Ctx) -> list[dict[str, Any]]:
     """GET /api/v1/release/gates/{env} for each environment, or why there is no verdict."""
-    out = []
+    out: list[dict[str, Any]] = []
     for env in ctx.need_spec().environments:
         try:
             verdict = api.gates(
