@@ -18,6 +18,7 @@ from typing import Any
 
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
+from shipyard.ports.controllers import Controllers
 from shipyard.services import controllers, deploy_hold, work
 from shipyard.services import deploy_plan as dp
 from shipyard.services import deploy_runtime as rt
@@ -318,6 +319,16 @@ def create(
             )
     notes = [] if row else [f"no artifact in the registry: deploying {version} from {root}"]
     return {"id": deployment_id, "environment": env, "version": version, "notes": notes}
+
+
+def detach(
+    store: Store, spec: Any, root: Path | None, env: str, *, controllers: Controllers, **kw: Any
+) -> dict[str, Any]:
+    """``shipyard deploy --detach``: check and record the deployment (``create``, with its
+    keyword arguments), then hand it to a controller of its own and return."""
+    created = create(store, spec, root, env, **kw)
+    controllers.start(created["id"])
+    return created
 
 
 def _record_work(conn: Any, deployment_id: str, project: str, env: str, holder: str | None) -> None:

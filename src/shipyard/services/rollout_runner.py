@@ -434,7 +434,7 @@ class Runner:
             if self.hooks is None:
                 self._execute(command)
                 continue
-            from shipyard.adapters.targets.base import TargetError
+            from shipyard.ports.targets import TargetError
 
             try:
                 self._execute(command)
