@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
@@ -27,6 +27,9 @@ from shipyard.services.deploy_sides import launch_for, workdir
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.services.rollout_runner import Ports
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
 
@@ -516,13 +519,14 @@ def run(
     *,
     lease: work.Lease | None = None,
     wait: bool = False,
+    ports: Ports | None = None,
 ) -> dict[str, Any]:
     """Drive the deployment to its end under its lease (``services/controllers.py``): the
     migration, then the rollout; returns how it finished. ``spec`` may be None (a worker):
-    the plan holds what the controller needs."""
+    the plan holds what the controller needs. ``ports`` are the rollout's (``Runner``'s)."""
 
     def control(fenced: Store, line: Callable[[str, dict[str, Any]], None]) -> dict[str, Any]:
-        return _control(fenced, spec, deployment_id, line)
+        return _control(fenced, spec, deployment_id, line, ports)
 
     return controllers.drive(store, deployment_id, control, on_line=on_line, lease=lease, wait=wait)
 
@@ -532,10 +536,11 @@ def _control(
     spec: Any,
     deployment_id: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
+    ports: Ports | None = None,
 ) -> dict[str, Any]:
     from shipyard.services.rollout_runner import Runner
 
-    runner = Runner(store, deployment_id, on_line)
+    runner = Runner(store, deployment_id, on_line, ports=ports)
     if runner.state is None and not runner.plan.get("direct"):  # a rollback migrates nothing
         env = runner.dep["environment"]
         command = (
@@ -566,6 +571,7 @@ def deploy(
     actor: str = "cli",
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
     allow_destructive: str | None = None,
+    ports: Ports | None = None,
 ) -> dict[str, Any]:
     """``shipyard deploy`` in the foreground: create, then run to the end."""
     holder = work.owner_id()
@@ -583,7 +589,9 @@ def deploy(
     for note in created["notes"]:
         if on_line:
             on_line(note, {})
-    out = run(store, spec, created["id"], on_line, lease=_held(store, created["id"], holder))
+    out = run(
+        store, spec, created["id"], on_line, lease=_held(store, created["id"], holder), ports=ports
+    )
     return {**out, "notes": created["notes"]}
 
 
