@@ -124,7 +124,7 @@ class Launch:
     readiness_path: str = "/healthz"
     grace: float = 5.0
     secrets: tuple[str, ...] = ()  # values in ``env`` masked out of quoted log lines
-    revision: str = ""  # digest of what the instances run; see ``revision_of``
+    revision: str = ""  # digest of what the instances run (``deploy_runtime.revision_of``)
 
 
 @dataclass(frozen=True)
