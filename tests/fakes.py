@@ -1,12 +1,23 @@
-"""In-memory fakes of Shipyard's ports, for unit tests of the services that drive them. The
-real adapters keep their own integration tests (real processes, real HTTP)."""
+"""In-memory fakes of Shipyard's ports, for tests of the decisions of the services that drive
+them: no processes, no HTTP, no real sleeping. Each implements its port's protocol
+(``tests/unit/test_fakes.py`` checks). The real adapters keep their own integration tests (real
+processes, real HTTP)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import heapq
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from shipyard.adapters.executors.base import Result, Task
+from shipyard.domain.analysis import Window
+from shipyard.ports.notify import NotifyFailed
+from shipyard.ports.routers import RouteTable
+from shipyard.ports.targets import Exited, Launch, Member
+from shipyard.services.deployments.deploy_runtime import RuntimeFailed
 
 
 @dataclass(frozen=True)
@@ -66,3 +77,274 @@ class FakeExecutor:
 
     def shutdown(self) -> None:
         self.shut_down = True
+
+
+# -- the clock ----------------------------------------------------------------------------------
+
+START = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+class OutOfTime(BaseException):
+    """The fake clock passed its limit: the code under test waits for something that never
+    comes. A BaseException, so that no ``except Exception`` on the way takes it for a failure
+    of the code it tests."""
+
+
+class FakeClock:
+    """The ``Clock`` port in memory: time moves only when slept on (at once, by the time asked)
+    or advanced by the test, running what the test scheduled with ``at`` on the way. Past
+    ``limit`` seconds it raises ``OutOfTime`` instead of looping for ever."""
+
+    def __init__(self, start: datetime = START, limit: float = 3600.0) -> None:
+        self.start = start
+        self.elapsed = 0.0
+        self.limit = limit
+        self.sleeps = 0
+        self._timers: list[tuple[float, int, Callable[[], object]]] = []
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.advance(max(0.0, seconds))
+
+    def at(self, when: float, action: Callable[[], object]) -> None:
+        """Run ``action`` once the clock reaches ``when`` seconds from its start."""
+        heapq.heappush(self._timers, (when, len(self._timers), action))
+
+    def advance(self, seconds: float) -> None:
+        until = round(self.elapsed + seconds, 6)  # no drift from adding 0.2s many times
+        while self._timers and self._timers[0][0] <= until:
+            when, _, action = heapq.heappop(self._timers)
+            self.elapsed = max(self.elapsed, when)
+            action()
+        self.elapsed = until
+        if self.elapsed > self.limit:
+            raise OutOfTime(f"the fake clock passed {self.limit:.0f}s")
+
+
+# -- targets ------------------------------------------------------------------------------------
+
+
+class FakeTargets:
+    """The ``Targets`` and ``Fleet`` ports in memory: one world of instances for every
+    controller of a test (``adopt`` gives the same fleet whatever was recorded). An instance
+    starts the moment it is asked for and is ready at once, unless its version is in
+    ``unready``; the test ends instances with ``exit``. It keeps what it was asked: each batch
+    started, as (pool, version, count), and each instance stopped."""
+
+    def __init__(self, unready: Iterable[str] = ()) -> None:
+        self.members: list[Member] = []
+        self.unready = set(unready)
+        self.dead: dict[int, str] = {}  # pid -> how it ended
+        self.started: list[tuple[str, str, int]] = []
+        self.stopped: list[Member] = []
+        self._pid = 1000
+
+    def adopt(self, log_dir: Path, recorded: Sequence[Mapping[str, Any]]) -> FakeTargets:
+        return self
+
+    def of(self, pool: str) -> list[Member]:
+        return [m for m in self.members if m.pool == pool]
+
+    def version_of(self, pool: str) -> set[str]:
+        """The versions running in ``pool`` now."""
+        return {m.version for m in self.alive(pool)}
+
+    def alive(self, pool: str) -> list[Member]:
+        return [m for m in self.of(pool) if m.pid not in self.dead]
+
+    def exited(self, pool: str) -> list[Exited]:
+        return [
+            Exited(m, f"{m.pool}-{m.index} ({m.version}) {self.dead[m.pid]}")
+            for m in self.of(pool)
+            if m.pid in self.dead
+        ]
+
+    def forget(self, doomed: Sequence[Member]) -> None:
+        self._stop(doomed)
+
+    def scale(self, pool: str, n: int, launch: Launch | None) -> None:
+        self._stop([m for m in self.of(pool) if m.pid in self.dead or not m.runs(launch)])
+        current = self.of(pool)
+        if len(current) > n:
+            self._stop(current[n:])
+        elif len(current) < n:
+            if launch is None:
+                raise RuntimeFailed(f"no version to start in the {pool} pool")
+            first = max((m.index for m in current), default=-1) + 1
+            for i in range(n - len(current)):
+                self._pid += 1
+                self.members.append(
+                    Member(
+                        pool, first + i, launch.version, self._pid, self._pid, "", launch.revision
+                    )
+                )
+            self.started.append((pool, launch.version, n - len(current)))
+
+    def ready(self, pool: str, path: str = "/healthz", want: Launch | None = None) -> list[Member]:
+        return [m for m in self.alive(pool) if m.runs(want) and m.version not in self.unready]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [asdict(m) for m in self.members]
+
+    def exit(self, version: str, how: str = "exited with status 1") -> list[Member]:
+        """End every running instance of ``version``, as a crash would; the ones ended."""
+        ended = [m for m in self.members if m.version == version and m.pid not in self.dead]
+        for m in ended:
+            self.dead[m.pid] = how
+        return ended
+
+    def _stop(self, doomed: Sequence[Member]) -> None:
+        gone = [m for m in self.members if m in doomed]
+        self.stopped += gone
+        self.members = [m for m in self.members if m not in gone]
+
+
+# -- the router ---------------------------------------------------------------------------------
+
+
+class FakeRouter:
+    """The ``RouterControl`` port in memory, over a real ``RouteTable`` (so it refuses what a
+    router refuses). It keeps every weight split it was given, in order, and each header route
+    set or cleared (None)."""
+
+    url = "http://127.0.0.1:18080"
+    admin_url = ""  # analyses read the fake metrics, not the router
+
+    def __init__(self) -> None:
+        self.table = RouteTable()
+        self.weights: list[dict[str, int]] = []
+        self.header_routes: list[tuple[str, str, str] | None] = []
+        self.previews: list[tuple[str, int | None, int] | None] = []
+        self.up = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "fake", "pid": None, "port": 18080, "admin_port": None}
+
+    def healthy(self) -> bool:
+        return self.up
+
+    def routes(self) -> dict[str, Any]:
+        return self.table.to_dict()
+
+    def set_pool(self, pool: str, backends: Sequence[str]) -> None:
+        self.table = self.table.with_pool(pool, backends)
+
+    def set_weights(self, weights: Mapping[str, int]) -> None:
+        self.table = self.table.with_weights(weights)
+        self.weights.append(dict(weights))
+
+    def set_header_route(self, header: str, value: str, pool: str) -> None:
+        self.table = self.table.with_header_route(header, value, pool)
+        self.header_routes.append((header, value, pool))
+
+    def clear_header_route(self) -> None:
+        self.table = self.table.without_header_route()
+        self.header_routes.append(None)
+
+    def set_preview(self, pool: str, port: int | None, mirror: int) -> int | None:
+        self.previews.append((pool, port, mirror))
+        return port or 18081
+
+    def clear_preview(self) -> None:
+        self.previews.append(None)
+
+    def in_flight(self, pool: str) -> int:
+        return 0  # nothing is ever in flight: draining a pool ends at once
+
+    def weight_of(self, pool: str) -> int:
+        return int(self.table.weights.get(pool, 0))
+
+
+class FakeRouters:
+    """The ``Routers`` port: every environment gets the one ``FakeRouter``; it keeps the kinds
+    it was asked for."""
+
+    def __init__(self, router: FakeRouter | None = None) -> None:
+        self.router = router or FakeRouter()
+        self.opened: list[str | None] = []
+
+    def open(
+        self, kind: str | None, recorded: Mapping[str, Any] | None, folder: Path
+    ) -> FakeRouter:
+        self.opened.append(kind)
+        return self.router
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+class FakeMetrics:
+    """A ``MetricsSource`` in memory, and the factory the runner's ports take (``__call__``):
+    each read adds ``per_read`` requests to every pool that has instances running, failing at
+    the rate ``error_rates`` gives its version (none unless given)."""
+
+    def __init__(
+        self,
+        targets: FakeTargets,
+        error_rates: Mapping[str, float] | None = None,
+        per_read: int = 100,
+    ) -> None:
+        self.targets = targets
+        self.error_rates = dict(error_rates or {})
+        self.per_read = per_read
+        self.counts: dict[str, tuple[int, int]] = {}
+        self.reads = 0
+
+    def __call__(self, metric: Mapping[str, Any], router_admin_url: str) -> FakeMetrics:
+        return self
+
+    def windows(self, pools: Sequence[str]) -> Mapping[str, Window]:
+        self.reads += 1
+        out = {}
+        for pool in pools:
+            requests, errors = self.counts.get(pool, (0, 0))
+            versions = self.targets.version_of(pool)
+            if versions:
+                rate = max(self.error_rates.get(v, 0.0) for v in versions)
+                requests, errors = requests + self.per_read, errors + round(rate * self.per_read)
+            self.counts[pool] = (requests, errors)
+            out[pool] = Window(requests, errors)
+        return out
+
+
+# -- notifications and controllers --------------------------------------------------------------
+
+
+class FakeNotifier:
+    """The ``Sink`` port in memory: it keeps every event it was sent; while ``failing`` it
+    refuses them as an endpoint that is down does (``notify-failed``)."""
+
+    def __init__(self, name: str = "fake:notifier") -> None:
+        self._name = name
+        self.sent: list[dict[str, Any]] = []
+        self.failing = False
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def send(self, event: dict[str, Any]) -> int:
+        if self.failing:
+            raise NotifyFailed(f"{self._name} is down", details={"attempts": 1})
+        self.sent.append(event)
+        return 1
+
+    def kinds(self) -> list[str]:
+        return [e["kind"] for e in self.sent]
+
+
+class FakeControllers:
+    """The ``Controllers`` port: it keeps the deployments handed to it, in order, and starts
+    nothing; the test drives them (``services.deploy.run``) when it wants."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def start(self, deployment_id: str) -> None:
+        self.started.append(deployment_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 from shipyard.domain import rollout as r
 from shipyard.services.deployments.rollout_runner import Runner
+from tests.fakes import FakeClock
 
 
 class _Router:
@@ -41,6 +42,7 @@ class _Instances:
 def _runner(log: list[Any], in_flight: list[int], weights: dict[str, int]) -> Runner:
     runner = Runner.__new__(Runner)
     runner.hooks = None
+    runner.clock = FakeClock()
     runner.router = _Router(log, in_flight)
     runner.instances = _Instances(log)  # type: ignore[assignment]
     runner.pools = {r.Pool.STABLE: "blue", r.Pool.CANARY: "green"}

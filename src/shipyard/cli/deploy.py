@@ -20,6 +20,7 @@ from shipyard.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from shipyard.adapters.controllers import ProcessControllers
     from shipyard.spec.models import Spec
 
 rollout = typer.Typer(
@@ -138,17 +139,17 @@ def deploy(
             body = {"environment": environment, "version": version, "artifact": artifact}
             created = _server("POST", "/deployments", json=_with(body, allow_destructive))
         else:
-            created = svc.create(
+            created = svc.detach(
                 store,
                 spec,
                 root,
                 environment,
+                controllers=_controllers(root),
                 version=version,
                 artifact=artifact,
                 actor=_actor(),
                 allow_destructive=allow_destructive,
             )
-            _spawn_controller(created["id"], root)
         emit(created, json_, lambda: console().print(f"started deployment {created['id']}"))
         return
     line, status = _printer(json_mode(json_))
@@ -246,24 +247,12 @@ def _supervise(store: Any, spec: Spec, root: Path, environment: str) -> None:
         supervisor.ensure(store, root, environment)
 
 
-def _spawn_controller(deployment_id: str, root: Path) -> None:
+def _controllers(root: Path) -> ProcessControllers:
     """A controller of its own for `deploy --detach`: it takes the deployment's lease, and logs
     its decisions with it (`rollout status`); what it prints goes to a file beside the state."""
-    import subprocess
+    from shipyard.adapters.controllers import ProcessControllers
 
-    from shipyard.cli.common import settings
-
-    logs = settings(root).home / "deploy"
-    logs.mkdir(parents=True, exist_ok=True)
-    with open(logs / f"controller-{deployment_id}.log", "ab") as out:
-        subprocess.Popen(
-            [sys.executable, "-m", "shipyard.cli.main", "rollout", "drive", deployment_id],
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
+    return ProcessControllers(root, settings(root).home / "deploy")
 
 
 def deployments(

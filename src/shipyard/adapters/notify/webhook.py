@@ -15,14 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from shipyard.errors import ShipyardError
+from shipyard.ports.notify import NotifyFailed as NotifyFailed
 
 SIGNATURE_HEADER = "X-Shipyard-Signature"
-
-
-class NotifyFailed(ShipyardError):
-    code = "notify-failed"
-    default_hint = "check that the endpoint is up; the delivery is retried on the next dispatch"
 
 
 def redact(url: str) -> str:

@@ -22,10 +22,11 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from shipyard.ports.notify import Sink as Sink
 from shipyard.settings import find_project_root
 from shipyard.store.append import utcnow
 from shipyard.store.release import notify_deliveries
@@ -40,13 +41,6 @@ DEFAULT_KINDS = ("deployment.finished", "freeze.added", "break-glass.*")
 # A delivery run stops after this many events per sink so one dispatch stays short.
 BATCH = 200
 CURSOR = "cursor"  # the status of the row that holds a sink's place in the log
-
-
-class Sink(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def send(self, event: dict[str, Any]) -> int: ...
 
 
 def sinks_from_env(env: Mapping[str, str] | None = None) -> list[Sink]:
@@ -208,7 +202,7 @@ def deliver(
     """Send every wanted event after each sink's cursor; returns the delivery log lines.
 
     A sink with no cursor yet starts after event ``new_from`` (None: from the first event)."""
-    from shipyard.adapters.notify.webhook import NotifyFailed
+    from shipyard.ports.notify import NotifyFailed
 
     log: list[dict[str, Any]] = []
     for sink in sinks:

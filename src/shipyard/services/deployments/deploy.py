@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
+from shipyard.ports.controllers import Controllers
 from shipyard.services import work
 from shipyard.services.coordination.coordination import environment
 from shipyard.services.deployments import controllers, deploy_hold
@@ -29,6 +30,7 @@ from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
+    from shipyard.services.deployments.rollout_runner import Ports
     from shipyard.spec.models import Spec, Target
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
@@ -324,6 +326,16 @@ def create(
     return {"id": deployment_id, "environment": env, "version": version, "notes": notes}
 
 
+def detach(
+    store: Store, spec: Any, root: Path | None, env: str, *, controllers: Controllers, **kw: Any
+) -> dict[str, Any]:
+    """``shipyard deploy --detach``: check and record the deployment (``create``, with its
+    keyword arguments), then hand it to a controller of its own and return."""
+    created = create(store, spec, root, env, **kw)
+    controllers.start(created["id"])
+    return created
+
+
 def _record_work(conn: Any, deployment_id: str, project: str, env: str, holder: str | None) -> None:
     """The deployment's rollout, for a worker to drive, or held by ``holder`` (a command that
     drives it in the foreground) from the same transaction on; and its environment's
@@ -509,13 +521,14 @@ def run(
     *,
     lease: work.Lease | None = None,
     wait: bool = False,
+    ports: Ports | None = None,
 ) -> dict[str, Any]:
     """Drive the deployment to its end under its lease (``controllers.py``): the
     migration, then the rollout; returns how it finished. ``spec`` may be None (a worker):
-    the plan holds what the controller needs."""
+    the plan holds what the controller needs. ``ports`` are the rollout's (``Runner``'s)."""
 
     def control(fenced: Store, line: Callable[[str, dict[str, Any]], None]) -> dict[str, Any]:
-        return _control(fenced, spec, deployment_id, line)
+        return _control(fenced, spec, deployment_id, line, ports)
 
     return controllers.drive(store, deployment_id, control, on_line=on_line, lease=lease, wait=wait)
 
@@ -525,10 +538,11 @@ def _control(
     spec: Spec | None,
     deployment_id: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
+    ports: Ports | None = None,
 ) -> dict[str, Any]:
     from shipyard.services.deployments.rollout_runner import Runner
 
-    runner = Runner(store, deployment_id, on_line)
+    runner = Runner(store, deployment_id, on_line, ports=ports)
     if runner.state is None and not runner.plan.get("direct"):  # a rollback migrates nothing
         env = runner.dep["environment"]
         command = (
@@ -559,6 +573,7 @@ def deploy(
     actor: str = "cli",
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
     allow_destructive: str | None = None,
+    ports: Ports | None = None,
 ) -> dict[str, Any]:
     """``shipyard deploy`` in the foreground: create, then run to the end."""
     holder = work.owner_id()
@@ -576,7 +591,9 @@ def deploy(
     for note in created["notes"]:
         if on_line:
             on_line(note, {})
-    out = run(store, spec, created["id"], on_line, lease=_held(store, created["id"], holder))
+    out = run(
+        store, spec, created["id"], on_line, lease=_held(store, created["id"], holder), ports=ports
+    )
     return {**out, "notes": created["notes"]}
 
 

@@ -19,11 +19,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ShipyardError
+from shipyard.ports.targets import Exited as Exited
+from shipyard.ports.targets import Launch as Launch
+from shipyard.ports.targets import Member as Member
 
 PHYSICAL = ("blue", "green")  # the stable and canary pools alternate between these
 
@@ -255,8 +258,8 @@ class NginxClient:
     kind = "nginx"
 
     def __init__(self, prefix: Path, port: int = 0) -> None:
-        from shipyard.adapters.routers.base import HeaderRoute, RouteTable
         from shipyard.adapters.routers.nginx import NginxRouter
+        from shipyard.ports.routers import HeaderRoute, RouteTable
 
         self.prefix = prefix
         saved: dict[str, Any] = {}
@@ -327,7 +330,7 @@ class NginxClient:
         self._save()
 
     def set_preview(self, pool: str, port: int | None, mirror: int) -> int | None:
-        from shipyard.adapters.routers.base import RouterError
+        from shipyard.ports.routers import RouterError
 
         raise RouterError(
             "nginx has no preview port and does not mirror",
@@ -352,50 +355,19 @@ def router_client(recorded: Mapping[str, Any] | None) -> Any:
     return RouterClient(int(recorded["port"]), int(recorded["admin_port"]), recorded.get("pid"))
 
 
+class ProcessRouters:
+    """The ``Routers`` port on this host: the built-in router as a process of its own, or
+    nginx, either adopted from the environment's record or started."""
+
+    def open(
+        self, kind: str | None, recorded: Mapping[str, Any] | None, folder: Path
+    ) -> RouterClient | NginxClient:
+        if kind == "nginx":
+            return NginxClient(folder / "nginx").ensure()
+        return ensure_router(recorded, folder / "router.log")
+
+
 # -- instances ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Member:
-    """One recorded instance, with its identity: what it runs (version and the revision
-    digest of version, build, configuration and command), and which process it is (pid and
-    the time that process started, so a recycled pid is not taken for it)."""
-
-    pool: str
-    index: int
-    version: str
-    port: int
-    pid: int
-    log: str
-    revision: str = ""  # "" for an instance recorded before revisions were: matches any
-    started_at: float | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def runs(self, want: Launch | None) -> bool:
-        """Whether this instance runs what ``want`` starts (None: anything will do); one
-        recorded without a revision is judged by its version."""
-        if want is None:
-            return True
-        if self.revision and want.revision:
-            return self.revision == want.revision
-        return self.version == want.version
-
-
-@dataclass(frozen=True)
-class Launch:
-    """How to start instances of one version: the target settings and the rendered env."""
-
-    command: str
-    version: str
-    workdir: str
-    env: Mapping[str, str]
-    readiness_path: str = "/healthz"
-    grace: float = 5.0
-    secrets: tuple[str, ...] = ()  # values in ``env`` masked out of quoted log lines
-    revision: str = ""  # digest of what the instances run; see ``revision_of``
 
 
 def revision_of(side: Mapping[str, Any]) -> str:
@@ -406,14 +378,6 @@ def revision_of(side: Mapping[str, Any]) -> str:
     keys = ("version", "config_revision", "workdir", "command", "readiness_path")
     body = json.dumps({k: side.get(k) for k in keys}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class Exited:
-    """An instance whose processes are all gone, and why, in words (secrets masked)."""
-
-    member: Member
-    reason: str
 
 
 class Instances:
@@ -577,3 +541,10 @@ class Instances:
                 except httpx.HTTPError:
                     pass
         return out
+
+
+class ProcessTargets:
+    """The ``Targets`` port on this host: an environment's instances as local processes."""
+
+    def adopt(self, log_dir: Path, recorded: Sequence[Mapping[str, Any]]) -> Instances:
+        return Instances(log_dir, recorded)

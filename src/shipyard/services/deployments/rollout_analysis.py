@@ -17,7 +17,7 @@ last; a failure ends the analysis at once (the bad canary is caught in its first
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -229,7 +229,9 @@ class AnalysisRun:
         now: float,
         when: str = "step",
         baselines: Mapping[str, a.Window] | None = None,
+        sources: Callable[[Mapping[str, Any], str], Any] | None = None,
     ) -> None:
+        """``sources`` gives a metric's source (``source_for`` unless given)."""
         self.name, self.template, self.when = name, template, when
         self.metrics = metrics_of(template)
         self.baselines = baselines
@@ -237,7 +239,7 @@ class AnalysisRun:
         for m in self.metrics:
             key = (m.get("provider"), m.get("address"))
             if key not in self.sources:
-                self.sources[key] = source_for(m, router_admin_url)
+                self.sources[key] = (sources or source_for)(m, router_admin_url)
         self.pools = (canary_pool, stable_pool)
         every = float(template.get("interval", 10.0))
         self.interval = max(0.2, every if duration is None else min(every, duration))

@@ -1,9 +1,14 @@
-"""The rollout controller: drives ``domain.rollout`` with what it observes on real processes.
+"""The rollout controller: drives ``domain.rollout`` with what it observes on its ports.
 
 Each loop it takes the user's actions, the running analysis' verdict and the pools' readiness,
 asks the state machine what to do, records the decision (state and ``rollout.stepped`` event in
 one transaction), then executes the commands on the instances and the router. Commands name
 targets, not deltas, so a controller that restarts re-applies them with ``reconcile``.
+
+Everything it does outside the store goes through ``Ports``: the instances (``Targets``), the
+router (``Routers``), the time (``Clock``) and the analyses' metrics sources; by default the
+real ones (local processes, the router process, the system clock, the router's metrics or
+Prometheus), in tests the fakes of ``tests/fakes.py``.
 """
 
 from __future__ import annotations
@@ -12,16 +17,21 @@ import contextlib
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard.adapters.clock import SystemClock
+from shipyard.adapters.metrics.base import MetricsSource
 from shipyard.domain import rollout as r
 from shipyard.domain.analysis import Phase as AnalysisPhase
 from shipyard.errors import Conflict, ShipyardError
+from shipyard.ports.clock import Clock
+from shipyard.ports.routers import RouterControl, Routers
+from shipyard.ports.targets import Fleet, Targets
 from shipyard.services.deployments import deploy_runtime as rt
+from shipyard.services.deployments.rollout_analysis import source_for
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
@@ -80,6 +90,21 @@ def deploy_dir(store: Store, env: str) -> Path:
     return store.home / "deploy" / env
 
 
+MetricsSources = Callable[[Mapping[str, Any], str], MetricsSource]
+"""The metrics source one metric of an analysis template names, given the router's admin
+URL (``rollout_analysis.source_for``: the router's own metrics, or Prometheus)."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    """What a runner does its I/O through, the real ones unless given."""
+
+    targets: Targets = field(default_factory=rt.ProcessTargets)
+    routers: Routers = field(default_factory=rt.ProcessRouters)
+    clock: Clock = field(default_factory=SystemClock)
+    metrics: MetricsSources = source_for
+
+
 class Runner:
     """Drives one deployment to its end; ``on_line`` hears every decision in words."""
 
@@ -89,8 +114,11 @@ class Runner:
         deployment_id: str,
         on_line: Callable[[str, dict[str, Any]], None] | None = None,
         poll: float = POLL,
+        ports: Ports | None = None,
     ) -> None:
         self.store = store
+        self.ports = ports or Ports()
+        self.clock = self.ports.clock
         self.on_line = on_line or (lambda _text, _data: None)
         self.poll = poll
         with store.read() as uow:
@@ -105,9 +133,10 @@ class Runner:
             r.Pool.CANARY: self.plan["pools"]["canary"],
         }
         base = deploy_dir(store, dep["environment"])
-        self.instances = rt.Instances(base / "logs", self.env_row.get("instances", []))
-        self.router: Any = None  # rt.RouterClient, or rt.NginxClient for `router: nginx`
-        self.router_log = base / "router.log"
+        self.instances: Fleet = self.ports.targets.adopt(
+            base / "logs", self.env_row.get("instances", [])
+        )
+        self.router: RouterControl | None = None
         self.state: r.RolloutState | None = (
             r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
         )
@@ -186,38 +215,36 @@ class Runner:
                 else len(self._ready_now()[r.Pool.STABLE])
             )
             direct = bool(self.plan.get("direct"))
-            now = datetime.now(UTC)
+            now = self.clock.now()
             decision = r.start(strategy, now, stable_instances=stable, direct=direct)
             self._apply(decision, first=True)
         elif not self.reconciled:  # a controller that died: re-assert the state, carry on
             self.reconciled = True
             self._take_actions()  # an abort queued while no controller ran comes first
             if self._running():
-                self._apply(r.reconcile(self.state, datetime.now(UTC)))
+                self._apply(r.reconcile(self.state, self.clock.now()))
         self.reconciled = True
         while self._running():
-            time.sleep(self.poll)
+            self.clock.sleep(self.poll)
             self._observe()
 
     def _open_router(self) -> None:
         """Adopt the environment's router (or start it) and record it at once, so that
         `shipyard env stop` finds it even if this controller dies before the end."""
-        if self.plan.get("router") == "nginx":
-            base = deploy_dir(self.store, self.dep["environment"])
-            self.router = rt.NginxClient(base / "nginx").ensure()
-        else:
-            self.router = rt.ensure_router(self.env_row.get("router"), self.router_log)
-        self.weights = dict(self.router.routes().get("weights", {}))
-        if self.router.to_dict() != self.env_row.get("router"):
+        base = deploy_dir(self.store, self.dep["environment"])
+        router = self.ports.routers.open(self.plan.get("router"), self.env_row.get("router"), base)
+        self.router = router
+        self.weights = dict(router.routes().get("weights", {}))
+        if router.to_dict() != self.env_row.get("router"):
             with self.store.begin() as uow:
                 repo.save_environment(
                     uow.conn,
                     self.dep["project"],
                     self.dep["environment"],
-                    router=self.router.to_dict(),
+                    router=router.to_dict(),
                     updated_at=utcnow(),
                 )
-            self.env_row = {**self.env_row, "router": self.router.to_dict()}
+            self.env_row = {**self.env_row, "router": router.to_dict()}
 
     def _recover(self, exc: BaseException, failures: list[str]) -> bool:
         """Handle a failure of the loop; False when it is not ours to handle (re-raised)."""
@@ -238,7 +265,7 @@ class Runner:
         if len(failures) == 1 and not s.rolling_back:
             self.on_line(f"{reason}: the rollout fails here", {})
             try:
-                self._apply(r.step(s, r.TargetFailed(reason), datetime.now(UTC)))
+                self._apply(r.step(s, r.TargetFailed(reason), self.clock.now()))
                 return True
             except (Exception, Interrupted, KeyboardInterrupt) as again:
                 failures.append(failure_text(again))
@@ -262,10 +289,12 @@ class Runner:
                 if self.router is None or not self.router.healthy():
                     self._open_router()
                 ready = self.instances.ready(stable, self._path())
-                self.router.set_pool(stable, [m.address for m in ready])
-                self.router.set_weights({stable: 100, canary: 0})
-                self.router.clear_header_route()
-                self.router.set_pool(canary, [])
+                router = self.router
+                assert router is not None
+                router.set_pool(stable, [m.address for m in ready])
+                router.set_weights({stable: 100, canary: 0})
+                router.clear_header_route()
+                router.set_pool(canary, [])
             except (Exception, Interrupted, KeyboardInterrupt) as exc:
                 notes.append(f"the router could not be reset: {failure_text(exc)}")
             self.instances.scale(canary, 0, None)
@@ -306,7 +335,7 @@ class Runner:
         for act in actions:
             try:
                 obs = r.UserAction(r.Action(act["action"]), act["actor"])
-                self._apply(r.step(self.state, obs, datetime.now(UTC)))
+                self._apply(r.step(self.state, obs, self.clock.now()))
             except r.RolloutActionRefused as exc:
                 self.on_line(f"{act['action']} by {act['actor']} refused: {exc.message}", {})
 
@@ -314,18 +343,18 @@ class Runner:
         assert self.state is not None
         self._take_actions()
         if self.analysis is not None and self._running():
-            result = self.analysis.poll(time.monotonic())
+            result = self.analysis.poll(self.clock.monotonic())
             self._store_measurements(self.analysis)
             if result is not None:
                 self.analysis = None
-                self._apply(r.step(self.state, result, datetime.now(UTC)))
+                self._apply(r.step(self.state, result, self.clock.now()))
         self._background()
         if not self._running():
             return
         if self.hooks is not None:
             counts = {p: self.hooks.ready(p) for p in r.Pool}
             seen = r.Readiness(counts[r.Pool.STABLE], counts[r.Pool.CANARY])
-            self._apply(r.step(self.state, seen, datetime.now(UTC)))
+            self._apply(r.step(self.state, seen, self.clock.now()))
             return
         if self._target_exited():
             return
@@ -333,7 +362,7 @@ class Runner:
         ready = self._ready_now()
         self._sync_router(ready)
         obs = r.Readiness(len(ready[r.Pool.STABLE]), len(ready[r.Pool.CANARY]))
-        self._apply(r.step(self.state, obs, datetime.now(UTC)))
+        self._apply(r.step(self.state, obs, self.clock.now()))
 
     def _background(self) -> None:
         """The environment's watch analyses, judged through the whole rollout (Argo's
@@ -345,7 +374,7 @@ class Runner:
             return
         from shipyard.services.deployments.rollout_analysis import AnalysisRun
 
-        now = time.monotonic()
+        now = self.clock.monotonic()
         url = self.router.admin_url if self.router is not None else ""
         for name in names:
             if name not in self.background:
@@ -358,6 +387,7 @@ class Runner:
                     self.pools[r.Pool.STABLE],
                     now,
                     when="background",
+                    sources=self.ports.metrics,
                 )
             run = self.background[name]
             result = run.poll(now)
@@ -368,7 +398,7 @@ class Runner:
                 del self.background[name]  # past its inconclusive limit: measure afresh
                 continue
             reason = failure_of("background", name, result)
-            self._apply(r.step(s, r.TargetFailed(reason), datetime.now(UTC)))
+            self._apply(r.step(s, r.TargetFailed(reason), self.clock.now()))
             return
 
     def _target_exited(self) -> bool:
@@ -384,7 +414,7 @@ class Runner:
             return False
         self.instances.forget([g.member for g in gone])
         reason = "target-exited: " + "; ".join(g.reason for g in gone)
-        self._apply(r.step(s, r.TargetFailed(reason), datetime.now(UTC)))
+        self._apply(r.step(s, r.TargetFailed(reason), self.clock.now()))
         return True
 
     def _replace_exited(self, which: r.Pool = r.Pool.STABLE, *, now: bool = False) -> None:
@@ -398,7 +428,7 @@ class Runner:
         gone = self.instances.exited(pool)
         if not gone or want == 0:
             return
-        at = time.monotonic()
+        at = self.clock.monotonic()
         if not now and at - self._replaced.get(pool, 0.0) < 1.0:
             return
         self._replaced[pool] = at
@@ -434,7 +464,7 @@ class Runner:
             if self.hooks is None:
                 self._execute(command)
                 continue
-            from shipyard.adapters.targets.base import TargetError
+            from shipyard.ports.targets import TargetError
 
             try:
                 self._execute(command)
@@ -538,7 +568,7 @@ class Runner:
             raise exc
         reason = f"{exc.code}: {exc.message}"
         if not self.state.finished:
-            self._apply(r.step(self.state, r.TargetFailed(reason), datetime.now(UTC)))
+            self._apply(r.step(self.state, r.TargetFailed(reason), self.clock.now()))
             if self.state.held:
                 return  # recorded and announced as held; a person decides what happens next
             self.hook_failure = reason
@@ -606,8 +636,9 @@ class Runner:
             router_admin_url,
             self.pools[r.Pool.CANARY],
             self.pools[r.Pool.STABLE],
-            time.monotonic(),
+            self.clock.monotonic(),
             when=a.when if a is not None and a.name == c.name else "step",
+            sources=self.ports.metrics,
         )
 
     def _store_measurements(self, run: Any) -> None:
@@ -623,9 +654,9 @@ class Runner:
         in_flight = getattr(self.router, "in_flight", None)
         if in_flight is None:  # nginx: in-flight requests finish on the old workers
             return
-        deadline = time.monotonic() + DRAIN_TIMEOUT
-        while in_flight(pool) > 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        deadline = self.clock.monotonic() + DRAIN_TIMEOUT
+        while in_flight(pool) > 0 and self.clock.monotonic() < deadline:
+            self.clock.sleep(0.01)
 
     def _set_pool(self, pool: str, backends: list[str]) -> None:
         assert self.router is not None

@@ -1,0 +1,26 @@
+"""Rollout controllers as processes of their own (the ``Controllers`` port of
+``shipyard.ports.controllers``): ``shipyard rollout drive ID`` in a session of its own, so it
+outlives the command that started it; what it prints goes to a file beside the state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+class ProcessControllers:
+    def __init__(self, root: Path, logs: Path) -> None:
+        self.root, self.logs = root, logs  # the project's folder; where the output goes
+
+    def start(self, deployment_id: str) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with open(self.logs / f"controller-{deployment_id}.log", "ab") as out:
+            subprocess.Popen(
+                [sys.executable, "-m", "shipyard.cli.main", "rollout", "drive", deployment_id],
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
