@@ -154,7 +154,7 @@ def revision_key(store: Store) -> bytes:
 
 
 def _migrate(
-    store: Store | None, command: str | None, side: dict[str, Any], timeout: float = 600.0
+    store: Store | None, command: str | None, side: dp.Side, timeout: float = 600.0
 ) -> str:
     if not command:
         return ""
@@ -228,7 +228,7 @@ def create(
     _check_gates(store, spec, env, version, actor, now, gate_root or root)
     config, refs = dp.config_of(spec, env)
     revision = dp.config_revision(config, dp.resolve_secrets(refs, root), revision_key(store))
-    side = {
+    side: dp.Side = {
         "version": version,
         "config_revision": revision,
         "config": config,
@@ -259,18 +259,18 @@ def create(
             else None
         )
         stable_pool = (live or {}).get("live_pool") or rt.PHYSICAL[0]
-        plan = {
-            "pools": {"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
-            "strategy": strategy.to_dict(),
-            "analysis": dp.analysis_templates(spec),
-            "readiness_path": side["readiness_path"],
-            "router": spec.environments[env].router,
-            "stable": previous["plan"]["canary"] if previous else None,
-            "canary": side,
-            "migration_files": migration_files,
-            "migrate": spec.environments[env].migrate,  # so a worker needs no shipyard.yaml
-            "watch": spec.environments[env].watch.model_dump(),
-        }
+        plan = dp.DeploymentPlan(
+            pools={"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
+            strategy=strategy.to_dict(),
+            analysis=dp.analysis_templates(spec),
+            readiness_path=side["readiness_path"],
+            router=spec.environments[env].router,
+            stable=dp.DeploymentPlan.from_json(previous["plan"]).canary if previous else None,
+            canary=side,
+            migration_files=migration_files,
+            migrate=spec.environments[env].migrate,  # so a worker needs no shipyard.yaml
+            watch=dp.watch_of(spec, env),
+        )
         repo.insert_deployment(
             uow.conn,
             {
@@ -286,7 +286,7 @@ def create(
                 "status": "running",
                 "phase": r.Phase.PROGRESSING.value,
                 "state": None,
-                "plan": plan,
+                "plan": plan.to_json(),
                 "reason": "",
                 "actor": actor,
                 "created_at": utcnow(),
@@ -365,7 +365,7 @@ def _lint_migrations(
             if live and live.get("deployment_id")
             else None
         )
-    seen = dict((prev or {}).get("plan", {}).get("migration_files") or {})
+    seen = dict(dp.DeploymentPlan.from_json(prev["plan"]).migration_files) if prev else {}
     return deploy_migrations.check(store, spec, env, version, workdir, seen, reason)
 
 
@@ -404,7 +404,7 @@ def _check_no_rollout(uow: Any, live: dict[str, Any] | None, env: str) -> None:
     )
 
 
-def _target_side(target: Target) -> dict[str, Any]:
+def _target_side(target: Target) -> dp.TargetSide:
     """What the controller needs of the target, stored with each side of a deployment."""
     if target.type == "command":
         return {
@@ -543,17 +543,17 @@ def _control(
     from shipyard.services.deployments.rollout_runner import Runner
 
     runner = Runner(store, deployment_id, on_line, ports=ports)
-    if runner.state is None and not runner.plan.get("direct"):  # a rollback migrates nothing
+    if runner.state is None and not runner.plan.direct:  # a rollback migrates nothing
         env = runner.dep["environment"]
         command = (
-            runner.plan["migrate"]
-            if "migrate" in runner.plan
+            runner.plan.migrate
+            if runner.plan.recorded("migrate")
             else spec.environments[env].migrate
             if spec is not None
             else None
         )
         try:
-            said = _migrate(store, command, runner.plan["canary"])
+            said = _migrate(store, command, runner.plan.canary)
         except ShipyardError as exc:
             runner._finish("failed", f"{exc.code}: {exc.message}")
             raise
@@ -674,19 +674,19 @@ def create_rollback(
             if live.get("deployment_id")
             else None
         )
-        side = source["plan"]["canary"]
+        side = dp.DeploymentPlan.from_json(source["plan"]).canary
         stable_pool = live.get("live_pool") or rt.PHYSICAL[0]
-        plan = {
-            "pools": {"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
-            "strategy": strategy.to_dict(),
-            "analysis": {},
-            "readiness_path": side.get("readiness_path"),
-            "router": spec.environments[env].router,
-            "direct": True,
-            "rollback_of": current["id"] if current else None,
-            "stable": current["plan"]["canary"] if current else None,
-            "canary": side,
-        }
+        plan = dp.DeploymentPlan(
+            pools={"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
+            strategy=strategy.to_dict(),
+            analysis={},
+            readiness_path=side.get("readiness_path"),
+            router=spec.environments[env].router,
+            direct=True,
+            rollback_of=current["id"] if current else None,
+            stable=dp.DeploymentPlan.from_json(current["plan"]).canary if current else None,
+            canary=side,
+        )
         reason = f"rollback of {env} from {live['version']} to {source['version']}"
         if why:
             reason = f"{reason}: {why}"
@@ -705,7 +705,7 @@ def create_rollback(
                 "status": "running",
                 "phase": r.Phase.PROGRESSING.value,
                 "state": None,
-                "plan": plan,
+                "plan": plan.to_json(),
                 "reason": reason,
                 "actor": actor,
                 "created_at": utcnow(),

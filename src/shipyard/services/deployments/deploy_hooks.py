@@ -11,6 +11,7 @@ target state, not a delta, so a restarted controller may run one again.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,10 @@ from shipyard.services.deployments import deploy_plan as dp
 class HookDriver:
     """Executes rollout commands through a command target's hooks."""
 
-    def __init__(self, plan: dict[str, Any], environment: str, stable_instances: int) -> None:
-        new = plan["canary"]
-        self.sides: dict[r.Pool, dict[str, Any]] = {
-            r.Pool.STABLE: plan.get("stable") or {},
+    def __init__(self, plan: dp.DeploymentPlan, environment: str, stable_instances: int) -> None:
+        new = plan.canary
+        self.sides: dict[r.Pool, Mapping[str, Any]] = {
+            r.Pool.STABLE: plan.stable or {},
             r.Pool.CANARY: new,
         }
         secrets = dp.resolve_secrets(new["secret_refs"], Path(new["root"]))

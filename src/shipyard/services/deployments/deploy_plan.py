@@ -1,5 +1,6 @@
 """From shipyard.yaml to a rollout: the target an environment inherits, its strategy as the
-domain's state machine, its configuration layered over the base with secrets resolved.
+domain's state machine, its configuration layered over the base with secrets resolved; and the
+plan recorded with each deployment (``DeploymentPlan``), all its controller needs of them.
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 from shipyard.domain import rollout as r
 from shipyard.errors import InputError
@@ -331,7 +333,7 @@ def _analyses(strategy: r.Strategy) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def analysis_templates(spec: Spec) -> dict[str, Any]:
+def analysis_templates(spec: Spec) -> dict[str, dict[str, Any]]:
     """Every analysis template as plain data, stored with the deployment for its controller."""
     return {name: t.model_dump() for name, t in spec.analysis.items()}
 
@@ -384,3 +386,172 @@ def config_revision(config: dict[str, str], secrets: dict[str, str], key: bytes)
     hashed = {k: hmac.new(key, v.encode(), hashlib.sha256).hexdigest() for k, v in secrets.items()}
     body = json.dumps({"config": config, "secrets": hashed}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()[:12]
+
+
+# -- the plan recorded with a deployment -----------------------------------------------------------
+
+
+class Pools(TypedDict):
+    """The physical pools (``deploy_runtime.PHYSICAL``) the two sides run in."""
+
+    stable: str
+    canary: str
+
+
+class ArtifactRef(TypedDict):
+    """The registry artifact a side runs, unpacked where it runs (``deploy_sides.workdir``)."""
+
+    digest: str
+    filename: str
+
+
+class TargetSide(TypedDict):
+    """What a side's controller needs of its target (``deploy._target_side``)."""
+
+    # Absent from sides recorded before command targets, which are all process ones.
+    target: NotRequired[Literal["process", "command"]]
+    hooks: NotRequired[dict[str, str]]  # a command target's hooks (``hooks_of``)
+    timeout: NotRequired[float]  # a command target's limit per hook run
+    command: str | None  # a process target's command; None for a command target
+    readiness_path: str | None  # None for a command target
+    grace: float
+
+
+class Side(TargetSide):
+    """One side of a deployment, the version going out (``stable``) or coming in (``canary``):
+    what runs, configured how, from where."""
+
+    version: str
+    config_revision: str
+    config: dict[str, str]
+    secret_refs: dict[str, dict[str, Any]]  # by name: {"env": VAR} or {"file": PATH}
+    root: str
+    workdir: str
+    artifact: NotRequired[ArtifactRef | None]  # absent from sides recorded before the registry
+
+
+class Watch(TypedDict):
+    """The environment's watch (``spec.models.Watch``), and what the old version served
+    through the rollout once it succeeded: the baselines of the watch after it."""
+
+    analysis: list[str]
+    window: float
+    # by analysis, then by metrics source (``rollout_analysis.source_key``): Window.to_dict()
+    baselines: NotRequired[dict[str, dict[str, dict[str, Any]]]]
+
+
+def watch_of(spec: Spec, env: str) -> Watch:
+    """The environment's watch as the plan records it."""
+    watch = spec.environments[env].watch
+    return {"analysis": list(watch.analysis), "window": watch.window}
+
+
+def _unwatched() -> Watch:
+    return {"analysis": [], "window": 0.0}
+
+
+# The keys of each shape of plan, in the order they are stored: a deploy's, and a rollback's
+# (``direct``: straight back to an earlier version's recorded side). Deploys recorded before
+# them lack ``router``, ``migration_files``, ``migrate`` or ``watch``.
+DEPLOY_KEYS = (
+    "pools",
+    "strategy",
+    "analysis",
+    "readiness_path",
+    "router",
+    "stable",
+    "canary",
+    "migration_files",
+    "migrate",
+    "watch",
+)
+ROLLBACK_KEYS = (
+    "pools",
+    "strategy",
+    "analysis",
+    "readiness_path",
+    "router",
+    "direct",
+    "rollback_of",
+    "stable",
+    "canary",
+)
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    """What the controller of a deployment needs, recorded with it (the ``plan`` column as
+    JSON: ``to_json``, read back with ``from_json``), so that any controller, a worker without
+    shipyard.yaml included, can drive it, and the next deployment can build on it."""
+
+    pools: Pools
+    strategy: dict[str, Any]  # ``r.Strategy.to_dict()``
+    analysis: dict[str, dict[str, Any]]  # the analysis templates by name; none for a rollback
+    readiness_path: str | None  # the canary side's
+    stable: Side | None  # what runs now; None for an environment's first deployment
+    canary: Side  # what the deployment brings
+    router: str | None = None  # the environment's router; None: the built-in one
+    direct: bool = False  # a rollback: no steps, no analysis, no migration
+    rollback_of: str | None = None  # a rollback: the deployment it goes back from
+    migration_files: dict[str, str] = field(default_factory=dict)  # path -> sha256
+    # The migration to run first, recorded so that a worker needs no shipyard.yaml; for a plan
+    # recorded before it was (``not recorded("migrate")``), the spec says, when there is one.
+    migrate: str | None = None
+    watch: Watch = field(default_factory=_unwatched)
+    missing: frozenset[str] = frozenset()  # keys of its shape the stored plan lacks
+    extra: dict[str, Any] = field(default_factory=dict)  # keys of no shape, kept as read
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The keys of this plan's shape, in their stored order."""
+        return ROLLBACK_KEYS if self.direct else DEPLOY_KEYS
+
+    def recorded(self, key: str) -> bool:
+        """Whether the stored plan holds ``key`` (older plans lack the newer keys)."""
+        return key in self.keys and key not in self.missing
+
+    def side(self, pool: r.Pool) -> Side | None:
+        """The side that runs in ``pool``."""
+        return self.stable if pool is r.Pool.STABLE else self.canary
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeploymentPlan:
+        """A plan as stored, in any shape stored so far: a deploy's (with or without the keys
+        added over time, read with the defaults above) or a rollback's."""
+        direct = bool(data.get("direct"))
+        keys = ROLLBACK_KEYS if direct else DEPLOY_KEYS
+        return cls(
+            pools=data["pools"],
+            strategy=data["strategy"],
+            analysis=data["analysis"],
+            readiness_path=data["readiness_path"],
+            stable=data["stable"],
+            canary=data["canary"],
+            router=data.get("router"),
+            direct=direct,
+            rollback_of=data.get("rollback_of"),
+            migration_files=data.get("migration_files", {}),
+            migrate=data.get("migrate"),
+            watch=data["watch"] if "watch" in data else _unwatched(),
+            missing=frozenset(k for k in keys if k not in data),
+            extra={k: v for k, v in data.items() if k not in keys},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as stored: its shape's keys in their order, less those it was read
+        without, then any of no shape it was read with."""
+        values = {
+            "pools": self.pools,
+            "strategy": self.strategy,
+            "analysis": self.analysis,
+            "readiness_path": self.readiness_path,
+            "router": self.router,
+            "direct": self.direct,
+            "rollback_of": self.rollback_of,
+            "stable": self.stable,
+            "canary": self.canary,
+            "migration_files": self.migration_files,
+            "migrate": self.migrate,
+            "watch": self.watch,
+        }
+        return {k: values[k] for k in self.keys if k not in self.missing} | self.extra

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets as _secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.store.uow import Store
 
 
-def workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
+def workdir(store: Store, root: Path, artifact: Mapping[str, Any] | None) -> Path:
     """Where instances run: the artifact unpacked once per digest (a zip file or a tar
     archive; any other file as it is), else the project folder."""
     if artifact is None:
@@ -43,24 +44,27 @@ def workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
     return dest
 
 
-def launch_for(store: Store, side: dict[str, Any] | None) -> rt.Launch | None:
-    """How to start one side of a deployment; secrets are read again, never stored."""
+def launch_for(store: Store, side: dp.Side | None) -> rt.Launch | None:
+    """How to start one side of a deployment; secrets are read again, never stored. A command
+    target's side has no command and no readiness path: its launch serves its migration (the
+    folder and the environment) only."""
     if not side:
         return None
     values = dp.resolve_secrets(side["secret_refs"], Path(side["root"]))
+    command, path = side["command"], side["readiness_path"]
     return rt.Launch(
-        command=side["command"],
+        command="" if command is None else command,
         version=side["version"],
         workdir=materialized(store, side),
         env={**side["config"], **values},
-        readiness_path=side["readiness_path"],
+        readiness_path="/healthz" if path is None else path,
         grace=side["grace"],
         secrets=tuple(v for v in values.values() if v),
         revision=rt.revision_of(side),
     )
 
 
-def materialized(store: Store | None, side: dict[str, Any]) -> str:
+def materialized(store: Store | None, side: dp.Side) -> str:
     """Where one side's instances run on this host: the folder recorded, or, when it is not
     here (a worker on another host than the replica that recorded the deployment), the
     artifact unpacked again from the blob store into this host's state folder."""

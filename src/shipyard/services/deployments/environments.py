@@ -13,6 +13,7 @@ from shipyard.domain import rollout as r
 from shipyard.services import work
 from shipyard.services.coordination.coordination import environment
 from shipyard.services.deployments import controllers, supervisor
+from shipyard.services.deployments import deploy_plan as dp
 from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments.deploy import _controller_alive
 from shipyard.store import deployments as repo
@@ -46,8 +47,9 @@ def environments(store: Store, spec: Spec) -> dict[str, Any]:
             client = rt.router_client(router)
             if client.healthy():
                 routes = client.routes()
-        side = (live or {}).get("plan", {}).get("canary") or {}
-        instances = [_instance(i, side.get("readiness_path")) for i in row.get("instances", [])]
+        side = dp.DeploymentPlan.from_json(live["plan"]).canary if live else None
+        path = side["readiness_path"] if side else None
+        instances = [_instance(i, path) for i in row.get("instances", [])]
         ready = sum(1 for i in instances if i["ready"])
         running = active is not None and active["status"] == "running"
         state: r.RolloutState | None = None

@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from shipyard.errors import Conflict, ShipyardError
 from shipyard.ports.clock import Clock
 from shipyard.ports.routers import RouterControl, Routers
 from shipyard.ports.targets import Fleet, Targets
+from shipyard.services.deployments import deploy_plan as dp
 from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments.rollout_analysis import source_for
 from shipyard.store import deployments as repo
@@ -126,11 +127,11 @@ class Runner:
             assert dep is not None
             env = repo.get_environment(uow.conn, dep["project"], dep["environment"])
         self.dep = dep
-        self.plan = dep["plan"]
+        self.plan = dp.DeploymentPlan.from_json(dep["plan"])
         self.env_row = env or {}
         self.pools = {
-            r.Pool.STABLE: self.plan["pools"]["stable"],
-            r.Pool.CANARY: self.plan["pools"]["canary"],
+            r.Pool.STABLE: self.plan.pools["stable"],
+            r.Pool.CANARY: self.plan.pools["canary"],
         }
         base = deploy_dir(store, dep["environment"])
         self.instances: Fleet = self.ports.targets.adopt(
@@ -153,14 +154,14 @@ class Runner:
         self.finished = False
         self._stopping = False  # interrupted: finish the rollback, leave a hold as it is
         self._replaced: dict[str, float] = {}  # pool -> when dead instances were last replaced
-        if self.plan["canary"].get("target") == "command":
+        if self.plan.canary.get("target") == "command":
             from shipyard.services.deployments.deploy_hooks import HookDriver
 
             live = self.env_row.get("version") is not None
             self.hooks = HookDriver(
                 self.plan,
                 dep["environment"],
-                r.strategy_from_dict(self.plan["strategy"]).instances if live else 0,
+                r.strategy_from_dict(self.plan.strategy).instances if live else 0,
             )
             self.pools = {r.Pool.STABLE: r.Pool.STABLE.value, r.Pool.CANARY: r.Pool.CANARY.value}
 
@@ -208,13 +209,13 @@ class Runner:
         if self.router is None and self.hooks is None:
             self._open_router()
         if self.state is None:
-            strategy = r.strategy_from_dict(self.plan["strategy"])
+            strategy = r.strategy_from_dict(self.plan.strategy)
             stable = (
                 self.hooks.counts[r.Pool.STABLE]
                 if self.hooks is not None
                 else len(self._ready_now()[r.Pool.STABLE])
             )
-            direct = bool(self.plan.get("direct"))
+            direct = self.plan.direct
             now = self.clock.now()
             decision = r.start(strategy, now, stable_instances=stable, direct=direct)
             self._apply(decision, first=True)
@@ -232,7 +233,7 @@ class Runner:
         """Adopt the environment's router (or start it) and record it at once, so that
         `shipyard env stop` finds it even if this controller dies before the end."""
         base = deploy_dir(self.store, self.dep["environment"])
-        router = self.ports.routers.open(self.plan.get("router"), self.env_row.get("router"), base)
+        router = self.ports.routers.open(self.plan.router, self.env_row.get("router"), base)
         self.router = router
         self.weights = dict(router.routes().get("weights", {}))
         if router.to_dict() != self.env_row.get("router"):
@@ -320,13 +321,13 @@ class Runner:
 
     def _want(self, pool: r.Pool) -> rt.Launch | None:
         """What ``pool`` should run, without reading secrets (for matching instances only)."""
-        side = self.plan.get(pool.value)
+        side = self.plan.side(pool)
         if not side or side.get("target") == "command":
             return None
         return rt.Launch("", side["version"], "", {}, revision=rt.revision_of(side))
 
     def _path(self) -> str:
-        return str(self.plan.get("readiness_path", "/healthz"))
+        return str(self.plan.readiness_path)
 
     def _take_actions(self) -> None:
         assert self.state is not None
@@ -369,7 +370,7 @@ class Runner:
         background analysis): one that fails fails the rollout, whatever step it is at."""
         s = self.state
         assert s is not None
-        names = (self.plan.get("watch") or {}).get("analysis") or []
+        names = self.plan.watch["analysis"]
         if not names or s.direct or s.rolling_back or s.finished or s.held:
             return
         from shipyard.services.deployments.rollout_analysis import AnalysisRun
@@ -380,7 +381,7 @@ class Runner:
             if name not in self.background:
                 self.background[name] = AnalysisRun(
                     name,
-                    self.plan["analysis"][name],
+                    self.plan.analysis[name],
                     None,
                     url,
                     self.pools[r.Pool.CANARY],
@@ -557,7 +558,7 @@ class Runner:
     def _launch(self, pool: r.Pool) -> rt.Launch | None:
         from shipyard.services.deployments.deploy_sides import launch_for
 
-        return launch_for(self.store, self.plan.get(pool.value))
+        return launch_for(self.store, self.plan.side(pool))
 
     def _hook_failed(self, exc: ShipyardError) -> None:
         """A hook failed: the state machine rolls back (or holds, under ``on_failure: hold``);
@@ -631,7 +632,7 @@ class Runner:
         a = self.state.analysis if self.state is not None else None
         self.analysis = AnalysisRun(
             c.name,
-            self.plan["analysis"][c.name],
+            self.plan.analysis[c.name],
             c.duration,
             router_admin_url,
             self.pools[r.Pool.CANARY],
@@ -678,16 +679,19 @@ class Runner:
 
     def _finish(self, status: str, reason: str) -> dict[str, Any]:
         d = self.dep
-        live_pool = self.pools[r.Pool.CANARY] if self.promoted else self.pools[r.Pool.STABLE]
+        live_pool: str | None = (
+            self.pools[r.Pool.CANARY] if self.promoted else self.pools[r.Pool.STABLE]
+        )
         if self.hooks is not None:
             live_pool = None  # the platform behind the hooks names its own pools
         succeeded = status == "succeeded"
-        side = self.plan["canary"] if succeeded else (self.plan.get("stable") or {})
+        side = self.plan.canary if succeeded else self.plan.stable
         plan = self.plan
         if succeeded and self.background:
             # What the old version served through the rollout: the baseline of the watch.
             baselines = {n: run.stable_windows() for n, run in self.background.items()}
-            plan = {**plan, "watch": {**(plan.get("watch") or {}), "baselines": baselines}}
+            watch: dp.Watch = {**plan.watch, "baselines": baselines}
+            plan = replace(plan, watch=watch, missing=plan.missing - {"watch"})
         if self.hooks is None and self.state is not None and not self.state.held:
             with contextlib.suppress(ShipyardError):  # best effort: a supervisor retries
                 self._replace_exited(r.Pool.CANARY if self.promoted else r.Pool.STABLE, now=True)
@@ -707,7 +711,7 @@ class Runner:
                 d["id"],
                 status=status,
                 reason=reason,
-                plan=plan,
+                plan=plan.to_json(),
                 finished_at=now,
                 updated_at=now,
             )
@@ -715,8 +719,8 @@ class Runner:
                 uow.conn,
                 d["project"],
                 d["environment"],
-                version=side.get("version"),
-                config_revision=side.get("config_revision"),
+                version=side["version"] if side else None,
+                config_revision=side["config_revision"] if side else None,
                 deployment_id=d["id"] if succeeded else self.env_row.get("deployment_id"),
                 active_deployment=None,
                 live_pool=live_pool,

@@ -41,6 +41,7 @@ from shipyard.domain import supervision as sv
 from shipyard.domain.analysis import Phase as AnalysisPhase
 from shipyard.domain.analysis import Window
 from shipyard.errors import ShipyardError
+from shipyard.services.deployments import deploy_plan as dp
 from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
@@ -438,8 +439,9 @@ class Supervisor:
             self._launch_of, self._launched = dep_id, None
             with self.store.read() as uow:
                 dep = repo.get_deployment(uow.conn, dep_id) if dep_id else None
-            if dep is not None and dep["plan"]["canary"].get("target") != "command":
-                self._launched = launch_for(self.store, dep["plan"]["canary"])
+            side = dp.DeploymentPlan.from_json(dep["plan"]).canary if dep is not None else None
+            if side is not None and side.get("target") != "command":
+                self._launched = launch_for(self.store, side)
         return self._launched
 
     def _route(self, row: dict[str, Any], pool: str, backends: list[str]) -> None:
@@ -491,9 +493,10 @@ class Supervisor:
         dep_id = row.get("deployment_id")
         with self.store.read() as uow:
             dep = repo.get_deployment(uow.conn, dep_id) if dep_id else None
-        watch = (dep or {}).get("plan", {}).get("watch") or {}
-        window, names = float(watch.get("window") or 0), list(watch.get("analysis") or [])
-        direct = bool((dep or {}).get("state") and dep["state"].get("direct"))  # type: ignore[index]
+        watch = dp.DeploymentPlan.from_json(dep["plan"]).watch if dep is not None else None
+        window = float(watch["window"] or 0) if watch else 0.0
+        names = list(watch["analysis"]) if watch else []
+        direct = bool(dep is not None and dep["state"] and dep["state"].get("direct"))
         if dep is None or dep["status"] != "succeeded" or not names or direct:
             self.watching, self.watch_runs = None, {}
             return
@@ -531,13 +534,14 @@ class Supervisor:
         self.watching, self.watch_runs, self._watch_exit = dep["id"], {}, ""
         recorded = row.get("router") or {}
         url = f"http://127.0.0.1:{recorded['admin_port']}" if recorded.get("admin_port") else ""
-        saved = (dep["plan"].get("watch") or {}).get("baselines") or {}
+        plan = dp.DeploymentPlan.from_json(dep["plan"])
+        saved = plan.watch.get("baselines") or {}
         pool = row["live_pool"]
         for name in names:
             baselines = {k: Window.from_dict(w) for k, w in (saved.get(name) or {}).items()}
             self.watch_runs[name] = AnalysisRun(
                 name,
-                dep["plan"]["analysis"][name],
+                plan.analysis[name],
                 None,
                 url,
                 pool,
