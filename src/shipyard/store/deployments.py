@@ -7,6 +7,7 @@ History lives in the event log; these tables hold the current state the controll
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text, insert, select, update
@@ -195,7 +196,9 @@ def take_actions(conn: Connection, deployment_id: str, now: str) -> list[dict[st
     return [dict(r._mapping) for r in rows]
 
 
-def add_measurements(conn: Connection, deployment_id: str, rows: list[dict[str, Any]]) -> None:
+def add_measurements(
+    conn: Connection, deployment_id: str, rows: Sequence[Mapping[str, Any]]
+) -> None:
     if rows:
         conn.execute(
             insert(analysis_measurements),

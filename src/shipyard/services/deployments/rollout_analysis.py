@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from shipyard.domain import analysis as a
 from shipyard.domain.rollout import AnalysisResult
@@ -208,6 +208,33 @@ def source_key(key: tuple[Any, Any]) -> str:
     return f"{provider or 'builtin'}|{address or ''}"
 
 
+class MetricResult(TypedDict):
+    """One metric's verdict on one measurement, with the numbers and windows behind it."""
+
+    metric: str
+    judge: str
+    phase: str  # the metric's phase after it
+    verdict: dict[str, Any]  # ``analysis.Verdict.to_dict()``
+    numbers: dict[str, float | int | str]
+    canary: dict[str, float | int | str | None]  # ``summarize``d windows
+    baseline: dict[str, float | int | str | None]
+    assessment: dict[str, Any]  # ``analysis.Assessment.to_dict()``
+
+
+class Measurement(TypedDict):
+    """One interval's measurement of one metric, as ``rollout explain`` reads it back
+    (``store.deployments.add_measurements``)."""
+
+    analysis: str
+    kind: str  # when it ran: step, background, watch...
+    metric: str  # its name in the template
+    seq: int
+    at: str
+    phase: str  # this measurement's verdict
+    decision: str  # the metric's phase after it
+    data: MetricResult
+
+
 class AnalysisRun:
     """Measurements of one analysis; ``poll`` returns the verdict once there is one.
 
@@ -251,7 +278,7 @@ class AnalysisRun:
             key: [w] for key, w in self.start.items()
         }
         self.last: dict[str, Any] = {}
-        self.measurements: list[dict[str, Any]] = []  # taken by the caller to store
+        self.measurements: list[Measurement] = []  # taken by the caller to store
 
     def _windows(self, source: Any) -> Mapping[str, a.Window]:
         try:
@@ -292,7 +319,7 @@ class AnalysisRun:
         final = self.end is not None and now >= self.end
         at = datetime.now(UTC).isoformat()
         measured: dict[tuple[Any, Any], tuple[a.Window, a.Window] | ShipyardError] = {}
-        results: dict[str, dict[str, Any]] = {}
+        results: dict[str, MetricResult] = {}
         phases: list[a.Phase] = []
         from shipyard.adapters.metrics.base import summarize
 
@@ -373,6 +400,6 @@ class AnalysisRun:
         message = f"{said} ({details['measurements']} measurement(s))"
         return AnalysisResult(self.name, phase, message, details)
 
-    def take_measurements(self) -> list[dict[str, Any]]:
+    def take_measurements(self) -> list[Measurement]:
         out, self.measurements = self.measurements, []
         return out
