@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -334,7 +335,7 @@ def env(
                 for i in e["instances"]
                 if i.get("health") not in (None, "ready") or i.get("restarts")
             ]
-            sup = e.get("supervisor") or {}
+            sup: Mapping[str, Any] = e.get("supervisor") or {}
             table.add_row(
                 e["environment"],
                 e["version"] or "-",

@@ -6,6 +6,7 @@ whichever worker takes its lease (`shipyard worker`, or the server's own unless 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,7 @@ class DeployBody(BaseModel):
 @router.get("/environments")
 def environments(
     project: str | None = None, p: Principal = Reader, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     spec = _spec(store, p, Permission.READ, project)
     return env_svc.environments(store, spec)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.domain import rollout as r
 from shipyard.services import work
@@ -24,7 +24,48 @@ if TYPE_CHECKING:
     from shipyard.spec.models import Spec
 
 
-def environments(store: Store, spec: Spec) -> dict[str, Any]:
+class Instance(TypedDict):
+    """One instance as `shipyard env` shows it."""
+
+    pool: str
+    version: str
+    revision: str  # "" for one recorded before revisions were
+    port: int
+    pid: int
+    started_at: str | None
+    alive: bool
+    ready: bool
+    health: str  # the supervisor's word (ready, ejected, starting, crashed), else ready or down
+    restarts: int
+
+
+class Environment(TypedDict):
+    """What runs in one environment, and how it is doing."""
+
+    environment: str
+    promote_from: str | None
+    strategy: str
+    version: str | None
+    config_revision: str | None
+    phase: str | None
+    health: str | None  # "2/3 ready"; None without instances
+    rolling_out: str | None  # the version a rollout brings
+    held: bool
+    url: str | None
+    admin_url: str | None
+    weights: dict[str, int]  # by physical pool
+    preview_url: str | None
+    instances: list[Instance]
+    supervisor: supervisor.SupervisorStatus
+
+
+class Environments(TypedDict):
+    """`shipyard env` and the API's ``/environments``: every environment of the spec."""
+
+    environments: list[Environment]
+
+
+def environments(store: Store, spec: Spec) -> Environments:
     """What runs where: version, config revision, phase, weights, instances and their health
     (probed now), and the environment's supervisor."""
     with store.read() as uow:
@@ -38,7 +79,7 @@ def environments(store: Store, spec: Spec) -> dict[str, Any]:
             if row.get("deployment_id"):
                 live = repo.get_deployment(uow.conn, row["deployment_id"])
             found.append((name, row, active, live))
-    out = []
+    out: list[Environment] = []
     for name, row, active, live in found:
         e = spec.environments[name]
         routes: dict[str, Any] = {}
@@ -96,7 +137,7 @@ def environments(store: Store, spec: Spec) -> dict[str, Any]:
     return {"environments": out}
 
 
-def _instance(recorded: dict[str, Any], path: str | None = None) -> dict[str, Any]:
+def _instance(recorded: dict[str, Any], path: str | None = None) -> Instance:
     """One instance as `shipyard env` shows it: what it runs, which process, whether that
     process is still the one recorded and answers its readiness probe now, and what the
     supervisor knows (``ready``, ``ejected``, ``starting``, ``crashed``; restarts)."""
@@ -130,7 +171,14 @@ def _instance(recorded: dict[str, Any], path: str | None = None) -> dict[str, An
     }
 
 
-def stop_environment(store: Store, spec: Spec, env: str, actor: str = "cli") -> dict[str, Any]:
+class Stopped(TypedDict):
+    """`shipyard env stop`: how many instances were stopped."""
+
+    environment: str
+    stopped: int
+
+
+def stop_environment(store: Store, spec: Spec, env: str, actor: str = "cli") -> Stopped:
     """Stop everything of ``env``: its supervisor, the controller of a rollout in progress,
     every instance and the router (what runs is forgotten, history is not)."""
     environment(spec, env)

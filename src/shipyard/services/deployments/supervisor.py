@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from shipyard.domain import supervision as sv
 from shipyard.domain.analysis import Phase as AnalysisPhase
@@ -85,16 +85,47 @@ def running(store: Store, env: str) -> bool:
         return not free
 
 
-def status(store: Store, env: str, project: str | None = None) -> dict[str, Any]:
+class Report(TypedDict):
+    """What a supervisor process reports of itself (``supervisor.json``)."""
+
+    pid: int
+    since: str
+    beat: str  # its last look
+    doing: str
+
+
+class SupervisorProcess(Report):
+    """An environment's supervisor process on this host, as it reports itself."""
+
+    running: bool
+
+
+class SupervisorWorker(TypedDict):
+    """A worker supervising the environment, on whatever host: its lease's holder."""
+
+    running: bool
+    owner: str
+
+
+class SupervisorUnreported(TypedDict):
+    """No supervisor (``running`` false), or a process that has not reported yet."""
+
+    running: bool
+
+
+SupervisorStatus = SupervisorProcess | SupervisorWorker | SupervisorUnreported
+
+
+def status(store: Store, env: str, project: str | None = None) -> SupervisorStatus:
     """What the environment's supervisor reports: running, pid, what it does, since when; or,
     when a worker elsewhere supervises it (``project`` given), that worker."""
     if not running(store, env):
         holder = _holder(store, project, env) if project is not None else None
         return {"running": True, "owner": holder} if holder else {"running": False}
     try:
-        said = json.loads((folder(store, env) / "supervisor.json").read_text())
+        said: Report = json.loads((folder(store, env) / "supervisor.json").read_text())
     except (OSError, ValueError):
-        said = {}
+        return {"running": True}
     return {"running": True, **said}
 
 
@@ -278,7 +309,7 @@ class Supervisor:
         self.say("stopped")
 
     def _report(self) -> None:
-        body = {
+        body: Report = {
             "pid": os.getpid(),
             "since": self.started,
             "beat": utcnow(),
