@@ -163,7 +163,10 @@ def deploy(
             for note in created.get("notes", []):
                 if line is not None:
                     line(note, {})
-            out = {"service": created.get("service"), **_follow(environment, created["id"], line)}
+            out: Mapping[str, Any] = {
+                "service": created.get("service"),
+                **_follow(environment, created["id"], line),
+            }
         else:
             out = svc.deploy(
                 store,
@@ -186,7 +189,7 @@ def _with(body: dict[str, Any], allow_destructive: str | None) -> dict[str, Any]
     return body | {"allow_destructive": allow_destructive}
 
 
-def _finished(out: dict[str, Any], environment: str, json_: bool) -> None:
+def _finished(out: Mapping[str, Any], environment: str, json_: bool) -> None:
     """The deployment's end: printed when it succeeded, else an error with it in its details."""
     from shipyard.errors import ShipyardError
 
@@ -393,7 +396,7 @@ def status(
 
     def human() -> None:
         c = console()
-        w = data["weights"] or {}
+        w: Mapping[str, object] = data["weights"] or {}
         said = "held" if data["held"] else data["status"]
         c.print(
             f"{data['id']} {data['version']} ({data['strategy']}): {said}, "
@@ -520,7 +523,7 @@ def _action(name: str) -> Any:
 
         spec, root = _spec(file)
         store = open_store(root)
-        out = svc.act(store, spec, environment, name, _actor())
+        out: Mapping[str, Any] = svc.act(store, spec, environment, name, _actor())
         if name != "abort":
             emit(out, json_, lambda: console().print(f"{name} queued for {out['id']}"))
             return

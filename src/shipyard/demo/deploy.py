@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ from shipyard.services.deployments import environments as env_svc
 
 if TYPE_CHECKING:
     from shipyard.demo.context import DemoContext
+    from shipyard.services.deployments.deploy import Deployed
 
 ACTOR = "demo"  # the deployer, who is also the author of every change in the demo
 APPROVER = "release-manager@demo"
@@ -66,7 +68,7 @@ def _clear_gates(ctx: DemoContext, env: str, version: str) -> list[str]:
     return lines
 
 
-def _deploy(ctx: DemoContext, env: str, version: str) -> dict[str, Any]:
+def _deploy(ctx: DemoContext, env: str, version: str) -> Deployed:
     from shipyard.services.deployments import deploy
 
     return deploy.deploy(
@@ -123,8 +125,9 @@ def step(ctx: DemoContext) -> list[str]:
         lines += _clear_gates(ctx, "production", bad)
         with Traffic(_url(ctx, "production")) as traffic:
             out = _deploy(ctx, "production", bad)
-        canary = out.get("measurements", {}).get("canary", {})
-        stable = out.get("measurements", {}).get("stable", {})
+        measured: Mapping[str, Any] = out.get("measurements", {})
+        canary = measured.get("canary", {})
+        stable = measured.get("stable", {})
         lines.append(f"production canary of {bad}: {out['status']}: {out.get('reason', '')}")
         if canary:
             lines.append(

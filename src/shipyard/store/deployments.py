@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.engine import Connection
@@ -88,11 +88,56 @@ analysis_measurements = Table(
 _JSON_COLUMNS = ("state", "plan")
 
 
-def _deployment(row: Any) -> dict[str, Any]:
-    out = dict(row._mapping)
-    for key in _JSON_COLUMNS:
-        out[key] = json.loads(out[key]) if out[key] else None
-    return out
+class DeploymentRow(TypedDict):
+    """A row of ``deployments``, its JSON columns parsed."""
+
+    id: str
+    project: str
+    environment: str
+    service: str
+    version: str
+    artifact: str | None
+    digest: str | None
+    config_revision: str
+    strategy: str
+    status: str
+    phase: str
+    state: dict[str, Any] | None  # ``RolloutState.to_dict()``; None until a controller starts
+    plan: dict[str, Any]  # the deployment's plan (``services/deployments/deploy_plan.py``)
+    reason: str
+    actor: str
+    controller_pid: int | None
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _deployment(row: Any) -> DeploymentRow:
+    return {
+        "id": row.id,
+        "project": row.project,
+        "environment": row.environment,
+        "service": row.service,
+        "version": row.version,
+        "artifact": row.artifact,
+        "digest": row.digest,
+        "config_revision": row.config_revision,
+        "strategy": row.strategy,
+        "status": row.status,
+        "phase": row.phase,
+        "state": _json(row.state),
+        "plan": _json(row.plan),
+        "reason": row.reason,
+        "actor": row.actor,
+        "controller_pid": row.controller_pid,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "finished_at": row.finished_at,
+    }
 
 
 def insert_deployment(conn: Connection, row: dict[str, Any]) -> None:
@@ -122,14 +167,14 @@ def claim(conn: Connection, deployment_id: str, pid: int, previous: int | None) 
     return bool(done.rowcount == 1)
 
 
-def get_deployment(conn: Connection, deployment_id: str) -> dict[str, Any] | None:
+def get_deployment(conn: Connection, deployment_id: str) -> DeploymentRow | None:
     row = conn.execute(select(deployments).where(deployments.c.id == deployment_id)).first()
     return None if row is None else _deployment(row)
 
 
 def list_deployments(
     conn: Connection, project: str, environment: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
+) -> list[DeploymentRow]:
     q = select(deployments).where(deployments.c.project == project)
     if environment is not None:
         q = q.where(deployments.c.environment == environment)

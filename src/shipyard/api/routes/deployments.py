@@ -66,7 +66,7 @@ def history(
     project: str | None = None,
     p: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     spec = _spec(store, p, Permission.READ, project)
     return svc.history(store, spec, environment)
 
@@ -74,7 +74,7 @@ def history(
 @router.post("/deployments")
 def deploy(
     body: DeployBody, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services import checkouts
     from shipyard.services.compliance import gates
 
@@ -107,7 +107,7 @@ def rollback(
     project: str | None = None,
     p: Principal = Deployer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """`shipyard rollback ENV [--to V]`, driven by a worker. A held rollout is aborted
     instead (its controller, or the next worker to take it, takes the abort)."""
     spec = _spec(store, p, Permission.DEPLOY, project, environment)
@@ -121,7 +121,7 @@ def rollback(
 @router.get("/rollouts/{environment}")
 def status(
     environment: str, project: str | None = None, p: Principal = Reader, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     spec = _spec(store, p, Permission.READ, project)
     return svc.rollout_status(store, spec, environment)
 
@@ -133,6 +133,6 @@ def act(
     project: str | None = None,
     p: Principal = Deployer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     spec = _spec(store, p, Permission.DEPLOY, project, environment)
     return svc.act(store, spec, environment, action, p.name)

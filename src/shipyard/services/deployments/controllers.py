@@ -11,23 +11,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from shipyard.errors import Conflict
 from shipyard.services import work
 from shipyard.store import deployments as repo
 from shipyard.store import work as work_repo
+from shipyard.store.deployments import DeploymentRow
 from shipyard.store.uow import Store
 
 Line = Callable[[str, dict[str, Any]], None]
-Control = Callable[[Store, Line], dict[str, Any]]  # runs the controller on the fenced store
+Out = TypeVar("Out")  # how the controller ended
+Control = Callable[[Store, Line], Out]  # runs the controller on the fenced store
 
 
 def item_of(deployment_id: str) -> str:
     return f"rollout:{deployment_id}"
 
 
-def state(conn: Any, dep: dict[str, Any]) -> str:
+def state(conn: Any, dep: DeploymentRow) -> str:
     """``running`` (a live lease holds it), ``waiting`` (recorded, never taken by a
     controller) or ``stopped`` (its controller died or stopped; another may take over)."""
     row = work_repo.get(conn, item_of(dep["id"]))
@@ -38,7 +40,7 @@ def state(conn: Any, dep: dict[str, Any]) -> str:
     return "waiting" if row["fence"] == 0 else "stopped"
 
 
-def _legacy(dep: dict[str, Any]) -> str:
+def _legacy(dep: DeploymentRow) -> str:
     """A deployment recorded before leases: judged by its controller's pid, on this host."""
     import os
 
@@ -95,13 +97,13 @@ def _project(conn: Any, deployment_id: str) -> str:
 def drive(
     store: Store,
     deployment_id: str,
-    control: Control,
+    control: Control[Out],
     *,
     on_line: Line | None = None,
     lease: work.Lease | None = None,
     owner: str | None = None,
     wait: bool = False,
-) -> dict[str, Any]:
+) -> Out:
     """Run ``control`` for the deployment while holding its lease (taken here unless given),
     logging each line it says; the lease is let go at the end: done when the deployment
     finished, free for another controller when it did not (held and stopped, or failed)."""

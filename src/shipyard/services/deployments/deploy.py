@@ -10,11 +10,11 @@ import os
 import secrets as _secrets
 import shlex
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
@@ -25,8 +25,10 @@ from shipyard.services.deployments import controllers, deploy_hold
 from shipyard.services.deployments import deploy_plan as dp
 from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments.deploy_sides import launch_for, workdir
+from shipyard.services.deployments.rollout_runner import Measurements, Outcome, Weights
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
+from shipyard.store.deployments import DeploymentRow
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
@@ -53,7 +55,9 @@ def _now() -> datetime:
 # -- choosing what to deploy --------------------------------------------------------------------
 
 
-def _artifact(store: Store, project: str, name: str | None, version: str) -> dict[str, Any] | None:
+def _artifact(
+    store: Store, project: str, name: str | None, version: str
+) -> Mapping[str, Any] | None:
     """The registry row for ``version`` (of ``name`` if given); None when the registry holds
     nothing for this project at all, so a bare version string is deployed from the tree."""
     from shipyard.services.releases import artifacts
@@ -63,7 +67,7 @@ def _artifact(store: Store, project: str, name: str | None, version: str) -> dic
     rows = artifacts.list_artifacts(store, project)["artifacts"]
     if not rows:
         return None
-    found: list[dict[str, Any]] = [a for a in rows if a["version"] == version]
+    found: list[Mapping[str, Any]] = [a for a in rows if a["version"] == version]
     if not found:
         known = ", ".join(sorted({a["version"] for a in rows})[-5:])
         raise NotFound(
@@ -188,6 +192,15 @@ def _migrate(
 # -- the use case -------------------------------------------------------------------------------
 
 
+class Created(TypedDict):
+    """A deployment recorded, for its controller to roll out."""
+
+    id: str
+    environment: str
+    version: str
+    notes: list[str]
+
+
 def create(
     store: Store,
     spec: Spec,
@@ -200,7 +213,7 @@ def create(
     allow_destructive: str | None = None,
     holder: str | None = None,
     gate_root: Path | None = None,
-) -> dict[str, Any]:
+) -> Created:
     """Check and record a deployment of ``env``; the controller (``run``) rolls it out.
     ``allow_destructive`` is the reason to run a migration the lint flags as destructive.
     ``root`` is the project's working tree; None on a server that holds the project only in
@@ -328,7 +341,7 @@ def create(
 
 def detach(
     store: Store, spec: Any, root: Path | None, env: str, *, controllers: Controllers, **kw: Any
-) -> dict[str, Any]:
+) -> Created:
     """``shipyard deploy --detach``: check and record the deployment (``create``, with its
     keyword arguments), then hand it to a controller of its own and return."""
     created = create(store, spec, root, env, **kw)
@@ -428,13 +441,13 @@ def supervision_of(project: str, env: str) -> str:
     return f"supervise:{project}/{env}"
 
 
-def controller_state(store: Store, dep: dict[str, Any]) -> str:
+def controller_state(store: Store, dep: DeploymentRow) -> str:
     """``running``, ``waiting`` or ``stopped`` (see ``controllers.state``)."""
     with store.read() as uow:
         return controllers.state(uow.conn, dep)
 
 
-def _controller_alive(dep: dict[str, Any], store: Store | None = None) -> bool:
+def _controller_alive(dep: DeploymentRow, store: Store | None = None) -> bool:
     """Whether a live controller drives ``dep``: its lease is held (with ``store``), else, for
     a caller without one, whether its recorded controller process runs on this host."""
     if store is not None:
@@ -453,13 +466,20 @@ def _controller_alive(dep: dict[str, Any], store: Store | None = None) -> bool:
     return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X")
 
 
+class DrivenHere(DeploymentRow):
+    """A deployment followed to its end and driven here: its row, with the measurements of
+    how it ended (``Outcome``)."""
+
+    measurements: Measurements
+
+
 def follow(
     store: Store,
     spec: Spec,
     deployment_id: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
     poll: float = 0.1,
-) -> dict[str, Any]:
+) -> DeploymentRow | DrivenHere:
     """Wait until the deployment ends, driving it here if its controller is gone (so a
     queued abort acts at once even when nothing else would take it)."""
     said = ""
@@ -483,12 +503,22 @@ def follow(
         time.sleep(poll)
 
 
+class Resumed(TypedDict):
+    """An interrupted rollout carried on to its end."""
+
+    id: str
+    environment: str
+    version: str
+    status: str
+    reason: str
+
+
 def resume(
     store: Store,
     spec: Spec,
     env: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
+) -> Resumed:
     """Carry on an interrupted rollout from its recorded state (after a crash or kill -9)."""
     environment(spec, env)
     dep = _active(store, spec.project, env)
@@ -500,11 +530,23 @@ def resume(
     # With a controller (the supervisor or a worker took it over, or another command drives
     # it), follow it to its end; without (its lease ran out), drive it here.
     out = follow(store, spec, dep["id"], on_line)
-    keys = ("id", "environment", "version", "status", "reason")
-    return {k: out.get(k, env if k == "environment" else None) for k in keys}
+    return {
+        "id": out["id"],
+        "environment": out["environment"],
+        "version": out["version"],
+        "status": out["status"],
+        "reason": out["reason"],
+    }
 
 
-def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
+class Commit(TypedDict):
+    """A commit of a release, as its ``release.created`` event lists it."""
+
+    sha: str
+    time: str
+
+
+def _commits(uow: Any, project: str, row: Mapping[str, Any] | None) -> list[Commit]:
     if row is None:
         return []
     from shipyard.services.coordination.coordination import release_event
@@ -522,12 +564,12 @@ def run(
     lease: work.Lease | None = None,
     wait: bool = False,
     ports: Ports | None = None,
-) -> dict[str, Any]:
+) -> Outcome:
     """Drive the deployment to its end under its lease (``controllers.py``): the
     migration, then the rollout; returns how it finished. ``spec`` may be None (a worker):
     the plan holds what the controller needs. ``ports`` are the rollout's (``Runner``'s)."""
 
-    def control(fenced: Store, line: Callable[[str, dict[str, Any]], None]) -> dict[str, Any]:
+    def control(fenced: Store, line: Callable[[str, dict[str, Any]], None]) -> Outcome:
         return _control(fenced, spec, deployment_id, line, ports)
 
     return controllers.drive(store, deployment_id, control, on_line=on_line, lease=lease, wait=wait)
@@ -539,7 +581,7 @@ def _control(
     deployment_id: str,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
     ports: Ports | None = None,
-) -> dict[str, Any]:
+) -> Outcome:
     from shipyard.services.deployments.rollout_runner import Runner
 
     runner = Runner(store, deployment_id, on_line, ports=ports)
@@ -562,6 +604,12 @@ def _control(
     return runner.run()
 
 
+class Deployed(Outcome):
+    """A deployment driven to its end here, with the notes of its recording."""
+
+    notes: list[str]
+
+
 def deploy(
     store: Store,
     spec: Spec,
@@ -574,7 +622,7 @@ def deploy(
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
     allow_destructive: str | None = None,
     ports: Ports | None = None,
-) -> dict[str, Any]:
+) -> Deployed:
     """``shipyard deploy`` in the foreground: create, then run to the end."""
     holder = work.owner_id()
     created = create(
@@ -602,7 +650,7 @@ def deploy(
 
 def _rollback_source(
     conn: Any, project: str, env: str, live_version: str, to: str | None
-) -> dict[str, Any]:
+) -> DeploymentRow:
     """The succeeded deployment to go back to: the newest of ``to``, else of another version."""
     done = [
         d
@@ -635,6 +683,13 @@ def _rollback_source(
     return found
 
 
+RollbackCreated = TypedDict(
+    "RollbackCreated",
+    {"id": str, "environment": str, "version": str, "from": str, "notes": list[str]},
+)
+"""A rollback recorded, for its controller to drive: from the version live to ``version``."""
+
+
 def create_rollback(
     store: Store,
     spec: Spec,
@@ -645,7 +700,7 @@ def create_rollback(
     reason: str = "",
     check_lock: bool = True,
     holder: str | None = None,
-) -> dict[str, Any]:
+) -> RollbackCreated:
     """Record a direct rollout of ``env`` back to an earlier live version (the one before the
     current, or ``to``): its recorded build and configuration, every step and analysis skipped.
     Gates and promotion are not checked again (the version passed them once); a lock is,
@@ -758,6 +813,15 @@ def create_rollback(
     }
 
 
+_From = TypedDict("_From", {"from": str})
+
+
+class RolledBack(Outcome, _From):
+    """A rollback driven to its end here: how it ended, from which version, and its notes."""
+
+    notes: list[str]
+
+
 def rollback(
     store: Store,
     spec: Spec,
@@ -766,7 +830,7 @@ def rollback(
     to: str | None = None,
     actor: str = "cli",
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
+) -> AbortFollowed | RolledBack:
     """``shipyard rollback ENV [--to V]`` in the foreground: straight back, no steps, no analysis
     (argo-rollouts#2168). The migration is not run again. A held rollout is aborted instead."""
     queued = abort_for_rollback(store, spec, env, to=to, actor=actor)
@@ -785,9 +849,23 @@ def rollback(
 # -- reading ------------------------------------------------------------------------------------
 
 
+AbortQueued = TypedDict(
+    "AbortQueued",
+    {
+        "id": str,
+        "environment": str,
+        "version": str | None,  # the stable version; None when nothing was live before
+        "from": str,
+        "controller_alive": bool,
+        "notes": list[str],
+    },
+)
+"""The abort of a held rollout queued, as `shipyard rollback` of its environment."""
+
+
 def abort_for_rollback(
     store: Store, spec: Spec, env: str, *, to: str | None, actor: str
-) -> dict[str, Any] | None:
+) -> AbortQueued | None:
     """Queue the abort of ``env``'s held rollout for `shipyard rollback`; None when none is held.
 
     ``to`` may only name the stable version: going anywhere else first needs the held version
@@ -815,12 +893,20 @@ def abort_for_rollback(
     }
 
 
+class AbortFollowed(AbortQueued):
+    """The queued abort of a held rollout followed to its end."""
+
+    status: str
+    reason: str
+    aborted: str  # the held deployment
+
+
 def _follow_abort(
     store: Store,
     spec: Spec,
-    queued: dict[str, Any],
+    queued: AbortQueued,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
+) -> AbortFollowed:
     """Wait for the aborted rollout to end, driving it here if its controller is gone."""
     dep = follow(store, spec, queued["id"], on_line)
     # The rollback asked for is done when the held deployment rolled back.
@@ -828,7 +914,7 @@ def _follow_abort(
     return {**queued, "status": status, "reason": dep["reason"], "aborted": dep["id"]}
 
 
-def _active(store: Store, project: str, env: str) -> dict[str, Any]:
+def _active(store: Store, project: str, env: str) -> DeploymentRow:
     with store.read() as uow:
         live = repo.get_environment(uow.conn, project, env)
         dep = None
@@ -846,7 +932,42 @@ def _active(store: Store, project: str, env: str) -> dict[str, Any]:
     return dep
 
 
-def rollout_status(store: Store, spec: Spec, env: str) -> dict[str, Any]:
+class Controller(TypedDict):
+    """Who drives a rollout: its lease's holder and fencing token, or its process."""
+
+    state: str  # running, waiting or stopped (``controllers.state``); done once it ended
+    alive: bool
+    owner: str | None
+    token: int | None
+    pid: int | None
+
+
+class ControllerView(TypedDict):
+    """A rollout's controller, and the last lines its controllers logged."""
+
+    controller: Controller
+    log: Sequence[Mapping[str, Any]]  # ``store.work.logs``: ts, owner, fence, line
+
+
+class RolloutStatus(ControllerView):
+    """Where a rollout is: `shipyard rollout status` and the API's ``/rollouts/{env}``."""
+
+    id: str
+    environment: str
+    version: str
+    strategy: str
+    status: str
+    phase: str
+    held: bool
+    failure: str
+    step: str
+    weights: Weights | None  # None before the controller starts it
+    reason: str
+    analysis: dict[str, Any] | None  # the running or last analysis (``r.AnalysisState``)
+    plan: list[str]  # its steps, in words
+
+
+def rollout_status(store: Store, spec: Spec, env: str) -> RolloutStatus:
     environment(spec, env)
     dep = _active(store, spec.project, env)
     state = r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
@@ -871,7 +992,7 @@ def rollout_status(store: Store, spec: Spec, env: str) -> dict[str, Any]:
     }
 
 
-def _controller_view(store: Store, dep: dict[str, Any], lines: int = 20) -> dict[str, Any]:
+def _controller_view(store: Store, dep: DeploymentRow, lines: int = 20) -> ControllerView:
     """Who drives the rollout (a live lease's holder, and its fencing token) and the last
     lines its controllers logged."""
     from shipyard.store import work as work_repo
@@ -893,11 +1014,54 @@ def _controller_view(store: Store, dep: dict[str, Any], lines: int = 20) -> dict
     }
 
 
-def explain(store: Store, spec: Spec, env: str, deployment: str | None = None) -> dict[str, Any]:
+class Measured(TypedDict):
+    """One interval's measurement of one metric: its verdict, with the windows behind it."""
+
+    seq: int
+    at: str
+    phase: str
+    decision: str  # the metric's phase after it
+    checks: list[dict[str, Any]]  # ``analysis.Check.to_dict()``: values, thresholds, p-values
+    message: str
+    canary: dict[str, Any]  # ``summarize``d windows
+    baseline: dict[str, Any]
+
+
+class ExplainedMetric(TypedDict):
+    """One metric of an analysis, every measurement of it in order."""
+
+    name: str
+    metric: str | None
+    judge: str | None
+    runs: list[Measured]
+
+
+class ExplainedAnalysis(TypedDict):
+    """One run of an analysis template (a step's, a background one, the watch...)."""
+
+    analysis: str
+    kind: str
+    metrics: list[ExplainedMetric]
+
+
+class Explained(TypedDict):
+    """`shipyard rollout explain`: every measurement behind a deployment's decisions."""
+
+    id: str
+    environment: str
+    version: str
+    strategy: str
+    status: str
+    phase: str
+    reason: str
+    analyses: list[ExplainedAnalysis]
+
+
+def explain(store: Store, spec: Spec, env: str, deployment: str | None = None) -> Explained:
     """Every measurement behind a deployment's decisions: per analysis and metric, each
     interval's verdict with its values, thresholds, baselines and p-values."""
     environment(spec, env)
-    dep: dict[str, Any] | None
+    dep: DeploymentRow | None
     if deployment is None:
         dep = _active(store, spec.project, env)
     else:
@@ -911,13 +1075,19 @@ def explain(store: Store, spec: Spec, env: str, deployment: str | None = None) -
             )
     with store.read() as uow:
         rows = repo.list_measurements(uow.conn, dep["id"])
-    analyses: dict[tuple[str, str], dict[str, Any]] = {}
+    # By analysis run (template and kind), then by metric, in the order first measured.
+    analyses: dict[tuple[str, str], dict[str, ExplainedMetric]] = {}
     for row in rows:
-        key = (row["analysis"], row["kind"])
-        a = analyses.setdefault(key, {"analysis": key[0], "kind": key[1], "metrics": {}})
+        metrics = analyses.setdefault((row["analysis"], row["kind"]), {})
         data = row["data"]
-        m = a["metrics"].setdefault(
-            row["metric"], {"metric": data.get("metric"), "judge": data.get("judge"), "runs": []}
+        m = metrics.setdefault(
+            row["metric"],
+            {
+                "name": row["metric"],
+                "metric": data.get("metric"),
+                "judge": data.get("judge"),
+                "runs": [],
+            },
         )
         m["runs"].append(
             {
@@ -940,37 +1110,80 @@ def explain(store: Store, spec: Spec, env: str, deployment: str | None = None) -
         "phase": dep["phase"],
         "reason": dep["reason"],
         "analyses": [
-            {**a, "metrics": [{"name": n, **m} for n, m in a["metrics"].items()]}
-            for a in analyses.values()
+            {"analysis": analysis, "kind": kind, "metrics": list(metrics.values())}
+            for (analysis, kind), metrics in analyses.items()
         ],
     }
 
 
-def history(store: Store, spec: Spec, env: str | None = None, limit: int = 20) -> dict[str, Any]:
+class Deployment(TypedDict):
+    """One deployment of the history."""
+
+    id: str
+    environment: str
+    version: str
+    strategy: str
+    status: str
+    phase: str
+    reason: str
+    actor: str
+    created_at: str
+    finished_at: str | None
+
+
+class History(TypedDict):
+    """`shipyard deployments` and the API's ``/deployments``: the newest first."""
+
+    deployments: list[Deployment]
+
+
+def history(store: Store, spec: Spec, env: str | None = None, limit: int = 20) -> History:
     """The newest deployments first: what went where, how, how it ended and why."""
     if env is not None:
         environment(spec, env)
-    keys = (
-        "id",
-        "environment",
-        "version",
-        "strategy",
-        "status",
-        "phase",
-        "reason",
-        "actor",
-        "created_at",
-        "finished_at",
-    )
     with store.read() as uow:
         rows = repo.list_deployments(uow.conn, spec.project, env, limit)
-    return {"deployments": [{k: d[k] for k in keys} for d in rows]}
+    return {
+        "deployments": [
+            {
+                "id": d["id"],
+                "environment": d["environment"],
+                "version": d["version"],
+                "strategy": d["strategy"],
+                "status": d["status"],
+                "phase": d["phase"],
+                "reason": d["reason"],
+                "actor": d["actor"],
+                "created_at": d["created_at"],
+                "finished_at": d["finished_at"],
+            }
+            for d in rows
+        ]
+    }
 
 
 # -- acting -------------------------------------------------------------------------------------
 
 
-def act(store: Store, spec: Spec, env: str, action: str, actor: str) -> dict[str, Any]:
+class ActionQueued(TypedDict):
+    """A user's action queued for the rollout's controller."""
+
+    id: str
+    environment: str
+    action: str
+    queued: bool
+
+
+class ActionCancelled(ActionQueued):
+    """An abort of a deployment no controller started: it ended at once, nothing queued."""
+
+    status: str
+    reason: str
+
+
+def act(
+    store: Store, spec: Spec, env: str, action: str, actor: str
+) -> ActionQueued | ActionCancelled:
     """Queue ``action`` for the environment's running rollout; its controller takes it next."""
     environment(spec, env)
     if action not in ACTIONS:
@@ -1008,7 +1221,7 @@ def act(store: Store, spec: Spec, env: str, action: str, actor: str) -> dict[str
     return {"id": dep["id"], "environment": env, "action": action, "queued": True}
 
 
-def _cancel_unstarted(store: Store, dep: dict[str, Any], actor: str) -> dict[str, Any] | None:
+def _cancel_unstarted(store: Store, dep: DeploymentRow, actor: str) -> ActionCancelled | None:
     """Abort a deployment no controller ever started (nothing moved): it ends ``cancelled``,
     in one transaction with its work row, unless a controller holds it by now (None)."""
     reason = f"cancelled by {actor} before a controller started it"

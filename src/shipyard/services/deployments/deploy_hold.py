@@ -9,13 +9,12 @@ promote and abort. `shipyard rollback ENV` of a held rollout is its abort (deplo
 
 from __future__ import annotations
 
-from typing import Any
-
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict
+from shipyard.store.deployments import DeploymentRow
 
 
-def held_state(dep: dict[str, Any] | None) -> r.RolloutState | None:
+def held_state(dep: DeploymentRow | None) -> r.RolloutState | None:
     """The rollout state of ``dep`` when it is running and held, else None."""
     if dep is None or dep["status"] != "running" or not dep["state"]:
         return None
@@ -24,7 +23,7 @@ def held_state(dep: dict[str, Any] | None) -> r.RolloutState | None:
 
 
 def refused(
-    dep: dict[str, Any],
+    dep: DeploymentRow,
     state: r.RolloutState,
     env: str,
     *,

@@ -18,6 +18,7 @@ from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments.deploy import _controller_alive
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
+from shipyard.store.deployments import DeploymentRow
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ def stop_environment(store: Store, spec: Spec, env: str, actor: str = "cli") -> 
     return {"environment": env, "stopped": count}
 
 
-def _stop_controller(store: Store, dep: dict[str, Any], grace: float = 10.0) -> None:
+def _stop_controller(store: Store, dep: DeploymentRow, grace: float = 10.0) -> None:
     """End the controller of a rollout being stopped. A controller process of its own (the
     CLI's, a detached one, the supervisor's) gets SIGTERM (it rolls back and records how it
     ended), SIGKILL after ``grace``; a worker's (which drives other work too, maybe on another

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.metrics.base import MetricsSource
@@ -89,6 +89,47 @@ def failure_text(exc: BaseException) -> str:
 
 def deploy_dir(store: Store, env: str) -> Path:
     return store.home / "deploy" / env
+
+
+class Weights(TypedDict):
+    """The traffic split, in percent."""
+
+    stable: int
+    canary: int
+
+
+class MetricNumbers(TypedDict):
+    """One metric of an analysis of several: its phase and the numbers behind it."""
+
+    phase: str
+    numbers: dict[str, float | int | str]
+
+
+class Measurements(TypedDict, total=False):
+    """The numbers behind the analysis running or last run (``rollout_analysis``), as
+    events and lines carry them: none before any analysis, else its name and phase at least."""
+
+    analysis: str
+    phase: str
+    canary: dict[str, float | int | str | None]  # ``summarize``d windows
+    baseline: dict[str, float | int | str | None]
+    numbers: dict[str, float | int | str]
+    measurements: int
+    metrics: dict[str, MetricNumbers]  # an analysis of several metrics
+
+
+class Outcome(TypedDict):
+    """How driving a deployment ended (``status``: succeeded, rolled-back or failed), or that
+    its controller stopped while the rollout stays held (``held``)."""
+
+    id: str
+    service: str
+    environment: str
+    version: str
+    status: str
+    reason: str
+    config_revision: str
+    measurements: Measurements
 
 
 MetricsSources = Callable[[Mapping[str, Any], str], MetricsSource]
@@ -167,7 +208,7 @@ class Runner:
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> Outcome:
         """Drive the rollout to its end. Whatever fails on the way (a metrics provider, the
         router, a target, this controller's own code, SIGTERM or Ctrl-C) is fed to the state
         machine as a failure, which rolls back (or holds, under ``on_failure: hold``); a
@@ -537,15 +578,20 @@ class Runner:
             "measurements": stepped["measurements"],
         }
 
-    def _measurements(self, s: r.RolloutState) -> dict[str, Any]:
+    def _measurements(self, s: r.RolloutState) -> Measurements:
         a = s.analysis
         if a is None:
             return {}
-        out: dict[str, Any] = {"analysis": a.name, "phase": a.phase.value}
+        out: Measurements = {"analysis": a.name, "phase": a.phase.value}
         details = dict(a.details) if a.details else (self.analysis.last if self.analysis else {})
-        for key in ("canary", "baseline", "numbers", "measurements"):
-            if key in details:
-                out[key] = details[key]
+        if "canary" in details:
+            out["canary"] = details["canary"]
+        if "baseline" in details:
+            out["baseline"] = details["baseline"]
+        if "numbers" in details:
+            out["numbers"] = details["numbers"]
+        if "measurements" in details:
+            out["measurements"] = details["measurements"]
         if len(details.get("metrics") or {}) > 1:
             out["metrics"] = {
                 name: {"phase": m["phase"], "numbers": m["numbers"]}
@@ -677,7 +723,7 @@ class Runner:
 
     # -- the end ------------------------------------------------------------------------------
 
-    def _finish(self, status: str, reason: str) -> dict[str, Any]:
+    def _finish(self, status: str, reason: str) -> Outcome:
         d = self.dep
         live_pool: str | None = (
             self.pools[r.Pool.CANARY] if self.promoted else self.pools[r.Pool.STABLE]
@@ -695,6 +741,7 @@ class Runner:
         if self.hooks is None and self.state is not None and not self.state.held:
             with contextlib.suppress(ShipyardError):  # best effort: a supervisor retries
                 self._replace_exited(r.Pool.CANARY if self.promoted else r.Pool.STABLE, now=True)
+        measurements: Measurements = self._measurements(self.state) if self.state else {}
         payload = {
             "service": d["service"],
             "environment": d["environment"],
@@ -702,7 +749,7 @@ class Runner:
             "status": status,
             "reason": reason,
             "config_revision": d["config_revision"],
-            "measurements": self._measurements(self.state) if self.state else {},
+            "measurements": measurements,
         }
         now = utcnow()
         with self.store.begin() as uow:
@@ -737,9 +784,18 @@ class Runner:
             )
         self.finished = True
         self.on_line(f"deployment {status}: {reason}", payload)
-        return {"id": d["id"], **payload}
+        return {
+            "id": d["id"],
+            "service": d["service"],
+            "environment": d["environment"],
+            "version": d["version"],
+            "status": status,
+            "reason": reason,
+            "config_revision": d["config_revision"],
+            "measurements": measurements,
+        }
 
-    def _report_held(self) -> dict[str, Any]:
+    def _report_held(self) -> Outcome:
         """The controller stops while the rollout stays held: it is recorded as such."""
         d, s = self.dep, self.state
         assert s is not None

@@ -45,6 +45,7 @@ from shipyard.services.deployments import deploy_plan as dp
 from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
+from shipyard.store.deployments import DeploymentRow
 from shipyard.store.uow import Store
 
 TICK = 0.2  # seconds between looks: two failed probes eject, so out within about a second
@@ -345,7 +346,7 @@ class Supervisor:
         self._watch(row)
         return True
 
-    def _rollout(self, dep: dict[str, Any]) -> None:
+    def _rollout(self, dep: DeploymentRow) -> None:
         """A rollout in progress: its controller's, unless that controller is gone."""
         from shipyard.services.deployments.deploy import _controller_alive
 
@@ -531,6 +532,7 @@ class Supervisor:
         if dep is None or dep["status"] != "succeeded" or not names or direct:
             self.watching, self.watch_runs = None, {}
             return
+        assert dep["finished_at"] is not None  # it succeeded
         finished = datetime.fromisoformat(dep["finished_at"]).timestamp()
         if not sv.watch_due(finished, window, time.time()):
             if self.watching == dep["id"]:
@@ -559,7 +561,7 @@ class Supervisor:
             self._watch_failed(dep, failure_of("watch", name, result))
             return
 
-    def _start_watch(self, row: dict[str, Any], dep: dict[str, Any], names: list[str]) -> None:
+    def _start_watch(self, row: dict[str, Any], dep: DeploymentRow, names: list[str]) -> None:
         from shipyard.services.deployments.rollout_analysis import AnalysisRun
 
         self.watching, self.watch_runs, self._watch_exit = dep["id"], {}, ""
@@ -583,7 +585,7 @@ class Supervisor:
             )
         self.say(f"watching deployment {dep['id']} ({dep['version']}): {', '.join(names)}")
 
-    def _watch_failed(self, dep: dict[str, Any], reason: str) -> None:
+    def _watch_failed(self, dep: DeploymentRow, reason: str) -> None:
         """Roll back to the version live before, as `shipyard rollback` would, at once."""
         from shipyard.services import specs
         from shipyard.services.deployments import deploy
