@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from shipyard.adapters.blobs.tiered import Tiered
     from shipyard.adapters.cas.disk import DiskCAS
     from shipyard.services.pipelines.remote_tier import RemoteTier
+    from shipyard.store.pipelines import RunRow, StepRow
     from shipyard.store.uow import Store
 
 PLATFORM = uptodate.platform_name()
@@ -56,7 +57,7 @@ REMOTE_AHEAD = 32  # steps started beyond the executor's capacity when a remote 
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
-def refuse_pruned(run: dict[str, Any]) -> None:
+def refuse_pruned(run: RunRow) -> None:
     """A run whose step rows `cache gc --keep-runs` deleted has no steps to read."""
     if run.get("pruned_at"):
         raise NotFound(
@@ -764,7 +765,7 @@ def run(
     defs = select_jobs(spec, jobs)
     graph = build_graph(defs)
     secrets = read_secrets(spec, defs, root)
-    carried: list[dict[str, Any]] = []
+    carried: list[StepRow] = []
     if rerun_failed is not None:
         carried = _carried(store, spec.project, graph, rerun_failed)
         trigger = f"rerun-failed:{rerun_failed}"
@@ -851,7 +852,7 @@ def run(
         lock.release()
 
 
-def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> list[dict[str, Any]]:
+def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> list[StepRow]:
     """The successful steps of run ``rerun_failed`` that a rerun keeps, with all they need."""
     from shipyard.store import pipelines as repo
 
