@@ -39,6 +39,8 @@ from shipyard.store.uow import Store
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from shipyard.services.pipelines.pipeline import RunSummary
+
 STATUS_TIMEOUT_S = 60.0
 _NAME = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+")
 MIN_SECRET = 16
@@ -421,7 +423,7 @@ class CommitMissing(NotFound):
 
 def _run(
     store: Store, request: Mapping[str, Any], repository: Mapping[str, Any], root: Path
-) -> dict[str, Any]:
+) -> RunSummary:
     from shipyard.services.pipelines import pipeline
     from shipyard.spec.load import find_spec, load_spec
 
