@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -48,7 +49,7 @@ def build_figures(
     until: str | None = None,
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     request.app.state.remote_cache.flush()  # this process's remote-cache counts, up to now
     return builds.builds_report(store, since=since, until=until, project=who.project)
 
@@ -63,7 +64,7 @@ def cost(
     statistic: str = "p50",
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return builds.cost_report(
         store,
         developers,
