@@ -105,7 +105,7 @@ def show(
     return _in_reach(who, flag_requests.show(store, chosen, request_id))
 
 
-def _in_reach(who: Principal, request: dict[str, Any]) -> dict[str, Any]:
+def _in_reach(who: Principal, request: flag_requests.RequestOut) -> flag_requests.RequestOut:
     """A token limited to environments acts on (and sees) requests of those alone."""
     who.require_environment(request["environment"])
     return request
