@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -25,6 +25,9 @@ from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
 from shipyard.store.append import utcnow
 from shipyard.store.schema import api_tokens
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.services.flags.flags_client import TokenRevoked
 
 PREFIX = "shp_"
 SYSTEM_PROJECT = "*"
@@ -228,7 +231,7 @@ def list_tokens(store: Store, scope: str | None = None) -> list[dict[str, Any]]:
 
 def revoke(
     store: Store, token_id: str, actor: str = "cli", scope: str | None = None
-) -> dict[str, Any]:
+) -> TokenRevoked:
     """Revoke a token (an API token or a flag client token); a caller limited to project
     ``scope`` sees no token of another. Streams opened with it end within a second."""
     from shipyard.services.flags.flags_client import revoke_client_token

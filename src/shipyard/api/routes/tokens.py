@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -49,5 +50,5 @@ def list_(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
 
 
 @router.delete("/{token_id}")
-def revoke(token_id: str, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+def revoke(token_id: str, who: Principal = Admin, store: Store = StoreDep) -> Mapping[str, Any]:
     return tokens.revoke(store, token_id, actor=of_principal(who), scope=who.project)
