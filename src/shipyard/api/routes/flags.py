@@ -3,6 +3,7 @@ token; changing needs the FLAGS permission. The acting identity is the token's n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,7 +257,7 @@ def list_tokens(
 @router.delete("/tokens/{token_id}")
 def revoke_token(
     token_id: str, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS, db=store)
     if who.environments is not None:
         mine = {t["id"] for t in _reach(who, flags_client.list_client_tokens(store, chosen))}

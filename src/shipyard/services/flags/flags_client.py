@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -27,6 +27,9 @@ from shipyard.store.append import utcnow
 from shipyard.store.flags import flag_client_tokens, flag_revisions
 from shipyard.store.schema import api_tokens
 from shipyard.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from shipyard.services.tokens import TokenRevoked
 
 SECRET_PREFIX = "shpc_"
 FRONTEND_PREFIX = "shpf_"
@@ -181,7 +184,7 @@ def list_client_tokens(
 
 def revoke_client_token(
     store: Store, token_id: str, actor: str = "cli", scope: str | None = None
-) -> dict[str, Any] | None:
+) -> TokenRevoked | None:
     """Revoke a client or frontend token; None if there is none with that id in ``scope``.
 
     Its open streams are told at commit (see ``store.flag_signal``) and end within a second.
@@ -210,7 +213,7 @@ def revoke_client_token(
     return {"id": token_id, "revoked": True}
 
 
-def revoke_in_project(store: Store, project: str, token_id: str, actor: str) -> dict[str, Any]:
+def revoke_in_project(store: Store, project: str, token_id: str, actor: str) -> TokenRevoked:
     """``revoke_client_token`` for the flag routes: a token of another project is not found."""
     done = revoke_client_token(store, token_id, actor, scope=project)
     if done is None:
