@@ -3,6 +3,7 @@ public status page. The acting identity is the token's name."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import partial
@@ -281,7 +282,7 @@ def gates(
     project: str | None = None,
     p: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.errors import InputError
     from shipyard.services.compliance import gates as svc
     from shipyard.services.coordination.coordination import parse_at
@@ -302,7 +303,7 @@ def gates(
 @router.post("/approvals")
 def approve(
     body: ApprovalIn, project: str | None = None, p: Principal = Approver, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.compliance import approvals
 
     spec = _spec(store, p, Permission.APPROVE, project)

@@ -8,6 +8,7 @@ tag never names a version the registry does not know.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -626,7 +627,7 @@ def _record_release(
     )
 
 
-def changelog_of(event: dict[str, Any], root: Path | None = None) -> str | None:
+def changelog_of(event: Mapping[str, Any], root: Path | None = None) -> str | None:
     """The changelog section a ``release.created`` event's release wrote: the event holds it;
     a release recorded before it did has it as its tag's message, read from the repository
     at ``root`` when that holds the tag. None when neither is at hand."""
