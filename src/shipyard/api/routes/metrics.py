@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -35,7 +36,7 @@ def dora(
     by: str | None = None,
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return metrics.dora_report(
         store, service=service, env=env, since=since, until=until, by=by, project=who.project
     )
