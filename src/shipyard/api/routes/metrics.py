@@ -36,7 +36,7 @@ def dora(
     by: str | None = None,
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return metrics.dora_report(
         store, service=service, env=env, since=since, until=until, by=by, project=who.project
     )
@@ -93,7 +93,7 @@ def list_incidents(who: Principal = Reader, store: Store = StoreDep) -> dict[str
 @incidents_router.post("", status_code=201)
 def open_incident(
     body: IncidentIn, who: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     project = body.project or who.project
     if project is not None:
         projects.admit(store, who, project)
@@ -111,7 +111,7 @@ def open_incident(
 @incidents_router.post("/{incident_id}/resolve")
 def resolve_incident(
     incident_id: str, who: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return incidents.resolve_incident(
         store, incident_id, project=who.project, actor=of_principal(who)
     )

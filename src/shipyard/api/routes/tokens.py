@@ -30,7 +30,7 @@ class NewToken(BaseModel):
 
 
 @router.post("", status_code=201)
-def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> Mapping[str, Any]:
     life = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
     return tokens.create(
         store,

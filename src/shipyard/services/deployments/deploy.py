@@ -10,7 +10,7 @@ import os
 import secrets as _secrets
 import shlex
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from shipyard.store.uow import Store
 if TYPE_CHECKING:
     from shipyard.services.deployments.rollout_runner import Ports
     from shipyard.spec.models import Spec, Target
+    from shipyard.store.artifacts import ArtifactRow
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
 
@@ -53,7 +54,7 @@ def _now() -> datetime:
 # -- choosing what to deploy --------------------------------------------------------------------
 
 
-def _artifact(store: Store, project: str, name: str | None, version: str) -> dict[str, Any] | None:
+def _artifact(store: Store, project: str, name: str | None, version: str) -> ArtifactRow | None:
     """The registry row for ``version`` (of ``name`` if given); None when the registry holds
     nothing for this project at all, so a bare version string is deployed from the tree."""
     from shipyard.services.releases import artifacts
@@ -63,7 +64,7 @@ def _artifact(store: Store, project: str, name: str | None, version: str) -> dic
     rows = artifacts.list_artifacts(store, project)["artifacts"]
     if not rows:
         return None
-    found: list[dict[str, Any]] = [a for a in rows if a["version"] == version]
+    found: list[ArtifactRow] = [a for a in rows if a["version"] == version]
     if not found:
         known = ", ".join(sorted({a["version"] for a in rows})[-5:])
         raise NotFound(
@@ -137,7 +138,7 @@ def _check_gates(
         failing = [f"{g.name}: {g.reason}" for g in verdict.failures]
         raise GatesFailed(
             f"gates refused {version} for {env}: " + "; ".join(failing),
-            details=gates.verdict_dict(verdict, env, version),
+            details=dict(gates.verdict_dict(verdict, env, version)),
         )
     gates.record_use(store, spec, env, version, actor, verdict)
     return verdict
@@ -504,7 +505,7 @@ def resume(
     return {k: out.get(k, env if k == "environment" else None) for k in keys}
 
 
-def _commits(uow: Any, project: str, row: dict[str, Any] | None) -> list[dict[str, Any]]:
+def _commits(uow: Any, project: str, row: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if row is None:
         return []
     from shipyard.services.coordination.coordination import release_event

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets as _secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.store.uow import Store
 
 
-def workdir(store: Store, root: Path, artifact: dict[str, Any] | None) -> Path:
+def workdir(store: Store, root: Path, artifact: Mapping[str, Any] | None) -> Path:
     """Where instances run: the artifact unpacked once per digest (a zip file or a tar
     archive; any other file as it is), else the project folder."""
     if artifact is None:

@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from sqlalchemy import select, update
 
@@ -27,6 +27,9 @@ from shipyard.store.append import utcnow
 from shipyard.store.flags import flag_client_tokens, flag_revisions
 from shipyard.store.schema import api_tokens
 from shipyard.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from shipyard.services.tokens import TokenRevoked
 
 SECRET_PREFIX = "shpc_"
 FRONTEND_PREFIX = "shpf_"
@@ -218,11 +221,6 @@ def list_client_tokens(
         }
         for r in rows
     ]
-
-
-class TokenRevoked(TypedDict):
-    id: str
-    revoked: bool
 
 
 def revoke_client_token(

@@ -8,6 +8,7 @@ for the DORA chart; the build chart needs nothing.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ def _series(trend: list[dict[str, Any]], key: str, field: str, scale: float) -> 
     return [t[key][field] / scale if t[key][field] is not None else nan for t in trend]
 
 
-def plot_dora(report: dict[str, Any], path: Path) -> Path:
+def plot_dora(report: Mapping[str, Any], path: Path) -> Path:
     """Draw the weekly trend of each key into ``path`` (.png or .svg)."""
     check_target(path)
     try:
