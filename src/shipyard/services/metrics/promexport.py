@@ -55,9 +55,10 @@ def exposition(
     out.family("shipyard_dora_deployments", "gauge", "Production deployments in the window.")
     out.family("shipyard_dora_change_failures", "gauge", "Deployments that led to a failure.")
     for service, c in r["services"].items():
-        # A deployment naming no service (None) fails in render(): a known bug, kept as it is.
-        out.sample("shipyard_dora_deployments", c["deployments"], env=e, service=service)  # type: ignore[arg-type]
-        out.sample("shipyard_dora_change_failures", c["failures"], env=e, service=service)  # type: ignore[arg-type]
+        # Deployments naming no service: an empty label, which Prometheus reads as none.
+        named = service or ""
+        out.sample("shipyard_dora_deployments", c["deployments"], env=e, service=named)
+        out.sample("shipyard_dora_change_failures", c["failures"], env=e, service=named)
     out.family(
         "shipyard_dora_deployment_frequency_per_day",
         "gauge",
