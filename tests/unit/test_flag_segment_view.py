@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from shipyard.domain.flags import FeatureState
 from shipyard.services.flags.flag_segments import _view
+from shipyard_sdk.flags import FeatureState
 
 STATE = FeatureState.from_payload(
     {

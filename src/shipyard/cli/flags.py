@@ -633,8 +633,8 @@ CONSTRAINTS_FILE = typer.Option(
 
 def _constraints(text: str | None, file: Path | None) -> Any:
     """The constraint JSON given inline or in a file, parsed; ``None`` if neither is given."""
-    from shipyard.domain.flags import FlagPayloadInvalid
     from shipyard.errors import InputError
+    from shipyard_sdk.flags import FlagPayloadInvalid
 
     if text is not None and file is not None:
         raise InputError(

@@ -11,19 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
-from shipyard.domain.flags import (
-    FeatureState,
-    FlagPayloadInvalid,
-    Segment,
-    new_problems,
-    raise_problems,
-)
+from shipyard.domain.flag_validation import new_problems, raise_problems
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.services.flags import flags
 from shipyard.services.flags.flags import _state
 from shipyard.store import flags as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
+from shipyard_sdk.flags import FeatureState, FlagPayloadInvalid, Segment
 
 
 class SegmentNotFound(NotFound):

@@ -17,21 +17,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.domain.flag_lifecycle import FLAG_TYPES, rollout_level
-from shipyard.domain.flags import (
-    FeatureState,
-    FlagPayloadInvalid,
-    UnleashContext,
-    hydrate_delta,
-    new_problems,
-    problem_effect,
-    raise_problems,
-    served_feature,
-)
+from shipyard.domain.flag_validation import new_problems, problem_effect, raise_problems
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.spec.base import NAME_RE
 from shipyard.store import flags as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
+from shipyard_sdk.flags import (
+    FeatureState,
+    FlagPayloadInvalid,
+    UnleashContext,
+    hydrate_delta,
+    served_feature,
+)
 
 if TYPE_CHECKING:
     from shipyard.spec.models import Spec

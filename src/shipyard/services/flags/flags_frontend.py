@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from shipyard.domain.flags import CONTEXT_FIELDS, UnleashContext
 from shipyard.services.flags.flags import compiled_state_in
 from shipyard.services.flags.flags_client import ClientPrincipal, authenticate_in
 from shipyard.store.flags import flag_client_tokens
 from shipyard.store.uow import Store
+from shipyard_sdk.flags import CONTEXT_FIELDS, UnleashContext
 
 MAX_CONTEXT_FIELDS = 100  # a context is a handful of fields; more is not a browser's
 
