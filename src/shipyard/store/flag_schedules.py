@@ -50,21 +50,10 @@ class NewSchedule(TypedDict):
     error: str | None
 
 
-class ScheduleRow(TypedDict):
-    """A row of ``flag_schedules``."""
+class ScheduleRow(NewSchedule):
+    """A row of ``flag_schedules``: what it was inserted with, and its id."""
 
     id: int
-    project: str
-    environment: str
-    flag: str
-    action: str
-    percentage: int | None
-    at: str
-    created_by: str
-    created_at: str
-    applied_at: str | None
-    cancelled_at: str | None
-    error: str | None
 
 
 def _row(r: RowMapping) -> ScheduleRow:
