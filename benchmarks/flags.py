@@ -58,7 +58,8 @@ def toggles() -> dict[str, Any]:
                 features.setdefault(feature["name"], feature)
     payload = {"version": 2, "features": list(features.values()), "segments": []}
     # Only what a server would store: the server half imports the same toggles.
-    from shipyard.domain.flags import FeatureState, find_problems
+    from shipyard.domain.flag_validation import find_problems
+    from shipyard_sdk.flags import FeatureState
 
     refused = {p.feature for p in find_problems(FeatureState.from_payload(payload))}
     payload["features"] = [f for f in payload["features"] if f["name"] not in refused]

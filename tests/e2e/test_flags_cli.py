@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.domain.flags import FeatureState
+from shipyard_sdk.flags import FeatureState
 from tests.e2e.helpers import as_json, shipyard
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance" / "unleash"

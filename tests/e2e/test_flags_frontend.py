@@ -83,7 +83,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def _expected(state_context: dict[str, Any]) -> dict[str, Any]:
     """What Shipyard's own evaluation says for the same context (the oracle the browser
     client must agree with)."""
-    from shipyard.domain.flags import FeatureState, UnleashContext
+    from shipyard_sdk.flags import FeatureState, UnleashContext
 
     state = FeatureState.from_payload({"features": FEATURES})
     ctx = UnleashContext.from_dict({"environment": "dev", **state_context})

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shipyard.domain.flags import FeatureState, UnleashContext
 from shipyard_sdk.client import FlagsClient
+from shipyard_sdk.flags import FeatureState, UnleashContext
 from tests.e2e.helpers import apply, as_json, free_port, running_server, shipyard
 
 Server = dict[str, Any]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipyard.domain.flags import UnleashContext, get_variant, is_enabled, load_state
+from shipyard_sdk.flags import UnleashContext, get_variant, is_enabled, load_state
 from tests.e2e.helpers import apply, as_json, running_server, shipyard
 
 SDK = Path(__file__).resolve().parents[2] / "sdk"

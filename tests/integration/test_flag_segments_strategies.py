@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from shipyard.domain.flags import UnleashContext
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.services.flags import flag_segments as segs
 from shipyard.services.flags import flag_strategies as strats
 from shipyard.services.flags import flags
 from shipyard.store.uow import Store
+from shipyard_sdk.flags import UnleashContext
 
 P, ENV = "shop", "dev"
 BETA_USERS = [{"contextName": "userId", "operator": "IN", "values": ["1", "2"]}]

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from shipyard.domain.flags import FeatureState, UnleashContext
 from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
 from shipyard.services.flags import flags, flags_client, flags_lifecycle
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
+from shipyard_sdk.flags import FeatureState, UnleashContext
 
 P, ENV = "shop", "dev"
 CONFORMANCE = Path(__file__).resolve().parents[1] / "conformance" / "unleash"

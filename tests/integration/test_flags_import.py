@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from shipyard.domain.flags import UnleashContext
 from shipyard.errors import InputError
 from shipyard.services.flags import flags
 from shipyard.store.uow import Store
+from shipyard_sdk.flags import UnleashContext
 from tests.unit.test_unleash_conformance import NOW
 
 P = "shop"

@@ -27,7 +27,7 @@ def ts(t: datetime) -> str:
 def deploy(
     store: Store,
     did: str,
-    service: str,
+    service: str | None,
     at: datetime,
     status: str = "succeeded",
     env: str = "production",

@@ -89,3 +89,20 @@ def test_prometheus_endpoint(client: tuple[TestClient, dict[str, str]], store: S
     assert promtext.total(samples, "shipyard_dora_deployments", {"service": "cart"}) == 2
     assert promtext.total(samples, "shipyard_dora_change_failure_rate") == 0.5
     assert promtext.total(samples, "shipyard_dora_deployment_frequency_per_day") == 1 / 30
+
+
+def test_prometheus_endpoint_with_a_deployment_naming_no_service(
+    client: tuple[TestClient, dict[str, str]], store: Store
+) -> None:
+    """A production deployment that names no service is counted under an empty `service`
+    label, which Prometheus reads as no label, beside the services that are named."""
+    c, keys = client
+    now = datetime.now(UTC)
+    deploy(store, "d1", "cart", now - timedelta(days=2))
+    deploy(store, "d2", None, now - timedelta(days=1))
+    resp = c.get("/metrics", headers=_h(keys["viewer"]))
+    assert resp.status_code == 200, resp.text
+    samples = promtext.parse(resp.text)
+    assert promtext.total(samples, "shipyard_dora_deployments", {"service": "cart"}) == 1
+    assert promtext.total(samples, "shipyard_dora_deployments", {"service": ""}) == 1
+    assert promtext.total(samples, "shipyard_dora_deployments") == 2

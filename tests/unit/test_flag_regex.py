@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from yggdrasil_engine.engine import UnleashEngine
 
-from shipyard.domain.flags import UnleashContext, is_enabled, load_state
 from shipyard_sdk.flag_regex import compile_pattern, pattern_problem
+from shipyard_sdk.flags import UnleashContext, is_enabled, load_state
 
 PATTERNS = [
     "^cat$",

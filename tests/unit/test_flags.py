@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from shipyard.domain.flags import (
+from shipyard.domain.flag_validation import find_problems, validate_state
+from shipyard.errors import InputError
+from shipyard_sdk.flags import (
     DISABLED_VARIANT,
     VARIANT_SEED,
     Feature,
@@ -27,14 +29,11 @@ from shipyard.domain.flags import (
     Variant,
     apply_delta,
     bucket,
-    find_problems,
     get_variant,
     hydrate_delta,
     is_enabled,
     load_state,
-    validate_state,
 )
-from shipyard.errors import InputError
 
 SPEC = Path(__file__).resolve().parents[1] / "conformance" / "unleash"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from shipyard.domain.flags import FeatureState, UnleashContext
 from shipyard_sdk.client import _Evaluator
+from shipyard_sdk.flags import FeatureState, UnleashContext
 
 
 def _in(field: str, *values: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shipyard.domain.flags import FeatureState, UnleashContext, get_variant, is_enabled, load_state
+from shipyard_sdk.flags import FeatureState, UnleashContext, get_variant, is_enabled, load_state
 
 SPEC = Path(__file__).resolve().parents[1] / "conformance" / "unleash"
 # A fixed clock: the date checks carry their own currentTime, and nothing else may depend on it.

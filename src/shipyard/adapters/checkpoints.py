@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from shipyard.domain import signednote
 from shipyard.errors import InputError, ShipyardError
@@ -25,10 +26,17 @@ FILE = "checkpoint"
 MAX_FETCH = signednote.MAX_NOTE_BYTES
 
 
+class Witnessed(TypedDict):
+    """A witness the checkpoint was sent to, and how many cosignatures it answered."""
+
+    url: str
+    cosignatures: int
+
+
 @dataclass
 class Exported:
     files: list[str] = field(default_factory=list)
-    witnesses: list[dict[str, object]] = field(default_factory=list)
+    witnesses: list[Witnessed] = field(default_factory=list)
     note: str = ""
 
 

@@ -21,7 +21,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from shipyard.domain import signednote
 from shipyard.errors import InputError
@@ -47,6 +47,14 @@ class TrustedKey:
         return hashlib.sha256(self.public_key).hexdigest()[:16]
 
 
+class TrustedKeyOut(TypedDict):
+    """A trusted key as verification reports it."""
+
+    key_id: str
+    vkey: str
+    source: str
+
+
 @dataclass(frozen=True, slots=True)
 class TrustSet:
     keys: tuple[TrustedKey, ...]
@@ -58,7 +66,7 @@ class TrustSet:
     def vkeys(self) -> list[signednote.VerifierKey]:
         return [k.vkey for k in self.keys]
 
-    def describe(self) -> list[dict[str, str]]:
+    def describe(self) -> list[TrustedKeyOut]:
         return [{"key_id": k.key_id, "vkey": k.vkey.text(), "source": k.source} for k in self.keys]
 
 

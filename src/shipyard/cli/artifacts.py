@@ -3,6 +3,7 @@ print their attestation and SBOM."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,9 @@ def show(ref: str = REF, json_: bool = JSON) -> None:
     """One artifact: digest, size, commit, provenance and SBOM summary."""
     from shipyard.services.releases import artifacts as svc
 
-    data = _remote("GET", _path(ref)) if _server() else svc.show(open_store(), _project(), ref)
+    data: Mapping[str, Any] = (
+        _remote("GET", _path(ref)) if _server() else svc.show(open_store(), _project(), ref)
+    )
 
     def human() -> None:
         c = console()
@@ -183,6 +186,7 @@ def download(
     """Write the artifact's bytes, checked against its digest."""
     from shipyard.services.releases import artifacts as svc
 
+    data: Mapping[str, Any]
     if _server():
         data = _download_remote(ref, output)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -97,6 +98,7 @@ def verify(
 
     notes = [audit.Note(c, export.read(c)) for c in checkpoint]
     s = settings()
+    data: Mapping[str, Any]
     if s.server_url:
         data = _remote_verify(notes, trusted_keys)
     else:
@@ -107,7 +109,7 @@ def verify(
     if not data["ok"]:
         raise AuditTampered(
             f"audit log verification failed at event {data['first_bad_seq']}: {data['problem']}",
-            details=data,
+            details=dict(data),
         )
 
     def human() -> None:

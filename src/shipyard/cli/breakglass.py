@@ -7,6 +7,7 @@ promotion chain unless an environment is named); ``break-glass`` is the same gro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ app = typer.Typer(
 )
 
 
-def _show(data: dict[str, Any]) -> None:
+def _show(data: Mapping[str, Any]) -> None:
     c = console()
     state = (
         f"approved by {data['approved_by']}, expires {data['expires_at']}"

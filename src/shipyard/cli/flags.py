@@ -7,6 +7,7 @@ with SHIPYARD_SERVER set they call the same routes on the server.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def _print_flags(rows: list[dict[str, Any]]) -> None:
     console().print(t)
 
 
-def _changed(data: dict[str, Any], verb: str) -> None:
+def _changed(data: Mapping[str, Any], verb: str) -> None:
     pct = "" if data.get("rollout") is None else f", rollout {data['rollout']}%"
     state = "on" if data["enabled"] else "off"
     note = "" if data.get("changed", True) else " (no change)"
@@ -632,8 +633,8 @@ CONSTRAINTS_FILE = typer.Option(
 
 def _constraints(text: str | None, file: Path | None) -> Any:
     """The constraint JSON given inline or in a file, parsed; ``None`` if neither is given."""
-    from shipyard.domain.flags import FlagPayloadInvalid
     from shipyard.errors import InputError
+    from shipyard_sdk.flags import FlagPayloadInvalid
 
     if text is not None and file is not None:
         raise InputError(
@@ -660,7 +661,7 @@ def _constraints(text: str | None, file: Path | None) -> Any:
         ) from exc
 
 
-def _print_segments(rows: list[dict[str, Any]]) -> None:
+def _print_segments(rows: Sequence[Mapping[str, Any]]) -> None:
     from rich.table import Table
 
     t = Table("id", "name", "constraints", "used by", box=None)
@@ -674,7 +675,7 @@ def _print_segments(rows: list[dict[str, Any]]) -> None:
     console().print(t)
 
 
-def _segment_changed(data: dict[str, Any], verb: str) -> None:
+def _segment_changed(data: Mapping[str, Any], verb: str) -> None:
     note = "" if data.get("changed", True) else " (no change)"
     console().print(
         f"segment {data['id']} {verb} in {data['environment']}: "
@@ -772,7 +773,7 @@ def segment_delete(
     emit(data, json_, lambda: console().print(f"segment {segment_id} deleted from {env}"))
 
 
-def _print_strategies(data: dict[str, Any]) -> None:
+def _print_strategies(data: Mapping[str, Any]) -> None:
     from rich.table import Table
 
     t = Table("index", "strategy", "parameters", "constraints", "segments", box=None)
@@ -888,7 +889,7 @@ def protect(
     )
 
 
-def _print_requests(rows: list[dict[str, Any]]) -> None:
+def _print_requests(rows: Sequence[Mapping[str, Any]]) -> None:
     from rich.table import Table
 
     t = Table("id", "environment", "flag", "change", "status", "approvals", "by", "at", box=None)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.cli.common import JSON, console, emit, open_store
 from shipyard.identity import actor
+
+if TYPE_CHECKING:
+    from shipyard.services.keys import KeyMade
 
 app = typer.Typer(
     help="The signing key shared by server replicas and workers, sealed in the database.",
@@ -16,7 +20,7 @@ app = typer.Typer(
 )
 
 
-def _print(data: dict[str, object]) -> None:
+def _print(data: KeyMade) -> None:
     c = console()
     c.print(f"signing key {data['key_id']} is active")
     if data.get("previous"):
@@ -61,7 +65,7 @@ def list_(json_: bool = JSON) -> None:
 
         t = Table("key", "state", "created", "by", "public key", box=None)
         for r in rows:
-            state = "active" if r["active"] else f"retired {r['retired_at'][:19]}"
+            state = "active" if r["retired_at"] is None else f"retired {r['retired_at'][:19]}"
             t.add_row(r["key_id"], state, r["created_at"][:19], r["created_by"], r["public_key"])
         console().print(t)
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from shipyard.cli.common import JSON, console, emit, open_store, settings
 from shipyard.services.metrics.metrics_format import KEYS, changes_line, duration, show
+
+if TYPE_CHECKING:
+    from shipyard.services.pipelines.builds import CostMeasured, CostNoData
 
 app = typer.Typer(
     help="DORA four keys, build time and cache figures, the cost of slow builds.",
@@ -210,7 +213,7 @@ def cost(
         "until": until,
         "statistic": statistic,
     }
-    data = _remote("/api/v1/metrics/cost", params)
+    data: CostNoData | CostMeasured | None = _remote("/api/v1/metrics/cost", params)
     if data is None:
         data = b.cost_report(
             open_store(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -317,7 +318,7 @@ def runs_work(
 
     store = open_store()
     owner = work.owner_id("runs-work")
-    done: list[dict[str, Any]] = []
+    done: list[Mapping[str, Any]] = []
     try:
         while True:
             settled = run_requests.work_once(store, owner)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from shipyard.cli.run_summary import summary_lines
 from shipyard.services.pipelines.pipeline import StepRecord
+
+if TYPE_CHECKING:
+    from shipyard.services.pipelines.pipeline import RunSummary
 
 _MARK = {"success": "ok", "failure": "FAILED", "skipped": "skipped", "cancelled": "cancelled"}
 
@@ -51,7 +54,7 @@ class PlainReporter:
     def tick(self) -> None:
         pass
 
-    def finished(self, summary: dict[str, Any]) -> None:
+    def finished(self, summary: RunSummary) -> None:
         for line in summary_lines(summary):
             self.out.write(line + "\n")
 
@@ -109,7 +112,7 @@ class LiveReporter:
         )
         self.live.update(table)
 
-    def finished(self, summary: dict[str, Any]) -> None:
+    def finished(self, summary: RunSummary) -> None:
         self.live.stop()
         colour = "green" if summary["status"] == "success" else "red"
         lines = summary_lines(summary)

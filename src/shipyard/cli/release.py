@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,7 @@ def release(
     emit(data, json_, lambda: _print_release(data))
 
 
-def _print_release(data: dict[str, Any]) -> None:
+def _print_release(data: Mapping[str, Any]) -> None:
     c = console()
     c.print(f"[bold]{data['message']}[/]")
     for line in data["explain"][1:]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shipyard.services.pipelines.run_stamp import RunHead
 
 
-def summary_lines(summary: dict[str, Any]) -> list[str]:
+def summary_lines(summary: RunHead) -> list[str]:
     c = summary["counts"]
     lines = [
         f"run {summary['run_id']} {summary['status']} in {summary['duration_s']:.2f}s: "

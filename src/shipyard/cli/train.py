@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.cli.common import FILE, JSON, console, emit, open_store
 from shipyard.cli.release_common import actor, remote, root, spec
+
+if TYPE_CHECKING:
+    from shipyard.services.coordination.trains import PickRule
 
 app = typer.Typer(help="Release trains.", add_completion=False, no_args_is_help=True)
 
@@ -116,9 +120,9 @@ def ship(
         raise typer.Exit(5 if data["code"] != "rollout-failed" else 1)
 
 
-def _print_rule(data: dict[str, object]) -> None:
+def _print_rule(data: PickRule) -> None:
     c = console()
-    approved = ", ".join(data["approved_by"]) or "none"  # type: ignore[arg-type]
+    approved = ", ".join(data["approved_by"]) or "none"
     c.print(
         f"{str(data['sha'])[:12]} ({data['kind']}) onto {data['branch']}: {data['reason']}; "
         f"approvals {approved} of {data['approvals_needed']} needed"

@@ -13,6 +13,7 @@ from shipyard.settings import STATE_DIR, Settings
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
+    from shipyard.services.pipelines.pipeline import RunSummary
     from shipyard.spec.models import Spec
 
 SAMPLE = Path(__file__).resolve().parent / "sample"
@@ -92,7 +93,7 @@ def git(ctx: DemoContext, *args: str) -> None:
     subprocess.run(["git", *args], cwd=ctx.root, check=True, capture_output=True)
 
 
-def build(ctx: DemoContext, actor: str) -> tuple[dict[str, Any], str, Path]:
+def build(ctx: DemoContext, actor: str) -> tuple[RunSummary, str, Path]:
     """Run the sample's pipeline; the run's summary, and its artifact's name and file."""
     from shipyard.services.pipelines import pipeline
 

@@ -7,8 +7,9 @@ every day of the year.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shipyard.demo.context import build, git
 from shipyard.errors import ShipyardError
@@ -31,7 +32,7 @@ def step(ctx: DemoContext) -> list[str]:
     for at in (inside, ctx.calendar.weekly, outside):
         st = freezes.status(store, spec, at, "production")
         lines.append(f"production at {at:%a %Y-%m-%d %H:%M} UTC: {st['message']}")
-    plan = trains.status(store, spec, outside)
+    plan: Mapping[str, Any] = trains.status(store, spec, outside)
     for t in [plan["current"], *plan["upcoming"]]:
         lines.append(f"{t['name']}: cut {t['cut'][:16]}Z, ships {t['ship'][:16]}Z ({t['phase']})")
     version = (ctx.facts.get("release") or {}).get("version")

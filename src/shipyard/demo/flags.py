@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shipyard.domain.flags import FeatureState, UnleashContext
 from shipyard.services.flags import flags
+from shipyard_sdk.flags import FeatureState, UnleashContext
 
 if TYPE_CHECKING:
     from shipyard.demo.context import DemoContext

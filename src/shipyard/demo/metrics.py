@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shipyard.services.metrics.metrics_format import KEYS, changes_line, duration, show
 
 if TYPE_CHECKING:
     from shipyard.demo.context import DemoContext
+    from shipyard.services.metrics.metrics import Evidence
 
 
 def step_metrics(ctx: DemoContext) -> list[str]:
@@ -41,7 +42,7 @@ def step_metrics(ctx: DemoContext) -> list[str]:
     return lines
 
 
-def _behind(ctx: DemoContext, evidence: dict[str, Any]) -> list[str]:
+def _behind(ctx: DemoContext, evidence: Evidence) -> list[str]:
     """The deployments behind the figures, by version, so they can be checked against the
     story the demo told."""
     from shipyard.store import metrics as repo

@@ -3,8 +3,9 @@ commits, then is versioned, tagged, given a changelog, and its artifact publishe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.vcs.git import GitRepo
 
@@ -68,7 +69,7 @@ def step(ctx: DemoContext) -> list[str]:
         lines.append(out["message"])
         version = out["previous"]
     ref = f"{name}@{version}"
-    shown = artifacts.show(ctx.store, project, ref)
+    shown: Mapping[str, Any] = artifacts.show(ctx.store, project, ref)
     result = artifacts.verify_or_raise(ctx.store, project, ref)
     lines.append(
         f"artifact {ref} {shown['digest'][:19]}… ({shown['size']} bytes), "

@@ -192,6 +192,30 @@ class Figure:
         return f"{self.key}: {self.value:.4g} {self.unit} ({self.numerator:g}/{self.denominator:g})"
 
 
+def _median_seconds(
+    key: str,
+    samples: Sequence[float],
+    ids: Sequence[str],
+    notes: Sequence[str],
+    evidence: Sequence[tuple[str, str]] = (),
+) -> Figure:
+    """A key whose value is the median of durations in seconds (with their sum over their
+    count, and the 90th percentile); no data without any."""
+    if not samples:
+        return Figure(key, "seconds", None, 0, 0, (), notes=tuple(notes))
+    return Figure(
+        key,
+        "seconds",
+        statistics.median(samples),
+        sum(samples),
+        len(samples),
+        tuple(ids),
+        p90=percentile(samples, 90),
+        evidence=tuple(evidence),
+        notes=tuple(notes),
+    )
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default, Excel's PERCENTILE.INC)."""
     if not values:
@@ -363,18 +387,7 @@ def lead_time(
             used = True
         if used:
             ids.append(d.id)
-    if not samples:
-        return Figure("lead_time", "seconds", None, 0, 0, (), notes=tuple(notes))
-    return Figure(
-        "lead_time",
-        "seconds",
-        statistics.median(samples),
-        sum(samples),
-        len(samples),
-        tuple(ids),
-        p90=percentile(samples, 90),
-        notes=tuple(notes),
-    )
+    return _median_seconds("lead_time", samples, ids, notes)
 
 
 def change_failure_rate(
@@ -506,19 +519,7 @@ def time_to_restore(
                 (len(history.restores), inc.resolved_at, f"incident {inc.id} resolved")
             )
         restored(inc.id, inc.opened_at, earliest(0, candidates, inc.opened_at))
-    if not durations:
-        return Figure("time_to_restore", "seconds", None, 0, 0, (), notes=tuple(notes))
-    return Figure(
-        "time_to_restore",
-        "seconds",
-        statistics.median(durations),
-        sum(durations),
-        len(durations),
-        tuple(ids),
-        p90=percentile(durations, 90),
-        evidence=tuple(evidence),
-        notes=tuple(notes),
-    )
+    return _median_seconds("time_to_restore", durations, ids, notes, evidence)
 
 
 # -- classification -----------------------------------------------------------------------

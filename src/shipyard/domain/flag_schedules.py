@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 
 from shipyard.domain.durations import DurationInvalid, parse_seconds
 from shipyard.errors import InputError
@@ -138,7 +138,10 @@ def status(row: Mapping[str, Any]) -> str:
     return "pending"
 
 
-def due(rows: Iterable[Mapping[str, Any]], now: datetime) -> list[Mapping[str, Any]]:
+_Row = TypeVar("_Row", bound=Mapping[str, Any])
+
+
+def due(rows: Iterable[_Row], now: datetime) -> list[_Row]:
     """Pending schedules whose time has come, in the order to apply them (time, then id)."""
     cutoff = fmt(now)
     ready = [r for r in rows if status(r) == "pending" and str(r["at"]) <= cutoff]

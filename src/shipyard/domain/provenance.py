@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -138,13 +138,19 @@ def envelope(stmt: Mapping[str, Any], keyid: str, sign: Callable[[bytes], bytes]
     }
 
 
+class CheckOut(TypedDict):
+    name: str
+    ok: bool
+    detail: str
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
     ok: bool
     detail: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CheckOut:
         return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 

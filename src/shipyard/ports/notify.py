@@ -6,6 +6,7 @@ records."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from shipyard.errors import ShipyardError
@@ -23,6 +24,6 @@ class Sink(Protocol):
         """The sink in the delivery log (its host only, never a token in its address)."""
         ...
 
-    def send(self, event: dict[str, Any]) -> int:
+    def send(self, event: Mapping[str, Any]) -> int:
         """Deliver one event (``Event.to_dict()``); how many attempts it took."""
         ...

@@ -25,10 +25,13 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.errors import Conflict, InputError
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.services.compliance.audit import Verification
 
 FORMAT = 1
 
@@ -53,7 +56,24 @@ def _tables(conn: Any) -> list[Any]:
     return list(meta.sorted_tables)  # parents before children
 
 
-def backup(store: Store, out: Path) -> dict[str, Any]:
+class BackupManifest(TypedDict):
+    """The archive's ``manifest.json``."""
+
+    format: int
+    dialect: str
+    revisions: list[str]  # the schema's
+    tree_size: int
+    root_hash: str
+    tables: dict[str, int]  # rows in each
+    blobs: int
+    blob_store: str
+
+
+class BackupWritten(BackupManifest):
+    archive: str  # first in the document
+
+
+def backup(store: Store, out: Path) -> BackupWritten:
     """Write the archive to ``out`` (atomically: a partial archive is never left there)."""
     from sqlalchemy import select
 
@@ -78,7 +98,7 @@ def backup(store: Store, out: Path) -> dict[str, Any]:
                 _add(tar, f"tables/{table.name}.jsonl", lines.getvalue())
             heads = sorted(current_heads(store.engine))
             blobs = _add_blobs(tar, store)
-            manifest = {
+            manifest: BackupManifest = {
                 "format": FORMAT,
                 "dialect": store.dialect,
                 "revisions": heads,
@@ -132,7 +152,16 @@ def _unreadable(src: Path, why: str) -> InputError:
     )
 
 
-def restore(store: Store, src: Path) -> dict[str, Any]:
+class BackupRestored(TypedDict):
+    restored: str  # the archive
+    revisions: list[str]
+    tables: dict[str, int]
+    blobs: int
+    tree_size: int
+    verify: Verification
+
+
+def restore(store: Store, src: Path) -> BackupRestored:
     """Fill the (empty, current) store from the archive, then verify its event log."""
     from sqlalchemy import func, select, text
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import select, update
 
@@ -92,16 +92,25 @@ def _put(uow: UnitOfWork, signer: Signer, master: str, actor: str) -> None:
     register_public(uow, signer.key_id, signer.public_key, actor)
 
 
-def _view(signer: Signer, **extra: Any) -> dict[str, Any]:
+class KeyMade(TypedDict):
+    """`shipyard key create` and `rotate`: the new signing key, and the key it retired."""
+
+    key_id: str
+    public_key: str  # hex
+    public_pem: str
+    previous: str | None
+
+
+def _view(signer: Signer, previous: str | None) -> KeyMade:
     return {
         "key_id": signer.key_id,
         "public_key": signer.public_key.hex(),
         "public_pem": signer.public_pem(),
-        **extra,
+        "previous": previous,
     }
 
 
-def create(store: Store, actor: str, from_file: Path | None = None) -> dict[str, Any]:
+def create(store: Store, actor: str, from_file: Path | None = None) -> KeyMade:
     """Seal a new key (or the PEM key in ``from_file``) into the database as the signing key."""
     master = _master()
     signer = Signer.load_file(from_file) if from_file is not None else Signer.generate()
@@ -117,7 +126,7 @@ def create(store: Store, actor: str, from_file: Path | None = None) -> dict[str,
     return _view(signer, previous=None)
 
 
-def rotate(store: Store, actor: str) -> dict[str, Any]:
+def rotate(store: Store, actor: str) -> KeyMade:
     """A new signing key; the one before is retired, and still verifies what it signed."""
     master = _master()
     signer = Signer.generate()
@@ -143,7 +152,18 @@ def rotate(store: Store, actor: str) -> dict[str, Any]:
     return _view(signer, previous=previous)
 
 
-def list_keys(store: Store) -> list[dict[str, Any]]:
+class KeyRow(TypedDict):
+    """A signing key the database holds, as `shipyard key list` shows it."""
+
+    key_id: str
+    public_key: str  # hex
+    created_at: str
+    created_by: str
+    retired_at: str | None
+    active: bool
+
+
+def list_keys(store: Store) -> list[KeyRow]:
     """The keys the database holds, newest first: public halves only."""
     c = server_keys.c
     with store.read() as uow:

@@ -8,7 +8,7 @@ adds one, explicitly (``POST /api/v1/projects``) or by writing to it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import select
 
@@ -45,7 +45,11 @@ def admit(store: Store, who: Principal, name: str) -> None:
     create(store, name)
 
 
-def create(store: Store, name: str) -> dict[str, Any]:
+class ProjectMade(TypedDict):
+    name: str
+
+
+def create(store: Store, name: str) -> ProjectMade:
     if not name or len(name) > _MAX_NAME or name == "*" or not name.isprintable():
         raise InputError(
             f"'{name}' is not a project name",

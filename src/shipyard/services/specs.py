@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from shipyard.domain.projects import choose_project
 from shipyard.errors import InputError, NotFound
 from shipyard.services.compliance.audit import ensure_project
 from shipyard.store import specs as repo
 from shipyard.store.append import utcnow
+from shipyard.store.specs import SpecRow
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
@@ -37,9 +38,31 @@ def digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
+class SpecRevision(TypedDict):
+    """A revision of a project's shipyard.yaml, without its text."""
+
+    project: str
+    revision: int
+    digest: str
+    file: str
+    created_at: str
+    created_by: str
+
+
+class SpecApplied(SpecRevision):
+    """`shipyard apply`: the project's newest revision, and whether this made it."""
+
+    changed: bool
+    environments: list[str]
+
+
+class SpecText(SpecRevision):
+    yaml: str
+
+
 def apply(
     store: Store, text: str, file: str, actor: str, *, project: str | None = None
-) -> dict[str, Any]:
+) -> SpecApplied:
     """Check ``text`` as `shipyard validate` does and keep it as the project's newest revision;
     ``project``, when given (the URL's), must be the file's."""
     from shipyard.spec.load import check_spec
@@ -55,10 +78,10 @@ def apply(
     with store.begin() as uow:
         now = repo.current(uow.conn, spec.project, text=False)
         if now is not None and now["digest"] == d:
-            return _view(now, changed=False, environments=list(spec.environments))
+            return {**_view(now), "changed": False, "environments": list(spec.environments)}
         revision = (now["revision"] + 1) if now is not None else 1
         ensure_project(uow, spec.project)
-        row = {
+        row: SpecRow = {
             "project": spec.project,
             "revision": revision,
             "digest": d,
@@ -82,12 +105,18 @@ def apply(
             },
             project=spec.project,
         )
-    return _view(row, changed=True, environments=list(spec.environments))
+    return {**_view(row), "changed": True, "environments": list(spec.environments)}
 
 
-def _view(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    keys = ("project", "revision", "digest", "file", "created_at", "created_by")
-    return {**{k: row[k] for k in keys}, **extra}
+def _view(row: SpecRow) -> SpecRevision:
+    return {
+        "project": row["project"],
+        "revision": row["revision"],
+        "digest": row["digest"],
+        "file": row["file"],
+        "created_at": row["created_at"],
+        "created_by": row["created_by"],
+    }
 
 
 @lru_cache(maxsize=256)
@@ -104,7 +133,7 @@ def current(store: Store, project: str) -> Spec | None:
     return None if row is None else _parsed(row["yaml"], f"{project}@{row['revision']}")
 
 
-def get(store: Store, project: str) -> dict[str, Any]:
+def get(store: Store, project: str) -> SpecText:
     """The newest revision's text and facts (`GET /api/v1/projects/{name}/spec`)."""
     with store.read() as uow:
         row = repo.current(uow.conn, project)

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import select, update
 
@@ -100,6 +100,18 @@ class Principal:
             )
 
 
+class TokenMade(TypedDict):
+    """A new API token: the only time its secret is shown."""
+
+    id: str
+    name: str
+    role: str
+    project: str | None
+    environments: list[str] | None  # None: every environment
+    expires_at: str | None
+    token: str
+
+
 def create(
     store: Store,
     role: str,
@@ -110,7 +122,7 @@ def create(
     actor: str = "cli",
     maker: Principal | None = None,
     environments: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> TokenMade:
     """A new token; ``maker`` (None on the server's own machine) bounds its role and project,
     and a project-bound maker's token is for the maker's project unless another is named."""
     r = parse_role(role)
@@ -186,7 +198,21 @@ def authenticate(store: Store, token: str | None) -> Principal:
     return Principal(row.id, row.name, Role(row.role), row.project, envs)
 
 
-def list_tokens(store: Store, scope: str | None = None) -> list[dict[str, Any]]:
+class TokenRow(TypedDict):
+    """A token as `shipyard token list` shows it: an API token or a flag client token."""
+
+    id: str
+    name: str
+    role: str
+    project: str | None
+    environments: NotRequired[list[str] | None]  # API tokens only; None: every environment
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    environment: str | None  # a flag client token's one environment; None for API tokens
+
+
+def list_tokens(store: Store, scope: str | None = None) -> list[TokenRow]:
     """Every token, API and flag client tokens alike, or only those of project ``scope`` for a
     caller limited to it."""
     from shipyard.services.flags.flags_client import list_client_tokens
@@ -199,36 +225,44 @@ def list_tokens(store: Store, scope: str | None = None) -> list[dict[str, Any]]:
         query = query.where(c.project == scope)
     with store.read() as uow:
         rows = uow.conn.execute(query.order_by(c.created_at)).all()
-    out = [
+    out: list[TokenRow] = [
         {
-            **dict(r._mapping),
+            "id": r.id,
+            "name": r.name,
+            "role": r.role,
+            "project": r.project,
             "environments": json.loads(r.environments) if r.environments else None,
+            "created_at": r.created_at,
+            "expires_at": r.expires_at,
+            "revoked_at": r.revoked_at,
             "environment": None,
         }
         for r in rows
     ]
-    for r in list_client_tokens(store, scope):
+    for t in list_client_tokens(store, scope):
         out.append(
             {
-                k: r[k]
-                for k in (
-                    "id",
-                    "name",
-                    "role",
-                    "project",
-                    "created_at",
-                    "expires_at",
-                    "revoked_at",
-                    "environment",
-                )
+                "id": t["id"],
+                "name": t["name"],
+                "role": t["role"],
+                "project": t["project"],
+                "created_at": t["created_at"],
+                "expires_at": t["expires_at"],
+                "revoked_at": t["revoked_at"],
+                "environment": t["environment"],
             }
         )
     return sorted(out, key=lambda r: str(r["created_at"]))
 
 
+class TokenRevoked(TypedDict):
+    id: str
+    revoked: bool
+
+
 def revoke(
     store: Store, token_id: str, actor: str = "cli", scope: str | None = None
-) -> dict[str, Any]:
+) -> TokenRevoked:
     """Revoke a token (an API token or a flag client token); a caller limited to project
     ``scope`` sees no token of another. Streams opened with it end within a second."""
     from shipyard.services.flags.flags_client import revoke_client_token

@@ -17,11 +17,12 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shipyard.store import work as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store
+from shipyard.store.work import LogLine, WorkItem
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -182,11 +183,11 @@ def take_item(store: Store, item_id: str, owner: str, lease_s: float = LEASE_S) 
     return Lease(store, item_id, owner, row["fence"] + 1, lease_s)
 
 
-def get(store: Store, item_id: str) -> dict[str, Any] | None:
+def get(store: Store, item_id: str) -> WorkItem | None:
     with store.read() as uow:
         return repo.get(uow.conn, item_id)
 
 
-def logs(store: Store, item_id: str, limit: int = 50) -> list[dict[str, Any]]:
+def logs(store: Store, item_id: str, limit: int = 50) -> list[LogLine]:
     with store.read() as uow:
         return repo.logs(uow.conn, item_id, limit)

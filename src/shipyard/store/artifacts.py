@@ -6,7 +6,7 @@ digests. History (who published what, when) is in the event log, not here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import BigInteger, Column, Index, String, Table, select
 from sqlalchemy.engine import Connection
@@ -47,29 +47,61 @@ service_releases = Table(
 )
 
 
-def get(conn: Connection, project: str, name: str, version: str) -> dict[str, Any] | None:
+class ArtifactRow(TypedDict):
+    """A published artifact: name@version of a project, and the digests of its parts."""
+
+    project: str
+    name: str
+    version: str
+    digest: str
+    size: int
+    media_type: str
+    filename: str
+    commit: str | None
+    run_id: str | None
+    provenance_digest: str
+    sbom_digest: str
+    created_at: str
+    created_by: str
+
+
+def _artifact(r: Any) -> ArtifactRow:
+    return {
+        "project": r.project,
+        "name": r.name,
+        "version": r.version,
+        "digest": r.digest,
+        "size": r.size,
+        "media_type": r.media_type,
+        "filename": r.filename,
+        "commit": r.commit,
+        "run_id": r.run_id,
+        "provenance_digest": r.provenance_digest,
+        "sbom_digest": r.sbom_digest,
+        "created_at": r.created_at,
+        "created_by": r.created_by,
+    }
+
+
+def get(conn: Connection, project: str, name: str, version: str) -> ArtifactRow | None:
     c = artifacts.c
-    row = (
-        conn.execute(
-            select(artifacts).where(c.project == project, c.name == name, c.version == version)
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row is not None else None
+    row = conn.execute(
+        select(artifacts).where(c.project == project, c.name == name, c.version == version)
+    ).first()
+    return _artifact(row) if row is not None else None
 
 
-def insert(conn: Connection, row: dict[str, Any]) -> None:
+def insert(conn: Connection, row: ArtifactRow) -> None:
     conn.execute(artifacts.insert(), row)
 
 
-def list_(conn: Connection, project: str, name: str | None = None) -> list[dict[str, Any]]:
+def list_(conn: Connection, project: str, name: str | None = None) -> list[ArtifactRow]:
     c = artifacts.c
     q = select(artifacts).where(c.project == project)
     if name is not None:
         q = q.where(c.name == name)
     q = q.order_by(c.name, c.created_at, c.version)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [_artifact(r) for r in conn.execute(q)]
 
 
 def add_release(conn: Connection, row: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -450,7 +450,12 @@ def deployment_ids(conn: Connection, scope: Scope, limit: int) -> list[str]:
     return [r[0] for r in conn.execute(text(sql), {**scope.params(), "limit": limit})]
 
 
-def changes(conn: Connection, scope: Scope) -> dict[str, int]:
+class ChangeCounts(TypedDict):
+    deployments: int
+    flags: int  # flag changes
+
+
+def changes(conn: Connection, scope: Scope) -> ChangeCounts:
     """Successful production changes in the window by kind: deployments and flag changes."""
     sql = (
         f"SELECT d.kind, COUNT(*) FROM dora_deployments d WHERE {scope.where('d')} AND d.ok = 1"

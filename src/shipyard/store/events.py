@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -13,6 +13,18 @@ from sqlalchemy.engine import Connection
 from shipyard.domain import merkle
 from shipyard.store.append import SQL, NewEvent, append_events, read_frontier, utcnow
 from shipyard.store.schema import checkpoints, events, log_head
+
+
+class EventOut(TypedDict):
+    """An event as the API and `shipyard audit log --json` show it."""
+
+    seq: int
+    ts: str
+    project: str
+    kind: str
+    subject: str
+    actor: str
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -25,7 +37,7 @@ class Event:
     actor: str
     payload: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> EventOut:
         return {
             "seq": self.seq,
             "ts": self.ts,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from shipyard.store.flags import flag_change_approvals, flag_change_requests, flag_protections
 
@@ -36,39 +36,100 @@ def set_protection(
         )
 
 
-def protections(conn: Connection, project: str) -> list[dict[str, Any]]:
+class Protection(TypedDict):
+    """An environment whose flag changes need ``approvals`` approvals."""
+
+    environment: str
+    approvals: int
+    updated_at: str
+
+
+def protections(conn: Connection, project: str) -> list[Protection]:
     c = flag_protections.c
     q = select(c.environment, c.approvals, c.updated_at).where(c.project == project)
-    return [dict(r._mapping) for r in conn.execute(q.order_by(c.environment))]
+    return [
+        {"environment": r.environment, "approvals": r.approvals, "updated_at": r.updated_at}
+        for r in conn.execute(q.order_by(c.environment))
+    ]
 
 
-def insert(conn: Connection, row: dict[str, Any]) -> int:
+class NewChangeRequest(TypedDict):
+    """What a change request is inserted with; the closing columns start empty."""
+
+    project: str
+    environment: str
+    flag: str
+    change: str  # JSON: {"action": ..., "percentage": ...}
+    status: str
+    approvals_needed: int
+    proposed_by: str
+    created_at: str
+    apply_at: str | None
+
+
+class ChangeRequestRow(TypedDict):
+    """A row of ``flag_change_requests``."""
+
+    id: int
+    project: str
+    environment: str
+    flag: str
+    change: str  # JSON: {"action": ..., "percentage": ...}
+    status: str
+    approvals_needed: int
+    proposed_by: str
+    created_at: str
+    apply_at: str | None
+    closed_at: str | None
+    closed_by: str | None
+    error: str | None
+
+
+def _row(r: RowMapping) -> ChangeRequestRow:
+    return {
+        "id": r["id"],
+        "project": r["project"],
+        "environment": r["environment"],
+        "flag": r["flag"],
+        "change": r["change"],
+        "status": r["status"],
+        "approvals_needed": r["approvals_needed"],
+        "proposed_by": r["proposed_by"],
+        "created_at": r["created_at"],
+        "apply_at": r["apply_at"],
+        "closed_at": r["closed_at"],
+        "closed_by": r["closed_by"],
+        "error": r["error"],
+    }
+
+
+def insert(conn: Connection, row: NewChangeRequest) -> int:
     result = conn.execute(flag_change_requests.insert().values(**row))
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
 
 
-def get(conn: Connection, request_id: int) -> dict[str, Any] | None:
+def get(conn: Connection, request_id: int) -> ChangeRequestRow | None:
     row = conn.execute(
         select(flag_change_requests).where(flag_change_requests.c.id == request_id)
     ).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _row(row._mapping)
 
 
 def rows(
     conn: Connection, project: str, environment: str | None = None, status: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ChangeRequestRow]:
     c = flag_change_requests.c
     q = select(flag_change_requests).where(c.project == project)
     if environment is not None:
         q = q.where(c.environment == environment)
     if status is not None:
         q = q.where(c.status == status)
-    return [dict(r._mapping) for r in conn.execute(q.order_by(c.id))]
+    return [_row(r._mapping) for r in conn.execute(q.order_by(c.id))]
 
 
-def due(conn: Connection, stamp: str, project: str | None = None) -> list[dict[str, Any]]:
+def due(conn: Connection, stamp: str, project: str | None = None) -> list[ChangeRequestRow]:
     """Approved requests with a time that has come, oldest first."""
     c = flag_change_requests.c
     q = select(flag_change_requests).where(
@@ -76,7 +137,7 @@ def due(conn: Connection, stamp: str, project: str | None = None) -> list[dict[s
     )
     if project is not None:
         q = q.where(c.project == project)
-    return [dict(r._mapping) for r in conn.execute(q.order_by(c.apply_at, c.id))]
+    return [_row(r._mapping) for r in conn.execute(q.order_by(c.apply_at, c.id))]
 
 
 def approvers(conn: Connection, request_id: int) -> list[str]:

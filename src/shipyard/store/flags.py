@@ -11,7 +11,7 @@ PostgreSQL delivers when the transaction commits, so servers listening hear of i
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     BigInteger,
@@ -192,21 +192,39 @@ def bump(conn: Connection, project: str, environment: str) -> int:
     return int(current) + 1
 
 
+class FlagRow(TypedDict):
+    """A row of ``flags`` with its definition read from JSON."""
+
+    project: str
+    environment: str
+    name: str
+    type: str
+    definition: dict[str, Any]  # the Unleash feature object
+    created_at: str
+    updated_at: str
+
+
 def rows(
     conn: Connection, project: str, environment: str | None = None, name: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[FlagRow]:
     c = flags.c
     q = select(flags).where(c.project == project)
     if environment is not None:
         q = q.where(c.environment == environment)
     if name is not None:
         q = q.where(c.name == name)
-    out = []
-    for r in conn.execute(q.order_by(c.environment, c.name)).mappings():
-        row = dict(r)
-        row["definition"] = json.loads(row["definition"])
-        out.append(row)
-    return out
+    return [
+        {
+            "project": r["project"],
+            "environment": r["environment"],
+            "name": r["name"],
+            "type": r["type"],
+            "definition": json.loads(r["definition"]),
+            "created_at": r["created_at"],
+            "updated_at": r["updated_at"],
+        }
+        for r in conn.execute(q.order_by(c.environment, c.name)).mappings()
+    ]
 
 
 def put(conn: Connection, row: dict[str, Any], *, exists: bool) -> None:
@@ -339,7 +357,16 @@ def add_variant_counts(
             conn.execute(flag_variant_counts.update().where(*where).values(count=c.count + count))
 
 
-def exposures(conn: Connection, project: str, name: str) -> list[dict[str, Any]]:
+class Exposure(TypedDict):
+    """How often one variant of a flag was handed out in an environment on a day."""
+
+    environment: str
+    day: str
+    variant: str
+    count: int
+
+
+def exposures(conn: Connection, project: str, name: str) -> list[Exposure]:
     """Variant counts of one flag per environment, variant and day, summed over applications."""
     c = flag_variant_counts.c
     q = (
@@ -354,12 +381,35 @@ def exposures(conn: Connection, project: str, name: str) -> list[dict[str, Any]]
     ]
 
 
-def metrics(conn: Connection, project: str, name: str | None = None) -> list[dict[str, Any]]:
+class MetricRow(TypedDict):
+    """A row of ``flag_metrics``: one flag's yes/no counts from one application in an hour."""
+
+    project: str
+    environment: str
+    name: str
+    app_name: str
+    hour: str
+    yes: int
+    no: int
+
+
+def metrics(conn: Connection, project: str, name: str | None = None) -> list[MetricRow]:
     c = flag_metrics.c
     q = select(flag_metrics).where(c.project == project)
     if name is not None:
         q = q.where(c.name == name)
-    return [dict(r) for r in conn.execute(q.order_by(c.name, c.hour)).mappings()]
+    return [
+        {
+            "project": r["project"],
+            "environment": r["environment"],
+            "name": r["name"],
+            "app_name": r["app_name"],
+            "hour": r["hour"],
+            "yes": r["yes"],
+            "no": r["no"],
+        }
+        for r in conn.execute(q.order_by(c.name, c.hour)).mappings()
+    ]
 
 
 def register_client(conn: Connection, row: dict[str, Any]) -> None:

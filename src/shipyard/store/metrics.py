@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Column, Index, String, Table, Text, select, text, update
 from sqlalchemy.engine import Connection
@@ -42,13 +42,39 @@ FLAG_SERVICE = "(flags)"  # flag.changed names no service; flips are changes of 
 # -- incidents -------------------------------------------------------------------------------
 
 
+class IncidentRow(TypedDict):
+    id: str
+    project: str
+    service: str
+    deployment_id: str | None  # None: no deployment caused it
+    title: str
+    opened_at: str
+    opened_by: str
+    resolved_at: str | None  # None: still open
+    resolved_by: str | None
+
+
+def _incident(r: Any) -> IncidentRow:
+    return {
+        "id": r.id,
+        "project": r.project,
+        "service": r.service,
+        "deployment_id": r.deployment_id,
+        "title": r.title,
+        "opened_at": r.opened_at,
+        "opened_by": r.opened_by,
+        "resolved_at": r.resolved_at,
+        "resolved_by": r.resolved_by,
+    }
+
+
 def insert_incident(conn: Connection, row: Mapping[str, Any]) -> None:
     conn.execute(incidents.insert(), dict(row))
 
 
-def get_incident(conn: Connection, incident_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).mappings().first()
-    return dict(row) if row is not None else None
+def get_incident(conn: Connection, incident_id: str) -> IncidentRow | None:
+    row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
+    return _incident(row) if row is not None else None
 
 
 def resolve_incident(conn: Connection, incident_id: str, at: str, actor: str) -> None:
@@ -59,11 +85,11 @@ def resolve_incident(conn: Connection, incident_id: str, at: str, actor: str) ->
     )
 
 
-def list_incidents(conn: Connection, project: str | None = None) -> list[dict[str, Any]]:
+def list_incidents(conn: Connection, project: str | None = None) -> list[IncidentRow]:
     q = select(incidents).order_by(incidents.c.opened_at)
     if project is not None:
         q = q.where(incidents.c.project == project)
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [_incident(r) for r in conn.execute(q)]
 
 
 def find_deployment(conn: Connection, deployment_id: str) -> dict[str, Any] | None:

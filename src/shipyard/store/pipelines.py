@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import (
     Boolean,
@@ -85,7 +85,51 @@ def _loads(text: str | None, default: Any) -> Any:
     return default if text is None else json.loads(text)
 
 
-def _run_dict(r: Any) -> dict[str, Any]:
+class RunRow(TypedDict):
+    """A pipeline run as the history shows it."""
+
+    id: int
+    project: str
+    commit: str
+    trigger: str
+    status: str
+    jobs: list[str]
+    started_at: str
+    finished_at: str | None
+    duration_s: float | None
+    base_run: int | None
+    pruned_at: str | None
+
+
+class ListedRun(RunRow):
+    """A run in a list of runs, with its steps counted by status."""
+
+    counts: dict[str, int]
+
+
+class StepRow(TypedDict):
+    """A step of a run as the history shows it."""
+
+    run_id: int
+    node: str
+    job: str
+    matrix: dict[str, Any]
+    status: str
+    cached: bool
+    key: str | None
+    # What the key was computed over (a JSON object). Large: a reader that does not need it
+    # drops it (`shipyard runs show`).
+    manifest: NotRequired[dict[str, Any] | None]
+    duration_s: float
+    queued_s: float
+    attempt: int
+    log_digest: str | None
+    outputs: dict[str, str]
+    reason: str
+    finished_at: str
+
+
+def _run_dict(r: Any) -> RunRow:
     return {
         "id": r.id,
         "project": r.project,
@@ -101,7 +145,7 @@ def _run_dict(r: Any) -> dict[str, Any]:
     }
 
 
-def _step_dict(r: Any) -> dict[str, Any]:
+def _step_dict(r: Any) -> StepRow:
     return {
         "run_id": r.run_id,
         "node": r.node,
@@ -128,25 +172,27 @@ def _step_dict(r: Any) -> dict[str, Any]:
 # up-to-date check answered has no rows: its trigger names the run whose steps it repeats.
 
 
-def steps_source(run: dict[str, Any]) -> int:
+def steps_source(run: RunRow) -> int:
     """The run whose step rows (with its base's) are ``run``'s steps."""
     trigger = str(run["trigger"])
     return int(trigger.removeprefix(UP_TO_DATE)) if trigger.startswith(UP_TO_DATE) else run["id"]
 
 
-def _as_cached(step: dict[str, Any], run_id: int, reason: str) -> dict[str, Any]:
+def _as_cached(step: StepRow, run_id: int, reason: str) -> StepRow:
     step["run_id"] = run_id
     if step["status"] == "success":
-        step.update(cached=True, duration_s=0.0, queued_s=0.0, attempt=0, reason=reason)
+        step.update(
+            {"cached": True, "duration_s": 0.0, "queued_s": 0.0, "attempt": 0, "reason": reason}
+        )
     return step
 
 
-def _own_rows(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+def _own_rows(conn: Connection, run_id: int) -> list[StepRow]:
     rows = conn.execute(select(pipeline_steps).where(pipeline_steps.c.run_id == run_id))
     return [_step_dict(r) for r in rows]
 
 
-def run_steps(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+def run_steps(conn: Connection, run_id: int) -> list[StepRow]:
     """A run's steps as they happened, whichever way they are stored (see above)."""
     run = get_run(conn, run_id)
     source = run_id if run is None else steps_source(run)
@@ -182,7 +228,7 @@ def _tallies(conn: Connection, run_ids: set[int]) -> dict[int, dict[str, int]]:
     return tally
 
 
-def step_counts(conn: Connection, runs: list[dict[str, Any]]) -> dict[int, dict[str, int]]:
+def step_counts(conn: Connection, runs: list[RunRow]) -> dict[int, dict[str, int]]:
     """Each run's steps counted by status (``cached`` for a success served from the cache),
     from the counts of rows: a run with a base has the base's steps it has no row of."""
     sources = {r["id"]: steps_source(r) for r in runs}
@@ -208,25 +254,23 @@ def step_counts(conn: Connection, runs: list[dict[str, Any]]) -> dict[int, dict[
     return out
 
 
-def list_runs(conn: Connection, project: str | None, limit: int) -> list[dict[str, Any]]:
+def list_runs(conn: Connection, project: str | None, limit: int) -> list[ListedRun]:
     q = select(pipeline_runs).order_by(pipeline_runs.c.id.desc()).limit(limit)
     if project is not None:
         q = q.where(pipeline_runs.c.project == project)
     runs = [_run_dict(r) for r in conn.execute(q)]
     counts = step_counts(conn, runs) if runs else {}
-    for r in runs:
-        r["counts"] = counts[r["id"]]
-    return runs
+    return [{**r, "counts": counts[r["id"]]} for r in runs]
 
 
-def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
+def get_run(conn: Connection, run_id: int) -> RunRow | None:
     row = conn.execute(select(pipeline_runs).where(pipeline_runs.c.id == run_id)).first()
     return None if row is None else _run_dict(row)
 
 
 def node_history(
     conn: Connection, project: str, node: str, limit: int
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> tuple[list[StepRow], int | None]:
     """The newest recorded steps of a node that computed a key, newest first; and the newest
     run since the newest of them that had the node's step from its base (the same key)."""
     s, r = pipeline_steps.c, pipeline_runs.c
@@ -248,7 +292,12 @@ def node_history(
     return rows, later
 
 
-def prune_steps(conn: Connection, keep: int, now: str) -> dict[str, int]:
+class Pruned(TypedDict):
+    runs_pruned: int
+    step_rows_deleted: int
+
+
+def prune_steps(conn: Connection, keep: int, now: str) -> Pruned:
     """Delete the step rows of each project's runs older than its newest ``keep``, except the
     runs those still need (their base, the run an up-to-date run repeats); the runs stay."""
     r, s = pipeline_runs.c, pipeline_steps.c
@@ -293,9 +342,22 @@ def prune_steps(conn: Connection, keep: int, now: str) -> dict[str, int]:
 # --- action cache ----------------------------------------------------------------------------
 
 
-def cache_get(conn: Connection, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+class CacheEntry(TypedDict):
+    """An action-cache entry, all but its project and when it was made."""
+
+    key: str
+    node: str
+    files: dict[str, str]  # relative path -> digest
+    outputs: dict[str, str]
+    log_digest: str | None
+    duration: float
+    size: int
+    last_used: str
+
+
+def cache_get(conn: Connection, keys: Iterable[str]) -> dict[str, CacheEntry]:
     c = action_cache.c
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, CacheEntry] = {}
     wanted = list(keys)
     for i in range(0, len(wanted), 500):  # stay under the bound-parameter limits
         for r in conn.execute(select(action_cache).where(c.key.in_(wanted[i : i + 500]))):
@@ -319,7 +381,17 @@ def cache_delete(conn: Connection, keys: list[str]) -> None:
     Tx(cur, conn.dialect.name == "postgresql").cache_delete(keys)
 
 
-def cache_entries(conn: Connection) -> list[dict[str, Any]]:
+class CacheListing(TypedDict):
+    """An action-cache entry as eviction reads it."""
+
+    key: str
+    files: dict[str, str]
+    log_digest: str | None
+    size: int
+    last_used: str
+
+
+def cache_entries(conn: Connection) -> list[CacheListing]:
     """Every entry, least recently used first."""
     c = action_cache.c
     rows = conn.execute(
@@ -337,7 +409,13 @@ def cache_entries(conn: Connection) -> list[dict[str, Any]]:
     ]
 
 
-def cache_hits(conn: Connection, project: str | None, runs: int) -> dict[str, Any]:
+class CacheHits(TypedDict):
+    runs: int
+    steps: int  # successful ones
+    cached: int  # of those, served from the cache
+
+
+def cache_hits(conn: Connection, project: str | None, runs: int) -> CacheHits:
     """Successful steps over the newest ``runs`` runs, and how many the cache served."""
     q = select(pipeline_runs).order_by(pipeline_runs.c.id.desc()).limit(runs)
     if project is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import BigInteger, Column, Index, String, Table, text
 from sqlalchemy.engine import Connection
@@ -131,7 +131,36 @@ def digest_of(conn: Connection, kind: str, key: str) -> str | None:
     return None if found is None else found[0]
 
 
-def counts(conn: Connection, since_day: str, until_day: str) -> dict[str, dict[str, Any]]:
+class Counts(TypedDict):
+    """A namespace's counts (``COUNTS``, in that order)."""
+
+    hits: int
+    misses: int
+    writes: int
+    refused: int
+    bytes_read: int
+    bytes_written: int
+    evicted: int
+
+
+def _counts(values: Iterable[int]) -> Counts:
+    hits, misses, writes, refused, bytes_read, bytes_written, evicted = values
+    return {
+        "hits": hits,
+        "misses": misses,
+        "writes": writes,
+        "refused": refused,
+        "bytes_read": bytes_read,
+        "bytes_written": bytes_written,
+        "evicted": evicted,
+    }
+
+
+def no_counts() -> Counts:
+    return _counts([0] * len(COUNTS))
+
+
+def counts(conn: Connection, since_day: str, until_day: str) -> dict[str, Counts]:
     """Each namespace's counts over the days from ``since_day`` to ``until_day`` inclusive."""
     sums = ", ".join(f"coalesce(sum({n}), 0)" for n in COUNTS)
     rows = conn.execute(
@@ -141,4 +170,4 @@ def counts(conn: Connection, since_day: str, until_day: str) -> dict[str, dict[s
         ),
         {"since": since_day, "until": until_day},
     ).all()
-    return {str(r[0]): dict(zip(COUNTS, (int(v) for v in r[1:]), strict=True)) for r in rows}
+    return {str(r[0]): _counts(int(v) for v in r[1:]) for r in rows}

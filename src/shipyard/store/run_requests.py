@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.engine import Connection
@@ -38,20 +38,42 @@ run_requests = Table(
     Index("ix_run_requests_status", "status", "id"),
 )
 
-PUBLIC = ("project", "name", "remote", "executor", "status_command", "updated_at")
+
+class Repository(TypedDict):
+    """A project's repository: a row of ``repositories``."""
+
+    project: str
+    name: str  # owner/name, as the git host knows it
+    remote: str
+    secret: str
+    executor: str
+    status_command: str | None
+    updated_at: str
 
 
-def repository(conn: Connection, project: str) -> dict[str, Any] | None:
+def _repository(row: Any) -> Repository:
+    return {
+        "project": row.project,
+        "name": row.name,
+        "remote": row.remote,
+        "secret": row.secret,
+        "executor": row.executor,
+        "status_command": row.status_command,
+        "updated_at": row.updated_at,
+    }
+
+
+def repository(conn: Connection, project: str) -> Repository | None:
     row = conn.execute(select(repositories).where(repositories.c.project == project)).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _repository(row)
 
 
-def repository_named(conn: Connection, name: str) -> dict[str, Any] | None:
+def repository_named(conn: Connection, name: str) -> Repository | None:
     row = conn.execute(select(repositories).where(repositories.c.name == name)).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _repository(row)
 
 
-def put_repository(conn: Connection, values: dict[str, Any]) -> None:
+def put_repository(conn: Connection, values: Repository) -> None:
     c = repositories.c
     if conn.execute(select(c.project).where(c.project == values["project"])).first():
         conn.execute(update(repositories).where(c.project == values["project"]).values(**values))
@@ -64,16 +86,48 @@ def add_request(conn: Connection, values: dict[str, Any]) -> int:
     return int(result.scalar_one())
 
 
-def request(conn: Connection, request_id: int) -> dict[str, Any] | None:
+class RunRequest(TypedDict):
+    """A requested run: a row of ``run_requests``."""
+
+    id: int
+    project: str
+    commit: str
+    ref: str
+    trigger: str
+    requested_by: str
+    status: str  # queued, running, done, failed
+    run_id: int | None
+    reason: str
+    created_at: str
+    updated_at: str
+
+
+def _request(row: Any) -> RunRequest:
+    return {
+        "id": row.id,
+        "project": row.project,
+        "commit": row.commit,
+        "ref": row.ref,
+        "trigger": row.trigger,
+        "requested_by": row.requested_by,
+        "status": row.status,
+        "run_id": row.run_id,
+        "reason": row.reason,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def request(conn: Connection, request_id: int) -> RunRequest | None:
     row = conn.execute(select(run_requests).where(run_requests.c.id == request_id)).first()
-    return None if row is None else dict(row._mapping)
+    return None if row is None else _request(row)
 
 
-def requests(conn: Connection, project: str | None, limit: int) -> list[dict[str, Any]]:
+def requests(conn: Connection, project: str | None, limit: int) -> list[RunRequest]:
     query = select(run_requests).order_by(run_requests.c.id.desc()).limit(limit)
     if project is not None:
         query = query.where(run_requests.c.project == project)
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return [_request(r) for r in conn.execute(query)]
 
 
 def unsettled(conn: Connection) -> list[tuple[int, str]]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.errors import DatabaseUnreachable, StoreError
 from shipyard.store.append import NewEvent, append_events, read_frontier, utcnow
@@ -65,10 +65,46 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if value else "{}"
 
 
-Entry = dict[str, Any]  # an action-cache entry: key, files, outputs, log_digest, duration
+if TYPE_CHECKING:  # `shipyard run` imports this module: its types cost nothing at run time
+
+    class CacheEntry(TypedDict):
+        """An action-cache entry as a run reads it."""
+
+        key: str
+        files: dict[str, str]  # relative path -> digest
+        outputs: dict[str, str]
+        log_digest: str | None
+        duration: float
+
+    class NewCacheEntry(CacheEntry):
+        """An entry as a run writes it: with its step, and the bytes of its blobs."""
+
+        node: str
+        size: int
+
+    class NewStep(TypedDict):
+        """A step row as a run writes it: the columns of ``pipeline_steps``."""
+
+        run_id: int
+        node: str
+        job: str
+        matrix: Mapping[str, Any]
+        status: str
+        cached: bool
+        key: str | None
+        manifest: str | None  # canonical JSON, as the key was computed over it
+        duration: float
+        queued: float
+        attempt: int
+        log_digest: str | None
+        outputs: dict[str, str]
+        reason: str
+        finished_at: str
 
 
-def _entry(key: str, files: str, outputs: str, log_digest: str | None, duration: float) -> Entry:
+def _entry(
+    key: str, files: str, outputs: str, log_digest: str | None, duration: float
+) -> CacheEntry:
     return {
         "key": key,
         "files": json.loads(files),
@@ -225,7 +261,7 @@ class Tx:
         )
         return {node: (key, status) for node, key, status in self.cur.fetchall()}
 
-    def cache_of_runs(self, run_ids: list[int]) -> tuple[dict[str, Entry], dict[str, float]]:
+    def cache_of_runs(self, run_ids: list[int]) -> tuple[dict[str, CacheEntry], dict[str, float]]:
         """The action-cache entries of the keys these runs' steps had, and each node's duration
         when its entry was made (what critical-path-first ordering needs): a run loads the
         entries it will likely hit, not the whole table."""
@@ -238,7 +274,7 @@ class Tx:
             f" WHERE s.run_id IN ({marks}) ORDER BY s.run_id",
             tuple(run_ids),
         )
-        entries: dict[str, Entry] = {}
+        entries: dict[str, CacheEntry] = {}
         durations: dict[str, float] = {}
         for node, key, files, outputs, log_digest, duration in self.cur.fetchall():
             entries[key] = _entry(key, files, outputs, log_digest, duration)
@@ -250,7 +286,7 @@ class Tx:
         self.cur.execute(f"SELECT 1 FROM action_cache WHERE project = {self.m} LIMIT 1", (project,))
         return self.cur.fetchone() is None
 
-    def cache_get(self, key: str) -> Entry | None:
+    def cache_get(self, key: str) -> CacheEntry | None:
         """One action-cache entry, or None."""
         self.cur.execute(
             "SELECT key, files, outputs, log_digest, duration FROM action_cache"
@@ -341,7 +377,7 @@ class Tx:
             self._frontier = read_frontier(self.cur, self.postgres, key)
         return append_events(self.cur, self.postgres, self._frontier, new, key)
 
-    def add_steps(self, rows: list[dict[str, Any]]) -> None:
+    def add_steps(self, rows: list[NewStep]) -> None:
         """Insert step rows in one statement: a run records thousands at once."""
         if not rows:
             return
@@ -353,7 +389,7 @@ class Tx:
             batch.append(tuple(values[c] for c in STEP_COLUMNS))
         self.cur.executemany(f"INSERT INTO pipeline_steps ({names}) VALUES ({marks})", batch)
 
-    def cache_put(self, entries: list[dict[str, Any]], project: str, now: str) -> None:
+    def cache_put(self, entries: list[NewCacheEntry], project: str, now: str) -> None:
         """Store entries, replacing any under the same key (the last write of a key wins)."""
         if not entries:
             return

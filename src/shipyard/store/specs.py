@@ -3,7 +3,7 @@ the newest current. History is also in the event log (``project.applied``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import Column, Integer, String, Table, Text, insert, select
 from sqlalchemy.engine import Connection
@@ -23,7 +23,19 @@ project_specs = Table(
 )
 
 
-def current(conn: Connection, project: str, *, text: bool = True) -> dict[str, Any] | None:
+class SpecRow(TypedDict):
+    """A revision of a project's shipyard.yaml."""
+
+    project: str
+    revision: int
+    digest: str
+    file: str
+    created_at: str
+    created_by: str
+    yaml: NotRequired[str]  # absent when read without its text
+
+
+def current(conn: Connection, project: str, *, text: bool = True) -> SpecRow | None:
     c = project_specs.c
     cols = [c.project, c.revision, c.digest, c.file, c.created_at, c.created_by]
     if text:
@@ -31,10 +43,22 @@ def current(conn: Connection, project: str, *, text: bool = True) -> dict[str, A
     row = conn.execute(
         select(*cols).where(c.project == project).order_by(c.revision.desc()).limit(1)
     ).first()
-    return None if row is None else dict(row._mapping)
+    if row is None:
+        return None
+    out: SpecRow = {
+        "project": row.project,
+        "revision": row.revision,
+        "digest": row.digest,
+        "file": row.file,
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+    }
+    if text:
+        out["yaml"] = row.yaml
+    return out
 
 
-def add(conn: Connection, row: dict[str, Any]) -> None:
+def add(conn: Connection, row: SpecRow) -> None:
     conn.execute(insert(project_specs).values(**row))
 
 

@@ -12,7 +12,7 @@ seconds, so hosts whose clocks disagree still agree on who holds what. Rows are 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     BigInteger,
@@ -119,12 +119,46 @@ def add(
         )
 
 
-def get(conn: Connection, item_id: str) -> dict[str, Any] | None:
+class WorkItem(TypedDict):
+    """A row of ``work_items``, with the seconds its lease has left (negative: expired)."""
+
+    id: str
+    kind: str
+    project: str
+    state: str
+    owner: str | None
+    fence: int
+    expires_at: float | None
+    heartbeat_at: float | None
+    not_before: float | None
+    attempts: int
+    created_at: str
+    finished_at: str | None
+    left_s: float | None  # None: no lease was ever taken
+
+
+def get(conn: Connection, item_id: str) -> WorkItem | None:
     c = work_items.c
     row = conn.execute(
         select(work_items, (c.expires_at - db_now(conn)).label("left_s")).where(c.id == item_id)
     ).first()
-    return None if row is None else dict(row._mapping)
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "project": row.project,
+        "state": row.state,
+        "owner": row.owner,
+        "fence": row.fence,
+        "expires_at": row.expires_at,
+        "heartbeat_at": row.heartbeat_at,
+        "not_before": row.not_before,
+        "attempts": row.attempts,
+        "created_at": row.created_at,
+        "finished_at": row.finished_at,
+        "left_s": row.left_s,
+    }
 
 
 def _takeable(conn: Connection) -> ColumnElement[bool]:
@@ -246,7 +280,16 @@ def log(conn: Connection, item_id: str, ts: str, owner: str, fence: int, line: s
     )
 
 
-def logs(conn: Connection, item_id: str, limit: int) -> list[dict[str, Any]]:
+class LogLine(TypedDict):
+    """A line a controller logged while holding a lease."""
+
+    ts: str
+    owner: str
+    fence: int
+    line: str
+
+
+def logs(conn: Connection, item_id: str, limit: int) -> list[LogLine]:
     c = controller_logs.c
     rows = conn.execute(
         select(c.ts, c.owner, c.fence, c.line)
@@ -254,7 +297,9 @@ def logs(conn: Connection, item_id: str, limit: int) -> list[dict[str, Any]]:
         .order_by(c.id.desc())
         .limit(limit)
     ).all()
-    return [dict(r._mapping) for r in reversed(rows)]
+    return [
+        {"ts": r.ts, "owner": r.owner, "fence": r.fence, "line": r.line} for r in reversed(rows)
+    ]
 
 
 def held(conn: Connection, kinds: list[str]) -> list[dict[str, Any]]:

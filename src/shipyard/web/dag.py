@@ -6,11 +6,12 @@ about a run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
 def columns(
-    needs: dict[str, tuple[str, ...]], steps: list[dict[str, Any]], running: list[str]
+    needs: dict[str, tuple[str, ...]], steps: Sequence[Mapping[str, Any]], running: list[str]
 ) -> list[list[dict[str, Any]]]:
     """Nodes by depth (a node sits one column right of its deepest need), each with its
     recorded step, ``running`` or ``pending``; recorded steps the graph lacks go last."""

@@ -29,7 +29,7 @@ The modules, each holding one part: ``vocabulary`` (Unleash's names), ``errors``
 reference engine reads them), ``constraints`` and ``strategies`` (compiled to rules),
 ``variants`` (bucketing and variant picks), ``compiled`` (a feature ready to evaluate),
 ``state`` (``FeatureState``), ``evaluation`` and ``client_api`` (payloads and deltas). The
-server adds what it refuses to store (``shipyard.domain.flags.validation``). Import from the
+server adds what it refuses to store (``shipyard.domain.flag_validation``). Import from the
 package: the names below are its interface.
 """
 

@@ -10,7 +10,7 @@ import json
 import smtplib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -20,7 +20,7 @@ from shipyard.adapters.notify.slack import summary
 from shipyard.adapters.notify.webhook import NotifyFailed
 
 
-def message(event: dict[str, Any], sender: str, recipients: tuple[str, ...]) -> EmailMessage:
+def message(event: Mapping[str, Any], sender: str, recipients: tuple[str, ...]) -> EmailMessage:
     """The message for one event: the one-line summary as subject, then the event itself."""
     msg = EmailMessage()
     msg["Subject"] = f"[shipyard] {summary(event)}"
@@ -95,7 +95,7 @@ class EmailSink:
                 smtp.login(self.username, self.password or "")
             smtp.send_message(msg, self.sender, list(self.recipients))
 
-    def send(self, event: dict[str, Any]) -> int:
+    def send(self, event: Mapping[str, Any]) -> int:
         """Deliver; returns the number of attempts, or raises ``notify-failed``."""
         msg = message(event, self.sender, self.recipients)
         last = ""

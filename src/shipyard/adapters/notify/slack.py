@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ _ICONS = {
 }
 
 
-def summary(event: dict[str, Any]) -> str:
+def summary(event: Mapping[str, Any]) -> str:
     """One line a person reads in a channel."""
     kind, p = str(event.get("kind", "")), event.get("payload") or {}
     project = event.get("project", "")
@@ -36,7 +37,7 @@ def summary(event: dict[str, Any]) -> str:
     return f"{project}: {kind} {event.get('subject', '')} by {event.get('actor', '?')}"
 
 
-def payload(event: dict[str, Any]) -> dict[str, Any]:
+def payload(event: Mapping[str, Any]) -> dict[str, Any]:
     kind = str(event.get("kind", ""))
     icon = _ICONS.get(kind, ":rotating_light:" if kind.startswith("break-glass.") else ":bell:")
     text = f"{icon} {summary(event)}"
@@ -64,6 +65,6 @@ class SlackSink:
         # The URL is a credential: name the sink by a digest of it.
         return "slack:" + hashlib.sha256(self.url.encode()).hexdigest()[:8]
 
-    def send(self, event: dict[str, Any]) -> int:
+    def send(self, event: Mapping[str, Any]) -> int:
         body = json.dumps(payload(event)).encode()
         return (self.poster or Poster(self.url)).post(body, {"Content-Type": "application/json"})

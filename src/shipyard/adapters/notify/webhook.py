@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -118,7 +118,7 @@ class WebhookSink:
     def name(self) -> str:
         return "webhook:" + redact(self.url).split("://", 1)[1]
 
-    def send(self, event: dict[str, Any]) -> int:
+    def send(self, event: Mapping[str, Any]) -> int:
         body = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def list_artifacts(
     name: str | None = None,
     principal: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return svc.list_artifacts(store, _project(store, principal, project), name)
 
 
@@ -50,7 +51,7 @@ def show(
     project: str | None = None,
     principal: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return svc.show(store, _project(store, principal, project), f"{name}@{version}")
 
 
@@ -61,7 +62,7 @@ def verify(
     project: str | None = None,
     principal: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return svc.verify(store, _project(store, principal, project), f"{name}@{version}")
 
 
@@ -116,7 +117,7 @@ async def publish(
     job: str = "manual",
     principal: Principal = Publisher,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Publish the request body as name@version; 201 when new, 200 when the same bytes."""
     chosen = _project(store, principal, project)
     principal.require(Permission.RUN, chosen)

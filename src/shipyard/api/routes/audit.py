@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -29,7 +30,7 @@ def events(
     project: str | None = None,
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """The log, or one project's part of it; a token tied to a project sees only its own."""
     if project is not None:
         who.require(Permission.READ, project)
@@ -38,7 +39,7 @@ def events(
 
 
 @router.get("/verify")
-def verify(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def verify(_: Principal = Reader, store: Store = StoreDep) -> Mapping[str, Any]:
     return audit.verify(store).to_dict()
 
 
@@ -51,7 +52,7 @@ class CheckpointsSeen(BaseModel):
 @router.post("/verify")
 def verify_against(
     body: CheckpointsSeen, _: Principal = Reader, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """As GET, and the log must extend each signed checkpoint given (C2SP signed notes)."""
     notes = [audit.Note(f"checkpoint {i + 1}", n.encode()) for i, n in enumerate(body.checkpoints)]
     return audit.verify(store, notes).to_dict()
@@ -60,7 +61,7 @@ def verify_against(
 @router.get("/proof/inclusion/{seq}")
 def inclusion(
     seq: int, tree_size: int | None = None, who: Principal = Reader, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     if who.project is not None and not audit.in_project(store, seq, who.project):
         raise NotFound(
             f"no event {seq} in project '{who.project}'",
@@ -74,12 +75,12 @@ def inclusion(
 @router.get("/proof/consistency/{first}/{second}")
 def consistency(
     first: int, second: int | None = None, _: Principal = Reader, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return audit.prove_consistency(store, first, second)
 
 
 @router.post("/checkpoints")
-def checkpoint(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+def checkpoint(who: Principal = Admin, store: Store = StoreDep) -> Mapping[str, Any]:
     who.require_global(Permission.ADMIN)  # a checkpoint signs every project's events
     from shipyard.identity import of_principal
 
@@ -87,7 +88,7 @@ def checkpoint(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any
 
 
 @router.get("/checkpoints/latest")
-def latest_checkpoint(_: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def latest_checkpoint(_: Principal = Reader, store: Store = StoreDep) -> Mapping[str, Any]:
     """The newest signed checkpoint (``note``: the C2SP signed note), or 404."""
     found = audit.latest_checkpoint(store)
     if found is None:

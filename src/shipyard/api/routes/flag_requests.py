@@ -5,6 +5,7 @@ or admin), and the acting identity, for separation of duties, is the token's nam
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -55,7 +56,7 @@ def protect(
     project: str | None = None,
     who: Principal = Admin,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, env = _scope(who, project, _need(env), Permission.ADMIN, store, db=store)
     return flag_requests.protect(store, chosen, _need(env), body.approvals, of_principal(who))
 
@@ -82,7 +83,7 @@ def propose(
     project: str | None = None,
     who: Principal = Writer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flag_requests.propose(
         store,
@@ -99,12 +100,12 @@ def propose(
 @router.get("/requests/{request_id}")
 def show(
     request_id: int, project: str | None = None, who: Principal = Reader, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.READ, db=store)
     return _in_reach(who, flag_requests.show(store, chosen, request_id))
 
 
-def _in_reach(who: Principal, request: dict[str, Any]) -> dict[str, Any]:
+def _in_reach(who: Principal, request: flag_requests.RequestOut) -> flag_requests.RequestOut:
     """A token limited to environments acts on (and sees) requests of those alone."""
     who.require_environment(request["environment"])
     return request
@@ -117,7 +118,7 @@ def _reached(who: Principal, store: Store, project: str, request_id: int) -> Non
 @router.post("/requests/{request_id}/approve")
 def approve(
     request_id: int, project: str | None = None, who: Principal = Approver, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.APPROVE, db=store)
     _reached(who, store, chosen, request_id)
     return flag_requests.approve(store, chosen, request_id, of_principal(who))
@@ -130,7 +131,7 @@ def reject(
     project: str | None = None,
     who: Principal = Approver,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.APPROVE, db=store)
     _reached(who, store, chosen, request_id)
     reason = body.reason if body is not None else None
@@ -146,7 +147,7 @@ def cancel(
     project: str | None = None,
     who: Principal = Writer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS, db=store)
     _reached(who, store, chosen, request_id)
     reason = body.reason if body is not None else None
@@ -158,7 +159,7 @@ def cancel(
 @router.post("/requests/{request_id}/apply")
 def apply(
     request_id: int, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS, db=store)
     _reached(who, store, chosen, request_id)
     return flag_requests.apply(store, chosen, request_id, of_principal(who))

@@ -3,8 +3,9 @@ token; changing needs the FLAGS permission. The acting identity is the token's n
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import StreamingResponse
@@ -88,7 +89,10 @@ Reading = Depends(reading_scope)
 Writing = Depends(changing_scope)
 
 
-def _reach(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+_Row = TypeVar("_Row", bound=Mapping[str, Any])
+
+
+def _reach(who: Principal, rows: list[_Row]) -> list[_Row]:
     """Only the rows of the environments a token limited to some may see."""
     return [r for r in rows if reaches_environment(who.environments, r["environment"])]
 
@@ -177,7 +181,7 @@ def create(
     body: CreateIn,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flags.create(
         store,
         at.project,
@@ -207,7 +211,7 @@ def import_(
     strict: bool = False,
     who: Principal = Writer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, env = _scope(who, project, _need(env), Permission.FLAGS, store, db=store)
     return flags.import_payload(store, chosen, _need(env), payload, who.name, strict=strict)
 
@@ -215,7 +219,7 @@ def import_(
 @router.get("/stale")
 def stale(
     days: int = 7, project: str | None = None, who: Principal = Reader, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.READ, db=store)
     # References are searched in the project's configured repository, when it has one.
     with checkouts.worktree(store, chosen) as root:
@@ -225,7 +229,7 @@ def stale(
 @router.post("/tokens")
 def create_token(
     body: TokenIn, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from datetime import timedelta
 
     chosen, env = _scope(who, project, body.environment, Permission.FLAGS, store, db=store)
@@ -256,7 +260,7 @@ def list_tokens(
 @router.delete("/tokens/{token_id}")
 def revoke_token(
     token_id: str, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS, db=store)
     if who.environments is not None:
         mine = {t["id"] for t in _reach(who, flags_client.list_client_tokens(store, chosen))}
@@ -294,7 +298,7 @@ def create_segment(
     body: SegmentIn,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flag_segments.create_segment(
         store, at.project, at.env, body.constraints, at.who.name, name=body.name, segment_id=body.id
     )
@@ -305,7 +309,7 @@ def show_segment(
     segment_id: int,
     at: EnvScope = Reading,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flag_segments.show_segment(store, at.project, at.env, segment_id)
 
 
@@ -315,7 +319,7 @@ def update_segment(
     body: SegmentChangeIn,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flag_segments.update_segment(
         store,
         at.project,
@@ -332,7 +336,7 @@ def delete_segment(
     segment_id: int,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flag_segments.delete_segment(store, at.project, at.env, segment_id, at.who.name)
 
 
@@ -411,7 +415,7 @@ def apply_schedules(
 @router.post("/schedules/{schedule_id}/cancel")
 def cancel_schedule(
     schedule_id: int, project: str | None = None, who: Principal = Writer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, _ = _scope(who, project, None, Permission.FLAGS, store, db=store)
     if who.environments is not None:
         mine = {r["id"] for r in _reach(who, flag_schedules.list_schedules(store, chosen))}
@@ -429,7 +433,7 @@ def show(
     project: str | None = None,
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     chosen, env = _scope(who, project, env, Permission.READ, db=store)
     shown = flags.show(store, chosen, name, env)
     if who.environments is not None:
@@ -447,7 +451,7 @@ def replace(
     feature: dict[str, Any] = Body(...),
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Create or replace the flag with a full Unleash feature object."""
     return flags.save(store, at.project, at.env, {**feature, "name": name}, at.who.name)
 
@@ -457,7 +461,7 @@ def delete(
     name: str,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flags.delete(store, at.project, at.env, name, at.who.name)
 
 
@@ -466,7 +470,7 @@ def enable(
     name: str,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flags.set_enabled(store, at.project, at.env, name, True, at.who.name)
 
 
@@ -475,7 +479,7 @@ def disable(
     name: str,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flags.set_enabled(store, at.project, at.env, name, False, at.who.name)
 
 
@@ -485,7 +489,7 @@ def rollout(
     body: RolloutIn,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flags.set_rollout(store, at.project, at.env, name, body.percentage, at.who.name)
 
 
@@ -495,7 +499,7 @@ def evaluate(
     body: EvalIn,
     at: EnvScope = Reading,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flags.evaluate(store, at.project, at.env, name, body.context)
 
 
@@ -504,7 +508,7 @@ def list_strategies(
     name: str,
     at: EnvScope = Reading,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flag_strategies.list_strategies(store, at.project, at.env, name)
 
 
@@ -514,7 +518,7 @@ def add_strategy(
     body: StrategyIn,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flag_strategies.add_strategy(
         store,
         at.project,
@@ -534,5 +538,5 @@ def remove_strategy(
     index: int,
     at: EnvScope = Writing,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return flag_strategies.remove_strategy(store, at.project, at.env, name, index, at.who.name)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -35,7 +36,7 @@ def dora(
     by: str | None = None,
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return metrics.dora_report(
         store, service=service, env=env, since=since, until=until, by=by, project=who.project
     )
@@ -48,7 +49,7 @@ def build_figures(
     until: str | None = None,
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     request.app.state.remote_cache.flush()  # this process's remote-cache counts, up to now
     return builds.builds_report(store, since=since, until=until, project=who.project)
 
@@ -63,7 +64,7 @@ def cost(
     statistic: str = "p50",
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return builds.cost_report(
         store,
         developers,
@@ -92,7 +93,7 @@ def list_incidents(who: Principal = Reader, store: Store = StoreDep) -> dict[str
 @incidents_router.post("", status_code=201)
 def open_incident(
     body: IncidentIn, who: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     project = body.project or who.project
     if project is not None:
         projects.admit(store, who, project)
@@ -110,7 +111,7 @@ def open_incident(
 @incidents_router.post("/{incident_id}/resolve")
 def resolve_incident(
     incident_id: str, who: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return incidents.resolve_incident(
         store, incident_id, project=who.project, actor=of_principal(who)
     )

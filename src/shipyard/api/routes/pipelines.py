@@ -6,7 +6,7 @@ A token limited to one project sees only that project's runs.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,14 +30,14 @@ def runs(
     limit: int = Query(20, ge=1, le=1000),
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     if project is not None:
         who.require(Permission.READ, project)
     return pipeline_history.list_runs(store, project or who.project, limit)
 
 
 @router.get("/why/{job}")
-def why(job: str, who: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def why(job: str, who: Principal = Reader, store: Store = StoreDep) -> Mapping[str, Any]:
     """`shipyard why JOB`: what changed in the job's cache key between its two newest runs
     (the job as the server's shipyard.yaml declares it)."""
     from shipyard.api.routes.release import _spec
@@ -46,20 +46,22 @@ def why(job: str, who: Principal = Reader, store: Store = StoreDep) -> dict[str,
 
 
 @router.get("/{run_id}")
-def show(run_id: int, who: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def show(run_id: int, who: Principal = Reader, store: Store = StoreDep) -> Mapping[str, Any]:
     data = pipeline_history.show_run(store, run_id)
     who.require(Permission.READ, data["project"])
     return data
 
 
 @router.get("/{run_id}/logs/{job}")
-def logs(run_id: int, job: str, who: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def logs(
+    run_id: int, job: str, who: Principal = Reader, store: Store = StoreDep
+) -> Mapping[str, Any]:
     who.require(Permission.READ, pipeline_history.show_run(store, run_id)["project"])
     return pipeline_history.step_logs(store, run_id, job)
 
 
 @router.get("/{run_id}/live")
-def live(run_id: int, who: Principal = Reader, store: Store = StoreDep) -> dict[str, Any]:
+def live(run_id: int, who: Principal = Reader, store: Store = StoreDep) -> Mapping[str, Any]:
     """The steps a running run has started and not yet recorded."""
     from shipyard.services.pipelines import pipeline_live
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -30,7 +31,7 @@ def list_(
 @router.post("", status_code=201)
 def create(
     body: ProjectIn, who: Principal = Depends(require(Permission.ADMIN)), store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     who.require_global(Permission.ADMIN)
     return projects.create(store, body.name)
 
@@ -46,7 +47,7 @@ def apply_spec(
     body: SpecIn,
     who: Principal = Depends(require(Permission.ADMIN)),
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """`shipyard apply`: the project's shipyard.yaml, checked as `shipyard validate` checks it,
     kept as its newest revision (``project.applied``); the same bytes again change nothing."""
     from shipyard.services import specs
@@ -59,7 +60,7 @@ def apply_spec(
 @router.get("/{name}/spec")
 def get_spec(
     name: str, who: Principal = Depends(require(Permission.READ)), store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """The project's newest shipyard.yaml revision as the server holds it."""
     from shipyard.services import specs
 

@@ -3,6 +3,7 @@ public status page. The acting identity is the token's name."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import partial
@@ -122,7 +123,7 @@ def list_freezes(
     project: str | None = None,
     p: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import freezes
 
     return freezes.list_freezes(store, _spec(store, p, project=project), _now())
@@ -131,7 +132,7 @@ def list_freezes(
 @router.post("/freezes")
 def add_freeze(
     body: FreezeIn, project: str | None = None, p: Principal = Admin, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import freezes
 
     return freezes.add(store, _spec(store, p, Permission.ADMIN, project), body.model_dump(), p.name)
@@ -140,7 +141,7 @@ def add_freeze(
 @router.delete("/freezes/{name}")
 def remove_freeze(
     name: str, project: str | None = None, p: Principal = Admin, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import freezes
 
     return freezes.remove(store, _spec(store, p, Permission.ADMIN, project), name, p.name)
@@ -153,7 +154,7 @@ def freeze_status(
     project: str | None = None,
     p: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import freezes
     from shipyard.services.coordination.coordination import parse_at
 
@@ -179,7 +180,7 @@ def train_status(
     project: str | None = None,
     p: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import trains
     from shipyard.services.coordination.coordination import parse_at
 
@@ -189,7 +190,7 @@ def train_status(
 @router.post("/train/cut")
 def train_cut(
     body: CutIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services import checkouts
     from shipyard.services.coordination import trains
 
@@ -202,7 +203,7 @@ def train_cut(
 @router.post("/train/ship")
 def train_ship(
     body: ShipIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Answers once the candidate is live everywhere (200) or has stopped (409, with where and
     why in ``details``); rollouts run inside the request, so give it a long timeout."""
     from shipyard.errors import Refused
@@ -217,7 +218,7 @@ def train_ship(
             version = trains.candidate_of(store, spec, root, body.train)
     out = trains.ship(store, spec, None, p.name, _now(), train_name=body.train, version=version)
     if not out["shipped"]:
-        raise Refused(out["message"], out.get("hint"), code=out["code"], details=out)
+        raise Refused(out["message"], out.get("hint"), code=out["code"], details=dict(out))
     return out
 
 
@@ -228,7 +229,7 @@ def train_approve_pick(
     project: str | None = None,
     p: Principal = Approver,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import trains
 
     spec = _spec(store, p, Permission.APPROVE, project)
@@ -245,7 +246,7 @@ def train_pick(
     project: str | None = None,
     p: Principal = Deployer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services import checkouts
     from shipyard.services.coordination import trains
 
@@ -260,7 +261,7 @@ def train_pick(
 @router.post("/hotfixes")
 def hotfix_start(
     body: HotfixIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Creates ``hotfix/VERSION`` in the project's repository, without checking it out."""
     from shipyard.services import checkouts
     from shipyard.services.coordination import hotfix
@@ -281,7 +282,7 @@ def gates(
     project: str | None = None,
     p: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.errors import InputError
     from shipyard.services.compliance import gates as svc
     from shipyard.services.coordination.coordination import parse_at
@@ -302,7 +303,7 @@ def gates(
 @router.post("/approvals")
 def approve(
     body: ApprovalIn, project: str | None = None, p: Principal = Approver, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.compliance import approvals
 
     spec = _spec(store, p, Permission.APPROVE, project)
@@ -329,7 +330,7 @@ def lock(
     project: str | None = None,
     p: Principal = Deployer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import locks
 
     spec = _spec(store, p, Permission.DEPLOY, project)
@@ -343,7 +344,7 @@ def unlock(
     project: str | None = None,
     p: Principal = Deployer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import locks
 
     return locks.unlock(
@@ -365,7 +366,7 @@ def list_break_glass(
 @router.post("/break-glass")
 def request_break_glass(
     body: BreakGlassIn, project: str | None = None, p: Principal = Deployer, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import breakglass
 
     spec = _spec(store, p, Permission.DEPLOY, project)
@@ -385,7 +386,7 @@ def request_break_glass(
 @router.post("/break-glass/{override_id}/approve")
 def approve_break_glass(
     override_id: str, project: str | None = None, p: Principal = Approver, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import breakglass
 
     return breakglass.approve(
@@ -400,7 +401,7 @@ def review_break_glass(
     project: str | None = None,
     p: Principal = Deployer,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     from shipyard.services.coordination import breakglass
 
     spec = _spec(store, p, Permission.DEPLOY, project)

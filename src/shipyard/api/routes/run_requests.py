@@ -3,6 +3,7 @@ webhooks (services/pipelines/run_requests.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -36,7 +37,7 @@ class RepositoryIn(BaseModel):
 @router.post("/runs", status_code=202)
 def queue_run(
     body: RunIn, project: str | None = None, who: Principal = Runner, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     """Queue a run of a commit of the project's repository; a worker runs it."""
     from shipyard.identity import of_principal
 
@@ -57,7 +58,7 @@ def list_requests(
     limit: int = Query(50, ge=1, le=1000),
     who: Principal = Reader,
     store: Store = StoreDep,
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     if project is not None:
         who.require(Permission.READ, project)
     return run_requests.list_requests(store, project or who.project, limit)
@@ -66,19 +67,19 @@ def list_requests(
 @router.get("/run-requests/{request_id}")
 def show_request(
     request_id: int, who: Principal = Reader, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return run_requests.show(store, request_id, who.project)
 
 
 @router.put("/projects/{project}/repository")
 def set_repository(
     project: str, body: RepositoryIn, who: Principal = Admin, store: Store = StoreDep
-) -> dict[str, Any]:
+) -> Mapping[str, Any]:
     return run_requests.configure(store, who, project, **body.model_dump())
 
 
 @router.post("/hooks/git", status_code=202)
-async def git_hook(request: Request, store: Store = StoreDep) -> dict[str, Any]:
+async def git_hook(request: Request, store: Store = StoreDep) -> Mapping[str, Any]:
     """A GitHub or GitLab push or pull/merge request webhook; its signature (or token) is its
     authentication."""
     from starlette.concurrency import run_in_threadpool

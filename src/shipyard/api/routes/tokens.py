@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ class NewToken(BaseModel):
 
 
 @router.post("", status_code=201)
-def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+def create(body: NewToken, who: Principal = Admin, store: Store = StoreDep) -> Mapping[str, Any]:
     life = timedelta(seconds=body.expires_in_seconds) if body.expires_in_seconds else None
     return tokens.create(
         store,
@@ -49,5 +50,5 @@ def list_(who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
 
 
 @router.delete("/{token_id}")
-def revoke(token_id: str, who: Principal = Admin, store: Store = StoreDep) -> dict[str, Any]:
+def revoke(token_id: str, who: Principal = Admin, store: Store = StoreDep) -> Mapping[str, Any]:
     return tokens.revoke(store, token_id, actor=of_principal(who), scope=who.project)

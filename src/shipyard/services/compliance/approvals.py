@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import select
 
@@ -17,6 +17,19 @@ if TYPE_CHECKING:
     from shipyard.spec.models import Spec
 
 
+class ApprovalOut(TypedDict):
+    """An approval of the release published as ``version``, for ``environment``."""
+
+    id: str
+    environment: str
+    version: str
+    release_digest: str
+    revision: str | None  # the release's commit
+    approver: str
+    comment: str
+    created_at: str
+
+
 def approve(
     store: Store,
     spec: Spec,
@@ -25,7 +38,7 @@ def approve(
     approver: str,
     now: datetime,
     comment: str = "",
-) -> dict[str, Any]:
+) -> ApprovalOut:
     """Record an approval of exactly what is published as ``version`` now.
 
     A later republish changes the digest, and the approval stops counting.
@@ -57,9 +70,8 @@ def approve(
                 code="already-approved",
             )
         approval_id = secrets.token_hex(8)
-        row = {
+        approval: ApprovalOut = {
             "id": approval_id,
-            "project": spec.project,
             "environment": env,
             "version": version,
             "release_digest": release.digest,
@@ -68,7 +80,7 @@ def approve(
             "comment": comment,
             "created_at": iso(now),
         }
-        uow.conn.execute(release_approvals.insert(), row)
+        uow.conn.execute(release_approvals.insert(), {**approval, "project": spec.project})
         uow.events.append(
             "approval.granted",
             f"approval:{approval_id}",
@@ -81,7 +93,7 @@ def approve(
             },
             project=spec.project,
         )
-    return {k: v for k, v in row.items() if k != "project"}
+    return approval
 
 
 def for_release(uow: UnitOfWork, project: str, env: str, version: str) -> list[Any]:

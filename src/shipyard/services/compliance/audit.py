@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import select
 
@@ -14,7 +14,9 @@ from shipyard.store.append import utcnow
 from shipyard.store.schema import projects, signing_keys
 
 if TYPE_CHECKING:  # types only: the store opens its signer through keys.py, which uses this
-    from shipyard.adapters.trust import TrustSet
+    from shipyard.adapters.checkpoints import Witnessed
+    from shipyard.adapters.trust import TrustedKeyOut, TrustSet
+    from shipyard.store.events import EventOut
     from shipyard.store.uow import Store, UnitOfWork
 
 
@@ -112,7 +114,20 @@ def note_of(origin: str, size: int, root: bytes, public_key: bytes, sig: bytes) 
     return signednote.sign(text, origin, public_key, lambda _m: sig)
 
 
-def checkpoint(store: Store, actor: str) -> dict[str, Any]:
+class CheckpointMade(TypedDict):
+    """`shipyard audit checkpoint`: the tree head signed, and where it was sent."""
+
+    origin: str
+    tree_size: int
+    root_hash: str
+    key_id: str
+    signature: str
+    note: str
+    exported: list[str]  # files written
+    witnesses: list[Witnessed]
+
+
+def checkpoint(store: Store, actor: str) -> CheckpointMade:
     """Sign the current tree head and keep it; then send it out of the database (a folder,
     witnesses) so that later verification can hold the log to it.
 
@@ -152,7 +167,17 @@ def checkpoint(store: Store, actor: str) -> dict[str, Any]:
     }
 
 
-def latest_checkpoint(store: Store) -> dict[str, Any] | None:
+class CheckpointKept(TypedDict):
+    """The newest checkpoint in the database."""
+
+    tree_size: int
+    root_hash: str
+    key_id: str
+    created_at: str
+    note: str | None  # None: its key's ``key.registered`` event is missing
+
+
+def latest_checkpoint(store: Store) -> CheckpointKept | None:
     """The newest signed checkpoint kept in the database, as a C2SP signed note, or None."""
     from shipyard.adapters.trust import origin as log_origin
 
@@ -181,14 +206,45 @@ def public_key(store: Store) -> dict[str, str]:
     return {"key_id": signer.key_id, "pem": signer.public_pem(), "vkey": vkey.text()}
 
 
+class ConsistencyProof(TypedDict):
+    """That the tree of size ``first`` is a prefix of the tree of size ``second``."""
+
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    proof: list[str]
+
+
+class CheckpointHeld(ConsistencyProof):
+    """A checkpoint from outside the database, proved consistent with the log's head."""
+
+    checkpoint: str  # where it came from
+    verified: bool
+
+
+class Verification(TypedDict):
+    """`shipyard audit verify`: the log against its hashes, sealed head and checkpoints."""
+
+    ok: bool
+    tree_size: int
+    root_hash: str
+    first_bad_seq: int | None
+    problem: str
+    checkpoints_checked: int
+    head_sealed: bool | None  # None: no seal key to check it with
+    trusted_keys: list[TrustedKeyOut]
+    consistency: list[CheckpointHeld]
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     report: audit.Report
     trust: TrustSet | None = None
     head_sealed: bool | None = None
-    consistency: tuple[dict[str, Any], ...] = ()
+    consistency: tuple[CheckpointHeld, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> Verification:
         r = self.report
         return {
             "ok": r.ok,
@@ -244,7 +300,7 @@ def verify(
             else seal.holds(mac_key, head_size, head_root, uow.events.head_seal())
         )
         report = audit.verify(uow.events.rows(), cps + outside, head_size, head_root, sealed)
-        proofs: list[dict[str, Any]] = []
+        proofs: list[CheckpointHeld] = []
         if report.ok:
             leaves = uow.events.leaves(head_size) if outside else []
             for cp in outside:
@@ -272,12 +328,22 @@ def verify_or_raise(store: Store, notes: Sequence[Note] = ()) -> VerifyResult:
         raise AuditTampered(
             f"audit log verification failed at event {result.report.first_bad_seq}: "
             f"{result.report.problem}",
-            details=result.to_dict(),
+            details=dict(result.to_dict()),
         )
     return result
 
 
-def prove_inclusion(store: Store, seq: int, tree_size: int | None = None) -> dict[str, Any]:
+class InclusionProof(TypedDict):
+    """That event ``leaf_index`` is in the tree of size ``tree_size`` (RFC 9162)."""
+
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    root_hash: str
+    audit_path: list[str]
+
+
+def prove_inclusion(store: Store, seq: int, tree_size: int | None = None) -> InclusionProof:
     with store.read() as uow:
         size, _root = uow.events.head()
         n = size if tree_size is None else tree_size
@@ -298,7 +364,7 @@ def prove_inclusion(store: Store, seq: int, tree_size: int | None = None) -> dic
     }
 
 
-def prove_consistency(store: Store, first: int, second: int | None = None) -> dict[str, Any]:
+def prove_consistency(store: Store, first: int, second: int | None = None) -> ConsistencyProof:
     with store.read() as uow:
         size, _root = uow.events.head()
         n = size if second is None else second
@@ -318,6 +384,10 @@ def prove_consistency(store: Store, first: int, second: int | None = None) -> di
     }
 
 
+class EventPage(TypedDict):
+    events: list[EventOut]  # oldest first
+
+
 def log(
     store: Store,
     *,
@@ -326,7 +396,7 @@ def log(
     since: str | None = None,
     limit: int = 100,
     project: str | None = None,
-) -> dict[str, Any]:
+) -> EventPage:
     cutoff = parse_since(since) if since else None
     with store.read() as uow:
         rows = uow.events.query(

@@ -11,7 +11,7 @@ import signal
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.domain import gates as g
 from shipyard.errors import ShipyardError
@@ -256,7 +256,24 @@ def check(
     return g.evaluate(policy_for(spec, env), facts(store, spec, env, version, actor, now, root))
 
 
-def verdict_dict(verdict: g.Verdict, env: str, version: str) -> dict[str, Any]:
+class GateOut(TypedDict):
+    name: str
+    passed: bool
+    reason: str
+    overridden_by: str | None  # the break-glass override that let it pass
+    details: dict[str, Any]  # as JSON has it
+
+
+class VerdictOut(TypedDict):
+    """An environment's gates for deploying a version: `shipyard gates check`."""
+
+    environment: str
+    version: str
+    passed: bool
+    gates: list[GateOut]
+
+
+def verdict_dict(verdict: g.Verdict, env: str, version: str) -> VerdictOut:
     return {
         "environment": env,
         "version": version,

@@ -7,7 +7,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, select
 
@@ -43,10 +43,24 @@ def _documents(path: Path) -> Iterator[tuple[str, bytes]]:
         )
 
 
-def import_records(store: Store, path: Path, actor: str) -> dict[str, Any]:
+class RecordSkipped(TypedDict):
+    id: str  # the record's, or the file's name when it has none
+    reason: str
+
+
+class VulnsImported(TypedDict):
+    """`shipyard vulns import`: how many records were kept, which were not, and the
+    snapshot of the advisories now held."""
+
+    imported: int
+    skipped: list[RecordSkipped]
+    snapshot_id: str
+
+
+def import_records(store: Store, path: Path, actor: str) -> VulnsImported:
     """Upsert every well-formed record; report malformed ones instead of failing the import."""
     records: dict[str, tuple[str, str]] = {}
-    skipped: list[dict[str, str]] = []
+    skipped: list[RecordSkipped] = []
     for name, data in _documents(path):
         try:
             doc = json.loads(data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import select, update
 
@@ -21,7 +21,36 @@ if TYPE_CHECKING:
 MAX_TTL = timedelta(hours=24)
 
 
-def _as_dict(r: Any) -> dict[str, Any]:
+class OverrideOut(TypedDict):
+    """A break-glass request, its approval, and its follow-up review."""
+
+    id: str
+    environment: str
+    gates: list[str]
+    reason: str
+    incident: str | None
+    ttl_seconds: int
+    requested_by: str
+    requested_at: str
+    approved_by: str | None  # None: not approved (yet)
+    approved_at: str | None
+    expires_at: str | None  # set when approved
+    reviewed_at: str | None  # None: the review is open
+
+
+class ReviewDue(TypedDict):
+    """An approved break-glass whose follow-up review is still open."""
+
+    id: str
+    environment: str
+    incident: str | None
+    requested_by: str
+    approved_by: str | None
+    approved_at: str | None
+    reason: str
+
+
+def _as_dict(r: Any) -> OverrideOut:
     return {
         "id": r.id,
         "environment": r.environment,
@@ -48,7 +77,7 @@ def request(
     requester: str,
     now: datetime,
     incident: str | None = None,
-) -> dict[str, Any]:
+) -> OverrideOut:
     if env is None:  # an emergency is almost always about what users run: the end of the chain
         from shipyard.spec.promotion import production
 
@@ -121,7 +150,7 @@ def _get(uow: UnitOfWork, project: str, override_id: str) -> Any:
 
 def approve(
     store: Store, spec: Spec, override_id: str, approver: str, now: datetime
-) -> dict[str, Any]:
+) -> OverrideOut:
     """The second person's approval; the grant's time box starts now."""
     with store.begin() as uow:
         row = _get(uow, spec.project, override_id)
@@ -161,7 +190,7 @@ def approve(
     return _as_dict(row)
 
 
-def review(store: Store, spec: Spec, override_id: str, actor: str, notes: str) -> dict[str, Any]:
+def review(store: Store, spec: Spec, override_id: str, actor: str, notes: str) -> OverrideOut:
     """Close the follow-up review every approved break-glass opens; the grant ends with it."""
     if not notes.strip():
         raise InputError("a review needs notes", "pass --notes", code="notes-missing")
@@ -197,7 +226,7 @@ def review(store: Store, spec: Spec, override_id: str, actor: str, notes: str) -
     return _as_dict(row)
 
 
-def list_overrides(store: Store, project: str) -> list[dict[str, Any]]:
+def list_overrides(store: Store, project: str) -> list[OverrideOut]:
     with store.read() as uow:
         rows = uow.conn.execute(
             select(release_overrides)
@@ -207,12 +236,19 @@ def list_overrides(store: Store, project: str) -> list[dict[str, Any]]:
     return [_as_dict(r) for r in rows]
 
 
-def reviews_due(store: Store, project: str) -> list[dict[str, Any]]:
+def reviews_due(store: Store, project: str) -> list[ReviewDue]:
     """Approved grants whose follow-up review is still open: each one was an emergency path
     through the gates, so someone has to look back at it."""
     return [
-        {k: o[k] for k in ("id", "environment", "incident", "requested_by", "approved_by")}
-        | {"approved_at": o["approved_at"], "reason": o["reason"]}
+        {
+            "id": o["id"],
+            "environment": o["environment"],
+            "incident": o["incident"],
+            "requested_by": o["requested_by"],
+            "approved_by": o["approved_by"],
+            "approved_at": o["approved_at"],
+            "reason": o["reason"],
+        }
         for o in list_overrides(store, project)
         if o["approved_by"] and not o["reviewed_at"]
     ]

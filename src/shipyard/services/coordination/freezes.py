@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import delete, select
 
@@ -46,7 +46,55 @@ def windows(store: Store, spec: Spec) -> list[calendar.FreezeWindow]:
     return [calendar.freeze_from_spec(d) for d in definitions(store, spec)]
 
 
-def _window_dict(d: dict[str, Any]) -> dict[str, Any]:
+class FreezeOut(TypedDict):
+    """A freeze window and where it comes from."""
+
+    name: str
+    source: str  # spec (shipyard.yaml) or runtime (`shipyard freeze add`)
+    describe: str
+    environments: list[str]  # empty: every environment
+    timezone: str
+    reason: str
+    definition: dict[str, str]  # as written, every value a string
+
+
+class FreezeOccurrence(TypedDict):
+    """One stretch of a freeze window."""
+
+    name: str
+    start: str
+    end: str
+
+
+class FreezeList(TypedDict):
+    freezes: list[FreezeOut]
+    next: list[FreezeOccurrence]  # the coming stretches, soonest first
+
+
+class FreezeAdded(TypedDict):
+    name: str
+    describe: str
+    source: str  # runtime
+
+
+class FreezeRemoved(TypedDict):
+    name: str
+    removed: bool
+
+
+class FreezeState(TypedDict):
+    """Whether an environment (or any, with ``environment`` None) is frozen at ``at``."""
+
+    at: str
+    environment: str | None
+    frozen: bool
+    window: str | None  # the window freezing it
+    until: str | None  # None: not frozen, or no end
+    active: list[FreezeOccurrence]
+    message: str
+
+
+def _window_dict(d: dict[str, Any]) -> FreezeOut:
     w = calendar.freeze_from_spec(d)
     return {
         "name": w.name,
@@ -61,7 +109,7 @@ def _window_dict(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_freezes(store: Store, spec: Spec, now: datetime, upcoming: int = 3) -> dict[str, Any]:
+def list_freezes(store: Store, spec: Spec, now: datetime, upcoming: int = 3) -> FreezeList:
     defs = definitions(store, spec)
     ws = [calendar.freeze_from_spec(d) for d in defs]
     nxt = calendar.next_windows(ws, now, upcoming * max(len(ws), 1))
@@ -71,11 +119,11 @@ def list_freezes(store: Store, spec: Spec, now: datetime, upcoming: int = 3) -> 
     }
 
 
-def _occurrence(o: calendar.FreezeOccurrence) -> dict[str, Any]:
+def _occurrence(o: calendar.FreezeOccurrence) -> FreezeOccurrence:
     return {"name": o.window.name, "start": iso(o.start), "end": iso(o.end)}
 
 
-def add(store: Store, spec: Spec, definition: dict[str, Any], actor: str) -> dict[str, Any]:
+def add(store: Store, spec: Spec, definition: dict[str, Any], actor: str) -> FreezeAdded:
     """Store a runtime window after checking it the way shipyard.yaml's windows are checked."""
     name = str(definition.get("name") or "")
     if not name:
@@ -124,7 +172,7 @@ def add(store: Store, spec: Spec, definition: dict[str, Any], actor: str) -> dic
     return {"name": name, "describe": window.describe(), "source": "runtime"}
 
 
-def remove(store: Store, spec: Spec, name: str, actor: str) -> dict[str, Any]:
+def remove(store: Store, spec: Spec, name: str, actor: str) -> FreezeRemoved:
     if name in {d["name"] for d in _spec_definitions(spec)}:
         raise InputError(
             f"freeze '{name}' is defined in shipyard.yaml",
@@ -152,25 +200,25 @@ def _local(at: datetime, tz: str) -> str:
     return at.astimezone(calendar.zone(tz)).strftime("%A %Y-%m-%d %H:%M")
 
 
-def status(store: Store, spec: Spec, at: datetime, env: str | None = None) -> dict[str, Any]:
+def status(store: Store, spec: Spec, at: datetime, env: str | None = None) -> FreezeState:
     """Is ``env`` (or any environment) frozen at ``at``, by which window, until when."""
     st = calendar.is_frozen(windows(store, spec), at, env, spec.project)
-    out: dict[str, Any] = {
+    if st.frozen and st.window is not None and st.until is not None:
+        tz = st.window.timezone
+        message = f"frozen by {st.window.name} until {_local(st.until, tz)} {tz}"
+    elif st.frozen and st.window is not None:
+        message = f"frozen by {st.window.name}, with no end: its stretches leave no gap"
+    else:
+        message = "not frozen"
+    return {
         "at": iso(at),
         "environment": env,
         "frozen": st.frozen,
         "window": st.window.name if st.window else None,
         "until": iso(st.until) if st.until else None,
         "active": [_occurrence(o) for o in st.active],
+        "message": message,
     }
-    if st.frozen and st.window is not None and st.until is not None:
-        tz = st.window.timezone
-        out["message"] = f"frozen by {st.window.name} until {_local(st.until, tz)} {tz}"
-    elif st.frozen and st.window is not None:
-        out["message"] = f"frozen by {st.window.name}, with no end: its stretches leave no gap"
-    else:
-        out["message"] = "not frozen"
-    return out
 
 
 def gate_status(store: Store, spec: Spec, env: str, at: datetime) -> Any:

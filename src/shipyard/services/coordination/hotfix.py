@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.adapters.vcs.git import GitRepo
 from shipyard.domain import versioning as v
@@ -20,6 +20,7 @@ from shipyard.spec.promotion import production
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
+    from shipyard.services.releases.release import Published
     from shipyard.spec.models import Spec
 
 PREFIX = "hotfix/"
@@ -33,6 +34,39 @@ def _started(store: Store, project: str, version: str) -> Any | None:
     return found[-1] if found else None
 
 
+class HotfixStart(TypedDict):
+    """A hotfix started: its branch at the release tag, and the deployment it repairs (the
+    ``hotfix.started`` event's payload)."""
+
+    version: str  # the release it fixes
+    branch: str
+    tag: str
+    commit: str
+    environment: str  # production
+    deployment_id: str | None  # live there when it started; None: nothing was
+    live_version: str | None
+
+
+class HotfixStarted(HotfixStart):
+    started_at: str
+
+
+class HotfixFinish(TypedDict):
+    """A hotfix released (the ``hotfix.finished`` event's payload)."""
+
+    version: str  # the release it fixed
+    released: str | None  # the patch version released
+    tag: str | None
+    commit: str
+    branch: str
+    deployment_id: str | None
+
+
+class HotfixFinished(HotfixFinish):
+    changelog: str
+    published: list[Published]
+
+
 def start(
     store: Store,
     spec: Spec,
@@ -43,7 +77,7 @@ def start(
     *,
     checkout: bool = True,
     publish: Callable[[list[str]], None] | None = None,
-) -> dict[str, Any]:
+) -> HotfixStarted:
     """Create ``hotfix/<version>`` at the release tag of ``version`` (and check it out);
     ``publish`` pushes it (the server's checkout) before the start is recorded."""
     base = v.parse_version(version.removeprefix("v"))
@@ -87,7 +121,7 @@ def start(
     with store.read() as uow:
         live = latest_deployment(uow, spec.project, env)
     deployment_id = live.subject.removeprefix("deployment:") if live is not None else None
-    payload = {
+    payload: HotfixStart = {
         "version": version,
         "branch": branch,
         "tag": tag,
@@ -100,9 +134,9 @@ def start(
         if publish is not None:
             publish([branch])
         uow.events.append(
-            "hotfix.started", f"hotfix:{version}", actor, payload, project=spec.project
+            "hotfix.started", f"hotfix:{version}", actor, dict(payload), project=spec.project
         )
-    return payload | {"started_at": iso(now)}
+    return {**payload, "started_at": iso(now)}
 
 
 def finish(
@@ -114,7 +148,7 @@ def finish(
     *,
     version: str | None = None,
     artifacts: list[tuple[str, Path]] | None = None,
-) -> dict[str, Any]:
+) -> HotfixFinished:
     """Release the next patch version from the hotfix branch (the current one, or that of
     ``version``), with its changelog, tag and artifacts, and record ``hotfix.finished``."""
     from shipyard.services.releases import release as rel
@@ -173,7 +207,7 @@ def finish(
             "commit the fix (a `fix:` commit) on the hotfix branch first",
             code="hotfix-empty",
         )
-    payload = {
+    payload: HotfixFinish = {
         "version": base,
         "released": out["version"],
         "tag": out["tag"],
@@ -182,5 +216,11 @@ def finish(
         "deployment_id": started.payload.get("deployment_id"),
     }
     with store.begin() as uow:
-        uow.events.append("hotfix.finished", f"hotfix:{base}", actor, payload, project=spec.project)
-    return payload | {"changelog": out.get("changelog", ""), "published": out.get("published", [])}
+        uow.events.append(
+            "hotfix.finished", f"hotfix:{base}", actor, dict(payload), project=spec.project
+        )
+    return {
+        **payload,
+        "changelog": out.get("changelog", ""),
+        "published": out.get("published", []),
+    }

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.store import metrics as repo
 from shipyard.store.append import utcnow
+from shipyard.store.metrics import IncidentRow
 from shipyard.store.uow import Store
 
 DEPLOYMENTS_HINT = "list deployments with `shipyard audit log --kind 'deployment.*'`"
@@ -22,7 +22,7 @@ def open_incident(
     unlinked: bool = False,
     project: str | None = None,
     actor: str = "cli",
-) -> dict[str, Any]:
+) -> IncidentRow:
     """Record an incident and its ``incident.opened`` event in one transaction."""
     if not service.strip():
         raise InputError(
@@ -74,7 +74,7 @@ def open_incident(
                 code="incident-project-missing",
             )
         now = utcnow()
-        row = {
+        row: IncidentRow = {
             "id": incident_id,
             "project": project,
             "service": service,
@@ -99,7 +99,7 @@ def open_incident(
 
 def resolve_incident(
     store: Store, incident_id: str, *, project: str | None = None, actor: str = "cli"
-) -> dict[str, Any]:
+) -> IncidentRow:
     """Mark an incident resolved, with its ``incident.resolved`` event."""
     with store.begin() as uow:
         row = repo.get_incident(uow.conn, incident_id)
@@ -128,6 +128,6 @@ def resolve_incident(
     return {**row, "resolved_at": now, "resolved_by": actor}
 
 
-def list_incidents(store: Store, project: str | None = None) -> list[dict[str, Any]]:
+def list_incidents(store: Store, project: str | None = None) -> list[IncidentRow]:
     with store.read() as uow:
         return repo.list_incidents(uow.conn, project)

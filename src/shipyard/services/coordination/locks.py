@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import delete, select
 
@@ -29,7 +29,33 @@ def _row(uow: UnitOfWork, project: str, env: str, now: datetime) -> Any | None:
     return None if expires is not None and expires <= now else row
 
 
-def _as_dict(row: Any) -> dict[str, Any]:
+class LockState(TypedDict):
+    """Who holds an environment's deploy lock, why, since when and until when."""
+
+    environment: str
+    held_by: str
+    reason: str
+    since: str
+    expires_at: str | None  # None: until unlocked
+
+
+class LockTaken(TypedDict):
+    """`shipyard lock`: the lock as taken (``created_at`` and ``since`` are the same time)."""
+
+    environment: str
+    held_by: str
+    reason: str
+    created_at: str
+    expires_at: str | None
+    since: str
+
+
+class Unlocked(TypedDict):
+    environment: str
+    unlocked: bool
+
+
+def _as_dict(row: Any) -> LockState:
     return {
         "environment": row.environment,
         "held_by": row.held_by,
@@ -39,13 +65,13 @@ def _as_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def current(store: Store, project: str, env: str, now: datetime) -> dict[str, Any] | None:
+def current(store: Store, project: str, env: str, now: datetime) -> LockState | None:
     with store.read() as uow:
         row = _row(uow, project, env, now)
     return _as_dict(row) if row is not None else None
 
 
-def list_locks(store: Store, project: str, now: datetime) -> list[dict[str, Any]]:
+def list_locks(store: Store, project: str, now: datetime) -> list[LockState]:
     with store.read() as uow:
         envs = (
             uow.conn.execute(
@@ -66,7 +92,7 @@ def lock(
     reason: str,
     now: datetime,
     ttl: timedelta | None = None,
-) -> dict[str, Any]:
+) -> LockTaken:
     environment(spec, env)
     if not reason.strip():
         from shipyard.errors import InputError
@@ -85,28 +111,37 @@ def lock(
                 release_locks.c.project == spec.project, release_locks.c.environment == env
             )
         )
+        created_at = iso(now)
+        expires_at = iso(now + ttl) if ttl else None
         values = {
             "project": spec.project,
             "environment": env,
             "held_by": holder,
             "reason": reason,
-            "created_at": iso(now),
-            "expires_at": iso(now + ttl) if ttl else None,
+            "created_at": created_at,
+            "expires_at": expires_at,
         }
         uow.conn.execute(release_locks.insert(), values)
         uow.events.append(
             "lock.acquired",
             f"lock:{env}",
             holder,
-            {"environment": env, "reason": reason, "expires_at": values["expires_at"]},
+            {"environment": env, "reason": reason, "expires_at": expires_at},
             project=spec.project,
         )
-    return {k: v for k, v in values.items() if k != "project"} | {"since": values["created_at"]}
+    return {
+        "environment": env,
+        "held_by": holder,
+        "reason": reason,
+        "created_at": created_at,
+        "expires_at": expires_at,
+        "since": created_at,
+    }
 
 
 def unlock(
     store: Store, spec: Spec, env: str, actor: str, now: datetime, *, force: bool = False
-) -> dict[str, Any]:
+) -> Unlocked:
     environment(spec, env)
     with store.begin() as uow:
         row = _row(uow, spec.project, env, now)

@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import func, select
 
@@ -137,9 +137,24 @@ def subscriptions(
     return out
 
 
+class Delivery(TypedDict):
+    """An attempt to send an event to a sink."""
+
+    sink: str
+    seq: int  # the event's
+    kind: str
+    status: str  # delivered, failed
+    attempts: int
+    detail: str  # why it failed
+
+
+class DeliveryLogged(Delivery):
+    at: str
+
+
 def deliver_all(
     store: Store, subs: Sequence[tuple[Sink, Sequence[str]]], *, new_from: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[Delivery]:
     """Each subscription's wanted events after its own cursor (a new sink's starts after
     event ``new_from``), one pass at a time across processes."""
     with _passing(store):
@@ -169,7 +184,7 @@ def last_seq(store: Store) -> int:
     return newest[0].seq if newest else -1
 
 
-def delivery_log(store: Store, limit: int = 50) -> list[dict[str, Any]]:
+def delivery_log(store: Store, limit: int = 50) -> list[DeliveryLogged]:
     """The newest delivery attempts first: sink, event, status, attempts, detail, when."""
     c = notify_deliveries.c
     with store.read() as uow:
@@ -179,7 +194,18 @@ def delivery_log(store: Store, limit: int = 50) -> list[dict[str, Any]]:
             .order_by(c.at.desc(), c.seq.desc())
             .limit(limit)
         )
-        return [dict(r._mapping) for r in rows]
+        return [
+            {
+                "sink": r.sink,
+                "seq": r.seq,
+                "kind": r.kind,
+                "status": r.status,
+                "attempts": r.attempts,
+                "detail": r.detail,
+                "at": r.at,
+            }
+            for r in rows
+        ]
 
 
 def kinds_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -198,13 +224,13 @@ def deliver(
     kinds: Sequence[str] = DEFAULT_KINDS,
     *,
     new_from: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Delivery]:
     """Send every wanted event after each sink's cursor; returns the delivery log lines.
 
     A sink with no cursor yet starts after event ``new_from`` (None: from the first event)."""
     from shipyard.ports.notify import NotifyFailed
 
-    log: list[dict[str, Any]] = []
+    log: list[Delivery] = []
     for sink in sinks:
         with store.read() as uow:
             last = uow.conn.execute(
@@ -232,7 +258,7 @@ def deliver(
                 attempts, status, detail = sink.send(e.to_dict()), "delivered", ""
             except NotifyFailed as exc:
                 attempts, status, detail = exc.details.get("attempts", 0), "failed", exc.message
-            line = {
+            line: Delivery = {
                 "sink": sink.name,
                 "seq": e.seq,
                 "kind": e.kind,
@@ -272,9 +298,7 @@ def _move_cursor(store: Store, sink: str, seq: int) -> None:
         )
 
 
-def dispatch(
-    store: Store, spec: Spec | None = None, root: Path | None = None
-) -> list[dict[str, Any]]:
+def dispatch(store: Store, spec: Spec | None = None, root: Path | None = None) -> list[Delivery]:
     """Best effort right after a state change: never raises, so a sink cannot block a
     release. A sink seen for the first time gets the event just written, nothing older."""
     try:
@@ -311,7 +335,7 @@ class Sender:
             self._spec, self._read_at = load_spec(path), changed
         return subscriptions(self._spec, self.root)
 
-    def once(self, now: float) -> list[dict[str, Any]]:
+    def once(self, now: float) -> list[Delivery]:
         """One pass: each due sink's new events."""
         due = [(s, k) for s, k in self.subscriptions() if self._retry.get(s.name, 0) <= now]
         if not due:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.services.coordination import freezes, locks, trains
 from shipyard.services.coordination.coordination import latest_deployment
@@ -18,8 +18,32 @@ if TYPE_CHECKING:
     from shipyard.spec.models import Spec
 
 
-def data(store: Store, spec: Spec, now: datetime) -> dict[str, Any]:
-    envs = []
+class LiveVersion(TypedDict):
+    environment: str
+    version: str | None  # None: never deployed
+    since: str | None
+
+
+class RecentDeploy(TypedDict):
+    ts: str
+    environment: str | None
+    version: str | None
+    status: str | None
+
+
+class StatusPage(TypedDict):
+    """What the release status page shows."""
+
+    project: str
+    environments: list[LiveVersion]
+    freezes: list[freezes.FreezeState]  # those in force
+    locks: list[locks.LockState]
+    train: trains.TrainStatus | None  # None: no release.train
+    recent: list[RecentDeploy]  # newest first
+
+
+def data(store: Store, spec: Spec, now: datetime) -> StatusPage:
+    envs: list[LiveVersion] = []
     with store.read() as uow:
         for name in spec.environments:
             e = latest_deployment(uow, spec.project, name)
@@ -30,13 +54,20 @@ def data(store: Store, spec: Spec, now: datetime) -> dict[str, Any]:
                     "since": e.ts if e else None,
                 }
             )
-        recent = [
-            {"ts": e.ts, **{k: e.payload.get(k) for k in ("environment", "version", "status")}}
+        recent: list[RecentDeploy] = [
+            {
+                "ts": e.ts,
+                "environment": e.payload.get("environment"),
+                "version": e.payload.get("version"),
+                "status": e.payload.get("status"),
+            }
             for e in uow.events.query(
                 project=spec.project, kind="deployment.finished", descending=True, limit=10
             )
         ]
-    frozen = [{"environment": n, **freezes.status(store, spec, now, n)} for n in spec.environments]
+    frozen: list[freezes.FreezeState] = [
+        {"environment": n, **freezes.status(store, spec, now, n)} for n in spec.environments
+    ]
     train = trains.status(store, spec, now) if spec.release.train is not None else None
     return {
         "project": spec.project,

@@ -7,11 +7,12 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from sqlalchemy import select
 
 from shipyard.domain import calendar
+from shipyard.domain.trains import Rides
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
 from shipyard.services.coordination import breakglass, freezes, locks
 from shipyard.services.coordination.coordination import iso, parse_ts
@@ -34,7 +35,40 @@ def _schedule(spec: Spec) -> calendar.TrainSchedule:
     return train.schedule()
 
 
-def _train_dict(t: calendar.Train, now: datetime) -> dict[str, Any]:
+class TrainOut(TypedDict):
+    """A release train: its branch, phase and dates."""
+
+    name: str
+    branch: str
+    phase: calendar.TrainPhase
+    cut: str
+    stabilized: str
+    ship: str  # after freezes moved it
+    timezone: str
+
+
+class CurrentTrain(TrainOut):
+    cut_done: bool
+    commit: str | None  # where it was cut; None: not cut yet
+
+
+class TrainStatus(TypedDict):
+    """`shipyard train status`: the current train, the next ones, what stands in the way."""
+
+    current: CurrentTrain | None
+    upcoming: list[TrainOut]
+    blocked_by: list[str]
+    reviews_due: list[breakglass.ReviewDue]
+
+
+class TrainCut(TypedDict):
+    train: str
+    branch: str
+    commit: str
+    ship: str
+
+
+def _train_dict(t: calendar.Train, now: datetime) -> TrainOut:
     return {
         "name": t.name,
         "branch": f"release/{t.name}",
@@ -46,7 +80,7 @@ def _train_dict(t: calendar.Train, now: datetime) -> dict[str, Any]:
     }
 
 
-def status(store: Store, spec: Spec, now: datetime) -> dict[str, Any]:
+def status(store: Store, spec: Spec, now: datetime) -> TrainStatus:
     """The current train, the next ones, and what stands in the current one's way."""
     schedule = _schedule(spec)
     ws = freezes.windows(store, spec)
@@ -58,12 +92,15 @@ def status(store: Store, spec: Spec, now: datetime) -> dict[str, Any]:
                 select(release_trains).where(release_trains.c.project == spec.project)
             )
         }
-    current = _train_dict(plan.current, now) if plan.current else None
+    current: CurrentTrain | None = None
     blocks: list[str] = []
-    if plan.current is not None and current is not None:
+    if plan.current is not None:
         row = cut_rows.get(plan.current.name)
-        current["cut_done"] = row is not None
-        current["commit"] = row.commit if row is not None else None
+        current = {
+            **_train_dict(plan.current, now),
+            "cut_done": row is not None,
+            "commit": row.commit if row is not None else None,
+        }
         if row is None and current["phase"] != "scheduled":
             blocks.append(f"{plan.current.name} is due but not cut: run `shipyard train cut`")
         if plan.current.ship != plan.current.stabilized:
@@ -119,7 +156,7 @@ def cut(
     ref: str = "HEAD",
     *,
     publish: Callable[[list[str]], None] | None = None,
-) -> dict[str, Any]:
+) -> TrainCut:
     """Create ``release/<train>`` at ``ref`` for the train due now (or the next one);
     ``publish`` pushes it (the server's checkout), before the cut is recorded."""
     schedule = _schedule(spec)
@@ -226,6 +263,27 @@ def _live_version(store: Store, project: str, env: str) -> str | None:
     return (row or {}).get("version")
 
 
+class ShipStep(TypedDict):
+    environment: str
+    status: str  # already-live, refused, or the rollout's status
+    id: NotRequired[str | None]  # the deployment, when one was started
+
+
+class TrainShipped(TypedDict):
+    """`shipyard train ship`: how far the candidate got; where and why it stopped."""
+
+    train: str
+    branch: str
+    version: str
+    environments: list[ShipStep]
+    shipped: bool
+    stopped_at: NotRequired[str]  # absent when shipped
+    code: NotRequired[str]
+    reasons: NotRequired[list[str]]
+    hint: NotRequired[str | None]
+    message: str
+
+
 def ship(
     store: Store,
     spec: Spec,
@@ -236,7 +294,7 @@ def ship(
     train_name: str | None = None,
     version: str | None = None,
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
+) -> TrainShipped:
     """Promote the train's release candidate through every environment in promotion order.
 
     An environment where the candidate is already live is skipped, so shipping again after a
@@ -255,14 +313,24 @@ def ship(
                 code="candidate-missing",
             )
         version = candidate(store, spec, root, train)
-    steps: list[dict[str, Any]] = []
-    out: dict[str, Any] = {
-        "train": train.name,
-        "branch": train.branch,
-        "version": version,
-        "environments": steps,
-        "shipped": False,
-    }
+    steps: list[ShipStep] = []
+
+    def stopped(
+        env: str, code: str, reasons: list[str], hint: str | None, message: str
+    ) -> TrainShipped:
+        return {
+            "train": train.name,
+            "branch": train.branch,
+            "version": version,
+            "environments": steps,
+            "shipped": False,
+            "stopped_at": env,
+            "code": code,
+            "reasons": reasons,
+            "hint": hint,
+            "message": message,
+        }
+
     for env in promotion_order(spec):
         if _live_version(store, spec.project, env) == version:
             steps.append({"environment": env, "status": "already-live"})
@@ -278,24 +346,22 @@ def ship(
                 for g in exc.details.get("gates", [])
                 if not g.get("passed")
             ] or [exc.message]
-            out.update(
-                stopped_at=env,
-                code=exc.code,
-                reasons=reasons,
-                hint=exc.hint,
-                message=f"{version} stopped before {env}: " + "; ".join(reasons),
+            return stopped(
+                env,
+                exc.code,
+                reasons,
+                exc.hint,
+                f"{version} stopped before {env}: " + "; ".join(reasons),
             )
-            return out
         steps.append({"environment": env, "status": result["status"], "id": result.get("id")})
         if result["status"] != "succeeded":
-            out.update(
-                stopped_at=env,
-                code="rollout-failed",
-                reasons=[str(result.get("reason") or result["status"])],
-                hint=f"see `shipyard rollout status {env}`",
-                message=f"{version} {result['status']} in {env}",
+            return stopped(
+                env,
+                "rollout-failed",
+                [str(result.get("reason") or result["status"])],
+                f"see `shipyard rollout status {env}`",
+                f"{version} {result['status']} in {env}",
             )
-            return out
     with store.begin() as uow:
         uow.events.append(
             "train.shipped",
@@ -308,10 +374,14 @@ def ship(
             },
             project=spec.project,
         )
-    out.update(
-        shipped=True, message=f"shipped {train.name}: {version} is live in every environment"
-    )
-    return out
+    return {
+        "train": train.name,
+        "branch": train.branch,
+        "version": version,
+        "environments": steps,
+        "shipped": True,
+        "message": f"shipped {train.name}: {version} is live in every environment",
+    }
 
 
 # -- cherry-picks onto a cut train ---------------------------------------------------------------
@@ -372,7 +442,28 @@ def _schedule_ship(store: Store, spec: Spec, name: str) -> datetime:
     raise NotFound(f"no ship date is known for train {name}", code="train-not-cut")
 
 
-def _rule_dict(f: Any, now: datetime) -> dict[str, Any]:
+class PickRule(TypedDict):
+    """Whether a commit may be picked onto a cut train now, and with how many approvals."""
+
+    train: str
+    branch: str
+    sha: str
+    header: str
+    kind: str  # its conventional type
+    allowed: bool
+    rides: Rides
+    approvals_needed: int
+    approved_by: list[str]
+    reason: str
+    ship: str
+
+
+class Picked(PickRule):
+    picked: bool
+    commit: str  # the cherry-pick on the train branch
+
+
+def _rule_dict(f: Any, now: datetime) -> PickRule:
     from shipyard.domain.trains import cherry_pick_rule
 
     rule = cherry_pick_rule(f.kind, f.cut, f.ship, now)
@@ -401,7 +492,7 @@ def approve_pick(
     *,
     train_name: str | None = None,
     comment: str = "",
-) -> dict[str, Any]:
+) -> PickRule:
     """Approve picking ``sha`` onto the train; its author cannot approve it."""
     f = _pick_facts(store, spec, root, sha, train_name)
     if approver in {f.commit.author_email, f.commit.author}:
@@ -438,7 +529,7 @@ def pick(
     *,
     train_name: str | None = None,
     publish: Callable[[list[str]], None] | None = None,
-) -> dict[str, Any]:
+) -> Picked:
     """Cherry-pick ``sha`` onto the train's branch when the rule allows it now and enough
     people other than its author approved it (``train-pick-approve``); ``publish`` pushes the
     branch before the pick is recorded."""
@@ -454,7 +545,7 @@ def pick(
             f"{f.sha[:12]} ({f.kind}) cannot be picked onto {f.train.name}: {out['reason']}",
             "land it on the main line; it rides the next train",
             code="pick-refused",
-            details=out,
+            details=dict(out),
         )
     others = [a for a in f.approvers if a not in {f.commit.author_email, f.commit.author}]
     if len(others) < out["approvals_needed"]:
@@ -464,7 +555,7 @@ def pick(
             f"approval(s) ({out['reason']}); it has {len(others)}: {have}",
             f"ask a reviewer to run `shipyard train approve-pick {f.sha[:12]}`",
             code="pick-approval-required",
-            details=out,
+            details=dict(out),
         )
     new = _cherry_pick(f.repo, f.train.branch, f.sha)
     with store.begin() as uow:
@@ -484,7 +575,7 @@ def pick(
             },
             project=spec.project,
         )
-    return out | {"picked": True, "commit": new}
+    return {**out, "picked": True, "commit": new}
 
 
 def _cherry_pick(repo: Any, branch: str, sha: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from shipyard.errors import Conflict
@@ -54,7 +54,7 @@ def _legacy(dep: DeploymentRow) -> str:
     return "running"
 
 
-def _in_progress(dep_id: str, row: dict[str, Any] | None) -> Conflict:
+def _in_progress(dep_id: str, row: Mapping[str, Any] | None) -> Conflict:
     holder = (row or {}).get("owner") or "another controller"
     left = (row or {}).get("left_s")
     when = f"; its lease ends in {left:.0f}s unless renewed" if left is not None else ""
@@ -77,7 +77,7 @@ def hold(store: Store, deployment_id: str, owner: str, *, wait: bool) -> work.Le
         lease = work.take_item(store, item, owner)
         if lease is not None:
             return lease
-        row = work.get(store, item)
+        row: Mapping[str, Any] | None = work.get(store, item)
         left = (row or {}).get("left_s")
         if row is None or row["state"] == "done" or not wait or attempt or left is None:
             break

@@ -34,6 +34,7 @@ from shipyard.store.uow import Store
 if TYPE_CHECKING:
     from shipyard.services.deployments.rollout_runner import Ports
     from shipyard.spec.models import Spec, Target
+    from shipyard.store.artifacts import ArtifactRow
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
 
@@ -55,9 +56,7 @@ def _now() -> datetime:
 # -- choosing what to deploy --------------------------------------------------------------------
 
 
-def _artifact(
-    store: Store, project: str, name: str | None, version: str
-) -> Mapping[str, Any] | None:
+def _artifact(store: Store, project: str, name: str | None, version: str) -> ArtifactRow | None:
     """The registry row for ``version`` (of ``name`` if given); None when the registry holds
     nothing for this project at all, so a bare version string is deployed from the tree."""
     from shipyard.services.releases import artifacts
@@ -67,7 +66,7 @@ def _artifact(
     rows = artifacts.list_artifacts(store, project)["artifacts"]
     if not rows:
         return None
-    found: list[Mapping[str, Any]] = [a for a in rows if a["version"] == version]
+    found: list[ArtifactRow] = [a for a in rows if a["version"] == version]
     if not found:
         known = ", ".join(sorted({a["version"] for a in rows})[-5:])
         raise NotFound(
@@ -141,7 +140,7 @@ def _check_gates(
         failing = [f"{g.name}: {g.reason}" for g in verdict.failures]
         raise GatesFailed(
             f"gates refused {version} for {env}: " + "; ".join(failing),
-            details=gates.verdict_dict(verdict, env, version),
+            details=dict(gates.verdict_dict(verdict, env, version)),
         )
     gates.record_use(store, spec, env, version, actor, verdict)
     return verdict

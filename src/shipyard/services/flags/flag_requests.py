@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from shipyard.domain import flag_requests as rules
 from shipyard.domain import flag_schedules as times
@@ -61,24 +62,61 @@ def _now(now: datetime | None) -> datetime:
     return datetime.now(UTC) if now is None else times.aware(now).astimezone(UTC)
 
 
-def _view(uow: UnitOfWork, row: dict[str, Any]) -> dict[str, Any]:
+class RequestOut(TypedDict):
+    """A change request: its row without the change's JSON, the change's parts, and who has
+    approved it. A request just proposed lacks the closing columns and has its id after the
+    columns it was inserted with."""
+
+    id: int
+    project: str
+    environment: str
+    flag: str
+    status: str
+    approvals_needed: int
+    proposed_by: str
+    created_at: str
+    apply_at: str | None
+    closed_at: NotRequired[str | None]
+    closed_by: NotRequired[str | None]
+    error: NotRequired[str | None]
+    action: str
+    percentage: int | None
+    approved_by: list[str]
+
+
+class RequestApplied(RequestOut):
+    changed: bool
+
+
+def _view(uow: UnitOfWork, row: repo.ChangeRequestRow) -> RequestOut:
     change = json.loads(row["change"])
     return {
-        **{k: v for k, v in row.items() if k != "change"},
+        "id": row["id"],
+        "project": row["project"],
+        "environment": row["environment"],
+        "flag": row["flag"],
+        "status": row["status"],
+        "approvals_needed": row["approvals_needed"],
+        "proposed_by": row["proposed_by"],
+        "created_at": row["created_at"],
+        "apply_at": row["apply_at"],
+        "closed_at": row["closed_at"],
+        "closed_by": row["closed_by"],
+        "error": row["error"],
         "action": change["action"],
         "percentage": change.get("percentage"),
         "approved_by": repo.approvers(uow.conn, row["id"]),
     }
 
 
-def _load(uow: UnitOfWork, request_id: int, project: str) -> dict[str, Any]:
+def _load(uow: UnitOfWork, request_id: int, project: str) -> repo.ChangeRequestRow:
     row = repo.get(uow.conn, request_id)
     if row is None or row["project"] != project:
         raise RequestNotFound(f"no change request {request_id} in project '{project}'")
     return row
 
 
-def _event(uow: UnitOfWork, kind: str, row: dict[str, Any], actor: str, **more: Any) -> None:
+def _event(uow: UnitOfWork, kind: str, row: Mapping[str, Any], actor: str, **more: Any) -> None:
     uow.events.append(
         kind,
         f"flag:{row['flag']}",
@@ -96,7 +134,13 @@ def _event(uow: UnitOfWork, kind: str, row: dict[str, Any], actor: str, **more: 
 # -- protection --------------------------------------------------------------------------------
 
 
-def protect(store: Store, project: str, env: str, approvals: int, actor: str) -> dict[str, Any]:
+class ProtectionSet(TypedDict):
+    environment: str
+    approvals: int
+    changed: bool
+
+
+def protect(store: Store, project: str, env: str, approvals: int, actor: str) -> ProtectionSet:
     """Require ``approvals`` approvals for flag changes in ``env`` (0 lifts the protection)."""
     flags.check_environment(env)
     problem = rules.approvals_problem(approvals)
@@ -116,7 +160,7 @@ def protect(store: Store, project: str, env: str, approvals: int, actor: str) ->
     return {"environment": env, "approvals": approvals, "changed": before != approvals}
 
 
-def protections(store: Store, project: str) -> list[dict[str, Any]]:
+def protections(store: Store, project: str) -> list[repo.Protection]:
     with store.read() as uow:
         return repo.protections(uow.conn, project)
 
@@ -135,7 +179,7 @@ def propose(
     percentage: int | None = None,
     at: datetime | str | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> RequestOut:
     """Propose one change (enable, disable, rollout PCT) of a flag in a protected env."""
     current = _now(now)
     flags.check_environment(env)
@@ -161,7 +205,7 @@ def propose(
         if not flag_repo.rows(uow.conn, project, env, flag):
             raise flags.FlagNotFound(f"no flag '{flag}' in environment '{env}'")
         change = {"action": action, **({"percentage": percentage} if action == "rollout" else {})}
-        row = {
+        new: repo.NewChangeRequest = {
             "project": project,
             "environment": env,
             "flag": flag,
@@ -172,14 +216,35 @@ def propose(
             "created_at": _stamp(current),
             "apply_at": apply_at,
         }
-        row["id"] = repo.insert(uow.conn, row)
-        _event(uow, "flag.change-requested", row, actor, approvals_needed=needed, apply_at=apply_at)
-        return _view(uow, row)
+        request_id = repo.insert(uow.conn, new)
+        _event(
+            uow,
+            "flag.change-requested",
+            {**new, "id": request_id},
+            actor,
+            approvals_needed=needed,
+            apply_at=apply_at,
+        )
+        # The view of the row as inserted: no closing columns yet, the id after the others.
+        return {
+            "project": project,
+            "environment": env,
+            "flag": flag,
+            "status": new["status"],
+            "approvals_needed": needed,
+            "proposed_by": actor,
+            "created_at": new["created_at"],
+            "apply_at": apply_at,
+            "id": request_id,
+            "action": action,
+            "percentage": percentage if action == "rollout" else None,
+            "approved_by": repo.approvers(uow.conn, request_id),
+        }
 
 
 def approve(
     store: Store, project: str, request_id: int, actor: str, now: datetime | None = None
-) -> dict[str, Any]:
+) -> RequestOut:
     """One approval; the request is approved once it has as many as its environment needs."""
     stamp = _stamp(_now(now))
     with store.begin() as uow:
@@ -215,7 +280,7 @@ def close(
     cancel: bool,
     reason: str | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> RequestOut:
     """Reject (an approver) or cancel (the proposer) a request that is not applied."""
     stamp = _stamp(_now(now))
     status = rules.CANCELLED if cancel else rules.REJECTED
@@ -232,13 +297,15 @@ def close(
             error=reason,
         ):
             raise RequestRefused("the request changed meanwhile; look at it again")
-        row.update(status=status, closed_at=stamp, closed_by=actor, error=reason)
+        row.update({"status": status, "closed_at": stamp, "closed_by": actor, "error": reason})
         kind = "flag.change-cancelled" if cancel else "flag.change-rejected"
         _event(uow, kind, row, actor, reason=reason)
         return _view(uow, row)
 
 
-def _apply_in(uow: UnitOfWork, row: dict[str, Any], actor: str, stamp: str) -> dict[str, Any]:
+def _apply_in(
+    uow: UnitOfWork, row: repo.ChangeRequestRow, actor: str, stamp: str
+) -> RequestApplied:
     if not repo.move(
         uow.conn, row["id"], rules.APPROVED, status=rules.APPLIED, closed_at=stamp, closed_by=actor
     ):
@@ -260,12 +327,14 @@ def _apply_in(uow: UnitOfWork, row: dict[str, Any], actor: str, stamp: str) -> d
                 row["proposed_by"],
                 stamp=stamp,
             )
-    row.update(status=rules.APPLIED, closed_at=stamp, closed_by=actor)
+    row.update({"status": rules.APPLIED, "closed_at": stamp, "closed_by": actor})
     _event(uow, "flag.change-applied", row, actor, changed=result["changed"])
     return {**_view(uow, row), "changed": result["changed"]}
 
 
-def _fail(store: Store, row: dict[str, Any], actor: str, error: ShipyardError, stamp: str) -> None:
+def _fail(
+    store: Store, row: repo.ChangeRequestRow, actor: str, error: ShipyardError, stamp: str
+) -> None:
     with store.begin() as uow:
         if repo.move(
             uow.conn,
@@ -281,7 +350,7 @@ def _fail(store: Store, row: dict[str, Any], actor: str, error: ShipyardError, s
 
 def apply(
     store: Store, project: str, request_id: int, actor: str, now: datetime | None = None
-) -> dict[str, Any]:
+) -> RequestApplied:
     """Apply an approved request that is not scheduled (or whose time has come)."""
     current = _now(now)
     stamp = _stamp(current)
@@ -299,14 +368,14 @@ def apply(
         raise
 
 
-def apply_due(store: Store, now: datetime, *, project: str | None = None) -> list[dict[str, Any]]:
+def apply_due(store: Store, now: datetime, *, project: str | None = None) -> list[RequestApplied]:
     """Apply every approved request whose time has come, each in its own transaction, as
     the proposer; a refused change marks its request failed."""
     current = _now(now)
     stamp = _stamp(current)
     with store.read() as uow:
         candidates = repo.due(uow.conn, stamp, project)
-    applied = []
+    applied: list[RequestApplied] = []
     for row in candidates:
         try:
             with store.begin() as uow:
@@ -321,11 +390,11 @@ def apply_due(store: Store, now: datetime, *, project: str | None = None) -> lis
 
 def list_requests(
     store: Store, project: str, env: str | None = None, status: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[RequestOut]:
     with store.read() as uow:
         return [_view(uow, r) for r in repo.rows(uow.conn, project, env, status)]
 
 
-def show(store: Store, project: str, request_id: int) -> dict[str, Any]:
+def show(store: Store, project: str, request_id: int) -> RequestOut:
     with store.read() as uow:
         return _view(uow, _load(uow, request_id, project))

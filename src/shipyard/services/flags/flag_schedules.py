@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from shipyard.domain import flag_schedules as rules
 from shipyard.errors import Conflict, NotFound, ShipyardError
@@ -36,7 +35,23 @@ def _when(at: datetime | str, now: datetime) -> datetime:
     return rules.parse_when(at, now) if isinstance(at, str) else rules.aware(at)
 
 
-def _view(row: dict[str, Any]) -> dict[str, Any]:
+class ScheduleOut(repo.ScheduleRow):
+    """A schedule's row and its status: pending, applied, cancelled or failed."""
+
+    status: str
+
+
+class ScheduleChange(ScheduleOut):
+    """A schedule cancelled or applied, and whether that changed anything."""
+
+    changed: bool
+
+
+class _Inserted(repo.NewSchedule):
+    id: int  # last: a new schedule's view lists it after the columns it was inserted with
+
+
+def _view(row: repo.ScheduleRow | _Inserted) -> ScheduleOut:
     return {**row, "status": rules.status(row)}
 
 
@@ -50,8 +65,8 @@ def _insert(
     percentage: int | None,
     actor: str,
     now: datetime,
-) -> dict[str, Any]:
-    row = {
+) -> ScheduleOut:
+    new: repo.NewSchedule = {
         "project": project,
         "environment": env,
         "flag": flag,
@@ -64,7 +79,7 @@ def _insert(
         "cancelled_at": None,
         "error": None,
     }
-    row["id"] = repo.insert(uow.conn, row)
+    row: _Inserted = {**new, "id": repo.insert(uow.conn, new)}
     uow.events.append(
         "flag.scheduled",
         f"flag:{flag}",
@@ -99,7 +114,7 @@ def schedule(
     *,
     actor: str,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> ScheduleOut:
     """Schedule one change of an existing flag; ``at`` is an aware time or text ("+2h")."""
     current = _now(now)
     flags.check_environment(env)
@@ -120,7 +135,7 @@ def schedule_steps(
     *,
     actor: str,
     now: datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ScheduleOut]:
     """A stepped rollout: one rollout schedule per (percentage, time), all or none stored."""
     current = _now(now)
     flags.check_environment(env)
@@ -137,7 +152,7 @@ def schedule_steps(
 
 def list_schedules(
     store: Store, project: str, env: str | None = None, *, pending: bool = False
-) -> list[dict[str, Any]]:
+) -> list[ScheduleOut]:
     with store.read() as uow:
         rows = [_view(r) for r in repo.rows(uow.conn, project, env)]
     return [r for r in rows if r["status"] == "pending"] if pending else rows
@@ -145,7 +160,7 @@ def list_schedules(
 
 def cancel(
     store: Store, project: str, schedule_id: int, *, actor: str, now: datetime | None = None
-) -> dict[str, Any]:
+) -> ScheduleChange:
     """Cancel a pending schedule; cancelling a cancelled one changes nothing."""
     stamp = rules.fmt(_now(now))
     with store.begin() as uow:
@@ -173,14 +188,14 @@ def cancel(
     return {**_view(row), "changed": True}
 
 
-def _apply_one(uow: UnitOfWork, row: dict[str, Any], stamp: str) -> dict[str, Any] | None:
+def _apply_one(uow: UnitOfWork, row: repo.ScheduleRow, stamp: str) -> ScheduleChange | None:
     if not repo.claim(uow.conn, row["id"], applied_at=stamp):
         return None  # applied or cancelled since it was read
     project, env, name, actor = row["project"], row["environment"], row["flag"], row["created_by"]
     if row["action"] == "rollout":
-        result = flags.set_rollout_in(
-            uow, project, env, name, int(row["percentage"]), actor, stamp=stamp
-        )
+        pct = row["percentage"]
+        assert pct is not None, "a rollout schedule has a percentage (rules.check_action)"
+        result = flags.set_rollout_in(uow, project, env, name, pct, actor, stamp=stamp)
     else:
         result = flags.set_enabled_in(
             uow, project, env, name, row["action"] == "enable", actor, stamp=stamp
@@ -202,7 +217,7 @@ def _apply_one(uow: UnitOfWork, row: dict[str, Any], stamp: str) -> dict[str, An
     return {**_view({**row, "applied_at": stamp}), "changed": result["changed"]}
 
 
-def _fail(store: Store, row: dict[str, Any], error: ShipyardError, stamp: str) -> None:
+def _fail(store: Store, row: repo.ScheduleRow, error: ShipyardError, stamp: str) -> None:
     with store.begin() as uow:
         if not repo.claim(uow.conn, row["id"], cancelled_at=stamp, error=str(error)):
             return
@@ -215,7 +230,7 @@ def _fail(store: Store, row: dict[str, Any], error: ShipyardError, stamp: str) -
         )
 
 
-def apply_due(store: Store, now: datetime, *, project: str | None = None) -> list[dict[str, Any]]:
+def apply_due(store: Store, now: datetime, *, project: str | None = None) -> list[ScheduleChange]:
     """Apply every schedule due at ``now``, oldest first, each in its own transaction.
 
     Returns those this call applied; a second call at the same ``now`` applies nothing. A
@@ -225,14 +240,14 @@ def apply_due(store: Store, now: datetime, *, project: str | None = None) -> lis
     stamp = rules.fmt(current)
     with store.read() as uow:
         candidates = repo.pending_until(uow.conn, stamp, project)
-    applied: list[dict[str, Any]] = []
+    applied: list[ScheduleChange] = []
     for row in rules.due(candidates, current):
         try:
             with store.begin() as uow:
-                done = _apply_one(uow, dict(row), stamp)
+                done = _apply_one(uow, row, stamp)
         except ShipyardError as exc:
             log.warning("schedule %s could not be applied: %s", row["id"], exc)
-            _fail(store, dict(row), exc, stamp)
+            _fail(store, row, exc, stamp)
             continue
         if done is not None:
             applied.append(done)

@@ -9,21 +9,16 @@ transaction, which also bumps the environment's revision so clients and streams 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
-from shipyard.domain.flags import (
-    FeatureState,
-    FlagPayloadInvalid,
-    Segment,
-    new_problems,
-    raise_problems,
-)
+from shipyard.domain.flag_validation import new_problems, raise_problems
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.services.flags import flags
 from shipyard.services.flags.flags import _state
 from shipyard.store import flags as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
+from shipyard_sdk.flags import FeatureState, FlagPayloadInvalid, Segment
 
 
 class SegmentNotFound(NotFound):
@@ -79,17 +74,40 @@ def users(state: FeatureState, segment_id: int) -> list[str]:
     )
 
 
-def _view(state: FeatureState, env: str, segment: Segment) -> dict[str, Any]:
-    return {"environment": env, **segment.to_dict(), "used_by": users(state, segment.id)}
+class _Name(TypedDict, total=False):
+    name: str
 
 
-def list_segments(store: Store, project: str, env: str) -> list[dict[str, Any]]:
+class SegmentView(TypedDict):
+    """A segment (its Unleash object's fields: id, name when it has one, constraints) in an
+    environment, and the flags that refer to it."""
+
+    environment: str
+    id: int
+    name: NotRequired[str]
+    constraints: list[dict[str, Any]]  # Unleash constraint objects
+    used_by: list[str]
+
+
+def _view(state: FeatureState, env: str, segment: Segment) -> SegmentView:
+    # The fields of ``segment.to_dict()``, in its order.
+    named: _Name = {"name": segment.name} if segment.name is not None else {}
+    return {
+        "environment": env,
+        "id": segment.id,
+        **named,
+        "constraints": [c.to_dict() for c in segment.constraints],
+        "used_by": users(state, segment.id),
+    }
+
+
+def list_segments(store: Store, project: str, env: str) -> list[SegmentView]:
     with store.read() as uow:
         state = _state(uow, project, env)
     return [_view(state, env, s) for s in state.segments.values()]
 
 
-def show_segment(store: Store, project: str, env: str, segment_id: int) -> dict[str, Any]:
+def show_segment(store: Store, project: str, env: str, segment_id: int) -> SegmentView:
     with store.read() as uow:
         state = _state(uow, project, env)
     segment = state.segments.get(segment_id)
@@ -117,6 +135,10 @@ def _record(
     )
 
 
+class SegmentWritten(SegmentView):
+    changed: bool
+
+
 def _write(
     uow: UnitOfWork,
     project: str,
@@ -124,7 +146,7 @@ def _write(
     current: FeatureState,
     body: dict[str, Any],
     actor: str,
-) -> dict[str, Any]:
+) -> SegmentWritten:
     segment = FeatureState.from_payload({"segments": [body]}).segments[body["id"]]
     new_state = current.with_segment(segment)
     # Raising rolls back the whole transaction; what an import already let in stays.
@@ -148,7 +170,7 @@ def create_segment(
     *,
     name: str | None = None,
     segment_id: int | None = None,
-) -> dict[str, Any]:
+) -> SegmentWritten:
     """A new segment; its id is the next free one unless ``segment_id`` is given."""
     parsed = parse_constraints(constraints)
     _check_name(name)
@@ -180,7 +202,7 @@ def update_segment(
     *,
     constraints: Any = None,
     name: str | None = None,
-) -> dict[str, Any]:
+) -> SegmentWritten:
     """Replace a segment's constraints and/or name; what is not given is kept."""
     parsed = None if constraints is None else parse_constraints(constraints)
     _check_name(name)
@@ -198,9 +220,15 @@ def update_segment(
         return _write(uow, project, env, current, body, actor)
 
 
+class SegmentDeleted(TypedDict):
+    environment: str
+    id: int
+    deleted: bool
+
+
 def delete_segment(
     store: Store, project: str, env: str, segment_id: int, actor: str
-) -> dict[str, Any]:
+) -> SegmentDeleted:
     """Delete a segment no flag refers to."""
     with store.begin() as uow:
         flags.guard(uow, project, env)

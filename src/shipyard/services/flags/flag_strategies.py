@@ -8,7 +8,7 @@ and after in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from shipyard.errors import InputError
 from shipyard.services.flags import flags
@@ -33,13 +33,36 @@ def parse_params(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _listed(feature: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The feature's Unleash strategy objects, each with its ``index`` first."""
     return [{"index": i, **s} for i, s in enumerate(feature.get("strategies", []))]
 
 
-def list_strategies(store: Store, project: str, env: str, name: str) -> dict[str, Any]:
+class StrategyList(TypedDict):
+    name: str
+    environment: str
+    strategies: list[dict[str, Any]]  # Unleash strategy objects with their index
+
+
+def list_strategies(store: Store, project: str, env: str, name: str) -> StrategyList:
     with store.read() as uow:
         feature = flags._current(uow, project, env, name)
     return {"name": name, "environment": env, "strategies": _listed(feature)}
+
+
+class StrategiesChanged(TypedDict):
+    """``flags.FlagSaved`` with ``strategies`` holding the strategy objects, not their names."""
+
+    name: str
+    environment: str
+    type: str
+    enabled: bool
+    rollout: int | None
+    level: int | None
+    strategies: list[dict[str, Any]]  # Unleash strategy objects with their index
+    description: str | None
+    updated_at: str
+    changed: bool
+    definition: dict[str, Any]
 
 
 def add_strategy(
@@ -53,7 +76,7 @@ def add_strategy(
     parameters: Mapping[str, Any] | None = None,
     constraints: Any = None,
     segments: Sequence[int] = (),
-) -> dict[str, Any]:
+) -> StrategiesChanged:
     """Append a strategy (Unleash ``name``, parameters, constraints, segment ids)."""
     params = {str(k): str(v) for k, v in (parameters or {}).items()}
     strategy: dict[str, Any] = {
@@ -82,7 +105,7 @@ def _segment_id(value: Any) -> int:
 
 def remove_strategy(
     store: Store, project: str, env: str, name: str, index: int, actor: str
-) -> dict[str, Any]:
+) -> StrategiesChanged:
     """Remove the strategy at ``index`` (0-based, as ``strategy list`` numbers them).
 
     Removing the last strategy of an enabled flag is refused: a flag without strategies is on

@@ -14,24 +14,22 @@ from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.domain.flag_lifecycle import FLAG_TYPES, rollout_level
-from shipyard.domain.flags import (
-    FeatureState,
-    FlagPayloadInvalid,
-    UnleashContext,
-    hydrate_delta,
-    new_problems,
-    problem_effect,
-    raise_problems,
-    served_feature,
-)
+from shipyard.domain.flag_validation import new_problems, problem_effect, raise_problems
 from shipyard.errors import Conflict, InputError, NotFound
 from shipyard.spec.base import NAME_RE
 from shipyard.store import flags as repo
 from shipyard.store.append import utcnow
 from shipyard.store.uow import Store, UnitOfWork
+from shipyard_sdk.flags import (
+    FeatureState,
+    FlagPayloadInvalid,
+    UnleashContext,
+    hydrate_delta,
+    served_feature,
+)
 
 if TYPE_CHECKING:
     from shipyard.spec.models import Spec
@@ -40,7 +38,7 @@ _FLAG_NAME = re.compile(r"^[^\s/\\\"]{1,200}$")
 _ENV_NAME = re.compile(NAME_RE)
 # Payloads served by /api/client/features, by (database, project, environment, revision): a
 # revision never changes meaning, so an entry is never stale, only superseded.
-_PAYLOADS: dict[tuple[str, str, str], tuple[int, dict[str, Any]]] = {}
+_PAYLOADS: dict[tuple[str, str, str], tuple[int, ClientPayload]] = {}
 _STATES: dict[tuple[str, str, str], tuple[int, FeatureState]] = {}
 
 
@@ -149,7 +147,21 @@ def state(store: Store, project: str, env: str) -> FeatureState:
         return _state(uow, project, env)
 
 
-def client_payload(store: Store, project: str, env: str) -> tuple[int, dict[str, Any]]:
+class PayloadMeta(TypedDict):
+    revisionId: int
+    etag: str
+
+
+class ClientPayload(TypedDict):
+    """What ``/api/client/features`` serves: Unleash's client features state."""
+
+    version: int
+    features: list[Mapping[str, Any]]  # Unleash feature objects, as served_feature writes them
+    segments: list[dict[str, Any]]  # Unleash segment objects
+    meta: PayloadMeta
+
+
+def client_payload(store: Store, project: str, env: str) -> tuple[int, ClientPayload]:
     """The ``/api/client/features`` payload of an environment and the revision it is at."""
     with store.read() as uow:
         return client_payload_in(uow, store.url, project, env)
@@ -157,14 +169,14 @@ def client_payload(store: Store, project: str, env: str) -> tuple[int, dict[str,
 
 def client_payload_in(
     uow: UnitOfWork, url: str, project: str, env: str
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, ClientPayload]:
     """``client_payload`` inside the caller's transaction; an unchanged revision reads one row."""
     key = (url, project, env)
     rev = repo.revision(uow.conn, project, env)
     cached = _PAYLOADS.get(key)
     if cached is not None and cached[0] == rev:
         return cached
-    payload = {
+    payload: ClientPayload = {
         "version": 2,
         "features": [served_feature(r["definition"]) for r in repo.rows(uow.conn, project, env)],
         "segments": repo.segments(uow.conn, project, env),
@@ -196,7 +208,43 @@ def etag(project: str, env: str, rev: int) -> str:
     return f'"{project}:{env}:{rev}"'
 
 
-def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
+class FlagSummary(TypedDict):
+    """A flag in one environment, as ``flags list`` shows it."""
+
+    name: str
+    environment: str
+    type: str
+    enabled: bool
+    rollout: int | None  # the first gradual rollout's percentage
+    level: int | None  # 0 off for everyone, 100 on for everyone, None in between
+    strategies: list[str]  # their names
+    description: str | None
+    updated_at: str
+
+
+class FlagDetail(FlagSummary):
+    """A flag in one environment with its Unleash feature object."""
+
+    definition: dict[str, Any]
+
+
+class FlagShown(TypedDict):
+    """A flag in each environment it is in, and its variant exposures."""
+
+    name: str
+    type: str
+    environments: dict[str, FlagDetail]
+    exposures: list[repo.Exposure]
+
+
+class FlagSaved(FlagSummary):
+    """A flag after a change: whether anything changed, and its Unleash feature object."""
+
+    changed: bool
+    definition: dict[str, Any]
+
+
+def _summary(row: repo.FlagRow) -> FlagSummary:
     feature = row["definition"]
     return {
         "name": row["name"],
@@ -221,12 +269,12 @@ def _rollout_percent(feature: Mapping[str, Any]) -> int | None:
     return None
 
 
-def list_flags(store: Store, project: str, env: str | None = None) -> list[dict[str, Any]]:
+def list_flags(store: Store, project: str, env: str | None = None) -> list[FlagSummary]:
     with store.read() as uow:
         return [_summary(r) for r in repo.rows(uow.conn, project, env)]
 
 
-def show(store: Store, project: str, name: str, env: str | None = None) -> dict[str, Any]:
+def show(store: Store, project: str, name: str, env: str | None = None) -> FlagShown:
     with store.read() as uow:
         rows = repo.rows(uow.conn, project, env, name)
         seen = [
@@ -309,7 +357,7 @@ def save(
     *,
     create: bool | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> FlagSaved:
     """Create or replace one feature (the Unleash feature object) in ``env``.
 
     ``create=True`` refuses a name that exists, ``create=False`` one that does not.
@@ -328,7 +376,7 @@ def save_in(
     *,
     create: bool | None = None,
     stamp: str,
-) -> dict[str, Any]:
+) -> FlagSaved:
     """``save`` inside the caller's transaction, so other rows and events commit with it."""
     name = check_name(str(feature.get("name", "")))
     guard(uow, project, env)
@@ -368,7 +416,7 @@ def create(
     enabled: bool = False,
     rollout: int = 100,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> FlagSaved:
     """A new flag, off, with one gradual rollout (``rollout`` percent, sticky on the user)."""
     check_name(name)
     check_type(kind)
@@ -384,7 +432,21 @@ def create(
     return save(store, project, env, feature, actor, create=True, now=now)
 
 
-def _flexible(name: str, pct: int) -> dict[str, Any]:
+class RolloutParameters(TypedDict):
+    rollout: str
+    stickiness: str
+    groupId: str
+
+
+class FlexibleRollout(TypedDict):
+    """Unleash's gradual rollout strategy, sticky on the user, grouped by the flag's name."""
+
+    name: str
+    parameters: RolloutParameters
+    constraints: list[dict[str, Any]]
+
+
+def _flexible(name: str, pct: int) -> FlexibleRollout:
     return {
         "name": "flexibleRollout",
         "parameters": {"rollout": str(pct), "stickiness": "default", "groupId": name},
@@ -401,23 +463,21 @@ def _current(uow: UnitOfWork, project: str, env: str, name: str) -> dict[str, An
 
 def set_enabled(
     store: Store, project: str, env: str, name: str, enabled: bool, actor: str
-) -> dict[str, Any]:
+) -> FlagSaved:
     with store.begin() as uow:
         return set_enabled_in(uow, project, env, name, enabled, actor, stamp=utcnow())
 
 
 def set_enabled_in(
     uow: UnitOfWork, project: str, env: str, name: str, enabled: bool, actor: str, *, stamp: str
-) -> dict[str, Any]:
+) -> FlagSaved:
     """``set_enabled`` inside the caller's transaction."""
     feature = _current(uow, project, env, name)
     feature["enabled"] = enabled
     return save_in(uow, project, env, feature, actor, create=False, stamp=stamp)
 
 
-def set_rollout(
-    store: Store, project: str, env: str, name: str, pct: int, actor: str
-) -> dict[str, Any]:
+def set_rollout(store: Store, project: str, env: str, name: str, pct: int, actor: str) -> FlagSaved:
     """Set the first gradual rollout to ``pct`` percent (adding one if there is none)."""
     check_percentage(pct)
     with store.begin() as uow:
@@ -426,7 +486,7 @@ def set_rollout(
 
 def set_rollout_in(
     uow: UnitOfWork, project: str, env: str, name: str, pct: int, actor: str, *, stamp: str
-) -> dict[str, Any]:
+) -> FlagSaved:
     """``set_rollout`` inside the caller's transaction."""
     check_percentage(pct)
     feature = _current(uow, project, env, name)
@@ -434,14 +494,20 @@ def set_rollout_in(
     for strategy in strategies:
         if strategy.get("name") == "flexibleRollout":
             strategy["parameters"] = {**strategy.get("parameters", {}), "rollout": str(pct)}
+            feature["strategies"] = strategies
             break
     else:
-        strategies = [_flexible(name, pct)]
-    feature["strategies"] = strategies
+        feature["strategies"] = [_flexible(name, pct)]
     return save_in(uow, project, env, feature, actor, create=False, stamp=stamp)
 
 
-def delete(store: Store, project: str, env: str, name: str, actor: str) -> dict[str, Any]:
+class FlagDeleted(TypedDict):
+    name: str
+    environment: str
+    deleted: bool
+
+
+def delete(store: Store, project: str, env: str, name: str, actor: str) -> FlagDeleted:
     with store.begin() as uow:
         guard(uow, project, env)
         current = _state(uow, project, env)
@@ -511,6 +577,26 @@ class FlagImportEmpty(InputError):
     )
 
 
+class ImportProblem(TypedDict):
+    """A problem an import let in: where it is and how the flag evaluates with it."""
+
+    flag: str | None  # None for a segment's problem
+    field: str
+    code: str
+    message: str
+    effect: str
+
+
+class ImportResult(TypedDict):
+    environment: str
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]
+    unchanged: int
+    segments: int  # how many the payload held
+    warnings: list[ImportProblem]
+
+
 def import_payload(
     store: Store,
     project: str,
@@ -519,7 +605,7 @@ def import_payload(
     actor: str,
     *,
     strict: bool = False,
-) -> dict[str, Any]:
+) -> ImportResult:
     """Load an Unleash flags state (or delta events) into ``env`` in one transaction.
 
     Features and segments in the payload are created or replaced; others are left alone,
@@ -627,9 +713,17 @@ def export(store: Store, project: str, env: str) -> dict[str, Any]:
     return state(store, project, env).to_payload()
 
 
+class Evaluation(TypedDict):
+    name: str
+    environment: str
+    context: dict[str, Any]  # the Unleash context, as UnleashContext.to_dict writes it
+    enabled: bool
+    variant: dict[str, Any]  # as Variant.to_dict writes it
+
+
 def evaluate(
     store: Store, project: str, env: str, name: str, context: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> Evaluation:
     """Whether ``name`` is on for ``context`` in ``env``, and which variant, as SDKs decide."""
     current = state(store, project, env)
     if name not in current:
@@ -645,10 +739,10 @@ def evaluate(
     }
 
 
-def parse_context(pairs: list[str]) -> dict[str, Any]:
+def parse_context(pairs: list[str]) -> dict[str, str]:
     """``k=v`` pairs as an Unleash context; names other than the standard fields are
     properties."""
-    out: dict[str, Any] = {}
+    out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
@@ -661,9 +755,14 @@ def parse_context(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+class SpecSync(TypedDict):
+    changed: list[str]  # ENV/NAME of each flag written
+    unchanged: int
+
+
 def sync_spec(
     store: Store, spec: Spec, actor: str, environments: Collection[str] | None = None
-) -> dict[str, Any]:
+) -> SpecSync:
     """Bring the flags declared in shipyard.yaml ``flags:`` into the store.
 
     A declared flag is written to each environment it names; what is unchanged makes no event.
@@ -679,7 +778,8 @@ def sync_spec(
                 "description": flag.description or None,
                 "enabled": declared.enabled,
                 "strategies": declared.strategies
-                or [_flexible(name, 100 if declared.rollout is None else declared.rollout)],
+                if declared.strategies
+                else [_flexible(name, 100 if declared.rollout is None else declared.rollout)],
                 "variants": declared.variants,
             }
             result = save(store, spec.project, env, feature, actor)

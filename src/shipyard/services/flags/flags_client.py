@@ -15,18 +15,21 @@ import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from sqlalchemy import select, update
 
 from shipyard.domain.access import covers, token_usable
 from shipyard.errors import Forbidden, InputError, NotFound, Unauthenticated
-from shipyard.services.flags.flags import check_environment, client_payload_in
+from shipyard.services.flags.flags import ClientPayload, check_environment, client_payload_in
 from shipyard.store import flags as repo
 from shipyard.store.append import utcnow
 from shipyard.store.flags import flag_client_tokens, flag_revisions
 from shipyard.store.schema import api_tokens
 from shipyard.store.uow import Store, UnitOfWork
+
+if TYPE_CHECKING:
+    from shipyard.services.tokens import TokenRevoked
 
 SECRET_PREFIX = "shpc_"
 FRONTEND_PREFIX = "shpf_"
@@ -65,6 +68,23 @@ def _parse_ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+class _Origins(TypedDict, total=False):
+    origins: list[str]
+
+
+class ClientTokenCreated(TypedDict):
+    """A new client or frontend token, its secret shown this once."""
+
+    id: str
+    name: str
+    kind: str  # client or frontend
+    project: str
+    environment: str
+    expires_at: str | None
+    origins: NotRequired[list[str]]  # frontend tokens only
+    token: str
+
+
 def create_token(
     store: Store,
     project: str,
@@ -75,7 +95,7 @@ def create_token(
     expires_in: timedelta | None = None,
     kind: str = "client",
     origins: Collection[str] = (),
-) -> dict[str, Any]:
+) -> ClientTokenCreated:
     """A client token (or, ``kind="frontend"``, a frontend token allowed from ``origins``)."""
     check_environment(env)
     if kind not in KINDS:
@@ -87,6 +107,7 @@ def create_token(
     token = f"{project}:{env}.{prefix}{secrets.token_urlsafe(24)}"
     token_id = secrets.token_hex(8)
     expires = _stamp(datetime.now(UTC) + expires_in) if expires_in else None
+    allowed: _Origins = {"origins": checked} if kind == "frontend" else {}
     with store.begin() as uow:
         uow.conn.execute(
             flag_client_tokens.insert(),
@@ -112,7 +133,7 @@ def create_token(
                 "project": project,
                 "environment": env,
                 "expires_at": expires,
-                **({"origins": checked} if kind == "frontend" else {}),
+                **allowed,
             },
             project=project,
         )
@@ -123,7 +144,7 @@ def create_token(
         "project": project,
         "environment": env,
         "expires_at": expires,
-        **({"origins": checked} if kind == "frontend" else {}),
+        **allowed,
         "token": token,
     }
 
@@ -148,9 +169,24 @@ def check_origin(origin: str) -> str:
     )
 
 
+class ClientToken(TypedDict):
+    """A client or frontend token as listed (never its secret)."""
+
+    id: str
+    name: str
+    kind: str
+    project: str
+    environment: str
+    origins: list[str]
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+    role: str  # flags-client or flags-frontend
+
+
 def list_client_tokens(
     store: Store, project: str | None = None, env: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ClientToken]:
     """Client and frontend tokens (never their secrets), of ``project`` if given."""
     c = flag_client_tokens.c
     query = select(
@@ -170,18 +206,26 @@ def list_client_tokens(
         query = query.where(c.environment == env)
     with store.read() as uow:
         rows = uow.conn.execute(query.order_by(c.created_at)).all()
-    out = []
-    for r in rows:
-        row = dict(r._mapping)
-        row["role"] = KINDS.get(row["kind"], ROLE)
-        row["origins"] = json.loads(row["origins"]) if row["origins"] else []
-        out.append(row)
-    return out
+    return [
+        {
+            "id": r.id,
+            "name": r.name,
+            "kind": r.kind,
+            "project": r.project,
+            "environment": r.environment,
+            "origins": json.loads(r.origins) if r.origins else [],
+            "created_at": r.created_at,
+            "expires_at": r.expires_at,
+            "revoked_at": r.revoked_at,
+            "role": KINDS.get(r.kind, ROLE),
+        }
+        for r in rows
+    ]
 
 
 def revoke_client_token(
     store: Store, token_id: str, actor: str = "cli", scope: str | None = None
-) -> dict[str, Any] | None:
+) -> TokenRevoked | None:
     """Revoke a client or frontend token; None if there is none with that id in ``scope``.
 
     Its open streams are told at commit (see ``store.flag_signal``) and end within a second.
@@ -210,7 +254,7 @@ def revoke_client_token(
     return {"id": token_id, "revoked": True}
 
 
-def revoke_in_project(store: Store, project: str, token_id: str, actor: str) -> dict[str, Any]:
+def revoke_in_project(store: Store, project: str, token_id: str, actor: str) -> TokenRevoked:
     """``revoke_client_token`` for the flag routes: a token of another project is not found."""
     done = revoke_client_token(store, token_id, actor, scope=project)
     if done is None:
@@ -297,7 +341,7 @@ def authenticate_in(uow: UnitOfWork, header: str | None, kind: str = "client") -
 
 def features(
     store: Store, header: str | None, env: str | None
-) -> tuple[ClientPrincipal, int, dict[str, Any]]:
+) -> tuple[ClientPrincipal, int, ClientPayload]:
     """Who is asking and their environment's payload and revision, in one read: the path
     every polling SDK takes, most often to hear that nothing changed."""
     with store.read() as uow:
@@ -372,9 +416,14 @@ def _count(value: object, what: str) -> int:
     return value
 
 
+class MetricsRecorded(TypedDict):
+    toggles: int  # flags whose counts were kept
+    ignored: int  # flags the environment does not hold
+
+
 def record_metrics(
     store: Store, who: ClientPrincipal, body: Mapping[str, Any], now: datetime | None = None
-) -> dict[str, Any]:
+) -> MetricsRecorded:
     """Add an SDK's ``bucket.toggles`` yes/no counts to the hour they were reported in, and its
     variant counts (exposures) to the day; flags the environment does not hold are ignored."""
     app = _text(body, "appName")
@@ -424,6 +473,6 @@ def record_metrics(
     return {"toggles": len(kept), "ignored": ignored}
 
 
-def usage(store: Store, project: str, name: str | None = None) -> list[dict[str, Any]]:
+def usage(store: Store, project: str, name: str | None = None) -> list[repo.MetricRow]:
     with store.read() as uow:
         return repo.metrics(uow.conn, project, name)

@@ -15,21 +15,21 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
-from shipyard.domain.flags import CONTEXT_FIELDS, UnleashContext
 from shipyard.services.flags.flags import compiled_state_in
 from shipyard.services.flags.flags_client import ClientPrincipal, authenticate_in
 from shipyard.store.flags import flag_client_tokens
 from shipyard.store.uow import Store
+from shipyard_sdk.flags import CONTEXT_FIELDS, UnleashContext
 
 MAX_CONTEXT_FIELDS = 100  # a context is a handful of fields; more is not a browser's
 
 
-def context_from_query(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+def context_from_query(pairs: Iterable[tuple[str, str]]) -> dict[str, str | dict[str, str]]:
     """A context from query parameters: ``properties[plan]=pro`` is a property, the standard
     fields are fields, and any other name is a property too (as Unleash reads them)."""
-    out: dict[str, Any] = {}
+    out: dict[str, str | dict[str, str]] = {}
     props: dict[str, str] = {}
     for key, value in list(pairs)[:MAX_CONTEXT_FIELDS]:
         if key.startswith("properties[") and key.endswith("]"):
@@ -43,13 +43,26 @@ def context_from_query(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     return out
 
 
+class FrontendToggle(TypedDict):
+    name: str
+    enabled: bool  # always True: only the flags that are on are answered
+    variant: dict[str, Any]  # as Variant.to_dict writes it
+    impressionData: bool
+
+
+class FrontendAnswer(TypedDict):
+    """What ``/api/frontend`` answers, in Unleash's shape."""
+
+    toggles: list[FrontendToggle]
+
+
 def evaluate(
     store: Store,
     header: str | None,
     context: Mapping[str, Any],
     remote_address: str | None,
     now: datetime | None = None,
-) -> tuple[ClientPrincipal, dict[str, Any], str]:
+) -> tuple[ClientPrincipal, FrontendAnswer, str]:
     """Who asks (a frontend token), the flags that are on for ``context``, and the ETag."""
     with store.read() as uow:
         who = authenticate_in(uow, header, "frontend")
@@ -60,7 +73,7 @@ def evaluate(
         fields["remoteAddress"] = remote_address
     ctx = UnleashContext.from_dict(fields)
     moment = now or datetime.now(UTC)
-    toggles = []
+    toggles: list[FrontendToggle] = []
     for name, feature in state.features.items():
         if not state.is_enabled(name, ctx, now=moment):
             continue
@@ -72,7 +85,7 @@ def evaluate(
                 "impressionData": feature.impression_data,
             }
         )
-    body = {"toggles": toggles}
+    body: FrontendAnswer = {"toggles": toggles}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
     return who, body, f'"{digest}"'
 

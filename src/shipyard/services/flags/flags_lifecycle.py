@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from shipyard.domain.flag_lifecycle import FlagFacts, find_stale
 from shipyard.store import flags as repo
@@ -67,9 +67,15 @@ def references(root: Path, names: Iterable[str]) -> dict[str, list[str]]:
     return found
 
 
+class StaleReport(TypedDict):
+    days: int
+    checked: int  # flags looked at
+    stale: list[dict[str, Any]]  # as StaleFlag.to_dict writes them
+
+
 def stale(
     store: Store, project: str, root: Path | None, days: int = 7, now: datetime | None = None
-) -> dict[str, Any]:
+) -> StaleReport:
     """Flags that look stale; code references are searched under ``root`` (none when None)."""
     now = now or datetime.now(UTC)
     with store.read() as uow:
@@ -81,7 +87,7 @@ def stale(
         seen = datetime.fromisoformat(m["hour"] + ":59:59+00:00")
         if m["yes"] + m["no"] and seen > last_seen.get(m["name"], datetime.min.replace(tzinfo=UTC)):
             last_seen[m["name"]] = seen
-    by_name: dict[str, list[dict[str, Any]]] = {}
+    by_name: dict[str, list[repo.FlagRow]] = {}
     for r in rows:
         by_name.setdefault(r["name"], []).append(r)
     refs = references(root, by_name) if root is not None else {}

@@ -8,11 +8,15 @@ for the DORA chart; the build chart needs nothing.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.domain.dora import THRESHOLDS_2023
 from shipyard.errors import InputError
+
+if TYPE_CHECKING:
+    from shipyard.services.pipelines.builds import BuildDay
 
 FORMATS = (".png", ".svg")
 HOUR = 3600.0
@@ -40,7 +44,7 @@ def _series(trend: list[dict[str, Any]], key: str, field: str, scale: float) -> 
     return [t[key][field] / scale if t[key][field] is not None else nan for t in trend]
 
 
-def plot_dora(report: dict[str, Any], path: Path) -> Path:
+def plot_dora(report: Mapping[str, Any], path: Path) -> Path:
     """Draw the weekly trend of each key into ``path`` (.png or .svg)."""
     check_target(path)
     try:
@@ -169,7 +173,7 @@ def plot_dora(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def builds_svg(days: list[dict[str, Any]], *, width: int = 900, height: int = 280) -> str:
+def builds_svg(days: list[BuildDay], *, width: int = 900, height: int = 280) -> str:
     """Build time and cache hits day by day, as plain SVG (no matplotlib): a bar per day for
     the median pipeline run, and a line for the cache hit rate on its own 0-100% scale.
     ``days`` is ``builds.daily_report``'s list."""

@@ -9,7 +9,7 @@ what scales, the Python path is the reference and lists every id behind a figure
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal, NotRequired, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -18,6 +18,7 @@ from shipyard.domain import dora
 from shipyard.errors import InputError
 from shipyard.store import dora_projection, dora_sql
 from shipyard.store import metrics as repo
+from shipyard.store.dora_sql import ChangeCounts
 from shipyard.store.metrics import COUNTED_STATUSES, FLAG_SERVICE, Dist
 from shipyard.store.uow import Store
 
@@ -189,7 +190,82 @@ def _sql_report(
 # -- the report ------------------------------------------------------------------------------
 
 
-def _figure(f: dora.Figure, level: dora.Level | None) -> dict[str, Any]:
+class FigureOut(TypedDict):
+    """One of the four keys."""
+
+    value: float | None  # None: no data
+    unit: str
+    numerator: float
+    denominator: float
+    p90: float | None
+    level: str | None  # elite, high, medium, low; None: no data
+
+
+class Figures(TypedDict):
+    deployment_frequency: FigureOut
+    lead_time: FigureOut
+    change_failure_rate: FigureOut
+    time_to_restore: FigureOut
+    level: str | None  # overall
+
+
+class ChangesOut(ChangeCounts):
+    """Production changes per day, flag changes included."""
+
+    value: float | None
+    unit: str
+    numerator: int
+    denominator: float
+
+
+class DoraWindow(TypedDict):
+    since: str
+    until: str
+    days: float
+
+
+class ChangeFailure(TypedDict):
+    deployment: str
+    why: str
+
+
+class Evidence(TypedDict):
+    deployments: list[str]
+    change_failures: list[ChangeFailure]
+    more: str
+
+
+class ServiceCounts(TypedDict):
+    deployments: int
+    succeeded: int
+    failures: int
+
+
+class TrendWeek(Figures):
+    week: str  # its Monday
+    since: str
+    until: str
+
+
+class DoraReportOut(TypedDict):
+    """`shipyard metrics dora` and ``GET /api/v1/metrics/dora``."""
+
+    window: DoraWindow
+    env: str
+    service: str | None
+    project: str | None
+    engine: Engine
+    thresholds: str
+    figures: Figures
+    changes: ChangesOut
+    evidence: Evidence
+    services: dict[str | None, ServiceCounts]  # by service (None: deployments naming none)
+    trend: list[TrendWeek]  # with --by week
+    notes: list[str]
+    plot: NotRequired[str]  # `shipyard metrics dora --plot`: the chart the CLI wrote
+
+
+def _figure(f: dora.Figure, level: dora.Level | None) -> FigureOut:
     return {
         "value": f.value,
         "unit": f.unit,
@@ -200,7 +276,7 @@ def _figure(f: dora.Figure, level: dora.Level | None) -> dict[str, Any]:
     }
 
 
-def _figures(r: dora.DoraReport) -> dict[str, Any]:
+def _figures(r: dora.DoraReport) -> Figures:
     lv = r.levels
     return {
         "deployment_frequency": _figure(r.deployment_frequency, lv.deployment_frequency),
@@ -211,7 +287,7 @@ def _figures(r: dora.DoraReport) -> dict[str, Any]:
     }
 
 
-def _changes(counted: dict[str, int], w: dora.Window) -> dict[str, Any]:
+def _changes(counted: ChangeCounts, w: dora.Window) -> ChangesOut:
     """Production changes per day, flag changes included: not a DORA key, so no level."""
     n = counted["deployments"] + counted["flags"]
     return {
@@ -272,7 +348,7 @@ def dora_report(
     engine: Engine = "sql",
     ids_limit: int = 20,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> DoraReportOut:
     """The four keys over the window, per service counts, and a weekly trend with ``by``."""
     if by not in (None, "week"):
         raise InputError(
@@ -284,7 +360,8 @@ def dora_report(
     buckets = weeks(w) if by == "week" else []
     notes: list[str] = []
     # The projection's deployments may name no service (None).
-    per_service: dict[str | None, dict[str, int]]
+    per_service: dict[str | None, ServiceCounts]
+    counted: ChangeCounts
     if engine == "sql":
         dora_projection.catch_up(store)  # the projection reads what the log holds now
     with store.read() as uow:
@@ -371,7 +448,7 @@ def dora_report(
         "changes": _changes(counted, w),
         "evidence": {
             "deployments": deployed[:ids_limit],
-            "change_failures": [{"deployment": d, "why": why} for d, why in failures][:ids_limit],
+            "change_failures": [{"deployment": d, "why": why} for d, why in failures[:ids_limit]],
             "more": "shipyard audit log --kind 'deployment.*' lists every event behind them",
         },
         "services": per_service,
@@ -397,11 +474,11 @@ def rebuild_projection(store: Store) -> dict[str, int]:
 
 def _per_service_python(
     history: dora.History, w: dora.Window, env: str, service: str | None
-) -> dict[str | None, dict[str, int]]:
+) -> dict[str | None, ServiceCounts]:
     names = sorted(
         {d.service for d in history.deployments if d.env == env and service in (None, d.service)}
     )
-    out: dict[str | None, dict[str, int]] = {}
+    out: dict[str | None, ServiceCounts] = {}
     for s in names:
         cfr = dora.change_failure_rate(history, w, env=env, service=s)
         ok = dora.deployment_frequency(history, w, env=env, service=s).numerator

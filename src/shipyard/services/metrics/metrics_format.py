@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 
 def duration(seconds: float | None) -> str:
@@ -14,7 +15,7 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2g} s"
 
 
-def show(key: str, f: dict[str, Any]) -> tuple[str, str, str]:
+def show(key: str, f: Mapping[str, Any]) -> tuple[str, str, str]:
     """(value, numerator/denominator, p90) of one figure, for people."""
     if key == "deployment_frequency":
         value = "no data" if f["value"] is None else f"{f['value']:.3g} {f['unit']}"
@@ -31,10 +32,16 @@ def show(key: str, f: dict[str, Any]) -> tuple[str, str, str]:
     )
 
 
-KEYS = ("deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore")
+Key = Literal["deployment_frequency", "lead_time", "change_failure_rate", "time_to_restore"]
+KEYS: tuple[Key, ...] = (
+    "deployment_frequency",
+    "lead_time",
+    "change_failure_rate",
+    "time_to_restore",
+)
 
 
-def changes_line(c: dict[str, Any]) -> str:
+def changes_line(c: Mapping[str, Any]) -> str:
     """The `changes` figure (deployments and flag changes), which is not a DORA key."""
     value = "no data" if c["value"] is None else f"{c['value']:.3g} {c['unit']}"
     return (

@@ -7,6 +7,7 @@ written by ``prometheus_client`` (``domain.promtext.render``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from shipyard.domain import promtext
@@ -47,15 +48,17 @@ def exposition(
     r = metrics.dora_report(store, env=env, since=since, project=project)
     b = builds.builds_report(store, since=since, project=project)
     e = r["env"]
-    f: dict[str, Any] = r["figures"]
+    f: Mapping[str, Any] = r["figures"]
     out = _Out()
     out.family("shipyard_dora_window_days", "gauge", "Length of the window the figures cover.")
     out.sample("shipyard_dora_window_days", r["window"]["days"], env=e)
     out.family("shipyard_dora_deployments", "gauge", "Production deployments in the window.")
     out.family("shipyard_dora_change_failures", "gauge", "Deployments that led to a failure.")
     for service, c in r["services"].items():
-        out.sample("shipyard_dora_deployments", c["deployments"], env=e, service=service)
-        out.sample("shipyard_dora_change_failures", c["failures"], env=e, service=service)
+        # Deployments naming no service: an empty label, which Prometheus reads as none.
+        named = service or ""
+        out.sample("shipyard_dora_deployments", c["deployments"], env=e, service=named)
+        out.sample("shipyard_dora_change_failures", c["failures"], env=e, service=named)
     out.family(
         "shipyard_dora_deployment_frequency_per_day",
         "gauge",

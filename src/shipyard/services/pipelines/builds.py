@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -19,6 +19,9 @@ from shipyard.services.metrics.metrics import TS, window
 from shipyard.store import build_sql
 from shipyard.store.metrics import Dist
 from shipyard.store.uow import Store
+
+if TYPE_CHECKING:
+    from shipyard.services.pipelines.remote_cache import CacheReport
 
 STATUS = {"success": "passed", "failure": "failed"}  # skipped and cancelled stay as they are
 
@@ -86,10 +89,65 @@ def load_runs(
     return out
 
 
-def _pct(d: Dist | None) -> dict[str, float] | None:
+class Percentiles(TypedDict):
+    p50: float
+    p90: float
+    p99: float
+    count: int
+
+
+def _pct(d: Dist | None) -> Percentiles | None:
     if d is None:
         return None
     return {"p50": d.pct[50], "p90": d.pct[90], "p99": d.pct[99], "count": d.n}
+
+
+class Window(TypedDict):
+    since: str
+    until: str
+
+
+class JobFigures(TypedDict):
+    job: str
+    runs: int
+    steps: int
+    duration_s: Percentiles | None
+    queue_s: Percentiles | None
+    cache_hits: int
+    cache_lookups: int
+    cache_hit_rate: float | None
+    saved_s_reported: float
+    saved_s_measured: float
+    critical_path_share: float | None
+
+
+class Flaky(TypedDict):
+    job: str
+    step: str
+    flaky_runs: int
+    runs: int
+    rate: float
+    run_ids: list[str]
+
+
+class Trending(TypedDict):
+    job: str
+    step: str
+    earlier_p50: float
+    recent_p50: float
+    increase_s: float
+
+
+class BuildsReport(TypedDict):
+    """`shipyard metrics builds`: where build time goes over a window."""
+
+    window: Window
+    runs: Percentiles | None  # of the runs' durations
+    jobs: list[JobFigures]
+    flaky: list[Flaky]
+    trending_up: list[Trending]
+    remote_cache: CacheReport | None  # for a report over every project only
+    notes: list[str]
 
 
 def builds_report(
@@ -99,7 +157,7 @@ def builds_report(
     until: str | None = None,
     project: str | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> BuildsReport:
     w = window(since, until, now)
     lo, hi = w.start.strftime(TS), w.end.strftime(TS)
     with store.read() as uow:
@@ -116,7 +174,7 @@ def builds_report(
         remote = report(store, w.start, w.end)
     midpoint = w.start + (w.end - w.start) / 2
     stats = {s.job: s for s in buildstats.job_stats(runs)}
-    jobs = []
+    jobs: list[JobFigures] = []
     for job, c in sorted(counts.items()):
         s = stats.get(job)
         jobs.append(
@@ -164,6 +222,40 @@ def builds_report(
     }
 
 
+class CostBase(TypedDict):
+    window: Window
+    developers: int
+    runs_per_day: float
+    hourly_cost: float
+    statistic: str  # p50, p90
+    cache_saved_hours: float
+
+
+class CostFigures(TypedDict):
+    hours_per_day: float
+    cost_per_day: float
+    hours_per_year: float
+    cost_per_year: float
+    working_days: int
+
+
+class CostNoData(CostBase):
+    """`shipyard metrics cost` with no run in the window."""
+
+    cost: None
+    runs: int  # 0
+    notes: list[str]
+
+
+class CostMeasured(CostBase):
+    """`shipyard metrics cost`: what waiting for builds costs."""
+
+    runs: int
+    build_minutes: float
+    cost: CostFigures
+    notes: list[str]
+
+
 def cost_report(
     store: Store,
     developers: int,
@@ -175,7 +267,7 @@ def cost_report(
     project: str | None = None,
     statistic: str = "p50",
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> CostNoData | CostMeasured:
     """Hours and money lost to waiting for builds, from measured pipeline run durations."""
     if statistic not in ("p50", "p90"):
         raise buildstats.CostInputInvalid(
@@ -188,7 +280,7 @@ def cost_report(
     with store.read() as uow:
         dist = build_sql.run_durations(uow.conn, project, lo, hi)
         saved = sum(c.saved_s for c in build_sql.job_counts(uow.conn, project, lo, hi).values())
-    base = {
+    base: CostBase = {
         "window": {"since": w.start.isoformat(), "until": w.end.isoformat()},
         "developers": developers,
         "runs_per_day": runs_per_day,
@@ -220,9 +312,18 @@ def cost_report(
     }
 
 
+class BuildDay(TypedDict):
+    day: str  # YYYY-MM-DD
+    runs: int
+    run_p50_s: float | None
+    cache_hits: int
+    cache_lookups: int
+    cache_hit_rate: float | None
+
+
 def daily_report(
     store: Store, *, days: int = 14, project: str | None = None, now: datetime | None = None
-) -> list[dict[str, Any]]:
+) -> list[BuildDay]:
     """Per day of the last ``days`` (UTC, oldest first): the figures of ``builds_report`` for
     that day, cut down to what the dashboard's build chart draws: runs, their median
     duration, and the cache hit rate over every job's lookups."""
@@ -230,7 +331,7 @@ def daily_report(
 
     now = now or datetime.now(UTC)
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    out = []
+    out: list[BuildDay] = []
     for back in range(days - 1, -1, -1):
         start = today - timedelta(days=back)
         end = min(start + timedelta(days=1), now)

@@ -31,12 +31,14 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from shipyard.services.pipelines import run_stamp
 
 if TYPE_CHECKING:
     from shipyard.adapters.executors.commands import Launch
+    from shipyard.services.pipelines.run_stamp import RunHead, StepSummary
+    from shipyard.store.runlog import NewCacheEntry, NewStep
 
 FORMAT = 1
 _PYTHON = sys.version
@@ -56,7 +58,31 @@ def eligible(job: Any) -> bool:
     )
 
 
-def node_of(rec: Any, job: Any, base_key: str | None) -> dict[str, Any]:
+if TYPE_CHECKING:  # types only: this module is on `shipyard run`'s path
+
+    class Node(TypedDict):
+        """What the incremental path keeps of one step of a good run; the ``NotRequired``
+        keys are set on the steps a run keys again, and dropped before the nodes are saved."""
+
+        id: str
+        job: str
+        matrix: dict[str, Any]
+        key: str  # a stamped run's steps all succeeded: each has its key and manifest
+        manifest: str  # canonical JSON, as the key was computed over it
+        files: dict[str, str]  # output files: path -> digest
+        values: dict[str, str]  # the outputs it handed on
+        log: str | None  # the log's digest
+        duration: float
+        timeout: float | None
+        outputs: list[str]  # the job's declared outputs
+        base_key: str | None  # its key in the base run, if it has a row there
+        status: NotRequired[str]
+        cached: NotRequired[bool]
+        reason: NotRequired[str]
+        exit_code: NotRequired[int | None]
+
+
+def node_of(rec: Any, job: Any, base_key: str | None) -> Node:
     """What the incremental path keeps of one step of a good run (a ``StepRecord``)."""
     return {
         "id": rec.node,
@@ -79,7 +105,7 @@ def save(
     *,
     run_id: int,
     base: int,
-    nodes: list[dict[str, Any]],
+    nodes: list[Node],
     graph: tuple[dict[str, list[str]], dict[str, list[str]]] | None = None,
 ) -> None:
     """Write the nodes file; ``graph`` (readers, dependants) when they are known already: the
@@ -114,7 +140,7 @@ def save(
 
 def answer(
     settings: Any, stamp: dict[str, Any], root: Path, changed: Mapping[str, str], lock: Any
-) -> tuple[dict[str, Any], str] | None:
+) -> tuple[RunHead, str] | None:
     """Run and record what the changed files call for; the summary without its steps, and the
     steps as JSON. None: the full path must decide (nothing was run or recorded)."""
     if settings.pipeline_blobs != "disk":
@@ -153,13 +179,13 @@ class _Incremental:
         self.settings, self.stamp, self.data, self.root = settings, stamp, data, root
         self.changed = changed
         self.lock = lock
-        self.nodes: list[dict[str, Any]] = data["nodes"]
+        self.nodes: list[Node] = data["nodes"]
         self.index = {n["id"]: i for i, n in enumerate(self.nodes)}
         self.project: str = stamp["project"]
         self.run_id = 0
-        self.executed: dict[str, dict[str, Any]] = {}  # node -> what its step.finished says
+        self.executed: dict[str, Node] = {}  # node -> what its step.finished says
         self.hits: list[str] = []
-        self.puts: list[dict[str, Any]] = []
+        self.puts: list[NewCacheEntry] = []
         self.written: dict[str, str] = {}  # output files written or restored: path -> digest
         self.cached: set[str] = set()  # steps that succeeded without running
         self.entries: list[str] = []  # each step as this run's summary shows it, as JSON
@@ -167,7 +193,7 @@ class _Incremental:
 
     # --- the run -----------------------------------------------------------------------------
 
-    def run(self, dirty: set[str]) -> tuple[dict[str, Any], str] | None:
+    def run(self, dirty: set[str]) -> tuple[RunHead, str] | None:
         from shipyard.adapters.blobs import PACK_BELOW
         from shipyard.adapters.cas.disk import DiskCAS
         from shipyard.adapters.vcs.head import head_commit
@@ -242,7 +268,7 @@ class _Incremental:
             node = self.nodes[self.index[nid]]
             manifest = json.loads(node["manifest"])
             if any(need in blocked for need in manifest["needs"]):
-                node.update(status="skipped", reason=self._blocked(manifest, blocked))
+                node.update({"status": "skipped", "reason": self._blocked(manifest, blocked)})
                 blocked.add(nid)
                 self._touch_dependants(nid, order)
                 continue
@@ -260,15 +286,17 @@ class _Incremental:
             if entry is not None and self._restore(entry):
                 self.hits.append(key)
                 node.update(
-                    key=key,
-                    manifest=text,
-                    files=entry["files"],
-                    values=entry["outputs"],
-                    log=entry["log_digest"],
-                    duration=float(entry["duration"]),
-                    status="success",
-                    cached=True,
-                    reason="",
+                    {
+                        "key": key,
+                        "manifest": text,
+                        "files": entry["files"],
+                        "values": entry["outputs"],
+                        "log": entry["log_digest"],
+                        "duration": float(entry["duration"]),
+                        "status": "success",
+                        "cached": True,
+                        "reason": "",
+                    }
                 )
             else:
                 ok = self._execute(node, key, text, manifest)
@@ -313,7 +341,7 @@ class _Incremental:
             return False  # run it instead, as the full path does
         return True
 
-    def _execute(self, node: dict[str, Any], key: str, text: str, manifest: dict[str, Any]) -> bool:
+    def _execute(self, node: Node, key: str, text: str, manifest: dict[str, Any]) -> bool:
         from shipyard.adapters.executors.commands import Launch, launch_for, shell, wants_bash
         from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
         from shipyard.adapters.files import Workspace, output_folders
@@ -402,16 +430,18 @@ class _Incremental:
         log_digest = self.cas.put_bytes(log)
         status = "failure" if reason else "success"
         node.update(
-            key=key,
-            manifest=text,
-            files=files if status == "success" else {},
-            values=values,
-            log=log_digest,
-            duration=duration,
-            status=status,
-            cached=False,
-            reason=reason,
-            exit_code=code,
+            {
+                "key": key,
+                "manifest": text,
+                "files": files if status == "success" else {},
+                "values": values,
+                "log": log_digest,
+                "duration": duration,
+                "status": status,
+                "cached": False,
+                "reason": reason,
+                "exit_code": code,
+            }
         )
         self.executed[nid] = node
         if status == "success":
@@ -430,7 +460,7 @@ class _Incremental:
 
     # --- records -----------------------------------------------------------------------------
 
-    def _summary(self, status: str, duration: float) -> dict[str, Any]:
+    def _summary(self, status: str, duration: float) -> RunHead:
         """The run's summary without its steps; their JSON texts in ``entries``, and as the
         next run with nothing to do shows them in ``noop_entries``. A step this run did not
         touch is up to date, shown as the stamp's no-op entry shows it: its text is reused."""
@@ -455,7 +485,7 @@ class _Incremental:
             elif state == "success":
                 self.cached.add(node["id"])
                 saved += float(node["duration"])
-            step = {
+            step: StepSummary = {
                 "node": node["id"],
                 "job": node["job"],
                 "status": state,
@@ -502,7 +532,7 @@ class _Incremental:
         total, path = max(best.values())
         return path, total
 
-    def _record(self, log: Any, status: str, duration: float, summary: dict[str, Any]) -> None:
+    def _record(self, log: Any, status: str, duration: float, summary: RunHead) -> None:
         from shipyard.store.append import utcnow
 
         ts = utcnow()
@@ -560,7 +590,7 @@ class _Incremental:
             if base is None:
                 n["base_key"] = n["key"]
 
-    def _row(self, n: dict[str, Any], ts: str) -> dict[str, Any]:
+    def _row(self, n: Node, ts: str) -> NewStep:
         ran = n["id"] in self.executed
         state = n.get("status", "success")
         return {
@@ -581,7 +611,7 @@ class _Incremental:
             "finished_at": ts,
         }
 
-    def _stamp(self, summary: dict[str, Any]) -> None:
+    def _stamp(self, summary: RunHead) -> None:
         """The stamp of this run, for the next check: the files as they are now."""
         from shipyard.adapters.files import Workspace
         from shipyard.adapters.racy import racy
@@ -612,8 +642,10 @@ class _Incremental:
         self.stamp.pop("refreshed", None)
         run_stamp.save(self.settings.home, self.stamp)
         for n in self.nodes:
-            for extra in ("status", "cached", "reason", "exit_code"):
-                n.pop(extra, None)
+            n.pop("status", None)
+            n.pop("cached", None)
+            n.pop("reason", None)
+            n.pop("exit_code", None)
         save(
             self.settings.home,
             run_id=self.run_id,

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from shipyard.adapters.blobs.tiered import Tiered
     from shipyard.adapters.cas.disk import DiskCAS
     from shipyard.services.pipelines.remote_tier import RemoteTier
+    from shipyard.services.pipelines.run_stamp import RunHead, StepSummary
+    from shipyard.store.pipelines import RunRow, StepRow
+    from shipyard.store.runlog import CacheEntry, NewCacheEntry, NewStep
     from shipyard.store.uow import Store
 
 PLATFORM = uptodate.platform_name()
@@ -56,7 +59,7 @@ REMOTE_AHEAD = 32  # steps started beyond the executor's capacity when a remote 
 _MATRIX_REF = re.compile(r"\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
-def refuse_pruned(run: dict[str, Any]) -> None:
+def refuse_pruned(run: RunRow) -> None:
     """A run whose step rows `cache gc --keep-runs` deleted has no steps to read."""
     if run.get("pruned_at"):
         raise NotFound(
@@ -203,7 +206,7 @@ class Reporter(Protocol):
     def step_started(self, node: str) -> None: ...
     def step_finished(self, record: StepRecord) -> None: ...
     def tick(self) -> None: ...
-    def finished(self, summary: dict[str, Any]) -> None: ...
+    def finished(self, summary: RunSummary) -> None: ...
 
 
 class NullReporter:
@@ -219,7 +222,7 @@ class NullReporter:
     def tick(self) -> None:
         pass
 
-    def finished(self, summary: dict[str, Any]) -> None:
+    def finished(self, summary: RunSummary) -> None:
         pass
 
 
@@ -275,14 +278,14 @@ class _Run:
         self.ws = Workspace(root)
         self.records: dict[str, StepRecord] = {}
         self.pending_rows: list[StepRecord] = []
-        self.cache_puts: list[dict[str, Any]] = []
+        self.cache_puts: list[NewCacheEntry] = []
         self.cache_drops: list[str] = []
         self.cache_hits: list[str] = []
         self.finished_at: dict[str, float] = {}
         self.run_id = 0
         self.t0 = time.monotonic()
         self.last_flush = self.t0
-        self.cache: dict[str, dict[str, Any]] = {}
+        self.cache: dict[str, CacheEntry] = {}
         self.missing: set[str] = set()  # keys looked up in the store and not found
         self.cold = False  # the project had no cache entry when the run started
         # The run this one is recorded against (see store/pipelines.py), with each node's
@@ -354,7 +357,7 @@ class _Run:
         self.rows_written += len(self.pending_rows)
         self.pending_rows, self.cache_puts, self.cache_drops, self.cache_hits = [], [], [], []
 
-    def rows(self, records: list[StepRecord], ts: str) -> list[dict[str, Any]]:
+    def rows(self, records: list[StepRecord], ts: str) -> list[NewStep]:
         return [
             {
                 "run_id": self.run_id,
@@ -376,7 +379,7 @@ class _Run:
             for rec in records
         ]
 
-    def lookup(self, key: str) -> dict[str, Any] | None:
+    def lookup(self, key: str) -> CacheEntry | None:
         """The cache entry of a key: loaded with the run when a recent run had it, else asked
         of the store once."""
         entry = self.cache.get(key)
@@ -465,7 +468,7 @@ class _Run:
         )
         return (*cachekey.keyed(manifest), files)
 
-    def restore(self, entry: dict[str, Any]) -> None:
+    def restore(self, entry: CacheEntry) -> None:
         """Put a hit's output files in place, each checked against its digest."""
         for rel, digest in entry["files"].items():
             target = self.root / rel
@@ -488,11 +491,11 @@ class _Run:
         note = ""
         entry = self.lookup(key) if job.cache else None
         if entry is None and job.cache and self.remote is not None:
-            entry = self.remote.fetch(key)
-            if entry is not None:  # kept in the local cache too
-                entry = {**entry, "node": nid}
-                self.cache[key] = entry
-                self.cache_puts.append(entry)
+            fetched = self.remote.fetch(key)
+            if fetched is not None:  # kept in the local cache too
+                kept: NewCacheEntry = {**fetched, "node": nid}
+                entry = self.cache[key] = kept
+                self.cache_puts.append(kept)
         if entry is not None:
             try:
                 self.restore(entry)
@@ -691,7 +694,7 @@ class _Run:
             files=captured.files,
         )
         if captured.status == "success" and job.cache:
-            entry = {
+            entry: NewCacheEntry = {
                 "key": pending.key,
                 "node": pending.node,
                 "files": captured.files,
@@ -733,6 +736,14 @@ _STATE = {
 }
 
 
+if TYPE_CHECKING:  # types only, as this module is `shipyard run`'s
+
+    class RunSummary(RunHead):
+        """What `shipyard run` reports (``--json``), and ``run`` returns."""
+
+        steps: list[StepSummary]
+
+
 def run(
     store: Store,
     spec: Spec,
@@ -749,7 +760,7 @@ def run(
     remote_token: str | None = None,
     executor_target: str | None = None,
     executor: Executor | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Run the pipeline (or ``jobs`` and what they need); returns the run's summary.
 
     ``stamp_spec`` (shipyard.yaml's path and the digest of what was loaded) lets a good run
@@ -764,7 +775,7 @@ def run(
     defs = select_jobs(spec, jobs)
     graph = build_graph(defs)
     secrets = read_secrets(spec, defs, root)
-    carried: list[dict[str, Any]] = []
+    carried: list[StepRow] = []
     if rerun_failed is not None:
         carried = _carried(store, spec.project, graph, rerun_failed)
         trigger = f"rerun-failed:{rerun_failed}"
@@ -851,7 +862,7 @@ def run(
         lock.release()
 
 
-def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> list[dict[str, Any]]:
+def _carried(store: Store, project: str, graph: Graph, rerun_failed: int) -> list[StepRow]:
     """The successful steps of run ``rerun_failed`` that a rerun keeps, with all they need."""
     from shipyard.store import pipelines as repo
 
@@ -967,7 +978,7 @@ def _step(
     return bool(decision.start or decision.skip)
 
 
-def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> dict[str, Any]:
+def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> RunSummary:
     remote = state.remote.close() if state.remote is not None else None  # uploads are the run's
     duration = time.monotonic() - state.t0
     records = [state.records[n] for n in graph.order if n in state.records]
@@ -977,7 +988,7 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
     executed = [r for r in records if r.executed]
     cached = [r for r in records if r.cached]
     path, path_s = critical_path(graph, {r.node: r.duration for r in records})
-    summary = {
+    summary: RunSummary = {
         "run_id": state.run_id,
         "project": state.project,
         "status": status,
@@ -1040,7 +1051,7 @@ def _finish(state: _Run, sched: Scheduler, graph: Graph, interrupted: bool) -> d
     return summary
 
 
-def _stamp(state: _Run, graph: Graph, summary: dict[str, Any], base: int | None) -> None:
+def _stamp(state: _Run, graph: Graph, summary: RunSummary, base: int | None) -> None:
     """Leave the up-to-date stamp when this run is one the next can be answered from."""
     if state.stamp_spec is None or summary["status"] != "success":
         return

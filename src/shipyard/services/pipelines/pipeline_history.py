@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from shipyard.domain import cachekey
 from shipyard.errors import InputError, NotFound
@@ -62,12 +62,16 @@ def _abandon_previous(store: Store, lock: RunLock) -> bool:
         return Tx(cur, postgres, home=store.home).abandon(lock.previous, who)
 
 
-def list_runs(store: Store, project: str | None = None, limit: int = 20) -> dict[str, Any]:
+class RunList(TypedDict):
+    runs: list[repo.ListedRun]
+
+
+def list_runs(store: Store, project: str | None = None, limit: int = 20) -> RunList:
     with store.read() as uow:
         return {"runs": repo.list_runs(uow.conn, project, limit)}
 
 
-def _run(uow: Any, run_id: int) -> dict[str, Any]:
+def _run(uow: Any, run_id: int) -> repo.RunRow:
     run = repo.get_run(uow.conn, run_id)
     if run is None:
         raise NotFound(
@@ -76,7 +80,13 @@ def _run(uow: Any, run_id: int) -> dict[str, Any]:
     return run
 
 
-def show_run(store: Store, run_id: int) -> dict[str, Any]:
+class RunShown(repo.RunRow):
+    """A run with its steps (``manifest`` left out of each: large; `shipyard why` reads it)."""
+
+    steps: list[repo.StepRow]
+
+
+def show_run(store: Store, run_id: int) -> RunShown:
     with store.read() as uow:
         run = _run(uow, run_id)
         steps = repo.run_steps(uow.conn, run_id)
@@ -85,7 +95,21 @@ def show_run(store: Store, run_id: int) -> dict[str, Any]:
     return {**run, "steps": steps}
 
 
-def step_logs(store: Store, run_id: int, job: str) -> dict[str, Any]:
+class StepLog(TypedDict):
+    node: str
+    status: str
+    cached: bool
+    log_digest: str | None
+    log: str
+
+
+class StepLogs(TypedDict):
+    run_id: int
+    job: str
+    logs: list[StepLog]
+
+
+def step_logs(store: Store, run_id: int, job: str) -> StepLogs:
     """The logs of a job's steps in a run (every matrix combination), or of one node id."""
     with store.read() as uow:
         refuse_pruned(_run(uow, run_id))
@@ -98,7 +122,7 @@ def step_logs(store: Store, run_id: int, job: str) -> dict[str, Any]:
             code="step-not-found",
         )
     cas = cas_of(store)
-    logs = []
+    logs: list[StepLog] = []
     for step in chosen:
         if step["log_digest"] is None:
             text = f"(no log: the step did not run: {step['reason'] or step['status']})\n"
@@ -116,7 +140,31 @@ def step_logs(store: Store, run_id: int, job: str) -> dict[str, Any]:
     return {"run_id": run_id, "job": job, "logs": logs}
 
 
-def why_job(store: Store, spec: Spec, job: str) -> dict[str, Any]:
+class NeverRun(TypedDict):
+    """A node of the job no recorded run computed a key for."""
+
+    node: str
+    state: str  # never-run
+    reasons: list[str]
+
+
+class NodeWhy(TypedDict):
+    node: str
+    state: str  # unchanged, changed
+    run_id: int  # the newest run that had the step
+    previous_run_id: int | None  # the run its key is compared with
+    cached: bool
+    key: str | None
+    reasons: list[str]
+
+
+class Why(TypedDict):
+    project: str
+    job: str
+    steps: list[NeverRun | NodeWhy]
+
+
+def why_job(store: Store, spec: Spec, job: str) -> Why:
     """``why`` for every node of ``job`` as ``spec`` declares it (job-unknown if it does not)."""
     from shipyard.domain.pipeline import build_graph
     from shipyard.services.pipelines.pipeline import select_jobs
@@ -125,9 +173,9 @@ def why_job(store: Store, spec: Spec, job: str) -> dict[str, Any]:
     return why(store, spec.project, job, list(graph.job_nodes[job]))
 
 
-def why(store: Store, project: str, job: str, nodes: list[str]) -> dict[str, Any]:
+def why(store: Store, project: str, job: str, nodes: list[str]) -> Why:
     """For each node of the job, what changed in its key since the run before its newest one."""
-    answers: list[dict[str, Any]] = []
+    answers: list[NeverRun | NodeWhy] = []
     with store.read() as uow:
         for node in nodes:
             history, later = repo.node_history(uow.conn, project, node, 2)
@@ -144,6 +192,8 @@ def why(store: Store, project: str, job: str, nodes: list[str]) -> dict[str, Any
                 state, reasons = "unchanged", [f"key unchanged since run {older['run_id']}"]
             else:
                 state = "changed"
+                # node_history reads only steps that computed a key: each has its manifest
+                assert newest["manifest"] is not None
                 reasons = cachekey.explain_miss(older and older["manifest"], newest["manifest"])
             answers.append(
                 {
@@ -159,7 +209,17 @@ def why(store: Store, project: str, job: str, nodes: list[str]) -> dict[str, Any
     return {"project": project, "job": job, "steps": answers}
 
 
-def cache_stats(store: Store, project: str | None = None, runs: int = 20) -> dict[str, Any]:
+class CacheStats(TypedDict):
+    entries: int
+    blobs: int
+    bytes: int
+    recent_runs: int
+    recent_steps: int
+    recent_cached: int
+    hit_rate: float
+
+
+def cache_stats(store: Store, project: str | None = None, runs: int = 20) -> CacheStats:
     cas = cas_of(store)
     blobs = list(cas.blobs())
     with store.read() as uow:
@@ -177,9 +237,23 @@ def cache_stats(store: Store, project: str | None = None, runs: int = 20) -> dic
     }
 
 
-def cache_gc(
-    store: Store, max_size: int | None = None, keep_runs: int | None = None
-) -> dict[str, Any]:
+class CacheGc(TypedDict):
+    """What `cache gc` did: ``keep_runs`` and what pruning did with --keep-runs, the rest
+    with --max-size (``at`` is then when eviction ended)."""
+
+    at: str
+    keep_runs: NotRequired[int]
+    runs_pruned: NotRequired[int]
+    step_rows_deleted: NotRequired[int]
+    max_bytes: NotRequired[int]
+    bytes_before: NotRequired[int]
+    bytes_after: NotRequired[int]
+    entries_evicted: NotRequired[int]
+    entries_kept: NotRequired[int]
+    blobs_deleted: NotRequired[int]
+
+
+def cache_gc(store: Store, max_size: int | None = None, keep_runs: int | None = None) -> CacheGc:
     """Evict least recently used action-cache entries until the CAS fits in ``max_size``, and
     delete the step rows of runs older than each project's newest ``keep_runs``.
 
@@ -202,18 +276,24 @@ def cache_gc(
             "keep at least one run: --keep-runs 1 or more",
             code="usage",
         )
-    out: dict[str, Any] = {"at": utcnow()}
+    out: CacheGc = {"at": utcnow()}
     with RunLock(store.home) as lock:  # never while a run writes entries and packs
         _abandon_previous(store, lock)
         if keep_runs is not None:
             with store.begin() as uow:
-                out |= {"keep_runs": keep_runs} | repo.prune_steps(uow.conn, keep_runs, out["at"])
+                pruned = repo.prune_steps(uow.conn, keep_runs, out["at"])
+            out |= {
+                "keep_runs": keep_runs,
+                "runs_pruned": pruned["runs_pruned"],
+                "step_rows_deleted": pruned["step_rows_deleted"],
+            }
         if max_size is not None:
-            out |= _cache_gc(store, max_size)
+            _cache_gc(store, max_size, out)
     return out
 
 
-def _cache_gc(store: Store, max_size: int) -> dict[str, Any]:
+def _cache_gc(store: Store, max_size: int, out: CacheGc) -> None:
+    """Evict, and put what it did in ``out``."""
     cas = cas_of(store)
     sizes = {b.digest: b.size for b in cas.blobs()}
     before = sum(sizes.values())
@@ -241,7 +321,7 @@ def _cache_gc(store: Store, max_size: int) -> dict[str, Any]:
     for d in doomed:
         cas.delete(d)
     cas.compact()  # packed blobs take their space with them only when their pack is rewritten
-    return {
+    out |= {
         "max_bytes": max_size,
         "bytes_before": before,
         "bytes_after": total,
@@ -252,7 +332,7 @@ def _cache_gc(store: Store, max_size: int) -> dict[str, Any]:
     }
 
 
-def _blobs_of(entry: dict[str, Any]) -> set[str]:
+def _blobs_of(entry: repo.CacheListing) -> set[str]:
     found = set(entry["files"].values())
     if entry["log_digest"]:
         found.add(entry["log_digest"])

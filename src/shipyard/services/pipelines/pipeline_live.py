@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TypedDict, final
 
 from shipyard.errors import NotFound
 from shipyard.services.pipelines.pipeline_live_writer import folder
@@ -26,16 +26,33 @@ from shipyard.store.uow import Store
 MAX_CHUNK = 256 * 1024  # a reader gets at most this much at once
 
 
-def index(store: Store, run_id: int) -> dict[str, Any]:
+class LiveIndex(TypedDict):
+    running: list[str]  # nodes
+    files: dict[str, str]  # node -> its file in the run's folder
+
+
+def index(store: Store, run_id: int) -> LiveIndex:
     """The nodes a running run has started and not yet recorded, and their log files."""
     try:
-        data: dict[str, Any] = json.loads((folder(store.home, run_id) / "index.json").read_text())
+        data: LiveIndex = json.loads((folder(store.home, run_id) / "index.json").read_text())
     except (FileNotFoundError, ValueError):
         return {"running": [], "files": {}}
     return data
 
 
-def read(store: Store, run_id: int, node: str, offset: int) -> dict[str, Any]:
+@final  # final, so that ``"final" in`` tells the two apart
+class LiveText(TypedDict):
+    text: str
+    offset: int
+
+
+@final
+class LiveFinal(TypedDict):
+    final: str
+    status: str
+
+
+def read(store: Store, run_id: int, node: str, offset: int) -> LiveText | LiveFinal:
     """``{"text", "offset"}`` while the step runs (its new lines since ``offset``), then
     ``{"final": log, "status"}`` once it is recorded, or once the run is over without it."""
     from shipyard.services.pipelines.pipeline_history import show_run, step_logs
@@ -77,7 +94,7 @@ async def follow(
     start: int = 0,
     max_s: float = 3600.0,
     stop: asyncio.Event | None = None,
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+) -> AsyncIterator[tuple[str, dict[str, str]]]:
     """``("chunk", {"text"})`` as the step prints (from byte ``start`` of its output), then
     ``("final", {"log", "status"})``; ``("ping", {})`` now and then while nothing comes. It
     ends early once ``stop`` is set (the server is stopping)."""

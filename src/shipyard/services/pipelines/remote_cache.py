@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from shipyard.domain import remote_cache as rc
 from shipyard.domain.access import Permission
@@ -294,23 +294,39 @@ class RemoteCache:
 
     # --- figures -------------------------------------------------------------------------
 
-    def report(self, since: datetime, until: datetime) -> dict[str, Any]:
+    def report(self, since: datetime, until: datetime) -> CacheReport:
         self.flush()
         return report(self.store, since, until, self.limits)
 
 
+class KindFigures(repo.Counts):
+    hit_rate: float | None  # None before any read
+
+
+class CacheReport(TypedDict):
+    """The remote cache's figures over a window (in `shipyard metrics builds`)."""
+
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int
+    misses: int
+    hit_rate: float | None
+    by_kind: dict[str, KindFigures]  # ac, cas, gradle
+
+
 def report(
     store: Store, since: datetime, until: datetime, limits: Limits | None = None
-) -> dict[str, Any]:
+) -> CacheReport:
     """Hits, misses and bytes by namespace over the window's days, and what the cache holds."""
     lo = since.strftime("%Y-%m-%d")
     hi = (until - timedelta(microseconds=1)).strftime("%Y-%m-%d")
     with store.read() as uow:
         by_kind = repo.counts(uow.conn, lo, hi)
         entries, size = repo.totals(uow.conn)
-    kinds = {}
+    kinds: dict[str, KindFigures] = {}
     for kind in rc.KINDS:
-        c = by_kind.get(kind, dict.fromkeys(repo.COUNTS, 0))
+        c = by_kind.get(kind, repo.no_counts())
         kinds[kind] = {**c, "hit_rate": rc.hit_rate(c["hits"], c["misses"])}
     hits = sum(k["hits"] for k in kinds.values())
     misses = sum(k["misses"] for k in kinds.values())

@@ -18,12 +18,15 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.adapters.cas.digest import digest_bytes
 from shipyard.adapters.remote_cache.http import HttpCache, RemoteCacheError
 from shipyard.domain.remote_cache import AC, CAS, INLINE_MAX, action_bytes, action_entry, to_inline
 from shipyard.errors import ShipyardError
+
+if TYPE_CHECKING:
+    from shipyard.store.runlog import CacheEntry
 
 UPLOAD_WAIT_S = 120.0  # at the end of a run, for the uploads still queued
 PREFETCH_THREADS = 8  # entries asked for at once when many steps are ready together
@@ -32,6 +35,23 @@ PREFETCH_THREADS = 8  # entries asked for at once when many steps are ready toge
 def _stderr(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+if TYPE_CHECKING:  # types only, as in pipeline.py, which imports this module for a run
+
+    class Fetched(CacheEntry):
+        """A remote hit as the local cache keeps it: ``size`` is the bytes it added there."""
+
+        size: int
+
+    class RemoteFigures(TypedDict):
+        """The remote cache in a run's summary."""
+
+        url: str
+        hits: int
+        misses: int
+        uploaded: int
+        warnings: list[str]
 
 
 class RemoteTier:
@@ -80,7 +100,7 @@ class RemoteTier:
         for key, got in zip(keys, self._pool.map(self._download, keys), strict=True):
             self._fetched[key] = got
 
-    def fetch(self, key: str) -> dict[str, Any] | None:
+    def fetch(self, key: str) -> Fetched | None:
         """The entry of ``key`` with its blobs in the local CAS, or None."""
         if not self.reads:
             return None
@@ -101,7 +121,14 @@ class RemoteTier:
             if digest not in carried:  # known to be in the server's CAS
                 self._sent.add(digest)
         self.hits += 1
-        return {"key": key, **entry, "size": size}
+        return {
+            "key": key,
+            "files": entry["files"],
+            "outputs": entry["outputs"],
+            "log_digest": entry["log_digest"],
+            "duration": entry["duration"],
+            "size": size,
+        }
 
     def _download(
         self, key: str
@@ -192,7 +219,7 @@ class RemoteTier:
         self.client.put(CAS, digest.removeprefix("sha256:"), blob)
         self._sent.add(digest)
 
-    def close(self) -> dict[str, Any]:
+    def close(self) -> RemoteFigures:
         """Wait for the uploads; the figures the run's summary reports."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from shipyard.domain import webhooks
 from shipyard.domain.access import Permission
@@ -38,6 +38,8 @@ from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+
+    from shipyard.services.pipelines.pipeline import RunSummary
 
 STATUS_TIMEOUT_S = 60.0
 _NAME = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)+")
@@ -81,7 +83,7 @@ def configure(
     secret: str,
     executor: str = "local",
     status_command: str | None = None,
-) -> dict[str, Any]:
+) -> RepositoryShown:
     """Set a project's repository; what may be shown of it."""
     from shipyard.identity import of_principal
 
@@ -104,7 +106,7 @@ def configure(
             "use a random secret, e.g. `openssl rand -hex 20`, and give the git host the same",
             code="webhook-secret-too-short",
         )
-    values = {
+    values: repo.Repository = {
         "project": project,
         "name": name,
         "remote": remote,
@@ -136,10 +138,27 @@ def configure(
     return shown
 
 
-def _public(values: Mapping[str, Any]) -> dict[str, Any]:
-    out = {k: values[k] for k in repo.PUBLIC}
-    out["remote"] = redact(str(out["remote"]))
-    return out
+class RepositoryShown(TypedDict):
+    """A project's repository as it may be shown: without its secret, the remote's password
+    redacted."""
+
+    project: str
+    name: str
+    remote: str
+    executor: str
+    status_command: str | None
+    updated_at: str
+
+
+def _public(values: repo.Repository) -> RepositoryShown:
+    return {
+        "project": values["project"],
+        "name": values["name"],
+        "remote": redact(str(values["remote"])),
+        "executor": values["executor"],
+        "status_command": values["status_command"],
+        "updated_at": values["updated_at"],
+    }
 
 
 def request_run(
@@ -150,7 +169,7 @@ def request_run(
     ref: str,
     trigger: str,
     actor: str,
-) -> dict[str, Any]:
+) -> repo.RunRequest:
     """Queue a run of ``commit`` with its event; the request."""
     if not webhooks.valid_commit(commit):
         raise InputError(
@@ -188,7 +207,7 @@ def request_run(
     return show(store, request_id)
 
 
-def show(store: Store, request_id: int, scope: str | None = None) -> dict[str, Any]:
+def show(store: Store, request_id: int, scope: str | None = None) -> repo.RunRequest:
     with store.read() as uow:
         found = repo.request(uow.conn, request_id)
     if found is None or (scope is not None and found["project"] != scope):
@@ -200,12 +219,26 @@ def show(store: Store, request_id: int, scope: str | None = None) -> dict[str, A
     return found
 
 
-def list_requests(store: Store, project: str | None, limit: int = 50) -> dict[str, Any]:
+class RequestList(TypedDict):
+    requests: list[repo.RunRequest]
+
+
+def list_requests(store: Store, project: str | None, limit: int = 50) -> RequestList:
     with store.read() as uow:
         return {"requests": repo.requests(uow.conn, project, limit)}
 
 
-def hook(store: Store, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+class HookIgnored(TypedDict):
+    queued: Literal[False]
+    reason: str  # why the event queues nothing
+
+
+class HookQueued(TypedDict):
+    queued: Literal[True]
+    request: repo.RunRequest
+
+
+def hook(store: Store, headers: Mapping[str, str], body: bytes) -> HookIgnored | HookQueued:
     """A webhook from GitHub or GitLab: queue its commit, or say why not."""
     host = webhooks.host_of(headers)
     if host is None:
@@ -269,7 +302,7 @@ def adopt(conn: Connection) -> None:
         work.add(conn, f"run:{request_id}", "run", project)
 
 
-def work_once(store: Store, owner: str) -> dict[str, Any] | None:
+def work_once(store: Store, owner: str) -> repo.RunRequest | None:
     """Take the oldest run request nobody holds and run it under its lease; the settled
     request, or None if there is none."""
     with store.begin() as uow:
@@ -280,7 +313,7 @@ def work_once(store: Store, owner: str) -> dict[str, Any] | None:
     return run_leased(store, taken[0])
 
 
-def run_leased(store: Store, lease: work.Lease) -> dict[str, Any] | None:
+def run_leased(store: Store, lease: work.Lease) -> repo.RunRequest | None:
     """Run the request ``lease`` holds, renewing it meanwhile. A request found running was
     started by a worker that died or stalled past its lease: it is run again from its commit
     (the step cache keeps what that worker finished). None when the lease was lost."""
@@ -319,7 +352,7 @@ def _abandon(store: Store, run_id: int) -> None:
 
 def execute(
     store: Store, request: Mapping[str, Any], repository: Mapping[str, Any] | None
-) -> dict[str, Any]:
+) -> repo.RunRequest:
     """Run a claimed request; settle it ``done`` or ``failed`` and report the status."""
     status, run_id, reason = "failed", None, ""
     hook_notes: list[str] = []
@@ -390,7 +423,7 @@ class CommitMissing(NotFound):
 
 def _run(
     store: Store, request: Mapping[str, Any], repository: Mapping[str, Any], root: Path
-) -> dict[str, Any]:
+) -> RunSummary:
     from shipyard.services.pipelines import pipeline
     from shipyard.spec.load import find_spec, load_spec
 

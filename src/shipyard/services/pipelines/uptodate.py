@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard import __version__
 from shipyard.adapters.racy import racy
@@ -41,6 +41,10 @@ from shipyard.services.pipelines.run_stamp import (
     steps_json,
 )
 from shipyard.store.heads import SCHEMA_HEADS
+
+if TYPE_CHECKING:
+    from shipyard.services.pipelines.pipeline import RunSummary
+    from shipyard.services.pipelines.run_stamp import RunHead
 
 _ENV_REF = re.compile(r"\benv\.([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -72,7 +76,7 @@ def write(
     tools: Iterable[str],
     seen: Mapping[str, list[Any]],
     listings: Mapping[str, str],
-    summary: dict[str, Any],
+    summary: RunSummary,
     saved_s: float,
 ) -> None:
     """Write the stamp of run ``run_id``; the caller decided the run is one to stamp."""
@@ -87,11 +91,7 @@ def write(
         files.append([path, size, mtime, ino, value, fresh])
     names = sorted({n for text in conditions for n in _ENV_REF.findall(text)})
     steps = [noop_step(s) for s in summary["steps"]]
-    head = noop_head(
-        {k: v for k, v in summary.items() if k != "steps"},
-        sum(s["status"] == "success" for s in steps),
-        saved_s,
-    )
+    head = noop_head(summary, sum(s["status"] == "success" for s in steps), saved_s)
     stamp = {
         "format": FORMAT,
         "version": __version__,
@@ -115,7 +115,7 @@ def write(
     save(home, stamp)
 
 
-def summary_json(head: dict[str, Any], steps_json: str) -> str:
+def summary_json(head: RunHead, steps_json: str) -> str:
     """The run's summary as `shipyard run --json` prints it, with the stamped steps spliced in."""
     return json.dumps(head, default=str)[:-1] + ', "steps": ' + steps_json + "}"
 
@@ -221,7 +221,7 @@ def _content(path: Path) -> str:
         return ""
 
 
-def answer(argv: list[str]) -> tuple[dict[str, Any], str, bool] | None:
+def answer(argv: list[str]) -> tuple[RunHead, str, bool] | None:
     """Record an up-to-date `shipyard run`: its summary without the steps, the steps as JSON,
     and whether JSON output was asked for.
 
@@ -274,7 +274,7 @@ def record(
     previous_holder: int | None = None,
     *,
     home: Path,
-) -> dict[str, Any]:
+) -> RunHead:
     """One run whose trigger names the stamped run (whose steps it repeats), and its events.
 
     ``previous_holder`` is the run the workspace's lock last named: if it is still `running`,
@@ -286,7 +286,8 @@ def record(
 
     t0 = time.monotonic()
     commit = head_commit(root)
-    summary, jobs, trigger = stamp["summary"], stamp["jobs"], stamp["trigger"]
+    summary: RunHead = stamp["summary"]
+    jobs, trigger = stamp["jobs"], stamp["trigger"]
     project, previous = stamp["project"], stamp["run_id"]
     from shipyard.identity import actor as resolve
 

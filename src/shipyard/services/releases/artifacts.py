@@ -11,10 +11,10 @@ import hashlib
 import json
 import mimetypes
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from shipyard import __version__
 from shipyard.adapters.cas.digest import digest_bytes, digest_file
@@ -24,6 +24,7 @@ from shipyard.ports.blobs import BlobStore
 from shipyard.services.releases.release_build import ArtifactFileMissing
 from shipyard.store import artifacts as repo
 from shipyard.store.append import utcnow
+from shipyard.store.artifacts import ArtifactRow
 from shipyard.store.uow import Store, UnitOfWork
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -146,7 +147,7 @@ def prepare(
 
 def record(
     store: Store, uow: UnitOfWork, project: str, p: Prepared, actor: str
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[ArtifactRow, bool]:
     """Register inside the caller's transaction; (row, True) if new, (row, False) if the same
     bytes were already there. Other bytes under the same name@version are refused."""
     from shipyard.services.compliance.audit import ensure_project, register_key
@@ -157,7 +158,7 @@ def record(
         return existing, False
     ensure_project(uow, project)
     register_key(store, uow, actor)  # so verification later finds the key that signed
-    row = {
+    row: ArtifactRow = {
         "project": project,
         "name": p.name,
         "version": p.version,
@@ -192,7 +193,7 @@ def record(
     return row, True
 
 
-def _same_or_refuse(existing: dict[str, Any], digest: str) -> None:
+def _same_or_refuse(existing: ArtifactRow, digest: str) -> None:
     if existing["digest"] != digest:
         ref = f"{existing['name']}@{existing['version']}"
         raise ArtifactImmutable(
@@ -216,6 +217,11 @@ def published_with(store: Store, project: str, name: str, version: str, digest: 
     return True
 
 
+class ArtifactPublished(TypedDict):
+    published: bool  # False: these bytes were published before
+    artifact: ArtifactShown
+
+
 def publish(
     store: Store,
     project: str,
@@ -227,7 +233,7 @@ def publish(
     media_type: str | None = None,
     actor: str = "cli",
     sbom_python: Path | None = None,
-) -> dict[str, Any]:
+) -> ArtifactPublished:
     from sqlalchemy.exc import IntegrityError
 
     check_name_version(name, version)
@@ -279,7 +285,7 @@ def _from_run(
     )
 
 
-def _get(uow: UnitOfWork, project: str, ref: str) -> dict[str, Any]:
+def _get(uow: UnitOfWork, project: str, ref: str) -> ArtifactRow:
     name, version = parse_ref(ref)
     row = repo.get(uow.conn, project, name, version)
     if row is None:
@@ -287,23 +293,48 @@ def _get(uow: UnitOfWork, project: str, ref: str) -> dict[str, Any]:
     return row
 
 
-def row(store: Store, project: str, ref: str) -> dict[str, Any]:
+def row(store: Store, project: str, ref: str) -> ArtifactRow:
     """The registry row of ``NAME@VERSION`` (``artifact-not-found`` if there is none)."""
     with store.read() as uow:
         return _get(uow, project, ref)
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return dict(row)
+def _public(row: ArtifactRow) -> ArtifactRow:
+    return row.copy()
 
 
-def list_artifacts(store: Store, project: str, name: str | None = None) -> dict[str, Any]:
+class ArtifactList(TypedDict):
+    artifacts: list[ArtifactRow]
+
+
+def list_artifacts(store: Store, project: str, name: str | None = None) -> ArtifactList:
     with store.read() as uow:
         rows = repo.list_(uow.conn, project, name)
     return {"artifacts": [_public(r) for r in rows]}
 
 
-def show(store: Store, project: str, ref: str) -> dict[str, Any]:
+class ProvenanceSummary(TypedDict):
+    """The SLSA provenance statement's type and predicate, without its subject."""
+
+    predicateType: str
+    buildDefinition: dict[str, Any]
+    runDetails: dict[str, Any]
+
+
+class SbomSummary(TypedDict):
+    specVersion: str
+    components: int  # how many
+
+
+class ArtifactShown(ArtifactRow):
+    """`shipyard artifacts show`: the row, where it was pushed, its provenance and SBOM."""
+
+    pushes: list[dict[str, Any]]  # the artifact.pushed events' payloads, each with its "at"
+    provenance: ProvenanceSummary | None  # None: unreadable (`verify` says why)
+    sbom: SbomSummary | None
+
+
+def show(store: Store, project: str, ref: str) -> ArtifactShown:
     with store.read() as uow:
         row = _get(uow, project, ref)
         pushed = uow.events.query(
@@ -311,38 +342,45 @@ def show(store: Store, project: str, ref: str) -> dict[str, Any]:
             kind="artifact.pushed",
             subject=f"artifact:{row['name']}@{row['version']}",
         )
-    out = _public(row)
-    # Where it was pushed (release.publish), from the artifact.pushed events.
-    out["pushes"] = [{**e.payload, "at": e.ts} for e in pushed]
+    prov: ProvenanceSummary | None
+    sbom: SbomSummary | None
     try:
         stmt = provenance.read_statement(cas_of(store).get_bytes(row["provenance_digest"]))
-        out["provenance"] = {
+        prov = {
             "predicateType": stmt["predicateType"],
             "buildDefinition": stmt["predicate"]["buildDefinition"],
             "runDetails": stmt["predicate"]["runDetails"],
         }
-        sbom = json.loads(cas_of(store).get_bytes(row["sbom_digest"]))
-        out["sbom"] = {
-            "specVersion": sbom["specVersion"],
-            "components": len(sbom.get("components", [])),
+        doc = json.loads(cas_of(store).get_bytes(row["sbom_digest"]))
+        sbom = {
+            "specVersion": doc["specVersion"],
+            "components": len(doc.get("components", [])),
         }
     except (ValueError, KeyError, NotFound, IntegrityFailure):
-        out["provenance"] = out["sbom"] = None  # `verify` says what is wrong
-    return out
+        prov = sbom = None  # `verify` says what is wrong
+    return {
+        **_public(row),
+        # Where it was pushed (release.publish), from the artifact.pushed events.
+        "pushes": [{**e.payload, "at": e.ts} for e in pushed],
+        "provenance": prov,
+        "sbom": sbom,
+    }
 
 
-PARTS = {"content": "digest", "provenance": "provenance_digest", "sbom": "sbom_digest"}
+PARTS: dict[str, Literal["digest", "provenance_digest", "sbom_digest"]] = {
+    "content": "digest",
+    "provenance": "provenance_digest",
+    "sbom": "sbom_digest",
+}
 
 
-def blob(store: Store, project: str, ref: str, part: str) -> tuple[bytes, dict[str, Any]]:
+def blob(store: Store, project: str, ref: str, part: str) -> tuple[bytes, ArtifactRow]:
     """The artifact's provenance envelope or SBOM (or small bytes), checked against its digest."""
     chunks, row = stream(store, project, ref, part)
     return b"".join(chunks), row
 
 
-def stream(
-    store: Store, project: str, ref: str, part: str
-) -> tuple[Iterator[bytes], dict[str, Any]]:
+def stream(store: Store, project: str, ref: str, part: str) -> tuple[Iterator[bytes], ArtifactRow]:
     """The artifact's bytes, provenance envelope or SBOM in chunks, checked against its digest
     on the way (``blob-corrupt`` after the last chunk if they do not match); ``blob-missing``
     is raised here, before any chunk."""
@@ -351,7 +389,13 @@ def stream(
     return cas_of(store).chunks(row[PARTS[part]]), row
 
 
-def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]:
+class ArtifactDownloaded(TypedDict):
+    path: str
+    digest: str
+    size: int
+
+
+def download(store: Store, project: str, ref: str, dest: Path) -> ArtifactDownloaded:
     with store.read() as uow:
         row = _get(uow, project, ref)
     from shipyard.domain.filenames import safe_basename
@@ -362,7 +406,16 @@ def download(store: Store, project: str, ref: str, dest: Path) -> dict[str, Any]
     return {"path": str(target), "digest": row["digest"], "size": row["size"]}
 
 
-def verify(store: Store, project: str, ref: str) -> dict[str, Any]:
+class ArtifactVerified(TypedDict):
+    """`shipyard artifacts verify`: each check of the bytes, envelope, SBOM and record."""
+
+    ok: bool
+    artifact: str  # NAME@VERSION
+    digest: str
+    checks: list[provenance.CheckOut]
+
+
+def verify(store: Store, project: str, ref: str) -> ArtifactVerified:
     """Digest of the bytes, signature of the envelope, subject = the bytes, SBOM digest; and
     the registry row against the ``artifact.published`` event that recorded it, included in
     the log's signed tree head, signed by a key trusted from outside the database
@@ -440,7 +493,7 @@ def _signers(envelope: bytes) -> list[str]:
 
 
 def _recorded(
-    store: Store, uow: UnitOfWork, project: str, row: dict[str, Any], keys: dict[str, bytes]
+    store: Store, uow: UnitOfWork, project: str, row: ArtifactRow, keys: dict[str, bytes]
 ) -> Any:
     """The artifact's ``artifact.published`` event, whether its content still hashes to its
     leaf, and the signed tree head its inclusion proof verifies against (or the current head,
@@ -488,17 +541,19 @@ def _recorded(
     return registry.Recorded(e.seq, e.payload, leaf_ok, proved_to, head_only)
 
 
-def verify_or_raise(store: Store, project: str, ref: str) -> dict[str, Any]:
+def verify_or_raise(store: Store, project: str, ref: str) -> ArtifactVerified:
     result = verify(store, project, ref)
     if not result["ok"]:
         raise tampered(result)
     return result
 
 
-def tampered(result: dict[str, Any]) -> ArtifactTampered:
+def tampered(result: Mapping[str, Any]) -> ArtifactTampered:
     failed = [c for c in result["checks"] if not c["ok"]]
     what = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
-    return ArtifactTampered(f"{result['artifact']} failed verification: {what}", details=result)
+    return ArtifactTampered(
+        f"{result['artifact']} failed verification: {what}", details=dict(result)
+    )
 
 
 def _stored_digest(blobs: BlobStore, digest: str) -> str | None:

@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from shipyard.errors import InputError, ShipyardError
 from shipyard.ports.publish import Credentials, Package, Pushed
@@ -85,6 +85,27 @@ def credentials(target: PublishTarget, environ: Mapping[str, str]) -> Credential
     return Credentials(username, read(target.token_env))
 
 
+class PushRecord(TypedDict):
+    """A push of an artifact to a target: its ``artifact.pushed`` event's payload."""
+
+    target: str
+    type: str  # pypi, npm, oci
+    location: str  # where it can be fetched
+    digest: str
+    remote_digest: str  # the target's own name for the bytes
+    already: bool  # the target held these bytes before: nothing was sent
+
+
+class PushedTo(PushRecord):
+    recorded: bool  # False: an earlier push recorded it
+
+
+class ArtifactPushed(TypedDict):
+    artifact: str  # NAME@VERSION
+    digest: NotRequired[str]  # absent when no target takes the artifact
+    pushed: list[PushedTo]
+
+
 def push(
     store: Store,
     project: str,
@@ -95,7 +116,7 @@ def push(
     to: str | None = None,
     environ: Mapping[str, str] | None = None,
     required: bool = True,
-) -> dict[str, Any]:
+) -> ArtifactPushed:
     """Push ``NAME@VERSION`` to its targets. Every target is tried; when one or more fail the
     first failure is raised (``details`` lists what was pushed and what failed) after the
     successes are recorded."""
@@ -115,7 +136,7 @@ def push(
         return {"artifact": ref, "pushed": []}
     environ = os.environ if environ is None else environ
     row = reg.row(store, project, ref)  # artifact-not-found before anything else
-    pushed: list[dict[str, Any]] = []
+    pushed: list[PushedTo] = []
     failed: list[tuple[str, ShipyardError]] = []
     with tempfile.TemporaryDirectory(prefix="shipyard-push-") as tmp:
         got = reg.download(store, project, ref, Path(tmp))
@@ -160,9 +181,9 @@ def _record(
     package: Package,
     result: Pushed,
     actor: str,
-) -> dict[str, Any]:
+) -> PushedTo:
     """One ``artifact.pushed`` event per target and digest: a push repeated finds it there."""
-    payload = {
+    payload: PushRecord = {
         "target": target.label,
         "type": target.type,
         "location": result.location,
@@ -179,7 +200,7 @@ def _record(
             if e.payload.get("target") == target.label and e.payload.get("digest") == package.digest
         ]
         if not seen:
-            uow.events.append(EVENT, subject, actor, payload, project=project)
+            uow.events.append(EVENT, subject, actor, dict(payload), project=project)
     return {**payload, "recorded": not seen}
 
 

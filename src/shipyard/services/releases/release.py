@@ -8,22 +8,71 @@ tag never names a version the registry does not know.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from shipyard.adapters.vcs.git import GitCommit, GitRepo, RemoteMissing, TagExists
 from shipyard.domain import provenance
 from shipyard.domain import versioning as v
 from shipyard.errors import InputError, Refused, ShipyardError
+from shipyard.services.releases.publish import PushedTo
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
+    from shipyard.services.releases.release_hooks import HookRun
     from shipyard.spec.models import ReleaseService, Spec
 
 CHANGELOG = "CHANGELOG.md"
 RELEASE_PREFIX = "chore(release):"
+
+
+class Override(TypedDict):
+    """What --bump replaced, and why."""
+
+    bump: str
+    computed: str  # what the commits asked for
+    reason: str | None
+
+
+class DecidingCommit(TypedDict):
+    sha: str
+    header: str
+    reason: str  # "breaking", or the commit's type
+
+
+class IgnoredCommit(TypedDict):
+    sha: str
+    subject: str
+
+
+class PlannedArtifact(TypedDict):
+    name: str
+    file: str
+
+
+class PlanOut(TypedDict):
+    """`shipyard version`: the next version and why, decided from the repository."""
+
+    service: str
+    branch: str
+    kind: v.Channel
+    head: str
+    previous: str | None
+    version: str | None  # None: nothing to release
+    bump: str
+    override: Override | None  # None: the commits decided
+    tag: str | None
+    releasable: bool
+    deciding: list[DecidingCommit]
+    ignored: list[IgnoredCommit]
+    commits: int
+    explain: list[str]
+    warnings: list[str]
+    changelog_sections: int
+    artifacts: list[PlannedArtifact]
 
 
 @dataclass
@@ -45,7 +94,7 @@ class Plan:
     reason: str | None = None  # why --bump overrode the commits
 
     @property
-    def override(self) -> dict[str, Any] | None:
+    def override(self) -> Override | None:
         """What --bump replaced, and why; None when the commits decided."""
         d = self.decision
         if d.computed is None:
@@ -60,7 +109,7 @@ class Plan:
             for other, tags in self.other_formats.items()
         ]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PlanOut:
         d = self.decision
         return {
             "service": self.service,
@@ -263,6 +312,77 @@ def update_changelog(existing: str, section: str, version: str) -> str:
     return title + "\n\n" + section.rstrip("\n") + "\n" + ("\n" + body if body.strip() else "")
 
 
+class BuiltBy(TypedDict):
+    """The recorded run whose files are released."""
+
+    run_id: int
+    commit: str
+    ran: bool  # started by this release
+
+
+class ReleasedArtifact(TypedDict):
+    name: str
+    file: str  # relative to the project folder
+    digest: str
+    job: str
+
+
+class PublishPlanned(TypedDict):
+    artifact: str  # NAME@VERSION
+    target: str
+
+
+class Published(TypedDict):
+    name: str
+    version: str
+    digest: str
+    new: bool  # False: the registry held these bytes already
+
+
+class Publication(PushedTo):
+    artifact: str  # NAME@VERSION, first in the document
+
+
+class ReleaseOut(TypedDict):
+    """`shipyard release`: the plan, then what was built, recorded, pushed and run. A release
+    that stops early (nothing to release, a dry run) has the keys set until then."""
+
+    service: str
+    branch: str
+    kind: v.Channel
+    head: str
+    previous: str | None
+    version: str | None
+    bump: str
+    override: Override | None
+    tag: str | None
+    releasable: bool
+    deciding: list[DecidingCommit]
+    ignored: list[IgnoredCommit]
+    commits: int
+    explain: list[str]
+    warnings: list[str]
+    changelog_sections: int
+    # The plan's (empty) list when nothing is releasable, else the files chosen to release.
+    artifacts: list[PlannedArtifact] | list[ReleasedArtifact]
+    released: bool
+    dry_run: bool
+    dirty: list[str]  # files changed but not committed
+    run_id: int | None
+    message: NotRequired[str]
+    built: NotRequired[BuiltBy]
+    version_files: NotRequired[list[str]]
+    remote: NotRequired[str]  # with --push
+    changelog: NotRequired[str]
+    publish: NotRequired[list[PublishPlanned]]
+    # The after_release command (None: none), replaced by its run once it ran.
+    hook: NotRequired[str | HookRun | None]
+    pushed: NotRequired[str | None]  # the remote, with --push
+    commit: NotRequired[str]
+    published: NotRequired[list[Published]]
+    publications: NotRequired[list[Publication]]
+
+
 def release(
     store: Store,
     root: Path,
@@ -284,7 +404,7 @@ def release(
     push: bool = False,
     remote: str | None = None,
     publish: bool = True,
-) -> dict[str, Any]:
+) -> ReleaseOut:
     """Tag, changelog and the artifacts of the next version, built by a recorded run; then
     each artifact pushed to the registries of ``release.publish`` (unless ``publish`` is
     False) and ``release.hooks.after_release`` run.
@@ -337,7 +457,30 @@ def release(
         bump=bump,
     )
     p.reason = reason.strip() if bump and reason else None
-    out = p.to_dict() | {"released": False, "dry_run": dry_run, "dirty": dirty, "run_id": None}
+    plan_out = p.to_dict()
+    out: ReleaseOut = {
+        "service": plan_out["service"],
+        "branch": plan_out["branch"],
+        "kind": plan_out["kind"],
+        "head": plan_out["head"],
+        "previous": plan_out["previous"],
+        "version": plan_out["version"],
+        "bump": plan_out["bump"],
+        "override": plan_out["override"],
+        "tag": plan_out["tag"],
+        "releasable": plan_out["releasable"],
+        "deciding": plan_out["deciding"],
+        "ignored": plan_out["ignored"],
+        "commits": plan_out["commits"],
+        "explain": plan_out["explain"],
+        "warnings": plan_out["warnings"],
+        "changelog_sections": plan_out["changelog_sections"],
+        "artifacts": plan_out["artifacts"],
+        "released": False,
+        "dry_run": dry_run,
+        "dirty": dirty,
+        "run_id": None,
+    }
     if not p.decision.releasable:
         out["message"] = p.decision.explain()[0]
         return out
@@ -382,9 +525,10 @@ def release(
             out["run_id"] = built.run_id
             out["built"] = {"run_id": built.run_id, "commit": built.commit, "ran": built.ran}
     p.artifacts = [(n, (project_root or repo.root) / b.path) for n, b in chosen]
-    out["artifacts"] = [
+    released: list[ReleasedArtifact] = [
         {"name": n, "file": b.path, "digest": b.digest, "job": b.job} for n, b in chosen
     ]
+    out["artifacts"] = released
     for name, b in chosen:  # refuse before anything changes
         reg.check_name_version(name, version)
         reg.published_with(store, project, name, version, b.digest)
@@ -454,20 +598,22 @@ def release(
             repo.push(remote, [f":refs/tags/{p.tag}"])
         raise
     out.update(
-        released=True,
-        pushed=remote if push else None,
-        commit=commit,
-        published=[
-            {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
-            for pr, new in zip(prepared, published, strict=True)
-        ],
-        message=f"released {p.tag} ({_why(p)})",
+        {
+            "released": True,
+            "pushed": remote if push else None,
+            "commit": commit,
+            "published": [
+                {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
+                for pr, new in zip(prepared, published, strict=True)
+            ],
+            "message": f"released {p.tag} ({_why(p)})",
+        }
     )
     _after_release(store, spec, p, repo.root, out, actor, commit, section, publish)
     return out
 
 
-def _publish_plan(spec: Spec | None, names: list[str], version: str) -> list[dict[str, str]]:
+def _publish_plan(spec: Spec | None, names: list[str], version: str) -> list[PublishPlanned]:
     from shipyard.services.releases.publish import targets_for
 
     return [
@@ -482,7 +628,7 @@ def _after_release(
     spec: Spec | None,
     p: Plan,
     root: Path,
-    out: dict[str, Any],
+    out: ReleaseOut,
     actor: str,
     commit: str,
     section: str,
@@ -508,9 +654,8 @@ def _after_release(
                 out["publications"] += [{"artifact": ref, **x} for x in done["pushed"]]
             except ShipyardError as exc:
                 failure = failure or exc
-                out["publications"] += [
-                    {"artifact": ref, **x} for x in exc.details.get("pushed", [])
-                ]
+                pushed: list[PushedTo] = exc.details.get("pushed", [])  # see publish.push
+                out["publications"] += [{"artifact": ref, **x} for x in pushed]
                 for f in exc.details.get("failed", [{"target": exc.details.get("target")}]):
                     retry.append(f"shipyard artifacts push {ref} --to {f['target']}")
     if failure is None:
@@ -626,7 +771,7 @@ def _record_release(
     )
 
 
-def changelog_of(event: dict[str, Any], root: Path | None = None) -> str | None:
+def changelog_of(event: Mapping[str, Any], root: Path | None = None) -> str | None:
     """The changelog section a ``release.created`` event's release wrote: the event holds it;
     a release recorded before it did has it as its tag's message, read from the repository
     at ``root`` when that holds the tag. None when neither is at hand."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,7 +62,7 @@ class BuildRun:
 
     run_id: int
     commit: str
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> recorded step
+    steps: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # node -> recorded step
     files: list[Built] = field(default_factory=list)
     unrecorded: set[str] = field(default_factory=set)  # jobs whose outputs no entry lists
     ran: bool = False  # started by this release
@@ -105,7 +105,7 @@ def _trees(git_root: Path, commits: list[str]) -> dict[str, str]:
     return out
 
 
-def _load(conn: Any, run: dict[str, Any]) -> tuple[BuildRun, list[dict[str, Any]]]:
+def _load(conn: Any, run: Mapping[str, Any]) -> tuple[BuildRun, list[dict[str, Any]]]:
     """The run's produced files and its steps' key manifests, through ``run_steps``, which
     knows where a run's steps are recorded (an up-to-date run's are an earlier run's)."""
     from sqlalchemy import select

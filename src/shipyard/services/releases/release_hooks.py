@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from shipyard.errors import NotFound, ShipyardError
 from shipyard.store.uow import Store
@@ -74,6 +74,15 @@ def configured(spec: Spec | None) -> str | None:
     return spec.release.hooks.after_release if spec is not None else None
 
 
+class HookRun(TypedDict):
+    """A run of ``release.hooks.after_release`` (its event's payload)."""
+
+    hook: str
+    tag: str
+    exit_code: int | None  # None: timed out
+    duration_s: float
+
+
 def run(
     store: Store,
     spec: Spec | None,
@@ -89,7 +98,7 @@ def run(
     branch: str,
     changelog: str,
     artifacts: list[str],
-) -> dict[str, Any] | None:
+) -> HookRun | None:
     """Run the hook for a recorded release; None when none is configured. ``artifacts`` are
     the release's ``NAME@VERSION`` references."""
     from shipyard.services.releases import artifacts as reg
@@ -138,10 +147,10 @@ def run(
         except subprocess.TimeoutExpired:
             status = None
     took = round(time.monotonic() - started, 3)
-    result = {"hook": HOOK, "tag": tag, "exit_code": status, "duration_s": took}
+    result: HookRun = {"hook": HOOK, "tag": tag, "exit_code": status, "duration_s": took}
     with store.begin() as uow:
         uow.events.append(
-            EVENT, f"release:{service or project}@{version}", actor, result, project=project
+            EVENT, f"release:{service or project}@{version}", actor, dict(result), project=project
         )
     if status != 0:
         how = f"timed out after {timeout:g}s" if status is None else f"exited {status}"
@@ -154,9 +163,7 @@ def run(
     return result
 
 
-def rerun(
-    store: Store, spec: Spec, root: Path, *, project: str, actor: str, tag: str
-) -> dict[str, Any]:
+def rerun(store: Store, spec: Spec, root: Path, *, project: str, actor: str, tag: str) -> HookRun:
     """Run the hook again for the release tagged ``tag``, with the facts it was released with:
     the changelog section from the tag's message, the artifacts from the registry."""
     from shipyard.adapters.vcs.git import GitRepo

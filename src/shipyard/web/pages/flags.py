@@ -11,11 +11,11 @@ from fastapi.responses import HTMLResponse, Response
 
 from shipyard.api.routes import flags as api
 from shipyard.domain.access import Permission
-from shipyard.domain.flags import KNOWN_OPERATORS
 from shipyard.errors import InputError
 from shipyard.services.compliance import audit
 from shipyard.services.flags import flag_segments, flags
 from shipyard.web.page import Ctx, WebRoute, done, form_ctx, page_ctx, render
+from shipyard_sdk.flags import KNOWN_OPERATORS
 
 router = APIRouter(route_class=WebRoute)
 # What the strategy form offers; the service validates whatever arrives (as for the CLI).

@@ -3,7 +3,7 @@ a step ran."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from html import escape
 from typing import Any
 
@@ -27,7 +27,7 @@ def runs(ctx: Ctx = Depends(page_ctx), limit: int = Query(50, ge=1, le=1000)) ->
     return render(ctx, "runs.html", runs=found, limit=limit)
 
 
-def _needs(ctx: Ctx, run: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+def _needs(ctx: Ctx, run: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     """The run's graph as the server's shipyard.yaml declares it, or none when the server
     holds no spec for the run's project or the spec no longer has the run's jobs."""
     if ctx.spec is None or ctx.spec.project != run["project"]:
@@ -47,7 +47,9 @@ def _run(ctx: Ctx, run_id: int) -> dict[str, Any]:
     store = ctx.request.app.state.store
     run = pipeline_history.show_run(store, run_id)
     ctx.who.require(Permission.READ, run["project"])
-    live = pipeline_live.index(store, run_id) if run["status"] == "running" else {"running": []}
+    live: Mapping[str, Any] = (
+        pipeline_live.index(store, run_id) if run["status"] == "running" else {"running": []}
+    )
     return {"run": run, "dag": columns(_needs(ctx, run), run["steps"], live["running"])}
 
 
@@ -55,8 +57,8 @@ def _run(ctx: Ctx, run_id: int) -> dict[str, Any]:
 def run_page(run_id: int, step: str | None = None, ctx: Ctx = Depends(page_ctx)) -> HTMLResponse:
     store = ctx.request.app.state.store
     data = _run(ctx, run_id)
-    log: dict[str, Any] | None = None
-    why: dict[str, Any] | None = None
+    log: Mapping[str, Any] | None = None
+    why: Mapping[str, Any] | None = None
     chosen = None
     if step is not None:
         chosen = next((n for col in data["dag"] for n in col if n["node"] == step), None)
