@@ -10,7 +10,7 @@ import os
 import secrets as _secrets
 import shlex
 import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from shipyard.services.deployments.rollout_runner import Ports
     from shipyard.spec.models import Spec, Target
     from shipyard.store.artifacts import ArtifactRow
+    from shipyard.store.work import LogLine
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "abort")
 
@@ -945,7 +946,7 @@ class ControllerView(TypedDict):
     """A rollout's controller, and the last lines its controllers logged."""
 
     controller: Controller
-    log: Sequence[Mapping[str, Any]]  # ``store.work.logs``: ts, owner, fence, line
+    log: list[LogLine]
 
 
 class RolloutStatus(ControllerView):
