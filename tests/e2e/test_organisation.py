@@ -249,6 +249,10 @@ def test_replicas_and_workers_share_everything_through_the_database(
                 }
                 assert live["shop"]["version"] == "1.1.0" and live["books"]["version"] == "1.0.0"
             assert httpx.get(url + "/").text == "checkout 1.1.0"
+            # The environments as a person reads them: supervised by a worker, not a local pid.
+            listed = shipyard("env", cwd=shop, env=via_a)
+            assert listed.returncode == 0, listed.stderr
+            assert "worker " in listed.stdout, listed.stdout
         finally:
             for repo in (shop, books):
                 shipyard("env", "stop", "production", cwd=repo, env=op_env)

@@ -347,12 +347,21 @@ def env(
                 "; ".join([e.get("health") or "-", *unwell]),
                 weights or "-",
                 " ".join(f"{k}x{n}" for k, n in pools.items()) or "-",
-                f"pid {sup['pid']}" if sup.get("running") else "-",
+                _supervised_by(sup),
                 e["url"] or "-",
             )
         console().print(table)
 
     emit(data, json_, human)
+
+
+def _supervised_by(sup: Mapping[str, Any]) -> str:
+    """A process on this host (its pid), a worker on any host (its lease's owner), or none."""
+    if not sup.get("running"):
+        return "-"
+    if "pid" in sup:
+        return f"pid {sup['pid']}"
+    return f"worker {sup['owner']}" if "owner" in sup else "running"
 
 
 @env_app.command("stop")

@@ -127,7 +127,7 @@ def step(ctx: DemoContext) -> list[str]:
             out = _deploy(ctx, "production", bad)
         measured: Mapping[str, Any] = out.get("measurements", {})
         canary = measured.get("canary", {})
-        stable = measured.get("stable", {})
+        stable = measured.get("baseline", {})
         lines.append(f"production canary of {bad}: {out['status']}: {out.get('reason', '')}")
         if canary:
             lines.append(
