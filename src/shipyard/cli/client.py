@@ -23,21 +23,51 @@ _BY_STATUS: dict[int, type[ShipyardError]] = {
 }
 
 
+def folder_project() -> str | None:
+    """The project the working folder's shipyard.yaml names, when it can be read."""
+    from shipyard.settings import SPEC_NAME, find_project_root
+
+    root = find_project_root()
+    if root is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load((root / SPEC_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    project = data.get("project") if isinstance(data, dict) else None
+    return project if isinstance(project, str) else None
+
+
 def call(server: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     headers |= kwargs.pop("headers", None) or {}
-    try:
-        resp = httpx.request(
-            method, server.rstrip("/") + path, headers=headers, timeout=30, **kwargs
-        )
-    except httpx.HTTPError as exc:
-        raise ShipyardError(
-            f"cannot reach the Shipyard server at {server}: {exc.__class__.__name__}",
-            "check SHIPYARD_SERVER and that the server is running",
-            code="server-unreachable",
-        ) from exc
+
+    def send() -> httpx.Response:
+        try:
+            return httpx.request(
+                method, server.rstrip("/") + path, headers=headers, timeout=30, **kwargs
+            )
+        except httpx.HTTPError as exc:
+            raise ShipyardError(
+                f"cannot reach the Shipyard server at {server}: {exc.__class__.__name__}",
+                "check SHIPYARD_SERVER and that the server is running",
+                code="server-unreachable",
+            ) from exc
+
+    resp = send()
+    if resp.status_code == 422 and _project_required(resp) and "project" not in (
+        kwargs.get("params") or {}
+    ):
+        # A server of several projects and a token limited to none: the project is the one
+        # this folder's shipyard.yaml names, as a user in it means (nothing ran the first time).
+        project = folder_project()
+        if project is not None and not _streamed(kwargs):
+            kwargs["params"] = {**(kwargs.get("params") or {}), "project": project}
+            resp = send()
     if resp.status_code >= 400:
         try:
             body = resp.json()
@@ -54,3 +84,16 @@ def call(server: str, token: str | None, method: str, path: str, **kwargs: Any) 
             error.family = body["family"]  # the same exit status as on the local store
         raise error
     return resp.json()
+
+
+def _project_required(resp: Any) -> bool:
+    try:
+        return bool(resp.json().get("code") == "project-required")
+    except (ValueError, AttributeError):
+        return False
+
+
+def _streamed(kwargs: dict[str, Any]) -> bool:
+    """A body sent from an iterator cannot be sent twice."""
+    content = kwargs.get("content")
+    return content is not None and not isinstance(content, bytes | str)
