@@ -8,6 +8,7 @@ The same code appears in CLI output (``error[code]: message``), in the process e
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # Exit statuses by family; documented in docs/errors.md.
@@ -37,14 +38,14 @@ class ShipyardError(Exception):
         hint: str | None = None,
         *,
         code: str | None = None,
-        details: dict[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint if hint is not None else self.default_hint
         if code is not None:
             self.code = code
-        self.details = details or {}
+        self.details: dict[str, Any] = dict(details) if details else {}
 
     @property
     def exit_code(self) -> int:

@@ -109,7 +109,7 @@ def verify(
     if not data["ok"]:
         raise AuditTampered(
             f"audit log verification failed at event {data['first_bad_seq']}: {data['problem']}",
-            details=dict(data),
+            details=data,
         )
 
     def human() -> None:

@@ -95,7 +95,7 @@ def restore(
             f"restored, but the event log does not verify at event {report['first_bad_seq']}: "
             f"{report['problem']}",
             "restore with the signing key that sealed the log (SHIPYARD_SIGNING_KEY_FILE)",
-            details=dict(data),
+            details=data,
         )
     emit(
         data,

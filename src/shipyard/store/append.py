@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any, TypedDict
 
@@ -71,7 +72,7 @@ def append_event(
     kind: str,
     subject: str,
     actor: str,
-    payload: dict[str, Any] | None,
+    payload: Mapping[str, Any] | None,
     *,
     project: str,
     ts: str | None = None,
@@ -82,7 +83,7 @@ def append_event(
 
 
 # kind, subject, actor, payload, project, ts (None: now)
-NewEvent = tuple[str, str, str, "dict[str, Any] | None", str, "str | None"]
+NewEvent = tuple[str, str, str, "Mapping[str, Any] | None", str, "str | None"]
 
 
 class _EventRow(TypedDict):

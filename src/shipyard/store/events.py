@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -75,13 +75,13 @@ class EventLog:
         kind: str,
         subject: str,
         actor: str,
-        payload: dict[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
         *,
         project: str,
         ts: str | None = None,
     ) -> Event:
         seq, ts = self.append_many([(kind, subject, actor, payload, project, ts)])[0]
-        return Event(seq, ts, project, kind, subject, actor, payload or {})
+        return Event(seq, ts, project, kind, subject, actor, dict(payload or {}))
 
     def append_many(self, new: list[NewEvent]) -> list[tuple[int, str]]:
         """Append events in order in one statement; each one's sequence number and timestamp."""

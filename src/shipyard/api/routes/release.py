@@ -218,7 +218,7 @@ def train_ship(
             version = trains.candidate_of(store, spec, root, body.train)
     out = trains.ship(store, spec, None, p.name, _now(), train_name=body.train, version=version)
     if not out["shipped"]:
-        raise Refused(out["message"], out.get("hint"), code=out["code"], details=dict(out))
+        raise Refused(out["message"], out.get("hint"), code=out["code"], details=out)
     return out
 
 

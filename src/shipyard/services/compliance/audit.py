@@ -328,7 +328,7 @@ def verify_or_raise(store: Store, notes: Sequence[Note] = ()) -> VerifyResult:
         raise AuditTampered(
             f"audit log verification failed at event {result.report.first_bad_seq}: "
             f"{result.report.problem}",
-            details=dict(result.to_dict()),
+            details=result.to_dict(),
         )
     return result
 

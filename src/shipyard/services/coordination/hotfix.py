@@ -134,7 +134,7 @@ def start(
         if publish is not None:
             publish([branch])
         uow.events.append(
-            "hotfix.started", f"hotfix:{version}", actor, dict(payload), project=spec.project
+            "hotfix.started", f"hotfix:{version}", actor, payload, project=spec.project
         )
     return {**payload, "started_at": iso(now)}
 
@@ -217,7 +217,7 @@ def finish(
     }
     with store.begin() as uow:
         uow.events.append(
-            "hotfix.finished", f"hotfix:{base}", actor, dict(payload), project=spec.project
+            "hotfix.finished", f"hotfix:{base}", actor, payload, project=spec.project
         )
     return {
         **payload,

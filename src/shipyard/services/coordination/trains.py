@@ -545,7 +545,7 @@ def pick(
             f"{f.sha[:12]} ({f.kind}) cannot be picked onto {f.train.name}: {out['reason']}",
             "land it on the main line; it rides the next train",
             code="pick-refused",
-            details=dict(out),
+            details=out,
         )
     others = [a for a in f.approvers if a not in {f.commit.author_email, f.commit.author}]
     if len(others) < out["approvals_needed"]:
@@ -555,7 +555,7 @@ def pick(
             f"approval(s) ({out['reason']}); it has {len(others)}: {have}",
             f"ask a reviewer to run `shipyard train approve-pick {f.sha[:12]}`",
             code="pick-approval-required",
-            details=dict(out),
+            details=out,
         )
     new = _cherry_pick(f.repo, f.train.branch, f.sha)
     with store.begin() as uow:

@@ -141,7 +141,7 @@ def _check_gates(
         failing = [f"{g.name}: {g.reason}" for g in verdict.failures]
         raise GatesFailed(
             f"gates refused {version} for {env}: " + "; ".join(failing),
-            details=dict(gates.verdict_dict(verdict, env, version)),
+            details=gates.verdict_dict(verdict, env, version),
         )
     gates.record_use(store, spec, env, version, actor, verdict)
     return verdict

@@ -552,7 +552,7 @@ def tampered(result: Mapping[str, Any]) -> ArtifactTampered:
     failed = [c for c in result["checks"] if not c["ok"]]
     what = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
     return ArtifactTampered(
-        f"{result['artifact']} failed verification: {what}", details=dict(result)
+        f"{result['artifact']} failed verification: {what}", details=result
     )
 
 

@@ -200,7 +200,7 @@ def _record(
             if e.payload.get("target") == target.label and e.payload.get("digest") == package.digest
         ]
         if not seen:
-            uow.events.append(EVENT, subject, actor, dict(payload), project=project)
+            uow.events.append(EVENT, subject, actor, payload, project=project)
     return {**payload, "recorded": not seen}
 
 

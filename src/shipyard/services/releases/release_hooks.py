@@ -150,7 +150,7 @@ def run(
     result: HookRun = {"hook": HOOK, "tag": tag, "exit_code": status, "duration_s": took}
     with store.begin() as uow:
         uow.events.append(
-            EVENT, f"release:{service or project}@{version}", actor, dict(result), project=project
+            EVENT, f"release:{service or project}@{version}", actor, result, project=project
         )
     if status != 0:
         how = f"timed out after {timeout:g}s" if status is None else f"exited {status}"
