@@ -15,7 +15,7 @@ from shipyard.ports.clock import Clock
 from shipyard.ports.controllers import Controllers
 from shipyard.ports.notify import Sink
 from shipyard.ports.routers import RouterControl, Routers, WeightsInvalid
-from shipyard.ports.targets import Fleet, Launch, Targets
+from shipyard.ports.targets import Fleet, Launch, Supervised, Targets
 from shipyard.services.deployments.deploy_runtime import ProcessRouters, ProcessTargets
 from tests.fakes import (
     FakeClock,
@@ -35,6 +35,7 @@ def test_each_fake_and_each_real_adapter_implements_its_port(tmp_path: Path) -> 
     targets = FakeTargets()
     clock: Clock = FakeClock()
     fleet: Fleet = targets
+    supervised: Supervised = targets
     fake_targets: Targets = targets
     router: RouterControl = FakeRouter()
     routers: Routers = FakeRouters()
@@ -45,6 +46,7 @@ def test_each_fake_and_each_real_adapter_implements_its_port(tmp_path: Path) -> 
     pairs = [
         (clock, Clock),
         (fleet, Fleet),
+        (supervised, Supervised),
         (fake_targets, Targets),
         (router, RouterControl),
         (routers, Routers),
@@ -54,6 +56,7 @@ def test_each_fake_and_each_real_adapter_implements_its_port(tmp_path: Path) -> 
         (SystemClock(), Clock),
         (ProcessTargets(), Targets),
         (ProcessTargets().adopt(tmp_path, []), Fleet),
+        (ProcessTargets().supervise(tmp_path, []), Supervised),
         (ProcessRouters(), Routers),
         (ProcessControllers(tmp_path, tmp_path), Controllers),
     ]
@@ -97,6 +100,36 @@ def test_fake_targets_start_stop_and_end_instances_as_told() -> None:
     targets.scale("blue", 1, Launch("app", "2.0", "", {}, revision="r2"))
     assert targets.version_of("blue") == {"2.0"} and targets.ready("blue") == []
     assert targets.started == [("blue", "1.0", 2), ("blue", "1.0", 1), ("blue", "2.0", 1)]
+
+
+def test_fake_targets_replace_one_instance_and_probe_each_as_a_supervisor_does() -> None:
+    """An instance whose pid is ``hung`` runs but answers no probe; an exited one says how it
+    ended, and ``replace`` starts one in its place with the pool's next index."""
+    targets = FakeTargets()
+    v1 = Launch("app", "1.0", "", {})
+    targets.scale("green", 2, v1)
+    first, second = targets.of("green")
+    targets.hung.add(second.pid)
+    assert targets.answers(first, "/healthz", 0.25) and not targets.answers(second, "/", 0.25)
+    assert targets.is_alive(second) and targets.ready("green") == [first]
+    targets.dead[first.pid] = "killed by SIGKILL"
+    assert not targets.is_alive(first) and targets.exit_of(first) == "killed by SIGKILL"
+    new = targets.replace(first, v1)
+    assert (new.index, targets.replaced) == (2, [(first, new)])
+    assert targets.members == [second, new] and targets.stopped == [first]
+
+
+def test_fake_routers_start_a_router_that_is_down_again_with_empty_pools() -> None:
+    """Adopting gives the one router as it is, down or not; opening it while it is down brings
+    it back up with the two pools empty and no weights, as a new router process starts."""
+    routers = FakeRouters()
+    routers.router.set_pool("green", ["127.0.0.1:8001"])
+    routers.router.up = False
+    assert routers.adopt({}) is routers.router and not routers.router.healthy()
+    opened = routers.open(None, {}, Path("."))
+    assert opened.healthy() and routers.restarts == 1
+    table = opened.routes()
+    assert table["pools"] == {"blue": [], "green": []} and table["weights"] == {}
 
 
 def test_fake_router_keeps_the_weights_in_order_and_refuses_what_a_router_refuses() -> None:
