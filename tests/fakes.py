@@ -14,6 +14,7 @@ from typing import Any
 
 from shipyard.adapters.executors.base import Result, Task
 from shipyard.domain.analysis import Window
+from shipyard.ports.commands import Ran
 from shipyard.ports.notify import NotifyFailed
 from shipyard.ports.routers import RouteTable
 from shipyard.ports.targets import Exited, Launch, Member
@@ -348,6 +349,40 @@ class FakeMetrics:
             self.counts[pool] = (requests, errors)
             out[pool] = Window(requests, errors)
         return out
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One command line the fake ran, with what it was given."""
+
+    line: str
+    cwd: Path | None
+    env: Mapping[str, str]
+    timeout: float
+
+
+class FakeCommands:
+    """The ``Commands`` port in memory: nothing runs. Each command line is kept (``calls``) and
+    answered by the first script whose key it contains (a ``Ran``, or a callable of the
+    ``Call`` giving one), else exits 0 having written nothing."""
+
+    def __init__(self, scripts: Mapping[str, Ran | Callable[[Call], Ran]] | None = None) -> None:
+        self.scripts = dict(scripts or {})
+        self.calls: list[Call] = []
+
+    def run(self, line: str, *, cwd: Path | None, env: Mapping[str, str], timeout: float) -> Ran:
+        call = Call(line, cwd, dict(env), timeout)
+        self.calls.append(call)
+        for key, answer in self.scripts.items():
+            if key in line:
+                return answer(call) if callable(answer) else answer
+        return Ran(0)
+
+    def lines(self) -> list[str]:
+        return [c.line for c in self.calls]
 
 
 # -- notifications and controllers --------------------------------------------------------------
