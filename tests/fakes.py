@@ -14,6 +14,7 @@ from typing import Any
 
 from shipyard.adapters.executors.base import Result, Task
 from shipyard.domain.analysis import Window
+from shipyard.ports.commands import Ran
 from shipyard.ports.notify import NotifyFailed
 from shipyard.ports.routers import RouteTable
 from shipyard.ports.targets import Exited, Launch, Member
@@ -131,11 +132,13 @@ class FakeClock:
 
 
 class FakeTargets:
-    """The ``Targets`` and ``Fleet`` ports in memory: one world of instances for every
-    controller of a test (``adopt`` gives the same fleet whatever was recorded). An instance
-    starts the moment it is asked for and is ready at once, unless its version is in
-    ``unready``; the test ends instances with ``exit``. It keeps what it was asked: each batch
-    started, as (pool, version, count), and each instance stopped."""
+    """The ``Targets``, ``Fleet`` and ``Supervised`` ports in memory: one world of instances
+    for every controller and supervisor of a test (``adopt`` and ``supervise`` give the same
+    fleet whatever was recorded; an exited instance stays until scaled, forgotten or
+    replaced). An instance starts the moment it is asked for and is ready at once, unless its
+    version is in ``unready`` or its pid in ``hung``; the test ends instances with ``exit``.
+    It keeps what it was asked: each batch started, as (pool, version, count), each instance
+    stopped, and each replaced (old, new)."""
 
     def __init__(self, unready: Iterable[str] = ()) -> None:
         self.members: list[Member] = []
@@ -143,10 +146,34 @@ class FakeTargets:
         self.dead: dict[int, str] = {}  # pid -> how it ended
         self.started: list[tuple[str, str, int]] = []
         self.stopped: list[Member] = []
+        self.replaced: list[tuple[Member, Member]] = []
+        self.hung: set[int] = set()  # pids that run but answer no readiness check
         self._pid = 1000
 
     def adopt(self, log_dir: Path, recorded: Sequence[Mapping[str, Any]]) -> FakeTargets:
         return self
+
+    def supervise(self, log_dir: Path, recorded: Sequence[Mapping[str, Any]]) -> FakeTargets:
+        return self
+
+    def is_alive(self, m: Member) -> bool:
+        return m in self.members and m.pid not in self.dead
+
+    def exit_of(self, m: Member) -> str:
+        return self.dead.get(m.pid, "exited")
+
+    def answers(self, m: Member, path: str, timeout: float) -> bool:
+        return self.is_alive(m) and m.version not in self.unready and m.pid not in self.hung
+
+    def replace(self, m: Member, launch: Launch) -> Member:
+        self._stop([m])
+        self._spawn(m.pool, 1, launch)
+        new = self.members[-1]
+        self.replaced.append((m, new))
+        return new
+
+    def stop(self, doomed: Sequence[Member], grace: float) -> None:
+        self._stop(doomed)
 
     def of(self, pool: str) -> list[Member]:
         return [m for m in self.members if m.pool == pool]
@@ -176,18 +203,19 @@ class FakeTargets:
         elif len(current) < n:
             if launch is None:
                 raise RuntimeFailed(f"no version to start in the {pool} pool")
-            first = max((m.index for m in current), default=-1) + 1
-            for i in range(n - len(current)):
-                self._pid += 1
-                self.members.append(
-                    Member(
-                        pool, first + i, launch.version, self._pid, self._pid, "", launch.revision
-                    )
-                )
-            self.started.append((pool, launch.version, n - len(current)))
+            self._spawn(pool, n - len(current), launch)
+
+    def _spawn(self, pool: str, count: int, launch: Launch) -> None:
+        first = max((m.index for m in self.of(pool)), default=-1) + 1
+        for i in range(count):
+            self._pid += 1
+            self.members.append(
+                Member(pool, first + i, launch.version, self._pid, self._pid, "", launch.revision)
+            )
+        self.started.append((pool, launch.version, count))
 
     def ready(self, pool: str, path: str = "/healthz", want: Launch | None = None) -> list[Member]:
-        return [m for m in self.alive(pool) if m.runs(want) and m.version not in self.unready]
+        return [m for m in self.alive(pool) if m.runs(want) and self.answers(m, path, 1.0)]
 
     def to_list(self) -> list[dict[str, Any]]:
         return [asdict(m) for m in self.members]
@@ -263,16 +291,26 @@ class FakeRouter:
 
 class FakeRouters:
     """The ``Routers`` port: every environment gets the one ``FakeRouter``; it keeps the kinds
-    it was asked for."""
+    it was asked for. Opening it while it is down (``up`` false) starts it again, as a new
+    router process would start: up, with empty pools and no weights (counted in
+    ``restarts``)."""
 
     def __init__(self, router: FakeRouter | None = None) -> None:
         self.router = router or FakeRouter()
         self.opened: list[str | None] = []
+        self.restarts = 0
 
     def open(
         self, kind: str | None, recorded: Mapping[str, Any] | None, folder: Path
     ) -> FakeRouter:
         self.opened.append(kind)
+        if not self.router.up:
+            self.router.up = True
+            self.router.table = RouteTable().with_pool("blue", []).with_pool("green", [])
+            self.restarts += 1
+        return self.router
+
+    def adopt(self, recorded: Mapping[str, Any]) -> FakeRouter:
         return self.router
 
 
@@ -311,6 +349,40 @@ class FakeMetrics:
             self.counts[pool] = (requests, errors)
             out[pool] = Window(requests, errors)
         return out
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One command line the fake ran, with what it was given."""
+
+    line: str
+    cwd: Path | None
+    env: Mapping[str, str]
+    timeout: float
+
+
+class FakeCommands:
+    """The ``Commands`` port in memory: nothing runs. Each command line is kept (``calls``) and
+    answered by the first script whose key it contains (a ``Ran``, or a callable of the
+    ``Call`` giving one), else exits 0 having written nothing."""
+
+    def __init__(self, scripts: Mapping[str, Ran | Callable[[Call], Ran]] | None = None) -> None:
+        self.scripts = dict(scripts or {})
+        self.calls: list[Call] = []
+
+    def run(self, line: str, *, cwd: Path | None, env: Mapping[str, str], timeout: float) -> Ran:
+        call = Call(line, cwd, dict(env), timeout)
+        self.calls.append(call)
+        for key, answer in self.scripts.items():
+            if key in line:
+                return answer(call) if callable(answer) else answer
+        return Ran(0)
+
+    def lines(self) -> list[str]:
+        return [c.line for c in self.calls]
 
 
 # -- notifications and controllers --------------------------------------------------------------

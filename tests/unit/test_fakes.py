@@ -8,17 +8,20 @@ from pathlib import Path
 import pytest
 
 from shipyard.adapters.clock import SystemClock
+from shipyard.adapters.commands import ShellCommands
 from shipyard.adapters.controllers import ProcessControllers
 from shipyard.adapters.executors.base import Executor
 from shipyard.adapters.metrics.base import MetricsSource
 from shipyard.ports.clock import Clock
+from shipyard.ports.commands import Commands, Ran
 from shipyard.ports.controllers import Controllers
 from shipyard.ports.notify import Sink
 from shipyard.ports.routers import RouterControl, Routers, WeightsInvalid
-from shipyard.ports.targets import Fleet, Launch, Targets
+from shipyard.ports.targets import Fleet, Launch, Supervised, Targets
 from shipyard.services.deployments.deploy_runtime import ProcessRouters, ProcessTargets
 from tests.fakes import (
     FakeClock,
+    FakeCommands,
     FakeControllers,
     FakeExecutor,
     FakeMetrics,
@@ -35,27 +38,33 @@ def test_each_fake_and_each_real_adapter_implements_its_port(tmp_path: Path) -> 
     targets = FakeTargets()
     clock: Clock = FakeClock()
     fleet: Fleet = targets
+    supervised: Supervised = targets
     fake_targets: Targets = targets
     router: RouterControl = FakeRouter()
     routers: Routers = FakeRouters()
     metrics: MetricsSource = FakeMetrics(targets)
     sink: Sink = FakeNotifier()
     controllers: Controllers = FakeControllers()
+    commands: Commands = FakeCommands()
     executor: Executor = FakeExecutor()
     pairs = [
         (clock, Clock),
         (fleet, Fleet),
+        (supervised, Supervised),
         (fake_targets, Targets),
         (router, RouterControl),
         (routers, Routers),
         (metrics, MetricsSource),
         (sink, Sink),
         (controllers, Controllers),
+        (commands, Commands),
         (SystemClock(), Clock),
         (ProcessTargets(), Targets),
         (ProcessTargets().adopt(tmp_path, []), Fleet),
+        (ProcessTargets().supervise(tmp_path, []), Supervised),
         (ProcessRouters(), Routers),
         (ProcessControllers(tmp_path, tmp_path), Controllers),
+        (ShellCommands(), Commands),
     ]
     assert [type(obj).__name__ for obj, port in pairs if not isinstance(obj, port)] == []
     assert executor.remote is False
@@ -99,6 +108,36 @@ def test_fake_targets_start_stop_and_end_instances_as_told() -> None:
     assert targets.started == [("blue", "1.0", 2), ("blue", "1.0", 1), ("blue", "2.0", 1)]
 
 
+def test_fake_targets_replace_one_instance_and_probe_each_as_a_supervisor_does() -> None:
+    """An instance whose pid is ``hung`` runs but answers no probe; an exited one says how it
+    ended, and ``replace`` starts one in its place with the pool's next index."""
+    targets = FakeTargets()
+    v1 = Launch("app", "1.0", "", {})
+    targets.scale("green", 2, v1)
+    first, second = targets.of("green")
+    targets.hung.add(second.pid)
+    assert targets.answers(first, "/healthz", 0.25) and not targets.answers(second, "/", 0.25)
+    assert targets.is_alive(second) and targets.ready("green") == [first]
+    targets.dead[first.pid] = "killed by SIGKILL"
+    assert not targets.is_alive(first) and targets.exit_of(first) == "killed by SIGKILL"
+    new = targets.replace(first, v1)
+    assert (new.index, targets.replaced) == (2, [(first, new)])
+    assert targets.members == [second, new] and targets.stopped == [first]
+
+
+def test_fake_routers_start_a_router_that_is_down_again_with_empty_pools() -> None:
+    """Adopting gives the one router as it is, down or not; opening it while it is down brings
+    it back up with the two pools empty and no weights, as a new router process starts."""
+    routers = FakeRouters()
+    routers.router.set_pool("green", ["127.0.0.1:8001"])
+    routers.router.up = False
+    assert routers.adopt({}) is routers.router and not routers.router.healthy()
+    opened = routers.open(None, {}, Path("."))
+    assert opened.healthy() and routers.restarts == 1
+    table = opened.routes()
+    assert table["pools"] == {"blue": [], "green": []} and table["weights"] == {}
+
+
 def test_fake_router_keeps_the_weights_in_order_and_refuses_what_a_router_refuses() -> None:
     """The fake router records each split and refuses weights that do not add up to 100."""
     router = FakeRouter()
@@ -122,3 +161,28 @@ def test_fake_metrics_count_requests_of_the_pools_with_instances_at_their_error_
     w = metrics.windows(["green", "blue"])
     assert (w["green"].requests, w["green"].errors) == (80, 20)
     assert w["blue"].requests == 0
+
+
+def test_fake_commands_record_each_line_and_answer_as_scripted(tmp_path: Path) -> None:
+    """Each command line is kept with its folder, environment and timeout, and answered by the
+    first script it contains (a result or a function of the call), else exit 0."""
+    commands = FakeCommands({"deploy": Ran(3, stderr=b"no"), "health": lambda c: Ran(len(c.line))})
+    assert commands.run("x deploy 1", cwd=tmp_path, env={"A": "1"}, timeout=5.0) == Ran(
+        3, b"", b"no"
+    )
+    assert commands.run("health", cwd=None, env={}, timeout=1.0).status == 6
+    assert commands.run("stop", cwd=None, env={}, timeout=1.0) == Ran(0)
+    assert commands.lines() == ["x deploy 1", "health", "stop"]
+    first = commands.calls[0]
+    assert (first.cwd, first.env, first.timeout) == (tmp_path, {"A": "1"}, 5.0)
+
+
+def test_shell_commands_run_a_line_and_kill_it_at_its_timeout(tmp_path: Path) -> None:
+    """The shell adapter runs the line in its folder with exactly the environment given, and
+    one past its timeout is killed and reported as timed out."""
+    ran = ShellCommands().run(
+        'echo "$A $(pwd)"; echo err >&2; exit 4', cwd=tmp_path, env={"A": "a"}, timeout=5.0
+    )
+    assert ran == Ran(4, f"a {tmp_path}\n".encode(), b"err\n")
+    slow = ShellCommands().run("sleep 5", cwd=None, env={}, timeout=0.1)
+    assert slow.timed_out and slow.status != 0

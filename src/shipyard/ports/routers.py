@@ -220,3 +220,8 @@ class Routers(Protocol):
         """The environment's router of ``kind`` (``builtin`` or None, ``nginx``): the
         recorded one if it still runs, else one started now; its files go in ``folder``."""
         ...
+
+    def adopt(self, recorded: Mapping[str, Any]) -> RouterControl:
+        """The recorded router (built-in or nginx, as ``recorded`` says), starting nothing: it
+        may be down (``healthy`` tells); ``open`` starts it again."""
+        ...

@@ -7,7 +7,9 @@ of one environment, as recorded (``Member``: pool, version, port, pid), adopted 
 controller, scaled to a count per pool, probed for readiness and watched for exits. The real
 one is ``services/deployments/deploy_runtime.py``'s ``ProcessTargets``, spawning through the process
 target; ``tests/fakes.py`` has one in memory. Calls name the count to reach, never a delta, so
-repeating one after a crash is harmless.
+repeating one after a crash is harmless. ``Supervised`` is the fleet an environment's supervisor
+keeps: the dead instances stay recorded (to be restarted), each is probed on its own and
+replaced one at a time.
 """
 
 from __future__ import annotations
@@ -171,10 +173,44 @@ class Fleet(Protocol):
 
 
 @runtime_checkable
+class Supervised(Fleet, Protocol):
+    """An environment's fleet as its supervisor sees it: every recorded instance, the dead
+    ones too, until replaced."""
+
+    members: list[Member]  # every instance, in the order recorded or started
+
+    def is_alive(self, m: Member) -> bool:
+        """Whether ``m``'s process still runs (the one recorded, not a pid reused since)."""
+        ...
+
+    def exit_of(self, m: Member) -> str:
+        """How ``m`` ended, in words (secrets masked)."""
+        ...
+
+    def answers(self, m: Member, path: str, timeout: float) -> bool:
+        """Whether ``m`` answers its readiness check on ``path`` within ``timeout`` seconds."""
+        ...
+
+    def replace(self, m: Member, launch: Launch) -> Member:
+        """Start a new instance of ``launch`` in the place of ``m`` (stopped first if it still
+        runs); the new one, with the next index of the pool."""
+        ...
+
+    def stop(self, doomed: Sequence[Member], grace: float) -> None:
+        """Stop instances (SIGTERM, then SIGKILL after ``grace``) and drop their records."""
+        ...
+
+
+@runtime_checkable
 class Targets(Protocol):
     """Where an environment's instances run."""
 
     def adopt(self, log_dir: Path, recorded: Sequence[Mapping[str, Any]]) -> Fleet:
         """The environment's fleet, taking over the recorded instances that still run;
         instances it starts log under ``log_dir``."""
+        ...
+
+    def supervise(self, log_dir: Path, recorded: Sequence[Mapping[str, Any]]) -> Supervised:
+        """The environment's fleet for its supervisor: every recorded instance, those that
+        exited kept (to be restarted); instances it starts log under ``log_dir``."""
         ...

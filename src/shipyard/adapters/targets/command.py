@@ -5,17 +5,15 @@ Hooks are shell command lines named ``deploy``, ``set_weight``, ``health``, ``pr
 ``{pool}`` and ``{instances}`` filled in, each value shell-quoted. A hook succeeds when it
 exits 0; otherwise ``HookFailed`` carries its status and the end of its output. Secrets reach
 hooks only through their environment, and every secret value is masked out of captured output
-and error messages.
+and error messages. Hooks run through the ``Commands`` port (``ports/commands.py``): the shell
+of this host unless another is given.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import signal
 import string
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from shipyard.adapters.targets.base import (
     check_count,
     mask,
 )
+from shipyard.ports.commands import Commands
 
 HOOKS = ("deploy", "set_weight", "health", "promote", "rollback", "stop")
 VARIABLES = ("version", "weight", "env", "pool", "instances")
@@ -78,6 +77,7 @@ class CommandTarget:
         env: Mapping[str, str] | None = None,
         secrets: Mapping[str, str] | None = None,
         timeout: float = 300.0,
+        commands: Commands | None = None,
     ) -> None:
         for name, template in hooks.items():
             if name not in HOOKS:
@@ -96,6 +96,11 @@ class CommandTarget:
         self.base_env = dict(os.environ if env is None else env)
         self.secrets = dict(secrets or {})
         self.timeout = timeout
+        if commands is None:
+            from shipyard.adapters.commands import ShellCommands
+
+            commands = ShellCommands()
+        self.commands = commands
         self._pools: dict[str, tuple[str, int]] = {}
 
     # -- hooks --------------------------------------------------------------------------------
@@ -116,28 +121,17 @@ class CommandTarget:
         env = {**self.base_env, **(extra_env or {}), **self.secrets}
         env |= {f"SHIPYARD_{k.upper()}": v for k, v in filled.items()}
         try:
-            proc = subprocess.Popen(
-                ["/bin/sh", "-c", line],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=self.cwd,
-                env=env,
-                start_new_session=True,  # a timeout kills the hook and whatever it started
-            )
+            ran = self.commands.run(line, cwd=self.cwd, env=env, timeout=self.timeout)
         except OSError as exc:
             raise HookFailed(f"cannot run hook '{hook}': {exc.strerror}") from exc
-        try:
-            out, err = proc.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
+        if ran.timed_out:
             raise HookTimeout(
                 f"hook '{hook}' ({shown}) ran longer than {self.timeout:g}s",
-                details={"stderr": self._clean(err)[-2000:]},
-            ) from None
-        result = HookResult(hook, shown, proc.returncode, self._clean(out), self._clean(err))
+                details={"stderr": self._clean(ran.stderr)[-2000:]},
+            )
+        result = HookResult(
+            hook, shown, ran.status, self._clean(ran.stdout), self._clean(ran.stderr)
+        )
         if result.status != 0:
             last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
             raise HookFailed(

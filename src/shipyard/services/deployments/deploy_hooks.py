@@ -5,7 +5,8 @@ Shipyard router: pools are named ``stable`` and ``canary``, ``ScaleUp``/``ScaleD
 ``deploy``/``stop`` hooks with the count to reach, ``SetWeights`` runs ``set_weight`` with the
 canary's share, ``Promote`` and ``Rollback`` run their hooks, and readiness is the ``health``
 hook's exit status (without one, a ``deploy`` that exited 0 counts as ready). Every hook names a
-target state, not a delta, so a restarted controller may run one again.
+target state, not a delta, so a restarted controller may run one again. The hooks run through
+the ``Commands`` port (the runner's ``Ports.commands``: the shell of this host unless given).
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ from typing import Any
 
 from shipyard.adapters.targets.command import CommandTarget
 from shipyard.domain import rollout as r
+from shipyard.ports.commands import Commands
 from shipyard.services.deployments import deploy_plan as dp
 
 
 class HookDriver:
     """Executes rollout commands through a command target's hooks."""
 
-    def __init__(self, plan: dp.DeploymentPlan, environment: str, stable_instances: int) -> None:
+    def __init__(
+        self,
+        plan: dp.DeploymentPlan,
+        environment: str,
+        stable_instances: int,
+        commands: Commands | None = None,
+    ) -> None:
         new = plan.canary
         self.sides: dict[r.Pool, Mapping[str, Any]] = {
             r.Pool.STABLE: plan.stable or {},
@@ -37,6 +45,7 @@ class HookDriver:
             env=dict(os.environ),
             secrets=secrets,
             timeout=float(new.get("timeout", 300.0)),
+            commands=commands,
         )
         self.counts = {r.Pool.STABLE: stable_instances, r.Pool.CANARY: 0}
         self.healthy: dict[r.Pool, int] = {r.Pool.STABLE: stable_instances, r.Pool.CANARY: 0}

@@ -366,6 +366,10 @@ class ProcessRouters:
             return NginxClient(folder / "nginx").ensure()
         return ensure_router(recorded, folder / "router.log")
 
+    def adopt(self, recorded: Mapping[str, Any]) -> RouterClient | NginxClient:
+        client: RouterClient | NginxClient = router_client(recorded)
+        return client
+
 
 # -- instances ----------------------------------------------------------------------------------
 
@@ -442,6 +446,17 @@ class Instances:
         self.stop([m], launch.grace)
         self._spawn(m.pool, 1, launch)
         return self.members[-1]
+
+    def answers(self, m: Member, path: str, timeout: float) -> bool:
+        """Whether ``m`` answers 200 on ``path`` within ``timeout`` seconds."""
+        import httpx
+
+        from shipyard.adapters import local_http
+
+        try:
+            return local_http.get(f"http://{m.address}{path}", timeout=timeout).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def is_alive(self, m: Member) -> bool:
         """Whether ``m``'s process still runs (the one recorded, not a pid reused since)."""
@@ -548,3 +563,6 @@ class ProcessTargets:
 
     def adopt(self, log_dir: Path, recorded: Sequence[Mapping[str, Any]]) -> Instances:
         return Instances(log_dir, recorded)
+
+    def supervise(self, log_dir: Path, recorded: Sequence[Mapping[str, Any]]) -> Instances:
+        return Instances(log_dir, recorded, keep_dead=True)

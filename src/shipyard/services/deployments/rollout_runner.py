@@ -6,9 +6,10 @@ one transaction), then executes the commands on the instances and the router. Co
 targets, not deltas, so a controller that restarts re-applies them with ``reconcile``.
 
 Everything it does outside the store goes through ``Ports``: the instances (``Targets``), the
-router (``Routers``), the time (``Clock``) and the analyses' metrics sources; by default the
-real ones (local processes, the router process, the system clock, the router's metrics or
-Prometheus), in tests the fakes of ``tests/fakes.py``.
+router (``Routers``), the time (``Clock``), the analyses' metrics sources and a command
+target's hooks (``Commands``); by default the real ones (local processes, the router process,
+the system clock, the router's metrics or Prometheus, the shell), in tests the fakes of
+``tests/fakes.py``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from shipyard.adapters.clock import SystemClock
+from shipyard.adapters.commands import ShellCommands
 from shipyard.adapters.metrics.base import MetricsSource
 from shipyard.domain import rollout as r
 from shipyard.domain.analysis import Phase as AnalysisPhase
 from shipyard.errors import Conflict, ShipyardError
 from shipyard.ports.clock import Clock
+from shipyard.ports.commands import Commands
 from shipyard.ports.routers import RouterControl, Routers
 from shipyard.ports.targets import Fleet, Targets
 from shipyard.services.deployments import deploy_plan as dp
@@ -145,6 +148,7 @@ class Ports:
     routers: Routers = field(default_factory=rt.ProcessRouters)
     clock: Clock = field(default_factory=SystemClock)
     metrics: MetricsSources = source_for
+    commands: Commands = field(default_factory=ShellCommands)
 
 
 class Runner:
@@ -203,6 +207,7 @@ class Runner:
                 self.plan,
                 dep["environment"],
                 r.strategy_from_dict(self.plan.strategy).instances if live else 0,
+                self.ports.commands,
             )
             self.pools = {r.Pool.STABLE: r.Pool.STABLE.value, r.Pool.CANARY: r.Pool.CANARY.value}
 

@@ -14,11 +14,12 @@ Every ``TICK`` seconds ``Supervisor.tick`` looks at the environment as recorded 
   live version against what the old version served during the rollout; a failing verdict
   rolls back to the version live before, at once (Flagger's post-rollout checks).
 
-The loop is a function of the recorded state and of ports (store, instances, router, metrics):
-nothing is kept that a restarted supervisor cannot rebuild, so a server-mode worker holding a
-database lease can run the same ``tick``. In embedded mode `shipyard deploy` starts one
-process per environment (``ensure``), kept unique by a lock file; `shipyard env stop` stops it
-(``stop``); it also ends by itself once the environment has nothing running.
+The loop is a function of the recorded state and of its ports, the rollout runner's ``Ports``
+(instances, router, clock, metrics; the real ones unless given): nothing is kept that a
+restarted supervisor cannot rebuild, so a server-mode worker holding a database lease can run
+the same ``tick``. In embedded mode `shipyard deploy` starts one process per environment
+(``ensure``), kept unique by a lock file; `shipyard env stop` stops it (``stop``); it also ends
+by itself once the environment has nothing running.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -41,8 +42,11 @@ from shipyard.domain import supervision as sv
 from shipyard.domain.analysis import Phase as AnalysisPhase
 from shipyard.domain.analysis import Window
 from shipyard.errors import ShipyardError
+from shipyard.ports.routers import RouterControl
+from shipyard.ports.targets import Member, Supervised
 from shipyard.services.deployments import deploy_plan as dp
 from shipyard.services.deployments import deploy_runtime as rt
+from shipyard.services.deployments.rollout_runner import Ports
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
 from shipyard.store.deployments import DeploymentRow
@@ -268,17 +272,18 @@ class Supervisor:
         project: str,
         env: str,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        ports: Ports | None = None,
         policy: sv.Policy = sv.Policy(),
     ) -> None:
         self.store, self.root, self.project, self.env = store, root, project, env
-        self.clock, self.policy = clock, policy
+        self.ports = ports or Ports()
+        self.clock, self.policy = self.ports.clock, policy
         self.base = folder(store, env)
         self.health: dict[tuple[str, int], sv.Health] = {}
         self.watching: str | None = None  # the deployment whose watch runs
         self.watch_runs: dict[str, Any] = {}
         self._watch_exit = ""  # an instance of the watched version that exited
-        self.router: Any = None
+        self.router: RouterControl | None = None
         self.doing = "starting"
         self.idle_since: float | None = None
         self.started = utcnow()
@@ -289,7 +294,7 @@ class Supervisor:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="probe")
 
     def say(self, text: str, _data: dict[str, Any] | None = None) -> None:
-        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        stamp = self.clock.now().isoformat(timespec="milliseconds")
         with contextlib.suppress(OSError), open(self.base / "supervisor.log", "a") as log:
             log.write(f"{stamp} {text}\n")
 
@@ -337,7 +342,7 @@ class Supervisor:
             self._rollout(active)
             return True
         if not row or not row.get("instances"):
-            now = self.clock()
+            now = self.clock.monotonic()
             self.idle_since = self.idle_since or now
             self.doing = "idle: nothing runs"
             return now - self.idle_since < IDLE_EXIT
@@ -363,7 +368,7 @@ class Supervisor:
         self._report()
         self.say(f"deployment {dep['id']} has no controller (pid {dep.get('controller_pid')})")
         try:  # under the rollout's lease, as every controller
-            out = deploy.run(self.store, None, dep["id"], self.say)
+            out = deploy.run(self.store, None, dep["id"], self.say, ports=self.ports)
         except Conflict:
             return  # another controller took it first
         self.say(f"deployment {dep['id']} {out['status']}: {out['reason']}")
@@ -375,10 +380,10 @@ class Supervisor:
         pool = row.get("live_pool")
         if not pool:
             return
-        instances = rt.Instances(self.base / "logs", row["instances"], keep_dead=True)
+        instances = self.ports.targets.supervise(self.base / "logs", row["instances"])
         launch = self._launch(row)
         path = launch.readiness_path if launch else "/healthz"
-        now = self.clock()
+        now = self.clock.monotonic()
         changed = False
         members = instances.of(pool)
         keys = {(m.pool, m.index) for m in members}
@@ -433,24 +438,17 @@ class Supervisor:
             self._save(instances)
 
     def _probe_all(
-        self, instances: rt.Instances, members: list[rt.Member], path: str
+        self, instances: Supervised, members: list[Member], path: str
     ) -> list[list[sv.Probe]]:
         """Every instance probed at once, so a hung one delays no other; one in the router
         that fails is probed again at once, so two failures in a row take half a second."""
-        import httpx
 
-        from shipyard.adapters import local_http
-
-        def once(m: rt.Member) -> sv.Probe:
+        def once(m: Member) -> sv.Probe:
             if not instances.is_alive(m):
                 return sv.Probe.GONE
-            try:
-                ok = local_http.get(f"http://{m.address}{path}", timeout=PROBE_TIMEOUT).status_code
-            except httpx.HTTPError:
-                return sv.Probe.DOWN
-            return sv.Probe.UP if ok == 200 else sv.Probe.DOWN
+            return sv.Probe.UP if instances.answers(m, path, PROBE_TIMEOUT) else sv.Probe.DOWN
 
-        def one(m: rt.Member) -> list[sv.Probe]:
+        def one(m: Member) -> list[sv.Probe]:
             first = once(m)
             serving = not self.health.get((m.pool, m.index), sv.Health(ejected=False)).ejected
             if first is sv.Probe.DOWN and serving:
@@ -482,10 +480,11 @@ class Supervisor:
         if not recorded or recorded.get("kind") == "nginx":
             return
         if self.router is None:
-            self.router = rt.router_client(recorded)
+            self.router = self.ports.routers.adopt(recorded)
         if not self.router.healthy():
-            self.router = rt.ensure_router(recorded, self.base / "router.log")
-            self.say(f"the router was down: started again on port {self.router.port}")
+            self.router = self.ports.routers.open(recorded.get("kind"), recorded, self.base)
+            port = self.router.url.rsplit(":", 1)[-1]
+            self.say(f"the router was down: started again on port {port}")
             with self.store.begin() as uow:
                 repo.save_environment(
                     uow.conn,
@@ -500,7 +499,7 @@ class Supervisor:
         if self.router.routes().get("pools", {}).get(pool) != backends:
             self.router.set_pool(pool, backends)
 
-    def _save(self, instances: rt.Instances) -> None:
+    def _save(self, instances: Supervised) -> None:
         """Record the instances (with what the supervisor knows of them), unless a rollout
         started meanwhile: then what this look started is stopped, the controller decides."""
         listed = []
@@ -534,7 +533,7 @@ class Supervisor:
             return
         assert dep["finished_at"] is not None  # it succeeded
         finished = datetime.fromisoformat(dep["finished_at"]).timestamp()
-        if not sv.watch_due(finished, window, time.time()):
+        if not sv.watch_due(finished, window, self.clock.now().timestamp()):
             if self.watching == dep["id"]:
                 self.say(f"deployment {dep['id']} passed its watch window")
             self.watching, self.watch_runs = None, {}
@@ -546,7 +545,7 @@ class Supervisor:
             return
         from shipyard.services.deployments.rollout_runner import failure_of
 
-        now = self.clock()
+        now = self.clock.monotonic()
         for name, run in list(self.watch_runs.items()):
             result = run.poll(now)
             rows = run.take_measurements()
@@ -579,9 +578,10 @@ class Supervisor:
                 url,
                 pool,
                 rt.other_pool(pool),
-                self.clock(),
+                self.clock.monotonic(),
                 when="watch",
                 baselines=baselines,
+                sources=self.ports.metrics,
             )
         self.say(f"watching deployment {dep['id']} ({dep['version']}): {', '.join(names)}")
 
@@ -617,5 +617,5 @@ class Supervisor:
         )
         self.doing = f"rolling back {dep['version']} after its watch failed"
         self._report()
-        out = deploy.run(self.store, None, created["id"], self.say)
+        out = deploy.run(self.store, None, created["id"], self.say, ports=self.ports)
         self.say(f"rollback {created['id']} {out['status']}: {out['reason']}")
