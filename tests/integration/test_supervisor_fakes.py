@@ -259,8 +259,7 @@ def test_an_environment_with_nothing_running_ends_its_supervision_when_idle(
 ) -> None:
     """With no instances recorded the supervisor looks on for IDLE_EXIT seconds of its clock,
     then says it has nothing left to supervise."""
-    clock = FakeClock()
-    clock.advance(1)  # a monotonic clock is never at 0
+    clock = FakeClock()  # at 0: a start of the idle time like any other
     s = sup.Supervisor(store, tmp_path, "shop", "production", ports=Ports(clock=clock))
     assert s.tick() and s.doing == "idle: nothing runs"
     clock.advance(sup.IDLE_EXIT - 0.1)

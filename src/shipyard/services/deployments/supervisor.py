@@ -343,7 +343,8 @@ class Supervisor:
             return True
         if not row or not row.get("instances"):
             now = self.clock.monotonic()
-            self.idle_since = self.idle_since or now
+            if self.idle_since is None:
+                self.idle_since = now
             self.doing = "idle: nothing runs"
             return now - self.idle_since < IDLE_EXIT
         self.idle_since = None
