@@ -5,15 +5,18 @@ processes, real HTTP)."""
 
 from __future__ import annotations
 
+import hashlib
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shipyard.adapters.blobs.base import CHUNK, check_digest, checked, missing, write_chunks
 from shipyard.adapters.executors.base import Result, Task
 from shipyard.domain.analysis import Window
+from shipyard.ports.blobs import BlobInfo
 from shipyard.ports.commands import Ran
 from shipyard.ports.notify import NotifyFailed
 from shipyard.ports.routers import RouteTable
@@ -420,3 +423,57 @@ class FakeControllers:
 
     def start(self, deployment_id: str) -> None:
         self.started.append(deployment_id)
+
+
+class FakeBlobStore:
+    """The ``BlobStore`` port in a dict: the contract of the real backends (digest names,
+    chunks no larger than ``CHUNK``, ``blob-missing`` before a chunk, ``blob-corrupt`` after
+    the last, nothing left at a failed restore), which ``tests/integration/test_blobs.py`` holds
+    it to. ``corrupt(digest)`` changes the bytes behind its back, as a faulty disk does."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.stored_at: dict[str, float] = {}
+
+    def has(self, digest: str) -> bool:
+        return check_digest(digest) in self.data
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self.data.setdefault(digest, bytes(data))
+        self.stored_at.setdefault(digest, float(len(self.stored_at)))
+        return digest
+
+    def put_file(self, src: Path) -> str:
+        return self.put_file_sized(src)[0]
+
+    def put_file_sized(self, src: Path | str) -> tuple[str, int]:
+        data = Path(src).read_bytes()
+        return self.put_bytes(data), len(data)
+
+    def get_bytes(self, digest: str, *, verify: bool = True) -> bytes:
+        return b"".join(self.chunks(digest, verify=verify))
+
+    def chunks(self, digest: str, *, verify: bool = True) -> Iterator[bytes]:
+        if not self.has(digest):
+            raise missing(digest, "memory")
+        data = self.data[digest]
+        parts = (data[i : i + CHUNK] for i in range(0, len(data), CHUNK))
+        return checked(digest, parts, "memory") if verify else parts
+
+    def restore(self, digest: str, dest: Path, *, verify: bool = True) -> None:
+        write_chunks(self.chunks(digest, verify=verify), dest)
+
+    def blobs(self) -> Iterator[BlobInfo]:
+        for digest, data in self.data.items():
+            yield BlobInfo(digest, len(data), self.stored_at[digest])
+
+    def delete(self, digest: str) -> None:
+        self.data.pop(digest, None)
+        self.stored_at.pop(digest, None)
+
+    def close(self) -> None:
+        pass
+
+    def corrupt(self, digest: str) -> None:
+        self.data[digest] = b"tampered"

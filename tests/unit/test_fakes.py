@@ -12,6 +12,7 @@ from shipyard.adapters.commands import ShellCommands
 from shipyard.adapters.controllers import ProcessControllers
 from shipyard.adapters.executors.base import Executor
 from shipyard.adapters.metrics.base import MetricsSource
+from shipyard.ports.blobs import BlobStore
 from shipyard.ports.clock import Clock
 from shipyard.ports.commands import Commands, Ran
 from shipyard.ports.controllers import Controllers
@@ -20,6 +21,7 @@ from shipyard.ports.routers import RouterControl, Routers, WeightsInvalid
 from shipyard.ports.targets import Fleet, Launch, Supervised, Targets
 from shipyard.services.deployments.deploy_runtime import ProcessRouters, ProcessTargets
 from tests.fakes import (
+    FakeBlobStore,
     FakeClock,
     FakeCommands,
     FakeControllers,
@@ -47,6 +49,7 @@ def test_each_fake_and_each_real_adapter_implements_its_port(tmp_path: Path) -> 
     controllers: Controllers = FakeControllers()
     commands: Commands = FakeCommands()
     executor: Executor = FakeExecutor()
+    blobs: BlobStore = FakeBlobStore()
     pairs = [
         (clock, Clock),
         (fleet, Fleet),
@@ -58,6 +61,7 @@ def test_each_fake_and_each_real_adapter_implements_its_port(tmp_path: Path) -> 
         (sink, Sink),
         (controllers, Controllers),
         (commands, Commands),
+        (blobs, BlobStore),
         (SystemClock(), Clock),
         (ProcessTargets(), Targets),
         (ProcessTargets().adopt(tmp_path, []), Fleet),
