@@ -7,6 +7,7 @@ on real processes are in test_deploy*.py and tests/e2e/test_deploy*.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,9 @@ def test_failed_analysis_rolls_back_to_the_stable_version(world: World) -> None:
     with world.store.read() as uow:
         measured = repo.list_measurements(uow.conn, out["id"])
     assert [m["decision"] for m in measured] == ["Failed"]
+    # Stamped by the rollout's clock (the fake one, long before the machine's own time).
+    (at,) = [datetime.fromisoformat(m["at"]) for m in measured]
+    assert world.clock.start < at <= world.clock.now()
 
 
 def test_canary_instance_exiting_mid_rollout_fails_it_at_once(world: World) -> None:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from shipyard.adapters.clock import SystemClock
 from shipyard.domain import analysis as a
 from shipyard.domain.rollout import AnalysisResult
 from shipyard.errors import ShipyardError
+from shipyard.ports.clock import Clock
 
 JUDGES = ("threshold", "mann-whitney", "two-proportion")
 SPAN = 10  # intervals a background analysis judges
@@ -257,9 +258,12 @@ class AnalysisRun:
         when: str = "step",
         baselines: Mapping[str, a.Window] | None = None,
         sources: Callable[[Mapping[str, Any], str], Any] | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        """``sources`` gives a metric's source (``source_for`` unless given)."""
+        """``sources`` gives a metric's source (``source_for`` unless given); ``clock`` stamps
+        each measurement (the system's unless given)."""
         self.name, self.template, self.when = name, template, when
+        self.clock: Clock = clock or SystemClock()
         self.metrics = metrics_of(template)
         self.baselines = baselines
         self.sources: dict[tuple[Any, Any], Any] = {}
@@ -317,7 +321,7 @@ class AnalysisRun:
             return None
         self.next = now + self.interval
         final = self.end is not None and now >= self.end
-        at = datetime.now(UTC).isoformat()
+        at = self.clock.now().isoformat()
         measured: dict[tuple[Any, Any], tuple[a.Window, a.Window] | ShipyardError] = {}
         results: dict[str, MetricResult] = {}
         phases: list[a.Phase] = []

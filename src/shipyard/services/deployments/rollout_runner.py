@@ -435,6 +435,7 @@ class Runner:
                     now,
                     when="background",
                     sources=self.ports.metrics,
+                    clock=self.clock,
                 )
             run = self.background[name]
             result = run.poll(now)
@@ -691,6 +692,7 @@ class Runner:
             self.clock.monotonic(),
             when=a.when if a is not None and a.name == c.name else "step",
             sources=self.ports.metrics,
+            clock=self.clock,
         )
 
     def _store_measurements(self, run: Any) -> None:

@@ -583,6 +583,7 @@ class Supervisor:
                 when="watch",
                 baselines=baselines,
                 sources=self.ports.metrics,
+                clock=self.clock,
             )
         self.say(f"watching deployment {dep['id']} ({dep['version']}): {', '.join(names)}")
 
