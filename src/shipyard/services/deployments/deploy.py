@@ -29,7 +29,7 @@ from shipyard.services.deployments.rollout_runner import Measurements, Outcome, 
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
 from shipyard.store.deployments import DeploymentRow
-from shipyard.store.uow import Store
+from shipyard.store.uow import Store, UnitOfWork
 
 if TYPE_CHECKING:
     from shipyard.services.deployments.rollout_runner import Ports
@@ -284,32 +284,24 @@ def create(
             migrate=spec.environments[env].migrate,  # so a worker needs no shipyard.yaml
             watch=dp.watch_of(spec, env),
         )
-        repo.insert_deployment(
-            uow.conn,
+        _open(
+            uow,
+            spec.project,
+            env,
+            deployment_id,
+            holder,
+            plan,
             {
-                "id": deployment_id,
-                "project": spec.project,
-                "environment": env,
                 "service": service,
                 "version": version,
                 "artifact": f"{row['name']}@{version}" if row else None,
                 "digest": row["digest"] if row else None,
                 "config_revision": revision,
                 "strategy": strategy.type,
-                "status": "running",
-                "phase": r.Phase.PROGRESSING.value,
-                "state": None,
-                "plan": plan.to_json(),
                 "reason": "",
                 "actor": actor,
-                "created_at": utcnow(),
-                "updated_at": utcnow(),
             },
         )
-        repo.save_environment(
-            uow.conn, spec.project, env, active_deployment=deployment_id, updated_at=utcnow()
-        )
-        _record_work(uow.conn, deployment_id, spec.project, env, holder)
         uow.events.append(
             "deployment.started",
             f"deployment:{deployment_id}",
@@ -347,6 +339,36 @@ def detach(
     created = create(store, spec, root, env, **kw)
     controllers.start(created["id"])
     return created
+
+
+def _open(
+    uow: UnitOfWork,
+    project: str,
+    env: str,
+    deployment_id: str,
+    holder: str | None,
+    plan: dp.DeploymentPlan,
+    fields: Mapping[str, Any],
+) -> None:
+    """Record a deployment (``fields``: what it deploys, how and why) as running with its
+    plan, make it its environment's active one and queue or hold its rollout, all in the
+    caller's transaction."""
+    now = utcnow()
+    row = {
+        "id": deployment_id,
+        "project": project,
+        "environment": env,
+        **fields,
+        "status": "running",
+        "phase": r.Phase.PROGRESSING.value,
+        "state": None,
+        "plan": plan.to_json(),
+        "created_at": now,
+        "updated_at": now,
+    }
+    repo.insert_deployment(uow.conn, row)
+    repo.save_environment(uow.conn, project, env, active_deployment=deployment_id, updated_at=now)
+    _record_work(uow.conn, deployment_id, project, env, holder)
 
 
 def _record_work(conn: Any, deployment_id: str, project: str, env: str, holder: str | None) -> None:
@@ -745,32 +767,24 @@ def create_rollback(
         reason = f"rollback of {env} from {live['version']} to {source['version']}"
         if why:
             reason = f"{reason}: {why}"
-        repo.insert_deployment(
-            uow.conn,
+        _open(
+            uow,
+            spec.project,
+            env,
+            deployment_id,
+            holder,
+            plan,
             {
-                "id": deployment_id,
-                "project": spec.project,
-                "environment": env,
                 "service": source["service"],
                 "version": source["version"],
                 "artifact": source["artifact"],
                 "digest": source["digest"],
                 "config_revision": source["config_revision"],
                 "strategy": strategy.type,
-                "status": "running",
-                "phase": r.Phase.PROGRESSING.value,
-                "state": None,
-                "plan": plan.to_json(),
                 "reason": reason,
                 "actor": actor,
-                "created_at": utcnow(),
-                "updated_at": utcnow(),
             },
         )
-        repo.save_environment(
-            uow.conn, spec.project, env, active_deployment=deployment_id, updated_at=utcnow()
-        )
-        _record_work(uow.conn, deployment_id, spec.project, env, holder)
         rollback = {
             "environment": env,
             "from": live["version"],
