@@ -108,6 +108,15 @@ def test_a_server_anywhere_serves_every_applied_project(tmp_path: Path) -> None:
         assert wrong.status_code == 422 and wrong.json()["code"] == "flag-environment-unknown"
         open_ = httpx.get(url + "/api/v1/environments", headers=_h(token))
         assert open_.status_code == 422 and open_.json()["code"] == "project-required"
+        # The CLI names the project of the checkout it runs in; outside one it says how to.
+        via = {"SHIPYARD_SERVER": url, "SHIPYARD_TOKEN": token}
+        in_beta = shipyard("env", "--json", cwd=beta, env=via)
+        assert in_beta.returncode == 0, in_beta.stderr
+        assert [e["environment"] for e in as_json(in_beta)["environments"]] == ["qa", "production"]
+        outside = shipyard("env", cwd=elsewhere, env=via)
+        assert outside.returncode == 2
+        assert "error[project-required]" in outside.stderr
+        assert "checkout" in outside.stderr and "?project" not in outside.stderr
 
 
 def test_train_cut_works_in_the_configured_repository(tmp_path: Path) -> None:

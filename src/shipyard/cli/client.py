@@ -65,7 +65,14 @@ def call(server: str, token: str | None, method: str, path: str, **kwargs: Any) 
         # A server of several projects and a token limited to none: the project is the one
         # this folder's shipyard.yaml names, as a user in it means (nothing ran the first time).
         project = folder_project()
-        if project is not None and not _streamed(kwargs):
+        if project is None:
+            raise InputError(
+                resp.json().get("message", "which project?"),
+                "run the command in the project's checkout (its shipyard.yaml names it), or "
+                "with a token limited to one project",
+                code="project-required",
+            )
+        if not _streamed(kwargs):
             kwargs["params"] = {**(kwargs.get("params") or {}), "project": project}
             resp = send()
     if resp.status_code >= 400:
