@@ -22,6 +22,8 @@ from shipyard.ports.notify import NotifyFailed
 from shipyard.ports.routers import RouteTable
 from shipyard.ports.targets import Exited, Launch, Member
 from shipyard.services.deployments.deploy_runtime import RuntimeFailed
+from shipyard.services.deployments.rollout_runner import Ports
+from shipyard.store.uow import Store
 
 
 @dataclass(frozen=True)
@@ -477,3 +479,21 @@ class FakeBlobStore:
 
     def corrupt(self, digest: str) -> None:
         self.data[digest] = b"tampered"
+
+
+@dataclass
+class FakeEnvironment:
+    """One environment's ports on fakes beside a real store: instances, router, clock and the
+    metrics the instances' error rates (by version) make."""
+
+    store: Store
+    root: Path
+    clock: FakeClock = field(default_factory=FakeClock)
+    targets: FakeTargets = field(default_factory=FakeTargets)
+    routers: FakeRouters = field(default_factory=FakeRouters)
+    error_rates: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ports(self) -> Ports:
+        metrics = FakeMetrics(self.targets, self.error_rates)
+        return Ports(targets=self.targets, routers=self.routers, clock=self.clock, metrics=metrics)

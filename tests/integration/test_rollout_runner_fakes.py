@@ -16,17 +16,14 @@ import pytest
 from shipyard.domain import rollout as r
 from shipyard.services.coordination import notify
 from shipyard.services.deployments import deploy as svc
-from shipyard.services.deployments.rollout_runner import Ports, Runner
+from shipyard.services.deployments.rollout_runner import Runner
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store
 from tests.fakes import (
-    FakeClock,
     FakeControllers,
-    FakeMetrics,
+    FakeEnvironment,
     FakeNotifier,
-    FakeRouters,
-    FakeTargets,
 )
 
 SPEC = """
@@ -56,22 +53,11 @@ STABLE, CANARY = "green", "blue"  # 1.0.0 went to green (the first canary pool):
 
 
 @dataclass
-class World:
+class World(FakeEnvironment):
     """One environment on fakes, with 1.0.0 live on two instances in the green pool."""
 
-    store: Store
-    root: Path
     spec: Any = field(default_factory=spec_of)
-    clock: FakeClock = field(default_factory=FakeClock)
-    targets: FakeTargets = field(default_factory=FakeTargets)
-    routers: FakeRouters = field(default_factory=FakeRouters)
-    error_rates: dict[str, float] = field(default_factory=dict)
     said: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def ports(self) -> Ports:
-        metrics = FakeMetrics(self.targets, self.error_rates)
-        return Ports(targets=self.targets, routers=self.routers, clock=self.clock, metrics=metrics)
 
     def line(self, text: str, data: dict[str, Any]) -> None:
         self.said.append((self.clock.monotonic(), text, data))

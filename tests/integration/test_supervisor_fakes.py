@@ -8,7 +8,7 @@ processes is tests/e2e/test_deploy_supervisor.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from shipyard.services.deployments.rollout_runner import Ports, Runner
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo
 from shipyard.store.uow import Store
-from tests.fakes import FakeClock, FakeMetrics, FakeRouters, FakeTargets
+from tests.fakes import FakeClock, FakeEnvironment
 
 SPEC = """
 project: shop
@@ -41,20 +41,8 @@ LIVE, OTHER = "green", "blue"  # 1.0.0 went to green (the first canary pool)
 
 
 @dataclass
-class World:
+class World(FakeEnvironment):
     """One environment on fakes, with 1.0.0 live on two instances in the green pool."""
-
-    store: Store
-    root: Path
-    clock: FakeClock = field(default_factory=FakeClock)
-    targets: FakeTargets = field(default_factory=FakeTargets)
-    routers: FakeRouters = field(default_factory=FakeRouters)
-    error_rates: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def ports(self) -> Ports:
-        metrics = FakeMetrics(self.targets, self.error_rates)
-        return Ports(targets=self.targets, routers=self.routers, clock=self.clock, metrics=metrics)
 
     def deploy(self, version: str) -> dict[str, Any]:
         """Record a deployment of ``version`` and drive it with a runner on the fakes; the
