@@ -15,13 +15,13 @@ from typing import Any
 
 from shipyard.adapters.blobs.base import CHUNK, check_digest, checked, missing, write_chunks
 from shipyard.adapters.executors.base import Result, Task
+from shipyard.adapters.targets.local import RuntimeFailed
 from shipyard.domain.analysis import Window
 from shipyard.ports.blobs import BlobInfo
 from shipyard.ports.commands import Ran
 from shipyard.ports.notify import NotifyFailed
 from shipyard.ports.routers import RouteTable
 from shipyard.ports.targets import Exited, Launch, Member
-from shipyard.services.deployments.deploy_runtime import RuntimeFailed
 from shipyard.services.deployments.rollout_runner import Ports
 from shipyard.store.uow import Store
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from shipyard.adapters.targets import local as rt
 from shipyard.adapters.targets.process import free_port
 from shipyard.services.deployments import deploy as svc
-from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments import environments as env_svc
 from shipyard.spec.load import parse_spec
 from shipyard.store import deployments as repo

@@ -12,6 +12,8 @@ from shipyard.adapters.commands import ShellCommands
 from shipyard.adapters.controllers import ProcessControllers
 from shipyard.adapters.executors.base import Executor
 from shipyard.adapters.metrics.base import MetricsSource
+from shipyard.adapters.routers.local import ProcessRouters
+from shipyard.adapters.targets.local import ProcessTargets
 from shipyard.ports.blobs import BlobStore
 from shipyard.ports.clock import Clock
 from shipyard.ports.commands import Commands, Ran
@@ -19,7 +21,6 @@ from shipyard.ports.controllers import Controllers
 from shipyard.ports.notify import Sink
 from shipyard.ports.routers import RouterControl, Routers, WeightsInvalid
 from shipyard.ports.targets import Fleet, Launch, Supervised, Targets
-from shipyard.services.deployments.deploy_runtime import ProcessRouters, ProcessTargets
 from tests.fakes import (
     FakeBlobStore,
     FakeClock,

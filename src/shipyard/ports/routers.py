@@ -8,7 +8,7 @@ whole and a request in flight keeps the table it started with.
 ``Router`` is a router in this process (``adapters/routers/``: the built-in one, nginx).
 ``Routers`` and ``RouterControl`` are what the rollout controller drives: an environment's
 router running apart from it (it keeps serving the last weights while no controller runs),
-adopted from its record or started. The real ones are ``services/deployments/deploy_runtime.py``'s
+adopted from its record or started. The real ones are ``adapters/routers/local.py``'s
 ``ProcessRouters`` (``RouterClient`` over the built-in router's admin API, ``NginxClient``);
 ``tests/fakes.py`` has one in memory.
 """

@@ -5,7 +5,7 @@
 shell hooks). ``Targets`` and ``Fleet`` are what the rollout controller drives: every instance
 of one environment, as recorded (``Member``: pool, version, port, pid), adopted by a later
 controller, scaled to a count per pool, probed for readiness and watched for exits. The real
-one is ``services/deployments/deploy_runtime.py``'s ``ProcessTargets``, spawning through the process
+one is ``adapters/targets/local.py``'s ``ProcessTargets``, spawning through the process
 target; ``tests/fakes.py`` has one in memory. Calls name the count to reach, never a delta, so
 repeating one after a crash is harmless. ``Supervised`` is the fleet an environment's supervisor
 keeps: the dead instances stay recorded (to be restarted), each is probed on its own and
@@ -126,7 +126,7 @@ class Launch:
     readiness_path: str = "/healthz"
     grace: float = 5.0
     secrets: tuple[str, ...] = ()  # values in ``env`` masked out of quoted log lines
-    revision: str = ""  # digest of what the instances run (``deploy_runtime.revision_of``)
+    revision: str = ""  # digest of what the instances run (``adapters/targets/local.revision_of``)
 
 
 @dataclass(frozen=True)

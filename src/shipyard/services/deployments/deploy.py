@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from shipyard.adapters.targets import local as rt
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
 from shipyard.ports.controllers import Controllers
@@ -23,7 +24,6 @@ from shipyard.services import work
 from shipyard.services.coordination.coordination import environment
 from shipyard.services.deployments import controllers, deploy_hold
 from shipyard.services.deployments import deploy_plan as dp
-from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments.deploy_sides import launch_for, workdir
 from shipyard.services.deployments.rollout_runner import Measurements, Outcome, Weights
 from shipyard.store import deployments as repo

@@ -392,7 +392,7 @@ def config_revision(config: dict[str, str], secrets: dict[str, str], key: bytes)
 
 
 class Pools(TypedDict):
-    """The physical pools (``deploy_runtime.PHYSICAL``) the two sides run in."""
+    """The physical pools (``adapters/targets/local.PHYSICAL``) the two sides run in."""
 
     stable: str
     canary: str

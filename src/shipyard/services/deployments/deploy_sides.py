@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shipyard.adapters.targets import local as rt
 from shipyard.services.deployments import deploy_plan as dp
-from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.store.uow import Store
 
 

@@ -9,12 +9,13 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from shipyard.adapters.routers.local import router_client
+from shipyard.adapters.targets import local as rt
 from shipyard.domain import rollout as r
 from shipyard.services import work
 from shipyard.services.coordination.coordination import environment
 from shipyard.services.deployments import controllers, supervisor
 from shipyard.services.deployments import deploy_plan as dp
-from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments.deploy import _controller_alive
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
@@ -86,7 +87,7 @@ def environments(store: Store, spec: Spec) -> Environments:
         routes: dict[str, Any] = {}
         router = row.get("router")
         if router:
-            client = rt.router_client(router)
+            client = router_client(router)
             if client.healthy():
                 routes = client.routes()
         side = dp.DeploymentPlan.from_json(live["plan"]).canary if live else None
@@ -201,10 +202,10 @@ def stop_environment(store: Store, spec: Spec, env: str, actor: str = "cli") -> 
     instances.stop_all(grace=5.0)
     router = row.get("router")
     if router and router.get("kind") == "nginx":
-        rt.router_client(router).stop()
+        router_client(router).stop()
     elif router:
         # The process answering on the recorded admin port, and the one recorded, if other.
-        pids = {rt.router_client(router).process(), router.get("pid")} - {None}
+        pids = {router_client(router).process(), router.get("pid")} - {None}
         for pid in pids:
             rt.kill_group(int(pid), 2.0)
     now = utcnow()

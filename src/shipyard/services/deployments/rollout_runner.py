@@ -26,6 +26,8 @@ from typing import Any, TypedDict
 from shipyard.adapters.clock import SystemClock
 from shipyard.adapters.commands import ShellCommands
 from shipyard.adapters.metrics.base import MetricsSource
+from shipyard.adapters.routers.local import ProcessRouters
+from shipyard.adapters.targets import local as rt
 from shipyard.domain import rollout as r
 from shipyard.domain.analysis import Phase as AnalysisPhase
 from shipyard.errors import Conflict, ShipyardError
@@ -34,7 +36,6 @@ from shipyard.ports.commands import Commands
 from shipyard.ports.routers import RouterControl, Routers
 from shipyard.ports.targets import Fleet, Targets
 from shipyard.services.deployments import deploy_plan as dp
-from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments.rollout_analysis import source_for
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
@@ -145,7 +146,7 @@ class Ports:
     """What a runner does its I/O through, the real ones unless given."""
 
     targets: Targets = field(default_factory=rt.ProcessTargets)
-    routers: Routers = field(default_factory=rt.ProcessRouters)
+    routers: Routers = field(default_factory=ProcessRouters)
     clock: Clock = field(default_factory=SystemClock)
     metrics: MetricsSources = source_for
     commands: Commands = field(default_factory=ShellCommands)

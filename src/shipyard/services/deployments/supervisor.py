@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
+from shipyard.adapters.targets import local as rt
 from shipyard.domain import supervision as sv
 from shipyard.domain.analysis import Phase as AnalysisPhase
 from shipyard.domain.analysis import Window
@@ -45,7 +46,6 @@ from shipyard.errors import ShipyardError
 from shipyard.ports.routers import RouterControl
 from shipyard.ports.targets import Member, Supervised
 from shipyard.services.deployments import deploy_plan as dp
-from shipyard.services.deployments import deploy_runtime as rt
 from shipyard.services.deployments.rollout_runner import Ports
 from shipyard.store import deployments as repo
 from shipyard.store.append import utcnow
