@@ -367,6 +367,7 @@ class Call:
     cwd: Path | None
     env: Mapping[str, str]
     timeout: float
+    merge: bool = False
 
 
 class FakeCommands:
@@ -378,8 +379,16 @@ class FakeCommands:
         self.scripts = dict(scripts or {})
         self.calls: list[Call] = []
 
-    def run(self, line: str, *, cwd: Path | None, env: Mapping[str, str], timeout: float) -> Ran:
-        call = Call(line, cwd, dict(env), timeout)
+    def run(
+        self,
+        line: str,
+        *,
+        cwd: Path | None,
+        env: Mapping[str, str],
+        timeout: float,
+        merge: bool = False,
+    ) -> Ran:
+        call = Call(line, cwd, dict(env), timeout, merge)
         self.calls.append(call)
         for key, answer in self.scripts.items():
             if key in line:

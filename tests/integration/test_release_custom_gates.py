@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 from shipyard.domain.gates import CustomGate, GateInvalid, parse_policy
+from shipyard.ports.commands import Ran
 from shipyard.services.compliance import gates
 from shipyard.services.deployments import deploy
 from shipyard.spec.load import parse_spec
 from shipyard.store.uow import Store
+from tests.fakes import FakeCommands
 from tests.integration.release_helpers import publish
 
 SECRET = "s3cr3t-token-value-42"
@@ -93,6 +95,22 @@ def test_a_command_that_hangs_is_stopped_at_its_timeout(store: Store, root: Path
     assert not gate["passed"]
     assert gate["reason"] == "'./smoke.sh hang' did not finish within 1s"
     assert "with ***" in gate["details"]["output"]
+
+
+def test_a_gate_command_is_judged_by_what_the_command_runner_answers(root: Path) -> None:
+    """Through a fake runner: the command gets the gate's variables and its folder, its merged
+    output comes back masked, and one the runner killed at the timeout counts as exit 124."""
+    spec = spec_of("hang", "2s")
+    [gate] = gates.policy_for(spec, "production").gates
+    assert isinstance(gate, CustomGate)
+    runner = FakeCommands({"hang": Ran(-9, f"with {SECRET}\n".encode(), timed_out=True)})
+    result = gates.run_command(gate, spec, "production", "1.0.0", root, runner)
+    [call] = runner.calls
+    assert (call.line, call.cwd, call.timeout, call.merge) == ("./smoke.sh hang", root, 2.0, True)
+    assert call.env["SHIPYARD_GATE"] == "smoke" and call.env["API_TOKEN"] == SECRET
+    assert (result.exit_code, result.timed_out, result.output) == (124, True, "with ***\n")
+    passed = gates.run_command(gate, spec, "production", "1.0.0", root, FakeCommands())
+    assert (passed.exit_code, passed.timed_out, passed.output) == (0, False, "")
 
 
 def test_custom_gate_timeout_parses() -> None:

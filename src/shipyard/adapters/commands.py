@@ -14,12 +14,20 @@ from shipyard.ports.commands import Ran
 
 
 class ShellCommands:
-    def run(self, line: str, *, cwd: Path | None, env: Mapping[str, str], timeout: float) -> Ran:
+    def run(
+        self,
+        line: str,
+        *,
+        cwd: Path | None,
+        env: Mapping[str, str],
+        timeout: float,
+        merge: bool = False,
+    ) -> Ran:
         proc = subprocess.Popen(
             ["/bin/sh", "-c", line],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge else subprocess.PIPE,
             cwd=cwd,
             env=dict(env),
             start_new_session=True,  # a timeout kills the command and whatever it started
@@ -30,5 +38,5 @@ class ShellCommands:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
-            return Ran(proc.returncode, out, err, timed_out=True)
-        return Ran(proc.returncode, out, err)
+            return Ran(proc.returncode, out, err or b"", timed_out=True)
+        return Ran(proc.returncode, out, err or b"")

@@ -1,5 +1,6 @@
 """Commands: a shell command line run to its end, for the user's hooks of a command target
-(``adapters/targets/command.py``, driven by ``services/deployments/deploy_hooks.py``).
+(``adapters/targets/command.py``, driven by ``services/deployments/deploy_hooks.py``) and for
+custom gate commands (``services/compliance/gates.py``).
 ``adapters/commands.py`` runs them with ``/bin/sh``; ``tests/fakes.py`` has one that records
 each command line and answers as the test scripted."""
 
@@ -24,8 +25,17 @@ class Ran:
 
 @runtime_checkable
 class Commands(Protocol):
-    def run(self, line: str, *, cwd: Path | None, env: Mapping[str, str], timeout: float) -> Ran:
+    def run(
+        self,
+        line: str,
+        *,
+        cwd: Path | None,
+        env: Mapping[str, str],
+        timeout: float,
+        merge: bool = False,
+    ) -> Ran:
         """Run ``line`` with ``/bin/sh -c`` in ``cwd`` with exactly ``env``, no input, and wait
-        for it; past ``timeout`` seconds it is killed with everything it started. ``OSError``
-        when it cannot be started."""
+        for it; past ``timeout`` seconds it is killed with everything it started. With
+        ``merge`` what it writes to standard error goes to ``stdout`` too, in the order
+        written. ``OSError`` when it cannot be started."""
         ...

@@ -7,14 +7,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from shipyard.domain import gates as g
 from shipyard.errors import ShipyardError
+from shipyard.ports.commands import Commands
 from shipyard.services.compliance import approvals, vulns
 from shipyard.services.coordination import breakglass, freezes, locks
 from shipyard.services.coordination.coordination import (
@@ -154,10 +153,17 @@ def _secret_env(spec: Spec, env: str, root: Path) -> tuple[dict[str, str], list[
 
 
 def run_command(
-    gate: g.CustomGate, spec: Spec, env: str, version: str, root: Path
+    gate: g.CustomGate,
+    spec: Spec,
+    env: str,
+    version: str,
+    root: Path,
+    commands: Commands | None = None,
 ) -> g.CommandResult:
-    """Run a custom gate's command in the project folder with a timeout; the output comes back
-    with every secret value masked. The whole process group stops at the timeout."""
+    """Run a custom gate's command in the project folder with a timeout (through ``commands``,
+    the shell's unless given); its output and errors come back as one text with every secret
+    value masked. The whole process group stops at the timeout."""
+    from shipyard.adapters.commands import ShellCommands
     from shipyard.adapters.targets.base import mask
 
     variables, secret_values = _secret_env(spec, env, root)
@@ -170,40 +176,31 @@ def run_command(
     }
     limit = gate.timeout.total_seconds()
     try:
-        proc = subprocess.Popen(
-            ["sh", "-c", gate.run],
-            cwd=root,
-            env=environ,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        ran = (commands or ShellCommands()).run(
+            gate.run, cwd=root, env=environ, timeout=limit, merge=True
         )
     except OSError as exc:
         return g.CommandResult(gate.gate_name, 127, mask(f"could not start: {exc}", secret_values))
-    try:
-        out, _ = proc.communicate(timeout=limit)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        timed_out = True
-    text = out.decode("utf-8", "replace")
+    text = ran.stdout.decode("utf-8", "replace")
     return g.CommandResult(
         gate.gate_name,
-        proc.returncode if not timed_out else 124,
+        ran.status if not ran.timed_out else 124,
         mask(text, secret_values),
-        timed_out=timed_out,
+        timed_out=ran.timed_out,
     )
 
 
 def _commands(
-    policy: g.GatePolicy, spec: Spec, env: str, version: str, root: Path | None
+    policy: g.GatePolicy,
+    spec: Spec,
+    env: str,
+    version: str,
+    root: Path | None,
+    commands: Commands | None,
 ) -> tuple[g.CommandResult, ...]:
     where = root or Path.cwd()
     return tuple(
-        run_command(gate, spec, env, version, where)
+        run_command(gate, spec, env, version, where, commands)
         for gate in policy.gates
         if isinstance(gate, g.CustomGate)
     )
@@ -212,14 +209,17 @@ def _commands(
 def facts(
     store: Store,
     spec: Spec,
+    policy: g.GatePolicy,
     env: str,
     version: str,
     actor: str,
     now: datetime,
     root: Path | None = None,
+    commands: Commands | None = None,
 ) -> g.GateFacts:
-    """What the gates look at; custom gate commands run in ``root`` (the project folder)."""
-    commands = _commands(policy_for(spec, env), spec, env, version, root)
+    """What ``policy``'s gates look at; custom gate commands run in ``root`` (the project
+    folder) through ``commands`` (the shell's unless given)."""
+    ran = _commands(policy, spec, env, version, root, commands)
     with store.read() as uow:
         release = find_release(uow, spec.project, version)
         lock_row = locks._row(uow, spec.project, env, now)
@@ -238,7 +238,7 @@ def facts(
             else None,
             signature=_signature(store, spec.project, release),
             soak=_soak(uow, spec, env, version),
-            commands=commands,
+            commands=ran,
             overrides=breakglass.for_environment(uow, spec.project, env),
         )
 
@@ -251,9 +251,12 @@ def check(
     actor: str,
     now: datetime,
     root: Path | None = None,
+    commands: Commands | None = None,
 ) -> g.Verdict:
-    """The verdict of ``env``'s gates for deploying ``version`` as ``actor`` at ``now``."""
-    return g.evaluate(policy_for(spec, env), facts(store, spec, env, version, actor, now, root))
+    """The verdict of ``env``'s gates for deploying ``version`` as ``actor`` at ``now``; custom
+    gate commands run in ``root`` through ``commands`` (the shell's unless given)."""
+    policy = policy_for(spec, env)
+    return g.evaluate(policy, facts(store, spec, policy, env, version, actor, now, root, commands))
 
 
 class GateOut(TypedDict):
