@@ -1,5 +1,6 @@
 """Shell command lines as processes of this host (the ``Commands`` port of
-``shipyard.ports.commands``)."""
+``shipyard.ports.commands``), and ``run_once`` for a command whose output is streamed or
+dropped (a release hook, a run request's status command)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from shipyard.ports.commands import Ran
 
@@ -40,3 +42,31 @@ class ShellCommands:
             out, err = proc.communicate()
             return Ran(proc.returncode, out, err or b"", timed_out=True)
         return Ran(proc.returncode, out, err or b"")
+
+
+def run_once(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None,
+    env: Mapping[str, str],
+    timeout: float,
+    output: IO[Any] | None = None,
+) -> Ran | None:
+    """Run ``argv`` with no input and wait for it; what it writes goes to ``output`` (both
+    streams), or is kept in the ``Ran`` without one. None when it outlived ``timeout``: it
+    alone is killed then, not what it started. ``OSError`` when it cannot be started."""
+    stream: IO[Any] | int = subprocess.PIPE if output is None else output
+    try:
+        done = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=stream,
+            stderr=stream,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return Ran(done.returncode, done.stdout or b"", done.stderr or b"")

@@ -19,20 +19,15 @@ import contextlib
 import fcntl
 import hashlib
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from shipyard.errors import InputError, ShipyardError
-from shipyard.services.pipelines.run_requests import RepositoryUnreachable, git, redact
+from shipyard.adapters.vcs import clones
+from shipyard.errors import InputError
 from shipyard.store import run_requests as repo
 from shipyard.store.uow import Store
 
 FOLDER = "checkouts"
-# Mirrors the remote: its branches as local branches (so `release/...` resolves here as it
-# does there) and its tags; a branch or tag gone from the remote goes from here too.
-MIRROR = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
 
 class RepositoryRequired(InputError):
@@ -52,7 +47,7 @@ def worktree(store: Store, project: str) -> Iterator[Path | None]:
     base.mkdir(parents=True, exist_ok=True)
     key = _key(project)
     with _locked(base / f"{key}.lock"):
-        yield _fresh(str(configured["remote"]), base / key)
+        yield clones.mirror(str(configured["remote"]), base / key)
 
 
 @contextlib.contextmanager
@@ -88,55 +83,3 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _fresh(remote: str, dest: Path) -> Path:
-    """``dest`` brought up to date with ``remote``, cloned anew when it is missing or when
-    git cannot bring it up to date (a crash mid-operation, the default branch gone)."""
-    if (dest / ".git").is_dir():
-        try:
-            return _sync(remote, dest)
-        except RepositoryUnreachable:
-            raise
-        except ShipyardError:
-            pass
-    shutil.rmtree(dest, ignore_errors=True)
-    partial = dest.with_name(dest.name + ".new")
-    shutil.rmtree(partial, ignore_errors=True)
-    cloned = git("clone", "--quiet", remote, str(partial))
-    if cloned.returncode != 0:
-        raise RepositoryUnreachable(
-            f"cannot fetch from {redact(remote)}: {cloned.stderr.strip()[:300]}",
-            "check the repository's remote and the server's access to it",
-        )
-    if git("config", "user.email", cwd=partial).returncode != 0:
-        # Commits made here (a cherry-pick) need a committer; the server may have none.
-        _ok(git("config", "user.name", "Shipyard", cwd=partial))
-        _ok(git("config", "user.email", "shipyard@localhost", cwd=partial))
-    partial.rename(dest)  # a clone interrupted half way is never taken for one
-    return _sync(remote, dest)
-
-
-def _sync(remote: str, dest: Path) -> Path:
-    _ok(git("remote", "set-url", "origin", remote, cwd=dest))  # the configured one, if changed
-    fetched = git(
-        "fetch", "--quiet", "--prune", "--force", "--update-head-ok", "origin", *MIRROR, cwd=dest
-    )
-    if fetched.returncode != 0:
-        raise RepositoryUnreachable(
-            f"cannot fetch from {redact(remote)}: {fetched.stderr.strip()[:300]}",
-            "check the repository's remote and the server's access to it",
-        )
-    # What an interrupted request left behind goes: a cherry-pick, a work tree, stray files.
-    git("cherry-pick", "--abort", cwd=dest)
-    git("worktree", "prune", cwd=dest)
-    _ok(git("reset", "--quiet", "--hard", "HEAD", cwd=dest))
-    _ok(git("clean", "-ffdxq", cwd=dest))
-    return dest
-
-
-def _ok(done: subprocess.CompletedProcess[str]) -> None:
-    from shipyard.adapters.vcs.git import GitFailed
-
-    if done.returncode != 0:
-        raise GitFailed(f"git {done.args[1]} failed in the server's checkout: {done.stderr[:300]}")

@@ -21,15 +21,19 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from shipyard.adapters.commands import run_once
+from shipyard.adapters.vcs import clones
+from shipyard.adapters.vcs.clones import CommitMissing as CommitMissing
+from shipyard.adapters.vcs.clones import RepositoryUnreachable as RepositoryUnreachable
+from shipyard.adapters.vcs.clones import redact
 from shipyard.domain import webhooks
 from shipyard.domain.access import Permission
-from shipyard.errors import InputError, NotFound, Refused, ShipyardError, Unauthenticated
+from shipyard.errors import InputError, NotFound, ShipyardError, Unauthenticated
 from shipyard.services import work
 from shipyard.services.tokens import Principal
 from shipyard.store import run_requests as repo
@@ -56,11 +60,6 @@ class WebhookRefused(Unauthenticated):
 
 class RepositoryUnknown(NotFound):
     code = "repository-unknown"
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, fit for a message or an event."""
-    return re.sub(r"(//[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
 def _check_executor(value: str) -> str:
@@ -363,7 +362,7 @@ def execute(
                 f"project {request['project']} has no repository any more", "set it again"
             )
         hook_notes += _report(repository, request, "pending", None)
-        root = _checkout(repository["remote"], request["commit"], folder / "work")
+        root = clones.checkout(repository["remote"], request["commit"], folder / "work")
         summary = _run(store, request, repository, root)
         run_id = summary["run_id"]
         status = "done"
@@ -381,44 +380,6 @@ def execute(
     with store.begin() as uow:  # fenced under a lease: a stale worker's result is refused
         repo.settle(uow.conn, request["id"], status, run_id, reason, utcnow())
     return show(store, request["id"])
-
-
-def git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`git` that never prompts (no one is at a worker's or a server's terminal)."""
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
-    )
-
-
-def _checkout(remote: str, commit: str, dest: Path) -> Path:
-    """A work tree of ``commit`` from ``remote``, fetched without a shared file system."""
-    cloned = git("clone", "--quiet", "--no-checkout", remote, str(dest))
-    if cloned.returncode != 0:
-        raise RepositoryUnreachable(
-            f"cannot fetch from {redact(remote)}: {cloned.stderr.strip()[:300]}",
-            "check the repository's remote and the worker's access to it",
-        )
-    if git("cat-file", "-e", f"{commit}^{{commit}}", cwd=dest).returncode != 0:
-        fetched = git("fetch", "--quiet", "origin", commit, cwd=dest)  # a pull request's head
-        if fetched.returncode != 0:
-            raise CommitMissing(
-                f"{redact(remote)} has no commit {commit}",
-                "push it first, or check the commit id",
-            )
-    done = git("checkout", "--quiet", "--detach", commit, cwd=dest)
-    if done.returncode != 0:
-        raise CommitMissing(f"cannot check out {commit}: {done.stderr.strip()[:300]}", "")
-    return dest
-
-
-class RepositoryUnreachable(Refused):
-    code = "repository-unreachable"
-    http_status = 502
-
-
-class CommitMissing(NotFound):
-    code = "commit-not-found"
 
 
 def _run(
@@ -473,16 +434,9 @@ def _report(
         "SHIPYARD_RUN_ID": "" if run_id is None else str(run_id),
         "SHIPYARD_REQUEST_ID": str(request["id"]),
     }
-    try:
-        done = subprocess.run(
-            ["bash", "-c", command],
-            env=env,
-            capture_output=True,
-            timeout=STATUS_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    done = run_once(["bash", "-c", command], cwd=None, env=env, timeout=STATUS_TIMEOUT_S)
+    if done is None:
         return [f"the status command timed out reporting {state}"]
-    if done.returncode != 0:
-        return [f"the status command exited {done.returncode} reporting {state}"]
+    if done.status != 0:
+        return [f"the status command exited {done.status} reporting {state}"]
     return []
