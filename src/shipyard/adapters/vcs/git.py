@@ -262,6 +262,26 @@ class GitRepo:
         return self.head()
 
 
+def commit_trees(git_root: Path, commits: list[str]) -> dict[str, str]:
+    """Commit -> tree, in one `git cat-file --batch-check`; unknown commits are left out."""
+    if not commits:
+        return {}
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        cwd=git_root,
+        input="".join(f"{c}^{{tree}}\n" for c in commits),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out: dict[str, str] = {}
+    for commit, line in zip(commits, proc.stdout.splitlines(), strict=False):
+        sha, _, kind = line.partition(" ")
+        if kind == "tree":
+            out[commit] = sha
+    return out
+
+
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     # A fixed locale so messages can be matched; no prompts, no pager, no system hooks on tags.
     env = {**os.environ, "LC_ALL": "C", "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"}

@@ -15,13 +15,13 @@ The files a step produced are the ones its action-cache entry lists, so a job wi
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.adapters.cas.digest import digest_file
+from shipyard.adapters.vcs.git import commit_trees
 from shipyard.errors import InputError, Refused
 from shipyard.store.uow import Store
 
@@ -83,26 +83,6 @@ def artifact_jobs(spec: Spec | None, only: Collection[str] | None = None) -> dic
         for n, j in spec.pipeline.jobs.items()
         if j.artifact and (only is None or j.artifact in only)
     }
-
-
-def _trees(git_root: Path, commits: list[str]) -> dict[str, str]:
-    """Commit -> tree, in one `git cat-file --batch-check`; unknown commits are left out."""
-    if not commits:
-        return {}
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch-check=%(objectname) %(objecttype)"],
-        cwd=git_root,
-        input="".join(f"{c}^{{tree}}\n" for c in commits),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    out: dict[str, str] = {}
-    for commit, line in zip(commits, proc.stdout.splitlines(), strict=False):
-        sha, _, kind = line.partition(" ")
-        if kind == "tree":
-            out[commit] = sha
-    return out
 
 
 def _load(conn: Any, run: Mapping[str, Any]) -> tuple[BuildRun, list[dict[str, Any]]]:
@@ -172,7 +152,7 @@ def run_of_tree(
                 .limit(CANDIDATES)
             )
         ]
-        trees = _trees(git_root, sorted({head, *(run["commit"] for run in runs)}))
+        trees = commit_trees(git_root, sorted({head, *(run["commit"] for run in runs)}))
         want = trees.get(head)
         jobs = artifact_jobs(spec)
         for run in runs:

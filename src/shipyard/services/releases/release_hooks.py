@@ -15,13 +15,14 @@ release recorded and is run again with `shipyard release-hook TAG`.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
+from shipyard.adapters.commands import run_once
 from shipyard.errors import NotFound, ShipyardError
 from shipyard.store.uow import Store
 
@@ -41,28 +42,32 @@ class ReleaseNotFound(NotFound):
     default_hint = "name the tag of a release `shipyard release` recorded, e.g. v1.4.0"
 
 
+@dataclass(frozen=True)
+class Released:
+    """The release a hook runs for, as its variables name it."""
+
+    project: str
+    service: str | None
+    version: str
+    previous: str | None
+    tag: str
+    commit: str
+    branch: str
+
+
 def hook_env(
-    *,
-    project: str,
-    service: str | None,
-    version: str,
-    previous: str | None,
-    tag: str,
-    commit: str,
-    branch: str,
-    changelog_file: Path,
-    artifacts: list[Path],
-    artifacts_dir: Path,
+    release: Released, *, changelog_file: Path, artifacts: list[Path], artifacts_dir: Path
 ) -> dict[str, str]:
     """The variables the command gets (documented in docs/artifacts.md#hooks)."""
+    version = release.version
     return {
-        "SHIPYARD_PROJECT": project,
-        "SHIPYARD_SERVICE": service or "",
+        "SHIPYARD_PROJECT": release.project,
+        "SHIPYARD_SERVICE": release.service or "",
         "SHIPYARD_VERSION": version,
-        "SHIPYARD_PREVIOUS_VERSION": previous or "",
-        "SHIPYARD_TAG": tag,
-        "SHIPYARD_COMMIT": commit,
-        "SHIPYARD_BRANCH": branch,
+        "SHIPYARD_PREVIOUS_VERSION": release.previous or "",
+        "SHIPYARD_TAG": release.tag,
+        "SHIPYARD_COMMIT": release.commit,
+        "SHIPYARD_BRANCH": release.branch,
         "SHIPYARD_PRERELEASE": "true" if "-" in version.split("+", 1)[0] else "false",
         "SHIPYARD_CHANGELOG_FILE": str(changelog_file),
         "SHIPYARD_ARTIFACTS": "\n".join(str(p) for p in artifacts),
@@ -116,36 +121,18 @@ def run(
             paths.append(Path(reg.download(store, project, ref, folder / ref)["path"]))
         notes = Path(tmp) / "CHANGELOG.md"
         notes.write_text(changelog)
+        released = Released(project, service, version, previous, tag, commit, branch)
         env = {
             **os.environ,
-            **hook_env(
-                project=project,
-                service=service,
-                version=version,
-                previous=previous,
-                tag=tag,
-                commit=commit,
-                branch=branch,
-                changelog_file=notes,
-                artifacts=paths,
-                artifacts_dir=folder,
-            ),
+            **hook_env(released, changelog_file=notes, artifacts=paths, artifacts_dir=folder),
         }
         started = time.monotonic()
-        try:
-            proc = subprocess.run(
-                ["/bin/sh", "-c", command],
-                cwd=root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=sys.stderr,
-                stderr=sys.stderr,
-                timeout=timeout,
-                check=False,
-            )
-            status: int | None = proc.returncode
-        except subprocess.TimeoutExpired:
-            status = None
+        # Its output goes to standard error as it is written; only the shell is killed at the
+        # timeout.
+        ran = run_once(
+            ["/bin/sh", "-c", command], cwd=root, env=env, timeout=timeout, output=sys.stderr
+        )
+        status = None if ran is None else ran.status
     took = round(time.monotonic() - started, 3)
     result: HookRun = {"hook": HOOK, "tag": tag, "exit_code": status, "duration_s": took}
     with store.begin() as uow:
