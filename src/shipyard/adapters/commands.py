@@ -1,6 +1,6 @@
 """Shell command lines as processes of this host (the ``Commands`` port of
 ``shipyard.ports.commands``), and ``run_once`` for a command whose output is streamed or
-dropped (a release hook, a run request's status command)."""
+read at its end (a release hook, a run request's status command, a deployment's migration)."""
 
 from __future__ import annotations
 
@@ -51,10 +51,11 @@ def run_once(
     env: Mapping[str, str],
     timeout: float,
     output: IO[Any] | None = None,
-) -> Ran | None:
+) -> Ran:
     """Run ``argv`` with no input and wait for it; what it writes goes to ``output`` (both
-    streams), or is kept in the ``Ran`` without one. None when it outlived ``timeout``: it
-    alone is killed then, not what it started. ``OSError`` when it cannot be started."""
+    streams), or is kept in the ``Ran`` without one. ``OSError`` when it cannot be started;
+    ``TimeoutError`` (an ``OSError`` too) when it outlived ``timeout``: it alone is killed
+    then, not what it started."""
     stream: IO[Any] | int = subprocess.PIPE if output is None else output
     try:
         done = subprocess.run(
@@ -67,6 +68,6 @@ def run_once(
             timeout=timeout,
             check=False,
         )
-    except subprocess.TimeoutExpired:
-        return None
+    except subprocess.TimeoutExpired as exc:
+        raise TimeoutError(str(exc)) from exc
     return Ran(done.returncode, done.stdout or b"", done.stderr or b"")

@@ -4,9 +4,10 @@ outlives the command that started it; what it prints goes to a file beside the s
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
+
+from shipyard.adapters.processes import start_detached
 
 
 class ProcessControllers:
@@ -15,12 +16,8 @@ class ProcessControllers:
 
     def start(self, deployment_id: str) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        with open(self.logs / f"controller-{deployment_id}.log", "ab") as out:
-            subprocess.Popen(
-                [sys.executable, "-m", "shipyard.cli.main", "rollout", "drive", deployment_id],
-                cwd=self.root,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-            )
+        start_detached(
+            [sys.executable, "-m", "shipyard.cli.main", "rollout", "drive", deployment_id],
+            cwd=self.root,
+            log=self.logs / f"controller-{deployment_id}.log",
+        )

@@ -42,16 +42,12 @@ def state(conn: Any, dep: DeploymentRow) -> str:
 
 def _legacy(dep: DeploymentRow) -> str:
     """A deployment recorded before leases: judged by its controller's pid, on this host."""
-    import os
+    from shipyard.adapters import processes
 
     pid = dep.get("controller_pid")
     if not pid:
         return "waiting"
-    try:
-        os.kill(int(pid), 0)
-    except OSError:
-        return "stopped"
-    return "running"
+    return "running" if processes.exists(int(pid)) else "stopped"
 
 
 def _in_progress(dep_id: str, row: Mapping[str, Any] | None) -> Conflict:

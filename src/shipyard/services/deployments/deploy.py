@@ -9,13 +9,14 @@ import hashlib
 import os
 import secrets as _secrets
 import shlex
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from shipyard.adapters import processes
+from shipyard.adapters.commands import run_once
 from shipyard.adapters.targets import local as rt
 from shipyard.domain import rollout as r
 from shipyard.errors import Conflict, InputError, NotFound, Refused, ShipyardError
@@ -162,29 +163,27 @@ def _migrate(
 ) -> str:
     if not command:
         return ""
-    import os
 
     launch = launch_for(store, side)  # type: ignore[arg-type]
     assert launch is not None
     secret_values = list(dp.resolve_secrets(side["secret_refs"], Path(side["root"])).values())
     try:
-        proc = subprocess.run(
+        ran = run_once(
             shlex.split(command),
-            cwd=launch.workdir,
+            cwd=Path(launch.workdir),
             env={**os.environ, **launch.env, "APP_VERSION": side["version"]},
-            capture_output=True,
-            text=True,
             timeout=timeout,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except OSError as exc:  # a timeout too
         raise MigrationFailed(f"migration `{command}` could not run: {exc}") from exc
     from shipyard.adapters.targets.base import mask
 
-    tail = mask((proc.stdout + proc.stderr).strip()[-500:], secret_values)
-    if proc.returncode != 0:
+    said = (ran.stdout + ran.stderr).decode(errors="replace")
+    tail = mask(said.strip()[-500:], secret_values)
+    if ran.status != 0:
         raise MigrationFailed(
-            f"migration `{command}` exited with status {proc.returncode}: {tail or '(no output)'}",
-            details={"status": proc.returncode},
+            f"migration `{command}` exited with status {ran.status}: {tail or '(no output)'}",
+            details={"status": ran.status},
         )
     return f"migration `{command}` succeeded" + (f": {tail.splitlines()[-1]}" if tail else "")
 
@@ -477,9 +476,7 @@ def _controller_alive(dep: DeploymentRow, store: Store | None = None) -> bool:
     pid = dep.get("controller_pid")
     if not pid:
         return False
-    try:
-        os.kill(int(pid), 0)
-    except OSError:
+    if not processes.exists(int(pid)):
         return False
     try:  # a process that exited and is not reaped yet is gone too
         stat = Path(f"/proc/{int(pid)}/stat").read_text()

@@ -4,7 +4,6 @@ which the supervisor calls back into: these look at and stop the supervisor too.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -239,9 +238,9 @@ def _stop_controller(store: Store, dep: DeploymentRow, grace: float = 10.0) -> N
     CLI's, a detached one, the supervisor's) gets SIGTERM (it rolls back and records how it
     ended), SIGKILL after ``grace``; a worker's (which drives other work too, maybe on another
     host) has its lease revoked instead: its next write is refused and it stops."""
-    import signal
     import time
 
+    from shipyard.adapters import processes
     from shipyard.store import work as work_repo
 
     if not _controller_alive(dep, store):
@@ -256,10 +255,8 @@ def _stop_controller(store: Store, dep: DeploymentRow, grace: float = 10.0) -> N
     pid = dep.get("controller_pid")
     if not pid or pid == os.getpid():
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(pid), signal.SIGTERM)
+    processes.terminate(int(pid))
     deadline = time.monotonic() + grace
     while _controller_alive(dep, store) and time.monotonic() < deadline:
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(int(pid), signal.SIGKILL)
+    processes.kill(int(pid))

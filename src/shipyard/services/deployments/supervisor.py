@@ -29,7 +29,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -38,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
+from shipyard.adapters import processes
 from shipyard.adapters.targets import local as rt
 from shipyard.domain import supervision as sv
 from shipyard.domain.analysis import Phase as AnalysisPhase
@@ -141,15 +141,11 @@ def ensure(store: Store, root: Path, env: str) -> bool:
         return False
     base = folder(store, env)
     base.mkdir(parents=True, exist_ok=True)
-    with open(base / "supervisor.log", "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "shipyard", "env", "supervise", env],
-            cwd=root,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+    processes.start_detached(
+        [sys.executable, "-m", "shipyard", "env", "supervise", env],
+        cwd=root,
+        log=base / "supervisor.log",
+    )
     return True
 
 
@@ -182,14 +178,12 @@ def stop(store: Store, env: str, grace: float = 10.0, project: str | None = None
         pid = int((folder(store, env) / "supervisor.pid").read_text())
     except (OSError, ValueError):
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+    processes.terminate(pid)
     deadline = time.monotonic() + grace
     while running(store, env) and time.monotonic() < deadline:
         time.sleep(0.05)
     if running(store, env):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        processes.kill(pid)
         while running(store, env):
             time.sleep(0.05)
     return True

@@ -434,8 +434,9 @@ def _report(
         "SHIPYARD_RUN_ID": "" if run_id is None else str(run_id),
         "SHIPYARD_REQUEST_ID": str(request["id"]),
     }
-    done = run_once(["bash", "-c", command], cwd=None, env=env, timeout=STATUS_TIMEOUT_S)
-    if done is None:
+    try:
+        done = run_once(["bash", "-c", command], cwd=None, env=env, timeout=STATUS_TIMEOUT_S)
+    except TimeoutError:
         return [f"the status command timed out reporting {state}"]
     if done.status != 0:
         return [f"the status command exited {done.status} reporting {state}"]

@@ -127,12 +127,13 @@ def run(
             **hook_env(released, changelog_file=notes, artifacts=paths, artifacts_dir=folder),
         }
         started = time.monotonic()
-        # Its output goes to standard error as it is written; only the shell is killed at the
-        # timeout.
-        ran = run_once(
-            ["/bin/sh", "-c", command], cwd=root, env=env, timeout=timeout, output=sys.stderr
-        )
-        status = None if ran is None else ran.status
+        try:
+            ran = run_once(
+                ["/bin/sh", "-c", command], cwd=root, env=env, timeout=timeout, output=sys.stderr
+            )
+            status: int | None = ran.status
+        except TimeoutError:
+            status = None
     took = round(time.monotonic() - started, 3)
     result: HookRun = {"hook": HOOK, "tag": tag, "exit_code": status, "duration_s": took}
     with store.begin() as uow:
