@@ -206,24 +206,25 @@ def _commands(
     )
 
 
-def facts(
+def check(
     store: Store,
     spec: Spec,
-    policy: g.GatePolicy,
     env: str,
     version: str,
     actor: str,
     now: datetime,
     root: Path | None = None,
     commands: Commands | None = None,
-) -> g.GateFacts:
-    """What ``policy``'s gates look at; custom gate commands run in ``root`` (the project
-    folder) through ``commands`` (the shell's unless given)."""
+) -> g.Verdict:
+    """The verdict of ``env``'s gates for deploying ``version`` as ``actor`` at ``now``, on the
+    facts they look at; custom gate commands run in ``root`` (the project folder) through
+    ``commands`` (the shell's unless given)."""
+    policy = policy_for(spec, env)
     ran = _commands(policy, spec, env, version, root, commands)
     with store.read() as uow:
         release = find_release(uow, spec.project, version)
         lock_row = locks._row(uow, spec.project, env, now)
-        return g.GateFacts(
+        facts = g.GateFacts(
             environment=env,
             release=g.Release(version, release.digest, release.commit),
             now=now,
@@ -241,22 +242,7 @@ def facts(
             commands=ran,
             overrides=breakglass.for_environment(uow, spec.project, env),
         )
-
-
-def check(
-    store: Store,
-    spec: Spec,
-    env: str,
-    version: str,
-    actor: str,
-    now: datetime,
-    root: Path | None = None,
-    commands: Commands | None = None,
-) -> g.Verdict:
-    """The verdict of ``env``'s gates for deploying ``version`` as ``actor`` at ``now``; custom
-    gate commands run in ``root`` through ``commands`` (the shell's unless given)."""
-    policy = policy_for(spec, env)
-    return g.evaluate(policy, facts(store, spec, policy, env, version, actor, now, root, commands))
+    return g.evaluate(policy, facts)
 
 
 class GateOut(TypedDict):
