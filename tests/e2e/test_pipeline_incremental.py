@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.helpers import as_json, shipyard
+from tests.procs import alive
 
 SPEC = """project: p
 pipeline:
@@ -140,3 +141,25 @@ def test_a_step_failing_on_the_incremental_path_is_recorded_as_the_full_path_wou
     (repo / "src/a.txt").write_text("alpha three\n")
     fixed = _run(repo)
     assert _ran(fixed) == ["gen", "pack", "final"]
+
+
+def test_a_step_ends_with_its_process_not_with_what_it_left_running(tmp_path: Path) -> None:
+    """A step that leaves a process in the background holding its output open ends when its
+    own process does, on the incremental path as on the full one, and the straggler is killed."""
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src/a.txt").write_text("alpha\n")
+    (repo / "shipyard.yaml").write_text(
+        "project: p\npipeline:\n  jobs:\n    gen:\n"
+        "      run: (sleep 120 & echo $! > sleeper.pid) && tr a-z A-Z < src/a.txt > out/a.txt\n"
+        "      timeout: 60s\n      inputs: [src/a.txt]\n      outputs: [out/a.txt]\n"
+    )
+    _run(repo)
+    _age(repo)
+    assert _run(repo)["counts"]["executed"] == 0
+    (repo / "src/a.txt").write_text("alpha two\n")
+    summary = _run(repo)
+    assert _ran(summary) == ["gen"] and summary["duration_s"] < 30
+    assert (repo / "out/a.txt").read_text() == "ALPHA TWO\n"
+    sleeper = int((repo / "sleeper.pid").read_text())
+    assert not alive(sleeper)

@@ -187,15 +187,10 @@ def test_no_modules_import_each_other() -> None:
 
 
 # Services start and signal no processes themselves: adapters do, behind ports where a service
-# is tested with a fake (``Commands``: adapters/commands.py; git in adapters/vcs/; an
-# environment's instances and router in adapters/targets/local.py and adapters/routers/local.py;
-# Shipyard's own processes in adapters/processes.py). Known debts, by name:
-STARTS_PROCESSES = {
-    # The incremental run's hot path spawns and kills its steps itself; it is being optimised
-    # apart. Its process work would go to an adapter (beside adapters/executors/) taking the
-    # step's command, streams and timeout, with the kill of the process group there.
-    "shipyard.services.pipelines.incremental",
-}
+# is tested with a fake (``Commands``: adapters/commands.py; a step's command:
+# adapters/executors/; git in adapters/vcs/; an environment's instances and router in
+# adapters/targets/local.py and adapters/routers/local.py; Shipyard's own processes in
+# adapters/processes.py).
 
 
 def _starts_processes(tree: ast.AST, package: str) -> bool:
@@ -227,7 +222,6 @@ def test_services_start_and_signal_no_processes() -> None:
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         if _starts_processes(ast.parse(path.read_text()), package):
             found.add(module)
-    assert found - STARTS_PROCESSES == set(), "services running processes themselves:\n" + (
-        "\n".join(f"  {m}" for m in sorted(found - STARTS_PROCESSES))
+    assert not found, "services running processes themselves:\n" + "\n".join(
+        f"  {m}" for m in sorted(found)
     )
-    assert found >= STARTS_PROCESSES, "a known exception no longer needed: take it off the list"

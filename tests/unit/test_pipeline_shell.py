@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.adapters.executors.commands import Launch, launch_for, wants_bash
+from shipyard.adapters.executors.commands import (
+    Launch,
+    launch_for,
+    run_foreground,
+    shell,
+    wants_bash,
+)
 from shipyard.adapters.executors.local import (
     LocalExecutor,
     OutputsError,
@@ -480,3 +486,47 @@ def test_a_run_killed_outright_leaves_no_step_behind(tmp_path: Path) -> None:
 def test_wants_bash(env: dict[str, str], expected: bool) -> None:
     """SHIPYARD_SHELL=bash, or a variable only bash reads, keeps every step on bash."""
     assert wants_bash(env) is expected
+
+
+def test_a_step_in_the_foreground_opens_its_redirects_and_reports_its_end(tmp_path: Path) -> None:
+    """The incremental path's way to run a step: redirects opened for a program started
+    directly, a redirect that cannot be opened left to the shell to report, a failure's
+    reason, a program that cannot start."""
+    (tmp_path / "in.txt").write_text("hello\n")
+    env = {"PATH": os.environ["PATH"]}
+
+    def run(command: str, launch: Launch | None = None) -> tuple[int | None, bytes, str]:
+        launch = launch or launch_for(command, tmp_path, env["PATH"])
+        return run_foreground(launch, command, cwd=tmp_path, env=env, timeout=10)
+
+    assert run("tr a-z A-Z < in.txt > out.txt") == (0, b"", "")
+    assert (tmp_path / "out.txt").read_text() == "HELLO\n"
+    code, log, reason = run("tr a-z A-Z < in.txt > no-such-dir/x.txt")
+    assert (code, reason) == (2, "exited with status 2") and b"no-such-dir/x.txt" in log
+    code, log, reason = run("x", Launch(["/no/such/program"], "/no/such/program"))
+    assert code is None and reason == "cannot start the step: No such file or directory"
+    assert log.startswith(b"shipyard: cannot start the step:")
+
+
+def test_a_step_in_the_foreground_is_killed_with_its_group(tmp_path: Path) -> None:
+    """Past its timeout the step's whole group is killed and the reason says so. A step ends
+    when its process does, as on the full path: what it left running in the background, still
+    holding its output open, neither holds it up nor outlives it."""
+    env = {"PATH": os.environ["PATH"]}
+    started = time.monotonic()
+    code, log, reason = run_foreground(
+        shell("sleep 30"), "sleep 30", cwd=tmp_path, env=env, timeout=0.2
+    )
+    assert time.monotonic() - started < 10
+    assert code == -signal.SIGKILL
+    assert reason == "timed out after 0.2s; its process group was killed"
+    assert log.endswith(f"shipyard: {reason}\n".encode())
+    command = "sleep 300 & echo $! > pid; echo started"
+    started = time.monotonic()
+    ended = run_foreground(shell(command), command, cwd=tmp_path, env=env, timeout=30)
+    assert ended == (0, b"started\n", "") and time.monotonic() - started < 10
+    sleeper = int((tmp_path / "pid").read_text())
+    deadline = time.monotonic() + 10
+    while alive(sleeper):
+        assert time.monotonic() < deadline, "the step's background process outlived it"
+        time.sleep(0.02)

@@ -11,9 +11,12 @@ every step when ``SHIPYARD_SHELL=bash`` (``wants_bash``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,3 +150,85 @@ def _runnable(word: str, cwd: Path, path: str | None, found: Found | None) -> st
     if found is not None and "/" not in word and path is not None:
         found[(word, path)] = where
     return where
+
+
+def run_foreground(
+    launch: Launch, command: str, *, cwd: Path, env: Mapping[str, str], timeout: float | None
+) -> tuple[int | None, bytes, str]:
+    """Run one step in this process's foreground, for the incremental path (which runs its few
+    steps one after another): its own redirects opened, the rest of its output to its log, no
+    input. It ends when its process does, as a step of the full path does: past ``timeout`` its
+    process group is killed, and at its end what it left running in the background. Returns its
+    exit code (None when it never started), its log, and why it failed ("" when it did not)."""
+    import tempfile
+
+    # The log is a file, not a pipe: a background process that keeps the step's output open
+    # must not keep the step from ending.
+    with tempfile.TemporaryFile() as log_file:
+        log = log_file.fileno()
+        streams = _streams(launch, cwd, log)
+        if streams is None:  # a redirect the shell should report in its own words
+            launch, streams = shell(command), _to_log(log)
+        try:
+            proc = subprocess.Popen(
+                launch.argv,
+                executable=launch.executable,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                stdin=streams["stdin"],
+                stdout=streams["stdout"],
+                stderr=streams["stderr"],
+            )
+        except OSError as exc:
+            return (
+                None,
+                f"shipyard: cannot start the step: {exc}\n".encode(),
+                f"cannot start the step: {exc.strerror}",
+            )
+        finally:
+            for stream in streams.values():
+                if stream not in (log, subprocess.DEVNULL):  # the redirects' files
+                    os.close(stream)
+        reason = ""
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.wait()
+            reason = f"timed out after {timeout:g}s; its process group was killed"
+        _kill_group(proc.pid)  # what it left running in the background does not outlive it
+        written = os.pread(log, os.fstat(log).st_size, 0)
+    code = proc.returncode
+    if reason:
+        written += f"shipyard: {reason}\n".encode()
+    elif code != 0:
+        reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+    return code, written, reason
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _to_log(log: int) -> dict[str, int]:
+    """No input, and everything written to ``log``."""
+    return {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": log}
+
+
+def _streams(launch: Launch, cwd: Path, log: int) -> dict[str, int] | None:
+    """Standard input, output and error for a step's process: its own redirects opened (for a
+    program started without a shell), no input otherwise, the rest of its output to ``log``.
+    None when a redirect cannot be opened."""
+    streams = _to_log(log)
+    try:
+        for fd, target, flags in launch.redirects:
+            opened = os.open(os.path.join(cwd, target), flags | os.O_CLOEXEC, 0o666)
+            streams["stdin" if fd == 0 else "stdout"] = opened
+    except OSError:
+        for stream in streams.values():
+            if stream not in (log, subprocess.DEVNULL):
+                os.close(stream)
+        return None
+    return streams

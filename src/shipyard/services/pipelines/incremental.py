@@ -20,12 +20,9 @@ Steps run one after another: the path exists for the edit-and-rebuild loop, wher
 
 from __future__ import annotations
 
-import contextlib
 import json
 import marshal
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +33,6 @@ from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from shipyard.services.pipelines import run_stamp
 
 if TYPE_CHECKING:
-    from shipyard.adapters.executors.commands import Launch
     from shipyard.services.pipelines.run_stamp import RunHead, StepSummary
     from shipyard.store.runlog import NewCacheEntry, NewStep
 
@@ -342,7 +338,12 @@ class _Incremental:
         return True
 
     def _execute(self, node: Node, key: str, text: str, manifest: dict[str, Any]) -> bool:
-        from shipyard.adapters.executors.commands import Launch, launch_for, shell, wants_bash
+        from shipyard.adapters.executors.commands import (
+            Launch,
+            launch_for,
+            run_foreground,
+            wants_bash,
+        )
         from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
         from shipyard.adapters.files import Workspace, output_folders
         from shipyard.errors import InputError
@@ -368,40 +369,9 @@ class _Incremental:
             Launch(["bash", "-c", command]) if bash else launch_for(command, cwd, env.get("PATH"))
         )
         started = time.monotonic()
-        reason, code = "", None
-        streams = _streams(launch, cwd)
-        if streams is None:  # a redirect the shell should report in its own words
-            launch, streams = shell(command), dict(_TO_LOG)
-        try:
-            proc = subprocess.Popen(
-                launch.argv,
-                executable=launch.executable,
-                cwd=cwd,
-                env=env,
-                start_new_session=True,
-                stdin=streams["stdin"],
-                stdout=streams["stdout"],
-                stderr=streams["stderr"],
-            )
-        except OSError as exc:
-            log = f"shipyard: cannot start the step: {exc}\n".encode()
-            reason = f"cannot start the step: {exc.strerror}"
-        else:
-            try:
-                log = _joined(proc.communicate(timeout=node["timeout"]))
-            except subprocess.TimeoutExpired:
-                _kill(proc.pid)
-                log = _joined(proc.communicate())
-                reason = f"timed out after {node['timeout']:g}s; its process group was killed"
-                log += f"shipyard: {reason}\n".encode()
-            _kill(proc.pid)  # what it left running in the background does not outlive it
-            code = proc.returncode
-            if not reason and code != 0:
-                reason = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        finally:
-            for stream in streams.values():
-                if stream >= 0:  # a redirect's file, not one of subprocess's constants
-                    os.close(stream)
+        code, log, reason = run_foreground(
+            launch, command, cwd=cwd, env=env, timeout=node["timeout"]
+        )
         duration = time.monotonic() - started
         values: dict[str, str] = {}
         try:
@@ -653,37 +623,3 @@ class _Incremental:
             nodes=self.nodes,
             graph=(self.data["readers"], self.data["dependants"]),
         )
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _joined(streams: tuple[bytes | None, bytes | None]) -> bytes:
-    """A step's log: what it wrote to the pipes it has (stdout may be one of its files)."""
-    return (streams[0] or b"") + (streams[1] or b"")
-
-
-# No input, and everything written to the log.
-_TO_LOG = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
-
-
-def _streams(launch: Launch, cwd: Path) -> dict[str, int] | None:
-    """Standard input, output and error for a step's process: its own redirects opened (for a
-    program started without a shell), the rest of its output to the log. None when a redirect
-    cannot be opened."""
-    streams = dict(_TO_LOG)
-    try:
-        for fd, target, flags in launch.redirects:
-            opened = os.open(os.path.join(cwd, target), flags | os.O_CLOEXEC, 0o666)
-            if fd == 0:
-                streams["stdin"] = opened
-            else:
-                streams["stdout"], streams["stderr"] = opened, subprocess.PIPE
-    except OSError:
-        for stream in streams.values():
-            if stream >= 0:
-                os.close(stream)
-        return None
-    return streams
