@@ -386,12 +386,24 @@ def stale(
     emit(data, json_, human)
 
 
+def _chosen_changes(on: bool, off: bool, pct: int | None) -> list[str]:
+    """The actions --enable, --disable and --rollout ask for (the callers want exactly one)."""
+    return [
+        a for a, given in (("enable", on), ("disable", off), ("rollout", pct is not None)) if given
+    ]
+
+
+def _change_text(row: Mapping[str, Any]) -> str:
+    """How a scheduled or requested change reads in a table."""
+    return f"rollout {row['percentage']}%" if row["action"] == "rollout" else str(row["action"])
+
+
 def _print_schedules(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     t = Table("id", "environment", "flag", "change", "at (UTC)", "status", "by", box=None)
     for r in rows:
-        change = f"rollout {r['percentage']}%" if r["action"] == "rollout" else r["action"]
+        change = _change_text(r)
         t.add_row(
             str(r["id"]), r["environment"], r["flag"], change, r["at"], r["status"], r["created_by"]
         )
@@ -416,9 +428,7 @@ def schedule_(
     from shipyard.errors import InputError
     from shipyard.services.flags import flag_schedules
 
-    chosen = [
-        a for a, given in (("enable", on), ("disable", off), ("rollout", pct is not None)) if given
-    ]
+    chosen = _chosen_changes(on, off, pct)
     now = datetime.now(UTC)
     if steps is not None:
         if chosen or at is not None:
@@ -660,6 +670,8 @@ def _constraints(text: str | None, file: Path | None) -> Any:
             hint='e.g. [{"contextName": "userId", "operator": "IN", "values": ["42"]}]',
         ) from exc
 
+SEGMENT_ID = typer.Argument(..., help="The segment's id.")
+
 
 def _print_segments(rows: Sequence[Mapping[str, Any]]) -> None:
     from rich.table import Table
@@ -708,7 +720,7 @@ def segment_create(
 
 @segment_app.command("update")
 def segment_update(
-    segment_id: int = typer.Argument(..., help="The segment's id."),
+    segment_id: int = SEGMENT_ID,
     env: str = ENV,
     constraints: str | None = CONSTRAINTS,
     constraints_file: Path | None = CONSTRAINTS_FILE,
@@ -743,7 +755,7 @@ def segment_list(env: str = ENV, json_: bool = JSON) -> None:
 
 @segment_app.command("show")
 def segment_show(
-    segment_id: int = typer.Argument(..., help="The segment's id."),
+    segment_id: int = SEGMENT_ID,
     env: str = ENV,
     json_: bool = JSON,
 ) -> None:
@@ -759,7 +771,7 @@ def segment_show(
 
 @segment_app.command("delete")
 def segment_delete(
-    segment_id: int = typer.Argument(..., help="The segment's id."),
+    segment_id: int = SEGMENT_ID,
     env: str = ENV,
     json_: bool = JSON,
 ) -> None:
@@ -894,7 +906,7 @@ def _print_requests(rows: Sequence[Mapping[str, Any]]) -> None:
 
     t = Table("id", "environment", "flag", "change", "status", "approvals", "by", "at", box=None)
     for r in rows:
-        change = f"rollout {r['percentage']}%" if r["action"] == "rollout" else r["action"]
+        change = _change_text(r)
         t.add_row(
             str(r["id"]),
             r["environment"],
@@ -923,9 +935,7 @@ def request_create(
     from shipyard.errors import InputError
     from shipyard.services.flags import flag_requests
 
-    chosen = [
-        a for a, given in (("enable", on), ("disable", off), ("rollout", pct is not None)) if given
-    ]
+    chosen = _chosen_changes(on, off, pct)
     if len(chosen) != 1:
         raise InputError(
             "say one change", "--enable, --disable or --rollout PCT", code="flag-request-invalid"
