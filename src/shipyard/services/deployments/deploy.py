@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from shipyard.adapters import processes
 from shipyard.adapters.commands import run_once
@@ -191,6 +191,15 @@ def _migrate(
 # -- the use case -------------------------------------------------------------------------------
 
 
+class DeployOptions(TypedDict, total=False):
+    """What to deploy and who asks: the options ``create`` takes and ``deploy`` passes on."""
+
+    version: str | None
+    artifact: str | None
+    actor: str
+    allow_destructive: str | None
+
+
 class Created(TypedDict):
     """A deployment recorded, for its controller to roll out."""
 
@@ -270,9 +279,8 @@ def create(
             if live and live.get("deployment_id")
             else None
         )
-        stable_pool = (live or {}).get("live_pool") or rt.PHYSICAL[0]
         plan = dp.DeploymentPlan(
-            pools={"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
+            pools=_pools(live),
             strategy=strategy.to_dict(),
             analysis=dp.analysis_templates(spec),
             readiness_path=side["readiness_path"],
@@ -283,24 +291,17 @@ def create(
             migrate=spec.environments[env].migrate,  # so a worker needs no shipyard.yaml
             watch=dp.watch_of(spec, env),
         )
-        _open(
-            uow,
-            spec.project,
-            env,
-            deployment_id,
-            holder,
-            plan,
-            {
-                "service": service,
-                "version": version,
-                "artifact": f"{row['name']}@{version}" if row else None,
-                "digest": row["digest"] if row else None,
-                "config_revision": revision,
-                "strategy": strategy.type,
-                "reason": "",
-                "actor": actor,
-            },
-        )
+        fields = {
+            "service": service,
+            "version": version,
+            "artifact": f"{row['name']}@{version}" if row else None,
+            "digest": row["digest"] if row else None,
+            "config_revision": revision,
+            "strategy": strategy.type,
+            "reason": "",
+            "actor": actor,
+        }
+        _open(uow, spec.project, env, deployment_id, holder, plan, fields)
         uow.events.append(
             "deployment.started",
             f"deployment:{deployment_id}",
@@ -338,6 +339,13 @@ def detach(
     created = create(store, spec, root, env, **kw)
     controllers.start(created["id"])
     return created
+
+
+def _pools(live: Mapping[str, Any] | None) -> dp.Pools:
+    """The physical pools of a new rollout: the one live now stays stable (the first one
+    when nothing is live), the new side goes to the other."""
+    stable_pool = (live or {}).get("live_pool") or rt.PHYSICAL[0]
+    return {"stable": stable_pool, "canary": rt.other_pool(stable_pool)}
 
 
 def _open(
@@ -635,26 +643,13 @@ def deploy(
     root: Path | None,
     env: str,
     *,
-    version: str | None = None,
-    artifact: str | None = None,
-    actor: str = "cli",
     on_line: Callable[[str, dict[str, Any]], None] | None = None,
-    allow_destructive: str | None = None,
     ports: Ports | None = None,
+    **options: Unpack[DeployOptions],
 ) -> Deployed:
-    """``shipyard deploy`` in the foreground: create, then run to the end."""
+    """``shipyard deploy`` in the foreground: create (with ``options``), then run to the end."""
     holder = work.owner_id()
-    created = create(
-        store,
-        spec,
-        root,
-        env,
-        version=version,
-        artifact=artifact,
-        actor=actor,
-        allow_destructive=allow_destructive,
-        holder=holder,
-    )
+    created = create(store, spec, root, env, holder=holder, **options)
     for note in created["notes"]:
         if on_line:
             on_line(note, {})
@@ -749,9 +744,8 @@ def create_rollback(
             else None
         )
         side = dp.DeploymentPlan.from_json(source["plan"]).canary
-        stable_pool = live.get("live_pool") or rt.PHYSICAL[0]
         plan = dp.DeploymentPlan(
-            pools={"stable": stable_pool, "canary": rt.other_pool(stable_pool)},
+            pools=_pools(live),
             strategy=strategy.to_dict(),
             analysis={},
             readiness_path=side.get("readiness_path"),
@@ -764,24 +758,17 @@ def create_rollback(
         reason = f"rollback of {env} from {live['version']} to {source['version']}"
         if why:
             reason = f"{reason}: {why}"
-        _open(
-            uow,
-            spec.project,
-            env,
-            deployment_id,
-            holder,
-            plan,
-            {
-                "service": source["service"],
-                "version": source["version"],
-                "artifact": source["artifact"],
-                "digest": source["digest"],
-                "config_revision": source["config_revision"],
-                "strategy": strategy.type,
-                "reason": reason,
-                "actor": actor,
-            },
-        )
+        fields = {
+            "service": source["service"],
+            "version": source["version"],
+            "artifact": source["artifact"],
+            "digest": source["digest"],
+            "config_revision": source["config_revision"],
+            "strategy": strategy.type,
+            "reason": reason,
+            "actor": actor,
+        }
+        _open(uow, spec.project, env, deployment_id, holder, plan, fields)
         rollback = {
             "environment": env,
             "from": live["version"],
@@ -960,8 +947,8 @@ class ControllerView(TypedDict):
     log: list[LogLine]
 
 
-class RolloutStatus(ControllerView):
-    """Where a rollout is: `shipyard rollout status` and the API's ``/rollouts/{env}``."""
+class DeploymentSummary(TypedDict):
+    """What every view of a deployment starts with: which it is, what and how it deploys."""
 
     id: str
     environment: str
@@ -969,6 +956,11 @@ class RolloutStatus(ControllerView):
     strategy: str
     status: str
     phase: str
+
+
+class RolloutStatus(ControllerView, DeploymentSummary):
+    """Where a rollout is: `shipyard rollout status` and the API's ``/rollouts/{env}``."""
+
     held: bool
     failure: str
     step: str
@@ -978,11 +970,7 @@ class RolloutStatus(ControllerView):
     plan: list[str]  # its steps, in words
 
 
-def rollout_status(store: Store, spec: Spec, env: str) -> RolloutStatus:
-    environment(spec, env)
-    dep = _active(store, spec.project, env)
-    state = r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
-    analysis = state.analysis.to_dict() if state and state.analysis else None
+def _summary(dep: DeploymentRow, env: str) -> DeploymentSummary:
     return {
         "id": dep["id"],
         "environment": env,
@@ -990,6 +978,16 @@ def rollout_status(store: Store, spec: Spec, env: str) -> RolloutStatus:
         "strategy": dep["strategy"],
         "status": dep["status"],
         "phase": dep["phase"],
+    }
+
+
+def rollout_status(store: Store, spec: Spec, env: str) -> RolloutStatus:
+    environment(spec, env)
+    dep = _active(store, spec.project, env)
+    state = r.RolloutState.from_dict(dep["state"]) if dep["state"] else None
+    analysis = state.analysis.to_dict() if state and state.analysis else None
+    return {
+        **_summary(dep, env),
         "held": dep["status"] == "running" and state is not None and state.held,
         "failure": state.failure if state else "",
         "step": r.describe_step(state) if state else "not started",
@@ -1055,15 +1053,9 @@ class ExplainedAnalysis(TypedDict):
     metrics: list[ExplainedMetric]
 
 
-class Explained(TypedDict):
+class Explained(DeploymentSummary):
     """`shipyard rollout explain`: every measurement behind a deployment's decisions."""
 
-    id: str
-    environment: str
-    version: str
-    strategy: str
-    status: str
-    phase: str
     reason: str
     analyses: list[ExplainedAnalysis]
 
@@ -1113,12 +1105,7 @@ def explain(store: Store, spec: Spec, env: str, deployment: str | None = None) -
             }
         )
     return {
-        "id": dep["id"],
-        "environment": env,
-        "version": dep["version"],
-        "strategy": dep["strategy"],
-        "status": dep["status"],
-        "phase": dep["phase"],
+        **_summary(dep, env),
         "reason": dep["reason"],
         "analyses": [
             {"analysis": analysis, "kind": kind, "metrics": list(metrics.values())}
@@ -1127,15 +1114,9 @@ def explain(store: Store, spec: Spec, env: str, deployment: str | None = None) -
     }
 
 
-class Deployment(TypedDict):
+class Deployment(DeploymentSummary):
     """One deployment of the history."""
 
-    id: str
-    environment: str
-    version: str
-    strategy: str
-    status: str
-    phase: str
     reason: str
     actor: str
     created_at: str
@@ -1157,12 +1138,7 @@ def history(store: Store, spec: Spec, env: str | None = None, limit: int = 20) -
     return {
         "deployments": [
             {
-                "id": d["id"],
-                "environment": d["environment"],
-                "version": d["version"],
-                "strategy": d["strategy"],
-                "status": d["status"],
-                "phase": d["phase"],
+                **_summary(d, d["environment"]),
                 "reason": d["reason"],
                 "actor": d["actor"],
                 "created_at": d["created_at"],
