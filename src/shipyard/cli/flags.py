@@ -670,6 +670,7 @@ def _constraints(text: str | None, file: Path | None) -> Any:
             hint='e.g. [{"contextName": "userId", "operator": "IN", "values": ["42"]}]',
         ) from exc
 
+
 SEGMENT_ID = typer.Argument(..., help="The segment's id.")
 
 
