@@ -11,7 +11,7 @@ PostgreSQL delivers when the transaction commits, so servers listening hear of i
 from __future__ import annotations
 
 import json
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -398,18 +398,8 @@ def metrics(conn: Connection, project: str, name: str | None = None) -> list[Met
     q = select(flag_metrics).where(c.project == project)
     if name is not None:
         q = q.where(c.name == name)
-    return [
-        {
-            "project": r["project"],
-            "environment": r["environment"],
-            "name": r["name"],
-            "app_name": r["app_name"],
-            "hour": r["hour"],
-            "yes": r["yes"],
-            "no": r["no"],
-        }
-        for r in conn.execute(q.order_by(c.name, c.hour)).mappings()
-    ]
+    # A MetricRow is the table's row as it stands: its columns, in their order.
+    return [cast(MetricRow, dict(r)) for r in conn.execute(q.order_by(c.name, c.hour)).mappings()]
 
 
 def register_client(conn: Connection, row: dict[str, Any]) -> None:
