@@ -10,11 +10,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from shipyard.domain import publish as d
 from shipyard.ports.publish import (
     Credentials,
+    Package,
     PublishFailed,
     PublishUnauthorized,
     PublishUnreachable,
+    Pushed,
 )
 
 EXCERPT = 300
@@ -27,6 +30,11 @@ def plain_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def token_hint(target: Any) -> str:
+    """Where to look when a target's token is refused."""
+    return f"the token in ${target.token_env}" if target.token_env else "the target's token_env"
 
 
 def basic(credentials: Credentials) -> str:
@@ -106,5 +114,36 @@ class Http:
             details={"target": self.label, "status": resp.status_code},
         )
 
+    def found(self, resp: httpx.Response, what: str) -> bool:
+        """Whether a look-up found ``what``: False on 404, True on success; any other
+        answer is raised as ``publish-failed``."""
+        if resp.status_code == 404:
+            return False
+        if resp.status_code >= 300:
+            raise self.failed(resp, what)
+        return True
+
     def close(self) -> None:
         self.client.close()
+
+
+class HttpPublisher:
+    """What the HTTP publishers share: a push on one connection, closed when it is done, and
+    the check of what the registry already holds under the version."""
+
+    label: str
+    http: Http
+
+    def push(self, package: Package) -> Pushed:
+        try:
+            return self._push(package)
+        finally:
+            self.http.close()
+
+    def _push(self, package: Package) -> Pushed:
+        raise NotImplementedError
+
+    def _holds(self, what: str, held: str | None, ours: str) -> bool:
+        """True when the registry holds these bytes already (``held`` is ``ours``), False
+        when it holds nothing; other bytes are a ``publish-conflict``."""
+        return d.decide(self.label, what, held, ours) == "already"

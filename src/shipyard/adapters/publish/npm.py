@@ -18,30 +18,21 @@ import json
 import tarfile
 from typing import Any
 
-from shipyard.adapters.publish.http import Http, basic
+from shipyard.adapters.publish.http import Http, HttpPublisher, basic, token_hint
 from shipyard.domain import publish as d
 from shipyard.ports.publish import Credentials, Package, Pushed
 
 
-class NpmPublisher:
+class NpmPublisher(HttpPublisher):
     def __init__(self, target: Any, credentials: Credentials) -> None:
         self.label = target.label
         self.registry = target.url.rstrip("/")
-        secret = (
-            f"the token in ${target.token_env}" if target.token_env else "the target's token_env"
-        )
-        self.http = Http(self.label, target.url, credentials, target.timeout, secret)
+        self.http = Http(self.label, target.url, credentials, target.timeout, token_hint(target))
         self.headers = {"npm-command": "publish", "Accept": "application/json"}
         if credentials.secret:
             self.headers["Authorization"] = (
                 basic(credentials) if credentials.username else f"Bearer {credentials.secret}"
             )
-
-    def push(self, package: Package) -> Pushed:
-        try:
-            return self._push(package)
-        finally:
-            self.http.close()
 
     def _push(self, package: Package) -> Pushed:
         data = package.path.read_bytes()
@@ -54,9 +45,7 @@ class NpmPublisher:
         url = f"{self.registry}/{tarball.name.replace('/', '%2f')}"
         what = f"{tarball.name}@{tarball.version}"
         location = f"{url}/-/{d.npm_tarball_name(tarball.name, tarball.version)}"
-        if d.decide(self.label, what, self._held(url, tarball.version), tarball.integrity) == (
-            "already"
-        ):
+        if self._holds(what, self._held(url, tarball.version), tarball.integrity):
             return Pushed(location, tarball.integrity, already=True)
         doc = d.npm_publish_document(tarball, data, self.registry)
         resp = self.http.request(
@@ -65,21 +54,19 @@ class NpmPublisher:
             content=json.dumps(doc).encode(),
             headers={**self.headers, "Content-Type": "application/json"},
         )
-        if resp.status_code == 409:
-            # Published between the look and the PUT: same bytes is success.
-            held = self._held(url, tarball.version)
-            if d.decide(self.label, what, held, tarball.integrity) == "already":
-                return Pushed(location, tarball.integrity, already=True)
+        # Published between the look and the PUT: same bytes is success.
+        if resp.status_code == 409 and self._holds(
+            what, self._held(url, tarball.version), tarball.integrity
+        ):
+            return Pushed(location, tarball.integrity, already=True)
         if resp.status_code >= 300:
             raise self.http.failed(resp, f"the publish of {what}")
         return Pushed(location, tarball.integrity, already=False)
 
     def _held(self, url: str, version: str) -> str | None:
         resp = self.http.request("GET", url, headers=self.headers)
-        if resp.status_code == 404:
+        if not self.http.found(resp, f"the package document {url}"):
             return None
-        if resp.status_code >= 300:
-            raise self.http.failed(resp, f"the package document {url}")
         try:
             packument = resp.json()
         except ValueError as exc:

@@ -19,14 +19,14 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from shipyard.adapters.publish.http import Http, basic
+from shipyard.adapters.publish.http import Http, HttpPublisher, basic
 from shipyard.domain import publish as d
 from shipyard.ports.publish import Credentials, Package, Pushed
 
 ACCEPT = f"{d.OCI_MANIFEST}, application/vnd.docker.distribution.manifest.v2+json"
 
 
-class OciPublisher:
+class OciPublisher(HttpPublisher):
     def __init__(self, target: Any, credentials: Credentials) -> None:
         self.label = target.label
         self.base = target.url.rstrip("/")
@@ -40,12 +40,6 @@ class OciPublisher:
         self.http = Http(self.label, target.url, credentials, target.timeout, secret)
         self.auth: str | None = None  # the Authorization header once a challenge is met
 
-    def push(self, package: Package) -> Pushed:
-        try:
-            return self._push(package)
-        finally:
-            self.http.close()
-
     def _push(self, package: Package) -> Pushed:
         tag = d.oci_tag(package.version)
         host = urlsplit(self.base).netloc
@@ -53,7 +47,7 @@ class OciPublisher:
         manifest_url = f"{self.base}/v2/{self.repo}/manifests/{tag}"
         what = f"{self.repo}:{tag}"
         held, held_digest = self._held(manifest_url)
-        if d.decide(self.label, what, held, package.digest) == "already":
+        if self._holds(what, held, package.digest):
             return Pushed(location, held_digest, already=True)
         self._blob(package.digest, package.size, lambda: package.path.open("rb"))
         self._blob(d.OCI_EMPTY_DIGEST, 2, lambda: _Bytes(d.OCI_EMPTY_DATA))
@@ -75,10 +69,8 @@ class OciPublisher:
 
     def _held(self, url: str) -> tuple[str | None, str]:
         resp = self._send("GET", url, headers={"Accept": ACCEPT})
-        if resp.status_code == 404:
+        if not self.http.found(resp, f"the manifest {url}"):
             return None, ""
-        if resp.status_code >= 300:
-            raise self.http.failed(resp, f"the manifest {url}")
         try:
             manifest = resp.json()
         except ValueError as exc:

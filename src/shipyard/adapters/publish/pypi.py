@@ -18,7 +18,7 @@ from email.parser import HeaderParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from shipyard.adapters.publish.http import Http
+from shipyard.adapters.publish.http import Http, HttpPublisher, token_hint
 from shipyard.domain import publish as d
 from shipyard.ports.publish import Credentials, Package, Pushed
 
@@ -66,7 +66,7 @@ def default_index(upload_url: str) -> str:
     return urljoin(base, "simple/")
 
 
-class PypiPublisher:
+class PypiPublisher(HttpPublisher):
     def __init__(self, target: Any, credentials: Credentials) -> None:
         self.label = target.label
         self.upload_url = target.url
@@ -80,39 +80,28 @@ class PypiPublisher:
             target.url,
             creds,
             target.timeout,
-            f"the token in ${target.token_env}" if target.token_env else "the target's token_env",
+            token_hint(target),
         )
-
-    def push(self, package: Package) -> Pushed:
-        try:
-            return self._push(package)
-        finally:
-            self.http.close()
 
     def _push(self, package: Package) -> Pushed:
         pkg = d.python_package(package.filename, package.version, self.label)
         page = f"{self.index_url}{d.project_name(pkg.name)}/"
         what = f"{package.filename}"
-        if d.decide(self.label, what, self._held(page, package.filename), package.digest) == (
-            "already"
-        ):
+        if self._holds(what, self._held(page, package.filename), package.digest):
             return Pushed(page, package.digest, already=True)
         resp = self._upload(package, pkg)
-        if resp.status_code in (400, 409) and "exist" in resp.text.lower():
-            # Someone uploaded it between the look and the upload: same bytes is success.
-            held = self._held(page, package.filename)
-            if d.decide(self.label, what, held, package.digest) == "already":
-                return Pushed(page, package.digest, already=True)
+        # Someone uploaded it between the look and the upload: same bytes is success.
+        raced = resp.status_code in (400, 409) and "exist" in resp.text.lower()
+        if raced and self._holds(what, self._held(page, package.filename), package.digest):
+            return Pushed(page, package.digest, already=True)
         if resp.status_code >= 300:
             raise self.http.failed(resp, f"the upload of {package.filename}")
         return Pushed(page, package.digest, already=False)
 
     def _held(self, page: str, filename: str) -> str | None:
         resp = self.http.request("GET", page, auth=self.auth)
-        if resp.status_code == 404:
+        if not self.http.found(resp, f"the index page {page}"):
             return None
-        if resp.status_code >= 300:
-            raise self.http.failed(resp, f"the index page {page}")
         link = d.simple_index_link(resp.text, filename)
         if link is None:
             return None
