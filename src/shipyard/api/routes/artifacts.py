@@ -34,36 +34,35 @@ def _project(store: Store, principal: Principal, project: str | None) -> str:
     return chosen
 
 
+def read_project(
+    project: str | None = None, principal: Principal = Reader, store: Store = StoreDep
+) -> str:
+    """``?project=`` resolved for a reader (``_project``), before a read route runs."""
+    return _project(store, principal, project)
+
+
+ReadProject = Depends(read_project)
+
+
 @router.get("")
 def list_artifacts(
-    project: str | None = None,
-    name: str | None = None,
-    principal: Principal = Reader,
-    store: Store = StoreDep,
+    name: str | None = None, chosen: str = ReadProject, store: Store = StoreDep
 ) -> Mapping[str, Any]:
-    return svc.list_artifacts(store, _project(store, principal, project), name)
+    return svc.list_artifacts(store, chosen, name)
 
 
 @router.get("/{name}/{version}")
 def show(
-    name: str,
-    version: str,
-    project: str | None = None,
-    principal: Principal = Reader,
-    store: Store = StoreDep,
+    name: str, version: str, chosen: str = ReadProject, store: Store = StoreDep
 ) -> Mapping[str, Any]:
-    return svc.show(store, _project(store, principal, project), f"{name}@{version}")
+    return svc.show(store, chosen, f"{name}@{version}")
 
 
 @router.get("/{name}/{version}/verify")
 def verify(
-    name: str,
-    version: str,
-    project: str | None = None,
-    principal: Principal = Reader,
-    store: Store = StoreDep,
+    name: str, version: str, chosen: str = ReadProject, store: Store = StoreDep
 ) -> Mapping[str, Any]:
-    return svc.verify(store, _project(store, principal, project), f"{name}@{version}")
+    return svc.verify(store, chosen, f"{name}@{version}")
 
 
 @router.get("/{name}/{version}/{part}")
