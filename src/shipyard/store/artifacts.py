@@ -47,10 +47,9 @@ service_releases = Table(
 )
 
 
-class ArtifactRow(TypedDict):
-    """A published artifact: name@version of a project, and the digests of its parts."""
+class ArtifactParts(TypedDict):
+    """What an artifact is: name@version, its file and the digests of its parts."""
 
-    project: str
     name: str
     version: str
     digest: str
@@ -61,6 +60,12 @@ class ArtifactRow(TypedDict):
     run_id: str | None
     provenance_digest: str
     sbom_digest: str
+
+
+class ArtifactRow(ArtifactParts):
+    """A published artifact: name@version of a project, and the digests of its parts."""
+
+    project: str
     created_at: str
     created_by: str
 

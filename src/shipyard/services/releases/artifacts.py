@@ -12,7 +12,6 @@ import json
 import mimetypes
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
@@ -24,7 +23,7 @@ from shipyard.ports.blobs import BlobStore
 from shipyard.services.releases.release_build import ArtifactFileMissing
 from shipyard.store import artifacts as repo
 from shipyard.store.append import utcnow
-from shipyard.store.artifacts import ArtifactRow
+from shipyard.store.artifacts import ArtifactParts, ArtifactRow
 from shipyard.store.uow import Store, UnitOfWork
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -96,20 +95,8 @@ def media_type_of(path: Path) -> str:
     return guessed if guessed in ALLOWED else "application/octet-stream"
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """An artifact whose blobs are in the store, ready to be recorded."""
-
-    name: str
-    version: str
-    digest: str
-    size: int
-    media_type: str
-    filename: str
-    commit: str | None
-    run_id: str | None
-    provenance_digest: str
-    sbom_digest: str
+# An artifact whose blobs are in the store, ready to be recorded.
+Prepared = ArtifactParts
 
 
 def prepare(
@@ -140,9 +127,18 @@ def prepare(
     env = provenance.envelope(stmt, signer.key_id, signer.sign)
     prov = cas.put_bytes(json.dumps(env, indent=2).encode())
     sbom = cas.put_bytes(cyclonedx.build(path, name, version, digest, media_type, sbom_python))
-    return Prepared(
-        name, version, digest, size, media_type, path.name, build.commit, build.run_id, prov, sbom
-    )
+    return {
+        "name": name,
+        "version": version,
+        "digest": digest,
+        "size": size,
+        "media_type": media_type,
+        "filename": path.name,
+        "commit": build.commit,
+        "run_id": build.run_id,
+        "provenance_digest": prov,
+        "sbom_digest": sbom,
+    }
 
 
 def record(
@@ -152,40 +148,26 @@ def record(
     bytes were already there. Other bytes under the same name@version are refused."""
     from shipyard.services.compliance.audit import ensure_project, register_key
 
-    existing = repo.get(uow.conn, project, p.name, p.version)
+    existing = repo.get(uow.conn, project, p["name"], p["version"])
     if existing is not None:
-        _same_or_refuse(existing, p.digest)
+        _same_or_refuse(existing, p["digest"])
         return existing, False
     ensure_project(uow, project)
     register_key(store, uow, actor)  # so verification later finds the key that signed
-    row: ArtifactRow = {
-        "project": project,
-        "name": p.name,
-        "version": p.version,
-        "digest": p.digest,
-        "size": p.size,
-        "media_type": p.media_type,
-        "filename": p.filename,
-        "commit": p.commit,
-        "run_id": p.run_id,
-        "provenance_digest": p.provenance_digest,
-        "sbom_digest": p.sbom_digest,
-        "created_at": utcnow(),
-        "created_by": actor,
-    }
+    row: ArtifactRow = {"project": project, **p, "created_at": utcnow(), "created_by": actor}
     repo.insert(uow.conn, row)
     uow.events.append(
         "artifact.published",
-        f"artifact:{p.name}@{p.version}",
+        f"artifact:{p['name']}@{p['version']}",
         actor,
         {
-            "digest": p.digest,
-            "size": p.size,
-            "media_type": p.media_type,
-            "commit": p.commit,
-            "run_id": p.run_id,
-            "provenance": p.provenance_digest,
-            "sbom": p.sbom_digest,
+            "digest": p["digest"],
+            "size": p["size"],
+            "media_type": p["media_type"],
+            "commit": p["commit"],
+            "run_id": p["run_id"],
+            "provenance": p["provenance_digest"],
+            "sbom": p["sbom_digest"],
             "key_id": store.signer.key_id,
         },
         project=project,

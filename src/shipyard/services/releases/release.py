@@ -603,7 +603,7 @@ def release(
             "pushed": remote if push else None,
             "commit": commit,
             "published": [
-                {"name": pr.name, "version": version, "digest": pr.digest, "new": new}
+                {"name": pr["name"], "version": version, "digest": pr["digest"], "new": new}
                 for pr, new in zip(prepared, published, strict=True)
             ],
             "message": f"released {p.tag} ({_why(p)})",
