@@ -19,17 +19,11 @@ from shipyard.store.uow import Store
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:
     """``k=v`` pairs as strategy parameters (values stay text, as Unleash keeps them)."""
-    out: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(
-                f"'{pair}' is not key=value",
-                "pass --param rollout=25 --param stickiness=userId",
-                code="flag-strategy-parameter-invalid",
-            )
-        out[key] = value
-    return out
+    return flags.parse_pairs(
+        pairs,
+        "pass --param rollout=25 --param stickiness=userId",
+        "flag-strategy-parameter-invalid",
+    )
 
 
 def _listed(feature: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ and each oddity comes back as a warning; ``strict`` refuses the import instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -739,20 +739,22 @@ def evaluate(
     }
 
 
-def parse_context(pairs: list[str]) -> dict[str, str]:
-    """``k=v`` pairs as an Unleash context; names other than the standard fields are
-    properties."""
+def parse_pairs(pairs: Sequence[str], hint: str, code: str) -> dict[str, str]:
+    """``k=v`` pairs as a dict (values stay text); a pair without ``=`` or a key is refused
+    with ``hint`` and ``code``."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise InputError(
-                f"'{pair}' is not key=value",
-                "pass --context userId=42 --context plan=pro",
-                code="flag-context-invalid",
-            )
+            raise InputError(f"'{pair}' is not key=value", hint, code=code)
         out[key] = value
     return out
+
+
+def parse_context(pairs: list[str]) -> dict[str, str]:
+    """``k=v`` pairs as an Unleash context; names other than the standard fields are
+    properties."""
+    return parse_pairs(pairs, "pass --context userId=42 --context plan=pro", "flag-context-invalid")
 
 
 class SpecSync(TypedDict):
