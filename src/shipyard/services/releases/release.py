@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict, cast
 
 from shipyard.adapters.vcs.git import GitCommit, GitRepo, RemoteMissing, TagExists
 from shipyard.domain import provenance
@@ -53,8 +53,8 @@ class PlannedArtifact(TypedDict):
     file: str
 
 
-class PlanOut(TypedDict):
-    """`shipyard version`: the next version and why, decided from the repository."""
+class PlanFacts(TypedDict):
+    """The plan as `shipyard version` and `shipyard release` both report it."""
 
     service: str
     branch: str
@@ -72,6 +72,11 @@ class PlanOut(TypedDict):
     explain: list[str]
     warnings: list[str]
     changelog_sections: int
+
+
+class PlanOut(PlanFacts):
+    """`shipyard version`: the next version and why, decided from the repository."""
+
     artifacts: list[PlannedArtifact]
 
 
@@ -343,26 +348,10 @@ class Publication(PushedTo):
     artifact: str  # NAME@VERSION, first in the document
 
 
-class ReleaseOut(TypedDict):
+class ReleaseOut(PlanFacts):
     """`shipyard release`: the plan, then what was built, recorded, pushed and run. A release
     that stops early (nothing to release, a dry run) has the keys set until then."""
 
-    service: str
-    branch: str
-    kind: v.Channel
-    head: str
-    previous: str | None
-    version: str | None
-    bump: str
-    override: Override | None
-    tag: str | None
-    releasable: bool
-    deciding: list[DecidingCommit]
-    ignored: list[IgnoredCommit]
-    commits: int
-    explain: list[str]
-    warnings: list[str]
-    changelog_sections: int
     # The plan's (empty) list when nothing is releasable, else the files chosen to release.
     artifacts: list[PlannedArtifact] | list[ReleasedArtifact]
     released: bool
@@ -458,29 +447,12 @@ def release(
     )
     p.reason = reason.strip() if bump and reason else None
     plan_out = p.to_dict()
-    out: ReleaseOut = {
-        "service": plan_out["service"],
-        "branch": plan_out["branch"],
-        "kind": plan_out["kind"],
-        "head": plan_out["head"],
-        "previous": plan_out["previous"],
-        "version": plan_out["version"],
-        "bump": plan_out["bump"],
-        "override": plan_out["override"],
-        "tag": plan_out["tag"],
-        "releasable": plan_out["releasable"],
-        "deciding": plan_out["deciding"],
-        "ignored": plan_out["ignored"],
-        "commits": plan_out["commits"],
-        "explain": plan_out["explain"],
-        "warnings": plan_out["warnings"],
-        "changelog_sections": plan_out["changelog_sections"],
-        "artifacts": plan_out["artifacts"],
-        "released": False,
-        "dry_run": dry_run,
-        "dirty": dirty,
-        "run_id": None,
-    }
+    # The plan's keys, then the release's own (cast: mypy will not take a ``**`` of another
+    # TypedDict where the target has keys that are not required).
+    out = cast(
+        ReleaseOut,
+        {**plan_out, "released": False, "dry_run": dry_run, "dirty": dirty, "run_id": None},
+    )
     if not p.decision.releasable:
         out["message"] = p.decision.explain()[0]
         return out
