@@ -67,19 +67,10 @@ class NewChangeRequest(TypedDict):
     apply_at: str | None
 
 
-class ChangeRequestRow(TypedDict):
-    """A row of ``flag_change_requests``."""
+class ChangeRequestRow(NewChangeRequest):
+    """A row of ``flag_change_requests``: as inserted, with its id and how it closed."""
 
     id: int
-    project: str
-    environment: str
-    flag: str
-    change: str  # JSON: {"action": ..., "percentage": ...}
-    status: str
-    approvals_needed: int
-    proposed_by: str
-    created_at: str
-    apply_at: str | None
     closed_at: str | None
     closed_by: str | None
     error: str | None
