@@ -191,16 +191,25 @@ def take(conn: Connection, item_id: str, fence: int, owner: str, lease_s: float)
     row is still takeable and nobody took it since it was read with ``fence``."""
     c = work_items.c
     now = db_now(conn)
+    return _update_one(
+        conn,
+        item_id,
+        (c.fence == fence, _takeable(conn)),
+        owner=owner,
+        fence=c.fence + 1,
+        expires_at=now + lease_s,
+        heartbeat_at=now,
+        attempts=c.attempts + 1,
+    )
+
+
+def _update_one(
+    conn: Connection, item_id: str, where: tuple[ColumnElement[bool], ...], **values: Any
+) -> bool:
+    """Set ``values`` on ``item_id`` if ``where`` still holds for it; False when it does not
+    (another worker got there first)."""
     done = conn.execute(
-        update(work_items)
-        .where(c.id == item_id, c.fence == fence, _takeable(conn))
-        .values(
-            owner=owner,
-            fence=c.fence + 1,
-            expires_at=now + lease_s,
-            heartbeat_at=now,
-            attempts=c.attempts + 1,
-        )
+        update(work_items).where(work_items.c.id == item_id, *where).values(**values)
     )
     return bool(done.rowcount == 1)
 
@@ -215,17 +224,13 @@ def renew(conn: Connection, item_id: str, owner: str, fence: int, lease_s: float
     nobody else wanted, and stop a supervisor for nothing."""
     c = work_items.c
     now = db_now(conn)
-    done = conn.execute(
-        update(work_items)
-        .where(
-            c.id == item_id,
-            c.owner == owner,
-            c.fence == fence,
-            c.state == "pending",
-        )
-        .values(expires_at=now + lease_s, heartbeat_at=now)
+    return _update_one(
+        conn,
+        item_id,
+        (c.owner == owner, c.fence == fence, c.state == "pending"),
+        expires_at=now + lease_s,
+        heartbeat_at=now,
     )
-    return bool(done.rowcount == 1)
 
 
 def release(
@@ -251,27 +256,27 @@ def finish_unheld(conn: Connection, item_id: str, at: str) -> bool:
     False when a worker holds it now."""
     c = work_items.c
     now = db_now(conn)
-    done = conn.execute(
-        update(work_items)
-        .where(
-            c.id == item_id,
-            c.state == "pending",
-            or_(c.owner.is_(None), c.expires_at.is_(None), c.expires_at < now),
-        )
-        .values(state="done", finished_at=at, owner=None, expires_at=None, fence=c.fence + 1)
-    )
-    return bool(done.rowcount == 1)
+    unheld = or_(c.owner.is_(None), c.expires_at.is_(None), c.expires_at < now)
+    return _update_one(conn, item_id, (c.state == "pending", unheld), **_ended(at))
 
 
 def revoke(conn: Connection, item_id: str, at: str) -> None:
     """End the work whoever holds it: done, and a new fencing token, so its holder's next
     write is refused (`shipyard env stop` during a rollout)."""
+    _update_one(conn, item_id, (), **_ended(at))
+
+
+def _ended(at: str) -> dict[str, Any]:
+    """The values of work that ended at ``at``: done, unheld, and a new fencing token so a
+    holder's next write is refused."""
     c = work_items.c
-    conn.execute(
-        update(work_items)
-        .where(c.id == item_id)
-        .values(state="done", finished_at=at, owner=None, expires_at=None, fence=c.fence + 1)
-    )
+    return {
+        "state": "done",
+        "finished_at": at,
+        "owner": None,
+        "expires_at": None,
+        "fence": c.fence + 1,
+    }
 
 
 def log(conn: Connection, item_id: str, ts: str, owner: str, fence: int, line: str) -> None:
