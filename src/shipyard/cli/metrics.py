@@ -205,7 +205,7 @@ def cost(
     """Hours and money lost to waiting for builds, from measured run durations."""
     from shipyard.services.pipelines import builds as b
 
-    params = {
+    params: dict[str, Any] = {
         "developers": developers,
         "runs_per_day": runs_per_day,
         "hourly_cost": hourly_cost,
@@ -214,16 +214,8 @@ def cost(
         "statistic": statistic,
     }
     data: CostNoData | CostMeasured | None = _remote("/api/v1/metrics/cost", params)
-    if data is None:
-        data = b.cost_report(
-            open_store(),
-            developers,
-            runs_per_day,
-            hourly_cost,
-            since=since,
-            until=until,
-            statistic=statistic,
-        )
+    if data is None:  # the server's query parameters are the report's own
+        data = b.cost_report(open_store(), **params)
 
     def human() -> None:
         c = console()
