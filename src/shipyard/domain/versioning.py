@@ -841,6 +841,38 @@ def decide_bump(
     return top, tuple(c for c, b in zip(commits, bumps, strict=True) if b is top)
 
 
+def _decision(
+    parsed: ParsedCommits,
+    policy: BranchPolicy,
+    service: str | None,
+    asked: tuple[Bump, tuple[ConventionalCommit, ...]],
+    override: Bump | None,
+    *,
+    branch: str,
+    previous: str | None,
+    version: str | None,
+    scheme: Literal["semver", "calver"] = "semver",
+) -> VersionDecision:
+    """The decision of either scheme: ``asked`` is the bump the commits ask for and the
+    commits that set it; ``override``, when given, is the bump instead."""
+    computed, deciding = asked
+    return VersionDecision(
+        branch=branch,
+        kind=policy.kind,
+        previous=previous,
+        version=version,
+        bump=computed if override is None else override,
+        deciding=deciding,
+        commits=parsed.commits,
+        ignored=parsed.ignored,
+        channel=policy.token,
+        service=service,
+        scheme=scheme,
+        reverted=parsed.reverted,
+        computed=computed if override is not None else None,
+    )
+
+
 def next_version(
     last: SemVer | str | None,
     commits: Sequence[Commit],
@@ -885,19 +917,15 @@ def next_version(
     bump = computed if override is None else override
 
     def decision(version: SemVer | None) -> VersionDecision:
-        return VersionDecision(
+        return _decision(
+            parsed,
+            policy,
+            service,
+            (computed, deciding),
+            override,
             branch=branch,
-            kind=policy.kind,
             previous=str(prev) if prev is not None else None,
             version=str(version) if version is not None else None,
-            bump=bump,
-            deciding=deciding,
-            commits=parsed.commits,
-            ignored=parsed.ignored,
-            channel=policy.token,
-            service=service,
-            reverted=parsed.reverted,
-            computed=computed if override is not None else None,
         )
 
     if bump is Bump.NONE:
@@ -1241,20 +1269,16 @@ def _next_calver(
     bump = computed if override is None else override
     previous = str(last) if last is not None else None
     version = next_calver(previous, today, config.calver_format) if bump is not Bump.NONE else None
-    return VersionDecision(
+    return _decision(
+        parsed,
+        policy,
+        service,
+        (computed, deciding),
+        override,
         branch=policy.branch,
-        kind=policy.kind,
         previous=previous,
         version=version,
-        bump=bump,
-        deciding=deciding,
-        commits=parsed.commits,
-        ignored=parsed.ignored,
-        channel=policy.token,
-        service=service,
         scheme="calver",
-        reverted=parsed.reverted,
-        computed=computed if override is not None else None,
     )
 
 
