@@ -110,10 +110,21 @@ def list_segments(store: Store, project: str, env: str) -> list[SegmentView]:
 def show_segment(store: Store, project: str, env: str, segment_id: int) -> SegmentView:
     with store.read() as uow:
         state = _state(uow, project, env)
+    return _view(state, env, _segment(state, env, segment_id))
+
+
+def _segment(state: FeatureState, env: str, segment_id: int) -> Segment:
+    """The segment ``segment_id`` of an environment's state, or ``flag-segment-not-found``."""
     segment = state.segments.get(segment_id)
     if segment is None:
         raise SegmentNotFound(f"no segment {segment_id} in environment '{env}'")
-    return _view(state, env, segment)
+    return segment
+
+
+def _changing(uow: UnitOfWork, project: str, env: str) -> FeatureState:
+    """The environment's state, once its protection allows a change without a request."""
+    flags.guard(uow, project, env)
+    return _state(uow, project, env)
 
 
 def _record(
@@ -177,8 +188,7 @@ def create_segment(
     if segment_id is not None:
         _check_id(segment_id)
     with store.begin() as uow:
-        flags.guard(uow, project, env)
-        current = _state(uow, project, env)
+        current = _changing(uow, project, env)
         if segment_id is None:
             segment_id = max(current.segments, default=0) + 1
         elif segment_id in current.segments:
@@ -207,11 +217,8 @@ def update_segment(
     parsed = None if constraints is None else parse_constraints(constraints)
     _check_name(name)
     with store.begin() as uow:
-        flags.guard(uow, project, env)
-        current = _state(uow, project, env)
-        old = current.segments.get(segment_id)
-        if old is None:
-            raise SegmentNotFound(f"no segment {segment_id} in environment '{env}'")
+        current = _changing(uow, project, env)
+        old = _segment(current, env, segment_id)
         body = old.to_dict()
         if parsed is not None:
             body["constraints"] = parsed
@@ -231,11 +238,8 @@ def delete_segment(
 ) -> SegmentDeleted:
     """Delete a segment no flag refers to."""
     with store.begin() as uow:
-        flags.guard(uow, project, env)
-        current = _state(uow, project, env)
-        old = current.segments.get(segment_id)
-        if old is None:
-            raise SegmentNotFound(f"no segment {segment_id} in environment '{env}'")
+        current = _changing(uow, project, env)
+        old = _segment(current, env, segment_id)
         used = users(current, segment_id)
         if used:
             raise Conflict(
