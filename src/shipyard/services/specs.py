@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
 from shipyard.domain.projects import choose_project
 from shipyard.errors import InputError, NotFound
 from shipyard.services.compliance.audit import ensure_project
 from shipyard.store import specs as repo
 from shipyard.store.append import utcnow
-from shipyard.store.specs import SpecRow
+from shipyard.store.specs import SpecRevision, SpecRow
 from shipyard.store.uow import Store
 
 if TYPE_CHECKING:
@@ -36,17 +36,6 @@ class SpecNotApplied(NotFound):
 
 def digest(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-class SpecRevision(TypedDict):
-    """A revision of a project's shipyard.yaml, without its text."""
-
-    project: str
-    revision: int
-    digest: str
-    file: str
-    created_at: str
-    created_by: str
 
 
 class SpecApplied(SpecRevision):

@@ -23,8 +23,8 @@ project_specs = Table(
 )
 
 
-class SpecRow(TypedDict):
-    """A revision of a project's shipyard.yaml."""
+class SpecRevision(TypedDict):
+    """A revision of a project's shipyard.yaml, without its text."""
 
     project: str
     revision: int
@@ -32,6 +32,11 @@ class SpecRow(TypedDict):
     file: str
     created_at: str
     created_by: str
+
+
+class SpecRow(SpecRevision):
+    """A revision of a project's shipyard.yaml."""
+
     yaml: NotRequired[str]  # absent when read without its text
 
 
