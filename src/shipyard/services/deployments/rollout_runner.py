@@ -750,15 +750,8 @@ class Runner:
             with contextlib.suppress(ShipyardError):  # best effort: a supervisor retries
                 self._replace_exited(r.Pool.CANARY if self.promoted else r.Pool.STABLE, now=True)
         measurements: Measurements = self._measurements(self.state) if self.state else {}
-        payload = {
-            "service": d["service"],
-            "environment": d["environment"],
-            "version": d["version"],
-            "status": status,
-            "reason": reason,
-            "config_revision": d["config_revision"],
-            "measurements": measurements,
-        }
+        outcome = self._outcome(status, reason, measurements)
+        payload = {k: v for k, v in outcome.items() if k != "id"}  # the event names the id
         now = utcnow()
         with self.store.begin() as uow:
             repo.update_deployment(
@@ -792,6 +785,10 @@ class Runner:
             )
         self.finished = True
         self.on_line(f"deployment {status}: {reason}", payload)
+        return outcome
+
+    def _outcome(self, status: str, reason: str, measurements: Measurements) -> Outcome:
+        d = self.dep
         return {
             "id": d["id"],
             "service": d["service"],
@@ -808,13 +805,4 @@ class Runner:
         d, s = self.dep, self.state
         assert s is not None
         self.on_line(f"the controller stops; {d['version']} stays held in {d['environment']}", {})
-        return {
-            "id": d["id"],
-            "service": d["service"],
-            "environment": d["environment"],
-            "version": d["version"],
-            "status": "held",
-            "reason": s.failure,
-            "config_revision": d["config_revision"],
-            "measurements": self._measurements(s),
-        }
+        return self._outcome("held", s.failure, self._measurements(s))
