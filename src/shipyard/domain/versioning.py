@@ -841,36 +841,58 @@ def decide_bump(
     return top, tuple(c for c, b in zip(commits, bumps, strict=True) if b is top)
 
 
-def _decision(
+@dataclass(frozen=True)
+class _Decider:
+    """A decision before its version is known: the commits, the branch's policy, the bump the
+    commits ask for (``computed``, set by ``deciding``) and the ``override`` of it."""
+
+    parsed: ParsedCommits
+    policy: BranchPolicy
+    service: str | None
+    computed: Bump
+    deciding: tuple[ConventionalCommit, ...]
+    override: Bump | None
+
+    @property
+    def bump(self) -> Bump:
+        return self.computed if self.override is None else self.override
+
+    def decide(
+        self,
+        *,
+        branch: str,
+        previous: str | None,
+        version: str | None,
+        scheme: Literal["semver", "calver"] = "semver",
+    ) -> VersionDecision:
+        return VersionDecision(
+            branch=branch,
+            kind=self.policy.kind,
+            previous=previous,
+            version=version,
+            bump=self.bump,
+            deciding=self.deciding,
+            commits=self.parsed.commits,
+            ignored=self.parsed.ignored,
+            channel=self.policy.token,
+            service=self.service,
+            scheme=scheme,
+            reverted=self.parsed.reverted,
+            computed=self.computed if self.override is not None else None,
+        )
+
+
+def _decider(
     parsed: ParsedCommits,
     policy: BranchPolicy,
+    config: VersioningConfig,
     service: str | None,
-    asked: tuple[Bump, tuple[ConventionalCommit, ...]],
     override: Bump | None,
     *,
-    branch: str,
-    previous: str | None,
-    version: str | None,
-    scheme: Literal["semver", "calver"] = "semver",
-) -> VersionDecision:
-    """The decision of either scheme: ``asked`` is the bump the commits ask for and the
-    commits that set it; ``override``, when given, is the bump instead."""
-    computed, deciding = asked
-    return VersionDecision(
-        branch=branch,
-        kind=policy.kind,
-        previous=previous,
-        version=version,
-        bump=computed if override is None else override,
-        deciding=deciding,
-        commits=parsed.commits,
-        ignored=parsed.ignored,
-        channel=policy.token,
-        service=service,
-        scheme=scheme,
-        reverted=parsed.reverted,
-        computed=computed if override is not None else None,
-    )
+    zero: bool,
+) -> _Decider:
+    computed, deciding = decide_bump(parsed.commits, config, zero=zero)
+    return _Decider(parsed, policy, service, computed, deciding, override)
 
 
 def next_version(
@@ -913,16 +935,11 @@ def next_version(
         prev = _as_semver(pending)
     taken = [_as_semver(v) for v in released]
     zero = prev is None or prev.major == 0
-    computed, deciding = decide_bump(parsed.commits, config, zero=zero)
-    bump = computed if override is None else override
+    decider = _decider(parsed, policy, config, service, override, zero=zero)
+    bump, deciding = decider.bump, decider.deciding
 
     def decision(version: SemVer | None) -> VersionDecision:
-        return _decision(
-            parsed,
-            policy,
-            service,
-            (computed, deciding),
-            override,
+        return decider.decide(
             branch=branch,
             previous=str(prev) if prev is not None else None,
             version=str(version) if version is not None else None,
@@ -1265,21 +1282,11 @@ def _next_calver(
             "pass today's date from the caller",
             code="calver-date-missing",
         )
-    computed, deciding = decide_bump(parsed.commits, config, zero=False)
-    bump = computed if override is None else override
+    decider = _decider(parsed, policy, config, service, override, zero=False)
     previous = str(last) if last is not None else None
-    version = next_calver(previous, today, config.calver_format) if bump is not Bump.NONE else None
-    return _decision(
-        parsed,
-        policy,
-        service,
-        (computed, deciding),
-        override,
-        branch=policy.branch,
-        previous=previous,
-        version=version,
-        scheme="calver",
-    )
+    bumped = decider.bump is not Bump.NONE
+    version = next_calver(previous, today, config.calver_format) if bumped else None
+    return decider.decide(branch=policy.branch, previous=previous, version=version, scheme="calver")
 
 
 # --------------------------------------------------------------------------------------------
