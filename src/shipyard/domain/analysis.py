@@ -653,62 +653,65 @@ class StatisticalJudge:
 
     def _errors(self, canary: Window, baseline: Window) -> Check:
         n1, n2 = canary.requests, baseline.requests
+        name = "error_rate_test"
         if min(n1, n2) < self.min_requests:
-            return Check(
-                "error_rate_test",
-                Phase.INCONCLUSIVE,
-                f"too few requests to compare error rates: canary {n1}, baseline {n2}, "
-                f"minimum {self.min_requests} each",
-                samples=n1,
-                baseline_samples=n2,
-                threshold=self.alpha,
-            )
+            return self._too_few(name, "requests to compare error rates", n1, n2, self.min_requests)
         r1, r2 = canary.errors / n1, baseline.errors / n2
         test = error_rate_test(canary.errors, n1, baseline.errors, n2)
         failed = test.p_value < self.alpha and r1 - r2 > self.error_margin
-        return Check(
-            "error_rate_test",
-            Phase.FAILED if failed else Phase.SUCCESSFUL,
-            f"canary error rate {_pct(r1)} vs baseline {_pct(r2)}: p={test.p_value:.4g} "
-            f"({test.method}), {'significantly higher' if failed else 'not significantly higher'}"
-            f" at alpha {self.alpha:g}",
-            value=r1,
-            threshold=self.alpha,
-            baseline=r2,
-            p_value=test.p_value,
-            samples=n1,
-            baseline_samples=n2,
-        )
+        compared = f"canary error rate {_pct(r1)} vs baseline {_pct(r2)}"
+        return self._tested(name, failed, "higher", compared, test, (r1, r2), (n1, n2))
 
     def _latency(self, canary: Window, baseline: Window) -> Check:
         a, b = canary.latency_groups(), baseline.latency_groups()
         n1, n2 = sum(c for _, c in a), sum(c for _, c in b)
+        name = "latency_test"
         if min(n1, n2) < self.min_latency_samples:
-            return Check(
-                "latency_test",
-                Phase.INCONCLUSIVE,
-                f"too few latency samples to compare: canary {n1}, baseline {n2}, "
-                f"minimum {self.min_latency_samples} each",
-                samples=n1,
-                baseline_samples=n2,
-                threshold=self.alpha,
+            return self._too_few(
+                name, "latency samples to compare", n1, n2, self.min_latency_samples
             )
         test = mann_whitney_u_grouped(a, b)
         m1, m2 = _grouped_median(a) or 0.0, _grouped_median(b) or 0.0
         slower = (m1 / m2 - 1.0) if m2 > 0 else (math.inf if m1 > 0 else 0.0)
         failed = test.p_value < self.alpha and slower > self.latency_margin
+        compared = f"canary median latency {m1:g} ms vs baseline {m2:g} ms"
+        return self._tested(name, failed, "slower", compared, test, (m1, m2), (n1, n2))
+
+    def _too_few(self, name: str, what: str, n1: int, n2: int, minimum: int) -> Check:
+        """Inconclusive: either side has fewer than ``minimum`` samples to test."""
         return Check(
-            "latency_test",
-            Phase.FAILED if failed else Phase.SUCCESSFUL,
-            f"canary median latency {m1:g} ms vs baseline {m2:g} ms: p={test.p_value:.4g} "
-            f"({test.method}), {'significantly slower' if failed else 'not significantly slower'}"
-            f" at alpha {self.alpha:g}",
-            value=m1,
-            threshold=self.alpha,
-            baseline=m2,
-            p_value=test.p_value,
+            name,
+            Phase.INCONCLUSIVE,
+            f"too few {what}: canary {n1}, baseline {n2}, minimum {minimum} each",
             samples=n1,
             baseline_samples=n2,
+            threshold=self.alpha,
+        )
+
+    def _tested(
+        self,
+        name: str,
+        failed: bool,
+        worse: str,
+        compared: str,
+        test: TestResult,
+        values: tuple[float, float],
+        samples: tuple[int, int],
+    ) -> Check:
+        """A test's verdict: the canary's and the baseline's figures (``values``, said in
+        ``compared``) and whether the canary is significantly ``worse``."""
+        significance = f"significantly {worse}" if failed else f"not significantly {worse}"
+        return Check(
+            name,
+            Phase.FAILED if failed else Phase.SUCCESSFUL,
+            f"{compared}: p={test.p_value:.4g} ({test.method}), {significance}"
+            f" at alpha {self.alpha:g}",
+            value=values[0],
+            threshold=self.alpha,
+            baseline=values[1],
+            p_value=test.p_value,
+            samples=samples[0],
+            baseline_samples=samples[1],
         )
 
 
