@@ -176,11 +176,11 @@ def prove(
         data = audit.prove_inclusion(open_store(), seq, tree_size)
 
     def human() -> None:
-        c = console()
-        c.print(f"event {seq} in tree of size {data['tree_size']}")
-        c.print(f"leaf_hash {data['leaf_hash']}\nroot_hash {data['root_hash']}")
-        for i, h in enumerate(data["audit_path"]):
-            c.print(f"  path[{i}] {h}")
+        head = [
+            f"event {seq} in tree of size {data['tree_size']}",
+            f"leaf_hash {data['leaf_hash']}\nroot_hash {data['root_hash']}",
+        ]
+        _print_proof(head, "path", data["audit_path"])
 
     emit(data, json_, human)
 
@@ -200,13 +200,22 @@ def consistency(
         data = audit.prove_consistency(open_store(), old, new)
 
     def human() -> None:
-        c = console()
-        c.print(f"{data['first']} -> {data['second']}")
-        c.print(f"first_root  {data['first_root']}\nsecond_root {data['second_root']}")
-        for i, h in enumerate(data["proof"]):
-            c.print(f"  proof[{i}] {h}")
+        head = [
+            f"{data['first']} -> {data['second']}",
+            f"first_root  {data['first_root']}\nsecond_root {data['second_root']}",
+        ]
+        _print_proof(head, "proof", data["proof"])
 
     emit(data, json_, human)
+
+
+def _print_proof(head: list[str], name: str, hashes: list[str]) -> None:
+    """A proof for people: its head lines, then its hashes numbered as ``name[i]``."""
+    c = console()
+    for line in head:
+        c.print(line)
+    for i, h in enumerate(hashes):
+        c.print(f"  {name}[{i}] {h}")
 
 
 @app.command()
