@@ -7,7 +7,7 @@ working on whatever it receives; so these checks live apart from it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
@@ -30,6 +30,32 @@ from shipyard_sdk.flags.vocabulary import (
     _STRING_OPERATORS,
     KNOWN_OPERATORS,
     KNOWN_STRATEGIES,
+)
+
+# The literal an ordinal operator compares with, by the operator's prefix: whether a value is
+# one, the problem's code, what the operator needs and how to write it.
+_ORDINAL_LITERALS: Final[tuple[tuple[str, Callable[[str], bool], str, str, str], ...]] = (
+    (
+        "NUM_",
+        lambda v: _NUMBER_LITERAL.fullmatch(v) is not None,
+        "flag-number-invalid",
+        "a number",
+        "write a decimal number such as 42 or 4.2",
+    ),
+    (
+        "DATE_",
+        lambda v: _parse_date_literal(v) is not None,
+        "flag-date-invalid",
+        "an RFC 3339 date",
+        "write a date such as 2026-01-31T12:00:00.000Z",
+    ),
+    (
+        "SEMVER_",
+        lambda v: _parse_semver(v) is not None,
+        "flag-semver-invalid",
+        "a semantic version",
+        "write MAJOR.MINOR.PATCH with an optional -pre.release, without a leading v",
+    ),
 )
 
 
@@ -95,30 +121,9 @@ def _constraint_problems(
             ]
     if op in _ORDINAL_OPERATORS:
         value = (constraint.value or "").strip(_GRAMMAR_SPACE)
-        if op.startswith("NUM_") and not _NUMBER_LITERAL.fullmatch(value):
-            return [
-                problem(
-                    "flag-number-invalid",
-                    f"{op} needs a number, got {constraint.value!r}",
-                    "write a decimal number such as 42 or 4.2",
-                )
-            ]
-        if op.startswith("DATE_") and _parse_date_literal(value) is None:
-            return [
-                problem(
-                    "flag-date-invalid",
-                    f"{op} needs an RFC 3339 date, got {constraint.value!r}",
-                    "write a date such as 2026-01-31T12:00:00.000Z",
-                )
-            ]
-        if op.startswith("SEMVER_") and _parse_semver(value) is None:
-            return [
-                problem(
-                    "flag-semver-invalid",
-                    f"{op} needs a semantic version, got {constraint.value!r}",
-                    "write MAJOR.MINOR.PATCH with an optional -pre.release, without a leading v",
-                )
-            ]
+        for prefix, valid, code, needs, hint in _ORDINAL_LITERALS:
+            if op.startswith(prefix) and not valid(value):
+                return [problem(code, f"{op} needs {needs}, got {constraint.value!r}", hint)]
     return []
 
 
