@@ -56,6 +56,10 @@ class DatabaseBlobs:
         )
 
     def has(self, digest: str) -> bool:
+        return self._chunk_count(digest) is not None
+
+    def _chunk_count(self, digest: str) -> int | None:
+        """How many chunks the blob ``digest`` is stored in; None when it is not stored."""
         from sqlalchemy import select
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -64,12 +68,12 @@ class DatabaseBlobs:
         check_digest(digest)
         try:
             with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(o.c.size).where(o.c.space == self.space, o.c.digest == digest)
-                ).first()
+                n = conn.execute(
+                    select(o.c.chunks).where(o.c.space == self.space, o.c.digest == digest)
+                ).scalar()
         except SQLAlchemyError as exc:
             raise self._fail(exc) from exc
-        return row is not None
+        return None if n is None else int(n)
 
     def put_bytes(self, data: bytes) -> str:
         digest = digest_bytes(data)
@@ -118,22 +122,10 @@ class DatabaseBlobs:
             raise self._fail(exc) from exc
 
     def _count(self, digest: str) -> int:
-        from sqlalchemy import select
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from shipyard.store.blobs import blob_objects as o
-
-        check_digest(digest)
-        try:
-            with self.engine.connect() as conn:
-                n = conn.execute(
-                    select(o.c.chunks).where(o.c.space == self.space, o.c.digest == digest)
-                ).scalar()
-        except SQLAlchemyError as exc:
-            raise self._fail(exc) from exc
+        n = self._chunk_count(digest)
         if n is None:
             raise missing(digest, self._where())
-        return int(n)
+        return n
 
     def chunks(self, digest: str, *, verify: bool = True) -> Iterator[bytes]:
         n = self._count(digest)  # raised here, before the first chunk, when missing
