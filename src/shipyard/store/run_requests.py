@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.engine import Connection
@@ -52,15 +52,7 @@ class Repository(TypedDict):
 
 
 def _repository(row: Any) -> Repository:
-    return {
-        "project": row.project,
-        "name": row.name,
-        "remote": row.remote,
-        "secret": row.secret,
-        "executor": row.executor,
-        "status_command": row.status_command,
-        "updated_at": row.updated_at,
-    }
+    return cast(Repository, dict(row._mapping))  # the TypedDict is the table's row
 
 
 def repository(conn: Connection, project: str) -> Repository | None:
@@ -103,19 +95,7 @@ class RunRequest(TypedDict):
 
 
 def _request(row: Any) -> RunRequest:
-    return {
-        "id": row.id,
-        "project": row.project,
-        "commit": row.commit,
-        "ref": row.ref,
-        "trigger": row.trigger,
-        "requested_by": row.requested_by,
-        "status": row.status,
-        "run_id": row.run_id,
-        "reason": row.reason,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    }
+    return cast(RunRequest, dict(row._mapping))  # the TypedDict is the table's row
 
 
 def request(conn: Connection, request_id: int) -> RunRequest | None:
