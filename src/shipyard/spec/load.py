@@ -13,6 +13,7 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -339,15 +340,20 @@ def _check_references(spec: Spec, located: Located) -> list[Problem]:
     def problem(path: Path_, message: str, hint: str, code: str = "spec-unknown-reference") -> None:
         found.append((path, located.error(path, message, hint, code=code)))
 
+    def unknown(
+        where: Path_, refs: Sequence[str], defined: Collection[str], says: tuple[str, str]
+    ) -> None:
+        """A problem for each of ``refs`` (at ``where`` and its index) not in ``defined``:
+        the two parts of ``says`` around the quoted name."""
+        before, after = says
+        for j, ref in enumerate(refs):
+            if ref not in defined:
+                problem((*where, j), f"{before}'{ref}', {after}", _suggest(ref, defined))
+
     jobs = spec.pipeline.jobs
     for name, job in jobs.items():
-        for i, need in enumerate(job.needs):
-            if need not in jobs:
-                problem(
-                    ("pipeline", "jobs", name, "needs", i),
-                    f"job '{name}' needs '{need}', which is not a job",
-                    _suggest(need, jobs),
-                )
+        says = (f"job '{name}' needs ", "which is not a job")
+        unknown(("pipeline", "jobs", name, "needs"), job.needs, jobs, says)
     envs = spec.environments
     for name, env in envs.items():
         if env.promote_from is not None and env.promote_from not in envs:
@@ -406,30 +412,14 @@ def _check_references(spec: Spec, located: Located) -> list[Problem]:
                 code="spec-duplicate-key",
             )
         seen.add(target.label)
-        for j, artifact in enumerate(target.artifacts):
-            if artifact not in built:
-                problem(
-                    ("release", "publish", i, "artifacts", j),
-                    f"publish target '{target.label}' names artifact '{artifact}', which no "
-                    "job builds",
-                    _suggest(artifact, built),
-                )
+        says = (f"publish target '{target.label}' names artifact ", "which no job builds")
+        unknown(("release", "publish", i, "artifacts"), target.artifacts, built, says)
     for name, service in spec.release.services.items():
-        for j, artifact in enumerate(service.artifacts):
-            if artifact not in built:
-                problem(
-                    ("release", "services", name, "artifacts", j),
-                    f"service '{name}' names artifact '{artifact}', which no job builds",
-                    _suggest(artifact, built),
-                )
+        says = (f"service '{name}' names artifact ", "which no job builds")
+        unknown(("release", "services", name, "artifacts"), service.artifacts, built, says)
     for i, freeze in enumerate(spec.release.freezes):
-        for j, env_name in enumerate(freeze.environments):
-            if env_name not in envs:
-                problem(
-                    ("release", "freezes", i, "environments", j),
-                    f"freeze '{freeze.name}' names environment '{env_name}', which is not defined",
-                    _suggest(env_name, envs),
-                )
+        says = (f"freeze '{freeze.name}' names environment ", "which is not defined")
+        unknown(("release", "freezes", i, "environments"), freeze.environments, envs, says)
     return found
 
 
