@@ -17,7 +17,7 @@ cursor (in batches, reading only the kinds that matter) and is cheap when nothin
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -284,37 +284,36 @@ class _Projector:
                 )
             rows.clear()
         if self.week_counts:
-            self.conn.execute(
-                text(
-                    "INSERT INTO dora_week_counts (env, project, service, week, deployments,"
-                    " succeeded) VALUES (:env, :project, :service, :week, :n, :ok)"
-                    " ON CONFLICT (env, project, service, week) DO UPDATE SET"
-                    " deployments = dora_week_counts.deployments + excluded.deployments,"
-                    " succeeded = dora_week_counts.succeeded + excluded.succeeded"
-                ),
-                [
-                    {"env": k[0], "project": k[1], "service": k[2], "week": k[3], "n": v[0]}
-                    | {"ok": v[1]}
-                    for k, v in self.week_counts.items()
-                ],
+            keys = ("env", "project", "service", "week")
+            _add_up(
+                self.conn, "dora_week_counts", keys, ("deployments", "succeeded"), self.week_counts
             )
             self.week_counts.clear()
         if self.week_leads:
-            self.conn.execute(
-                text(
-                    "INSERT INTO dora_week_leads (env, project, week, bucket, n, total)"
-                    " VALUES (:env, :project, :week, :bucket, :n, :total)"
-                    " ON CONFLICT (env, project, week, bucket) DO UPDATE SET"
-                    " n = dora_week_leads.n + excluded.n,"
-                    " total = dora_week_leads.total + excluded.total"
-                ),
-                [
-                    {"env": k[0], "project": k[1], "week": k[2], "bucket": k[3], "n": v[0]}
-                    | {"total": v[1]}
-                    for k, v in self.week_leads.items()
-                ],
-            )
+            keys = ("env", "project", "week", "bucket")
+            _add_up(self.conn, "dora_week_leads", keys, ("n", "total"), self.week_leads)
             self.week_leads.clear()
+
+
+def _add_up(
+    conn: Connection,
+    table: str,
+    keys: tuple[str, ...],
+    sums: tuple[str, ...],
+    cells: Mapping[tuple[Any, ...], Sequence[Any]],
+) -> None:
+    """Add ``cells`` (the ``keys`` columns' values -> what to add to the ``sums`` columns) into
+    the roll-up ``table``: a new row, or the sums added to the row already there."""
+    columns = (*keys, *sums)
+    conn.execute(
+        text(
+            f"INSERT INTO {table} ({', '.join(columns)})"
+            f" VALUES ({', '.join(':' + c for c in columns)})"
+            f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+            + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+        ),
+        [dict(zip(columns, (*key, *added), strict=True)) for key, added in cells.items()],
+    )
 
 
 def project_events(conn: Connection, batch: int = BATCH) -> int:
