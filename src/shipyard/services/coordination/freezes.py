@@ -16,6 +16,8 @@ from shipyard.store.release import release_freezes
 from shipyard.store.uow import Store, UnitOfWork
 
 if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import ColumnElement
+
     from shipyard.spec.models import Spec
 
 
@@ -123,6 +125,16 @@ def _occurrence(o: calendar.FreezeOccurrence) -> FreezeOccurrence:
     return {"name": o.window.name, "start": iso(o.start), "end": iso(o.end)}
 
 
+def _in_spec(spec: Spec, name: str) -> bool:
+    return name in {d["name"] for d in _spec_definitions(spec)}
+
+
+def _named(project: str, name: str) -> tuple[ColumnElement[bool], ...]:
+    """Where a runtime freeze's row is: its project's and its name's."""
+    c = release_freezes.c
+    return (c.project == project, c.name == name)
+
+
 def add(store: Store, spec: Spec, definition: dict[str, Any], actor: str) -> FreezeAdded:
     """Store a runtime window after checking it the way shipyard.yaml's windows are checked."""
     name = str(definition.get("name") or "")
@@ -130,7 +142,7 @@ def add(store: Store, spec: Spec, definition: dict[str, Any], actor: str) -> Fre
         raise InputError("a freeze needs a name", "pass a NAME", code="freeze-invalid")
     clean = {k: v for k, v in definition.items() if v not in (None, "", [], ())}
     window = calendar.freeze_from_spec(clean)  # raises cron-invalid, freeze-invalid, ...
-    if name in {d["name"] for d in _spec_definitions(spec)}:
+    if _in_spec(spec, name):
         raise Conflict(
             f"freeze '{name}' is defined in shipyard.yaml",
             "choose another name",
@@ -138,9 +150,7 @@ def add(store: Store, spec: Spec, definition: dict[str, Any], actor: str) -> Fre
         )
     with store.begin() as uow:
         exists = uow.conn.execute(
-            select(release_freezes.c.name).where(
-                release_freezes.c.project == spec.project, release_freezes.c.name == name
-            )
+            select(release_freezes.c.name).where(*_named(spec.project, name))
         ).first()
         if exists is not None:
             raise Conflict(
@@ -173,18 +183,14 @@ def add(store: Store, spec: Spec, definition: dict[str, Any], actor: str) -> Fre
 
 
 def remove(store: Store, spec: Spec, name: str, actor: str) -> FreezeRemoved:
-    if name in {d["name"] for d in _spec_definitions(spec)}:
+    if _in_spec(spec, name):
         raise InputError(
             f"freeze '{name}' is defined in shipyard.yaml",
             "remove it from release.freezes in shipyard.yaml",
             code="freeze-in-spec",
         )
     with store.begin() as uow:
-        result = uow.conn.execute(
-            delete(release_freezes).where(
-                release_freezes.c.project == spec.project, release_freezes.c.name == name
-            )
-        )
+        result = uow.conn.execute(delete(release_freezes).where(*_named(spec.project, name)))
         if result.rowcount == 0:
             raise NotFound(
                 f"no runtime freeze named '{name}'",
