@@ -13,15 +13,23 @@ from shipyard.store.release import release_locks
 from shipyard.store.uow import Store, UnitOfWork
 
 if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import ColumnElement
+
     from shipyard.spec.models import Spec
 
 
+def _of(project: str, env: str) -> tuple[ColumnElement[bool], ...]:
+    """Where an environment's lock row is."""
+    c = release_locks.c
+    return (c.project == project, c.environment == env)
+
+
+def _drop(uow: UnitOfWork, project: str, env: str) -> None:
+    uow.conn.execute(delete(release_locks).where(*_of(project, env)))
+
+
 def _row(uow: UnitOfWork, project: str, env: str, now: datetime) -> Any | None:
-    row = uow.conn.execute(
-        select(release_locks).where(
-            release_locks.c.project == project, release_locks.c.environment == env
-        )
-    ).first()
+    row = uow.conn.execute(select(release_locks).where(*_of(project, env))).first()
     if row is None:
         return None
     expires = parse_ts(row.expires_at)
@@ -106,11 +114,7 @@ def lock(
                 "ask them to unlock it, or wait for the lock to expire",
                 code="lock-held",
             )
-        uow.conn.execute(
-            delete(release_locks).where(
-                release_locks.c.project == spec.project, release_locks.c.environment == env
-            )
-        )
+        _drop(uow, spec.project, env)
         created_at = iso(now)
         expires_at = iso(now + ttl) if ttl else None
         values = {
@@ -153,11 +157,7 @@ def unlock(
                 "only the holder unlocks; pass --force to take it off (recorded)",
                 code="lock-not-yours",
             )
-        uow.conn.execute(
-            delete(release_locks).where(
-                release_locks.c.project == spec.project, release_locks.c.environment == env
-            )
-        )
+        _drop(uow, spec.project, env)
         uow.events.append(
             "lock.released",
             f"lock:{env}",
