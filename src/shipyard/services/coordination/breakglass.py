@@ -167,25 +167,15 @@ def approve(
                 code="break-glass-approved",
             )
         expires = now + timedelta(seconds=row.ttl_seconds)
-        uow.conn.execute(
-            update(release_overrides)
-            .where(release_overrides.c.id == override_id)
-            .values(approved_by=approver, approved_at=iso(now), expires_at=iso(expires))
-        )
-        uow.events.append(
-            "break-glass.approved",
-            f"break-glass:{override_id}",
-            approver,
-            {
-                "environment": row.environment,
-                "gates": json.loads(row.gates),
-                "requested_by": row.requested_by,
-                "expires_at": iso(expires),
-                "incident": row.incident,
-            },
-            project=spec.project,
-        )
-        row = _get(uow, spec.project, override_id)
+        payload = {
+            "environment": row.environment,
+            "gates": json.loads(row.gates),
+            "requested_by": row.requested_by,
+            "expires_at": iso(expires),
+            "incident": row.incident,
+        }
+        set_ = {"approved_by": approver, "approved_at": iso(now), "expires_at": iso(expires)}
+        row = _change(uow, spec.project, override_id, approver, "approved", payload, set_)
     _notify(store, spec)
     return _as_dict(row)
 
@@ -210,20 +200,29 @@ def review(store: Store, spec: Spec, override_id: str, actor: str, notes: str) -
             )
         from shipyard.store.append import utcnow
 
-        uow.conn.execute(
-            update(release_overrides)
-            .where(release_overrides.c.id == override_id)
-            .values(reviewed_at=utcnow())
-        )
-        uow.events.append(
-            "break-glass.reviewed",
-            f"break-glass:{override_id}",
-            actor,
-            {"notes": notes},
-            project=spec.project,
-        )
-        row = _get(uow, spec.project, override_id)
+        set_ = {"reviewed_at": utcnow()}
+        row = _change(uow, spec.project, override_id, actor, "reviewed", {"notes": notes}, set_)
     return _as_dict(row)
+
+
+def _change(
+    uow: UnitOfWork,
+    project: str,
+    override_id: str,
+    actor: str,
+    done: str,
+    payload: dict[str, Any],
+    values: dict[str, Any],
+) -> Any:
+    """Set ``values`` on an override, record ``break-glass.<done>`` with ``payload``, and read
+    the override back."""
+    uow.conn.execute(
+        update(release_overrides).where(release_overrides.c.id == override_id).values(**values)
+    )
+    uow.events.append(
+        f"break-glass.{done}", f"break-glass:{override_id}", actor, payload, project=project
+    )
+    return _get(uow, project, override_id)
 
 
 def list_overrides(store: Store, project: str) -> list[OverrideOut]:
