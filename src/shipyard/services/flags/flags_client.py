@@ -359,6 +359,13 @@ MAX_STRATEGIES = 100
 MAX_COUNT = 2**53  # a count past this is no count a client made
 
 
+class ClientBodyInvalid(InputError):
+    """A body an Unleash SDK would not send."""
+
+    code = "flag-client-body-invalid"
+    default_hint = "send the body an Unleash SDK sends"
+
+
 class ClientBodyTooLarge(InputError):
     code = "flag-client-body-too-large"
     http_status = 413
@@ -372,11 +379,7 @@ def register(store: Store, who: ClientPrincipal, body: Mapping[str, Any]) -> Non
     app = _text(body, "appName")
     strategies = body.get("strategies") or []
     if not isinstance(strategies, list) or not all(isinstance(x, str) for x in strategies):
-        raise InputError(
-            "'strategies' must be a list of strategy names",
-            "send the body an Unleash SDK sends",
-            code="flag-client-body-invalid",
-        )
+        raise ClientBodyInvalid("'strategies' must be a list of strategy names")
     if len(strategies) > MAX_STRATEGIES:
         raise ClientBodyTooLarge(f"{len(strategies)} strategies, over {MAX_STRATEGIES}")
     with store.begin() as uow:
@@ -398,20 +401,15 @@ def register(store: Store, who: ClientPrincipal, body: Mapping[str, Any]) -> Non
 def _text(body: Mapping[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value or len(value) > 200:
-        raise InputError(
-            f"'{key}' must be a non-empty string of at most 200 characters",
-            "send the body an Unleash SDK sends",
-            code="flag-client-body-invalid",
-        )
+        raise ClientBodyInvalid(f"'{key}' must be a non-empty string of at most 200 characters")
     return value
 
 
 def _count(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_COUNT:
-        raise InputError(
+        raise ClientBodyInvalid(
             f"{what} must be a non-negative integer count",
             "send yes, no and variant counts as whole numbers",
-            code="flag-client-body-invalid",
         )
     return value
 
@@ -430,10 +428,9 @@ def record_metrics(
     bucket = body.get("bucket")
     toggles = bucket.get("toggles") if isinstance(bucket, Mapping) else None
     if not isinstance(toggles, Mapping):
-        raise InputError(
+        raise ClientBodyInvalid(
             "metrics need bucket.toggles",
             'send {"appName", "bucket": {"start", "stop", "toggles": {NAME: {"yes", "no"}}}}',
-            code="flag-client-body-invalid",
         )
     if len(toggles) > MAX_TOGGLES:
         raise ClientBodyTooLarge(f"{len(toggles):,} toggles in one report, over {MAX_TOGGLES:,}")
