@@ -67,6 +67,15 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=parse_seconds(text, bare=False))
 
 
+def time_or_ago(value: str, now: datetime) -> datetime:
+    """An ISO date/time (UTC when it names no zone), or a duration back from ``now`` (7d, 12h),
+    as an aware UTC time. Neither: ``ValueError`` or ``InputError``, for the caller to word."""
+    if value[:1].isdigit() and not value[-1].isdigit() and "-" not in value:
+        return now - parse_duration(value)
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def format_duration(value: timedelta) -> str:
     """The inverse of ``parse_duration``: ``timedelta(minutes=90)`` -> ``1h30m``."""
     total = int(value.total_seconds())

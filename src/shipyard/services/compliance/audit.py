@@ -416,18 +416,14 @@ def parse_since(value: str) -> str:
     """An ISO date/time, or a duration back from now ('7d'), as the log's timestamp format."""
     from datetime import UTC, datetime
 
-    from shipyard.domain.calendar import parse_duration
+    from shipyard.domain.calendar import time_or_ago
 
     try:
-        if value[:1].isdigit() and not value[-1].isdigit() and "-" not in value:
-            return (datetime.now(UTC) - parse_duration(value)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        when = time_or_ago(value, datetime.now(UTC))
     except (ValueError, InputError) as exc:
         raise InputError(
             f"--since '{value}' is neither a date nor a duration",
             "use 2026-11-01, 2026-11-01T12:00:00Z or a duration such as 7d or 12h",
             code="since-invalid",
         ) from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -29,19 +29,16 @@ Engine = Literal["sql", "python"]
 
 def parse_time(value: str, flag: str, now: datetime) -> datetime:
     """An ISO date/time, or a duration back from ``now`` (7d, 12h), as an aware UTC time."""
-    from shipyard.domain.calendar import parse_duration
+    from shipyard.domain.calendar import time_or_ago
 
     try:
-        if value[:1].isdigit() and not value[-1].isdigit() and "-" not in value:
-            return now - parse_duration(value)
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return time_or_ago(value, now)
     except (ValueError, InputError) as exc:
         raise InputError(
             f"{flag} '{value}' is neither a date nor a duration",
             "use 2026-11-01, 2026-11-01T12:00:00Z or a duration ago such as 30d or 12h",
             code="time-invalid",
         ) from exc
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def window(since: str | None, until: str | None, now: datetime | None = None) -> dora.Window:
