@@ -31,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from shipyard.store.dora_projection import BUCKET, monday, parse_time, week_of
-from shipyard.store.metrics import Dist, dialect_of, distributions
+from shipyard.store.metrics import Dist, dialect_of, dist, distributions, ranks
 
 Group = Literal["week", "service"] | None
 
@@ -262,7 +262,7 @@ def lead_times(conn: Connection, scope: Scope, group: Group = None) -> dict[Any,
     values = _fetch(conn, rows_of, params, g, b, parts)
     out: dict[Any, Dist] = {}
     for key, (n, total) in sizes.items():
-        out[_key(group, key)] = _dist(int(n), total, values[key], LEAD_QS)
+        out[_key(group, key)] = dist(int(n), total, values[key], LEAD_QS)
     return out
 
 
@@ -376,8 +376,7 @@ def restore_times_weekly(conn: Connection, scope: Scope) -> tuple[Dist | None, d
     values are ranked within their week and across the window by two window functions."""
     sql = restore_source(conn, scope, "week")
     qs = LEAD_QS
-    weekly = " OR ".join(f"wi = (wn - 1) * {q} / 100 OR wi = (wn - 1) * {q} / 100 + 1" for q in qs)
-    overall = " OR ".join(f"ai = (an - 1) * {q} / 100 OR ai = (an - 1) * {q} / 100 + 1" for q in qs)
+    weekly, overall = ranks("wi", "wn", qs), ranks("ai", "an", qs)
     ranked = (
         "SELECT g, v, wi, wn, ws, ai, an, sa FROM (SELECT g, v,"
         " ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS wi,"
@@ -393,19 +392,9 @@ def restore_times_weekly(conn: Connection, scope: Scope) -> tuple[Dist | None, d
         sizes[g] = (int(wn), float(ws))
         picked[None][int(ai)] = float(v)
         sizes[None] = (int(an), float(sa))
-    out = {g: _dist(n, s, picked[g], qs) for g, (n, s) in sizes.items()}
+    out = {g: dist(n, s, picked[g], qs) for g, (n, s) in sizes.items()}
     total = out.pop(None, None)
     return total, {monday(int(g)): d for g, d in out.items()}
-
-
-def _dist(n: int, s: float, picked: dict[int, float], qs: tuple[int, ...]) -> Dist:
-    pct: dict[int, float] = {}
-    for q in qs:
-        pos = (n - 1) * q / 100
-        lo = (n - 1) * q // 100
-        hi = min(lo + 1, n - 1)
-        pct[q] = picked[lo] + (picked[hi] - picked[lo]) * (pos - lo)
-    return Dist(n, s, pct)
 
 
 def _links(conn: Connection) -> str:

@@ -187,25 +187,32 @@ def distributions(
     percentile) rows around each rank come back; the interpolation matches
     ``domain.dora.percentile`` (integer division keeps the rank exact on both dialects).
     """
-    ranks = " OR ".join(f"i = (n - 1) * {q} / 100 OR i = (n - 1) * {q} / 100 + 1" for q in qs)
     sql = (
         "SELECT g, v, i, n, s FROM (SELECT g, v,"
         " ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) - 1 AS i,"
         " COUNT(*) OVER (PARTITION BY g) AS n, SUM(v) OVER (PARTITION BY g) AS s"
-        f" FROM ({source}) src) ranked WHERE {ranks}"
+        f" FROM ({source}) src) ranked WHERE {ranks('i', 'n', qs)}"
     )
     picked: dict[Any, dict[int, float]] = defaultdict(dict)
     sizes: dict[Any, tuple[int, float]] = {}
     for g, v, i, n, s in conn.execute(text(sql), dict(params)):
         picked[g][int(i)] = float(v)
         sizes[g] = (int(n), float(s))
-    out: dict[Any, Dist] = {}
-    for g, (n, s) in sizes.items():
-        pct: dict[int, float] = {}
-        for q in qs:
-            pos = (n - 1) * q / 100
-            lo = (n - 1) * q // 100
-            hi = min(lo + 1, n - 1)
-            pct[q] = picked[g][lo] + (picked[g][hi] - picked[g][lo]) * (pos - lo)
-        out[g] = Dist(n, s, pct)
-    return out
+    return {g: dist(n, s, picked[g], qs) for g, (n, s) in sizes.items()}
+
+
+def ranks(i: str, n: str, qs: Sequence[int]) -> str:
+    """SQL: the rank ``i`` (0-based, of ``n`` values) is one of the two around a percentile."""
+    at = (f"({n} - 1) * {q} / 100" for q in qs)
+    return " OR ".join(f"{i} = {r} OR {i} = {r} + 1" for r in at)
+
+
+def dist(n: int, s: float, picked: Mapping[int, float], qs: Sequence[int]) -> Dist:
+    """Count, sum and percentiles from the values picked at the ranks around each one."""
+    pct: dict[int, float] = {}
+    for q in qs:
+        pos = (n - 1) * q / 100
+        lo = (n - 1) * q // 100
+        hi = min(lo + 1, n - 1)
+        pct[q] = picked[lo] + (picked[hi] - picked[lo]) * (pos - lo)
+    return Dist(n, s, pct)
