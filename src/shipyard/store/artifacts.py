@@ -6,7 +6,7 @@ digests. History (who published what, when) is in the event log, not here.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import BigInteger, Column, Index, String, Table, select
 from sqlalchemy.engine import Connection
@@ -71,21 +71,7 @@ class ArtifactRow(ArtifactParts):
 
 
 def _artifact(r: Any) -> ArtifactRow:
-    return {
-        "project": r.project,
-        "name": r.name,
-        "version": r.version,
-        "digest": r.digest,
-        "size": r.size,
-        "media_type": r.media_type,
-        "filename": r.filename,
-        "commit": r.commit,
-        "run_id": r.run_id,
-        "provenance_digest": r.provenance_digest,
-        "sbom_digest": r.sbom_digest,
-        "created_at": r.created_at,
-        "created_by": r.created_by,
-    }
+    return cast(ArtifactRow, dict(r._mapping))  # the TypedDict is the table's row
 
 
 def get(conn: Connection, project: str, name: str, version: str) -> ArtifactRow | None:
