@@ -36,6 +36,14 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
+def read_scope(who: Principal, project: str | None) -> str | None:
+    """The project a read names (``?project=``), checked against the token; else the token's
+    own, or None (every project) for a token tied to none."""
+    if project is not None:
+        who.require(Permission.READ, project)
+    return project or who.project
+
+
 def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, StringConstraints
 
-from shipyard.api.deps import StoreDep, require
+from shipyard.api.deps import StoreDep, read_scope, require
 from shipyard.domain.access import Permission
 from shipyard.domain.signednote import MAX_NOTE_BYTES
 from shipyard.errors import NotFound
@@ -32,9 +32,7 @@ def events(
     store: Store = StoreDep,
 ) -> Mapping[str, Any]:
     """The log, or one project's part of it; a token tied to a project sees only its own."""
-    if project is not None:
-        who.require(Permission.READ, project)
-    chosen = project or who.project
+    chosen = read_scope(who, project)
     return audit.log(store, kind=kind, subject=subject, since=since, limit=limit, project=chosen)
 
 

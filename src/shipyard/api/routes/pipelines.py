@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from shipyard.api.deps import StoreDep, require
+from shipyard.api.deps import StoreDep, read_scope, require
 from shipyard.domain.access import Permission
 from shipyard.services.pipelines import pipeline_history
 from shipyard.services.tokens import Principal
@@ -31,9 +31,7 @@ def runs(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> Mapping[str, Any]:
-    if project is not None:
-        who.require(Permission.READ, project)
-    return pipeline_history.list_runs(store, project or who.project, limit)
+    return pipeline_history.list_runs(store, read_scope(who, project), limit)
 
 
 @router.get("/why/{job}")

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from shipyard.api.deps import StoreDep, require
+from shipyard.api.deps import StoreDep, read_scope, require
 from shipyard.domain.access import Permission
 from shipyard.services.pipelines import run_requests
 from shipyard.services.tokens import Principal
@@ -59,9 +59,7 @@ def list_requests(
     who: Principal = Reader,
     store: Store = StoreDep,
 ) -> Mapping[str, Any]:
-    if project is not None:
-        who.require(Permission.READ, project)
-    return run_requests.list_requests(store, project or who.project, limit)
+    return run_requests.list_requests(store, read_scope(who, project), limit)
 
 
 @router.get("/run-requests/{request_id}")
