@@ -32,29 +32,40 @@ from shipyard_sdk.flags.vocabulary import (
     KNOWN_STRATEGIES,
 )
 
-# The literal an ordinal operator compares with, by the operator's prefix: whether a value is
-# one, the problem's code, what the operator needs and how to write it.
-_ORDINAL_LITERALS: Final[tuple[tuple[str, Callable[[str], bool], str, str, str], ...]] = (
-    (
+
+@dataclass(frozen=True)
+class _OrdinalLiteral:
+    """The literal the ordinal operators starting ``prefix`` compare with: whether a value is
+    one, and the problem's code, what the operator needs and how to write it when it is not."""
+
+    prefix: str
+    valid: Callable[[str], bool]
+    code: str
+    needs: str
+    hint: str
+
+
+_ORDINAL_LITERALS: Final = (
+    _OrdinalLiteral(
         "NUM_",
         lambda v: _NUMBER_LITERAL.fullmatch(v) is not None,
-        "flag-number-invalid",
-        "a number",
-        "write a decimal number such as 42 or 4.2",
+        code="flag-number-invalid",
+        needs="a number",
+        hint="write a decimal number such as 42 or 4.2",
     ),
-    (
+    _OrdinalLiteral(
         "DATE_",
         lambda v: _parse_date_literal(v) is not None,
-        "flag-date-invalid",
-        "an RFC 3339 date",
-        "write a date such as 2026-01-31T12:00:00.000Z",
+        code="flag-date-invalid",
+        needs="an RFC 3339 date",
+        hint="write a date such as 2026-01-31T12:00:00.000Z",
     ),
-    (
+    _OrdinalLiteral(
         "SEMVER_",
         lambda v: _parse_semver(v) is not None,
-        "flag-semver-invalid",
-        "a semantic version",
-        "write MAJOR.MINOR.PATCH with an optional -pre.release, without a leading v",
+        code="flag-semver-invalid",
+        needs="a semantic version",
+        hint="write MAJOR.MINOR.PATCH with an optional -pre.release, without a leading v",
     ),
 )
 
@@ -121,9 +132,11 @@ def _constraint_problems(
             ]
     if op in _ORDINAL_OPERATORS:
         value = (constraint.value or "").strip(_GRAMMAR_SPACE)
-        for prefix, valid, code, needs, hint in _ORDINAL_LITERALS:
-            if op.startswith(prefix) and not valid(value):
-                return [problem(code, f"{op} needs {needs}, got {constraint.value!r}", hint)]
+        for lit in _ORDINAL_LITERALS:
+            if op.startswith(lit.prefix) and not lit.valid(value):
+                return [
+                    problem(lit.code, f"{op} needs {lit.needs}, got {constraint.value!r}", lit.hint)
+                ]
     return []
 
 

@@ -22,7 +22,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, str]:
     return flags.parse_pairs(
         pairs,
         "pass --param rollout=25 --param stickiness=userId",
-        "flag-strategy-parameter-invalid",
+        code="flag-strategy-parameter-invalid",
     )
 
 

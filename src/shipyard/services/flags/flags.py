@@ -739,7 +739,7 @@ def evaluate(
     }
 
 
-def parse_pairs(pairs: Sequence[str], hint: str, code: str) -> dict[str, str]:
+def parse_pairs(pairs: Sequence[str], hint: str, *, code: str) -> dict[str, str]:
     """``k=v`` pairs as a dict (values stay text); a pair without ``=`` or a key is refused
     with ``hint`` and ``code``."""
     out: dict[str, str] = {}
@@ -754,7 +754,9 @@ def parse_pairs(pairs: Sequence[str], hint: str, code: str) -> dict[str, str]:
 def parse_context(pairs: list[str]) -> dict[str, str]:
     """``k=v`` pairs as an Unleash context; names other than the standard fields are
     properties."""
-    return parse_pairs(pairs, "pass --context userId=42 --context plan=pro", "flag-context-invalid")
+    return parse_pairs(
+        pairs, "pass --context userId=42 --context plan=pro", code="flag-context-invalid"
+    )
 
 
 class SpecSync(TypedDict):
