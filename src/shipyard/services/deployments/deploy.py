@@ -178,8 +178,7 @@ def _migrate(
         raise MigrationFailed(f"migration `{command}` could not run: {exc}") from exc
     from shipyard.adapters.targets.base import mask
 
-    said = (ran.stdout + ran.stderr).decode(errors="replace")
-    tail = mask(said.strip()[-500:], secret_values)
+    tail = mask(ran.stdout.decode(errors="replace").strip()[-500:], secret_values)
     if ran.status != 0:
         raise MigrationFailed(
             f"migration `{command}` exited with status {ran.status}: {tail or '(no output)'}",
