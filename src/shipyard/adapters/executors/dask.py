@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shipyard.adapters.executors import retries
 from shipyard.adapters.executors.local import Result, Task
 from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
 from shipyard.adapters.masking import mask
@@ -129,14 +130,13 @@ class DaskExecutor:
         end = time.monotonic() + timeout
         while not self._done:
             now = time.monotonic()
-            for live in list(self._live.values()):
-                if live.retry_at is not None and now >= live.retry_at:
-                    self._submit(live)
+            for live in retries.due(self._live.values(), now):
+                self._submit(live)
             self._check_scheduler(now)
             if self._done or now >= end:
                 break
             pending = list(self._futures)
-            wake = min([end] + [v.retry_at for v in self._live.values() if v.retry_at])
+            wake = retries.wake(end, self._live.values())
             if not pending:
                 time.sleep(max(0.0, min(wake - now, 0.2)))
                 continue

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipyard.adapters.executors import spawner
+from shipyard.adapters.executors import retries, spawner
 from shipyard.adapters.executors.commands import Found, Launch, launch_for, shell, wants_bash
 from shipyard.adapters.executors.outputs import OutputsError, parse_outputs
 from shipyard.adapters.masking import MIN_SECRET_LENGTH, mask
@@ -171,12 +171,11 @@ class LocalExecutor:
         end = time.monotonic() + timeout
         while not self._done:
             now = time.monotonic()
-            for live in list(self._live.values()):
-                if live.retry_at is not None and now >= live.retry_at:
-                    self._attempt(live)
+            for live in retries.due(self._live.values(), now):
+                self._attempt(live)
             if self._done or now >= end or not self._by_fd:
                 break
-            wake = min([end] + [v.retry_at for v in self._live.values() if v.retry_at is not None])
+            wake = retries.wake(end, self._live.values())
             for fd in select.select(list(self._by_fd), [], [], max(0.0, wake - now))[0]:
                 reports = next(self._by_fd[fd].reports)
                 if reports is None:

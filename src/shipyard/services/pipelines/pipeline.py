@@ -547,23 +547,29 @@ class _Run:
             )
         if sandbox is None:
             self.folders.add(cwd)
+        return self._task(nid, cwd), _Pending(nid, key, manifest, queued, sandbox, note)
+
+    def _task(self, nid: str, cwd: Path, **remote: Any) -> Task:
+        """The step as the executor takes it (``remote``: what workers sharing no file system
+        with this one also need), reported as started."""
+        node = self.graph.nodes[nid]
+        job = node.job
         values = self.secrets.get(node.name, {})
-        spec_job = self.spec.pipeline.jobs[node.name]
+        retries = self.spec.pipeline.jobs[node.name].retries
         env = self.step_env(nid, values)
         self.reporter.step_started(nid)
-        pending = _Pending(nid, key, manifest, queued, sandbox, note)
-        task = Task(
+        return Task(
             node=nid,
             command=command_of(job.run, node.matrix),
             cwd=cwd,
             env=env,
             timeout_s=job.timeout_s,
             retries=job.retries,
-            backoff_s=spec_job.retries.backoff,
-            max_backoff_s=spec_job.retries.max_backoff,
+            backoff_s=retries.backoff,
+            max_backoff_s=retries.max_backoff,
             secrets=tuple(values.values()),
+            **remote,
         )
-        return task, pending
 
     def step_env(self, nid: str, secrets: Mapping[str, str]) -> dict[str, str]:
         return {
@@ -586,20 +592,9 @@ class _Run:
         given = {rel: self.stat.digest(f"{self.root}/{rel}") for rel in files}
         for n in node.needs:
             given.update(self.needed_files(n))
-        values = self.secrets.get(node.name, {})
-        spec_job = self.spec.pipeline.jobs[node.name]
-        env = self.step_env(nid, values)
-        self.reporter.step_started(nid)
-        task = Task(
-            node=nid,
-            command=command_of(job.run, node.matrix),
-            cwd=self.root,
-            env=env,
-            timeout_s=job.timeout_s,
-            retries=job.retries,
-            backoff_s=spec_job.retries.backoff,
-            max_backoff_s=spec_job.retries.max_backoff,
-            secrets=tuple(values.values()),
+        task = self._task(
+            nid,
+            self.root,
             files=given,
             root=self.root,
             workdir=job.working_directory or ".",
