@@ -16,4 +16,3 @@ def test_step_rows_carry_every_column_of_pipeline_steps() -> None:
 def test_cache_entries_carry_every_column_of_action_cache() -> None:
     """A cache entry written by the driver names every column of the table, and no other."""
     assert sorted(runlog.CACHE_COLUMNS) == sorted(c.name for c in action_cache.columns)
-

@@ -437,6 +437,7 @@ def test_component_from_purl(purl: str, ecosystem: str, name: str, version: str)
 
 # -- CVSS v4 ---------------------------------------------------------------------------------
 
+
 # CVSS v4.0 vectors and their scores. Where each number comes from:
 #   simple4  - tests/vectors_simple4 of the cvss library (github.com/RedHatProductSecurity/cvss),
 #              generated with FIRST's official JavaScript calculator (the library's README);

@@ -59,8 +59,10 @@ def call(server: str, token: str | None, method: str, path: str, **kwargs: Any) 
             ) from exc
 
     resp = send()
-    if resp.status_code == 422 and _project_required(resp) and "project" not in (
-        kwargs.get("params") or {}
+    if (
+        resp.status_code == 422
+        and _project_required(resp)
+        and "project" not in (kwargs.get("params") or {})
     ):
         # A server of several projects and a token limited to none: the project is the one
         # this folder's shipyard.yaml names, as a user in it means (nothing ran the first time).

@@ -216,9 +216,7 @@ def finish(
         "deployment_id": started.payload.get("deployment_id"),
     }
     with store.begin() as uow:
-        uow.events.append(
-            "hotfix.finished", f"hotfix:{base}", actor, payload, project=spec.project
-        )
+        uow.events.append("hotfix.finished", f"hotfix:{base}", actor, payload, project=spec.project)
     return {
         **payload,
         "changelog": out.get("changelog", ""),

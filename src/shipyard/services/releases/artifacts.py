@@ -533,9 +533,7 @@ def verify_or_raise(store: Store, project: str, ref: str) -> ArtifactVerified:
 def tampered(result: Mapping[str, Any]) -> ArtifactTampered:
     failed = [c for c in result["checks"] if not c["ok"]]
     what = "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
-    return ArtifactTampered(
-        f"{result['artifact']} failed verification: {what}", details=result
-    )
+    return ArtifactTampered(f"{result['artifact']} failed verification: {what}", details=result)
 
 
 def _stored_digest(blobs: BlobStore, digest: str) -> str | None:
